@@ -1,0 +1,1 @@
+// Behaviour htmx cannot express declaratively. No inline scripts: the CSP forbids them.

@@ -1,0 +1,399 @@
+"""The product's records: credentials, the model catalog, prompt templates, tasks and their history,
+budgets and the audit log.
+
+Money is USD in Decimal(12, 6). `Task.spend` is the figure every spend and budget query sums: the
+estimate while a task is being sent, the charge at post once the upstream accepted it, the final cost
+once known, and zero when the upstream refused it. Services keep it current.
+"""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from tasks import crypto
+
+MONEY = {"max_digits": 12, "decimal_places": 6}
+
+
+class Provider(models.TextChoices):
+    CHAT_GPT = "chat_gpt", "ChatGPT"
+    CLAUDE = "claude", "Claude"
+
+
+class Credential(models.Model):
+    class Kind(models.TextChoices):
+        AISA = "aisa", "AIsa gateway (Bearer token)"
+        DATAFORSEO = "dataforseo", "DataForSEO direct (login + password)"
+
+    DEFAULT_BASE_URLS = {
+        Kind.AISA: "https://api.aisa.one/apis/v1/dataforseo",
+        Kind.DATAFORSEO: "https://api.dataforseo.com/v3",
+    }
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    base_url = models.URLField(
+        max_length=300,
+        blank=True,
+        help_text="Leave empty for the provider's public URL. Point it at the stand-in to test.",
+    )
+    login = models.CharField(
+        max_length=200, blank=True, help_text="DataForSEO login (direct only)."
+    )
+    secret_encrypted = models.TextField(editable=False)
+    secret_hint = models.CharField(max_length=8, editable=False)
+    secret_fingerprint = models.CharField(max_length=16, editable=False)
+    price_multiplier = models.DecimalField(
+        max_digits=6,
+        decimal_places=3,
+        default=Decimal("1"),
+        help_text="What this route charges relative to DataForSEO's list price (AIsa may bill 2x).",
+    )
+    is_default = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    last_verification_ok = models.BooleanField(null=True, blank=True)
+    last_verification_message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_credential"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()}, …{self.secret_hint})"
+
+    def __repr__(self) -> str:
+        return f"<Credential {self.pk} {self.name!r} fingerprint={self.secret_fingerprint}>"
+
+    @property
+    def effective_base_url(self) -> str:
+        return (self.base_url or self.DEFAULT_BASE_URLS[self.kind]).rstrip("/")
+
+    def set_secret(self, secret: str) -> None:
+        """Encrypt the token (AIsa) or password (DataForSEO) under CREDENTIAL_KEYS."""
+        self.secret_encrypted = crypto.encrypt(secret)
+        self.secret_hint = secret[-4:]
+        self.secret_fingerprint = crypto.fingerprint(secret)
+
+    def get_secret(self) -> str:
+        """The plaintext secret; raises crypto.CredentialKeyError when the keys cannot decrypt it."""
+        return crypto.decrypt(self.secret_encrypted)
+
+
+class ProviderModel(models.Model):
+    """One entry of a provider's catalog, from the free `models` endpoint."""
+
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    model_name = models.CharField(max_length=100)
+    reasoning = models.BooleanField(default=False)
+    web_search_supported = models.BooleanField(default=False)
+    task_post_supported = models.BooleanField(default=True)
+    is_listed = models.BooleanField(default=True, help_text="Present in the latest fetch.")
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["provider", "model_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "model_name"], name="unique_provider_model")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.model_name}"
+
+
+class PromptTemplate(models.Model):
+    name = models.CharField(max_length=150, unique=True)
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PromptTemplateVersion(models.Model):
+    """An immutable snapshot of a template's form values; every edit adds one."""
+
+    template = models.ForeignKey(PromptTemplate, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    fields = models.JSONField(help_text="The builder's form values, variables unfilled.")
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["template", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "number"], name="unique_template_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.name} v{self.number}"
+
+
+class Batch(models.Model):
+    """Many tasks submitted together (template × rows of variables × models)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, blank=True)
+    template_version = models.ForeignKey(
+        PromptTemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    task_count = models.PositiveIntegerField(default=0)
+    estimated_charge = models.DecimalField(**MONEY, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return self.name or f"Batch {str(self.id)[:8]}"
+
+
+class Task(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"  # committed locally, not yet sent
+        SUBMITTED = "submitted", "Submitted"  # accepted upstream (20100)
+        PENDING = "pending", "Pending"  # upstream says handed / in queue
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        UNKNOWN = "unknown", "Unknown (reply lost)"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.SUBMITTED, Status.PENDING)
+    FINAL_STATUSES = (Status.COMPLETED, Status.FAILED)
+
+    class Mode(models.TextChoices):
+        QUEUED = "task_post", "Standard queue (task_post)"
+        LIVE = "live", "Live"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.QUEUED)
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="tasks")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="submitted_tasks",
+    )
+    template_version = models.ForeignKey(
+        PromptTemplateVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+    )
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+
+    request_body = models.JSONField(help_text="The task object exactly as sent upstream.")
+    user_prompt = models.CharField(max_length=500, help_text="Copied from the request, for search.")
+    model_name = models.CharField(max_length=100, help_text="As requested.")
+    resolved_model_name = models.CharField(max_length=100, blank=True)
+    tag = models.CharField(max_length=255, blank=True)
+    note = models.TextField(blank=True)
+
+    upstream_task_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    status_code = models.IntegerField(null=True, blank=True)
+    status_message = models.TextField(blank=True)
+
+    estimated_charge = models.DecimalField(**MONEY, default=Decimal("0"))
+    charged = models.DecimalField(**MONEY, null=True, blank=True, help_text="Charge at post.")
+    cost = models.DecimalField(**MONEY, null=True, blank=True, help_text="Final cost.")
+    money_spent = models.DecimalField(**MONEY, null=True, blank=True)
+    spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    spend_is_final = models.BooleanField(default=False)
+
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
+    web_search_used = models.BooleanField(null=True, blank=True)
+
+    result = models.JSONField(null=True, blank=True, help_text="The raw upstream task object.")
+    answer_text = models.TextField(blank=True)
+    reasoning_text = models.TextField(blank=True)
+    citations = models.JSONField(default=list, blank=True)
+    fan_out_queries = models.JSONField(default=list, blank=True)
+
+    poll_count = models.PositiveIntegerField(default=0)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["-created_at"], name="task_created"),
+            models.Index(fields=["status", "-created_at"], name="task_status_created"),
+            models.Index(fields=["provider", "-created_at"], name="task_provider_created"),
+            models.Index(fields=["model_name", "-created_at"], name="task_model_created"),
+            models.Index(fields=["tag", "-created_at"], name="task_tag_created"),
+            models.Index(fields=["submitted_by", "-created_at"], name="task_user_created"),
+            models.Index(fields=["credential", "-created_at"], name="task_credential_created"),
+        ]
+        permissions = [
+            ("view_spend", "Can review spend"),
+            ("manage_budgets", "Can set budgets"),
+            ("manage_credentials", "Can manage credentials"),
+            ("manage_people", "Can invite people and change roles"),
+            ("view_audit", "Can read the audit log"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.model_name}: {self.user_prompt[:40]}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class TaskEvent(models.Model):
+    """Append-only history of a task: every upstream exchange and every local change."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        POSTED = "posted", "Posted"
+        POLLED = "polled", "Polled"
+        CALLBACK = "callback", "Callback received"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        ERROR = "error", "Error"
+        UNKNOWN = "unknown", "Reply lost"
+        EDITED = "edited", "Edited"
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    status_code = models.IntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    cost_change = models.DecimalField(**MONEY, null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    data = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["task", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.status_code or ''} {self.message[:60]}"
+
+
+class TaskLabel(models.Model):
+    """A local label on a task (several per task), beside the single upstream `tag`."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=60)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["task", "name"], name="unique_task_label")]
+        indexes = [models.Index(fields=["name"], name="tasklabel_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Budget(models.Model):
+    """A monthly spend limit for the team, one person or one tag."""
+
+    class Scope(models.TextChoices):
+        TEAM = "team", "Team"
+        PERSON = "person", "Person"
+        TAG = "tag", "Tag"
+
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    tag = models.CharField(max_length=255, blank=True)
+    monthly_limit = models.DecimalField(**MONEY)
+    warn_ratio = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0.8"))
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["scope", "tag"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope"], condition=Q(scope="team"), name="one_team_budget"
+            ),
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(scope="person"), name="one_budget_per_person"
+            ),
+            models.UniqueConstraint(
+                fields=["tag"], condition=Q(scope="tag"), name="one_budget_per_tag"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.scope == self.Scope.PERSON:
+            return f"Budget for {self.user}"
+        if self.scope == self.Scope.TAG:
+            return f"Budget for tag {self.tag}"
+        return "Team budget"
+
+
+class AuditEntry(models.Model):
+    """Who changed which credential, budget, role or person; never a secret value."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=60, db_index=True)
+    object_type = models.CharField(max_length=60)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_repr}"

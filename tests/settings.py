@@ -1,0 +1,21 @@
+"""Test settings: the production settings module with a test environment around it.
+
+DATABASE_URL from the environment is kept (CI runs the suite again on PostgreSQL).
+"""
+
+import os
+
+from cryptography.fernet import Fernet
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("CREDENTIAL_KEYS", Fernet.generate_key().decode())
+os.environ.setdefault("SANDBOX_ENABLED", "1")
+os.environ.setdefault("SANDBOX_TASK_DELAY", "0.5")
+os.environ.setdefault("ALLOWED_HOSTS", "*")
+os.environ.setdefault("SECURE_COOKIES", "0")
+os.environ.setdefault("TASKS_BACKEND", "django.tasks.backends.dummy.DummyBackend")
+
+from aisa_site.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
