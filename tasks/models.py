@@ -40,9 +40,7 @@ class Credential(models.Model):
         blank=True,
         help_text="Leave empty for the provider's public URL. Point it at the stand-in to test.",
     )
-    login = models.CharField(
-        max_length=200, blank=True, help_text="DataForSEO login (direct only)."
-    )
+    login = models.CharField(max_length=200, blank=True, help_text="DataForSEO login (direct only).")
     secret_encrypted = models.TextField(editable=False)
     secret_hint = models.CharField(max_length=8, editable=False)
     secret_fingerprint = models.CharField(max_length=16, editable=False)
@@ -145,9 +143,7 @@ class PromptTemplateVersion(models.Model):
 
     class Meta:
         ordering = ["template", "-number"]
-        constraints = [
-            models.UniqueConstraint(fields=["template", "number"], name="unique_template_version")
-        ]
+        constraints = [models.UniqueConstraint(fields=["template", "number"], name="unique_template_version")]
 
     def __str__(self) -> str:
         return f"{self.template.name} v{self.number}"
@@ -210,9 +206,7 @@ class Task(models.Model):
         on_delete=models.SET_NULL,
         related_name="tasks",
     )
-    batch = models.ForeignKey(
-        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
-    )
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
     idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
 
     request_body = models.JSONField(help_text="The task object exactly as sent upstream.")
@@ -359,15 +353,11 @@ class Budget(models.Model):
     class Meta:
         ordering = ["scope", "tag"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["scope"], condition=Q(scope="team"), name="one_team_budget"
-            ),
+            models.UniqueConstraint(fields=["scope"], condition=Q(scope="team"), name="one_team_budget"),
             models.UniqueConstraint(
                 fields=["user"], condition=Q(scope="person"), name="one_budget_per_person"
             ),
-            models.UniqueConstraint(
-                fields=["tag"], condition=Q(scope="tag"), name="one_budget_per_tag"
-            ),
+            models.UniqueConstraint(fields=["tag"], condition=Q(scope="tag"), name="one_budget_per_tag"),
         ]
 
     def __str__(self) -> str:
