@@ -1,0 +1,43 @@
+"""Background jobs (django.tasks, run by django-tasks-db's `db_worker`).
+
+Jobs take ids, not objects, and are safe to run twice; the logic lives in tasks.services.
+"""
+
+from datetime import timedelta
+
+from django.tasks import task
+from django.utils import timezone
+
+
+@task
+def collect_result(task_id: str) -> None:
+    """One poll of a submitted task; schedules the next one until the task is final."""
+    from tasks.services import task_poll
+
+    task_poll(task_id=task_id)
+
+
+@task
+def fetch_after_callback(task_id: str) -> None:
+    """A pingback arrived: one task_get with the upstream id we stored (never the one in the URL)."""
+    from tasks.models import TaskEvent
+    from tasks.services import task_fetch
+
+    task_fetch(task_id=task_id, source=TaskEvent.Kind.CALLBACK)
+
+
+@task
+def refresh_model_catalog(credential_id: int) -> None:
+    """Refresh both providers' model lists with a credential (the `models` endpoint is free)."""
+    from tasks.models import Credential, Provider
+    from tasks.services import catalog_refresh
+
+    credential = Credential.objects.filter(pk=credential_id, is_active=True).first()
+    if credential is None:
+        return
+    for provider in Provider.values:
+        catalog_refresh(credential=credential, provider=provider)
+
+
+def schedule_collect(task_id: str, *, delay: float) -> None:
+    collect_result.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(task_id)

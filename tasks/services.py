@@ -1,0 +1,498 @@
+"""Where the product's state changes: submitting tasks, collecting their results, callbacks, the catalog.
+
+Sending is built around one rule: a paid POST is never sent twice by accident and never lost track of.
+Task rows are committed before the HTTP call; the upstream ids and charges are recorded after it; a
+reply that was lost leaves the task `unknown` with an event saying so, and nothing is resent.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from tasks import jobs
+from tasks.budgets import budgets_reserve
+from tasks.clients import (
+    LLMResponsesClient,
+    StatusClass,
+    TaskOutcome,
+    UpstreamError,
+    UpstreamReplyLost,
+)
+from tasks.crypto import CredentialKeyError
+from tasks.models import Batch, Credential, ProviderModel, Task, TaskEvent
+from tasks.providers import QUEUED_BASE_FEE, QUEUED_PREPAYMENT, queued_charge_per_task
+from tasks.results import parse_result
+
+logger = logging.getLogger(__name__)
+
+# Polling schedule for task_get: quick at first, then every few minutes; the upstream itself gives
+# a queued task up to 72 hours.
+POLL_DELAYS = (5, 10, 20, 30, 60, 120, 300, 600, 900)
+GIVE_UP_AFTER = timedelta(hours=72)
+CALLBACK_SALT = "tasks.callback"
+
+
+class SubmissionError(Exception):
+    """A submission that could not be made; the message is meant for the person."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task to submit: the upstream task object (api-reference §2) and where it came from."""
+
+    provider: str
+    body: dict
+    idempotency_key: str | None = None
+    template_version_id: int | None = None
+
+
+# --- Callbacks --------------------------------------------------------------------------------------
+
+
+def callback_token(task_id) -> str:
+    """An unguessable per-task token for the callback URLs; verifiable without the database."""
+    return signing.Signer(salt=CALLBACK_SALT).signature(str(task_id))
+
+
+def callback_token_is_valid(task_id, token: str) -> bool:
+    return constant_time_compare(callback_token(task_id), token)
+
+
+def callback_urls(task_id) -> dict[str, str]:
+    """The product's own pingback/postback URLs for a task, or {} when PUBLIC_BASE_URL is unset."""
+    if not settings.PUBLIC_BASE_URL:
+        return {}
+    token = callback_token(task_id)
+    kwargs = {"task_id": task_id, "token": token}
+    return {
+        "pingback_url": settings.PUBLIC_BASE_URL + reverse("callback_pingback", kwargs=kwargs),
+        "postback_url": settings.PUBLIC_BASE_URL + reverse("callback_postback", kwargs=kwargs),
+    }
+
+
+# --- Submission -------------------------------------------------------------------------------------
+
+
+def submit_tasks(
+    *,
+    specs: list[TaskSpec],
+    credential: Credential,
+    user,
+    batch: Batch | None = None,
+    mode: str = Task.Mode.QUEUED,
+) -> list[Task]:
+    """Create, reserve budget for, and post tasks; return them in the order of `specs`.
+
+    A spec whose idempotency key was already used returns the existing task and posts nothing, so a
+    double click or a resent form never pays twice. Budget limits are checked before anything is
+    created (tasks.budgets.BudgetExceeded). Whatever the upstream answers, every created task ends in
+    a recorded state: submitted, failed (with the upstream's message) or unknown (reply lost).
+    """
+    if not specs:
+        return []
+    if not credential.is_active:
+        raise SubmissionError(f"The credential “{credential.name}” is disabled.")
+    if mode == Task.Mode.LIVE and len(specs) != 1:
+        raise SubmissionError("A live request takes exactly one task.")
+
+    keys = [spec.idempotency_key for spec in specs if spec.idempotency_key]
+    existing = _existing_for_keys(keys)
+    if existing is not None:
+        return existing
+
+    estimate = queued_charge_per_task(price_multiplier=credential.price_multiplier)
+    try:
+        with transaction.atomic():
+            budgets_reserve(user=user, charges=[(spec.body.get("tag", ""), estimate) for spec in specs])
+            tasks = [_create_task(spec, credential, user, batch, mode, estimate) for spec in specs]
+    except IntegrityError:
+        # A concurrent submit with the same idempotency key won the race: show its tasks.
+        existing = _existing_for_keys(keys)
+        if existing is not None:
+            return existing
+        raise
+
+    if mode == Task.Mode.LIVE:
+        _post_live(tasks[0], credential)
+    else:
+        _post_queued(tasks, credential)
+    return list(Task.objects.filter(pk__in=[t.pk for t in tasks]).order_by("created_at", "pk"))
+
+
+def _existing_for_keys(keys: list[str]) -> list[Task] | None:
+    if not keys:
+        return None
+    existing = list(Task.objects.filter(idempotency_key__in=keys).order_by("created_at", "pk"))
+    return existing or None
+
+
+def _create_task(spec, credential, user, batch, mode, estimate) -> Task:
+    body = dict(spec.body)
+    task = Task(
+        provider=spec.provider,
+        mode=mode,
+        credential=credential,
+        submitted_by=user if user is not None and user.pk else None,
+        batch=batch,
+        template_version_id=spec.template_version_id,
+        idempotency_key=spec.idempotency_key,
+        user_prompt=str(body.get("user_prompt", ""))[:500],
+        model_name=str(body.get("model_name", ""))[:100],
+        tag=str(body.get("tag", ""))[:255],
+        estimated_charge=estimate,
+        spend=estimate,
+    )
+    if mode == Task.Mode.QUEUED and not body.get("pingback_url") and not body.get("postback_url"):
+        body.update(callback_urls(task.id))
+    if not body.get("tag"):
+        # api-reference §7: the tag is the person's; only when empty may it carry our id, so a task
+        # whose reply was lost can be found upstream.
+        body["tag"] = f"aisa-dashboard:{task.id}"
+    task.request_body = body
+    task.save(force_insert=True)
+    TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.CREATED, actor=task.submitted_by)
+    return task
+
+
+def _client(credential: Credential) -> LLMResponsesClient:
+    return LLMResponsesClient.for_credential(credential)
+
+
+def _fail_unsent(tasks: list[Task], message: str) -> None:
+    for task in tasks:
+        Task.objects.filter(pk=task.pk).update(
+            status=Task.Status.FAILED,
+            status_message=message,
+            spend=Decimal("0"),
+            spend_is_final=True,
+            completed_at=timezone.now(),
+        )
+        TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.ERROR, message=message)
+
+
+def _mark_unknown(tasks: list[Task], message: str) -> None:
+    for task in tasks:
+        Task.objects.filter(pk=task.pk).update(status=Task.Status.UNKNOWN, status_message=message)
+        TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.UNKNOWN, message=message)
+
+
+def _post_queued(tasks: list[Task], credential: Credential) -> None:
+    provider = tasks[0].provider
+    try:
+        client = _client(credential)
+        outcomes = client.task_post(provider, [task.request_body for task in tasks])
+    except CredentialKeyError as exc:
+        _fail_unsent(tasks, f"Not sent: {exc}")
+        return
+    except UpstreamReplyLost as exc:
+        done = exc.outcomes_before
+        start, end = exc.lost_range
+        for task, outcome in zip(tasks[:start], done, strict=False):
+            _record_post_outcome(task, outcome)
+        _mark_unknown(
+            tasks[start:end],
+            f"The reply to task_post was lost ({exc}). The upstream may have accepted and charged "
+            "this task, so it was not sent again; it can be found upstream by its tag.",
+        )
+        if tasks[end:]:
+            _fail_unsent(tasks[end:], "Not sent: an earlier part of this submission lost its reply.")
+        return
+    except UpstreamError as exc:
+        # Nothing was accepted: connection refused, rejected credentials, rate limited, …
+        _fail_unsent(tasks, f"Not sent: {exc}")
+        return
+    for task, outcome in zip(tasks, outcomes, strict=False):
+        _record_post_outcome(task, outcome)
+
+
+def _record_post_outcome(task: Task, outcome: TaskOutcome) -> None:
+    now = timezone.now()
+    if outcome.status_class == StatusClass.CREATED and outcome.id:
+        Task.objects.filter(pk=task.pk).update(
+            status=Task.Status.SUBMITTED,
+            upstream_task_id=outcome.id,
+            status_code=outcome.status_code,
+            status_message=outcome.status_message,
+            charged=outcome.cost,
+            spend=outcome.cost,
+            submitted_at=now,
+            next_poll_at=now + timedelta(seconds=POLL_DELAYS[0]),
+        )
+        TaskEvent.objects.create(
+            task=task,
+            kind=TaskEvent.Kind.POSTED,
+            status_code=outcome.status_code,
+            message=outcome.status_message,
+            cost_change=outcome.cost,
+            data={"upstream_task_id": outcome.id},
+        )
+        task_id = str(task.pk)
+        transaction.on_commit(lambda: jobs.schedule_collect(task_id, delay=POLL_DELAYS[0]))
+        return
+    Task.objects.filter(pk=task.pk).update(
+        status=Task.Status.FAILED,
+        upstream_task_id=outcome.id or None,
+        status_code=outcome.status_code,
+        status_message=outcome.status_message,
+        charged=outcome.cost,
+        spend=outcome.cost,
+        spend_is_final=True,
+        submitted_at=now,
+        completed_at=now,
+    )
+    TaskEvent.objects.create(
+        task=task,
+        kind=TaskEvent.Kind.FAILED,
+        status_code=outcome.status_code,
+        message=outcome.status_message,
+        cost_change=outcome.cost or None,
+    )
+
+
+def _post_live(task: Task, credential: Credential) -> None:
+    try:
+        outcome = _client(credential).live(task.provider, task.request_body)
+    except CredentialKeyError as exc:
+        _fail_unsent([task], f"Not sent: {exc}")
+        return
+    except UpstreamReplyLost as exc:
+        _mark_unknown([task], f"The reply to the live request was lost ({exc}); it was not resent.")
+        return
+    except UpstreamError as exc:
+        _fail_unsent([task], f"Not sent: {exc}")
+        return
+    Task.objects.filter(pk=task.pk).update(
+        upstream_task_id=outcome.id or None,
+        submitted_at=timezone.now(),
+        charged=outcome.cost,
+        spend=outcome.cost,
+    )
+    TaskEvent.objects.create(
+        task=task,
+        kind=TaskEvent.Kind.POSTED,
+        status_code=outcome.status_code,
+        message=outcome.status_message,
+        cost_change=outcome.cost,
+    )
+    task.refresh_from_db()
+    task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
+
+
+# --- Collection -------------------------------------------------------------------------------------
+
+
+def task_apply_outcome(*, task: Task, outcome: TaskOutcome, source: str) -> bool:
+    """Record what the upstream said about a task (task_get, live or postback). Returns True when the
+    task reached a final state just now. Finishing is a conditional update, so a duplicate delivery
+    or two jobs racing record the result once.
+    """
+    now = timezone.now()
+    if outcome.status_class == StatusClass.DONE:
+        parsed = parse_result(outcome.result)
+        cost = _final_cost(task, outcome, parsed.money_spent)
+        finished = Task.objects.filter(pk=task.pk, status__in=Task.ACTIVE_STATUSES + (Task.Status.UNKNOWN,))
+        updated = finished.update(
+            status=Task.Status.COMPLETED,
+            status_code=outcome.status_code,
+            status_message=outcome.status_message,
+            cost=cost,
+            spend=cost,
+            spend_is_final=True,
+            money_spent=parsed.money_spent,
+            resolved_model_name=parsed.resolved_model_name,
+            input_tokens=parsed.input_tokens,
+            output_tokens=parsed.output_tokens,
+            reasoning_tokens=parsed.reasoning_tokens,
+            web_search_used=parsed.web_search_used,
+            result=outcome.raw,
+            answer_text=parsed.answer_text,
+            reasoning_text=parsed.reasoning_text,
+            citations=parsed.citations,
+            fan_out_queries=parsed.fan_out_queries,
+            completed_at=now,
+            next_poll_at=None,
+        )
+        if not updated:
+            return False
+        before = task.charged if task.charged is not None else task.spend
+        TaskEvent.objects.create(
+            task=task,
+            kind=source,
+            status_code=outcome.status_code,
+            message=outcome.status_message,
+        )
+        TaskEvent.objects.create(
+            task=task,
+            kind=TaskEvent.Kind.COMPLETED,
+            status_code=outcome.status_code,
+            message=f"Final cost ${cost:.6f} (money_spent ${parsed.money_spent or 0:.6f}).",
+            cost_change=cost - (before or Decimal("0")),
+        )
+        return True
+
+    if outcome.status_class == StatusClass.PENDING:
+        Task.objects.filter(pk=task.pk, status__in=Task.ACTIVE_STATUSES).update(
+            status=Task.Status.PENDING,
+            status_code=outcome.status_code,
+            status_message=outcome.status_message,
+        )
+        TaskEvent.objects.create(
+            task=task, kind=source, status_code=outcome.status_code, message=outcome.status_message
+        )
+        return False
+
+    if outcome.status_class in (StatusClass.NOT_FOUND, StatusClass.INVALID):
+        updated = Task.objects.filter(pk=task.pk, status__in=Task.ACTIVE_STATUSES).update(
+            status=Task.Status.FAILED,
+            status_code=outcome.status_code,
+            status_message=outcome.status_message,
+            completed_at=now,
+            next_poll_at=None,
+        )
+        if updated:
+            TaskEvent.objects.create(
+                task=task,
+                kind=TaskEvent.Kind.FAILED,
+                status_code=outcome.status_code,
+                message=outcome.status_message,
+            )
+        return bool(updated)
+
+    # Transient or account problems: keep the task where it is and try again later.
+    TaskEvent.objects.create(
+        task=task, kind=TaskEvent.Kind.ERROR, status_code=outcome.status_code, message=outcome.status_message
+    )
+    return False
+
+
+def _final_cost(task: Task, outcome: TaskOutcome, money_spent: Decimal | None) -> Decimal:
+    """The task's real cost: what the upstream reports for it, else base fee + money_spent (§6)."""
+    if outcome.cost:
+        return outcome.cost
+    if task.mode == Task.Mode.LIVE and task.charged:
+        return task.charged
+    base = QUEUED_BASE_FEE
+    if task.charged is not None and task.charged >= QUEUED_PREPAYMENT:
+        base = task.charged - QUEUED_PREPAYMENT
+    return base + (money_spent or Decimal("0"))
+
+
+def task_fetch(*, task_id, source: str = TaskEvent.Kind.POLLED, actor=None) -> Task:
+    """One task_get for a task (free), recorded as an event; used by polls, pingbacks and 'refresh now'."""
+    task = Task.objects.select_related("credential").get(pk=task_id)
+    if not task.upstream_task_id or task.is_final:
+        return task
+    try:
+        outcome = _client(task.credential).task_get(task.provider, task.upstream_task_id)
+    except (UpstreamError, CredentialKeyError) as exc:
+        TaskEvent.objects.create(
+            task=task,
+            kind=TaskEvent.Kind.ERROR,
+            status_code=getattr(exc, "status_code", None),
+            message=f"task_get failed: {exc}",
+            actor=actor,
+        )
+        return task
+    if outcome.id and outcome.id != task.upstream_task_id:
+        TaskEvent.objects.create(
+            task=task, kind=TaskEvent.Kind.ERROR, message="task_get answered for another task id; ignored."
+        )
+        return task
+    task_apply_outcome(task=task, outcome=outcome, source=source)
+    task.refresh_from_db()
+    return task
+
+
+def task_poll(*, task_id) -> None:
+    """One scheduled poll of the collection chain: fetch, then schedule the next poll unless final.
+
+    Safe to run twice: the poll claims its slot by moving `next_poll_at` forward with a conditional
+    update, so a duplicate job finds the slot taken and stops without starting a second chain.
+    """
+    task = Task.objects.filter(pk=task_id).first()
+    if task is None or task.is_final or not task.upstream_task_id:
+        return
+    now = timezone.now()
+    if task.submitted_at and now - task.submitted_at > GIVE_UP_AFTER:
+        updated = Task.objects.filter(pk=task.pk, status__in=Task.ACTIVE_STATUSES).update(
+            status=Task.Status.FAILED,
+            status_message="No result after 72 hours; the upstream gives up on queued tasks then.",
+            completed_at=now,
+            next_poll_at=None,
+        )
+        if updated:
+            TaskEvent.objects.create(
+                task=task, kind=TaskEvent.Kind.FAILED, message="Gave up after 72 hours without a result."
+            )
+        return
+    if task.next_poll_at and task.next_poll_at > now + timedelta(seconds=1):
+        return  # not this job's turn: another poll is scheduled later
+    delay = POLL_DELAYS[min(task.poll_count + 1, len(POLL_DELAYS) - 1)]
+    claimed = Task.objects.filter(pk=task.pk, poll_count=task.poll_count).update(
+        poll_count=F("poll_count") + 1, next_poll_at=now + timedelta(seconds=delay)
+    )
+    if not claimed:
+        return
+    task = task_fetch(task_id=task.pk)
+    if not task.is_final:
+        jobs.schedule_collect(str(task.pk), delay=delay)
+
+
+def callback_postback_apply(*, task: Task, envelope: dict) -> bool:
+    """Apply a postback body (the task_get envelope) to `task`; False when it was not about this task."""
+    from tasks.clients import parse_task_outcome
+
+    for raw in envelope.get("tasks") or []:
+        if isinstance(raw, dict) and raw.get("id") == task.upstream_task_id:
+            outcome = parse_task_outcome(raw)
+            task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.CALLBACK)
+            return True
+    return False
+
+
+# --- Catalog ----------------------------------------------------------------------------------------
+
+
+def catalog_refresh(*, credential: Credential, provider: str) -> list[ProviderModel]:
+    """Fetch the free `models` list and store it; models no longer listed are kept but marked."""
+    models = _client(credential).models(provider)
+    now = timezone.now()
+    seen = []
+    for info in models:
+        ProviderModel.objects.update_or_create(
+            provider=provider,
+            model_name=info.model_name,
+            defaults={
+                "reasoning": info.reasoning,
+                "web_search_supported": info.web_search_supported,
+                "task_post_supported": info.task_post_supported,
+                "is_listed": True,
+                "fetched_at": now,
+            },
+        )
+        seen.append(info.model_name)
+    ProviderModel.objects.filter(provider=provider).exclude(model_name__in=seen).update(is_listed=False)
+    return list(ProviderModel.objects.filter(provider=provider, is_listed=True))
+
+
+def credential_verify(*, credential: Credential) -> tuple[bool, str]:
+    """Check a credential with the free `models` endpoint and record the time and outcome."""
+    try:
+        count = len(_client(credential).models("chat_gpt"))
+        ok, message = True, f"OK: the models endpoint listed {count} ChatGPT models."
+    except (UpstreamError, CredentialKeyError) as exc:
+        ok, message = False, str(exc)
+    Credential.objects.filter(pk=credential.pk).update(
+        last_verified_at=timezone.now(), last_verification_ok=ok, last_verification_message=message[:500]
+    )
+    credential.refresh_from_db()
+    return ok, message
