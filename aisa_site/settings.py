@@ -72,6 +72,17 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", default=DEBUG)
 # Seconds before a task posted to the stand-in is ready.
 SANDBOX_TASK_DELAY = float(os.environ.get("SANDBOX_TASK_DELAY", "3"))
+# --- Stand-in upstream: accounts and switches (read by the sandbox app only; see docs/sandbox.md). ---
+# Bearer keys its AIsa-style routes accept (comma-separated).
+SANDBOX_API_KEYS = env_list("SANDBOX_API_KEYS", "sandbox-key")
+# The HTTP Basic login its DataForSEO-style routes accept.
+SANDBOX_LOGIN = os.environ.get("SANDBOX_LOGIN", "sandbox@example.com")
+SANDBOX_PASSWORD = os.environ.get("SANDBOX_PASSWORD", "sandbox-password")
+# Whether finished tasks call their pingback_url/postback_url.
+SANDBOX_DELIVER_CALLBACKS = env_bool("SANDBOX_DELIVER_CALLBACKS", default=True)
+# Made-up starting balance (USD) that /v3/appendix/user_data reports, before charges.
+SANDBOX_BALANCE = float(os.environ.get("SANDBOX_BALANCE", "100"))
+# --- end of stand-in settings ---
 
 INSTALLED_APPS = [
     "django.contrib.admin",
