@@ -1,0 +1,95 @@
+"""Browser tests: Playwright driving Debian's Chromium against `live_server`.
+
+Every test here is marked `browser`, so `make test` skips them and `make test-browser` runs them.
+A page that logs a console error, throws, or trips the Content Security Policy fails the test.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+# Playwright's sync API runs an event loop in this thread; Django would refuse ORM calls under it.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+E2E_DIR = Path(__file__).parent
+
+# Report CSP violations explicitly too, with the directive, whatever Chromium prints to the console.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if E2E_DIR in Path(item.path).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.skip(f"Chromium not installed at {CHROMIUM}; run: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_errors():
+    """Console errors, uncaught exceptions and CSP violations seen by `page`. Clear it after expecting one."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, browser_errors):
+    context = browser.new_context(base_url=live_server.url)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+
+    def on_console(message):
+        # Chromium asks for /favicon.ico by itself; its 404 says nothing about the page.
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            browser_errors.append(f"console error at {page.url}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: browser_errors.append(f"uncaught exception at {page.url}: {error}"))
+    yield page
+    context.close()
+    if browser_errors:
+        pytest.fail("The browser reported errors:\n" + "\n".join(browser_errors), pytrace=False)
+
+
+@pytest.fixture
+def login(page):
+    """Log in through the real login form; returns a function taking username and password."""
+
+    def log_in(username: str, password: str = PASSWORD):
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_load_state()
+        return page
+
+    return log_in
+
+
+@pytest.fixture
+def logged_in_page(page, login, user):
+    """`page`, logged in through the login form as the `user` fixture (a member)."""
+    login(user.get_username())
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    return page

@@ -1,0 +1,239 @@
+"""bin/entrypoint, the one launcher behind the Docker image and `make run`, run as those would run it."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ENTRYPOINT = BASE_DIR / "bin" / "entrypoint"
+APP_VARIABLES = {
+    "DJANGO_SETTINGS_MODULE",
+    "DEBUG",
+    "SECRET_KEY",
+    "CREDENTIAL_KEYS",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "DATABASE_URL",
+    "PUBLIC_BASE_URL",
+    "SANDBOX_ENABLED",
+    "SANDBOX_TASK_DELAY",
+    "TASKS_BACKEND",
+    "DATA_DIR",
+    "STATIC_ROOT",
+    "SECURE_COOKIES",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "PORT",
+    "BIND",
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+}
+
+
+def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
+    """The environment of a fresh container: none of the app's variables but those given."""
+    env = {name: value for name, value in os.environ.items() if name not in APP_VARIABLES}
+    env.update(PYTHON=sys.executable, DATA_DIR=str(tmp_path / "data"))
+    env.update(values)
+    return env
+
+
+def production_env(tmp_path: Path, port: int) -> dict[str, str]:
+    return clean_env(
+        tmp_path,
+        SECRET_KEY="a-production-secret-key-for-this-test-only",
+        CREDENTIAL_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        STATIC_ROOT=str(tmp_path / "static"),
+        SANDBOX_ENABLED="0",
+        SECURE_COOKIES="0",
+        PORT=str(port),
+        BIND="127.0.0.1",
+        WEB_CONCURRENCY="1",
+        GUNICORN_THREADS="2",
+    )
+
+
+def entrypoint(*args: str, env: dict[str, str], timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - our own script
+        [str(ENTRYPOINT), *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> requests.Response:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            pytest.fail(f"The server exited with {process.returncode} before answering:\n{output}")
+        try:
+            return requests.get(url, timeout=2, allow_redirects=False)
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    pytest.fail(f"No answer from {url} within {timeout}s")
+
+
+def processes_in_group(pgid: int) -> list[str]:
+    """Command lines of the live processes in a process group (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(cmdline)
+    return found
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
+    """Stop a server started in its own session; returns what it printed."""
+    try:
+        process.send_signal(sig)
+        output, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        pytest.fail(f"The server did not stop on signal {sig}:\n{output}")
+    return output
+
+
+def test_check_config_refuses_production_without_secrets(tmp_path):
+    result = entrypoint("check-config", env=clean_env(tmp_path, ALLOWED_HOSTS="example.com"))
+
+    assert result.returncode != 0
+    assert "Configuration error: SECRET_KEY must be set when DEBUG is off." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_refuses_production_without_credential_keys(tmp_path):
+    env = clean_env(tmp_path, SECRET_KEY="x" * 60, ALLOWED_HOSTS="example.com")
+
+    result = entrypoint("check-config", env=env)
+
+    assert result.returncode != 0
+    assert "Configuration error: CREDENTIAL_KEYS must be set when DEBUG is off" in result.stderr
+
+
+def test_check_config_refuses_a_credential_key_that_is_not_a_fernet_key(tmp_path):
+    env = clean_env(tmp_path, SECRET_KEY="x" * 60, CREDENTIAL_KEYS="not-a-key", ALLOWED_HOSTS="example.com")
+
+    result = entrypoint("check-config", env=env)
+
+    assert result.returncode != 0
+    assert "CREDENTIAL_KEYS entry 1 is not a Fernet key" in result.stderr
+
+
+def test_check_config_accepts_a_complete_production_configuration(tmp_path):
+    result = entrypoint("check-config", env=production_env(tmp_path, port=8000))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "DEBUG=False" in result.stdout
+
+
+def test_an_unknown_command_is_refused_with_the_usage(tmp_path):
+    result = entrypoint("serve", env=clean_env(tmp_path))
+
+    assert result.returncode == 64
+    assert "bin/entrypoint web" in result.stderr
+
+
+def test_web_serves_the_login_page_and_static_files_as_in_the_image(tmp_path):
+    port = free_port()
+    env = production_env(tmp_path, port)
+    collected = entrypoint("manage", "collectstatic", "--noinput", env=env)
+    assert collected.returncode == 0, collected.stderr
+
+    server = subprocess.Popen(  # noqa: S603 - our own script
+        [str(ENTRYPOINT), "web"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        login = wait_for(f"{base}/accounts/login/", server)
+        assert login.status_code == 200
+        stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', login.text).group(1)
+        assert re.fullmatch(r"/static/css/app\.[0-9a-f]{12}\.css", stylesheet), stylesheet
+        css = requests.get(f"{base}{stylesheet}", timeout=5)
+        assert css.status_code == 200
+        assert css.headers["Content-Type"].startswith("text/css")
+        assert "max-age=315360000" in css.headers["Cache-Control"]
+        assert requests.get(f"{base}/static/css/app.css", timeout=5).status_code == 200
+        assert requests.get(f"{base}/sandbox/", timeout=5).status_code == 404
+    finally:
+        output = stop(server)
+    assert "Using worker: gthread" in output
+    assert '"GET /accounts/login/ HTTP/1.1" 200' in output
+
+
+def test_run_local_serves_with_a_worker_and_stops_both_on_ctrl_c(tmp_path):
+    port = free_port()
+    env = clean_env(tmp_path, PORT=str(port), WEB_CONCURRENCY="1", GUNICORN_THREADS="2")
+    # As from a terminal: SIGINT not ignored, even if this test runs under a parent that ignores it.
+    restore_sigint = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    server = subprocess.Popen(  # noqa: S603 - our own script
+        [sys.executable, "-c", restore_sigint, str(ENTRYPOINT), "run-local"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        login = wait_for(f"http://127.0.0.1:{port}/accounts/login/", server)
+        assert login.status_code == 200
+        children = " ".join(processes_in_group(server.pid))
+        assert "gunicorn" in children
+        assert "db_worker" in children
+    finally:
+        output = stop(server, signal.SIGINT)
+
+    assert processes_in_group(server.pid) == []
+    assert re.search(rf"Log in at http://127\.0\.0\.1:{port} as admin / \S+ — shown only once", output)
+    secrets = json.loads((tmp_path / "data" / "dev-secrets.json").read_text())
+    assert secrets["SECRET_KEY"] not in output
+
+
+def test_the_image_runs_the_entrypoint_as_a_non_root_user():
+    instructions = [
+        line.split(None, 1)
+        for line in (BASE_DIR / "Dockerfile").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#") and not line.startswith(" ")
+    ]
+    by_name: dict[str, list[str]] = {}
+    for name, *rest in instructions:
+        by_name.setdefault(name.upper(), []).append(rest[0].strip() if rest else "")
+
+    assert by_name["FROM"][-1].startswith("python:3.13-slim")
+    assert json.loads(by_name["ENTRYPOINT"][-1]) == ["bin/entrypoint"]
+    assert json.loads(by_name["CMD"][-1]) == ["web"]
+    assert by_name["USER"][-1] not in {"root", "0", "0:0"}
+    assert not any("SECRET_KEY" in value or "CREDENTIAL_KEYS" in value for value in by_name.get("ENV", []))
+    assert not any("requirements-test" in value for value in by_name.get("RUN", []))

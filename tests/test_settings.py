@@ -1,0 +1,123 @@
+"""Production settings: refuse to start half-configured, default to safe, send the security headers."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Everything the settings read; the subprocesses start from an environment without any of them.
+APP_VARIABLES = {
+    "DJANGO_SETTINGS_MODULE",
+    "DEBUG",
+    "SECRET_KEY",
+    "CREDENTIAL_KEYS",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "DATABASE_URL",
+    "PUBLIC_BASE_URL",
+    "SANDBOX_ENABLED",
+    "SANDBOX_TASK_DELAY",
+    "TASKS_BACKEND",
+    "DATA_DIR",
+    "STATIC_ROOT",
+    "SECURE_COOKIES",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+}
+
+
+def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if name not in APP_VARIABLES}
+    env.update(
+        DJANGO_SETTINGS_MODULE="aisa_site.settings",
+        DATA_DIR=str(tmp_path),
+        SECRET_KEY="a-production-secret-key-for-this-test-only",
+        CREDENTIAL_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="dashboard.example.com",
+    )
+    env.update(overrides)
+    return {name: value for name, value in env.items() if value is not None}
+
+
+def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "CREDENTIAL_KEYS"])
+def test_production_settings_refuse_to_start_without_a_secret(tmp_path, missing):
+    env = production_env(tmp_path)
+    del env[missing]
+
+    result = run_python("import django; django.setup()", env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert f"{missing} must be set when DEBUG is off" in result.stderr
+
+
+def test_debug_is_off_unless_asked_for(tmp_path):
+    result = run_python(
+        """
+        import django
+        django.setup()
+        from django.conf import settings
+        print(settings.DEBUG, settings.SANDBOX_ENABLED, settings.SESSION_COOKIE_SECURE)
+        """,
+        production_env(tmp_path),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "True"]
+
+
+def test_the_sandbox_is_not_mounted_when_disabled(tmp_path):
+    result = run_python(
+        """
+        import django
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+        from django.test import Client
+        from django.test.utils import setup_test_environment
+
+        call_command("migrate", verbosity=0)
+        setup_test_environment()
+        response = Client().get("/sandbox/apis/v1/dataforseo/ai_optimization/chat_gpt/llm_responses/models")
+        print(response.status_code, "sandbox" in settings.INSTALLED_APPS)
+        """,
+        production_env(tmp_path, SANDBOX_ENABLED="0", ALLOWED_HOSTS="testserver"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["404", "False"]
+
+
+def test_pages_carry_the_security_headers(client):
+    response = client.get("/accounts/login/")
+
+    assert response.status_code == 200
+    csp = response.headers["Content-Security-Policy"]
+    assert "'nonce-" in csp
+    assert "script-src 'self' 'nonce-" in csp
+    assert "'unsafe-inline'" not in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(client):
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/accounts/login/?next=/")
