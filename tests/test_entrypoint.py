@@ -18,6 +18,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 ENTRYPOINT = BASE_DIR / "bin" / "entrypoint"
 APP_VARIABLES = {
     "DJANGO_SETTINGS_MODULE",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
     "DEBUG",
     "SECRET_KEY",
     "CREDENTIAL_KEYS",

@@ -13,6 +13,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the settings read; the subprocesses start from an environment without any of them.
 APP_VARIABLES = {
     "DJANGO_SETTINGS_MODULE",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
     "DEBUG",
     "SECRET_KEY",
     "CREDENTIAL_KEYS",

@@ -12,9 +12,6 @@ import pytest
 
 from tests.conftest import PASSWORD
 
-# Playwright's sync API runs an event loop in this thread; Django would refuse ORM calls under it.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 E2E_DIR = Path(__file__).parent
@@ -40,7 +37,10 @@ def browser():
         pytest.skip(f"Chromium not installed at {CHROMIUM}; run: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    # Playwright's sync API runs an event loop in this thread; Django would refuse ORM calls under it.
+    # Set here, not at import, so the rest of the suite (and the processes it starts) keep async safety.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
