@@ -431,6 +431,19 @@ def _parse_task(raw: Any) -> TaskOutcome:
     )
 
 
+def parse_task_outcome(raw: Any) -> TaskOutcome:
+    """One task object from an envelope received some other way (a postback) → TaskOutcome.
+
+    Raises UpstreamMalformed when it is not a task object (no integer status_code, a cost that is not a
+    number, ...).
+    """
+    try:
+        return _parse_task(raw)
+    except _BadEnvelope as exc:
+        reason = str(exc)
+    raise UpstreamMalformed(f"The task object received is not usable: {reason}.")
+
+
 def _shows_accepted_task(tasks: Any) -> bool:
     """Whether any task object in a reply carries a success or pending code (it may have been charged)."""
     if not isinstance(tasks, list):

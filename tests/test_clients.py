@@ -32,6 +32,7 @@ from tasks.clients import (
     UpstreamReplyLost,
     UpstreamUnavailable,
     classify_status,
+    parse_task_outcome,
 )
 
 AISA = "https://api.aisa.one/apis/v1/dataforseo"
@@ -1046,3 +1047,25 @@ def test_real_refused_port_is_retried_then_unavailable(sleeps):
     assert sleeps == [0.5, 1.0, 2.0]
     assert "refused" in str(caught.value)
     assert_no_secret(caught.value)
+
+
+# --- postbacks ----------------------------------------------------------------------------------
+
+
+def test_parse_task_outcome_reads_a_postback_task():
+    result = [{"model_name": "claude-sonnet-4", "items": []}]
+
+    outcome = parse_task_outcome(upstream_task(TASK_ID, 20000, "Ok.", cost=0.0031, result=result))
+
+    assert outcome.id == TASK_ID
+    assert outcome.status_class is StatusClass.DONE
+    assert outcome.cost == Decimal("0.0031")
+    assert outcome.result == result
+
+
+@pytest.mark.parametrize(
+    "raw", [None, [], {"id": "x"}, {"status_code": "n/a"}, upstream_task(cost=float("nan"))]
+)
+def test_parse_task_outcome_refuses_what_is_not_a_task(raw):
+    with pytest.raises(UpstreamMalformed):
+        parse_task_outcome(raw)
