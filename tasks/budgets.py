@@ -1,14 +1,15 @@
-"""Monthly budgets: the check that reserves spend before anything is sent.
+"""Monthly budgets: the check that reserves spend before anything is sent, and what each budget has used.
 
 A submission's tasks are created (with their estimated charge in `Task.spend`) in the same
 transaction that checks the budgets, so the reservation *is* the new rows. The budget rows are
 locked first (SELECT … FOR UPDATE on PostgreSQL; on SQLite every write transaction starts with
 BEGIN IMMEDIATE and holds the database's write lock), so concurrent submissions queue behind each
 other and each one sees the spend the previous ones reserved. Reservations settle by themselves:
-services replace `Task.spend` with the charge at post and then the final cost.
+services replace `Task.spend` with the charge at post and then the final cost (zero when refused).
 """
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -18,23 +19,31 @@ from django.utils import timezone
 
 from tasks.models import Budget, Task
 
+ZERO = Decimal("0")
+
 
 class BudgetExceeded(Exception):
     """The submission would take a budget over its limit; nothing was sent."""
 
 
 def month_start(now: datetime | None = None) -> datetime:
+    """Midnight on the first day of the current month, in the site's time zone."""
     now = timezone.localtime(now or timezone.now())
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _spent_this_month(budget: Budget) -> Decimal:
-    tasks = Task.objects.filter(created_at__gte=month_start())
+def _budget_tasks_q(budget: Budget) -> Q:
+    """The tasks that count against `budget` (any month)."""
     if budget.scope == Budget.Scope.PERSON:
-        tasks = tasks.filter(submitted_by_id=budget.user_id)
-    elif budget.scope == Budget.Scope.TAG:
-        tasks = tasks.filter(tag=budget.tag)
-    return tasks.aggregate(total=Sum("spend"))["total"] or Decimal("0")
+        return Q(submitted_by_id=budget.user_id)
+    if budget.scope == Budget.Scope.TAG:
+        return Q(tag=budget.tag)
+    return Q()
+
+
+def _spent_this_month(budget: Budget) -> Decimal:
+    tasks = Task.objects.filter(_budget_tasks_q(budget), created_at__gte=month_start())
+    return tasks.aggregate(total=Sum("spend"))["total"] or ZERO
 
 
 def budget_spent(budget: Budget) -> Decimal:
@@ -50,21 +59,149 @@ def budgets_reserve(*, user, charges: list[tuple[str, Decimal]]) -> None:
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("budgets_reserve must run inside the transaction that creates the tasks")
-    total = sum((amount for _, amount in charges), Decimal("0"))
+    total = sum((amount for _, amount in charges), ZERO)
     by_tag: dict[str, Decimal] = defaultdict(Decimal)
     for tag, amount in charges:
         by_tag[tag] += amount
     scopes = Q(scope=Budget.Scope.TEAM) | Q(scope=Budget.Scope.TAG, tag__in=[t for t in by_tag if t])
     if user is not None and user.pk:
         scopes |= Q(scope=Budget.Scope.PERSON, user=user)
-    budgets = Budget.objects.select_for_update().filter(scopes, is_active=True).order_by("pk")
+    # Locking in primary-key order: two submissions touching the same budgets cannot deadlock.
+    budgets = list(Budget.objects.select_for_update().filter(scopes, is_active=True).order_by("pk"))
+    # The sums run after the lock is held, so they see every reservation committed before it.
     for budget in budgets:
         adding = by_tag[budget.tag] if budget.scope == Budget.Scope.TAG else total
         spent = _spent_this_month(budget)
         if spent + adding > budget.monthly_limit:
-            left = max(budget.monthly_limit - spent, Decimal("0"))
+            left = max(budget.monthly_limit - spent, ZERO)
             raise BudgetExceeded(
                 f"{budget} would be exceeded: ${spent:.4f} of ${budget.monthly_limit:.2f} is already "
                 f"spent or reserved this month, ${left:.4f} is left and this submission needs "
                 f"${adding:.4f}. Nothing was sent."
             )
+
+
+# --- Reading ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetUsage:
+    budget: Budget
+    spent: Decimal
+
+    @property
+    def ratio(self) -> Decimal:
+        if self.budget.monthly_limit <= 0:
+            return Decimal("1") if self.spent > 0 else ZERO
+        return self.spent / self.budget.monthly_limit
+
+    @property
+    def percent(self) -> int:
+        return int(min(self.ratio, Decimal("9.99")) * 100)
+
+    @property
+    def left(self) -> Decimal:
+        return max(self.budget.monthly_limit - self.spent, ZERO)
+
+    @property
+    def is_over(self) -> bool:
+        return self.spent >= self.budget.monthly_limit
+
+    @property
+    def is_warning(self) -> bool:
+        return self.ratio >= self.budget.warn_ratio
+
+    @property
+    def level(self) -> str:
+        return "over" if self.is_over else "warning" if self.is_warning else "ok"
+
+
+def budgets_usage(*, active_only: bool = False) -> list[BudgetUsage]:
+    """Every budget with what it has used this month, in two queries whatever the number of budgets."""
+    budgets = Budget.objects.select_related("user").order_by("scope", "tag", "user__username")
+    if active_only:
+        budgets = budgets.filter(is_active=True)
+    budgets = list(budgets)
+    if not budgets:
+        return []
+    sums = {f"b{b.pk}": Sum("spend", filter=_budget_tasks_q(b) or Q(pk__isnull=False)) for b in budgets}
+    totals = Task.objects.filter(created_at__gte=month_start()).aggregate(**sums)
+    return [BudgetUsage(budget=b, spent=totals[f"b{b.pk}"] or ZERO) for b in budgets]
+
+
+def budget_warnings() -> list[str]:
+    """One sentence per active budget at or over its warning threshold this month."""
+    warnings = []
+    for usage in budgets_usage(active_only=True):
+        if not usage.is_warning:
+            continue
+        limit = usage.budget.monthly_limit
+        if usage.is_over:
+            warnings.append(
+                f"{usage.budget} is used up: ${usage.spent:.2f} of ${limit:.2f} this month. "
+                "New submissions that count against it are refused."
+            )
+        else:
+            warnings.append(
+                f"{usage.budget} is at {usage.percent}%: ${usage.spent:.2f} of ${limit:.2f} this month, "
+                f"${usage.left:.2f} left."
+            )
+    return warnings
+
+
+# --- Changing ---------------------------------------------------------------------------------------
+
+
+def _budget_snapshot(budget: Budget) -> dict:
+    return {
+        "scope": budget.scope,
+        "person": budget.user.get_username() if budget.user_id else "",
+        "tag": budget.tag,
+        "monthly_limit": budget.monthly_limit,
+        "warn_ratio": budget.warn_ratio,
+        "is_active": budget.is_active,
+    }
+
+
+def budget_save(
+    *,
+    actor,
+    budget: Budget | None = None,
+    scope: str,
+    monthly_limit: Decimal,
+    warn_ratio: Decimal,
+    user=None,
+    tag: str = "",
+    is_active: bool = True,
+) -> Budget:
+    """Create a budget (budget=None) or change one; audited. The caller has checked uniqueness."""
+    from tasks.audit import audit_changes, audit_record
+
+    creating = budget is None
+    budget = budget or Budget(created_by=actor if actor is not None and actor.pk else None)
+    before = {} if creating else _budget_snapshot(budget)
+    budget.scope = scope
+    budget.user = user if scope == Budget.Scope.PERSON else None
+    budget.tag = tag if scope == Budget.Scope.TAG else ""
+    budget.monthly_limit = monthly_limit
+    budget.warn_ratio = warn_ratio
+    budget.is_active = is_active
+    with transaction.atomic():
+        budget.save()
+        after = _budget_snapshot(budget)
+        audit_record(
+            actor=actor,
+            action="budget.create" if creating else "budget.update",
+            obj=budget,
+            changes=after if creating else audit_changes(before, after),
+        )
+    return budget
+
+
+def budget_delete(*, actor, budget: Budget) -> None:
+    from tasks.audit import audit_record
+
+    with transaction.atomic():
+        snapshot = _budget_snapshot(budget)
+        audit_record(actor=actor, action="budget.delete", obj=budget, changes=snapshot)
+        budget.delete()
