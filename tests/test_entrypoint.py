@@ -85,8 +85,9 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> reques
             output = process.stdout.read() if process.stdout else ""
             pytest.fail(f"The server exited with {process.returncode} before answering:\n{output}")
         try:
-            return requests.get(url, timeout=2, allow_redirects=False)
-        except requests.ConnectionError:
+            # The port opens before the workers have loaded Django: the first answer can take a while.
+            return requests.get(url, timeout=10, allow_redirects=False)
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)
     pytest.fail(f"No answer from {url} within {timeout}s")
 
