@@ -191,6 +191,11 @@ STORAGES = {
     },
 }
 
+# `make run` serves static files straight from static/ (no collectstatic); production serves the
+# hashed, compressed copies collected at build time.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
 # Security headers. No inline scripts or styles anywhere: everything is a file or carries the nonce.
 SECURE_CSP = {
     "default-src": [CSP.SELF],

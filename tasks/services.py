@@ -207,8 +207,12 @@ def _post_queued(tasks: list[Task], credential: Credential) -> None:
             _fail_unsent(tasks[end:], "Not sent: an earlier part of this submission lost its reply.")
         return
     except UpstreamError as exc:
-        # Nothing was accepted: connection refused, rejected credentials, rate limited, …
-        _fail_unsent(tasks, f"Not sent: {exc}")
+        # This chunk was refused or never arrived (connection refused, rejected credentials, rate
+        # limited, …); earlier chunks may have been accepted and charged, and are recorded.
+        done = exc.outcomes_before
+        for task, outcome in zip(tasks[: len(done)], done, strict=False):
+            _record_post_outcome(task, outcome)
+        _fail_unsent(tasks[len(done) :], f"Not sent: {exc}")
         return
     for task, outcome in zip(tasks, outcomes, strict=False):
         _record_post_outcome(task, outcome)

@@ -18,9 +18,13 @@ os.environ.setdefault("TASKS_BACKEND", "django.tasks.backends.dummy.DummyBackend
 from aisa_site.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+STATIC_ROOT = None
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 
 # A file database, not :memory:, so live-server threads (the stand-in upstream answering over real HTTP)
 # get their own connections and SQLite's WAL + IMMEDIATE locking is exercised as in production.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}  # noqa: F405
+    # One file per test run, so runs side by side (and xdist workers, which add a suffix) never collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
