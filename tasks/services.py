@@ -303,7 +303,7 @@ def task_apply_outcome(*, task: Task, outcome: TaskOutcome, source: str) -> bool
     if outcome.status_class == StatusClass.DONE:
         parsed = parse_result(outcome.result)
         cost = _final_cost(task, outcome, parsed.money_spent)
-        finished = Task.objects.filter(pk=task.pk, status__in=Task.ACTIVE_STATUSES + (Task.Status.UNKNOWN,))
+        finished = Task.objects.filter(pk=task.pk, status__in=(*Task.ACTIVE_STATUSES, Task.Status.UNKNOWN))
         updated = finished.update(
             status=Task.Status.COMPLETED,
             status_code=outcome.status_code,
