@@ -1,0 +1,61 @@
+from datetime import timedelta
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.tasks import default_task_backend
+from django.utils import timezone
+
+from tasks.models import Credential, ProviderModel, Task
+
+pytestmark = pytest.mark.django_db
+
+
+def make_task(credential, **fields) -> Task:
+    defaults = {
+        "provider": "chat_gpt",
+        "credential": credential,
+        "request_body": {"user_prompt": "hi", "model_name": "gpt-4.1"},
+        "user_prompt": "hi",
+        "model_name": "gpt-4.1",
+        "spend": Decimal("0.0102"),
+    }
+    return Task.objects.create(**{**defaults, **fields})
+
+
+@pytest.fixture
+def credential(db):
+    credential = Credential(name="AIsa", kind=Credential.Kind.AISA)
+    credential.set_secret("sandbox-key")
+    credential.save()
+    return credential
+
+
+def test_resume_collection_schedules_only_overdue_active_tasks(credential):
+    long_ago = timezone.now() - timedelta(hours=1)
+    overdue = make_task(credential, status="pending", upstream_task_id="a", next_poll_at=long_ago)
+    make_task(
+        credential, status="pending", upstream_task_id="b", next_poll_at=timezone.now() + timedelta(hours=1)
+    )
+    make_task(credential, status="completed", upstream_task_id="c", next_poll_at=long_ago)
+    make_task(credential, status="unknown", next_poll_at=long_ago)
+    default_task_backend.clear()
+    out = StringIO()
+    call_command("resume_collection", stdout=out)
+    assert "Scheduled 1 overdue" in out.getvalue()
+    assert [r.args for r in default_task_backend.results] == [[str(overdue.pk)]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_models_stores_both_catalogs_from_the_stand_in(live_server):
+    credential = Credential(
+        name="Stand-in", kind=Credential.Kind.AISA, base_url=live_server.url + "/sandbox/apis/v1/dataforseo"
+    )
+    credential.set_secret("sandbox-key")
+    credential.save()
+    out = StringIO()
+    call_command("refresh_models", stdout=out)
+    assert ProviderModel.objects.filter(provider="chat_gpt", model_name="gpt-4.1").exists()
+    assert ProviderModel.objects.filter(provider="claude", task_post_supported=False).exists()
+    assert ProviderModel.objects.filter(provider="chat_gpt", reasoning=True).exists()
