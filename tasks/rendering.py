@@ -1,0 +1,175 @@
+"""Turning what a model wrote into HTML that cannot run script or break the page.
+
+Answers are Markdown, rendered by markdown-it-py with raw HTML disabled, then sanitized by nh3 (ammonia)
+with a small allow-list: no script, no event handlers, no style, no images (the CSP would block remote
+ones), links only to http(s)/mailto with rel="noopener noreferrer nofollow".
+
+Cited spans (annotation start/end indexes) are highlighted by putting two private-use characters around
+each span in the raw text before rendering, and replacing them by <mark> after sanitizing. The markers
+are plain characters to markdown-it and nh3, so nothing the model wrote is ever trusted; the result goes
+through nh3 once more so that a span crossing Markdown structure still yields well-formed HTML. When a
+marker lands somewhere it cannot become an element (inside a link URL), highlighting is dropped for that
+answer and the citations list still quotes each span.
+"""
+
+import difflib
+import html
+import re
+
+import nh3
+from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+
+SPAN_START = "\ue000"
+SPAN_END = "\ue001"
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "code",
+    "em", "strong", "del", "s", "a", "table", "thead", "tbody", "tr", "th", "td", "sup", "sub",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "ol": {"start"},
+    "th": {"colspan", "rowspan"},
+    "td": {"colspan", "rowspan"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+LINK_REL = "noopener noreferrer nofollow"
+
+# Markdown block syntax a span may start on; the start marker moves past it so a heading stays a heading.
+_BLOCK_PREFIX = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|>[ \t]*|[-*+][ \t]+|\d{1,9}[.)][ \t]+)*")
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_markdown.enable(["table", "strikethrough"])
+_markdown.disable("image")
+
+
+def sanitize(html_text: str) -> str:
+    """nh3 with the answer allow-list; use for any HTML that came, even in part, from the upstream."""
+    return nh3.clean(
+        html_text,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel=LINK_REL,
+        url_relative="deny",
+        clean_content_tags={"script", "style"},
+    )
+
+
+def render_markdown(text: str) -> SafeString:
+    """Markdown → sanitized HTML, safe to put in a template."""
+    text = (text or "").replace(SPAN_START, "").replace(SPAN_END, "")
+    return mark_safe(sanitize(_markdown.render(text)))  # noqa: S308 - sanitized just above
+
+
+def _valid_spans(text: str, citations: list[dict]) -> list[tuple[int, int, list[int]]]:
+    """Merged (start, end, citation numbers) intervals from the citations' indexes, in text order."""
+    spans = []
+    for number, citation in enumerate(citations or [], start=1):
+        if not isinstance(citation, dict):
+            continue
+        start, end = citation.get("start_index"), citation.get("end_index")
+        if not isinstance(start, int) or not isinstance(end, int):
+            continue
+        start, end = max(start, 0), min(end, len(text))
+        if start < end:
+            spans.append((start, end, number))
+    spans.sort()
+    merged: list[tuple[int, int, list[int]]] = []
+    for start, end, number in spans:
+        if merged and start < merged[-1][1]:
+            last_start, last_end, numbers = merged[-1]
+            merged[-1] = (last_start, max(last_end, end), [*numbers, number])
+        else:
+            merged.append((start, end, [number]))
+    return merged
+
+
+def _insert_markers(text: str, spans) -> str:
+    pieces, position = [], 0
+    for start, end, _numbers in spans:
+        line_start = text.rfind("\n", 0, start) + 1
+        prefix = _BLOCK_PREFIX.match(text, line_start)
+        if prefix and line_start <= start < prefix.end():
+            start = min(prefix.end(), end)
+        pieces += [text[position:start], SPAN_START, text[start:end], SPAN_END]
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def render_answer(
+    text: str, citations: list[dict] | None = None, *, anchor_prefix: str = "cite"
+) -> SafeString:
+    """The answer as sanitized HTML; cited spans wrapped in <mark>, numbered like the citations list."""
+    text = (text or "").replace(SPAN_START, "").replace(SPAN_END, "")
+    spans = _valid_spans(text, citations or [])
+    if not spans:
+        return render_markdown(text)
+    cleaned = sanitize(_markdown.render(_insert_markers(text, spans)))
+    starts, ends = cleaned.count(SPAN_START), cleaned.count(SPAN_END)
+    inside_a_tag = re.search(f"<[^>]*[{SPAN_START}{SPAN_END}]", cleaned)
+    if starts != len(spans) or ends != len(spans) or inside_a_tag:
+        return render_markdown(text)
+    out, index = [], 0
+    for part in re.split(f"([{SPAN_START}{SPAN_END}])", cleaned):
+        if part == SPAN_START:
+            out.append('<mark class="cited">')
+        elif part == SPAN_END:
+            refs = "".join(f'<a href="#{anchor_prefix}-{n}">{n}</a>' for n in spans[index][2])
+            out.append(f'</mark><sup class="cite-ref">{refs}</sup>')
+            index += 1
+        else:
+            out.append(part)
+    final = nh3.clean(
+        "".join(out),
+        tags=ALLOWED_TAGS | {"mark"},
+        attributes=ALLOWED_ATTRIBUTES,
+        allowed_classes={"mark": {"cited"}, "sup": {"cite-ref"}},
+        url_schemes=URL_SCHEMES,
+        link_rel=LINK_REL,
+        url_relative="pass_through",  # the first pass denied every relative URL the model wrote
+    )
+    return mark_safe(final)  # noqa: S308 - every part sanitized by nh3
+
+
+def cited_text(text: str, citation: dict) -> str:
+    """The span a citation points at (plain text, to be escaped by the template), or its `text`."""
+    start, end = citation.get("start_index"), citation.get("end_index")
+    if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text or ""):
+        return text[start:end]
+    return str(citation.get("text") or "")
+
+
+_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+
+
+def word_diff(before: str, after: str) -> tuple[SafeString, float]:
+    """A word-level diff of two answers as escaped HTML with <del>/<ins>, and their similarity 0–1."""
+    a, b = _TOKEN.findall(before or ""), _TOKEN.findall(after or "")
+    matcher = difflib.SequenceMatcher(None, a, b)
+    # (removed, added, unchanged) chunks; a whitespace-only match between two changes joins them, so
+    # "A B" -> "C D" reads as one replacement instead of four.
+    chunks: list[list[str]] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        removed, added = "".join(a[i1:i2]), "".join(b[j1:j2])
+        if op == "equal":
+            chunks.append(["", "", removed])
+        elif chunks and not chunks[-1][2] and (chunks[-1][0] or chunks[-1][1]):
+            chunks[-1][0] += removed
+            chunks[-1][1] += added
+        elif len(chunks) >= 2 and chunks[-1][2].isspace() and not chunks[-2][2]:
+            space = chunks.pop()[2]
+            chunks[-1][0] += space + removed
+            chunks[-1][1] += space + added
+        else:
+            chunks.append([removed, added, ""])
+    out = []
+    for removed, added, same in chunks:
+        if removed:
+            out.append(f"<del>{html.escape(removed)}</del>")
+        if added:
+            out.append(f"<ins>{html.escape(added)}</ins>")
+        out.append(html.escape(same))
+    return mark_safe("".join(out)), matcher.ratio()  # noqa: S308 - every piece escaped

@@ -1,0 +1,444 @@
+"""Reads for the task history: the filtered task list and its seek pagination, the task page, tags, home.
+
+Every function here runs a fixed number of queries whatever the number of tasks (tests assert it).
+
+Pagination is keyset ("seek"): a cursor holds the sort value and id of the last row shown, and the next
+page is the rows strictly after it in (sort value, id) order, so page 20,000 costs what page 1 costs and
+no COUNT(*) over the whole filtered set is ever run (the list shows a capped count, e.g. "1,000+").
+"""
+
+import base64
+import binascii
+import json
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from tasks.budgets import month_start
+from tasks.models import Task, TaskEvent
+
+PAGE_SIZE = 50
+COUNT_CAP = 1000
+
+# What a list row shows; the big JSON and text columns stay in the database.
+LIST_FIELDS = (
+    "id",
+    "created_at",
+    "provider",
+    "mode",
+    "model_name",
+    "resolved_model_name",
+    "user_prompt",
+    "tag",
+    "status",
+    "status_code",
+    "status_message",
+    "charged",
+    "cost",
+    "spend",
+    "spend_is_final",
+    "submitted_by__id",
+    "submitted_by__username",
+    "credential__id",
+    "credential__name",
+)
+
+# sort parameter -> (model field, descending)
+SORTS = {
+    "-created": ("created_at", True),
+    "created": ("created_at", False),
+    "-cost": ("spend", True),
+    "cost": ("spend", False),
+}
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor that was not made by this module (edited or truncated URL)."""
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def task_filter(
+    *,
+    q: str = "",
+    provider: str = "",
+    model: str = "",
+    status: str = "",
+    tag: str = "",
+    label: str = "",
+    person=None,
+    credential=None,
+    template=None,
+    batch=None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    cost_min: Decimal | None = None,
+    cost_max: Decimal | None = None,
+) -> QuerySet[Task]:
+    """Tasks matching every given filter (unordered). The list and both exports use this one queryset.
+
+    `model` matches the requested or the resolved model name; `q` searches prompt and answer
+    (case-insensitive substring); cost filters apply to `spend`, the task's current cost (final cost,
+    else charge at post, else estimate); `date_to` is inclusive, in the site's time zone.
+    """
+    tasks = Task.objects.all()
+    if provider:
+        tasks = tasks.filter(provider=provider)
+    if model:
+        tasks = tasks.filter(Q(model_name=model) | Q(resolved_model_name=model))
+    if status:
+        tasks = tasks.filter(status=status)
+    if tag:
+        tasks = tasks.filter(tag=tag)
+    if label:
+        tasks = tasks.filter(labels__name=label)
+    if person is not None:
+        tasks = tasks.filter(submitted_by=person)
+    if credential is not None:
+        tasks = tasks.filter(credential=credential)
+    if template is not None:
+        tasks = tasks.filter(template_version__template=template)
+    if batch is not None:
+        tasks = tasks.filter(batch_id=batch)
+    if date_from:
+        tasks = tasks.filter(created_at__gte=_day_start(date_from))
+    if date_to:
+        tasks = tasks.filter(created_at__lt=_day_start(date_to + timedelta(days=1)))
+    if cost_min is not None:
+        tasks = tasks.filter(spend__gte=cost_min)
+    if cost_max is not None:
+        tasks = tasks.filter(spend__lte=cost_max)
+    if q:
+        tasks = tasks.filter(Q(user_prompt__icontains=q) | Q(answer_text__icontains=q))
+    return tasks
+
+
+def task_ordered(tasks: QuerySet[Task], *, sort: str) -> QuerySet[Task]:
+    field_name, descending = SORTS.get(sort, SORTS["-created"])
+    return tasks.order_by(f"-{field_name}", "-id") if descending else tasks.order_by(field_name, "id")
+
+
+# --- Seek pagination --------------------------------------------------------------------------------
+
+
+def _cursor_encode(value, pk) -> str:
+    raw = json.dumps([value.isoformat() if isinstance(value, datetime) else str(value), str(pk)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _cursor_decode(cursor: str, field_name: str):
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, pk = json.loads(raw)
+        parsed = parse_datetime(value) if field_name == "created_at" else Decimal(value)
+        if parsed is None:
+            raise ValueError(value)
+        return parsed, uuid.UUID(pk)
+    except (binascii.Error, ValueError, TypeError, InvalidOperation, UnicodeDecodeError) as exc:
+        raise InvalidCursor(cursor) from exc
+
+
+def _seek(tasks: QuerySet[Task], field_name: str, descending: bool, cursor: str, forward: bool):
+    value, pk = _cursor_decode(cursor, field_name)
+    towards_smaller = descending == forward
+    if towards_smaller:
+        # The redundant `<=` lets the database walk the (field) index from the cursor instead of the top.
+        tasks = tasks.filter(**{f"{field_name}__lte": value}).filter(
+            Q(**{f"{field_name}__lt": value}) | Q(**{field_name: value, "id__lt": pk})
+        )
+        return tasks.order_by(f"-{field_name}", "-id")
+    tasks = tasks.filter(**{f"{field_name}__gte": value}).filter(
+        Q(**{f"{field_name}__gt": value}) | Q(**{field_name: value, "id__gt": pk})
+    )
+    return tasks.order_by(field_name, "id")
+
+
+@dataclass
+class TaskPage:
+    tasks: list[Task]
+    next_cursor: str = ""  # rows further along the sort order ("older" when newest first)
+    previous_cursor: str = ""
+    count: int = 0
+    count_is_capped: bool = False
+    cursor_error: str = ""
+
+    @property
+    def count_label(self) -> str:
+        return f"{self.count:,}+" if self.count_is_capped else f"{self.count:,}"
+
+
+def task_list(
+    *, filters: dict, sort: str = "-created", after: str = "", before: str = "", page_size: int | None = None
+) -> TaskPage:
+    """One page of the filtered list: 3 queries (capped count, rows, labels)."""
+    page_size = page_size or PAGE_SIZE
+    field_name, descending = SORTS.get(sort, SORTS["-created"])
+    tasks = task_filter(**filters)
+    count = tasks.order_by().values("pk")[: COUNT_CAP + 1].count()
+    rows = (
+        tasks.select_related("submitted_by", "credential")
+        .only(*LIST_FIELDS)
+        .prefetch_related(Prefetch("labels", to_attr="label_list"))
+    )
+    cursor_error = ""
+    forward = not before
+    cursor = before or after
+    ordered = task_ordered(rows, sort=sort)
+    if cursor:
+        try:
+            ordered = _seek(rows, field_name, descending, cursor, forward)
+        except InvalidCursor:
+            cursor_error = "That page link is not valid any more; showing the first page."
+            cursor, forward = "", True
+    found = list(ordered[: page_size + 1])
+    more = len(found) > page_size
+    found = found[:page_size]
+    if not forward:
+        found.reverse()
+    page = TaskPage(
+        tasks=found, count=min(count, COUNT_CAP), count_is_capped=count > COUNT_CAP, cursor_error=cursor_error
+    )
+    if found:
+        first, last = found[0], found[-1]
+        has_next = more if forward else True
+        has_previous = bool(cursor) if forward else more
+        if has_next:
+            page.next_cursor = _cursor_encode(getattr(last, field_name), last.pk)
+        if has_previous:
+            page.previous_cursor = _cursor_encode(getattr(first, field_name), first.pk)
+    return page
+
+
+def task_export_queryset(*, filters: dict, sort: str = "-created") -> QuerySet[Task]:
+    """Exactly the filtered set of the list (all pages), for streaming exports."""
+    tasks = task_filter(**filters).select_related("submitted_by", "credential")
+    tasks = tasks.prefetch_related(Prefetch("labels", to_attr="label_list"))
+    return task_ordered(tasks, sort=sort)
+
+
+# --- One task ---------------------------------------------------------------------------------------
+
+
+def task_get(*, task_id) -> Task:
+    """A task with everything its page shows: 4 queries (task and relations, events, labels, -)."""
+    return (
+        Task.objects.select_related("submitted_by", "credential", "template_version__template", "batch")
+        .prefetch_related(
+            Prefetch(
+                "events", queryset=TaskEvent.objects.select_related("actor").order_by("created_at", "id")
+            ),
+            Prefetch("labels", to_attr="label_list"),
+        )
+        .get(pk=task_id)
+    )
+
+
+def task_get_for_row(*, task_id) -> Task:
+    return (
+        Task.objects.select_related("submitted_by", "credential")
+        .only(*LIST_FIELDS)
+        .prefetch_related(Prefetch("labels", to_attr="label_list"))
+        .get(pk=task_id)
+    )
+
+
+# --- Tags -------------------------------------------------------------------------------------------
+
+
+def tag_list(*, q: str = "", sort: str = "-last") -> list[dict]:
+    """Every upstream tag with its task count, spend and first and last run: one aggregate query."""
+    tags = Task.objects.exclude(tag="")
+    if q:
+        tags = tags.filter(tag__icontains=q)
+    ordering = {
+        "-last": ["-last_run", "tag"],
+        "tag": ["tag"],
+        "-count": ["-count", "tag"],
+        "-spend": ["-total", "tag"],
+    }.get(sort, ["-last_run", "tag"])
+    return list(
+        tags.values("tag")
+        .annotate(
+            count=Count("id"),
+            total=Sum("spend"),
+            first_run=Min("created_at"),
+            last_run=Max("created_at"),
+            active=Count("id", filter=Q(status__in=Task.ACTIVE_STATUSES)),
+        )
+        .order_by(*ordering)
+    )
+
+
+@dataclass
+class AnswerRun:
+    task: Task
+    diff_html: str = ""  # escaped word diff against the previous run, as <ins>/<del>
+    changed: bool = False
+    similarity: float = 1.0
+
+
+@dataclass
+class TagSummary:
+    tag: str
+    count: int = 0
+    spend: Decimal = Decimal("0")
+    final_spend: Decimal = Decimal("0")
+    provisional_spend: Decimal = Decimal("0")
+    first_run: datetime | None = None
+    last_run: datetime | None = None
+    status_counts: list[tuple[str, str, int]] = field(default_factory=list)
+    models: list[dict] = field(default_factory=list)
+    domains: list[tuple[str, int]] = field(default_factory=list)
+    domains_sampled: int = 0
+    prompts: list[dict] = field(default_factory=list)
+    prompt: str = ""
+    runs: list[AnswerRun] = field(default_factory=list)
+    recent: list[Task] = field(default_factory=list)
+
+
+TAG_DOMAIN_SAMPLE = 500
+TAG_PROMPTS = 25
+TAG_RUNS = 20
+TAG_RECENT = 20
+
+
+def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
+    """Everything the tag page shows, in 7 queries whatever the number of tasks under the tag.
+
+    Totals and status counts cover every task of the tag. Cited domains are counted over the newest
+    TAG_DOMAIN_SAMPLE completed answers; the answer timeline shows the newest TAG_RUNS completed runs of
+    one prompt (`prompt`, else the prompt run most recently), oldest first, each diffed against the one
+    before it.
+    """
+    from tasks.rendering import word_diff
+
+    tasks = Task.objects.filter(tag=tag)
+    totals = tasks.aggregate(
+        count=Count("id"),
+        total=Sum("spend"),
+        final_total=Sum("spend", filter=Q(spend_is_final=True)),
+        first_run=Min("created_at"),
+        last_run=Max("created_at"),
+    )
+    summary = TagSummary(
+        tag=tag,
+        count=totals["count"],
+        spend=totals["total"] or Decimal("0"),
+        final_spend=totals["final_total"] or Decimal("0"),
+        first_run=totals["first_run"],
+        last_run=totals["last_run"],
+    )
+    summary.provisional_spend = summary.spend - summary.final_spend
+    labels = dict(Task.Status.choices)
+    summary.status_counts = [
+        (row["status"], labels.get(row["status"], row["status"]), row["n"])
+        for row in tasks.values("status").annotate(n=Count("id")).order_by("-n", "status")
+    ]
+    summary.models = list(
+        tasks.values("provider", "model_name")
+        .annotate(n=Count("id"), total=Sum("spend"), last_run=Max("created_at"))
+        .order_by("-n", "model_name")
+    )
+    completed = tasks.filter(status=Task.Status.COMPLETED)
+    citations = list(
+        completed.order_by("-created_at").values_list("citations", flat=True)[:TAG_DOMAIN_SAMPLE]
+    )
+    summary.domains_sampled = len(citations)
+    domains: Counter[str] = Counter()
+    for cited in citations:
+        # A domain counts once per answer: "how many answers cite it".
+        domains.update({c.get("domain") or "" for c in cited or [] if isinstance(c, dict)} - {""})
+    summary.domains = domains.most_common(30)
+    summary.prompts = list(
+        tasks.values("user_prompt")
+        .annotate(
+            n=Count("id"),
+            completed=Count("id", filter=Q(status=Task.Status.COMPLETED)),
+            last_run=Max("created_at"),
+        )
+        .order_by("-last_run")[:TAG_PROMPTS]
+    )
+    if prompt is None:
+        prompt = summary.prompts[0]["user_prompt"] if summary.prompts else ""
+    summary.prompt = prompt
+    runs = list(
+        completed.filter(user_prompt=prompt)
+        .select_related("submitted_by")
+        .only(
+            "id",
+            "created_at",
+            "provider",
+            "model_name",
+            "resolved_model_name",
+            "answer_text",
+            "spend",
+            "spend_is_final",
+            "cost",
+            "status",
+            "submitted_by__username",
+            "citations",
+        )
+        .order_by("-created_at", "-id")[:TAG_RUNS]
+    )
+    runs.reverse()
+    previous = None
+    for task in runs:
+        run = AnswerRun(task=task)
+        if previous is not None:
+            run.diff_html, run.similarity = word_diff(previous.answer_text, task.answer_text)
+            run.changed = previous.answer_text != task.answer_text
+        summary.runs.append(run)
+        previous = task
+    summary.recent = list(
+        tasks.select_related("submitted_by", "credential")
+        .only(*LIST_FIELDS)
+        .prefetch_related(Prefetch("labels", to_attr="label_list"))
+        .order_by("-created_at", "-id")[:TAG_RECENT]
+    )
+    return summary
+
+
+# --- Home -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HomeSummary:
+    pending: list[Task]
+    recent: list[Task]
+    month_spend: Decimal
+    month_final: Decimal
+    month_tasks: int
+    my_month_spend: Decimal
+    month_start: datetime
+
+
+def home_summary(*, user, limit: int = 10) -> HomeSummary:
+    """The home page: active tasks, the newest tasks, this month's spend (team and mine). 5 queries."""
+    start = month_start()
+    base = Task.objects.select_related("submitted_by", "credential").only(*LIST_FIELDS)
+    base = base.prefetch_related(Prefetch("labels", to_attr="label_list"))
+    pending = list(base.filter(status__in=Task.ACTIVE_STATUSES).order_by("-created_at", "-id")[:limit])
+    recent = list(base.order_by("-created_at", "-id")[:limit])
+    month = Task.objects.filter(created_at__gte=start).aggregate(
+        total=Sum("spend"),
+        final=Sum("spend", filter=Q(spend_is_final=True)),
+        n=Count("id"),
+        mine=Sum("spend", filter=Q(submitted_by=user)),
+    )
+    return HomeSummary(
+        pending=pending,
+        recent=recent,
+        month_spend=month["total"] or Decimal("0"),
+        month_final=month["final"] or Decimal("0"),
+        month_tasks=month["n"],
+        my_month_spend=month["mine"] or Decimal("0"),
+        month_start=start,
+    )

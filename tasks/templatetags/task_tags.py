@@ -1,0 +1,95 @@
+"""Template helpers for tasks: status badges, money, cost summaries, JSON and answers."""
+
+import json
+from decimal import Decimal, InvalidOperation
+
+from django import template
+from django.utils.html import format_html
+
+from tasks import rendering
+from tasks.models import Task
+
+register = template.Library()
+
+STATUS_LABELS = dict(Task.Status.choices)
+
+
+@register.filter
+def money(value, min_places: int = 4) -> str:
+    """USD with 4 to 6 decimals: 0.0288 → "$0.0288", 0.010200 → "$0.0102", 0.0002861 → "$0.000286"."""
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = Decimal(value).quantize(Decimal("0.000001"))
+    except (InvalidOperation, TypeError, ValueError):
+        return "—"
+    text = f"{abs(amount):.6f}"
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0").ljust(int(min_places), "0")
+    sign = "-" if amount < 0 else ""
+    return f"{sign}${int(whole):,}.{fraction}"
+
+
+@register.simple_tag
+def status_badge(status: str, title: str = ""):
+    label = STATUS_LABELS.get(status, status)
+    return format_html('<span class="badge badge-{}" title="{}">{}</span>', status, title or label, label)
+
+
+@register.simple_tag
+def task_cost(task):
+    """The cost cell: the final cost, or the current charge marked provisional."""
+    if task.spend_is_final:
+        return format_html('<span class="cost cost-final">{}</span>', money(task.spend))
+    return format_html(
+        '<span class="cost cost-provisional" title="Charged at post or estimated; the final cost is known '
+        'when the task finishes">{} <small>provisional</small></span>',
+        money(task.spend),
+    )
+
+
+@register.filter
+def pretty_json(value) -> str:
+    """Indented JSON as text (the template escapes it)."""
+    if value is None:
+        return ""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+@register.simple_tag
+def answer_html(task):
+    """The task's answer as sanitized HTML with cited spans highlighted."""
+    return rendering.render_answer(task.answer_text, task.citations)
+
+
+@register.simple_tag
+def markdown_html(text):
+    return rendering.render_markdown(text)
+
+
+@register.simple_tag
+def cited_text(task, citation) -> str:
+    return rendering.cited_text(task.answer_text, citation)
+
+
+@register.filter
+def model_display(task) -> str:
+    if task.resolved_model_name and task.resolved_model_name != task.model_name:
+        return f"{task.model_name} → {task.resolved_model_name}"
+    return task.model_name
+
+
+@register.filter
+def refunded(task):
+    """What was charged at post but not spent: charge − final cost (None until both are known)."""
+    if task.charged is None or task.cost is None:
+        return None
+    return task.charged - task.cost
+
+
+@register.filter
+def sub(value, other):
+    try:
+        return value - other
+    except TypeError:
+        return None
