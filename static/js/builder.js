@@ -1,0 +1,41 @@
+// The request builder: only what htmx cannot do. Counters update as the person types (the server's
+// live validation still reports the limits); the copy button copies the masked curl command.
+(function () {
+  "use strict";
+
+  function updateCounter(counter) {
+    const input = document.getElementById(counter.dataset.counterFor);
+    if (!input) return;
+    const limit = Number(counter.dataset.limit);
+    const length = input.value.length;
+    counter.textContent = length + " / " + limit;
+    counter.classList.toggle("over-limit", length > limit);
+  }
+
+  function updateAllCounters(root) {
+    root.querySelectorAll("[data-counter-for]").forEach(updateCounter);
+  }
+
+  document.addEventListener("input", function (event) {
+    const target = event.target;
+    if (!target.id) return;
+    document.querySelectorAll('[data-counter-for="' + target.id + '"]').forEach(updateCounter);
+  });
+
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    const source = document.getElementById(button.dataset.copyTarget);
+    if (!source || !navigator.clipboard) return;
+    navigator.clipboard.writeText(source.textContent).then(
+      function () {
+        button.textContent = "Copied";
+        setTimeout(function () { button.textContent = "Copy"; }, 1500);
+      },
+      function () { button.textContent = "Select and copy"; }
+    );
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { updateAllCounters(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { updateAllCounters(event.target); });
+})();

@@ -1,0 +1,199 @@
+"""Batches: one prompt template run over many rows of variables and/or several models.
+
+`batch_plan` turns pasted or uploaded CSV (header row = variable names) into the task bodies, checking
+every one with the builder's own form, and reports bad rows by their line number before anything is
+sent. `batch_submit` posts the planned tasks through `services.submit_tasks`, in chunks of at most 100
+tasks per upstream call (api-reference §1), each task an ordinary task that also records its batch.
+"""
+
+import csv
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, Q, Sum
+
+from tasks import services
+from tasks.forms import TaskRequestForm, form_data_from_fields
+from tasks.models import Batch, Credential, PromptTemplateVersion, ProviderModel, Task
+from tasks.prompt_templates import template_variables
+from tasks.providers import provider_rules, queued_charge_per_task
+
+CHUNK_SIZE = 100  # the upstream refuses the 101st task of one task_post
+MAX_BATCH_TASKS = 5000
+
+
+@dataclass
+class BatchPlan:
+    version: PromptTemplateVersion
+    provider: str
+    models: list[str]
+    rows: list[dict[str, str]] = field(default_factory=list)
+    bodies: list[dict] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    charge_per_task: Decimal = Decimal("0")
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and bool(self.bodies)
+
+    @property
+    def task_count(self) -> int:
+        return len(self.rows) * len(self.models)
+
+    @property
+    def total_charge(self) -> Decimal:
+        return self.charge_per_task * self.task_count
+
+
+def parse_rows(text: str, variables: list[str]) -> tuple[list[dict[str, str]], list[str]]:
+    """CSV rows as {variable: value}; errors name the line they are on (the header is line 1).
+
+    Without variables, no CSV is needed: one row with no values.
+    """
+    if not text.strip():
+        if variables:
+            return [], [f"Paste or upload rows with a header line naming: {', '.join(variables)}."]
+        return [{}], []
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = [name.strip() for name in next(reader)]
+    except (StopIteration, csv.Error) as exc:
+        return [], [f"Line 1: cannot read the header ({exc})."]
+    errors = []
+    missing = [name for name in variables if name not in header]
+    if missing:
+        errors.append(f"Line 1: the header lacks {', '.join(missing)} (it has: {', '.join(header)}).")
+    rows = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines are not rows
+            if len(row) != len(header):
+                errors.append(f"Line {line}: {len(row)} values for {len(header)} columns.")
+                continue
+            values = dict(zip(header, row, strict=True))
+            empty = [name for name in variables if not values.get(name, "").strip()]
+            if empty:
+                errors.append(f"Line {line}: no value for {', '.join(empty)}.")
+                continue
+            rows.append({"_line": str(line), **{name: values[name] for name in variables if name in values}})
+    except csv.Error as exc:
+        errors.append(f"Line {reader.line_num}: {exc}.")
+    if not rows and not errors:
+        errors.append("No rows below the header.")
+    return rows, errors
+
+
+def batch_plan(
+    *, version: PromptTemplateVersion, rows_text: str, models: list[str], credential: Credential | None
+) -> BatchPlan:
+    """Every task of the batch, each checked by the builder's form, or the reasons it cannot run."""
+    provider = version.template.provider
+    rules = provider_rules(provider)
+    plan = BatchPlan(version=version, provider=provider, models=list(models))
+    if credential is not None:
+        plan.charge_per_task = queued_charge_per_task(price_multiplier=credential.price_multiplier)
+    variables = template_variables(version.fields)
+    plan.rows, plan.errors = parse_rows(rows_text, variables)
+    if not models:
+        plan.errors.append("Choose at least one model.")
+    if plan.task_count > MAX_BATCH_TASKS:
+        plan.errors.append(f"{plan.task_count} tasks: a batch takes at most {MAX_BATCH_TASKS}.")
+    if plan.errors:
+        return plan
+    catalog = list(ProviderModel.objects.filter(provider=provider, is_listed=True))
+    for row in plan.rows:
+        line = row.get("_line")
+        for model in models:
+            data = form_data_from_fields(
+                rules, {**version.fields, "model_name": model}, credential=credential
+            )
+            for name in variables:
+                data[f"var_{name}"] = row[name]
+            form = TaskRequestForm(data, rules=rules, catalog=catalog)
+            if form.is_valid():
+                plan.bodies.append(form.body)
+                continue
+            where = f"Line {line}" if line else "The template"
+            for name, messages in form.errors.items():
+                label = form.fields[name].label if name in form.fields else name
+                plan.errors.append(f"{where} ({model}): {label}: {messages[0]}")
+    return plan
+
+
+def batch_submit(
+    *, plan: BatchPlan, credential: Credential, user, name: str = "", idempotency_key: str
+) -> Batch:
+    """Create the batch and post its tasks, ≤ CHUNK_SIZE per upstream call.
+
+    Task i carries the idempotency key f"{key}:{i}", so a resent confirmation finds the batch it
+    already made and posts nothing again (a half-sent batch resumes with the chunks not yet sent).
+    """
+    if not plan.ok:
+        raise services.SubmissionError("The batch has errors; nothing was sent.")
+    existing = Task.objects.filter(idempotency_key=f"{idempotency_key}:0").select_related("batch").first()
+    batch = existing.batch if existing and existing.batch else None
+    if batch is None:
+        batch = Batch.objects.create(
+            name=name[:200],
+            template_version=plan.version,
+            created_by=user if user is not None and user.pk else None,
+            task_count=len(plan.bodies),
+            estimated_charge=plan.total_charge,
+        )
+    specs = [
+        services.TaskSpec(
+            provider=plan.provider,
+            body=body,
+            idempotency_key=f"{idempotency_key}:{i}",
+            template_version_id=plan.version.pk,
+        )
+        for i, body in enumerate(plan.bodies)
+    ]
+    for start in range(0, len(specs), CHUNK_SIZE):
+        services.submit_tasks(
+            specs=specs[start : start + CHUNK_SIZE], credential=credential, user=user, batch=batch
+        )
+    return batch
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    total: int
+    queued: int
+    submitted: int
+    pending: int
+    completed: int
+    failed: int
+    unknown: int
+    cost: Decimal
+
+    @property
+    def done(self) -> bool:
+        return self.total > 0 and self.completed + self.failed == self.total
+
+    @property
+    def percent(self) -> int:
+        return round(100 * (self.completed + self.failed) / self.total) if self.total else 0
+
+
+def batch_progress(*, batch: Batch) -> BatchProgress:
+    """Counts by status and the cost so far (Task.spend: charge at post, then the final cost)."""
+    S = Task.Status
+    counts = batch.tasks.aggregate(
+        total=Count("pk"),
+        cost=Sum("spend"),
+        **{status: Count("pk", filter=Q(status=status)) for status in S.values},
+    )
+    return BatchProgress(
+        total=counts["total"],
+        queued=counts[S.QUEUED],
+        submitted=counts[S.SUBMITTED],
+        pending=counts[S.PENDING],
+        completed=counts[S.COMPLETED],
+        failed=counts[S.FAILED],
+        unknown=counts[S.UNKNOWN],
+        cost=counts["cost"] or Decimal("0"),
+    )
