@@ -30,7 +30,7 @@ def _clean(value):
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     if isinstance(value, Decimal):
-        return str(value)
+        return f"{value.normalize():f}"
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Model):
