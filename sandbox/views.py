@@ -91,12 +91,13 @@ def _drop_connection(request: HttpRequest) -> bool:
     """Shut the client's connection so it sees no reply at all (the `reset` fault). Best effort.
 
     gunicorn hands the socket over in the environ; Django's development and live-test servers only through
-    the input stream's raw socket.
+    the input stream: a LimitedStream whose bound `_read` belongs to the socket file, whose raw SocketIO
+    holds the socket.
     """
     sock = request.META.get("gunicorn.socket")
     if sock is None:
-        stream = getattr(request.META.get("wsgi.input"), "stream", None)
-        sock = getattr(getattr(stream, "raw", None), "_sock", None)
+        socket_file = getattr(getattr(request.META.get("wsgi.input"), "_read", None), "__self__", None)
+        sock = getattr(getattr(socket_file, "raw", None), "_sock", None)
     if not isinstance(sock, socket.socket):
         return False
     try:
