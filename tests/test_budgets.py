@@ -301,8 +301,8 @@ def test_an_admin_sets_edits_and_deletes_budgets_and_each_change_is_audited(team
     assert actions == ["budget.create", "budget.update", "budget.create", "budget.delete"]
     update = AuditEntry.objects.get(action="budget.update")
     assert update.changes == {
-        "monthly_limit": {"from": "250.000000", "to": "300"},
-        "warn_ratio": {"from": "0.750", "to": "0.8"},
+        "monthly_limit": {"from": "250", "to": "300"},
+        "warn_ratio": {"from": "0.75", "to": "0.8"},
     }
 
 
