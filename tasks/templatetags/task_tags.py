@@ -93,3 +93,10 @@ def sub(value, other):
         return value - other
     except TypeError:
         return None
+
+
+@register.filter
+def http_url(value) -> str:
+    """The URL if it is http(s), else "": a citation URL comes from the upstream and goes into an href."""
+    url = str(value or "").strip()
+    return url if url.lower().startswith(("https://", "http://")) else ""
