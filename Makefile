@@ -12,6 +12,8 @@ STAMP := $(VENV)/.requirements-installed
 BASE_PYTHON ?=
 # Extra arguments for pytest: make test PYTEST_ARGS="-k spend -x"
 PYTEST_ARGS ?=
+# pytest-xdist processes for `make test` (0: no xdist, one process)
+PYTEST_WORKERS ?= 2
 CHROMIUM := /usr/bin/chromium
 
 # Prints the path of the first Python >= 3.12 found: on PATH, then in pyenv's versions (pyenv may not be on PATH).
@@ -69,7 +71,7 @@ run: $(STAMP)
 
 .PHONY: test
 test: $(STAMP)
-	$(VENV)/bin/pytest -m "not browser" -n 2 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not browser" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 .PHONY: test-browser
 test-browser: $(STAMP)
