@@ -1,0 +1,237 @@
+"""The permission matrix: every URL of the project (the builder's and history's too) × every role.
+
+- Anonymous: redirected to the login page, except the login and password-reset pages and the
+  upstream's callback endpoints (static files are served by WhiteNoise, outside the URL resolver).
+- Someone with no role: 403 on every product page and fragment.
+- Member: 403 on every spend, budget, credential, people and audit page and fragment — htmx requests
+  and POSTs included — and never a 403 (nor a 500) elsewhere.
+- Admin: no 403 and no 500 anywhere.
+
+The Django admin (its own login and staff rules) is covered in test_admin.py; the stand-in upstream under
+/sandbox/ has its own authentication, like the real API.
+"""
+
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tasks.models import Budget
+from tasks.services import callback_token
+from tasks.views import spend as spend_views
+from tests.factories import make_batch, make_credential, make_task, make_template_version, make_user
+
+pytestmark = pytest.mark.django_db
+
+ADMIN_ONLY = {pattern.name for pattern in spend_views.urlpatterns}
+NO_LOGIN_NEEDED = {
+    "login",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+    "callback_pingback",
+    "callback_postback",
+}
+# Pages any logged-in person may open, whatever their role.
+ANY_ROLE = {"home", "logout", "password_change", "password_change_done"}
+SKIPPED_NAMESPACES = {"admin"}
+SKIPPED_PREFIXES = ("sandbox/",)
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    route: str
+    params: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _routes(patterns=None, prefix: str = "", namespace: str | None = None) -> list[Route]:
+    routes = []
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            ns = pattern.namespace or namespace
+            if ns in SKIPPED_NAMESPACES:
+                continue
+            routes += _routes(pattern.url_patterns, prefix + str(pattern.pattern), ns)
+        elif isinstance(pattern, URLPattern):
+            route = prefix + str(pattern.pattern)
+            if route.startswith(SKIPPED_PREFIXES):
+                continue
+            assert pattern.name, f"Every product URL needs a name (for this matrix): {route}"
+            params = tuple(pattern.pattern.converters) if hasattr(pattern.pattern, "converters") else ()
+            routes.append(Route(pattern.name, route, params))
+    return routes
+
+
+ROUTES = _routes()
+PRODUCT_ROUTES = [r for r in ROUTES if r.name not in NO_LOGIN_NEEDED]
+ADMIN_ROUTES = [r for r in ROUTES if r.name in ADMIN_ONLY]
+OTHER_ROUTES = [r for r in PRODUCT_ROUTES if r.name not in ADMIN_ONLY]
+ROLE_ROUTES = [r for r in OTHER_ROUTES if r.name not in ANY_ROLE]
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def objects(team_admin):
+    """One of everything a URL can point at, so views get past their lookups."""
+    credential = make_credential("Matrix credential")
+    version = make_template_version("Matrix template")
+    batch = make_batch(name="Matrix batch")
+    task = make_task(credential=credential, tag="team-a", template_version=version, batch=batch)
+    budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=10)
+    person = make_user("matrix-person")
+    return {
+        "credential": credential,
+        "template": version.template,
+        "version": version,
+        "batch": batch,
+        "task": task,
+        "budget": budget,
+        "person": person,
+    }
+
+
+def _url(route: Route, objects) -> str:
+    values = {
+        "task_id": objects["task"].pk,
+        "batch_id": objects["batch"].pk,
+        "template_id": objects["template"].pk,
+        "version_id": objects["version"].pk,
+        "tag": "team-a",
+        "fmt": "csv",
+        "token": callback_token(objects["task"].pk),
+        "uidb64": "MQ",
+        "token_reset": "set-password",
+    }
+    kwargs = {}
+    for param in route.params:
+        if param == "pk":
+            kind = route.name.split("_")[0]
+            kwargs[param] = {"budget": objects["budget"], "credential": objects["credential"]}.get(
+                kind, objects["person"]
+            ).pk
+        else:
+            assert param in values, f"Add a sample value for <{param}> in {route.route} to this matrix"
+            kwargs[param] = values[param]
+    return reverse(route.name, kwargs=kwargs)
+
+
+def test_the_matrix_sees_the_admin_pages_and_the_other_areas():
+    names = {r.name for r in ROUTES}
+    assert {
+        "spend",
+        "spend_export",
+        "balance",
+        "budget_list",
+        "credential_list",
+        "people",
+        "audit_log",
+    } <= names
+    assert "home" in names and "login" in names
+
+
+@pytest.mark.parametrize("route", PRODUCT_ROUTES, ids=str)
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
+def test_anonymous_is_sent_to_the_login_page(client, objects, route, method, headers):
+    url = _url(route, objects)
+
+    response = getattr(client, method)(url, headers=headers)
+
+    assert response.status_code == 302, url
+    assert response["Location"].startswith(reverse("login") + "?next="), url
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.name in NO_LOGIN_NEEDED], ids=str)
+def test_login_password_reset_and_callbacks_need_no_login(client, objects, route):
+    response = client.get(_url(route, objects))
+
+    assert not (response.status_code == 302 and response["Location"].startswith(reverse("login") + "?next="))
+    assert response.status_code < 500
+
+
+@pytest.fixture
+def no_role_client(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user(username="nobody", password="unused-password"))
+    return client
+
+
+@pytest.mark.parametrize("route", ADMIN_ROUTES, ids=str)
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
+def test_a_member_gets_403_on_every_admin_page_and_fragment(member_client, objects, route, method, headers):
+    url = _url(route, objects)
+
+    response = getattr(member_client, method)(url, {"role": "Admins"}, headers=headers)
+
+    assert response.status_code == 403, url
+
+
+@pytest.mark.parametrize("route", ADMIN_ROUTES + ROLE_ROUTES, ids=str)
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
+def test_someone_without_a_role_gets_403_on_every_product_page(no_role_client, objects, route, headers):
+    url = _url(route, objects)
+
+    response = no_role_client.get(url, headers=headers)
+
+    assert response.status_code in (403, 405), url
+
+
+@pytest.mark.parametrize("route", ADMIN_ROUTES, ids=str)
+def test_someone_without_a_role_cannot_post_to_admin_pages(no_role_client, objects, route):
+    response = no_role_client.post(_url(route, objects), {"role": "Admins"})
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("route", OTHER_ROUTES, ids=str)
+def test_a_member_reaches_the_rest_of_the_product(member_client, objects, route):
+    url = _url(route, objects)
+
+    response = member_client.get(url)
+
+    assert response.status_code != 403, url
+    assert response.status_code < 500, url
+
+
+@pytest.mark.parametrize("route", [r for r in PRODUCT_ROUTES if r.name != "logout"], ids=str)
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
+def test_an_admin_reaches_every_page_and_fragment(team_admin_client, objects, route, headers):
+    url = _url(route, objects)
+
+    response = team_admin_client.get(url, headers=headers)
+
+    assert response.status_code != 403, url
+    assert response.status_code < 500, url
+
+
+def test_a_member_promoted_to_admin_gains_access_and_loses_it_again(member_client, member_user):
+    assert member_client.get(reverse("spend")).status_code == 403
+
+    member_user.groups.add(Group.objects.get(name="Admins"))
+    assert member_client.get(reverse("spend")).status_code == 200
+
+    member_user.groups.remove(Group.objects.get(name="Admins"))
+    assert member_client.get(reverse("spend")).status_code == 403
+
+
+def test_the_navigation_shows_admin_pages_to_admins_only(member_user, team_admin):
+    admin_links = [
+        reverse(name) for name in ("spend", "budget_list", "credential_list", "people", "audit_log")
+    ]
+    member, admin = Client(), Client()
+    member.force_login(member_user)
+    admin.force_login(team_admin)
+
+    member_html = member.get(reverse("home")).content.decode()
+    admin_html = admin.get(reverse("home")).content.decode()
+
+    for link in admin_links:
+        assert f'href="{link}"' not in member_html
+        assert f'href="{link}"' in admin_html
