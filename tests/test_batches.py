@@ -1,0 +1,166 @@
+"""Batches: CSV rows with line-numbered errors, the plan and its charge, chunks of ≤ 100 per upstream call."""
+
+import pytest
+from django.urls import reverse
+
+from sandbox import stats
+from tasks import batches
+from tasks.models import Batch, Task
+from tasks.prompt_templates import template_create
+from tests.builder_factories import make_catalog
+
+FIELDS = {"user_prompt": "Best {{dish}} in {{city}}?", "model_name": "gpt-4.1"}
+
+
+@pytest.fixture
+def template(db, member_user):
+    make_catalog()
+    return template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+
+
+def csv_rows(n: int) -> str:
+    return "dish,city\n" + "".join(f"dish{i},city{i}\n" for i in range(n))
+
+
+def test_rows_parse_with_the_header_as_variable_names():
+    rows, errors = batches.parse_rows('dish,city\npho,Hanoi\n"ramen, spicy",Tokyo\n', ["dish", "city"])
+
+    assert errors == []
+    assert [(r["dish"], r["city"], r["_line"]) for r in rows] == [
+        ("pho", "Hanoi", "2"),
+        ("ramen, spicy", "Tokyo", "3"),
+    ]
+
+
+def test_bad_rows_are_reported_by_line_number():
+    text = "dish,city\npho,Hanoi\n\nramen\n,Paris\n"
+
+    _, errors = batches.parse_rows(text, ["dish", "city"])
+
+    assert errors == ["Line 4: 1 values for 2 columns.", "Line 5: no value for dish."]
+
+
+def test_a_header_without_a_variable_is_reported():
+    _, errors = batches.parse_rows("dish\npho\n", ["dish", "city"])
+
+    assert errors[0].startswith("Line 1: the header lacks city")
+
+
+def test_the_plan_checks_every_task_with_the_builder_form(template, credential):
+    version = template.versions.get()
+    text = "dish,city\npho,Hanoi\n" + "x" * 490 + ",Paris\n"
+
+    plan = batches.batch_plan(
+        version=version, rows_text=text, models=["gpt-4.1", "o3-mini"], credential=credential
+    )
+
+    assert plan.task_count == 4
+    assert not plan.ok
+    assert plan.errors == [
+        "Line 3 (gpt-4.1): User prompt: At most 500 characters (505 with the variables filled in).",
+        "Line 3 (o3-mini): User prompt: At most 500 characters (505 with the variables filled in).",
+    ]
+
+
+def test_the_plan_counts_tasks_and_the_total_charge(template, credential):
+    plan = batches.batch_plan(
+        version=template.versions.get(),
+        rows_text=csv_rows(3),
+        models=["gpt-4.1", "gpt-4.1-mini"],
+        credential=credential,
+    )
+
+    assert plan.ok
+    assert plan.task_count == 6
+    assert str(plan.total_charge) == "0.0612"
+    assert plan.bodies[0] == {"user_prompt": "Best dish0 in city0?", "model_name": "gpt-4.1"}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_250_rows_are_posted_in_3_upstream_calls(template, live_credential, member_user):
+    plan = batches.batch_plan(
+        version=template.versions.get(),
+        rows_text=csv_rows(250),
+        models=["gpt-4.1"],
+        credential=live_credential,
+    )
+    stats.clear()
+
+    batch = batches.batch_submit(
+        plan=plan, credential=live_credential, user=member_user, idempotency_key="b1"
+    )
+
+    assert stats.request_count(function="task_post", method="POST") == 3
+    assert batch.tasks.count() == 250
+    assert batch.tasks.filter(status=Task.Status.SUBMITTED).count() == 250
+    assert set(batch.tasks.values_list("template_version", flat=True)) == {template.versions.get().pk}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_resent_batch_confirmation_posts_nothing_again(template, live_credential, member_user):
+    plan = batches.batch_plan(
+        version=template.versions.get(), rows_text=csv_rows(5), models=["gpt-4.1"], credential=live_credential
+    )
+    first = batches.batch_submit(
+        plan=plan, credential=live_credential, user=member_user, idempotency_key="b2"
+    )
+    stats.clear()
+
+    second = batches.batch_submit(
+        plan=plan, credential=live_credential, user=member_user, idempotency_key="b2"
+    )
+
+    assert second == first
+    assert stats.request_count(function="task_post", method="POST") == 0
+    assert Task.objects.count() == 5
+
+
+def test_the_batch_page_checks_then_shows_count_and_charge(member_client, template, credential):
+    url = reverse("batch_new", args=[template.pk])
+    data = {
+        "credential": credential.pk,
+        "models": ["gpt-4.1"],
+        "rows_text": csv_rows(2),
+        "idempotency_key": "k",
+    }
+
+    html = member_client.post(url, {**data, "confirm": "0"}).content.decode()
+
+    assert "2 tasks" in html and "$0.0204" in html
+    assert Task.objects.count() == 0
+
+
+def test_the_batch_page_reports_bad_rows_before_sending(member_client, template, credential):
+    url = reverse("batch_new", args=[template.pk])
+    data = {
+        "credential": credential.pk,
+        "models": ["gpt-4.1"],
+        "rows_text": "dish,city\npho\n",
+        "idempotency_key": "k",
+    }
+
+    html = member_client.post(url, {**data, "confirm": "1"}).content.decode()
+
+    assert "Line 2: 1 values for 2 columns." in html
+    assert Task.objects.count() == 0
+
+
+def test_the_batch_page_accepts_an_uploaded_csv(member_client, template, credential):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("rows.csv", csv_rows(3).encode(), content_type="text/csv")
+    data = {"credential": credential.pk, "models": ["gpt-4.1"], "rows_file": upload, "idempotency_key": "k"}
+
+    html = member_client.post(reverse("batch_new", args=[template.pk]), data).content.decode()
+
+    assert "3 tasks" in html
+
+
+def test_the_batch_progress_page_and_its_htmx_fragment(member_client, template, member_user):
+    batch = Batch.objects.create(name="Nightly", created_by=member_user)
+
+    assert "Nightly" in member_client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    fragment = member_client.get(
+        reverse("batch_detail", args=[batch.pk]), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert fragment.lstrip().startswith('<section id="progress"')
