@@ -1,0 +1,122 @@
+"""A member filters the shared task list, opens a task that is still running, watches it finish on the
+page without reloading, and follows its tag to the tag's history.
+
+The task is submitted for real to the stand-in upstream (over HTTP, at live_server). In tests the job
+backend runs nothing in the background, so the test thread plays the worker: it calls the same
+task_fetch the collection job calls, while the page keeps polling its status fragment.
+"""
+
+import re
+import time
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import expect
+
+from tasks.models import Task
+from tasks.services import TaskSpec, submit_tasks, task_fetch
+from tests.factories import make_task
+
+pytestmark = pytest.mark.browser
+
+TAG = "browser:parks/fr"
+
+
+@pytest.fixture(autouse=True)
+def member_role(transactional_db):
+    """The Members group with its permissions. live_server tests flush the database between tests,
+    which removes the groups the roles migration created, so the `user` fixture needs them back."""
+    from django.contrib.auth.models import Group, Permission
+
+    from tasks.roles import MEMBER_PERMISSIONS, MEMBERS
+
+    group, _ = Group.objects.get_or_create(name=MEMBERS)
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="tasks", codename__in=MEMBER_PERMISSIONS)
+    )
+    return group
+
+
+def _finish_like_the_worker(task_id, timeout: float = 15) -> Task:
+    deadline = time.monotonic() + timeout
+    time.sleep(settings.SANDBOX_TASK_DELAY)
+    while time.monotonic() < deadline:
+        task = task_fetch(task_id=task_id)
+        if task.is_final:
+            return task
+        time.sleep(0.3)
+    raise AssertionError("the stand-in never finished the task")
+
+
+def test_filter_open_a_pending_task_watch_it_complete_and_follow_its_tag(
+    logged_in_page, live_credential, user
+):
+    page = logged_in_page
+    make_task(
+        tag=TAG,
+        user_prompt="Earlier run about parks",
+        money_spent=Decimal("0.02"),
+        credential=live_credential,
+    )
+    make_task(tag="someone-else", user_prompt="Unrelated question", credential=live_credential)
+    (task,) = submit_tasks(
+        specs=[
+            TaskSpec(
+                provider="chat_gpt",
+                body={
+                    "user_prompt": "Which amusement parks in France are most visited?",
+                    "model_name": "gpt-4.1-mini",
+                    "tag": TAG,
+                },
+            )
+        ],
+        credential=live_credential,
+        user=user,
+    )
+    assert task.status == Task.Status.SUBMITTED, task.status_message
+
+    page.goto("/tasks/")
+    expect(page.get_by_text("Unrelated question")).to_be_visible()
+    page.get_by_label("Tag", exact=True).fill(TAG)
+    page.get_by_role("button", name="Apply filters").click()
+
+    expect(page.get_by_text("Unrelated question")).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"tag=browser%3Aparks%2Ffr"))
+    rows = page.locator("table.tasks tbody tr")
+    expect(rows).to_have_count(2)
+
+    page.get_by_role("link", name="Which amusement parks in France are most visited?").click()
+    expect(page).to_have_url(re.compile(rf"/tasks/{task.pk}/$"))
+    live = page.locator("#task-live")
+    expect(live.locator(".badge")).to_have_text(re.compile("Submitted|Pending"))
+    expect(live).to_have_attribute("hx-trigger", "every 3s")
+    expect(live).to_contain_text("provisional")
+    page.evaluate("window.stillTheSamePage = true")
+
+    finished = _finish_like_the_worker(task.pk)
+    assert finished.status == Task.Status.COMPLETED
+
+    expect(live.locator(".badge")).to_have_text("Completed", timeout=10_000)
+    expect(page.locator(".answer .markdown")).not_to_be_empty()
+    expect(page.locator("#task-timeline")).to_contain_text("Completed")
+    expect(page.locator("#task-live")).not_to_have_attribute("hx-trigger", re.compile(".*"))
+    assert page.evaluate("window.stillTheSamePage") is True  # updated in place, never reloaded
+
+    page.locator("header.task-head a.tag").click()
+    expect(page).to_have_url(re.compile(r"/tags/browser:parks/fr/$"))
+    expect(page.get_by_test_id("tag-count")).to_have_text("2")
+    expect(page.get_by_role("heading", name="Answers over time")).to_be_visible()
+
+
+def test_labels_are_edited_in_place_and_logged(logged_in_page, live_credential):
+    page = logged_in_page
+    task = make_task(tag="t", credential=live_credential)
+
+    page.goto(f"/tasks/{task.pk}/")
+    page.get_by_role("textbox", name="Labels").fill("baseline, q3")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.locator("#task-labels")).to_contain_text("Saved.")
+    expect(page.locator("#task-labels .current-labels")).to_contain_text("baseline")
+    expect(page.locator("#task-timeline")).to_contain_text("Added labels baseline, q3.")
