@@ -389,3 +389,36 @@ def test_refresh_models_without_htmx_renders_the_page_with_a_message(member_clie
     html = response.content.decode()
     assert "ChatGPT models fetched" in html
     assert "kept</textarea>" in html
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_identical_submits_reach_the_stand_in_once(member_client, live_credential):
+    make_catalog()
+    data = form_data("claude", live_credential, idempotency_key="same-form")
+    stats.clear()
+
+    first = member_client.post(reverse("builder"), data)
+    second = member_client.post(reverse("builder"), data)
+
+    assert stats.request_count(function="task_post", method="POST") == 1
+    assert Task.objects.get().status == Task.Status.SUBMITTED
+    assert first["Location"] == second["Location"] == f"/tasks/{Task.objects.get().pk}/"
+
+
+def test_an_upstream_rejection_is_shown_at_the_top_with_the_form_filled(member_client, credential):
+    from tasks.clients import StatusClass, TaskOutcome
+
+    rejected = TaskOutcome(
+        id="up-1", status_code=40501, status_message="Invalid Field: 'web_search'.", data={}, raw={},
+        status_class=StatusClass.INVALID, cost=Decimal("0"), result=None,
+    )  # fmt: skip
+    data = form_data("chat_gpt", credential, user_prompt="Mine", idempotency_key="first-key")
+    with mock.patch("tasks.services.LLMResponsesClient") as client_class:
+        client_class.for_credential.return_value.task_post.return_value = [rejected]
+        response = member_client.post(reverse("builder"), data)
+
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert "Upstream rejected the task: 40501 Invalid Field: &#x27;web_search&#x27;." in html
+    assert "Mine</textarea>" in html
+    assert 'name="idempotency_key" value="first-key"' not in html  # a corrected resubmission is a new task
