@@ -117,7 +117,8 @@ def _apply_reply_fault(request: HttpRequest, fault, response: HttpResponse) -> H
         # Half of the real body: valid UTF-8, invalid JSON, as when a proxy cuts a reply short.
         return HttpResponse(response.content[: len(response.content) // 2], content_type="application/json")
     if fault.mode == "reset" and _drop_connection(request):
-        return HttpResponse(status=500)  # goes nowhere: the connection is already closed
+        # Goes nowhere (the connection is closed); not a 5xx, so Django logs no misleading server error.
+        return HttpResponse(status=204)
     return HttpResponse(
         "<html><body><h1>500 Internal Server Error</h1></body></html>", status=500, content_type="text/html"
     )
