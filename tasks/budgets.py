@@ -152,7 +152,7 @@ def budget_warnings() -> list[str]:
 # --- Changing ---------------------------------------------------------------------------------------
 
 
-def _budget_snapshot(budget: Budget) -> dict:
+def budget_snapshot(budget: Budget) -> dict:
     return {
         "scope": budget.scope,
         "person": budget.user.get_username() if budget.user_id else "",
@@ -179,7 +179,7 @@ def budget_save(
 
     creating = budget is None
     budget = budget or Budget(created_by=actor if actor is not None and actor.pk else None)
-    before = {} if creating else _budget_snapshot(budget)
+    before = {} if creating else budget_snapshot(budget)
     budget.scope = scope
     budget.user = user if scope == Budget.Scope.PERSON else None
     budget.tag = tag if scope == Budget.Scope.TAG else ""
@@ -188,7 +188,7 @@ def budget_save(
     budget.is_active = is_active
     with transaction.atomic():
         budget.save()
-        after = _budget_snapshot(budget)
+        after = budget_snapshot(budget)
         audit_record(
             actor=actor,
             action="budget.create" if creating else "budget.update",
@@ -202,6 +202,6 @@ def budget_delete(*, actor, budget: Budget) -> None:
     from tasks.audit import audit_record
 
     with transaction.atomic():
-        snapshot = _budget_snapshot(budget)
+        snapshot = budget_snapshot(budget)
         audit_record(actor=actor, action="budget.delete", obj=budget, changes=snapshot)
         budget.delete()

@@ -1,0 +1,176 @@
+"""Django admin: tasks read-only (with a CSV export), credentials without their secret, templates,
+budgets (audited) and the audit log (read-only)."""
+
+import csv
+
+from django.contrib import admin
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from tasks.audit import audit_change_lines, audit_record
+from tasks.budgets import budget_snapshot
+from tasks.models import AuditEntry, Budget, Credential, PromptTemplate, PromptTemplateVersion, Task
+
+TASK_CSV_FIELDS = [
+    "id",
+    "created_at",
+    "provider",
+    "mode",
+    "model_name",
+    "resolved_model_name",
+    "status",
+    "status_code",
+    "tag",
+    "submitted_by",
+    "credential",
+    "estimated_charge",
+    "charged",
+    "cost",
+    "spend",
+    "spend_is_final",
+    "upstream_task_id",
+]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.action(description="Export the selected tasks as CSV", permissions=["view"])
+def export_tasks_csv(modeladmin, request, queryset):
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="tasks.csv"'
+    writer = csv.writer(response)
+    writer.writerow(TASK_CSV_FIELDS)
+    for task in queryset.select_related("submitted_by", "credential").order_by("-created_at").iterator():
+        row = []
+        for name in TASK_CSV_FIELDS:
+            value = getattr(task, name)
+            if name == "submitted_by":
+                value = value.get_username() if value else ""
+            elif name == "credential":
+                value = value.name
+            text = "" if value is None else str(value)
+            row.append("'" + text if text[:1] in ("=", "+", "-", "@") else text)
+        writer.writerow(row)
+    return response
+
+
+@admin.register(Task)
+class TaskAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "provider",
+        "model_name",
+        "status",
+        "spend",
+        "spend_is_final",
+        "tag",
+        "person",
+    ]
+    list_filter = ["status", "provider", "mode", "spend_is_final", "credential", "model_name"]
+    list_select_related = ["submitted_by", "credential"]
+    search_fields = ["user_prompt", "tag", "model_name", "upstream_task_id", "submitted_by__username"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False  # counting a million rows on every page view is slow
+    actions = [export_tasks_csv]
+    list_per_page = 50
+    exclude = ["result"]
+
+    @admin.display(description="Person", ordering="submitted_by__username")
+    def person(self, task):
+        return task.submitted_by.get_username() if task.submitted_by else "—"
+
+
+@admin.register(Credential)
+class CredentialAdmin(ReadOnlyAdmin):
+    """View only: adding, replacing secrets and disabling happen on the Credentials page (audited)."""
+
+    list_display = ["name", "kind", "secret_ending", "is_default", "is_active", "last_verified_at", "manage"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name", "login"]
+    exclude = ["secret_encrypted"]
+    readonly_fields = ["secret_ending", "secret_fingerprint"]
+
+    @admin.display(description="Secret")
+    def secret_ending(self, credential):
+        return f"…{credential.secret_hint}"
+
+    @admin.display(description="")
+    def manage(self, credential):
+        return format_html('<a href="{}">Manage</a>', reverse("credential_edit", args=[credential.pk]))
+
+
+class PromptTemplateVersionInline(admin.TabularInline):
+    model = PromptTemplateVersion
+    extra = 0
+    fields = ["number", "note", "created_by", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PromptTemplate)
+class PromptTemplateAdmin(admin.ModelAdmin):
+    list_display = ["name", "provider", "created_by", "updated_at", "archived_at"]
+    list_filter = ["provider", "archived_at"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    inlines = [PromptTemplateVersionInline]
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "scope", "user", "tag", "monthly_limit", "warn_ratio", "is_active"]
+    list_filter = ["scope", "is_active"]
+    search_fields = ["tag", "user__username"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        before = budget_snapshot(Budget.objects.get(pk=obj.pk)) if change else {}
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        after = budget_snapshot(obj)
+        changes = {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}
+        audit_record(
+            actor=request.user,
+            action="budget.update" if change else "budget.create",
+            obj=obj,
+            changes=changes if change else after,
+        )
+
+    def delete_model(self, request, obj):
+        audit_record(actor=request.user, action="budget.delete", obj=obj, changes=budget_snapshot(obj))
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for budget in queryset:
+            self.delete_model(request, budget)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor", "action", "object_type", "object_repr"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_repr", "actor__username", "action"]
+    date_hierarchy = "created_at"
+    list_select_related = ["actor"]
+    fields = ["created_at", "actor", "action", "object_type", "object_id", "object_repr", "change_list"]
+    readonly_fields = fields
+
+    @admin.display(description="Changes")
+    def change_list(self, entry):
+        return format_html_join(mark_safe("<br>"), "{}: {}", audit_change_lines(entry)) or "—"

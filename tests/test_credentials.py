@@ -1,0 +1,192 @@
+"""The Credentials page: add, verify, set default, replace the secret, disable; secrets never shown again."""
+
+import pytest
+from django.urls import reverse
+
+from tasks import services
+from tasks.clients import ModelInfo, UpstreamError
+from tasks.models import AuditEntry, Credential
+from tests.factories import make_credential
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "aisa-live-0123456789abcdefWXYZ"
+NEW_SECRET = "aisa-live-fedcba9876543210QRST"
+
+
+def _add(client, **overrides):
+    data = {
+        "name": "Main AIsa key",
+        "kind": "aisa",
+        "secret": SECRET,
+        "base_url": "",
+        "login": "",
+        "price_multiplier": "1",
+        **overrides,
+    }
+    return client.post(reverse("credential_add"), data)
+
+
+def test_adding_a_credential_stores_it_encrypted_and_shows_only_its_last_four(team_admin_client):
+    response = _add(team_admin_client)
+
+    assert response.status_code == 302
+    credential = Credential.objects.get()
+    assert credential.get_secret() == SECRET
+    assert SECRET not in credential.secret_encrypted
+    assert credential.is_default  # the first credential becomes the default
+    page = team_admin_client.get(response["Location"]).content.decode()
+    assert "…WXYZ" in page
+    assert SECRET not in page
+
+
+def test_a_rejected_form_keeps_the_input_but_never_echoes_the_secret(team_admin_client):
+    make_credential("Main AIsa key")
+
+    response = _add(team_admin_client, kind="dataforseo", base_url="not a url")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "A credential with this name exists" in html
+    assert "DataForSEO direct needs the API login" in html
+    assert "Enter a valid URL" in html
+    assert 'value="not a url"' in html
+    assert SECRET not in html
+    assert Credential.objects.count() == 1
+
+
+def test_set_default_moves_the_default_and_disable_clears_it(team_admin_client):
+    first = make_credential("First", is_default=True)
+    second = make_credential("Second")
+
+    team_admin_client.post(reverse("credential_default", args=[second.pk]))
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.is_default, second.is_default) == (False, True)
+
+    team_admin_client.post(reverse("credential_disable", args=[second.pk]))
+    second.refresh_from_db()
+    assert (second.is_active, second.is_default) == (False, False)
+
+    response = team_admin_client.post(reverse("credential_default", args=[second.pk]), follow=True)
+    assert "cannot be the default" in response.content.decode()
+    second.refresh_from_db()
+    assert not second.is_default
+
+    team_admin_client.post(reverse("credential_disable", args=[second.pk]), {"enable": "1"})
+    second.refresh_from_db()
+    assert second.is_active
+    actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["credential.set_default", "credential.disable", "credential.enable"]
+
+
+def test_replacing_the_secret_records_both_fingerprints_and_clears_the_verification(team_admin_client):
+    credential = make_credential("Direct", kind="dataforseo", login="old@example.com", secret=SECRET)
+    Credential.objects.filter(pk=credential.pk).update(last_verification_ok=True)
+    old_fingerprint = credential.secret_fingerprint
+
+    response = team_admin_client.post(
+        reverse("credential_edit", args=[credential.pk]),
+        {"form": "secret", "login": "new@example.com", "secret": NEW_SECRET},
+        follow=True,
+    )
+
+    credential.refresh_from_db()
+    assert credential.get_secret() == NEW_SECRET
+    assert credential.login == "new@example.com"
+    assert credential.last_verification_ok is None
+    assert "now ends in …QRST" in response.content.decode()
+    entry = AuditEntry.objects.get(action="credential.replace_secret")
+    assert entry.changes["secret_fingerprint"] == {
+        "from": old_fingerprint,
+        "to": credential.secret_fingerprint,
+    }
+    assert entry.changes["login"] == {"from": "old@example.com", "to": "new@example.com"}
+
+
+def test_the_edit_page_never_renders_the_secret(team_admin_client):
+    credential = make_credential("Direct", kind="dataforseo", login="me@example.com", secret=SECRET)
+
+    html = team_admin_client.get(reverse("credential_edit", args=[credential.pk])).content.decode()
+    rejected = team_admin_client.post(
+        reverse("credential_edit", args=[credential.pk]),
+        {"form": "secret", "login": "", "secret": NEW_SECRET},
+    )
+
+    assert SECRET not in html and "…WXYZ" in html
+    assert rejected.status_code == 200
+    assert NEW_SECRET not in rejected.content.decode()
+    credential.refresh_from_db()
+    assert credential.get_secret() == SECRET
+
+
+def test_settings_can_change_without_touching_the_secret(team_admin_client):
+    credential = make_credential("Old name", secret=SECRET)
+
+    team_admin_client.post(
+        reverse("credential_edit", args=[credential.pk]),
+        {
+            "form": "settings",
+            "name": "New name",
+            "base_url": "http://127.0.0.1:8000/sandbox",
+            "price_multiplier": "2",
+        },
+    )
+
+    credential.refresh_from_db()
+    assert (credential.name, str(credential.price_multiplier)) == ("New name", "2.000")
+    assert credential.get_secret() == SECRET
+    entry = AuditEntry.objects.get(action="credential.update")
+    assert entry.changes["name"] == {"from": "Old name", "to": "New name"}
+
+
+class _Upstream:
+    fail = False
+
+    @classmethod
+    def for_credential(cls, credential, **kwargs):
+        return cls()
+
+    def models(self, provider):
+        if self.fail:
+            raise UpstreamError("AIsa answered 401: invalid API key")
+        return [ModelInfo("gpt-4.1-mini", False, True, True), ModelInfo("o3", True, True, True)]
+
+
+@pytest.mark.parametrize(
+    ("fail", "expected"), [(False, "listed 2 ChatGPT models"), (True, "invalid API key")]
+)
+def test_verify_calls_the_free_models_endpoint_and_records_time_and_outcome(
+    team_admin_client, monkeypatch, fail, expected
+):
+    monkeypatch.setattr(services, "LLMResponsesClient", _Upstream)
+    monkeypatch.setattr(_Upstream, "fail", fail)
+    credential = make_credential("Main", secret=SECRET)
+
+    response = team_admin_client.post(
+        reverse("credential_verify", args=[credential.pk]), headers={"HX-Request": "true"}
+    )
+
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<tr id="credential-{credential.pk}"')
+    assert expected in html
+    credential.refresh_from_db()
+    assert credential.last_verified_at is not None
+    assert credential.last_verification_ok is (not fail)
+    entry = AuditEntry.objects.get(action="credential.verify")
+    assert entry.changes["ok"] is (not fail)
+
+
+def test_verify_without_javascript_redirects_back_with_a_message(team_admin_client, monkeypatch):
+    monkeypatch.setattr(services, "LLMResponsesClient", _Upstream)
+    credential = make_credential("Main", secret=SECRET)
+
+    response = team_admin_client.post(reverse("credential_verify", args=[credential.pk]), follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("credential_list")
+    assert "listed 2 ChatGPT models" in response.content.decode()
+
+
+def test_unknown_credentials_are_404_not_500(team_admin_client):
+    assert team_admin_client.get(reverse("credential_edit", args=[999999])).status_code == 404
+    assert team_admin_client.post(reverse("credential_verify", args=[999999])).status_code == 404
