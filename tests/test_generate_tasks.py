@@ -1,0 +1,46 @@
+"""The generator makes realistic, consistent tasks that the history pages can show."""
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count, Q
+from django.urls import reverse
+
+from tasks.models import Task, TaskEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def generated(django_db_blocker):
+    call_command("generate_tasks", count=3000, batch_size=1000, tags=30, users=5, sample=0.05, stdout=None)
+    return Task.objects.all()
+
+
+def test_generates_the_requested_number_with_consistent_money(generated):
+    assert generated.count() == 3000
+    completed = generated.filter(status="completed")
+    assert completed.count() > 2000
+    assert not completed.filter(Q(cost__isnull=True) | Q(spend_is_final=False)).exists()
+    assert not generated.filter(status="failed").exclude(spend=0).exists()
+    assert not generated.filter(status__in=Task.ACTIVE_STATUSES, spend_is_final=True).exists()
+
+
+def test_spreads_over_providers_tags_people_and_a_year(generated):
+    providers = dict(generated.values_list("provider").annotate(n=Count("id")))
+    assert providers["chat_gpt"] > providers["claude"] > 0
+    assert generated.exclude(tag="").values("tag").distinct().count() > 10
+    assert generated.values("submitted_by").distinct().count() == 5
+    dates = sorted(generated.values_list("created_at", flat=True))
+    assert (dates[-1] - dates[0]).days > 300
+
+
+def test_a_sample_has_events_and_the_pages_show_it(generated, member_client):
+    with_events = Task.objects.filter(events__isnull=False).distinct()
+    assert with_events.exists()
+    task = with_events.filter(status="completed").first()
+    assert TaskEvent.objects.filter(task=task, kind="completed").exists()
+
+    assert member_client.get(reverse("task_detail", args=[task.pk])).status_code == 200
+    assert member_client.get(reverse("task_list"), {"provider": "claude"}).status_code == 200
+    tag = generated.exclude(tag="").values_list("tag", flat=True).first()
+    assert member_client.get(reverse("tag_detail", kwargs={"tag": tag})).status_code == 200
