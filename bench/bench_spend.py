@@ -1,0 +1,105 @@
+"""Server time of the spend page on PostgreSQL with a million tasks.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_spend .venv/bin/python bench/bench_spend.py
+    (options: --tasks 1000000 --runs 30 --regenerate)
+
+Uses (and keeps) the database named in DATABASE_URL: it must be a scratch database. The first run
+migrates it and fills it with `manage.py generate_tasks` (a year of realistic tasks), then VACUUM
+ANALYZE; later runs reuse the rows. Each variant of the page is requested through Django's test client
+in this process, so the time is the server's: middleware, the queries and the template rendering,
+without the network. Prints p50/p95 per variant and the number of SQL queries.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+
+import django
+
+VARIANTS = [
+    ("this month (default)", {}),
+    ("last month", {"period": "last_month"}),
+    ("last 30 days, by week", {"period": "last_30", "by": "week"}),
+    ("last 7 days", {"period": "last_7"}),
+    (
+        "custom 90 days, by month",
+        {"period": "custom", "date_from": "{d90}", "date_to": "{today}", "by": "month"},
+    ),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--regenerate", action="store_true", help="Delete the tasks and generate them again.")
+    args = parser.parse_args()
+
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit(
+            "Set DATABASE_URL to a scratch PostgreSQL database, e.g. postgres://postgres@127.0.0.1:5432/bench_spend"
+        )
+    django.setup()
+
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from tasks.models import Task
+
+    call_command("migrate", verbosity=0)
+    existing = Task.objects.count()
+    if args.regenerate and existing:
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE tasks_task CASCADE")
+        existing = 0
+    if existing < args.tasks:
+        started = time.perf_counter()
+        print(f"Generating {args.tasks - existing:,} tasks (have {existing:,})…", flush=True)
+        call_command("generate_tasks", count=args.tasks - existing, verbosity=0)
+        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE tasks_task")
+    total = Task.objects.count()
+
+    admin, _ = get_user_model().objects.get_or_create(username="bench-admin")
+    admin.groups.add(Group.objects.get(name="Admins"))
+    client = Client()
+    client.force_login(admin)
+
+    today = timezone.localdate()
+    print(f"\nSpend page, {total:,} tasks on PostgreSQL, {args.runs} requests per variant (after 3 warm-ups)")
+    print(f"{'variant':32} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8} {'tasks in period':>16}")
+    for name, params in VARIANTS:
+        query = {k: v.format(today=today, d90=today - timedelta(days=89)) for k, v in params.items()}
+        for _ in range(3):
+            response = client.get(reverse("spend"), query)
+            assert response.status_code == 200, response.status_code
+        timings = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            client.get(reverse("spend"), query)
+            timings.append((time.perf_counter() - started) * 1000)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(reverse("spend"), query)
+        p50 = statistics.median(timings)
+        p95 = statistics.quantiles(timings, n=20)[18]
+        tasks_in_period = response.context["total"].tasks
+        print(f"{name:32} {p50:8.1f} {p95:8.1f} {len(queries):8d} {tasks_in_period:16,}")
+
+
+if __name__ == "__main__":
+    main()
