@@ -185,7 +185,6 @@ def _preview(form: TaskRequestForm, count: int = 1) -> dict:
         "curl": curl_command(credential, url, [body]),
         "task_count": count,
         "charge": count * providers.queued_charge_per_task(price_multiplier=multiplier),
-        "month_spend": _month_spend(),
     }
 
 
@@ -212,7 +211,8 @@ def _context(form, *, shown, oob=False, submit_error="", **extra) -> dict:
         "blocking": _blocking(form),
         "oob": oob,
         "submit_error": submit_error,
-        "has_credentials": form.fields["credential"].queryset.exists(),
+        "has_credentials": bool(getattr(form, "cleaned_data", {}).get("credential"))
+        or form.fields["credential"].queryset.exists(),
         "public_base_url": settings.PUBLIC_BASE_URL,
         **_preview(form),
         **extra,
@@ -233,7 +233,8 @@ def _wants_fragment(request: HttpRequest) -> bool:
 
 def _render_builder(request, form, *, shown, status=200, submit_error="", **extra) -> HttpResponse:
     template = f"{PAGE}#builder" if _wants_fragment(request) else PAGE
-    context = _context(form, shown=shown, submit_error=submit_error, **extra)
+    # This month's spend does not depend on the form, so live validation does not recompute it.
+    context = _context(form, shown=shown, submit_error=submit_error, month_spend=_month_spend(), **extra)
     context["template_version"] = _template_for(form)
     return render(request, template, context, status=status)
 
