@@ -90,7 +90,7 @@ lint: $(STAMP)
 .PHONY: bench
 bench: $(STAMP)
 	@if [ -x bench/run ]; then PYTHON=$(abspath $(VENV_PYTHON)) bench/run; \
-	else echo "No benchmarks yet: bench/run does not exist."; fi
+	else echo "bench/run does not exist yet: nothing runs the benchmarks under bench/." >&2; fi
 
 .PHONY: clean
 clean:
