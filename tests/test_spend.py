@@ -285,3 +285,17 @@ def test_balance_without_dataforseo_credentials_says_so(team_admin_client):
 
     assert response.status_code == 200
     assert "AIsa keys have none" in response.content.decode()
+
+
+@pytest.mark.parametrize("granularity", ["day", "week", "month"])
+def test_the_one_scan_report_equals_the_query_per_breakdown(spending, granularity):
+    """On PostgreSQL the page uses one GROUPING SETS scan; it must agree with the plain queries."""
+    period = spend.period_preset("last_30")
+
+    total, breakdowns = spend.spend_report(period=period, granularity=granularity)
+
+    assert total == spend.spend_total(period=period)
+    expected = spend.spend_breakdowns(period=period, granularity=granularity)
+    assert [(b.key, b.rows, b.total, b.note) for b in breakdowns] == [
+        (b.key, b.rows, b.total, b.note) for b in expected
+    ]

@@ -250,8 +250,7 @@ def _spend_report(request) -> dict:
     form = SpendFilterForm(request.GET or None)
     period = form.chosen_period()
     granularity = form.chosen_granularity()
-    total = spend.spend_total(period=period)
-    breakdowns = spend.spend_breakdowns(period=period, granularity=granularity)
+    total, breakdowns = spend.spend_report(period=period, granularity=granularity)
     for breakdown in breakdowns:
         if breakdown.key in ("day", "week", "month"):
             breakdown.chart = charts.column_chart(breakdown.rows, title=f"Spend {breakdown.title.lower()}")
