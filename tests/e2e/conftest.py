@@ -60,8 +60,7 @@ def page(browser, live_server, browser_errors):
     page.set_default_timeout(10_000)
 
     def on_console(message):
-        # Chromium asks for /favicon.ico by itself; its 404 says nothing about the page.
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+        if message.type == "error":
             browser_errors.append(f"console error at {page.url}: {message.text}")
 
     page.on("console", on_console)
