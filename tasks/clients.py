@@ -7,12 +7,15 @@ timeouts, auth and the response envelope, and nothing about models or views.
 Sending policy (api-reference §7, docs/upstream-client.md):
 
 - Every request carries a connect and a read timeout.
-- A request is repeated only when it certainly never reached the upstream (connection refused, DNS failure,
+- Retries are urllib3's `Retry` on the session's adapter (`_UpstreamRetry`, built in `_build_session`): a
+  request is repeated only when it certainly never reached the upstream (connection refused, DNS failure,
   connect timeout) or when the upstream answered HTTP 429 (after its Retry-After). Nothing else is repeated.
+  `LLMResponsesClient._send` makes one `session.request` and only classifies what came out of it.
 - A POST (`task_post`, `live`) costs money and is not idempotent. Once its bytes may have left this machine,
   any failure to get a well-formed reply (read timeout, connection reset, truncated body, HTTP 5xx,
   malformed JSON) raises `UpstreamReplyLost` and the POST is never resent: the upstream may have accepted
-  and charged it, and the caller must reconcile (by tag) before resubmitting.
+  and charged it, and the caller must reconcile (by tag) before resubmitting. `Retry(read=False)` is what
+  keeps urllib3 from resending it and keeps such a failure distinguishable from "never sent".
 - No secret ever reaches an exception message, repr, traceback or log line: exceptions are built from our
   own wording plus the upstream's scrubbed messages, never from `str()` of a `requests` exception (which can
   carry the request), and they are raised outside the `except` block so no `__context__` points back at it.
@@ -27,8 +30,8 @@ import math
 import re
 import ssl
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
@@ -44,6 +47,7 @@ from urllib3.exceptions import (
     NameResolutionError,
     NewConnectionError,
     ReadTimeoutError,
+    ResponseError,
 )
 from urllib3.exceptions import ProxyError as Urllib3ProxyError
 from urllib3.util.retry import Retry
@@ -53,11 +57,11 @@ logger = logging.getLogger("tasks.clients")
 USER_AGENT = "aisa-llm-dashboard/0.1"
 TASK_POST_CHUNK = 100  # the upstream refuses the 101st task of a task_post with 40006
 
-# Retry budget of one call (see `LLMResponsesClient._send`).
+# The retry budget of one call, given to urllib3 (see `_build_session`).
 CONNECT_RETRIES = 3  # extra attempts after a connection that certainly sent nothing
 RATE_LIMIT_RETRIES = 2  # extra attempts after HTTP 429
 TOTAL_RETRIES = 3  # both kinds together
-BACKOFF_FACTOR = 0.5  # seconds: 0.5, 1, 2 between connect attempts; 429 without Retry-After likewise
+BACKOFF_FACTOR = 0.5  # urllib3: no wait before the first retry, then 1 s, then 2 s (429: Retry-After first)
 
 # A live task may run up to 120 s upstream before the first byte of the reply: the read timeout of a
 # live call must outlast that, or a paid, finished task would be reported as lost.
@@ -84,6 +88,7 @@ class StatusClass(StrEnum):
     TRANSIENT = "transient"
 
 
+_ACCEPTED = frozenset({StatusClass.CREATED, StatusClass.DONE, StatusClass.PENDING})  # may be charged
 _PENDING_CODES = frozenset({40601, 40602})
 _TRANSIENT_4XXXX = frozenset({40101, 40202})
 _CONFIG_CODES = frozenset({40100, 40200, 40203, 40205, 40207})
@@ -149,7 +154,7 @@ class TaskOutcome:
     @property
     def accepted(self) -> bool:
         """The upstream took the task (created, done or pending): it may be charged."""
-        return self.status_class in (StatusClass.CREATED, StatusClass.DONE, StatusClass.PENDING)
+        return self.status_class in _ACCEPTED
 
 
 @dataclass(frozen=True)
@@ -250,137 +255,11 @@ class UpstreamMalformed(UpstreamError):
     """A GET reply that is not the expected JSON envelope (for POSTs this is UpstreamReplyLost)."""
 
 
-# --- helpers ------------------------------------------------------------------------------------
-
-
-class _HeaderAuth(requests.auth.AuthBase):
-    """Sets a precomputed Authorization header.
-
-    Passing an auth object (rather than a plain header) also stops requests from applying ~/.netrc
-    credentials over ours. The repr never shows the value.
-    """
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._value
-        return request
-
-    def __repr__(self) -> str:
-        return "<_HeaderAuth redacted>"
+# --- parsing ------------------------------------------------------------------------------------
 
 
 class _BadEnvelope(Exception):
     """Internal: a reply that is not the expected envelope; carries a short, secret-free reason."""
-
-
-def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and what it wraps (args, urllib3 `reason`/`original_error`, cause, context)."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack and len(seen) < 30:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        linked = [
-            *current.args,
-            getattr(current, "reason", None),
-            getattr(current, "original_error", None),
-            current.__cause__,
-            current.__context__,
-        ]
-        stack.extend(item for item in linked if isinstance(item, BaseException))
-
-
-_NOT_SENT = "not_sent"  # certainly never reached the upstream: may be repeated
-_NOT_SENT_FINAL = "not_sent_final"  # never reached it, but repeating cannot help (certificate, bad URL)
-_MAYBE_SENT = "maybe_sent"  # may have reached it: a POST must not be repeated
-
-
-def _classify_failure(exc: Exception, *, connect_timeout: float, read_timeout: float) -> tuple[str, str]:
-    """(kind, short description) of an exception raised while sending a request.
-
-    Only failures with the unmistakable signature of "no connection was made" count as not sent: requests'
-    ConnectTimeout, or a ConnectionError wrapping urllib3's MaxRetryError whose reason is a failed new
-    connection (refused, DNS, connect timeout). With the adapter's `Retry(read=False)`, a failure after the
-    request was written (reset, remote disconnect, read timeout) surfaces as ProtocolError/ReadTimeout instead
-    and so counts as maybe sent. Anything unrecognised counts as maybe sent.
-    """
-    chain = list(_exception_chain(exc))
-    if any(isinstance(item, ssl.SSLCertVerificationError) for item in chain):
-        return _NOT_SENT_FINAL, "its TLS certificate could not be verified"
-    if isinstance(
-        exc,
-        (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.InvalidSchema,
-            requests.exceptions.MissingSchema,
-            requests.exceptions.URLRequired,
-        ),
-    ):
-        return _NOT_SENT_FINAL, "the request URL is not valid"
-    if isinstance(exc, requests.exceptions.InvalidHeader):
-        return _NOT_SENT_FINAL, "a request header is not valid"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return _NOT_SENT, f"the connection timed out after {connect_timeout:g} s"
-    if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
-        exc, requests.exceptions.SSLError
-    ):
-        wrapped = exc.args[0] if exc.args else None
-        if isinstance(wrapped, MaxRetryError):
-            reason = wrapped.reason
-            if isinstance(reason, Urllib3ProxyError):
-                reason = reason.original_error
-            if isinstance(reason, NameResolutionError):
-                return _NOT_SENT, "its host name could not be resolved"
-            if isinstance(reason, NewConnectionError):
-                if any(isinstance(item, ConnectionRefusedError) for item in chain):
-                    return _NOT_SENT, "the connection was refused"
-                return _NOT_SENT, "the connection could not be established"
-            if isinstance(reason, ConnectTimeoutError):
-                return _NOT_SENT, f"the connection timed out after {connect_timeout:g} s"
-    if isinstance(exc, requests.exceptions.ReadTimeout) or any(
-        isinstance(item, ReadTimeoutError) for item in chain
-    ):
-        return _MAYBE_SENT, f"no reply within {read_timeout:g} s"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return _MAYBE_SENT, "the reply was cut off"
-    if isinstance(exc, requests.exceptions.ContentDecodingError):
-        return _MAYBE_SENT, "the reply could not be decompressed"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return _MAYBE_SENT, "the TLS connection failed"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return _MAYBE_SENT, "the connection was closed before a reply arrived"
-    return _MAYBE_SENT, f"the request failed unexpectedly ({type(exc).__name__})"
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(f"Object of type {type(value).__name__} cannot be sent as JSON")
 
 
 def _as_int(value: Any) -> int | None:
@@ -401,13 +280,11 @@ def _parse_task(raw: Any) -> TaskOutcome:
     if status_code is None:
         raise _BadEnvelope("a task in the reply has no status_code")
     task_id = raw.get("id")
-    if task_id is not None and not isinstance(task_id, str):
-        task_id = str(task_id)
     cost_value = raw.get("cost")
     try:
         cost = Decimal("0") if cost_value is None else Decimal(str(cost_value))
     except InvalidOperation:
-        raise _BadEnvelope("a task in the reply has a cost that is not a number") from None
+        cost = Decimal("NaN")
     if isinstance(cost_value, bool) or not cost.is_finite():
         raise _BadEnvelope("a task in the reply has a cost that is not a number")
     data = raw.get("data")
@@ -420,7 +297,7 @@ def _parse_task(raw: Any) -> TaskOutcome:
         raise _BadEnvelope("a task in the reply has a result that is not a list")
     message = raw.get("status_message")
     return TaskOutcome(
-        id=task_id or None,
+        id=str(task_id) if task_id not in (None, "") else None,
         status_code=status_code,
         status_message="" if message is None else str(message),
         status_class=classify_status(status_code),
@@ -448,26 +325,117 @@ def _shows_accepted_task(tasks: Any) -> bool:
     """Whether any task object in a reply carries a success or pending code (it may have been charged)."""
     if not isinstance(tasks, list):
         return False
-    for raw in tasks:
-        code = _as_int(raw.get("status_code")) if isinstance(raw, dict) else None
-        if code is not None and classify_status(code) in (
-            StatusClass.CREATED,
-            StatusClass.DONE,
-            StatusClass.PENDING,
-        ):
-            return True
-    return False
+    codes = (_as_int(raw.get("status_code")) for raw in tasks if isinstance(raw, dict))
+    return any(code is not None and classify_status(code) in _ACCEPTED for code in codes)
 
 
-def _build_session() -> requests.Session:
-    """A Session whose adapters never retry by themselves: every retry is decided in `_send`.
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
-    `Retry(total=0, read=False)`: urllib3 makes exactly one attempt; a connect failure surfaces as
-    MaxRetryError (→ requests ConnectionError/ConnectTimeout) and a failure after sending surfaces as
-    ProtocolError/ReadTimeoutError, so the two stay distinguishable (`read=0` would blur them).
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"Object of type {type(value).__name__} cannot be sent as JSON")
+
+
+_NO_JSON = object()
+
+
+class _Reply:
+    """An HTTP reply read in full: status, body, the body decoded as JSON (or _NO_JSON), and how many
+    attempts urllib3 made to get it."""
+
+    def __init__(
+        self, *, http_status: int, body: bytes, retry_after: float | None = None, attempts: int = 1
+    ) -> None:
+        self.http_status = http_status
+        self.body = body
+        self.retry_after = retry_after
+        self.attempts = attempts
+        try:
+            self.data: Any = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
+            self.data = _NO_JSON
+
+
+# --- transport ----------------------------------------------------------------------------------
+
+
+class _UpstreamRetry(Retry):
+    """urllib3's Retry with three changes for rate limits (the loop, counting and sleeping stay urllib3's).
+
+    - Only HTTP 429 is retried on its Retry-After. Plain urllib3 also repeats a 413 or 503 that carries the
+      header, and a 503 to a POST may come after the tasks were accepted and charged.
+    - A Retry-After beyond `retry_after_max` (the client's `max_rate_limit_wait`) ends the retries at once:
+      the 429 comes back as the response (→ UpstreamRateLimited) instead of urllib3 sleeping the cap and
+      asking again too early.
+    - A Retry-After that cannot be read falls back to the backoff instead of raising InvalidHeader, and
+      one with decimals or an HTTP date is understood.
     """
+
+    RETRY_AFTER_STATUS_CODES = frozenset({429})
+
+    def get_retry_after(self, response: Any) -> float | None:
+        seconds = _parse_retry_after(response.headers.get("Retry-After"))
+        return None if seconds is None else min(seconds, self.retry_after_max)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> Retry:
+        if response is not None and response.status == 429:
+            wait = _parse_retry_after(response.headers.get("Retry-After"))
+            if wait is not None and wait > self.retry_after_max:
+                raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {wait:g} s is beyond the cap"))
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _build_session(max_rate_limit_wait: float) -> requests.Session:
+    """A Session whose adapters carry the whole retry policy, as urllib3's Retry (`_UpstreamRetry`):
+
+    - connection refused, DNS failure, connect timeout (nothing was sent): up to CONNECT_RETRIES more
+      attempts, after urllib3's backoff (none, then 1 s, then 2 s);
+    - HTTP 429, for any method (a 429 means nothing was processed): up to RATE_LIMIT_RETRIES more attempts,
+      each after its Retry-After (or the backoff without one); none when Retry-After exceeds
+      `max_rate_limit_wait`. The last 429 comes back as a response (raise_on_status=False);
+    - at most TOTAL_RETRIES in all, and nothing else: not after sending (read=False), not other errors,
+      not redirects.
+    """
+    retry = _UpstreamRetry(
+        total=TOTAL_RETRIES,
+        connect=CONNECT_RETRIES,  # refused, DNS, connect timeout: nothing was sent
+        read=False,  # after sending: re-raised as ReadTimeoutError/ProtocolError, never retried (§7)
+        status=RATE_LIMIT_RETRIES,
+        other=0,
+        redirect=0,
+        status_forcelist=[429],
+        allowed_methods=None,  # a 429 to a POST is retried too: the upstream processed nothing
+        backoff_factor=BACKOFF_FACTOR,
+        respect_retry_after_header=True,
+        retry_after_max=max_rate_limit_wait,
+        raise_on_status=False,  # the last 429 comes back as a response, for UpstreamRateLimited
+    )
     session = requests.Session()
-    retry = Retry(total=0, connect=0, read=False, redirect=False, status=0, other=0, raise_on_status=False)
     adapter = HTTPAdapter(max_retries=retry)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
@@ -476,19 +444,114 @@ def _build_session() -> requests.Session:
     return session
 
 
-_NO_JSON = object()
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps (args, urllib3 `reason`/`original_error`, cause, context)."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack and len(seen) < 30:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = (
+            *current.args,
+            getattr(current, "reason", None),
+            getattr(current, "original_error", None),
+            current.__cause__,
+            current.__context__,
+        )
+        stack.extend(item for item in linked if isinstance(item, BaseException))
 
 
-class _Reply:
-    """An HTTP reply read in full: status, body, and the body decoded as JSON (or _NO_JSON)."""
+def _classify_failure(exc: Exception, *, connect_timeout: float, read_timeout: float) -> tuple[bool, str]:
+    """(may have been sent, short description) of an exception raised by `session.request`.
 
-    def __init__(self, *, http_status: int, body: bytes) -> None:
-        self.http_status = http_status
-        self.body = body
-        try:
-            self.data: Any = json.loads(body)
-        except (ValueError, RecursionError):  # not JSON, not UTF-8, or absurdly nested
-            self.data = _NO_JSON
+    urllib3 has already retried what deserved it. Only failures with the unmistakable signature of "no
+    connection was made" count as not sent: a certificate that failed verification, a request that could
+    not be built, requests' ConnectTimeout, or a ConnectionError wrapping urllib3's MaxRetryError whose
+    reason is a failed new connection (refused, DNS, connect timeout). With `Retry(read=False)`, a failure
+    after the request was written (reset, remote disconnect, read timeout) surfaces as ProtocolError or
+    ReadTimeout instead and so counts as maybe sent. Anything unrecognised counts as maybe sent.
+    """
+    chain = list(_exception_chain(exc))
+    errors = requests.exceptions
+    if any(isinstance(item, ssl.SSLCertVerificationError) for item in chain):
+        return False, "its TLS certificate could not be verified"
+    if isinstance(exc, (errors.InvalidURL, errors.InvalidSchema, errors.MissingSchema, errors.URLRequired)):
+        return False, "the request URL is not valid"
+    if isinstance(exc, errors.InvalidHeader):
+        return False, "a request header is not valid"
+    if isinstance(exc, errors.ConnectTimeout):
+        return False, f"the connection timed out after {connect_timeout:g} s"
+    wrapped = exc.args[0] if exc.args else None
+    if isinstance(exc, errors.ConnectionError) and isinstance(wrapped, MaxRetryError):
+        reason = wrapped.reason
+        if isinstance(reason, Urllib3ProxyError):
+            reason = reason.original_error
+        if isinstance(reason, NameResolutionError):
+            return False, "its host name could not be resolved"
+        if isinstance(reason, NewConnectionError):
+            if any(isinstance(item, ConnectionRefusedError) for item in chain):
+                return False, "the connection was refused"
+            return False, "the connection could not be established"
+        if isinstance(reason, ConnectTimeoutError):
+            return False, f"the connection timed out after {connect_timeout:g} s"
+    if isinstance(exc, errors.ReadTimeout) or any(isinstance(item, ReadTimeoutError) for item in chain):
+        return True, f"no reply within {read_timeout:g} s"
+    if isinstance(exc, errors.ChunkedEncodingError):
+        return True, "the reply was cut off"
+    if isinstance(exc, errors.ContentDecodingError):
+        return True, "the reply could not be decompressed"
+    if isinstance(exc, errors.SSLError):
+        return True, "the TLS connection failed"
+    if isinstance(exc, errors.ConnectionError):
+        return True, "the connection was closed before a reply arrived"
+    return True, f"the request failed unexpectedly ({type(exc).__name__})"
+
+
+class _HeaderAuth(requests.auth.AuthBase):
+    """Sets a precomputed Authorization header.
+
+    Passing an auth object (rather than a plain header) also stops requests from applying ~/.netrc
+    credentials over ours. The repr never shows the value.
+    """
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._value
+        return request
+
+    def __repr__(self) -> str:
+        return "<_HeaderAuth redacted>"
+
+
+@dataclass
+class _Call:
+    """One upstream call: what was asked (for the request, its log line and its exceptions) and the reply."""
+
+    method: str
+    function: str
+    provider: str
+    read_timeout: float | None = None  # None: the client's read_timeout
+    task_range: tuple[int, int] = (0, 0)  # POSTs: indexes of the tasks this request carries...
+    total: int = 0  # ... out of this many in the whole task_post
+    outcomes_before: list[TaskOutcome] = field(default_factory=list)
+    reply: _Reply | None = None  # set by `_send` once an HTTP reply was read
+
+    @property
+    def is_post(self) -> bool:
+        return self.method == "POST"
+
+
+_HTTP_HINTS = {
+    401: "Check the credential.",
+    402: "Check the account balance.",
+    403: "Check the credential and the account.",
+    404: "Check the base URL.",
+}
 
 
 # --- the client ---------------------------------------------------------------------------------
@@ -498,7 +561,8 @@ class LLMResponsesClient:
     """Client of `{base_url}/ai_optimization/{provider}/llm_responses/...` for one credential.
 
     Auth: `token` (AIsa, Bearer) or `login` + `password` (DataForSEO direct, HTTP Basic). Not thread-safe:
-    make one client per job or request.
+    make one client per job or request. A `session` passed in is used as it is: its adapters then decide
+    the retries (requests' default adapter makes one attempt and never retries).
     """
 
     def __init__(
@@ -514,7 +578,6 @@ class LLMResponsesClient:
         session: requests.Session | None = None,
         live_read_timeout: float | None = None,
         service_name: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         parts = urlsplit(base_url or "")
         if (
@@ -531,16 +594,12 @@ class LLMResponsesClient:
                 raise ValueError("Give either a token (AIsa) or a login and password (DataForSEO), not both.")
             if not all(0x21 <= ord(char) <= 0x7E for char in token):
                 raise ValueError("The token contains spaces, line breaks or other invalid characters.")
-            auth_value = f"Bearer {token}"
-            secrets = [token]
-            default_name = "AIsa"
+            auth_value, secrets, default_name = f"Bearer {token}", [token], "AIsa"
         elif login and password:
             if ":" in login:
                 raise ValueError("A DataForSEO login cannot contain ':'.")
             encoded = base64.b64encode(f"{login}:{password}".encode()).decode("ascii")
-            auth_value = f"Basic {encoded}"
-            secrets = [password, encoded]
-            default_name = "DataForSEO"
+            auth_value, secrets, default_name = f"Basic {encoded}", [password, encoded], "DataForSEO"
         else:
             raise ValueError("Give either a token (AIsa) or a login and password (DataForSEO).")
         for timeout in (connect_timeout, read_timeout, max_rate_limit_wait):
@@ -559,8 +618,7 @@ class LLMResponsesClient:
         self._auth = _HeaderAuth(auth_value)
         # Short secrets would scrub ordinary words; real tokens and passwords are long.
         self._secrets = [secret for secret in secrets if len(secret) >= 6]
-        self._session = session if session is not None else _build_session()
-        self._sleep = sleep
+        self._session = session if session is not None else _build_session(self.max_rate_limit_wait)
 
     @classmethod
     def for_credential(cls, credential: Any, **kwargs: Any) -> LLMResponsesClient:
@@ -577,12 +635,8 @@ class LLMResponsesClient:
         if credential.kind == "aisa":
             return cls(token=credential.get_secret(), service_name="AIsa", **kwargs)
         if credential.kind == "dataforseo":
-            return cls(
-                login=credential.login,
-                password=credential.get_secret(),
-                service_name="DataForSEO",
-                **kwargs,
-            )
+            secret = credential.get_secret()
+            return cls(login=credential.login, password=secret, service_name="DataForSEO", **kwargs)
         raise ValueError(f"Unknown credential kind {credential.kind!r}.")
 
     def __repr__(self) -> str:
@@ -602,24 +656,22 @@ class LLMResponsesClient:
 
     def models(self, provider: str) -> list[ModelInfo]:
         """The provider's model catalog (free)."""
-        result = self._get_result(provider, "models")
-        models = []
-        for item in result:
-            if not isinstance(item, dict) or not isinstance(item.get("model_name"), str):
-                continue
-            models.append(
-                ModelInfo(
-                    model_name=item["model_name"],
-                    reasoning=bool(item.get("reasoning", False)),
-                    web_search_supported=bool(item.get("web_search_supported", False)),
-                    task_post_supported=bool(item.get("task_post_supported", True)),
-                )
+        result = self._get_result(_Call("GET", "models", provider), self._path(provider, "models"))
+        return [
+            ModelInfo(
+                model_name=item["model_name"],
+                reasoning=bool(item.get("reasoning", False)),
+                web_search_supported=bool(item.get("web_search_supported", False)),
+                task_post_supported=bool(item.get("task_post_supported", True)),
             )
-        return models
+            for item in result
+            if isinstance(item, dict) and isinstance(item.get("model_name"), str)
+        ]
 
     def tasks_ready(self, provider: str) -> list[dict]:
         """Finished tasks not yet collected (free). Through AIsa this may list other users' tasks."""
-        return [item for item in self._get_result(provider, "tasks_ready") if isinstance(item, dict)]
+        result = self._get_result(_Call("GET", "tasks_ready", provider), self._path(provider, "tasks_ready"))
+        return [item for item in result if isinstance(item, dict)]
 
     def task_get(self, provider: str, task_id: str) -> TaskOutcome:
         """One task's current state (free): DONE with result, PENDING, NOT_FOUND, ...
@@ -629,37 +681,21 @@ class LLMResponsesClient:
         """
         if not isinstance(task_id, str) or not _TASK_ID_RE.fullmatch(task_id):
             raise ValueError("task_id must be an upstream task id (letters, digits, '-' and '_').")
-        path = self._path(provider, f"task_get/{quote(task_id, safe='')}")
-        reply = self._send("GET", path, function="task_get", provider=provider)
-        data = self._get_envelope(reply, function="task_get")
-        top_code = _as_int(data.get("status_code"))
-        tasks = data.get("tasks")
-        if isinstance(tasks, list) and tasks:
-            try:
-                outcome = _parse_task(tasks[0])
-            except _BadEnvelope as exc:
-                raise self._malformed(reply, "task_get", str(exc)) from None
-            if outcome.id is not None and outcome.id != task_id:
-                raise self._malformed(reply, "task_get", "the reply is about a different task")
-            if top_code is not None and top_code >= 40000 and outcome.status_class != StatusClass.NOT_FOUND:
-                raise self._envelope_error(reply, data, top_code, function="task_get")
-            return outcome
-        if top_code is not None and classify_status(top_code) == StatusClass.NOT_FOUND:
-            message = data.get("status_message")
-            raw = {"id": task_id, "status_code": top_code, "status_message": message}
-            return TaskOutcome(
-                id=task_id,
-                status_code=top_code,
-                status_message="" if message is None else str(message),
-                status_class=StatusClass.NOT_FOUND,
-                cost=Decimal("0"),
-                data={},
-                result=None,
-                raw=raw,
-            )
-        if top_code is not None and top_code >= 40000:
-            raise self._envelope_error(reply, data, top_code, function="task_get")
-        raise self._malformed(reply, "task_get", "the reply holds no task")
+        call = _Call("GET", "task_get", provider)
+        data, top_code = self._get_envelope(call, self._path(provider, f"task_get/{quote(task_id, safe='')}"))
+        outcome = self._first_task(call, data)
+        if outcome is None:
+            if classify_status(top_code) == StatusClass.NOT_FOUND:
+                message = data.get("status_message")
+                return _parse_task({"id": task_id, "status_code": top_code, "status_message": message})
+            if top_code >= 40000:
+                raise self._envelope_error(call, data, top_code)
+            raise self._unusable(call, "the reply holds no task")
+        if outcome.id is not None and outcome.id != task_id:
+            raise self._unusable(call, "the reply is about a different task")
+        if top_code >= 40000 and outcome.status_class != StatusClass.NOT_FOUND:
+            raise self._envelope_error(call, data, top_code)
+        return outcome
 
     def user_data(self) -> dict:
         """DataForSEO direct only: the account (`GET /appendix/user_data` → result[0]); balance under
@@ -670,10 +706,10 @@ class LLMResponsesClient:
                 "DataForSEO login and password.",
                 status_class=StatusClass.INVALID,
             )
-        reply = self._send("GET", f"{self.base_url}/appendix/user_data", function="user_data", provider="-")
-        result = self._get_task_result(reply, function="user_data")
+        call = _Call("GET", "user_data", "-")
+        result = self._get_result(call, f"{self.base_url}/appendix/user_data")
         if not result or not isinstance(result[0], dict):
-            raise self._malformed(reply, "user_data", "the reply holds no account data")
+            raise self._unusable(call, "the reply holds no account data")
         return result[0]
 
     def task_post(self, provider: str, tasks: list[dict]) -> list[TaskOutcome]:
@@ -687,41 +723,24 @@ class LLMResponsesClient:
         and must be reconciled (by tag) before any resubmission. `UpstreamUnavailable`/`UpstreamRejected`
         mean chunk k was not accepted.
         """
-        payloads = self._check_tasks(tasks)
-        path = self._path(provider, "task_post")
+        self._check_tasks(tasks)
+        url = self._path(provider, "task_post")
         outcomes: list[TaskOutcome] = []
-        for start in range(0, len(payloads), TASK_POST_CHUNK):
-            chunk = payloads[start : start + TASK_POST_CHUNK]
-            outcomes.extend(
-                self._post_tasks(
-                    path,
-                    chunk,
-                    function="task_post",
-                    provider=provider,
-                    start=start,
-                    total=len(payloads),
-                    outcomes_before=outcomes,
-                    read_timeout=self.read_timeout,
-                )
-            )
+        for start in range(0, len(tasks), TASK_POST_CHUNK):
+            chunk = tasks[start : start + TASK_POST_CHUNK]
+            task_range = (start, start + len(chunk))
+            call = _Call("POST", "task_post", provider, None, task_range, len(tasks), list(outcomes))
+            outcomes.extend(self._post_tasks(call, url, chunk))
         return outcomes
 
     def live(self, provider: str, task: dict) -> TaskOutcome:
         """Run one task now (paid; may take up to 120 s). Uses `live_read_timeout` for the reply."""
-        (payload,) = self._check_tasks([task])
-        (outcome,) = self._post_tasks(
-            self._path(provider, "live"),
-            [payload],
-            function="live",
-            provider=provider,
-            start=0,
-            total=1,
-            outcomes_before=[],
-            read_timeout=self.live_read_timeout,
-        )
+        self._check_tasks([task])
+        call = _Call("POST", "live", provider, self.live_read_timeout, task_range=(0, 1), total=1)
+        (outcome,) = self._post_tasks(call, self._path(provider, "live"), [task])
         return outcome
 
-    # --- building requests ----------------------------------------------------------------------
+    # --- sending and reading ------------------------------------------------------------------------
 
     def _path(self, provider: str, function: str) -> str:
         if not isinstance(provider, str) or not _PROVIDER_RE.fullmatch(provider):
@@ -729,298 +748,151 @@ class LLMResponsesClient:
         return f"{self.base_url}/ai_optimization/{provider}/llm_responses/{function}"
 
     @staticmethod
-    def _check_tasks(tasks: list[dict]) -> list[dict]:
+    def _check_tasks(tasks: list[dict]) -> None:
         if not isinstance(tasks, list) or not all(isinstance(task, dict) for task in tasks):
             raise TypeError("tasks must be a list of dicts (task objects).")
-        return tasks
 
-    # --- sending --------------------------------------------------------------------------------
+    def _send(self, call: _Call, url: str, body: bytes | None = None) -> _Reply:
+        """Make one request; return its reply, or raise what it calls for. Writes one log line.
 
-    def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        function: str,
-        provider: str,
-        body: bytes | None = None,
-        read_timeout: float | None = None,
-        task_range: tuple[int, int] = (0, 0),
-        task_total: int = 0,
-        outcomes_before: list[TaskOutcome] | None = None,
-    ) -> _Reply:
-        """Send one request, repeating it only when that is certainly safe; return the reply or raise.
+        Any retry (connect failures, 429) happens inside the single `session.request`, in urllib3's
+        `Retry` on the adapter. What comes out of it is final, and is only classified here:
 
-        Retries are decided here, in plain Python around `session.request`, not by urllib3's Retry on the
-        adapter (which is set to make exactly one attempt, see `_build_session`). That keeps the one rule
-        that matters for money in one readable place, lets the upstream's Retry-After be capped and reported,
-        counts attempts explicitly, and makes every path testable with `responses` (which replaces the
-        adapter's `send`, so an adapter-level Retry would never run in tests) and an injected `sleep`.
-
-        - Connection failures that certainly sent nothing (`_classify_failure` → not sent): up to
-          CONNECT_RETRIES more attempts, after BACKOFF_FACTOR × 2^n seconds; then UpstreamUnavailable.
-        - HTTP 429: up to RATE_LIMIT_RETRIES more attempts after Retry-After (or the backoff when absent),
-          as long as the total wait stays within `max_rate_limit_wait`; otherwise UpstreamRateLimited at
-          once, with `.retry_after`.
-        - At most TOTAL_RETRIES extra attempts overall.
-        - Everything else is final: for a POST, any failure after the request may have left raises
-          UpstreamReplyLost; for a GET, UpstreamUnavailable.
-
-        Returns a _Reply for any other HTTP status; 2xx bodies must be JSON (else ReplyLost/Malformed),
-        3xx/4xx raise UpstreamRejected, 5xx raise ReplyLost (POST) or Unavailable (GET).
+        - an exception that certainly sent nothing (`_classify_failure`) → UpstreamUnavailable; one after
+          which the request may have arrived → `_unusable` (UpstreamReplyLost for a POST);
+        - HTTP 429 (still, after the allowed retries, or with a Retry-After beyond the cap) →
+          UpstreamRateLimited with `.retry_after`; any other 3xx/4xx → UpstreamRejected;
+        - HTTP 5xx, or a 2xx whose body is not JSON → `_unusable`.
         """
-        is_post = method == "POST"
-        read_timeout = self.read_timeout if read_timeout is None else read_timeout
-        timeout = (self.connect_timeout, read_timeout)
-        headers = {"Content-Type": "application/json"} if body is not None else None
-        outcomes_before = list(outcomes_before or [])
         started = time.monotonic()
-        attempts = connect_retries = rate_retries = 0
-        waited = 0.0
-        while True:
-            attempts += 1
-            failure: Exception | None = None
-            response: requests.Response | None = None
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    data=body,
-                    headers=headers,
-                    auth=self._auth,
-                    timeout=timeout,
-                    allow_redirects=False,
-                )
-            except Exception as exc:  # every failure is classified below, outside this block
-                failure = exc
-            retries_left = attempts - 1 < TOTAL_RETRIES
-
-            if failure is not None:
-                kind, reason = _classify_failure(
-                    failure, connect_timeout=self.connect_timeout, read_timeout=read_timeout
-                )
-                if kind == _NOT_SENT and connect_retries < CONNECT_RETRIES and retries_left:
-                    connect_retries += 1
-                    self._sleep(BACKOFF_FACTOR * 2 ** (connect_retries - 1))
-                    continue
-                failure = None  # drop the reference: nothing of it goes into our exception
-                if kind == _MAYBE_SENT and is_post:
-                    error: UpstreamError = self._reply_lost(
-                        reason, function, provider, task_range, task_total, outcomes_before
-                    )
-                elif kind == _MAYBE_SENT:
-                    error = UpstreamUnavailable(
-                        self._scrub(
-                            f"{self.service_name} did not answer {function} ({reason}); try again later."
-                        )
-                    )
-                else:
-                    error = UpstreamUnavailable(
-                        self._scrub(
-                            f"Could not reach {self.service_name} at {self.host}: {reason}. Nothing was sent."
-                        ),
-                        outcomes_before=outcomes_before,
-                    )
-                self._log(method, function, provider, None, started, attempts, type(error).__name__)
-                raise error
-
-            assert response is not None
-            status = response.status_code
-            if status == 429:
-                retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-                wait = retry_after if retry_after is not None else BACKOFF_FACTOR * 2**rate_retries
-                if (
-                    rate_retries < RATE_LIMIT_RETRIES
-                    and retries_left
-                    and waited + wait <= self.max_rate_limit_wait
-                ):
-                    rate_retries += 1
-                    waited += wait
-                    response.close()
-                    self._sleep(wait)
-                    continue
-                error = self._rate_limited(response, retry_after, outcomes_before)
-                self._log(method, function, provider, status, started, attempts, type(error).__name__)
-                raise error
-
-            reply = _Reply(http_status=status, body=response.content)
-            error = self._http_error(
-                reply, is_post, function, provider, task_range, task_total, outcomes_before
+        read_timeout = call.read_timeout if call.read_timeout is not None else self.read_timeout
+        failure: tuple[bool, str] | None = None
+        try:
+            response = self._session.request(
+                call.method,
+                url,
+                data=body,
+                headers={"Content-Type": "application/json"} if body is not None else None,
+                auth=self._auth,
+                timeout=(self.connect_timeout, read_timeout),
+                allow_redirects=False,
             )
-            self._log(
-                method, function, provider, status, started, attempts, type(error).__name__ if error else "ok"
+            retries = getattr(response.raw, "retries", None)
+            call.reply = _Reply(
+                http_status=response.status_code,
+                body=response.content,
+                retry_after=_parse_retry_after(response.headers.get("Retry-After")),
+                attempts=1 + len(retries.history) if isinstance(retries, Retry) else 1,
             )
-            if error is not None:
-                raise error
-            return reply
-
-    def _http_error(
-        self,
-        reply: _Reply,
-        is_post: bool,
-        function: str,
-        provider: str,
-        task_range: tuple[int, int],
-        task_total: int,
-        outcomes_before: list[TaskOutcome],
-    ) -> UpstreamError | None:
-        """The exception an HTTP reply calls for at the transport level, or None for a JSON 2xx."""
-        status = reply.http_status
-        if 200 <= status < 300:
-            if reply.data is not _NO_JSON:
-                return None
-            if is_post:
-                return self._reply_lost(
-                    "the reply is not JSON",
-                    function,
-                    provider,
-                    task_range,
-                    task_total,
-                    outcomes_before,
-                    reply=reply,
-                )
-            return self._malformed(reply, function, "the reply is not JSON")
-        if 300 <= status < 500:
-            return self._rejection(reply, outcomes_before)
-        # 5xx (and anything outside the known ranges): the upstream failed somewhere after receiving.
-        summary = self._joined(*self._http_summary(reply))
-        if is_post:
-            return self._reply_lost(
-                summary, function, provider, task_range, task_total, outcomes_before, reply=reply
+        except Exception as exc:  # classified here, raised below: nothing of `exc` goes into our exception
+            failure = _classify_failure(exc, connect_timeout=self.connect_timeout, read_timeout=read_timeout)
+        reply = call.reply
+        error: UpstreamError | None
+        if reply is None:
+            assert failure is not None
+            maybe_sent, reason = failure
+            message = f"Could not reach {self.service_name} at {self.host}: {reason}. Nothing was sent."
+            error = (
+                self._unusable(call, reason)
+                if maybe_sent
+                else self._error(UpstreamUnavailable, message, call)
             )
-        return UpstreamUnavailable(
-            self._scrub(f"{self.service_name} returned {summary}; try again later."),
-            http_status=status,
-            body_excerpt=self._excerpt(reply.body),
+        elif 200 <= reply.http_status < 300:
+            error = self._unusable(call, "the reply is not JSON") if reply.data is _NO_JSON else None
+        elif 300 <= reply.http_status < 500:
+            error = self._rejection(call)
+        else:  # 5xx (or an unknown range): the upstream failed somewhere after receiving the request
+            error = self._unusable(call, self._joined(*self._http_summary(reply)))
+        logger.log(
+            logging.INFO if error is None else logging.WARNING,
+            "upstream %s %s provider=%s http_status=%s elapsed_ms=%d attempts=%s outcome=%s",
+            call.method,
+            call.function,
+            call.provider,
+            reply.http_status if reply else "-",
+            round((time.monotonic() - started) * 1000),
+            reply.attempts if reply else "-",
+            type(error).__name__ if error else "ok",
         )
+        if error is not None:
+            raise error
+        assert reply is not None
+        return reply
 
-    def _post_tasks(
-        self,
-        url: str,
-        chunk: list[dict],
-        *,
-        function: str,
-        provider: str,
-        start: int,
-        total: int,
-        outcomes_before: list[TaskOutcome],
-        read_timeout: float,
-    ) -> list[TaskOutcome]:
-        """POST one chunk and return its outcomes in order; never resends (see `_send`).
+    def _post_tasks(self, call: _Call, url: str, chunk: list[dict]) -> list[TaskOutcome]:
+        """POST one chunk and return its outcomes, one per task sent, in order. Never resends.
 
-        Once the POST may have left, every failure becomes an UpstreamError: even a bug in reading the
-        reply surfaces as UpstreamReplyLost, never as a stray exception a caller could take for "not sent".
+        Accepted tasks are never hidden: a top-level 4xxxx raises UpstreamRejected only when no task in the
+        reply shows a success or pending code. Once the POST may have left, every other failure is
+        UpstreamReplyLost: a reply that cannot be matched task by task, and even a bug in reading it, which
+        must never surface as a stray exception a caller could take for "not sent".
         """
         # Serialised before anything is sent, so a value that cannot be sent fails here, harmlessly.
         body = json.dumps(chunk, ensure_ascii=False, allow_nan=False, default=_json_default).encode()
-        task_range = (start, start + len(chunk))
-        unexpected: str | None = None
         try:
-            reply = self._send(
-                "POST",
-                url,
-                function=function,
-                provider=provider,
-                body=body,
-                read_timeout=read_timeout,
-                task_range=task_range,
-                task_total=total,
-                outcomes_before=outcomes_before,
-            )
-            return self._chunk_outcomes(
-                reply, len(chunk), function, provider, task_range, total, outcomes_before
-            )
+            data = self._send(call, url, body).data
+            top_code = _as_int(data.get("status_code")) if isinstance(data, dict) else None
+            tasks = data.get("tasks") if isinstance(data, dict) else None
+            if not isinstance(data, dict):
+                problem = "the reply is not a JSON object"
+            elif top_code is None:
+                problem = "the reply has no status_code"
+            elif 40000 <= top_code < 50000 and not _shows_accepted_task(tasks):
+                raise self._envelope_error(call, data, top_code)
+            elif not isinstance(tasks, list):
+                problem = "the reply holds no task list"
+            elif len(tasks) != len(chunk):
+                problem = f"the reply lists {len(tasks)} tasks for {len(chunk)} sent"
+            else:
+                return [_parse_task(raw) for raw in tasks]
         except UpstreamError:
             raise
-        except Exception as exc:  # a bug after sending must not look like "nothing happened"
-            unexpected = type(exc).__name__
-        raise self._reply_lost(
-            f"an unexpected error occurred while reading it ({unexpected})",
-            function,
-            provider,
-            task_range,
-            total,
-            outcomes_before,
-        )
-
-    def _chunk_outcomes(
-        self,
-        reply: _Reply,
-        sent: int,
-        function: str,
-        provider: str,
-        task_range: tuple[int, int],
-        total: int,
-        outcomes_before: list[TaskOutcome],
-    ) -> list[TaskOutcome]:
-        """The outcomes of a POST's JSON reply, one per task sent, in order.
-
-        Accepted tasks are never hidden: a top-level 4xxxx raises UpstreamRejected only when no task in the
-        reply shows a success or pending code; any reply that cannot be matched task by task is lost.
-        """
-        data = reply.data
-
-        def lost(reason: str) -> UpstreamReplyLost:
-            return self._reply_lost(
-                reason, function, provider, task_range, total, outcomes_before, reply=reply
-            )
-
-        if not isinstance(data, dict):
-            raise lost("the reply is not a JSON object")
-        top_code = _as_int(data.get("status_code"))
-        tasks = data.get("tasks")
-        if top_code is None:
-            raise lost("the reply has no status_code")
-        outcomes: list[TaskOutcome] | None = None
-        problem = "the reply holds no task list"
-        if isinstance(tasks, list):
-            if len(tasks) == sent:
-                try:
-                    outcomes = [_parse_task(raw) for raw in tasks]
-                except _BadEnvelope as exc:
-                    problem = str(exc)
-            else:
-                problem = f"the reply lists {len(tasks)} tasks for {sent} sent"
-        if 40000 <= top_code < 50000 and not _shows_accepted_task(tasks):
-            raise self._envelope_error(
-                reply, data, top_code, function=function, is_post=True, outcomes_before=outcomes_before
-            )
-        if outcomes is None:
-            raise lost(problem)
-        return outcomes
-
-    def _get_envelope(self, reply: _Reply, *, function: str) -> dict:
-        """The envelope of a GET reply; raises Rejected for an AIsa error body, Malformed otherwise."""
-        data = reply.data
-        if isinstance(data, dict) and isinstance(data.get("error"), dict) and "status_code" not in data:
-            raise self._rejection(reply, [])
-        if not isinstance(data, dict) or _as_int(data.get("status_code")) is None:
-            raise self._malformed(reply, function, "the reply is not the expected envelope")
-        return data
-
-    def _get_task_result(self, reply: _Reply, *, function: str) -> list:
-        """`tasks[0].result` of a GET whose single task must have succeeded."""
-        data = self._get_envelope(reply, function=function)
-        top_code = _as_int(data.get("status_code"))
-        assert top_code is not None
-        if top_code >= 40000:
-            raise self._envelope_error(reply, data, top_code, function=function)
-        tasks = data.get("tasks")
-        if not isinstance(tasks, list) or not tasks:
-            raise self._malformed(reply, function, "the reply holds no task")
-        try:
-            outcome = _parse_task(tasks[0])
         except _BadEnvelope as exc:
-            raise self._malformed(reply, function, str(exc)) from None
+            problem = str(exc)
+        except Exception as exc:  # a bug after sending must not look like "nothing happened"
+            problem = f"an unexpected error occurred while reading it ({type(exc).__name__})"
+        raise self._unusable(call, problem)
+
+    def _get_envelope(self, call: _Call, url: str) -> tuple[dict, int]:
+        """GET an envelope and its top-level status_code; an AIsa error body is UpstreamRejected."""
+        data = self._send(call, url).data
+        if isinstance(data, dict) and isinstance(data.get("error"), dict) and "status_code" not in data:
+            raise self._rejection(call)
+        top_code = _as_int(data.get("status_code")) if isinstance(data, dict) else None
+        if top_code is None:
+            raise self._unusable(call, "the reply is not the expected envelope")
+        return data, top_code
+
+    def _first_task(self, call: _Call, envelope: dict) -> TaskOutcome | None:
+        tasks = envelope.get("tasks")
+        if not isinstance(tasks, list) or not tasks:
+            return None
+        try:
+            return _parse_task(tasks[0])
+        except _BadEnvelope as exc:
+            problem = str(exc)
+        raise self._unusable(call, problem)
+
+    def _get_result(self, call: _Call, url: str) -> list:
+        """`tasks[0].result` of a GET whose envelope and single task must both have succeeded."""
+        data, top_code = self._get_envelope(call, url)
+        if top_code >= 40000:
+            raise self._envelope_error(call, data, top_code)
+        outcome = self._first_task(call, data)
+        if outcome is None:
+            raise self._unusable(call, "the reply holds no task")
         if outcome.status_code >= 40000:
-            raise self._envelope_error(reply, tasks[0], outcome.status_code, function=function)
+            raise self._envelope_error(call, outcome.raw, outcome.status_code)
         return outcome.result or []
 
-    def _get_result(self, provider: str, function: str) -> list:
-        reply = self._send("GET", self._path(provider, function), function=function, provider=provider)
-        return self._get_task_result(reply, function=function)
+    # --- building exceptions ------------------------------------------------------------------------
 
-    # --- building exceptions --------------------------------------------------------------------
+    def _error[E: UpstreamError](self, cls: type[E], message: str, call: _Call, **kwargs: Any) -> E:
+        """One of our exceptions, its message scrubbed of secrets, with what the call knows."""
+        if call.reply is not None:
+            kwargs.setdefault("http_status", call.reply.http_status)
+            kwargs.setdefault("body_excerpt", self._excerpt(call.reply.body))
+        return cls(self._scrub(message), outcomes_before=call.outcomes_before, **kwargs)
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -1050,13 +922,12 @@ class LLMResponsesClient:
         data = reply.data
         if data is _NO_JSON:
             return head + (
-                " with an empty body" if not reply.body.strip() else " with a body that is not JSON"
+                " with a body that is not JSON" if reply.body.strip() else " with an empty body"
             ), None
         if isinstance(data, dict):
             error = data.get("error")
             if isinstance(error, dict):
-                kind = error.get("type")
-                text = error.get("message")
+                kind, text = error.get("type"), error.get("message")
                 return head + (f" {self._clean(kind)}" if kind else ""), self._clean(text) if text else None
             if isinstance(error, str) and error:
                 return head, self._clean(error)
@@ -1073,132 +944,76 @@ class LLMResponsesClient:
     def _joined(head: str, text: str | None) -> str:
         return f"{head}: {text}" if text else head
 
-    def _rejection(self, reply: _Reply, outcomes_before: list[TaskOutcome]) -> UpstreamRejected:
-        """UpstreamRejected for an HTTP 3xx/4xx (or a 2xx AIsa error body), from whatever body came."""
-        status = reply.http_status
-        data = reply.data
-        error_type = request_id = None
-        status_code: int | None = None
-        if isinstance(data, dict):
-            error = data.get("error")
-            if isinstance(error, dict):
-                error_type = self._clean(error["type"]) if error.get("type") else None
-                request_id = self._clean(error["request_id"]) if error.get("request_id") else None
-                status_code = _as_int(error.get("code"))
-            else:
-                status_code = _as_int(data.get("status_code"))
+    def _rejection(self, call: _Call) -> UpstreamRejected:
+        """UpstreamRejected for an HTTP 3xx/4xx (or a 2xx AIsa error body), from whatever body came;
+        UpstreamRateLimited for an HTTP 429."""
+        reply = call.reply
+        assert reply is not None
+        data = reply.data if isinstance(reply.data, dict) else {}
+        error = data.get("error")
+        fields = error if isinstance(error, dict) else {"code": data.get("status_code")}
+        error_type = self._clean(fields["type"]) if fields.get("type") else None
+        request_id = self._clean(fields["request_id"]) if fields.get("request_id") else None
+        status_code = _as_int(fields.get("code"))
+        kwargs = {"status_code": reply.http_status if status_code is None else status_code}
+        kwargs |= {"error_type": error_type, "request_id": request_id}
         head, text = self._http_summary(reply)
+        if reply.http_status == 429:
+            message = f"{self.service_name} is limiting the rate of requests ({self._joined(head, text)})"
+            if reply.retry_after is not None:
+                message += f"; try again in {reply.retry_after:g} s"
+            return self._error(
+                UpstreamRateLimited, message + ".", call, retry_after=reply.retry_after, **kwargs
+            )
         if text is None and " with " in head:
             message = f"{self.service_name} returned {head}"
         else:
             message = f"{self.service_name} rejected the request ({head})" + (f": {text}" if text else "")
-        hint = {
-            401: "Check the credential.",
-            402: "Check the account balance.",
-            403: "Check the credential and the account.",
-            404: "Check the base URL.",
-        }.get(status)
-        if 300 <= status < 400:
-            hint = "It answered with a redirect: check the base URL."
         if not message.endswith((".", "!", "?")):
             message += "."
-        if hint:
-            message += f" {hint}"
+        if 300 <= reply.http_status < 400:
+            message += " It answered with a redirect: check the base URL."
+        elif reply.http_status in _HTTP_HINTS:
+            message += f" {_HTTP_HINTS[reply.http_status]}"
         if request_id:
             message += f" (request id {request_id})"
-        kwargs: dict[str, Any] = {
-            "status_code": status_code if status_code is not None else status,
-            "http_status": status,
-            "error_type": error_type,
-            "request_id": request_id,
-            "outcomes_before": outcomes_before,
-            "body_excerpt": self._excerpt(reply.body),
-        }
-        if status_code is None or status_code < 10000:
-            kwargs["status_class"] = _status_class_for_http(status)
-        return UpstreamRejected(self._scrub(message), **kwargs)
+        return self._error(UpstreamRejected, message, call, **kwargs)
 
-    def _rate_limited(
-        self, response: requests.Response, retry_after: float | None, outcomes_before: list[TaskOutcome]
-    ) -> UpstreamRateLimited:
-        reply = _Reply(http_status=response.status_code, body=response.content)
-        rejection = self._rejection(reply, outcomes_before)
-        head, text = self._http_summary(reply)
-        message = f"{self.service_name} is limiting the rate of requests ({self._joined(head, text)})"
-        if retry_after is not None:
-            message += f"; try again in {retry_after:g} s"
-        return UpstreamRateLimited(
-            self._scrub(message + "."),
-            retry_after=retry_after,
-            status_code=rejection.status_code,
-            http_status=429,
-            error_type=rejection.error_type,
-            request_id=rejection.request_id,
-            outcomes_before=outcomes_before,
-            body_excerpt=rejection.body_excerpt,
-        )
-
-    def _envelope_error(
-        self,
-        reply: _Reply,
-        envelope: dict,
-        code: int,
-        *,
-        function: str,
-        is_post: bool = False,
-        outcomes_before: list[TaskOutcome] | None = None,
-    ) -> UpstreamError:
+    def _envelope_error(self, call: _Call, envelope: dict, code: int) -> UpstreamError:
         """The error for an envelope (or its one task) whose status_code fails the whole call.
 
         40202 → UpstreamRateLimited; a transient code on a (free) GET → UpstreamUnavailable; otherwise
         UpstreamRejected with the code's StatusClass.
         """
-        status_message = self._clean(envelope.get("status_message") or "")
-        kwargs: dict[str, Any] = {
-            "status_code": code,
-            "http_status": reply.http_status,
-            "outcomes_before": outcomes_before,
-            "body_excerpt": self._excerpt(reply.body),
-        }
-        detail = self._joined(f"status {code}", status_message)
-        if code == 40202:
-            return UpstreamRateLimited(
-                self._scrub(f"{self.service_name} is limiting the rate of requests ({detail})."), **kwargs
-            )
+        detail = self._joined(f"status {code}", self._clean(envelope.get("status_message") or ""))
         status_class = classify_status(code)
-        if status_class == StatusClass.TRANSIENT and not is_post:
-            return UpstreamUnavailable(
-                self._scrub(f"{self.service_name} could not answer {function} ({detail}); try again later."),
-                **kwargs,
+        if code == 40202:
+            message = f"{self.service_name} is limiting the rate of requests ({detail})."
+            return self._error(UpstreamRateLimited, message, call, status_code=code)
+        if status_class == StatusClass.TRANSIENT and not call.is_post:
+            message = f"{self.service_name} could not answer {call.function} ({detail}); try again later."
+            return self._error(UpstreamUnavailable, message, call, status_code=code)
+        message = f"{self.service_name} rejected the request ({detail})."
+        return self._error(UpstreamRejected, message, call, status_code=code, status_class=status_class)
+
+    def _unusable(self, call: _Call, reason: str) -> UpstreamError:
+        """No usable reply to a request that may have reached the upstream.
+
+        POST: UpstreamReplyLost. The tasks of `call.task_range` may have been accepted and charged and were
+        not sent again; tasks after them were never sent. GET (free, harmless to ask again later):
+        UpstreamMalformed for a 2xx reply that is not what was expected, UpstreamUnavailable otherwise.
+        """
+        reply = call.reply
+        if not call.is_post and reply is not None and 200 <= reply.http_status < 300:
+            message = (
+                f"{self.service_name} answered {call.function} with HTTP {reply.http_status}, but {reason}."
             )
-        return UpstreamRejected(
-            self._scrub(f"{self.service_name} rejected the request ({detail})."),
-            status_class=status_class,
-            **kwargs,
-        )
-
-    def _malformed(self, reply: _Reply, function: str, reason: str) -> UpstreamMalformed:
-        return UpstreamMalformed(
-            self._scrub(
-                f"{self.service_name} answered {function} with HTTP {reply.http_status}, but {reason}."
-            ),
-            http_status=reply.http_status,
-            body_excerpt=self._excerpt(reply.body),
-        )
-
-    def _reply_lost(
-        self,
-        reason: str,
-        function: str,
-        provider: str,
-        task_range: tuple[int, int],
-        total: int,
-        outcomes_before: list[TaskOutcome],
-        *,
-        reply: _Reply | None = None,
-    ) -> UpstreamReplyLost:
-        start, end = task_range
-        total = max(total, end)
+            return self._error(UpstreamMalformed, message, call)
+        if not call.is_post:
+            message = f"{self.service_name} could not answer {call.function} ({reason}); try again later."
+            return self._error(UpstreamUnavailable, message, call)
+        start, end = call.task_range
+        total = max(call.total, end)
         if total == 1:
             what = "The task"
         elif (start, end) == (0, total):
@@ -1206,39 +1021,10 @@ class LLMResponsesClient:
         else:
             what = f"Tasks {start + 1}–{end} of {total}"
         message = (
-            f"The reply of {self.service_name} to {function} ({provider}) was lost: {reason}. "
+            f"The reply of {self.service_name} to {call.function} ({call.provider}) was lost: {reason}. "
             f"{what} may have been accepted and charged, and were not sent again: "
             "check for them (by tag) before submitting them again."
         )
         if end < total:
             message += f" Tasks {end + 1}–{total} were not sent."
-        return UpstreamReplyLost(
-            self._scrub(message),
-            lost_range=task_range,
-            http_status=reply.http_status if reply is not None else None,
-            outcomes_before=outcomes_before,
-            body_excerpt=self._excerpt(reply.body) if reply is not None else None,
-        )
-
-    def _log(
-        self,
-        method: str,
-        function: str,
-        provider: str,
-        http_status: int | None,
-        started: float,
-        attempts: int,
-        outcome: str,
-    ) -> None:
-        elapsed_ms = round((time.monotonic() - started) * 1000)
-        logger.log(
-            logging.INFO if outcome == "ok" else logging.WARNING,
-            "upstream %s %s provider=%s http_status=%s elapsed_ms=%d attempts=%d outcome=%s",
-            method,
-            function,
-            provider,
-            http_status if http_status is not None else "-",
-            elapsed_ms,
-            attempts,
-            outcome,
-        )
+        return self._error(UpstreamReplyLost, message, call, lost_range=call.task_range)

@@ -1,7 +1,8 @@
 """Unit tests of the upstream client (tasks/clients.py), with `responses` standing in for the upstream.
 
-A few tests at the end use real sockets on 127.0.0.1 to pin how real connection failures are classified
-(responses replaces the adapter, so it cannot show what urllib3 and requests really raise).
+`responses` replaces the adapter's connection handling: it replays urllib3's status retries (429) without
+sleeping, but never runs connect retries, backoff, Retry-After sleeps or real socket failures. The tests at
+the end ("the real transport") pin those over real sockets, against small HTTP servers on 127.0.0.1.
 """
 
 import json
@@ -12,10 +13,12 @@ import threading
 import time
 import traceback
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 import responses
+import urllib3.util.connection
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
 
 from tasks import clients
@@ -110,18 +113,13 @@ def assert_no_secret(exc: BaseException, caplog=None):
 
 
 @pytest.fixture
-def sleeps():
-    return []
+def client():
+    return LLMResponsesClient(base_url=AISA, token=TOKEN)
 
 
 @pytest.fixture
-def client(sleeps):
-    return LLMResponsesClient(base_url=AISA, token=TOKEN, sleep=sleeps.append)
-
-
-@pytest.fixture
-def dfs_client(sleeps):
-    return LLMResponsesClient(base_url=DFS, login=LOGIN, password=PASSWORD, sleep=sleeps.append)
+def dfs_client():
+    return LLMResponsesClient(base_url=DFS, login=LOGIN, password=PASSWORD)
 
 
 @pytest.fixture
@@ -227,14 +225,13 @@ def test_task_post_of_nothing_sends_nothing(client, upstream):
     assert len(upstream.calls) == 0
 
 
-def test_task_post_read_timeout_is_reply_lost_and_never_resent(client, upstream, sleeps):
+def test_task_post_read_timeout_is_reply_lost_and_never_resent(client, upstream):
     upstream.post(POST_URL, body=requests.exceptions.ReadTimeout("Read timed out. (read timeout=60)"))
 
     with pytest.raises(UpstreamReplyLost) as caught:
         client.task_post("chat_gpt", [prompt()])
 
     assert len(upstream.calls) == 1
-    assert sleeps == []
     assert caught.value.lost_range == (0, 1)
     assert caught.value.outcomes_before == []
     assert "no reply within 60 s" in str(caught.value)
@@ -254,14 +251,13 @@ def test_task_post_read_timeout_is_reply_lost_and_never_resent(client, upstream,
     ],
     ids=["reset-after-send", "truncated-chunks", "unrecognised-connection-error", "tls-eof", "other"],
 )
-def test_task_post_failure_after_sending_is_reply_lost_after_one_call(client, upstream, sleeps, failure):
+def test_task_post_failure_after_sending_is_reply_lost_after_one_call(client, upstream, failure):
     upstream.post(POST_URL, body=failure)
 
     with pytest.raises(UpstreamReplyLost):
         client.task_post("chat_gpt", [prompt()])
 
     assert len(upstream.calls) == 1
-    assert sleeps == []
 
 
 @pytest.mark.parametrize(
@@ -323,46 +319,56 @@ def test_task_post_malformed_reply_is_reply_lost(client, upstream, body):
     assert caught.value.lost_range == (0, 1)
 
 
-def test_task_post_connection_refused_is_retried_then_unavailable(client, upstream, sleeps):
-    upstream.post(POST_URL, body=connection_refused())
+def test_a_bug_while_reading_a_post_reply_is_reply_lost_not_a_stray_exception(client, upstream, monkeypatch):
+    upstream.post(POST_URL, json=envelope([upstream_task()]))
+    monkeypatch.setattr(clients, "_parse_task", lambda raw: 1 / 0)
+
+    with pytest.raises(UpstreamReplyLost) as caught:
+        client.task_post("chat_gpt", [prompt()])
+
+    assert "an unexpected error occurred while reading it (ZeroDivisionError)" in str(caught.value)
+    assert caught.value.http_status == 200
+    assert_no_secret(caught.value)
+
+
+def test_task_post_connection_refused_is_unavailable_and_nothing_was_sent(client, upstream):
+    upstream.post(POST_URL, body=connection_refused())  # what requests raises after urllib3's retries
 
     with pytest.raises(UpstreamUnavailable) as caught:
         client.task_post("chat_gpt", [prompt()])
 
-    assert len(upstream.calls) == 1 + clients.CONNECT_RETRIES
-    assert sleeps == [0.5, 1.0, 2.0]
     assert "the connection was refused" in str(caught.value)
     assert "Nothing was sent" in str(caught.value)
-
-
-def test_task_post_succeeds_after_a_refused_connection(client, upstream, sleeps):
-    upstream.post(POST_URL, body=connection_refused())
-    upstream.post(POST_URL, json=envelope([upstream_task()]))
-
-    (outcome,) = client.task_post("chat_gpt", [prompt()])
-
-    assert outcome.status_class is StatusClass.CREATED
-    assert len(upstream.calls) == 2
-    assert sleeps == [0.5]
+    assert caught.value.outcomes_before == []
 
 
 @pytest.mark.parametrize(
-    "failure",
+    ("failure", "expected"),
     [
-        requests.exceptions.ConnectTimeout("Connection to api.aisa.one timed out. (connect timeout=5)"),
-        requests.exceptions.ConnectionError(
-            MaxRetryError(None, "/x", NameResolutionError("api.aisa.one", None, OSError("Name or service")))
+        (
+            requests.exceptions.ConnectTimeout("Connection to api.aisa.one timed out. (connect timeout=5)"),
+            "the connection timed out after 5 s",
         ),
+        (
+            requests.exceptions.ConnectionError(
+                MaxRetryError(
+                    None, "/x", NameResolutionError("api.aisa.one", None, OSError("Name or service"))
+                )
+            ),
+            "its host name could not be resolved",
+        ),
+        (requests.exceptions.InvalidURL("bad"), "the request URL is not valid"),
     ],
-    ids=["connect-timeout", "dns"],
+    ids=["connect-timeout", "dns", "invalid-url"],
 )
-def test_never_sent_failures_are_retried(client, upstream, sleeps, failure):
+def test_never_sent_failures_are_unavailable(client, upstream, failure, expected):
     upstream.post(POST_URL, body=failure)
 
-    with pytest.raises(UpstreamUnavailable):
+    with pytest.raises(UpstreamUnavailable) as caught:
         client.task_post("chat_gpt", [prompt()])
 
-    assert len(upstream.calls) == 4
+    assert expected in str(caught.value)
+    assert "Nothing was sent" in str(caught.value)
 
 
 def test_second_chunk_lost_keeps_first_chunk_outcomes_and_never_sends_the_third(client, upstream):
@@ -444,7 +450,7 @@ def test_task_post_sends_decimals_as_numbers(client, upstream):
 # --- rate limits --------------------------------------------------------------------------------
 
 
-def test_429_waits_for_retry_after_then_succeeds(client, upstream, sleeps):
+def test_429_is_retried_by_the_adapter_then_succeeds(client, upstream):
     upstream.post(
         POST_URL, status=429, headers={"Retry-After": "2"}, json={"error": {"type": "rate_limit_error"}}
     )
@@ -453,11 +459,10 @@ def test_429_waits_for_retry_after_then_succeeds(client, upstream, sleeps):
     (outcome,) = client.task_post("chat_gpt", [prompt()])
 
     assert outcome.status_class is StatusClass.CREATED
-    assert sleeps == [2.0]
     assert len(upstream.calls) == 2
 
 
-def test_429_with_retry_after_beyond_the_cap_raises_at_once(client, upstream, sleeps):
+def test_429_with_retry_after_beyond_the_cap_raises_at_once(client, upstream):
     upstream.post(
         POST_URL,
         status=429,
@@ -473,11 +478,11 @@ def test_429_with_retry_after_beyond_the_cap_raises_at_once(client, upstream, sl
     assert caught.value.error_type == "rate_limit_error"
     assert caught.value.status_class is StatusClass.TRANSIENT
     assert "Too many requests" in str(caught.value)
-    assert sleeps == []
+    assert "try again in 3600 s" in str(caught.value)
     assert len(upstream.calls) == 1
 
 
-def test_429_that_persists_gives_up_after_two_waits(client, upstream, sleeps):
+def test_429_that_persists_gives_up_after_two_retries(client, upstream):
     upstream.get(
         f"{AISA}/ai_optimization/claude/llm_responses/models", status=429, headers={"Retry-After": "1"}
     )
@@ -486,30 +491,43 @@ def test_429_that_persists_gives_up_after_two_waits(client, upstream, sleeps):
         client.models("claude")
 
     assert isinstance(caught.value, UpstreamRejected)
-    assert sleeps == [1.0, 1.0]
+    assert caught.value.retry_after == 1.0
     assert len(upstream.calls) == 3
 
 
-def test_429_retry_after_as_http_date_is_understood(client, upstream, sleeps):
-    later = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 10))
+def test_429_retry_after_as_http_date_beyond_the_cap_raises_at_once(client, upstream):
+    later = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 3600))
     upstream.post(POST_URL, status=429, headers={"Retry-After": later})
-    upstream.post(POST_URL, json=envelope([upstream_task()]))
 
-    client.task_post("chat_gpt", [prompt()])
-
-    assert len(sleeps) == 1
-    assert 5 <= sleeps[0] <= 10
-
-
-def test_429_waits_never_add_up_beyond_the_cap(sleeps, upstream):
-    client = LLMResponsesClient(base_url=AISA, token=TOKEN, sleep=sleeps.append, max_rate_limit_wait=5)
-    upstream.post(POST_URL, status=429, headers={"Retry-After": "4"})
-
-    with pytest.raises(UpstreamRateLimited):
+    with pytest.raises(UpstreamRateLimited) as caught:
         client.task_post("chat_gpt", [prompt()])
 
-    assert sleeps == [4.0]
+    assert 3500 <= caught.value.retry_after <= 3600
+    assert len(upstream.calls) == 1
+
+
+def test_a_later_429_beyond_the_cap_stops_the_retries(upstream):
+    client = LLMResponsesClient(base_url=AISA, token=TOKEN, max_rate_limit_wait=5)
+    upstream.post(POST_URL, status=429, headers={"Retry-After": "4"})
+    upstream.post(POST_URL, status=429, headers={"Retry-After": "6"})
+    upstream.post(POST_URL, json=envelope([upstream_task()]))
+
+    with pytest.raises(UpstreamRateLimited) as caught:
+        client.task_post("chat_gpt", [prompt()])
+
+    assert caught.value.retry_after == 6.0
     assert len(upstream.calls) == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 413])
+def test_a_retry_after_on_other_statuses_is_never_a_reason_to_resend_a_post(client, upstream, status):
+    upstream.post(POST_URL, status=status, headers={"Retry-After": "1"}, body="busy")
+    upstream.post(POST_URL, json=envelope([upstream_task()]))
+
+    with pytest.raises((UpstreamReplyLost, UpstreamRejected)):
+        client.task_post("chat_gpt", [prompt()])
+
+    assert len(upstream.calls) == 1
 
 
 # --- rejections ---------------------------------------------------------------------------------
@@ -683,14 +701,13 @@ def test_tasks_ready_lists_result_entries(client, upstream):
     assert client.tasks_ready("claude") == ready
 
 
-def test_get_read_timeout_is_unavailable_without_repeating(client, upstream, sleeps):
+def test_get_read_timeout_is_unavailable_without_repeating(client, upstream):
     upstream.get(TASK_GET_URL, body=requests.exceptions.ReadTimeout("Read timed out."))
 
     with pytest.raises(UpstreamUnavailable):
         client.task_get("chat_gpt", TASK_ID)
 
     assert len(upstream.calls) == 1
-    assert sleeps == []
 
 
 def test_get_5xx_is_unavailable(client, upstream):
@@ -792,7 +809,6 @@ def test_every_call_has_connect_and_read_timeouts(client, upstream):
         json=envelope([upstream_task(result=[])]),
     )
     upstream.get(TASK_GET_URL, json=envelope([upstream_task(TASK_ID, 40602)]))
-    upstream.post(POST_URL, body=connection_refused())
     upstream.post(POST_URL, json=envelope([upstream_task()]))
 
     client.models("chat_gpt")
@@ -800,7 +816,7 @@ def test_every_call_has_connect_and_read_timeouts(client, upstream):
     client.task_get("chat_gpt", TASK_ID)
     client.task_post("chat_gpt", [prompt()])
 
-    assert len(upstream.calls) == 5
+    assert len(upstream.calls) == 4
     for call in upstream.calls:
         assert call.request.req_kwargs["timeout"] == (5.0, 60.0)
 
@@ -815,6 +831,7 @@ def test_one_log_line_per_call_without_headers(client, upstream, caplog):
     assert record.name == "tasks.clients"
     message = record.getMessage()
     assert message.startswith("upstream POST task_post provider=chat_gpt http_status=200 elapsed_ms=")
+    assert message.endswith(" attempts=1 outcome=ok")
     assert "Authorization" not in caplog.text
     assert TOKEN not in caplog.text
 
@@ -954,99 +971,214 @@ def test_exceptions_are_one_family():
 # --- the real transport (no `responses`) --------------------------------------------------------
 
 
-def test_session_adapters_never_retry_by_themselves():
-    retry = clients._build_session().get_adapter("https://api.aisa.one").max_retries
-    assert retry.total == 0
-    assert retry.read is False  # read=0 would make a lost POST reply look like "never sent"
+def test_the_adapter_retries_only_what_never_arrived_and_429():
+    client = LLMResponsesClient(base_url=AISA, token=TOKEN, max_rate_limit_wait=12)
+
+    for url in ("https://api.aisa.one", "http://127.0.0.1"):
+        retry = client._session.get_adapter(url).max_retries
+        assert retry.read is False  # read=0 would make a lost POST reply look like "never sent"
+        assert retry.connect >= 1
+        assert 429 in retry.status_forcelist and retry.status >= 1
+        assert retry.other == 0 and retry.redirect == 0
+        assert retry.allowed_methods is None  # a 429 to a POST is retried too
+        assert retry.retry_after_max == 12
+        assert retry.raise_on_status is False
+        assert retry.is_retry("POST", 429)
+        assert not retry.is_retry("POST", 503, has_retry_after=True)
+        assert not retry.is_retry("POST", 500)
 
 
-class OneShotServer:
-    """A TCP listener on 127.0.0.1 that treats each connection with `behaviour` and counts requests."""
+class Upstream(ThreadingHTTPServer):
+    """An HTTP server on 127.0.0.1 (port 0, own thread) that answers its n-th request with `script[n]`
+    (the last step repeats) and records every request it read."""
 
-    def __init__(self, behaviour):
-        self.behaviour = behaviour
-        self.requests = 0
-        self.stopping = False
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(5)
-        self.port = self.sock.getsockname()[1]
-        self.thread = threading.Thread(target=self.serve, daemon=True)
+    daemon_threads = True
+
+    def __init__(self, script):
+        super().__init__(("127.0.0.1", 0), ScriptedHandler)
+        self.script = script
+        self.received = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                if self.stopping:
-                    return
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.requests += 1
-                self.behaviour(conn)
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.server_port}/apis/v1/dataforseo"
 
     def close(self):
-        self.stopping = True
-        socket.create_connection(("127.0.0.1", self.port)).close()  # wakes up accept()
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
         self.thread.join(timeout=5)
-        self.sock.close()
 
 
-def close_abruptly(conn):
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+class ScriptedHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real upstream
+
+    def do_GET(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.received.append((self.command, self.path, body))
+        self.server.script[min(len(self.server.received), len(self.server.script)) - 1](self)
+
+    do_POST = do_GET
+
+    def log_message(self, *args):
+        pass
 
 
-def stay_silent(conn):
-    time.sleep(0.6)  # longer than the client's read timeout
+def answer(status, payload=None, headers=None):
+    def step(handler):
+        body = json.dumps(payload).encode() if payload is not None else b""
+        handler.send_response(status)
+        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return step
 
 
-def cut_off_reply(conn):
-    conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"status')
+def close_without_reply(handler):
+    handler.close_connection = True
+
+
+def reset_connection(handler):
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.close_connection = True
+
+
+def stay_silent(handler):
+    handler.server.stopping.wait(5)  # far beyond the client's read timeout; ends when the test does
+    handler.close_connection = True
+
+
+def cut_off_reply(handler):
+    handler.wfile.write(
+        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"sta'
+    )
+    handler.close_connection = True
+
+
+CREATED = answer(200, envelope([upstream_task()]))
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(*script):
+        servers.append(Upstream(list(script)))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def real_client(server, **kwargs):
+    kwargs.setdefault("read_timeout", 5)
+    return LLMResponsesClient(base_url=server.base_url, token=TOKEN, connect_timeout=2, **kwargs)
+
+
+def test_real_post_succeeds_and_is_sent_once(serve):
+    server = serve(CREATED)
+
+    (outcome,) = real_client(server).task_post("chat_gpt", [prompt()])
+
+    assert outcome.status_class is StatusClass.CREATED
+    assert len(server.received) == 1
+    method, path, body = server.received[0]
+    assert (method, path) == ("POST", "/apis/v1/dataforseo/ai_optimization/chat_gpt/llm_responses/task_post")
+    assert json.loads(body) == [prompt()]
 
 
 @pytest.mark.parametrize(
-    "behaviour", [close_abruptly, stay_silent, cut_off_reply], ids=["reset", "silent", "cut"]
+    "behaviour",
+    [
+        close_without_reply,
+        reset_connection,
+        stay_silent,
+        cut_off_reply,
+        answer(503, headers={"Retry-After": "1"}),
+    ],
+    ids=["closed", "reset", "silent", "cut-off", "503-with-retry-after"],
 )
-def test_real_lost_reply_to_a_post_is_never_resent(behaviour, sleeps):
-    server = OneShotServer(behaviour)
-    try:
-        client = LLMResponsesClient(
-            base_url=f"http://127.0.0.1:{server.port}/apis/v1/dataforseo",
-            token=TOKEN,
-            read_timeout=0.3,
-            sleep=sleeps.append,
-        )
-        with pytest.raises(UpstreamReplyLost) as caught:
-            client.task_post("chat_gpt", [prompt()])
-    finally:
-        server.close()
+def test_real_lost_reply_to_a_post_is_never_resent(serve, behaviour, caplog):
+    server = serve(behaviour, CREATED)
+    started = time.monotonic()
 
-    assert server.requests == 1
-    assert sleeps == []
-    assert_no_secret(caught.value)
+    with caplog.at_level(logging.DEBUG), pytest.raises(UpstreamReplyLost) as caught:
+        real_client(server, read_timeout=0.5).task_post("chat_gpt", [prompt()])
+
+    assert len(server.received) == 1
+    assert caught.value.lost_range == (0, 1)
+    assert time.monotonic() - started < 3  # nothing waited for a retry
+    assert_no_secret(caught.value, caplog)
 
 
-def test_real_refused_port_is_retried_then_unavailable(sleeps):
+def test_real_get_without_a_reply_is_unavailable_and_not_repeated(serve):
+    server = serve(stay_silent, answer(200, envelope([upstream_task(TASK_ID, 40602)])))
+
+    with pytest.raises(UpstreamUnavailable) as caught:
+        real_client(server, read_timeout=0.5).task_get("chat_gpt", TASK_ID)
+
+    assert "no reply within 0.5 s" in str(caught.value)
+    assert len(server.received) == 1
+
+
+def test_real_429_waits_for_retry_after_then_succeeds(serve, caplog):
+    limited = answer(429, {"error": {"type": "rate_limit_error"}}, {"Retry-After": "1"})
+    server = serve(limited, CREATED)
+    started = time.monotonic()
+
+    with caplog.at_level(logging.INFO, logger="tasks.clients"):
+        (outcome,) = real_client(server).task_post("chat_gpt", [prompt()])
+
+    assert outcome.status_class is StatusClass.CREATED
+    assert len(server.received) == 2
+    assert server.received[0][2] == server.received[1][2]  # the same POST, sent again after the 429
+    assert time.monotonic() - started >= 0.9
+    assert "attempts=2 outcome=ok" in caplog.text
+
+
+def test_real_429_with_retry_after_beyond_the_cap_raises_without_sleeping(serve):
+    server = serve(answer(429, {"error": {"type": "rate_limit_error"}}, {"Retry-After": "3600"}), CREATED)
+    started = time.monotonic()
+
+    with pytest.raises(UpstreamRateLimited) as caught:
+        real_client(server).task_post("chat_gpt", [prompt()])
+
+    assert time.monotonic() - started < 2
+    assert caught.value.retry_after == 3600
+    assert len(server.received) == 1
+
+
+def test_real_refused_port_is_retried_with_backoff_then_unavailable(monkeypatch, caplog):
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()  # nothing listens there now
-    client = LLMResponsesClient(base_url=f"http://127.0.0.1:{port}", token=TOKEN, sleep=sleeps.append)
+    attempts, sleeps = [], []
+    connect = urllib3.util.connection.create_connection
 
-    with pytest.raises(UpstreamUnavailable) as caught:
+    def counted_connect(*args, **kwargs):
+        attempts.append(args[0])
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", counted_connect)
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", sleeps.append)
+    client = LLMResponsesClient(base_url=f"http://127.0.0.1:{port}", token=TOKEN)
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(UpstreamUnavailable) as caught:
         client.task_post("chat_gpt", [prompt()])
 
-    assert sleeps == [0.5, 1.0, 2.0]
-    assert "refused" in str(caught.value)
-    assert_no_secret(caught.value)
+    assert len(attempts) == 1 + clients.CONNECT_RETRIES
+    assert sleeps == [1.0, 2.0]  # urllib3's backoff: none before the first retry, then 2 × 0.5 s, 4 × 0.5 s
+    assert "the connection was refused" in str(caught.value)
+    assert "Nothing was sent" in str(caught.value)
+    assert_no_secret(caught.value, caplog)
 
 
 # --- postbacks ----------------------------------------------------------------------------------
