@@ -1,9 +1,26 @@
 """Test data for the request builder: the stand-in's catalog as ProviderModel rows, and form data."""
 
+from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
 from sandbox.catalog import CATALOG
 from tasks.models import ProviderModel
+from tasks.roles import MEMBER_PERMISSIONS, MEMBERS
+
+
+def member_group() -> Group:
+    """The Members role. Tests over live_server flush the database, so the migration's groups may be gone."""
+    group, _ = Group.objects.get_or_create(name=MEMBERS)
+    group.permissions.add(
+        *Permission.objects.filter(content_type__app_label="tasks", codename__in=MEMBER_PERMISSIONS)
+    )
+    return group
+
+
+def make_member(django_user_model, username: str = "builder-member"):
+    user = django_user_model.objects.create_user(username=username, password="x")
+    user.groups.add(member_group())
+    return user
 
 
 def make_catalog() -> None:

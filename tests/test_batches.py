@@ -7,15 +7,20 @@ from sandbox import stats
 from tasks import batches
 from tasks.models import Batch, Task
 from tasks.prompt_templates import template_create
-from tests.builder_factories import make_catalog
+from tests.builder_factories import make_catalog, make_member
 
 FIELDS = {"user_prompt": "Best {{dish}} in {{city}}?", "model_name": "gpt-4.1"}
 
 
 @pytest.fixture
-def template(db, member_user):
+def member(db, django_user_model):
+    return make_member(django_user_model)
+
+
+@pytest.fixture
+def template(member):
     make_catalog()
-    return template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+    return template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member)
 
 
 def csv_rows(n: int) -> str:
@@ -77,7 +82,7 @@ def test_the_plan_counts_tasks_and_the_total_charge(template, credential):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_250_rows_are_posted_in_3_upstream_calls(template, live_credential, member_user):
+def test_250_rows_are_posted_in_3_upstream_calls(template, live_credential, member):
     plan = batches.batch_plan(
         version=template.versions.get(),
         rows_text=csv_rows(250),
@@ -86,9 +91,7 @@ def test_250_rows_are_posted_in_3_upstream_calls(template, live_credential, memb
     )
     stats.clear()
 
-    batch = batches.batch_submit(
-        plan=plan, credential=live_credential, user=member_user, idempotency_key="b1"
-    )
+    batch = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b1")
 
     assert stats.request_count(function="task_post", method="POST") == 3
     assert batch.tasks.count() == 250
@@ -97,18 +100,14 @@ def test_250_rows_are_posted_in_3_upstream_calls(template, live_credential, memb
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_resent_batch_confirmation_posts_nothing_again(template, live_credential, member_user):
+def test_a_resent_batch_confirmation_posts_nothing_again(template, live_credential, member):
     plan = batches.batch_plan(
         version=template.versions.get(), rows_text=csv_rows(5), models=["gpt-4.1"], credential=live_credential
     )
-    first = batches.batch_submit(
-        plan=plan, credential=live_credential, user=member_user, idempotency_key="b2"
-    )
+    first = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b2")
     stats.clear()
 
-    second = batches.batch_submit(
-        plan=plan, credential=live_credential, user=member_user, idempotency_key="b2"
-    )
+    second = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b2")
 
     assert second == first
     assert stats.request_count(function="task_post", method="POST") == 0

@@ -10,7 +10,7 @@ from django.urls import reverse
 from sandbox import stats
 from tasks.clients import UpstreamError
 from tasks.models import Credential, ProviderModel, Task
-from tests.builder_factories import form_data, make_catalog
+from tests.builder_factories import form_data, make_catalog, make_member
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -18,6 +18,13 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 @pytest.fixture(autouse=True)
 def catalog(db):
     make_catalog()
+
+
+@pytest.fixture
+def live_member_client(client, django_user_model):
+    """A member's client for tests over live_server, which may run after a flush removed the roles."""
+    client.force_login(make_member(django_user_model))
+    return client
 
 
 def validate(client, data, trigger):
@@ -356,10 +363,10 @@ def test_chain_actions_with_htmx_redraw_only_the_chain_preview_and_button(member
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_refresh_models_fetches_the_catalog_from_the_stand_in(member_client, live_credential):
+def test_refresh_models_fetches_the_catalog_from_the_stand_in(live_member_client, live_credential):
     ProviderModel.objects.all().delete()
 
-    html = member_client.post(
+    html = live_member_client.post(
         reverse("builder_models_refresh"), form_data("claude", live_credential), **HTMX
     ).content.decode()
 
@@ -381,10 +388,10 @@ def test_refresh_models_shows_the_upstream_error(member_client, credential):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_refresh_models_without_htmx_renders_the_page_with_a_message(member_client, live_credential):
+def test_refresh_models_without_htmx_renders_the_page_with_a_message(live_member_client, live_credential):
     data = form_data("chat_gpt", live_credential, user_prompt="kept")
 
-    response = member_client.post(reverse("builder_models_refresh"), data)
+    response = live_member_client.post(reverse("builder_models_refresh"), data)
 
     html = response.content.decode()
     assert "ChatGPT models fetched" in html
@@ -392,13 +399,13 @@ def test_refresh_models_without_htmx_renders_the_page_with_a_message(member_clie
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_two_identical_submits_reach_the_stand_in_once(member_client, live_credential):
+def test_two_identical_submits_reach_the_stand_in_once(live_member_client, live_credential):
     make_catalog()
     data = form_data("claude", live_credential, idempotency_key="same-form")
     stats.clear()
 
-    first = member_client.post(reverse("builder"), data)
-    second = member_client.post(reverse("builder"), data)
+    first = live_member_client.post(reverse("builder"), data)
+    second = live_member_client.post(reverse("builder"), data)
 
     assert stats.request_count(function="task_post", method="POST") == 1
     assert Task.objects.get().status == Task.Status.SUBMITTED

@@ -4,23 +4,12 @@ preview follow, submit to the stand-in and land on the task's page."""
 import re
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from playwright.sync_api import expect
 
 from tasks.models import Credential, Task
-from tasks.roles import MEMBER_PERMISSIONS, MEMBERS
-from tests.builder_factories import make_catalog
+from tests.builder_factories import make_catalog, member_group
 
-pytestmark = pytest.mark.browser
-
-
-def member_group() -> Group:
-    """The Members role; live_server tests flush the database, so the migration's groups may be gone."""
-    group, _ = Group.objects.get_or_create(name=MEMBERS)
-    group.permissions.add(
-        *Permission.objects.filter(content_type__app_label="tasks", codename__in=MEMBER_PERMISSIONS)
-    )
-    return group
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 @pytest.fixture
