@@ -39,3 +39,18 @@ ADMIN_PERMISSIONS = [
     "change_providermodel",
     "add_providermodel",
 ]
+
+
+def ensure_roles(*, group_model, permission_model) -> None:
+    """Create the two groups with their permissions; idempotent. Run by the 0002 migration and after
+    every migrate/flush (post_migrate), so the roles also survive test-database flushes."""
+    for name, codenames in ((MEMBERS, MEMBER_PERMISSIONS), (ADMINS, ADMIN_PERMISSIONS)):
+        group, _ = group_model.objects.get_or_create(name=name)
+        perms = permission_model.objects.filter(content_type__app_label="tasks", codename__in=codenames)
+        group.permissions.add(*perms)
+
+
+def ensure_roles_after_migrate(sender, **kwargs) -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    ensure_roles(group_model=Group, permission_model=Permission)

@@ -81,7 +81,7 @@ def test_the_plan_counts_tasks_and_the_total_charge(template, credential):
     assert plan.bodies[0] == {"user_prompt": "Best dish0 in city0?", "model_name": "gpt-4.1"}
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_250_rows_are_posted_in_3_upstream_calls(template, live_credential, member):
     plan = batches.batch_plan(
         version=template.versions.get(),
@@ -99,7 +99,7 @@ def test_250_rows_are_posted_in_3_upstream_calls(template, live_credential, memb
     assert set(batch.tasks.values_list("template_version", flat=True)) == {template.versions.get().pk}
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_resent_batch_confirmation_posts_nothing_again(template, live_credential, member):
     plan = batches.batch_plan(
         version=template.versions.get(), rows_text=csv_rows(5), models=["gpt-4.1"], credential=live_credential

@@ -362,7 +362,7 @@ def test_chain_actions_with_htmx_redraw_only_the_chain_preview_and_button(member
 # --- refresh models ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_refresh_models_fetches_the_catalog_from_the_stand_in(live_member_client, live_credential):
     ProviderModel.objects.all().delete()
 
@@ -387,7 +387,7 @@ def test_refresh_models_shows_the_upstream_error(member_client, credential):
     assert "Could not refresh the models: 401 Unauthorized" in html
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_refresh_models_without_htmx_renders_the_page_with_a_message(live_member_client, live_credential):
     data = form_data("chat_gpt", live_credential, user_prompt="kept")
 
@@ -398,7 +398,7 @@ def test_refresh_models_without_htmx_renders_the_page_with_a_message(live_member
     assert "kept</textarea>" in html
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_identical_submits_reach_the_stand_in_once(live_member_client, live_credential):
     make_catalog()
     data = form_data("claude", live_credential, idempotency_key="same-form")

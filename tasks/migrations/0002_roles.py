@@ -3,19 +3,16 @@ from django.db import migrations
 
 
 def create_roles(apps, schema_editor):
-    from tasks.roles import ADMIN_PERMISSIONS, ADMINS, MEMBER_PERMISSIONS, MEMBERS
+    from tasks.roles import ensure_roles
 
     # Permissions are normally created after all migrations; roles need them now.
     for app_config in apps.get_app_configs():
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, codenames in ((MEMBERS, MEMBER_PERMISSIONS), (ADMINS, ADMIN_PERMISSIONS)):
-        group, _ = Group.objects.get_or_create(name=name)
-        perms = Permission.objects.filter(content_type__app_label="tasks", codename__in=codenames)
-        group.permissions.add(*perms)
+    ensure_roles(
+        group_model=apps.get_model("auth", "Group"), permission_model=apps.get_model("auth", "Permission")
+    )
 
 
 def remove_roles(apps, schema_editor):

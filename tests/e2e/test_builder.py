@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from tasks.models import Credential, Task
 from tests.builder_factories import make_catalog, member_group
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
