@@ -2,8 +2,9 @@
 
 `batch_plan` turns pasted or uploaded CSV (header row = variable names) into the task bodies, checking
 every one with the builder's own form, and reports bad rows by their line number before anything is
-sent. `batch_submit` posts the planned tasks through `services.submit_tasks`, in chunks of at most 100
-tasks per upstream call (api-reference §1), each task an ordinary task that also records its batch.
+sent. `batch_submit` posts the planned tasks through `services.submit_tasks` as one submission (so the
+budget check covers the whole batch before anything is sent); the client sends at most 100 tasks per
+upstream call (api-reference §1). Each task is an ordinary task that also records its batch.
 """
 
 import csv
@@ -19,7 +20,6 @@ from tasks.models import Batch, Credential, PromptTemplateVersion, ProviderModel
 from tasks.prompt_templates import template_variables
 from tasks.providers import provider_rules, queued_charge_per_task
 
-CHUNK_SIZE = 100  # the upstream refuses the 101st task of one task_post
 MAX_BATCH_TASKS = 5000
 
 
@@ -126,10 +126,11 @@ def batch_plan(
 def batch_submit(
     *, plan: BatchPlan, credential: Credential, user, name: str = "", idempotency_key: str
 ) -> Batch:
-    """Create the batch and post its tasks, ≤ CHUNK_SIZE per upstream call.
+    """Create the batch and post its tasks as one submission (≤ 100 per upstream call).
 
     Task i carries the idempotency key f"{key}:{i}", so a resent confirmation finds the batch it
-    already made and posts nothing again (a half-sent batch resumes with the chunks not yet sent).
+    already made and posts nothing again. Budgets are checked for the whole batch first: a batch that
+    would cross a limit is refused before any task is created or sent.
     """
     if not plan.ok:
         raise services.SubmissionError("The batch has errors; nothing was sent.")
@@ -152,10 +153,13 @@ def batch_submit(
         )
         for i, body in enumerate(plan.bodies)
     ]
-    for start in range(0, len(specs), CHUNK_SIZE):
-        services.submit_tasks(
-            specs=specs[start : start + CHUNK_SIZE], credential=credential, user=user, batch=batch
-        )
+    try:
+        services.submit_tasks(specs=specs, credential=credential, user=user, batch=batch)
+    except Exception:
+        # Refused before anything was created (budget, disabled credential): leave no empty batch.
+        if not batch.tasks.exists():
+            batch.delete()
+        raise
     return batch
 
 

@@ -10,11 +10,11 @@ from django.utils import timezone
 
 
 @task
-def collect_result(task_id: str) -> None:
-    """One poll of a submitted task; schedules the next one until the task is final."""
-    from tasks.services import task_poll
+def collect_results(task_ids: list[str]) -> None:
+    """One poll of submitted tasks (one task_post chunk); schedules the next until all are final."""
+    from tasks.services import tasks_poll
 
-    task_poll(task_id=task_id)
+    tasks_poll(task_ids=task_ids)
 
 
 @task
@@ -39,5 +39,5 @@ def refresh_model_catalog(credential_id: int) -> None:
         catalog_refresh(credential=credential, provider=provider)
 
 
-def schedule_collect(task_id: str, *, delay: float) -> None:
-    collect_result.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(task_id)
+def schedule_collect(task_ids: list[str], *, delay: float) -> None:
+    collect_results.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(task_ids)

@@ -6,6 +6,7 @@ reply that was lost leaves the task `unknown` with an event saying so, and nothi
 """
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 POLL_DELAYS = (5, 10, 20, 30, 60, 120, 300, 600, 900)
 GIVE_UP_AFTER = timedelta(hours=72)
 CALLBACK_SALT = "tasks.callback"
+# Tasks collected together by one job (the ids of one task_post chunk).
+COLLECT_GROUP = 100
 
 
 class SubmissionError(Exception):
@@ -93,9 +96,11 @@ def submit_tasks(
     """Create, reserve budget for, and post tasks; return them in the order of `specs`.
 
     A spec whose idempotency key was already used returns the existing task and posts nothing, so a
-    double click or a resent form never pays twice. Budget limits are checked before anything is
-    created (tasks.budgets.BudgetExceeded). Whatever the upstream answers, every created task ends in
-    a recorded state: submitted, failed (with the upstream's message) or unknown (reply lost).
+    double click or a resent form never pays twice. Budget limits are checked for the whole submission
+    before anything is created (tasks.budgets.BudgetExceeded). Whatever the upstream answers, every
+    created task ends in a recorded state: submitted, failed (with the upstream's message) or unknown
+    (reply lost). Rows and events are written in bulk, so a 1,000-task batch costs a handful of
+    queries per chunk of 100, not several per task.
     """
     if not specs:
         return []
@@ -113,7 +118,7 @@ def submit_tasks(
     try:
         with transaction.atomic():
             budgets_reserve(user=user, charges=[(spec.body.get("tag", ""), estimate) for spec in specs])
-            tasks = [_create_task(spec, credential, user, batch, mode, estimate) for spec in specs]
+            tasks = _create_tasks(specs, credential, user, batch, mode, estimate)
     except IntegrityError:
         # A concurrent submit with the same idempotency key won the race: show its tasks.
         existing = _existing_for_keys(keys)
@@ -125,7 +130,8 @@ def submit_tasks(
         _post_live(tasks[0], credential)
     else:
         _post_queued(tasks, credential)
-    return list(Task.objects.filter(pk__in=[t.pk for t in tasks]).order_by("created_at", "pk"))
+    saved = Task.objects.in_bulk([task.pk for task in tasks])
+    return [saved[task.pk] for task in tasks]
 
 
 def _existing_for_keys(keys: list[str]) -> list[Task] | None:
@@ -135,32 +141,39 @@ def _existing_for_keys(keys: list[str]) -> list[Task] | None:
     return existing or None
 
 
-def _create_task(spec, credential, user, batch, mode, estimate) -> Task:
-    body = dict(spec.body)
-    task = Task(
-        provider=spec.provider,
-        mode=mode,
-        credential=credential,
-        submitted_by=user if user is not None and user.pk else None,
-        batch=batch,
-        template_version_id=spec.template_version_id,
-        idempotency_key=spec.idempotency_key,
-        user_prompt=str(body.get("user_prompt", ""))[:500],
-        model_name=str(body.get("model_name", ""))[:100],
-        tag=str(body.get("tag", ""))[:255],
-        estimated_charge=estimate,
-        spend=estimate,
-    )
-    if mode == Task.Mode.QUEUED and not body.get("pingback_url") and not body.get("postback_url"):
-        body.update(callback_urls(task.id))
-    if not body.get("tag"):
-        # api-reference §7: the tag is the person's; only when empty may it carry our id, so a task
-        # whose reply was lost can be found upstream.
-        body["tag"] = f"aisa-dashboard:{task.id}"
-    task.request_body = body
-    task.save(force_insert=True)
-    TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.CREATED, actor=task.submitted_by)
-    return task
+def _create_tasks(specs, credential, user, batch, mode, estimate) -> list[Task]:
+    submitted_by = user if user is not None and user.pk else None
+    tasks = []
+    for spec in specs:
+        body = dict(spec.body)
+        task = Task(
+            provider=spec.provider,
+            mode=mode,
+            credential=credential,
+            submitted_by=submitted_by,
+            batch=batch,
+            template_version_id=spec.template_version_id,
+            idempotency_key=spec.idempotency_key,
+            user_prompt=str(body.get("user_prompt", ""))[:500],
+            model_name=str(body.get("model_name", ""))[:100],
+            tag=str(body.get("tag", ""))[:255],
+            estimated_charge=estimate,
+            spend=estimate,
+        )
+        if mode == Task.Mode.QUEUED and not body.get("pingback_url") and not body.get("postback_url"):
+            body.update(callback_urls(task.id))
+        if not body.get("tag"):
+            # api-reference §7: the tag is the person's; only when empty may it carry our id, so a
+            # task whose reply was lost can be found upstream.
+            body["tag"] = f"aisa-dashboard:{task.id}"
+        task.request_body = body
+        tasks.append(task)
+    Task.objects.bulk_create(tasks)
+    return tasks
+
+
+def _add_events(tasks: list[Task], **fields) -> None:
+    TaskEvent.objects.bulk_create([TaskEvent(task=task, **fields) for task in tasks])
 
 
 def _client(credential: Credential) -> LLMResponsesClient:
@@ -168,21 +181,34 @@ def _client(credential: Credential) -> LLMResponsesClient:
 
 
 def _fail_unsent(tasks: list[Task], message: str) -> None:
-    for task in tasks:
-        Task.objects.filter(pk=task.pk).update(
+    if not tasks:
+        return
+    with transaction.atomic():
+        Task.objects.filter(pk__in=[task.pk for task in tasks]).update(
             status=Task.Status.FAILED,
             status_message=message,
             spend=Decimal("0"),
             spend_is_final=True,
             completed_at=timezone.now(),
         )
-        TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.ERROR, message=message)
+        _add_events(tasks, kind=TaskEvent.Kind.ERROR, message=message)
 
 
 def _mark_unknown(tasks: list[Task], message: str) -> None:
-    for task in tasks:
-        Task.objects.filter(pk=task.pk).update(status=Task.Status.UNKNOWN, status_message=message)
-        TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.UNKNOWN, message=message)
+    with transaction.atomic():
+        Task.objects.filter(pk__in=[task.pk for task in tasks]).update(
+            status=Task.Status.UNKNOWN, status_message=message
+        )
+        _add_events(tasks, kind=TaskEvent.Kind.UNKNOWN, message=message)
+
+
+def tasks_mark_interrupted(*, tasks: list[Task]) -> None:
+    """Tasks left `queued` by a process that stopped while sending them: they may have been accepted."""
+    _mark_unknown(
+        tasks,
+        "The submission was interrupted after this task was saved and before the upstream's answer was "
+        "recorded. It may have been accepted and charged, so it was not sent again.",
+    )
 
 
 def _post_queued(tasks: list[Task], credential: Credential) -> None:
@@ -194,72 +220,89 @@ def _post_queued(tasks: list[Task], credential: Credential) -> None:
         _fail_unsent(tasks, f"Not sent: {exc}")
         return
     except UpstreamReplyLost as exc:
-        done = exc.outcomes_before
         start, end = exc.lost_range
-        for task, outcome in zip(tasks[:start], done, strict=False):
-            _record_post_outcome(task, outcome)
+        _record_post_outcomes(tasks[:start], exc.outcomes_before)
         _mark_unknown(
             tasks[start:end],
             f"The reply to task_post was lost ({exc}). The upstream may have accepted and charged "
             "this task, so it was not sent again; it can be found upstream by its tag.",
         )
-        if tasks[end:]:
-            _fail_unsent(tasks[end:], "Not sent: an earlier part of this submission lost its reply.")
+        _fail_unsent(tasks[end:], "Not sent: an earlier part of this submission lost its reply.")
         return
     except UpstreamError as exc:
         # This chunk was refused or never arrived (connection refused, rejected credentials, rate
         # limited, …); earlier chunks may have been accepted and charged, and are recorded.
         done = exc.outcomes_before
-        for task, outcome in zip(tasks[: len(done)], done, strict=False):
-            _record_post_outcome(task, outcome)
+        _record_post_outcomes(tasks[: len(done)], done)
         _fail_unsent(tasks[len(done) :], f"Not sent: {exc}")
         return
-    for task, outcome in zip(tasks, outcomes, strict=False):
-        _record_post_outcome(task, outcome)
+    _record_post_outcomes(tasks, outcomes)
 
 
-def _record_post_outcome(task: Task, outcome: TaskOutcome) -> None:
-    now = timezone.now()
-    if outcome.status_class == StatusClass.CREATED and outcome.id:
-        Task.objects.filter(pk=task.pk).update(
-            status=Task.Status.SUBMITTED,
-            upstream_task_id=outcome.id,
-            status_code=outcome.status_code,
-            status_message=outcome.status_message,
-            charged=outcome.cost,
-            spend=outcome.cost,
-            submitted_at=now,
-            next_poll_at=now + timedelta(seconds=POLL_DELAYS[0]),
-        )
-        TaskEvent.objects.create(
-            task=task,
-            kind=TaskEvent.Kind.POSTED,
-            status_code=outcome.status_code,
-            message=outcome.status_message,
-            cost_change=outcome.cost,
-            data={"upstream_task_id": outcome.id},
-        )
-        task_id = str(task.pk)
-        transaction.on_commit(lambda: jobs.schedule_collect(task_id, delay=POLL_DELAYS[0]))
+def _record_post_outcomes(tasks: list[Task], outcomes: list[TaskOutcome]) -> None:
+    """Record what task_post answered for each task, in one transaction; schedule collection of the
+    accepted ones, one job per chunk of ids.
+
+    Outcomes repeat (every accepted task of a chunk has the same code, message and charge), so tasks
+    are updated in groups of equal values, and the one value that differs per task, its upstream id,
+    is written by a single prepared statement run for all of them.
+    """
+    if not tasks:
         return
-    Task.objects.filter(pk=task.pk).update(
-        status=Task.Status.FAILED,
-        upstream_task_id=outcome.id or None,
-        status_code=outcome.status_code,
-        status_message=outcome.status_message,
-        charged=outcome.cost,
-        spend=outcome.cost,
-        spend_is_final=True,
-        submitted_at=now,
-        completed_at=now,
-    )
-    TaskEvent.objects.create(
-        task=task,
-        kind=TaskEvent.Kind.FAILED,
-        status_code=outcome.status_code,
-        message=outcome.status_message,
-        cost_change=outcome.cost or None,
-    )
+    now = timezone.now()
+    first_poll = now + timedelta(seconds=POLL_DELAYS[0])
+    groups: dict[tuple, list[Task]] = defaultdict(list)
+    upstream_ids, events, accepted = [], [], []
+    for task, outcome in zip(tasks, outcomes, strict=True):
+        created = outcome.status_class == StatusClass.CREATED and bool(outcome.id)
+        groups[(created, outcome.status_code, outcome.status_message, outcome.cost)].append(task)
+        if outcome.id:
+            upstream_ids.append((outcome.id, task.pk))
+        if created:
+            accepted.append(str(task.pk))
+        events.append(
+            TaskEvent(
+                task=task,
+                kind=TaskEvent.Kind.POSTED if created else TaskEvent.Kind.FAILED,
+                status_code=outcome.status_code,
+                message=outcome.status_message,
+                cost_change=outcome.cost or None,
+                data={"upstream_task_id": outcome.id} if created else None,
+            )
+        )
+    with transaction.atomic():
+        for (created, code, message, cost), members in groups.items():
+            fields = {
+                "status_code": code,
+                "status_message": message,
+                "charged": cost,
+                "spend": cost,
+                "submitted_at": now,
+            }
+            if created:
+                fields.update(status=Task.Status.SUBMITTED, next_poll_at=first_poll)
+            else:
+                fields.update(status=Task.Status.FAILED, spend_is_final=True, completed_at=now)
+            Task.objects.filter(pk__in=[task.pk for task in members]).update(**fields)
+        _set_upstream_ids(upstream_ids)
+        TaskEvent.objects.bulk_create(events)
+    for start in range(0, len(accepted), COLLECT_GROUP):
+        jobs.schedule_collect(accepted[start : start + COLLECT_GROUP], delay=POLL_DELAYS[0])
+
+
+def _set_upstream_ids(pairs: list[tuple[str, object]]) -> None:
+    if not pairs:
+        return
+    connection = transaction.get_connection()
+    table = connection.ops.quote_name(Task._meta.db_table)
+    pk = Task._meta.pk
+    column = connection.ops.quote_name(Task._meta.get_field("upstream_task_id").column)
+    rows = [(upstream_id, pk.get_db_prep_value(task_pk, connection)) for upstream_id, task_pk in pairs]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET {column} = %s WHERE {connection.ops.quote_name(pk.column)} = %s",  # noqa: S608
+            rows,
+        )
 
 
 def _post_live(task: Task, credential: Credential) -> None:
@@ -416,15 +459,29 @@ def task_fetch(*, task_id, source: str = TaskEvent.Kind.POLLED, actor=None) -> T
     return task
 
 
-def task_poll(*, task_id) -> None:
-    """One scheduled poll of the collection chain: fetch, then schedule the next poll unless final.
+def tasks_poll(*, task_ids: list[str]) -> None:
+    """One scheduled poll of a collection chain (the tasks of one task_post chunk): fetch each task
+    that is due, then schedule the next poll for those still waiting, unless all are final.
 
-    Safe to run twice: the poll claims its slot by moving `next_poll_at` forward with a conditional
-    update, so a duplicate job finds the slot taken and stops without starting a second chain.
+    Safe to run twice: each poll claims its task's slot with a conditional update of `poll_count`, so
+    a duplicate job finds the slots taken and stops without starting a second chain.
     """
-    task = Task.objects.filter(pk=task_id).first()
+    waiting, delays = [], []
+    for task_id in task_ids:
+        delay = _poll_one(task_id)
+        if delay is not None:
+            waiting.append(str(task_id))
+            delays.append(delay)
+    if waiting:
+        jobs.schedule_collect(waiting, delay=min(delays))
+
+
+def _poll_one(task_id) -> int | None:
+    """Poll one task if it is this chain's turn; return the delay before its next poll, or None when
+    the task is final, gone, given up on, or polled by another chain."""
+    task = Task.objects.select_related("credential").filter(pk=task_id).first()
     if task is None or task.is_final or not task.upstream_task_id:
-        return
+        return None
     now = timezone.now()
     if task.submitted_at and now - task.submitted_at > GIVE_UP_AFTER:
         updated = Task.objects.filter(pk=task.pk, status__in=Task.ACTIVE_STATUSES).update(
@@ -437,18 +494,17 @@ def task_poll(*, task_id) -> None:
             TaskEvent.objects.create(
                 task=task, kind=TaskEvent.Kind.FAILED, message="Gave up after 72 hours without a result."
             )
-        return
+        return None
     if task.next_poll_at and task.next_poll_at > now + timedelta(seconds=1):
-        return  # not this job's turn: another poll is scheduled later
+        return None  # not this chain's turn: another poll is scheduled later
     delay = POLL_DELAYS[min(task.poll_count + 1, len(POLL_DELAYS) - 1)]
     claimed = Task.objects.filter(pk=task.pk, poll_count=task.poll_count).update(
         poll_count=F("poll_count") + 1, next_poll_at=now + timedelta(seconds=delay)
     )
     if not claimed:
-        return
+        return None
     task = task_fetch(task_id=task.pk)
-    if not task.is_final:
-        jobs.schedule_collect(str(task.pk), delay=delay)
+    return None if task.is_final else delay
 
 
 def callback_postback_apply(*, task: Task, envelope: dict) -> bool:

@@ -44,7 +44,7 @@ def test_resume_collection_schedules_only_overdue_active_tasks(credential):
     out = StringIO()
     call_command("resume_collection", stdout=out)
     assert "Scheduled 1 overdue" in out.getvalue()
-    assert [r.args for r in default_task_backend.results] == [[str(overdue.pk)]]
+    assert [r.args for r in default_task_backend.results] == [[[str(overdue.pk)]]]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -59,3 +59,18 @@ def test_refresh_models_stores_both_catalogs_from_the_stand_in(live_server):
     assert ProviderModel.objects.filter(provider="chat_gpt", model_name="gpt-4.1").exists()
     assert ProviderModel.objects.filter(provider="claude", task_post_supported=False).exists()
     assert ProviderModel.objects.filter(provider="chat_gpt", reasoning=True).exists()
+
+
+def test_resume_collection_marks_long_queued_tasks_unknown_and_never_resends(credential):
+    interrupted = make_task(credential, status="queued")
+    Task.objects.filter(pk=interrupted.pk).update(created_at=timezone.now() - timedelta(minutes=30))
+    fresh = make_task(credential, status="queued")
+    out = StringIO()
+    call_command("resume_collection", stdout=out)
+    interrupted.refresh_from_db()
+    fresh.refresh_from_db()
+    assert interrupted.status == Task.Status.UNKNOWN
+    assert "not sent again" in interrupted.status_message
+    assert interrupted.events.filter(kind="unknown").count() == 1
+    assert fresh.status == Task.Status.QUEUED
+    assert "Marked 1 interrupted" in out.getvalue()

@@ -3,6 +3,7 @@ from django.utils import timezone
 
 from tasks import jobs
 from tasks.models import Task
+from tasks.services import COLLECT_GROUP, tasks_mark_interrupted
 
 
 class Command(BaseCommand):
@@ -17,9 +18,18 @@ class Command(BaseCommand):
             upstream_task_id__isnull=False,
             next_poll_at__lt=timezone.now() - timezone.timedelta(minutes=1),
         )
-        count = 0
-        for task_id in overdue.values_list("pk", flat=True).iterator():
-            Task.objects.filter(pk=task_id).update(next_poll_at=timezone.now())
-            jobs.schedule_collect(str(task_id), delay=0)
-            count += 1
-        self.stdout.write(f"Scheduled {count} overdue task(s) for collection.")
+        task_ids = [str(pk) for pk in overdue.values_list("pk", flat=True)]
+        Task.objects.filter(pk__in=task_ids).update(next_poll_at=timezone.now())
+        for start in range(0, len(task_ids), COLLECT_GROUP):
+            jobs.schedule_collect(task_ids[start : start + COLLECT_GROUP], delay=0)
+        self.stdout.write(f"Scheduled {len(task_ids)} overdue task(s) for collection.")
+
+        # A row still `queued` long after it was created means the process stopped between committing
+        # it and recording the upstream's answer: it may or may not have been sent. Say so; never resend.
+        stale = Task.objects.filter(
+            status=Task.Status.QUEUED, created_at__lt=timezone.now() - timezone.timedelta(minutes=10)
+        )
+        stale_tasks = list(stale)
+        if stale_tasks:
+            tasks_mark_interrupted(tasks=stale_tasks)
+        self.stdout.write(f"Marked {len(stale_tasks)} interrupted submission(s) as unknown.")
