@@ -74,3 +74,12 @@ def test_resume_collection_marks_long_queued_tasks_unknown_and_never_resends(cre
     assert interrupted.events.filter(kind="unknown").count() == 1
     assert fresh.status == Task.Status.QUEUED
     assert "Marked 1 interrupted" in out.getvalue()
+
+
+def test_refresh_models_can_leave_the_fetch_to_the_worker(credential):
+    default_task_backend.clear()
+    call_command("refresh_models", "--enqueue", "--delay", "5", stdout=StringIO())
+    (job,) = default_task_backend.results
+    assert job.task.name == "refresh_model_catalog"
+    assert job.args == [credential.pk]
+    assert job.task.run_after > timezone.now()

@@ -1,7 +1,11 @@
+from datetime import timedelta
+
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from tasks.clients import UpstreamError
 from tasks.crypto import CredentialKeyError
+from tasks.jobs import refresh_model_catalog
 from tasks.models import Credential, Provider
 from tasks.services import catalog_refresh
 
@@ -11,12 +15,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--credential", help="Credential name (default: the default credential).")
+        parser.add_argument(
+            "--enqueue", action="store_true", help="Leave it to the worker instead of fetching now."
+        )
+        parser.add_argument("--delay", type=float, default=0, help="With --enqueue: seconds to wait.")
 
-    def handle(self, *args, credential=None, **options):
+    def handle(self, *args, credential=None, enqueue=False, delay=0, **options):
         credentials = Credential.objects.filter(is_active=True)
         found = credentials.filter(name=credential).first() if credential else credentials.first()
         if found is None:
             raise CommandError("No active credential to refresh the catalog with.")
+        if enqueue:
+            run_after = timezone.now() + timedelta(seconds=delay)
+            refresh_model_catalog.using(run_after=run_after).enqueue(found.pk)
+            self.stdout.write(f"The worker will refresh the model catalog with “{found.name}”.")
+            return
         for provider in Provider.values:
             try:
                 models = catalog_refresh(credential=found, provider=provider)
