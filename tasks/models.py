@@ -253,7 +253,13 @@ class Task(models.Model):
             models.Index(fields=["status", "-created_at"], name="task_status_created"),
             models.Index(fields=["provider", "-created_at"], name="task_provider_created"),
             models.Index(fields=["model_name", "-created_at"], name="task_model_created"),
-            models.Index(fields=["tag", "-created_at"], name="task_tag_created"),
+            # Covering on PostgreSQL, so a tag's page and the tags index read only the index.
+            models.Index(
+                fields=["tag", "-created_at"],
+                include=["status", "provider", "model_name", "spend", "spend_is_final"],
+                name="task_tag_created",
+            ),
+            models.Index(fields=["spend", "id"], name="task_spend_id"),  # the list sorted by cost
             models.Index(fields=["submitted_by", "-created_at"], name="task_user_created"),
             models.Index(fields=["credential", "-created_at"], name="task_credential_created"),
         ]
