@@ -239,3 +239,81 @@ def test_the_image_runs_the_entrypoint_as_a_non_root_user():
     assert by_name["USER"][-1] not in {"root", "0", "0:0"}
     assert not any("SECRET_KEY" in value or "CREDENTIAL_KEYS" in value for value in by_name.get("ENV", []))
     assert not any("requirements-test" in value for value in by_name.get("RUN", []))
+
+
+SUBMIT = """
+from tasks import services
+from tasks.models import Credential
+from django.contrib.auth import get_user_model
+(task,) = services.submit_tasks(
+    specs=[services.TaskSpec(provider="claude", body={"user_prompt": "How do tides work?",
+                                                       "model_name": "claude-sonnet-4-5", "tag": "e2e"})],
+    credential=Credential.objects.get(is_default=True),
+    user=get_user_model().objects.get(username="admin"),
+)
+print("TASK", task.pk, task.status)
+"""
+
+REPORT = """
+from tasks.models import Task
+task = Task.objects.get(pk="{task_id}")
+kinds = ",".join(task.events.values_list("kind", flat=True))
+print("STATE", task.status, task.cost, len(task.answer_text), kinds)
+"""
+
+
+def test_make_run_collects_a_submitted_task_with_its_real_worker(tmp_path):
+    """The issue's end-to-end promise: a task posted to the stand-in completes in the background, its
+    answer, cost and events stored, by the worker `make run` starts (callbacks off: polling only)."""
+    port = free_port()
+    env = clean_env(
+        tmp_path,
+        PORT=str(port),
+        WEB_CONCURRENCY="1",
+        GUNICORN_THREADS="4",
+        SANDBOX_TASK_DELAY="1",
+        SANDBOX_DELIVER_CALLBACKS="0",
+    )
+    server = subprocess.Popen(  # noqa: S603 - our own script
+        [str(ENTRYPOINT), "run-local"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    shell_env = {**env, "DEBUG": "1", "PUBLIC_BASE_URL": ""}
+
+    def shell(code: str) -> str:
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "manage.py", "shell", "-v0", "-c", code],
+            cwd=BASE_DIR,
+            env=shell_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    try:
+        assert wait_for(f"http://127.0.0.1:{port}/accounts/login/", server).status_code == 200
+        submitted = shell(SUBMIT)
+        task_id, status = re.search(r"TASK (\S+) (\S+)", submitted).groups()
+        assert status == "submitted"
+        state = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = shell(REPORT.format(task_id=task_id))
+            if "STATE completed" in state:
+                break
+            time.sleep(1)
+    finally:
+        stop(server, signal.SIGINT)
+
+    _, status, cost, answer_length, kinds = state.split()
+    assert status == "completed"
+    assert float(cost) > 0 and int(answer_length) > 0
+    assert kinds.split(",")[0] == "posted" and kinds.split(",")[-1] == "completed"
+    assert "polled" in kinds
