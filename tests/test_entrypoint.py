@@ -14,36 +14,15 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
+from tests.environment import environment_without_app_variables
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENTRYPOINT = BASE_DIR / "bin" / "entrypoint"
-APP_VARIABLES = {
-    "DJANGO_SETTINGS_MODULE",
-    "DJANGO_ALLOW_ASYNC_UNSAFE",
-    "DEBUG",
-    "SECRET_KEY",
-    "CREDENTIAL_KEYS",
-    "ALLOWED_HOSTS",
-    "CSRF_TRUSTED_ORIGINS",
-    "DATABASE_URL",
-    "PUBLIC_BASE_URL",
-    "SANDBOX_ENABLED",
-    "SANDBOX_TASK_DELAY",
-    "TASKS_BACKEND",
-    "DATA_DIR",
-    "STATIC_ROOT",
-    "SECURE_COOKIES",
-    "SECURE_SSL_REDIRECT",
-    "SECURE_HSTS_SECONDS",
-    "PORT",
-    "BIND",
-    "WEB_CONCURRENCY",
-    "GUNICORN_THREADS",
-}
 
 
 def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
     """The environment of a fresh container: none of the app's variables but those given."""
-    env = {name: value for name, value in os.environ.items() if name not in APP_VARIABLES}
+    env = environment_without_app_variables()
     env.update(PYTHON=sys.executable, DATA_DIR=str(tmp_path / "data"))
     env.update(values)
     return env
@@ -116,6 +95,19 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
         output, _ = process.communicate()
         pytest.fail(f"The server did not stop on signal {sig}:\n{output}")
     return output
+
+
+def start_run_local(env: dict[str, str], launcher: list[str] | None = None) -> subprocess.Popen:
+    """`bin/entrypoint run-local` (what `make run` starts) in its own session, output captured."""
+    return subprocess.Popen(  # noqa: S603 - our own script
+        [*(launcher or []), str(ENTRYPOINT), "run-local"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def test_check_config_refuses_production_without_secrets(tmp_path):
@@ -199,15 +191,7 @@ def test_run_local_serves_with_a_worker_and_stops_both_on_ctrl_c(tmp_path):
         "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
         "os.execv(sys.argv[1], sys.argv[1:])"
     )
-    server = subprocess.Popen(  # noqa: S603 - our own script
-        [sys.executable, "-c", restore_sigint, str(ENTRYPOINT), "run-local"],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    server = start_run_local(env, [sys.executable, "-c", restore_sigint])
     try:
         login = wait_for(f"http://127.0.0.1:{port}/accounts/login/", server)
         assert login.status_code == 200
@@ -274,15 +258,7 @@ def test_make_run_collects_a_submitted_task_with_its_real_worker(tmp_path):
         SANDBOX_TASK_DELAY="1",
         SANDBOX_DELIVER_CALLBACKS="0",
     )
-    server = subprocess.Popen(  # noqa: S603 - our own script
-        [str(ENTRYPOINT), "run-local"],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    server = start_run_local(env)
     shell_env = {**env, "DEBUG": "1", "PUBLIC_BASE_URL": ""}
 
     def shell(code: str) -> str:

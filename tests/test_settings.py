@@ -1,6 +1,5 @@
 """Production settings: refuse to start half-configured, default to safe, send the security headers."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -9,31 +8,13 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.environment import environment_without_app_variables
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Everything the settings read; the subprocesses start from an environment without any of them.
-APP_VARIABLES = {
-    "DJANGO_SETTINGS_MODULE",
-    "DJANGO_ALLOW_ASYNC_UNSAFE",
-    "DEBUG",
-    "SECRET_KEY",
-    "CREDENTIAL_KEYS",
-    "ALLOWED_HOSTS",
-    "CSRF_TRUSTED_ORIGINS",
-    "DATABASE_URL",
-    "PUBLIC_BASE_URL",
-    "SANDBOX_ENABLED",
-    "SANDBOX_TASK_DELAY",
-    "TASKS_BACKEND",
-    "DATA_DIR",
-    "STATIC_ROOT",
-    "SECURE_COOKIES",
-    "SECURE_SSL_REDIRECT",
-    "SECURE_HSTS_SECONDS",
-}
 
 
 def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if name not in APP_VARIABLES}
+    env = environment_without_app_variables()
     env.update(
         DJANGO_SETTINGS_MODULE="aisa_site.settings",
         DATA_DIR=str(tmp_path),
