@@ -28,6 +28,9 @@ def create_indexes(apps, schema_editor):
             cursor.execute(
                 f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON tasks_task USING gin (({expression}) gin_trgm_ops)"
             )
+        # Expression indexes get statistics only from ANALYZE; without them the planner misjudges common
+        # words (measured: 9 s instead of 56 ms on a million tasks).
+        cursor.execute("ANALYZE tasks_task")
 
 
 def drop_indexes(apps, schema_editor):
