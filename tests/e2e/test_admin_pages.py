@@ -1,0 +1,44 @@
+"""An Admin walks the spend and control pages in a real browser: no console error, no CSP violation;
+a Member is turned away from every one of them."""
+
+from decimal import Decimal
+
+import pytest
+
+from tests.factories import make_credential, make_task
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ADMIN_PAGES = ["/spend/", "/budgets/", "/credentials/", "/people/", "/audit/"]
+
+
+@pytest.fixture
+def some_spend(team_admin):
+    credential = make_credential()
+    for model, cost in (("gpt-4.1", "0.0031"), ("claude-sonnet-4-5", "0.0124")):
+        make_task(credential=credential, model_name=model, status="completed", spend=Decimal(cost))
+    return credential
+
+
+def test_an_admin_sees_who_spent_what_and_every_admin_page_loads_cleanly(page, login, team_admin, some_spend):
+    login(team_admin.get_username())
+    page.get_by_role("link", name="Spend", exact=True).click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("heading", name="By person").is_visible()
+    assert page.get_by_role("heading", name="By model").is_visible()
+    assert page.locator("svg").count() > 0  # the charts are drawn
+    for path in ADMIN_PAGES[1:]:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        assert page.locator("h1").first.is_visible()
+
+
+def test_a_member_is_refused_every_admin_page(page, login, member_user, browser_errors):
+    login(member_user.get_username())
+    assert page.get_by_role("link", name="Spend", exact=True).count() == 0
+    for path in ADMIN_PAGES:
+        response = page.goto(path)
+        assert response.status == 403, path
+        assert page.get_by_role("heading", name="You can't open this page").is_visible()
+    # Chromium logs each refused page as a console error; those are the point of this test.
+    browser_errors[:] = [error for error in browser_errors if "status of 403" not in error]
