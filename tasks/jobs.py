@@ -41,3 +41,29 @@ def refresh_model_catalog(credential_id: int) -> None:
 
 def schedule_collect(task_ids: list[str], *, delay: float) -> None:
     collect_results.using(run_after=timezone.now() + timedelta(seconds=delay)).enqueue(task_ids)
+
+
+@task
+def rollup_spend_daily() -> None:
+    """Roll up the spend of newly settled days, and come back shortly after the next midnight.
+
+    Re-arms itself first, so a failed rollup is retried the next day; only one chain re-arms (see
+    spend_rollup.rollup_claim_next_run), so enqueueing it again at every worker start is harmless.
+    """
+    from tasks.spend_rollup import spend_rollup
+
+    schedule_daily_rollup()
+    spend_rollup()
+
+
+def schedule_daily_rollup() -> None:
+    """Enqueue the next daily rollup unless a run is already planned."""
+    from django.db import transaction
+
+    from tasks.spend_rollup import rollup_claim_next_run
+
+    # The claim and the job row commit together (the job queue is in the same database).
+    with transaction.atomic():
+        run_after = rollup_claim_next_run()
+        if run_after is not None:
+            rollup_spend_daily.using(run_after=run_after).enqueue()

@@ -393,3 +393,67 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_repr}"
+
+
+class SpendDay(models.Model):
+    """Pre-aggregated spend of one settled day (tasks created that day in settings.TIME_ZONE), for the
+    spend page: one row for the day's whole (`dimension` "total") and one row per group of each
+    breakdown, with only that breakdown's column set (the others are null or empty).
+
+    Rows per breakdown rather than per combination of all of them: with a few hundred tags most tasks
+    of a day differ in at least one column, so combinations would barely shrink the data. Written only
+    by tasks.spend_rollup; the foreign keys follow deletions the way Task's do (SET_NULL), so a
+    deleted person's spend moves to "(nobody)" here as on the tasks.
+    """
+
+    class Dimension(models.TextChoices):
+        TOTAL = "total", "Whole day"
+        PERSON = "person", "Person"
+        PROVIDER = "provider", "Provider"
+        MODEL = "model", "Model"
+        CREDENTIAL = "credential", "Credential"
+        TAG = "tag", "Tag"
+        TEMPLATE = "template", "Template version"
+
+    day = models.DateField()
+    dimension = models.CharField(max_length=20, choices=Dimension.choices)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provider = models.CharField(max_length=20, blank=True)
+    model_name = models.CharField(max_length=100, blank=True)
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    template_version = models.ForeignKey(
+        PromptTemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    tag = models.CharField(max_length=255, blank=True)
+    spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    provisional = models.DecimalField(
+        **MONEY, default=Decimal("0"), help_text="The part of `spend` not final yet."
+    )
+    task_count = models.PositiveIntegerField(default=0)
+    provisional_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "dimension"]
+        indexes = [models.Index(fields=["day", "dimension"], name="spendday_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.dimension}: {self.spend}"
+
+
+class SpendRollup(models.Model):
+    """The rollup's watermark (a single row): SpendDay holds every day up to `through`, bucketed in
+    `time_zone`. The spend page reads SpendDay for those days and tasks for later ones."""
+
+    through = models.DateField(null=True, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True)
+    next_run_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the daily job is next due; one chain of jobs keeps it."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Spend rolled up through {self.through or 'nothing yet'} ({self.time_zone})"

@@ -1,0 +1,214 @@
+"""The daily spend rollup: pre-aggregated spend of settled days, so the spend page reads a few hundred
+rows per day instead of every task.
+
+A day is *settled* when it ended more than four days ago (polling gives up 72 hours after submission,
+plus a margin) and none of its tasks can still change: none is queued, submitted or pending, and none
+is "reply lost" with an upstream id the collection could still match. From then on `Task.spend` of its
+tasks never changes, so the day's `SpendDay` rows stay exact. `SpendRollup.through` is the watermark:
+every day up to it is rolled up; the page reads tasks for the days after it.
+"""
+
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Min, Q, Sum
+from django.utils import timezone
+
+from tasks.models import SpendDay, SpendRollup, Task
+
+SETTLE_AFTER = timedelta(days=4)  # the 72-hour polling limit plus a day of margin
+STATE_PK = 1
+_MONEY = Decimal("0.000001")
+
+# The task column each breakdown's rows keep (the other columns stay empty).
+_COLUMNS = {
+    SpendDay.Dimension.PERSON: "submitted_by_id",
+    SpendDay.Dimension.PROVIDER: "provider",
+    SpendDay.Dimension.MODEL: "model_name",
+    SpendDay.Dimension.CREDENTIAL: "credential_id",
+    SpendDay.Dimension.TAG: "tag",
+    SpendDay.Dimension.TEMPLATE: "template_version_id",
+}
+
+
+@dataclass(frozen=True)
+class RollupResult:
+    rolled: list[date]  # the days (re)built by this run
+    through: date | None  # the watermark after the run
+    stopped_at: date | None = None  # a day past its settling time that still has a changing task
+
+
+def rollup_time_zone() -> zoneinfo.ZoneInfo:
+    """Days are bucketed in settings.TIME_ZONE, as the spend page buckets them."""
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=rollup_time_zone())
+
+
+def last_settled_day(*, now: datetime | None = None) -> date:
+    """The latest day whose end is more than SETTLE_AFTER before `now`."""
+    limit = (now or timezone.now()) - SETTLE_AFTER
+    day = limit.astimezone(rollup_time_zone()).date() - timedelta(days=1)
+    while _day_start(day + timedelta(days=1)) >= limit:  # `limit` fell exactly on a midnight
+        day -= timedelta(days=1)
+    return day
+
+
+def _unsettled(day: date):
+    """The day's tasks whose spend may still change."""
+    return Task.objects.filter(
+        created_at__gte=_day_start(day), created_at__lt=_day_start(day + timedelta(days=1))
+    ).filter(
+        Q(status__in=Task.ACTIVE_STATUSES) | Q(status=Task.Status.UNKNOWN, upstream_task_id__isnull=False)
+    )
+
+
+def _day_rows(day: date) -> list[SpendDay]:
+    """The day's rollup rows: its whole, then one row per group of each breakdown."""
+    groups = (
+        Task.objects.filter(
+            created_at__gte=_day_start(day), created_at__lt=_day_start(day + timedelta(days=1))
+        )
+        .values(*_COLUMNS.values(), "spend_is_final")
+        .annotate(amount=Sum("spend"), count=Count("pk"))
+        .order_by()
+    )
+    sums: dict[tuple, list] = defaultdict(lambda: [Decimal("0"), Decimal("0"), 0, 0])
+    for group in groups:
+        # Quantized per group: SQLite's sums carry floating-point noise below the sixth decimal.
+        amount, count = (group["amount"] or Decimal("0")).quantize(_MONEY), group["count"]
+        keys = [(SpendDay.Dimension.TOTAL, None)]
+        keys += [(dimension, group[column]) for dimension, column in _COLUMNS.items()]
+        for key in keys:
+            figures = sums[key]
+            figures[0] += amount
+            figures[2] += count
+            if not group["spend_is_final"]:
+                figures[1] += amount
+                figures[3] += count
+    rows = []
+    for (dimension, value), (amount, provisional, count, provisional_count) in sums.items():
+        row = SpendDay(
+            day=day,
+            dimension=dimension,
+            spend=amount,
+            provisional=provisional,
+            task_count=count,
+            provisional_count=provisional_count,
+        )
+        if dimension != SpendDay.Dimension.TOTAL:
+            setattr(row, _COLUMNS[dimension], value)
+        rows.append(row)
+    return rows
+
+
+def _first_task_day() -> date | None:
+    first = Task.objects.aggregate(first=Min("created_at"))["first"]
+    return first.astimezone(rollup_time_zone()).date() if first else None
+
+
+def rollup_first_day() -> date | None:
+    """Where a full rebuild starts: the first task's day, or an older rolled-up day."""
+    days = [d for d in (_first_task_day(), SpendDay.objects.aggregate(d=Min("day"))["d"]) if d]
+    return min(days, default=None)
+
+
+def _state() -> SpendRollup:
+    state, _ = SpendRollup.objects.get_or_create(pk=STATE_PK)
+    if state.time_zone != settings.TIME_ZONE:
+        # Rows bucketed in another time zone are wrong for this one: start again.
+        with transaction.atomic():
+            SpendDay.objects.all().delete()
+            state.through, state.time_zone = None, settings.TIME_ZONE
+            state.save()
+    return state
+
+
+def spend_rollup(
+    *, through: date | None = None, since: date | None = None, now: datetime | None = None
+) -> RollupResult:
+    """(Re)build the rollup rows of every settled day not rolled up yet, up to `through` when given.
+
+    Each day is rebuilt in its own transaction: its rows are deleted and replaced by the aggregate of
+    its tasks, and the watermark advances with them, so the spend page always sees a day either
+    complete or not at all. Idempotent: days already rolled up are skipped (another run may do them
+    at the same time: the state row is locked per day). `since` re-rolls the days from that date
+    even if they were rolled up, for tasks written with past dates (generate_tasks, a restore).
+    Stops at the first day past its settling time that still has a task whose spend can change (the
+    worker was down), and says so; later runs continue from there.
+    """
+    target = last_settled_day(now=now)
+    if through is not None:
+        target = min(target, through)
+    state = _state()
+    first = _first_task_day()
+    if since is not None:
+        start = since
+    elif state.through is not None:
+        start = state.through + timedelta(days=1)
+    else:
+        start = first or target + timedelta(days=1)
+    if first is not None and since is None:
+        start = max(start, first)  # nothing to aggregate before the first task
+
+    rolled = []
+    day = start
+    while day <= target:
+        with transaction.atomic():
+            state = SpendRollup.objects.select_for_update().get(pk=STATE_PK)
+            done = state.through is not None and day <= state.through
+            if done and (since is None or day < since):
+                day += timedelta(days=1)
+                continue
+            if _unsettled(day).exists():
+                return RollupResult(rolled=rolled, through=state.through, stopped_at=day)
+            SpendDay.objects.filter(day=day).delete()
+            SpendDay.objects.bulk_create(_day_rows(day))
+            if not done:
+                state.through = day
+                state.save(update_fields=["through", "updated_at"])
+        rolled.append(day)
+        day += timedelta(days=1)
+
+    if since is None and (first is None or first > target):
+        # No task on or before the target day: those empty days are covered too.
+        with transaction.atomic():
+            state = SpendRollup.objects.select_for_update().get(pk=STATE_PK)
+            if state.through is None or state.through < target:
+                state.through = target
+                state.save(update_fields=["through", "updated_at"])
+    state.refresh_from_db()
+    return RollupResult(rolled=rolled, through=state.through)
+
+
+ROLLUP_AT = time(0, 10)  # shortly after midnight, when another day has settled
+
+
+def rollup_next_run(*, now: datetime | None = None) -> datetime:
+    """ROLLUP_AT on the day after `now`, in settings.TIME_ZONE."""
+    tomorrow = (now or timezone.now()).astimezone(rollup_time_zone()).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, ROLLUP_AT, tzinfo=rollup_time_zone())
+
+
+def rollup_claim_next_run(*, now: datetime | None = None) -> datetime | None:
+    """Claim the next daily run: its time when no run is planned later than `now`, else None.
+
+    The daily job re-enqueues itself only with a claim, so an extra run (enqueued again at each
+    worker start) rolls up and stops instead of starting a second chain. Call it in a transaction
+    with the enqueue, so a failed enqueue gives the claim back.
+    """
+    now = now or timezone.now()
+    _state()
+    state = SpendRollup.objects.select_for_update().get(pk=STATE_PK)
+    if state.next_run_at is not None and state.next_run_at > now:
+        return None
+    state.next_run_at = rollup_next_run(now=now)
+    state.save(update_fields=["next_run_at", "updated_at"])
+    return state.next_run_at
