@@ -1,23 +1,31 @@
-"""Spend selectors: periods, totals and breakdowns, one aggregate query each.
+"""Spend selectors: periods, totals and breakdowns.
 
 Every figure sums `Task.spend` (the final cost where known, the charge at post otherwise, the
 reservation while sending, zero when refused), over tasks *created* in the period, in the site's time
 zone. Each figure carries the task-list filters that select exactly the tasks behind it.
+
+Days up to the spend rollup's watermark (tasks.spend_rollup: settled days, whose spend can no longer
+change) are read from their pre-aggregated `SpendDay` rows, later days from the tasks; every figure is
+the sum of both parts, so it stays equal to the sum of `Task.spend` behind it.
 """
 
 import calendar
+from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cached_property
 from urllib.parse import urlencode
 
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
+from django.db.models.functions import TruncDate
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from tasks.models import Provider, Task
+from tasks.models import Provider, SpendDay, SpendRollup, Task
+from tasks.spend_rollup import STATE_PK
 
 ZERO = Decimal("0")
 CENT_FRACTION = Decimal("0.000001")  # Task money has 6 decimal places; SQLite sums carry noise digits
@@ -173,8 +181,89 @@ class SpendTotal:
         return task_list_url(self.previous_period.filters())
 
 
+# --- Where the figures come from --------------------------------------------------------------------
+
+_MONEY_KEYS = ("amount", "provisional_amount", "previous_amount")
+_COUNT_KEYS = ("count", "provisional_count", "previous_count")
+
+
+def _add(into: dict, item: dict) -> None:
+    """Add one part's figures to a sum (amounts quantized per part: SQLite sums carry noise)."""
+    for key in _MONEY_KEYS:
+        if key in item:
+            into[key] = into.get(key, ZERO) + _money(item[key])
+    for key in _COUNT_KEYS:
+        if key in item:
+            into[key] = into.get(key, 0) + (item[key] or 0)
+
+
+@dataclass
+class _Figures:
+    """The sums behind a report: totals, the period's days, and each breakdown's groups."""
+
+    totals: dict = field(default_factory=dict)
+    days: dict = field(default_factory=lambda: defaultdict(dict))  # date -> figures
+    groups: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(dict)))  # key -> group -> …
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Where a request reads a period (and the one it is compared with) from: rollup rows for the
+    days up to `through`, tasks after that."""
+
+    period: Period
+    previous: Period
+    through: date | None
+
+    @property
+    def first(self) -> date:
+        return min(self.period.start, self.previous.start)
+
+    @property
+    def last(self) -> date:
+        return max(self.period.end, self.previous.end)
+
+    @property
+    def has_rolled(self) -> bool:
+        return self.through is not None and self.through >= self.first
+
+    @property
+    def has_live(self) -> bool:
+        return self.through is None or self.through < self.last
+
+    @property
+    def live_start(self) -> datetime:
+        """The first instant read from the tasks."""
+        start = Period(start=self.first, end=self.first).start_at
+        if self.through is None:
+            return start
+        return max(start, Period(start=self.through, end=self.through).end_before)
+
+    def live_tasks(self):
+        return _span(self.period, self.previous).filter(created_at__gte=self.live_start)
+
+    def rolled_rows(self):
+        return SpendDay.objects.filter(day__gte=self.first, day__lte=min(self.last, self.through))
+
+
+def _sources(period: Period) -> _Sources:
+    return _Sources(period=period, previous=period.previous(), through=rolled_through())
+
+
+def rolled_through() -> date | None:
+    """The last day the spend rollup covers, or None when it covers none in this time zone."""
+    state = SpendRollup.objects.filter(pk=STATE_PK).values_list("through", "time_zone").first()
+    if state is None or state[1] != timezone.get_current_timezone_name():
+        return None
+    return state[0]
+
+
 def _in(period: Period) -> Q:
     return Q(created_at__gte=period.start_at, created_at__lt=period.end_before)
+
+
+def _days_in(period: Period) -> Q:
+    return Q(day__gte=period.start, day__lte=period.end)
 
 
 def _span(period: Period, previous: Period | None = None):
@@ -183,27 +272,128 @@ def _span(period: Period, previous: Period | None = None):
     return Task.objects.filter(created_at__gte=start, created_at__lt=end)
 
 
+# The column of a rollup row that holds each breakdown's group.
+_ROLLUP_GROUP = {
+    "person": "submitted_by_id",
+    "provider": "provider",
+    "model": "model_name",
+    "credential": "credential_id",
+    "tag": "tag",
+    "template": "template_id",
+}
+
+
+def _add_rolled(figures: _Figures, src: _Sources, *, totals: bool, days: bool, dimensions) -> None:
+    """The rollup's part: two small queries over SpendDay, whatever the period's length."""
+    if not src.has_rolled:
+        return
+    current, previous = _days_in(src.period), _days_in(src.previous)
+    kinds = [*dimensions, *([SpendDay.Dimension.TOTAL] if totals else [])]
+    if kinds:
+        rows = (
+            src.rolled_rows()
+            .filter(dimension__in=kinds)
+            .values(
+                "dimension",
+                "submitted_by_id",
+                "provider",
+                "model_name",
+                "credential_id",
+                "tag",
+                template_id=F("template_version__template_id"),
+            )
+            .annotate(
+                amount=Sum("spend", filter=current),
+                count=Sum("task_count", filter=current),
+                provisional_amount=Sum("provisional", filter=current),
+                provisional_count=Sum("provisional_count", filter=current),
+                previous_amount=Sum("spend", filter=previous),
+                previous_count=Sum("task_count", filter=previous),
+            )
+            .order_by()
+        )
+        for row in rows:
+            if row["dimension"] == SpendDay.Dimension.TOTAL:
+                _add(figures.totals, row)
+            else:
+                group = row[_ROLLUP_GROUP[row["dimension"]]]
+                _add(figures.groups[row["dimension"]][group], row)
+    if days:
+        for row in (
+            src.rolled_rows()
+            .filter(current, dimension=SpendDay.Dimension.TOTAL)
+            .values("day", amount=F("spend"), count=F("task_count"), provisional_amount=F("provisional"))
+        ):
+            _add(figures.days[row["day"]], row)
+
+
+def _add_live(figures: _Figures, src: _Sources, *, totals: bool, days: bool, dimensions) -> None:
+    """The tasks' part (days after the watermark): one aggregate query per figure asked for."""
+    if not src.has_live:
+        return
+    tasks = src.live_tasks()
+    current, previous = _in(src.period), _in(src.previous)
+    unsettled = current & Q(spend_is_final=False)
+    if totals:
+        _add(
+            figures.totals,
+            tasks.aggregate(
+                amount=Sum("spend", filter=current),
+                count=Count("pk", filter=current),
+                provisional_amount=Sum("spend", filter=unsettled),
+                provisional_count=Count("pk", filter=unsettled),
+                previous_amount=Sum("spend", filter=previous),
+                previous_count=Count("pk", filter=previous),
+            ),
+        )
+    if days:
+        for item in (
+            tasks.filter(current)
+            .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+            .values("day")
+            .annotate(
+                amount=Sum("spend"), count=Count("pk"), provisional_amount=Sum("spend", filter=unsettled)
+            )
+            .order_by()
+        ):
+            _add(figures.days[item["day"]], item)
+    for key in dimensions:
+        for item in (
+            tasks.values(group=F(DIMENSIONS[key].value))
+            .annotate(
+                amount=Sum("spend", filter=current),
+                count=Count("pk", filter=current),
+                provisional_amount=Sum("spend", filter=unsettled),
+                previous_amount=Sum("spend", filter=previous),
+            )
+            .order_by()
+        ):
+            _add(figures.groups[key][item["group"]], item)
+
+
+def _figures(period: Period, *, totals=False, days=False, dimensions=()) -> tuple[_Sources, _Figures]:
+    src, figures = _sources(period), _Figures()
+    _add_rolled(figures, src, totals=totals, days=days, dimensions=dimensions)
+    _add_live(figures, src, totals=totals, days=days, dimensions=dimensions)
+    return src, figures
+
+
 def spend_total(*, period: Period) -> SpendTotal:
-    """The period's spend, how much of it is provisional, and the previous period's, in one query."""
-    previous = period.previous()
-    current = _in(period)
-    totals = _span(period, previous).aggregate(
-        amount=Sum("spend", filter=current),
-        count=Count("pk", filter=current),
-        provisional_amount=Sum("spend", filter=current & Q(spend_is_final=False)),
-        provisional_count=Count("pk", filter=current & Q(spend_is_final=False)),
-        previous_amount=Sum("spend", filter=_in(previous)),
-        previous_count=Count("pk", filter=_in(previous)),
-    )
+    """The period's spend, how much of it is provisional, and the previous period's."""
+    src, figures = _figures(period, totals=True)
+    return _total(src, figures.totals)
+
+
+def _total(src: _Sources, totals: dict) -> SpendTotal:
     return SpendTotal(
-        period=period,
-        previous_period=previous,
-        spend=_money(totals["amount"]),
-        provisional=_money(totals["provisional_amount"]),
-        tasks=totals["count"] or 0,
-        provisional_tasks=totals["provisional_count"] or 0,
-        previous_spend=_money(totals["previous_amount"]),
-        previous_tasks=totals["previous_count"] or 0,
+        period=src.period,
+        previous_period=src.previous,
+        spend=_money(totals.get("amount")),
+        provisional=_money(totals.get("provisional_amount")),
+        tasks=totals.get("count") or 0,
+        provisional_tasks=totals.get("provisional_count") or 0,
+        previous_spend=_money(totals.get("previous_amount")),
+        previous_tasks=totals.get("previous_count") or 0,
     )
 
 
@@ -220,7 +410,7 @@ class SpendRow:
     filters: dict = field(default_factory=dict)
     key: str = ""
 
-    @property
+    @cached_property  # the page asks for it several times per row; reverse() and urlencode add up
     def url(self) -> str | None:
         return task_list_url(self.filters) if self.filters else None
 
@@ -276,22 +466,25 @@ PROVIDER_LABELS = dict(Provider.choices)
 
 def spend_by(*, period: Period, dimension: str) -> Breakdown:
     """Spend per person, provider, model, credential, tag or template in `period`, with the previous
-    period's spend beside each group; one grouped query."""
-    dim = DIMENSIONS[dimension]
-    previous = period.previous()
-    current = _in(period)
-    rows_qs = (
-        _span(period, previous)
-        .values(group=F(dim.value), name=F(dim.label))
-        .annotate(
-            amount=Sum("spend", filter=current),
-            count=Count("pk", filter=current),
-            provisional_amount=Sum("spend", filter=current & Q(spend_is_final=False)),
-            previous_amount=Sum("spend", filter=_in(previous)),
-        )
-        .order_by()
-    )
-    return _dimension_breakdown(dim, period, rows_qs)
+    period's spend beside each group."""
+    _, figures = _figures(period, dimensions=[dimension])
+    return _groups_breakdown(dimension, period, figures.groups[dimension], _group_names(figures.groups))
+
+
+def _groups_breakdown(key: str, period: Period, groups: dict, names: dict) -> Breakdown:
+    items = [
+        {
+            "amount": ZERO,
+            "count": 0,
+            "provisional_amount": ZERO,
+            "previous_amount": ZERO,
+            **figures,
+            "group": group,
+            "name": names.get(key, {}).get(group, group),
+        }
+        for group, figures in groups.items()
+    ]
+    return _dimension_breakdown(DIMENSIONS[key], period, items)
 
 
 def _dimension_breakdown(dim: Dimension, period: Period, items) -> Breakdown:
@@ -331,7 +524,7 @@ def _dimension_breakdown(dim: Dimension, period: Period, items) -> Breakdown:
     )
 
 
-_TRUNC = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+GRANULARITIES = ("day", "week", "month")
 
 
 def _bucket_start(day: date, granularity: str) -> date:
@@ -361,25 +554,16 @@ def _bucket_label(start: date, granularity: str) -> str:
 def spend_over_time(*, period: Period, granularity: str = "day") -> Breakdown:
     """Spend per day, week (from Monday) or month in `period`, every bucket present (zeros included);
     the first and last buckets are clipped to the period, and so are their links."""
-    if granularity not in _TRUNC:
+    _, figures = _figures(period, days=True)
+    return _days_breakdown(period, granularity, figures.days)
+
+
+def _days_breakdown(period: Period, granularity: str, days: dict) -> Breakdown:
+    if granularity not in GRANULARITIES:
         granularity = "day"
-    tz = timezone.get_current_timezone()
-    trunc = _TRUNC[granularity]("created_at", tzinfo=tz)
-    found = {}
-    for item in (
-        Task.objects.filter(_in(period))
-        .annotate(bucket=trunc)
-        .values("bucket")
-        .annotate(
-            amount=Sum("spend"),
-            count=Count("pk"),
-            provisional_amount=Sum("spend", filter=Q(spend_is_final=False)),
-        )
-        .order_by()
-    ):
-        bucket = item["bucket"]
-        day = timezone.localtime(bucket, tz).date() if isinstance(bucket, datetime) else bucket
-        found[_bucket_start(day, granularity)] = item
+    found = defaultdict(dict)
+    for day, figures in days.items():
+        _add(found[_bucket_start(day, granularity)], figures)
     return _timeline_breakdown(period, granularity, found)
 
 
@@ -417,19 +601,42 @@ def spend_breakdowns(*, period: Period, granularity: str = "day") -> list[Breakd
 def spend_report(*, period: Period, granularity: str = "day") -> tuple[SpendTotal, list[Breakdown]]:
     """The whole spend page: the total and every breakdown.
 
-    On PostgreSQL this is one scan (GROUPING SETS over the period and the previous one) plus three
-    small name lookups; elsewhere one query per breakdown. Both give the same figures (the tests run
-    on both databases).
+    Settled days come from the rollup (two queries over SpendDay); the days after its watermark from
+    the tasks: on PostgreSQL in one scan (GROUPING SETS), elsewhere one query per breakdown. Then
+    three small name lookups. All paths give the same figures (the tests run on both databases).
     """
-    if granularity not in _TRUNC:
+    if granularity not in GRANULARITIES:
         granularity = "day"
+    src, figures = _sources(period), _Figures()
     if connection.vendor == "postgresql":
-        return _spend_report_grouping_sets(period, granularity)
-    return spend_total(period=period), spend_breakdowns(period=period, granularity=granularity)
+        with _planner_settings():
+            _add_rolled(figures, src, totals=True, days=True, dimensions=list(DIMENSIONS))
+            _add_live_grouping_sets(figures, src)
+    else:
+        _add_rolled(figures, src, totals=True, days=True, dimensions=list(DIMENSIONS))
+        _add_live(figures, src, totals=True, days=True, dimensions=list(DIMENSIONS))
+    names = _group_names(figures.groups)
+    breakdowns = [_days_breakdown(period, granularity, figures.days)]
+    breakdowns += [_groups_breakdown(key, period, figures.groups[key], names) for key in DIMENSIONS]
+    return _total(src, figures.totals), breakdowns
+
+
+@contextmanager
+def _planner_settings():
+    """A transaction with PostgreSQL settings for the report's aggregates.
+
+    Hash aggregates (seven grouping sets over the tasks; a few hundred groups over tens of thousands of
+    rollup rows, which the planner expects to be as many groups as rows) need more than the default
+    4 MB to be chosen and stay in memory; JIT compilation costs more than it saves on these queries.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("SET LOCAL jit = off")
+        yield
 
 
 # The grouping sets, in the order of the GROUPING() bitmask below (leftmost argument = highest bit).
-_SETS = ["submitted_by_id", "provider", "model_name", "credential_id", "tag", "template_id", "bucket"]
+_SETS = ["submitted_by_id", "provider", "model_name", "credential_id", "tag", "template_id", "day"]
 _SET_DIMENSIONS = {
     "submitted_by_id": "person",
     "provider": "provider",
@@ -440,10 +647,11 @@ _SET_DIMENSIONS = {
 }
 
 
-def _spend_report_grouping_sets(period: Period, granularity: str) -> tuple[SpendTotal, list[Breakdown]]:
-    previous = period.previous()
-    start, end = min(period.start_at, previous.start_at), max(period.end_before, previous.end_before)
-    tz_name = str(timezone.get_current_timezone())
+def _add_live_grouping_sets(figures: _Figures, src: _Sources) -> None:
+    """The tasks' part on PostgreSQL: the total, the days and every breakdown in one scan."""
+    if not src.has_live:
+        return
+    period, previous = src.period, src.previous
     cur = "t.created_at >= %(cur_start)s AND t.created_at < %(cur_end)s"
     prev = "t.created_at >= %(prev_start)s AND t.created_at < %(prev_end)s"
     columns = ", ".join(_SETS)
@@ -458,7 +666,7 @@ def _spend_report_grouping_sets(period: Period, granularity: str) -> tuple[Spend
         FROM (
             SELECT t.created_at, t.spend, t.spend_is_final, t.submitted_by_id, t.provider, t.model_name,
                    t.credential_id, t.tag, v.template_id,
-                   date_trunc(%(granularity)s, t.created_at AT TIME ZONE %(tz)s)::date AS bucket
+                   (t.created_at AT TIME ZONE %(tz)s)::date AS day
             FROM tasks_task t
             LEFT JOIN tasks_prompttemplateversion v ON v.id = t.template_version_id
             WHERE t.created_at >= %(start)s AND t.created_at < %(end)s
@@ -470,74 +678,51 @@ def _spend_report_grouping_sets(period: Period, granularity: str) -> tuple[Spend
         "cur_end": period.end_before,
         "prev_start": previous.start_at,
         "prev_end": previous.end_before,
-        "granularity": granularity,
-        "tz": tz_name,
-        "start": start,
-        "end": end,
+        "tz": timezone.get_current_timezone_name(),
+        "start": src.live_start,
+        "end": max(period.end_before, previous.end_before),
     }
-    with transaction.atomic(), connection.cursor() as cursor:
-        # The hash aggregates for seven grouping sets need more than the default 4 MB to stay in
-        # memory; JIT compilation costs more than it saves on a query that runs for well under a second.
-        cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute("SET LOCAL jit = off")
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         names = [col[0] for col in cursor.description]
         results = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     all_bits = (1 << len(_SETS)) - 1
-    by_set: dict[str, list[dict]] = {name: [] for name in _SETS}
-    totals: dict = {}
     for item in results:
         if item["grouping_id"] == all_bits:
-            totals = item
+            _add(figures.totals, item)
             continue
-        for index, name in enumerate(_SETS):
-            if item["grouping_id"] == all_bits ^ (1 << (len(_SETS) - 1 - index)):
-                by_set[name].append(item)
-
-    labels = _group_labels(by_set)
-    breakdowns = []
-    found = {item["bucket"]: item for item in by_set["bucket"] if item["count"]}
-    breakdowns.append(_timeline_breakdown(period, granularity, found))
-    for column, key in _SET_DIMENSIONS.items():
-        items = [
-            {**item, "group": item[column], "name": labels.get(column, {}).get(item[column], item[column])}
-            for item in by_set[column]
-        ]
-        breakdowns.append(_dimension_breakdown(DIMENSIONS[key], period, items))
-    total = SpendTotal(
-        period=period,
-        previous_period=previous,
-        spend=_money(totals.get("amount")),
-        provisional=_money(totals.get("provisional_amount")),
-        tasks=totals.get("count") or 0,
-        provisional_tasks=totals.get("provisional_count") or 0,
-        previous_spend=_money(totals.get("previous_amount")),
-        previous_tasks=totals.get("previous_count") or 0,
-    )
-    return total, breakdowns
+        for index, column in enumerate(_SETS):
+            if item["grouping_id"] != all_bits ^ (1 << (len(_SETS) - 1 - index)):
+                continue
+            if column == "day":
+                if item["count"]:  # a day of the previous period only
+                    _add(figures.days[item["day"]], item)
+            else:
+                _add(figures.groups[_SET_DIMENSIONS[column]][item[column]], item)
 
 
-def _group_labels(by_set: dict[str, list[dict]]) -> dict[str, dict]:
-    """Names for the ids found: usernames, credential and template names (three small queries)."""
+def _group_names(groups: dict) -> dict[str, dict]:
+    """Names for the ids found: usernames, credential and template names (a small query each)."""
     from django.contrib.auth import get_user_model
 
     from tasks.models import Credential, PromptTemplate
 
-    def ids(column):
-        return [item[column] for item in by_set[column] if item[column] is not None]
+    def ids(key):
+        return [group for group in groups.get(key, {}) if group is not None]
 
     user_model = get_user_model()
-    return {
-        "submitted_by_id": dict(
-            user_model.objects.filter(pk__in=ids("submitted_by_id")).values_list(
-                "pk", user_model.USERNAME_FIELD
-            )
-        ),
-        "credential_id": dict(
-            Credential.objects.filter(pk__in=ids("credential_id")).values_list("pk", "name")
-        ),
-        "template_id": dict(
-            PromptTemplate.objects.filter(pk__in=ids("template_id")).values_list("pk", "name")
-        ),
-    }
+    names = {}
+    if ids("person"):
+        names["person"] = dict(
+            user_model.objects.filter(pk__in=ids("person")).values_list("pk", user_model.USERNAME_FIELD)
+        )
+    if ids("credential"):
+        names["credential"] = dict(
+            Credential.objects.filter(pk__in=ids("credential")).values_list("pk", "name")
+        )
+    if ids("template"):
+        names["template"] = dict(
+            PromptTemplate.objects.filter(pk__in=ids("template")).values_list("pk", "name")
+        )
+    return names
