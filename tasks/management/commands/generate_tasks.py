@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from tasks.models import Batch, Credential, PromptTemplate, PromptTemplateVersion, Task, TaskEvent, TaskLabel
+from tasks.spend_rollup import rollup_time_zone, spend_rollup
 
 MODELS = {
     "chat_gpt": [
@@ -174,8 +175,13 @@ class Command(BaseCommand):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE tasks_task; ANALYZE tasks_taskevent; ANALYZE tasks_tasklabel")
+        # The new tasks have past dates: rebuild the spend rollup from the first day they landed on.
+        rollup = spend_rollup(since=timezone.localtime(world["start"], rollup_time_zone()).date())
         self.stdout.write(
-            self.style.SUCCESS(f"Generated {made:,} tasks in {time.monotonic() - started:.1f}s.")
+            self.style.SUCCESS(
+                f"Generated {made:,} tasks in {time.monotonic() - started:.1f}s "
+                f"(spend rolled up through {rollup.through})."
+            )
         )
 
     def _generate(self, rng, world, options, count, size, started) -> int:
