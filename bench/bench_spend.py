@@ -1,16 +1,19 @@
 """Server time of the spend page on PostgreSQL with a million tasks.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_spend .venv/bin/python bench/bench_spend.py
-    (options: --tasks 1000000 --runs 30 --regenerate)
+    (options: --tasks 1000000 --runs 30 --regenerate --no-rollup)
 
 Uses (and keeps) the database named in DATABASE_URL: it must be a scratch database. The first run
 migrates it and fills it with `manage.py generate_tasks` (a year of realistic tasks), then VACUUM
-ANALYZE; later runs reuse the rows. Each variant of the page is requested through Django's test client
+ANALYZE; later runs reuse the rows. Then it brings the daily spend rollup up to date
+(`manage.py rollup_spend`, idempotent) and times it; --no-rollup makes the page ignore the rollup
+and read every task, as before it existed. Each variant of the page is requested through Django's test client
 in this process, so the time is the server's: middleware, the queries and the template rendering,
 without the network. Prints p50/p95 per variant and the number of SQL queries.
 """
 
 import argparse
+import io
 import os
 import statistics
 import sys
@@ -39,6 +42,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--regenerate", action="store_true", help="Delete the tasks and generate them again.")
+    parser.add_argument("--no-rollup", action="store_true", help="Read every task, ignoring the rollup.")
     args = parser.parse_args()
 
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -58,7 +62,8 @@ def main() -> None:
     from django.urls import reverse
     from django.utils import timezone
 
-    from tasks.models import Task
+    from tasks import spend
+    from tasks.models import SpendDay, Task
     from tasks.spend import spend_total
     from tasks.views.spend import SpendFilterForm
 
@@ -77,13 +82,24 @@ def main() -> None:
             cursor.execute("VACUUM ANALYZE tasks_task")
     total = Task.objects.count()
 
+    started = time.perf_counter()
+    call_command("rollup_spend", stdout=io.StringIO())
+    print(
+        f"Spend rollup brought up to date in {time.perf_counter() - started:.1f} s: "
+        f"{SpendDay.objects.count():,} rows through {spend.rolled_through()}"
+    )
+    if args.no_rollup:
+        spend.rolled_through = lambda: None
+
     admin, _ = get_user_model().objects.get_or_create(username="bench-admin")
     admin.groups.add(Group.objects.get(name="Admins"))
     client = Client()
     client.force_login(admin)
 
     today = timezone.localdate()
-    print(f"\nSpend page, {total:,} tasks on PostgreSQL, {args.runs} requests per variant (after 3 warm-ups)")
+    source = "every task read (--no-rollup)" if args.no_rollup else "rollup for settled days"
+    print(f"\nSpend page, {total:,} tasks on PostgreSQL, {source}")
+    print(f"{args.runs} requests per variant (after 3 warm-ups)")
     print(f"{'variant':32} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8} {'tasks in period':>16}")
     for name, params in VARIANTS:
         query = {k: v.format(today=today, d90=today - timedelta(days=89)) for k, v in params.items()}
@@ -101,7 +117,7 @@ def main() -> None:
         p95 = statistics.quantiles(timings, n=20)[18]
         form = SpendFilterForm(query)
         tasks_in_period = spend_total(period=form.chosen_period()).tasks
-        print(f"{name:32} {p50:8.1f} {p95:8.1f} {len(queries):8d} {tasks_in_period:16,}")
+        print(f"{name:32} {p50:8.1f} {p95:8.1f} {len(queries):8d} {tasks_in_period:16,}", flush=True)
 
 
 if __name__ == "__main__":
