@@ -18,6 +18,7 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     env.update(
         DJANGO_SETTINGS_MODULE="aisa_site.settings",
         DATA_DIR=str(tmp_path),
+        STATIC_ROOT=str(tmp_path / "static"),
         SECRET_KEY="a-production-secret-key-for-this-test-only",
         CREDENTIAL_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="dashboard.example.com",
@@ -75,6 +76,7 @@ def test_the_sandbox_is_not_mounted_when_disabled(tmp_path):
         from django.test.utils import setup_test_environment
 
         call_command("migrate", verbosity=0)
+        call_command("collectstatic", verbosity=0, interactive=False)  # as the image does at build
         setup_test_environment()
         response = Client().get("/sandbox/apis/v1/dataforseo/ai_optimization/chat_gpt/llm_responses/models")
         print(response.status_code, "sandbox" in settings.INSTALLED_APPS)
