@@ -44,20 +44,20 @@ def schedule_collect(task_ids: list[str], *, delay: float) -> None:
 
 
 @task
-def rollup_spend_daily() -> None:
-    """Roll up the spend of newly settled days, and come back shortly after the next midnight.
+def rollup_spend_hourly() -> None:
+    """Roll up the spend of newly settled days, and come back at ten past the next hour.
 
-    Re-arms itself first, so a failed rollup is retried the next day; only one chain re-arms (see
+    Re-arms itself first, so a failed rollup is retried an hour later; only one chain re-arms (see
     spend_rollup.rollup_claim_next_run), so enqueueing it again at every worker start is harmless.
     """
     from tasks.spend_rollup import spend_rollup
 
-    schedule_daily_rollup()
+    schedule_rollup()
     spend_rollup()
 
 
-def schedule_daily_rollup() -> None:
-    """Enqueue the next daily rollup unless a run is already planned."""
+def schedule_rollup() -> None:
+    """Enqueue the next hourly rollup unless a run is already planned."""
     from django.db import transaction
 
     from tasks.spend_rollup import rollup_claim_next_run
@@ -66,4 +66,4 @@ def schedule_daily_rollup() -> None:
     with transaction.atomic():
         run_after = rollup_claim_next_run()
         if run_after is not None:
-            rollup_spend_daily.using(run_after=run_after).enqueue()
+            rollup_spend_hourly.using(run_after=run_after).enqueue()

@@ -1,11 +1,12 @@
-"""The daily spend rollup: pre-aggregated spend of settled days, so the spend page reads a few hundred
+"""The spend rollup: pre-aggregated spend of settled days, so the spend page reads a few hundred
 rows per day instead of every task.
 
-A day is *settled* when it ended more than four days ago (polling gives up 72 hours after submission,
-plus a margin) and none of its tasks can still change: none is queued, submitted or pending, and none
-is "reply lost" with an upstream id the collection could still match. From then on `Task.spend` of its
-tasks never changes, so the day's `SpendDay` rows stay exact. `SpendRollup.through` is the watermark:
-every day up to it is rolled up; the page reads tasks for the days after it.
+A day is *settled* when it ended more than SETTLE_AFTER ago and none of its tasks can still change:
+none is queued, submitted or pending, and none is "reply lost" with an upstream id the collection could
+still match. A day gains no task once it has ended (rows are committed before anything is sent), and the
+services never change the spend of a final task, so from then on the day's `SpendDay` rows stay exact.
+A day with a task still in flight stops the rollup there until a later run. `SpendRollup.through` is the
+watermark: every day up to it is rolled up; the page reads tasks for the days after it.
 """
 
 import zoneinfo
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from tasks.models import SpendDay, SpendRollup, Task
 
-SETTLE_AFTER = timedelta(days=4)  # the 72-hour polling limit plus a day of margin
+SETTLE_AFTER = timedelta(minutes=30)  # lets the day's last submissions record their answers
 STATE_PK = 1
 _MONEY = Decimal("0.000001")
 
@@ -188,19 +189,19 @@ def spend_rollup(
     return RollupResult(rolled=rolled, through=state.through)
 
 
-ROLLUP_AT = time(0, 10)  # shortly after midnight, when another day has settled
+ROLLUP_AT = time(0, 10)  # the minute past each hour the job runs
 
 
 def rollup_next_run(*, now: datetime | None = None) -> datetime:
-    """ROLLUP_AT on the day after `now`, in settings.TIME_ZONE."""
-    tomorrow = (now or timezone.now()).astimezone(rollup_time_zone()).date() + timedelta(days=1)
-    return datetime.combine(tomorrow, ROLLUP_AT, tzinfo=rollup_time_zone())
+    """The next run: ROLLUP_AT minutes past the next hour."""
+    now = now or timezone.now()
+    return now.replace(minute=ROLLUP_AT.minute, second=0, microsecond=0) + timedelta(hours=1)
 
 
 def rollup_claim_next_run(*, now: datetime | None = None) -> datetime | None:
-    """Claim the next daily run: its time when no run is planned later than `now`, else None.
+    """Claim the next hourly run: its time when no run is planned later than `now`, else None.
 
-    The daily job re-enqueues itself only with a claim, so an extra run (enqueued again at each
+    The hourly job re-enqueues itself only with a claim, so an extra run (enqueued again at each
     worker start) rolls up and stops instead of starting a second chain. Call it in a transaction
     with the enqueue, so a failed enqueue gives the claim back.
     """

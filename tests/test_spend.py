@@ -299,3 +299,24 @@ def test_the_one_scan_report_equals_the_query_per_breakdown(spending, granularit
     assert [(b.key, b.rows, b.total, b.note) for b in breakdowns] == [
         (b.key, b.rows, b.total, b.note) for b in expected
     ]
+
+
+def test_a_long_breakdown_shows_its_largest_groups_and_opens_the_rest(team_admin_client, team_admin):
+    from tasks.views.spend import PAGE_ROWS
+
+    for i in range(PAGE_ROWS + 5):
+        make_task(submitted_by=team_admin, tag=f"tag-{i:02d}", spend=Decimal("0.001") * (i + 1))
+
+    page = team_admin_client.get(reverse("spend"))
+    (by_tag,) = [b for b in page.context["breakdowns"] if b.key == "tag"]
+    assert len(by_tag.rows) == PAGE_ROWS
+    assert by_tag.rows[0].label == f"tag-{PAGE_ROWS + 4:02d}"  # the largest first
+    assert by_tag.hidden_count == 5
+    assert by_tag.hidden_spend == sum(Decimal("0.001") * (i + 1) for i in range(5))
+    assert "5 more" in page.content.decode()
+
+    everything = team_admin_client.get(reverse("spend") + by_tag.show_all_url.split("#")[0])
+    (by_tag,) = [b for b in everything.context["breakdowns"] if b.key == "tag"]
+    assert len(by_tag.rows) == PAGE_ROWS + 5
+    exported = team_admin_client.get(reverse("spend_export")).content.decode()
+    assert exported.count("\ntag,") == PAGE_ROWS + 5

@@ -43,8 +43,8 @@ def history(team_admin):
                 "money_spent": Decimal("0.000317") * (i % 7 + 1),
                 "created_at": _at(day, hour=(3 * i) % 24),
             }
-            if offset <= 2 and n == 1:
-                fields["status"] = Task.Status.SUBMITTED  # still provisional: charge at post
+            if offset == 0 and n == 0:
+                fields["status"] = Task.Status.SUBMITTED  # still in flight today: charge at post
             elif i % 11 == 0:
                 fields["status"] = Task.Status.FAILED
             elif i % 13 == 0:
@@ -76,12 +76,13 @@ PERIODS = {
 }
 
 
-def test_a_day_is_settled_once_it_ended_more_than_four_days_ago():
+def test_a_day_is_settled_once_it_ended_more_than_half_an_hour_ago():
     tz = timezone.get_default_timezone()
 
-    assert last_settled_day(now=datetime(2026, 3, 22, 3, 0, tzinfo=tz)) == date(2026, 3, 17)
-    # 18 Mar 00:00 is exactly four days before: the 17th ended four days ago, not more.
-    assert last_settled_day(now=datetime(2026, 3, 22, 0, 0, tzinfo=tz)) == date(2026, 3, 16)
+    assert last_settled_day(now=datetime(2026, 3, 22, 3, 0, tzinfo=tz)) == date(2026, 3, 21)
+    assert last_settled_day(now=datetime(2026, 3, 22, 0, 10, tzinfo=tz)) == date(2026, 3, 20)
+    # The 21st ended exactly 30 minutes before: not more.
+    assert last_settled_day(now=datetime(2026, 3, 22, 0, 30, tzinfo=tz)) == date(2026, 3, 20)
 
 
 def test_the_rollup_covers_every_settled_day_and_stops_there(history):
@@ -266,11 +267,11 @@ def test_the_daily_job_rolls_up_and_keeps_a_single_chain(history):
     out = StringIO()
 
     call_command("rollup_spend", "--enqueue", stdout=out)
-    jobs.rollup_spend_daily.call()
-    jobs.rollup_spend_daily.call()  # enqueued again at another worker start
+    jobs.rollup_spend_hourly.call()
+    jobs.rollup_spend_hourly.call()  # enqueued again at another worker start
 
     assert spend.rolled_through() == last_settled_day()
-    queued = [r for r in default_task_backend.results if r.task.name == "rollup_spend_daily"]
+    queued = [r for r in default_task_backend.results if r.task.name == "rollup_spend_hourly"]
     assert len(queued) == 2  # the one from the command, and one for after midnight
     assert queued[1].task.run_after == rollup_next_run()
     assert SpendRollup.objects.get().next_run_at == rollup_next_run()

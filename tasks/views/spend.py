@@ -246,15 +246,26 @@ class AuditFilterForm(forms.Form):
 # --- Spend ------------------------------------------------------------------------------------------
 
 
-def _spend_report(request) -> dict:
+# A breakdown with hundreds of groups (tags) shows its largest ones and a "Show all" link on the page;
+# the CSV export always has every row.
+PAGE_ROWS = 20
+
+
+def _spend_report(request, *, for_page: bool = False) -> dict:
     form = SpendFilterForm(request.GET or None)
     period = form.chosen_period()
     granularity = form.chosen_granularity()
     total, breakdowns = spend.spend_report(period=period, granularity=granularity)
-    for breakdown in breakdowns:
-        if breakdown.key in ("day", "week", "month"):
-            breakdown.chart = charts.column_chart(breakdown.rows, title=f"Spend {breakdown.title.lower()}")
-        else:
+    if for_page:
+        expanded = set(request.GET.getlist("all"))
+        for breakdown in breakdowns:
+            if breakdown.key in ("day", "week", "month"):
+                breakdown.chart = charts.column_chart(
+                    breakdown.rows, title=f"Spend {breakdown.title.lower()}"
+                )
+                continue
+            if breakdown.key not in expanded:
+                _fold_long_breakdown(breakdown, request=request)
             breakdown.chart = charts.bar_chart(breakdown.rows, title=f"Spend {breakdown.title.lower()}")
     query = request.GET.urlencode()
     return {
@@ -270,10 +281,23 @@ def _spend_report(request) -> dict:
     }
 
 
+def _fold_long_breakdown(breakdown, *, request) -> None:
+    """Keep the PAGE_ROWS largest groups; the rest become a "N more" line linking to the whole table."""
+    if len(breakdown.rows) <= PAGE_ROWS:
+        return
+    hidden = breakdown.rows[PAGE_ROWS:]
+    breakdown.rows = breakdown.rows[:PAGE_ROWS]
+    breakdown.hidden_count = len(hidden)
+    breakdown.hidden_spend = sum((row.spend for row in hidden), Decimal("0"))
+    query = request.GET.copy()
+    query.appendlist("all", breakdown.key)
+    breakdown.show_all_url = f"?{query.urlencode()}#by-{breakdown.key}"
+
+
 @permission_required("tasks.view_spend", raise_exception=True)
 @require_GET
 def spend_page(request):
-    context = _spend_report(request)
+    context = _spend_report(request, for_page=True)
     template = "tasks/spend/page.html#report" if request.htmx else "tasks/spend/page.html"
     return render(request, template, context)
 

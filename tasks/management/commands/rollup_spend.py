@@ -8,8 +8,8 @@ from tasks.spend_rollup import rollup_first_day, spend_rollup
 
 class Command(BaseCommand):
     help = (
-        "Roll up the spend of every settled day (ended more than four days ago) not rolled up yet, for "
-        "the spend page. Safe to run at any time and twice."
+        "Roll up the spend of every settled day (ended 30+ minutes ago, nothing in flight) not rolled "
+        "up yet, for the spend page. Safe to run at any time and twice."
     )
 
     def add_arguments(self, parser):
@@ -21,12 +21,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--enqueue",
             action="store_true",
-            help="Leave it to the worker: run the daily job now; it comes back after every midnight.",
+            help="Leave it to the worker: run the hourly job now; it comes back every hour.",
         )
 
     def handle(self, *args, through=None, since=None, rebuild=False, enqueue=False, **options):
         if enqueue:
-            jobs.rollup_spend_daily.enqueue()
+            jobs.rollup_spend_hourly.enqueue()
             self.stdout.write("The worker will roll up the spend now and after every midnight.")
             return
         if rebuild and since:
