@@ -142,29 +142,31 @@ def cited_text(text: str, citation: dict) -> str:
     return str(citation.get("text") or "")
 
 
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
+_TOKEN = re.compile(r"\w+\s*|[^\w\s]\s*|\s+")  # a word with the space after it
 
 
 def word_diff(before: str, after: str) -> tuple[SafeString, float]:
-    """A word-level diff of two answers as escaped HTML with <del>/<ins>, and their similarity 0–1."""
-    a, b = _TOKEN.findall(before or ""), _TOKEN.findall(after or "")
-    matcher = difflib.SequenceMatcher(None, a, b)
-    # (removed, added, unchanged) chunks; a whitespace-only match between two changes joins them, so
-    # "A B" -> "C D" reads as one replacement instead of four.
-    chunks: list[list[str]] = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        removed, added = "".join(a[i1:i2]), "".join(b[j1:j2])
+    """A word-level diff of two answers as escaped HTML with <del>/<ins>, and their similarity 0–1.
+
+    Lines are matched first and words only inside the blocks of lines that changed: re-runs of a prompt
+    share most of their lines, and a word-level match over a whole answer is what made tag pages slow.
+    """
+    a_lines = (before or "").splitlines(keepends=True)
+    b_lines = (after or "").splitlines(keepends=True)
+    chunks: list[list[str]] = []  # (removed, added, unchanged)
+    matched = total = 0
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a_lines, b_lines, autojunk=False).get_opcodes():
+        a, b = _TOKEN.findall("".join(a_lines[i1:i2])), _TOKEN.findall("".join(b_lines[j1:j2]))
+        total += len(a) + len(b)
         if op == "equal":
-            chunks.append(["", "", removed])
-        elif chunks and not chunks[-1][2] and (chunks[-1][0] or chunks[-1][1]):
-            chunks[-1][0] += removed
-            chunks[-1][1] += added
-        elif len(chunks) >= 2 and chunks[-1][2].isspace() and not chunks[-2][2]:
-            space = chunks.pop()[2]
-            chunks[-1][0] += space + removed
-            chunks[-1][1] += space + added
-        else:
-            chunks.append([removed, added, ""])
+            _add_chunk(chunks, "equal", a, b)
+            matched += 2 * len(a)
+            continue
+        words = difflib.SequenceMatcher(None, a, b)
+        for word_op, w1, w2, v1, v2 in words.get_opcodes():
+            _add_chunk(chunks, word_op, a[w1:w2], b[v1:v2])
+            if word_op == "equal":
+                matched += 2 * (w2 - w1)
     out = []
     for removed, added, same in chunks:
         if removed:
@@ -172,4 +174,25 @@ def word_diff(before: str, after: str) -> tuple[SafeString, float]:
         if added:
             out.append(f"<ins>{html.escape(added)}</ins>")
         out.append(html.escape(same))
-    return mark_safe("".join(out)), matcher.ratio()  # noqa: S308 - every piece escaped
+    similarity = matched / total if total else 1.0
+    return mark_safe("".join(out)), similarity  # noqa: S308 - every piece escaped
+
+
+def _add_chunk(chunks: list[list[str]], op: str, a: list[str], b: list[str]) -> None:
+    """Append a diff piece; a whitespace-only match between two changes joins them, so "A B" -> "C D"
+    reads as one replacement instead of four."""
+    removed, added = "".join(a), "".join(b)
+    if op == "equal":
+        if chunks and not chunks[-1][0] and not chunks[-1][1]:
+            chunks[-1][2] += removed
+        else:
+            chunks.append(["", "", removed])
+    elif chunks and not chunks[-1][2] and (chunks[-1][0] or chunks[-1][1]):
+        chunks[-1][0] += removed
+        chunks[-1][1] += added
+    elif len(chunks) >= 2 and chunks[-1][2].isspace() and not chunks[-2][2]:
+        space = chunks.pop()[2]
+        chunks[-1][0] += space + removed
+        chunks[-1][1] += space + added
+    else:
+        chunks.append([removed, added, ""])
