@@ -97,6 +97,8 @@ def main() -> None:
         print(f"Generating {args.count - existing:,} tasks (found {existing:,}) …", flush=True)
         call_command("generate_tasks", count=args.count - existing, seed=existing or 42)
     total = Task.objects.count()
+    # Home reads this month's spend through the spend rollup, as a running worker keeps it (idempotent).
+    call_command("rollup_spend", verbosity=0)
 
     User = get_user_model()
     admin = User.objects.filter(username="bench-admin").first() or User.objects.create_superuser(

@@ -439,24 +439,27 @@ class HomeSummary:
 
 
 def home_summary(*, user, limit: int = 10) -> HomeSummary:
-    """The home page: active tasks, the newest tasks, this month's spend (team and mine). 5 queries."""
-    start = month_start()
+    """The home page: active tasks, the newest tasks, this month's spend (team and mine).
+
+    The month's figures come from the spend page's selectors, which read the daily rollup for settled
+    days and only the newest tasks themselves, so home stays fast at a million tasks.
+    """
+    from tasks import spend
+
     base = Task.objects.select_related("submitted_by", "credential").only(*LIST_FIELDS)
     base = base.prefetch_related(Prefetch("labels", to_attr="label_list"))
     pending = list(base.filter(status__in=Task.ACTIVE_STATUSES).order_by("-created_at", "-id")[:limit])
     recent = list(base.order_by("-created_at", "-id")[:limit])
-    month = Task.objects.filter(created_at__gte=start).aggregate(
-        total=Sum("spend"),
-        final=Sum("spend", filter=Q(spend_is_final=True)),
-        n=Count("id"),
-        mine=Sum("spend", filter=Q(submitted_by=user)),
-    )
+    period = spend.period_preset("this_month")
+    month = spend.spend_total(period=period)
+    people = spend.spend_by(period=period, dimension="person").rows
+    mine = next((row.spend for row in people if row.key == str(user.pk)), Decimal("0"))
     return HomeSummary(
         pending=pending,
         recent=recent,
-        month_spend=month["total"] or Decimal("0"),
-        month_final=month["final"] or Decimal("0"),
-        month_tasks=month["n"],
-        my_month_spend=month["mine"] or Decimal("0"),
-        month_start=start,
+        month_spend=month.spend,
+        month_final=month.spend - month.provisional,
+        month_tasks=month.tasks,
+        my_month_spend=mine,
+        month_start=month_start(),
     )
