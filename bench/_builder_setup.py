@@ -39,23 +39,10 @@ def setup_django() -> Path:
 
 
 def make_catalog() -> None:
-    from django.utils import timezone
+    """The stand-in's catalog as ProviderModel rows (the same helper the builder's tests use)."""
+    from tests.builder_factories import make_catalog as make_test_catalog
 
-    from sandbox.catalog import CATALOG
-    from tasks.models import ProviderModel
-
-    for provider, models in CATALOG.items():
-        for model in models:
-            ProviderModel.objects.update_or_create(
-                provider=provider,
-                model_name=model.base_name,
-                defaults={
-                    "reasoning": model.reasoning,
-                    "web_search_supported": model.web_search_supported,
-                    "task_post_supported": model.task_post_supported,
-                    "fetched_at": timezone.now(),
-                },
-            )
+    make_test_catalog()
 
 
 def make_member():
