@@ -320,3 +320,23 @@ def test_a_long_breakdown_shows_its_largest_groups_and_opens_the_rest(team_admin
     assert len(by_tag.rows) == PAGE_ROWS + 5
     exported = team_admin_client.get(reverse("spend_export")).content.decode()
     assert exported.count("\ntag,") == PAGE_ROWS + 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_balance_of_a_dataforseo_account_comes_from_the_stand_in_over_http(live_server, client, team_admin):
+    """The real client against the stand-in's `appendix/user_data`, Basic auth, over HTTP."""
+    direct = Credential(
+        name="Direct",
+        kind=Credential.Kind.DATAFORSEO,
+        login="sandbox@example.com",
+        base_url=live_server.url + "/sandbox/v3",
+    )
+    direct.set_secret("sandbox-password")
+    direct.save()
+    client.force_login(team_admin)
+
+    html = client.get(reverse("balance"), headers={"HX-Request": "true"}).content.decode()
+
+    assert "Direct" in html
+    assert "$100.00" in html  # the stand-in's SANDBOX_BALANCE, nothing charged yet
+    assert "sandbox-password" not in html
