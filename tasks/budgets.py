@@ -41,14 +41,10 @@ def _budget_tasks_q(budget: Budget) -> Q:
     return Q()
 
 
-def _spent_this_month(budget: Budget) -> Decimal:
-    tasks = Task.objects.filter(_budget_tasks_q(budget), created_at__gte=month_start())
-    return tasks.aggregate(total=Sum("spend"))["total"] or ZERO
-
-
 def budget_spent(budget: Budget) -> Decimal:
     """What counts against `budget` this month: final costs, charges at post and reservations."""
-    return _spent_this_month(budget)
+    tasks = Task.objects.filter(_budget_tasks_q(budget), created_at__gte=month_start())
+    return tasks.aggregate(total=Sum("spend"))["total"] or ZERO
 
 
 def budgets_reserve(*, user, charges: list[tuple[str, Decimal]]) -> None:
@@ -71,7 +67,7 @@ def budgets_reserve(*, user, charges: list[tuple[str, Decimal]]) -> None:
     # The sums run after the lock is held, so they see every reservation committed before it.
     for budget in budgets:
         adding = by_tag[budget.tag] if budget.scope == Budget.Scope.TAG else total
-        spent = _spent_this_month(budget)
+        spent = budget_spent(budget)
         if spent + adding > budget.monthly_limit:
             left = max(budget.monthly_limit - spent, ZERO)
             raise BudgetExceeded(

@@ -27,6 +27,7 @@ from tasks.clients import (
     TaskOutcome,
     UpstreamError,
     UpstreamReplyLost,
+    parse_task_outcome,
 )
 from tasks.crypto import CredentialKeyError
 from tasks.models import Batch, Credential, ProviderModel, Task, TaskEvent
@@ -433,13 +434,24 @@ def _final_cost(task: Task, outcome: TaskOutcome, money_spent: Decimal | None) -
     return base + (money_spent or Decimal("0"))
 
 
-def task_fetch(*, task_id, source: str = TaskEvent.Kind.POLLED, actor=None) -> Task:
-    """One task_get for a task (free), recorded as an event; used by polls, pingbacks and 'refresh now'."""
+def task_fetch(
+    *, task_id, source: str = TaskEvent.Kind.POLLED, actor=None, clients: dict | None = None
+) -> Task:
+    """One task_get for a task (free), recorded as an event; used by polls, pingbacks and 'refresh now'.
+
+    `clients` (credential id -> client) lets a polling round reuse one HTTP session per credential.
+    """
     task = Task.objects.select_related("credential").get(pk=task_id)
     if not task.upstream_task_id or task.is_final:
         return task
     try:
-        outcome = _client(task.credential).task_get(task.provider, task.upstream_task_id)
+        if clients is None:
+            client = _client(task.credential)
+        elif task.credential_id in clients:
+            client = clients[task.credential_id]
+        else:
+            client = clients[task.credential_id] = _client(task.credential)
+        outcome = client.task_get(task.provider, task.upstream_task_id)
     except (UpstreamError, CredentialKeyError) as exc:
         TaskEvent.objects.create(
             task=task,
@@ -467,16 +479,21 @@ def tasks_poll(*, task_ids: list[str]) -> None:
     a duplicate job finds the slots taken and stops without starting a second chain.
     """
     waiting, delays = [], []
-    for task_id in task_ids:
-        delay = _poll_one(task_id)
-        if delay is not None:
-            waiting.append(str(task_id))
-            delays.append(delay)
+    clients: dict = {}
+    try:
+        for task_id in task_ids:
+            delay = _poll_one(task_id, clients=clients)
+            if delay is not None:
+                waiting.append(str(task_id))
+                delays.append(delay)
+    finally:
+        for client in clients.values():
+            client.close()
     if waiting:
         jobs.schedule_collect(waiting, delay=min(delays))
 
 
-def _poll_one(task_id) -> int | None:
+def _poll_one(task_id, *, clients: dict) -> int | None:
     """Poll one task if it is this chain's turn; return the delay before its next poll, or None when
     the task is final, gone, given up on, or polled by another chain."""
     task = Task.objects.select_related("credential").filter(pk=task_id).first()
@@ -503,14 +520,12 @@ def _poll_one(task_id) -> int | None:
     )
     if not claimed:
         return None
-    task = task_fetch(task_id=task.pk)
+    task = task_fetch(task_id=task.pk, clients=clients)
     return None if task.is_final else delay
 
 
 def callback_postback_apply(*, task: Task, envelope: dict) -> bool:
     """Apply a postback body (the task_get envelope) to `task`; False when it was not about this task."""
-    from tasks.clients import parse_task_outcome
-
     for raw in envelope.get("tasks") or []:
         if isinstance(raw, dict) and raw.get("id") == task.upstream_task_id:
             outcome = parse_task_outcome(raw)
