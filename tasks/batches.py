@@ -154,7 +154,7 @@ def batch_submit(
         for i, body in enumerate(plan.bodies)
     ]
     try:
-        services.submit_tasks(specs=specs, credential=credential, user=user, batch=batch)
+        services.submit_task_ids(specs=specs, credential=credential, user=user, batch=batch)
     except Exception:
         # Refused before anything was created (budget, disabled credential): leave no empty batch.
         if not batch.tasks.exists():

@@ -29,6 +29,12 @@ class FakeClient:
     def for_credential(cls, credential, **kwargs):
         return cls()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        pass
+
     def task_post(self, provider, bodies):
         with self.lock:
             FakeClient.posted.extend(bodies)

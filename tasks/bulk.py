@@ -1,0 +1,114 @@
+"""Writing many rows at once without building a model instance for each.
+
+`bulk_create` builds a model instance per row and prepares every field of every row: for a 1,000-task
+batch that is 1,000 `Task.__init__` calls and ~39,000 field preparations, most of them of values every
+row shares. Here a shared value is prepared once and only a row's own values per row, and one statement
+is run for all rows (`executemany`: SQLite loops in C; on PostgreSQL the rows go in one pipeline, see
+`_cursor`). bench/bench_batch.py measures it.
+"""
+
+from contextlib import contextmanager
+
+from django.db import models, transaction
+from django.utils import timezone
+
+
+def insert_rows(model: type[models.Model], rows: list[dict], *, same: dict | None = None) -> None:
+    """INSERT `rows` into `model`'s table; `same` holds the values every row shares.
+
+    Each row is a dict keyed by field attname (`credential_id`, not `credential`), all with the same
+    keys; a row's own value wins over `same`. A field in neither is given its default, or the time now
+    if it is auto_now/auto_now_add; a primary key numbered by the database is left to it. Values go
+    through each field's own `get_db_prep_save`, so what is stored is what the ORM would store. There is
+    no `save()` and no signal: this is for the product's own append-only writes.
+    """
+    if not rows:
+        return
+    same = same or {}
+    connection = transaction.get_connection()
+    fields = _fields(model, set(rows[0]) | set(same))
+    varying = [fields[name] for name in rows[0]]
+    now = timezone.now()
+    shared_fields, shared_values = [], []
+    for name, field in fields.items():
+        if name in rows[0]:
+            continue
+        if name in same:
+            value = same[name]
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value = now
+        elif field.primary_key and field.db_returning:
+            continue  # an AutoField: the database numbers the rows
+        else:
+            value = field.get_default()
+            if (field.primary_key or field.unique) and value is not None:
+                raise ValueError(f"{model.__name__}.{name} is unique: give it in each row.")
+        shared_fields.append(field)
+        shared_values.append(field.get_db_prep_save(value, connection))
+
+    columns = [*varying, *shared_fields]
+    shared = tuple(shared_values)
+    params = [
+        tuple(field.get_db_prep_save(row[field.attname], connection) for field in varying) + shared
+        for row in rows
+    ]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(field.column) for field in columns)
+    placeholders = ", ".join(["%s"] * len(columns))
+    with _cursor(connection) as cursor:
+        cursor.executemany(
+            f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({placeholders})",  # noqa: S608
+            params,
+        )
+
+
+def update_rows(model: type[models.Model], pairs: list[tuple], *, each: str, same: dict) -> None:
+    """UPDATE the rows named by `pairs` of (primary key, value): set field `each` to the row's own
+    value and every field of `same` to its value; one statement, run for every row.
+    """
+    if not pairs:
+        return
+    connection = transaction.get_connection()
+    fields = _fields(model, {each, *same})
+    pk = model._meta.pk
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(fields[name].column)} = %s" for name in [*same, each])
+    shared = tuple(fields[name].get_db_prep_save(value, connection) for name, value in same.items())
+    params = [
+        (*shared, fields[each].get_db_prep_save(value, connection), pk.get_db_prep_value(key, connection))
+        for key, value in pairs
+    ]
+    with _cursor(connection) as cursor:
+        cursor.executemany(
+            f"UPDATE {quote(model._meta.db_table)} SET {assignments} "  # noqa: S608
+            f"WHERE {quote(pk.column)} = %s",
+            params,
+        )
+
+
+def _fields(model: type[models.Model], names: set[str]) -> dict[str, models.Field]:
+    fields = {field.attname: field for field in model._meta.concrete_fields}
+    unknown = names - set(fields)
+    if unknown:
+        raise ValueError(f"{model.__name__} has no field {', '.join(sorted(unknown))}.")
+    return fields
+
+
+@contextmanager
+def _cursor(connection):
+    """A cursor to run one statement over many rows.
+
+    On PostgreSQL a psycopg cursor with server-side binding on the same connection (so in the same
+    transaction): Django's own cursor binds every value into the SQL text, which makes each row a new
+    statement for the server to parse and plan; here the statement is parsed once and the rows go in
+    one pipeline. Errors are Django's (IntegrityError, …) either way.
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
