@@ -8,8 +8,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def setup_django() -> Path:
-    """Point Django at a fresh SQLite database in a temp dir, migrate it, and return the dir."""
+def setup_django(database_url: str = "") -> Path:
+    """Point Django at a fresh SQLite database in a temp dir (or at `database_url`), migrate it, and
+    return the dir."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-builder-"))
     sys.path.insert(0, str(ROOT))
     from cryptography.fernet import Fernet
@@ -18,7 +19,7 @@ def setup_django() -> Path:
         {
             "DJANGO_SETTINGS_MODULE": "aisa_site.settings",
             "DATA_DIR": str(data_dir),
-            "DATABASE_URL": "",
+            "DATABASE_URL": database_url,
             "DEBUG": "0",
             "SECRET_KEY": "bench-secret-key",
             "CREDENTIAL_KEYS": Fernet.generate_key().decode(),
@@ -67,3 +68,17 @@ def make_credential(base_url: str):
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def fresh_postgres_database(url: str) -> str:
+    """Drop and create the PostgreSQL database `url` names (a benchmark's own); return `url`."""
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url

@@ -1,48 +1,51 @@
 """A 1,000-task batch through the product vs a bare `requests` loop posting the same 10 chunks.
 
-Run: .venv/bin/python bench/bench_batch.py [tasks]
+    .venv/bin/python bench/bench_batch.py                    # the product on SQLite in a temp dir
+    .venv/bin/python bench/bench_batch.py --database-url postgres://postgres@127.0.0.1:5432/bench_batch
 
-The stand-in upstream is served over real HTTP by a threaded wsgiref server on a free 127.0.0.1 port
-(the whole Django app, SQLite in a temp dir). The product's figure is `tasks.batches.batch_submit`:
-creating the batch and its task rows, reserving budget, posting ≤ 100 tasks per call and recording each
-outcome. The baseline posts the same task bodies in the same chunks with `requests` and does nothing else.
-The plan (CSV parsing and checking each task with the builder's form) is timed separately.
+The stand-in upstream runs in a process of its own (bench/_standin.py: the whole Django app with its own
+SQLite database, served over real HTTP by a threaded wsgiref server on a free 127.0.0.1 port), as the real
+upstream is a service of its own. The product's figure is `tasks.batches.batch_submit`: creating the batch
+and its task rows, reserving budget, posting ≤ 100 tasks per call and recording each outcome. The baseline
+posts the same task bodies in the same chunks with `requests` and does nothing else. Both are warmed up,
+then run in alternation; the figures are medians. The plan (CSV parsing and checking each task with the
+builder's form) is timed separately. A --database-url database is dropped and created afresh.
 """
 
+import argparse
+import dataclasses
 import json
+import statistics
+import subprocess
 import sys
-import threading
 import time
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from pathlib import Path
 
-from _builder_setup import make_catalog, make_credential, make_member, setup_django
+from _builder_setup import fresh_postgres_database, make_catalog, make_credential, make_member, setup_django
 
-TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 CHUNK = 100
 
 
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
 def serve():
-    from django.core.wsgi import get_wsgi_application
-
-    server = make_server(
-        "127.0.0.1", 0, get_wsgi_application(), server_class=ThreadingWSGIServer, handler_class=QuietHandler
+    """Start the stand-in in its own process; return the process and its base URL."""
+    standin = subprocess.Popen(  # noqa: S603 (our own script, by absolute path)
+        [sys.executable, str(Path(__file__).with_name("_standin.py"))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_port}"
+    return standin, standin.stdout.readline().strip()
 
 
 def main() -> None:
-    setup_django()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--database-url", default="", help="the product's database (default: SQLite)")
+    args = parser.parse_args()
+    setup_django(fresh_postgres_database(args.database_url) if args.database_url else "")
     import requests
 
     from tasks import batches
@@ -50,12 +53,12 @@ def main() -> None:
 
     make_catalog()
     user = make_member()
-    server, url = serve()
+    standin, url = serve()
     base_url = f"{url}/sandbox/apis/v1/dataforseo"
     credential = make_credential(base_url)
     fields = {"user_prompt": "Tell me about {{city}}", "model_name": "gpt-4.1"}
     template = template_create(name="Bench", provider="chat_gpt", fields=fields, user=user)
-    rows = "city\n" + "".join(f"City number {i}\n" for i in range(TASKS))
+    rows = "city\n" + "".join(f"City number {i}\n" for i in range(args.tasks))
 
     start = time.perf_counter()
     plan = batches.batch_plan(
@@ -68,27 +71,45 @@ def main() -> None:
     session = requests.Session()
     post_url = f"{base_url}/ai_optimization/chat_gpt/llm_responses/task_post"
     headers = {"Authorization": "Bearer sandbox-key", "Content-Type": "application/json"}
-    session.post(post_url, data=json.dumps(plan.bodies[:1]), headers=headers, timeout=60)  # warm-up
-    start = time.perf_counter()
-    for i in range(0, len(plan.bodies), CHUNK):
-        reply = session.post(
-            post_url, data=json.dumps(plan.bodies[i : i + CHUNK]), headers=headers, timeout=60
-        )
-        assert reply.status_code == 200 and reply.json()["tasks_error"] == 0
-    bare_seconds = time.perf_counter() - start
 
-    start = time.perf_counter()
-    batch = batches.batch_submit(plan=plan, credential=credential, user=user, idempotency_key="bench")
-    product_seconds = time.perf_counter() - start
-    submitted = batch.tasks.filter(status="submitted").count()
-    assert submitted == TASKS, f"{submitted} of {TASKS} submitted"
+    def bare_loop(bodies: list[dict]) -> None:
+        for i in range(0, len(bodies), CHUNK):
+            chunk = json.dumps(bodies[i : i + CHUNK])
+            reply = session.post(post_url, data=chunk, headers=headers, timeout=60)
+            assert reply.status_code == 200 and reply.json()["tasks_error"] == 0
 
-    server.shutdown()
-    print(f"{TASKS} tasks, {len(range(0, TASKS, CHUNK))} upstream calls")
-    print(f"  plan (CSV + form check per task): {plan_seconds:.2f} s")
-    print(f"  bare requests loop:               {bare_seconds:.2f} s")
-    print(f"  product batch_submit:             {product_seconds:.2f} s")
-    print(f"  ratio product / bare:             {product_seconds / bare_seconds:.2f}")
+    def product(bodies: list[dict], key: str) -> None:
+        one_plan = dataclasses.replace(plan, bodies=bodies)
+        batch = batches.batch_submit(plan=one_plan, credential=credential, user=user, idempotency_key=key)
+        submitted = batch.tasks.filter(status="submitted").count()
+        assert submitted == len(bodies), f"{submitted} of {len(bodies)} submitted"
+
+    # Warm-up, both sides: a connection to the stand-in and every code path run once.
+    bare_loop(plan.bodies[:1])
+    product(plan.bodies[:1], "warm-up")
+
+    bare_runs, product_runs = [], []
+    for run in range(args.rounds):
+        start = time.perf_counter()
+        bare_loop(plan.bodies)
+        bare_runs.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        product(plan.bodies, f"bench-{run}")
+        product_runs.append(time.perf_counter() - start)
+    standin.stdin.close()
+    standin.wait(timeout=10)
+
+    bare, ours = statistics.median(bare_runs), statistics.median(product_runs)
+    calls = len(range(0, args.tasks, CHUNK))
+    print(f"{args.tasks} tasks, {calls} upstream calls, median of {args.rounds} rounds")
+    print(f"  plan (CSV + form check per task): {plan_seconds:.3f} s")
+    print(f"  bare requests loop:               {bare:.3f} s  (runs: {_runs(bare_runs)})")
+    print(f"  product batch_submit:             {ours:.3f} s  (runs: {_runs(product_runs)})")
+    print(f"  ratio product / bare:             {ours / bare:.2f}")
+
+
+def _runs(seconds: list[float]) -> str:
+    return " ".join(f"{value:.3f}" for value in seconds)
 
 
 if __name__ == "__main__":
