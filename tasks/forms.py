@@ -12,8 +12,8 @@ from django.core.validators import RegexValidator
 from django.http import QueryDict
 
 from tasks import providers
-from tasks.models import Credential, ProviderModel
-from tasks.prompt_templates import fill_text, template_variables
+from tasks.models import Credential, PromptTemplate, ProviderModel
+from tasks.prompt_templates import NAME_MAX_LENGTH, fill_text, template_variables
 from tasks.providers import Kind, ModelFlags, ProviderRules
 
 CHAIN_KEY = re.compile(r"^chain-(\d+)-(role|message)$")
@@ -392,6 +392,22 @@ def form_data_from_fields(rules: ProviderRules, fields: dict, *, credential=None
     if fields.get("template_version"):
         data["template_version"] = str(fields["template_version"])
     return data
+
+
+class TemplateDetailsForm(forms.Form):
+    """A template's name and description. Whether the name is free (unique ignoring case, as for a new
+    template) is for prompt_templates.template_rename to say; the view shows a refusal beside the field."""
+
+    name = forms.CharField(max_length=NAME_MAX_LENGTH)
+    description = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: what the template is for. Shown on its page and in the list.",
+    )
+
+    def __init__(self, *args, template: PromptTemplate, **kwargs):
+        kwargs.setdefault("initial", {"name": template.name, "description": template.description})
+        super().__init__(*args, **kwargs)
 
 
 class BatchForm(forms.Form):

@@ -9,7 +9,7 @@ import difflib
 import json
 import re
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -18,10 +18,15 @@ from tasks.models import PromptTemplate, PromptTemplateVersion
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # The fields whose text may hold variables; chain messages too.
 TEXT_FIELDS = ("user_prompt", "system_message")
+NAME_MAX_LENGTH = PromptTemplate._meta.get_field("name").max_length
 
 
 class TemplateError(Exception):
     """A template change that cannot be made; the message is meant for the person."""
+
+
+class TemplateNameError(TemplateError):
+    """The name cannot be used: blank, too long, or another template's."""
 
 
 # --- Variables --------------------------------------------------------------------------------------
@@ -82,15 +87,19 @@ def _person(user):
 def _check_name(name: str, *, exclude_pk=None) -> str:
     name = name.strip()
     if not name:
-        raise TemplateError("Give the template a name.")
-    if len(name) > 150:
-        raise TemplateError("A template name has at most 150 characters.")
+        raise TemplateNameError("Give the template a name.")
+    if len(name) > NAME_MAX_LENGTH:
+        raise TemplateNameError(f"A template name has at most {NAME_MAX_LENGTH} characters.")
     clash = PromptTemplate.objects.filter(name__iexact=name)
     if exclude_pk is not None:
         clash = clash.exclude(pk=exclude_pk)
     if clash.exists():
-        raise TemplateError(f"A template named “{name}” already exists.")
+        raise TemplateNameError(_taken(name))
     return name
+
+
+def _taken(name: str) -> str:
+    return f"A template named “{name}” already exists."
 
 
 @transaction.atomic
@@ -130,6 +139,29 @@ def template_duplicate(*, template: PromptTemplate, user, name: str = "") -> Pro
         note=f"Duplicated from {template.name} v{current.number}" if current else "",
         user=user,
     )
+
+
+@transaction.atomic
+def template_rename(*, template: PromptTemplate, name: str, description: str, user) -> PromptTemplate:
+    """Change a template's name and description. No version is added: versions hold the fields only.
+
+    The name follows a new template's rules (given, at most NAME_MAX_LENGTH characters, unique ignoring
+    case); an archived template is refused, as its edits are.
+    """
+    template = PromptTemplate.objects.select_for_update().get(pk=template.pk)
+    if template.archived_at is not None:
+        raise TemplateError("This template is archived; restore it before editing.")
+    name = _check_name(name, exclude_pk=template.pk)
+    description = description.strip()
+    if (name, description) == (template.name, template.description):
+        return template
+    template.name, template.description = name, description
+    try:
+        with transaction.atomic():
+            template.save(update_fields=["name", "description", "updated_at"])
+    except IntegrityError:  # another template took the name between the check and the save
+        raise TemplateNameError(_taken(name)) from None
+    return template
 
 
 def template_archive(*, template: PromptTemplate, user, archived: bool = True) -> PromptTemplate:

@@ -1,19 +1,22 @@
-"""Prompt templates: versions on every edit, variables, diff, duplicate, archive, and their pages."""
+"""Prompt templates: versions on every edit, variables, diff, rename, duplicate, archive, and their pages."""
 
 from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from tasks.models import PromptTemplate, Task
 from tasks.prompt_templates import (
     TemplateError,
+    TemplateNameError,
     template_archive,
     template_create,
     template_duplicate,
     template_edit,
     template_fill,
+    template_rename,
     template_variables,
     version_diff,
 )
@@ -64,6 +67,56 @@ def test_names_are_unique_case_insensitively(member_user):
 
     with pytest.raises(TemplateError):
         template_create(name="food", provider="chat_gpt", fields=FIELDS, user=member_user)
+
+
+def test_renaming_changes_name_and_description_and_adds_no_version(member_user):
+    template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+
+    renamed = template_rename(
+        template=template, name="  Dishes  ", description=" Where to eat. ", user=member_user
+    )
+
+    template.refresh_from_db()
+    assert (renamed.name, template.name) == ("Dishes", "Dishes")
+    assert template.description == "Where to eat."
+    assert [v.number for v in template.versions.all()] == [1]
+
+
+@pytest.mark.parametrize("name", ["", "   ", "food", "FOOD", "x" * 151])
+def test_a_rename_meets_the_rules_of_a_new_name(member_user, name):
+    template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+    drinks = template_create(name="Drinks", provider="chat_gpt", fields=FIELDS, user=member_user)
+
+    with pytest.raises(TemplateNameError):
+        template_rename(template=drinks, name=name, description="", user=member_user)
+
+    drinks.refresh_from_db()
+    assert drinks.name == "Drinks"
+
+
+def test_a_template_may_change_the_case_of_its_own_name(member_user):
+    template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+
+    assert template_rename(template=template, name="FOOD", description="", user=member_user).name == "FOOD"
+
+
+def test_a_name_taken_between_the_check_and_the_save_is_refused_not_a_crash(member_user):
+    template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+    drinks = template_create(name="Drinks", provider="chat_gpt", fields=FIELDS, user=member_user)
+
+    unchecked = mock.patch("tasks.prompt_templates._check_name", side_effect=lambda name, **_: name)
+    with unchecked, pytest.raises(TemplateNameError, match="already exists"):
+        template_rename(template=drinks, name="Food", description="", user=member_user)
+
+    assert PromptTemplate.objects.filter(name="Drinks").exists()
+
+
+def test_an_archived_template_cannot_be_renamed(member_user):
+    template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+    template_archive(template=template, user=member_user)
+
+    with pytest.raises(TemplateError, match="archived"):
+        template_rename(template=template, name="Dishes", description="", user=member_user)
 
 
 def test_duplicate_starts_from_the_current_version(member_user):
@@ -184,3 +237,105 @@ def test_template_pages_need_the_permission(client, django_user_model):
     client.force_login(django_user_model.objects.create_user("nobody", password="x"))
 
     assert client.get(reverse("template_list")).status_code == 403
+
+
+# --- renaming on the template's page --------------------------------------------------------------------
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def test_renaming_with_a_plain_post_redirects_to_the_page_showing_the_new_name(member_client, member_user):
+    template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+    page = reverse("template_detail", args=[template.pk])
+
+    response = member_client.post(
+        reverse("template_rename", args=[template.pk]), {"name": "Dishes", "description": "Where to eat."}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == page
+    html = member_client.get(page).content.decode()
+    assert "<h1>Dishes" in html and "Where to eat." in html
+    listing = member_client.get(reverse("template_list")).content.decode()
+    assert ">Dishes</a>" in listing and ">Food</a>" not in listing
+    assert template.versions.count() == 1
+
+
+def test_renaming_with_htmx_redraws_the_details_in_place(member_client, member_user):
+    template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+
+    response = member_client.post(
+        reverse("template_rename", args=[template.pk]), {"name": "Dishes", "description": ""}, **HTMX
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "HX-Redirect" not in response
+    assert html.startswith("<title>Dishes · ")
+    assert '<div id="template-details">' in html and "<h1>Dishes" in html
+    assert "Details saved." in html
+    assert 'id="version"' not in html  # only the details block, not the page
+    assert PromptTemplate.objects.get().name == "Dishes"
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 151])
+def test_a_bad_name_is_refused_beside_the_field_with_the_input_kept(member_client, member_user, name):
+    template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+
+    response = member_client.post(
+        reverse("template_rename", args=[template.pk]), {"name": name, "description": "Kept text"}
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert '<ul class="errorlist" id="id_name_error">' in html
+    assert "Kept text</textarea>" in html
+    assert '<details class="edit-details" open>' in html
+    assert PromptTemplate.objects.get().name == "Food"
+
+
+def test_a_name_another_template_has_is_refused_beside_the_field(member_client, member_user):
+    template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+    drinks = template_create(name="Drinks", provider="chat_gpt", fields=FIELDS, user=member_user)
+    url = reverse("template_rename", args=[drinks.pk])
+
+    page = member_client.post(url, {"name": "food", "description": ""})
+    fragment = member_client.post(url, {"name": "food", "description": ""}, **HTMX)
+
+    assert page.status_code == 422
+    assert "A template named “food” already exists." in page.content.decode()
+    assert 'value="food"' in page.content.decode()
+    # htmx swaps only 2xx answers: the refused fragment comes with 200 and carries the error.
+    assert fragment.status_code == 200
+    assert "A template named “food” already exists." in fragment.content.decode()
+    assert "Details saved." not in fragment.content.decode()
+    assert PromptTemplate.objects.get(pk=drinks.pk).name == "Drinks"
+
+
+def test_an_archived_template_offers_no_rename_and_refuses_one(member_client, member_user):
+    template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+    template_archive(template=template, user=member_user)
+
+    html = member_client.get(reverse("template_detail", args=[template.pk])).content.decode()
+    response = member_client.post(reverse("template_rename", args=[template.pk]), {"name": "Dishes"})
+
+    assert "Edit details" not in html
+    assert response.status_code == 422
+    assert "This template is archived; restore it before editing." in response.content.decode()
+    assert PromptTemplate.objects.get().name == "Food"
+
+
+def test_renaming_needs_the_permission_to_change_templates(client, django_user_model, member_user):
+    template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+    reader = django_user_model.objects.create_user("reader", password="x")
+    reader.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_prompttemplate", "add_prompttemplate"])
+    )
+    client.force_login(reader)
+
+    html = client.get(reverse("template_detail", args=[template.pk])).content.decode()
+    response = client.post(reverse("template_rename", args=[template.pk]), {"name": "Dishes"}, **HTMX)
+
+    assert "Edit details" not in html
+    assert response.status_code == 403
+    assert PromptTemplate.objects.get().name == "Food"

@@ -31,6 +31,7 @@ from tasks.forms import (
     BatchForm,
     ChainWidget,
     TaskRequestForm,
+    TemplateDetailsForm,
     catalog_for,
     form_data_from_fields,
     initial_from_body,
@@ -40,10 +41,12 @@ from tasks.forms import (
 from tasks.models import Batch, Credential, PromptTemplate, PromptTemplateVersion, Task
 from tasks.prompt_templates import (
     TemplateError,
+    TemplateNameError,
     template_archive,
     template_create,
     template_duplicate,
     template_edit,
+    template_rename,
     template_variables,
     version_diff,
 )
@@ -493,9 +496,40 @@ def template_detail(request: HttpRequest, template_id: int, version_id: int | No
     template = get_object_or_404(PromptTemplate, pk=template_id)
     version = get_object_or_404(template.versions, pk=version_id) if version_id else None
     page = f"{TEMPLATES}/detail.html"
-    return render(
-        request, f"{page}#version" if _wants_fragment(request) else page, _version_context(template, version)
-    )
+    context = {**_version_context(template, version), "details_form": TemplateDetailsForm(template=template)}
+    return render(request, f"{page}#version" if _wants_fragment(request) else page, context)
+
+
+@require_POST
+@permission_required("tasks.change_prompttemplate", raise_exception=True)
+def template_rename_view(request: HttpRequest, template_id: int) -> HttpResponse:
+    """“Edit details”: change the name and description; no version is added. With htmx the details
+    block is redrawn in place; a plain POST redirects back to the template's page."""
+    template = get_object_or_404(PromptTemplate, pk=template_id)
+    form = TemplateDetailsForm(request.POST, template=template)
+    renamed = False
+    if form.is_valid():
+        try:
+            template = template_rename(template=template, user=request.user, **form.cleaned_data)
+        except TemplateNameError as exc:
+            form.add_error("name", str(exc))
+        except TemplateError as exc:
+            form.add_error(None, str(exc))
+        else:
+            renamed = True
+    if renamed and not request.htmx:
+        messages.success(request, f"Details of “{template.name}” saved.")
+        return redirect("template_detail", template_id=template.pk)
+    context = {
+        **_version_context(template, None),
+        "details_form": TemplateDetailsForm(template=template) if renamed else form,
+        "details_saved": renamed,
+    }
+    page = f"{TEMPLATES}/detail.html"
+    if request.htmx:
+        # 200 even when refused, as the task page's labels form does: htmx swaps only 2xx responses.
+        return render(request, f"{page}#details_response", context)
+    return render(request, page, context, status=422)
 
 
 @require_POST
@@ -577,6 +611,7 @@ urlpatterns = [
     path("templates/save/", template_save, name="template_save"),
     path("templates/<int:template_id>/", template_detail, name="template_detail"),
     path("templates/<int:template_id>/versions/<int:version_id>/", template_detail, name="template_version"),
+    path("templates/<int:template_id>/rename/", template_rename_view, name="template_rename"),
     path("templates/<int:template_id>/duplicate/", template_duplicate_view, name="template_duplicate"),
     path("templates/<int:template_id>/archive/", template_archive_view, name="template_archive"),
     path("templates/<int:template_id>/batch/", batch_new, name="batch_new"),
