@@ -1,7 +1,6 @@
 """Budgets: refusal before anything is sent, atomic reservation under concurrency, settling, pages."""
 
 import threading
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -13,51 +12,15 @@ from tasks import services
 from tasks.budgets import BudgetExceeded, budget_spent, budget_warnings, budgets_reserve, month_start
 from tasks.clients import StatusClass, TaskOutcome
 from tasks.models import AuditEntry, Budget, Task
-from tasks.providers import queued_charge_per_task
 from tests.factories import make_credential, make_task, make_user
-
-CHARGE = queued_charge_per_task()  # $0.0102 per queued task
-
-
-class FakeClient:
-    """Stands in for the upstream: every task is accepted (20100) and charged what was estimated."""
-
-    posted: list = []
-    lock = threading.Lock()
-
-    @classmethod
-    def for_credential(cls, credential, **kwargs):
-        return cls()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        pass
-
-    def task_post(self, provider, bodies):
-        with self.lock:
-            FakeClient.posted.extend(bodies)
-        return [
-            TaskOutcome(
-                id=str(uuid.uuid4()),
-                status_code=20100,
-                status_message="Task Created.",
-                status_class=StatusClass.CREATED,
-                cost=CHARGE,
-                data={},
-                result=None,
-                raw={},
-            )
-            for _ in bodies
-        ]
+from tests.fake_upstream import CHARGE, FakeUpstream
 
 
 @pytest.fixture
 def fake_upstream(monkeypatch):
-    FakeClient.posted = []
-    monkeypatch.setattr(services, "LLMResponsesClient", FakeClient)
-    return FakeClient
+    upstream = FakeUpstream()
+    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    return upstream
 
 
 def _spec(tag: str = "", n: int = 0) -> services.TaskSpec:
@@ -231,11 +194,11 @@ def concurrent_setup(transactional_db, fake_upstream):
     users = [make_user(f"person-{i}") for i in range(THREADS)]
     credential = make_credential()
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=CHARGE * FITS)
-    return users, credential
+    return users, credential, fake_upstream
 
 
 def test_forty_parallel_submissions_against_a_budget_for_ten_accept_exactly_ten(concurrent_setup):
-    users, credential = concurrent_setup
+    users, credential, upstream = concurrent_setup
 
     results = _run_concurrently(lambda i: _submit(users[i], credential), THREADS)
 
@@ -246,14 +209,14 @@ def test_forty_parallel_submissions_against_a_budget_for_ten_accept_exactly_ten(
     assert len(accepted) == FITS
     assert len(refused) == THREADS - FITS
     assert Task.objects.count() == FITS
-    assert len(FakeClient.posted) == FITS
+    assert len(upstream.posted) == FITS
     assert Task.objects.aggregate(total=Sum("spend"))["total"] == CHARGE * FITS
 
 
 def test_control_without_the_atomic_reservation_the_same_load_overshoots(concurrent_setup, monkeypatch):
     """Proves the test above has teeth: check the budget outside the lock (check, then act) and the
     same 40 submissions all get through."""
-    users, credential = concurrent_setup
+    users, credential, _upstream = concurrent_setup
     monkeypatch.setattr(services, "budgets_reserve", lambda *, user, charges: None)
     checked = threading.Barrier(THREADS)
 
