@@ -162,4 +162,41 @@ def test_the_batch_progress_page_and_its_htmx_fragment(member_client, template, 
     fragment = member_client.get(
         reverse("batch_detail", args=[batch.pk]), HTTP_HX_REQUEST="true"
     ).content.decode()
-    assert fragment.lstrip().startswith('<section id="progress"')
+    assert fragment.lstrip().startswith('<div id="batch-live"')
+
+
+def test_the_polled_fragment_redraws_the_table_with_the_counts_and_stops_when_all_are_final(
+    member_client, member_user
+):
+    from tests.factories import make_task
+
+    batch = Batch.objects.create(name="Nightly", created_by=member_user)
+    task = make_task(status=Task.Status.SUBMITTED, batch=batch, user_prompt="Still waiting")
+    url = reverse("batch_detail", args=[batch.pk])
+
+    fragment = member_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "Still waiting" in fragment and "badge-submitted" in fragment
+    assert 'hx-trigger="every 3s"' in fragment
+
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.COMPLETED)
+    fragment = member_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "badge-completed" in fragment and "badge-submitted" not in fragment
+    assert "hx-trigger" not in fragment  # every task is final: the polling stops
+
+
+def test_a_batch_larger_than_the_page_links_to_all_its_tasks(member_client, member_user, monkeypatch):
+    from tasks.views import builder as builder_views
+    from tests.factories import make_task
+
+    monkeypatch.setattr(builder_views, "BATCH_PAGE_TASKS", 2)
+    batch = Batch.objects.create(name="Nightly", created_by=member_user)
+    for i in range(3):
+        make_task(batch=batch, user_prompt=f"Prompt {i}")
+
+    html = member_client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+
+    assert html.count("badge-completed") == 2
+    assert "The first 2 of 3 tasks." in html
+    assert f"/tasks/?batch={batch.pk}" in html
+    listed = member_client.get(f"/tasks/?batch={batch.pk}").content.decode()
+    assert all(f"Prompt {i}" in listed for i in range(3))

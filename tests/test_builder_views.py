@@ -181,6 +181,20 @@ def test_a_new_variable_brings_its_input(member_client, credential):
 
     assert '<div id="variables" class="variables" hx-swap-oob="true">' in html
     assert 'name="var_city"' in html
+    # Its error container comes inside the new block only: an out-of-band swap aimed at it on its own
+    # would find no target in the page yet (htmx:oobErrorNoTarget).
+    assert html.count('id="errors-var_city"') == 1
+    assert '<div id="errors-var_city" class="field-errors" aria-live="polite">' in html
+
+
+def test_a_known_variables_errors_are_swapped_once(member_client, credential):
+    data = form_data("chat_gpt", credential, user_prompt="Weather in {{city}}?", variables_shown="city")
+
+    html = validate(member_client, data, "var_city").content.decode()
+
+    assert 'id="variables"' not in html
+    assert html.count('id="errors-var_city"') == 1
+    assert '<div id="errors-var_city" class="field-errors" aria-live="polite" hx-swap-oob="true">' in html
 
 
 def test_the_validation_endpoint_without_htmx_shows_every_error(member_client, credential):

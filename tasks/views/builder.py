@@ -381,9 +381,9 @@ def builder_validate(request: HttpRequest) -> HttpResponse:
     context = _context(form, shown=shown, oob=True)
     shown_vars = [v for v in request.POST.get("variables_shown", "").split(",") if v]
     context["variables_changed"] = shown_vars != form.variables
-    context["all_rows"] = [row for _, _, rows in context["sections"] for row in rows] + context[
-        "variable_rows"
-    ]
+    # The variables' error containers are swapped by the template itself: inside a redrawn variables
+    # block when the variables changed (a container of its own would have no target yet), else one by one.
+    context["all_rows"] = [row for _, _, rows in context["sections"] for row in rows]
     return render(request, f"{PAGE}#validation", context)
 
 
@@ -593,14 +593,19 @@ def batch_new(request: HttpRequest, template_id: int) -> HttpResponse:
     return render(request, f"{page}#plan" if _wants_fragment(request) else page, context)
 
 
+BATCH_PAGE_TASKS = 200  # the batch page's table; the task list filtered by batch shows them all
+
+
 @require_GET
 @permission_required("tasks.view_batch", raise_exception=True)
 def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
     batch = get_object_or_404(Batch.objects.select_related("template_version__template"), pk=batch_id)
     progress = batches.batch_progress(batch=batch)
     page = "tasks/batches/detail.html"
-    context = {"batch": batch, "progress": progress, "tasks": batch.tasks.order_by("created_at")[:200]}
-    return render(request, f"{page}#progress" if _wants_fragment(request) else page, context)
+    tasks = list(batch.tasks.order_by("created_at")[:BATCH_PAGE_TASKS])
+    context = {"batch": batch, "progress": progress, "tasks": tasks}
+    # Polled every 3 s until every task is final: the counts and the table are redrawn together.
+    return render(request, f"{page}#live" if _wants_fragment(request) else page, context)
 
 
 urlpatterns = [

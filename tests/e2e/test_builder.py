@@ -79,6 +79,16 @@ def test_adding_a_chain_turn_keeps_what_was_typed(builder_page):
     expect(page.get_by_label("User prompt")).to_have_value("Typed before")
 
 
+def test_a_variable_typed_in_the_prompt_brings_its_input(builder_page):
+    page = builder_page
+    page.get_by_label("User prompt").fill("Weather in {{city}} today?")
+
+    expect(page.locator('input[name="var_city"]')).to_be_visible()
+    page.locator('input[name="var_city"]').fill("Lyon")
+    expect(page.get_by_label("User prompt")).to_have_value("Weather in {{city}} today?")
+    expect(page.locator("#errors-var_city")).to_be_empty()
+
+
 def test_submitting_to_the_stand_in_lands_on_the_task_page(builder_page):
     page = builder_page
     page.get_by_label("User prompt").fill("What is the capital of France?")
