@@ -62,9 +62,12 @@ def insert_rows(model: type[models.Model], rows: list[dict], *, same: dict | Non
         )
 
 
+UPDATE_ROWS_PER_STATEMENT = 1000  # well under PostgreSQL's 65,535 parameters a statement
+
+
 def update_rows(model: type[models.Model], pairs: list[tuple], *, each: str, same: dict) -> None:
     """UPDATE the rows named by `pairs` of (primary key, value): set field `each` to the row's own
-    value and every field of `same` to its value; one statement, run for every row.
+    value and every field of `same` to its value, in one statement joined to a VALUES list.
     """
     if not pairs:
         return
@@ -72,18 +75,26 @@ def update_rows(model: type[models.Model], pairs: list[tuple], *, each: str, sam
     fields = _fields(model, {each, *same})
     pk = model._meta.pk
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(fields[name].column)} = %s" for name in [*same, each])
-    shared = tuple(fields[name].get_db_prep_save(value, connection) for name, value in same.items())
-    params = [
-        (*shared, fields[each].get_db_prep_save(value, connection), pk.get_db_prep_value(key, connection))
+    table = quote(model._meta.db_table)
+    assignments = [f"{quote(fields[name].column)} = %s" for name in same]
+    # SQLite and PostgreSQL both name a VALUES list's columns column1, column2, ….
+    assignments.append(f"{quote(fields[each].column)} = v.column2")
+    shared = [fields[name].get_db_prep_save(value, connection) for name, value in same.items()]
+    rows = [
+        (pk.get_db_prep_value(key, connection), fields[each].get_db_prep_save(value, connection))
         for key, value in pairs
     ]
+    limit = connection.features.max_query_params or UPDATE_ROWS_PER_STATEMENT * 2
+    size = min(UPDATE_ROWS_PER_STATEMENT, (limit - len(shared)) // 2)
     with _cursor(connection) as cursor:
-        cursor.executemany(
-            f"UPDATE {quote(model._meta.db_table)} SET {assignments} "  # noqa: S608
-            f"WHERE {quote(pk.column)} = %s",
-            params,
-        )
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            cursor.execute(
+                f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608
+                f"FROM (VALUES {', '.join(['(%s, %s)'] * len(batch))}) AS v "
+                f"WHERE {table}.{quote(pk.column)} = v.column1",
+                [*shared, *(value for row in batch for value in row)],
+            )
 
 
 def _fields(model: type[models.Model], names: set[str]) -> dict[str, models.Field]:

@@ -123,3 +123,18 @@ def test_a_duplicate_key_is_djangos_integrity_error_and_leaves_the_transaction_u
         update_rows(Task, [(other.pk, "up-1")], each="upstream_task_id", same={})
     other.refresh_from_db()
     assert other.upstream_task_id is None
+
+
+def test_update_rows_past_one_statements_parameter_limit(monkeypatch):
+    from django.db import connection
+
+    monkeypatch.setattr(type(connection.features), "max_query_params", 9)  # 3 rows a statement
+    credential = make_credential()
+    tasks = [Task.objects.create(credential=credential, request_body={}) for _ in range(7)]
+    pairs = [(task.pk, f"up-{i}") for i, task in enumerate(tasks)]
+
+    update_rows(Task, pairs, each="upstream_task_id", same={"status_code": 20100, "status_message": "ok"})
+
+    assert sorted(Task.objects.values_list("upstream_task_id", "status_code")) == [
+        (f"up-{i}", 20100) for i in range(7)
+    ]
