@@ -435,6 +435,8 @@ class SpendDay(models.Model):
     )
     task_count = models.PositiveIntegerField(default=0)
     provisional_count = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField(null=True, blank=True, help_text="The group's first task that day.")
+    last_at = models.DateTimeField(null=True, blank=True, help_text="The group's last task that day.")
 
     class Meta:
         ordering = ["day", "dimension"]

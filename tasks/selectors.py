@@ -13,15 +13,15 @@ import json
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet, Sum, Value
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from tasks.budgets import month_start
-from tasks.models import Task, TaskEvent
+from tasks.models import SpendDay, Task, TaskEvent
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000
@@ -254,27 +254,63 @@ def task_get_for_row(*, task_id) -> Task:
 
 
 def tag_list(*, q: str = "", sort: str = "-last") -> list[dict]:
-    """Every upstream tag with its task count, spend and first and last run: one aggregate query."""
-    tags = Task.objects.exclude(tag="")
+    """Every upstream tag with its task count, spend, active tasks and first and last run.
+
+    Days the spend rollup covers are read from its per-tag rows (a few hundred a day, however many
+    tasks), the days after them from the tasks: two small aggregates instead of one over every tagged
+    task (856 ms at a million tasks before). Active tasks are all in the days after the rollup: a day
+    with one still in flight is not rolled up.
+    """
+    from tasks.spend import Period, rolled_through
+
+    through = rolled_through()
+    live = Task.objects.exclude(tag="")
+    parts = []
+    if through is not None:
+        rolled = SpendDay.objects.filter(dimension=SpendDay.Dimension.TAG, day__lte=through).exclude(tag="")
+        if q:
+            rolled = rolled.filter(tag__icontains=q)
+        parts.append(
+            rolled.values("tag").annotate(
+                count=Sum("task_count"),
+                total=Sum("spend"),
+                first_run=Min("first_at"),
+                last_run=Max("last_at"),
+                active=Value(0),
+            )
+        )
+        live = live.filter(created_at__gte=Period(start=through, end=through).end_before)
     if q:
-        tags = tags.filter(tag__icontains=q)
-    ordering = {
-        "-last": ["-last_run", "tag"],
-        "tag": ["tag"],
-        "-count": ["-count", "tag"],
-        "-spend": ["-total", "tag"],
-    }.get(sort, ["-last_run", "tag"])
-    return list(
-        tags.values("tag")
-        .annotate(
+        live = live.filter(tag__icontains=q)
+    parts.append(
+        live.values("tag").annotate(
             count=Count("id"),
             total=Sum("spend"),
             first_run=Min("created_at"),
             last_run=Max("created_at"),
             active=Count("id", filter=Q(status__in=Task.ACTIVE_STATUSES)),
         )
-        .order_by(*ordering)
     )
+    tags: dict[str, dict] = {}
+    for part in parts:
+        for row in part.order_by():
+            tag = tags.setdefault(
+                row["tag"], {"tag": row["tag"], "count": 0, "total": Decimal("0"), "active": 0}
+            )
+            tag["count"] += row["count"]
+            tag["total"] += row["total"] or Decimal("0")
+            tag["active"] += row["active"]
+            tag["first_run"] = min(filter(None, [tag.get("first_run"), row["first_run"]]), default=None)
+            tag["last_run"] = max(filter(None, [tag.get("last_run"), row["last_run"]]), default=None)
+    rows = sorted(tags.values(), key=lambda row: row["tag"])
+    if sort == "tag":
+        return rows
+    keys = {"-count": lambda row: row["count"], "-spend": lambda row: row["total"]}
+    # sorted() is stable, so the rows with equal keys stay in tag order.
+    return sorted(rows, key=keys.get(sort, lambda row: row["last_run"] or _EPOCH), reverse=True)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
 from tasks.models import SpendDay, SpendRollup, Task
@@ -78,10 +78,12 @@ def _day_rows(day: date) -> list[SpendDay]:
             created_at__gte=_day_start(day), created_at__lt=_day_start(day + timedelta(days=1))
         )
         .values(*_COLUMNS.values(), "spend_is_final")
-        .annotate(amount=Sum("spend"), count=Count("pk"))
+        .annotate(
+            amount=Sum("spend"), count=Count("pk"), first_at=Min("created_at"), last_at=Max("created_at")
+        )
         .order_by()
     )
-    sums: dict[tuple, list] = defaultdict(lambda: [Decimal("0"), Decimal("0"), 0, 0])
+    sums: dict[tuple, list] = defaultdict(lambda: [Decimal("0"), Decimal("0"), 0, 0, None, None])
     for group in groups:
         # Quantized per group: SQLite's sums carry floating-point noise below the sixth decimal.
         amount, count = (group["amount"] or Decimal("0")).quantize(_MONEY), group["count"]
@@ -94,8 +96,10 @@ def _day_rows(day: date) -> list[SpendDay]:
             if not group["spend_is_final"]:
                 figures[1] += amount
                 figures[3] += count
+            figures[4] = min(figures[4] or group["first_at"], group["first_at"])
+            figures[5] = max(figures[5] or group["last_at"], group["last_at"])
     rows = []
-    for (dimension, value), (amount, provisional, count, provisional_count) in sums.items():
+    for (dimension, value), (amount, provisional, count, provisional_count, first, last) in sums.items():
         row = SpendDay(
             day=day,
             dimension=dimension,
@@ -103,6 +107,8 @@ def _day_rows(day: date) -> list[SpendDay]:
             provisional=provisional,
             task_count=count,
             provisional_count=provisional_count,
+            first_at=first,
+            last_at=last,
         )
         if dimension != SpendDay.Dimension.TOTAL:
             setattr(row, _COLUMNS[dimension], value)

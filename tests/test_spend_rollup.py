@@ -275,3 +275,71 @@ def test_the_daily_job_rolls_up_and_keeps_a_single_chain(history):
     assert len(queued) == 2  # the one from the command, and one for after midnight
     assert queued[1].task.run_after == rollup_next_run()
     assert SpendRollup.objects.get().next_run_at == rollup_next_run()
+
+
+# --- The tags index reads the rollup too ------------------------------------------------------------
+
+
+def _tags_from_tasks() -> dict[str, dict]:
+    """Each tag's figures, summed here from the tasks themselves."""
+    tags: dict[str, dict] = {}
+    for task in Task.objects.exclude(tag=""):
+        row = tags.setdefault(task.tag, {"tag": task.tag, "count": 0, "total": Decimal("0"), "active": 0})
+        row["count"] += 1
+        row["total"] += task.spend
+        row["active"] += task.status in Task.ACTIVE_STATUSES
+        row["first_run"] = min(row.get("first_run", task.created_at), task.created_at)
+        row["last_run"] = max(row.get("last_run", task.created_at), task.created_at)
+    return tags
+
+
+@pytest.mark.parametrize(
+    ("sort", "order"),
+    [
+        ("-last", lambda row: (-row["last_run"].timestamp(), row["tag"])),
+        ("-count", lambda row: (-row["count"], row["tag"])),
+        ("-spend", lambda row: (-row["total"], row["tag"])),
+        ("tag", lambda row: row["tag"]),
+    ],
+)
+def test_the_tags_index_over_the_rollup_equals_the_tasks(history, sort, order):
+    from tasks import selectors
+
+    make_task(tag="free", status=Task.Status.FAILED, spend=Decimal("0"), created_at=_at(timezone.localdate()))
+    make_task(tag="team-b", status=Task.Status.PENDING)  # today: after the rollup, still active
+    spend_rollup()
+    assert spend.rolled_through() is not None
+
+    rows = selectors.tag_list(sort=sort)
+
+    expected = sorted(_tags_from_tasks().values(), key=order)
+    assert [row["tag"] for row in rows] == [row["tag"] for row in expected]
+    for row, want in zip(rows, expected, strict=True):
+        assert row["count"] == want["count"] and row["active"] == want["active"], row["tag"]
+        assert row["total"] == want["total"].quantize(Decimal("0.000001")), row["tag"]
+        assert (row["first_run"], row["last_run"]) == (want["first_run"], want["last_run"]), row["tag"]
+
+
+def test_the_tags_index_filter_applies_to_rolled_and_live_days(history, monkeypatch):
+    from tasks import selectors
+
+    spend_rollup()
+    with_rollup = selectors.tag_list(q="TEAM-A")
+    _without_rollup(monkeypatch)
+
+    assert [row["tag"] for row in with_rollup] == ["team-a"]
+    assert with_rollup == selectors.tag_list(q="TEAM-A")
+
+
+def test_the_tags_index_reads_no_task_of_a_rolled_day(history, django_assert_max_num_queries):
+    from tasks import selectors
+
+    spend_rollup()
+    # Alter a rolled day's task behind the rollup's back: the index keeps the rollup's figure for it.
+    day = spend.rolled_through()
+    Task.objects.filter(tag="team-a", created_at__lt=_at(day)).update(spend=Decimal("99"))
+
+    with django_assert_max_num_queries(3):
+        rows = selectors.tag_list()
+
+    assert all(row["total"] < 99 for row in rows)
