@@ -27,15 +27,15 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     return {name: value for name, value in env.items() if value is not None}
 
 
-def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def run(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
+    """Our own interpreter with `argv`, in the repository's root."""
     return subprocess.run(  # noqa: S603 - our own interpreter and code
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, *argv], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
     )
+
+
+def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return run(env, "-c", textwrap.dedent(code))
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "CREDENTIAL_KEYS"])
@@ -105,3 +105,15 @@ def test_anonymous_visitors_are_sent_to_the_login_page(client):
 
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/accounts/login/?next=/")
+
+
+def test_code_only_commands_run_in_a_bare_checkout_and_the_others_still_refuse(tmp_path):
+    env = production_env(tmp_path, SECRET_KEY=None, CREDENTIAL_KEYS=None)
+
+    checked = run(env, "manage.py", "makemigrations", "--check", "--dry-run")
+    assert checked.returncode == 0, checked.stderr
+    assert "No changes detected" in checked.stdout
+
+    migrated = run(env, "manage.py", "migrate")
+    assert migrated.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in migrated.stderr
