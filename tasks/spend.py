@@ -237,7 +237,7 @@ class _Sources:
         start = Period(start=self.first, end=self.first).start_at
         if self.through is None:
             return start
-        return max(start, Period(start=self.through, end=self.through).end_before)
+        return max(start, rollup_end(self.through))
 
     def live_tasks(self):
         return _span(self.period, self.previous).filter(created_at__gte=self.live_start)
@@ -256,6 +256,11 @@ def rolled_through() -> date | None:
     if state is None or state[1] != timezone.get_current_timezone_name():
         return None
     return state[0]
+
+
+def rollup_end(through: date) -> datetime:
+    """The first instant the rollup does not cover, when it covers the days through `through`."""
+    return Period(start=through, end=through).end_before
 
 
 def _in(period: Period) -> Q:
