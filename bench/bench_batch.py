@@ -21,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from _builder_setup import fresh_postgres_database, make_catalog, make_credential, make_member, setup_django
+from _builder_setup import make_catalog, make_credential, make_member, setup_django
+from _postgres import ensure_database
 
 CHUNK = 100
 
@@ -45,7 +46,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--database-url", default="", help="the product's database (default: SQLite)")
     args = parser.parse_args()
-    setup_django(fresh_postgres_database(args.database_url) if args.database_url else "")
+    setup_django(ensure_database(args.database_url, fresh=True) if args.database_url else "")
     import requests
 
     from tasks import batches
