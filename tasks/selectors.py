@@ -474,9 +474,7 @@ def home_summary(*, user, limit: int = 10) -> HomeSummary:
     pending = list(base.filter(status__in=Task.ACTIVE_STATUSES).order_by("-created_at", "-id")[:limit])
     recent = list(base.order_by("-created_at", "-id")[:limit])
     period = spend.period_preset("this_month")
-    month = spend.spend_total(period=period)
-    people = spend.spend_by(period=period, dimension="person").rows
-    mine = next((row.spend for row in people if row.key == str(user.pk)), Decimal("0"))
+    month, mine = spend.spend_total_and_person(period=period, person_id=user.pk)
     return HomeSummary(
         pending=pending,
         recent=recent,

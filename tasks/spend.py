@@ -389,6 +389,13 @@ def spend_total(*, period: Period) -> SpendTotal:
     return _total(src, figures.totals)
 
 
+def spend_total_and_person(*, period: Period, person_id) -> tuple[SpendTotal, Decimal]:
+    """`spend_total` and one person's spend in the period, from the same queries (the home page)."""
+    src, figures = _figures(period, totals=True, dimensions=["person"])
+    mine = figures.groups["person"].get(person_id, {}).get("amount")
+    return _total(src, figures.totals), _money(mine)
+
+
 def _total(src: _Sources, totals: dict) -> SpendTotal:
     return SpendTotal(
         period=src.period,

@@ -343,3 +343,16 @@ def test_the_tags_index_reads_no_task_of_a_rolled_day(history, django_assert_max
         rows = selectors.tag_list()
 
     assert all(row["total"] < 99 for row in rows)
+
+
+def test_one_persons_share_comes_with_the_total_from_the_same_figures(history):
+    spend_rollup()
+    period = spend.period_preset("this_month")
+    alice = history["alice"]
+
+    total, mine = spend.spend_total_and_person(period=period, person_id=alice.pk)
+
+    assert total == spend.spend_total(period=period)
+    rows = spend.spend_by(period=period, dimension="person").rows
+    assert mine == next(row.spend for row in rows if row.key == str(alice.pk)) > 0
+    assert spend.spend_total_and_person(period=period, person_id=-1)[1] == 0
