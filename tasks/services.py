@@ -47,7 +47,7 @@ POLL_DELAYS = (5, 10, 20, 30, 60, 120, 300, 600, 900)
 GIVE_UP_AFTER = timedelta(hours=72)
 CALLBACK_SALT = "tasks.callback"
 # Tasks collected together by one job (the ids of one task_post chunk).
-COLLECT_GROUP = 100
+COLLECT_GROUP = TASK_POST_CHUNK
 
 
 class SubmissionError(Exception):
@@ -146,7 +146,7 @@ def submit_task_ids(
     try:
         with transaction.atomic():
             budgets_reserve(user=user, charges=[(spec.body.get("tag", ""), estimate) for spec in specs])
-            created = _create_tasks(specs, credential, user, batch, mode, estimate)
+            created = _create_tasks(specs, provider, credential, user, batch, mode, estimate)
     except IntegrityError:
         # A concurrent submit with the same idempotency key won the race: show its tasks.
         existing = _existing_for_keys(keys)
@@ -179,7 +179,7 @@ class _Created:
     body: dict
 
 
-def _create_tasks(specs, credential, user, batch, mode, estimate) -> list[_Created]:
+def _create_tasks(specs, provider, credential, user, batch, mode, estimate) -> list[_Created]:
     now = timezone.now()
     created, rows = [], []
     for i, spec in enumerate(specs):
@@ -210,7 +210,7 @@ def _create_tasks(specs, credential, user, batch, mode, estimate) -> list[_Creat
         Task,
         rows,
         same={
-            "provider": specs[0].provider,
+            "provider": provider,
             "mode": mode,
             "credential_id": credential.pk,
             "submitted_by_id": user.pk if user is not None and user.pk else None,
@@ -335,8 +335,6 @@ def _record_post_outcomes(tasks: list[_Created], outcomes: list[TaskOutcome]) ->
     one UPDATE per group of equal values, which also writes the one value that differs per task, its
     upstream id: a row is rewritten once, not once for its status and again for its id.
     """
-    if not tasks:
-        return
     now = timezone.now()
     first_poll = now + timedelta(seconds=POLL_DELAYS[0])
     groups: dict[tuple, list[tuple[uuid.UUID, str | None]]] = defaultdict(list)
@@ -372,8 +370,8 @@ def _record_post_outcomes(tasks: list[_Created], outcomes: list[TaskOutcome]) ->
                 fields.update(status=Task.Status.FAILED, spend_is_final=True, completed_at=now)
             update_rows(Task, pairs, each="upstream_task_id", same=fields)
         insert_rows(TaskEvent, events)
-    for start in range(0, len(accepted), COLLECT_GROUP):
-        jobs.schedule_collect(accepted[start : start + COLLECT_GROUP], delay=POLL_DELAYS[0])
+    if accepted:  # one chunk: one collection job
+        jobs.schedule_collect(accepted, delay=POLL_DELAYS[0])
 
 
 def _post_live(task: Task, credential: Credential) -> None:
@@ -566,7 +564,7 @@ def tasks_poll(*, task_ids: list[str]) -> None:
 def _poll_one(task_id, *, clients: dict) -> int | None:
     """Poll one task if it is this chain's turn; return the delay before its next poll, or None when
     the task is final, gone, given up on, or polled by another chain."""
-    task = Task.objects.select_related("credential").filter(pk=task_id).first()
+    task = Task.objects.filter(pk=task_id).first()
     if task is None or task.is_final or not task.upstream_task_id:
         return None
     now = timezone.now()
