@@ -544,21 +544,23 @@ def tasks_poll(*, task_ids: list[str]) -> None:
     that is due, then schedule the next poll for those still waiting, unless all are final.
 
     Safe to run twice: each poll claims its task's slot with a conditional update of `poll_count`, so
-    a duplicate job finds the slots taken and stops without starting a second chain.
+    a duplicate job finds the slots taken and stops without starting a second chain. Tasks whose next
+    polls fall at different times (a group resume_collection made of tasks polled a different number
+    of times) go on in one chain per delay: a task scheduled sooner than its turn would find its slot
+    not due and leave the chain.
     """
-    waiting, delays = [], []
+    waiting: dict[int, list[str]] = defaultdict(list)  # delay -> the tasks to poll again after it
     clients: dict = {}
     try:
         for task_id in task_ids:
             delay = _poll_one(task_id, clients=clients)
             if delay is not None:
-                waiting.append(str(task_id))
-                delays.append(delay)
+                waiting[delay].append(str(task_id))
     finally:
         for client in clients.values():
             client.close()
-    if waiting:
-        jobs.schedule_collect(waiting, delay=min(delays))
+    for delay, ids in waiting.items():
+        jobs.schedule_collect(ids, delay=delay)
 
 
 def _poll_one(task_id, *, clients: dict) -> int | None:

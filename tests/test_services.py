@@ -96,6 +96,27 @@ def test_polling_twice_at_once_claims_the_slot_once(stand_in, admin_user):
     assert len([r for r in default_task_backend.results if r.task.name == "collect_results"]) == 1
 
 
+def test_a_resumed_group_of_tasks_at_different_polls_keeps_every_task_in_a_chain(stand_in, admin_user):
+    early, late = services.submit_tasks(
+        specs=[spec("One?"), spec("Two?")], credential=stand_in, user=admin_user
+    )
+    # As resume_collection leaves them: both due now, one of them polled many times already.
+    Task.objects.filter(pk=early.pk).update(next_poll_at=timezone.now(), poll_count=0)
+    Task.objects.filter(pk=late.pk).update(next_poll_at=timezone.now(), poll_count=5)
+    default_task_backend.clear()
+
+    services.tasks_poll(task_ids=[str(early.pk), str(late.pk)])
+
+    scheduled = {
+        tuple(r.args[0]): r.task.run_after
+        for r in default_task_backend.results
+        if r.task.name == "collect_results"
+    }
+    # Each task's next poll is planned for its own due time, so neither is dropped from collection.
+    assert set(scheduled) == {(str(early.pk),), (str(late.pk),)}
+    assert scheduled[(str(early.pk),)] < scheduled[(str(late.pk),)]
+
+
 def test_polling_gives_up_after_72_hours(stand_in, admin_user):
     (task,) = services.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
     Task.objects.filter(pk=task.pk).update(submitted_at=timezone.now() - timedelta(hours=73))
