@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from tasks.audit import audit_change_lines, audit_record
-from tasks.budgets import budget_snapshot
+from tasks.audit import audit_change_lines, audit_changes, audit_record
+from tasks.budgets import budget_delete, budget_snapshot
 from tasks.models import AuditEntry, Budget, Credential, PromptTemplate, PromptTemplateVersion, Task
 
 TASK_CSV_FIELDS = [
@@ -144,17 +144,15 @@ class BudgetAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
         after = budget_snapshot(obj)
-        changes = {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}
         audit_record(
             actor=request.user,
             action="budget.update" if change else "budget.create",
             obj=obj,
-            changes=changes if change else after,
+            changes=audit_changes(before, after) if change else after,
         )
 
     def delete_model(self, request, obj):
-        audit_record(actor=request.user, action="budget.delete", obj=obj, changes=budget_snapshot(obj))
-        super().delete_model(request, obj)
+        budget_delete(actor=request.user, budget=obj)
 
     def delete_queryset(self, request, queryset):
         for budget in queryset:
