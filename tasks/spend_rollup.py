@@ -57,16 +57,21 @@ def last_settled_day(*, now: datetime | None = None) -> date:
     """The latest day whose end is more than SETTLE_AFTER before `now`."""
     limit = (now or timezone.now()) - SETTLE_AFTER
     day = limit.astimezone(rollup_time_zone()).date() - timedelta(days=1)
-    while _day_start(day + timedelta(days=1)) >= limit:  # `limit` fell exactly on a midnight
+    if _day_start(day + timedelta(days=1)) >= limit:  # `limit` fell exactly on a midnight
         day -= timedelta(days=1)
     return day
 
 
-def _unsettled(day: date):
-    """The day's tasks whose spend may still change."""
+def _day_tasks(day: date):
+    """The tasks created on `day` (in the rollup's time zone)."""
     return Task.objects.filter(
         created_at__gte=_day_start(day), created_at__lt=_day_start(day + timedelta(days=1))
-    ).filter(
+    )
+
+
+def _unsettled(day: date):
+    """The day's tasks whose spend may still change."""
+    return _day_tasks(day).filter(
         Q(status__in=Task.ACTIVE_STATUSES) | Q(status=Task.Status.UNKNOWN, upstream_task_id__isnull=False)
     )
 
@@ -74,9 +79,7 @@ def _unsettled(day: date):
 def _day_rows(day: date) -> list[SpendDay]:
     """The day's rollup rows: its whole, then one row per group of each breakdown."""
     groups = (
-        Task.objects.filter(
-            created_at__gte=_day_start(day), created_at__lt=_day_start(day + timedelta(days=1))
-        )
+        _day_tasks(day)
         .values(*_COLUMNS.values(), "spend_is_final")
         .annotate(
             amount=Sum("spend"), count=Count("pk"), first_at=Min("created_at"), last_at=Max("created_at")
@@ -171,7 +174,7 @@ def spend_rollup(
         with transaction.atomic():
             state = SpendRollup.objects.select_for_update().get(pk=STATE_PK)
             done = state.through is not None and day <= state.through
-            if done and (since is None or day < since):
+            if done and since is None:  # a `since` run rebuilds the days it passes
                 day += timedelta(days=1)
                 continue
             if _unsettled(day).exists():
