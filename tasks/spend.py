@@ -11,7 +11,7 @@ the sum of both parts, so it stays equal to the sum of `Task.spend` behind it.
 
 import calendar
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -451,26 +451,18 @@ class Dimension:
     title: str
     filter_name: str  # the task list's GET parameter
     value: str  # the grouped field
-    label: str  # the field that names a group
     empty_label: str
 
 
 DIMENSIONS = {
     d.key: d
     for d in (
-        Dimension("person", "By person", "person", "submitted_by_id", "submitted_by__username", "(nobody)"),
-        Dimension("provider", "By provider", "provider", "provider", "provider", "(none)"),
-        Dimension("model", "By model", "model", "model_name", "model_name", "(none)"),
-        Dimension("credential", "By credential", "credential", "credential_id", "credential__name", "(none)"),
-        Dimension("tag", "By tag", "tag", "tag", "tag", "(no tag)"),
-        Dimension(
-            "template",
-            "By template",
-            "template",
-            "template_version__template_id",
-            "template_version__template__name",
-            "(no template)",
-        ),
+        Dimension("person", "By person", "person", "submitted_by_id", "(nobody)"),
+        Dimension("provider", "By provider", "provider", "provider", "(none)"),
+        Dimension("model", "By model", "model", "model_name", "(none)"),
+        Dimension("credential", "By credential", "credential", "credential_id", "(none)"),
+        Dimension("tag", "By tag", "tag", "tag", "(no tag)"),
+        Dimension("template", "By template", "template", "template_version__template_id", "(no template)"),
     )
 }
 PROVIDER_LABELS = dict(Provider.choices)
@@ -620,13 +612,13 @@ def spend_report(*, period: Period, granularity: str = "day") -> tuple[SpendTota
     if granularity not in GRANULARITIES:
         granularity = "day"
     src, figures = _sources(period), _Figures()
-    if connection.vendor == "postgresql":
-        with _planner_settings():
-            _add_rolled(figures, src, totals=True, days=True, dimensions=list(DIMENSIONS))
-            _add_live_grouping_sets(figures, src)
-    else:
+    postgres = connection.vendor == "postgresql"
+    with _planner_settings() if postgres else nullcontext():
         _add_rolled(figures, src, totals=True, days=True, dimensions=list(DIMENSIONS))
-        _add_live(figures, src, totals=True, days=True, dimensions=list(DIMENSIONS))
+        if postgres:
+            _add_live_grouping_sets(figures, src)
+        else:
+            _add_live(figures, src, totals=True, days=True, dimensions=list(DIMENSIONS))
     names = _group_names(figures.groups)
     breakdowns = [_days_breakdown(period, granularity, figures.days)]
     breakdowns += [_groups_breakdown(key, period, figures.groups[key], names) for key in DIMENSIONS]
@@ -648,15 +640,8 @@ def _planner_settings():
 
 
 # The grouping sets, in the order of the GROUPING() bitmask below (leftmost argument = highest bit).
-_SETS = ["submitted_by_id", "provider", "model_name", "credential_id", "tag", "template_id", "day"]
-_SET_DIMENSIONS = {
-    "submitted_by_id": "person",
-    "provider": "provider",
-    "model_name": "model",
-    "credential_id": "credential",
-    "tag": "tag",
-    "template_id": "template",
-}
+_SETS = [*_ROLLUP_GROUP.values(), "day"]
+_SET_DIMENSIONS = {column: key for key, column in _ROLLUP_GROUP.items()}
 
 
 def _add_live_grouping_sets(figures: _Figures, src: _Sources) -> None:
