@@ -20,6 +20,7 @@ import uuid
 from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
+from itertools import accumulate
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -169,7 +170,6 @@ class Command(BaseCommand):
         started = time.monotonic()
         world = self._world(rng, options)
         count, size = options["count"], options["batch_size"]
-        made = 0
         with _historical_dates():
             made = self._generate(rng, world, options, count, size, started)
         if connection.vendor == "postgresql":
@@ -242,12 +242,13 @@ class Command(BaseCommand):
                 variants = [_answer(rng, subject, place, brand, brand2) for _ in range(rng.randint(2, 4))]
                 prompts.append((ask, variants))
             tags.append((tag, prompts))
-        # Zipf-like weights: a few tags hold many tasks, most hold a few hundred.
-        tag_weights = [1 / (rank + 1) ** 0.8 for rank in range(len(tags))]
+        # Zipf-like weights: a few tags hold many tasks, most hold a few hundred. Cumulative, as
+        # rng.choices would otherwise add them up again for every row (the same draws either way).
+        tag_weights = list(accumulate(1 / (rank + 1) ** 0.8 for rank in range(len(tags))))
         now = timezone.now()
         return {
             "users": [u.pk for u in users],
-            "user_weights": [1 / (rank + 1) ** 0.7 for rank in range(len(users))],
+            "user_weights": list(accumulate(1 / (rank + 1) ** 0.7 for rank in range(len(users)))),
             "credentials": [c.pk for c in credentials],
             "versions": versions,
             "batches": batches,
@@ -272,7 +273,7 @@ class Command(BaseCommand):
             status = "submitted"
         tagged = rng.random() < 0.7
         if tagged:
-            tag, prompts = rng.choices(world["tags"], weights=world["tag_weights"])[0]
+            tag, prompts = rng.choices(world["tags"], cum_weights=world["tag_weights"])[0]
             prompt, variants = rng.choice(prompts)
             # Answers drift slowly: the variant depends on the month, with some noise.
             answer = variants[(created.month + (rng.random() < 0.2)) % len(variants)]
@@ -290,7 +291,7 @@ class Command(BaseCommand):
             "provider": provider,
             "mode": "live" if live else "task_post",
             "credential_id": rng.choice(world["credentials"]),
-            "submitted_by_id": rng.choices(world["users"], weights=world["user_weights"])[0],
+            "submitted_by_id": rng.choices(world["users"], cum_weights=world["user_weights"])[0],
             "template_version_id": rng.choice(world["versions"]) if rng.random() < 0.25 else None,
             "batch_id": rng.choice(world["batches"]) if rng.random() < 0.15 else None,
             "idempotency_key": None,
