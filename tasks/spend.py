@@ -271,9 +271,8 @@ def _days_in(period: Period) -> Q:
     return Q(day__gte=period.start, day__lte=period.end)
 
 
-def _span(period: Period, previous: Period | None = None):
-    start = min(period.start_at, previous.start_at) if previous else period.start_at
-    end = max(period.end_before, previous.end_before) if previous else period.end_before
+def _span(period: Period, previous: Period):
+    start, end = min(period.start_at, previous.start_at), max(period.end_before, previous.end_before)
     return Task.objects.filter(created_at__gte=start, created_at__lt=end)
 
 
@@ -476,40 +475,26 @@ def spend_by(*, period: Period, dimension: str) -> Breakdown:
 
 
 def _groups_breakdown(key: str, period: Period, groups: dict, names: dict) -> Breakdown:
-    items = [
-        {
-            "amount": ZERO,
-            "count": 0,
-            "provisional_amount": ZERO,
-            "previous_amount": ZERO,
-            **figures,
-            "group": group,
-            "name": names.get(key, {}).get(group, group),
-        }
-        for group, figures in groups.items()
-    ]
-    return _dimension_breakdown(DIMENSIONS[key], period, items)
-
-
-def _dimension_breakdown(dim: Dimension, period: Period, items) -> Breakdown:
-    """A breakdown from grouped items: dicts with group, name, amount, count, provisional_amount and
-    previous_amount."""
+    """A breakdown from {group: figures} (amount, count, provisional_amount, previous_amount), each
+    group named from `names`."""
+    dim = DIMENSIONS[key]
     rows = []
-    for item in items:
-        group, name = item["group"], item["name"]
-        if not item["count"] and not item["previous_amount"]:
+    for group, item in groups.items():
+        if not item.get("count") and not item.get("previous_amount"):
             continue
-        if dim.key == "provider":
+        if key == "provider":
             name = PROVIDER_LABELS.get(group, group)
+        else:
+            name = names.get(key, {}).get(group, group)
         has_value = group not in (None, "")
         filters = {**period.filters(), dim.filter_name: group} if has_value else {}
         rows.append(
             SpendRow(
                 label=str(name) if has_value and name not in (None, "") else dim.empty_label,
-                spend=_money(item["amount"]),
-                tasks=item["count"] or 0,
-                provisional=_money(item["provisional_amount"]),
-                previous_spend=_money(item["previous_amount"]),
+                spend=_money(item.get("amount")),
+                tasks=item.get("count") or 0,
+                provisional=_money(item.get("provisional_amount")),
+                previous_spend=_money(item.get("previous_amount")),
                 filters=filters,
                 key="" if group is None else str(group),
             )
@@ -563,16 +548,12 @@ def spend_over_time(*, period: Period, granularity: str = "day") -> Breakdown:
 
 
 def _days_breakdown(period: Period, granularity: str, days: dict) -> Breakdown:
+    """Every bucket of the period from {day: figures}, zeros where nothing was found."""
     if granularity not in GRANULARITIES:
         granularity = "day"
     found = defaultdict(dict)
     for day, figures in days.items():
         _add(found[_bucket_start(day, granularity)], figures)
-    return _timeline_breakdown(period, granularity, found)
-
-
-def _timeline_breakdown(period: Period, granularity: str, found: dict) -> Breakdown:
-    """Every bucket of the period from {bucket start date: item}, zeros where nothing was found."""
     rows = []
     start = _bucket_start(period.start, granularity)
     while start <= period.end:
