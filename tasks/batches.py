@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from tasks import services
+from tasks.budgets import SUBMISSION_LIFETIME
 from tasks.forms import TaskRequestForm, form_data_from_fields
 from tasks.models import Batch, Credential, PromptTemplateVersion, ProviderModel, Task
 from tasks.prompt_templates import template_variables
@@ -173,10 +175,12 @@ class BatchProgress:
     failed: int
     unknown: int
     cost: Decimal
+    unwritten: int = 0  # planned tasks without a row: still being written, or never will be
+    writing: bool = False  # the submission may still be writing them
 
     @property
     def done(self) -> bool:
-        return self.total > 0 and self.completed + self.failed == self.total
+        return self.total > 0 and self.completed + self.failed == self.total and not self.writing
 
     @property
     def percent(self) -> int:
@@ -184,13 +188,16 @@ class BatchProgress:
 
 
 def batch_progress(*, batch: Batch) -> BatchProgress:
-    """Counts by status and the cost so far (Task.spend: charge at post, then the final cost)."""
+    """Counts by status and the cost so far (Task.spend: charge at post, then the final cost), and how
+    many planned tasks have no row: a submission writes each chunk's rows just before sending it, and
+    one that stopped (a database error) never writes the rest."""
     S = Task.Status
     counts = batch.tasks.aggregate(
         total=Count("pk"),
         cost=Sum("spend"),
         **{status: Count("pk", filter=Q(status=status)) for status in S.values},
     )
+    unwritten = max(batch.task_count - counts["total"], 0)
     return BatchProgress(
         total=counts["total"],
         queued=counts[S.QUEUED],
@@ -200,4 +207,6 @@ def batch_progress(*, batch: Batch) -> BatchProgress:
         failed=counts[S.FAILED],
         unknown=counts[S.UNKNOWN],
         cost=counts["cost"] or Decimal("0"),
+        unwritten=unwritten,
+        writing=bool(unwritten) and timezone.now() - batch.created_at < SUBMISSION_LIFETIME,
     )

@@ -1,25 +1,31 @@
 """Monthly budgets: the check that reserves spend before anything is sent, and what each budget has used.
 
-A submission's tasks are created (with their estimated charge in `Task.spend`) in the same
-transaction that checks the budgets, so the reservation *is* the new rows. The budget rows are
-locked first (SELECT … FOR UPDATE on PostgreSQL; on SQLite every write transaction starts with
-BEGIN IMMEDIATE and holds the database's write lock), so concurrent submissions queue behind each
-other and each one sees the spend the previous ones reserved. Reservations settle by themselves:
+A submission's first tasks are created (with their estimated charge in `Task.spend`) in the same
+transaction that checks the budgets, so the reservation *is* the new rows; the tasks of its later
+task_post chunks, written while earlier chunks are in flight, are reserved by a BudgetHold until their
+rows take its place (`budget_hold_take`). The budget rows are locked first (SELECT … FOR UPDATE on
+PostgreSQL; on SQLite every write transaction starts with BEGIN IMMEDIATE and holds the database's
+write lock), so concurrent submissions queue behind each other and each one sees the spend the
+previous ones reserved. Reservations settle by themselves:
 services replace `Task.spend` with the charge at post and then the final cost (zero when refused).
 """
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Func, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from tasks.models import Budget, Task
+from tasks.models import Budget, BudgetHold, Task
 
 ZERO = Decimal("0")
+# A submission still unfinished this long after it started was interrupted (the web server's own
+# timeout is 2 minutes): its hold stops counting, and resume_collection marks its unanswered rows unknown.
+SUBMISSION_LIFETIME = timedelta(minutes=10)
 
 
 class BudgetExceeded(Exception):
@@ -32,8 +38,8 @@ def month_start(now: datetime | None = None) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def _budget_tasks_q(budget: Budget) -> Q:
-    """The tasks that count against `budget` (any month)."""
+def _budget_scope_q(budget: Budget) -> Q:
+    """The tasks (any month), or the holds, that count against `budget`: both name the person and tag."""
     if budget.scope == Budget.Scope.PERSON:
         return Q(submitted_by_id=budget.user_id)
     if budget.scope == Budget.Scope.TAG:
@@ -43,22 +49,38 @@ def _budget_tasks_q(budget: Budget) -> Q:
 
 def budget_spent(budget: Budget) -> Decimal:
     """What counts against `budget` this month: final costs, charges at post and reservations."""
-    tasks = Task.objects.filter(_budget_tasks_q(budget), created_at__gte=month_start())
-    return tasks.aggregate(total=Sum("spend"))["total"] or ZERO
+    return _spent([budget])[budget.pk]
+
+
+def _spent(budgets: list[Budget]) -> dict[int, Decimal]:
+    """What counts against each budget this month, holds included, in one statement.
+
+    One statement reads one snapshot, so a chunk that moves its share from a hold onto its new rows
+    while this runs is counted once: two sums, holds then tasks, could count it twice.
+    """
+    holds = BudgetHold.objects.filter(created_at__gte=timezone.now() - SUBMISSION_LIFETIME)
+    sums = {}
+    for budget in budgets:
+        scope = _budget_scope_q(budget)
+        # SUM as a plain function, not an aggregate: one row for the subquery, no GROUP BY.
+        held = holds.filter(scope).annotate(total=Func("amount", function="SUM")).values("total")
+        spent = Sum("spend", filter=scope or Q(pk__isnull=False))
+        sums[f"b{budget.pk}"] = Coalesce(spent, Value(ZERO)) + Coalesce(Subquery(held), Value(ZERO))
+    totals = Task.objects.filter(created_at__gte=month_start()).aggregate(**sums)
+    return {budget.pk: totals[f"b{budget.pk}"] for budget in budgets}
 
 
 def budgets_reserve(*, user, charges: list[tuple[str, Decimal]]) -> None:
     """Refuse a submission whose charges would cross a limit; call inside the transaction that creates
     the tasks, before creating them.
 
-    `charges` is one (tag, estimated charge) pair per task about to be created.
+    `charges` is one (tag, estimated charge) pair per task of the submission; those the transaction
+    does not create are to be held with `budget_hold_create` in it.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("budgets_reserve must run inside the transaction that creates the tasks")
-    total = sum((amount for _, amount in charges), ZERO)
-    by_tag: dict[str, Decimal] = defaultdict(Decimal)
-    for tag, amount in charges:
-        by_tag[tag] += amount
+    by_tag = _by_tag(charges)
+    total = sum(by_tag.values(), ZERO)
     scopes = Q(scope=Budget.Scope.TEAM) | Q(scope=Budget.Scope.TAG, tag__in=[t for t in by_tag if t])
     if user is not None and user.pk:
         scopes |= Q(scope=Budget.Scope.PERSON, user=user)
@@ -75,6 +97,41 @@ def budgets_reserve(*, user, charges: list[tuple[str, Decimal]]) -> None:
                 f"spent or reserved this month, ${left:.4f} is left and this submission needs "
                 f"${adding:.4f}. Nothing was sent."
             )
+
+
+def _by_tag(charges: list[tuple[str, Decimal]]) -> dict[str, Decimal]:
+    by_tag: dict[str, Decimal] = defaultdict(Decimal)
+    for tag, amount in charges:
+        by_tag[tag] += amount
+    return by_tag
+
+
+def budget_hold_create(*, user, charges: list[tuple[str, Decimal]]) -> dict[str, int]:
+    """Hold `charges` (tag, amount) for tasks to be created later; call in the transaction that ran
+    `budgets_reserve`. Returns the holds' ids by tag, for `budget_hold_take` and `budget_hold_release`.
+    """
+    person = user.pk if user is not None and user.pk else None
+    return {
+        tag: BudgetHold.objects.create(submitted_by_id=person, tag=tag, amount=amount).pk
+        for tag, amount in _by_tag(charges).items()
+    }
+
+
+def budget_hold_take(*, holds: dict[str, int], charges: list[tuple[str, Decimal]]) -> None:
+    """Move `charges` off their holds; call in the transaction that creates their tasks."""
+    for tag, amount in _by_tag(charges).items():
+        BudgetHold.objects.filter(pk=holds[tag]).update(amount=F("amount") - amount)
+
+
+def budget_hold_release(*, holds: dict[str, int]) -> None:
+    """Drop what is left of a submission's holds: it has created every task it will create."""
+    BudgetHold.objects.filter(pk__in=holds.values()).delete()
+
+
+def budget_holds_expire() -> int:
+    """Delete the holds of submissions that were interrupted (they no longer count); return how many."""
+    expired = BudgetHold.objects.filter(created_at__lt=timezone.now() - SUBMISSION_LIFETIME)
+    return expired.delete()[0]
 
 
 # --- Reading ----------------------------------------------------------------------------------------
@@ -120,9 +177,8 @@ def budgets_usage(*, active_only: bool = False) -> list[BudgetUsage]:
     budgets = list(budgets)
     if not budgets:
         return []
-    sums = {f"b{b.pk}": Sum("spend", filter=_budget_tasks_q(b) or Q(pk__isnull=False)) for b in budgets}
-    totals = Task.objects.filter(created_at__gte=month_start()).aggregate(**sums)
-    return [BudgetUsage(budget=b, spent=totals[f"b{b.pk}"] or ZERO) for b in budgets]
+    spent = _spent(budgets)
+    return [BudgetUsage(budget=b, spent=spent[b.pk]) for b in budgets]
 
 
 def budget_warnings() -> list[str]:

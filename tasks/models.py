@@ -374,6 +374,27 @@ class Budget(models.Model):
         return "Team budget"
 
 
+class BudgetHold(models.Model):
+    """Budget set aside for the tasks of a submission that are not written yet.
+
+    A submission of several task_post chunks writes each chunk's rows while the chunk before it is in
+    flight (services._post_queued), so what it reserves for its later chunks cannot be their rows, as
+    it is for the first chunk: it is held here, per person and tag, from the transaction that checks
+    the budgets until each chunk's rows take their share. Budget sums add the holds younger than
+    tasks.budgets.SUBMISSION_LIFETIME; an older one was left by a process that stopped mid-submission.
+    """
+
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    tag = models.CharField(max_length=255, blank=True)
+    amount = models.DecimalField(**MONEY)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"${self.amount} held for {self.submitted_by or 'nobody'} {self.tag}".rstrip()
+
+
 class AuditEntry(models.Model):
     """Who changed which credential, budget, role or person; never a secret value."""
 

@@ -9,21 +9,22 @@ import logging
 import queue
 import threading
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass
-from datetime import timedelta
+from collections import defaultdict, deque
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core import signing
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from tasks import jobs
-from tasks.budgets import budgets_reserve
+from tasks.budgets import budget_hold_create, budget_hold_release, budget_hold_take, budgets_reserve
 from tasks.bulk import insert_rows, update_rows
 from tasks.clients import (
     TASK_POST_CHUNK,
@@ -123,9 +124,9 @@ def submit_task_ids(
     """`submit_tasks`, returning the tasks' ids instead of loading them (a batch never needs its 1,000
     rows back).
 
-    Rows are written in bulk and each chunk's outcomes are recorded while the next chunk is in flight,
-    so a 1,000-task batch costs a handful of queries per chunk of 100, most of them hidden behind the
-    upstream's own time (bench/bench_batch.py).
+    The budgets are checked for the whole submission in the transaction that writes the first chunk's
+    rows; the later chunks are written while the chunk before them is in flight, each committed before
+    it is sent (see `_post_queued`; bench/bench_batch.py measures it).
     """
     if not specs:
         return []
@@ -143,10 +144,23 @@ def submit_task_ids(
         return existing
 
     estimate = queued_charge_per_task(price_multiplier=credential.price_multiplier)
+    submission = _Submission(
+        specs=specs,
+        pks=[uuid.uuid4() for _ in specs],
+        charges=[(_task_tag(spec.body), estimate) for spec in specs],
+        provider=provider,
+        mode=mode,
+        credential=credential,
+        user=user,
+        batch=batch,
+        started=timezone.now(),
+    )
+    first_end = min(len(specs), TASK_POST_CHUNK)
     try:
         with transaction.atomic():
-            budgets_reserve(user=user, charges=[(spec.body.get("tag", ""), estimate) for spec in specs])
-            created = _create_tasks(specs, provider, credential, user, batch, mode, estimate)
+            budgets_reserve(user=user, charges=submission.charges)
+            first = _create_tasks(submission, 0, first_end)
+            submission.holds = budget_hold_create(user=user, charges=submission.charges[first_end:])
     except IntegrityError:
         # A concurrent submit with the same idempotency key won the race: show its tasks.
         existing = _existing_for_keys(keys)
@@ -155,10 +169,10 @@ def submit_task_ids(
         raise
 
     if mode == Task.Mode.LIVE:
-        _post_live(Task.objects.get(pk=created[0].pk), credential)
+        _post_live(Task.objects.get(pk=first[0].pk), credential)
     else:
-        _post_queued(created, provider, credential)
-    return [task.pk for task in created]
+        _post_queued(submission, first)
+    return submission.pks
 
 
 def _existing_for_keys(keys: list[str]) -> list[uuid.UUID]:
@@ -171,6 +185,23 @@ def _existing_for_keys(keys: list[str]) -> list[uuid.UUID]:
     )
 
 
+@dataclass
+class _Submission:
+    """One submission while it is sent: its specs, their task ids and budget charges (by index), what
+    all its tasks share, and the budget holds for the tasks not written yet."""
+
+    specs: list[TaskSpec]
+    pks: list[uuid.UUID]
+    charges: list[tuple[str, Decimal]]  # (tag, estimated charge)
+    provider: str
+    mode: str
+    credential: Credential
+    user: object
+    batch: Batch | None
+    started: datetime
+    holds: dict[str, int] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class _Created:
     """A task row just committed: what sending it and recording its outcome need, without loading it."""
@@ -179,14 +210,20 @@ class _Created:
     body: dict
 
 
-def _create_tasks(specs, provider, credential, user, batch, mode, estimate) -> list[_Created]:
-    now = timezone.now()
+def _task_tag(body: dict) -> str:
+    return str(body.get("tag", ""))[:255]
+
+
+def _create_tasks(submission: _Submission, start: int, end: int, **state) -> list[_Created]:
+    """Write the rows of specs[start:end] (queued, reserving their estimate, unless `state` says
+    otherwise); the caller owns the transaction."""
     created, rows = [], []
-    for i, spec in enumerate(specs):
-        pk = uuid.uuid4()
+    for i in range(start, end):
+        pk, spec = submission.pks[i], submission.specs[i]
         body = dict(spec.body)
-        tag = str(body.get("tag", ""))[:255]
-        if mode == Task.Mode.QUEUED and not body.get("pingback_url") and not body.get("postback_url"):
+        tag = _task_tag(body)
+        own_callbacks = body.get("pingback_url") or body.get("postback_url")
+        if submission.mode == Task.Mode.QUEUED and not own_callbacks:
             body.update(callback_urls(pk))
         if not tag:
             # api-reference §7: the tag is the person's; only when empty may it carry our id, so a
@@ -202,24 +239,53 @@ def _create_tasks(specs, provider, credential, user, batch, mode, estimate) -> l
                 "model_name": str(body.get("model_name", ""))[:100],
                 "tag": tag,
                 # A microsecond apart, so the tasks of one submission list in the order they were given.
-                "created_at": now + timedelta(microseconds=i),
+                "created_at": submission.started + timedelta(microseconds=i),
             }
         )
         created.append(_Created(pk, body))
+    user = submission.user
+    estimate = submission.charges[start][1]
     insert_rows(
         Task,
         rows,
         same={
-            "provider": provider,
-            "mode": mode,
-            "credential_id": credential.pk,
+            "provider": submission.provider,
+            "mode": submission.mode,
+            "credential_id": submission.credential.pk,
             "submitted_by_id": user.pk if user is not None and user.pk else None,
-            "batch_id": batch.pk if batch is not None else None,
+            "batch_id": submission.batch.pk if submission.batch is not None else None,
             "estimated_charge": estimate,
             "spend": estimate,
+            **state,
         },
     )
     return created
+
+
+def _write_chunk(submission: _Submission, start: int) -> list[_Created]:
+    """Write the next chunk's rows; their estimate moves from the submission's hold onto them."""
+    end = min(start + TASK_POST_CHUNK, len(submission.specs))
+    with transaction.atomic():
+        budget_hold_take(holds=submission.holds, charges=submission.charges[start:end])
+        return _create_tasks(submission, start, end)
+
+
+def _write_unsent(submission: _Submission, start: int, message: str) -> None:
+    """Write the rows of specs[start:] as failed and not sent, so every task asked for has a record."""
+    if start >= len(submission.specs):
+        return
+    with transaction.atomic():
+        tasks = _create_tasks(
+            submission,
+            start,
+            len(submission.specs),
+            status=Task.Status.FAILED,
+            status_message=message,
+            spend=Decimal("0"),
+            spend_is_final=True,
+            completed_at=timezone.now(),
+        )
+        _add_events(tasks, kind=TaskEvent.Kind.ERROR, message=message)
 
 
 def _add_events(tasks: list[Task | _Created], **fields) -> None:
@@ -230,7 +296,7 @@ def _client(credential: Credential) -> LLMResponsesClient:
     return LLMResponsesClient.for_credential(credential)
 
 
-def _fail_unsent(tasks: list[Task], message: str) -> None:
+def _fail_unsent(tasks: list[Task | _Created], message: str) -> None:
     if not tasks:
         return
     with transaction.atomic():
@@ -244,7 +310,7 @@ def _fail_unsent(tasks: list[Task], message: str) -> None:
         _add_events(tasks, kind=TaskEvent.Kind.ERROR, message=message)
 
 
-def _mark_unknown(tasks: list[Task], message: str) -> None:
+def _mark_unknown(tasks: list[Task | _Created], message: str) -> None:
     with transaction.atomic():
         Task.objects.filter(pk__in=[task.pk for task in tasks]).update(
             status=Task.Status.UNKNOWN, status_message=message
@@ -261,56 +327,77 @@ def tasks_mark_interrupted(*, tasks: list[Task]) -> None:
     )
 
 
-def _post_queued(tasks: list[_Created], provider: str, credential: Credential) -> None:
-    """Post the tasks (one call per chunk of ≤ 100) and record each chunk's outcomes as its reply arrives.
+def _post_queued(submission: _Submission, first: list[_Created]) -> None:
+    """Post the submission's tasks (one call per chunk of ≤ 100), writing each chunk's rows while the
+    chunk before it is in flight and recording each chunk's outcomes as its reply arrives.
 
-    The calls run in a sending thread that never touches the database and runs at most one chunk
-    ahead: while the upstream works on chunk k+1, this thread records chunk k, and chunk k+2 leaves
-    only once chunk k is recorded. After a chunk fails nothing more is sent. If recording fails, the
-    sender stops before its next chunk; tasks whose outcome was not recorded stay `queued`, and
-    resume_collection later marks them unknown (never resends them).
+    The calls run in a sending thread that never touches the database and posts only chunks whose rows
+    are committed. While the upstream works on chunk k, this thread records chunk k-1 and writes chunk
+    k+1, so the sender is never more than one chunk ahead of the recording. After a chunk fails nothing
+    more is sent, and every task not sent is recorded as failed (written so, if it was not written
+    yet). If writing or recording fails, the sender stops before its next chunk; tasks whose outcome
+    was not recorded stay `queued`, and resume_collection later marks them unknown (never resends
+    them); tasks not written by then are never written, and their hold is dropped.
     """
     try:
-        client = _client(credential)
+        client = _client(submission.credential)
     except CredentialKeyError as exc:
-        _fail_unsent(tasks, f"Not sent: {exc}")
+        _fail_unsent(first, f"Not sent: {exc}")
+        _write_unsent(submission, len(first), f"Not sent: {exc}")
+        budget_hold_release(holds=submission.holds)
         return
+    ready: queue.SimpleQueue = queue.SimpleQueue()  # chunks whose rows are committed; None: no more
     replies: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
-    slots = threading.Semaphore(2)  # chunks sent and not yet recorded: the one recorded, the next
 
     def send() -> None:
-        start = 0
+        chunk: list[_Created] = []
         try:
             with client:
-                for start in range(0, len(tasks), TASK_POST_CHUNK):
-                    slots.acquire()
-                    if stop.is_set():
-                        break
-                    bodies = [task.body for task in tasks[start : start + TASK_POST_CHUNK]]
-                    replies.put((start, client.task_post(provider, bodies)))
+                while (chunk := ready.get()) is not None and not stop.is_set():
+                    replies.put((chunk, client.task_post(submission.provider, [t.body for t in chunk])))
         except BaseException as exc:  # handed to the recording thread, which records or raises it
-            replies.put((start, exc))
+            replies.put((chunk, exc))
         replies.put(None)
+
+    handed: deque[list[_Created]] = deque()  # chunks given to the sender and not answered yet
+    written = 0
+
+    def hand_next() -> None:
+        nonlocal written
+        if written == len(submission.specs):
+            ready.put(None)
+            return
+        chunk = first if written == 0 else _write_chunk(submission, written)
+        written += len(chunk)
+        handed.append(chunk)
+        ready.put(chunk)
 
     sender = threading.Thread(target=send, name="task_post", daemon=True)
     sender.start()
     try:
+        hand_next()
+        hand_next()  # written while the first chunk is in flight
         while (reply := replies.get()) is not None:
-            start, outcomes = reply
+            chunk, outcomes = reply
+            handed.popleft()
             if isinstance(outcomes, BaseException):
-                _record_post_failure(tasks[start:], outcomes)
+                message = _record_post_failure(chunk, outcomes)
+                _fail_unsent([task for later in handed for task in later], message)
+                _write_unsent(submission, written, message)
                 break
-            _record_post_outcomes(tasks[start : start + len(outcomes)], outcomes)
-            slots.release()
+            _record_post_outcomes(chunk, outcomes)
+            hand_next()
     finally:
         stop.set()
-        slots.release()  # wakes the sender if it waits for a slot, to see `stop`
+        ready.put(None)  # wakes the sender if it waits for a chunk
         sender.join()
+        with suppress(DatabaseError):  # if the database is gone, the hold expires by itself
+            budget_hold_release(holds=submission.holds)
 
 
-def _record_post_failure(tasks: list[_Created], exc: BaseException) -> None:
-    """The first of `tasks`' chunks failed (the chunks before it are recorded); the rest were never sent."""
+def _record_post_failure(tasks: list[_Created], exc: BaseException) -> str:
+    """Record a chunk whose call failed; return why the tasks after it are not sent."""
     if isinstance(exc, UpstreamReplyLost):
         start, end = exc.lost_range
         _mark_unknown(
@@ -318,13 +405,16 @@ def _record_post_failure(tasks: list[_Created], exc: BaseException) -> None:
             f"The reply to task_post was lost ({exc}). The upstream may have accepted and charged "
             "this task, so it was not sent again; it can be found upstream by its tag.",
         )
-        _fail_unsent(tasks[end:], "Not sent: an earlier part of this submission lost its reply.")
-    elif isinstance(exc, UpstreamError):
+        message = "Not sent: an earlier part of this submission lost its reply."
+        _fail_unsent(tasks[end:], message)
+        return message
+    if isinstance(exc, UpstreamError):
         # This chunk was refused or never arrived (connection refused, rejected credentials, rate
         # limited, …); the chunks before it may have been accepted and charged.
-        _fail_unsent(tasks[len(exc.outcomes_before) :], f"Not sent: {exc}")
-    else:
-        raise exc
+        message = f"Not sent: {exc}"
+        _fail_unsent(tasks[len(exc.outcomes_before) :], message)
+        return message
+    raise exc
 
 
 def _record_post_outcomes(tasks: list[_Created], outcomes: list[TaskOutcome]) -> None:

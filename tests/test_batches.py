@@ -200,3 +200,26 @@ def test_a_batch_larger_than_the_page_links_to_all_its_tasks(member_client, memb
     assert f"/tasks/?batch={batch.pk}" in html
     listed = member_client.get(f"/tasks/?batch={batch.pk}").content.decode()
     assert all(f"Prompt {i}" in listed for i in range(3))
+
+
+def test_the_batch_page_tells_planned_tasks_being_written_from_those_never_written(
+    member_client, member_user
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import make_task
+
+    batch = Batch.objects.create(name="Nightly", created_by=member_user, task_count=3)
+    make_task(status=Task.Status.COMPLETED, batch=batch)
+    url = reverse("batch_detail", args=[batch.pk])
+
+    html = member_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "2 more of the batch's 3 tasks are being written and sent." in html
+    assert 'hx-trigger="every 3s"' in html  # not done while its submission may still write them
+
+    Batch.objects.filter(pk=batch.pk).update(created_at=timezone.now() - timedelta(minutes=11))
+    html = member_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "2 of the batch's 3 tasks were never written" in html
+    assert 'hx-trigger="every 3s"' not in html

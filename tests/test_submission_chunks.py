@@ -1,16 +1,22 @@
-"""A submission of several task_post chunks: each chunk's outcome lands on its own tasks, a failed
-chunk stops the sending, and a failure while recording never lets the sender run on.
+"""A submission of several task_post chunks: each chunk's rows are committed before it is posted and
+the next chunk's while it is in flight, each chunk's outcome lands on its own tasks, a failed chunk
+stops the sending, a failure while recording never lets the sender run on, and the budget stays
+reserved for the chunks not written yet.
 
 The upstream here is tests.fake_upstream.FakeUpstream, which answers per call; the same paths over real
 HTTP against the stand-in are in test_services.py and, for the client's own chunking, test_clients.py.
 """
 
+import time
+import uuid
+
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, connection, transaction
 
 from tasks import services
+from tasks.budgets import BudgetExceeded, budget_spent, budgets_reserve
 from tasks.clients import UpstreamReplyLost, UpstreamUnavailable
-from tasks.models import Task, TaskEvent
+from tasks.models import Budget, BudgetHold, Task, TaskEvent
 from tests.factories import make_credential, make_user
 from tests.fake_upstream import CHARGE, FakeUpstream
 
@@ -68,11 +74,14 @@ def test_a_lost_reply_in_the_second_chunk_keeps_the_first_and_never_sends_the_th
 
 def test_a_refused_second_chunk_keeps_the_first_and_fails_the_rest_as_not_sent(submit):
     upstream = FakeUpstream({2: UpstreamUnavailable("Could not reach the upstream. Nothing was sent.")})
-    tasks = submit(upstream, 250)
+    tasks = submit(upstream, 500)
     assert len(upstream.calls) == 2
-    assert statuses(tasks) == [Task.Status.SUBMITTED] * 100 + [Task.Status.FAILED] * 150
+    # Chunk 3 was written while chunk 2 was in flight, chunks 4 and 5 only after it failed: all
+    # 400 say the same thing.
+    assert statuses(tasks) == [Task.Status.SUBMITTED] * 100 + [Task.Status.FAILED] * 400
     assert all("Could not reach" in task.status_message and task.spend == 0 for task in tasks[100:])
-    assert TaskEvent.objects.filter(kind=TaskEvent.Kind.ERROR).count() == 150
+    assert TaskEvent.objects.filter(kind=TaskEvent.Kind.ERROR).count() == 400
+    assert not BudgetHold.objects.exists()
 
 
 def test_a_failure_while_recording_stops_the_sender_and_leaves_the_rest_for_resume(submit, monkeypatch):
@@ -88,11 +97,89 @@ def test_a_failure_while_recording_stops_the_sender_and_leaves_the_rest_for_resu
         submit(upstream, 500)
     # The sender runs at most one chunk ahead of the recording: it stopped long before the fifth call.
     assert len(upstream.calls) <= 2
-    sent = sum(len(call) for call in upstream.calls)
     assert Task.objects.filter(status=Task.Status.SUBMITTED).count() == 100
-    # Whatever was not recorded stays `queued`: resume_collection marks those unknown, never resends.
-    assert Task.objects.filter(status=Task.Status.QUEUED).count() == 400
-    assert sent <= 200
+    # The chunk written ahead stays `queued` (it may have been sent): resume_collection marks it
+    # unknown, never resends it. The chunks after it were never written, and their hold is dropped.
+    assert Task.objects.filter(status=Task.Status.QUEUED).count() == 100
+    assert Task.objects.count() == 200
+    assert not BudgetHold.objects.exists()
+
+
+class WatchingUpstream(FakeUpstream):
+    """At each call, reads from its own database connection (the sending thread's) which tasks are
+    committed: as the call arrives, and again after taking a moment to answer, as an upstream does."""
+
+    def __init__(self, failures=None):
+        super().__init__(failures)
+        self.seen: list[tuple[set, dict, int]] = []  # per call: posted, committed by status, count later
+
+    def task_post(self, provider, bodies):
+        posted = {uuid.UUID(body["tag"].removeprefix("aisa-dashboard:")) for body in bodies}
+        try:
+            committed = dict(Task.objects.values_list("pk", "status"))
+            time.sleep(0.05)
+            later = Task.objects.count()
+        finally:
+            connection.close()
+        self.seen.append((posted, committed, later))
+        return super().task_post(provider, bodies)
+
+
+def test_each_chunk_is_committed_before_its_post_and_at_most_one_more_is_written_ahead(transactional_db):
+    upstream = WatchingUpstream()
+    credential, user = make_credential(), make_user()
+    specs = [
+        services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
+        for i in range(450)
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services, "LLMResponsesClient", upstream)
+        services.submit_tasks(specs=specs, credential=credential, user=user)
+
+    assert [len(posted) for posted, _, _ in upstream.seen] == [100, 100, 100, 100, 50]
+    for call, (posted, committed, later) in enumerate(upstream.seen, start=1):
+        assert all(committed.get(pk) == Task.Status.QUEUED for pk in posted), f"call {call}"
+        # While a chunk is in flight, the chunks before it, it, and at most the next one exist.
+        assert later <= min(450, (call + 1) * 100), f"call {call}"
+    # The next chunk was written while the first was in flight, not after.
+    assert upstream.seen[0][2] == 200
+    assert Task.objects.filter(status=Task.Status.SUBMITTED).count() == 450
+
+
+def test_a_batch_in_flight_keeps_its_whole_reservation_until_its_rows_take_it_over(transactional_db):
+    """While the first of three chunks is in flight, only it (and perhaps the next) has rows: the rest
+    of the batch is held, so another submission cannot take the budget the batch was promised."""
+    credential, user, other = make_credential(), make_user(), make_user("other")
+    budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=CHARGE * 300)
+    during: dict = {}
+
+    class Upstream(FakeUpstream):
+        def task_post(self, provider, bodies):
+            if not self.calls:
+                try:
+                    during["spent"] = round(budget_spent(budget), 6)  # SQLite sums decimals as floats
+                    for count in (51, 50):
+                        try:
+                            with transaction.atomic():
+                                budgets_reserve(user=other, charges=[("", CHARGE)] * count)
+                            during[count] = "fits"
+                        except BudgetExceeded:
+                            during[count] = "refused"
+                finally:
+                    connection.close()
+            return super().task_post(provider, bodies)
+
+    specs = [
+        services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
+        for i in range(250)
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services, "LLMResponsesClient", Upstream())
+        services.submit_tasks(specs=specs, credential=credential, user=user)
+
+    assert during == {"spent": CHARGE * 250, 51: "refused", 50: "fits"}
+    assert not BudgetHold.objects.exists()
+    assert round(budget_spent(budget), 6) == CHARGE * 250  # SQLite sums decimals as floats
 
 
 def test_the_tasks_of_one_submission_list_in_the_order_they_were_given(submit):

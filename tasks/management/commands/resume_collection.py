@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from tasks import jobs
+from tasks.budgets import SUBMISSION_LIFETIME, budget_holds_expire
 from tasks.models import Task
 from tasks.services import COLLECT_GROUP, tasks_mark_interrupted
 
@@ -27,9 +28,11 @@ class Command(BaseCommand):
         # A row still `queued` long after it was created means the process stopped between committing
         # it and recording the upstream's answer: it may or may not have been sent. Say so; never resend.
         stale = Task.objects.filter(
-            status=Task.Status.QUEUED, created_at__lt=timezone.now() - timezone.timedelta(minutes=10)
+            status=Task.Status.QUEUED, created_at__lt=timezone.now() - SUBMISSION_LIFETIME
         )
         stale_tasks = list(stale)
         if stale_tasks:
             tasks_mark_interrupted(tasks=stale_tasks)
         self.stdout.write(f"Marked {len(stale_tasks)} interrupted submission(s) as unknown.")
+        # The budget held for the chunks such a submission never wrote stopped counting; tidy it away.
+        self.stdout.write(f"Dropped {budget_holds_expire()} expired budget hold(s).")
