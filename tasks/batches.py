@@ -106,6 +106,8 @@ def batch_plan(
     if plan.errors:
         return plan
     catalog = list(ProviderModel.objects.filter(provider=provider, is_listed=True))
+    # BatchForm checked the batch's one credential; each task's form would otherwise query it again.
+    credential_checked = credential is not None
     for row in plan.rows:
         line = row.get("_line")
         for model in models:
@@ -114,13 +116,13 @@ def batch_plan(
             )
             for name in variables:
                 data[f"var_{name}"] = row[name]
-            form = TaskRequestForm(data, rules=rules, catalog=catalog)
+            form = TaskRequestForm(data, rules=rules, catalog=catalog, credential_checked=credential_checked)
             if form.is_valid():
                 plan.bodies.append(form.body)
                 continue
             where = f"Line {line}" if line else "The template"
             for name, messages in form.errors.items():
-                label = form.fields[name].label if name in form.fields else name
+                label = form[name].label if name in form.fields else name
                 plan.errors.append(f"{where} ({model}): {label}: {messages[0]}")
     return plan
 

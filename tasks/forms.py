@@ -123,7 +123,8 @@ class TaskRequestForm(forms.Form):
     """One task for one provider: the rules table's fields, the credential and the submission token.
 
     `template_mode` is for saving a template: variables need no values and the length limits are left
-    for submission, when the text is filled.
+    for submission, when the text is filled. `credential_checked` leaves the credential out, for a
+    batch's tasks: the batch's own form checked its one credential, and each task's would be a query.
     """
 
     provider = forms.CharField(widget=forms.HiddenInput)
@@ -142,6 +143,7 @@ class TaskRequestForm(forms.Form):
         rules: ProviderRules,
         catalog: list[ProviderModel],
         template_mode: bool = False,
+        credential_checked: bool = False,
         **kwargs,
     ):
         kwargs.setdefault("label_suffix", "")
@@ -151,7 +153,10 @@ class TaskRequestForm(forms.Form):
         self.template_mode = template_mode
         self.body: dict = {}
         self.values: dict = {}
-        self.fields["credential"].queryset = Credential.objects.filter(is_active=True)
+        if credential_checked:
+            del self.fields["credential"]
+        else:
+            self.fields["credential"].queryset = Credential.objects.filter(is_active=True)
         if not self.is_bound:
             self.initial.setdefault("provider", rules.slug)
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)

@@ -81,6 +81,26 @@ def test_the_plan_counts_tasks_and_the_total_charge(template, credential):
     assert plan.bodies[0] == {"user_prompt": "Best dish0 in city0?", "model_name": "gpt-4.1"}
 
 
+def test_planning_takes_the_same_few_queries_for_3_rows_or_300(
+    template, credential, django_assert_max_num_queries
+):
+    version = template.versions.get()
+    for rows in (3, 300):
+        with django_assert_max_num_queries(3):
+            plan = batches.batch_plan(
+                version=version, rows_text=csv_rows(rows), models=["gpt-4.1"], credential=credential
+            )
+        assert plan.ok and len(plan.bodies) == rows
+
+
+def test_a_plan_without_a_credential_says_so_for_each_task(template):
+    plan = batches.batch_plan(
+        version=template.versions.get(), rows_text=csv_rows(1), models=["gpt-4.1"], credential=None
+    )
+
+    assert plan.errors == ["Line 2 (gpt-4.1): Credential: Choose a credential."]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_250_rows_are_posted_in_3_upstream_calls(template, live_credential, member):
     plan = batches.batch_plan(
