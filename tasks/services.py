@@ -275,17 +275,19 @@ def _write_unsent(submission: _Submission, start: int, message: str) -> None:
     if start >= len(submission.specs):
         return
     with transaction.atomic():
-        tasks = _create_tasks(
-            submission,
-            start,
-            len(submission.specs),
-            status=Task.Status.FAILED,
-            status_message=message,
-            spend=Decimal("0"),
-            spend_is_final=True,
-            completed_at=timezone.now(),
-        )
+        tasks = _create_tasks(submission, start, len(submission.specs), **_not_sent(message))
         _add_events(tasks, kind=TaskEvent.Kind.ERROR, message=message)
+
+
+def _not_sent(message: str) -> dict:
+    """A task's fields once it is known never to have been sent: failed, and it costs nothing."""
+    return {
+        "status": Task.Status.FAILED,
+        "status_message": message,
+        "spend": Decimal("0"),
+        "spend_is_final": True,
+        "completed_at": timezone.now(),
+    }
 
 
 def _add_events(tasks: list[Task | _Created], **fields) -> None:
@@ -300,13 +302,7 @@ def _fail_unsent(tasks: list[Task | _Created], message: str) -> None:
     if not tasks:
         return
     with transaction.atomic():
-        Task.objects.filter(pk__in=[task.pk for task in tasks]).update(
-            status=Task.Status.FAILED,
-            status_message=message,
-            spend=Decimal("0"),
-            spend_is_final=True,
-            completed_at=timezone.now(),
-        )
+        Task.objects.filter(pk__in=[task.pk for task in tasks]).update(**_not_sent(message))
         _add_events(tasks, kind=TaskEvent.Kind.ERROR, message=message)
 
 

@@ -186,3 +186,21 @@ def test_the_tasks_of_one_submission_list_in_the_order_they_were_given(submit):
     submit(FakeUpstream(), 120)
     oldest_first = Task.objects.order_by("created_at").values_list("user_prompt", flat=True)
     assert list(oldest_first) == [f"q{i}" for i in range(120)]
+
+
+def test_a_credential_the_keys_cannot_open_fails_every_task_of_a_batch_as_not_sent(settings):
+    from cryptography.fernet import Fernet
+
+    credential, user = make_credential(), make_user()
+    settings.CREDENTIAL_KEYS = [Fernet.generate_key().decode()]  # not the key it was encrypted with
+    specs = [
+        services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
+        for i in range(250)
+    ]
+
+    tasks = services.submit_tasks(specs=specs, credential=credential, user=user)
+
+    assert statuses(tasks) == [Task.Status.FAILED] * 250
+    assert all("CREDENTIAL_KEYS" in task.status_message and task.spend == 0 for task in tasks)
+    assert TaskEvent.objects.filter(kind=TaskEvent.Kind.ERROR).count() == 250
+    assert not BudgetHold.objects.exists()
