@@ -23,6 +23,7 @@ from django.utils import timezone
 from tasks.models import Budget, BudgetHold, Task
 
 ZERO = Decimal("0")
+MONEY_QUANTUM = Decimal("0.000001")  # money is stored to 6 decimal places (tasks.models.MONEY)
 # A submission still unfinished this long after it started was interrupted (the web server's own
 # timeout is 2 minutes): its hold stops counting, and resume_collection marks its unanswered rows unknown.
 SUBMISSION_LIFETIME = timedelta(minutes=10)
@@ -67,7 +68,8 @@ def _spent(budgets: list[Budget]) -> dict[int, Decimal]:
         spent = Sum("spend", filter=scope or Q(pk__isnull=False))
         sums[f"b{budget.pk}"] = Coalesce(spent, Value(ZERO)) + Coalesce(Subquery(held), Value(ZERO))
     totals = Task.objects.filter(created_at__gte=month_start()).aggregate(**sums)
-    return {budget.pk: totals[f"b{budget.pk}"] for budget in budgets}
+    # To the money's 6 places: SQLite adds decimals as floats, and the sum of two sums has no places.
+    return {budget.pk: totals[f"b{budget.pk}"].quantize(MONEY_QUANTUM) for budget in budgets}
 
 
 def budgets_reserve(*, user, charges: list[tuple[str, Decimal]]) -> None:
