@@ -270,12 +270,14 @@ def _write_chunk(submission: _Submission, start: int) -> list[_Created]:
         return _create_tasks(submission, start, end)
 
 
-def _write_unsent(submission: _Submission, start: int, message: str) -> None:
-    """Write the rows of specs[start:] as failed and not sent, so every task asked for has a record."""
-    if start >= len(submission.specs):
+def _give_up(submission: _Submission, not_sent: list[_Created], written: int, message: str) -> None:
+    """Send nothing more: the rows written and not sent, and those of specs[written:] (written now, so
+    every task asked for has a record), are failed as not sent."""
+    _fail_unsent(not_sent, message)
+    if written >= len(submission.specs):
         return
     with transaction.atomic():
-        tasks = _create_tasks(submission, start, len(submission.specs), **_not_sent(message))
+        tasks = _create_tasks(submission, written, len(submission.specs), **_not_sent(message))
         _add_events(tasks, kind=TaskEvent.Kind.ERROR, message=message)
 
 
@@ -338,8 +340,7 @@ def _post_queued(submission: _Submission, first: list[_Created]) -> None:
     try:
         client = _client(submission.credential)
     except CredentialKeyError as exc:
-        _fail_unsent(first, f"Not sent: {exc}")
-        _write_unsent(submission, len(first), f"Not sent: {exc}")
+        _give_up(submission, first, len(first), f"Not sent: {exc}")
         budget_hold_release(holds=submission.holds)
         return
     ready: queue.SimpleQueue = queue.SimpleQueue()  # chunks whose rows are committed; None: no more
@@ -356,41 +357,39 @@ def _post_queued(submission: _Submission, first: list[_Created]) -> None:
             replies.put((chunk, exc))
         replies.put(None)
 
-    handed: deque[list[_Created]] = deque()  # chunks given to the sender and not answered yet
-    written = 0
+    handed: deque[list[_Created]] = deque([first])  # given to the sender and not answered yet
+    written = len(first)
 
     def hand_next() -> None:
         nonlocal written
         if written == len(submission.specs):
             ready.put(None)
             return
-        chunk = first if written == 0 else _write_chunk(submission, written)
+        chunk = _write_chunk(submission, written)
         written += len(chunk)
         handed.append(chunk)
         ready.put(chunk)
 
+    # Handed before the sender starts, so it sends at once instead of waking to a thread that holds the
+    # interpreter lock while it writes the next chunk (~5 ms).
+    ready.put(first)
     sender = threading.Thread(target=send, name="task_post", daemon=True)
+    sender.start()
     try:
-        # Handed before the sender starts, so it sends at once instead of waking to a thread that holds
-        # the interpreter lock while it writes the next chunk (~5 ms).
-        hand_next()
-        sender.start()
         hand_next()  # written while the first chunk is in flight
         while (reply := replies.get()) is not None:
             chunk, outcomes = reply
             handed.popleft()
             if isinstance(outcomes, BaseException):
-                message = _record_post_failure(chunk, outcomes)
-                _fail_unsent([task for later in handed for task in later], message)
-                _write_unsent(submission, written, message)
+                not_sent = [task for later in handed for task in later]
+                _give_up(submission, not_sent, written, _record_post_failure(chunk, outcomes))
                 break
             _record_post_outcomes(chunk, outcomes)
             hand_next()
     finally:
         stop.set()
         ready.put(None)  # wakes the sender if it waits for a chunk
-        if sender.ident is not None:  # started
-            sender.join()
+        sender.join()
         with suppress(DatabaseError):  # if the database is gone, the hold expires by itself
             budget_hold_release(holds=submission.holds)
 
