@@ -138,16 +138,19 @@ def batch_submit(
     """
     if not plan.ok:
         raise services.SubmissionError("The batch has errors; nothing was sent.")
-    existing = Task.objects.filter(idempotency_key=f"{idempotency_key}:0").select_related("batch").first()
-    batch = existing.batch if existing and existing.batch else None
-    if batch is None:
-        batch = Batch.objects.create(
-            name=name[:200],
-            template_version=plan.version,
-            created_by=user if user is not None and user.pk else None,
-            task_count=len(plan.bodies),
-            estimated_charge=plan.total_charge,
-        )
+    first = _first_task_of(idempotency_key)
+    if first is not None:  # a resent confirmation: nothing is sent again
+        if first.batch is None:
+            raise services.SubmissionError("This batch was submitted already, and its record was deleted.")
+        return first.batch
+    # Saved with the first chunk's rows, so a batch refused before anything is sent leaves nothing.
+    batch = Batch(
+        name=name[:200],
+        template_version=plan.version,
+        created_by=user if user is not None and user.pk else None,
+        task_count=len(plan.bodies),
+        estimated_charge=plan.total_charge,
+    )
     specs = [
         services.TaskSpec(
             provider=plan.provider,
@@ -157,14 +160,18 @@ def batch_submit(
         )
         for i, body in enumerate(plan.bodies)
     ]
-    try:
-        services.submit_task_ids(specs=specs, credential=credential, user=user, batch=batch)
-    except Exception:
-        # Refused before anything was created (budget, disabled credential): leave no empty batch.
-        if not batch.tasks.exists():
-            batch.delete()
-        raise
-    return batch
+    # Its first key was looked up above: the submission need not look up all of them again.
+    pks = services.submit_task_ids(
+        specs=specs, credential=credential, user=user, batch=batch, keys_checked=True
+    )
+    batch_id = Task.objects.filter(pk=pks[0]).values_list("batch_id", flat=True).get()
+    # Another confirmation of the same form may have won the race since the look-up: show its batch.
+    return batch if batch_id == batch.pk else Batch.objects.get(pk=batch_id)
+
+
+def _first_task_of(idempotency_key: str) -> Task | None:
+    """The first task of the batch a confirmation with this key already made, if any."""
+    return Task.objects.filter(idempotency_key=f"{idempotency_key}:0").select_related("batch").first()
 
 
 @dataclass(frozen=True)

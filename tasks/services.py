@@ -22,6 +22,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from uuid_utils.compat import uuid7
 
 from tasks import jobs
 from tasks.budgets import budget_hold_create, budget_hold_release, budget_hold_take, budgets_reserve
@@ -120,9 +121,17 @@ def submit_task_ids(
     user,
     batch: Batch | None = None,
     mode: str = Task.Mode.QUEUED,
+    keys_checked: bool = False,
 ) -> list[uuid.UUID]:
     """`submit_tasks`, returning the tasks' ids instead of loading them (a batch never needs its 1,000
     rows back).
+
+    A new `batch` (not saved yet) is saved with the first chunk's rows, so a submission refused before
+    anything is written leaves no batch behind.
+
+    `keys_checked`: the caller has made sure that no task has the specs' idempotency keys yet (a batch
+    looks up its first key: all its keys are written by one submission, and the first with the first
+    chunk). A concurrent submit with the same keys is still caught, by the first chunk's transaction.
 
     The budgets are checked for the whole submission in the transaction that writes the first chunk's
     rows; the later chunks are written while the chunk before them is in flight, each committed before
@@ -139,14 +148,13 @@ def submit_task_ids(
         raise SubmissionError("One submission goes to one provider.")
 
     keys = [spec.idempotency_key for spec in specs if spec.idempotency_key]
-    existing = _existing_for_keys(keys)
+    existing = [] if keys_checked else _existing_for_keys(keys)
     if existing:
         return existing
 
     estimate = queued_charge_per_task(price_multiplier=credential.price_multiplier)
     submission = _Submission(
         specs=specs,
-        pks=[uuid.uuid4() for _ in specs],
         charges=[(_task_tag(spec.body), estimate) for spec in specs],
         provider=provider,
         mode=mode,
@@ -159,6 +167,8 @@ def submit_task_ids(
     try:
         with transaction.atomic():
             budgets_reserve(user=user, charges=submission.charges)
+            if batch is not None and batch._state.adding:
+                batch.save(force_insert=True)
             first = _create_tasks(submission, 0, first_end)
             submission.holds = budget_hold_create(user=user, charges=submission.charges[first_end:])
     except IntegrityError:
@@ -187,11 +197,10 @@ def _existing_for_keys(keys: list[str]) -> list[uuid.UUID]:
 
 @dataclass
 class _Submission:
-    """One submission while it is sent: its specs, their task ids and budget charges (by index), what
-    all its tasks share, and the budget holds for the tasks not written yet."""
+    """One submission while it is sent: its specs and budget charges (by index), what all its tasks
+    share, the ids of the tasks written so far, and the budget holds for the tasks not written yet."""
 
     specs: list[TaskSpec]
-    pks: list[uuid.UUID]
     charges: list[tuple[str, Decimal]]  # (tag, estimated charge)
     provider: str
     mode: str
@@ -200,6 +209,7 @@ class _Submission:
     batch: Batch | None
     started: datetime
     holds: dict[str, int] = field(default_factory=dict)
+    pks: list[uuid.UUID] = field(default_factory=list)  # of specs[:len(pks)], given as they are written
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +229,7 @@ def _create_tasks(submission: _Submission, start: int, end: int, **state) -> lis
     otherwise); the caller owns the transaction."""
     created, rows = [], []
     for i in range(start, end):
-        pk, spec = submission.pks[i], submission.specs[i]
+        pk, spec = uuid7(), submission.specs[i]
         body = dict(spec.body)
         tag = _task_tag(body)
         own_callbacks = body.get("pingback_url") or body.get("postback_url")
@@ -259,15 +269,42 @@ def _create_tasks(submission: _Submission, start: int, end: int, **state) -> lis
             **state,
         },
     )
+    submission.pks.extend(task.pk for task in created)
     return created
 
 
 def _write_chunk(submission: _Submission, start: int) -> list[_Created]:
-    """Write the next chunk's rows; their estimate moves from the submission's hold onto them."""
+    """Write the next chunk's rows; their estimate moves from the submission's hold onto them. The
+    caller owns the transaction."""
     end = min(start + TASK_POST_CHUNK, len(submission.specs))
-    with transaction.atomic():
+    if end == len(submission.specs):  # the last chunk: what is left of the hold is its share
+        budget_hold_release(holds=submission.holds)
+    else:
         budget_hold_take(holds=submission.holds, charges=submission.charges[start:end])
-        return _create_tasks(submission, start, end)
+    return _create_tasks(submission, start, end)
+
+
+def _record_and_write(
+    submission: _Submission, answered: list[_Created], outcomes: list[TaskOutcome], written: int
+) -> list[_Created]:
+    """Record a chunk's outcomes and write the next unwritten chunk, if any, in one transaction (one
+    commit for both); return the chunk written.
+
+    The write runs in a savepoint: if it fails, the outcomes are committed all the same, then its error
+    is raised.
+    """
+    failure = None
+    with transaction.atomic():
+        if answered:
+            _record_post_outcomes(answered, outcomes)
+        if written == len(submission.specs):
+            return []
+        try:
+            with transaction.atomic():
+                return _write_chunk(submission, written)
+        except DatabaseError as exc:
+            failure = exc
+    raise failure
 
 
 def _give_up(submission: _Submission, not_sent: list[_Created], written: int, message: str) -> None:
@@ -331,11 +368,11 @@ def _post_queued(submission: _Submission, first: list[_Created]) -> None:
 
     The calls run in a sending thread that never touches the database and posts only chunks whose rows
     are committed. While the upstream works on chunk k, this thread records chunk k-1 and writes chunk
-    k+1, so the sender is never more than one chunk ahead of the recording. After a chunk fails nothing
-    more is sent, and every task not sent is recorded as failed (written so, if it was not written
-    yet). If writing or recording fails, the sender stops before its next chunk; tasks whose outcome
-    was not recorded stay `queued`, and resume_collection later marks them unknown (never resends
-    them); tasks not written by then are never written, and their hold is dropped.
+    k+1, in one transaction, so the sender is never more than one chunk ahead of the recording. After a
+    chunk fails nothing more is sent, and every task not sent is recorded as failed (written so, if it
+    was not written yet). If writing or recording fails, the sender stops before its next chunk; tasks
+    whose outcome was not recorded stay `queued`, and resume_collection later marks them unknown (never
+    resends them); tasks not written by then are never written, and their hold is dropped.
     """
     try:
         client = _client(submission.credential)
@@ -360,15 +397,12 @@ def _post_queued(submission: _Submission, first: list[_Created]) -> None:
     handed: deque[list[_Created]] = deque([first])  # given to the sender and not answered yet
     written = len(first)
 
-    def hand_next() -> None:
+    def hand(chunk: list[_Created]) -> None:
         nonlocal written
-        if written == len(submission.specs):
-            ready.put(None)
-            return
-        chunk = _write_chunk(submission, written)
         written += len(chunk)
-        handed.append(chunk)
-        ready.put(chunk)
+        if chunk:
+            handed.append(chunk)
+        ready.put(chunk or None)  # None: nothing more to send
 
     # Handed before the sender starts, so it sends at once instead of waking to a thread that holds the
     # interpreter lock while it writes the next chunk (~5 ms).
@@ -376,7 +410,7 @@ def _post_queued(submission: _Submission, first: list[_Created]) -> None:
     sender = threading.Thread(target=send, name="task_post", daemon=True)
     sender.start()
     try:
-        hand_next()  # written while the first chunk is in flight
+        hand(_record_and_write(submission, [], [], written))  # the second chunk, while the first is in flight
         while (reply := replies.get()) is not None:
             chunk, outcomes = reply
             handed.popleft()
@@ -384,14 +418,15 @@ def _post_queued(submission: _Submission, first: list[_Created]) -> None:
                 not_sent = [task for later in handed for task in later]
                 _give_up(submission, not_sent, written, _record_post_failure(chunk, outcomes))
                 break
-            _record_post_outcomes(chunk, outcomes)
-            hand_next()
+            # The sender is posting the next chunk already: record this one and write the one after it.
+            hand(_record_and_write(submission, chunk, outcomes, written))
     finally:
         stop.set()
         ready.put(None)  # wakes the sender if it waits for a chunk
         sender.join()
-        with suppress(DatabaseError):  # if the database is gone, the hold expires by itself
-            budget_hold_release(holds=submission.holds)
+        if written < len(submission.specs):  # else the last chunk's rows took what was left of it
+            with suppress(DatabaseError):  # if the database is gone, the hold expires by itself
+                budget_hold_release(holds=submission.holds)
 
 
 def _record_post_failure(tasks: list[_Created], exc: BaseException) -> str:
@@ -416,49 +451,44 @@ def _record_post_failure(tasks: list[_Created], exc: BaseException) -> str:
 
 
 def _record_post_outcomes(tasks: list[_Created], outcomes: list[TaskOutcome]) -> None:
-    """Record what task_post answered for each task of a chunk, in one transaction; schedule collection
-    of the accepted ones.
+    """Record what task_post answered for each task of a chunk and schedule the collection of the
+    accepted ones; the caller owns the transaction.
 
-    Outcomes repeat (every accepted task of a chunk has the same code, message and charge), so there is
-    one UPDATE per group of equal values, which also writes the one value that differs per task, its
-    upstream id: a row is rewritten once, not once for its status and again for its id.
+    Outcomes repeat (every accepted task of a chunk has the same code, message and charge), so each
+    group of equal values is one UPDATE, which also writes the one value that differs per task, its
+    upstream id (a row is rewritten once, not once for its status and again for its id), and one INSERT
+    of its events, whose shared values are prepared once.
     """
     now = timezone.now()
     first_poll = now + timedelta(seconds=POLL_DELAYS[0])
     groups: dict[tuple, list[tuple[uuid.UUID, str | None]]] = defaultdict(list)
-    events, accepted = [], []
     for task, outcome in zip(tasks, outcomes, strict=True):
         created = outcome.status_class == StatusClass.CREATED and bool(outcome.id)
-        group = groups[(created, outcome.status_code, outcome.status_message, outcome.cost)]
-        group.append((task.pk, outcome.id or None))
-        if created:
-            accepted.append(str(task.pk))
-        events.append(
-            {
-                "task_id": task.pk,
-                "kind": TaskEvent.Kind.POSTED if created else TaskEvent.Kind.FAILED,
-                "status_code": outcome.status_code,
-                "message": outcome.status_message,
-                "cost_change": outcome.cost or None,
-                "data": {"upstream_task_id": outcome.id} if created else None,
-            }
+        groups[(created, outcome.status_code, outcome.status_message, outcome.cost)].append(
+            (task.pk, outcome.id or None)
         )
-    with transaction.atomic():
-        for (created, code, message, cost), pairs in groups.items():
-            fields = {
-                "status_code": code,
-                "status_message": message,
-                "charged": cost,
-                "spend": cost,
-                "submitted_at": now,
-            }
-            if created:
-                fields.update(status=Task.Status.SUBMITTED, next_poll_at=first_poll)
-            else:
-                fields.update(status=Task.Status.FAILED, spend_is_final=True, completed_at=now)
-            update_rows(Task, pairs, each="upstream_task_id", same=fields)
-        insert_rows(TaskEvent, events)
-    if accepted:  # one chunk: one collection job
+    accepted = []
+    for (created, code, message, cost), pairs in groups.items():
+        fields = {
+            "status_code": code,
+            "status_message": message,
+            "charged": cost,
+            "spend": cost,
+            "submitted_at": now,
+        }
+        event = {"status_code": code, "message": message, "cost_change": cost or None}
+        if created:
+            fields.update(status=Task.Status.SUBMITTED, next_poll_at=first_poll)
+            events = [{"task_id": pk, "data": {"upstream_task_id": upstream_id}} for pk, upstream_id in pairs]
+            event.update(kind=TaskEvent.Kind.POSTED)
+            accepted.extend(str(pk) for pk, _ in pairs)
+        else:
+            fields.update(status=Task.Status.FAILED, spend_is_final=True, completed_at=now)
+            events = [{"task_id": pk} for pk, _ in pairs]
+            event.update(kind=TaskEvent.Kind.FAILED, data=None)
+        update_rows(Task, pairs, each="upstream_task_id", same=fields)
+        insert_rows(TaskEvent, events, same=event)
+    if accepted:  # one chunk: one collection job, committed with the outcomes
         jobs.schedule_collect(accepted, delay=POLL_DELAYS[0])
 
 

@@ -1,11 +1,14 @@
 """Batches: CSV rows with line-numbered errors, the plan and its charge, chunks of ≤ 100 per upstream call."""
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
 from sandbox import stats
 from tasks import batches
-from tasks.models import Batch, Task
+from tasks.budgets import BudgetExceeded
+from tasks.models import Batch, Budget, Task
 from tasks.prompt_templates import template_create
 from tests.builder_factories import make_catalog, make_member
 
@@ -132,6 +135,41 @@ def test_a_resent_batch_confirmation_posts_nothing_again(template, live_credenti
     assert second == first
     assert stats.request_count(function="task_post", method="POST") == 0
     assert Task.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_confirmation_that_loses_the_race_to_its_twin_shows_the_twins_batch(
+    template, live_credential, member, monkeypatch
+):
+    """Two confirmations of one form, the second looking up its key before the first had written its
+    tasks: the second creates nothing, posts nothing and leaves no empty batch behind."""
+    plan = batches.batch_plan(
+        version=template.versions.get(), rows_text=csv_rows(5), models=["gpt-4.1"], credential=live_credential
+    )
+    first = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b3")
+    stats.clear()
+    monkeypatch.setattr(batches, "_first_task_of", lambda key: None)  # looked up too early
+
+    second = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b3")
+
+    assert second == first
+    assert stats.request_count(function="task_post", method="POST") == 0
+    assert Task.objects.count() == 5
+    assert Batch.objects.count() == 1
+
+
+def test_a_batch_over_budget_is_refused_and_leaves_no_batch(template, live_credential, member):
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("0.01"))
+    plan = batches.batch_plan(
+        version=template.versions.get(), rows_text=csv_rows(5), models=["gpt-4.1"], credential=live_credential
+    )
+    stats.clear()
+
+    with pytest.raises(BudgetExceeded):
+        batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b4")
+
+    assert stats.request_count(function="task_post", method="POST") == 0
+    assert not Batch.objects.exists() and not Task.objects.exists()
 
 
 def test_the_batch_page_checks_then_shows_count_and_charge(member_client, template, credential):

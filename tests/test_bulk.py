@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy
 
 from tasks.bulk import insert_rows, update_rows
 from tasks.models import Task, TaskEvent
@@ -66,6 +67,18 @@ def test_events_get_database_numbered_ids_and_null_json():
     assert [event.message for event in events] == ["event 0", "event 1", "event 2"]
     assert len({event.pk for event in events}) == 3
     assert all(event.data is None and event.kind == "posted" for event in events)
+
+
+def test_text_that_is_not_a_plain_string_is_prepared_by_its_field():
+    """Plain strings skip the field's calls; a lazy translation or a number in a text column still goes
+    through them, as the ORM would take it."""
+    task = Task.objects.create(provider="chat_gpt", credential=make_credential(), request_body={})
+    insert_rows(
+        TaskEvent,
+        [{"task_id": task.pk, "message": message} for message in ("plain", gettext_lazy("Posted"), 20100)],
+        same={"kind": TaskEvent.Kind.POSTED},
+    )
+    assert list(task.events.order_by("id").values_list("message", flat=True)) == ["plain", "Posted", "20100"]
 
 
 def test_a_unique_field_left_to_its_default_is_refused_before_anything_is_written():

@@ -86,20 +86,40 @@ def test_a_refused_second_chunk_keeps_the_first_and_fails_the_rest_as_not_sent(s
 
 def test_a_failure_while_recording_stops_the_sender_and_leaves_the_rest_for_resume(submit, monkeypatch):
     upstream = FakeUpstream()
-    record = services._record_post_outcomes
 
-    def record_then_fail(tasks, outcomes):
-        record(tasks, outcomes)
+    def fail(tasks, outcomes):
         raise DatabaseError("disk I/O error")
 
-    monkeypatch.setattr(services, "_record_post_outcomes", record_then_fail)
+    monkeypatch.setattr(services, "_record_post_outcomes", fail)
     with pytest.raises(DatabaseError):
         submit(upstream, 500)
     # The sender runs at most one chunk ahead of the recording: it stopped long before the fifth call.
     assert len(upstream.calls) <= 2
+    # The first chunk's outcome and the third chunk's rows were one transaction: neither is there. The
+    # two chunks written stay `queued` (they may have been sent): resume_collection marks them unknown,
+    # never resends them. The chunks after them were never written, and their hold is dropped.
+    assert Task.objects.filter(status=Task.Status.QUEUED).count() == 200
+    assert Task.objects.count() == 200
+    assert not BudgetHold.objects.exists()
+
+
+def test_a_failure_while_writing_the_next_chunk_keeps_the_outcome_recorded_with_it(submit, monkeypatch):
+    upstream = FakeUpstream()
+    create = services._create_tasks
+
+    def fail_at_the_third_chunk(submission, start, end, **state):
+        if start == 200 and not state:
+            raise DatabaseError("disk I/O error")
+        return create(submission, start, end, **state)
+
+    monkeypatch.setattr(services, "_create_tasks", fail_at_the_third_chunk)
+    with pytest.raises(DatabaseError):
+        submit(upstream, 500)
+    assert len(upstream.calls) <= 2
+    # The first chunk's outcome was committed though the write beside it failed.
     assert Task.objects.filter(status=Task.Status.SUBMITTED).count() == 100
-    # The chunk written ahead stays `queued` (it may have been sent): resume_collection marks it
-    # unknown, never resends it. The chunks after it were never written, and their hold is dropped.
+    assert TaskEvent.objects.filter(kind=TaskEvent.Kind.POSTED).count() == 100
+    # The second chunk was in flight: its outcome was not recorded, so it stays `queued` for resume.
     assert Task.objects.filter(status=Task.Status.QUEUED).count() == 100
     assert Task.objects.count() == 200
     assert not BudgetHold.objects.exists()
