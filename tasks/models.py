@@ -193,13 +193,18 @@ class Task(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     provider = models.CharField(max_length=20, choices=Provider.choices)
     mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.QUEUED)
-    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="tasks")
+    # Every index is written at each task's insert and again when its outcome is recorded, so there is
+    # none that another one already serves: task_credential_created and task_user_created lead with
+    # these two keys, and the unique keys are constraints (on PostgreSQL a unique field would also get a
+    # varchar_pattern_ops index, for LIKE queries these keys never see).
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="tasks", db_index=False)
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="submitted_tasks",
+        db_index=False,
     )
     template_version = models.ForeignKey(
         PromptTemplateVersion,
@@ -209,7 +214,7 @@ class Task(models.Model):
         related_name="tasks",
     )
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
 
     request_body = models.JSONField(help_text="The task object exactly as sent upstream.")
     user_prompt = models.CharField(max_length=500, help_text="Copied from the request, for search.")
@@ -218,7 +223,7 @@ class Task(models.Model):
     tag = models.CharField(max_length=255, blank=True)
     note = models.TextField(blank=True)
 
-    upstream_task_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    upstream_task_id = models.CharField(max_length=64, null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     status_code = models.IntegerField(null=True, blank=True)
     status_message = models.TextField(blank=True)
@@ -264,6 +269,10 @@ class Task(models.Model):
             models.Index(fields=["spend", "id"], name="task_spend_id"),  # the list sorted by cost
             models.Index(fields=["submitted_by", "-created_at"], name="task_user_created"),
             models.Index(fields=["credential", "-created_at"], name="task_credential_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="task_idempotency_key_unique"),
+            models.UniqueConstraint(fields=["upstream_task_id"], name="task_upstream_task_id_unique"),
         ]
         permissions = [
             ("view_spend", "Can review spend"),

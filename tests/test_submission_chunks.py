@@ -208,6 +208,15 @@ def test_the_tasks_of_one_submission_list_in_the_order_they_were_given(submit):
     assert list(oldest_first) == [f"q{i}" for i in range(120)]
 
 
+def test_task_ids_grow_with_time_so_new_rows_append_to_the_indexes(submit):
+    """UUIDv7: the ids of a submission's tasks, and of the next submission's, sort in the order the
+    tasks were written (a random id would put each new row on a random page of every index holding it)."""
+    tasks = submit(FakeUpstream(), 150) + submit(FakeUpstream(), 20)
+    ids = [task.pk for task in tasks]
+    assert {pk.version for pk in ids} == {7}
+    assert ids == sorted(ids)
+
+
 def test_a_credential_the_keys_cannot_open_fails_every_task_of_a_batch_as_not_sent(settings):
     from cryptography.fernet import Fernet
 
