@@ -24,13 +24,14 @@ Sending policy (api-reference §7, docs/upstream-client.md):
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import math
 import re
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -528,6 +529,24 @@ class _HeaderAuth(requests.auth.AuthBase):
         return "<_HeaderAuth redacted>"
 
 
+class _SentNotice(io.BytesIO):
+    """A request body that says when it has left: http.client sends a file-like body block by block
+    until a read returns nothing, so that read comes once every block has gone to the socket, while the
+    reply is still to come. A connection failure that sends the body again rewinds it (urllib3's Retry
+    seeks back), and its end calls `on_sent` again. Content-Length is still sent (requests measures it).
+    """
+
+    def __init__(self, body: bytes, on_sent: Callable[[], None]) -> None:
+        super().__init__(body)
+        self._on_sent = on_sent
+
+    def read(self, size: int | None = -1) -> bytes:
+        block = super().read(size)
+        if not block:
+            self._on_sent()
+        return block
+
+
 @dataclass
 class _Call:
     """One upstream call: what was asked (for the request, its log line and its exceptions) and the reply."""
@@ -712,8 +731,13 @@ class LLMResponsesClient:
             raise self._unusable(call, "the reply holds no account data")
         return result[0]
 
-    def task_post(self, provider: str, tasks: list[dict]) -> list[TaskOutcome]:
+    def task_post(
+        self, provider: str, tasks: list[dict], *, on_sent: Callable[[], None] | None = None
+    ) -> list[TaskOutcome]:
         """Queue tasks (paid): one POST per chunk of ≤ TASK_POST_CHUNK, outcomes in the order of `tasks`.
+
+        `on_sent` is called once a chunk's request has been handed to the socket in full, while its reply
+        is awaited (again if a connection failure made it send the chunk again).
 
         Outcomes are matched to tasks by position (the upstream answers in order). Check each outcome's
         `status_class`: CREATED means accepted (keep `id`); INVALID/CONFIG/... means that task was refused.
@@ -730,7 +754,7 @@ class LLMResponsesClient:
             chunk = tasks[start : start + TASK_POST_CHUNK]
             task_range = (start, start + len(chunk))
             call = _Call("POST", "task_post", provider, None, task_range, len(tasks), list(outcomes))
-            outcomes.extend(self._post_tasks(call, url, chunk))
+            outcomes.extend(self._post_tasks(call, url, chunk, on_sent))
         return outcomes
 
     def live(self, provider: str, task: dict) -> TaskOutcome:
@@ -752,7 +776,9 @@ class LLMResponsesClient:
         if not isinstance(tasks, list) or not all(isinstance(task, dict) for task in tasks):
             raise TypeError("tasks must be a list of dicts (task objects).")
 
-    def _send(self, call: _Call, url: str, body: bytes | None = None) -> _Reply:
+    def _send(
+        self, call: _Call, url: str, body: bytes | None = None, on_sent: Callable[[], None] | None = None
+    ) -> _Reply:
         """Make one request; return its reply, or raise what it calls for. Writes one log line.
 
         Any retry (connect failures, 429) happens inside the single `session.request`, in urllib3's
@@ -771,7 +797,7 @@ class LLMResponsesClient:
             response = self._session.request(
                 call.method,
                 url,
-                data=body,
+                data=_SentNotice(body, on_sent) if body is not None and on_sent is not None else body,
                 headers={"Content-Type": "application/json"} if body is not None else None,
                 auth=self._auth,
                 timeout=(self.connect_timeout, read_timeout),
@@ -819,7 +845,9 @@ class LLMResponsesClient:
         assert reply is not None
         return reply
 
-    def _post_tasks(self, call: _Call, url: str, chunk: list[dict]) -> list[TaskOutcome]:
+    def _post_tasks(
+        self, call: _Call, url: str, chunk: list[dict], on_sent: Callable[[], None] | None = None
+    ) -> list[TaskOutcome]:
         """POST one chunk and return its outcomes, one per task sent, in order. Never resends.
 
         Accepted tasks are never hidden: a top-level 4xxxx raises UpstreamRejected only when no task in the
@@ -830,7 +858,7 @@ class LLMResponsesClient:
         # Serialised before anything is sent, so a value that cannot be sent fails here, harmlessly.
         body = json.dumps(chunk, ensure_ascii=False, allow_nan=False, default=_json_default).encode()
         try:
-            data = self._send(call, url, body).data
+            data = self._send(call, url, body, on_sent).data
             top_code = _as_int(data.get("status_code")) if isinstance(data, dict) else None
             tasks = data.get("tasks") if isinstance(data, dict) else None
             if not isinstance(data, dict):

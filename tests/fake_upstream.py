@@ -38,12 +38,14 @@ class FakeUpstream:
     def __exit__(self, *exc_info):
         pass
 
-    def task_post(self, provider, bodies):
+    def task_post(self, provider, bodies, on_sent=None):
         with self.lock:
             self.calls.append(bodies)
             number = len(self.calls)
         if number in self.failures:
             raise self.failures[number]
+        if on_sent is not None:  # the request has left; the answer is being made
+            on_sent()
         outcomes = [self._accept(body) for body in bodies]
         with self.lock:
             self.answered.update({outcome.id: body for outcome, body in zip(outcomes, bodies, strict=True)})

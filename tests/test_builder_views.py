@@ -253,7 +253,7 @@ def test_the_preview_shows_callback_placeholders_when_public_base_url_is_set(
 def accepted_post():
     from tasks.clients import StatusClass, TaskOutcome
 
-    def outcomes(provider, bodies):
+    def outcomes(provider, bodies, on_sent=None):
         return [
             TaskOutcome(id=f"up-{i}", status_code=20100, status_message="Task Created.", data={}, raw={},
                         status_class=StatusClass.CREATED, cost=Decimal("0.0102"), result=None)

@@ -1094,6 +1094,41 @@ def test_real_post_succeeds_and_is_sent_once(serve):
     assert json.loads(body) == [prompt()]
 
 
+def test_on_sent_comes_once_the_body_has_left_while_its_reply_is_awaited(serve):
+    sent = threading.Event()
+
+    def answer_once_told(handler):
+        handler.server.told_first = sent.wait(2)  # the client says "sent" before any reply exists
+        CREATED(handler)
+
+    server = serve(answer_once_told)
+    told = []
+
+    (outcome,) = real_client(server).task_post(
+        "chat_gpt", [prompt()], on_sent=lambda: told.append(sent.set())
+    )
+
+    assert server.told_first is True and len(told) == 1
+    assert outcome.status_class is StatusClass.CREATED
+    _, _, body = server.received[0]
+    assert json.loads(body) == [prompt()]  # sent whole, with its Content-Length
+
+
+def test_on_sent_never_comes_when_nothing_could_be_sent(monkeypatch):
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    monkeypatch.setattr("urllib3.util.retry.time.sleep", lambda seconds: None)
+    client = LLMResponsesClient(base_url=f"http://127.0.0.1:{port}/v3", token=TOKEN, connect_timeout=1)
+    told = []
+
+    with pytest.raises(UpstreamUnavailable):
+        client.task_post("chat_gpt", [prompt()], on_sent=lambda: told.append(True))
+
+    assert told == []
+
+
 @pytest.mark.parametrize(
     "behaviour",
     [

@@ -133,10 +133,12 @@ class WatchingUpstream(FakeUpstream):
         super().__init__(failures)
         self.seen: list[tuple[set, dict, int]] = []  # per call: posted, committed by status, count later
 
-    def task_post(self, provider, bodies):
+    def task_post(self, provider, bodies, on_sent=None):
         posted = {uuid.UUID(body["tag"].removeprefix("aisa-dashboard:")) for body in bodies}
         try:
             committed = dict(Task.objects.values_list("pk", "status"))
+            if on_sent is not None:  # the request has arrived; the answer takes a moment
+                on_sent()
             time.sleep(0.05)
             later = Task.objects.count()
         finally:
@@ -166,6 +168,53 @@ def test_each_chunk_is_committed_before_its_post_and_at_most_one_more_is_written
     assert Task.objects.filter(status=Task.Status.SUBMITTED).count() == 450
 
 
+def test_the_next_call_leaves_before_the_request_thread_records_or_writes(submit, monkeypatch):
+    """The recording thread's database work waits until the sender's next request has left, so the two
+    threads do not take turns with the interpreter lock while a request is still being sent."""
+    order = []
+
+    class Upstream(FakeUpstream):
+        def task_post(self, provider, bodies, on_sent=None):
+            number = len(self.calls) + 1
+            return super().task_post(provider, bodies, lambda: order.append(f"sent {number}") or on_sent())
+
+    record, write = services._record_post_outcomes, services._write_chunk
+    monkeypatch.setattr(
+        services,
+        "_record_post_outcomes",
+        lambda tasks, outcomes: order.append("record") or record(tasks, outcomes),
+    )
+    monkeypatch.setattr(
+        services, "_write_chunk", lambda sub, start: order.append("write") or write(sub, start)
+    )
+
+    submit(Upstream(), 350)
+
+    assert order == [
+        "sent 1", "write",  # the second chunk's rows once the first has left
+        "sent 2", "record", "write",  # the first chunk recorded, the third written, once the second has left
+        "sent 3", "record", "write",
+        "sent 4", "record",
+        "record",
+    ]  # fmt: skip
+
+
+def test_a_client_that_never_says_sent_does_not_hold_the_submission_up(submit, monkeypatch):
+    """An answer is as good as "sent": with a client that never calls on_sent, the recording thread
+    goes on at each reply instead of waiting for the cap (here a minute a chunk)."""
+
+    class Silent(FakeUpstream):
+        def task_post(self, provider, bodies, on_sent=None):
+            return super().task_post(provider, bodies)
+
+    monkeypatch.setattr(services._Departures, "LIMIT", 60.0)
+    started = time.monotonic()
+    tasks = submit(Silent(), 350)
+
+    assert time.monotonic() - started < 30
+    assert statuses(tasks) == [Task.Status.SUBMITTED] * 350
+
+
 def test_a_batch_in_flight_keeps_its_whole_reservation_until_its_rows_take_it_over(transactional_db):
     """While the first of three chunks is in flight, only it (and perhaps the next) has rows: the rest
     of the batch is held, so another submission cannot take the budget the batch was promised."""
@@ -174,7 +223,7 @@ def test_a_batch_in_flight_keeps_its_whole_reservation_until_its_rows_take_it_ov
     during: dict = {}
 
     class Upstream(FakeUpstream):
-        def task_post(self, provider, bodies):
+        def task_post(self, provider, bodies, on_sent=None):
             if not self.calls:
                 try:
                     during["spent"] = budget_spent(budget)
@@ -187,7 +236,7 @@ def test_a_batch_in_flight_keeps_its_whole_reservation_until_its_rows_take_it_ov
                             during[count] = "refused"
                 finally:
                     connection.close()
-            return super().task_post(provider, bodies)
+            return super().task_post(provider, bodies, on_sent)
 
     specs = [
         services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
