@@ -79,7 +79,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--tasks", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--database-url", default="", help="the product's database (default: SQLite)")
     parser.add_argument("--pin", action="store_true", help="the stand-in on a CPU of its own")
     parser.add_argument(
