@@ -164,9 +164,9 @@ def batch_submit(
     pks = services.submit_task_ids(
         specs=specs, credential=credential, user=user, batch=batch, keys_checked=True
     )
-    batch_id = Task.objects.filter(pk=pks[0]).values_list("batch_id", flat=True).get()
-    # Another confirmation of the same form may have won the race since the look-up: show its batch.
-    return batch if batch_id == batch.pk else Batch.objects.get(pk=batch_id)
+    if batch._state.adding:  # another confirmation of the form won the race since the look-up
+        return Task.objects.select_related("batch").get(pk=pks[0]).batch
+    return batch
 
 
 def _first_task_of(idempotency_key: str) -> Task | None:

@@ -130,7 +130,8 @@ def submit_task_ids(
     rows back).
 
     A new `batch` (not saved yet) is saved with the first chunk's rows, so a submission refused before
-    anything is written leaves no batch behind.
+    anything is written leaves no batch behind; if a concurrent submit with the same keys won, it stays
+    unsaved and the ids returned are the winner's.
 
     `keys_checked`: the caller has made sure that no task has the specs' idempotency keys yet (a batch
     looks up its first key: all its keys are written by one submission, and the first with the first
@@ -167,14 +168,17 @@ def submit_task_ids(
         started=timezone.now(),
     )
     first_end = min(len(specs), TASK_POST_CHUNK)
+    new_batch = batch is not None and batch._state.adding
     try:
         with transaction.atomic():
             budgets_reserve(user=user, charges=submission.charges)
-            if batch is not None and batch._state.adding:
+            if new_batch:
                 batch.save(force_insert=True)
             first = _create_tasks(submission, 0, first_end)
             submission.holds = budget_hold_create(user=user, charges=submission.charges[first_end:])
     except IntegrityError:
+        if new_batch:
+            batch._state.adding = True  # its save was rolled back with the rows
         # A concurrent submit with the same idempotency key won the race: show its tasks.
         existing = _existing_for_keys(keys)
         if existing:
@@ -296,6 +300,8 @@ def _record_and_write(
     The write runs in a savepoint: if it fails, the outcomes are committed all the same, then its error
     is raised.
     """
+    if not answered and written == len(submission.specs):
+        return []  # a submission of one chunk: nothing to record yet and nothing more to write
     failure = None
     with transaction.atomic():
         if answered:
