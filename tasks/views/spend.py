@@ -4,7 +4,6 @@ Every view checks its permission itself (a Member gets 403, for a fragment too).
 the page's fragment, other requests the whole page; plain POSTs redirect after success.
 """
 
-import csv
 from decimal import Decimal
 
 from django import forms
@@ -12,7 +11,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -32,6 +30,7 @@ from tasks.credentials import (
     credential_update,
     credential_verify_audited,
 )
+from tasks.csv_export import csv_response, money
 from tasks.models import Budget, Credential
 from tasks.roles import ADMINS, MEMBERS
 
@@ -311,32 +310,30 @@ def spend_export(request):
     """The spend page as CSV: the totals, then every row of every breakdown, full precision."""
     context = _spend_report(request)
     period, total = context["period"], context["total"]
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="spend-{period.start}-{period.end}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(CSV_HEADER)
-    writer.writerow(
-        ["total", period.label, "", total.spend, total.provisional, total.tasks, total.previous_spend]
-    )
+    total_row = [
+        "total",
+        period.label,
+        "",
+        money(total.spend),
+        money(total.provisional),
+        total.tasks,
+        money(total.previous_spend),
+    ]
+    rows = [total_row]
     for breakdown in context["breakdowns"]:
         for row in breakdown.rows:
-            writer.writerow(
+            rows.append(
                 [
                     breakdown.key,
-                    _csv_safe(row.label),
-                    _csv_safe(row.key),
-                    row.spend,
-                    row.provisional,
+                    row.label,
+                    row.key,
+                    money(row.spend),
+                    money(row.provisional),
                     row.tasks,
-                    "" if row.previous_spend is None else row.previous_spend,
+                    money(row.previous_spend),
                 ]
             )
-    return response
-
-
-def _csv_safe(value: str) -> str:
-    """Keep spreadsheet apps from running a tag or name as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return csv_response(filename=f"spend-{period.start}-{period.end}.csv", header=CSV_HEADER, rows=rows)
 
 
 @permission_required("tasks.view_spend", raise_exception=True)
