@@ -188,7 +188,6 @@ AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 _cooloff_minutes = float(os.environ.get("LOGIN_COOLOFF_MINUTES", "30"))
 AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes) if _cooloff_minutes > 0 else None
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "tasks.accounts.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "tasks.accounts.client_ip"
 # Proxies in front of the app that append to X-Forwarded-For (0: the client is REMOTE_ADDR).
