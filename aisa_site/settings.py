@@ -1,6 +1,7 @@
 """Settings, read from the environment.
 
-Production (DEBUG off) refuses to start without SECRET_KEY and CREDENTIAL_KEYS. `make run` turns DEBUG on
+Production (DEBUG off) refuses to start without SECRET_KEY and CREDENTIAL_KEYS, with a weak SECRET_KEY, or
+with the stand-in upstream (SANDBOX_ENABLED) mounted. `make run` turns DEBUG on
 and mounts the stand-in upstream; secrets for that local run are generated once into var/.
 """
 
@@ -11,6 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -56,6 +62,16 @@ if DEBUG and (not SECRET_KEY or not CREDENTIAL_KEYS):
     CREDENTIAL_KEYS = CREDENTIAL_KEYS or [_dev["CREDENTIAL_KEYS"]]
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+if not DEBUG and (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    or SECRET_KEY.startswith(SECRET_KEY_INSECURE_PREFIX)
+):
+    # Django's own deployment check (security.W009) only warns; a guessable key forges sessions.
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is too weak for production: use at least {SECRET_KEY_MIN_LENGTH} random characters "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 if not CREDENTIAL_KEYS:
     raise ImproperlyConfigured(
         "CREDENTIAL_KEYS must be set when DEBUG is off (comma-separated Fernet keys; "
@@ -71,6 +87,11 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
 
 # The local stand-in of the upstream API, mounted under /sandbox/. On for `make run` and tests.
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", default=DEBUG)
+if SANDBOX_ENABLED and not DEBUG:
+    raise ImproperlyConfigured(
+        "SANDBOX_ENABLED must be off when DEBUG is off: the stand-in upstream answers anyone who calls "
+        "/sandbox/ with made-up results. Unset it (or set SANDBOX_ENABLED=0) in production."
+    )
 # Seconds before a task posted to the stand-in is ready.
 SANDBOX_TASK_DELAY = float(os.environ.get("SANDBOX_TASK_DELAY", "3"))
 # --- Stand-in upstream: accounts and switches (read by the sandbox app only; see docs/sandbox.md). ---
