@@ -260,3 +260,28 @@ def test_any_csv_in_any_encoding_and_delimiter_gives_a_form_error_or_a_plan(
 def test_a_huge_row_gives_a_form_error_or_a_plan(template, credential, width, quoted):
     value = '"' + "x" * width if quoted else "x" * width  # an unterminated quote runs to the end
     _check(template, credential, upload=f"dish,city\n{value},Paris\n".encode())
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows_text=st.text(max_size=300),
+    upload=st.one_of(st.none(), st.binary(max_size=500)),
+    models=st.lists(st.sampled_from(["gpt-4.1", "gpt-4.1-mini", "nope", ""]), max_size=3),
+    confirm=st.sampled_from(["0", "1"]),
+)
+def test_the_batch_page_answers_any_post_without_a_server_error(
+    member_client, template, credential, rows_text, upload, models, confirm
+):
+    data = {
+        "credential": str(credential.pk),
+        "models": models,
+        "rows_text": rows_text.replace("\x00", ""),  # a NUL in a form field is another helper's item
+        "idempotency_key": "k",
+        "confirm": confirm,
+    }
+    if upload is not None:
+        data["rows_file"] = SimpleUploadedFile("rows.csv", upload, content_type="text/csv")
+
+    response = member_client.post(reverse("batch_new", args=[template.pk]), data)
+
+    assert response.status_code < 500
