@@ -16,6 +16,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
 from django.shortcuts import redirect
+from django.urls import Resolver404, resolve
 from django_htmx.http import HttpResponseClientRedirect
 
 # The form's other fields (CSRF token, name, credential, models, the pasted rows' header) travel in the
@@ -84,14 +85,19 @@ class OversizedFormMiddleware:
     fields) gets its page back with a message instead of a bare 400.
 
     Placed after the message middleware; it reads the form before the CSRF check (which would read it
-    anyway), and on refusal only redirects: nothing of the request is used.
+    anyway), and on refusal only redirects: nothing of the request is used. Views exempt from CSRF (the
+    upstream's postbacks) read their own body, whatever its content type, so it is left unread for them.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method == "POST" and request.content_type in FORM_CONTENT_TYPES:
+        if (
+            request.method == "POST"
+            and request.content_type in FORM_CONTENT_TYPES
+            and not _reads_its_own_body(request)
+        ):
             try:
                 request.POST  # noqa: B018 - parse now, so a refusal can answer with the page
             except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent):
@@ -103,3 +109,11 @@ class OversizedFormMiddleware:
                 url = request.get_full_path()
                 return HttpResponseClientRedirect(url) if request.headers.get("HX-Request") else redirect(url)
         return self.get_response(request)
+
+
+def _reads_its_own_body(request) -> bool:
+    try:
+        view = resolve(request.path_info).func
+    except Resolver404:
+        return False
+    return getattr(view, "csrf_exempt", False)

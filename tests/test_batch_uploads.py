@@ -285,3 +285,38 @@ def test_the_batch_page_answers_any_post_without_a_server_error(
     response = member_client.post(reverse("batch_new", args=[template.pk]), data)
 
     assert response.status_code < 500
+
+
+def test_a_postback_sent_as_a_form_still_reaches_the_callback_with_its_body(client, credential):
+    """The oversized-form check reads forms early; the upstream's postback (CSRF-exempt) reads its own
+    body, whatever content type the upstream declares, so it must be left unread."""
+    import gzip
+    import json
+
+    from tasks import services
+    from tests.test_results import FINISHED
+
+    task = Task.objects.create(
+        provider="chat_gpt",
+        credential=credential,
+        request_body={"user_prompt": "hi", "model_name": "gpt-4.1-mini"},
+        user_prompt="hi",
+        model_name="gpt-4.1-mini",
+        upstream_task_id="11221605-1535-0612-0000-abcdefabcdef",
+        status=Task.Status.SUBMITTED,
+    )
+    body = {
+        "status_code": 20000,
+        "tasks": [{"id": task.upstream_task_id, "status_code": 20000, "cost": 0, "result": FINISHED}],
+    }
+    target = reverse(
+        "callback_postback", kwargs={"task_id": task.pk, "token": services.callback_token(task.pk)}
+    )
+
+    response = client.post(
+        target, gzip.compress(json.dumps(body).encode()), content_type="multipart/form-data; boundary=zz"
+    )
+
+    assert response.status_code == 200
+    task.refresh_from_db()
+    assert task.status == Task.Status.COMPLETED
