@@ -20,8 +20,10 @@ RUN pip install -r requirements.txt
 COPY . .
 
 # collectstatic imports the settings, which refuse to load without secrets: throwaway values, for this step only.
-RUN SECRET_KEY=collectstatic-only CREDENTIAL_KEYS=Y29sbGVjdHN0YXRpYy1vbmx5LWtleS0zMi1ieXRlcyE= \
-    python manage.py collectstatic --noinput \
+# collectstatic_if_changed also leaves the stamp that lets `web` skip collecting again at start-up.
+RUN SECRET_KEY=collectstatic-only-throwaway-value-0123456789abcdefghijklmnop \
+    CREDENTIAL_KEYS=Y29sbGVjdHN0YXRpYy1vbmx5LWtleS0zMi1ieXRlcyE= \
+    python manage.py collectstatic_if_changed \
     && mkdir -p var \
     && chown app:app var
 

@@ -45,7 +45,7 @@ help:
 	@echo "make test          the test suite without the browser tests (parallel)"
 	@echo "make test-browser  the browser tests (needs Debian's chromium at $(CHROMIUM))"
 	@echo "make lint          ruff, Django's system checks, missing migrations"
-	@echo "make bench         the benchmarks under bench/ (QUICK=1: only the two that need no PostgreSQL)"
+	@echo "make bench         the benchmarks under bench/ (QUICK=1: only the three that need no PostgreSQL)"
 	@echo "make clean         remove .venv and caches (keeps var/: the local database and dev secrets)"
 	@echo "make distclean     clean, and remove var/ too"
 

@@ -1,15 +1,22 @@
 """Settings, read from the environment.
 
-Production (DEBUG off) refuses to start without SECRET_KEY and CREDENTIAL_KEYS. `make run` turns DEBUG on
+Production (DEBUG off) refuses to start without SECRET_KEY and CREDENTIAL_KEYS, with a weak SECRET_KEY, or
+with the stand-in upstream (SANDBOX_ENABLED) mounted. `make run` turns DEBUG on
 and mounts the stand-in upstream; secrets for that local run are generated once into var/.
 """
 
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -55,6 +62,16 @@ if DEBUG and (not SECRET_KEY or not CREDENTIAL_KEYS):
     CREDENTIAL_KEYS = CREDENTIAL_KEYS or [_dev["CREDENTIAL_KEYS"]]
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+if not DEBUG and (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    or SECRET_KEY.startswith(SECRET_KEY_INSECURE_PREFIX)
+):
+    # Django's own deployment check (security.W009) only warns; a guessable key forges sessions.
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is too weak for production: use at least {SECRET_KEY_MIN_LENGTH} random characters "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
 if not CREDENTIAL_KEYS:
     raise ImproperlyConfigured(
         "CREDENTIAL_KEYS must be set when DEBUG is off (comma-separated Fernet keys; "
@@ -70,6 +87,11 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
 
 # The local stand-in of the upstream API, mounted under /sandbox/. On for `make run` and tests.
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", default=DEBUG)
+if SANDBOX_ENABLED and not DEBUG:
+    raise ImproperlyConfigured(
+        "SANDBOX_ENABLED must be off when DEBUG is off: the stand-in upstream answers anyone who calls "
+        "/sandbox/ with made-up results. Unset it (or set SANDBOX_ENABLED=0) in production."
+    )
 # Seconds before a task posted to the stand-in is ready.
 SANDBOX_TASK_DELAY = float(os.environ.get("SANDBOX_TASK_DELAY", "3"))
 # --- Stand-in upstream: accounts and switches (read by the sandbox app only; see docs/sandbox.md). ---
@@ -94,6 +116,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "axes",
     "tasks",
 ]
 if SANDBOX_ENABLED:
@@ -108,9 +131,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tasks.uploads.OversizedFormMiddleware",
+    "tasks.accounts.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the login page with its message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "aisa_site.urls"
@@ -170,6 +197,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out login before any password is hashed.
+    "tasks.accounts.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for a username, or from an address,
+# that username (from anywhere) and that address (for any username) are locked for LOGIN_COOLOFF_MINUTES
+# (0: until an Admin unlocks them on the People page or with manage.py axes_reset_username/axes_reset_ip).
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+_cooloff_minutes = float(os.environ.get("LOGIN_COOLOFF_MINUTES", "30"))
+AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes) if _cooloff_minutes > 0 else None
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "tasks.accounts.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "tasks.accounts.client_ip"
+AXES_VERBOSE = False  # no start-up banner; failure logs name only the username and address
+# Proxies in front of the app that append to X-Forwarded-For (0: the client is REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+# A password an Admin sets (invite, new one-time password) works this long, and only to set one's own.
+ONE_TIME_PASSWORD_MAX_AGE = timedelta(hours=float(os.environ.get("ONE_TIME_PASSWORD_HOURS", "72")))
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -220,6 +267,14 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+
+# Uploads: a batch's CSV file larger than this is refused at the field without being read (tasks/uploads.py).
+BATCH_UPLOAD_MAX_BYTES = int(float(os.environ.get("BATCH_UPLOAD_MAX_MB", "5")) * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "tasks.uploads.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Upstream HTTP timeouts (seconds): connect, read.
 UPSTREAM_CONNECT_TIMEOUT = float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT", "5"))

@@ -2,8 +2,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from tasks.views import account
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    *account.urlpatterns,  # the product's login and password-change pages, before Django's own
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("tasks.urls")),
 ]

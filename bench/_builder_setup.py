@@ -13,17 +13,17 @@ def setup_django(database_url: str = "") -> Path:
     return the dir."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-builder-"))
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "bench"))  # bench_settings
     from cryptography.fernet import Fernet
 
     os.environ.update(
         {
-            "DJANGO_SETTINGS_MODULE": "aisa_site.settings",
+            "DJANGO_SETTINGS_MODULE": "bench_settings",
             "DATA_DIR": str(data_dir),
             "DATABASE_URL": database_url,
             "DEBUG": "0",
-            "SECRET_KEY": "bench-secret-key",
+            "SECRET_KEY": "bench-secret-key-" + "0123456789abcdefghijklmnopqrstuvwxyz",
             "CREDENTIAL_KEYS": Fernet.generate_key().decode(),
-            "SANDBOX_ENABLED": "1",
             "SANDBOX_TASK_DELAY": "3600",
             "ALLOWED_HOSTS": "*",
             "SECURE_COOKIES": "0",

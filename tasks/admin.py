@@ -1,16 +1,14 @@
 """Django admin: tasks read-only (with a CSV export), credentials without their secret, templates,
 budgets (audited) and the audit log (read-only)."""
 
-import csv
-
 from django.contrib import admin
-from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from tasks.audit import audit_change_lines, audit_changes, audit_record
 from tasks.budgets import budget_delete, budget_snapshot
+from tasks.csv_export import csv_response, money
 from tasks.models import AuditEntry, Budget, Credential, PromptTemplate, PromptTemplateVersion, Task
 
 TASK_CSV_FIELDS = [
@@ -45,24 +43,29 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+MONEY_CSV_FIELDS = {"estimated_charge", "charged", "cost", "spend"}
+
+
+def _task_csv_row(task: Task) -> list:
+    row = []
+    for name in TASK_CSV_FIELDS:
+        value = getattr(task, name)
+        if name == "submitted_by":
+            value = value.get_username() if value else ""
+        elif name == "credential":
+            value = value.name
+        elif name in MONEY_CSV_FIELDS:
+            value = money(value)
+        row.append(value)
+    return row
+
+
 @admin.action(description="Export the selected tasks as CSV", permissions=["view"])
 def export_tasks_csv(modeladmin, request, queryset):
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="tasks.csv"'
-    writer = csv.writer(response)
-    writer.writerow(TASK_CSV_FIELDS)
-    for task in queryset.select_related("submitted_by", "credential").order_by("-created_at").iterator():
-        row = []
-        for name in TASK_CSV_FIELDS:
-            value = getattr(task, name)
-            if name == "submitted_by":
-                value = value.get_username() if value else ""
-            elif name == "credential":
-                value = value.name
-            text = "" if value is None else str(value)
-            row.append("'" + text if text[:1] in ("=", "+", "-", "@") else text)
-        writer.writerow(row)
-    return response
+    tasks = queryset.select_related("submitted_by", "credential").order_by("-created_at").iterator()
+    return csv_response(
+        filename="tasks.csv", header=TASK_CSV_FIELDS, rows=(_task_csv_row(task) for task in tasks)
+    )
 
 
 @admin.register(Task)

@@ -48,10 +48,13 @@ class BatchPlan:
         return self.charge_per_task * self.task_count
 
 
-def parse_rows(text: str, variables: list[str]) -> tuple[list[dict[str, str]], list[str]]:
+def parse_rows(
+    text: str, variables: list[str], *, max_rows: int = MAX_BATCH_TASKS
+) -> tuple[list[dict[str, str]], list[str]]:
     """CSV rows as {variable: value}; errors name the line they are on (the header is line 1).
 
-    Without variables, no CSV is needed: one row with no values.
+    Without variables, no CSV is needed: one row with no values. Reading stops past `max_rows` rows
+    (the batch could not run anyway), so a huge paste or upload costs no more than the limit.
     """
     if not text.strip():
         if variables:
@@ -67,11 +70,19 @@ def parse_rows(text: str, variables: list[str]) -> tuple[list[dict[str, str]], l
     if missing:
         errors.append(f"Line 1: the header lacks {', '.join(missing)} (it has: {', '.join(header)}).")
     rows = []
+    seen = 0
     try:
         for row in reader:
             line = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue  # blank lines are not rows
+            seen += 1
+            if seen > max_rows:
+                errors.append(
+                    f"Line {line}: more than {max_rows} rows; reading stopped here "
+                    f"(a batch runs at most {MAX_BATCH_TASKS} tasks)."
+                )
+                break
             if len(row) != len(header):
                 errors.append(f"Line {line}: {len(row)} values for {len(header)} columns.")
                 continue
@@ -98,7 +109,7 @@ def batch_plan(
     if credential is not None:
         plan.charge_per_task = queued_charge_per_task(price_multiplier=credential.price_multiplier)
     variables = template_variables(version.fields)
-    plan.rows, plan.errors = parse_rows(rows_text, variables)
+    plan.rows, plan.errors = parse_rows(rows_text, variables, max_rows=MAX_BATCH_TASKS // max(len(models), 1))
     if not models:
         plan.errors.append("Choose at least one model.")
     if plan.task_count > MAX_BATCH_TASKS:

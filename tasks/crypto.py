@@ -29,6 +29,22 @@ def encrypt(plaintext: str) -> str:
     return _fernet().encrypt(plaintext.encode()).decode()
 
 
+def rotate(token: str) -> str:
+    """`token` re-encrypted under the first of CREDENTIAL_KEYS (MultiFernet.rotate), or `token` itself when
+    that key already decrypts it; raises CredentialKeyError when no configured key does."""
+    fernet = _fernet()
+    try:
+        Fernet(settings.CREDENTIAL_KEYS[0]).decrypt(token.encode())
+    except InvalidToken:
+        pass
+    else:
+        return token
+    try:
+        return fernet.rotate(token.encode()).decode()
+    except InvalidToken:
+        raise CredentialKeyError("No key in CREDENTIAL_KEYS decrypts this credential.") from None
+
+
 def decrypt(token: str) -> str:
     try:
         return _fernet().decrypt(token.encode()).decode()

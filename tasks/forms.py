@@ -15,6 +15,7 @@ from tasks import providers
 from tasks.models import Credential, PromptTemplate, ProviderModel
 from tasks.prompt_templates import NAME_MAX_LENGTH, fill_text, template_variables
 from tasks.providers import Kind, ModelFlags, ProviderRules
+from tasks.uploads import upload_text
 
 CHAIN_KEY = re.compile(r"^chain-(\d+)-(role|message)$")
 VARIABLE_PREFIX = "var_"
@@ -457,7 +458,7 @@ class BatchForm(forms.Form):
         upload = cleaned.get("rows_file")
         if upload:
             try:
-                cleaned["rows_text"] = upload.read().decode("utf-8-sig")
-            except UnicodeDecodeError:
-                self.add_error("rows_file", "The file is not UTF-8 text.")
+                cleaned["rows_text"] = upload_text(upload)  # size cap, NUL bytes, UTF-8: tasks/uploads.py
+            except forms.ValidationError as exc:
+                self.add_error("rows_file", exc)
         return cleaned

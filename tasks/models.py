@@ -491,3 +491,18 @@ class SpendRollup(models.Model):
 
     def __str__(self) -> str:
         return f"Spend rolled up through {self.through or 'nothing yet'} ({self.time_zone})"
+
+
+class OneTimePassword(models.Model):
+    """A password an Admin set for a person (invited, or a new one): while this row exists the person
+    must choose their own before anything else, and it stops working at `expires_at`. Any later password
+    change, by any route, removes it (tasks/accounts.py)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="one_time_password"
+    )
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"One-time password of user {self.user_id}, until {self.expires_at:%Y-%m-%d %H:%M}"

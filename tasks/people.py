@@ -6,13 +6,17 @@ admin (what they may do there still follows their permissions).
 
 import secrets
 
+from axes.utils import reset as axes_reset
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
 
 from tasks.audit import audit_record
 from tasks.budgets import month_start
+from tasks.models import OneTimePassword
 from tasks.roles import ADMINS, MEMBERS
 
 ROLE_NONE = "none"
@@ -41,6 +45,20 @@ def _one_time_password() -> str:
     return secrets.token_urlsafe(12)
 
 
+def one_time_password_hours() -> int:
+    """How long a one-time password works (ONE_TIME_PASSWORD_HOURS), for the pages that hand one out."""
+    return round(settings.ONE_TIME_PASSWORD_MAX_AGE.total_seconds() / 3600)
+
+
+def _must_change(user) -> dict:
+    """Mark the password just saved as one-time: its owner must replace it, and it expires."""
+    now = timezone.now()
+    expires = now + settings.ONE_TIME_PASSWORD_MAX_AGE
+    OneTimePassword.objects.update_or_create(user=user, defaults={"issued_at": now, "expires_at": expires})
+    # (Key names without "password": the audit log drops values under such keys.)
+    return {"must_change": True, "one_time_until": expires.isoformat(timespec="minutes")}
+
+
 def _set_role(user, role: str) -> None:
     user.groups.remove(*Group.objects.filter(name__in=[MEMBERS, ADMINS]))
     if role in (MEMBERS, ADMINS):
@@ -64,7 +82,7 @@ def person_create(*, actor, username: str, email: str = "", role: str = MEMBERS)
             actor=actor,
             action="person.create",
             obj=user,
-            changes={"username": username, "email": email, "role": ROLES[role]},
+            changes={"username": username, "email": email, "role": ROLES[role], **_must_change(user)},
         )
     return user, password
 
@@ -106,13 +124,40 @@ def person_set_active(*, actor, person, active: bool) -> None:
 
 
 def person_reset_password(*, actor, person) -> str:
-    """Give a person a new one-time password; return it. Show it once."""
+    """Give a person a new one-time password; return it. Show it once. They must replace it at their
+    next login, before it expires (ONE_TIME_PASSWORD_HOURS)."""
     password = _one_time_password()
     with transaction.atomic():
         person.set_password(password)
         person.save(update_fields=["password"])
-        audit_record(actor=actor, action="person.reset_password", obj=person, changes={})
+        audit_record(actor=actor, action="person.reset_password", obj=person, changes=_must_change(person))
     return password
+
+
+def person_change_own_password(*, person, password: str) -> None:
+    """A person sets their own password (validated by the caller's form); a one-time password ends."""
+    with transaction.atomic():
+        had_one_time = OneTimePassword.objects.filter(user=person).exists()
+        person.set_password(password)
+        person.save(update_fields=["password"])
+        OneTimePassword.objects.filter(user=person).delete()
+        audit_record(
+            actor=person,
+            action="person.change_password",
+            obj=person,
+            changes={"replaced_one_time": had_one_time},
+        )
+
+
+def person_unlock(*, actor, person) -> int:
+    """Lift a login lock-out on a person's username (failures from any address); returns how many
+    records of failed attempts were removed. Audited."""
+    with transaction.atomic():
+        removed = axes_reset(username=person.get_username())
+        audit_record(
+            actor=actor, action="person.unlock", obj=person, changes={"failed_attempts_cleared": removed}
+        )
+    return removed
 
 
 def people_list() -> QuerySet:
@@ -121,6 +166,7 @@ def people_list() -> QuerySet:
     return (
         get_user_model()
         .objects.prefetch_related("groups")
+        .select_related("one_time_password")
         .annotate(
             month_tasks=Count("submitted_tasks", filter=Q(submitted_tasks__created_at__gte=since)),
             month_spend=Sum("submitted_tasks__spend", filter=Q(submitted_tasks__created_at__gte=since)),

@@ -7,15 +7,22 @@ import os
 
 from cryptography.fernet import Fernet
 
-os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-" + "0123456789abcdefghij")
 os.environ.setdefault("CREDENTIAL_KEYS", Fernet.generate_key().decode())
-os.environ.setdefault("SANDBOX_ENABLED", "1")
+# The production settings refuse the stand-in with DEBUG off; the tests mount it after loading them.
+_SANDBOX = os.environ.get("SANDBOX_ENABLED", "1").strip().lower() in {"1", "true", "yes", "on"}
+os.environ["SANDBOX_ENABLED"] = "0"
 os.environ.setdefault("SANDBOX_TASK_DELAY", "0.5")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 os.environ.setdefault("SECURE_COOKIES", "0")
 os.environ.setdefault("TASKS_BACKEND", "django.tasks.backends.dummy.DummyBackend")
 
-from aisa_site.settings import *  # noqa: F403
+from aisa_site.settings import *  # noqa: E402, F403 - after the environment is set
+
+os.environ["SANDBOX_ENABLED"] = "1" if _SANDBOX else "0"
+SANDBOX_ENABLED = _SANDBOX
+if SANDBOX_ENABLED:
+    INSTALLED_APPS.append("sandbox")  # noqa: F405
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WHITENOISE_USE_FINDERS = True

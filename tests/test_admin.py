@@ -66,7 +66,7 @@ def test_the_csv_action_exports_the_selected_tasks(staff_admin_client):
         {"action": "export_tasks_csv", "_selected_action": [str(t.pk) for t in tasks]},
     )
 
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert response["Content-Type"].startswith("text/csv")
     assert {row["id"] for row in rows} == {str(t.pk) for t in tasks}
     assert {row["tag"] for row in rows} == {"a", "'=cmd"}

@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 from tests.environment import environment_without_app_variables
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+PRODUCTION_SECRET_KEY = "a-production-secret-key-for-this-test-only-7Qm2xV9pLr4TzW8k"
 ENTRYPOINT = BASE_DIR / "bin" / "entrypoint"
 
 
@@ -31,7 +32,7 @@ def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
 def production_env(tmp_path: Path, port: int) -> dict[str, str]:
     return clean_env(
         tmp_path,
-        SECRET_KEY="a-production-secret-key-for-this-test-only",
+        SECRET_KEY=PRODUCTION_SECRET_KEY,
         CREDENTIAL_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="127.0.0.1",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
@@ -119,7 +120,7 @@ def test_check_config_refuses_production_without_secrets(tmp_path):
 
 
 def test_check_config_refuses_production_without_credential_keys(tmp_path):
-    env = clean_env(tmp_path, SECRET_KEY="x" * 60, ALLOWED_HOSTS="example.com")
+    env = clean_env(tmp_path, SECRET_KEY=PRODUCTION_SECRET_KEY, ALLOWED_HOSTS="example.com")
 
     result = entrypoint("check-config", env=env)
 
@@ -128,7 +129,9 @@ def test_check_config_refuses_production_without_credential_keys(tmp_path):
 
 
 def test_check_config_refuses_a_credential_key_that_is_not_a_fernet_key(tmp_path):
-    env = clean_env(tmp_path, SECRET_KEY="x" * 60, CREDENTIAL_KEYS="not-a-key", ALLOWED_HOSTS="example.com")
+    env = clean_env(
+        tmp_path, SECRET_KEY=PRODUCTION_SECRET_KEY, CREDENTIAL_KEYS="not-a-key", ALLOWED_HOSTS="example.com"
+    )
 
     result = entrypoint("check-config", env=env)
 
@@ -141,6 +144,80 @@ def test_check_config_accepts_a_complete_production_configuration(tmp_path):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "DEBUG=False" in result.stdout
+
+
+@pytest.mark.parametrize("weak", ["short", "x" * 60, "django-insecure-" + "k3y" * 20])
+def test_check_config_refuses_a_weak_secret_key(tmp_path, weak):
+    env = production_env(tmp_path, port=8000)
+    env["SECRET_KEY"] = weak
+
+    result = entrypoint("check-config", env=env)
+
+    assert result.returncode != 0
+    assert "Configuration error: SECRET_KEY is too weak for production" in result.stderr
+    assert weak not in result.stderr + result.stdout  # the key itself is never printed
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_refuses_the_sandbox_in_production(tmp_path):
+    env = production_env(tmp_path, port=8000)
+    env["SANDBOX_ENABLED"] = "1"
+
+    result = entrypoint("check-config", env=env)
+
+    assert result.returncode != 0
+    assert "Configuration error: SANDBOX_ENABLED must be off when DEBUG is off" in result.stderr
+
+
+def test_web_outside_docker_collects_the_static_files_itself(tmp_path):
+    """A checkout started with `bin/entrypoint web` and DEBUG off: no collectstatic was run by hand."""
+    port = free_port()
+    env = production_env(tmp_path, port)
+    assert not (tmp_path / "static").exists()
+
+    def serve() -> tuple[str, str]:
+        server = subprocess.Popen(  # noqa: S603 - our own script
+            [str(ENTRYPOINT), "web"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            login = wait_for(f"{base}/accounts/login/", server)
+            assert login.status_code == 200
+            stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', login.text).group(1)
+            assert re.fullmatch(r"/static/css/app\.[0-9a-f]{12}\.css", stylesheet), stylesheet
+            css = requests.get(f"{base}{stylesheet}", timeout=5)
+            assert css.status_code == 200
+            assert css.headers["Content-Type"].startswith("text/css")
+        finally:
+            output = stop(server)
+        return login.text, output
+
+    _, first = serve()
+    _, second = serve()
+
+    assert "Static files collected into" in first
+    assert "Static files unchanged since the last collection." in second
+
+
+def test_compose_publishes_the_web_port_on_localhost_and_requires_the_database_password():
+    import yaml
+
+    compose = yaml.safe_load((BASE_DIR / "compose.yaml").read_text())
+    services = compose["services"]
+
+    (port,) = services["web"]["ports"]
+    assert port.startswith("${WEB_BIND:-127.0.0.1}:"), port
+    assert services["db"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    database_url = services["web"]["environment"]["DATABASE_URL"]
+    assert "${POSTGRES_PASSWORD:?" in database_url
+    everything = (BASE_DIR / "compose.yaml").read_text()
+    assert "POSTGRES_PASSWORD:-" not in everything  # no default password anywhere
 
 
 def test_an_unknown_command_is_refused_with_the_usage(tmp_path):

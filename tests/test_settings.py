@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 from tests.environment import environment_without_app_variables
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+PRODUCTION_SECRET_KEY = "a-production-secret-key-for-this-test-only-7Qm2xV9pLr4TzW8k"
 
 
 def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
@@ -19,7 +20,7 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="aisa_site.settings",
         DATA_DIR=str(tmp_path),
         STATIC_ROOT=str(tmp_path / "static"),
-        SECRET_KEY="a-production-secret-key-for-this-test-only",
+        SECRET_KEY=PRODUCTION_SECRET_KEY,
         CREDENTIAL_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="dashboard.example.com",
     )
@@ -48,6 +49,53 @@ def test_production_settings_refuse_to_start_without_a_secret(tmp_path, missing)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert f"{missing} must be set when DEBUG is off" in result.stderr
+
+
+@pytest.mark.parametrize("weak", ["12345", "a" * 80, "django-insecure-" + "Zx9" * 20])
+def test_production_settings_refuse_to_start_with_a_weak_secret_key(tmp_path, weak):
+    result = run_python("import django; django.setup()", production_env(tmp_path, SECRET_KEY=weak))
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak for production: use at least 50 random characters" in result.stderr
+    assert weak not in result.stderr
+
+
+def test_production_settings_refuse_to_start_with_the_sandbox(tmp_path):
+    result = run_python("import django; django.setup()", production_env(tmp_path, SANDBOX_ENABLED="1"))
+
+    assert result.returncode != 0
+    assert "SANDBOX_ENABLED must be off when DEBUG is off" in result.stderr
+
+
+def test_development_settings_still_take_any_key_and_the_sandbox(tmp_path):
+    result = run_python(
+        "import django; django.setup(); from django.conf import settings; print(settings.SANDBOX_ENABLED)",
+        production_env(tmp_path, DEBUG="1", SECRET_KEY="dev", SANDBOX_ENABLED="1"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "setting", "expected"),
+    [
+        ("BATCH_UPLOAD_MAX_MB", "2", "BATCH_UPLOAD_MAX_BYTES", "2097152"),
+        ("LOGIN_FAILURE_LIMIT", "7", "AXES_FAILURE_LIMIT", "7"),
+        ("LOGIN_COOLOFF_MINUTES", "15", "AXES_COOLOFF_TIME", "0:15:00"),
+        ("LOGIN_COOLOFF_MINUTES", "0", "AXES_COOLOFF_TIME", "None"),
+        ("TRUSTED_PROXY_COUNT", "2", "TRUSTED_PROXY_COUNT", "2"),
+        ("ONE_TIME_PASSWORD_HOURS", "24", "ONE_TIME_PASSWORD_MAX_AGE", "1 day, 0:00:00"),
+    ],
+)
+def test_safety_limits_are_read_from_the_environment(tmp_path, variable, value, setting, expected):
+    result = run_python(
+        f"import django; django.setup(); from django.conf import settings; print(settings.{setting})",
+        production_env(tmp_path, **{variable: value}),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected
 
 
 def test_debug_is_off_unless_asked_for(tmp_path):

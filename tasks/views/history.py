@@ -5,9 +5,7 @@ Query parameters of the list and the exports are documented in docs/history.md; 
 with them, so keep them stable.
 """
 
-import csv
 import json
-from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -21,6 +19,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from tasks import labels as label_services
 from tasks import selectors
+from tasks.csv_export import csv_response, money, optional_money
 from tasks.history_forms import TaskEditForm, TaskFilterForm
 from tasks.models import Task
 
@@ -85,9 +84,6 @@ EXPORT_COLUMNS = [
 
 
 def _export_record(task: Task) -> dict:
-    def number(value):
-        return None if value is None else str(value)
-
     return {
         "id": str(task.pk),
         "created_at": task.created_at.isoformat(),
@@ -102,10 +98,10 @@ def _export_record(task: Task) -> dict:
         "status": task.status,
         "status_code": task.status_code,
         "status_message": task.status_message,
-        "charged": number(task.charged),
-        "cost": number(task.cost),
-        "money_spent": number(task.money_spent),
-        "spend": number(task.spend),
+        "charged": optional_money(task.charged),
+        "cost": optional_money(task.cost),
+        "money_spent": optional_money(task.money_spent),
+        "spend": money(task.spend),
         "spend_is_final": task.spend_is_final,
         "input_tokens": task.input_tokens,
         "output_tokens": task.output_tokens,
@@ -115,43 +111,6 @@ def _export_record(task: Task) -> dict:
         "user_prompt": task.user_prompt,
         "answer_text": task.answer_text,
     }
-
-
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer in a streamed response."""
-
-    def write(self, value):
-        return value
-
-
-def _csv_value(value):
-    if isinstance(value, list):
-        return ", ".join(value)
-    if value is None:
-        return ""
-    text = str(value)
-    # Spreadsheet formula injection: a cell starting with = + - @ would be evaluated by Excel.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text):
-        return "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except ArithmeticError:
-        return False
-    except ValueError:
-        return False
-    return True
-
-
-def _csv_rows(tasks):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(EXPORT_COLUMNS)
-    for task in tasks:
-        record = _export_record(task)
-        yield writer.writerow([_csv_value(record[column]) for column in EXPORT_COLUMNS])
 
 
 def _json_rows(tasks):
@@ -173,10 +132,11 @@ def task_export(request, fmt: str):
     tasks = selectors.task_export_queryset(filters=filters, sort=sort).iterator(chunk_size=EXPORT_CHUNK)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
-        response = StreamingHttpResponse(_csv_rows(tasks), content_type="text/csv; charset=utf-8")
-    else:
-        response = StreamingHttpResponse(_json_rows(tasks), content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="tasks-{stamp}.{fmt}"'
+        records = (_export_record(task) for task in tasks)
+        rows = ([record[column] for column in EXPORT_COLUMNS] for record in records)
+        return csv_response(filename=f"tasks-{stamp}.csv", header=EXPORT_COLUMNS, rows=rows)
+    response = StreamingHttpResponse(_json_rows(tasks), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="tasks-{stamp}.json"'
     return response
 
 

@@ -4,7 +4,6 @@ Every view checks its permission itself (a Member gets 403, for a fragment too).
 the page's fragment, other requests the whole page; plain POSTs redirect after success.
 """
 
-import csv
 from decimal import Decimal
 
 from django import forms
@@ -12,7 +11,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -20,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from tasks import charts, people, spend
+from tasks.accounts import locked_out_usernames
 from tasks.audit import audit_change_lines, audit_choices, audit_entries
 from tasks.budgets import budget_delete, budget_save, budgets_usage
 from tasks.credentials import (
@@ -32,6 +31,7 @@ from tasks.credentials import (
     credential_update,
     credential_verify_audited,
 )
+from tasks.csv_export import csv_response, money
 from tasks.models import Budget, Credential
 from tasks.roles import ADMINS, MEMBERS
 
@@ -311,32 +311,30 @@ def spend_export(request):
     """The spend page as CSV: the totals, then every row of every breakdown, full precision."""
     context = _spend_report(request)
     period, total = context["period"], context["total"]
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="spend-{period.start}-{period.end}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(CSV_HEADER)
-    writer.writerow(
-        ["total", period.label, "", total.spend, total.provisional, total.tasks, total.previous_spend]
-    )
+    total_row = [
+        "total",
+        period.label,
+        "",
+        money(total.spend),
+        money(total.provisional),
+        total.tasks,
+        money(total.previous_spend),
+    ]
+    rows = [total_row]
     for breakdown in context["breakdowns"]:
         for row in breakdown.rows:
-            writer.writerow(
+            rows.append(
                 [
                     breakdown.key,
-                    _csv_safe(row.label),
-                    _csv_safe(row.key),
-                    row.spend,
-                    row.provisional,
+                    row.label,
+                    row.key,
+                    money(row.spend),
+                    money(row.provisional),
                     row.tasks,
-                    "" if row.previous_spend is None else row.previous_spend,
+                    money(row.previous_spend),
                 ]
             )
-    return response
-
-
-def _csv_safe(value: str) -> str:
-    """Keep spreadsheet apps from running a tag or name as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return csv_response(filename=f"spend-{period.start}-{period.end}.csv", header=CSV_HEADER, rows=rows)
 
 
 @permission_required("tasks.view_spend", raise_exception=True)
@@ -555,13 +553,20 @@ SESSION_NEW_PASSWORD = "people.one_time_password"  # noqa: S105 - a session key,
 @require_GET
 def people_page(request):
     persons = list(people.people_list())
+    locked = locked_out_usernames()
+    now = timezone.now()
     for person in persons:
         person.role = people.person_role(person)
         person.role_label = people.ROLES.get(person.role, "No role")
+        person.locked_out = person.get_username() in locked
+        one_time = getattr(person, "one_time_password", None)
+        person.one_time_until = one_time.expires_at if one_time else None
+        person.one_time_expired = bool(one_time) and one_time.expires_at <= now
     context = {
         "persons": persons,
         # Shown once: popped from the session as it is displayed.
         "new_password": request.session.pop(SESSION_NEW_PASSWORD, None),
+        "one_time_hours": people.one_time_password_hours(),
         "role_choices": [(MEMBERS, "Member"), (ADMINS, "Admin")],
     }
     template = "tasks/admin_pages/people.html#table" if request.htmx else "tasks/admin_pages/people.html"
@@ -594,7 +599,8 @@ def person_create(request):
     else:
         form = PersonForm()
     template = "tasks/admin_pages/person_form.html"
-    return render(request, template + ("#form" if request.htmx else ""), {"form": form})
+    context = {"form": form, "one_time_hours": people.one_time_password_hours()}
+    return render(request, template + ("#form" if request.htmx else ""), context)
 
 
 @permission_required("tasks.manage_people", raise_exception=True)
@@ -632,6 +638,15 @@ def person_password(request, pk: int):
     person = get_object_or_404(get_user_model(), pk=pk)
     password = people.person_reset_password(actor=request.user, person=person)
     request.session[SESSION_NEW_PASSWORD] = {"username": person.username, "password": password}
+    return _back_to_people(request)
+
+
+@permission_required("tasks.manage_people", raise_exception=True)
+@require_POST
+def person_unlock(request, pk: int):
+    person = get_object_or_404(get_user_model(), pk=pk)
+    people.person_unlock(actor=request.user, person=person)
+    messages.success(request, f"{person.username} can log in again (failed attempts cleared).")
     return _back_to_people(request)
 
 
@@ -687,5 +702,6 @@ urlpatterns = [
     path("people/<int:pk>/role/", person_role, name="person_role"),
     path("people/<int:pk>/active/", person_active, name="person_active"),
     path("people/<int:pk>/password/", person_password, name="person_password"),
+    path("people/<int:pk>/unlock/", person_unlock, name="person_unlock"),
     path("audit/", audit_log, name="audit_log"),
 ]

@@ -1,0 +1,142 @@
+"""Logging in: throttling (django-axes), one-time passwords that must be replaced, the login form.
+
+- Throttling: `LoginThrottleBackend` (axes' backend, first in AUTHENTICATION_BACKENDS) refuses a locked-out
+  login before any password is hashed; `lockout_response` answers it with the login page and a message;
+  `client_ip` is the address axes counts failures for; `locked_out_usernames` tells the People page.
+- One-time passwords (tasks.models.OneTimePassword): a person logged in with one can only reach the
+  password-change page and log out until they choose their own (`PasswordChangeRequiredMiddleware`,
+  from a mark put in the session at login); an expired one no longer logs in. Any password change
+  removes the row (`clear_one_time_password_on_change`, a post_save receiver), so `manage.py
+  changepassword` works as expected too.
+"""
+
+from datetime import datetime
+
+from axes.backends import AxesStandaloneBackend
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.db.models import Sum
+from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
+from django_htmx.http import HttpResponseClientRedirect
+
+from tasks.models import OneTimePassword
+
+SESSION_CHANGE_BY = "accounts.one_time_password_expires"
+# What a person who must change their password may still open.
+OPEN_WHILE_CHANGE_REQUIRED = ("password_change", "password_change_done", "logout", "login")
+
+
+# --- Throttling -----------------------------------------------------------------------------------
+
+
+class LoginThrottleBackend(AxesStandaloneBackend):
+    """axes' lock check for logins from a request (the login pages); code that authenticates without one
+    (a management command, a test's Client.login) has no address or page to throttle."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def client_ip(request) -> str:
+    """The address a login comes from: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the address
+    the outermost trusted proxy saw (its entry in X-Forwarded-For; entries before it can be forged)."""
+    count = settings.TRUSTED_PROXY_COUNT
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if count > 0 and forwarded:
+        return forwarded[-min(count, len(forwarded))]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def lockout_message() -> str:
+    cooloff = settings.AXES_COOLOFF_TIME
+    until = f"for {round(cooloff.total_seconds() / 60)} minutes" if cooloff else "until an Admin unlocks it"
+    return (
+        "Too many failed logins for this account or from this address: logging in is locked "
+        f"{until}. An Admin can unlock it on the People page."
+    )
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """The login page again, with the username kept and the lock explained (HTTP 429)."""
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    form = LoginForm(request, initial={"username": username})
+    context = {"form": form, "lockout_message": lockout_message(), "next": request.POST.get("next", "")}
+    return render(request, "registration/login.html", context, status=429)
+
+
+def locked_out_usernames() -> set[str]:
+    """Usernames whose recent failures reached the limit (what the People page offers to unlock)."""
+    attempts = AccessAttempt.objects.exclude(username__isnull=True)
+    if settings.AXES_COOLOFF_TIME:
+        attempts = attempts.filter(attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME)
+    totals = attempts.values("username").annotate(failures=Sum("failures_since_start"))
+    return {row["username"] for row in totals if row["failures"] >= settings.AXES_FAILURE_LIMIT}
+
+
+# --- One-time passwords ---------------------------------------------------------------------------
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form; an expired one-time password is refused with its own message."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        record = OneTimePassword.objects.filter(user=user).first()
+        if record is not None and record.expires_at <= timezone.now():
+            raise ValidationError(
+                "This one-time password has expired. Ask an Admin for a new one.", code="expired"
+            )
+
+
+def mark_change_required(sender, request, user, **kwargs) -> None:
+    """user_logged_in receiver: remember in the session that this login used a one-time password."""
+    record = OneTimePassword.objects.filter(user=user).first()
+    if record is not None and request is not None and hasattr(request, "session"):
+        request.session[SESSION_CHANGE_BY] = record.expires_at.isoformat()
+
+
+def clear_one_time_password_on_change(sender, instance, created, **kwargs) -> None:
+    """post_save receiver on the user model: a password set by any route ends the one-time password
+    (the service that issues one writes its row after saving the password)."""
+    if not created and getattr(instance, "_password", None) is not None:
+        OneTimePassword.objects.filter(user_id=instance.pk).delete()
+
+
+class PasswordChangeRequiredMiddleware:
+    """Someone logged in with a one-time password reaches only the password-change page (and logging
+    out) until they set their own; once it has expired, they are logged out."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        expires = request.session.get(SESSION_CHANGE_BY) if hasattr(request, "session") else None
+        if expires is None or not request.user.is_authenticated:
+            return self.get_response(request)
+        if datetime.fromisoformat(expires) <= timezone.now():
+            logout(request)
+            messages.error(request, "Your one-time password has expired. Ask an Admin for a new one.")
+            return self._redirect(request, reverse("login"))
+        try:
+            name = resolve(request.path_info).url_name
+        except Resolver404:
+            name = None
+        if name in OPEN_WHILE_CHANGE_REQUIRED:
+            return self.get_response(request)
+        messages.info(
+            request, "Choose your own password to continue: the one you were given works only once."
+        )
+        return self._redirect(request, reverse("password_change"))
+
+    @staticmethod
+    def _redirect(request, url: str):
+        return HttpResponseClientRedirect(url) if request.headers.get("HX-Request") else redirect(url)

@@ -1,0 +1,119 @@
+"""Uploads: a size cap that refuses a too-large file before reading it, and a clear page for a form too
+large to read at all.
+
+`CappedUploadHandler` runs first among Django's upload handlers (settings.FILE_UPLOAD_HANDLERS). When the
+request's Content-Length already exceeds BATCH_UPLOAD_MAX_BYTES (plus room for the form's other fields),
+every file in it is dropped chunk by chunk as it streams past, never stored in memory or on disk, and the
+form receives a `RefusedUpload` in its place, so it can say so at the field while keeping the person's
+other input (the browser sends those before the file). `upload_text` turns an accepted upload into text.
+"""
+
+import io
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve
+from django_htmx.http import HttpResponseClientRedirect
+
+# The form's other fields (CSRF token, name, credential, models, the pasted rows' header) travel in the
+# same request as the file.
+FORM_FIELDS_ROOM = 64 * 1024
+FORM_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def upload_limit_label() -> str:
+    size = settings.BATCH_UPLOAD_MAX_BYTES
+    if size >= 1024 * 1024:
+        return f"{size / 1024 / 1024:.3g} MB"
+    return f"{size / 1024:.3g} KB" if size >= 1024 else f"{size} bytes"
+
+
+class RefusedUpload(UploadedFile):
+    """Stands for a file that was too large to read: no content, the request's size as its size."""
+
+    def __init__(self, *, name: str, size: int):
+        super().__init__(file=io.BytesIO(b""), name=name, size=max(size, 1))
+
+
+class CappedUploadHandler(FileUploadHandler):
+    """Refuses every file of a request larger than BATCH_UPLOAD_MAX_BYTES without storing any of it."""
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        self.too_large = content_length > settings.BATCH_UPLOAD_MAX_BYTES + FORM_FIELDS_ROOM
+        self.request_size = content_length
+        self.refusing = False
+
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.refusing = self.too_large
+        if self.refusing:
+            raise StopFutureHandlers  # the memory and temporary-file handlers never see this file
+
+    def receive_data_chunk(self, raw_data, start):
+        return None if self.refusing else raw_data
+
+    def file_complete(self, file_size):
+        if not self.refusing:
+            return None
+        self.refusing = False
+        return RefusedUpload(name=self.file_name, size=self.request_size)
+
+
+def upload_text(upload) -> str:
+    """The text of an uploaded CSV file, or a ValidationError that says why it cannot be used."""
+    if isinstance(upload, RefusedUpload) or upload.size > settings.BATCH_UPLOAD_MAX_BYTES:
+        raise ValidationError(
+            f"This file is larger than {upload_limit_label()}, the most a batch upload takes; it was not "
+            "read. Split it into smaller files (a batch runs at most 5,000 tasks).",
+            code="too_large",
+        )
+    data = upload.read()
+    if b"\x00" in data:
+        raise ValidationError("The file holds NUL bytes: it is not a CSV text file.", code="binary")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError("The file is not UTF-8 text.", code="encoding") from None
+
+
+class OversizedFormMiddleware:
+    """A form too large for Django to read (more than DATA_UPLOAD_MAX_MEMORY_SIZE of text, or too many
+    fields) gets its page back with a message instead of a bare 400.
+
+    Placed after the message middleware; it reads the form before the CSRF check (which would read it
+    anyway), and on refusal only redirects: nothing of the request is used. Views exempt from CSRF (the
+    upstream's postbacks) read their own body, whatever its content type, so it is left unread for them.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            request.method == "POST"
+            and request.content_type in FORM_CONTENT_TYPES
+            and not _reads_its_own_body(request)
+        ):
+            try:
+                request.POST  # noqa: B018 - parse now, so a refusal can answer with the page
+            except (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent):
+                messages.error(
+                    request,
+                    "The form was too large to read, so nothing was done. Paste less text at once, or "
+                    f"upload the rows as a CSV file (up to {upload_limit_label()}).",
+                )
+                url = request.get_full_path()
+                return HttpResponseClientRedirect(url) if request.headers.get("HX-Request") else redirect(url)
+        return self.get_response(request)
+
+
+def _reads_its_own_body(request) -> bool:
+    try:
+        view = resolve(request.path_info).func
+    except Resolver404:
+        return False
+    return getattr(view, "csrf_exempt", False)
