@@ -63,6 +63,7 @@ CONNECT_RETRIES = 3  # extra attempts after a connection that certainly sent not
 RATE_LIMIT_RETRIES = 2  # extra attempts after HTTP 429
 TOTAL_RETRIES = 3  # both kinds together
 BACKOFF_FACTOR = 0.5  # urllib3: no wait before the first retry, then 1 s, then 2 s (429: Retry-After first)
+MAX_RATE_LIMIT_WAIT = 30.0  # the longest Retry-After waited for (the client's max_rate_limit_wait)
 
 # A live task may run up to 120 s upstream before the first byte of the reply: the read timeout of a
 # live call must outlast that, or a paid, finished task would be reported as lost.
@@ -687,7 +688,7 @@ class LLMResponsesClient:
         password: str | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
-        max_rate_limit_wait: float = 30.0,
+        max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT,
         session: requests.Session | None = None,
         live_read_timeout: float | None = None,
         service_name: str | None = None,
