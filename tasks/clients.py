@@ -334,6 +334,8 @@ class SecretRedactor:
                 end = min(start + len(form), length)
                 marked[start:end] = b"\x01" * (end - start)
                 start = text.find(form, start + 1)
+        for mark in re.finditer(re.escape(self.MARK), window):  # redacted already: not a secret's letters
+            marked[mark.start() : mark.end()] = bytes(mark.end() - mark.start())
         if 1 not in marked:
             return window
         parts, position = [], 0
@@ -401,6 +403,13 @@ def _parse_task(raw: Any) -> TaskOutcome:
         data=data,
         result=result,
         raw=raw,
+    )
+
+
+def _created_without_id(outcome: TaskOutcome) -> bool:
+    """An accepted task (20100) whose id could never be asked about: it may be charged and is lost."""
+    return outcome.status_class == StatusClass.CREATED and not (
+        outcome.id is not None and _TASK_ID_RE.fullmatch(outcome.id)
     )
 
 
@@ -966,7 +975,10 @@ class LLMResponsesClient:
             elif len(tasks) != len(chunk):
                 problem = f"the reply lists {len(tasks)} tasks for {len(chunk)} sent"
             else:
-                return [self._outcome(raw) for raw in tasks]
+                outcomes = [self._outcome(raw) for raw in tasks]
+                if not any(_created_without_id(outcome) for outcome in outcomes):
+                    return outcomes
+                problem = "the reply gives an accepted task no id that task_get could be asked about"
         except UpstreamError:
             raise
         except _BadEnvelope as exc:
@@ -1036,9 +1048,11 @@ class LLMResponsesClient:
         return self._redactor.redact(text, limit=_EXCERPT_LIMIT)
 
     def _outcome(self, raw: Any) -> TaskOutcome:
-        """`_parse_task`, its status_message redacted (then bounded): it becomes the task's status."""
+        """`_parse_task`, its status_message redacted (then bounded) and without NUL characters or lone
+        surrogates (no database stores them): it becomes the task's status."""
         outcome = _parse_task(raw)
         message = self._redactor.redact(outcome.status_message, limit=_OUTCOME_MESSAGE_LIMIT)
+        message = message.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
         return outcome if message == outcome.status_message else replace(outcome, status_message=message)
 
     def _http_summary(self, reply: _Reply) -> tuple[str, str | None]:
