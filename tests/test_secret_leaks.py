@@ -11,7 +11,7 @@ import responses
 from django.urls import reverse
 
 from tasks import services
-from tasks.models import Credential, Task, TaskEvent
+from tasks.models import AuditEntry, Credential, Task, TaskEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -91,4 +91,29 @@ def test_a_key_echoed_in_a_refused_tasks_message_reaches_no_page_or_export(crede
     assert task.status_message == "Invalid Field: 'api_key' ([redacted])."
     client.force_login(member_user)
     texts = page_texts(client, task)
+    assert {name: runs_of_the_key(text) for name, text in texts.items()} == {name: [] for name in texts}
+
+
+def test_a_key_echoed_when_verifying_reaches_neither_the_credentials_page_nor_the_audit_log(
+    credential, team_admin_client
+):
+    message = "v" * 265 + f" {KEY} is not a valid key"
+    with responses.RequestsMock() as upstream:
+        upstream.get(
+            f"{AISA}/ai_optimization/chat_gpt/llm_responses/models",
+            status=401,
+            json={"error": {"type": "authentication_error", "message": message}},
+        )
+        response = team_admin_client.post(reverse("credential_verify", args=[credential.pk]), follow=True)
+
+    assert response.status_code == 200
+    credential.refresh_from_db()
+    assert credential.last_verification_ok is False
+    texts = {
+        "verification": credential.last_verification_message,
+        "page after verifying": response.content.decode(),
+        "credentials page": team_admin_client.get(reverse("credential_list")).content.decode(),
+        "audit log": team_admin_client.get(reverse("audit_log")).content.decode(),
+        "audit entries": str(list(AuditEntry.objects.values_list("changes", flat=True))),
+    }
     assert {name: runs_of_the_key(text) for name, text in texts.items()} == {name: [] for name in texts}
