@@ -7,6 +7,7 @@ reply that was lost leaves the task `unknown` with an event saying so, and nothi
 
 import itertools
 import logging
+import math
 import queue
 import sys
 import threading
@@ -54,7 +55,6 @@ logger = logging.getLogger(__name__)
 # a queued task up to 72 hours.
 POLL_DELAYS = (5, 10, 20, 30, 60, 120, 300, 600, 900)
 GIVE_UP_AFTER = timedelta(hours=72)
-POLL_RETRY_AFTER_ERROR = 60  # seconds before a task whose poll failed unexpectedly is polled again
 CALLBACK_SALT = "tasks.callback"
 # Tasks collected together by one job (the ids of one task_post chunk).
 COLLECT_GROUP = TASK_POST_CHUNK
@@ -728,6 +728,7 @@ def task_fetch(
     task = Task.objects.select_related("credential").get(pk=task_id)
     if not task.upstream_task_id or task.is_final:
         return task
+    asking = False
     try:
         if clients is None:
             client = _client(task.credential)
@@ -735,8 +736,18 @@ def task_fetch(
             client = clients[task.credential_id]
         else:
             client = clients[task.credential_id] = _client(task.credential)
+        asking = True
         outcome = client.task_get(task.provider, task.upstream_task_id)
-    except (UpstreamError, CredentialKeyError) as exc:
+    except (UpstreamError, CredentialKeyError, ValueError) as exc:
+        if isinstance(exc, ValueError) and asking:  # the client refuses the id: not an upstream task id
+            _fail_uncollectable(
+                task,
+                "The upstream gave this task an id that task_get cannot be asked about; "
+                "it cannot be collected.",
+            )
+            task.refresh_from_db()
+            return task
+        # Unreachable, garbage, or a credential that cannot make a client (its messages hold no secret).
         TaskEvent.objects.create(
             task=task,
             kind=TaskEvent.Kind.ERROR,
@@ -744,13 +755,6 @@ def task_fetch(
             message=f"task_get failed: {exc}",
             actor=actor,
         )
-        return task
-    except ValueError:  # the client refuses the stored id: it is not an upstream task id
-        _fail_uncollectable(
-            task,
-            "The upstream gave this task an id that task_get cannot be asked about; it cannot be collected.",
-        )
-        task.refresh_from_db()
         return task
     if outcome.id and outcome.id != task.upstream_task_id:
         TaskEvent.objects.create(
@@ -782,9 +786,9 @@ def tasks_poll(*, task_ids: list[str]) -> None:
         for task_id in task_ids:
             try:
                 delay = _poll_one(task_id, clients=clients)
-            except Exception:
+            except Exception:  # the database, most likely: try again once any hold on the task has run out
                 logger.exception("Polling task %s failed; it is polled again if it still waits.", task_id)
-                delay = POLL_RETRY_AFTER_ERROR if _still_waiting(task_id) else None
+                delay = math.ceil(poll_lease().total_seconds()) if _still_waiting(task_id) else None
             if delay is not None:
                 waiting[delay].append(str(task_id))
     finally:

@@ -15,7 +15,7 @@ from io import StringIO
 import pytest
 import responses
 from django.core.management import call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.tasks import default_task_backend
 from django.utils import timezone
 
@@ -350,3 +350,46 @@ def test_resume_rearms_every_waiting_task_and_no_other(credential):
     assert set(jobs) == {str(soon.pk), str(overdue.pk)}
     assert jobs[str(overdue.pk)] <= timezone.now()
     assert jobs[str(soon.pk)] >= soon.next_poll_at
+
+
+def test_a_credential_that_cannot_make_a_client_is_an_error_event_and_the_task_keeps_waiting(credential):
+    Credential.objects.filter(pk=credential.pk).update(base_url="ftp://not-http.example")
+    task, other = waiting_task(credential), waiting_task(credential)
+    default_task_backend.clear()
+
+    services.tasks_poll(task_ids=[str(task.pk), str(other.pk)])
+
+    for waiting in (task, other):
+        waiting.refresh_from_db()
+        assert waiting.status == Task.Status.SUBMITTED
+        assert "base_url must be an http(s) URL" in waiting.events.get(kind=TaskEvent.Kind.ERROR).message
+    assert [r.args[0] for r in scheduled_collections()] == [[str(task.pk), str(other.pk)]]
+
+
+def test_an_upstream_id_task_get_cannot_ask_about_fails_the_task_with_the_reason(credential):
+    task = waiting_task(credential, upstream_task_id="not an id/../x")
+
+    services.tasks_poll(task_ids=[str(task.pk)])
+
+    task.refresh_from_db()
+    assert task.status == Task.Status.FAILED
+    assert "cannot be collected" in task.status_message
+    assert task.spend_is_final
+
+
+def test_a_task_whose_poll_hits_a_database_error_is_polled_again_once_any_hold_has_run_out(
+    credential, monkeypatch
+):
+    task = waiting_task(credential)
+
+    def broken(task_id, *, clients):
+        raise DatabaseError("the database went away")
+
+    monkeypatch.setattr(services, "_poll_one", broken)
+    default_task_backend.clear()
+
+    services.tasks_poll(task_ids=[str(task.pk)])
+
+    (job,) = scheduled_collections()
+    assert job.args == [[str(task.pk)]]
+    assert job.task.run_after >= timezone.now() + services.poll_lease() - timedelta(seconds=5)
