@@ -6,14 +6,25 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 
 from tasks import crypto
 from tasks.models import AuditEntry, Credential, Task, TaskEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("tasks", "0010_fewer_task_indexes")]
-AFTER = [("tasks", "0011_keyed_secret_fingerprints")]
+
+def _this_migration() -> tuple[list, list]:
+    """([the migration before], [this one]), found by name: migrations may be renumbered on merge."""
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    (node,) = [
+        key for key in graph.nodes if key[0] == "tasks" and key[1].endswith("_keyed_secret_fingerprints")
+    ]
+    (parent,) = [parent.key for parent in graph.node_map[node].parents if parent.key[0] == "tasks"]
+    return [parent], [node]
+
+
+BEFORE, AFTER = _this_migration()
 
 LONG = "aisa-live-0123456789abcdefWXYZ"
 SHORT = "nope"
