@@ -106,7 +106,7 @@ class CredentialAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Secret")
     def secret_ending(self, credential):
-        return f"…{credential.secret_hint}"
+        return credential.secret_ending or "(8 characters or fewer: not shown)"
 
     @admin.display(description="")
     def manage(self, credential):

@@ -32,13 +32,13 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -63,6 +63,7 @@ CONNECT_RETRIES = 3  # extra attempts after a connection that certainly sent not
 RATE_LIMIT_RETRIES = 2  # extra attempts after HTTP 429
 TOTAL_RETRIES = 3  # both kinds together
 BACKOFF_FACTOR = 0.5  # urllib3: no wait before the first retry, then 1 s, then 2 s (429: Retry-After first)
+MAX_RATE_LIMIT_WAIT = 30.0  # the longest Retry-After waited for (the client's max_rate_limit_wait)
 
 # A live task may run up to 120 s upstream before the first byte of the reply: the read timeout of a
 # live call must outlast that, or a paid, finished task would be reported as lost.
@@ -70,8 +71,11 @@ LIVE_READ_TIMEOUT = 150.0
 
 _PROVIDER_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _TASK_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-_MESSAGE_LIMIT = 300
-_EXCERPT_LIMIT = 500
+_MESSAGE_LIMIT = 300  # an upstream message shown to a person (in an exception, a status, an event)
+_EXCERPT_LIMIT = 500  # the start of an upstream body kept on an exception
+_OUTCOME_MESSAGE_LIMIT = 1000  # a per-task status_message, stored as the task's status
+_STATUS_CODE_MAX = 2**31 - 1  # a status_code must fit the database's integer column
+MAX_TASK_COST = Decimal("10000")  # a per-task cost at or above this is not a number we can believe
 
 
 # --- status codes -------------------------------------------------------------------------------
@@ -256,6 +260,92 @@ class UpstreamMalformed(UpstreamError):
     """A GET reply that is not the expected JSON envelope (for POSTs this is UpstreamReplyLost)."""
 
 
+# --- secrets ------------------------------------------------------------------------------------
+
+
+class SecretRedactor:
+    """Removes secrets from text that came from the upstream, before it is cut to length.
+
+    Each secret is known in several forms: as it is, URL-encoded (`quote`, `quote_plus`), base64-encoded
+    and JSON-escaped (the Basic credential is passed in as a secret of its own). In any of them:
+
+    - a secret of more than FRAGMENT characters is redacted wherever FRAGMENT or more of its consecutive
+      characters appear, so a key cut in two by a length limit, or echoed in part, never survives in part;
+    - a secret of FRAGMENT characters or fewer is redacted wherever it appears whole, even inside a word
+      (shorter runs of it are ordinary text and cannot be told apart from it).
+
+    Each redacted run becomes "[redacted]". `redact(text, limit=n)` redacts, then cuts to n characters
+    (ending in "…"): cutting first could leave the part of a secret that straddles the cut, which no
+    longer matches the whole secret.
+    """
+
+    FRAGMENT = 8
+    MARK = "[redacted]"
+
+    def __init__(self, secrets: list[str]) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret:
+                forms |= {
+                    secret,
+                    quote(secret, safe=""),
+                    quote_plus(secret),
+                    base64.b64encode(secret.encode()).decode("ascii"),
+                    json.dumps(secret)[1:-1],
+                }
+        size = self.FRAGMENT
+        self._grams = frozenset(
+            form[i : i + size] for form in forms if len(form) > size for i in range(len(form) - size + 1)
+        )
+        self._whole = sorted((form for form in forms if 0 < len(form) <= size), key=len, reverse=True)
+
+    def __bool__(self) -> bool:
+        return bool(self._grams or self._whole)
+
+    def needles(self) -> list[str]:
+        """Strings at least one of which any text that holds a secret contains (to find such text in bulk)."""
+        return sorted(self._grams) + self._whole
+
+    def redact(self, text: str, *, limit: int | None = None) -> str:
+        """`text` without any secret (see the class), cut to `limit` characters after redacting."""
+        if limit is None:
+            window, cut = text, False
+        else:
+            # Only the start can be shown; a run of a secret is found whole if it begins in the window.
+            window, cut = text[: limit * 4], len(text) > limit * 4
+        if self:
+            window = self._redacted(window, text[len(window) : len(window) + self.FRAGMENT - 1])
+        if limit is not None and (cut or len(window) > limit):
+            window = window[: limit - 1] + "…"
+        return window
+
+    def _redacted(self, window: str, after: str) -> str:
+        """`window` with every run of a secret replaced; `after` (the text that follows it) only lets a run
+        that begins in the window and ends past it be found."""
+        text, size, length = window + after, self.FRAGMENT, len(window)
+        marked = bytearray(length)  # 1 where a character belongs to a secret
+        for start in range(min(length, len(text) - size + 1)) if self._grams else ():
+            if text[start : start + size] in self._grams:
+                end = min(start + size, length)
+                marked[start:end] = b"\x01" * (end - start)
+        for form in self._whole:
+            start = text.find(form)
+            while 0 <= start < length:
+                end = min(start + len(form), length)
+                marked[start:end] = b"\x01" * (end - start)
+                start = text.find(form, start + 1)
+        for mark in re.finditer(re.escape(self.MARK), window):  # redacted already: not a secret's letters
+            marked[mark.start() : mark.end()] = bytes(mark.end() - mark.start())
+        if 1 not in marked:
+            return window
+        parts, position = [], 0
+        for run in re.finditer(b"\x01+", marked):
+            parts += [window[position : run.start()], self.MARK]
+            position = run.end()
+        parts.append(window[position:])
+        return "".join(parts)
+
+
 # --- parsing ------------------------------------------------------------------------------------
 
 
@@ -264,29 +354,36 @@ class _BadEnvelope(Exception):
 
 
 def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
+    """A status code: a non-negative integer (or a string of ASCII digits) that fits a database integer."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip()) if len(value.strip()) <= 10 else None
+    if isinstance(value, bool) or not isinstance(value, int):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+    return value if 0 <= value <= _STATUS_CODE_MAX else None
 
 
 def _parse_task(raw: Any) -> TaskOutcome:
-    """One task object of an envelope → TaskOutcome; raises _BadEnvelope when it is not one."""
+    """One task object of an envelope → TaskOutcome; raises _BadEnvelope when it is not one.
+
+    What is refused (the whole task object is unusable): no status_code that is a whole number that fits a
+    database integer; an id that is not text or a 64-bit number; a cost that is not a finite number from 0
+    up to MAX_TASK_COST; a data field that is not an object; a result that is not a list. A status_message
+    that is not text is left out. The result's own fields are read by tasks.results.
+    """
     if not isinstance(raw, dict):
         raise _BadEnvelope("a task in the reply is not an object")
     status_code = _as_int(raw.get("status_code"))
     if status_code is None:
         raise _BadEnvelope("a task in the reply has no status_code")
     task_id = raw.get("id")
+    if not (isinstance(task_id, str | None) or (type(task_id) is int and task_id.bit_length() <= 64)):
+        raise _BadEnvelope("a task in the reply has an id that is not text")
     cost_value = raw.get("cost")
     try:
         cost = Decimal("0") if cost_value is None else Decimal(str(cost_value))
-    except InvalidOperation:
+    except (InvalidOperation, ValueError):  # not a number, or an integer too long to write out
         cost = Decimal("NaN")
-    if isinstance(cost_value, bool) or not cost.is_finite():
+    if isinstance(cost_value, bool | dict | list) or not (cost.is_finite() and 0 <= cost < MAX_TASK_COST):
         raise _BadEnvelope("a task in the reply has a cost that is not a number")
     data = raw.get("data")
     if data is None:
@@ -300,12 +397,19 @@ def _parse_task(raw: Any) -> TaskOutcome:
     return TaskOutcome(
         id=str(task_id) if task_id not in (None, "") else None,
         status_code=status_code,
-        status_message="" if message is None else str(message),
+        status_message=message if isinstance(message, str) else "",
         status_class=classify_status(status_code),
         cost=cost,
         data=data,
         result=result,
         raw=raw,
+    )
+
+
+def _created_without_id(outcome: TaskOutcome) -> bool:
+    """An accepted task (20100) whose id could never be asked about: it may be charged and is lost."""
+    return outcome.status_class == StatusClass.CREATED and not (
+        outcome.id is not None and _TASK_ID_RE.fullmatch(outcome.id)
     )
 
 
@@ -593,7 +697,7 @@ class LLMResponsesClient:
         password: str | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
-        max_rate_limit_wait: float = 30.0,
+        max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT,
         session: requests.Session | None = None,
         live_read_timeout: float | None = None,
         service_name: str | None = None,
@@ -635,8 +739,7 @@ class LLMResponsesClient:
         self.max_rate_limit_wait = float(max_rate_limit_wait)
         self.uses_basic_auth = not token
         self._auth = _HeaderAuth(auth_value)
-        # Short secrets would scrub ordinary words; real tokens and passwords are long.
-        self._secrets = [secret for secret in secrets if len(secret) >= 6]
+        self._redactor = SecretRedactor(secrets)
         self._session = session if session is not None else _build_session(self.max_rate_limit_wait)
 
     @classmethod
@@ -706,7 +809,7 @@ class LLMResponsesClient:
         if outcome is None:
             if classify_status(top_code) == StatusClass.NOT_FOUND:
                 message = data.get("status_message")
-                return _parse_task({"id": task_id, "status_code": top_code, "status_message": message})
+                return self._outcome({"id": task_id, "status_code": top_code, "status_message": message})
             if top_code >= 40000:
                 raise self._envelope_error(call, data, top_code)
             raise self._unusable(call, "the reply holds no task")
@@ -872,7 +975,10 @@ class LLMResponsesClient:
             elif len(tasks) != len(chunk):
                 problem = f"the reply lists {len(tasks)} tasks for {len(chunk)} sent"
             else:
-                return [_parse_task(raw) for raw in tasks]
+                outcomes = [self._outcome(raw) for raw in tasks]
+                if not any(_created_without_id(outcome) for outcome in outcomes):
+                    return outcomes
+                problem = "the reply gives an accepted task no id that task_get could be asked about"
         except UpstreamError:
             raise
         except _BadEnvelope as exc:
@@ -896,7 +1002,7 @@ class LLMResponsesClient:
         if not isinstance(tasks, list) or not tasks:
             return None
         try:
-            return _parse_task(tasks[0])
+            return self._outcome(tasks[0])
         except _BadEnvelope as exc:
             problem = str(exc)
         raise self._unusable(call, problem)
@@ -923,21 +1029,31 @@ class LLMResponsesClient:
         return cls(self._scrub(message), outcomes_before=call.outcomes_before, **kwargs)
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
+        return self._redactor.redact(text)
 
     def _clean(self, value: Any) -> str:
-        """An upstream-supplied string made safe to show: one line, bounded, no secret."""
-        text = " ".join(str(value).split())
-        if len(text) > _MESSAGE_LIMIT:
-            text = text[: _MESSAGE_LIMIT - 1] + "…"
-        return self._scrub(text)
+        """An upstream-supplied string made safe to show: no secret, one line, bounded. Secrets are redacted
+        before the text is cut (and again once its whitespace is folded), never after."""
+        try:
+            text = value if isinstance(value, str) else str(value)
+        except (RecursionError, ValueError):  # absurdly nested, or an integer too long to write out
+            return ""
+        text = self._redactor.redact(text, limit=_MESSAGE_LIMIT * 4)
+        return self._redactor.redact(" ".join(text.split()), limit=_MESSAGE_LIMIT)
 
     def _excerpt(self, body: bytes) -> str | None:
         if not body:
             return None
-        return self._scrub(body[: _EXCERPT_LIMIT * 4].decode("utf-8", errors="replace")[:_EXCERPT_LIMIT])
+        text = body[: _EXCERPT_LIMIT * 16].decode("utf-8", errors="replace")
+        return self._redactor.redact(text, limit=_EXCERPT_LIMIT)
+
+    def _outcome(self, raw: Any) -> TaskOutcome:
+        """`_parse_task`, its status_message redacted (then bounded) and without NUL characters or lone
+        surrogates (no database stores them): it becomes the task's status."""
+        outcome = _parse_task(raw)
+        message = self._redactor.redact(outcome.status_message, limit=_OUTCOME_MESSAGE_LIMIT)
+        message = message.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+        return outcome if message == outcome.status_message else replace(outcome, status_message=message)
 
     def _http_summary(self, reply: _Reply) -> tuple[str, str | None]:
         """What an HTTP reply said, as (head, text).

@@ -1,6 +1,7 @@
 """Credential services: add, replace the secret, set the default, disable, enable, verify; each is audited.
 
-Audit entries carry the secret's fingerprint and last four characters, never the secret itself.
+Audit entries carry the secret's keyed fingerprint and (for a secret longer than 8 characters) its last four
+characters, never the secret itself (tasks.crypto.fingerprint, tasks.crypto.hint).
 """
 
 from decimal import Decimal

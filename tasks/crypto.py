@@ -3,10 +3,9 @@
 The first key encrypts; every key decrypts, so keys can be rotated by putting a new one first.
 """
 
-import hashlib
-
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.utils.crypto import salted_hmac
 
 
 class CredentialKeyError(Exception):
@@ -55,6 +54,23 @@ def decrypt(token: str) -> str:
         ) from None
 
 
+FINGERPRINT_SALT = "tasks.crypto.fingerprint"
+HINT_MIN_LENGTH = 9  # a secret this long or longer may show its last four characters; a shorter one never
+
+
 def fingerprint(plaintext: str) -> str:
-    """A short, stable identifier of a secret for audit logs; cannot be reversed."""
-    return hashlib.sha256(plaintext.encode()).hexdigest()[:12]
+    """A short, stable identifier of a secret for audit logs (12 hex characters).
+
+    Keyed: HMAC-SHA256 under a key derived from SECRET_KEY for this purpose alone (Django's `salted_hmac`,
+    salt FINGERPRINT_SALT), so a fingerprint cannot be looked up in a table or brute-forced without the
+    server's SECRET_KEY, and the key serves nothing else. It does not depend on CREDENTIAL_KEYS: rotating
+    those leaves every fingerprint as it was. Rotating SECRET_KEY changes the fingerprint a secret gets
+    from then on; fingerprints already stored stay as they were recorded.
+    """
+    return salted_hmac(FINGERPRINT_SALT, plaintext, algorithm="sha256").hexdigest()[:12]
+
+
+def hint(plaintext: str) -> str:
+    """The last four characters of a secret, shown to tell credentials apart; "" for a secret of 8
+    characters or fewer, of which even four would be too much."""
+    return plaintext[-4:] if len(plaintext) >= HINT_MIN_LENGTH else ""

@@ -70,10 +70,16 @@ class Credential(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.get_kind_display()}, …{self.secret_hint})"
+        ending = f", {self.secret_ending}" if self.secret_hint else ""
+        return f"{self.name} ({self.get_kind_display()}{ending})"
 
     def __repr__(self) -> str:
         return f"<Credential {self.pk} {self.name!r} fingerprint={self.secret_fingerprint}>"
+
+    @property
+    def secret_ending(self) -> str:
+        """The secret's last four characters after "…", or "" for a secret of 8 characters or fewer."""
+        return f"…{self.secret_hint}" if self.secret_hint else ""
 
     @property
     def effective_base_url(self) -> str:
@@ -82,7 +88,7 @@ class Credential(models.Model):
     def set_secret(self, secret: str) -> None:
         """Encrypt the token (AIsa) or password (DataForSEO) under CREDENTIAL_KEYS."""
         self.secret_encrypted = crypto.encrypt(secret)
-        self.secret_hint = secret[-4:]
+        self.secret_hint = crypto.hint(secret)  # empty for a secret of 8 characters or fewer
         self.secret_fingerprint = crypto.fingerprint(secret)
 
     def get_secret(self) -> str:

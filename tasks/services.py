@@ -7,6 +7,7 @@ reply that was lost leaves the task `unknown` with an event saying so, and nothi
 
 import itertools
 import logging
+import math
 import queue
 import sys
 import threading
@@ -20,8 +21,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core import signing
-from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -31,18 +31,23 @@ from tasks import jobs
 from tasks.budgets import budget_hold_create, budget_hold_release, budget_hold_take, budgets_reserve
 from tasks.bulk import insert_rows, update_rows
 from tasks.clients import (
+    BACKOFF_FACTOR,
+    CONNECT_RETRIES,
+    MAX_RATE_LIMIT_WAIT,
+    RATE_LIMIT_RETRIES,
     TASK_POST_CHUNK,
     LLMResponsesClient,
     StatusClass,
     TaskOutcome,
     UpstreamError,
+    UpstreamMalformed,
     UpstreamReplyLost,
     parse_task_outcome,
 )
 from tasks.crypto import CredentialKeyError
 from tasks.models import Batch, Credential, ProviderModel, Task, TaskEvent
 from tasks.providers import QUEUED_BASE_FEE, QUEUED_PREPAYMENT, queued_charge_per_task
-from tasks.results import parse_result
+from tasks.results import MONEY_MAX, json_depth_exceeds, parse_result, storable_json, storable_text
 
 logger = logging.getLogger(__name__)
 
@@ -574,16 +579,48 @@ def task_apply_outcome(*, task: Task, outcome: TaskOutcome, source: str) -> bool
     """Record what the upstream said about a task (task_get, live or postback). Returns True when the
     task reached a final state just now. Finishing is a conditional update, so a duplicate delivery
     or two jobs racing record the result once.
+
+    Never raises on what the upstream sent (docs/task-lifecycle.md, "Results that cannot be read"): a
+    finished result whose fields cannot be read is recorded with what could be read, and an error event
+    names the rest; one that the database still refuses fails the task, with the reason. A database that
+    cannot be reached is not the upstream's doing: that error is raised, and the poll is tried again.
     """
+    try:
+        with transaction.atomic():
+            return _apply_outcome(task, outcome, source)
+    except (DataError, IntegrityError, ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+        logger.warning("The outcome of task %s could not be stored (%s).", task.pk, type(exc).__name__)
+        return _fail_uncollectable(
+            task,
+            f"The upstream's answer for this task could not be stored ({type(exc).__name__}); "
+            "the task was not collected.",
+            status_code=_storable_code(outcome.status_code),
+        )
+
+
+def _storable_code(code) -> int | None:
+    """A status code that fits the database's integer column, else None."""
+    return code if isinstance(code, int) and not isinstance(code, bool) and 0 <= code <= 2**31 - 1 else None
+
+
+def _apply_outcome(task: Task, outcome: TaskOutcome, source: str) -> bool:
     now = timezone.now()
+    code = _storable_code(outcome.status_code)
+    message = storable_text(outcome.status_message if isinstance(outcome.status_message, str) else "")
     if outcome.status_class == StatusClass.DONE:
         parsed = parse_result(outcome.result)
+        problems = list(dict.fromkeys(parsed.problems))  # each once, in the order met
         cost = _final_cost(task, outcome, parsed.money_spent)
+        if not (cost.is_finite() and 0 <= cost < MONEY_MAX):
+            raise ValueError("the cost does not fit the money columns")  # SQLite would store it anyway
+        if parsed.money_unreadable and not outcome.cost:
+            cost = task.charged if task.charged is not None else task.spend
+            problems.append(f"the final cost is unknown, so the ${cost:.6f} charged at post stands")
         finished = Task.objects.filter(pk=task.pk, status__in=(*Task.ACTIVE_STATUSES, Task.Status.UNKNOWN))
         updated = finished.update(
             status=Task.Status.COMPLETED,
-            status_code=outcome.status_code,
-            status_message=outcome.status_message,
+            status_code=code,
+            status_message=message,
             cost=cost,
             spend=cost,
             spend_is_final=True,
@@ -593,7 +630,7 @@ def task_apply_outcome(*, task: Task, outcome: TaskOutcome, source: str) -> bool
             output_tokens=parsed.output_tokens,
             reasoning_tokens=parsed.reasoning_tokens,
             web_search_used=parsed.web_search_used,
-            result=outcome.raw,
+            result=storable_json(outcome.raw),
             answer_text=parsed.answer_text,
             reasoning_text=parsed.reasoning_text,
             citations=parsed.citations,
@@ -604,16 +641,19 @@ def task_apply_outcome(*, task: Task, outcome: TaskOutcome, source: str) -> bool
         if not updated:
             return False
         before = task.charged if task.charged is not None else task.spend
-        TaskEvent.objects.create(
-            task=task,
-            kind=source,
-            status_code=outcome.status_code,
-            message=outcome.status_message,
-        )
+        TaskEvent.objects.create(task=task, kind=source, status_code=code, message=message)
+        if problems:
+            shown = "; ".join(problems[:10]) + ("; …" if len(problems) > 10 else "")
+            TaskEvent.objects.create(
+                task=task,
+                kind=TaskEvent.Kind.ERROR,
+                status_code=code,
+                message=f"Parts of the result could not be read and were left empty: {shown}.",
+            )
         TaskEvent.objects.create(
             task=task,
             kind=TaskEvent.Kind.COMPLETED,
-            status_code=outcome.status_code,
+            status_code=code,
             message=f"Final cost ${cost:.6f} (money_spent ${parsed.money_spent or 0:.6f}).",
             cost_change=cost - (before or Decimal("0")),
         )
@@ -621,37 +661,47 @@ def task_apply_outcome(*, task: Task, outcome: TaskOutcome, source: str) -> bool
 
     if outcome.status_class == StatusClass.PENDING:
         Task.objects.filter(pk=task.pk, status__in=Task.ACTIVE_STATUSES).update(
-            status=Task.Status.PENDING,
-            status_code=outcome.status_code,
-            status_message=outcome.status_message,
+            status=Task.Status.PENDING, status_code=code, status_message=message
         )
-        TaskEvent.objects.create(
-            task=task, kind=source, status_code=outcome.status_code, message=outcome.status_message
-        )
+        TaskEvent.objects.create(task=task, kind=source, status_code=code, message=message)
         return False
 
     if outcome.status_class in (StatusClass.NOT_FOUND, StatusClass.INVALID):
         updated = Task.objects.filter(pk=task.pk, status__in=Task.ACTIVE_STATUSES).update(
             status=Task.Status.FAILED,
-            status_code=outcome.status_code,
-            status_message=outcome.status_message,
+            status_code=code,
+            status_message=message,
             completed_at=now,
             next_poll_at=None,
         )
         if updated:
-            TaskEvent.objects.create(
-                task=task,
-                kind=TaskEvent.Kind.FAILED,
-                status_code=outcome.status_code,
-                message=outcome.status_message,
-            )
+            TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.FAILED, status_code=code, message=message)
         return bool(updated)
 
     # Transient or account problems: keep the task where it is and try again later.
-    TaskEvent.objects.create(
-        task=task, kind=TaskEvent.Kind.ERROR, status_code=outcome.status_code, message=outcome.status_message
-    )
+    TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.ERROR, status_code=code, message=message)
     return False
+
+
+def _fail_uncollectable(task: Task, message: str, *, status_code: int | None = None) -> bool:
+    """A task the product can never collect: failed with the reason; its spend (the charge at post) is
+    final. Returns True when it was still waiting."""
+    with transaction.atomic():
+        updated = Task.objects.filter(
+            pk=task.pk, status__in=(*Task.ACTIVE_STATUSES, Task.Status.UNKNOWN)
+        ).update(
+            status=Task.Status.FAILED,
+            status_code=status_code,
+            status_message=message,
+            spend_is_final=True,
+            completed_at=timezone.now(),
+            next_poll_at=None,
+        )
+        if updated:
+            TaskEvent.objects.create(
+                task=task, kind=TaskEvent.Kind.ERROR, status_code=status_code, message=message
+            )
+    return bool(updated)
 
 
 def _final_cost(task: Task, outcome: TaskOutcome, money_spent: Decimal | None) -> Decimal:
@@ -672,10 +722,13 @@ def task_fetch(
     """One task_get for a task (free), recorded as an event; used by polls, pingbacks and 'refresh now'.
 
     `clients` (credential id -> client) lets a polling round reuse one HTTP session per credential.
+    An upstream that cannot be reached or answers garbage is an error event (the task is polled again);
+    an upstream id that task_get cannot be asked about fails the task, with the reason.
     """
     task = Task.objects.select_related("credential").get(pk=task_id)
     if not task.upstream_task_id or task.is_final:
         return task
+    asking = False
     try:
         if clients is None:
             client = _client(task.credential)
@@ -683,8 +736,18 @@ def task_fetch(
             client = clients[task.credential_id]
         else:
             client = clients[task.credential_id] = _client(task.credential)
+        asking = True
         outcome = client.task_get(task.provider, task.upstream_task_id)
-    except (UpstreamError, CredentialKeyError) as exc:
+    except (UpstreamError, CredentialKeyError, ValueError) as exc:
+        if isinstance(exc, ValueError) and asking:  # the client refuses the id: not an upstream task id
+            _fail_uncollectable(
+                task,
+                "The upstream gave this task an id that task_get cannot be asked about; "
+                "it cannot be collected.",
+            )
+            task.refresh_from_db()
+            return task
+        # Unreachable, garbage, or a credential that cannot make a client (its messages hold no secret).
         TaskEvent.objects.create(
             task=task,
             kind=TaskEvent.Kind.ERROR,
@@ -707,24 +770,50 @@ def tasks_poll(*, task_ids: list[str]) -> None:
     """One scheduled poll of a collection chain (the tasks of one task_post chunk): fetch each task
     that is due, then schedule the next poll for those still waiting, unless all are final.
 
-    Safe to run twice: each poll claims its task's slot with a conditional update of `poll_count`, so
-    a duplicate job finds the slots taken and stops without starting a second chain. Tasks whose next
-    polls fall at different times (a group resume_collection made of tasks polled a different number
-    of times) go on in one chain per delay: a task scheduled sooner than its turn would find its slot
-    not due and leave the chain.
+    Safe to run twice, and beside another chain for the same tasks (a chain resume_collection re-armed
+    while the old one still ran): each poll claims its task's slot with a conditional update of
+    `poll_count`, and holds it (`next_poll_at` set past the longest a task_get can take, `poll_lease`)
+    until its fetch is recorded, so no other chain polls that task meanwhile; a chain that finds the slot
+    taken or not yet due drops the task, and one chain goes on. Tasks whose next polls fall at different
+    times go on in one chain per delay.
+
+    One task never stops the others: an unexpected error while polling it is logged and recorded as an
+    error event, and that task stays in the chain (while it is still waiting).
     """
     waiting: dict[int, list[str]] = defaultdict(list)  # delay -> the tasks to poll again after it
     clients: dict = {}
     try:
         for task_id in task_ids:
-            delay = _poll_one(task_id, clients=clients)
+            try:
+                delay = _poll_one(task_id, clients=clients)
+            except Exception:  # the database, most likely: try again once any hold on the task has run out
+                logger.exception("Polling task %s failed; it is polled again if it still waits.", task_id)
+                delay = math.ceil(poll_lease().total_seconds()) if _still_waiting(task_id) else None
             if delay is not None:
                 waiting[delay].append(str(task_id))
     finally:
         for client in clients.values():
-            client.close()
+            with suppress(Exception):
+                client.close()
     for delay, ids in waiting.items():
         jobs.schedule_collect(ids, delay=delay)
+
+
+def poll_lease() -> timedelta:
+    """The longest one task_get can take (connect attempts and their backoff, the read timeout, waits for
+    rate limits), plus a margin: how long a poll holds its task's slot at most."""
+    connect = settings.UPSTREAM_CONNECT_TIMEOUT * (CONNECT_RETRIES + 1) + BACKOFF_FACTOR * 2**CONNECT_RETRIES
+    waits = MAX_RATE_LIMIT_WAIT * RATE_LIMIT_RETRIES
+    return timedelta(seconds=connect + settings.UPSTREAM_READ_TIMEOUT + waits + 60)
+
+
+def _still_waiting(task_id) -> bool:
+    try:
+        return Task.objects.filter(
+            pk=task_id, status__in=Task.ACTIVE_STATUSES, upstream_task_id__isnull=False
+        ).exists()
+    except Exception:  # not a task id, or no database: nothing to poll again
+        return False
 
 
 def _poll_one(task_id, *, clients: dict) -> int | None:
@@ -747,25 +836,63 @@ def _poll_one(task_id, *, clients: dict) -> int | None:
             )
         return None
     if task.next_poll_at and task.next_poll_at > now + timedelta(seconds=1):
-        return None  # not this chain's turn: another poll is scheduled later
+        return None  # not this chain's turn: another poll is scheduled later, or one is in flight
     delay = POLL_DELAYS[min(task.poll_count + 1, len(POLL_DELAYS) - 1)]
+    claimed_count = task.poll_count + 1
     claimed = Task.objects.filter(pk=task.pk, poll_count=task.poll_count).update(
-        poll_count=F("poll_count") + 1, next_poll_at=now + timedelta(seconds=delay)
+        poll_count=claimed_count, next_poll_at=now + poll_lease()
     )
     if not claimed:
         return None
-    task = task_fetch(task_id=task.pk, clients=clients)
-    return None if task.is_final else delay
+    try:
+        task = task_fetch(task_id=task.pk, clients=clients)
+        final = task.is_final
+    except Exception as exc:
+        logger.exception("Polling task %s failed unexpectedly.", task.pk)
+        with suppress(Exception):
+            TaskEvent.objects.create(
+                task_id=task.pk,
+                kind=TaskEvent.Kind.ERROR,
+                message=f"The poll failed unexpectedly ({type(exc).__name__}); the task is polled again.",
+            )
+        final = False
+    finally:
+        # The fetch is recorded: release the slot, due again after `delay` (unless another chain took it
+        # over, its hold having run out).
+        Task.objects.filter(pk=task.pk, poll_count=claimed_count, status__in=Task.ACTIVE_STATUSES).update(
+            next_poll_at=timezone.now() + timedelta(seconds=delay)
+        )
+    return None if final else delay
 
 
-def callback_postback_apply(*, task: Task, envelope: dict) -> bool:
-    """Apply a postback body (the task_get envelope) to `task`; False when it was not about this task."""
-    for raw in envelope.get("tasks") or []:
+class PostbackRejected(Exception):
+    """A postback body that cannot be applied to its task; nothing was changed. The message says why."""
+
+
+def callback_postback_apply(*, task: Task, envelope) -> None:
+    """Apply a postback body (the task_get envelope) to `task`.
+
+    Raises PostbackRejected, having changed nothing, when the body is not an envelope (not an object, no
+    task list, nested deeper than any result), holds no task object about this task, or that task object
+    is not usable (no integer status_code, a cost that is not a number, a result that is not a list, ...).
+    A usable one is recorded as a poll's would be (task_apply_outcome).
+    """
+    if not isinstance(envelope, dict):
+        raise PostbackRejected("the body is not a JSON object")
+    if json_depth_exceeds(envelope):
+        raise PostbackRejected("the body is nested too deeply to be a task's result")
+    tasks = envelope.get("tasks")
+    if not isinstance(tasks, list):
+        raise PostbackRejected("the body holds no task list")
+    for raw in tasks:
         if isinstance(raw, dict) and raw.get("id") == task.upstream_task_id:
-            outcome = parse_task_outcome(raw)
+            try:
+                outcome = parse_task_outcome(raw)
+            except UpstreamMalformed as exc:
+                raise PostbackRejected(str(exc)) from None
             task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.CALLBACK)
-            return True
-    return False
+            return
+    raise PostbackRejected("no result for this task in the body")
 
 
 # --- Catalog ----------------------------------------------------------------------------------------

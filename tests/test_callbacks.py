@@ -159,3 +159,73 @@ def test_callback_urls_carry_the_task_id_and_a_token_only_when_public_base_url_i
     urls = services.callback_urls(submitted_task.pk)
     assert urls["pingback_url"].startswith(f"https://dash.example.com/callbacks/{submitted_task.pk}/")
     assert urls["postback_url"].endswith("/postback/")
+
+
+def task_object(task: Task, **fields) -> dict:
+    return {"id": task.upstream_task_id, "status_code": 20000, "status_message": "Ok.", "cost": 0} | fields
+
+
+def nested(depth: int) -> list:
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+MALFORMED_POSTBACKS = {
+    "deep nesting": lambda task: "[" * 100_000 + "]" * 100_000,
+    "nesting deeper than any result": lambda task: json.dumps(
+        {"tasks": [task_object(task, extra=nested(80))]}
+    ),
+    "tasks is a number": lambda task: json.dumps({"status_code": 20000, "tasks": 5}),
+    "tasks is an object": lambda task: json.dumps({"tasks": {"id": task.upstream_task_id}}),
+    "no status_code": lambda task: json.dumps({"tasks": [{"id": task.upstream_task_id, "result": FINISHED}]}),
+    "status_code is text": lambda task: json.dumps({"tasks": [task_object(task, status_code="done")]}),
+    "status_code is huge": lambda task: json.dumps({"tasks": [task_object(task, status_code=10**40)]}),
+    "cost is NaN": lambda task: json.dumps({"tasks": [task_object(task, cost=float("nan"))]}),
+    "NaN in the result": lambda task: json.dumps(
+        {"tasks": [task_object(task, result=[{"money_spent": float("nan")}])]}
+    ),
+    "Infinity as the body": lambda task: "Infinity",
+    "result is an object": lambda task: json.dumps({"tasks": [task_object(task, result={"items": []})]}),
+    "data is a list": lambda task: json.dumps({"tasks": [task_object(task, data=[1])]}),
+    "the body is a string": lambda task: json.dumps("tasks"),
+    "the body is null": lambda task: "null",
+    "not UTF-8": lambda task: b"\xff\xfe{}",
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED_POSTBACKS.values(), ids=MALFORMED_POSTBACKS.keys())
+def test_a_malformed_postback_with_a_valid_token_is_a_4xx_and_changes_nothing(client, submitted_task, body):
+    before = Task.objects.values().get(pk=submitted_task.pk)
+    events = submitted_task.events.count()
+    payload = body(submitted_task)
+
+    response = client.post(
+        url("callback_postback", submitted_task),
+        payload if isinstance(payload, bytes) else payload.encode(),
+        content_type="application/json",
+    )
+
+    assert 400 <= response.status_code < 500
+    assert Task.objects.values().get(pk=submitted_task.pk) == before
+    assert submitted_task.events.count() == events
+
+
+def test_a_postback_whose_result_fields_cannot_be_read_completes_the_task_and_says_what_was_left_out(
+    client, submitted_task
+):
+    result = [{**FINISHED[0], "fan_out_queries": 7, "input_tokens": -1}]
+    response = client.post(
+        url("callback_postback", submitted_task),
+        json.dumps(envelope(submitted_task, result=result)),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200
+    submitted_task.refresh_from_db()
+    assert submitted_task.status == Task.Status.COMPLETED
+    assert submitted_task.answer_text.startswith("Parks in France")
+    assert submitted_task.fan_out_queries == [] and submitted_task.input_tokens is None
+    error = submitted_task.events.get(kind=TaskEvent.Kind.ERROR)
+    assert "fan_out_queries is not a list" in error.message and "input_tokens is not a count" in error.message

@@ -5,6 +5,7 @@ sleeping, but never runs connect retries, backoff, Retry-After sleeps or real so
 the end ("the real transport") pin those over real sockets, against small HTTP servers on 127.0.0.1.
 """
 
+import base64
 import json
 import logging
 import socket
@@ -14,6 +15,7 @@ import time
 import traceback
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
@@ -1236,3 +1238,150 @@ def test_parse_task_outcome_reads_a_postback_task():
 def test_parse_task_outcome_refuses_what_is_not_a_task(raw):
     with pytest.raises(UpstreamMalformed):
         parse_task_outcome(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        upstream_task(status_code=10**30),
+        upstream_task(status_code="²"),
+        upstream_task(status_code="9" * 5000),
+        upstream_task(cost=10**30),
+        upstream_task(cost=-1),
+        upstream_task(cost="abc"),
+        upstream_task(cost=[1]),
+        {**upstream_task(), "id": {"nested": "id"}},
+    ],
+    ids=[
+        "huge-code",
+        "superscript-digit",
+        "5000-digit-code",
+        "huge-cost",
+        "negative-cost",
+        "text-cost",
+        "list-cost",
+        "object-id",
+    ],
+)
+def test_a_task_object_whose_numbers_cannot_be_stored_is_refused_not_raised(raw):
+    with pytest.raises(UpstreamMalformed):
+        parse_task_outcome(raw)
+
+
+# --- secrets in upstream messages ---------------------------------------------------------------
+
+LONG_TOKEN = "sk-live-4f9c2a7e1b8d6f3a0c5e9b2d7a1f4c8e6b3d"  # 45 characters, like a real key
+
+
+def visible_runs(secret: str, text: str, size: int = 8) -> list[str]:
+    """Every run of `size` consecutive characters of `secret` that appears in `text`."""
+    return [secret[i : i + size] for i in range(len(secret) - size + 1) if secret[i : i + size] in text]
+
+
+def rejected_with(upstream, message: str, url: str = POST_URL):
+    upstream.post(url, status=401, json={"error": {"type": "authentication_error", "message": message}})
+
+
+@pytest.mark.parametrize("start", [250, 259, 280, 292, 299])
+def test_a_key_straddling_the_message_cut_never_survives_in_part(upstream, start):
+    client = LLMResponsesClient(base_url=AISA, token=LONG_TOKEN)
+    rejected_with(upstream, "x" * start + LONG_TOKEN + " is not a valid key.")
+
+    with pytest.raises(UpstreamRejected) as caught:
+        client.task_post("chat_gpt", [prompt()])
+
+    for text in (str(caught.value), caught.value.body_excerpt or ""):
+        assert visible_runs(LONG_TOKEN, text) == []
+
+
+def test_a_41_character_fragment_of_the_key_is_redacted(upstream):
+    client = LLMResponsesClient(base_url=AISA, token=LONG_TOKEN)
+    rejected_with(upstream, f"Invalid API key {LONG_TOKEN[:41]}… (truncated by the gateway)")
+
+    with pytest.raises(UpstreamRejected) as caught:
+        client.task_post("chat_gpt", [prompt()])
+
+    assert visible_runs(LONG_TOKEN, str(caught.value)) == []
+    assert "Invalid API key [redacted]" in str(caught.value)
+
+
+def test_a_key_echoed_url_encoded_or_base64_encoded_is_redacted(upstream):
+    token = "sk/4f9c+2a7e=1b8d&6f3a?0c5e"
+    client = LLMResponsesClient(base_url=AISA, token=token)
+    encoded = [quote(token, safe=""), quote_plus(token), base64.b64encode(token.encode()).decode()]
+    rejected_with(upstream, " / ".join(f"got {form}" for form in encoded))
+
+    with pytest.raises(UpstreamRejected) as caught:
+        client.task_post("chat_gpt", [prompt()])
+
+    for form in [token, *encoded]:
+        assert visible_runs(form, str(caught.value)) == []
+        assert visible_runs(form, caught.value.body_excerpt) == []
+
+
+def test_a_dataforseo_password_in_any_form_is_redacted(dfs_client, upstream):
+    basic = SECRETS[2]
+    upstream.post(
+        f"{DFS}/ai_optimization/chat_gpt/llm_responses/task_post",
+        status=401,
+        json=envelope([], 40100, f"bad {quote(PASSWORD)} in Basic {basic[:20]}"),
+    )
+
+    with pytest.raises(UpstreamRejected) as caught:
+        dfs_client.task_post("chat_gpt", [prompt()])
+
+    assert visible_runs(PASSWORD, str(caught.value)) == []
+    assert visible_runs(basic, str(caught.value)) == []
+
+
+@pytest.mark.parametrize("token", ["nope", "nope1234", "acte"])  # "acte" is in "[redacted]" itself
+def test_a_short_key_is_redacted_whole_wherever_it_appears(upstream, token):
+    client = LLMResponsesClient(base_url=AISA, token=token)
+    rejected_with(upstream, f"Invalid API key {token}.")
+
+    with pytest.raises(UpstreamRejected) as caught:
+        client.task_post("chat_gpt", [prompt()])
+
+    assert token not in str(caught.value).replace("[redacted]", "")
+    assert token not in caught.value.body_excerpt.replace("[redacted]", "")
+    assert "Invalid API key [redacted]. Check the credential." in str(caught.value)
+
+
+def test_a_refused_task_whose_status_message_echoes_the_key_is_redacted(upstream):
+    client = LLMResponsesClient(base_url=AISA, token=LONG_TOKEN)
+    upstream.post(POST_URL, json=envelope([upstream_task(status_code=40100, message=f"key {LONG_TOKEN}")]))
+
+    (outcome,) = client.task_post("chat_gpt", [prompt()])
+
+    assert outcome.status_message == "key [redacted]"
+
+
+def test_redaction_keeps_ordinary_text_and_marks_each_run_once():
+    from tasks.clients import SecretRedactor
+
+    redactor = SecretRedactor([LONG_TOKEN])
+
+    assert redactor.redact("Task Created.") == "Task Created."
+    assert redactor.redact(f"a {LONG_TOKEN}{LONG_TOKEN} b") == "a [redacted] b"
+    assert redactor.redact(f"{'y' * 400}{LONG_TOKEN}", limit=300) == "y" * 299 + "…"
+    assert redactor.redact(f"{'y' * 290}{LONG_TOKEN}", limit=300) == "y" * 290 + "[redacted]"
+
+
+@pytest.mark.parametrize("task_id", [None, "", "not an id: spaces", "x" * 200])
+def test_an_accepted_task_without_a_usable_id_is_a_lost_reply_not_a_refusal(client, upstream, task_id):
+    upstream.post(POST_URL, json=envelope([upstream_task(task_id)]))
+
+    with pytest.raises(UpstreamReplyLost) as caught:
+        client.task_post("chat_gpt", [prompt()])
+
+    assert caught.value.lost_range == (0, 1)
+
+
+def test_a_status_message_loses_what_no_database_stores(client, upstream):
+    upstream.post(
+        POST_URL, json=envelope([upstream_task(status_code=40501, message="bad\u0000field \ud800")])
+    )
+
+    (outcome,) = client.task_post("chat_gpt", [prompt()])
+
+    assert outcome.status_message == "bad\ufffdfield ?"

@@ -32,19 +32,20 @@ def credential(db):
     return credential
 
 
-def test_resume_collection_schedules_only_overdue_active_tasks(credential):
+def test_resume_collection_rearms_every_waiting_task_each_when_due(credential):
     long_ago = timezone.now() - timedelta(hours=1)
+    later = timezone.now() + timedelta(hours=1)
     overdue = make_task(credential, status="pending", upstream_task_id="a", next_poll_at=long_ago)
-    make_task(
-        credential, status="pending", upstream_task_id="b", next_poll_at=timezone.now() + timedelta(hours=1)
-    )
+    waiting = make_task(credential, status="pending", upstream_task_id="b", next_poll_at=later)
     make_task(credential, status="completed", upstream_task_id="c", next_poll_at=long_ago)
     make_task(credential, status="unknown", next_poll_at=long_ago)
     default_task_backend.clear()
     out = StringIO()
     call_command("resume_collection", stdout=out)
-    assert "Scheduled 1 overdue" in out.getvalue()
-    assert [r.args for r in default_task_backend.results] == [[[str(overdue.pk)]]]
+    assert "Re-armed the collection of 2 waiting task(s), 1 due now." in out.getvalue()
+    jobs = {r.args[0][0]: r.task.run_after for r in default_task_backend.results}
+    assert set(jobs) == {str(overdue.pk), str(waiting.pk)}
+    assert jobs[str(overdue.pk)] <= timezone.now() < later <= jobs[str(waiting.pk)]
 
 
 @pytest.mark.django_db(transaction=True)

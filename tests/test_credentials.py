@@ -190,3 +190,35 @@ def test_verify_without_javascript_redirects_back_with_a_message(team_admin_clie
 def test_unknown_credentials_are_404_not_500(team_admin_client):
     assert team_admin_client.get(reverse("credential_edit", args=[999999])).status_code == 404
     assert team_admin_client.post(reverse("credential_verify", args=[999999])).status_code == 404
+
+
+@pytest.mark.parametrize("secret", ["nope", "nope1234"])
+def test_a_secret_of_8_characters_or_fewer_is_never_shown_even_in_part(
+    team_admin_client, admin_client, secret
+):
+    response = _add(team_admin_client, secret=secret)
+    assert response.status_code == 302
+    credential = Credential.objects.get()
+    ending = secret[-4:]
+
+    assert credential.secret_hint == ""
+    assert ending not in str(credential)
+    pages = [
+        team_admin_client.get(response["Location"], follow=True),  # the list, with the saved message
+        team_admin_client.get(reverse("credential_edit", args=[credential.pk])),
+        team_admin_client.get(reverse("audit_log")),
+        admin_client.get(reverse("admin:tasks_credential_changelist")),
+        admin_client.get(reverse("admin:tasks_credential_change", args=[credential.pk])),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        assert f"…{ending}" not in page.content.decode()
+    entry = AuditEntry.objects.get(action="credential.create")
+    assert entry.changes["secret_hint"] == ""
+    assert ending not in entry.object_repr
+
+
+def test_a_secret_of_9_characters_shows_its_last_four():
+    credential = make_credential(secret="abcde6789")
+    assert credential.secret_hint == "6789"
+    assert str(credential).endswith("…6789)")

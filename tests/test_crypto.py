@@ -1,3 +1,5 @@
+import hashlib
+
 import pytest
 from cryptography.fernet import Fernet
 from django.db import connection
@@ -59,3 +61,21 @@ def test_repr_and_str_show_only_the_hint_and_fingerprint():
     credential = make_credential()
     assert SECRET not in repr(credential) and SECRET not in str(credential)
     assert credential.secret_fingerprint == crypto.fingerprint(SECRET)
+
+
+def test_the_fingerprint_is_keyed_with_the_server_key_and_not_a_plain_hash(settings):
+    first = crypto.fingerprint("nope")
+
+    assert first != hashlib.sha256(b"nope").hexdigest()[:12]  # cannot be looked up in a table
+    assert len(first) == 12
+    settings.CREDENTIAL_KEYS = [Fernet.generate_key().decode(), *settings.CREDENTIAL_KEYS]
+    assert crypto.fingerprint("nope") == first  # rotating CREDENTIAL_KEYS changes no fingerprint
+    settings.SECRET_KEY = "another-server-key-for-this-test-only"
+    assert crypto.fingerprint("nope") != first  # the key is derived from SECRET_KEY
+
+
+@pytest.mark.parametrize(
+    ("secret", "hint"), [("a", ""), ("nope", ""), ("nope1234", ""), ("nope12345", "2345")]
+)
+def test_only_a_secret_longer_than_8_characters_has_a_hint(secret, hint):
+    assert crypto.hint(secret) == hint

@@ -67,14 +67,20 @@ def read_postback_body(request) -> bytes:
 def postback(request, task_id, token):
     task = _verified_task(task_id, token)
     try:
-        envelope = json.loads(read_postback_body(request))
+        envelope = json.loads(read_postback_body(request), parse_constant=_refuse_constant)
     except PayloadTooLarge:
         return HttpResponse("payload too large", status=413, content_type="text/plain")
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON (NaN and Infinity are not), not UTF-8, absurdly nested
         return HttpResponseBadRequest("body is not JSON or gzip-compressed JSON", content_type="text/plain")
-    if not isinstance(envelope, dict) or not services.callback_postback_apply(task=task, envelope=envelope):
-        return HttpResponseBadRequest("no result for this task in the body", content_type="text/plain")
+    try:
+        services.callback_postback_apply(task=task, envelope=envelope)
+    except services.PostbackRejected as exc:
+        return HttpResponseBadRequest(f"not applied: {exc}", content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 urlpatterns = [

@@ -442,8 +442,9 @@ def credential_add(request):
             )
             messages.success(
                 request,
-                f"Credential “{credential.name}” saved; its secret ends in …{credential.secret_hint}. "
-                "Verify it to check that the upstream accepts it.",
+                f"Credential “{credential.name}” saved"
+                + (f"; its secret ends in {credential.secret_ending}. " if credential.secret_hint else ". ")
+                + "Verify it to check that the upstream accepts it.",
             )
             if request.htmx:
                 return HttpResponseClientRedirect(reverse("credential_list"))
@@ -472,8 +473,8 @@ def credential_edit(request, pk: int):
                 )
                 messages.success(
                     request,
-                    f"The secret of “{credential.name}” was replaced; "
-                    f"it now ends in …{credential.secret_hint}.",
+                    f"The secret of “{credential.name}” was replaced"
+                    + (f"; it now ends in {credential.secret_ending}." if credential.secret_hint else "."),
                 )
                 return _back_to_credentials(request)
         else:

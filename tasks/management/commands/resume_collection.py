@@ -1,3 +1,6 @@
+import math
+from collections import defaultdict
+
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
@@ -9,21 +12,32 @@ from tasks.services import COLLECT_GROUP, tasks_mark_interrupted
 
 class Command(BaseCommand):
     help = (
-        "Schedule a poll for every submitted or pending task whose next poll is overdue, so no task is "
-        "forgotten after the worker was down or its queue was lost. Safe to run at any time."
+        "Re-arm the polling of every submitted or pending task, so no task is forgotten after the worker "
+        "was down, killed mid-poll, or its queue was lost; and mark long-queued submissions as unknown. "
+        "Safe to run at any time, also while another worker still polls."
     )
 
     def handle(self, *args, **options):
-        overdue = Task.objects.filter(
-            status__in=[Task.Status.SUBMITTED, Task.Status.PENDING],
-            upstream_task_id__isnull=False,
-            next_poll_at__lt=timezone.now() - timezone.timedelta(minutes=1),
-        )
-        task_ids = [str(pk) for pk in overdue.values_list("pk", flat=True)]
-        Task.objects.filter(pk__in=task_ids).update(next_poll_at=timezone.now())
-        for start in range(0, len(task_ids), COLLECT_GROUP):
-            jobs.schedule_collect(task_ids[start : start + COLLECT_GROUP], delay=0)
-        self.stdout.write(f"Scheduled {len(task_ids)} overdue task(s) for collection.")
+        # Every waiting task gets a poll now, or when its next poll is due: a poll in flight (or one whose
+        # worker was killed) holds its slot until its lease runs out (services.poll_lease), and the
+        # conditional claim in services._poll_one makes sure a chain still alive and this one never both
+        # fetch: whichever claims first polls, the other drops the task.
+        now = timezone.now()
+        waiting = Task.objects.filter(
+            status__in=[Task.Status.SUBMITTED, Task.Status.PENDING], upstream_task_id__isnull=False
+        ).order_by("next_poll_at", "pk")
+        by_delay: dict[int, list[str]] = defaultdict(list)
+        for pk, next_poll_at in waiting.values_list("pk", "next_poll_at"):
+            wait = (next_poll_at - now).total_seconds() if next_poll_at else 0
+            # Never before the task is due (a chain that comes early drops it), and in whole minutes, so
+            # the tasks of one chunk, due within moments of each other, go on in one chain.
+            by_delay[60 * math.ceil(wait / 60) if wait > 0 else 0].append(str(pk))
+        for delay, task_ids in by_delay.items():
+            for start in range(0, len(task_ids), COLLECT_GROUP):
+                jobs.schedule_collect(task_ids[start : start + COLLECT_GROUP], delay=delay)
+        count = sum(len(task_ids) for task_ids in by_delay.values())
+        due_now = len(by_delay.get(0, []))
+        self.stdout.write(f"Re-armed the collection of {count} waiting task(s), {due_now} due now.")
 
         # A row still `queued` long after it was created means the process stopped between committing
         # it and recording the upstream's answer: it may or may not have been sent. Say so; never resend.
