@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -656,3 +657,75 @@ def test_task_page_queries_do_not_grow_with_events_or_labels(member_client, djan
         return len(captured)
 
     assert count(small) == count(big)
+
+
+# --- The task page says why Refresh now is off, and a lost reply once in plain words -------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"status": "completed"}, "Final: nothing to refresh."),
+        ({"status": "failed"}, "Final: nothing to refresh."),
+        ({"status": "queued", "upstream_task_id": None}, "Not sent yet: nothing to ask the upstream about."),
+        (
+            {"status": "unknown", "upstream_task_id": None},
+            "Reply lost: there is no upstream id to ask about.",
+        ),
+    ],
+)
+def test_a_disabled_refresh_now_says_why(member_client, fields, why):
+    task = make_task(**fields)
+
+    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+
+    button = re.search(r"<button[^>]*>Refresh now</button>", html).group(0)
+    assert "disabled" in button and f'title="{why}"' in button
+    assert f'<span id="refresh-why" class="muted small">{why}</span>' in html
+
+
+def test_refresh_now_is_enabled_while_the_task_is_with_the_upstream(member_client):
+    task = make_task(status="pending")
+
+    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+
+    assert re.search(r"<button type=\"submit\">Refresh now</button>", html)
+    assert "refresh-why" not in html
+
+
+def test_a_lost_reply_is_explained_once_in_plain_words(member_client):
+    technical = (
+        "The reply to task_post was lost (no reply within 120 s). The upstream may have accepted and charged "
+        "this task, so it was not sent again; it can be found upstream by its tag."
+    )
+    task = make_task(status="unknown", upstream_task_id=None, status_message=technical, events=[])
+    task.events.create(kind="unknown", message=technical)
+
+    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+
+    assert html.count(technical) == 1  # in the timeline only
+    assert "its answer never came back, so nobody knows whether the upstream accepted it" in html
+    assert f"<code>{task.request_body['tag']}</code>" in html
+
+
+def test_the_tags_answer_diff_shows_rendered_text_with_links(member_client):
+    now = timezone.now()
+    prompt = "Who reports on parks?"
+    make_task(
+        tag="t",
+        user_prompt=prompt,
+        answer_text="Per [Reuters](https://www.reuters.com/p), **Disneyland** leads.",
+        created_at=now - timedelta(days=1),
+    )
+    make_task(
+        tag="t",
+        user_prompt=prompt,
+        answer_text="Per [BBC](https://www.bbc.com/p), **Disneyland** leads.",
+        created_at=now,
+    )
+
+    page = member_client.get(reverse("tag_detail", kwargs={"tag": "t"})).content.decode()
+
+    diff = re.search(r'<div class="diff">(.*?)</div>', page, re.S).group(1)
+    assert '<ins><a href="https://www.bbc.com/p" rel="noopener noreferrer nofollow">BBC</a></ins>' in diff
+    assert "www.reutersbbc" not in re.sub(r"<[^>]+>", "", diff) and "**" not in diff
