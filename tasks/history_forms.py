@@ -84,6 +84,11 @@ class TaskFilterForm(forms.Form):
         decimal_places=6,
         widget=forms.NumberInput(attrs={"step": "any"}),
     )
+    stale = forms.BooleanField(
+        label="Waiting over 30 min",
+        required=False,
+        help_text="Still queued, submitted or pending 30 minutes after it was created.",
+    )
     sort = forms.ChoiceField(label="Sort", required=False, choices=SORTS)
     after = forms.CharField(required=False, widget=forms.HiddenInput, max_length=300)
     before = forms.CharField(required=False, widget=forms.HiddenInput, max_length=300)
@@ -129,7 +134,10 @@ class TaskFilterForm(forms.Form):
             "cost_min",
             "cost_max",
         )
-        return {key: data[key] for key in keys if key in data and data[key] not in (None, "")}
+        filters = {key: data[key] for key in keys if key in data and data[key] not in (None, "")}
+        if data.get("stale"):
+            filters["stale"] = True
+        return filters
 
     @property
     def sort_value(self) -> str:

@@ -27,6 +27,11 @@ from tasks.models import Batch, SpendDay, Task, TaskEvent
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000
+# A task the upstream usually answers within minutes; one still waiting after this needs a look (home's
+# "needs attention", the list's `stale=1`). Queued tasks are marked unknown after 10 minutes anyway.
+STALE_AFTER = timedelta(minutes=30)
+# How far back home's "needs attention" counts failed and lost tasks.
+ATTENTION_DAYS = 7
 
 # What a list row shows; the big JSON and text columns stay in the database.
 LIST_FIELDS = (
@@ -84,12 +89,14 @@ def task_filter(
     date_to: date | None = None,
     cost_min: Decimal | None = None,
     cost_max: Decimal | None = None,
+    stale: bool = False,
 ) -> QuerySet[Task]:
     """Tasks matching every given filter (unordered). The list and both exports use this one queryset.
 
     `model` matches the requested or the resolved model name; `q` searches prompt and answer
     (case-insensitive substring); cost filters apply to `spend`, the task's current cost (final cost,
-    else charge at post, else estimate); `date_to` is inclusive, in the site's time zone.
+    else charge at post, else estimate); `date_to` is inclusive, in the site's time zone; `stale` keeps
+    the tasks still active (queued, submitted, pending) STALE_AFTER after they were created.
     """
     tasks = Task.objects.all()
     if provider:
@@ -120,7 +127,13 @@ def task_filter(
         tasks = tasks.filter(spend__lte=cost_max)
     if q:
         tasks = tasks.filter(Q(user_prompt__icontains=q) | Q(answer_text__icontains=q))
+    if stale:
+        tasks = tasks.filter(_stale_q())
     return tasks
+
+
+def _stale_q() -> Q:
+    return Q(status__in=Task.ACTIVE_STATUSES, created_at__lt=timezone.now() - STALE_AFTER)
 
 
 def task_ordered(tasks: QuerySet[Task], *, sort: str) -> QuerySet[Task]:
@@ -453,6 +466,31 @@ def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
 
 
 @dataclass
+class Attention:
+    """Tasks that need a look: failed or lost lately, or waiting longer than usual; with the task list's
+    query for exactly each group."""
+
+    failed: int
+    unknown: int
+    stale: int
+    since: date  # failed and unknown count from this day on (the list's date_from)
+    stale_minutes: int = int(STALE_AFTER.total_seconds() // 60)
+    days: int = ATTENTION_DAYS
+
+    @property
+    def total(self) -> int:
+        return self.failed + self.unknown + self.stale
+
+    @property
+    def failed_query(self) -> str:
+        return f"status=failed&date_from={self.since.isoformat()}"
+
+    @property
+    def unknown_query(self) -> str:
+        return f"status=unknown&date_from={self.since.isoformat()}"
+
+
+@dataclass
 class HomeSummary:
     pending: list[Task]
     recent: list[Task]
@@ -461,6 +499,23 @@ class HomeSummary:
     month_tasks: int
     my_month_spend: Decimal
     month_start: datetime
+    attention: Attention | None = None
+
+
+def attention_summary() -> Attention:
+    """Failed and unknown tasks created in the last ATTENTION_DAYS days (from midnight, as the list's
+    date filter counts) and active tasks older than STALE_AFTER, in one query over the status index."""
+    since = timezone.localdate() - timedelta(days=ATTENTION_DAYS - 1)
+    recent_trouble = Q(
+        status__in=[Task.Status.FAILED, Task.Status.UNKNOWN], created_at__gte=_day_start(since)
+    )
+    stale = _stale_q()
+    counts = Task.objects.filter(recent_trouble | stale).aggregate(
+        failed=Count("pk", filter=Q(status=Task.Status.FAILED)),
+        unknown=Count("pk", filter=Q(status=Task.Status.UNKNOWN)),
+        stale=Count("pk", filter=stale),
+    )
+    return Attention(failed=counts["failed"], unknown=counts["unknown"], stale=counts["stale"], since=since)
 
 
 def home_summary(*, user, limit: int = 10) -> HomeSummary:
@@ -483,6 +538,7 @@ def home_summary(*, user, limit: int = 10) -> HomeSummary:
         month_tasks=month.tasks,
         my_month_spend=mine,
         month_start=month_start(),
+        attention=attention_summary(),
     )
 
 

@@ -729,3 +729,42 @@ def test_the_tags_answer_diff_shows_rendered_text_with_links(member_client):
     diff = re.search(r'<div class="diff">(.*?)</div>', page, re.S).group(1)
     assert '<ins><a href="https://www.bbc.com/p" rel="noopener noreferrer nofollow">BBC</a></ins>' in diff
     assert "www.reutersbbc" not in re.sub(r"<[^>]+>", "", diff) and "**" not in diff
+
+
+# --- Home: needs attention ---------------------------------------------------------------------------
+
+
+def test_home_counts_what_needs_attention_and_links_to_exactly_those_tasks(member_client):
+    now = timezone.now()
+    failed = [make_task(status="failed", user_prompt=f"Failed {i}") for i in range(2)]
+    make_task(status="failed", user_prompt="Failed long ago", created_at=now - timedelta(days=20))
+    lost = make_task(status="unknown", user_prompt="Lost one")
+    stuck = make_task(status="pending", user_prompt="Stuck one", created_at=now - timedelta(minutes=45))
+    make_task(status="submitted", user_prompt="Just sent", created_at=now - timedelta(minutes=5))
+    make_task(status="completed", user_prompt="Done long ago", created_at=now - timedelta(hours=2))
+
+    html = member_client.get(reverse("home")).content.decode()
+
+    block = re.search(r'<section id="attention".*?</section>', html, re.S).group(0)
+    assert re.search(r'data-testid="attention-failed">2<', block)
+    assert re.search(r'data-testid="attention-unknown">1<', block)
+    assert re.search(r'data-testid="attention-stale">1<', block)
+    assert "waiting more than 30 minutes" in block and "within a few minutes" in block
+    links = [link.replace("&amp;", "&") for link in re.findall(r'<a href="([^"]+)"', block)]
+    listed = {}
+    for link in links:
+        page = member_client.get(link).content.decode()
+        listed[link] = {t for t in Task.objects.values_list("user_prompt", flat=True) if f">{t}</a>" in page}
+    assert list(listed.values()) == [{t.user_prompt for t in failed}, {lost.user_prompt}, {stuck.user_prompt}]
+
+
+def test_the_task_list_filters_tasks_waiting_longer_than_usual(member_client):
+    now = timezone.now()
+    make_task(status="pending", user_prompt="Stuck one", created_at=now - timedelta(minutes=31))
+    make_task(status="pending", user_prompt="Fresh one", created_at=now - timedelta(minutes=2))
+    make_task(status="completed", user_prompt="Old and done", created_at=now - timedelta(hours=3))
+
+    html = member_client.get(reverse("task_list") + "?stale=1").content.decode()
+
+    assert "Stuck one" in html and "Fresh one" not in html and "Old and done" not in html
+    assert re.search(r'<input type="checkbox" name="stale"[^>]*checked', html)
