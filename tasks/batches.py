@@ -52,10 +52,22 @@ class BatchPlan:
     def total_charge(self) -> Decimal:
         return self.charge_per_task * self.task_count
 
+    def tasks(self) -> list[tuple[dict, str, dict[str, str]]]:
+        """(body, provider, variables) per task; a body planned without them goes to the template's
+        provider with no variables (a plan whose bodies were replaced, as bench/bench_batch.py does)."""
+        return [
+            (
+                body,
+                self.body_providers[i] if i < len(self.body_providers) else self.provider,
+                self.body_variables[i] if i < len(self.body_variables) else {},
+            )
+            for i, body in enumerate(self.bodies)
+        ]
+
     @property
     def providers(self) -> list[str]:
         """The providers the batch goes to, in the order of its models: one submission each."""
-        return list(dict.fromkeys(self.body_providers))
+        return list(dict.fromkeys(provider for _body, provider, _variables in self.tasks()))
 
     @property
     def provider_labels(self) -> list[str]:
@@ -218,9 +230,7 @@ def batch_submit(
         estimated_charge=plan.total_charge,
     )
     groups: dict[str, list[services.TaskSpec]] = {provider: [] for provider in plan.providers}
-    for i, (body, provider, variables) in enumerate(
-        zip(plan.bodies, plan.body_providers, plan.body_variables, strict=True)
-    ):
+    for i, (body, provider, variables) in enumerate(plan.tasks()):
         groups[provider].append(
             services.TaskSpec(
                 provider=provider,
