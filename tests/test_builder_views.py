@@ -366,7 +366,7 @@ def test_a_task_that_will_not_fit_is_said_so_and_submit_disabled_before_submitti
     html = validate(member_client, form_data("chat_gpt", credential), "user_prompt").content.decode()
 
     reason = "This task needs $0.0102, the team budget has $0.0100 left this month."
-    assert "not enough for this task" in _budget_panel(html)
+    assert "Not enough left in the team budget for this task." in _budget_panel(html)
     submit = re.search(r'<div id="submit-area".*?</button>', html, re.S).group(0)
     assert f"Budget: {reason}" in submit
     assert re.search(r'<button type="submit" id="submit-button" class="primary" disabled', submit)

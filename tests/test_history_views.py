@@ -768,3 +768,15 @@ def test_the_task_list_filters_tasks_waiting_longer_than_usual(member_client):
 
     assert "Stuck one" in html and "Fresh one" not in html and "Old and done" not in html
     assert re.search(r'<input type="checkbox" name="stale"[^>]*checked', html)
+
+
+def test_the_task_page_shows_the_variables_that_filled_it_and_links_to_its_batch(member_client):
+    from tasks.models import Batch
+
+    batch = Batch.objects.create(name="Nightly dishes")
+    task = make_task(batch=batch, variables={"dish": "pho", "city": "Hanoi"})
+
+    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+
+    assert "<code>dish</code> = pho; <code>city</code> = Hanoi" in html
+    assert f'<a href="{reverse("batch_detail", args=[batch.pk])}">Nightly dishes</a>' in html
