@@ -24,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 from tasks import spend
 from tasks.budgets import month_start
 from tasks.models import Batch, SpendDay, Task, TaskEvent
+from tasks.prompt_templates import template_variables
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000
@@ -244,7 +245,7 @@ def task_export_queryset(*, filters: dict, sort: str = "-created") -> QuerySet[T
 
 def task_get(*, task_id) -> Task:
     """A task with everything its page shows: 4 queries (task and relations, events, labels, -)."""
-    return (
+    task = (
         Task.objects.select_related("submitted_by", "credential", "template_version__template", "batch")
         .prefetch_related(
             Prefetch(
@@ -253,6 +254,19 @@ def task_get(*, task_id) -> Task:
             Prefetch("labels", to_attr="label_list"),
         )
         .get(pk=task_id)
+    )
+    version = task.template_version
+    task.variable_items = variable_items(task.variables, version_fields=version.fields if version else None)
+    return task
+
+
+def variable_items(values: dict | None, *, version_fields: dict | None) -> list[tuple[str, str]]:
+    """A task's variables in the order its template names them (PostgreSQL's jsonb keeps keys in an
+    order of its own), any others after them by name."""
+    values = values or {}
+    names = [name for name in template_variables(version_fields or {}) if name in values]
+    return [(name, values[name]) for name in names] + sorted(
+        (name, value) for name, value in values.items() if name not in names
     )
 
 
@@ -598,6 +612,17 @@ def batch_list(*, template_id: int | None = None, page: int = 1) -> tuple[list[B
             row.status_counts[group["status"]] = group["n"]
             row.cost += group["total"] or Decimal("0")
     return list(rows.values()), more
+
+
+def batch_tasks(*, batch: Batch, limit: int) -> list[Task]:
+    """The first `limit` tasks of a batch, in the order they were planned, each with its variables in
+    the template's order (`variable_items`)."""
+    version = batch.template_version
+    fields = version.fields if version is not None else None
+    tasks = list(batch.tasks.order_by("created_at", "id")[:limit])
+    for task in tasks:
+        task.variable_items = variable_items(task.variables, version_fields=fields)
+    return tasks
 
 
 def batch_choices(*, selected=None, limit: int = 100) -> list[Batch]:

@@ -773,10 +773,17 @@ def test_the_task_list_filters_tasks_waiting_longer_than_usual(member_client):
 def test_the_task_page_shows_the_variables_that_filled_it_and_links_to_its_batch(member_client):
     from tasks.models import Batch
 
-    batch = Batch.objects.create(name="Nightly dishes")
-    task = make_task(batch=batch, variables={"dish": "pho", "city": "Hanoi"})
+    version = make_template_version()
+    version.fields = {"user_prompt": "Best {{dish}} in {{city}}?"}
+    version.save()
+    batch = Batch.objects.create(name="Nightly dishes", template_version=version)
+    task = make_task(batch=batch, template_version=version, variables={"dish": "pho", "city": "Hanoi"})
+    loose = make_task(variables={"dish": "pho", "city": "Hanoi"})  # no template: by name
 
     html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+    loose_html = member_client.get(reverse("task_detail", args=[loose.pk])).content.decode()
 
+    # In the template's order on both databases (PostgreSQL's jsonb would give city first).
     assert "<code>dish</code> = pho; <code>city</code> = Hanoi" in html
+    assert "<code>city</code> = Hanoi; <code>dish</code> = pho" in loose_html
     assert f'<a href="{reverse("batch_detail", args=[batch.pk])}">Nightly dishes</a>' in html

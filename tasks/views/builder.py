@@ -645,7 +645,7 @@ def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
     batch = get_object_or_404(Batch.objects.select_related("template_version__template"), pk=batch_id)
     progress = batches.batch_progress(batch=batch)
     page = "tasks/batches/detail.html"
-    tasks = list(batch.tasks.order_by("created_at")[:BATCH_PAGE_TASKS])
+    tasks = selectors.batch_tasks(batch=batch, limit=BATCH_PAGE_TASKS)
     context = {"batch": batch, "progress": progress, "tasks": tasks}
     # Polled every 3 s until every task is final: the counts and the table are redrawn together.
     return render(request, f"{page}#live" if _wants_fragment(request) else page, context)
