@@ -83,9 +83,7 @@ def budgets_reserve(*, user, charges: list[tuple[str, Decimal]]) -> None:
         raise RuntimeError("budgets_reserve must run inside the transaction that creates the tasks")
     by_tag = _by_tag(charges)
     total = sum(by_tag.values(), ZERO)
-    scopes = Q(scope=Budget.Scope.TEAM) | Q(scope=Budget.Scope.TAG, tag__in=[t for t in by_tag if t])
-    if user is not None and user.pk:
-        scopes |= Q(scope=Budget.Scope.PERSON, user=user)
+    scopes = _applying_to(user=user, tags=by_tag)
     # Locking in primary-key order: two submissions touching the same budgets cannot deadlock.
     budgets = list(Budget.objects.select_for_update().filter(scopes, is_active=True).order_by("pk"))
     # The sums run after the lock is held, so they see every reservation committed before it.
@@ -99,6 +97,14 @@ def budgets_reserve(*, user, charges: list[tuple[str, Decimal]]) -> None:
                 f"spent or reserved this month, ${left:.4f} is left and this submission needs "
                 f"${adding:.4f}. Nothing was sent."
             )
+
+
+def _applying_to(*, user, tags) -> Q:
+    """The budgets a submission by `user` of tasks tagged `tags` counts against."""
+    scopes = Q(scope=Budget.Scope.TEAM) | Q(scope=Budget.Scope.TAG, tag__in=[t for t in tags if t])
+    if user is not None and user.pk:
+        scopes |= Q(scope=Budget.Scope.PERSON, user=user)
+    return scopes
 
 
 def _by_tag(charges: list[tuple[str, Decimal]]) -> dict[str, Decimal]:
@@ -183,6 +189,76 @@ def budgets_usage(*, active_only: bool = False) -> list[BudgetUsage]:
     return [BudgetUsage(budget=b, spent=spent[b.pk]) for b in budgets]
 
 
+def exact_usd(amount: Decimal) -> str:
+    """Money as stored, to 4–6 decimals: $0.0102, $0.010708; enough to see why a charge does not fit."""
+    text = f"{abs(amount.quantize(MONEY_QUANTUM)):,.6f}"
+    whole, _, fraction = text.partition(".")
+    return f"{'-' if amount < 0 else ''}${whole}.{fraction.rstrip('0').ljust(4, '0')}"
+
+
+@dataclass(frozen=True)
+class BudgetFit:
+    """A budget a submission counts against: what it has left this month and what the submission needs."""
+
+    usage: BudgetUsage
+    needs: Decimal
+
+    @property
+    def left(self) -> Decimal:
+        return max(self.usage.budget.monthly_limit - self.usage.spent, ZERO)
+
+    @property
+    def fits(self) -> bool:
+        return self.usage.spent + self.needs <= self.usage.budget.monthly_limit
+
+    @property
+    def name(self) -> str:
+        budget = self.usage.budget
+        if budget.scope == Budget.Scope.PERSON:
+            return "your budget"
+        if budget.scope == Budget.Scope.TAG:
+            return f"the budget of tag “{budget.tag}”"
+        return "the team budget"
+
+    def refusal(self, what: str) -> str:
+        """Why `what` ("this task", "this batch of 12 tasks") would be refused; empty when it fits."""
+        if self.fits:
+            return ""
+        return (
+            f"{what[:1].upper()}{what[1:]} needs {exact_usd(self.needs)}, {self.name} has "
+            f"{exact_usd(self.left)} left this month."
+        )
+
+
+_SCOPE_ORDER = {Budget.Scope.TEAM: 0, Budget.Scope.PERSON: 1, Budget.Scope.TAG: 2}
+
+
+def budgets_for_submission(*, user, charges: list[tuple[str, Decimal]]) -> list[BudgetFit]:
+    """Every active budget a submission of `charges` (tag, estimated charge) by `user` would count
+    against, with what it has left (live holds included, as `budgets_reserve` counts them) and whether
+    the submission fits: what the builder and the batch confirmation show before submitting. Nothing is
+    locked or reserved; the submit checks again. Two queries, one when no budget applies.
+    """
+    by_tag = _by_tag(charges)
+    total = sum(by_tag.values(), ZERO)
+    budgets = list(
+        Budget.objects.filter(_applying_to(user=user, tags=by_tag), is_active=True)
+        .select_related("user")
+        .order_by("pk")
+    )
+    if not budgets:
+        return []
+    budgets.sort(key=lambda b: _SCOPE_ORDER[b.scope])
+    spent = _spent(budgets)
+    return [
+        BudgetFit(
+            usage=BudgetUsage(budget=budget, spent=spent[budget.pk]),
+            needs=by_tag[budget.tag] if budget.scope == Budget.Scope.TAG else total,
+        )
+        for budget in budgets
+    ]
+
+
 def budget_warnings() -> list[str]:
     """One sentence per active budget at or over its warning threshold this month."""
     warnings = []
@@ -198,7 +274,7 @@ def budget_warnings() -> list[str]:
         else:
             warnings.append(
                 f"{usage.budget} is at {usage.percent}%: ${usage.spent:.2f} of ${limit:.2f} this month, "
-                f"${usage.left:.2f} left."
+                f"{exact_usd(usage.left)} left."
             )
     return warnings
 

@@ -4,9 +4,11 @@ Audit entries carry the secret's keyed fingerprint and (for a secret longer than
 characters, never the secret itself (tasks.crypto.fingerprint, tasks.crypto.hint).
 """
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from tasks.audit import audit_changes, audit_record
 from tasks.models import Credential
@@ -16,6 +18,47 @@ _AUDITED_FIELDS = ("name", "kind", "base_url", "login", "price_multiplier", "is_
 
 def _snapshot(credential: Credential) -> dict:
     return {field: getattr(credential, field) for field in _AUDITED_FIELDS}
+
+
+@dataclass(frozen=True)
+class SecretCheck:
+    """What the upstream said of a secret before it was saved."""
+
+    ok: bool
+    message: str
+    upstream_down: bool = False  # it could not say: no answer, or it limits the rate; try again later
+
+
+def credential_secret_check(*, kind: str, secret: str, login: str = "", base_url: str = "") -> SecretCheck:
+    """Try a secret (and login) with the free `models` endpoint before it is saved; nothing is stored.
+
+    A refusal (wrong key, wrong login, a base URL that answers something else) comes with the upstream's
+    message; an upstream that does not answer is `upstream_down`, for which the person may choose to
+    save without verifying.
+    """
+    from tasks import services  # the services module pulls in the upstream client
+    from tasks.clients import UpstreamError, UpstreamRateLimited, UpstreamUnavailable
+    from tasks.crypto import CredentialKeyError
+
+    candidate = Credential(
+        kind=kind, base_url=base_url, login=login if kind == Credential.Kind.DATAFORSEO else ""
+    )
+    try:
+        candidate.set_secret(secret)
+        count = len(services.LLMResponsesClient.for_credential(candidate).models("chat_gpt"))
+    except (UpstreamUnavailable, UpstreamRateLimited) as exc:
+        return SecretCheck(ok=False, message=str(exc), upstream_down=True)
+    except (UpstreamError, CredentialKeyError) as exc:
+        return SecretCheck(ok=False, message=str(exc))
+    return SecretCheck(ok=True, message=f"OK: the models endpoint listed {count} ChatGPT models.")
+
+
+def _record_check(credential: Credential, check: SecretCheck | None) -> None:
+    """The check made before saving is the credential's last verification; none leaves it unverified."""
+    ok = check is not None and check.ok
+    credential.last_verified_at = timezone.now() if ok else None
+    credential.last_verification_ok = True if ok else None
+    credential.last_verification_message = check.message[:500] if ok else ""
 
 
 def credential_create(
@@ -28,8 +71,12 @@ def credential_create(
     login: str = "",
     price_multiplier: Decimal = Decimal("1"),
     is_default: bool = False,
+    check: SecretCheck | None = None,
 ) -> Credential:
-    """Store a new credential, its secret encrypted; the first active credential becomes the default."""
+    """Store a new credential, its secret encrypted; the first active credential becomes the default.
+
+    `check`: what `credential_secret_check` said before saving (None: saved without verifying).
+    """
     with transaction.atomic():
         credential = Credential(
             name=name,
@@ -45,6 +92,7 @@ def credential_create(
         if is_default:
             Credential.objects.filter(is_default=True).update(is_default=False)
         credential.is_default = is_default
+        _record_check(credential, check)
         credential.save()
         audit_record(
             actor=actor,
@@ -54,6 +102,7 @@ def credential_create(
                 **_snapshot(credential),
                 "secret_fingerprint": credential.secret_fingerprint,
                 "secret_hint": credential.secret_hint,
+                "verified": credential.last_verification_ok is True,
             },
         )
     return credential
@@ -77,18 +126,17 @@ def credential_update(
 
 
 def credential_replace_secret(
-    *, actor, credential: Credential, secret: str, login: str | None = None
+    *, actor, credential: Credential, secret: str, login: str | None = None, check: SecretCheck | None = None
 ) -> None:
-    """Replace the stored secret (and the DataForSEO login); the last verification no longer applies."""
+    """Replace the stored secret (and the DataForSEO login); the last verification no longer applies:
+    `check` (what `credential_secret_check` said of the new one) takes its place, or none."""
     with transaction.atomic():
         before = {"secret_fingerprint": credential.secret_fingerprint, "secret_hint": credential.secret_hint}
         old_login = credential.login
         credential.set_secret(secret)
         if login is not None and credential.kind == Credential.Kind.DATAFORSEO:
             credential.login = login
-        credential.last_verified_at = None
-        credential.last_verification_ok = None
-        credential.last_verification_message = ""
+        _record_check(credential, check)
         credential.save()
         changes = audit_changes(
             before,
@@ -96,6 +144,7 @@ def credential_replace_secret(
         )
         if credential.login != old_login:
             changes["login"] = {"from": old_login, "to": credential.login}
+        changes["verified"] = credential.last_verification_ok is True
         audit_record(actor=actor, action="credential.replace_secret", obj=credential, changes=changes)
 
 

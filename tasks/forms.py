@@ -416,6 +416,27 @@ class TemplateDetailsForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
+def model_checklist(first_provider: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The queueable models of every provider, grouped by provider (`first_provider` first), one entry
+    per model: a dated version listed beside its base name is shown as a hint on the base name's entry
+    (what the upstream runs now), not as an entry of its own."""
+    order = [first_provider, *(slug for slug in providers.PROVIDERS if slug != first_provider)]
+    groups = []
+    for slug in order:
+        entries: dict[str, list[ProviderModel]] = {}
+        for model in catalog_for(slug):  # base names before their dated versions
+            entries.setdefault(providers.model_base_name(model.model_name), []).append(model)
+        choices = []
+        for shown, *dated in entries.values():
+            if not shown.task_post_supported:
+                continue
+            hint = f" — now {dated[-1].model_name}" if dated else ""
+            choices.append((shown.model_name, model_label(shown) + hint))
+        if choices:
+            groups.append((providers.provider_rules(slug).label, choices))
+    return groups
+
+
 class BatchForm(forms.Form):
     """A batch of one template: which models, which rows of variables, whose credential."""
 
@@ -423,7 +444,7 @@ class BatchForm(forms.Form):
     credential = forms.ModelChoiceField(queryset=Credential.objects.none(), empty_label=None)
     models = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
-        help_text="Each row runs once per model.",
+        help_text="Each row runs once per model; ChatGPT and Claude models may be mixed.",
         error_messages={"required": "Choose at least one model."},
     )
     rows_text = forms.CharField(
@@ -440,18 +461,21 @@ class BatchForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["credential"].queryset = Credential.objects.filter(is_active=True)
         default = self.fields["credential"].queryset.order_by("-is_default", "name").first()
-        catalog = catalog_for(template.provider)
-        self.fields["models"].choices = [
-            (m.model_name, model_label(m)) for m in catalog if m.task_post_supported
-        ]
+        self.fields["models"].choices = model_checklist(template.provider)
         self.variables = template_variables(version.fields)
         if not self.is_bound:
             self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
             self.initial.setdefault("credential", default)
             if version.fields.get("model_name"):
-                self.initial.setdefault("models", [version.fields["model_name"]])
+                self.initial.setdefault("models", [self._listed_name(version.fields["model_name"])])
             if self.variables:
                 self.initial.setdefault("rows_text", ",".join(self.variables) + "\n")
+
+    def _listed_name(self, model_name: str) -> str:
+        """The checklist's entry for a model: its base name when a dated version is listed under it."""
+        base = providers.model_base_name(model_name)
+        listed = {value for _group, choices in self.fields["models"].choices for value, _label in choices}
+        return base if base in listed else model_name
 
     def clean(self):
         cleaned = super().clean()

@@ -4,10 +4,15 @@ the spend pages and the admin link to the list with them.
 A field that does not validate is reported and ignored; the other filters still apply.
 """
 
+import uuid
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.template.defaultfilters import pluralize
+from django.utils import timezone
 
-from tasks.models import Credential, PromptTemplate, Provider, Task
+from tasks.models import Batch, Credential, PromptTemplate, Provider, Task
+from tasks.selectors import batch_choices
 
 SORTS = [
     ("-created", "Newest first"),
@@ -56,7 +61,11 @@ class TaskFilterForm(forms.Form):
         queryset=PromptTemplate.objects.order_by("name"),
         empty_label="Any template",
     )
-    batch = forms.UUIDField(label="Batch", required=False)
+    batch = forms.ChoiceField(
+        label="Batch",
+        required=False,
+        error_messages={"invalid_choice": "No such batch."},
+    )
     date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     cost_min = forms.DecimalField(
@@ -75,9 +84,25 @@ class TaskFilterForm(forms.Form):
         decimal_places=6,
         widget=forms.NumberInput(attrs={"step": "any"}),
     )
+    stale = forms.BooleanField(
+        label="Waiting over 30 min",
+        required=False,
+        help_text="Still queued, submitted or pending 30 minutes after it was created.",
+    )
     sort = forms.ChoiceField(label="Sort", required=False, choices=SORTS)
     after = forms.CharField(required=False, widget=forms.HiddenInput, max_length=300)
     before = forms.CharField(required=False, widget=forms.HiddenInput, max_length=300)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        selected = _uuid_or_none(self.data.get("batch")) if self.is_bound else None
+        self.fields["batch"].choices = [
+            ("", "Any batch"),
+            *((str(batch.pk), batch_label(batch)) for batch in batch_choices(selected=selected)),
+        ]
+
+    def clean_batch(self):
+        return _uuid_or_none(self.cleaned_data.get("batch"))
 
     def clean(self):
         cleaned = super().clean()
@@ -109,12 +134,30 @@ class TaskFilterForm(forms.Form):
             "cost_min",
             "cost_max",
         )
-        return {key: data[key] for key in keys if key in data and data[key] not in (None, "")}
+        filters = {key: data[key] for key in keys if key in data and data[key] not in (None, "")}
+        if data.get("stale"):
+            filters["stale"] = True
+        return filters
 
     @property
     def sort_value(self) -> str:
         data = getattr(self, "cleaned_data", {})
         return data.get("sort") or "-created"
+
+
+def batch_label(batch: Batch) -> str:
+    """How the batch picker names a batch: its name, template and time."""
+    made = timezone.localtime(batch.created_at).strftime("%Y-%m-%d %H:%M")
+    version = batch.template_version
+    template = f" · {version.template.name} v{version.number}" if version is not None else ""
+    return f"{batch}{template} · {made} · {batch.task_count} task{pluralize(batch.task_count)}"
+
+
+def _uuid_or_none(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 class TaskEditForm(forms.Form):

@@ -168,6 +168,10 @@ class Batch(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     task_count = models.PositiveIntegerField(default=0)
+    row_count = models.PositiveIntegerField(
+        default=0, help_text="Rows of variables; each ran once per model."
+    )
+    model_names = models.JSONField(default=list, blank=True, help_text="The models each row ran on.")
     estimated_charge = models.DecimalField(**MONEY, default=Decimal("0"))
 
     class Meta:
@@ -221,6 +225,9 @@ class Task(models.Model):
     )
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    variables = models.JSONField(
+        null=True, blank=True, help_text="The template variables' values that filled it (a batch's row)."
+    )
 
     request_body = models.JSONField(help_text="The task object exactly as sent upstream.")
     user_prompt = models.CharField(max_length=500, help_text="Copied from the request, for search.")

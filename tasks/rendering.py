@@ -14,6 +14,7 @@ answer and the citations list still quotes each span.
 
 import difflib
 import html
+import itertools
 import re
 
 import nh3
@@ -142,21 +143,99 @@ def cited_text(text: str, citation: dict) -> str:
     return str(citation.get("text") or "")
 
 
+def cited_html(text: str, citation: dict, *, limit: int = 400) -> SafeString:
+    """The cited span as it reads in the answer: its Markdown rendered inline (links, emphasis, code) and
+    sanitized, block syntax at the start of its lines (a heading's #, a list's -) dropped, since a quote
+    is a piece of a paragraph; cut at `limit` characters of source."""
+    span = cited_text(text, citation).replace(SPAN_START, "").replace(SPAN_END, "")
+    if len(span) > limit:
+        span = span[:limit].rstrip() + "…"
+    lines = [line[_BLOCK_PREFIX.match(line).end() :] for line in span.splitlines()]
+    return mark_safe(sanitize(_markdown.renderInline("\n".join(lines)).strip()))  # noqa: S308 - sanitized
+
+
+# --- Diffs of answers -------------------------------------------------------------------------------
+
 _TOKEN = re.compile(r"\w+\s*|[^\w\s]\s*|\s+")  # a word with the space after it
+_BREAK_AFTER = {"paragraph_close", "heading_close", "tr_close", "hr", "fence", "code_block"}
+
+Token = tuple[str, str]  # (a word with the space after it, the http(s) link it is part of or "")
+
+
+def _link(href: str | None) -> str:
+    href = (href or "").strip()
+    return href if href.lower().startswith(("https://", "http://")) else ""
+
+
+def _plain_runs(text: str) -> list[Token]:
+    """An answer as it reads once rendered: its text in (text, link) runs, each block on its own line.
+    Markdown syntax (link targets, emphasis markers, list bullets, table pipes) is not text."""
+    runs: list[Token] = []
+    for token in _markdown.parse(text or ""):
+        if token.type == "inline":
+            href = ""
+            for child in token.children or []:
+                if child.type == "link_open":
+                    href = _link(child.attrGet("href"))
+                elif child.type == "link_close":
+                    href = ""
+                elif child.type in ("text", "code_inline"):
+                    runs.append((child.content, href))
+                elif child.type in ("softbreak", "hardbreak"):
+                    runs.append(("\n", ""))
+        elif token.type in ("fence", "code_block"):
+            runs.append((token.content, ""))
+        elif token.type == "list_item_open":
+            runs.append(("• ", ""))
+        elif token.type in ("th_close", "td_close"):
+            runs.append((" ", ""))
+        if token.type in _BREAK_AFTER:
+            runs.append(("\n", ""))
+    return runs
+
+
+def _lines(text: str) -> list[tuple[Token, ...]]:
+    """The rendered text's words, each with its link, cut into lines."""
+    lines: list[tuple[Token, ...]] = []
+    line: list[Token] = []
+    for run, href in _plain_runs(text):
+        for word in _TOKEN.findall(run):
+            line.append((word, href))
+            if word.endswith("\n"):
+                lines.append(tuple(line))
+                line = []
+    if line:
+        lines.append(tuple(line))
+    return lines
+
+
+def _tokens_html(tokens: list[Token]) -> str:
+    """Escaped words; consecutive words of one link inside one <a>."""
+    out = []
+    for href, group in itertools.groupby(tokens, key=lambda token: token[1]):
+        words = html.escape("".join(word for word, _ in group))
+        if href:
+            out.append(f'<a href="{html.escape(href, quote=True)}" rel="{LINK_REL}">{words}</a>')
+        else:
+            out.append(words)
+    return "".join(out)
 
 
 def word_diff(before: str, after: str) -> tuple[SafeString, float]:
-    """A word-level diff of two answers as escaped HTML with <del>/<ins>, and their similarity 0–1.
+    """A word-level diff of two answers' rendered text as escaped HTML with <del>/<ins>, and their
+    similarity 0–1.
 
-    Lines are matched first and words only inside the blocks of lines that changed: re-runs of a prompt
-    share most of their lines, and a word-level match over a whole answer is what made tag pages slow.
+    The answers are Markdown: what is compared is the text a reader sees, so a changed link reads as
+    its text changing (kept as a link), not as two URLs spliced into "www.reutersbbc.com". Lines are
+    matched first and words only inside the blocks of lines that changed: re-runs of a prompt share
+    most of their lines, and a word-level match over a whole answer is what made tag pages slow.
     """
-    a_lines = (before or "").splitlines(keepends=True)
-    b_lines = (after or "").splitlines(keepends=True)
-    chunks: list[list[str]] = []  # (removed, added, unchanged)
+    a_lines, b_lines = _lines(before), _lines(after)
+    chunks: list[list[list[Token]]] = []  # (removed, added, unchanged)
     matched = total = 0
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a_lines, b_lines, autojunk=False).get_opcodes():
-        a, b = _TOKEN.findall("".join(a_lines[i1:i2])), _TOKEN.findall("".join(b_lines[j1:j2]))
+        a = [token for line in a_lines[i1:i2] for token in line]
+        b = [token for line in b_lines[j1:j2] for token in line]
         total += len(a) + len(b)
         if op == "equal":
             _add_chunk(chunks, "equal", a, b)
@@ -170,29 +249,32 @@ def word_diff(before: str, after: str) -> tuple[SafeString, float]:
     out = []
     for removed, added, same in chunks:
         if removed:
-            out.append(f"<del>{html.escape(removed)}</del>")
+            out.append(f"<del>{_tokens_html(removed)}</del>")
         if added:
-            out.append(f"<ins>{html.escape(added)}</ins>")
-        out.append(html.escape(same))
+            out.append(f"<ins>{_tokens_html(added)}</ins>")
+        out.append(_tokens_html(same))
     similarity = matched / total if total else 1.0
-    return mark_safe("".join(out)), similarity  # noqa: S308 - every piece escaped
+    return mark_safe("".join(out)), similarity  # noqa: S308 - every word escaped, links checked
 
 
-def _add_chunk(chunks: list[list[str]], op: str, a: list[str], b: list[str]) -> None:
+def _add_chunk(chunks: list[list[list[Token]]], op: str, a: list[Token], b: list[Token]) -> None:
     """Append a diff piece; a whitespace-only match between two changes joins them, so "A B" -> "C D"
     reads as one replacement instead of four."""
-    removed, added = "".join(a), "".join(b)
     if op == "equal":
         if chunks and not chunks[-1][0] and not chunks[-1][1]:
-            chunks[-1][2] += removed
+            chunks[-1][2] += a
         else:
-            chunks.append(["", "", removed])
+            chunks.append([[], [], list(a)])
     elif chunks and not chunks[-1][2] and (chunks[-1][0] or chunks[-1][1]):
-        chunks[-1][0] += removed
-        chunks[-1][1] += added
-    elif len(chunks) >= 2 and chunks[-1][2].isspace() and not chunks[-2][2]:
+        chunks[-1][0] += a
+        chunks[-1][1] += b
+    elif len(chunks) >= 2 and _is_space(chunks[-1][2]) and not chunks[-2][2]:
         space = chunks.pop()[2]
-        chunks[-1][0] += space + removed
-        chunks[-1][1] += space + added
+        chunks[-1][0] += space + a
+        chunks[-1][1] += space + b
     else:
-        chunks.append([removed, added, ""])
+        chunks.append([list(a), list(b), []])
+
+
+def _is_space(tokens: list[Token]) -> bool:
+    return "".join(word for word, _ in tokens).isspace()

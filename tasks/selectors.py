@@ -23,10 +23,16 @@ from django.utils.dateparse import parse_datetime
 
 from tasks import spend
 from tasks.budgets import month_start
-from tasks.models import SpendDay, Task, TaskEvent
+from tasks.models import Batch, SpendDay, Task, TaskEvent
+from tasks.prompt_templates import template_variables
 
 PAGE_SIZE = 50
 COUNT_CAP = 1000
+# A task the upstream usually answers within minutes; one still waiting after this needs a look (home's
+# "needs attention", the list's `stale=1`). Queued tasks are marked unknown after 10 minutes anyway.
+STALE_AFTER = timedelta(minutes=30)
+# How far back home's "needs attention" counts failed and lost tasks.
+ATTENTION_DAYS = 7
 
 # What a list row shows; the big JSON and text columns stay in the database.
 LIST_FIELDS = (
@@ -84,12 +90,14 @@ def task_filter(
     date_to: date | None = None,
     cost_min: Decimal | None = None,
     cost_max: Decimal | None = None,
+    stale: bool = False,
 ) -> QuerySet[Task]:
     """Tasks matching every given filter (unordered). The list and both exports use this one queryset.
 
     `model` matches the requested or the resolved model name; `q` searches prompt and answer
     (case-insensitive substring); cost filters apply to `spend`, the task's current cost (final cost,
-    else charge at post, else estimate); `date_to` is inclusive, in the site's time zone.
+    else charge at post, else estimate); `date_to` is inclusive, in the site's time zone; `stale` keeps
+    the tasks still active (queued, submitted, pending) STALE_AFTER after they were created.
     """
     tasks = Task.objects.all()
     if provider:
@@ -120,7 +128,13 @@ def task_filter(
         tasks = tasks.filter(spend__lte=cost_max)
     if q:
         tasks = tasks.filter(Q(user_prompt__icontains=q) | Q(answer_text__icontains=q))
+    if stale:
+        tasks = tasks.filter(_stale_q())
     return tasks
+
+
+def _stale_q() -> Q:
+    return Q(status__in=Task.ACTIVE_STATUSES, created_at__lt=timezone.now() - STALE_AFTER)
 
 
 def task_ordered(tasks: QuerySet[Task], *, sort: str) -> QuerySet[Task]:
@@ -231,7 +245,7 @@ def task_export_queryset(*, filters: dict, sort: str = "-created") -> QuerySet[T
 
 def task_get(*, task_id) -> Task:
     """A task with everything its page shows: 4 queries (task and relations, events, labels, -)."""
-    return (
+    task = (
         Task.objects.select_related("submitted_by", "credential", "template_version__template", "batch")
         .prefetch_related(
             Prefetch(
@@ -240,6 +254,19 @@ def task_get(*, task_id) -> Task:
             Prefetch("labels", to_attr="label_list"),
         )
         .get(pk=task_id)
+    )
+    version = task.template_version
+    task.variable_items = variable_items(task.variables, version_fields=version.fields if version else None)
+    return task
+
+
+def variable_items(values: dict | None, *, version_fields: dict | None) -> list[tuple[str, str]]:
+    """A task's variables in the order its template names them (PostgreSQL's jsonb keeps keys in an
+    order of its own), any others after them by name."""
+    values = values or {}
+    names = [name for name in template_variables(version_fields or {}) if name in values]
+    return [(name, values[name]) for name in names] + sorted(
+        (name, value) for name, value in values.items() if name not in names
     )
 
 
@@ -453,6 +480,31 @@ def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
 
 
 @dataclass
+class Attention:
+    """Tasks that need a look: failed or lost lately, or waiting longer than usual; with the task list's
+    query for exactly each group."""
+
+    failed: int
+    unknown: int
+    stale: int
+    since: date  # failed and unknown count from this day on (the list's date_from)
+    stale_minutes: int = int(STALE_AFTER.total_seconds() // 60)
+    days: int = ATTENTION_DAYS
+
+    @property
+    def total(self) -> int:
+        return self.failed + self.unknown + self.stale
+
+    @property
+    def failed_query(self) -> str:
+        return f"status=failed&date_from={self.since.isoformat()}"
+
+    @property
+    def unknown_query(self) -> str:
+        return f"status=unknown&date_from={self.since.isoformat()}"
+
+
+@dataclass
 class HomeSummary:
     pending: list[Task]
     recent: list[Task]
@@ -461,6 +513,23 @@ class HomeSummary:
     month_tasks: int
     my_month_spend: Decimal
     month_start: datetime
+    attention: Attention | None = None
+
+
+def attention_summary() -> Attention:
+    """Failed and unknown tasks created in the last ATTENTION_DAYS days (from midnight, as the list's
+    date filter counts) and active tasks older than STALE_AFTER, in one query over the status index."""
+    since = timezone.localdate() - timedelta(days=ATTENTION_DAYS - 1)
+    recent_trouble = Q(
+        status__in=[Task.Status.FAILED, Task.Status.UNKNOWN], created_at__gte=_day_start(since)
+    )
+    stale = _stale_q()
+    counts = Task.objects.filter(recent_trouble | stale).aggregate(
+        failed=Count("pk", filter=Q(status=Task.Status.FAILED)),
+        unknown=Count("pk", filter=Q(status=Task.Status.UNKNOWN)),
+        stale=Count("pk", filter=stale),
+    )
+    return Attention(failed=counts["failed"], unknown=counts["unknown"], stale=counts["stale"], since=since)
 
 
 def home_summary(*, user, limit: int = 10) -> HomeSummary:
@@ -483,4 +552,84 @@ def home_summary(*, user, limit: int = 10) -> HomeSummary:
         month_tasks=month.tasks,
         my_month_spend=mine,
         month_start=month_start(),
+        attention=attention_summary(),
     )
+
+
+# --- Batches ----------------------------------------------------------------------------------------
+
+BATCH_PAGE_SIZE = 50
+
+
+@dataclass
+class BatchRow:
+    """One batch of the batch list: its record and what its tasks are now."""
+
+    batch: Batch
+    status_counts: dict[str, int] = field(default_factory=dict)
+    cost: Decimal = Decimal("0")
+
+    @property
+    def finished(self) -> int:
+        return sum(self.status_counts.get(status, 0) for status in Task.FINAL_STATUSES)
+
+    @property
+    def written(self) -> int:
+        return sum(self.status_counts.values())
+
+    @property
+    def statuses(self) -> list[tuple[str, str, int]]:
+        """(status, label, count) of the statuses its tasks are in, in the lifecycle's order."""
+        return [
+            (status, label, self.status_counts[status])
+            for status, label in Task.Status.choices
+            if self.status_counts.get(status)
+        ]
+
+
+def batch_list(*, template_id: int | None = None, page: int = 1) -> tuple[list[BatchRow], bool]:
+    """A page of batches, newest first (of one template when given), with each one's task counts by
+    status and cost so far; and whether an older page exists. Two queries whatever the number of tasks:
+    the batches, and one aggregate of their tasks grouped by batch and status."""
+    batches = Batch.objects.select_related("created_by", "template_version__template").order_by(
+        "-created_at", "-id"
+    )
+    if template_id is not None:
+        batches = batches.filter(template_version__template_id=template_id)
+    start = (max(page, 1) - 1) * BATCH_PAGE_SIZE
+    found = list(batches[start : start + BATCH_PAGE_SIZE + 1])
+    more = len(found) > BATCH_PAGE_SIZE
+    rows = {batch.pk: BatchRow(batch=batch) for batch in found[:BATCH_PAGE_SIZE]}
+    if rows:
+        groups = (
+            Task.objects.filter(batch_id__in=list(rows))
+            .values("batch_id", "status")
+            .annotate(n=Count("id"), total=Sum("spend"))
+            .order_by()
+        )
+        for group in groups:
+            row = rows[group["batch_id"]]
+            row.status_counts[group["status"]] = group["n"]
+            row.cost += group["total"] or Decimal("0")
+    return list(rows.values()), more
+
+
+def batch_tasks(*, batch: Batch, limit: int) -> list[Task]:
+    """The first `limit` tasks of a batch, in the order they were planned, each with its variables in
+    the template's order (`variable_items`)."""
+    version = batch.template_version
+    fields = version.fields if version is not None else None
+    tasks = list(batch.tasks.order_by("created_at", "id")[:limit])
+    for task in tasks:
+        task.variable_items = variable_items(task.variables, version_fields=fields)
+    return tasks
+
+
+def batch_choices(*, selected=None, limit: int = 100) -> list[Batch]:
+    """The newest batches for the task list's batch picker, and the selected one if it is older."""
+    batches = list(
+        Batch.objects.select_related("template_version__template").order_by("-created_at", "-id")[:limit]
+    )
+    if selected is not None and all(batch.pk != selected for batch in batches):
+        batches += list(Batch.objects.select_related("template_version__template").filter(pk=selected))
+    return batches

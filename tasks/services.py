@@ -72,6 +72,7 @@ class TaskSpec:
     body: dict
     idempotency_key: str | None = None
     template_version_id: int | None = None
+    variables: dict[str, str] | None = None  # the template variables' values that filled it
 
 
 # --- Callbacks --------------------------------------------------------------------------------------
@@ -130,6 +131,7 @@ def submit_task_ids(
     batch: Batch | None = None,
     mode: str = Task.Mode.QUEUED,
     keys_checked: bool = False,
+    held: dict[str, int] | None = None,
 ) -> list[uuid.UUID]:
     """`submit_tasks`, returning the tasks' ids instead of loading them (a batch never needs its 1,000
     rows back).
@@ -145,6 +147,11 @@ def submit_task_ids(
     The budgets are checked for the whole submission in the transaction that writes the first chunk's
     rows; the later chunks are written while the chunk before them is in flight, each committed before
     it is sent (see `_post_queued`; bench/bench_batch.py measures it).
+
+    `held`: the caller has checked the budgets already and holds these specs' charges (the holds of
+    `budget_hold_create`, made in the transaction that ran `budgets_reserve`), as a batch of several
+    providers does for all its submissions at once: the rows take their shares from those holds instead
+    of checking again. The caller releases them if this raises before writing anything.
     """
     if not specs:
         return []
@@ -176,11 +183,19 @@ def submit_task_ids(
     new_batch = batch is not None and batch._state.adding
     try:
         with transaction.atomic():
-            budgets_reserve(user=user, charges=submission.charges)
+            if held is None:
+                budgets_reserve(user=user, charges=submission.charges)
             if new_batch:
                 batch.save(force_insert=True)
             first = _create_tasks(submission, 0, first_end)
-            submission.holds = budget_hold_create(user=user, charges=submission.charges[first_end:])
+            if held is None:
+                submission.holds = budget_hold_create(user=user, charges=submission.charges[first_end:])
+            else:
+                submission.holds = held
+                if first_end == len(specs):
+                    budget_hold_release(holds=held)
+                else:
+                    budget_hold_take(holds=held, charges=submission.charges[:first_end])
     except IntegrityError:
         if new_batch:
             batch._state.adding = True  # its save was rolled back with the rows
@@ -256,6 +271,7 @@ def _create_tasks(submission: _Submission, start: int, end: int, **state) -> lis
                 "id": pk,
                 "idempotency_key": spec.idempotency_key,
                 "template_version_id": spec.template_version_id,
+                "variables": spec.variables,
                 "request_body": body,
                 "user_prompt": str(body.get("user_prompt", ""))[:500],
                 "model_name": str(body.get("model_name", ""))[:100],

@@ -29,7 +29,13 @@ def _every_credential_action(client, monkeypatch):
     monkeypatch.setattr(services, "LLMResponsesClient", _FailingUpstream)
     client.post(
         reverse("credential_add"),
-        {"name": "Key", "kind": "aisa", "secret": SECRETS[0], "price_multiplier": "1"},
+        {
+            "name": "Key",
+            "kind": "aisa",
+            "secret": SECRETS[0],
+            "price_multiplier": "1",
+            "save_unverified": "on",
+        },
     )
     client.post(
         reverse("credential_add"),
@@ -39,12 +45,17 @@ def _every_credential_action(client, monkeypatch):
             "login": "me@example.com",
             "secret": SECRETS[1],
             "price_multiplier": "1",
+            "save_unverified": "on",
         },
     )
     direct = Credential.objects.get(name="Direct")
     client.post(
         reverse("credential_edit", args=[direct.pk]),
-        {"form": "secret", "login": "me@example.com", "secret": SECRETS[0]},
+        {"form": "secret", "login": "me@example.com", "secret": SECRETS[0]},  # refused: the upstream fails
+    )
+    client.post(
+        reverse("credential_edit", args=[direct.pk]),
+        {"form": "secret", "login": "me@example.com", "secret": SECRETS[0], "save_unverified": "on"},
     )
     client.post(reverse("credential_verify", args=[direct.pk]))
     client.post(reverse("credential_default", args=[direct.pk]))

@@ -1,16 +1,18 @@
 """Batches: CSV rows with line-numbered errors, the plan and its charge, chunks of ≤ 100 per upstream call."""
 
+import re
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
 from sandbox import stats
-from tasks import batches
-from tasks.budgets import BudgetExceeded
-from tasks.models import Batch, Budget, Task
+from tasks import batches, services
+from tasks.budgets import BudgetExceeded, budget_spent
+from tasks.models import Batch, Budget, BudgetHold, Task
 from tasks.prompt_templates import template_create
 from tests.builder_factories import make_catalog, make_member
+from tests.fake_upstream import CHARGE, FakeUpstream
 
 FIELDS = {"user_prompt": "Best {{dish}} in {{city}}?", "model_name": "gpt-4.1"}
 
@@ -65,8 +67,7 @@ def test_the_plan_checks_every_task_with_the_builder_form(template, credential):
     assert plan.task_count == 4
     assert not plan.ok
     assert plan.errors == [
-        "Line 3 (gpt-4.1): User prompt: At most 500 characters (505 with the variables filled in).",
-        "Line 3 (o3-mini): User prompt: At most 500 characters (505 with the variables filled in).",
+        "Line 3 (gpt-4.1, o3-mini): User prompt: At most 500 characters (505 with the variables filled in).",
     ]
 
 
@@ -281,3 +282,270 @@ def test_the_batch_page_tells_planned_tasks_being_written_from_those_never_writt
     html = member_client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert "2 of the batch's 3 tasks were never written" in html
     assert 'hx-trigger="every 3s"' not in html
+
+
+# --- Rows reported at once, mixed providers, variables kept ------------------------------------------
+
+
+def test_every_bad_row_is_reported_in_one_check(template, credential):
+    """A row that cannot be read does not hide the problems of the rows that can: one check lists all."""
+    text = "dish,city\npho\n" + "x" * 490 + ",Paris\nramen,\nudon,Osaka\n"
+
+    plan = batches.batch_plan(
+        version=template.versions.get(), rows_text=text, models=["gpt-4.1"], credential=credential
+    )
+
+    assert plan.errors == [
+        "Line 2: 1 values for 2 columns.",
+        "Line 3 (gpt-4.1): User prompt: At most 500 characters (505 with the variables filled in).",
+        "Line 4: no value for city.",
+    ]
+
+
+def test_a_batch_may_mix_chatgpt_and_claude_models(template, credential):
+    plan = batches.batch_plan(
+        version=template.versions.get(),
+        rows_text=csv_rows(2),
+        models=["gpt-4.1", "claude-3-5-haiku"],
+        credential=credential,
+    )
+
+    assert plan.ok, plan.errors
+    assert plan.providers == ["chat_gpt", "claude"]
+    assert plan.body_providers == ["chat_gpt", "claude", "chat_gpt", "claude"]
+    assert [body["model_name"] for body in plan.bodies] == ["gpt-4.1", "claude-3-5-haiku"] * 2
+
+
+def test_each_model_is_checked_with_its_own_providers_rules(member, credential):
+    """A ChatGPT template's temperature of 1.5 is fine for GPT and out of Claude's 0–1 range."""
+    make_catalog()
+    template = template_create(
+        name="Warm", provider="chat_gpt", fields={**FIELDS, "temperature": 1.5}, user=member
+    )
+
+    plan = batches.batch_plan(
+        version=template.versions.get(),
+        rows_text=csv_rows(1),
+        models=["gpt-4.1", "claude-3-5-haiku"],
+        credential=credential,
+    )
+
+    assert plan.errors == [
+        "Line 2 (claude-3-5-haiku): Temperature: Ensure this value is less than or equal to 1.0."
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mixed_batch_is_sent_as_one_submission_per_provider(template, live_credential, member):
+    plan = batches.batch_plan(
+        version=template.versions.get(),
+        rows_text=csv_rows(3),
+        models=["gpt-4.1", "claude-3-5-haiku"],
+        credential=live_credential,
+    )
+    stats.clear()
+
+    batch = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="mix")
+
+    assert stats.request_count(function="task_post", method="POST") == 2
+    assert stats.tasks_posted(provider="chat_gpt") == 3
+    assert stats.tasks_posted(provider="claude") == 3
+    assert sorted(batch.tasks.order_by().values_list("provider", "status").distinct()) == [
+        ("chat_gpt", Task.Status.SUBMITTED),
+        ("claude", Task.Status.SUBMITTED),
+    ]
+    assert (batch.row_count, batch.model_names, batch.task_count) == (3, ["gpt-4.1", "claude-3-5-haiku"], 6)
+    assert not BudgetHold.objects.exists()
+
+
+def test_a_mixed_batch_over_budget_is_refused_whole_before_anything_is_written(
+    template, credential, member, monkeypatch
+):
+    """Either provider's share fits the budget; the whole batch does not: nothing is written or sent."""
+    upstream = FakeUpstream()
+    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=CHARGE * 3)
+    plan = batches.batch_plan(
+        version=template.versions.get(),
+        rows_text=csv_rows(2),
+        models=["gpt-4.1", "claude-3-5-haiku"],
+        credential=credential,
+    )
+
+    with pytest.raises(BudgetExceeded):
+        batches.batch_submit(plan=plan, credential=credential, user=member, idempotency_key="mix-over")
+
+    assert upstream.calls == []
+    assert not Batch.objects.exists() and not Task.objects.exists() and not BudgetHold.objects.exists()
+
+
+def test_the_second_providers_share_is_held_while_the_first_is_sent(
+    template, credential, member, monkeypatch
+):
+    """While the ChatGPT tasks are sent, the Claude tasks' charge already counts against the budget, so
+    a submission made meanwhile cannot take what the rest of the batch needs."""
+    upstream = FakeUpstream()
+    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    team = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1"))
+    plan = batches.batch_plan(
+        version=template.versions.get(),
+        rows_text=csv_rows(2),
+        models=["gpt-4.1", "claude-3-5-haiku"],
+        credential=credential,
+    )
+    counted_before = []
+    real_submit = services.submit_task_ids
+
+    def submit_task_ids(*, specs, **kwargs):
+        counted_before.append((specs[0].provider, budget_spent(team)))
+        return real_submit(specs=specs, **kwargs)
+
+    monkeypatch.setattr(services, "submit_task_ids", submit_task_ids)
+
+    batches.batch_submit(plan=plan, credential=credential, user=member, idempotency_key="mix-held")
+
+    assert counted_before == [("chat_gpt", CHARGE * 4), ("claude", CHARGE * 4)]
+    assert budget_spent(team) == CHARGE * 4
+    assert not BudgetHold.objects.exists()
+
+
+def test_each_task_of_a_batch_keeps_the_row_that_made_it(template, credential, member, monkeypatch):
+    monkeypatch.setattr(services, "LLMResponsesClient", FakeUpstream())
+    plan = batches.batch_plan(
+        version=template.versions.get(), rows_text=csv_rows(2), models=["gpt-4.1"], credential=credential
+    )
+
+    batch = batches.batch_submit(plan=plan, credential=credential, user=member, idempotency_key="vars")
+
+    assert list(batch.tasks.order_by("created_at").values_list("variables", flat=True)) == [
+        {"dish": "dish0", "city": "city0"},
+        {"dish": "dish1", "city": "city1"},
+    ]
+
+
+# --- Pages: the checklist, the batch list, the batch page, the task list's picker ---------------------
+
+
+def _dated_catalog():
+    """The catalog as a real `models` fetch stores it: base names and their dated versions."""
+    from django.utils import timezone
+
+    from sandbox.catalog import CATALOG
+    from tasks.models import ProviderModel
+
+    make_catalog()
+    for provider, models in CATALOG.items():
+        for model in models:
+            ProviderModel.objects.update_or_create(
+                provider=provider,
+                model_name=model.dated_name,
+                defaults={"task_post_supported": model.task_post_supported, "fetched_at": timezone.now()},
+            )
+
+
+def test_the_model_checklist_lists_both_providers_one_entry_per_model(member_client, template, credential):
+    _dated_catalog()
+
+    html = member_client.get(reverse("batch_new", args=[template.pk])).content.decode()
+
+    values = re.findall(r'name="models" value="([^"]+)"', html)
+    assert "gpt-4.1" in values and "claude-3-5-haiku" in values
+    assert not [value for value in values if re.search(r"\d{4}-?\d{2}-?\d{2}$", value)]
+    assert len(values) == len(set(values))
+    assert "gpt-4.1 (web search) — now gpt-4.1-2025-04-14" in html
+    assert "o1-pro" not in values  # live only: cannot be queued
+
+
+def test_the_batch_list_shows_who_when_what_how_far_and_cost(member_client, template, member):
+    from tests.factories import make_task
+
+    version = template.versions.get()
+    batch = Batch.objects.create(
+        name="Nightly dishes",
+        template_version=version,
+        created_by=member,
+        task_count=4,
+        row_count=2,
+        model_names=["gpt-4.1", "claude-3-5-haiku"],
+        estimated_charge=Decimal("0.0408"),
+    )
+    for status in ("completed", "completed", "failed", "pending"):
+        make_task(batch=batch, status=status)
+    other_template = template_create(name="Other", provider="chat_gpt", fields=FIELDS, user=member)
+    Batch.objects.create(name="Someone else's", template_version=other_template.versions.get())
+
+    html = member_client.get(reverse("batch_list")).content.decode()
+    assert "Nightly dishes" in html and "Someone else" in html
+    row = re.search(r"<tr>\s*<th scope=\"row\"><a[^>]*>Nightly dishes</a>.*?</tr>", html, re.S).group(0)
+    assert member.get_username() in row
+    assert "Food</a> v1" in row
+    assert "2 × 2" in row and "gpt-4.1, claude-3-5-haiku" in row
+    assert re.search(r"Completed</span></a> 2", row) and re.search(r"Failed</span></a> 1", row)
+    assert f"?batch={batch.pk}&amp;status=failed" in row
+    spent = sum(batch.tasks.values_list("spend", flat=True), Decimal(0))
+    assert f"${spent:.4f}".rstrip("0") in row and "$0.0408" in row
+
+    of_template = member_client.get(reverse("batch_list") + f"?template={template.pk}").content.decode()
+    assert "Nightly dishes" in of_template and "Someone else" not in of_template
+
+
+def test_the_batch_list_is_in_the_nav_and_on_each_templates_page(member_client, template):
+    home = member_client.get("/").content.decode()
+    assert f'href="{reverse("batch_list")}"' in home
+    page = member_client.get(reverse("template_detail", args=[template.pk])).content.decode()
+    assert f'href="{reverse("batch_list")}?template={template.pk}"' in page
+
+
+def test_the_batch_page_shows_each_tasks_variables_a_breadcrumb_and_exports(member_client, template, member):
+    from tests.factories import make_task
+
+    batch = Batch.objects.create(name="Nightly", template_version=template.versions.get(), created_by=member)
+    make_task(batch=batch, user_prompt="Best pho in Hanoi?", variables={"dish": "pho", "city": "Hanoi"})
+    make_task(user_prompt="Not in the batch")
+
+    html = member_client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+
+    assert "<code>dish</code> = pho<br><code>city</code> = Hanoi" in html  # the template's order
+    crumbs = re.search(r'<nav class="crumbs".*?</nav>', html, re.S).group(0)
+    assert ">Templates</a>" in crumbs and ">Food</a>" in crumbs and "Nightly" in crumbs
+    export = f"/tasks/export.csv?batch={batch.pk}"
+    assert export in html and f"/tasks/export.json?batch={batch.pk}" in html
+    exported = b"".join(member_client.get(export).streaming_content).decode()
+    assert "Best pho in Hanoi?" in exported and "Not in the batch" not in exported
+
+
+def test_the_task_lists_batch_filter_is_a_picker_of_named_batches(member_client, template, member):
+    from tests.factories import make_task
+
+    batch = Batch.objects.create(
+        name="Nightly dishes", template_version=template.versions.get(), task_count=1
+    )
+    make_task(batch=batch, user_prompt="In the batch")
+    make_task(user_prompt="Not in the batch")
+
+    html = member_client.get(reverse("task_list")).content.decode()
+    picker = re.search(r'<select name="batch".*?</select>', html, re.S).group(0)
+    assert f'<option value="{batch.pk}">Nightly dishes · Food v1 · ' in picker
+
+    listed = member_client.get(reverse("task_list") + f"?batch={batch.pk}").content.decode()
+    assert "In the batch" in listed and "Not in the batch" not in listed
+    assert f'<option value="{batch.pk}" selected>' in listed
+
+
+def test_the_batch_confirmation_says_before_submit_when_the_batch_will_not_fit(
+    member_client, template, credential
+):
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("0.03"))
+    url = reverse("batch_new", args=[template.pk])
+    data = {
+        "credential": credential.pk,
+        "models": ["gpt-4.1"],
+        "rows_text": csv_rows(3),
+        "idempotency_key": "k",
+    }
+
+    html = member_client.post(url, {**data, "confirm": "0"}).content.decode()
+
+    assert "This batch of 3 tasks needs $0.0306, the team budget has $0.0300 left this month." in html
+    assert re.search(r'<button type="submit" class="primary" name="confirm" value="1" disabled', html)
+    assert Task.objects.count() == 0

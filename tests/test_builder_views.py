@@ -11,6 +11,7 @@ from sandbox import stats
 from tasks.clients import UpstreamError
 from tasks.models import Credential, ProviderModel, Task
 from tests.builder_factories import form_data, make_catalog, make_member
+from tests.factories import make_task
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -317,6 +318,71 @@ def test_a_budget_refusal_is_shown_at_the_top_with_the_form_filled(member_client
     assert response.status_code == 422
     assert "Team budget would be exceeded" in html
     assert "Mine</textarea>" in html
+
+
+# --- budgets before submit --------------------------------------------------------------------------
+
+
+def _budget_panel(html: str) -> str:
+    match = re.search(r'<section id="budgets".*?</section>', html, re.S)
+    assert match, "no budget panel"
+    return match.group(0)
+
+
+def test_the_page_shows_what_is_left_of_each_budget_that_applies(member_client, member_user, credential):
+    from tasks.models import Budget
+
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("5"))
+    Budget.objects.create(scope=Budget.Scope.PERSON, user=member_user, monthly_limit=Decimal("2"))
+    Budget.objects.create(scope=Budget.Scope.TAG, tag="other-tag", monthly_limit=Decimal("1"))
+    make_task(spend=Decimal("0.25"), submitted_by=member_user)
+
+    panel = _budget_panel(member_client.get(reverse("builder")).content.decode())
+
+    assert "Left in the team budget</dt><dd>$4.75" in panel
+    assert "Left in your budget</dt><dd>$1.75" in panel
+    assert "other-tag" not in panel  # not this task's tag
+
+
+def test_the_tags_budget_follows_the_tag_as_it_is_typed(member_client, credential):
+    from tasks.models import Budget
+
+    Budget.objects.create(scope=Budget.Scope.TAG, tag="team-a", monthly_limit=Decimal("0.5"))
+
+    untagged = validate(member_client, form_data("chat_gpt", credential), "tag").content.decode()
+    tagged = validate(member_client, form_data("chat_gpt", credential, tag="team-a"), "tag").content.decode()
+
+    assert "team-a" not in _budget_panel(untagged)
+    assert 'hx-swap-oob="true"' in _budget_panel(tagged)
+    assert "Left in the budget of tag “team-a”</dt><dd>$0.50" in _budget_panel(tagged)
+
+
+def test_a_task_that_will_not_fit_is_said_so_and_submit_disabled_before_submitting(member_client, credential):
+    """The banner would say "$0.01 left"; the builder says the task needs $0.0102 and $0.0100 is left."""
+    from tasks.models import Budget
+
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("0.01"))
+
+    html = validate(member_client, form_data("chat_gpt", credential), "user_prompt").content.decode()
+
+    reason = "This task needs $0.0102, the team budget has $0.0100 left this month."
+    assert "Not enough left in the team budget for this task." in _budget_panel(html)
+    submit = re.search(r'<div id="submit-area".*?</button>', html, re.S).group(0)
+    assert f"Budget: {reason}" in submit
+    assert re.search(r'<button type="submit" id="submit-button" class="primary" disabled', submit)
+    full_page = member_client.get(reverse("builder")).content.decode()
+    assert f"Budget: {reason}" in full_page  # listed without JavaScript too; the submit refuses it anyway
+
+
+def test_a_task_that_fits_exactly_is_not_held_back(member_client, credential):
+    from tasks.models import Budget
+
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("0.0102"))
+
+    html = validate(member_client, form_data("chat_gpt", credential), "user_prompt").content.decode()
+
+    assert "Budget:" not in html
+    assert "Left in the team budget</dt><dd>$0.0102" in _budget_panel(html)
 
 
 def test_prefill_from_a_task_opens_its_request(member_client, credential, accepted_post):

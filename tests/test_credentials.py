@@ -1,10 +1,12 @@
 """The Credentials page: add, verify, set default, replace the secret, disable; secrets never shown again."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from tasks import services
-from tasks.clients import ModelInfo, UpstreamError
+from tasks.clients import ModelInfo, UpstreamError, UpstreamRejected, UpstreamUnavailable
 from tasks.models import AuditEntry, Credential
 from tests.factories import make_credential
 
@@ -12,6 +14,15 @@ pytestmark = pytest.mark.django_db
 
 SECRET = "aisa-live-0123456789abcdefWXYZ"
 NEW_SECRET = "aisa-live-fedcba9876543210QRST"
+
+
+@pytest.fixture
+def accepting(monkeypatch):
+    """The upstream accepts every secret it is shown (its free models list answers)."""
+    monkeypatch.setattr(services, "LLMResponsesClient", _Upstream)
+    monkeypatch.setattr(_Upstream, "fail", False)
+    monkeypatch.setattr(_Upstream, "seen", [])
+    return _Upstream
 
 
 def _add(client, **overrides):
@@ -27,7 +38,7 @@ def _add(client, **overrides):
     return client.post(reverse("credential_add"), data)
 
 
-def test_adding_a_credential_stores_it_encrypted_and_shows_only_its_last_four(team_admin_client):
+def test_adding_a_credential_stores_it_encrypted_and_shows_only_its_last_four(team_admin_client, accepting):
     response = _add(team_admin_client)
 
     assert response.status_code == 302
@@ -87,7 +98,7 @@ def test_replacing_the_secret_records_both_fingerprints_and_clears_the_verificat
 
     response = team_admin_client.post(
         reverse("credential_edit", args=[credential.pk]),
-        {"form": "secret", "login": "new@example.com", "secret": NEW_SECRET},
+        {"form": "secret", "login": "new@example.com", "secret": NEW_SECRET, "save_unverified": "on"},
         follow=True,
     )
 
@@ -142,12 +153,18 @@ def test_settings_can_change_without_touching_the_secret(team_admin_client):
 
 class _Upstream:
     fail = False
+    seen: list = []  # (kind, login, secret hint, base URL) of each credential asked about
 
     @classmethod
     def for_credential(cls, credential, **kwargs):
+        cls.seen.append(
+            (credential.kind, credential.login, credential.secret_hint, credential.effective_base_url)
+        )
         return cls()
 
     def models(self, provider):
+        if isinstance(self.fail, Exception):
+            raise self.fail
         if self.fail:
             raise UpstreamError("AIsa answered 401: invalid API key")
         return [ModelInfo("gpt-4.1-mini", False, True, True), ModelInfo("o3", True, True, True)]
@@ -194,7 +211,7 @@ def test_unknown_credentials_are_404_not_500(team_admin_client):
 
 @pytest.mark.parametrize("secret", ["nope", "nope1234"])
 def test_a_secret_of_8_characters_or_fewer_is_never_shown_even_in_part(
-    team_admin_client, admin_client, secret
+    team_admin_client, admin_client, accepting, secret
 ):
     response = _add(team_admin_client, secret=secret)
     assert response.status_code == 302
@@ -222,3 +239,93 @@ def test_a_secret_of_9_characters_shows_its_last_four():
     credential = make_credential(secret="abcde6789")
     assert credential.secret_hint == "6789"
     assert str(credential).endswith("…6789)")
+
+
+# --- verified on save ---------------------------------------------------------------------------------
+
+REFUSED = UpstreamRejected(
+    "AIsa rejected the request (HTTP 401 authentication_error): Invalid API key. Check the credential.",
+    http_status=401,
+)
+DOWN = UpstreamUnavailable("Could not reach AIsa at api.aisa.one: connection refused. Nothing was sent.")
+
+
+def test_a_new_credential_is_checked_with_the_upstream_before_it_is_saved(team_admin_client, accepting):
+    response = _add(
+        team_admin_client, kind="dataforseo", login="me@example.com", base_url="https://dfs.test/v3"
+    )
+
+    assert response.status_code == 302
+    assert accepting.seen == [("dataforseo", "me@example.com", "WXYZ", "https://dfs.test/v3")]
+    credential = Credential.objects.get()
+    assert credential.last_verification_ok is True and credential.last_verified_at is not None
+    assert credential.last_verification_message == "OK: the models endpoint listed 2 ChatGPT models."
+    assert AuditEntry.objects.get(action="credential.create").changes["verified"] is True
+
+
+def test_a_secret_the_upstream_refuses_is_not_saved_and_its_message_shown(team_admin_client, accepting):
+    accepting.fail = REFUSED
+
+    response = _add(team_admin_client)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Not saved: the upstream did not accept it." in html
+    assert "Invalid API key. Check the credential." in html
+    assert 'value="Main AIsa key"' in html  # the rest of the input is kept
+    assert SECRET not in html
+    assert "Save without verifying" not in html  # the upstream answered: nothing to skip
+    assert not Credential.objects.exists()
+
+
+def test_when_the_upstream_is_down_it_may_be_saved_without_verifying(team_admin_client, accepting):
+    accepting.fail = DOWN
+
+    refused = _add(team_admin_client)
+
+    html = refused.content.decode()
+    assert "Not saved: the secret could not be checked. Could not reach AIsa" in html
+    assert re.search(r'<input type="checkbox" name="save_unverified"[^>]*>', html)
+    assert SECRET not in html
+    assert not Credential.objects.exists()
+
+    saved = _add(team_admin_client, save_unverified="on")
+
+    credential = Credential.objects.get()
+    assert credential.get_secret() == SECRET
+    assert credential.last_verified_at is None and credential.last_verification_ok is None
+    assert "saved without verifying" in team_admin_client.get(saved["Location"]).content.decode()
+    assert len(accepting.seen) == 1  # the second save asked nothing
+
+
+def test_a_replaced_secret_is_checked_first_and_a_refused_one_keeps_the_old(team_admin_client, accepting):
+    credential = make_credential("Main", secret=SECRET)
+    url = reverse("credential_edit", args=[credential.pk])
+    accepting.fail = REFUSED
+
+    refused = team_admin_client.post(url, {"form": "secret", "secret": NEW_SECRET})
+
+    assert "Invalid API key" in refused.content.decode() and NEW_SECRET not in refused.content.decode()
+    credential.refresh_from_db()
+    assert credential.get_secret() == SECRET
+
+    accepting.fail = False
+    team_admin_client.post(url, {"form": "secret", "secret": NEW_SECRET})
+
+    credential.refresh_from_db()
+    assert credential.get_secret() == NEW_SECRET
+    assert credential.last_verification_ok is True
+
+
+def test_the_verification_message_is_one_line_with_the_detail_folded(team_admin_client, accepting):
+    long_message = "AIsa rejected the request (HTTP 401 authentication_error): " + "detail " * 40
+    accepting.fail = UpstreamRejected(long_message, http_status=401)
+    credential = make_credential("Main", secret=SECRET)
+    team_admin_client.post(reverse("credential_verify", args=[credential.pk]))
+
+    html = team_admin_client.get(reverse("credential_list")).content.decode()
+
+    cell = re.search(r'<details class="verification">.*?</details>', html, re.S).group(0)
+    summary = re.search(r"<summary>(.*?)</summary>", cell, re.S).group(1)
+    assert "Failed" in summary and "detail" not in summary
+    assert long_message.strip() in cell  # whole, behind the summary

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -656,3 +657,133 @@ def test_task_page_queries_do_not_grow_with_events_or_labels(member_client, djan
         return len(captured)
 
     assert count(small) == count(big)
+
+
+# --- The task page says why Refresh now is off, and a lost reply once in plain words -------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"status": "completed"}, "Final: nothing to refresh."),
+        ({"status": "failed"}, "Final: nothing to refresh."),
+        ({"status": "queued", "upstream_task_id": None}, "Not sent yet: nothing to ask the upstream about."),
+        (
+            {"status": "unknown", "upstream_task_id": None},
+            "Reply lost: there is no upstream id to ask about.",
+        ),
+    ],
+)
+def test_a_disabled_refresh_now_says_why(member_client, fields, why):
+    task = make_task(**fields)
+
+    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+
+    button = re.search(r"<button[^>]*>Refresh now</button>", html).group(0)
+    assert "disabled" in button and f'title="{why}"' in button
+    assert f'<span id="refresh-why" class="muted small">{why}</span>' in html
+
+
+def test_refresh_now_is_enabled_while_the_task_is_with_the_upstream(member_client):
+    task = make_task(status="pending")
+
+    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+
+    assert re.search(r"<button type=\"submit\">Refresh now</button>", html)
+    assert "refresh-why" not in html
+
+
+def test_a_lost_reply_is_explained_once_in_plain_words(member_client):
+    technical = (
+        "The reply to task_post was lost (no reply within 120 s). The upstream may have accepted and charged "
+        "this task, so it was not sent again; it can be found upstream by its tag."
+    )
+    task = make_task(status="unknown", upstream_task_id=None, status_message=technical, events=[])
+    task.events.create(kind="unknown", message=technical)
+
+    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+
+    assert html.count(technical) == 1  # in the timeline only
+    assert "its answer never came back, so nobody knows whether the upstream accepted it" in html
+    assert f"<code>{task.request_body['tag']}</code>" in html
+
+
+def test_the_tags_answer_diff_shows_rendered_text_with_links(member_client):
+    now = timezone.now()
+    prompt = "Who reports on parks?"
+    make_task(
+        tag="t",
+        user_prompt=prompt,
+        answer_text="Per [Reuters](https://www.reuters.com/p), **Disneyland** leads.",
+        created_at=now - timedelta(days=1),
+    )
+    make_task(
+        tag="t",
+        user_prompt=prompt,
+        answer_text="Per [BBC](https://www.bbc.com/p), **Disneyland** leads.",
+        created_at=now,
+    )
+
+    page = member_client.get(reverse("tag_detail", kwargs={"tag": "t"})).content.decode()
+
+    diff = re.search(r'<div class="diff">(.*?)</div>', page, re.S).group(1)
+    assert '<ins><a href="https://www.bbc.com/p" rel="noopener noreferrer nofollow">BBC</a></ins>' in diff
+    assert "www.reutersbbc" not in re.sub(r"<[^>]+>", "", diff) and "**" not in diff
+
+
+# --- Home: needs attention ---------------------------------------------------------------------------
+
+
+def test_home_counts_what_needs_attention_and_links_to_exactly_those_tasks(member_client):
+    now = timezone.now()
+    failed = [make_task(status="failed", user_prompt=f"Failed {i}") for i in range(2)]
+    make_task(status="failed", user_prompt="Failed long ago", created_at=now - timedelta(days=20))
+    lost = make_task(status="unknown", user_prompt="Lost one")
+    stuck = make_task(status="pending", user_prompt="Stuck one", created_at=now - timedelta(minutes=45))
+    make_task(status="submitted", user_prompt="Just sent", created_at=now - timedelta(minutes=5))
+    make_task(status="completed", user_prompt="Done long ago", created_at=now - timedelta(hours=2))
+
+    html = member_client.get(reverse("home")).content.decode()
+
+    block = re.search(r'<section id="attention".*?</section>', html, re.S).group(0)
+    assert re.search(r'data-testid="attention-failed">2<', block)
+    assert re.search(r'data-testid="attention-unknown">1<', block)
+    assert re.search(r'data-testid="attention-stale">1<', block)
+    assert "waiting more than 30 minutes" in block and "within a few minutes" in block
+    links = [link.replace("&amp;", "&") for link in re.findall(r'<a href="([^"]+)"', block)]
+    listed = {}
+    for link in links:
+        page = member_client.get(link).content.decode()
+        listed[link] = {t for t in Task.objects.values_list("user_prompt", flat=True) if f">{t}</a>" in page}
+    assert list(listed.values()) == [{t.user_prompt for t in failed}, {lost.user_prompt}, {stuck.user_prompt}]
+
+
+def test_the_task_list_filters_tasks_waiting_longer_than_usual(member_client):
+    now = timezone.now()
+    make_task(status="pending", user_prompt="Stuck one", created_at=now - timedelta(minutes=31))
+    make_task(status="pending", user_prompt="Fresh one", created_at=now - timedelta(minutes=2))
+    make_task(status="completed", user_prompt="Old and done", created_at=now - timedelta(hours=3))
+
+    html = member_client.get(reverse("task_list") + "?stale=1").content.decode()
+
+    assert "Stuck one" in html and "Fresh one" not in html and "Old and done" not in html
+    assert re.search(r'<input type="checkbox" name="stale"[^>]*checked', html)
+
+
+def test_the_task_page_shows_the_variables_that_filled_it_and_links_to_its_batch(member_client):
+    from tasks.models import Batch
+
+    version = make_template_version()
+    version.fields = {"user_prompt": "Best {{dish}} in {{city}}?"}
+    version.save()
+    batch = Batch.objects.create(name="Nightly dishes", template_version=version)
+    task = make_task(batch=batch, template_version=version, variables={"dish": "pho", "city": "Hanoi"})
+    loose = make_task(variables={"dish": "pho", "city": "Hanoi"})  # no template: by name
+
+    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+    loose_html = member_client.get(reverse("task_detail", args=[loose.pk])).content.decode()
+
+    # In the template's order on both databases (PostgreSQL's jsonb would give city first).
+    assert "<code>dish</code> = pho; <code>city</code> = Hanoi" in html
+    assert "<code>city</code> = Hanoi; <code>dish</code> = pho" in loose_html
+    assert f'<a href="{reverse("batch_detail", args=[batch.pk])}">Nightly dishes</a>' in html

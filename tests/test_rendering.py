@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
-from tasks.rendering import cited_text, render_answer, render_markdown, word_diff
+from tasks.rendering import cited_html, cited_text, render_answer, render_markdown, word_diff
 from tests.factories import make_task
 
 ATTACKS = [
@@ -178,3 +178,54 @@ def test_task_page_blocks_script_in_answers_and_citation_titles(member_client):
     assert "onerror=alert" not in page.replace("onerror=alert(5)&gt;", "").replace("onerror=alert(3)&gt;", "")
     assert 'href="javascript:' not in page
     assert "&lt;script&gt;alert(&#x27;title&#x27;)&lt;/script&gt;" in page
+
+
+# --- Citation quotes and answer diffs read as rendered text ------------------------------------------
+
+
+def test_a_citation_quote_is_rendered_markdown_not_raw_syntax():
+    answer = (
+        "## Parks\n\nVisitors: **Disneyland** leads, per [Reuters](https://www.reuters.com/x) <b>now</b>."
+    )
+    start = answer.index("**Disneyland")
+    citation = {"start_index": start, "end_index": len(answer)}
+
+    quote = cited_html(answer, citation)
+
+    assert quote.startswith("<strong>Disneyland</strong> leads")
+    assert '<a href="https://www.reuters.com/x" rel="noopener noreferrer nofollow">Reuters</a>' in quote
+    assert "**" not in quote and "](" not in quote
+    assert "&lt;b&gt;now&lt;/b&gt;" in quote  # the model's HTML stays text
+
+
+def test_a_citation_quote_drops_block_syntax_and_never_links_unsafe_urls():
+    answer = "# Heading cited\n- [x](javascript:alert(1)) item"
+
+    quote = cited_html(answer, {"start_index": 0, "end_index": len(answer)})
+
+    assert "#" not in quote and "<h1>" not in quote
+    assert "<a" not in quote  # markdown-it leaves a javascript: link as its text
+
+
+def test_the_answer_diff_compares_rendered_text_and_keeps_links_as_links():
+    before = "Top source: [Reuters](https://www.reuters.com/parks) says **Disneyland** leads."
+    after = "Top source: [BBC](https://www.bbc.com/parks) says **Disneyland** leads."
+
+    diff, similarity = word_diff(before, after)
+
+    assert (
+        '<del><a href="https://www.reuters.com/parks" rel="noopener noreferrer nofollow">Reuters</a></del>'
+        in diff
+    )
+    assert '<ins><a href="https://www.bbc.com/parks" rel="noopener noreferrer nofollow">BBC</a></ins>' in diff
+    assert "www.reutersbbc" not in re.sub(r"<[^>]+>", "", diff)
+    assert "**" not in diff and "](" not in diff
+    assert "Disneyland leads." in diff
+    assert 0.5 < similarity < 1
+
+
+def test_the_answer_diff_never_links_an_unsafe_url():
+    diff, _ = word_diff("See [a](https://a.example).", "See [a](javascript:alert(1)).")
+
+    assert 'href="javascript' not in diff
+    assert '<del><a href="https://a.example"' in diff

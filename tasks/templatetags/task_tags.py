@@ -69,7 +69,8 @@ def markdown_html(text):
 
 @register.simple_tag
 def cited_text(task, citation) -> str:
-    return rendering.cited_text(task.answer_text, citation)
+    """The cited span as it reads in the answer (rendered Markdown, sanitized)."""
+    return rendering.cited_html(task.answer_text, citation)
 
 
 @register.filter

@@ -22,8 +22,8 @@ from django.urls import NoReverseMatch, path, reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from tasks import batches, providers, services
-from tasks.budgets import BudgetExceeded, month_start
+from tasks import batches, providers, selectors, services
+from tasks.budgets import BudgetExceeded, budgets_for_submission, month_start
 from tasks.clients import UpstreamError
 from tasks.crypto import CredentialKeyError
 from tasks.forms import (
@@ -191,10 +191,30 @@ def _preview(form: TaskRequestForm, count: int = 1) -> dict:
     }
 
 
-def _context(form, *, shown, oob=False, submit_error="", **extra) -> dict:
+def _budget_context(user, charges: list[tuple[str, Decimal]], what: str) -> dict:
+    """The budgets a submission counts against, what each has left, and why it would be refused."""
+    fits = budgets_for_submission(user=user, charges=charges)
+    return {"budget_fits": fits, "budget_refusals": [fit.refusal(what) for fit in fits if not fit.fits]}
+
+
+def _typed_tag(form: TaskRequestForm) -> str:
+    """The tag as the submit would count it, from what is typed even while the form is invalid."""
+    tag = getattr(form, "cleaned_data", {}).get("tag")
+    if tag is None:
+        tag = str(form.data.get("tag") or "").strip()
+    return tag[: providers.MAX_TAG_LENGTH]
+
+
+def _context(form, *, shown, oob=False, submit_error="", user=None, **extra) -> dict:
     rules = form.rules
     model = form.chosen_model
     rows_by_section = _rows(form, shown)
+    preview = _preview(form)
+    blocking = _blocking(form)
+    budget = {}
+    if user is not None:
+        budget = _budget_context(user, [(_typed_tag(form), preview["charge"])], "this task")
+        blocking += [f"Budget: {refusal}" for refusal in budget["budget_refusals"]]
     return {
         "form": form,
         "rules": rules,
@@ -211,13 +231,14 @@ def _context(form, *, shown, oob=False, submit_error="", **extra) -> dict:
         "model": model,
         "catalog": list(form.catalog.values()),
         "min_tokens": providers.min_output_tokens(rules, form.values, model_flags(model)),
-        "blocking": _blocking(form),
+        "blocking": blocking,
         "oob": oob,
         "submit_error": submit_error,
         "has_credentials": bool(getattr(form, "cleaned_data", {}).get("credential"))
         or form.fields["credential"].queryset.exists(),
         "public_base_url": settings.PUBLIC_BASE_URL,
-        **_preview(form),
+        **preview,
+        **budget,
         **extra,
     }
 
@@ -237,7 +258,9 @@ def _wants_fragment(request: HttpRequest) -> bool:
 def _render_builder(request, form, *, shown, status=200, submit_error="", **extra) -> HttpResponse:
     template = f"{PAGE}#builder" if _wants_fragment(request) else PAGE
     # This month's spend does not depend on the form, so live validation does not recompute it.
-    context = _context(form, shown=shown, submit_error=submit_error, month_spend=_month_spend(), **extra)
+    context = _context(
+        form, shown=shown, submit_error=submit_error, user=request.user, month_spend=_month_spend(), **extra
+    )
     context["template_version"] = _template_for(form)
     return render(request, template, context, status=status)
 
@@ -315,6 +338,7 @@ def _submit(request: HttpRequest) -> HttpResponse:
         body=form.body,
         idempotency_key=form.cleaned_data["idempotency_key"],
         template_version_id=version.pk if version else None,
+        variables=form.variable_values() or None,
     )
     try:
         tasks = services.submit_tasks(
@@ -363,7 +387,9 @@ def _chain_action(request: HttpRequest) -> HttpResponse:
     form = _bind(rules, data)
     form.is_valid()
     if request.htmx:
-        return render(request, f"{PAGE}#chain_response", _context(form, shown={}, oob=True))
+        return render(
+            request, f"{PAGE}#chain_response", _context(form, shown={}, oob=True, user=request.user)
+        )
     return _render_builder(request, form, shown={})
 
 
@@ -378,7 +404,7 @@ def builder_validate(request: HttpRequest) -> HttpResponse:
     form.is_valid()
     trigger = request.POST.get("trigger_field") or None
     shown = _shown_errors(form, trigger=trigger, show_all=not request.htmx)
-    context = _context(form, shown=shown, oob=True)
+    context = _context(form, shown=shown, oob=True, user=request.user)
     shown_vars = [v for v in request.POST.get("variables_shown", "").split(",") if v]
     context["variables_changed"] = shown_vars != form.variables
     # The variables' error containers are swapped by the template itself: inside a redrawn variables
@@ -590,7 +616,24 @@ def batch_new(request: HttpRequest, template_id: int) -> HttpResponse:
                 url = reverse("batch_detail", kwargs={"batch_id": batch.pk})
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     context = {"form": form, "template": template, "version": version, "plan": plan}
+    if plan is not None and plan.ok:
+        context.update(
+            _budget_context(request.user, plan.charges(), f"this batch of {plan.task_count} tasks")
+        )
     return render(request, f"{page}#plan" if _wants_fragment(request) else page, context)
+
+
+@require_GET
+@permission_required("tasks.view_batch", raise_exception=True)
+def batch_list(request: HttpRequest) -> HttpResponse:
+    """Every batch, newest first, or one template's (?template=<id>): who, when, what, how far, cost."""
+    template = None
+    if request.GET.get("template"):
+        template = get_object_or_404(PromptTemplate, pk=_int(request.GET["template"]))
+    page = max(_int(request.GET.get("page")), 1)
+    rows, more = selectors.batch_list(template_id=template.pk if template else None, page=page)
+    context = {"rows": rows, "template": template, "page": page, "more": more}
+    return render(request, "tasks/batches/list.html", context)
 
 
 BATCH_PAGE_TASKS = 200  # the batch page's table; the task list filtered by batch shows them all
@@ -602,7 +645,7 @@ def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
     batch = get_object_or_404(Batch.objects.select_related("template_version__template"), pk=batch_id)
     progress = batches.batch_progress(batch=batch)
     page = "tasks/batches/detail.html"
-    tasks = list(batch.tasks.order_by("created_at")[:BATCH_PAGE_TASKS])
+    tasks = selectors.batch_tasks(batch=batch, limit=BATCH_PAGE_TASKS)
     context = {"batch": batch, "progress": progress, "tasks": tasks}
     # Polled every 3 s until every task is final: the counts and the table are redrawn together.
     return render(request, f"{page}#live" if _wants_fragment(request) else page, context)
@@ -620,5 +663,6 @@ urlpatterns = [
     path("templates/<int:template_id>/duplicate/", template_duplicate_view, name="template_duplicate"),
     path("templates/<int:template_id>/archive/", template_archive_view, name="template_archive"),
     path("templates/<int:template_id>/batch/", batch_new, name="batch_new"),
+    path("batches/", batch_list, name="batch_list"),
     path("batches/<uuid:batch_id>/", batch_detail, name="batch_detail"),
 ]

@@ -27,6 +27,7 @@ from tasks.credentials import (
     credential_disable,
     credential_enable,
     credential_replace_secret,
+    credential_secret_check,
     credential_set_default,
     credential_update,
     credential_verify_audited,
@@ -145,6 +146,12 @@ class CredentialForm(forms.Form):
         help_text="What this route charges relative to DataForSEO's list price (AIsa may bill 2×).",
     )
     is_default = forms.BooleanField(required=False, label="Make this the default credential")
+    save_unverified = forms.BooleanField(
+        required=False,
+        label="Save without verifying",
+        help_text="The upstream did not answer, so the secret could not be checked. Tick this, type the "
+        "secret again and save; verify it from the list once the upstream is back.",
+    )
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -191,6 +198,7 @@ class CredentialSecretForm(forms.Form):
         label="New secret",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
+    save_unverified = CredentialForm.base_fields["save_unverified"]
 
     def __init__(self, *args, credential: Credential, **kwargs):
         self.credential = credential
@@ -426,33 +434,67 @@ def credential_list(request):
 @permission_required("tasks.manage_credentials", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def credential_add(request):
+    offer_unverified = False
     if request.method == "POST":
         form = CredentialForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
-            credential = credential_create(
-                actor=request.user,
-                name=data["name"],
-                kind=data["kind"],
-                secret=data["secret"],
-                base_url=data["base_url"],
-                login=data["login"].strip(),
-                price_multiplier=data["price_multiplier"],
-                is_default=data["is_default"],
-            )
-            messages.success(
-                request,
-                f"Credential “{credential.name}” saved"
-                + (f"; its secret ends in {credential.secret_ending}. " if credential.secret_hint else ". ")
-                + "Verify it to check that the upstream accepts it.",
-            )
-            if request.htmx:
-                return HttpResponseClientRedirect(reverse("credential_list"))
-            return redirect("credential_list")
+            check = None
+            if not data["save_unverified"]:
+                check = credential_secret_check(
+                    kind=data["kind"],
+                    secret=data["secret"],
+                    login=data["login"].strip(),
+                    base_url=data["base_url"],
+                )
+                offer_unverified = _refuse_unless_accepted(form, check)
+            if not form.errors:
+                credential = credential_create(
+                    actor=request.user,
+                    name=data["name"],
+                    kind=data["kind"],
+                    secret=data["secret"],
+                    base_url=data["base_url"],
+                    login=data["login"].strip(),
+                    price_multiplier=data["price_multiplier"],
+                    is_default=data["is_default"],
+                    check=check,
+                )
+                messages.success(
+                    request,
+                    f"Credential “{credential.name}” saved{_ends_in(credential, 'its secret ends in')}. "
+                    + _check_outcome(check),
+                )
+                if request.htmx:
+                    return HttpResponseClientRedirect(reverse("credential_list"))
+                return redirect("credential_list")
     else:
         form = CredentialForm()
     template = "tasks/admin_pages/credential_form.html"
-    return render(request, template + ("#form" if request.htmx else ""), {"form": form})
+    context = {"form": form, "offer_unverified": offer_unverified or form["save_unverified"].value()}
+    return render(request, template + ("#form" if request.htmx else ""), context)
+
+
+def _refuse_unless_accepted(form, check) -> bool:
+    """Put a refused secret check on the form; return whether to offer saving without verifying."""
+    if check.ok:
+        return False
+    if check.upstream_down:
+        form.add_error(None, f"Not saved: the secret could not be checked. {check.message}")
+        return True
+    form.add_error("secret", f"Not saved: the upstream did not accept it. {check.message}")
+    return False
+
+
+def _ends_in(credential, words: str) -> str:
+    """ "; <words> …WXYZ" for a long secret; nothing for one of 8 characters or fewer (never shown)."""
+    return f"; {words} {credential.secret_ending}" if credential.secret_hint else ""
+
+
+def _check_outcome(check) -> str:
+    if check is None:
+        return "It was saved without verifying: verify it once the upstream answers."
+    return "The upstream accepted it."
 
 
 @permission_required("tasks.manage_credentials", raise_exception=True)
@@ -461,22 +503,38 @@ def credential_edit(request, pk: int):
     credential = get_object_or_404(Credential, pk=pk)
     settings_form = CredentialSettingsForm(credential=credential)
     secret_form = CredentialSecretForm(credential=credential)
+    offer_unverified = False
     if request.method == "POST":
         if request.POST.get("form") == "secret":
             secret_form = CredentialSecretForm(request.POST, credential=credential)
             if secret_form.is_valid():
-                credential_replace_secret(
-                    actor=request.user,
-                    credential=credential,
-                    secret=secret_form.cleaned_data["secret"],
-                    login=(secret_form.cleaned_data.get("login") or "").strip() or None,
-                )
-                messages.success(
-                    request,
-                    f"The secret of “{credential.name}” was replaced"
-                    + (f"; it now ends in {credential.secret_ending}." if credential.secret_hint else "."),
-                )
-                return _back_to_credentials(request)
+                data = secret_form.cleaned_data
+                login = (data.get("login") or "").strip() or None
+                check = None
+                if not data["save_unverified"]:
+                    check = credential_secret_check(
+                        kind=credential.kind,
+                        secret=data["secret"],
+                        login=login or credential.login,
+                        base_url=credential.base_url,
+                    )
+                    offer_unverified = _refuse_unless_accepted(secret_form, check)
+                if not secret_form.errors:
+                    credential_replace_secret(
+                        actor=request.user,
+                        credential=credential,
+                        secret=data["secret"],
+                        login=login,
+                        check=check,
+                    )
+                    messages.success(
+                        request,
+                        f"The secret of “{credential.name}” was replaced"
+                        + _ends_in(credential, "it now ends in")
+                        + ". "
+                        + _check_outcome(check),
+                    )
+                    return _back_to_credentials(request)
         else:
             settings_form = CredentialSettingsForm(request.POST, credential=credential)
             if settings_form.is_valid():
@@ -491,7 +549,12 @@ def credential_edit(request, pk: int):
                 )
                 messages.success(request, f"“{credential.name}” saved.")
                 return _back_to_credentials(request)
-    context = {"credential": credential, "settings_form": settings_form, "secret_form": secret_form}
+    context = {
+        "credential": credential,
+        "settings_form": settings_form,
+        "secret_form": secret_form,
+        "offer_unverified": offer_unverified or secret_form["save_unverified"].value(),
+    }
     template = "tasks/admin_pages/credential_edit.html"
     return render(request, template + ("#forms" if request.htmx else ""), context)
 

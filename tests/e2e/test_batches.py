@@ -1,11 +1,14 @@
 """A person watches a batch's page while its tasks finish: the counts and the table follow by themselves,
-polling stops once every task is final, and no swap trips the Content Security Policy."""
+polling stops once every task is final, and no swap trips the Content Security Policy. A batch mixing
+ChatGPT and Claude models goes from the checklist to its page; the batch list is in the navigation."""
 
 import pytest
 from playwright.sync_api import expect
 
-from tasks.models import Batch, Task
-from tests.builder_factories import member_group
+from tasks.models import Batch, Credential, Task
+from tasks.prompt_templates import template_create
+from tests.builder_factories import make_catalog, member_group
+from tests.conftest import sandbox_api_key
 from tests.factories import make_task
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,3 +28,73 @@ def test_the_batch_page_follows_its_tasks_until_they_are_done(logged_in_page, us
     expect(page.locator("tbody .badge-completed")).to_have_count(3, timeout=8_000)
     expect(page.locator(".kpi", has_text="Completed")).to_contain_text("3")
     expect(page.locator("#batch-live")).not_to_have_attribute("hx-trigger", "every 3s")
+
+
+@pytest.fixture
+def stand_in_credential(live_server):
+    credential = Credential(
+        name="Stand-in", kind=Credential.Kind.AISA, base_url=f"{live_server.url}/sandbox/apis/v1/dataforseo",
+        is_default=True,
+    )  # fmt: skip
+    credential.set_secret(sandbox_api_key())
+    credential.save()
+    return credential
+
+
+def test_a_batch_mixing_chatgpt_and_claude_goes_from_the_checklist_to_its_page(
+    logged_in_page, user, stand_in_credential
+):
+    user.groups.add(member_group())
+    make_catalog()
+    template = template_create(
+        name="Food", provider="chat_gpt", fields={"user_prompt": "Best {{dish}} in {{city}}?"}, user=user
+    )
+    page = logged_in_page
+    page.goto(f"/templates/{template.pk}/")
+    page.get_by_role("link", name="Run as batch").click()
+
+    page.get_by_label("Name").fill("Dishes on both")
+    page.get_by_role("checkbox", name="gpt-4.1 (web search)", exact=True).check()
+    page.get_by_role("checkbox", name="claude-3-5-haiku (web search)", exact=True).check()
+    page.get_by_label("Rows (CSV)").fill("dish,city\npho,Hanoi\nramen,Tokyo\n")
+    page.get_by_role("button", name="Check rows and cost").click()
+
+    expect(page.locator("#plan")).to_contain_text("4 tasks")
+    expect(page.locator("#plan")).to_contain_text(
+        "Sent as one submission per provider (ChatGPT, then Claude)"
+    )
+    page.get_by_role("button", name="Submit 4 tasks").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dishes on both")
+    expect(page.locator("tbody tr")).to_have_count(4)
+    expect(page.locator("tbody")).to_contain_text("ChatGPT")
+    expect(page.locator("tbody")).to_contain_text("Claude")
+    expect(page.locator("tbody tr", has_text="claude-3-5-haiku").first).to_contain_text("pho")
+    crumbs = page.get_by_role("navigation", name="Breadcrumb")
+    expect(crumbs).to_contain_text("Templates › Food › Batches › Dishes on both")
+    assert sorted(Task.objects.order_by().values_list("provider", flat=True).distinct()) == [
+        "chat_gpt",
+        "claude",
+    ]
+
+    crumbs.get_by_role("link", name="Batches").click()
+    row = page.locator("tbody tr", has_text="Dishes on both")
+    expect(row).to_contain_text("2 × 2")
+    expect(row).to_contain_text(user.get_username())
+
+
+def test_the_batch_list_is_in_the_navigation(logged_in_page, user):
+    user.groups.add(member_group())
+    batch = Batch.objects.create(name="Nightly bakeries", created_by=user, task_count=1)
+    make_task(status=Task.Status.FAILED, batch=batch)
+    page = logged_in_page
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Batches").click()
+
+    row = page.locator("tbody tr", has_text="Nightly bakeries")
+    expect(row).to_contain_text("Failed")
+    row.get_by_role("link", name="Nightly bakeries").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Nightly bakeries")
+    expect(page.get_by_role("link", name="Export CSV")).to_have_attribute(
+        "href", f"/tasks/export.csv?batch={batch.pk}"
+    )

@@ -1,12 +1,14 @@
 """A person builds a request in the browser: switch provider, see a live error appear and clear, watch the
-preview follow, submit to the stand-in and land on the task's page."""
+preview follow, submit to the stand-in and land on the task's page; see a budget the task will not fit
+before submitting."""
 
 import re
+from decimal import Decimal
 
 import pytest
 from playwright.sync_api import expect
 
-from tasks.models import Credential, Task
+from tasks.models import Budget, Credential, Task
 from tests.builder_factories import make_catalog, member_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -105,3 +107,30 @@ def test_submitting_to_the_stand_in_lands_on_the_task_page(builder_page):
     assert task.status == Task.Status.SUBMITTED
     assert task.request_body["web_search_country_iso_code"] == "FR"
     assert page.url.endswith(f"/tasks/{task.pk}/")
+
+
+def test_a_task_over_a_tags_budget_is_said_so_as_the_tag_is_typed(builder_page):
+    """The team budget has room; the tag's has $0.0100 left and the task needs $0.0102: typing the tag
+    shows that budget, says the task will not fit and disables submit, before anything is sent."""
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("5"))
+    Budget.objects.create(scope=Budget.Scope.TAG, tag="team-a", monthly_limit=Decimal("0.01"))
+    page = builder_page
+    page.reload()
+    page.get_by_label("User prompt").fill("What is the capital of France?")
+    page.get_by_label("Model").select_option("gpt-4.1-mini")
+    expect(page.locator("#budgets")).to_contain_text("Left in the team budget")
+    expect(page.locator("#submit-button")).to_be_enabled()
+
+    page.get_by_label("Tag").fill("team-a")
+
+    expect(page.locator("#budgets")).to_contain_text("Left in the budget of tag “team-a”$0.0100")
+    expect(page.locator("#submit-reason")).to_contain_text(
+        "Budget: This task needs $0.0102, the budget of tag “team-a” has $0.0100 left this month."
+    )
+    expect(page.locator("#submit-button")).to_be_disabled()
+
+    page.get_by_label("Tag").fill("team-b")
+
+    expect(page.locator("#submit-button")).to_be_enabled()
+    expect(page.locator("#budgets")).not_to_contain_text("team-a")
+    assert not Task.objects.exists()
