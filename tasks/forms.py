@@ -70,6 +70,8 @@ class ChainField(forms.Field):
         turns = []
         for turn in value:
             message = str(turn.get("message") or "").strip()
+            if "\x00" in message:
+                raise forms.ValidationError("Null characters are not allowed.", code="null_characters")
             if not message:
                 continue  # an empty row (e.g. just added) is not a turn
             role = turn.get("role")
