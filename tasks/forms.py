@@ -269,6 +269,13 @@ class TaskRequestForm(forms.Form):
 
     # -- validation
 
+    def clean_tag(self):
+        tag = self.cleaned_data.get("tag") or ""
+        problem = providers.tag_problem(tag)
+        if problem:
+            raise forms.ValidationError(problem, code="tag_characters")
+        return tag
+
     def clean_web_search_country_iso_code(self):
         return (self.cleaned_data.get("web_search_country_iso_code") or "").upper()
 
