@@ -13,6 +13,7 @@ from django.http import QueryDict
 
 from tasks import providers
 from tasks.models import Credential, PromptTemplate, ProviderModel
+from tasks.own_callbacks import callback_url_is_own, without_own_callbacks
 from tasks.prompt_templates import NAME_MAX_LENGTH, fill_text, template_variables
 from tasks.providers import Kind, ModelFlags, ProviderRules
 
@@ -276,6 +277,17 @@ class TaskRequestForm(forms.Form):
             raise forms.ValidationError(problem, code="tag_characters")
         return tag
 
+    def _person_callback(self, name: str) -> str:
+        # The product's own URL (another task's, e.g. pasted) is dropped: each task gets its own.
+        url = self.cleaned_data.get(name) or ""
+        return "" if callback_url_is_own(url) else url
+
+    def clean_pingback_url(self):
+        return self._person_callback("pingback_url")
+
+    def clean_postback_url(self):
+        return self._person_callback("postback_url")
+
     def clean_web_search_country_iso_code(self):
         return (self.cleaned_data.get("web_search_country_iso_code") or "").upper()
 
@@ -351,7 +363,7 @@ class TaskRequestForm(forms.Form):
 def initial_from_body(rules: ProviderRules, body: dict) -> dict:
     """Form initial values from an upstream task object (a task's request, a template version)."""
     initial = {}
-    for name, value in (body or {}).items():
+    for name, value in without_own_callbacks(body or {}).items():
         if name not in rules.field_names:
             continue
         if name == "tag" and isinstance(value, str) and value.startswith("aisa-dashboard:"):
@@ -379,7 +391,7 @@ def initial_from_query(rules: ProviderRules, query) -> dict:
     for key in ("credential", "template_version"):
         if query.get(key):
             initial[key] = query.get(key)
-    return initial
+    return without_own_callbacks(initial)
 
 
 def form_data_from_fields(rules: ProviderRules, fields: dict, *, credential=None) -> QueryDict:

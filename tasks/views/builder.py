@@ -39,6 +39,7 @@ from tasks.forms import (
     model_flags,
 )
 from tasks.models import Batch, Credential, PromptTemplate, PromptTemplateVersion, Task
+from tasks.own_callbacks import callback_tokens_masked
 from tasks.prompt_templates import (
     TemplateError,
     TemplateNameError,
@@ -478,14 +479,19 @@ def template_save(request: HttpRequest) -> HttpResponse:
 def _version_context(template: PromptTemplate, version: PromptTemplateVersion | None) -> dict:
     current = template.versions.order_by("-number").first()
     version = version or current
+    diff = None
+    if version and current and version != current:
+        # A version saved with a task's own callback URLs shows their token masked, as the task page does.
+        diff = [(kind, callback_tokens_masked(line)) for kind, line in version_diff(version, current)]
+    fields_json = json.dumps(version.fields, indent=2, ensure_ascii=False) if version else "{}"
     return {
         "template": template,
         "version": version,
         "current": current,
         "versions": template.versions.select_related("created_by").order_by("-number"),
-        "diff": version_diff(version, current) if version and current and version != current else None,
+        "diff": diff,
         "variables": template_variables(version.fields) if version else [],
-        "fields_json": json.dumps(version.fields, indent=2, ensure_ascii=False) if version else "{}",
+        "fields_json": callback_tokens_masked(fields_json),
         "task_count": Task.objects.filter(template_version__template=template).count(),
     }
 
