@@ -10,6 +10,7 @@ import uuid
 from django import forms
 from django.core.validators import RegexValidator
 from django.http import QueryDict
+from django.utils.text import normalize_newlines
 
 from tasks import providers
 from tasks.models import Credential, PromptTemplate, ProviderModel
@@ -21,6 +22,15 @@ CHAIN_KEY = re.compile(r"^chain-(\d+)-(role|message)$")
 VARIABLE_PREFIX = "var_"
 # Every upstream field the builder may carry over from a task or a template.
 CARRIED_OVER = frozenset(name for rules in providers.PROVIDERS.values() for name in rules.field_names)
+
+
+class TextField(forms.CharField):
+    """A CharField whose line breaks are LF: browsers post a textarea's as CRLF, and a prompt is counted
+    and sent as the person sees it (the 500-character limit counts each line break once)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return normalize_newlines(value) if isinstance(value, str) else value
 
 
 class ModelSelect(forms.Select):
@@ -70,7 +80,7 @@ class ChainField(forms.Field):
         roles = dict(providers.CHAIN_ROLES)
         turns = []
         for turn in value:
-            message = str(turn.get("message") or "").strip()
+            message = normalize_newlines(str(turn.get("message") or "")).strip()
             if "\x00" in message:
                 raise forms.ValidationError("Null characters are not allowed.", code="null_characters")
             if not message:
@@ -167,7 +177,7 @@ class TaskRequestForm(forms.Form):
             self.fields[rule.name] = self._field_for(rule, catalog)
         self.variables = template_variables(self._raw_texts())
         for name in self.variables:
-            self.fields[VARIABLE_PREFIX + name] = forms.CharField(
+            self.fields[VARIABLE_PREFIX + name] = TextField(
                 label=f"{{{{{name}}}}}",
                 required=not template_mode,
                 strip=False,
@@ -201,7 +211,7 @@ class TaskRequestForm(forms.Form):
             widget = forms.Textarea(attrs={"rows": 4 if rule.name == "user_prompt" else 2})
             if rule.kind == Kind.TEXT:
                 widget = forms.TextInput()
-            field = forms.CharField(widget=widget, **common)
+            field = TextField(widget=widget, **common)
             if rule.required:
                 field.error_messages["required"] = f"Enter a {rule.label.lower()}."
             return field
@@ -255,9 +265,11 @@ class TaskRequestForm(forms.Form):
         return self.catalog.get(name or "")
 
     def chain_turns(self) -> list[dict]:
-        """The chain as the page should draw it: what was typed (bound) or prefilled."""
+        """The chain as the page should draw it: what was typed (bound; line breaks as LF, as counted)
+        or prefilled."""
         if self.is_bound:
-            return ChainWidget().value_from_datadict(self.data, None, "message_chain")
+            turns = ChainWidget().value_from_datadict(self.data, None, "message_chain")
+            return [{**turn, "message": normalize_newlines(str(turn["message"]))} for turn in turns]
         return list(self.initial.get("message_chain") or [])
 
     def variable_values(self) -> dict[str, str]:
@@ -425,7 +437,7 @@ class TemplateDetailsForm(forms.Form):
     template) is for prompt_templates.template_rename to say; the view shows a refusal beside the field."""
 
     name = forms.CharField(max_length=NAME_MAX_LENGTH)
-    description = forms.CharField(
+    description = TextField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Optional: what the template is for. Shown on its page and in the list.",
@@ -446,7 +458,7 @@ class BatchForm(forms.Form):
         help_text="Each row runs once per model.",
         error_messages={"required": "Choose at least one model."},
     )
-    rows_text = forms.CharField(
+    rows_text = TextField(
         label="Rows (CSV)",
         required=False,
         strip=False,

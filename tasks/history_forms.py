@@ -6,6 +6,7 @@ A field that does not validate is reported and ignored; the other filters still 
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.text import normalize_newlines
 
 from tasks.models import Credential, PromptTemplate, Provider, Task
 
@@ -127,6 +128,10 @@ class TaskEditForm(forms.Form):
     note = forms.CharField(
         label="Note", required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+    def clean_note(self) -> str:
+        # Browsers post a textarea's line breaks as CRLF; the note keeps them as LF.
+        return normalize_newlines(self.cleaned_data["note"])
 
     def clean_labels(self) -> list[str]:
         names = []

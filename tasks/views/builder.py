@@ -19,6 +19,7 @@ from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
+from django.utils.text import normalize_newlines
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -115,7 +116,7 @@ def _rows(form: TaskRequestForm, shown: dict) -> dict[str, list[Row]]:
     for rule in form.rules.fields:
         bf = form[rule.name]
         value = bf.value()
-        length = len(value) if isinstance(value, str) else 0
+        length = len(normalize_newlines(value)) if isinstance(value, str) else 0  # as the form counts
         sections[rule.section].append(Row(bf, rule, shown.get(rule.name, []), length))
     return sections
 
@@ -446,7 +447,7 @@ def template_save(request: HttpRequest) -> HttpResponse:
             status=422,
             submit_error="Fix the errors below before saving the template.",
         )
-    note = request.POST.get("template_note", "")
+    note = normalize_newlines(request.POST.get("template_note", ""))
     try:
         if as_version:
             version = _template_for(form)
@@ -575,7 +576,8 @@ def batch_new(request: HttpRequest, template_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         plan = batches.batch_plan(
             version=version,
-            rows_text=form.cleaned_data["rows_text"],
+            # Pasted or uploaded, lines may end in CRLF or CR; values are counted and sent with LF.
+            rows_text=normalize_newlines(form.cleaned_data["rows_text"]),
             models=form.cleaned_data["models"],
             credential=form.cleaned_data["credential"],
         )
