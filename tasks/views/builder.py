@@ -543,8 +543,13 @@ def template_rename_view(request: HttpRequest, template_id: int) -> HttpResponse
 @permission_required("tasks.add_prompttemplate", raise_exception=True)
 def template_duplicate_view(request: HttpRequest, template_id: int) -> HttpResponse:
     template = get_object_or_404(PromptTemplate, pk=template_id)
-    copy = template_duplicate(template=template, user=request.user, name=request.POST.get("name", ""))
-    messages.success(request, f"Duplicated as “{copy.name}”.")
+    try:
+        copy = template_duplicate(template=template, user=request.user, name=request.POST.get("name", ""))
+    except TemplateError as exc:  # a name given with the request that is taken or too long
+        messages.error(request, str(exc))
+        copy = template
+    else:
+        messages.success(request, f"Duplicated as “{copy.name}”.")
     url = reverse("template_detail", kwargs={"template_id": copy.pk})
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
