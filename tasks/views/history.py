@@ -309,9 +309,12 @@ class TagConverter:
             return value
         encoded = value[len(self.MARK) :]
         try:
-            return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+            tag = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
             raise ValueError(value) from exc  # not a tag's URL: a 404
+        if "\x00" in tag:
+            raise ValueError(value)  # no tag has one (PostgreSQL cannot even compare one)
+        return tag
 
     def to_url(self, value: str) -> str:
         tag = str(value)
