@@ -20,7 +20,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tasks import clients, services
@@ -431,6 +431,9 @@ ENVELOPE = st.fixed_dictionaries(
     gzipped=st.booleans(),
     extra=pairs(["id", "tag"]),
 )
+# Found by this test: "tasks" not a list, and a status code too big for the column.
+@example(body=b'{"status_code": 20000, "tasks": 5}', gzipped=False, extra=[])
+@example(body=b'{"tasks": [{"id": "UPSTREAM", "status_code": "' + b"9" * 60 + b'"}]}', gzipped=True, extra=[])
 def test_callbacks_never_fail(client, world, body, gzipped, extra):
     task = make_task(status="submitted", credential=world["credential"])
     body = body.replace(b"UPSTREAM", task.upstream_task_id.encode())
@@ -446,6 +449,8 @@ def test_callbacks_never_fail(client, world, body, gzipped, extra):
 
 @EXAMPLES
 @given(extra=pairs(["username", "password", "next"]), encoding=ENCODING)
+# Found by this test on PostgreSQL: a failed login records the username in a 255-character column.
+@example(extra=[("username", "1" * 5000)], encoding="multipart")
 def test_login_never_fails(client, world, extra, encoding):
     send(
         client,
