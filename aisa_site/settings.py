@@ -130,6 +130,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # 400 for a NUL in the path, query or a posted form: no field takes one (PostgreSQL cannot).
+    "tasks.middleware.RefuseNulMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "tasks.uploads.OversizedFormMiddleware",
     "tasks.accounts.PasswordChangeRequiredMiddleware",

@@ -10,6 +10,7 @@ from tasks.audit import audit_change_lines, audit_changes, audit_record
 from tasks.budgets import budget_delete, budget_snapshot
 from tasks.csv_export import csv_response, money
 from tasks.models import AuditEntry, Budget, Credential, PromptTemplate, PromptTemplateVersion, Task
+from tasks.templatetags.task_tags import pretty_json
 
 TASK_CSV_FIELDS = [
     "id",
@@ -87,7 +88,13 @@ class TaskAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # counting a million rows on every page view is slow
     actions = [export_tasks_csv]
     list_per_page = 50
-    exclude = ["result"]
+    # The request is shown with its callback token masked, as on the task page.
+    exclude = ["result", "request_body"]
+    readonly_fields = ["request_as_sent"]
+
+    @admin.display(description="Request as sent")
+    def request_as_sent(self, task):
+        return format_html("<pre>{}</pre>", pretty_json(task.request_body))
 
     @admin.display(description="Person", ordering="submitted_by__username")
     def person(self, task):

@@ -10,9 +10,11 @@ import uuid
 from django import forms
 from django.core.validators import RegexValidator
 from django.http import QueryDict
+from django.utils.text import normalize_newlines
 
 from tasks import providers
 from tasks.models import Credential, PromptTemplate, ProviderModel
+from tasks.own_callbacks import callback_url_is_own, without_own_callbacks
 from tasks.prompt_templates import NAME_MAX_LENGTH, fill_text, template_variables
 from tasks.providers import Kind, ModelFlags, ProviderRules
 from tasks.uploads import upload_text
@@ -21,6 +23,15 @@ CHAIN_KEY = re.compile(r"^chain-(\d+)-(role|message)$")
 VARIABLE_PREFIX = "var_"
 # Every upstream field the builder may carry over from a task or a template.
 CARRIED_OVER = frozenset(name for rules in providers.PROVIDERS.values() for name in rules.field_names)
+
+
+class TextField(forms.CharField):
+    """A CharField whose line breaks are LF: browsers post a textarea's as CRLF, and a prompt is counted
+    and sent as the person sees it (the 500-character limit counts each line break once)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return normalize_newlines(value) if isinstance(value, str) else value
 
 
 class ModelSelect(forms.Select):
@@ -70,7 +81,9 @@ class ChainField(forms.Field):
         roles = dict(providers.CHAIN_ROLES)
         turns = []
         for turn in value:
-            message = str(turn.get("message") or "").strip()
+            message = normalize_newlines(str(turn.get("message") or "")).strip()
+            if "\x00" in message:
+                raise forms.ValidationError("Null characters are not allowed.", code="null_characters")
             if not message:
                 continue  # an empty row (e.g. just added) is not a turn
             role = turn.get("role")
@@ -165,7 +178,7 @@ class TaskRequestForm(forms.Form):
             self.fields[rule.name] = self._field_for(rule, catalog)
         self.variables = template_variables(self._raw_texts())
         for name in self.variables:
-            self.fields[VARIABLE_PREFIX + name] = forms.CharField(
+            self.fields[VARIABLE_PREFIX + name] = TextField(
                 label=f"{{{{{name}}}}}",
                 required=not template_mode,
                 strip=False,
@@ -199,7 +212,7 @@ class TaskRequestForm(forms.Form):
             widget = forms.Textarea(attrs={"rows": 4 if rule.name == "user_prompt" else 2})
             if rule.kind == Kind.TEXT:
                 widget = forms.TextInput()
-            field = forms.CharField(widget=widget, **common)
+            field = TextField(widget=widget, **common)
             if rule.required:
                 field.error_messages["required"] = f"Enter a {rule.label.lower()}."
             return field
@@ -253,9 +266,11 @@ class TaskRequestForm(forms.Form):
         return self.catalog.get(name or "")
 
     def chain_turns(self) -> list[dict]:
-        """The chain as the page should draw it: what was typed (bound) or prefilled."""
+        """The chain as the page should draw it: what was typed (bound; line breaks as LF, as counted)
+        or prefilled."""
         if self.is_bound:
-            return ChainWidget().value_from_datadict(self.data, None, "message_chain")
+            turns = ChainWidget().value_from_datadict(self.data, None, "message_chain")
+            return [{**turn, "message": normalize_newlines(str(turn["message"]))} for turn in turns]
         return list(self.initial.get("message_chain") or [])
 
     def variable_values(self) -> dict[str, str]:
@@ -267,6 +282,24 @@ class TaskRequestForm(forms.Form):
         return {error.code for error in self.errors.as_data().get(name, [])}
 
     # -- validation
+
+    def clean_tag(self):
+        tag = self.cleaned_data.get("tag") or ""
+        problem = providers.tag_problem(tag)
+        if problem:
+            raise forms.ValidationError(problem, code="tag_characters")
+        return tag
+
+    def _person_callback(self, name: str) -> str:
+        # The product's own URL (another task's, e.g. pasted) is dropped: each task gets its own.
+        url = self.cleaned_data.get(name) or ""
+        return "" if callback_url_is_own(url) else url
+
+    def clean_pingback_url(self):
+        return self._person_callback("pingback_url")
+
+    def clean_postback_url(self):
+        return self._person_callback("postback_url")
 
     def clean_web_search_country_iso_code(self):
         return (self.cleaned_data.get("web_search_country_iso_code") or "").upper()
@@ -343,7 +376,7 @@ class TaskRequestForm(forms.Form):
 def initial_from_body(rules: ProviderRules, body: dict) -> dict:
     """Form initial values from an upstream task object (a task's request, a template version)."""
     initial = {}
-    for name, value in (body or {}).items():
+    for name, value in without_own_callbacks(body or {}).items():
         if name not in rules.field_names:
             continue
         if name == "tag" and isinstance(value, str) and value.startswith("aisa-dashboard:"):
@@ -371,7 +404,7 @@ def initial_from_query(rules: ProviderRules, query) -> dict:
     for key in ("credential", "template_version"):
         if query.get(key):
             initial[key] = query.get(key)
-    return initial
+    return without_own_callbacks(initial)
 
 
 def form_data_from_fields(rules: ProviderRules, fields: dict, *, credential=None) -> QueryDict:
@@ -405,7 +438,7 @@ class TemplateDetailsForm(forms.Form):
     template) is for prompt_templates.template_rename to say; the view shows a refusal beside the field."""
 
     name = forms.CharField(max_length=NAME_MAX_LENGTH)
-    description = forms.CharField(
+    description = TextField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Optional: what the template is for. Shown on its page and in the list.",
@@ -447,7 +480,7 @@ class BatchForm(forms.Form):
         help_text="Each row runs once per model; ChatGPT and Claude models may be mixed.",
         error_messages={"required": "Choose at least one model."},
     )
-    rows_text = forms.CharField(
+    rows_text = TextField(
         label="Rows (CSV)",
         required=False,
         strip=False,

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
+from django.utils.text import normalize_newlines
 
 from tasks.models import Batch, Credential, PromptTemplate, Provider, Task
 from tasks.selectors import batch_choices
@@ -170,6 +171,10 @@ class TaskEditForm(forms.Form):
     note = forms.CharField(
         label="Note", required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+    def clean_note(self) -> str:
+        # Browsers post a textarea's line breaks as CRLF; the note keeps them as LF.
+        return normalize_newlines(self.cleaned_data["note"])
 
     def clean_labels(self) -> list[str]:
         names = []

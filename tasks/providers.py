@@ -12,6 +12,7 @@ Two kinds of rule:
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -191,7 +192,7 @@ def _common_fields(*, temperature: tuple[float, float], temperature_default, top
             "tag",
             "Tag",
             Kind.TEXT,
-            "Your label for this task, echoed back by the upstream; tag history groups by it.",
+            "Your label for this task, on one line; the upstream echoes it, tag history groups by it.",
             max_length=MAX_TAG_LENGTH,
             counter=True,
             section="meta",
@@ -276,6 +277,15 @@ DEFAULT_PROVIDER = CHAT_GPT.slug
 def provider_rules(slug: str | None) -> ProviderRules:
     """The rules of a provider; an unknown or missing slug gives the default provider."""
     return PROVIDERS.get(slug or "", PROVIDERS[DEFAULT_PROVIDER])
+
+
+def tag_problem(tag: str) -> str:
+    """Why `tag` cannot be a task's tag, or "". The upstream takes any string of up to 255 characters;
+    the product takes any of them that is one line: no control characters (line breaks, tabs, NUL…) and
+    no Unicode line or paragraph separators. Pages and URLs still work with any stored tag."""
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in tag):
+        return "A tag is one line: no line breaks, tabs or other control characters."
+    return ""
 
 
 # --- Models -----------------------------------------------------------------------------------------

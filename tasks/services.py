@@ -46,6 +46,7 @@ from tasks.clients import (
 )
 from tasks.crypto import CredentialKeyError
 from tasks.models import Batch, Credential, ProviderModel, Task, TaskEvent
+from tasks.own_callbacks import without_own_callbacks
 from tasks.providers import QUEUED_BASE_FEE, QUEUED_PREPAYMENT, queued_charge_per_task
 from tasks.results import MONEY_MAX, json_depth_exceeds, parse_result, storable_json, storable_text
 
@@ -257,7 +258,9 @@ def _create_tasks(submission: _Submission, start: int, end: int, **state) -> lis
     created, rows = [], []
     for i in range(start, end):
         pk, spec = uuid7(), submission.specs[i]
-        body = dict(spec.body)
+        # The product's own callback URLs of another task (copied by hand or from a template) are
+        # dropped: this task gets its own. A person's own URLs stay as given.
+        body = without_own_callbacks(spec.body)
         tag = _task_tag(body)
         own_callbacks = body.get("pingback_url") or body.get("postback_url")
         if submission.mode == Task.Mode.QUEUED and not own_callbacks:

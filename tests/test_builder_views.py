@@ -509,3 +509,76 @@ def test_an_upstream_rejection_is_shown_at_the_top_with_the_form_filled(member_c
     assert "Upstream rejected the task: 40501 Invalid Field: &#x27;web_search&#x27;." in html
     assert "Mine</textarea>" in html
     assert 'name="idempotency_key" value="first-key"' not in html  # a corrected resubmission is a new task
+
+
+# --- what a tag may contain ------------------------------------------------------------------------------
+
+TAG_IS_ONE_LINE = "A tag is one line: no line breaks, tabs or other control characters."
+
+
+@pytest.mark.parametrize(
+    "tag", ["team-a\nq1", "team-a\r\nq1", "tab\tin", "bell\x07", "line\u2028sep", "c1\x85c1"]
+)
+def test_a_tag_with_a_control_character_is_refused_at_the_field(
+    member_client, credential, accepted_post, tag
+):
+    data = form_data("chat_gpt", credential, tag=tag, user_prompt="Keep me")
+
+    live = validate(member_client, data, "tag").content.decode()
+    submitted = member_client.post(reverse("builder"), data)
+
+    assert TAG_IS_ONE_LINE in errors_in(live, "tag")
+    assert submitted.status_code == 422
+    assert TAG_IS_ONE_LINE in errors_in(submitted.content.decode(), "tag")
+    assert "Keep me</textarea>" in submitted.content.decode()
+    assert not Task.objects.exists()
+    assert accepted_post.call_count == 0
+
+
+@pytest.mark.parametrize("tag", ["team-a:parks/fr", "50% off? #1", "naïve 東京 🎈", "..", "x" * 255])
+def test_any_one_line_tag_is_accepted(member_client, credential, accepted_post, tag):
+    response = member_client.post(reverse("builder"), form_data("chat_gpt", credential, tag=tag))
+
+    assert response.status_code == 302
+    assert Task.objects.get().tag == tag
+
+
+def test_a_template_with_a_multi_line_tag_is_not_saved(member_client, credential):
+    from tasks.models import PromptTemplate
+
+    data = form_data("chat_gpt", credential, tag="a\nb", template_name="Tagged")
+
+    response = member_client.post(reverse("template_save"), {**data, "save_as": "new"})
+
+    assert response.status_code == 422
+    assert TAG_IS_ONE_LINE in errors_in(response.content.decode(), "tag")
+    assert not PromptTemplate.objects.exists()
+
+
+def test_a_batch_of_a_template_with_a_multi_line_tag_is_refused(member_user, credential):
+    from tasks import batches
+    from tasks.prompt_templates import template_create
+
+    # A template saved before tags were checked.
+    template = template_create(
+        name="Old", provider="chat_gpt", fields={"user_prompt": "Hi {{x}}", "tag": "a\nb"}, user=member_user
+    )
+    plan = batches.batch_plan(
+        version=template.versions.get(), rows_text="x\n1\n", models=["gpt-4.1"], credential=credential
+    )
+
+    assert not plan.ok
+    assert any(TAG_IS_ONE_LINE in error for error in plan.errors)
+
+
+def test_a_tag_budget_for_a_multi_line_tag_is_refused(team_admin_client):
+    from tasks.models import Budget
+
+    response = team_admin_client.post(
+        reverse("budget_create"),
+        {"scope": "tag", "tag": "a\nb", "monthly_limit": "10", "warn_percent": "80", "is_active": "on"},
+    )
+
+    assert response.status_code != 302
+    assert TAG_IS_ONE_LINE in response.content.decode()
+    assert not Budget.objects.exists()

@@ -6,6 +6,8 @@ import json
 import re
 from datetime import timedelta
 from decimal import Decimal
+from html import unescape
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from django.urls import reverse
@@ -787,3 +789,89 @@ def test_the_task_page_shows_the_variables_that_filled_it_and_links_to_its_batch
     assert "<code>dish</code> = pho; <code>city</code> = Hanoi" in html
     assert "<code>city</code> = Hanoi; <code>dish</code> = pho" in loose_html
     assert f'<a href="{reverse("batch_detail", args=[batch.pk])}">Nightly dishes</a>' in html
+
+
+# --- Any stored tag leaves every page working ------------------------------------------------------
+
+# Tags as they may already be stored (made before tags were checked, through the admin or the shell).
+ODD_TAGS = [
+    "team-a\nq1",
+    "carriage\rreturn",
+    "tab\there",
+    "a/b/c",
+    "50% off?",
+    "#hash",
+    "naïve 東京 🎈",
+    "x" * 255,
+    ".",
+    "..",
+    "a/../b",
+    "a/./b",
+    "trailing/",
+    "/leading",
+    "a//b",
+    "~tilde",
+    "with space",
+    "line\u2028separator",
+]
+
+
+def _tag_hrefs(html: str) -> list[str]:
+    return [unescape(href) for href in re.findall(r'<a class="tag" href="([^"]*)"', html)]
+
+
+def _survives_browsers(href: str) -> bool:
+    """Browsers resolve `.` and `..` segments (also as %2e) and proxies merge `//`: a tag's link must
+    have none of them, and no raw whitespace or control character."""
+    path = urlsplit(href).path
+    segments = path.strip("/").split("/")
+    dots = {".", "..", "%2e", "%2e%2e", ".%2e", "%2e."}
+    return (
+        path.startswith("/tags/")
+        and path.endswith("/")
+        and all(segment and segment.lower() not in dots for segment in segments)
+        and not re.search(r"[\s\x00-\x1f\x7f]", href)
+    )
+
+
+@pytest.mark.parametrize("tag", ODD_TAGS, ids=repr)
+def test_any_stored_tag_leaves_every_page_working(team_admin_client, tag):
+    task = make_task(tag=tag, labels=["a label"])
+    make_task(tag="plain", status="pending")
+    pages = [
+        reverse("home"),
+        LIST,
+        f"{LIST}?{urlencode({'tag': tag})}",
+        reverse("tag_list"),
+        f"{reverse('tag_list')}?{urlencode({'q': tag})}",
+        reverse("task_detail", args=[task.pk]),
+        reverse("spend"),
+    ]
+
+    for url in pages:
+        assert team_admin_client.get(url).status_code == 200, url
+    index = team_admin_client.get(reverse("tag_list")).content.decode()
+    detail = team_admin_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+    (href,) = [h for h in _tag_hrefs(index) if h != reverse("tag_detail", kwargs={"tag": "plain"})]
+    assert _tag_hrefs(detail) == [href]
+    assert href in _tag_hrefs(team_admin_client.get(LIST).content.decode())
+    assert _survives_browsers(href), href
+    response = team_admin_client.get(href)
+    assert response.status_code == 200
+    assert response.context["summary"].tag == tag
+    assert response.context["summary"].count == 1
+    assert team_admin_client.get(href + f"?{urlencode({'prompt': task.user_prompt})}").status_code == 200
+    assert [row["tag"] for row in _export(team_admin_client, "json", f"?{urlencode({'tag': tag})}")] == [tag]
+    assert [row["tag"] for row in _export(team_admin_client, "csv", f"?{urlencode({'tag': tag})}")] == [tag]
+
+
+def test_a_readable_tag_keeps_its_readable_url():
+    assert reverse("tag_detail", kwargs={"tag": "team-a:parks/fr"}) == "/tags/team-a:parks/fr/"
+    assert reverse("tag_detail", kwargs={"tag": "50% off?"}) == "/tags/50%25%20off%3F/"
+
+
+@pytest.mark.parametrize("path", ["/tags/a%0Ab/", "/tags/~%21%21/", "/tags/~/", "/tags/~_w/", "/tags/~AA/"])
+def test_a_tag_url_that_no_tag_makes_is_a_404(member_client, path):
+    make_task(tag="a\nb")
+
+    assert member_client.get(path).status_code == 404

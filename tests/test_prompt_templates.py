@@ -339,3 +339,16 @@ def test_renaming_needs_the_permission_to_change_templates(client, django_user_m
     assert "Edit details" not in html
     assert response.status_code == 403
     assert PromptTemplate.objects.get().name == "Food"
+
+
+def test_duplicating_under_a_taken_name_says_so_instead_of_failing(member_client, member_user):
+    template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+    template_create(name="Drinks", provider="chat_gpt", fields=FIELDS, user=member_user)
+
+    response = member_client.post(
+        reverse("template_duplicate", args=[template.pk]), {"name": "drinks"}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert "A template named “drinks” already exists." in response.content.decode()
+    assert PromptTemplate.objects.count() == 2

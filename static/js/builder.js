@@ -7,7 +7,9 @@
     const input = document.getElementById(counter.dataset.counterFor);
     if (!input) return;
     const limit = Number(counter.dataset.limit);
-    const length = input.value.length;
+    // As the server counts: a line break once (the value has LF; the form posts CRLF, the server
+    // normalises it) and a character outside the BMP (an emoji) once, not as two UTF-16 units.
+    const length = Array.from(input.value).length;
     counter.textContent = length + " / " + limit;
     counter.classList.toggle("over-limit", length > limit);
   }

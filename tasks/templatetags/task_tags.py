@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from tasks import rendering
 from tasks.models import Task
+from tasks.own_callbacks import callback_tokens_masked
 
 register = template.Library()
 
@@ -50,10 +51,14 @@ def task_cost(task):
 
 @register.filter
 def pretty_json(value) -> str:
-    """Indented JSON as text (the template escapes it)."""
+    """Indented JSON as text (the template escapes it), the token of any callback URL masked: a
+    request or a result (the upstream echoes the request) shows the product's own callback URLs as
+    /callbacks/<task-id>/****/postback/."""
     if value is None:
         return ""
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    return callback_tokens_masked(
+        json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    )
 
 
 @register.simple_tag

@@ -19,6 +19,7 @@ from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
+from django.utils.text import normalize_newlines
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -39,6 +40,7 @@ from tasks.forms import (
     model_flags,
 )
 from tasks.models import Batch, Credential, PromptTemplate, PromptTemplateVersion, Task
+from tasks.own_callbacks import callback_tokens_masked
 from tasks.prompt_templates import (
     TemplateError,
     TemplateNameError,
@@ -114,7 +116,7 @@ def _rows(form: TaskRequestForm, shown: dict) -> dict[str, list[Row]]:
     for rule in form.rules.fields:
         bf = form[rule.name]
         value = bf.value()
-        length = len(value) if isinstance(value, str) else 0
+        length = len(normalize_newlines(value)) if isinstance(value, str) else 0  # as the form counts
         sections[rule.section].append(Row(bf, rule, shown.get(rule.name, []), length))
     return sections
 
@@ -471,7 +473,7 @@ def template_save(request: HttpRequest) -> HttpResponse:
             status=422,
             submit_error="Fix the errors below before saving the template.",
         )
-    note = request.POST.get("template_note", "")
+    note = normalize_newlines(request.POST.get("template_note", ""))
     try:
         if as_version:
             version = _template_for(form)
@@ -504,14 +506,19 @@ def template_save(request: HttpRequest) -> HttpResponse:
 def _version_context(template: PromptTemplate, version: PromptTemplateVersion | None) -> dict:
     current = template.versions.order_by("-number").first()
     version = version or current
+    diff = None
+    if version and current and version != current:
+        # A version saved with a task's own callback URLs shows their token masked, as the task page does.
+        diff = [(kind, callback_tokens_masked(line)) for kind, line in version_diff(version, current)]
+    fields_json = json.dumps(version.fields, indent=2, ensure_ascii=False) if version else "{}"
     return {
         "template": template,
         "version": version,
         "current": current,
         "versions": template.versions.select_related("created_by").order_by("-number"),
-        "diff": version_diff(version, current) if version and current and version != current else None,
+        "diff": diff,
         "variables": template_variables(version.fields) if version else [],
-        "fields_json": json.dumps(version.fields, indent=2, ensure_ascii=False) if version else "{}",
+        "fields_json": callback_tokens_masked(fields_json),
         "task_count": Task.objects.filter(template_version__template=template).count(),
     }
 
@@ -562,8 +569,13 @@ def template_rename_view(request: HttpRequest, template_id: int) -> HttpResponse
 @permission_required("tasks.add_prompttemplate", raise_exception=True)
 def template_duplicate_view(request: HttpRequest, template_id: int) -> HttpResponse:
     template = get_object_or_404(PromptTemplate, pk=template_id)
-    copy = template_duplicate(template=template, user=request.user, name=request.POST.get("name", ""))
-    messages.success(request, f"Duplicated as “{copy.name}”.")
+    try:
+        copy = template_duplicate(template=template, user=request.user, name=request.POST.get("name", ""))
+    except TemplateError as exc:  # a name given with the request that is taken or too long
+        messages.error(request, str(exc))
+        copy = template
+    else:
+        messages.success(request, f"Duplicated as “{copy.name}”.")
     url = reverse("template_detail", kwargs={"template_id": copy.pk})
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
@@ -595,7 +607,8 @@ def batch_new(request: HttpRequest, template_id: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         plan = batches.batch_plan(
             version=version,
-            rows_text=form.cleaned_data["rows_text"],
+            # Pasted or uploaded, lines may end in CRLF or CR; values are counted and sent with LF.
+            rows_text=normalize_newlines(form.cleaned_data["rows_text"]),
             models=form.cleaned_data["models"],
             credential=form.cleaned_data["credential"],
         )

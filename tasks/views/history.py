@@ -5,14 +5,17 @@ Query parameters of the list and the exports are documented in docs/history.md; 
 with them, so keep them stable.
 """
 
+import base64
+import binascii
 import json
+import unicodedata
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import path, reverse
+from django.urls import path, register_converter, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -249,7 +252,49 @@ def tag_detail(request, tag: str):
     return render(request, template, {"summary": summary, "tag": tag})
 
 
+class TagConverter:
+    """Any stored tag as the path of its page, so a tag never breaks a page that links it.
+
+    A tag that reads well in a path and survives browsers and proxies goes as it is (Django
+    percent-encodes `?`, `#`, `%`, spaces…): `/tags/team-a:parks/fr/`. Any other tag (a control
+    character, an empty, `.` or `..` segment, which browsers and proxies rewrite, or a leading `~`) goes
+    as `~` and its UTF-8 in unpadded base64url: a tag `team-a\nq1` is `/tags/~dGVhbS1hCnEx/`.
+    """
+
+    regex = ".+"
+    MARK = "~"
+
+    def to_python(self, value: str) -> str:
+        if not value.startswith(self.MARK):
+            return value
+        encoded = value[len(self.MARK) :]
+        try:
+            tag = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(value) from exc  # not a tag's URL: a 404
+        if "\x00" in tag:
+            raise ValueError(value)  # no tag has one (PostgreSQL cannot even compare one)
+        return tag
+
+    def to_url(self, value: str) -> str:
+        tag = str(value)
+        if self._plain(tag):
+            return tag
+        return self.MARK + base64.urlsafe_b64encode(tag.encode()).decode().rstrip("=")
+
+    def _plain(self, tag: str) -> bool:
+        if not tag or tag.startswith(self.MARK):
+            return False
+        if any(segment in ("", ".", "..") for segment in tag.split("/")):
+            return False
+        return not any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in tag)
+
+
+register_converter(TagConverter, "tag")
+
+
 def tag_url(tag: str) -> str:
+    """The URL of a tag's page, for any string (templates: `{% url 'tag_detail' tag=... %}`)."""
     return reverse("tag_detail", kwargs={"tag": tag})
 
 
@@ -261,5 +306,5 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/refresh/", task_refresh, name="task_refresh"),
     path("tasks/<uuid:task_id>/edit/", task_edit, name="task_edit"),
     path("tags/", tag_list, name="tag_list"),
-    path("tags/<path:tag>/", tag_detail, name="tag_detail"),
+    path("tags/<tag:tag>/", tag_detail, name="tag_detail"),
 ]

@@ -34,6 +34,7 @@ from tasks.credentials import (
 )
 from tasks.csv_export import csv_response, money
 from tasks.models import Budget, Credential
+from tasks.providers import tag_problem
 from tasks.roles import ADMINS, MEMBERS
 
 # --- Forms ------------------------------------------------------------------------------------------
@@ -113,6 +114,8 @@ class BudgetForm(forms.Form):
         elif scope == Budget.Scope.TAG:
             if not tag:
                 self.add_error("tag", "Give the tag this budget is for.")
+            elif tag_problem(tag):
+                self.add_error("tag", tag_problem(tag))
             elif others.filter(scope=scope, tag=tag).exists():
                 self.add_error("tag", f"The tag “{tag}” already has a budget; edit that one.")
         elif scope == Budget.Scope.TEAM and others.filter(scope=scope).exists():

@@ -71,6 +71,13 @@ def test_the_counter_follows_the_prompt(builder_page):
     expect(page.locator('[data-counter-for="id_user_prompt"]')).to_have_text("12 / 500")
 
 
+def test_the_counter_counts_an_emoji_once_as_the_server_does(builder_page):
+    page = builder_page
+    page.get_by_label("User prompt").fill("🎈" * 3 + "é")
+
+    expect(page.locator('[data-counter-for="id_user_prompt"]')).to_have_text("4 / 500")
+
+
 def test_adding_a_chain_turn_keeps_what_was_typed(builder_page):
     page = builder_page
     page.get_by_label("User prompt").fill("Typed before")
@@ -134,3 +141,64 @@ def test_a_task_over_a_tags_budget_is_said_so_as_the_tag_is_typed(builder_page):
     expect(page.locator("#submit-button")).to_be_enabled()
     expect(page.locator("#budgets")).not_to_contain_text("team-a")
     assert not Task.objects.exists()
+
+
+# 500 characters with 17 line breaks: the form posts each as CRLF, so a count of the posted text would be 517.
+MULTI_LINE_PROMPT = "\n".join(["x" * 26] * 17 + ["y" * 41])
+
+
+def test_a_multi_line_prompt_of_500_characters_is_counted_validated_and_sent_alike(builder_page):
+    page = builder_page
+    page.get_by_label("Model").select_option("gpt-4.1")
+    prompt = page.get_by_label("User prompt")
+
+    prompt.press_sequentially(MULTI_LINE_PROMPT)
+
+    expect(page.locator('[data-counter-for="id_user_prompt"]')).to_have_text("500 / 500")
+    expect(page.locator("#preview-json")).to_contain_text(
+        '"user_prompt": "' + MULTI_LINE_PROMPT[:30].replace("\n", "\\n")
+    )
+    expect(page.locator("#errors-user_prompt")).to_be_empty()
+    expect(page.locator("#submit-button")).to_be_enabled()
+    prompt.press("End")
+    prompt.press_sequentially("z")
+    expect(page.locator('[data-counter-for="id_user_prompt"]')).to_have_text("501 / 500")
+    expect(page.locator("#errors-user_prompt")).to_contain_text("At most 500 characters (501).")
+    expect(page.locator("#submit-button")).to_be_disabled()
+    prompt.press("Backspace")
+    expect(page.locator("#errors-user_prompt")).to_be_empty()
+    expect(page.locator("#submit-button")).to_be_enabled()
+
+    page.locator("#submit-button").click()
+
+    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"))
+    assert Task.objects.get().request_body["user_prompt"] == MULTI_LINE_PROMPT
+
+
+def test_without_javascript_the_browsers_crlf_form_post_is_sent_with_lf(browser, live_server, user):
+    """The browser's own form encoding (no htmx) posts a textarea's line breaks as CRLF."""
+    from tests.conftest import PASSWORD
+
+    user.groups.add(member_group())
+    credential = Credential(
+        name="Stand-in", kind=Credential.Kind.AISA, base_url=f"{live_server.url}/sandbox/apis/v1/dataforseo",
+        is_default=True,
+    )  # fmt: skip
+    credential.set_secret("sandbox-key")
+    credential.save()
+    make_catalog()
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/new/")
+    page.get_by_label("Model").select_option("gpt-4.1")
+    page.get_by_label("User prompt").fill(MULTI_LINE_PROMPT)
+
+    page.locator("#submit-button").click()
+
+    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"))
+    assert Task.objects.get().request_body["user_prompt"] == MULTI_LINE_PROMPT
+    context.close()
