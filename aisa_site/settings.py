@@ -213,6 +213,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes) if _cooloff_minutes > 0 
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "tasks.accounts.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "tasks.accounts.client_ip"
+AXES_USERNAME_CALLABLE = "tasks.accounts.login_username"
 AXES_VERBOSE = False  # no start-up banner; failure logs name only the username and address
 # Proxies in front of the app that append to X-Forwarded-For (0: the client is REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))

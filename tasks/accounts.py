@@ -56,6 +56,17 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+# AccessAttempt.username is a 255-character column (PostgreSQL refuses longer); no account name is longer.
+USERNAME_LIMIT = 255
+
+
+def login_username(request, credentials: dict | None = None) -> str | None:
+    """The username axes counts failures for, cut to what its table holds: a 5,000-character name typed at
+    the login page is a failed login like any other, not a database error."""
+    username = (credentials or getattr(request, "POST", {})).get("username")
+    return None if username is None else str(username)[:USERNAME_LIMIT]
+
+
 def lockout_message() -> str:
     cooloff = settings.AXES_COOLOFF_TIME
     until = f"for {round(cooloff.total_seconds() / 60)} minutes" if cooloff else "until an Admin unlocks it"

@@ -147,3 +147,10 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_one_counted(member_
 
     assert _logged_in(other_client)
     assert attacker.status_code == 429
+
+
+def test_a_username_longer_than_the_lock_table_holds_is_a_failed_login_not_an_error():
+    response = _login("x" * 5000, "wrong-password")
+
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
