@@ -443,3 +443,32 @@ def test_an_upstream_rejection_is_shown_at_the_top_with_the_form_filled(member_c
     assert "Upstream rejected the task: 40501 Invalid Field: &#x27;web_search&#x27;." in html
     assert "Mine</textarea>" in html
     assert 'name="idempotency_key" value="first-key"' not in html  # a corrected resubmission is a new task
+
+
+def test_without_javascript_a_provider_tab_posts_the_form_and_keeps_the_common_fields(
+    member_client, credential
+):
+    data = form_data("chat_gpt", credential, user_prompt="Keep me", tag="my-tag", temperature="0.4")
+    data["switch"] = "claude"
+
+    response = member_client.post(reverse("builder"), data)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert not Task.objects.exists()
+    assert 'name="use_reasoning"' in html  # the Claude form
+    assert ">\nKeep me</textarea>" in html
+    assert 'value="my-tag"' in html
+    assert 'value="gpt-4.1" selected' not in html  # not a Claude model
+
+
+def test_the_forms_default_button_submits_the_task_never_adds_a_turn(member_client, credential):
+    html = member_client.get(reverse("builder")).content.decode()
+
+    # Enter presses the first submit button of the form in document order (HTML's implicit submission).
+    buttons = re.findall(r"<button\b[^>]*>", html)
+    first = next(
+        b for b in buttons if 'type="submit"' in b and ('form="builder-form"' in b or "chain_action" in b)
+    )
+    assert 'class="default-submit"' in first and "name=" not in first
+    assert 'data-enter-button="#submit-button"' in html
