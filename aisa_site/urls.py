@@ -3,13 +3,16 @@ from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name no icon (Django's own admin pages, raw responses).
+    # The URL is resolved per request: in production it needs the collected static files' manifest.
     path(
         "favicon.ico",
-        login_not_required(RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+        login_not_required(RedirectView.as_view(url=lazy(static, str)("img/favicon.svg"), permanent=True)),
+        name="favicon",
     ),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
