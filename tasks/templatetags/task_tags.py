@@ -102,7 +102,7 @@ def active_filter_count(form, *ignored: str) -> int:
         if name in ignored or field.widget.is_hidden:
             continue
         value = form[name].value()
-        if value in (None, "", [], ()) or str(value) == str(
+        if value in (None, "", [], (), False) or str(value) == str(
             field.initial if field.initial is not None else ""
         ):
             continue
