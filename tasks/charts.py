@@ -1,6 +1,7 @@
 """Server-side SVG charts: no script, no inline style, labels escaped; bars link to the tasks behind them.
 
-Colours and fonts come from classes styled in static/css/spend.css; only geometry is in attributes.
+Colours and fonts come from classes styled in static/css/spend.css (on app.css's light/dark variables);
+only geometry is in attributes, so a chart follows the page's colour scheme.
 """
 
 from collections.abc import Callable, Sequence
@@ -9,11 +10,13 @@ from decimal import Decimal
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from tasks.templatetags.spend_format import money_text
+
 ZERO = Decimal("0")
 
 
 def _money(value: Decimal) -> str:
-    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.4f}"
+    return money_text(value)  # the product's one money rule; SVG text has no hover title
 
 
 def _ratio(value: Decimal, top: Decimal) -> float:

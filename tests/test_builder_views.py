@@ -324,9 +324,10 @@ def test_a_budget_refusal_is_shown_at_the_top_with_the_form_filled(member_client
 
 
 def _budget_panel(html: str) -> str:
+    """The builder's budget panel, with each amount as its shown text (the exact figure is its title)."""
     match = re.search(r'<section id="budgets".*?</section>', html, re.S)
     assert match, "no budget panel"
-    return match.group(0)
+    return re.sub(r'<span class="money" title="[^"]*">(.*?)</span>', r"\1", match.group(0))
 
 
 def test_the_page_shows_what_is_left_of_each_budget_that_applies(member_client, member_user, credential):
@@ -339,8 +340,8 @@ def test_the_page_shows_what_is_left_of_each_budget_that_applies(member_client, 
 
     panel = _budget_panel(member_client.get(reverse("builder")).content.decode())
 
-    assert "Left in the team budget</dt><dd>$4.75" in panel
-    assert "Left in your budget</dt><dd>$1.75" in panel
+    assert "Left in the team budget</dt><dd>$4.7500" in panel
+    assert "Left in your budget</dt><dd>$1.7500" in panel
     assert "other-tag" not in panel  # not this task's tag
 
 
@@ -354,7 +355,7 @@ def test_the_tags_budget_follows_the_tag_as_it_is_typed(member_client, credentia
 
     assert "team-a" not in _budget_panel(untagged)
     assert 'hx-swap-oob="true"' in _budget_panel(tagged)
-    assert "Left in the budget of tag “team-a”</dt><dd>$0.50" in _budget_panel(tagged)
+    assert "Left in the budget of tag “team-a”</dt><dd>$0.5000" in _budget_panel(tagged)
 
 
 def test_a_task_that_will_not_fit_is_said_so_and_submit_disabled_before_submitting(member_client, credential):
@@ -369,7 +370,7 @@ def test_a_task_that_will_not_fit_is_said_so_and_submit_disabled_before_submitti
     assert "Not enough left in the team budget for this task." in _budget_panel(html)
     submit = re.search(r'<div id="submit-area".*?</button>', html, re.S).group(0)
     assert f"Budget: {reason}" in submit
-    assert re.search(r'<button type="submit" id="submit-button" class="primary" disabled', submit)
+    assert re.search(r'<button type="submit" id="submit-button" class="primary"[^>]* disabled', submit)
     full_page = member_client.get(reverse("builder")).content.decode()
     assert f"Budget: {reason}" in full_page  # listed without JavaScript too; the submit refuses it anyway
 
@@ -582,3 +583,32 @@ def test_a_tag_budget_for_a_multi_line_tag_is_refused(team_admin_client):
     assert response.status_code != 302
     assert TAG_IS_ONE_LINE in response.content.decode()
     assert not Budget.objects.exists()
+
+
+def test_without_javascript_a_provider_tab_posts_the_form_and_keeps_the_common_fields(
+    member_client, credential
+):
+    data = form_data("chat_gpt", credential, user_prompt="Keep me", tag="my-tag", temperature="0.4")
+    data["switch"] = "claude"
+
+    response = member_client.post(reverse("builder"), data)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert not Task.objects.exists()
+    assert 'name="use_reasoning"' in html  # the Claude form
+    assert ">\nKeep me</textarea>" in html
+    assert 'value="my-tag"' in html
+    assert 'value="gpt-4.1" selected' not in html  # not a Claude model
+
+
+def test_the_forms_default_button_submits_the_task_never_adds_a_turn(member_client, credential):
+    html = member_client.get(reverse("builder")).content.decode()
+
+    # Enter presses the first submit button of the form in document order (HTML's implicit submission).
+    buttons = re.findall(r"<button\b[^>]*>", html)
+    first = next(
+        b for b in buttons if 'type="submit"' in b and ('form="builder-form"' in b or "chain_action" in b)
+    )
+    assert 'class="default-submit"' in first and "name=" not in first
+    assert 'data-enter-button="#submit-button"' in html

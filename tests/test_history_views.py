@@ -875,3 +875,38 @@ def test_a_tag_url_that_no_tag_makes_is_a_404(member_client, path):
     make_task(tag="a\nb")
 
     assert member_client.get(path).status_code == 404
+
+
+# --- Count messages and the filter panel ------------------------------------------------------------
+
+
+def test_the_match_count_is_grammatical(member_client):
+    make_task(user_prompt="Parks in Lyon?", answer_text="Two.")
+    make_task(user_prompt="Parks in Seville?", answer_text="Three.")
+
+    one = member_client.get(LIST, {"q": "Lyon"}).content.decode()
+    two = member_client.get(LIST, {"q": "Parks"}).content.decode()
+
+    assert "<strong>1</strong> task matches these filters" in one
+    assert "<strong>2</strong> tasks match these filters" in two
+
+
+def test_the_folded_filter_panel_says_how_many_filters_are_active(member_client):
+    make_task()
+
+    plain = member_client.get(LIST).content.decode()
+    filtered = member_client.get(
+        LIST, {"status": "completed", "provider": "chat_gpt", "sort": "cost"}
+    ).content
+
+    assert '<details class="filters-panel">' in plain and "active</span>" not in plain
+    assert "· 2 active" in filtered.decode()  # the sort order is not a filter
+
+
+def test_the_task_page_shows_exact_figures_in_its_cost_breakdown(member_client):
+    task = make_task(status="completed", money_spent=Decimal("0.010508"))
+
+    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+
+    assert "<strong>$0.010708</strong>" in html  # final cost, 6 places
+    assert '<td class="num">$0.010200</td>' in html  # charged at post

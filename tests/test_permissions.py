@@ -34,6 +34,7 @@ NO_LOGIN_NEEDED = {
     "password_reset_complete",
     "callback_pingback",
     "callback_postback",
+    "favicon",
 }
 # Pages any logged-in person may open, whatever their role.
 ANY_ROLE = {"home", "logout", "password_change", "password_change_done"}

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from tasks import spend
 from tasks.models import Credential, Task
-from tasks.templatetags.spend_format import usd
+from tasks.templatetags.spend_format import money
 from tests.factories import make_credential, make_task, make_template_version, make_user
 
 pytestmark = pytest.mark.django_db
@@ -230,7 +231,7 @@ def test_csv_export_equals_the_page(spending, team_admin_client):
     assert exported == expected
     html = page.content.decode()
     for _, label, amount, _ in exported:
-        assert usd(amount) in html
+        assert money(amount) in html
         assert label in html
 
 
@@ -340,3 +341,24 @@ def test_balance_of_a_dataforseo_account_comes_from_the_stand_in_over_http(live_
     assert "Direct" in html
     assert "$100.00" in html  # the stand-in's SANDBOX_BALANCE, nothing charged yet
     assert "sandbox-password" not in html
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_reversed_custom_dates_are_swapped_in_the_inputs_too(team_admin_client, htmx):
+    query = {"period": "custom", "date_from": "2026-02-20", "date_to": "2026-02-01"}
+    headers = {"HX-Request": "true"} if htmx else {}
+
+    response = team_admin_client.get(reverse("spend"), query, headers=headers)
+
+    html = response.content.decode()
+    assert response.context["period"].start.isoformat() == "2026-02-01"
+    assert re.search(r'name="date_from" value="2026-02-01"', html)
+    assert re.search(r'name="date_to" value="2026-02-20"', html)
+
+
+def test_spend_figures_show_four_decimals_with_the_exact_amount_on_hover(team_admin_client, team_admin):
+    make_task(submitted_by=team_admin, status="completed", money_spent=Decimal("0.010508"))
+
+    html = team_admin_client.get(reverse("spend")).content.decode()
+
+    assert '<span class="money" title="$0.010708">$0.0107</span>' in html

@@ -1,1 +1,120 @@
 // Behaviour htmx cannot express declaratively. No inline scripts: the CSP forbids them.
+(function () {
+  "use strict";
+
+  const SENDING = "is-sending";
+  const pressed = new WeakMap(); // form → the button that sent it
+
+  // --- Feedback while sending -------------------------------------------------------------------------
+  // A form being posted says so at once and cannot be sent twice: its submit buttons are disabled, the one
+  // pressed shows a spinner and, if it has data-sending-label, that text ("Sending…"). The buttons are
+  // disabled on the next tick, once the browser has taken the pressed button's name and value.
+
+  function buttonsOf(form) {
+    return Array.from(form.elements).filter(function (element) {
+      return element.matches('button:not([type="button"]):not([type="reset"]), input[type="submit"]');
+    });
+  }
+
+  function showSending(form) {
+    buttonsOf(form).forEach(function (button) {
+      if (!button.disabled) {
+        button.dataset.enabledBeforeSending = "1";
+        button.disabled = true;
+      }
+    });
+    // The pressed button, or the one a live-validation swap put in its place (same id, or name and value).
+    let submitter = pressed.get(form);
+    if (submitter && !submitter.isConnected) {
+      submitter = buttonsOf(form).find(function (button) {
+        return submitter.id ? button.id === submitter.id : button.name === submitter.name && button.value === submitter.value;
+      });
+    }
+    if (submitter && !submitter.classList.contains(SENDING)) {
+      submitter.classList.add(SENDING);
+      if (submitter.dataset.sendingLabel) {
+        submitter.dataset.labelBeforeSending = submitter.textContent;
+        submitter.textContent = submitter.dataset.sendingLabel;
+      }
+    }
+  }
+
+  function markSending(form, submitter) {
+    form.classList.add(SENDING);
+    form.setAttribute("aria-busy", "true");
+    if (submitter) pressed.set(form, submitter);
+    setTimeout(function () { showSending(form); }, 0);
+  }
+
+  function clearSending(form) {
+    form.classList.remove(SENDING);
+    form.removeAttribute("aria-busy");
+    buttonsOf(form).forEach(function (button) {
+      if (button.dataset.enabledBeforeSending) {
+        button.disabled = false;
+        delete button.dataset.enabledBeforeSending;
+      }
+      button.classList.remove(SENDING);
+      if (button.dataset.labelBeforeSending !== undefined) {
+        button.textContent = button.dataset.labelBeforeSending;
+        delete button.dataset.labelBeforeSending;
+      }
+    });
+  }
+
+  // Plain posts (htmx cancels the submit event of the forms it sends, so those are handled below).
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (event.defaultPrevented || (form.method || "").toLowerCase() !== "post") return;
+    if (form.classList.contains(SENDING)) {
+      event.preventDefault(); // already on its way: a second press sends nothing
+      return;
+    }
+    markSending(form, event.submitter);
+  });
+
+  // While a form is on its way, nothing inside it asks htmx for more (live validation, a chain edit), and
+  // whatever a request already under way swaps in keeps the "sending" state.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const inside = event.detail.elt.closest && event.detail.elt.closest("form." + SENDING);
+    if (inside) event.preventDefault();
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("form." + SENDING).forEach(showSending);
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.defaultPrevented) return;
+    const form = event.detail.elt;
+    const verb = (event.detail.requestConfig && event.detail.requestConfig.verb) || "";
+    if (form instanceof HTMLFormElement && verb.toLowerCase() !== "get") {
+      markSending(form, event.detail.requestConfig.triggeringEvent && event.detail.requestConfig.triggeringEvent.submitter);
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const form = event.detail.elt;
+    if (form instanceof HTMLFormElement && form.isConnected) setTimeout(function () { clearSending(form); }, 0);
+  });
+
+  // Back to a page kept in the browser's cache: its forms are not being sent any more.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) document.querySelectorAll("form." + SENDING).forEach(clearSending);
+  });
+
+  // --- Enter in a one-line field -----------------------------------------------------------------------
+  // In a form (or a part of one) with data-enter-button="<selector>", Enter presses that button, or does
+  // nothing while it is disabled; never the form's first submit button (e.g. the builder's "Add a turn").
+  // Without JavaScript the form's hidden default button plays this part.
+  const ONE_LINE = ["text", "search", "email", "url", "tel", "number", "password", "date", "datetime-local", "time"];
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || event.isComposing || event.defaultPrevented) return;
+    const field = event.target;
+    if (!(field instanceof HTMLInputElement) || !field.form || !ONE_LINE.includes(field.type)) return;
+    const scope = field.closest("[data-enter-button]") || field.form;
+    if (!scope.dataset.enterButton) return;
+    event.preventDefault();
+    const button = document.querySelector(scope.dataset.enterButton);
+    if (button && !button.disabled && !field.form.classList.contains(SENDING)) field.form.requestSubmit(button);
+  });
+})();

@@ -1,7 +1,6 @@
 """Template helpers for tasks: status badges, money, cost summaries, JSON and answers."""
 
 import json
-from decimal import Decimal, InvalidOperation
 
 from django import template
 from django.utils.html import format_html
@@ -9,26 +8,16 @@ from django.utils.html import format_html
 from tasks import rendering
 from tasks.models import Task
 from tasks.own_callbacks import callback_tokens_masked
+from tasks.templatetags.spend_format import money, money_exact
 
 register = template.Library()
 
 STATUS_LABELS = dict(Task.Status.choices)
 
 
-@register.filter
-def money(value, min_places: int = 4) -> str:
-    """USD with 4 to 6 decimals: 0.0288 → "$0.0288", 0.010200 → "$0.0102", 0.0002861 → "$0.000286"."""
-    if value is None or value == "":
-        return "—"
-    try:
-        amount = Decimal(value).quantize(Decimal("0.000001"))
-    except (InvalidOperation, TypeError, ValueError):
-        return "—"
-    text = f"{abs(amount):.6f}"
-    whole, _, fraction = text.partition(".")
-    fraction = fraction.rstrip("0").ljust(int(min_places), "0")
-    sign = "-" if amount < 0 else ""
-    return f"{sign}${int(whole):,}.{fraction}"
+# The product's one money rule (spend_format), also under this library for the history templates.
+register.filter("money", money)
+register.filter("money_exact", money_exact)
 
 
 @register.simple_tag
@@ -106,3 +95,22 @@ def http_url(value) -> str:
     """The URL if it is http(s), else "": a citation URL comes from the upstream and goes into an href."""
     url = str(value or "").strip()
     return url if url.lower().startswith(("https://", "http://")) else ""
+
+
+@register.simple_tag
+def active_filter_count(form, *ignored: str) -> int:
+    """How many fields of a bound filter form hold a value other than their default, the `ignored` names
+    (a sort order, a display choice) aside: the count a folded filter panel shows."""
+    if not form.is_bound:
+        return 0
+    count = 0
+    for name, field in form.fields.items():
+        if name in ignored or field.widget.is_hidden:
+            continue
+        value = form[name].value()
+        if value in (None, "", [], (), False) or str(value) == str(
+            field.initial if field.initial is not None else ""
+        ):
+            continue
+        count += 1
+    return count

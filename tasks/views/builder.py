@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.text import normalize_newlines
 from django.views.decorators.http import require_GET, require_POST
@@ -298,8 +299,13 @@ def _prefill(request: HttpRequest) -> tuple[providers.ProviderRules, dict]:
         initial = initial_from_body(rules, version.fields)
         initial["template_version"] = version.pk
         return rules, initial
-    rules = providers.provider_rules(query.get("switch") or query.get("provider"))
-    initial = initial_from_query(rules, query)
+    return _switched(query.get("switch") or query.get("provider"), query)
+
+
+def _switched(provider: str | None, data) -> tuple[providers.ProviderRules, dict]:
+    """The form for `provider`, keeping the values `data` carries that this provider also has."""
+    rules = providers.provider_rules(provider)
+    initial = initial_from_query(rules, data)
     if initial.get("model_name") and initial["model_name"] not in {
         m.model_name for m in catalog_for(rules.slug)
     }:
@@ -316,10 +322,17 @@ def _int(value) -> int:
 
 @permission_required("tasks.add_task", raise_exception=True)
 def builder(request: HttpRequest) -> HttpResponse:
-    """The new-task page. GET shows it (prefilled on request); POST submits, or edits the chain."""
+    """The new-task page. GET shows it (prefilled on request); POST submits, edits the chain, or switches
+    provider."""
     if request.method == "POST":
         if request.POST.get("chain_action"):
             return _chain_action(request)
+        if request.POST.get("switch"):
+            # A provider tab pressed without JavaScript: the other provider's form with what was typed.
+            rules, initial = _switched(request.POST["switch"], request.POST)
+            form = _bind(rules, _form_data(rules, initial))
+            form.is_valid()
+            return _render_builder(request, form, shown={})
         return _submit(request)
     rules, initial = _prefill(request)
     form = _bind(rules, _form_data(rules, initial))
@@ -431,7 +444,8 @@ def builder_models_refresh(request: HttpRequest) -> HttpResponse:
             error = f"Could not refresh the models: {exc}"
         else:
             if not request.htmx:
-                messages.success(request, f"{len(models)} {rules.label} models fetched.")
+                count = len(models)
+                messages.success(request, f"{count} {rules.label} model{pluralize(count)} fetched.")
     form = _bind(rules, request.POST)
     form.is_valid()
     if request.htmx:

@@ -52,6 +52,13 @@ class SpendFilterForm(forms.Form):
         data = super().clean()
         if data.get("period") == "custom" and not (data.get("date_from") or data.get("date_to")):
             raise forms.ValidationError("Give a start or an end date for a custom period.")
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            # Reversed dates mean the period between them: swap them, in the inputs shown too.
+            data["date_from"], data["date_to"] = end, start
+            self.data = self.data.copy()
+            self.data[self.add_prefix("date_from")] = end.isoformat()
+            self.data[self.add_prefix("date_to")] = start.isoformat()
         return data
 
     def chosen_period(self) -> spend.Period:

@@ -52,9 +52,9 @@ def browser_errors():
     return []
 
 
-@pytest.fixture
-def page(browser, live_server, browser_errors):
-    context = browser.new_context(base_url=live_server.url)
+def _open_page(browser, live_server, browser_errors, **options):
+    """A page in a new browser context, its console errors, exceptions and CSP violations collected."""
+    context = browser.new_context(base_url=live_server.url, **options)
     context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     page.set_default_timeout(10_000)
@@ -65,10 +65,37 @@ def page(browser, live_server, browser_errors):
 
     page.on("console", on_console)
     page.on("pageerror", lambda error: browser_errors.append(f"uncaught exception at {page.url}: {error}"))
-    yield page
-    context.close()
+    return page
+
+
+def _fail_on_errors(browser_errors):
     if browser_errors:
         pytest.fail("The browser reported errors:\n" + "\n".join(browser_errors), pytrace=False)
+
+
+@pytest.fixture
+def page(browser, live_server, browser_errors):
+    page = _open_page(browser, live_server, browser_errors)
+    yield page
+    page.context.close()
+    _fail_on_errors(browser_errors)
+
+
+@pytest.fixture
+def open_page(browser, live_server, browser_errors):
+    """Open a page in its own context with Playwright's context options, e.g.
+    `open_page(color_scheme="dark", viewport={"width": 390, "height": 844}, java_script_enabled=False)`.
+    Like `page`, a console error, an uncaught exception or a CSP violation fails the test."""
+    pages = []
+
+    def opener(**options):
+        pages.append(_open_page(browser, live_server, browser_errors, **options))
+        return pages[-1]
+
+    yield opener
+    for opened in pages:
+        opened.context.close()
+    _fail_on_errors(browser_errors)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def test_switching_provider_swaps_the_fields_and_the_url_follows(builder_page):
     page.get_by_label("User prompt").fill("Carry me over")
     expect(page.get_by_label("Use reasoning")).to_have_count(0)
 
-    page.get_by_role("link", name="Claude").click()
+    page.get_by_role("button", name="Claude").click()
 
     expect(page.get_by_label("Use reasoning")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/new/\?provider=claude$"))
