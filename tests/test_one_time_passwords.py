@@ -176,3 +176,9 @@ def test_an_ordinary_password_change_is_audited_without_the_password(member_clie
     member_user = get_user_model().objects.get(pk=member_user.pk)
     assert member_user.check_password(NEW_PASSWORD)
     assert AuditEntry.objects.get(action="person.change_password").changes == {"replaced_one_time": False}
+
+
+def test_every_page_links_the_password_change_page_from_the_persons_name(member_client):
+    html = member_client.get(reverse("home")).content.decode()
+
+    assert f'href="{reverse("password_change")}" title="Change your password">member</a>' in html
