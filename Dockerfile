@@ -14,7 +14,7 @@ RUN groupadd --system --gid 10001 app \
 WORKDIR /app
 
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+RUN pip install --require-hashes -r requirements.txt
 
 # The code stays owned by root, read-only for the app user; only var/ (SQLite, if used) is writable.
 COPY . .

@@ -45,6 +45,7 @@ help:
 	@echo "make test          the test suite without the browser tests (parallel)"
 	@echo "make test-browser  the browser tests (needs Debian's chromium at $(CHROMIUM))"
 	@echo "make lint          ruff, Django's system checks, missing migrations"
+	@echo "make lock          recompile requirements*.txt (pinned, hashed) from requirements*.in (UPGRADE=1 to upgrade)"
 	@echo "make bench         the benchmarks under bench/ (QUICK=1: only the three that need no PostgreSQL)"
 	@echo "make clean         remove .venv and caches (keeps var/: the local database and dev secrets)"
 	@echo "make distclean     clean, and remove var/ too"
@@ -58,12 +59,21 @@ $(STAMP): requirements.txt requirements-test.txt | $(VENV_PYTHON)
 	@if ! $(VENV_PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then \
 	  echo "$(VENV) does not hold a Python >= 3.12; recreating it"; rm -rf $(VENV); $(MAKE) --no-print-directory $(VENV_PYTHON); \
 	fi
-	$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-test.txt
 	@touch $@
 
 .PHONY: venv
 venv: $(STAMP)
+
+# Recompile the locked sets from the top-level inputs: requirements.in -> requirements.txt (runtime, what the
+# Dockerfile installs), requirements-test.in -> requirements-test.txt (runtime + tools, what `make test`
+# installs). Pass UPGRADE=1 to move every package to the newest version the inputs allow.
+PIP_COMPILE = $(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-header \
+	--no-emit-index-url --no-emit-find-links --annotation-style=line $(if $(UPGRADE),--upgrade)
+.PHONY: lock
+lock: $(STAMP)
+	$(PIP_COMPILE) -o requirements.txt requirements.in
+	$(PIP_COMPILE) -o requirements-test.txt requirements-test.in
 
 .PHONY: run
 run: $(STAMP)
