@@ -3,14 +3,14 @@ upstream's answers (budgets, chunks, failures) rather than of the HTTP. The stan
 in test_services.py; the client's own behaviour in test_clients.py.
 
     upstream = FakeUpstream(failures={2: UpstreamReplyLost("lost", lost_range=(0, 100))})
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
 """
 
 import threading
 import uuid
 
-from tasks.clients import StatusClass, TaskOutcome
-from tasks.providers import queued_charge_per_task
+from tasks.upstream.outcomes import StatusClass, TaskOutcome
+from tasks.upstream.providers import queued_charge_per_task
 
 CHARGE = queued_charge_per_task()  # what the fake charges per accepted task: the queued estimate
 
@@ -38,14 +38,12 @@ class FakeUpstream:
     def __exit__(self, *exc_info):
         pass
 
-    def task_post(self, provider, bodies, on_sent=None):
+    def task_post(self, provider, bodies):
         with self.lock:
             self.calls.append(bodies)
             number = len(self.calls)
         if number in self.failures:
             raise self.failures[number]
-        if on_sent is not None:  # the request has left; the answer is being made
-            on_sent()
         outcomes = [self._accept(body) for body in bodies]
         with self.lock:
             self.answered.update({outcome.id: body for outcome, body in zip(outcomes, bodies, strict=True)})

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from tasks import services
-from tasks.audit import audit_record
-from tasks.clients import UpstreamError
 from tasks.models import AuditEntry, Credential
+from tasks.team.audit import audit_record
+from tasks.upstream import clients
+from tasks.upstream.outcomes import UpstreamError
 
 pytestmark = pytest.mark.django_db
 
@@ -26,9 +26,9 @@ class _FailingUpstream:
 
 
 def _every_credential_action(client, monkeypatch):
-    monkeypatch.setattr(services, "LLMResponsesClient", _FailingUpstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", _FailingUpstream)
     client.post(
-        reverse("credential_add"),
+        reverse("team:credential_add"),
         {
             "name": "Key",
             "kind": "aisa",
@@ -38,7 +38,7 @@ def _every_credential_action(client, monkeypatch):
         },
     )
     client.post(
-        reverse("credential_add"),
+        reverse("team:credential_add"),
         {
             "name": "Direct",
             "kind": "dataforseo",
@@ -50,16 +50,16 @@ def _every_credential_action(client, monkeypatch):
     )
     direct = Credential.objects.get(name="Direct")
     client.post(
-        reverse("credential_edit", args=[direct.pk]),
+        reverse("team:credential_edit", args=[direct.pk]),
         {"form": "secret", "login": "me@example.com", "secret": SECRETS[0]},  # refused: the upstream fails
     )
     client.post(
-        reverse("credential_edit", args=[direct.pk]),
+        reverse("team:credential_edit", args=[direct.pk]),
         {"form": "secret", "login": "me@example.com", "secret": SECRETS[0], "save_unverified": "on"},
     )
-    client.post(reverse("credential_verify", args=[direct.pk]))
-    client.post(reverse("credential_default", args=[direct.pk]))
-    client.post(reverse("credential_disable", args=[direct.pk]))
+    client.post(reverse("team:credential_verify", args=[direct.pk]))
+    client.post(reverse("team:credential_default", args=[direct.pk]))
+    client.post(reverse("team:credential_disable", args=[direct.pk]))
 
 
 def test_no_secret_ever_appears_in_audit_entries_pages_or_logs(team_admin_client, monkeypatch, caplog):
@@ -77,8 +77,8 @@ def test_no_secret_ever_appears_in_audit_entries_pages_or_logs(team_admin_client
         "credential.create",
     ]
     dumped = repr(entries)
-    pages = team_admin_client.get(reverse("audit_log")).content.decode()
-    pages += team_admin_client.get(reverse("credential_list")).content.decode()
+    pages = team_admin_client.get(reverse("team:audit_log")).content.decode()
+    pages += team_admin_client.get(reverse("team:credential_list")).content.decode()
     admin_page = team_admin_client.get("/admin/tasks/auditentry/")
     pages += admin_page.content.decode()
     for secret in SECRETS:
@@ -122,11 +122,11 @@ def test_the_audit_page_filters_by_action_person_object_and_date(team_admin_clie
         changes={"role": {"from": "Member", "to": "Admin"}},
     )
 
-    everything = team_admin_client.get(reverse("audit_log")).content.decode()
-    by_action = team_admin_client.get(reverse("audit_log"), {"action": "person.role"}).content.decode()
-    by_actor = team_admin_client.get(reverse("audit_log"), {"actor": team_admin.pk}).content.decode()
+    everything = team_admin_client.get(reverse("team:audit_log")).content.decode()
+    by_action = team_admin_client.get(reverse("team:audit_log"), {"action": "person.role"}).content.decode()
+    by_actor = team_admin_client.get(reverse("team:audit_log"), {"actor": team_admin.pk}).content.decode()
     fragment = team_admin_client.get(
-        reverse("audit_log"), {"date_from": "2000-01-01", "q": "team"}, headers={"HX-Request": "true"}
+        reverse("team:audit_log"), {"date_from": "2000-01-01", "q": "team"}, headers={"HX-Request": "true"}
     ).content.decode()
 
     assert "budget.create" in everything and "person.role" in everything
@@ -141,6 +141,6 @@ def test_the_audit_page_filters_by_action_person_object_and_date(team_admin_clie
     "query", [{"date_from": "yesterday"}, {"actor": "abc"}, {"action": "nope"}, {"page": "x"}]
 )
 def test_bad_audit_filters_never_500_and_keep_the_input(team_admin_client, query):
-    response = team_admin_client.get(reverse("audit_log"), query)
+    response = team_admin_client.get(reverse("team:audit_log"), query)
 
     assert response.status_code == 200

@@ -14,10 +14,11 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks import batches
-from tasks.forms import BatchForm
 from tasks.models import Task
-from tasks.prompt_templates import template_create
+from tasks.prompt_templates import batches
+from tasks.prompt_templates.forms import BatchForm
+from tasks.prompt_templates.services import template_create
+from tasks.submission import callbacks
 from tests.builder_factories import make_catalog, make_member
 
 FIELDS = {"user_prompt": "Best {{dish}} in {{city}}?", "model_name": "gpt-4.1"}
@@ -92,7 +93,7 @@ def test_a_large_upload_is_refused_at_the_field_unread_and_the_rest_of_the_form_
 ):
     path = tmp_path / "body"
     size = _write_body(path, credential, file_mb * MB)
-    url = reverse("batch_new", args=[template.pk])
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
     member_client.get(url)  # templates compiled, modules imported: not part of the upload's cost
 
     tracemalloc.start()
@@ -116,7 +117,8 @@ def test_a_file_just_over_the_cap_is_refused_too(member_client, template, creden
     upload = SimpleUploadedFile("rows.csv", b"dish,city\n" + b"pho,Hanoi\n" * 150, content_type="text/csv")
 
     html = member_client.post(
-        reverse("batch_new", args=[template.pk]), {**_form_fields(credential), "rows_file": upload}
+        reverse("prompt_templates:batch_new", args=[template.pk]),
+        {**_form_fields(credential), "rows_file": upload},
     ).content.decode()
 
     assert "This file is larger than 1000 bytes" in html
@@ -127,7 +129,8 @@ def test_a_file_under_the_cap_is_read(member_client, template, credential):
     upload = SimpleUploadedFile("rows.csv", b"dish,city\npho,Hanoi\nramen,Tokyo\n", content_type="text/csv")
 
     html = member_client.post(
-        reverse("batch_new", args=[template.pk]), {**_form_fields(credential), "rows_file": upload}
+        reverse("prompt_templates:batch_new", args=[template.pk]),
+        {**_form_fields(credential), "rows_file": upload},
     ).content.decode()
 
     assert "2 tasks" in html
@@ -137,7 +140,8 @@ def test_a_file_with_nul_bytes_is_refused_at_the_field(member_client, template, 
     upload = SimpleUploadedFile("rows.csv", b"dish,city\npho\x00,Hanoi\n", content_type="text/csv")
 
     html = member_client.post(
-        reverse("batch_new", args=[template.pk]), {**_form_fields(credential), "rows_file": upload}
+        reverse("prompt_templates:batch_new", args=[template.pk]),
+        {**_form_fields(credential), "rows_file": upload},
     ).content.decode()
 
     assert "NUL bytes" in html
@@ -172,7 +176,7 @@ def test_a_form_too_large_to_read_gets_its_page_back_with_a_message(
     member_client, template, credential, settings
 ):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
-    url = reverse("batch_new", args=[template.pk])
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
     data = {**_form_fields(credential), "rows_text": "dish,city\n" + "pho,Hanoi\n" * 2000}
 
     response = member_client.post(url, data, follow=True)
@@ -282,7 +286,7 @@ def test_the_batch_page_answers_any_post_without_a_server_error(
     if upload is not None:
         data["rows_file"] = SimpleUploadedFile("rows.csv", upload, content_type="text/csv")
 
-    response = member_client.post(reverse("batch_new", args=[template.pk]), data)
+    response = member_client.post(reverse("prompt_templates:batch_new", args=[template.pk]), data)
 
     assert response.status_code < 500
 
@@ -293,7 +297,6 @@ def test_a_postback_sent_as_a_form_still_reaches_the_callback_with_its_body(clie
     import gzip
     import json
 
-    from tasks import services
     from tests.test_results import FINISHED
 
     task = Task.objects.create(
@@ -310,7 +313,8 @@ def test_a_postback_sent_as_a_form_still_reaches_the_callback_with_its_body(clie
         "tasks": [{"id": task.upstream_task_id, "status_code": 20000, "cost": 0, "result": FINISHED}],
     }
     target = reverse(
-        "callback_postback", kwargs={"task_id": task.pk, "token": services.callback_token(task.pk)}
+        "submission:callback_postback",
+        kwargs={"task_id": task.pk, "token": callbacks.callback_token(task.pk)},
     )
 
     response = client.post(

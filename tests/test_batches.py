@@ -7,10 +7,13 @@ import pytest
 from django.urls import reverse
 
 from sandbox import stats
-from tasks import batches, services
-from tasks.budgets import BudgetExceeded, budget_spent
 from tasks.models import Batch, Budget, BudgetHold, Task
-from tasks.prompt_templates import template_create
+from tasks.prompt_templates import batches
+from tasks.prompt_templates import views as prompt_templates_views
+from tasks.prompt_templates.services import template_create
+from tasks.spend.budgets import BudgetExceeded, budget_spent
+from tasks.submission import sending
+from tasks.upstream import clients
 from tests.builder_factories import make_catalog, make_member
 from tests.fake_upstream import CHARGE, FakeUpstream
 
@@ -174,7 +177,7 @@ def test_a_batch_over_budget_is_refused_and_leaves_no_batch(template, live_crede
 
 
 def test_the_batch_page_checks_then_shows_count_and_charge(member_client, template, credential):
-    url = reverse("batch_new", args=[template.pk])
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
     data = {
         "credential": credential.pk,
         "models": ["gpt-4.1"],
@@ -189,7 +192,7 @@ def test_the_batch_page_checks_then_shows_count_and_charge(member_client, templa
 
 
 def test_the_batch_page_reports_bad_rows_before_sending(member_client, template, credential):
-    url = reverse("batch_new", args=[template.pk])
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
     data = {
         "credential": credential.pk,
         "models": ["gpt-4.1"],
@@ -209,7 +212,9 @@ def test_the_batch_page_accepts_an_uploaded_csv(member_client, template, credent
     upload = SimpleUploadedFile("rows.csv", csv_rows(3).encode(), content_type="text/csv")
     data = {"credential": credential.pk, "models": ["gpt-4.1"], "rows_file": upload, "idempotency_key": "k"}
 
-    html = member_client.post(reverse("batch_new", args=[template.pk]), data).content.decode()
+    html = member_client.post(
+        reverse("prompt_templates:batch_new", args=[template.pk]), data
+    ).content.decode()
 
     assert "3 tasks" in html
 
@@ -217,9 +222,12 @@ def test_the_batch_page_accepts_an_uploaded_csv(member_client, template, credent
 def test_the_batch_progress_page_and_its_htmx_fragment(member_client, template, member_user):
     batch = Batch.objects.create(name="Nightly", created_by=member_user)
 
-    assert "Nightly" in member_client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    assert (
+        "Nightly"
+        in member_client.get(reverse("prompt_templates:batch_detail", args=[batch.pk])).content.decode()
+    )
     fragment = member_client.get(
-        reverse("batch_detail", args=[batch.pk]), HTTP_HX_REQUEST="true"
+        reverse("prompt_templates:batch_detail", args=[batch.pk]), HTTP_HX_REQUEST="true"
     ).content.decode()
     assert fragment.lstrip().startswith('<div id="batch-live"')
 
@@ -231,7 +239,7 @@ def test_the_polled_fragment_redraws_the_table_with_the_counts_and_stops_when_al
 
     batch = Batch.objects.create(name="Nightly", created_by=member_user)
     task = make_task(status=Task.Status.SUBMITTED, batch=batch, user_prompt="Still waiting")
-    url = reverse("batch_detail", args=[batch.pk])
+    url = reverse("prompt_templates:batch_detail", args=[batch.pk])
 
     fragment = member_client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert "Still waiting" in fragment and "badge-submitted" in fragment
@@ -244,15 +252,14 @@ def test_the_polled_fragment_redraws_the_table_with_the_counts_and_stops_when_al
 
 
 def test_a_batch_larger_than_the_page_links_to_all_its_tasks(member_client, member_user, monkeypatch):
-    from tasks.views import builder as builder_views
     from tests.factories import make_task
 
-    monkeypatch.setattr(builder_views, "BATCH_PAGE_TASKS", 2)
+    monkeypatch.setattr(prompt_templates_views, "BATCH_PAGE_TASKS", 2)
     batch = Batch.objects.create(name="Nightly", created_by=member_user)
     for i in range(3):
         make_task(batch=batch, user_prompt=f"Prompt {i}")
 
-    html = member_client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    html = member_client.get(reverse("prompt_templates:batch_detail", args=[batch.pk])).content.decode()
 
     assert html.count("badge-completed") == 2
     assert "The first 2 of 3 tasks." in html
@@ -272,7 +279,7 @@ def test_the_batch_page_tells_planned_tasks_being_written_from_those_never_writt
 
     batch = Batch.objects.create(name="Nightly", created_by=member_user, task_count=3)
     make_task(status=Task.Status.COMPLETED, batch=batch)
-    url = reverse("batch_detail", args=[batch.pk])
+    url = reverse("prompt_templates:batch_detail", args=[batch.pk])
 
     html = member_client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert "2 more of the batch's 3 tasks are being written and sent." in html
@@ -363,7 +370,7 @@ def test_a_mixed_batch_over_budget_is_refused_whole_before_anything_is_written(
 ):
     """Either provider's share fits the budget; the whole batch does not: nothing is written or sent."""
     upstream = FakeUpstream()
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=CHARGE * 3)
     plan = batches.batch_plan(
         version=template.versions.get(),
@@ -385,7 +392,7 @@ def test_the_second_providers_share_is_held_while_the_first_is_sent(
     """While the ChatGPT tasks are sent, the Claude tasks' charge already counts against the budget, so
     a submission made meanwhile cannot take what the rest of the batch needs."""
     upstream = FakeUpstream()
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
     team = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1"))
     plan = batches.batch_plan(
         version=template.versions.get(),
@@ -394,13 +401,13 @@ def test_the_second_providers_share_is_held_while_the_first_is_sent(
         credential=credential,
     )
     counted_before = []
-    real_submit = services.submit_task_ids
+    real_submit = sending.submit_task_ids
 
     def submit_task_ids(*, specs, **kwargs):
         counted_before.append((specs[0].provider, budget_spent(team)))
         return real_submit(specs=specs, **kwargs)
 
-    monkeypatch.setattr(services, "submit_task_ids", submit_task_ids)
+    monkeypatch.setattr(sending, "submit_task_ids", submit_task_ids)
 
     batches.batch_submit(plan=plan, credential=credential, user=member, idempotency_key="mix-held")
 
@@ -410,7 +417,7 @@ def test_the_second_providers_share_is_held_while_the_first_is_sent(
 
 
 def test_each_task_of_a_batch_keeps_the_row_that_made_it(template, credential, member, monkeypatch):
-    monkeypatch.setattr(services, "LLMResponsesClient", FakeUpstream())
+    monkeypatch.setattr(clients, "LLMResponsesClient", FakeUpstream())
     plan = batches.batch_plan(
         version=template.versions.get(), rows_text=csv_rows(2), models=["gpt-4.1"], credential=credential
     )
@@ -446,7 +453,7 @@ def _dated_catalog():
 def test_the_model_checklist_lists_both_providers_one_entry_per_model(member_client, template, credential):
     _dated_catalog()
 
-    html = member_client.get(reverse("batch_new", args=[template.pk])).content.decode()
+    html = member_client.get(reverse("prompt_templates:batch_new", args=[template.pk])).content.decode()
 
     values = re.findall(r'name="models" value="([^"]+)"', html)
     assert "gpt-4.1" in values and "claude-3-5-haiku" in values
@@ -474,7 +481,7 @@ def test_the_batch_list_shows_who_when_what_how_far_and_cost(member_client, temp
     other_template = template_create(name="Other", provider="chat_gpt", fields=FIELDS, user=member)
     Batch.objects.create(name="Someone else's", template_version=other_template.versions.get())
 
-    html = member_client.get(reverse("batch_list")).content.decode()
+    html = member_client.get(reverse("prompt_templates:batch_list")).content.decode()
     assert "Nightly dishes" in html and "Someone else" in html
     row = re.search(r"<tr>\s*<th scope=\"row\"><a[^>]*>Nightly dishes</a>.*?</tr>", html, re.S).group(0)
     assert member.get_username() in row
@@ -485,15 +492,17 @@ def test_the_batch_list_shows_who_when_what_how_far_and_cost(member_client, temp
     spent = sum(batch.tasks.values_list("spend", flat=True), Decimal(0))
     assert f"${spent:.4f}".rstrip("0") in row and "$0.0408" in row
 
-    of_template = member_client.get(reverse("batch_list") + f"?template={template.pk}").content.decode()
+    of_template = member_client.get(
+        reverse("prompt_templates:batch_list") + f"?template={template.pk}"
+    ).content.decode()
     assert "Nightly dishes" in of_template and "Someone else" not in of_template
 
 
 def test_the_batch_list_is_in_the_nav_and_on_each_templates_page(member_client, template):
     home = member_client.get("/").content.decode()
-    assert f'href="{reverse("batch_list")}"' in home
-    page = member_client.get(reverse("template_detail", args=[template.pk])).content.decode()
-    assert f'href="{reverse("batch_list")}?template={template.pk}"' in page
+    assert f'href="{reverse("prompt_templates:batch_list")}"' in home
+    page = member_client.get(reverse("prompt_templates:detail", args=[template.pk])).content.decode()
+    assert f'href="{reverse("prompt_templates:batch_list")}?template={template.pk}"' in page
 
 
 def test_the_batch_page_shows_each_tasks_variables_a_breadcrumb_and_exports(member_client, template, member):
@@ -503,7 +512,7 @@ def test_the_batch_page_shows_each_tasks_variables_a_breadcrumb_and_exports(memb
     make_task(batch=batch, user_prompt="Best pho in Hanoi?", variables={"dish": "pho", "city": "Hanoi"})
     make_task(user_prompt="Not in the batch")
 
-    html = member_client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    html = member_client.get(reverse("prompt_templates:batch_detail", args=[batch.pk])).content.decode()
 
     assert "<code>dish</code> = pho<br><code>city</code> = Hanoi" in html  # the template's order
     crumbs = re.search(r'<nav class="crumbs".*?</nav>', html, re.S).group(0)
@@ -523,11 +532,11 @@ def test_the_task_lists_batch_filter_is_a_picker_of_named_batches(member_client,
     make_task(batch=batch, user_prompt="In the batch")
     make_task(user_prompt="Not in the batch")
 
-    html = member_client.get(reverse("task_list")).content.decode()
+    html = member_client.get(reverse("history:task_list")).content.decode()
     picker = re.search(r'<select name="batch".*?</select>', html, re.S).group(0)
     assert f'<option value="{batch.pk}">Nightly dishes · Food v1 · ' in picker
 
-    listed = member_client.get(reverse("task_list") + f"?batch={batch.pk}").content.decode()
+    listed = member_client.get(reverse("history:task_list") + f"?batch={batch.pk}").content.decode()
     assert "In the batch" in listed and "Not in the batch" not in listed
     assert f'<option value="{batch.pk}" selected>' in listed
 
@@ -536,7 +545,7 @@ def test_the_batch_confirmation_says_before_submit_when_the_batch_will_not_fit(
     member_client, template, credential
 ):
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("0.03"))
-    url = reverse("batch_new", args=[template.pk])
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
     data = {
         "credential": credential.pk,
         "models": ["gpt-4.1"],

@@ -11,8 +11,8 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from tasks import services
-from tasks.budgets import (
+from tasks.models import AuditEntry, Budget, BudgetHold, Task
+from tasks.spend.budgets import (
     SUBMISSION_LIFETIME,
     BudgetExceeded,
     budget_spent,
@@ -21,8 +21,9 @@ from tasks.budgets import (
     budgets_usage,
     month_start,
 )
-from tasks.clients import StatusClass, TaskOutcome
-from tasks.models import AuditEntry, Budget, BudgetHold, Task
+from tasks.submission import collection, sending
+from tasks.upstream import clients
+from tasks.upstream.outcomes import StatusClass, TaskOutcome
 from tests.factories import make_credential, make_task, make_user
 from tests.fake_upstream import CHARGE, FakeUpstream
 
@@ -30,21 +31,19 @@ from tests.fake_upstream import CHARGE, FakeUpstream
 @pytest.fixture
 def fake_upstream(monkeypatch):
     upstream = FakeUpstream()
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
     return upstream
 
 
-def _spec(tag: str = "", n: int = 0) -> services.TaskSpec:
+def _spec(tag: str = "", n: int = 0) -> sending.TaskSpec:
     body = {"user_prompt": f"Prompt {n}", "model_name": "gpt-4.1-mini"}
     if tag:
         body["tag"] = tag
-    return services.TaskSpec(provider="chat_gpt", body=body)
+    return sending.TaskSpec(provider="chat_gpt", body=body)
 
 
 def _submit(user, credential, count: int = 1, tag: str = ""):
-    return services.submit_tasks(
-        specs=[_spec(tag, n) for n in range(count)], credential=credential, user=user
-    )
+    return sending.submit_tasks(specs=[_spec(tag, n) for n in range(count)], credential=credential, user=user)
 
 
 # --- Refusal ----------------------------------------------------------------------------------------
@@ -132,7 +131,7 @@ def test_reservations_settle_to_the_final_cost(fake_upstream, member_user):
         result=[{"money_spent": 0.003, "items": []}],
         raw={},
     )
-    services.task_apply_outcome(task=task, outcome=outcome, source="polled")
+    collection.task_apply_outcome(task=task, outcome=outcome, source="polled")
 
     assert budget_spent(budget) == Decimal("0.0032")
 
@@ -188,7 +187,7 @@ def test_the_warning_banner_shows_on_every_page_for_everyone(member_client):
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1.00"))
     make_task(spend=Decimal("0.85"))
 
-    response = member_client.get(reverse("home"))
+    response = member_client.get(reverse("history:home"))
 
     assert "Team budget is at 85%" in response.content.decode()
 
@@ -250,7 +249,7 @@ def test_control_without_the_atomic_reservation_the_same_load_overshoots(concurr
     """Proves the test above has teeth: check the budget outside the lock (check, then act) and the
     same 40 submissions all get through."""
     users, credential, _upstream = concurrent_setup
-    monkeypatch.setattr(services, "budgets_reserve", lambda *, user, charges: None)
+    monkeypatch.setattr(sending, "budgets_reserve", lambda *, user, charges: None)
     checked = threading.Barrier(THREADS)
 
     def unlocked_check_then_submit(i):
@@ -275,7 +274,7 @@ def test_control_without_the_atomic_reservation_the_same_load_overshoots(concurr
 @pytest.mark.django_db
 def test_an_admin_sets_edits_and_deletes_budgets_and_each_change_is_audited(team_admin_client, member_user):
     response = team_admin_client.post(
-        reverse("budget_create"),
+        reverse("spend:budget_create"),
         {"scope": "team", "monthly_limit": "250", "warn_percent": "75", "is_active": "on"},
     )
     assert response.status_code == 302
@@ -283,11 +282,11 @@ def test_an_admin_sets_edits_and_deletes_budgets_and_each_change_is_audited(team
     assert (budget.monthly_limit, budget.warn_ratio) == (Decimal("250"), Decimal("0.75"))
 
     team_admin_client.post(
-        reverse("budget_edit", args=[budget.pk]),
+        reverse("spend:budget_edit", args=[budget.pk]),
         {"scope": "team", "monthly_limit": "300", "warn_percent": "80", "is_active": "on"},
     )
     team_admin_client.post(
-        reverse("budget_create"),
+        reverse("spend:budget_create"),
         {
             "scope": "person",
             "user": member_user.pk,
@@ -296,7 +295,7 @@ def test_an_admin_sets_edits_and_deletes_budgets_and_each_change_is_audited(team
             "is_active": "on",
         },
     )
-    team_admin_client.post(reverse("budget_delete", args=[budget.pk]))
+    team_admin_client.post(reverse("spend:budget_delete", args=[budget.pk]))
 
     assert list(Budget.objects.values_list("scope", flat=True)) == ["person"]
     actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
@@ -313,7 +312,7 @@ def test_the_budget_list_shows_use_against_each_limit(team_admin_client):
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1.00"))
     make_task(spend=Decimal("0.25"))
 
-    html = team_admin_client.get(reverse("budget_list")).content.decode()
+    html = team_admin_client.get(reverse("spend:budget_list")).content.decode()
 
     assert "Team budget" in html and "$0.2500" in html and "25%" in html
 
@@ -331,7 +330,7 @@ def test_the_budget_list_shows_use_against_each_limit(team_admin_client):
     ],
 )
 def test_bad_budget_input_is_explained_and_kept(team_admin_client, data, message):
-    response = team_admin_client.post(reverse("budget_create"), data)
+    response = team_admin_client.post(reverse("spend:budget_create"), data)
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -345,7 +344,7 @@ def test_a_second_team_budget_is_refused_with_a_pointer_to_the_first(team_admin_
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1"))
 
     response = team_admin_client.post(
-        reverse("budget_create"), {"scope": "team", "monthly_limit": "5", "warn_percent": "80"}
+        reverse("spend:budget_create"), {"scope": "team", "monthly_limit": "5", "warn_percent": "80"}
     )
 
     assert "already a team budget" in response.content.decode()

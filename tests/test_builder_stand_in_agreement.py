@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from tasks.forms import TaskRequestForm, catalog_for, form_data_from_fields
-from tasks.providers import provider_rules
+from tasks.builder.forms import TaskRequestForm, catalog_for, form_data_from_fields
+from tasks.upstream.providers import provider_rules
 from tests.builder_factories import make_catalog
 
 VALID = {

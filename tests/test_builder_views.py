@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 
 from sandbox import stats
-from tasks.clients import UpstreamError
 from tasks.models import Credential, ProviderModel, Task
+from tasks.upstream.outcomes import UpstreamError
 from tests.builder_factories import form_data, make_catalog, make_member
 from tests.factories import make_task
 
@@ -29,7 +29,7 @@ def live_member_client(client, django_user_model):
 
 
 def validate(client, data, trigger):
-    return client.post(reverse("builder_validate"), {**data, "trigger_field": trigger}, **HTMX)
+    return client.post(reverse("builder:validate"), {**data, "trigger_field": trigger}, **HTMX)
 
 
 def errors_in(html: str, field: str) -> str:
@@ -42,7 +42,7 @@ def errors_in(html: str, field: str) -> str:
 
 
 def test_the_page_shows_every_field_of_the_provider(member_client, credential):
-    html = member_client.get(reverse("builder")).content.decode()
+    html = member_client.get(reverse("builder:new")).content.decode()
 
     for name in ("user_prompt", "system_message", "max_output_tokens", "temperature", "top_p", "web_search",
                  "force_web_search", "web_search_country_iso_code", "web_search_city", "tag"):  # fmt: skip
@@ -53,7 +53,7 @@ def test_the_page_shows_every_field_of_the_provider(member_client, credential):
 
 
 def test_claude_has_use_reasoning_and_a_country_list(member_client, credential):
-    html = member_client.get(reverse("builder") + "?provider=claude").content.decode()
+    html = member_client.get(reverse("builder:new") + "?provider=claude").content.decode()
 
     assert 'name="use_reasoning"' in html
     assert '<option value="ZA">ZA</option>' in html
@@ -64,7 +64,7 @@ def test_the_provider_switch_answers_htmx_with_the_builder_fragment_and_keeps_va
     member_client, credential
 ):
     response = member_client.get(
-        reverse("builder") + "?switch=claude&user_prompt=Keep+me&model_name=gpt-4.1", **HTMX
+        reverse("builder:new") + "?switch=claude&user_prompt=Keep+me&model_name=gpt-4.1", **HTMX
     )
 
     html = response.content.decode()
@@ -75,7 +75,7 @@ def test_the_provider_switch_answers_htmx_with_the_builder_fragment_and_keeps_va
 
 
 def test_models_that_cannot_be_queued_are_listed_but_disabled(member_client, credential):
-    html = member_client.get(reverse("builder")).content.decode()
+    html = member_client.get(reverse("builder:new")).content.decode()
 
     assert re.search(r'<option value="o1-pro" disabled>o1-pro \(reasoning, live only', html)
     assert "o3-mini (reasoning, web search)" in html
@@ -84,7 +84,7 @@ def test_models_that_cannot_be_queued_are_listed_but_disabled(member_client, cre
 def test_no_models_yet_shows_the_refresh_state(member_client, credential):
     ProviderModel.objects.all().delete()
 
-    html = member_client.get(reverse("builder")).content.decode()
+    html = member_client.get(reverse("builder:new")).content.decode()
 
     assert "No ChatGPT models yet" in html
     assert "Refresh models" in html
@@ -93,8 +93,8 @@ def test_no_models_yet_shows_the_refresh_state(member_client, credential):
 def test_a_person_without_add_task_is_refused(client, django_user_model, credential):
     client.force_login(django_user_model.objects.create_user("viewer", password="x"))
 
-    assert client.get(reverse("builder")).status_code == 403
-    assert client.post(reverse("builder_validate"), {}).status_code == 403
+    assert client.get(reverse("builder:new")).status_code == 403
+    assert client.post(reverse("builder:validate"), {}).status_code == 403
 
 
 # --- live validation -------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def test_a_known_variables_errors_are_swapped_once(member_client, credential):
 
 def test_the_validation_endpoint_without_htmx_shows_every_error(member_client, credential):
     response = member_client.post(
-        reverse("builder_validate"), form_data("chat_gpt", credential, user_prompt=None)
+        reverse("builder:validate"), form_data("chat_gpt", credential, user_prompt=None)
     )
 
     assert "Enter a user prompt." in errors_in(response.content.decode(), "user_prompt")
@@ -252,22 +252,22 @@ def test_the_preview_shows_callback_placeholders_when_public_base_url_is_set(
 
 @pytest.fixture
 def accepted_post():
-    from tasks.clients import StatusClass, TaskOutcome
+    from tasks.upstream.outcomes import StatusClass, TaskOutcome
 
-    def outcomes(provider, bodies, on_sent=None):
+    def outcomes(provider, bodies):
         return [
             TaskOutcome(id=f"up-{i}", status_code=20100, status_message="Task Created.", data={}, raw={},
                         status_class=StatusClass.CREATED, cost=Decimal("0.0102"), result=None)
             for i, _ in enumerate(bodies)
         ]  # fmt: skip
 
-    with mock.patch("tasks.services.LLMResponsesClient") as client_class:
+    with mock.patch("tasks.upstream.clients.LLMResponsesClient") as client_class:
         client_class.for_credential.return_value.task_post.side_effect = outcomes
         yield client_class.for_credential.return_value.task_post
 
 
 def test_a_plain_submit_creates_the_task_and_redirects_to_its_page(member_client, credential, accepted_post):
-    response = member_client.post(reverse("builder"), form_data("chat_gpt", credential, tag="team-a"))
+    response = member_client.post(reverse("builder:new"), form_data("chat_gpt", credential, tag="team-a"))
 
     task = Task.objects.get()
     assert response.status_code == 302
@@ -278,7 +278,7 @@ def test_a_plain_submit_creates_the_task_and_redirects_to_its_page(member_client
 
 
 def test_an_htmx_submit_redirects_the_client(member_client, credential, accepted_post):
-    response = member_client.post(reverse("builder"), form_data("chat_gpt", credential), **HTMX)
+    response = member_client.post(reverse("builder:new"), form_data("chat_gpt", credential), **HTMX)
 
     assert response["HX-Redirect"] == f"/tasks/{Task.objects.get().pk}/"
 
@@ -286,8 +286,8 @@ def test_an_htmx_submit_redirects_the_client(member_client, credential, accepted
 def test_two_identical_submits_make_one_task_and_one_post(member_client, credential, accepted_post):
     data = form_data("chat_gpt", credential)
 
-    first = member_client.post(reverse("builder"), data)
-    second = member_client.post(reverse("builder"), data)
+    first = member_client.post(reverse("builder:new"), data)
+    second = member_client.post(reverse("builder:new"), data)
 
     assert Task.objects.count() == 1
     assert accepted_post.call_count == 1
@@ -297,7 +297,7 @@ def test_two_identical_submits_make_one_task_and_one_post(member_client, credent
 def test_an_invalid_submit_keeps_the_input_and_shows_every_error(member_client, credential, accepted_post):
     data = form_data("chat_gpt", credential, user_prompt="Keep this text", temperature="0.5", top_p="0.5")
 
-    response = member_client.post(reverse("builder"), data)
+    response = member_client.post(reverse("builder:new"), data)
 
     html = response.content.decode()
     assert response.status_code == 422
@@ -312,7 +312,9 @@ def test_a_budget_refusal_is_shown_at_the_top_with_the_form_filled(member_client
 
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("0.001"))
 
-    response = member_client.post(reverse("builder"), form_data("chat_gpt", credential, user_prompt="Mine"))
+    response = member_client.post(
+        reverse("builder:new"), form_data("chat_gpt", credential, user_prompt="Mine")
+    )
 
     html = response.content.decode()
     assert response.status_code == 422
@@ -338,7 +340,7 @@ def test_the_page_shows_what_is_left_of_each_budget_that_applies(member_client, 
     Budget.objects.create(scope=Budget.Scope.TAG, tag="other-tag", monthly_limit=Decimal("1"))
     make_task(spend=Decimal("0.25"), submitted_by=member_user)
 
-    panel = _budget_panel(member_client.get(reverse("builder")).content.decode())
+    panel = _budget_panel(member_client.get(reverse("builder:new")).content.decode())
 
     assert "Left in the team budget</dt><dd>$4.7500" in panel
     assert "Left in your budget</dt><dd>$1.7500" in panel
@@ -371,7 +373,7 @@ def test_a_task_that_will_not_fit_is_said_so_and_submit_disabled_before_submitti
     submit = re.search(r'<div id="submit-area".*?</button>', html, re.S).group(0)
     assert f"Budget: {reason}" in submit
     assert re.search(r'<button type="submit" id="submit-button" class="primary"[^>]* disabled', submit)
-    full_page = member_client.get(reverse("builder")).content.decode()
+    full_page = member_client.get(reverse("builder:new")).content.decode()
     assert f"Budget: {reason}" in full_page  # listed without JavaScript too; the submit refuses it anyway
 
 
@@ -388,11 +390,11 @@ def test_a_task_that_fits_exactly_is_not_held_back(member_client, credential):
 
 def test_prefill_from_a_task_opens_its_request(member_client, credential, accepted_post):
     member_client.post(
-        reverse("builder"), form_data("claude", credential, user_prompt="Again", temperature="0.2")
+        reverse("builder:new"), form_data("claude", credential, user_prompt="Again", temperature="0.2")
     )
     task = Task.objects.get()
 
-    html = member_client.get(reverse("builder") + f"?from_task={task.pk}").content.decode()
+    html = member_client.get(reverse("builder:new") + f"?from_task={task.pk}").content.decode()
 
     assert "Again</textarea>" in html
     assert 'name="temperature" value="0.2"' in html
@@ -403,7 +405,7 @@ def test_prefill_from_a_task_opens_its_request(member_client, credential, accept
 
 
 def test_prefill_from_an_unknown_task_is_a_404(member_client, credential):
-    assert member_client.get(reverse("builder") + "?from_task=not-a-uuid").status_code == 404
+    assert member_client.get(reverse("builder:new") + "?from_task=not-a-uuid").status_code == 404
 
 
 # --- the message chain -----------------------------------------------------------------------------------
@@ -420,13 +422,13 @@ def test_chain_add_remove_and_move_work_without_javascript(member_client, creden
         }
     )
 
-    html = member_client.post(reverse("builder"), {**data, "chain_action": "up:1"}).content.decode()
+    html = member_client.post(reverse("builder:new"), {**data, "chain_action": "up:1"}).content.decode()
     assert html.index("second</textarea>") < html.index("first</textarea>")
 
-    html = member_client.post(reverse("builder"), {**data, "chain_action": "remove:0"}).content.decode()
+    html = member_client.post(reverse("builder:new"), {**data, "chain_action": "remove:0"}).content.decode()
     assert "first</textarea>" not in html and "second</textarea>" in html
 
-    html = member_client.post(reverse("builder"), {**data, "chain_action": "add"}).content.decode()
+    html = member_client.post(reverse("builder:new"), {**data, "chain_action": "add"}).content.decode()
     assert 'name="chain-2-message"' in html
     assert Task.objects.count() == 0
 
@@ -434,7 +436,7 @@ def test_chain_add_remove_and_move_work_without_javascript(member_client, creden
 def test_chain_actions_with_htmx_redraw_only_the_chain_preview_and_button(member_client, credential):
     data = {**form_data("chat_gpt", credential), "chain_action": "add"}
 
-    html = member_client.post(reverse("builder"), data, **HTMX).content.decode()
+    html = member_client.post(reverse("builder:new"), data, **HTMX).content.decode()
 
     assert html.lstrip().startswith('<div id="chain"')
     assert 'id="preview" class="preview" aria-labelledby="preview-title" hx-swap-oob="true"' in html
@@ -448,7 +450,7 @@ def test_refresh_models_fetches_the_catalog_from_the_stand_in(live_member_client
     ProviderModel.objects.all().delete()
 
     html = live_member_client.post(
-        reverse("builder_models_refresh"), form_data("claude", live_credential), **HTMX
+        reverse("builder:models_refresh"), form_data("claude", live_credential), **HTMX
     ).content.decode()
 
     assert html.lstrip().startswith('<div id="model-picker"')
@@ -458,11 +460,9 @@ def test_refresh_models_fetches_the_catalog_from_the_stand_in(live_member_client
 
 
 def test_refresh_models_shows_the_upstream_error(member_client, credential):
-    with mock.patch(
-        "tasks.views.builder.services.catalog_refresh", side_effect=UpstreamError("401 Unauthorized")
-    ):
+    with mock.patch("tasks.builder.catalog.catalog_refresh", side_effect=UpstreamError("401 Unauthorized")):
         html = member_client.post(
-            reverse("builder_models_refresh"), form_data("chat_gpt", credential), **HTMX
+            reverse("builder:models_refresh"), form_data("chat_gpt", credential), **HTMX
         ).content.decode()
 
     assert "Could not refresh the models: 401 Unauthorized" in html
@@ -472,7 +472,7 @@ def test_refresh_models_shows_the_upstream_error(member_client, credential):
 def test_refresh_models_without_htmx_renders_the_page_with_a_message(live_member_client, live_credential):
     data = form_data("chat_gpt", live_credential, user_prompt="kept")
 
-    response = live_member_client.post(reverse("builder_models_refresh"), data)
+    response = live_member_client.post(reverse("builder:models_refresh"), data)
 
     html = response.content.decode()
     assert "ChatGPT models fetched" in html
@@ -485,8 +485,8 @@ def test_two_identical_submits_reach_the_stand_in_once(live_member_client, live_
     data = form_data("claude", live_credential, idempotency_key="same-form")
     stats.clear()
 
-    first = live_member_client.post(reverse("builder"), data)
-    second = live_member_client.post(reverse("builder"), data)
+    first = live_member_client.post(reverse("builder:new"), data)
+    second = live_member_client.post(reverse("builder:new"), data)
 
     assert stats.request_count(function="task_post", method="POST") == 1
     assert Task.objects.get().status == Task.Status.SUBMITTED
@@ -494,16 +494,16 @@ def test_two_identical_submits_reach_the_stand_in_once(live_member_client, live_
 
 
 def test_an_upstream_rejection_is_shown_at_the_top_with_the_form_filled(member_client, credential):
-    from tasks.clients import StatusClass, TaskOutcome
+    from tasks.upstream.outcomes import StatusClass, TaskOutcome
 
     rejected = TaskOutcome(
         id="up-1", status_code=40501, status_message="Invalid Field: 'web_search'.", data={}, raw={},
         status_class=StatusClass.INVALID, cost=Decimal("0"), result=None,
     )  # fmt: skip
     data = form_data("chat_gpt", credential, user_prompt="Mine", idempotency_key="first-key")
-    with mock.patch("tasks.services.LLMResponsesClient") as client_class:
+    with mock.patch("tasks.upstream.clients.LLMResponsesClient") as client_class:
         client_class.for_credential.return_value.task_post.return_value = [rejected]
-        response = member_client.post(reverse("builder"), data)
+        response = member_client.post(reverse("builder:new"), data)
 
     html = response.content.decode()
     assert response.status_code == 422
@@ -526,7 +526,7 @@ def test_a_tag_with_a_control_character_is_refused_at_the_field(
     data = form_data("chat_gpt", credential, tag=tag, user_prompt="Keep me")
 
     live = validate(member_client, data, "tag").content.decode()
-    submitted = member_client.post(reverse("builder"), data)
+    submitted = member_client.post(reverse("builder:new"), data)
 
     assert TAG_IS_ONE_LINE in errors_in(live, "tag")
     assert submitted.status_code == 422
@@ -538,7 +538,7 @@ def test_a_tag_with_a_control_character_is_refused_at_the_field(
 
 @pytest.mark.parametrize("tag", ["team-a:parks/fr", "50% off? #1", "naïve 東京 🎈", "..", "x" * 255])
 def test_any_one_line_tag_is_accepted(member_client, credential, accepted_post, tag):
-    response = member_client.post(reverse("builder"), form_data("chat_gpt", credential, tag=tag))
+    response = member_client.post(reverse("builder:new"), form_data("chat_gpt", credential, tag=tag))
 
     assert response.status_code == 302
     assert Task.objects.get().tag == tag
@@ -549,7 +549,7 @@ def test_a_template_with_a_multi_line_tag_is_not_saved(member_client, credential
 
     data = form_data("chat_gpt", credential, tag="a\nb", template_name="Tagged")
 
-    response = member_client.post(reverse("template_save"), {**data, "save_as": "new"})
+    response = member_client.post(reverse("prompt_templates:save"), {**data, "save_as": "new"})
 
     assert response.status_code == 422
     assert TAG_IS_ONE_LINE in errors_in(response.content.decode(), "tag")
@@ -557,8 +557,8 @@ def test_a_template_with_a_multi_line_tag_is_not_saved(member_client, credential
 
 
 def test_a_batch_of_a_template_with_a_multi_line_tag_is_refused(member_user, credential):
-    from tasks import batches
-    from tasks.prompt_templates import template_create
+    from tasks.prompt_templates import batches
+    from tasks.prompt_templates.services import template_create
 
     # A template saved before tags were checked.
     template = template_create(
@@ -576,7 +576,7 @@ def test_a_tag_budget_for_a_multi_line_tag_is_refused(team_admin_client):
     from tasks.models import Budget
 
     response = team_admin_client.post(
-        reverse("budget_create"),
+        reverse("spend:budget_create"),
         {"scope": "tag", "tag": "a\nb", "monthly_limit": "10", "warn_percent": "80", "is_active": "on"},
     )
 
@@ -591,7 +591,7 @@ def test_without_javascript_a_provider_tab_posts_the_form_and_keeps_the_common_f
     data = form_data("chat_gpt", credential, user_prompt="Keep me", tag="my-tag", temperature="0.4")
     data["switch"] = "claude"
 
-    response = member_client.post(reverse("builder"), data)
+    response = member_client.post(reverse("builder:new"), data)
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -603,7 +603,7 @@ def test_without_javascript_a_provider_tab_posts_the_form_and_keeps_the_common_f
 
 
 def test_the_forms_default_button_submits_the_task_never_adds_a_turn(member_client, credential):
-    html = member_client.get(reverse("builder")).content.decode()
+    html = member_client.get(reverse("builder:new")).content.decode()
 
     # Enter presses the first submit button of the form in document order (HTML's implicit submission).
     buttons = re.findall(r"<button\b[^>]*>", html)

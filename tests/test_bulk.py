@@ -1,4 +1,4 @@
-"""tasks.bulk.insert_rows stores what the ORM would store, on either database."""
+"""tasks.submission.bulk.insert_rows stores what the ORM would store, on either database."""
 
 import uuid
 from decimal import Decimal
@@ -7,8 +7,8 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy
 
-from tasks.bulk import insert_rows, update_rows
 from tasks.models import Task, TaskEvent
+from tasks.submission.bulk import insert_rows, update_rows
 from tests.factories import make_credential, make_user
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ import pytest
 from django.tasks import default_task_backend
 from django.urls import reverse
 
-from tasks import services
 from tasks.models import Credential, Task, TaskEvent
+from tasks.submission import callbacks
 from tests.test_results import FINISHED
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def submitted_task(db):
 
 
 def url(name: str, task: Task, token: str | None = None) -> str:
-    token = token or services.callback_token(task.pk)
+    token = token or callbacks.callback_token(task.pk)
     return reverse(name, kwargs={"task_id": task.pk, "token": token})
 
 
@@ -61,23 +61,27 @@ def post_gzip(client, target: str, payload: bytes):
 
 def test_a_wrong_token_is_404_before_any_database_work(client, submitted_task, django_assert_num_queries):
     with django_assert_num_queries(0):
-        assert client.get(url("callback_pingback", submitted_task, token="forged")).status_code == 404
+        assert (
+            client.get(url("submission:callback_pingback", submitted_task, token="forged")).status_code == 404
+        )
         response = post_gzip(
             client,
-            url("callback_postback", submitted_task, "forged"),
+            url("submission:callback_postback", submitted_task, "forged"),
             json.dumps(envelope(submitted_task)).encode(),
         )
         assert response.status_code == 404
 
 
 def test_a_token_of_another_task_does_not_open_this_one(client, submitted_task):
-    other_token = services.callback_token(uuid.uuid4())
-    assert client.get(url("callback_pingback", submitted_task, token=other_token)).status_code == 404
+    other_token = callbacks.callback_token(uuid.uuid4())
+    assert (
+        client.get(url("submission:callback_pingback", submitted_task, token=other_token)).status_code == 404
+    )
 
 
 def test_callbacks_need_no_login_and_a_pingback_triggers_one_fetch_of_our_stored_id(client, submitted_task):
     default_task_backend.clear()
-    response = client.get(url("callback_pingback", submitted_task) + "?id=someone-elses-id&tag=x")
+    response = client.get(url("submission:callback_pingback", submitted_task) + "?id=someone-elses-id&tag=x")
     assert response.status_code == 200
     fetches = [r for r in default_task_backend.results if r.task.name == "fetch_after_callback"]
     assert [r.args for r in fetches] == [[str(submitted_task.pk)]]
@@ -85,7 +89,9 @@ def test_callbacks_need_no_login_and_a_pingback_triggers_one_fetch_of_our_stored
 
 def test_a_gzip_postback_completes_the_task(client, submitted_task):
     response = post_gzip(
-        client, url("callback_postback", submitted_task), json.dumps(envelope(submitted_task)).encode()
+        client,
+        url("submission:callback_postback", submitted_task),
+        json.dumps(envelope(submitted_task)).encode(),
     )
     assert response.status_code == 200
     submitted_task.refresh_from_db()
@@ -97,7 +103,7 @@ def test_a_gzip_postback_completes_the_task(client, submitted_task):
 
 def test_a_plain_json_postback_is_accepted_too(client, submitted_task):
     response = client.post(
-        url("callback_postback", submitted_task),
+        url("submission:callback_postback", submitted_task),
         json.dumps(envelope(submitted_task)),
         content_type="application/json",
     )
@@ -108,9 +114,9 @@ def test_a_plain_json_postback_is_accepted_too(client, submitted_task):
 
 def test_a_duplicate_postback_is_processed_once(client, submitted_task):
     body = json.dumps(envelope(submitted_task)).encode()
-    assert post_gzip(client, url("callback_postback", submitted_task), body).status_code == 200
+    assert post_gzip(client, url("submission:callback_postback", submitted_task), body).status_code == 200
     events_after_first = submitted_task.events.count()
-    assert post_gzip(client, url("callback_postback", submitted_task), body).status_code == 200
+    assert post_gzip(client, url("submission:callback_postback", submitted_task), body).status_code == 200
     assert submitted_task.events.count() == events_after_first
     assert submitted_task.events.filter(kind=TaskEvent.Kind.COMPLETED).count() == 1
 
@@ -118,7 +124,9 @@ def test_a_duplicate_postback_is_processed_once(client, submitted_task):
 def test_a_gzip_bomb_gets_413_and_changes_nothing(client, submitted_task):
     bomb = gzip.compress(b"{" + b" " * (64 * 1024 * 1024) + b"}", compresslevel=9)
     assert len(bomb) < 1024 * 1024  # small on the wire, 64 MB unpacked
-    response = client.post(url("callback_postback", submitted_task), bomb, content_type="application/json")
+    response = client.post(
+        url("submission:callback_postback", submitted_task), bomb, content_type="application/json"
+    )
     assert response.status_code == 413
     submitted_task.refresh_from_db()
     assert submitted_task.status == Task.Status.SUBMITTED
@@ -126,14 +134,18 @@ def test_a_gzip_bomb_gets_413_and_changes_nothing(client, submitted_task):
 
 def test_an_oversized_body_gets_413(client, submitted_task):
     response = client.post(
-        url("callback_postback", submitted_task), b"x" * (3 * 1024 * 1024), content_type="application/json"
+        url("submission:callback_postback", submitted_task),
+        b"x" * (3 * 1024 * 1024),
+        content_type="application/json",
     )
     assert response.status_code == 413
 
 
 @pytest.mark.parametrize("body", [b"not json", gzip.compress(b"[1, 2", mtime=0), b"\x1f\x8bbroken", b"[]"])
 def test_a_malformed_postback_is_a_400_not_a_500(client, submitted_task, body):
-    response = client.post(url("callback_postback", submitted_task), body, content_type="application/json")
+    response = client.post(
+        url("submission:callback_postback", submitted_task), body, content_type="application/json"
+    )
     assert response.status_code == 400
     submitted_task.refresh_from_db()
     assert submitted_task.status == Task.Status.SUBMITTED
@@ -143,7 +155,7 @@ def test_a_postback_about_another_upstream_task_is_ignored(client, submitted_tas
     body = envelope(submitted_task)
     body["tasks"][0]["id"] = "someone-else"
     response = client.post(
-        url("callback_postback", submitted_task), json.dumps(body), content_type="application/json"
+        url("submission:callback_postback", submitted_task), json.dumps(body), content_type="application/json"
     )
     assert response.status_code == 400
     submitted_task.refresh_from_db()
@@ -154,9 +166,9 @@ def test_callback_urls_carry_the_task_id_and_a_token_only_when_public_base_url_i
     settings, submitted_task
 ):
     settings.PUBLIC_BASE_URL = ""
-    assert services.callback_urls(submitted_task.pk) == {}
+    assert callbacks.callback_urls(submitted_task.pk) == {}
     settings.PUBLIC_BASE_URL = "https://dash.example.com"
-    urls = services.callback_urls(submitted_task.pk)
+    urls = callbacks.callback_urls(submitted_task.pk)
     assert urls["pingback_url"].startswith(f"https://dash.example.com/callbacks/{submitted_task.pk}/")
     assert urls["postback_url"].endswith("/postback/")
 
@@ -202,7 +214,7 @@ def test_a_malformed_postback_with_a_valid_token_is_a_4xx_and_changes_nothing(cl
     payload = body(submitted_task)
 
     response = client.post(
-        url("callback_postback", submitted_task),
+        url("submission:callback_postback", submitted_task),
         payload if isinstance(payload, bytes) else payload.encode(),
         content_type="application/json",
     )
@@ -217,7 +229,7 @@ def test_a_postback_whose_result_fields_cannot_be_read_completes_the_task_and_sa
 ):
     result = [{**FINISHED[0], "fan_out_queries": 7, "input_tokens": -1}]
     response = client.post(
-        url("callback_postback", submitted_task),
+        url("submission:callback_postback", submitted_task),
         json.dumps(envelope(submitted_task, result=result)),
         content_type="application/json",
     )

@@ -23,10 +23,9 @@ import responses
 import urllib3.util.connection
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
 
-from tasks import clients
-from tasks.clients import (
-    TASK_POST_CHUNK,
-    LLMResponsesClient,
+from tasks.upstream import clients, session
+from tasks.upstream.clients import TASK_POST_CHUNK, LLMResponsesClient
+from tasks.upstream.outcomes import (
     ModelInfo,
     StatusClass,
     TaskOutcome,
@@ -826,11 +825,11 @@ def test_every_call_has_connect_and_read_timeouts(client, upstream):
 def test_one_log_line_per_call_without_headers(client, upstream, caplog):
     upstream.post(POST_URL, json=envelope([upstream_task()]))
 
-    with caplog.at_level(logging.INFO, logger="tasks.clients"):
+    with caplog.at_level(logging.INFO, logger="tasks.upstream"):
         client.task_post("chat_gpt", [prompt()])
 
     (record,) = caplog.records
-    assert record.name == "tasks.clients"
+    assert record.name == "tasks.upstream.clients"
     message = record.getMessage()
     assert message.startswith("upstream POST task_post provider=chat_gpt http_status=200 elapsed_ms=")
     assert message.endswith(" attempts=1 outcome=ok")
@@ -1096,65 +1095,6 @@ def test_real_post_succeeds_and_is_sent_once(serve):
     assert json.loads(body) == [prompt()]
 
 
-def test_on_sent_comes_once_the_body_has_left_while_its_reply_is_awaited(serve):
-    sent = threading.Event()
-
-    def answer_once_told(handler):
-        handler.server.told_first = sent.wait(2)  # the client says "sent" before any reply exists
-        CREATED(handler)
-
-    server = serve(answer_once_told)
-    told = []
-
-    (outcome,) = real_client(server).task_post(
-        "chat_gpt", [prompt()], on_sent=lambda: told.append(sent.set())
-    )
-
-    assert server.told_first is True and len(told) == 1
-    assert outcome.status_class is StatusClass.CREATED
-    _, _, body = server.received[0]
-    assert json.loads(body) == [prompt()]  # sent whole, with its Content-Length
-
-
-def test_on_sent_never_comes_when_nothing_could_be_sent(monkeypatch):
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens there now
-    monkeypatch.setattr("urllib3.util.retry.time.sleep", lambda seconds: None)
-    client = LLMResponsesClient(base_url=f"http://127.0.0.1:{port}/v3", token=TOKEN, connect_timeout=1)
-    told = []
-
-    with pytest.raises(UpstreamUnavailable):
-        client.task_post("chat_gpt", [prompt()], on_sent=lambda: told.append(True))
-
-    assert told == []
-
-
-@pytest.mark.parametrize(
-    "behaviour",
-    [
-        close_without_reply,
-        reset_connection,
-        stay_silent,
-        cut_off_reply,
-        answer(503, headers={"Retry-After": "1"}),
-    ],
-    ids=["closed", "reset", "silent", "cut-off", "503-with-retry-after"],
-)
-def test_real_lost_reply_to_a_post_is_never_resent(serve, behaviour, caplog):
-    server = serve(behaviour, CREATED)
-    started = time.monotonic()
-
-    with caplog.at_level(logging.DEBUG), pytest.raises(UpstreamReplyLost) as caught:
-        real_client(server, read_timeout=0.5).task_post("chat_gpt", [prompt()])
-
-    assert len(server.received) == 1
-    assert caught.value.lost_range == (0, 1)
-    assert time.monotonic() - started < 3  # nothing waited for a retry
-    assert_no_secret(caught.value, caplog)
-
-
 def test_real_get_without_a_reply_is_unavailable_and_not_repeated(serve):
     server = serve(stay_silent, answer(200, envelope([upstream_task(TASK_ID, 40602)])))
 
@@ -1170,7 +1110,7 @@ def test_real_429_waits_for_retry_after_then_succeeds(serve, caplog):
     server = serve(limited, CREATED)
     started = time.monotonic()
 
-    with caplog.at_level(logging.INFO, logger="tasks.clients"):
+    with caplog.at_level(logging.INFO, logger="tasks.upstream"):
         (outcome,) = real_client(server).task_post("chat_gpt", [prompt()])
 
     assert outcome.status_class is StatusClass.CREATED
@@ -1211,7 +1151,7 @@ def test_real_refused_port_is_retried_with_backoff_then_unavailable(monkeypatch,
     with caplog.at_level(logging.DEBUG), pytest.raises(UpstreamUnavailable) as caught:
         client.task_post("chat_gpt", [prompt()])
 
-    assert len(attempts) == 1 + clients.CONNECT_RETRIES
+    assert len(attempts) == 1 + session.CONNECT_RETRIES
     assert sleeps == [1.0, 2.0]  # urllib3's backoff: none before the first retry, then 2 × 0.5 s, 4 × 0.5 s
     assert "the connection was refused" in str(caught.value)
     assert "Nothing was sent" in str(caught.value)
@@ -1357,7 +1297,7 @@ def test_a_refused_task_whose_status_message_echoes_the_key_is_redacted(upstream
 
 
 def test_redaction_keeps_ordinary_text_and_marks_each_run_once():
-    from tasks.clients import SecretRedactor
+    from tasks.upstream.outcomes import SecretRedactor
 
     redactor = SecretRedactor([LONG_TOKEN])
 

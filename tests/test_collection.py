@@ -19,9 +19,10 @@ from django.db import DatabaseError, connection
 from django.tasks import default_task_backend
 from django.utils import timezone
 
-from tasks import services
-from tasks.clients import StatusClass, TaskOutcome
 from tasks.models import Credential, Task, TaskEvent
+from tasks.submission import collection
+from tasks.upstream import clients
+from tasks.upstream.outcomes import StatusClass, TaskOutcome
 from tests.factories import make_task
 from tests.test_results import FINISHED
 
@@ -91,7 +92,7 @@ def test_a_result_that_cannot_be_read_completes_with_an_error_event_and_the_chun
         upstream.get(task_get_url(broken), body=reply(broken, result=garbage))
         upstream.get(task_get_url(after), body=reply(after, status_code=40602, result=None))
 
-        services.tasks_poll(task_ids=[str(before.pk), str(broken.pk), str(after.pk)])
+        collection.tasks_poll(task_ids=[str(before.pk), str(broken.pk), str(after.pk)])
 
     before, broken, after = (Task.objects.get(pk=t.pk) for t in (before, broken, after))
     assert before.status == Task.Status.COMPLETED
@@ -118,7 +119,7 @@ def test_a_result_with_odd_but_storable_values_completes_as_stored(credential, o
     task = waiting_task(credential)
     with responses.RequestsMock() as upstream:
         upstream.get(task_get_url(task), body=reply(task, result=odd))
-        services.tasks_poll(task_ids=[str(task.pk)])
+        collection.tasks_poll(task_ids=[str(task.pk)])
 
     task = Task.objects.get(pk=task.pk)  # read back whole: every stored value can be loaded again
     assert task.status == Task.Status.COMPLETED
@@ -130,7 +131,7 @@ def test_an_unreadable_money_spent_keeps_the_charge_at_post_as_the_cost(credenti
     task = waiting_task(credential)
     with responses.RequestsMock() as upstream:
         upstream.get(task_get_url(task), body=reply(task, result=finished(money_spent="abc")))
-        services.tasks_poll(task_ids=[str(task.pk)])
+        collection.tasks_poll(task_ids=[str(task.pk)])
 
     task.refresh_from_db()
     assert task.status == Task.Status.COMPLETED
@@ -157,7 +158,7 @@ def test_a_task_object_that_cannot_be_read_is_an_error_event_and_is_polled_again
         upstream.get(task_get_url(task), body=reply(task, **{"result": FINISHED, **fields}))
         upstream.get(task_get_url(other), body=reply(other, result=FINISHED))
 
-        services.tasks_poll(task_ids=[str(task.pk), str(other.pk)])
+        collection.tasks_poll(task_ids=[str(task.pk), str(other.pk)])
 
     task.refresh_from_db()
     assert task.status == Task.Status.SUBMITTED
@@ -191,7 +192,7 @@ def test_values_a_database_refuses_never_escape_task_apply_outcome(credential, o
     fields = {"status_message": "Ok.", **outcome_fields}
     outcome = TaskOutcome(**{**outcome.__dict__, **fields})
 
-    services.task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
+    collection.task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
 
     task.refresh_from_db()
     assert task.is_final
@@ -200,18 +201,18 @@ def test_values_a_database_refuses_never_escape_task_apply_outcome(credential, o
 
 def test_an_unexpected_error_polling_one_task_is_recorded_and_the_others_go_on(credential, monkeypatch):
     broken, fine = waiting_task(credential), waiting_task(credential)
-    real_fetch = services.task_fetch
+    real_fetch = collection.task_fetch
 
     def fetch(*, task_id, **kwargs):
         if str(task_id) == str(broken.pk):
             raise RuntimeError("a bug")
         return real_fetch(task_id=task_id, **kwargs)
 
-    monkeypatch.setattr(services, "task_fetch", fetch)
+    monkeypatch.setattr(collection, "task_fetch", fetch)
     default_task_backend.clear()
     with responses.RequestsMock() as upstream:
         upstream.get(task_get_url(fine), body=reply(fine, status_code=40602))
-        services.tasks_poll(task_ids=[str(broken.pk), str(fine.pk)])
+        collection.tasks_poll(task_ids=[str(broken.pk), str(fine.pk)])
 
     assert "failed unexpectedly (RuntimeError)" in broken.events.get(kind=TaskEvent.Kind.ERROR).message
     assert Task.objects.get(pk=fine.pk).status == Task.Status.PENDING
@@ -252,7 +253,7 @@ class SlowUpstream:
 def poll_in_a_thread(task: Task) -> threading.Thread:
     def run():
         try:
-            services.tasks_poll(task_ids=[str(task.pk)])
+            collection.tasks_poll(task_ids=[str(task.pk)])
         finally:
             connection.close()
 
@@ -270,13 +271,13 @@ def resume() -> str:
 @pytest.mark.django_db(transaction=True)
 def test_two_chains_for_the_same_task_never_fetch_at_the_same_time(credential, monkeypatch):
     upstream = SlowUpstream(seconds=1.0)
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
-    monkeypatch.setattr(services, "POLL_DELAYS", (0.1,) * 9)  # polls due sooner than a fetch takes
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(collection, "POLL_DELAYS", (0.1,) * 9)  # polls due sooner than a fetch takes
     task = waiting_task(credential)
 
     old_chain = poll_in_a_thread(task)
     time.sleep(0.3)  # its fetch is in flight
-    services.tasks_poll(task_ids=[str(task.pk)])  # a second chain, e.g. re-armed by resume_collection
+    collection.tasks_poll(task_ids=[str(task.pk)])  # a second chain, e.g. re-armed by resume_collection
     old_chain.join()
 
     assert upstream.calls == 1
@@ -286,7 +287,7 @@ def test_two_chains_for_the_same_task_never_fetch_at_the_same_time(credential, m
 @pytest.mark.django_db(transaction=True)
 def test_a_resumed_chain_waits_for_a_poll_still_in_flight(credential, monkeypatch):
     upstream = SlowUpstream(seconds=1.0)
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
     task = waiting_task(credential)
 
     old_chain = poll_in_a_thread(task)
@@ -294,7 +295,7 @@ def test_a_resumed_chain_waits_for_a_poll_still_in_flight(credential, monkeypatc
     default_task_backend.clear()
     resume()
     (resumed,) = scheduled_collections()
-    services.tasks_poll(task_ids=resumed.args[0])  # even run at once, it leaves the task to the old chain
+    collection.tasks_poll(task_ids=resumed.args[0])  # even run at once, it leaves the task to the old chain
     old_chain.join()
 
     assert upstream.calls == 1
@@ -304,7 +305,7 @@ def test_a_resumed_chain_waits_for_a_poll_still_in_flight(credential, monkeypatc
 
 def test_a_chain_whose_job_was_lost_is_resumed_at_once(credential, monkeypatch):
     upstream = SlowUpstream(seconds=0)
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
     # Polled three times; its next poll came due 10 s ago, but the job that was to make it is gone.
     task = waiting_task(credential, poll_count=3, next_poll_at=timezone.now() - timedelta(seconds=10))
     default_task_backend.clear()
@@ -314,16 +315,16 @@ def test_a_chain_whose_job_was_lost_is_resumed_at_once(credential, monkeypatch):
     (job,) = scheduled_collections()
     assert job.args == [[str(task.pk)]]
     assert job.task.run_after <= timezone.now()
-    services.tasks_poll(task_ids=job.args[0])
+    collection.tasks_poll(task_ids=job.args[0])
     assert upstream.calls == 1
     assert Task.objects.get(pk=task.pk).poll_count == 4
 
 
 def test_a_task_whose_worker_was_killed_mid_poll_is_polled_once_its_hold_runs_out(credential, monkeypatch):
     upstream = SlowUpstream(seconds=0)
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
     # As a poll leaves a task while its fetch is in flight; the worker died there.
-    held_until = timezone.now() + services.poll_lease() - timedelta(seconds=5)
+    held_until = timezone.now() + collection.poll_lease() - timedelta(seconds=5)
     task = waiting_task(credential, poll_count=4, next_poll_at=held_until)
     default_task_backend.clear()
 
@@ -333,7 +334,7 @@ def test_a_task_whose_worker_was_killed_mid_poll_is_polled_once_its_hold_runs_ou
     assert job.args == [[str(task.pk)]]
     assert held_until <= job.task.run_after <= held_until + timedelta(seconds=61)
     Task.objects.filter(pk=task.pk).update(next_poll_at=timezone.now())  # the hold has run out
-    services.tasks_poll(task_ids=job.args[0])
+    collection.tasks_poll(task_ids=job.args[0])
     assert upstream.calls == 1
 
 
@@ -357,7 +358,7 @@ def test_a_credential_that_cannot_make_a_client_is_an_error_event_and_the_task_k
     task, other = waiting_task(credential), waiting_task(credential)
     default_task_backend.clear()
 
-    services.tasks_poll(task_ids=[str(task.pk), str(other.pk)])
+    collection.tasks_poll(task_ids=[str(task.pk), str(other.pk)])
 
     for waiting in (task, other):
         waiting.refresh_from_db()
@@ -369,7 +370,7 @@ def test_a_credential_that_cannot_make_a_client_is_an_error_event_and_the_task_k
 def test_an_upstream_id_task_get_cannot_ask_about_fails_the_task_with_the_reason(credential):
     task = waiting_task(credential, upstream_task_id="not an id/../x")
 
-    services.tasks_poll(task_ids=[str(task.pk)])
+    collection.tasks_poll(task_ids=[str(task.pk)])
 
     task.refresh_from_db()
     assert task.status == Task.Status.FAILED
@@ -385,11 +386,11 @@ def test_a_task_whose_poll_hits_a_database_error_is_polled_again_once_any_hold_h
     def broken(task_id, *, clients):
         raise DatabaseError("the database went away")
 
-    monkeypatch.setattr(services, "_poll_one", broken)
+    monkeypatch.setattr(collection, "_poll_one", broken)
     default_task_backend.clear()
 
-    services.tasks_poll(task_ids=[str(task.pk)])
+    collection.tasks_poll(task_ids=[str(task.pk)])
 
     (job,) = scheduled_collections()
     assert job.args == [[str(task.pk)]]
-    assert job.task.run_after >= timezone.now() + services.poll_lease() - timedelta(seconds=5)
+    assert job.task.run_after >= timezone.now() + collection.poll_lease() - timedelta(seconds=5)

@@ -5,9 +5,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from tasks import services
-from tasks.clients import ModelInfo, UpstreamError, UpstreamRejected, UpstreamUnavailable
 from tasks.models import AuditEntry, Credential
+from tasks.upstream import clients
+from tasks.upstream.outcomes import ModelInfo, UpstreamError, UpstreamRejected, UpstreamUnavailable
 from tests.factories import make_credential
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ NEW_SECRET = "aisa-live-fedcba9876543210QRST"
 @pytest.fixture
 def accepting(monkeypatch):
     """The upstream accepts every secret it is shown (its free models list answers)."""
-    monkeypatch.setattr(services, "LLMResponsesClient", _Upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", _Upstream)
     monkeypatch.setattr(_Upstream, "fail", False)
     monkeypatch.setattr(_Upstream, "seen", [])
     return _Upstream
@@ -35,7 +35,7 @@ def _add(client, **overrides):
         "price_multiplier": "1",
         **overrides,
     }
-    return client.post(reverse("credential_add"), data)
+    return client.post(reverse("team:credential_add"), data)
 
 
 def test_adding_a_credential_stores_it_encrypted_and_shows_only_its_last_four(team_admin_client, accepting):
@@ -70,21 +70,21 @@ def test_set_default_moves_the_default_and_disable_clears_it(team_admin_client):
     first = make_credential("First", is_default=True)
     second = make_credential("Second")
 
-    team_admin_client.post(reverse("credential_default", args=[second.pk]))
+    team_admin_client.post(reverse("team:credential_default", args=[second.pk]))
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.is_default, second.is_default) == (False, True)
 
-    team_admin_client.post(reverse("credential_disable", args=[second.pk]))
+    team_admin_client.post(reverse("team:credential_disable", args=[second.pk]))
     second.refresh_from_db()
     assert (second.is_active, second.is_default) == (False, False)
 
-    response = team_admin_client.post(reverse("credential_default", args=[second.pk]), follow=True)
+    response = team_admin_client.post(reverse("team:credential_default", args=[second.pk]), follow=True)
     assert "cannot be the default" in response.content.decode()
     second.refresh_from_db()
     assert not second.is_default
 
-    team_admin_client.post(reverse("credential_disable", args=[second.pk]), {"enable": "1"})
+    team_admin_client.post(reverse("team:credential_disable", args=[second.pk]), {"enable": "1"})
     second.refresh_from_db()
     assert second.is_active
     actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
@@ -97,7 +97,7 @@ def test_replacing_the_secret_records_both_fingerprints_and_clears_the_verificat
     old_fingerprint = credential.secret_fingerprint
 
     response = team_admin_client.post(
-        reverse("credential_edit", args=[credential.pk]),
+        reverse("team:credential_edit", args=[credential.pk]),
         {"form": "secret", "login": "new@example.com", "secret": NEW_SECRET, "save_unverified": "on"},
         follow=True,
     )
@@ -118,9 +118,9 @@ def test_replacing_the_secret_records_both_fingerprints_and_clears_the_verificat
 def test_the_edit_page_never_renders_the_secret(team_admin_client):
     credential = make_credential("Direct", kind="dataforseo", login="me@example.com", secret=SECRET)
 
-    html = team_admin_client.get(reverse("credential_edit", args=[credential.pk])).content.decode()
+    html = team_admin_client.get(reverse("team:credential_edit", args=[credential.pk])).content.decode()
     rejected = team_admin_client.post(
-        reverse("credential_edit", args=[credential.pk]),
+        reverse("team:credential_edit", args=[credential.pk]),
         {"form": "secret", "login": "", "secret": NEW_SECRET},
     )
 
@@ -135,7 +135,7 @@ def test_settings_can_change_without_touching_the_secret(team_admin_client):
     credential = make_credential("Old name", secret=SECRET)
 
     team_admin_client.post(
-        reverse("credential_edit", args=[credential.pk]),
+        reverse("team:credential_edit", args=[credential.pk]),
         {
             "form": "settings",
             "name": "New name",
@@ -176,12 +176,12 @@ class _Upstream:
 def test_verify_calls_the_free_models_endpoint_and_records_time_and_outcome(
     team_admin_client, monkeypatch, fail, expected
 ):
-    monkeypatch.setattr(services, "LLMResponsesClient", _Upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", _Upstream)
     monkeypatch.setattr(_Upstream, "fail", fail)
     credential = make_credential("Main", secret=SECRET)
 
     response = team_admin_client.post(
-        reverse("credential_verify", args=[credential.pk]), headers={"HX-Request": "true"}
+        reverse("team:credential_verify", args=[credential.pk]), headers={"HX-Request": "true"}
     )
 
     html = response.content.decode()
@@ -195,18 +195,18 @@ def test_verify_calls_the_free_models_endpoint_and_records_time_and_outcome(
 
 
 def test_verify_without_javascript_redirects_back_with_a_message(team_admin_client, monkeypatch):
-    monkeypatch.setattr(services, "LLMResponsesClient", _Upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", _Upstream)
     credential = make_credential("Main", secret=SECRET)
 
-    response = team_admin_client.post(reverse("credential_verify", args=[credential.pk]), follow=True)
+    response = team_admin_client.post(reverse("team:credential_verify", args=[credential.pk]), follow=True)
 
-    assert response.redirect_chain[-1][0] == reverse("credential_list")
+    assert response.redirect_chain[-1][0] == reverse("team:credential_list")
     assert "listed 2 ChatGPT models" in response.content.decode()
 
 
 def test_unknown_credentials_are_404_not_500(team_admin_client):
-    assert team_admin_client.get(reverse("credential_edit", args=[999999])).status_code == 404
-    assert team_admin_client.post(reverse("credential_verify", args=[999999])).status_code == 404
+    assert team_admin_client.get(reverse("team:credential_edit", args=[999999])).status_code == 404
+    assert team_admin_client.post(reverse("team:credential_verify", args=[999999])).status_code == 404
 
 
 @pytest.mark.parametrize("secret", ["nope", "nope1234"])
@@ -222,8 +222,8 @@ def test_a_secret_of_8_characters_or_fewer_is_never_shown_even_in_part(
     assert ending not in str(credential)
     pages = [
         team_admin_client.get(response["Location"], follow=True),  # the list, with the saved message
-        team_admin_client.get(reverse("credential_edit", args=[credential.pk])),
-        team_admin_client.get(reverse("audit_log")),
+        team_admin_client.get(reverse("team:credential_edit", args=[credential.pk])),
+        team_admin_client.get(reverse("team:audit_log")),
         admin_client.get(reverse("admin:tasks_credential_changelist")),
         admin_client.get(reverse("admin:tasks_credential_change", args=[credential.pk])),
     ]
@@ -300,7 +300,7 @@ def test_when_the_upstream_is_down_it_may_be_saved_without_verifying(team_admin_
 
 def test_a_replaced_secret_is_checked_first_and_a_refused_one_keeps_the_old(team_admin_client, accepting):
     credential = make_credential("Main", secret=SECRET)
-    url = reverse("credential_edit", args=[credential.pk])
+    url = reverse("team:credential_edit", args=[credential.pk])
     accepting.fail = REFUSED
 
     refused = team_admin_client.post(url, {"form": "secret", "secret": NEW_SECRET})
@@ -321,9 +321,9 @@ def test_the_verification_message_is_one_line_with_the_detail_folded(team_admin_
     long_message = "AIsa rejected the request (HTTP 401 authentication_error): " + "detail " * 40
     accepting.fail = UpstreamRejected(long_message, http_status=401)
     credential = make_credential("Main", secret=SECRET)
-    team_admin_client.post(reverse("credential_verify", args=[credential.pk]))
+    team_admin_client.post(reverse("team:credential_verify", args=[credential.pk]))
 
-    html = team_admin_client.get(reverse("credential_list")).content.decode()
+    html = team_admin_client.get(reverse("team:credential_list")).content.decode()
 
     cell = re.search(r'<details class="verification">.*?</details>', html, re.S).group(0)
     summary = re.search(r"<summary>(.*?)</summary>", cell, re.S).group(1)

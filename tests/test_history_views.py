@@ -18,7 +18,7 @@ from tests.factories import make_credential, make_task, make_template_version, m
 
 pytestmark = pytest.mark.django_db
 
-LIST = reverse("task_list")
+LIST = reverse("history:task_list")
 
 
 def _ids(response) -> list[str]:
@@ -26,7 +26,7 @@ def _ids(response) -> list[str]:
 
 
 def _export(client, fmt: str, query: str = "") -> list[dict]:
-    response = client.get(reverse("task_export", args=[fmt]) + query)
+    response = client.get(reverse("history:task_export", args=[fmt]) + query)
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode()
     if fmt == "json":
@@ -37,7 +37,7 @@ def _export(client, fmt: str, query: str = "") -> list[dict]:
 # --- Permissions ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["task_list", "tag_list"])
+@pytest.mark.parametrize("name", ["history:task_list", "history:tag_list"])
 def test_a_user_without_a_role_gets_403(client, django_user_model, name):
     client.force_login(django_user_model.objects.create_user(username="nobody", password="x"))
 
@@ -48,10 +48,10 @@ def test_a_user_without_a_role_cannot_edit_or_refresh(client, django_user_model)
     task = make_task()
     client.force_login(django_user_model.objects.create_user(username="nobody", password="x"))
 
-    assert client.get(reverse("task_detail", args=[task.pk])).status_code == 403
-    assert client.post(reverse("task_edit", args=[task.pk]), {"labels": "x"}).status_code == 403
-    assert client.post(reverse("task_refresh", args=[task.pk])).status_code == 403
-    assert client.get(reverse("task_export", args=["csv"])).status_code == 403
+    assert client.get(reverse("history:task_detail", args=[task.pk])).status_code == 403
+    assert client.post(reverse("history:task_edit", args=[task.pk]), {"labels": "x"}).status_code == 403
+    assert client.post(reverse("history:task_refresh", args=[task.pk])).status_code == 403
+    assert client.get(reverse("history:task_export", args=["csv"])).status_code == 403
     assert not TaskLabel.objects.exists()
 
 
@@ -218,7 +218,7 @@ def test_sorting_by_cost_and_time(member_client):
 
 @pytest.mark.parametrize("sort", ["-created", "created", "-cost", "cost"])
 def test_seek_pagination_walks_every_task_once_both_ways(member_client, sort, monkeypatch):
-    monkeypatch.setattr("tasks.selectors.PAGE_SIZE", 4)
+    monkeypatch.setattr("tasks.history.selectors.PAGE_SIZE", 4)
     now = timezone.now()
     same_time = now - timedelta(minutes=5)
     tasks = [
@@ -251,7 +251,7 @@ def test_seek_pagination_walks_every_task_once_both_ways(member_client, sort, mo
 
 
 def test_the_list_shows_a_capped_count_not_a_full_count(member_client, monkeypatch):
-    monkeypatch.setattr("tasks.selectors.COUNT_CAP", 3)
+    monkeypatch.setattr("tasks.history.selectors.COUNT_CAP", 3)
     for _ in range(5):
         make_task()
 
@@ -265,9 +265,9 @@ def test_pending_rows_poll_and_final_rows_do_not(member_client):
     done = make_task(status="completed")
 
     page = member_client.get(LIST).content.decode()
-    row_url = reverse("task_status", args=[pending.pk]) + "?part=row"
+    row_url = reverse("history:task_status", args=[pending.pk]) + "?part=row"
     assert f'hx-get="{row_url}"' in page
-    assert reverse("task_status", args=[done.pk]) not in page
+    assert reverse("history:task_status", args=[done.pk]) not in page
 
     Task.objects.filter(pk=pending.pk).update(status="completed", spend_is_final=True)
     row = member_client.get(row_url, headers={"HX-Request": "true"}).content.decode()
@@ -300,7 +300,7 @@ def test_costs_show_final_or_provisional(member_client):
     ],
 )
 def test_csv_and_json_exports_hold_exactly_the_filtered_tasks(member_client, query, monkeypatch):
-    monkeypatch.setattr("tasks.selectors.PAGE_SIZE", 2)  # the export ignores pagination
+    monkeypatch.setattr("tasks.history.selectors.PAGE_SIZE", 2)  # the export ignores pagination
     for i in range(7):
         make_task(
             provider="claude" if i % 2 else "chat_gpt",
@@ -326,7 +326,7 @@ def test_csv_and_json_exports_hold_exactly_the_filtered_tasks(member_client, que
 def test_export_is_streamed_with_the_task_fields(member_client):
     task = make_task(tag="t1", labels=["a", "b"], answer_text='=HYPERLINK("http://evil")')
 
-    response = member_client.get(reverse("task_export", args=["csv"]))
+    response = member_client.get(reverse("history:task_export", args=["csv"]))
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
 
     assert response.streaming
@@ -354,7 +354,7 @@ def test_task_page_shows_request_cost_and_every_event(member_client):
     error = TaskEvent.objects.create(task=task, kind="error", status_code=50000, message="Internal Error.")
     TaskEvent.objects.filter(pk=error.pk).update(created_at=task.created_at + timedelta(minutes=5))
 
-    response = member_client.get(reverse("task_detail", args=[task.pk]))
+    response = member_client.get(reverse("history:task_detail", args=[task.pk]))
     page = response.content.decode()
 
     events = response.context["events"]
@@ -374,8 +374,8 @@ def test_task_page_shows_request_cost_and_every_event(member_client):
 
 def test_task_page_of_a_pending_task_polls_until_final(member_client):
     task = make_task(status="pending")
-    detail = reverse("task_detail", args=[task.pk])
-    status_url = reverse("task_status", args=[task.pk])
+    detail = reverse("history:task_detail", args=[task.pk])
+    status_url = reverse("history:task_status", args=[task.pk])
 
     page = member_client.get(detail).content.decode()
     assert f'hx-get="{status_url}"' in page
@@ -411,7 +411,7 @@ def test_task_page_shows_citations_reasoning_and_fan_out(member_client):
         ],
     )
 
-    page = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+    page = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
 
     assert '<mark class="cited">' in page
     assert 'href="#cite-1"' in page and 'id="cite-1"' in page
@@ -427,7 +427,7 @@ def test_unknown_task_is_404(member_client):
 
 def test_editing_labels_and_note_is_recorded_in_the_timeline(member_client, member_user):
     task = make_task(labels=["old"])
-    url = reverse("task_edit", args=[task.pk])
+    url = reverse("history:task_edit", args=[task.pk])
 
     response = member_client.post(url, {"labels": "baseline, q3 ,baseline", "note": "Compare with July."})
 
@@ -435,7 +435,7 @@ def test_editing_labels_and_note_is_recorded_in_the_timeline(member_client, memb
     assert sorted(task.labels.values_list("name", flat=True)) == ["baseline", "q3"]
     task.refresh_from_db()
     assert task.note == "Compare with July."
-    page = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+    page = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
     assert "Added labels baseline, q3; removed label old." in page
     assert "Changed the note." in page
     assert "by member" in page
@@ -445,7 +445,9 @@ def test_editing_labels_with_htmx_returns_the_form_and_timeline(member_client):
     task = make_task()
 
     response = member_client.post(
-        reverse("task_edit", args=[task.pk]), {"labels": "x", "note": ""}, headers={"HX-Request": "true"}
+        reverse("history:task_edit", args=[task.pk]),
+        {"labels": "x", "note": ""},
+        headers={"HX-Request": "true"},
     )
 
     page = response.content.decode()
@@ -457,7 +459,7 @@ def test_editing_labels_with_htmx_returns_the_form_and_timeline(member_client):
 def test_an_overlong_label_is_refused_without_saving(member_client):
     task = make_task()
 
-    response = member_client.post(reverse("task_edit", args=[task.pk]), {"labels": "x" * 61})
+    response = member_client.post(reverse("history:task_edit", args=[task.pk]), {"labels": "x" * 61})
 
     assert response.status_code == 400
     assert not task.labels.exists()
@@ -473,9 +475,11 @@ def test_refresh_now_calls_task_fetch_once(member_client, member_user, monkeypat
         Task.objects.filter(pk=task_id).update(status="completed")
         return Task.objects.get(pk=task_id)
 
-    monkeypatch.setattr("tasks.services.task_fetch", fake_fetch)
+    monkeypatch.setattr("tasks.submission.collection.task_fetch", fake_fetch)
 
-    response = member_client.post(reverse("task_refresh", args=[task.pk]), headers={"HX-Request": "true"})
+    response = member_client.post(
+        reverse("history:task_refresh", args=[task.pk]), headers={"HX-Request": "true"}
+    )
 
     assert calls == [(str(task.pk), member_user)]
     assert response.status_code == 200
@@ -485,7 +489,7 @@ def test_refresh_now_calls_task_fetch_once(member_client, member_user, monkeypat
 def test_refresh_is_post_only(member_client):
     task = make_task(status="pending")
 
-    assert member_client.get(reverse("task_refresh", args=[task.pk])).status_code == 405
+    assert member_client.get(reverse("history:task_refresh", args=[task.pk])).status_code == 405
 
 
 # --- Tags -------------------------------------------------------------------------------------------
@@ -501,7 +505,7 @@ def test_tag_page_sums_equal_the_sum_of_its_tasks(member_client):
     ]
     make_task(tag="other", money_spent=Decimal("5"))
 
-    response = member_client.get(reverse("tag_detail", kwargs={"tag": tag}))
+    response = member_client.get(reverse("history:tag_detail", kwargs={"tag": tag}))
 
     summary = response.context["summary"]
     assert summary.count == 4
@@ -518,16 +522,16 @@ def test_tag_page_sums_equal_the_sum_of_its_tasks(member_client):
 def test_tags_with_special_characters_have_working_pages(member_client, tag):
     make_task(tag=tag)
 
-    url = reverse("tag_detail", kwargs={"tag": tag})
+    url = reverse("history:tag_detail", kwargs={"tag": tag})
     response = member_client.get(url)
 
     assert response.status_code == 200
     assert response.context["summary"].tag == tag
-    assert url in member_client.get(reverse("tag_list")).content.decode()
+    assert url in member_client.get(reverse("history:tag_list")).content.decode()
 
 
 def test_unknown_tag_is_404(member_client):
-    assert member_client.get(reverse("tag_detail", kwargs={"tag": "nope"})).status_code == 404
+    assert member_client.get(reverse("history:tag_detail", kwargs={"tag": "nope"})).status_code == 404
 
 
 def test_tag_page_shows_answers_over_time_with_a_diff(member_client):
@@ -541,7 +545,7 @@ def test_tag_page_shows_answers_over_time_with_a_diff(member_client):
     )
     make_task(tag="t", user_prompt=prompt, answer_text="Europa-Park <b>leads</b>.", created_at=now)
 
-    page = member_client.get(reverse("tag_detail", kwargs={"tag": "t"})).content.decode()
+    page = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"})).content.decode()
 
     assert "same answer as before" in page
     assert "<del>Disneyland </del><ins>Europa-Park &lt;b&gt;</ins>leads" in page
@@ -553,7 +557,7 @@ def test_tag_page_counts_cited_domains(member_client):
     make_task(tag="t", citations=[cite, cite, {**cite, "domain": "b.example"}])
     make_task(tag="t", citations=[cite])
 
-    summary = member_client.get(reverse("tag_detail", kwargs={"tag": "t"})).context["summary"]
+    summary = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"})).context["summary"]
 
     assert summary.domains == [("a.example", 2), ("b.example", 1)]
 
@@ -564,7 +568,7 @@ def test_tags_index_has_count_spend_first_and_last_run(member_client):
     last = make_task(tag="t", created_at=now, status="pending")
     make_task(tag="")
 
-    response = member_client.get(reverse("tag_list"))
+    response = member_client.get(reverse("history:tag_list"))
 
     (row,) = response.context["tags"]
     assert row["tag"] == "t"
@@ -583,7 +587,7 @@ def test_home_shows_pending_recent_and_this_months_spend(member_client, member_u
     make_task(status="completed", user_prompt="All done", money_spent=Decimal("0.1"))
     make_task(created_at=timezone.now() - timedelta(days=70), money_spent=Decimal("7"))
 
-    response = member_client.get(reverse("home"))
+    response = member_client.get(reverse("history:home"))
     page = response.content.decode()
 
     summary = response.context["summary"]
@@ -596,7 +600,7 @@ def test_home_shows_pending_recent_and_this_months_spend(member_client, member_u
 def test_home_for_someone_without_a_role_explains_instead_of_failing(client):
     client.force_login(make_user("newcomer"))
 
-    response = client.get(reverse("home"))
+    response = client.get(reverse("history:home"))
 
     assert response.status_code == 200
     assert "no role yet" in response.content.decode()
@@ -655,7 +659,7 @@ def test_task_page_queries_do_not_grow_with_events_or_labels(member_client, djan
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as captured:
-            member_client.get(reverse("task_detail", args=[task.pk]))
+            member_client.get(reverse("history:task_detail", args=[task.pk]))
         return len(captured)
 
     assert count(small) == count(big)
@@ -679,7 +683,7 @@ def test_task_page_queries_do_not_grow_with_events_or_labels(member_client, djan
 def test_a_disabled_refresh_now_says_why(member_client, fields, why):
     task = make_task(**fields)
 
-    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
 
     button = re.search(r"<button[^>]*>Refresh now</button>", html).group(0)
     assert "disabled" in button and f'title="{why}"' in button
@@ -689,7 +693,7 @@ def test_a_disabled_refresh_now_says_why(member_client, fields, why):
 def test_refresh_now_is_enabled_while_the_task_is_with_the_upstream(member_client):
     task = make_task(status="pending")
 
-    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
 
     assert re.search(r"<button type=\"submit\">Refresh now</button>", html)
     assert "refresh-why" not in html
@@ -703,7 +707,7 @@ def test_a_lost_reply_is_explained_once_in_plain_words(member_client):
     task = make_task(status="unknown", upstream_task_id=None, status_message=technical, events=[])
     task.events.create(kind="unknown", message=technical)
 
-    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
 
     assert html.count(technical) == 1  # in the timeline only
     assert "its answer never came back, so nobody knows whether the upstream accepted it" in html
@@ -726,7 +730,7 @@ def test_the_tags_answer_diff_shows_rendered_text_with_links(member_client):
         created_at=now,
     )
 
-    page = member_client.get(reverse("tag_detail", kwargs={"tag": "t"})).content.decode()
+    page = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"})).content.decode()
 
     diff = re.search(r'<div class="diff">(.*?)</div>', page, re.S).group(1)
     assert '<ins><a href="https://www.bbc.com/p" rel="noopener noreferrer nofollow">BBC</a></ins>' in diff
@@ -745,7 +749,7 @@ def test_home_counts_what_needs_attention_and_links_to_exactly_those_tasks(membe
     make_task(status="submitted", user_prompt="Just sent", created_at=now - timedelta(minutes=5))
     make_task(status="completed", user_prompt="Done long ago", created_at=now - timedelta(hours=2))
 
-    html = member_client.get(reverse("home")).content.decode()
+    html = member_client.get(reverse("history:home")).content.decode()
 
     block = re.search(r'<section id="attention".*?</section>', html, re.S).group(0)
     assert re.search(r'data-testid="attention-failed">2<', block)
@@ -766,7 +770,7 @@ def test_the_task_list_filters_tasks_waiting_longer_than_usual(member_client):
     make_task(status="pending", user_prompt="Fresh one", created_at=now - timedelta(minutes=2))
     make_task(status="completed", user_prompt="Old and done", created_at=now - timedelta(hours=3))
 
-    html = member_client.get(reverse("task_list") + "?stale=1").content.decode()
+    html = member_client.get(reverse("history:task_list") + "?stale=1").content.decode()
 
     assert "Stuck one" in html and "Fresh one" not in html and "Old and done" not in html
     assert re.search(r'<input type="checkbox" name="stale"[^>]*checked', html)
@@ -782,13 +786,13 @@ def test_the_task_page_shows_the_variables_that_filled_it_and_links_to_its_batch
     task = make_task(batch=batch, template_version=version, variables={"dish": "pho", "city": "Hanoi"})
     loose = make_task(variables={"dish": "pho", "city": "Hanoi"})  # no template: by name
 
-    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
-    loose_html = member_client.get(reverse("task_detail", args=[loose.pk])).content.decode()
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+    loose_html = member_client.get(reverse("history:task_detail", args=[loose.pk])).content.decode()
 
     # In the template's order on both databases (PostgreSQL's jsonb would give city first).
     assert "<code>dish</code> = pho; <code>city</code> = Hanoi" in html
     assert "<code>city</code> = Hanoi; <code>dish</code> = pho" in loose_html
-    assert f'<a href="{reverse("batch_detail", args=[batch.pk])}">Nightly dishes</a>' in html
+    assert f'<a href="{reverse("prompt_templates:batch_detail", args=[batch.pk])}">Nightly dishes</a>' in html
 
 
 # --- Any stored tag leaves every page working ------------------------------------------------------
@@ -839,20 +843,20 @@ def test_any_stored_tag_leaves_every_page_working(team_admin_client, tag):
     task = make_task(tag=tag, labels=["a label"])
     make_task(tag="plain", status="pending")
     pages = [
-        reverse("home"),
+        reverse("history:home"),
         LIST,
         f"{LIST}?{urlencode({'tag': tag})}",
-        reverse("tag_list"),
-        f"{reverse('tag_list')}?{urlencode({'q': tag})}",
-        reverse("task_detail", args=[task.pk]),
-        reverse("spend"),
+        reverse("history:tag_list"),
+        f"{reverse('history:tag_list')}?{urlencode({'q': tag})}",
+        reverse("history:task_detail", args=[task.pk]),
+        reverse("spend:page"),
     ]
 
     for url in pages:
         assert team_admin_client.get(url).status_code == 200, url
-    index = team_admin_client.get(reverse("tag_list")).content.decode()
-    detail = team_admin_client.get(reverse("task_detail", args=[task.pk])).content.decode()
-    (href,) = [h for h in _tag_hrefs(index) if h != reverse("tag_detail", kwargs={"tag": "plain"})]
+    index = team_admin_client.get(reverse("history:tag_list")).content.decode()
+    detail = team_admin_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+    (href,) = [h for h in _tag_hrefs(index) if h != reverse("history:tag_detail", kwargs={"tag": "plain"})]
     assert _tag_hrefs(detail) == [href]
     assert href in _tag_hrefs(team_admin_client.get(LIST).content.decode())
     assert _survives_browsers(href), href
@@ -866,8 +870,8 @@ def test_any_stored_tag_leaves_every_page_working(team_admin_client, tag):
 
 
 def test_a_readable_tag_keeps_its_readable_url():
-    assert reverse("tag_detail", kwargs={"tag": "team-a:parks/fr"}) == "/tags/team-a:parks/fr/"
-    assert reverse("tag_detail", kwargs={"tag": "50% off?"}) == "/tags/50%25%20off%3F/"
+    assert reverse("history:tag_detail", kwargs={"tag": "team-a:parks/fr"}) == "/tags/team-a:parks/fr/"
+    assert reverse("history:tag_detail", kwargs={"tag": "50% off?"}) == "/tags/50%25%20off%3F/"
 
 
 @pytest.mark.parametrize("path", ["/tags/a%0Ab/", "/tags/~%21%21/", "/tags/~/", "/tags/~_w/", "/tags/~AA/"])
@@ -906,7 +910,7 @@ def test_the_folded_filter_panel_says_how_many_filters_are_active(member_client)
 def test_the_task_page_shows_exact_figures_in_its_cost_breakdown(member_client):
     task = make_task(status="completed", money_spent=Decimal("0.010508"))
 
-    html = member_client.get(reverse("task_detail", args=[task.pk])).content.decode()
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
 
     assert "<strong>$0.010708</strong>" in html  # final cost, 6 places
     assert '<td class="num">$0.010200</td>' in html  # charged at post

@@ -98,18 +98,18 @@ def test_the_lock_lifts_after_the_cool_off(member_user, settings):
 def test_an_admin_unlocks_a_person_on_the_people_page(member_user, team_admin_client):
     for _ in range(30):
         _login("member", "wrong-password", ip="10.0.0.1")
-    page = team_admin_client.get(reverse("people")).content.decode()
-    assert "Locked out" in page and reverse("person_unlock", args=[member_user.pk]) in page
+    page = team_admin_client.get(reverse("team:people")).content.decode()
+    assert "Locked out" in page and reverse("team:person_unlock", args=[member_user.pk]) in page
 
-    team_admin_client.post(reverse("person_unlock", args=[member_user.pk]))
+    team_admin_client.post(reverse("team:person_unlock", args=[member_user.pk]))
 
     assert _logged_in(_login("member", PASSWORD, ip="192.0.2.1"))
-    assert "Locked out" not in team_admin_client.get(reverse("people")).content.decode()
+    assert "Locked out" not in team_admin_client.get(reverse("team:people")).content.decode()
     assert AuditEntry.objects.filter(action="person.unlock", object_id=str(member_user.pk)).exists()
 
 
 def test_a_member_cannot_unlock(member_user, member_client):
-    assert member_client.post(reverse("person_unlock", args=[member_user.pk])).status_code == 403
+    assert member_client.post(reverse("team:person_unlock", args=[member_user.pk])).status_code == 403
 
 
 def test_the_axes_reset_commands_unlock_from_the_command_line(member_user):

@@ -11,9 +11,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tasks import people
 from tasks.models import AuditEntry
 from tasks.roles import MEMBERS
+from tasks.team import people
 
 pytestmark = pytest.mark.django_db
 
@@ -42,17 +42,17 @@ def test_after_logging_in_with_a_one_time_password_only_the_change_page_and_logo
     _, password = invited
     client = _log_in("carol", password)
 
-    for url in (reverse("home"), reverse("task_list"), reverse("builder"), "/admin/"):
+    for url in (reverse("history:home"), reverse("history:task_list"), reverse("builder:new"), "/admin/"):
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"] == reverse("password_change"), url
-    htmx = client.get(reverse("task_list"), headers={"HX-Request": "true"})
+    htmx = client.get(reverse("history:task_list"), headers={"HX-Request": "true"})
     assert htmx["HX-Redirect"] == reverse("password_change")
     page = client.get(reverse("password_change"))
     assert page.status_code == 200
     assert "Choose your own password" in page.content.decode()
     assert client.post(reverse("logout")).status_code == 302
-    assert not client.get(reverse("home")).wsgi_request.user.is_authenticated
+    assert not client.get(reverse("history:home")).wsgi_request.user.is_authenticated
 
 
 def test_choosing_ones_own_password_opens_the_product_and_ends_the_one_time_password(invited):
@@ -66,7 +66,7 @@ def test_choosing_ones_own_password_opens_the_product_and_ends_the_one_time_pass
     )
 
     assert response.redirect_chain[-1][0] == reverse("password_change_done")
-    assert client.get(reverse("task_list")).status_code == 200  # still logged in, and let through
+    assert client.get(reverse("history:task_list")).status_code == 200  # still logged in, and let through
     assert not _one_time_passwords().filter(user=user).exists()
     assert not Client().login(username="carol", password=password)
     assert Client().login(username="carol", password=NEW_PASSWORD)
@@ -85,7 +85,7 @@ def test_a_weak_new_password_is_refused_at_the_field(invited):
 
     assert response.status_code == 200
     assert "This password is too short" in response.content.decode()
-    assert client.get(reverse("home")).status_code == 302  # still required
+    assert client.get(reverse("history:home")).status_code == 302  # still required
 
 
 def test_an_expired_one_time_password_no_longer_logs_in(invited):
@@ -125,14 +125,14 @@ def test_the_one_time_password_lasts_as_configured(team_admin, settings):
 
 
 def test_a_new_one_time_password_must_be_changed_too(team_admin_client, member_user):
-    team_admin_client.post(reverse("person_password", args=[member_user.pk]))
-    password = team_admin_client.get(reverse("people")).context["new_password"]["password"]
+    team_admin_client.post(reverse("team:person_password", args=[member_user.pk]))
+    password = team_admin_client.get(reverse("team:people")).context["new_password"]["password"]
 
     client = _log_in("member", password)
 
-    assert client.get(reverse("home"))["Location"] == reverse("password_change")
+    assert client.get(reverse("history:home"))["Location"] == reverse("password_change")
     assert AuditEntry.objects.get(action="person.reset_password").changes["must_change"] is True
-    assert "Must choose a password" in team_admin_client.get(reverse("people")).content.decode()
+    assert "Must choose a password" in team_admin_client.get(reverse("team:people")).content.decode()
 
 
 def test_the_create_person_command_gives_a_one_time_password_too():
@@ -150,14 +150,14 @@ def test_a_password_set_any_other_way_ends_the_one_time_password(invited):
 
     assert not _one_time_passwords().filter(user=user).exists()
     client = _log_in("carol", NEW_PASSWORD)
-    assert client.get(reverse("task_list")).status_code == 200
+    assert client.get(reverse("history:task_list")).status_code == 200
 
 
 def test_the_password_change_page_uses_the_product_layout(member_client):
     html = member_client.get(reverse("password_change")).content.decode()
 
     assert "Change your password" in html
-    assert 'class="topbar"' in html and reverse("task_list") in html
+    assert 'class="topbar"' in html and reverse("history:task_list") in html
     assert "Django administration" not in html and 'href="/admin/"' not in html
     done = member_client.get(reverse("password_change_done")).content.decode()
     assert 'class="topbar"' in done and 'href="/admin/"' not in done
@@ -179,6 +179,6 @@ def test_an_ordinary_password_change_is_audited_without_the_password(member_clie
 
 
 def test_every_page_links_the_password_change_page_from_the_persons_name(member_client):
-    html = member_client.get(reverse("home")).content.decode()
+    html = member_client.get(reverse("history:home")).content.decode()
 
     assert f'href="{reverse("password_change")}" title="Change your password">member</a>' in html

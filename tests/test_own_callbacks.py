@@ -13,10 +13,12 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from tasks import batches, services
 from tasks.models import Task
-from tasks.own_callbacks import MASK, callback_tokens_masked, callback_url_is_own
-from tasks.prompt_templates import template_create
+from tasks.prompt_templates import batches
+from tasks.prompt_templates.services import template_create
+from tasks.submission import callbacks, sending
+from tasks.submission.own_callbacks import MASK, callback_tokens_masked, callback_url_is_own
+from tasks.upstream import clients
 from tests.builder_factories import form_data, make_catalog
 from tests.fake_upstream import FakeUpstream
 
@@ -35,12 +37,12 @@ def public_base_url(settings):
 @pytest.fixture
 def upstream(monkeypatch):
     fake = FakeUpstream()
-    monkeypatch.setattr(services, "LLMResponsesClient", fake)
+    monkeypatch.setattr(clients, "LLMResponsesClient", fake)
     return fake
 
 
 def _own_urls_are_for(task: Task) -> bool:
-    return {k: task.request_body.get(k) for k in ("pingback_url", "postback_url")} == services.callback_urls(
+    return {k: task.request_body.get(k) for k in ("pingback_url", "postback_url")} == callbacks.callback_urls(
         task.pk
     )
 
@@ -48,7 +50,7 @@ def _own_urls_are_for(task: Task) -> bool:
 @pytest.fixture
 def sent_task(member_client, credential, upstream):
     """A task sent through the builder, finished, with the upstream's echo of the request in its result."""
-    member_client.post(reverse("builder"), form_data("chat_gpt", credential, tag="team-a"))
+    member_client.post(reverse("builder:new"), form_data("chat_gpt", credential, tag="team-a"))
     task = Task.objects.get()
     assert _own_urls_are_for(task)  # the exact body, as sent, carries the token
     Task.objects.filter(pk=task.pk).update(
@@ -67,20 +69,20 @@ def _pages(client, task: Task) -> dict[str, str]:
         return response.content.decode()
 
     urls = {
-        "task page": reverse("task_detail", args=[task.pk]),
-        "live part": reverse("task_status", args=[task.pk]),
-        "list": reverse("task_list"),
-        "home": reverse("home"),
-        "tag page": reverse("tag_detail", kwargs={"tag": task.tag}),
-        "csv export": reverse("task_export", args=["csv"]),
-        "json export": reverse("task_export", args=["json"]),
-        "run again": reverse("builder") + f"?from_task={task.pk}",
+        "task page": reverse("history:task_detail", args=[task.pk]),
+        "live part": reverse("history:task_status", args=[task.pk]),
+        "list": reverse("history:task_list"),
+        "home": reverse("history:home"),
+        "tag page": reverse("history:tag_detail", kwargs={"tag": task.tag}),
+        "csv export": reverse("history:task_export", args=["csv"]),
+        "json export": reverse("history:task_export", args=["json"]),
+        "run again": reverse("builder:new") + f"?from_task={task.pk}",
     }
     return {name: text(client.get(url)) for name, url in urls.items()}
 
 
 def test_no_page_or_export_a_member_can_reach_shows_a_tasks_callback_token(member_client, sent_task):
-    token = services.callback_token(sent_task.pk)
+    token = callbacks.callback_token(sent_task.pk)
 
     pages = _pages(member_client, sent_task)
 
@@ -97,24 +99,24 @@ def test_no_page_or_export_a_member_can_reach_shows_a_tasks_callback_token(membe
 def test_the_admin_shows_the_request_with_the_token_masked(admin_client, sent_task):
     html = admin_client.get(reverse("admin:tasks_task_change", args=[sent_task.pk])).content.decode()
 
-    assert services.callback_token(sent_task.pk) not in html
+    assert callbacks.callback_token(sent_task.pk) not in html
     assert f"/callbacks/{sent_task.pk}/{MASK}/postback/" in unescape(html)
 
 
 def test_a_template_saved_with_a_tasks_callback_urls_shows_their_token_masked(member_client, member_user):
     # Saved before the builder stopped carrying them over.
-    fields = {"user_prompt": "Hi", "model_name": "gpt-4.1", **services.callback_urls(OLD)}
+    fields = {"user_prompt": "Hi", "model_name": "gpt-4.1", **callbacks.callback_urls(OLD)}
     template = template_create(name="Old", provider="chat_gpt", fields=fields, user=member_user)
     template_create(name="Other", provider="chat_gpt", fields={"user_prompt": "x"}, user=member_user)
 
-    html = member_client.get(reverse("template_detail", args=[template.pk])).content.decode()
+    html = member_client.get(reverse("prompt_templates:detail", args=[template.pk])).content.decode()
 
-    assert services.callback_token(OLD) not in html
+    assert callbacks.callback_token(OLD) not in html
     assert MASK in html
 
 
 def test_masking_touches_only_the_token_of_a_callback_url():
-    token = services.callback_token(OLD)
+    token = callbacks.callback_token(OLD)
     text = json.dumps({"postback_url": f"{BASE}/callbacks/{OLD}/{token}/postback/", "tag": token[:5]})
 
     masked = callback_tokens_masked(text)
@@ -128,7 +130,7 @@ def test_masking_touches_only_the_token_of_a_callback_url():
 
 
 def test_run_again_does_not_prefill_the_old_tasks_callback_urls(member_client, sent_task):
-    html = member_client.get(reverse("builder") + f"?from_task={sent_task.pk}").content.decode()
+    html = member_client.get(reverse("builder:new") + f"?from_task={sent_task.pk}").content.decode()
 
     assert 'name="pingback_url"' in html
     assert f"/callbacks/{sent_task.pk}/" not in html  # neither in the inputs nor in the preview
@@ -139,23 +141,23 @@ def test_run_again_sends_the_new_task_with_its_own_callback_urls(
     member_client, credential, sent_task, upstream
 ):
     # What "Run again" prefills, submitted as the page would post it.
-    prefilled = member_client.get(reverse("builder") + f"?from_task={sent_task.pk}").context["form"].data
+    prefilled = member_client.get(reverse("builder:new") + f"?from_task={sent_task.pk}").context["form"].data
     data = {key: value for key, value in prefilled.items() if value not in ("", None)}
 
-    response = member_client.post(reverse("builder"), {**data, "idempotency_key": "again"})
+    response = member_client.post(reverse("builder:new"), {**data, "idempotency_key": "again"})
 
     assert response.status_code == 302
     new = Task.objects.exclude(pk=sent_task.pk).get()
     assert _own_urls_are_for(new)
-    assert upstream.posted[-1]["postback_url"] == services.callback_urls(new.pk)["postback_url"]
+    assert upstream.posted[-1]["postback_url"] == callbacks.callback_urls(new.pk)["postback_url"]
 
 
 @pytest.mark.parametrize(
     "pasted",
     [
-        lambda old: services.callback_urls(old)["postback_url"],  # another task's, signed here
+        lambda old: callbacks.callback_urls(old)["postback_url"],  # another task's, signed here
         lambda old: f"{BASE}/callbacks/{old}/{MASK}/postback/",  # copied from a task page
-        lambda old: services.callback_urls(old)["postback_url"].replace(BASE, "http://old-host:8000"),
+        lambda old: callbacks.callback_urls(old)["postback_url"].replace(BASE, "http://old-host:8000"),
     ],
     ids=["signed", "masked", "old host"],
 )
@@ -165,19 +167,19 @@ def test_a_body_with_another_tasks_callback_url_gets_this_tasks_own(
     old = OLD
     body = {"user_prompt": "Hi", "model_name": "gpt-4.1", "postback_url": pasted(old)}
 
-    (task,) = services.submit_tasks(
-        specs=[services.TaskSpec(provider="chat_gpt", body=body)], credential=credential, user=member_user
+    (task,) = sending.submit_tasks(
+        specs=[sending.TaskSpec(provider="chat_gpt", body=body)], credential=credential, user=member_user
     )
 
     assert _own_urls_are_for(task)
-    assert upstream.posted[0]["postback_url"] == services.callback_urls(task.pk)["postback_url"]
+    assert upstream.posted[0]["postback_url"] == callbacks.callback_urls(task.pk)["postback_url"]
 
 
 def test_a_persons_own_callback_urls_stay_as_typed(member_user, credential, upstream):
     body = {"user_prompt": "Hi", "model_name": "gpt-4.1", "pingback_url": "https://mine.example/ping?id=$id"}
 
-    (task,) = services.submit_tasks(
-        specs=[services.TaskSpec(provider="chat_gpt", body=body)], credential=credential, user=member_user
+    (task,) = sending.submit_tasks(
+        specs=[sending.TaskSpec(provider="chat_gpt", body=body)], credential=credential, user=member_user
     )
 
     assert task.request_body["pingback_url"] == "https://mine.example/ping?id=$id"
@@ -188,7 +190,7 @@ def test_a_persons_own_callback_urls_stay_as_typed(member_user, credential, upst
 def test_a_batch_of_a_template_saved_with_a_tasks_callback_urls_gives_each_task_its_own(
     member_user, credential, upstream
 ):
-    fields = {"user_prompt": "Best {{dish}}?", **services.callback_urls(OLD)}
+    fields = {"user_prompt": "Best {{dish}}?", **callbacks.callback_urls(OLD)}
     template = template_create(name="Old", provider="chat_gpt", fields=fields, user=member_user)
     plan = batches.batch_plan(
         version=template.versions.get(),
@@ -205,9 +207,9 @@ def test_a_batch_of_a_template_saved_with_a_tasks_callback_urls_gives_each_task_
 
 
 def test_the_builder_drops_a_pasted_callback_url_of_the_product(member_client, credential):
-    data = form_data("chat_gpt", credential, postback_url=services.callback_urls(OLD)["postback_url"])
+    data = form_data("chat_gpt", credential, postback_url=callbacks.callback_urls(OLD)["postback_url"])
 
-    response = member_client.post(reverse("builder_validate"), {**data, "trigger_field": "postback_url"})
+    response = member_client.post(reverse("builder:validate"), {**data, "trigger_field": "postback_url"})
 
     assert response.context["form"].body.get("postback_url") is None
     assert callback_url_is_own(data["postback_url"])

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from tasks.models import PromptTemplate, Task
-from tasks.prompt_templates import (
+from tasks.prompt_templates.services import (
     TemplateError,
     TemplateNameError,
     template_archive,
@@ -104,7 +104,7 @@ def test_a_name_taken_between_the_check_and_the_save_is_refused_not_a_crash(memb
     template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
     drinks = template_create(name="Drinks", provider="chat_gpt", fields=FIELDS, user=member_user)
 
-    unchecked = mock.patch("tasks.prompt_templates._check_name", side_effect=lambda name, **_: name)
+    unchecked = mock.patch("tasks.prompt_templates.services._check_name", side_effect=lambda name, **_: name)
     with unchecked, pytest.raises(TemplateNameError, match="already exists"):
         template_rename(template=drinks, name="Food", description="", user=member_user)
 
@@ -145,10 +145,10 @@ def test_an_archived_template_keeps_its_history_but_takes_no_edits(member_user):
 def test_saving_the_builder_form_as_a_template_keeps_variables_unfilled(member_client, credential):
     data = form_data("chat_gpt", credential, user_prompt="Best {{dish}}?", template_name="Dishes")
 
-    response = member_client.post(reverse("template_save"), {**data, "save_as": "new"})
+    response = member_client.post(reverse("prompt_templates:save"), {**data, "save_as": "new"})
 
     template = PromptTemplate.objects.get()
-    assert response["Location"] == reverse("template_detail", kwargs={"template_id": template.pk})
+    assert response["Location"] == reverse("prompt_templates:detail", kwargs={"template_id": template.pk})
     assert template.versions.get().fields == {"user_prompt": "Best {{dish}}?", "model_name": "gpt-4.1"}
 
 
@@ -157,7 +157,9 @@ def test_saving_as_a_version_records_the_note(member_client, member_user, creden
     version = template.versions.get()
     data = form_data("chat_gpt", credential, user_prompt="Best {{dish}} now?", template_version=version.pk)
 
-    member_client.post(reverse("template_save"), {**data, "save_as": "version", "template_note": "now"})
+    member_client.post(
+        reverse("prompt_templates:save"), {**data, "save_as": "version", "template_note": "now"}
+    )
 
     assert template.versions.first().number == 2
     assert template.versions.first().note == "now"
@@ -168,7 +170,7 @@ def test_running_a_template_prefills_the_builder_and_asks_for_the_variables(
 ):
     template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
 
-    html = member_client.get(reverse("builder") + f"?template={template.pk}").content.decode()
+    html = member_client.get(reverse("builder:new") + f"?template={template.pk}").content.decode()
 
     assert "Best {{dish}} in {{city}}?</textarea>" in html
     assert 'name="var_dish"' in html and 'name="var_role"' in html
@@ -176,7 +178,7 @@ def test_running_a_template_prefills_the_builder_and_asks_for_the_variables(
 
 
 def test_a_task_records_the_template_version_and_is_sent_filled(member_client, member_user, credential):
-    from tasks.clients import StatusClass, TaskOutcome
+    from tasks.upstream.outcomes import StatusClass, TaskOutcome
 
     template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
     version = template.versions.get()
@@ -188,9 +190,9 @@ def test_a_task_records_the_template_version_and_is_sent_filled(member_client, m
         id="up-1", status_code=20100, status_message="Task Created.", status_class=StatusClass.CREATED,
         cost=Decimal("0.0102"), data={}, result=None, raw={},
     )  # fmt: skip
-    with mock.patch("tasks.services.LLMResponsesClient") as client_class:
+    with mock.patch("tasks.upstream.clients.LLMResponsesClient") as client_class:
         client_class.for_credential.return_value.task_post.return_value = [outcome]
-        member_client.post(reverse("builder"), data)
+        member_client.post(reverse("builder:new"), data)
 
     task = Task.objects.get()
     assert task.template_version == version
@@ -201,7 +203,7 @@ def test_a_task_records_the_template_version_and_is_sent_filled(member_client, m
 def test_a_missing_variable_blocks_the_submit(member_client, credential):
     data = form_data("chat_gpt", credential, user_prompt="Best {{dish}}?")
 
-    response = member_client.post(reverse("builder"), data)
+    response = member_client.post(reverse("builder:new"), data)
 
     assert response.status_code == 422
     assert "Fill in {{dish}}." in response.content.decode()
@@ -212,12 +214,12 @@ def test_template_pages_list_detail_old_version_with_diff(member_client, member_
     v1 = template.versions.get()
     template_edit(template=template, fields={**FIELDS, "tag": "new"}, user=member_user, note="tagged")
 
-    assert "Food" in member_client.get(reverse("template_list")).content.decode()
-    html = member_client.get(reverse("template_version", args=[template.pk, v1.pk])).content.decode()
+    assert "Food" in member_client.get(reverse("prompt_templates:list")).content.decode()
+    html = member_client.get(reverse("prompt_templates:version", args=[template.pk, v1.pk])).content.decode()
     assert "Compared with the current version (v2)" in html
     assert "tag: &quot;new&quot;" in html
     fragment = member_client.get(
-        reverse("template_version", args=[template.pk, v1.pk]), HTTP_HX_REQUEST="true"
+        reverse("prompt_templates:version", args=[template.pk, v1.pk]), HTTP_HX_REQUEST="true"
     ).content.decode()
     assert fragment.lstrip().startswith('<section id="version"')
 
@@ -225,18 +227,18 @@ def test_template_pages_list_detail_old_version_with_diff(member_client, member_
 def test_duplicate_and_archive_pages(member_client, member_user):
     template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
 
-    member_client.post(reverse("template_duplicate", args=[template.pk]))
-    member_client.post(reverse("template_archive", args=[template.pk]), {"archive": "1"})
+    member_client.post(reverse("prompt_templates:duplicate", args=[template.pk]))
+    member_client.post(reverse("prompt_templates:archive", args=[template.pk]), {"archive": "1"})
 
     assert PromptTemplate.objects.filter(name="Food (copy)").exists()
-    assert "Food (copy)" in member_client.get(reverse("template_list")).content.decode()
-    assert ">Food</a>" in member_client.get(reverse("template_list") + "?archived=1").content.decode()
+    assert "Food (copy)" in member_client.get(reverse("prompt_templates:list")).content.decode()
+    assert ">Food</a>" in member_client.get(reverse("prompt_templates:list") + "?archived=1").content.decode()
 
 
 def test_template_pages_need_the_permission(client, django_user_model):
     client.force_login(django_user_model.objects.create_user("nobody", password="x"))
 
-    assert client.get(reverse("template_list")).status_code == 403
+    assert client.get(reverse("prompt_templates:list")).status_code == 403
 
 
 # --- renaming on the template's page --------------------------------------------------------------------
@@ -246,17 +248,18 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def test_renaming_with_a_plain_post_redirects_to_the_page_showing_the_new_name(member_client, member_user):
     template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
-    page = reverse("template_detail", args=[template.pk])
+    page = reverse("prompt_templates:detail", args=[template.pk])
 
     response = member_client.post(
-        reverse("template_rename", args=[template.pk]), {"name": "Dishes", "description": "Where to eat."}
+        reverse("prompt_templates:rename", args=[template.pk]),
+        {"name": "Dishes", "description": "Where to eat."},
     )
 
     assert response.status_code == 302
     assert response["Location"] == page
     html = member_client.get(page).content.decode()
     assert "<h1>Dishes" in html and "Where to eat." in html
-    listing = member_client.get(reverse("template_list")).content.decode()
+    listing = member_client.get(reverse("prompt_templates:list")).content.decode()
     assert ">Dishes</a>" in listing and ">Food</a>" not in listing
     assert template.versions.count() == 1
 
@@ -265,7 +268,7 @@ def test_renaming_with_htmx_redraws_the_details_in_place(member_client, member_u
     template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
 
     response = member_client.post(
-        reverse("template_rename", args=[template.pk]), {"name": "Dishes", "description": ""}, **HTMX
+        reverse("prompt_templates:rename", args=[template.pk]), {"name": "Dishes", "description": ""}, **HTMX
     )
 
     html = response.content.decode()
@@ -283,7 +286,7 @@ def test_a_bad_name_is_refused_beside_the_field_with_the_input_kept(member_clien
     template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
 
     response = member_client.post(
-        reverse("template_rename", args=[template.pk]), {"name": name, "description": "Kept text"}
+        reverse("prompt_templates:rename", args=[template.pk]), {"name": name, "description": "Kept text"}
     )
 
     html = response.content.decode()
@@ -297,7 +300,7 @@ def test_a_bad_name_is_refused_beside_the_field_with_the_input_kept(member_clien
 def test_a_name_another_template_has_is_refused_beside_the_field(member_client, member_user):
     template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
     drinks = template_create(name="Drinks", provider="chat_gpt", fields=FIELDS, user=member_user)
-    url = reverse("template_rename", args=[drinks.pk])
+    url = reverse("prompt_templates:rename", args=[drinks.pk])
 
     page = member_client.post(url, {"name": "food", "description": ""})
     fragment = member_client.post(url, {"name": "food", "description": ""}, **HTMX)
@@ -316,8 +319,8 @@ def test_an_archived_template_offers_no_rename_and_refuses_one(member_client, me
     template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
     template_archive(template=template, user=member_user)
 
-    html = member_client.get(reverse("template_detail", args=[template.pk])).content.decode()
-    response = member_client.post(reverse("template_rename", args=[template.pk]), {"name": "Dishes"})
+    html = member_client.get(reverse("prompt_templates:detail", args=[template.pk])).content.decode()
+    response = member_client.post(reverse("prompt_templates:rename", args=[template.pk]), {"name": "Dishes"})
 
     assert "Edit details" not in html
     assert response.status_code == 422
@@ -333,8 +336,8 @@ def test_renaming_needs_the_permission_to_change_templates(client, django_user_m
     )
     client.force_login(reader)
 
-    html = client.get(reverse("template_detail", args=[template.pk])).content.decode()
-    response = client.post(reverse("template_rename", args=[template.pk]), {"name": "Dishes"}, **HTMX)
+    html = client.get(reverse("prompt_templates:detail", args=[template.pk])).content.decode()
+    response = client.post(reverse("prompt_templates:rename", args=[template.pk]), {"name": "Dishes"}, **HTMX)
 
     assert "Edit details" not in html
     assert response.status_code == 403
@@ -346,7 +349,7 @@ def test_duplicating_under_a_taken_name_says_so_instead_of_failing(member_client
     template_create(name="Drinks", provider="chat_gpt", fields=FIELDS, user=member_user)
 
     response = member_client.post(
-        reverse("template_duplicate", args=[template.pk]), {"name": "drinks"}, follow=True
+        reverse("prompt_templates:duplicate", args=[template.pk]), {"name": "drinks"}, follow=True
     )
 
     assert response.status_code == 200

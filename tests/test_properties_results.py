@@ -16,10 +16,10 @@ from django.urls import reverse
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tasks import services
-from tasks.clients import StatusClass, UpstreamMalformed, parse_task_outcome
 from tasks.models import Credential, Task, TaskEvent
-from tasks.results import parse_result
+from tasks.submission import callbacks, collection
+from tasks.upstream.outcomes import StatusClass, UpstreamMalformed, parse_task_outcome
+from tasks.upstream.results import parse_result
 from tests.factories import make_task
 
 COUNT_MAX = 2**31 - 1  # PositiveIntegerField on every database
@@ -205,7 +205,7 @@ def test_task_apply_outcome_never_raises_and_leaves_the_task_in_a_recorded_state
     event(f"status class {outcome.status_class}")
     events_before = task.events.count()
 
-    services.task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
+    collection.task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
 
     task = _loads_back(task)
     assert task.events.count() > events_before
@@ -223,7 +223,8 @@ def test_task_apply_outcome_never_raises_and_leaves_the_task_in_a_recorded_state
 
 def _postback_url(task: Task) -> str:
     return reverse(
-        "callback_postback", kwargs={"task_id": task.pk, "token": services.callback_token(task.pk)}
+        "submission:callback_postback",
+        kwargs={"task_id": task.pk, "token": callbacks.callback_token(task.pk)},
     )
 
 
@@ -287,8 +288,8 @@ def test_any_postback_with_a_valid_token_is_2xx_or_4xx_and_a_4xx_changes_nothing
 def test_any_pingback_is_2xx_or_4xx_and_changes_nothing(credential, query, method, token):
     task = _new_task(credential)
     target = reverse(
-        "callback_pingback",
-        kwargs={"task_id": task.pk, "token": token if token else services.callback_token(task.pk)},
+        "submission:callback_pingback",
+        kwargs={"task_id": task.pk, "token": token if token else callbacks.callback_token(task.pk)},
     )
     before = _snapshot(task)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tasks import providers
-from tasks.providers import CHAT_GPT, CLAUDE, ModelFlags, cross_field_violations
+from tasks.upstream import providers
+from tasks.upstream.providers import CHAT_GPT, CLAUDE, ModelFlags, cross_field_violations
 
 GPT41 = ModelFlags("gpt-4.1", reasoning=False, web_search_supported=True)
 O3_MINI = ModelFlags("o3-mini", reasoning=True, web_search_supported=True)

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
-from tasks.rendering import cited_html, cited_text, render_answer, render_markdown, word_diff
+from tasks.history.rendering import cited_html, cited_text, render_answer, render_markdown, word_diff
 from tests.factories import make_task
 
 ATTACKS = [
@@ -170,7 +170,7 @@ def test_task_page_blocks_script_in_answers_and_citation_titles(member_client):
         tag="<script>alert('tag')</script>",
     )
 
-    response = member_client.get(reverse("task_detail", args=[task.pk]))
+    response = member_client.get(reverse("history:task_detail", args=[task.pk]))
     page = response.content.decode()
 
     assert "<script>alert" not in page

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from tasks.results import parse_result, storable_json
+from tasks.upstream.results import parse_result, storable_json
 
 FINISHED = [
     {

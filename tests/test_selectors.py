@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from tasks import selectors
+from tasks.history import home, selectors, tags
 from tasks.models import Task
 from tests.factories import make_task
 
@@ -77,7 +77,7 @@ def test_tag_summary_totals_cover_all_tasks_and_runs_are_oldest_first():
     b = make_task(tag="t", user_prompt="p", answer_text="two", created_at=now - timedelta(days=1))
     c = make_task(tag="t", user_prompt="p", status="pending", created_at=now)
 
-    summary = selectors.tag_summary(tag="t")
+    summary = tags.tag_summary(tag="t")
 
     assert summary.count == 3
     assert summary.spend == a.spend + b.spend + c.spend
@@ -91,14 +91,14 @@ def test_tag_summary_picks_the_requested_prompt():
     make_task(tag="t", user_prompt="first")
     make_task(tag="t", user_prompt="second")
 
-    assert selectors.tag_summary(tag="t", prompt="first").runs[0].task.user_prompt == "first"
+    assert tags.tag_summary(tag="t", prompt="first").runs[0].task.user_prompt == "first"
 
 
 def test_home_summary_counts_only_this_month(member_user):
     make_task(money_spent=Decimal("1"), created_at=timezone.now() - timedelta(days=45))
     recent = make_task(status="pending", submitted_by=member_user)
 
-    summary = selectors.home_summary(user=member_user)
+    summary = home.home_summary(user=member_user)
 
     if recent.created_at >= summary.month_start:
         assert summary.month_spend == recent.spend

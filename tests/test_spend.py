@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tasks import spend
 from tasks.models import Credential, Task
+from tasks.spend import periods, reports
 from tasks.templatetags.spend_format import money
 from tests.factories import make_credential, make_task, make_template_version, make_user
 
@@ -64,32 +64,34 @@ def spending(team_admin):
     )
     make_task(submitted_by=bob, credential=direct, status=Task.Status.FAILED, created_at=_at(today, 1))
     # Last month: counts for the comparison only.
-    make_task(submitted_by=alice, credential=aisa, tag="team-a", created_at=_at(spend._add_months(first, -1)))
+    make_task(
+        submitted_by=alice, credential=aisa, tag="team-a", created_at=_at(periods._add_months(first, -1))
+    )
     return {"alice": alice, "bob": bob, "aisa": aisa, "direct": direct, "template": version.template}
 
 
 def test_period_presets_and_their_previous_periods():
     today = date(2026, 3, 22)
 
-    this_month = spend.period_preset("this_month", today=today)
+    this_month = periods.period_preset("this_month", today=today)
     assert (this_month.start, this_month.end) == (date(2026, 3, 1), today)
     assert (this_month.previous().start, this_month.previous().end) == (date(2026, 2, 1), date(2026, 2, 22))
 
-    last_month = spend.period_preset("last_month", today=today)
+    last_month = periods.period_preset("last_month", today=today)
     assert (last_month.start, last_month.end) == (date(2026, 2, 1), date(2026, 2, 28))
     assert (last_month.previous().start, last_month.previous().end) == (date(2026, 1, 1), date(2026, 1, 31))
 
-    last_7 = spend.period_preset("last_7", today=today)
+    last_7 = periods.period_preset("last_7", today=today)
     assert (last_7.start, last_7.end, last_7.days) == (date(2026, 3, 16), today, 7)
     assert (last_7.previous().start, last_7.previous().end) == (date(2026, 3, 9), date(2026, 3, 15))
 
-    custom = spend.period_custom(start=date(2026, 1, 10), end=date(2026, 1, 1))
+    custom = periods.period_custom(start=date(2026, 1, 10), end=date(2026, 1, 1))
     assert (custom.start, custom.end) == (date(2026, 1, 1), date(2026, 1, 10))
     assert (custom.previous().start, custom.previous().end) == (date(2025, 12, 22), date(2025, 12, 31))
 
 
 def test_month_to_date_on_the_31st_compares_with_a_shorter_month_without_overlap():
-    period = spend.period_preset("this_month", today=date(2026, 3, 31))
+    period = periods.period_preset("this_month", today=date(2026, 3, 31))
 
     previous = period.previous()
 
@@ -97,7 +99,7 @@ def test_month_to_date_on_the_31st_compares_with_a_shorter_month_without_overlap
 
 
 def test_total_counts_final_costs_and_charges_at_post_and_says_what_is_provisional(spending):
-    total = spend.spend_total(period=spend.period_preset("this_month"))
+    total = reports.spend_total(period=periods.period_preset("this_month"))
 
     this_month = Task.objects.filter(created_at__gte=_at(timezone.localdate().replace(day=1), 0))
     assert total.spend == sum(t.spend for t in this_month)
@@ -108,9 +110,9 @@ def test_total_counts_final_costs_and_charges_at_post_and_says_what_is_provision
 
 
 def test_every_breakdown_figure_equals_the_tasks_behind_its_link(spending):
-    period = spend.period_preset("this_month")
+    period = periods.period_preset("this_month")
 
-    for breakdown in spend.spend_breakdowns(period=period, granularity="day"):
+    for breakdown in reports.spend_breakdowns(period=period, granularity="day"):
         for row in breakdown.rows:
             if row.url is None:
                 continue
@@ -120,33 +122,33 @@ def test_every_breakdown_figure_equals_the_tasks_behind_its_link(spending):
 
 
 def test_breakdowns_add_up_to_the_total(spending):
-    period = spend.period_preset("this_month")
-    total = spend.spend_total(period=period)
+    period = periods.period_preset("this_month")
+    total = reports.spend_total(period=period)
 
-    for breakdown in spend.spend_breakdowns(period=period, granularity="week"):
+    for breakdown in reports.spend_breakdowns(period=period, granularity="week"):
         assert breakdown.total == total.spend, breakdown.key
 
 
 def test_links_carry_exactly_the_group_filter_and_the_period(spending):
-    period = spend.period_preset("this_month")
+    period = periods.period_preset("this_month")
 
-    by_person = spend.spend_by(period=period, dimension="person")
+    by_person = reports.spend_by(period=period, dimension="person")
 
     alice = next(row for row in by_person.rows if row.label == "alice")
     params = dict(parse_qsl(urlsplit(alice.url).query))
-    assert urlsplit(alice.url).path == reverse("task_list")
+    assert urlsplit(alice.url).path == reverse("history:task_list")
     assert params == {
         "date_from": period.start.isoformat(),
         "date_to": period.end.isoformat(),
         "person": str(spending["alice"].pk),
     }
-    by_template = spend.spend_by(period=period, dimension="template")
+    by_template = reports.spend_by(period=period, dimension="template")
     assert {row.label for row in by_template.rows} == {"Brand check", "(no template)"}
     assert next(r for r in by_template.rows if r.label == "(no template)").url is None
 
 
 def test_breakdowns_show_the_previous_period_beside_each_group(spending):
-    by_tag = spend.spend_by(period=spend.period_preset("this_month"), dimension="tag")
+    by_tag = reports.spend_by(period=periods.period_preset("this_month"), dimension="tag")
 
     team_a = next(row for row in by_tag.rows if row.label == "team-a")
     assert team_a.previous_spend == Decimal("0.0288")
@@ -155,10 +157,10 @@ def test_breakdowns_show_the_previous_period_beside_each_group(spending):
 
 
 def test_over_time_has_every_day_of_the_period_with_links_clipped_to_it(spending):
-    period = spend.period_custom(start=date(2026, 1, 30), end=date(2026, 2, 2))
+    period = periods.period_custom(start=date(2026, 1, 30), end=date(2026, 2, 2))
 
-    days = spend.spend_over_time(period=period, granularity="day")
-    weeks = spend.spend_over_time(period=period, granularity="week")
+    days = reports.spend_over_time(period=period, granularity="day")
+    weeks = reports.spend_over_time(period=period, granularity="week")
 
     assert [row.key for row in days.rows] == ["2026-01-30", "2026-01-31", "2026-02-01", "2026-02-02"]
     first_week = dict(parse_qsl(urlsplit(weeks.rows[0].url).query))
@@ -166,7 +168,7 @@ def test_over_time_has_every_day_of_the_period_with_links_clipped_to_it(spending
 
 
 def test_the_page_answers_who_spent_what_on_which_model_with_a_comparison(spending, team_admin_client):
-    response = team_admin_client.get(reverse("spend"))
+    response = team_admin_client.get(reverse("spend:page"))
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -178,7 +180,9 @@ def test_the_page_answers_who_spent_what_on_which_model_with_a_comparison(spendi
 
 
 def test_htmx_requests_get_only_the_report_fragment(spending, team_admin_client):
-    response = team_admin_client.get(reverse("spend"), {"period": "last_7"}, headers={"HX-Request": "true"})
+    response = team_admin_client.get(
+        reverse("spend:page"), {"period": "last_7"}, headers={"HX-Request": "true"}
+    )
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -197,7 +201,7 @@ def test_htmx_requests_get_only_the_report_fragment(spending, team_admin_client)
     ],
 )
 def test_bad_period_input_shows_this_month_and_keeps_the_input(team_admin_client, query):
-    response = team_admin_client.get(reverse("spend"), query)
+    response = team_admin_client.get(reverse("spend:page"), query)
 
     assert response.status_code == 200
     for value in query.values():
@@ -207,7 +211,7 @@ def test_bad_period_input_shows_this_month_and_keeps_the_input(team_admin_client
 def test_labels_are_escaped_in_tables_and_charts(team_admin_client, team_admin):
     make_task(submitted_by=team_admin, tag='<script>alert("x")</script>')
 
-    html = team_admin_client.get(reverse("spend")).content.decode()
+    html = team_admin_client.get(reverse("spend:page")).content.decode()
 
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert" in html
@@ -215,8 +219,8 @@ def test_labels_are_escaped_in_tables_and_charts(team_admin_client, team_admin):
 
 def test_csv_export_equals_the_page(spending, team_admin_client):
     query = {"period": "this_month", "by": "day"}
-    page = team_admin_client.get(reverse("spend"), query)
-    export = team_admin_client.get(reverse("spend_export"), query)
+    page = team_admin_client.get(reverse("spend:page"), query)
+    export = team_admin_client.get(reverse("spend:export"), query)
 
     assert export["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
@@ -238,7 +242,7 @@ def test_csv_export_equals_the_page(spending, team_admin_client):
 def test_csv_neutralises_formulas_in_tags(team_admin_client, team_admin):
     make_task(submitted_by=team_admin, tag="=HYPERLINK(1)")
 
-    content = b"".join(team_admin_client.get(reverse("spend_export")).streaming_content).decode()
+    content = b"".join(team_admin_client.get(reverse("spend:export")).streaming_content).decode()
 
     assert "'=HYPERLINK(1)" in content
 
@@ -255,7 +259,7 @@ class _FakeClient:
         return cls(credential)
 
     def user_data(self):
-        from tasks.clients import UpstreamError
+        from tasks.upstream.outcomes import UpstreamError
 
         if self.credential.name == "Broken":
             raise UpstreamError("DataForSEO answered 401: wrong login or password")
@@ -263,13 +267,13 @@ class _FakeClient:
 
 
 def test_balance_shows_dataforseo_accounts_and_skips_aisa_quietly(team_admin_client, monkeypatch):
-    monkeypatch.setattr("tasks.clients.LLMResponsesClient", _FakeClient)
+    monkeypatch.setattr("tasks.upstream.clients.LLMResponsesClient", _FakeClient)
     _FakeClient.calls = []
     make_credential("AIsa key")
     make_credential("Direct", kind=Credential.Kind.DATAFORSEO, login="me@example.com")
     make_credential("Broken", kind=Credential.Kind.DATAFORSEO, login="me@example.com")
 
-    response = team_admin_client.get(reverse("balance"), headers={"HX-Request": "true"})
+    response = team_admin_client.get(reverse("spend:balance"), headers={"HX-Request": "true"})
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -282,7 +286,7 @@ def test_balance_shows_dataforseo_accounts_and_skips_aisa_quietly(team_admin_cli
 def test_balance_without_dataforseo_credentials_says_so(team_admin_client):
     make_credential("AIsa key")
 
-    response = team_admin_client.get(reverse("balance"))
+    response = team_admin_client.get(reverse("spend:balance"))
 
     assert response.status_code == 200
     assert "AIsa keys have none" in response.content.decode()
@@ -291,24 +295,24 @@ def test_balance_without_dataforseo_credentials_says_so(team_admin_client):
 @pytest.mark.parametrize("granularity", ["day", "week", "month"])
 def test_the_one_scan_report_equals_the_query_per_breakdown(spending, granularity):
     """On PostgreSQL the page uses one GROUPING SETS scan; it must agree with the plain queries."""
-    period = spend.period_preset("last_30")
+    period = periods.period_preset("last_30")
 
-    total, breakdowns = spend.spend_report(period=period, granularity=granularity)
+    total, breakdowns = reports.spend_report(period=period, granularity=granularity)
 
-    assert total == spend.spend_total(period=period)
-    expected = spend.spend_breakdowns(period=period, granularity=granularity)
+    assert total == reports.spend_total(period=period)
+    expected = reports.spend_breakdowns(period=period, granularity=granularity)
     assert [(b.key, b.rows, b.total, b.note) for b in breakdowns] == [
         (b.key, b.rows, b.total, b.note) for b in expected
     ]
 
 
 def test_a_long_breakdown_shows_its_largest_groups_and_opens_the_rest(team_admin_client, team_admin):
-    from tasks.views.spend import PAGE_ROWS
+    from tasks.spend.views import PAGE_ROWS
 
     for i in range(PAGE_ROWS + 5):
         make_task(submitted_by=team_admin, tag=f"tag-{i:02d}", spend=Decimal("0.001") * (i + 1))
 
-    page = team_admin_client.get(reverse("spend"))
+    page = team_admin_client.get(reverse("spend:page"))
     (by_tag,) = [b for b in page.context["breakdowns"] if b.key == "tag"]
     assert len(by_tag.rows) == PAGE_ROWS
     assert by_tag.rows[0].label == f"tag-{PAGE_ROWS + 4:02d}"  # the largest first
@@ -316,10 +320,10 @@ def test_a_long_breakdown_shows_its_largest_groups_and_opens_the_rest(team_admin
     assert by_tag.hidden_spend == sum(Decimal("0.001") * (i + 1) for i in range(5))
     assert "5 more" in page.content.decode()
 
-    everything = team_admin_client.get(reverse("spend") + by_tag.show_all_url.split("#")[0])
+    everything = team_admin_client.get(reverse("spend:page") + by_tag.show_all_url.split("#")[0])
     (by_tag,) = [b for b in everything.context["breakdowns"] if b.key == "tag"]
     assert len(by_tag.rows) == PAGE_ROWS + 5
-    exported = b"".join(team_admin_client.get(reverse("spend_export")).streaming_content).decode()
+    exported = b"".join(team_admin_client.get(reverse("spend:export")).streaming_content).decode()
     assert exported.count("\ntag,") == PAGE_ROWS + 5
 
 
@@ -336,7 +340,7 @@ def test_balance_of_a_dataforseo_account_comes_from_the_stand_in_over_http(live_
     direct.save()
     client.force_login(team_admin)
 
-    html = client.get(reverse("balance"), headers={"HX-Request": "true"}).content.decode()
+    html = client.get(reverse("spend:balance"), headers={"HX-Request": "true"}).content.decode()
 
     assert "Direct" in html
     assert "$100.00" in html  # the stand-in's SANDBOX_BALANCE, nothing charged yet
@@ -348,7 +352,7 @@ def test_reversed_custom_dates_are_swapped_in_the_inputs_too(team_admin_client, 
     query = {"period": "custom", "date_from": "2026-02-20", "date_to": "2026-02-01"}
     headers = {"HX-Request": "true"} if htmx else {}
 
-    response = team_admin_client.get(reverse("spend"), query, headers=headers)
+    response = team_admin_client.get(reverse("spend:page"), query, headers=headers)
 
     html = response.content.decode()
     assert response.context["period"].start.isoformat() == "2026-02-01"
@@ -359,6 +363,6 @@ def test_reversed_custom_dates_are_swapped_in_the_inputs_too(team_admin_client, 
 def test_spend_figures_show_four_decimals_with_the_exact_amount_on_hover(team_admin_client, team_admin):
     make_task(submitted_by=team_admin, status="completed", money_spent=Decimal("0.010508"))
 
-    html = team_admin_client.get(reverse("spend")).content.decode()
+    html = team_admin_client.get(reverse("spend:page")).content.decode()
 
     assert '<span class="money" title="$0.010708">$0.0107</span>' in html

@@ -9,9 +9,10 @@ from django.core.management import call_command
 from django.tasks import default_task_backend
 from django.utils import timezone
 
-from tasks import jobs, spend
+from tasks.history import tags
 from tasks.models import Credential, SpendDay, SpendRollup, Task
-from tasks.spend_rollup import last_settled_day, rollup_next_run, spend_rollup
+from tasks.spend import figures, jobs, periods, reports
+from tasks.spend.rollup import last_settled_day, rollup_next_run, spend_rollup
 from tests.factories import make_credential, make_task, make_template_version, make_user
 from tests.test_spend import _at, _tasks_behind
 
@@ -57,20 +58,20 @@ def history(team_admin):
 
 
 def _without_rollup(monkeypatch):
-    monkeypatch.setattr(spend, "rolled_through", lambda: None)
+    monkeypatch.setattr(figures, "rolled_through", lambda: None)
 
 
 def _figures(period, granularity="day"):
-    total, breakdowns = spend.spend_report(period=period, granularity=granularity)
+    total, breakdowns = reports.spend_report(period=period, granularity=granularity)
     return total, [(b.key, b.rows, b.total, b.note) for b in breakdowns]
 
 
 PERIODS = {
-    "this_month": lambda: spend.period_preset("this_month"),
-    "last_month": lambda: spend.period_preset("last_month"),
-    "last_7": lambda: spend.period_preset("last_7"),
-    "last_30": lambda: spend.period_preset("last_30"),
-    "custom_60": lambda: spend.period_custom(
+    "this_month": lambda: periods.period_preset("this_month"),
+    "last_month": lambda: periods.period_preset("last_month"),
+    "last_7": lambda: periods.period_preset("last_7"),
+    "last_30": lambda: periods.period_preset("last_30"),
+    "custom_60": lambda: periods.period_custom(
         start=timezone.localdate() - timedelta(days=59), end=timezone.localdate()
     ),
 }
@@ -89,7 +90,7 @@ def test_the_rollup_covers_every_settled_day_and_stops_there(history):
     result = spend_rollup()
 
     assert result.through == last_settled_day()
-    assert spend.rolled_through() == last_settled_day()
+    assert figures.rolled_through() == last_settled_day()
     assert min(result.rolled) == timezone.localdate() - timedelta(days=DAYS_BACK)
     assert max(SpendDay.objects.values_list("day", flat=True)) == last_settled_day()
 
@@ -111,7 +112,7 @@ def test_every_figure_over_rolled_up_and_live_days_equals_the_tasks_behind_its_l
     period = PERIODS[key]()
     spend_rollup()
 
-    total, breakdowns = spend.spend_report(period=period, granularity="week")
+    total, breakdowns = reports.spend_report(period=period, granularity="week")
 
     tasks = list(_tasks_behind(total.url))
     assert total.spend == sum((t.spend for t in tasks), Decimal("0"))
@@ -133,13 +134,13 @@ def test_every_figure_over_rolled_up_and_live_days_equals_the_tasks_behind_its_l
 
 
 def test_the_per_breakdown_selectors_agree_with_the_report_over_the_rollup(history):
-    period = spend.period_preset("last_30")
+    period = periods.period_preset("last_30")
     spend_rollup()
 
-    total, breakdowns = spend.spend_report(period=period, granularity="day")
+    total, breakdowns = reports.spend_report(period=period, granularity="day")
 
-    assert total == spend.spend_total(period=period)
-    expected = spend.spend_breakdowns(period=period, granularity="day")
+    assert total == reports.spend_total(period=period)
+    expected = reports.spend_breakdowns(period=period, granularity="day")
     assert [(b.key, b.rows, b.total) for b in breakdowns] == [(b.key, b.rows, b.total) for b in expected]
 
 
@@ -166,13 +167,13 @@ def _rows():
 def test_running_the_rollup_twice_changes_nothing(history):
     first = spend_rollup()
     rows = _rows()
-    figures = _figures(spend.period_preset("last_30"))
+    figures = _figures(periods.period_preset("last_30"))
 
     second = spend_rollup()
 
     assert second.rolled == [] and second.through == first.through
     assert _rows() == rows
-    assert _figures(spend.period_preset("last_30")) == figures
+    assert _figures(periods.period_preset("last_30")) == figures
 
 
 def test_rebuilding_gives_the_same_rows(history):
@@ -187,7 +188,7 @@ def test_rebuilding_gives_the_same_rows(history):
 def test_the_rollup_advances_one_day_at_a_time_as_days_settle(history):
     now = timezone.now()
     spend_rollup(now=now - timedelta(days=1))
-    through = spend.rolled_through()
+    through = figures.rolled_through()
 
     result = spend_rollup(now=now)
 
@@ -198,11 +199,11 @@ def test_tasks_written_with_past_dates_need_a_rebuild_from_their_day(history, mo
     spend_rollup()
     day = timezone.localdate() - timedelta(days=20)
     make_task(submitted_by=history["alice"], tag="late", created_at=_at(day))
-    period = spend.period_preset("last_30")
+    period = periods.period_preset("last_30")
 
     spend_rollup(since=day)
 
-    by_tag = spend.spend_by(period=period, dimension="tag")
+    by_tag = reports.spend_by(period=period, dimension="tag")
     assert "late" in {row.label for row in by_tag.rows}
     with_rollup = _figures(period)
     _without_rollup(monkeypatch)
@@ -216,8 +217,8 @@ def test_a_day_with_a_task_still_active_past_the_polling_limit_is_not_rolled_up(
     result = spend_rollup()
 
     assert result.stopped_at == stuck_day
-    assert spend.rolled_through() == stuck_day - timedelta(days=1)
-    period = spend.period_preset("last_30")
+    assert figures.rolled_through() == stuck_day - timedelta(days=1)
+    period = periods.period_preset("last_30")
     with_rollup = _figures(period)
     _without_rollup(monkeypatch)
     assert with_rollup == _figures(period)
@@ -227,18 +228,18 @@ def test_rows_bucketed_in_another_time_zone_are_ignored_and_rebuilt(history, set
     spend_rollup()
     SpendRollup.objects.update(time_zone="Pacific/Auckland")
 
-    assert spend.rolled_through() is None
+    assert figures.rolled_through() is None
     spend_rollup()
     assert SpendRollup.objects.get().time_zone == settings.TIME_ZONE
-    assert spend.rolled_through() == last_settled_day()
+    assert figures.rolled_through() == last_settled_day()
 
 
 def test_a_deleted_persons_rolled_up_spend_moves_to_nobody_as_on_the_tasks(history, monkeypatch):
     spend_rollup()
     history["bob"].delete()
-    period = spend.period_preset("last_30")
+    period = periods.period_preset("last_30")
 
-    by_person = spend.spend_by(period=period, dimension="person")
+    by_person = reports.spend_by(period=period, dimension="person")
 
     assert "bob" not in {row.label for row in by_person.rows}
     with_rollup = _figures(period)
@@ -250,7 +251,7 @@ def test_without_tasks_the_rollup_covers_the_settled_days():
     result = spend_rollup()
 
     assert result.rolled == [] and result.through == last_settled_day()
-    assert spend.spend_total(period=spend.period_preset("last_30")).spend == 0
+    assert reports.spend_total(period=periods.period_preset("last_30")).spend == 0
 
 
 def test_the_command_rolls_up_and_says_how_far(history):
@@ -259,7 +260,7 @@ def test_the_command_rolls_up_and_says_how_far(history):
     call_command("rollup_spend", stdout=out)
 
     assert f"covers the days through {last_settled_day()}" in out.getvalue()
-    assert spend.rolled_through() == last_settled_day()
+    assert figures.rolled_through() == last_settled_day()
 
 
 def test_the_daily_job_rolls_up_and_keeps_a_single_chain(history):
@@ -270,7 +271,7 @@ def test_the_daily_job_rolls_up_and_keeps_a_single_chain(history):
     jobs.rollup_spend_hourly.call()
     jobs.rollup_spend_hourly.call()  # enqueued again at another worker start
 
-    assert spend.rolled_through() == last_settled_day()
+    assert figures.rolled_through() == last_settled_day()
     queued = [r for r in default_task_backend.results if r.task.name == "rollup_spend_hourly"]
     assert len(queued) == 2  # the one from the command, and one for after midnight
     assert queued[1].task.run_after == rollup_next_run()
@@ -303,14 +304,14 @@ def _tags_from_tasks() -> dict[str, dict]:
     ],
 )
 def test_the_tags_index_over_the_rollup_equals_the_tasks(history, sort, order):
-    from tasks import selectors
+    from tasks.spend import figures
 
     make_task(tag="free", status=Task.Status.FAILED, spend=Decimal("0"), created_at=_at(timezone.localdate()))
     make_task(tag="team-b", status=Task.Status.PENDING)  # today: after the rollup, still active
     spend_rollup()
-    assert spend.rolled_through() is not None
+    assert figures.rolled_through() is not None
 
-    rows = selectors.tag_list(sort=sort)
+    rows = tags.tag_list(sort=sort)
 
     expected = sorted(_tags_from_tasks().values(), key=order)
     assert [row["tag"] for row in rows] == [row["tag"] for row in expected]
@@ -321,38 +322,37 @@ def test_the_tags_index_over_the_rollup_equals_the_tasks(history, sort, order):
 
 
 def test_the_tags_index_filter_applies_to_rolled_and_live_days(history, monkeypatch):
-    from tasks import selectors
 
     spend_rollup()
-    with_rollup = selectors.tag_list(q="TEAM-A")
+    with_rollup = tags.tag_list(q="TEAM-A")
     _without_rollup(monkeypatch)
 
     assert [row["tag"] for row in with_rollup] == ["team-a"]
-    assert with_rollup == selectors.tag_list(q="TEAM-A")
+    assert with_rollup == tags.tag_list(q="TEAM-A")
 
 
 def test_the_tags_index_reads_no_task_of_a_rolled_day(history, django_assert_max_num_queries):
-    from tasks import selectors
+    from tasks.spend import figures
 
     spend_rollup()
     # Alter a rolled day's task behind the rollup's back: the index keeps the rollup's figure for it.
-    day = spend.rolled_through()
+    day = figures.rolled_through()
     Task.objects.filter(tag="team-a", created_at__lt=_at(day)).update(spend=Decimal("99"))
 
     with django_assert_max_num_queries(3):
-        rows = selectors.tag_list()
+        rows = tags.tag_list()
 
     assert all(row["total"] < 99 for row in rows)
 
 
 def test_one_persons_share_comes_with_the_total_from_the_same_figures(history):
     spend_rollup()
-    period = spend.period_preset("this_month")
+    period = periods.period_preset("this_month")
     alice = history["alice"]
 
-    total, mine = spend.spend_total_and_person(period=period, person_id=alice.pk)
+    total, mine = reports.spend_total_and_person(period=period, person_id=alice.pk)
 
-    assert total == spend.spend_total(period=period)
-    rows = spend.spend_by(period=period, dimension="person").rows
+    assert total == reports.spend_total(period=period)
+    rows = reports.spend_by(period=period, dimension="person").rows
     assert mine == next(row.spend for row in rows if row.key == str(alice.pk)) > 0
-    assert spend.spend_total_and_person(period=period, person_id=-1)[1] == 0
+    assert reports.spend_total_and_person(period=period, person_id=-1)[1] == 0

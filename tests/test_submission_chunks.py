@@ -13,10 +13,11 @@ import uuid
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from tasks import services
-from tasks.budgets import BudgetExceeded, budget_spent, budgets_reserve
-from tasks.clients import UpstreamReplyLost, UpstreamUnavailable
 from tasks.models import Budget, BudgetHold, Task, TaskEvent
+from tasks.spend.budgets import BudgetExceeded, budget_spent, budgets_reserve
+from tasks.submission import sending
+from tasks.upstream import clients
+from tasks.upstream.outcomes import UpstreamReplyLost, UpstreamUnavailable
 from tests.factories import make_credential, make_user
 from tests.fake_upstream import CHARGE, FakeUpstream
 
@@ -29,12 +30,12 @@ def submit(monkeypatch):
     user = make_user()
 
     def submit(upstream: FakeUpstream, count: int) -> list[Task]:
-        monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+        monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
         specs = [
-            services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
+            sending.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
             for i in range(count)
         ]
-        return services.submit_tasks(specs=specs, credential=credential, user=user)
+        return sending.submit_tasks(specs=specs, credential=credential, user=user)
 
     return submit
 
@@ -90,7 +91,7 @@ def test_a_failure_while_recording_stops_the_sender_and_leaves_the_rest_for_resu
     def fail(tasks, outcomes):
         raise DatabaseError("disk I/O error")
 
-    monkeypatch.setattr(services, "_record_post_outcomes", fail)
+    monkeypatch.setattr(sending, "_record_post_outcomes", fail)
     with pytest.raises(DatabaseError):
         submit(upstream, 500)
     # The sender runs at most one chunk ahead of the recording: it stopped long before the fifth call.
@@ -105,14 +106,14 @@ def test_a_failure_while_recording_stops_the_sender_and_leaves_the_rest_for_resu
 
 def test_a_failure_while_writing_the_next_chunk_keeps_the_outcome_recorded_with_it(submit, monkeypatch):
     upstream = FakeUpstream()
-    create = services._create_tasks
+    create = sending._create_tasks
 
     def fail_at_the_third_chunk(submission, start, end, **state):
         if start == 200 and not state:
             raise DatabaseError("disk I/O error")
         return create(submission, start, end, **state)
 
-    monkeypatch.setattr(services, "_create_tasks", fail_at_the_third_chunk)
+    monkeypatch.setattr(sending, "_create_tasks", fail_at_the_third_chunk)
     with pytest.raises(DatabaseError):
         submit(upstream, 500)
     assert len(upstream.calls) <= 2
@@ -133,12 +134,10 @@ class WatchingUpstream(FakeUpstream):
         super().__init__(failures)
         self.seen: list[tuple[set, dict, int]] = []  # per call: posted, committed by status, count later
 
-    def task_post(self, provider, bodies, on_sent=None):
+    def task_post(self, provider, bodies):
         posted = {uuid.UUID(body["tag"].removeprefix("aisa-dashboard:")) for body in bodies}
         try:
             committed = dict(Task.objects.values_list("pk", "status"))
-            if on_sent is not None:  # the request has arrived; the answer takes a moment
-                on_sent()
             time.sleep(0.05)
             later = Task.objects.count()
         finally:
@@ -151,12 +150,12 @@ def test_each_chunk_is_committed_before_its_post_and_at_most_one_more_is_written
     upstream = WatchingUpstream()
     credential, user = make_credential(), make_user()
     specs = [
-        services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
+        sending.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
         for i in range(450)
     ]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(services, "LLMResponsesClient", upstream)
-        services.submit_tasks(specs=specs, credential=credential, user=user)
+        patch.setattr(clients, "LLMResponsesClient", upstream)
+        sending.submit_tasks(specs=specs, credential=credential, user=user)
 
     assert [len(posted) for posted, _, _ in upstream.seen] == [100, 100, 100, 100, 50]
     for call, (posted, committed, later) in enumerate(upstream.seen, start=1):
@@ -168,53 +167,6 @@ def test_each_chunk_is_committed_before_its_post_and_at_most_one_more_is_written
     assert Task.objects.filter(status=Task.Status.SUBMITTED).count() == 450
 
 
-def test_the_next_call_leaves_before_the_request_thread_records_or_writes(submit, monkeypatch):
-    """The recording thread's database work waits until the sender's next request has left, so the two
-    threads do not take turns with the interpreter lock while a request is still being sent."""
-    order = []
-
-    class Upstream(FakeUpstream):
-        def task_post(self, provider, bodies, on_sent=None):
-            number = len(self.calls) + 1
-            return super().task_post(provider, bodies, lambda: order.append(f"sent {number}") or on_sent())
-
-    record, write = services._record_post_outcomes, services._write_chunk
-    monkeypatch.setattr(
-        services,
-        "_record_post_outcomes",
-        lambda tasks, outcomes: order.append("record") or record(tasks, outcomes),
-    )
-    monkeypatch.setattr(
-        services, "_write_chunk", lambda sub, start: order.append("write") or write(sub, start)
-    )
-
-    submit(Upstream(), 350)
-
-    assert order == [
-        "sent 1", "write",  # the second chunk's rows once the first has left
-        "sent 2", "record", "write",  # the first chunk recorded, the third written, once the second has left
-        "sent 3", "record", "write",
-        "sent 4", "record",
-        "record",
-    ]  # fmt: skip
-
-
-def test_a_client_that_never_says_sent_does_not_hold_the_submission_up(submit, monkeypatch):
-    """An answer is as good as "sent": with a client that never calls on_sent, the recording thread
-    goes on at each reply instead of waiting for the cap (here a minute a chunk)."""
-
-    class Silent(FakeUpstream):
-        def task_post(self, provider, bodies, on_sent=None):
-            return super().task_post(provider, bodies)
-
-    monkeypatch.setattr(services._Departures, "LIMIT", 60.0)
-    started = time.monotonic()
-    tasks = submit(Silent(), 350)
-
-    assert time.monotonic() - started < 30
-    assert statuses(tasks) == [Task.Status.SUBMITTED] * 350
-
-
 def test_a_batch_in_flight_keeps_its_whole_reservation_until_its_rows_take_it_over(transactional_db):
     """While the first of three chunks is in flight, only it (and perhaps the next) has rows: the rest
     of the batch is held, so another submission cannot take the budget the batch was promised."""
@@ -223,7 +175,7 @@ def test_a_batch_in_flight_keeps_its_whole_reservation_until_its_rows_take_it_ov
     during: dict = {}
 
     class Upstream(FakeUpstream):
-        def task_post(self, provider, bodies, on_sent=None):
+        def task_post(self, provider, bodies):
             if not self.calls:
                 try:
                     during["spent"] = budget_spent(budget)
@@ -236,15 +188,15 @@ def test_a_batch_in_flight_keeps_its_whole_reservation_until_its_rows_take_it_ov
                             during[count] = "refused"
                 finally:
                     connection.close()
-            return super().task_post(provider, bodies, on_sent)
+            return super().task_post(provider, bodies)
 
     specs = [
-        services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
+        sending.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
         for i in range(250)
     ]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(services, "LLMResponsesClient", Upstream())
-        services.submit_tasks(specs=specs, credential=credential, user=user)
+        patch.setattr(clients, "LLMResponsesClient", Upstream())
+        sending.submit_tasks(specs=specs, credential=credential, user=user)
 
     assert during == {"spent": CHARGE * 250, 51: "refused", 50: "fits"}
     assert not BudgetHold.objects.exists()
@@ -272,11 +224,11 @@ def test_a_credential_the_keys_cannot_open_fails_every_task_of_a_batch_as_not_se
     credential, user = make_credential(), make_user()
     settings.CREDENTIAL_KEYS = [Fernet.generate_key().decode()]  # not the key it was encrypted with
     specs = [
-        services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
+        sending.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
         for i in range(250)
     ]
 
-    tasks = services.submit_tasks(specs=specs, credential=credential, user=user)
+    tasks = sending.submit_tasks(specs=specs, credential=credential, user=user)
 
     assert statuses(tasks) == [Task.Status.FAILED] * 250
     assert all("CREDENTIAL_KEYS" in task.status_message and task.spend == 0 for task in tasks)

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tasks.models import Batch, Credential, Task
-from tasks.prompt_templates import template_create
+from tasks.prompt_templates.services import template_create
 from tests.builder_factories import make_catalog, member_group
 from tests.conftest import sandbox_api_key
 from tests.factories import make_task

@@ -14,8 +14,8 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from tasks.audit import audit_record
 from tasks.models import Batch, Budget, PromptTemplate, PromptTemplateVersion, Task
+from tasks.team.audit import audit_record
 from tests.builder_factories import make_catalog
 from tests.conftest import PASSWORD
 from tests.factories import make_task
