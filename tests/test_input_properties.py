@@ -29,9 +29,8 @@ from tasks.submission import callbacks
 from tasks.upstream import clients
 from tasks.upstream.outcomes import UpstreamError
 from tasks.upstream.providers import PROVIDERS
-from tests.builder_factories import make_catalog
-from tests.factories import make_task
-from tests.fake_upstream import FakeUpstream
+from tests.factories import make_catalog, make_task
+from tests.submission.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.django_db
 

@@ -14,9 +14,8 @@ from django.urls import reverse
 from tasks.models import PromptTemplate, Task
 from tasks.prompt_templates.services import template_create
 from tasks.upstream import clients
-from tests.builder_factories import form_data, make_catalog
-from tests.factories import make_task
-from tests.fake_upstream import FakeUpstream
+from tests.factories import form_data, make_catalog, make_task
+from tests.submission.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.django_db
 

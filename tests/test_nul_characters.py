@@ -10,8 +10,7 @@ from tasks.history.forms import TaskEditForm
 from tasks.models import PromptTemplate, Task, TaskEvent
 from tasks.prompt_templates.services import template_create
 from tasks.upstream.providers import provider_rules
-from tests.builder_factories import form_data, make_catalog
-from tests.factories import make_task
+from tests.factories import form_data, make_catalog, make_task
 
 pytestmark = pytest.mark.django_db
 

@@ -195,5 +195,6 @@ def home(request):
     every login lands.
     """
     if not request.user.has_perm("tasks.view_task"):
-        return render(request, "tasks/home.html", {"summary": None})
-    return render(request, "tasks/home.html", {"summary": home_selectors.home_summary(user=request.user)})
+        return render(request, "tasks/history/home.html", {"summary": None})
+    summary = home_selectors.home_summary(user=request.user)
+    return render(request, "tasks/history/home.html", {"summary": summary})

@@ -185,7 +185,7 @@ def batch_new(request: HttpRequest, template_id: int) -> HttpResponse:
     version = template.versions.order_by("-number").first()
     if version is None:
         raise Http404("This template has no version.")
-    page = "tasks/batches/new.html"
+    page = "tasks/prompt_templates/batch_new.html"
     form = BatchForm(request.POST or None, request.FILES or None, template=template, version=version)
     plan = None
     if request.method == "POST" and form.is_valid():
@@ -230,7 +230,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     page = max(_int(request.GET.get("page")), 1)
     rows, more = selectors.batch_list(template_id=template.pk if template else None, page=page)
     context = {"rows": rows, "template": template, "page": page, "more": more}
-    return render(request, "tasks/batches/list.html", context)
+    return render(request, "tasks/prompt_templates/batch_list.html", context)
 
 
 BATCH_PAGE_TASKS = 200  # the batch page's table; the task list filtered by batch shows them all
@@ -241,7 +241,7 @@ BATCH_PAGE_TASKS = 200  # the batch page's table; the task list filtered by batc
 def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
     batch = get_object_or_404(Batch.objects.select_related("template_version__template"), pk=batch_id)
     progress = batches.batch_progress(batch=batch)
-    page = "tasks/batches/detail.html"
+    page = "tasks/prompt_templates/batch_detail.html"
     tasks = selectors.batch_tasks(batch=batch, limit=BATCH_PAGE_TASKS)
     context = {"batch": batch, "progress": progress, "tasks": tasks}
     # Polled every 3 s until every task is final: the counts and the table are redrawn together.

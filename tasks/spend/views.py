@@ -128,11 +128,7 @@ def balance(request):
 def budget_list(request):
     usages = budgets_usage()
     context = {"usages": usages, "has_team_budget": any(u.budget.scope == Budget.Scope.TEAM for u in usages)}
-    template = (
-        "tasks/admin_pages/budgets.html#table"
-        if wants_fragment(request)
-        else "tasks/admin_pages/budgets.html"
-    )
+    template = "tasks/spend/budgets.html#table" if wants_fragment(request) else "tasks/spend/budgets.html"
     return render(request, template, context)
 
 
@@ -160,7 +156,7 @@ def budget_edit(request, pk: int | None = None):
             return redirect("spend:budget_list")
     else:
         form = BudgetForm(instance=budget, initial=None if budget else {"scope": _free_scope()})
-    template = "tasks/admin_pages/budget_form.html"
+    template = "tasks/spend/budget_form.html"
     return render(
         request, template + ("#form" if wants_fragment(request) else ""), {"form": form, "budget": budget}
     )
@@ -183,5 +179,5 @@ def budget_remove(request, pk: int):
         if request.htmx:
             return HttpResponseClientRedirect(reverse("spend:budget_list"))
         return redirect("spend:budget_list")
-    template = "tasks/admin_pages/budget_delete.html"
+    template = "tasks/spend/budget_delete.html"
     return render(request, template + ("#confirm" if wants_fragment(request) else ""), {"budget": budget})

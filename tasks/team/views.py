@@ -44,9 +44,7 @@ def _credentials_context() -> dict:
 @require_GET
 def credential_list(request):
     template = (
-        "tasks/admin_pages/credentials.html#table"
-        if wants_fragment(request)
-        else "tasks/admin_pages/credentials.html"
+        "tasks/team/credentials.html#table" if wants_fragment(request) else "tasks/team/credentials.html"
     )
     return render(request, template, _credentials_context())
 
@@ -90,7 +88,7 @@ def credential_add(request):
                 return redirect("team:credential_list")
     else:
         form = CredentialForm()
-    template = "tasks/admin_pages/credential_form.html"
+    template = "tasks/team/credential_form.html"
     context = {"form": form, "offer_unverified": offer_unverified or form["save_unverified"].value()}
     return render(request, template + ("#form" if wants_fragment(request) else ""), context)
 
@@ -175,7 +173,7 @@ def credential_edit(request, pk: int):
         "secret_form": secret_form,
         "offer_unverified": offer_unverified or secret_form["save_unverified"].value(),
     }
-    template = "tasks/admin_pages/credential_edit.html"
+    template = "tasks/team/credential_edit.html"
     return render(request, template + ("#forms" if wants_fragment(request) else ""), context)
 
 
@@ -189,7 +187,7 @@ def _credential_row(request, credential: Credential):
     """htmx: the credential's updated row; otherwise back to the list (PRG)."""
     if request.htmx:
         credential.refresh_from_db()
-        return render(request, "tasks/admin_pages/credentials.html#row", {"credential": credential})
+        return render(request, "tasks/team/credentials.html#row", {"credential": credential})
     return redirect("team:credential_list")
 
 
@@ -251,9 +249,7 @@ def people_page(request):
         "one_time_hours": people.one_time_password_hours(),
         "role_choices": [(MEMBERS, "Member"), (ADMINS, "Admin")],
     }
-    template = (
-        "tasks/admin_pages/people.html#table" if wants_fragment(request) else "tasks/admin_pages/people.html"
-    )
+    template = "tasks/team/people.html#table" if wants_fragment(request) else "tasks/team/people.html"
     response = render(request, template, context)
     if context["new_password"]:
         response["Cache-Control"] = "no-store"
@@ -282,7 +278,7 @@ def person_create(request):
                 return redirect("team:people")
     else:
         form = PersonForm()
-    template = "tasks/admin_pages/person_form.html"
+    template = "tasks/team/person_form.html"
     context = {"form": form, "one_time_hours": people.one_time_password_hours()}
     return render(request, template + ("#form" if wants_fragment(request) else ""), context)
 
@@ -359,7 +355,5 @@ def audit_log(request):
     query = request.GET.copy()
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode(), "now": timezone.now()}
-    template = (
-        "tasks/admin_pages/audit.html#entries" if wants_fragment(request) else "tasks/admin_pages/audit.html"
-    )
+    template = "tasks/team/audit.html#entries" if wants_fragment(request) else "tasks/team/audit.html"
     return render(request, template, context)

@@ -7,7 +7,7 @@ import pytest
 
 from tasks.builder.forms import TaskRequestForm, catalog_for, form_data_from_fields
 from tasks.upstream.providers import provider_rules
-from tests.builder_factories import make_catalog
+from tests.factories import make_catalog
 
 VALID = {
     "chat_gpt": {"user_prompt": "What is the capital of France?", "model_name": "gpt-4.1"},

@@ -10,8 +10,7 @@ from django.urls import reverse
 from sandbox import stats
 from tasks.models import Credential, ProviderModel, Task
 from tasks.upstream.outcomes import UpstreamError
-from tests.builder_factories import form_data, make_catalog, make_member
-from tests.factories import make_task
+from tests.factories import form_data, make_catalog, make_member, make_task
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

@@ -16,9 +16,8 @@ from playwright.sync_api import expect
 
 from tasks.models import Batch, Budget, PromptTemplate, PromptTemplateVersion, Task
 from tasks.team.audit import audit_record
-from tests.builder_factories import make_catalog
 from tests.conftest import PASSWORD
-from tests.factories import make_task
+from tests.factories import make_catalog, make_task
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -19,7 +19,7 @@ from tasks.prompt_templates import batches
 from tasks.prompt_templates.forms import BatchForm
 from tasks.prompt_templates.services import template_create
 from tasks.submission import callbacks
-from tests.builder_factories import make_catalog, make_member
+from tests.factories import make_catalog, make_member
 
 FIELDS = {"user_prompt": "Best {{dish}} in {{city}}?", "model_name": "gpt-4.1"}
 MB = 1024 * 1024
@@ -297,7 +297,7 @@ def test_a_postback_sent_as_a_form_still_reaches_the_callback_with_its_body(clie
     import gzip
     import json
 
-    from tests.test_results import FINISHED
+    from tests.upstream.test_results import FINISHED
 
     task = Task.objects.create(
         provider="chat_gpt",

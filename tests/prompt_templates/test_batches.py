@@ -14,8 +14,8 @@ from tasks.prompt_templates.services import template_create
 from tasks.spend.budgets import BudgetExceeded, budget_spent
 from tasks.submission import sending
 from tasks.upstream import clients
-from tests.builder_factories import make_catalog, make_member
-from tests.fake_upstream import CHARGE, FakeUpstream
+from tests.factories import make_catalog, make_member
+from tests.submission.fake_upstream import CHARGE, FakeUpstream
 
 FIELDS = {"user_prompt": "Best {{dish}} in {{city}}?", "model_name": "gpt-4.1"}
 

@@ -20,7 +20,7 @@ from tasks.prompt_templates.services import (
     template_variables,
     version_diff,
 )
-from tests.builder_factories import form_data, make_catalog
+from tests.factories import form_data, make_catalog
 
 FIELDS = {
     "user_prompt": "Best {{dish}} in {{city}}?",

@@ -25,7 +25,7 @@ from tasks.submission import collection, sending
 from tasks.upstream import clients
 from tasks.upstream.outcomes import StatusClass, TaskOutcome
 from tests.factories import make_credential, make_task, make_user
-from tests.fake_upstream import CHARGE, FakeUpstream
+from tests.submission.fake_upstream import CHARGE, FakeUpstream
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tasks.models import Credential, SpendDay, SpendRollup, Task
 from tasks.spend import figures, jobs, periods, reports
 from tasks.spend.rollup import last_settled_day, rollup_next_run, spend_rollup
 from tests.factories import make_credential, make_task, make_template_version, make_user
-from tests.test_spend import _at, _tasks_behind
+from tests.spend.test_spend import _at, _tasks_behind
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from tasks.models import Credential, Task, TaskEvent
 from tasks.submission import callbacks
-from tests.test_results import FINISHED
+from tests.upstream.test_results import FINISHED
 
 pytestmark = pytest.mark.django_db
 

@@ -24,7 +24,7 @@ from tasks.submission import collection
 from tasks.upstream import clients
 from tasks.upstream.outcomes import StatusClass, TaskOutcome
 from tests.factories import make_task
-from tests.test_results import FINISHED
+from tests.upstream.test_results import FINISHED
 
 AISA = "https://api.aisa.one/apis/v1/dataforseo"
 

@@ -19,8 +19,8 @@ from tasks.prompt_templates.services import template_create
 from tasks.submission import callbacks, sending
 from tasks.submission.own_callbacks import MASK, callback_tokens_masked, callback_url_is_own
 from tasks.upstream import clients
-from tests.builder_factories import form_data, make_catalog
-from tests.fake_upstream import FakeUpstream
+from tests.factories import form_data, make_catalog
+from tests.submission.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.django_db
 

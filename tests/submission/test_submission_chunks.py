@@ -3,8 +3,8 @@ the next chunk's while it is in flight, each chunk's outcome lands on its own ta
 stops the sending, a failure while recording never lets the sender run on, and the budget stays
 reserved for the chunks not written yet.
 
-The upstream here is tests.fake_upstream.FakeUpstream, which answers per call; the same paths over real
-HTTP against the stand-in are in test_services.py and, for the client's own chunking, test_clients.py.
+The upstream here is fake_upstream.FakeUpstream, which answers per call; the same paths over real HTTP
+against the stand-in are in test_services.py and, for the client's own chunking, test_clients.py.
 """
 
 import time
@@ -19,7 +19,7 @@ from tasks.submission import sending
 from tasks.upstream import clients
 from tasks.upstream.outcomes import UpstreamReplyLost, UpstreamUnavailable
 from tests.factories import make_credential, make_user
-from tests.fake_upstream import CHARGE, FakeUpstream
+from tests.submission.fake_upstream import CHARGE, FakeUpstream
 
 pytestmark = pytest.mark.django_db
 

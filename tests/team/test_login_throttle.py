@@ -10,10 +10,11 @@ from django.test import Client
 from django.urls import reverse
 
 from tasks.models import AuditEntry
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "correct-horse-battery-staple"  # the fixtures' password
+
 LOGIN = reverse("login")
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from tasks.models import AuditEntry
 from tasks.roles import MEMBERS
 from tasks.team import people
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -167,7 +168,7 @@ def test_an_ordinary_password_change_is_audited_without_the_password(member_clie
     member_client.post(
         reverse("password_change"),
         {
-            "old_password": "correct-horse-battery-staple",
+            "old_password": PASSWORD,
             "new_password1": NEW_PASSWORD,
             "new_password2": NEW_PASSWORD,
         },

@@ -9,6 +9,7 @@ from django.urls import reverse
 from tasks.models import AuditEntry
 from tasks.roles import ADMINS, MEMBERS
 from tasks.team.people import person_role
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +77,7 @@ def test_an_admin_cannot_lock_themselves_out(team_admin_client, team_admin):
 def test_a_deactivated_person_can_no_longer_log_in(team_admin_client, member_user):
     team_admin_client.post(reverse("team:person_active", args=[member_user.pk]), {"active": "0"})
 
-    assert not Client().login(username="member", password="correct-horse-battery-staple")
+    assert not Client().login(username="member", password=PASSWORD)
     assert AuditEntry.objects.filter(action="person.deactivate").exists()
 
 
@@ -85,7 +86,7 @@ def test_a_new_one_time_password_replaces_the_old_one(team_admin_client, member_
 
     password = team_admin_client.get(reverse("team:people")).context["new_password"]["password"]
     assert Client().login(username="member", password=password)
-    assert not Client().login(username="member", password="correct-horse-battery-staple")
+    assert not Client().login(username="member", password=PASSWORD)
 
 
 def test_a_bad_role_is_refused_without_500(team_admin_client, member_user):
