@@ -8,7 +8,7 @@ from tasks.models import Task
 from tasks.spend.budgets import SUBMISSION_LIFETIME, budget_holds_expire
 from tasks.submission import collection
 from tasks.submission.collection import COLLECT_GROUP
-from tasks.submission.sending import tasks_mark_interrupted
+from tasks.submission.recording import tasks_mark_interrupted
 
 
 class Command(BaseCommand):
