@@ -18,7 +18,7 @@ def tag_list(*, q: str = "", sort: str = "-last") -> list[dict]:
 
     Days the spend rollup covers are read from its per-tag rows (a few hundred a day, however many
     tasks), the days after them from the tasks: two small aggregates instead of one over every tagged
-    task (273 ms → 105 ms at a million tasks). Active tasks are all in the days after the rollup: a
+    task (docs/performance.md, Task history). Active tasks are all in the days after the rollup: a
     day with one still in flight is not rolled up.
     """
     through = figures.rolled_through()

@@ -3,9 +3,8 @@
 `bulk_create` builds a model instance per row and prepares every field of every row: for a 1,000-task
 batch that is 1,000 `Task.__init__` calls and ~39,000 field preparations, most of them of values every
 row shares. Here a shared value is prepared once and only a row's own values per row, and the rows go
-to the database in one operation: `executemany` on SQLite (which loops in C), COPY on PostgreSQL (1,000
-task rows in 60-100 ms, against 180-400 ms for a pipelined INSERT per row). bench/bench_batch.py
-measures it.
+to the database in one operation: `executemany` on SQLite (which loops in C), COPY on PostgreSQL
+(bench/bench_batch.py measures it; the figures are in docs/performance.md).
 """
 
 from collections.abc import Callable
