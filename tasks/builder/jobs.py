@@ -2,13 +2,13 @@
 
 from django.tasks import task
 
+from tasks.builder.catalog import catalog_refresh
+from tasks.models import Credential, Provider
+
 
 @task
 def refresh_model_catalog(credential_id: int) -> None:
     """Refresh both providers' model lists with a credential (the `models` endpoint is free)."""
-    from tasks.builder.catalog import catalog_refresh
-    from tasks.models import Credential, Provider
-
     credential = Credential.objects.filter(pk=credential_id, is_active=True).first()
     if credential is None:
         return
