@@ -23,7 +23,7 @@ import responses
 import urllib3.util.connection
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
 
-from tasks.upstream import clients, session
+from tasks.upstream import clients, failures, session
 from tasks.upstream.clients import TASK_POST_CHUNK, LLMResponsesClient
 from tasks.upstream.outcomes import (
     ModelInfo,
@@ -322,7 +322,7 @@ def test_task_post_malformed_reply_is_reply_lost(client, upstream, body):
 
 def test_a_bug_while_reading_a_post_reply_is_reply_lost_not_a_stray_exception(client, upstream, monkeypatch):
     upstream.post(POST_URL, json=envelope([upstream_task()]))
-    monkeypatch.setattr(clients, "_parse_task", lambda raw: 1 / 0)
+    monkeypatch.setattr(failures, "_parse_task", lambda raw: 1 / 0)
 
     with pytest.raises(UpstreamReplyLost) as caught:
         client.task_post("chat_gpt", [prompt()])
