@@ -20,7 +20,7 @@ from tasks.fragments import wants_fragment
 from tasks.history import home as home_selectors
 from tasks.history import selectors
 from tasks.history import tags as tag_selectors
-from tasks.history.export import EXPORT_CHUNK, EXPORT_COLUMNS, _export_record, _json_rows
+from tasks.history.export import EXPORT_COLUMNS, csv_rows, export_records, json_lines
 from tasks.history.forms import TaskEditForm, TaskFilterForm
 from tasks.models import Task
 
@@ -74,13 +74,11 @@ def task_export(request, fmt: str):
     if fmt not in ("csv", "json"):
         raise Http404("Export formats are csv and json.")
     _form, filters, sort = _filter_form(request)
-    tasks = selectors.task_export_queryset(filters=filters, sort=sort).iterator(chunk_size=EXPORT_CHUNK)
+    records = export_records(selectors.task_export_queryset(filters=filters, sort=sort))
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
-        records = (_export_record(task) for task in tasks)
-        rows = ([record[column] for column in EXPORT_COLUMNS] for record in records)
-        return csv_response(filename=f"tasks-{stamp}.csv", header=EXPORT_COLUMNS, rows=rows)
-    response = StreamingHttpResponse(_json_rows(tasks), content_type="application/json")
+        return csv_response(filename=f"tasks-{stamp}.csv", header=EXPORT_COLUMNS, rows=csv_rows(records))
+    response = StreamingHttpResponse(json_lines(records), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="tasks-{stamp}.json"'
     return response
 
