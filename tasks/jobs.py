@@ -67,3 +67,33 @@ def schedule_rollup() -> None:
         run_after = rollup_claim_next_run()
         if run_after is not None:
             rollup_spend_hourly.using(run_after=run_after).enqueue()
+
+
+RECONCILE_JOB = "reconcile_lost_tasks"
+
+
+@task
+def reconcile_lost_tasks() -> None:
+    """Every 10 minutes: match tasks whose reply was lost against tasks_ready (DataForSEO direct), and
+    settle provisional spend that can no longer change (tasks.submission.reconcile).
+
+    Re-arms itself first, and only with a claim on its JobSchedule row, so enqueueing it again at every
+    worker start is harmless.
+    """
+    from tasks.submission.reconcile import provisional_settle, tasks_ready_reconcile
+
+    schedule_reconcile()
+    tasks_ready_reconcile()
+    provisional_settle()
+
+
+def schedule_reconcile() -> None:
+    """Enqueue the next reconciliation run unless one is already planned."""
+    from django.db import transaction
+
+    from tasks.submission.reconcile import reconcile_claim_next_run
+
+    with transaction.atomic():
+        run_after = reconcile_claim_next_run()
+        if run_after is not None:
+            reconcile_lost_tasks.using(run_after=run_after).enqueue()
