@@ -504,20 +504,22 @@ PROVISIONAL_REASONS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProvisionalGroup:
     status: str
     reason: str
     amount: Decimal
     count: int
+    url: str = ""  # the tasks behind it, set by the page
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProvisionalSummary:
     amount: Decimal
     count: int
     groups: list[ProvisionalGroup]
     settle_after_days: int = SETTLE_AFTER.days
+    url: str = ""
 
 
 def provisional_summary() -> ProvisionalSummary:

@@ -5,6 +5,7 @@ the page's fragment, other requests the whole page; plain POSTs redirect after s
 """
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -36,6 +37,7 @@ from tasks.csv_export import csv_response, money
 from tasks.models import Budget, Credential
 from tasks.providers import tag_problem
 from tasks.roles import ADMINS, MEMBERS
+from tasks.submission.reconcile import provisional_summary
 
 # --- Forms ------------------------------------------------------------------------------------------
 
@@ -316,8 +318,19 @@ def _fold_long_breakdown(breakdown, *, request) -> None:
 @require_GET
 def spend_page(request):
     context = _spend_report(request, for_page=True)
-    template = "tasks/spend/page.html#report" if request.htmx else "tasks/spend/page.html"
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, "tasks/spend/page.html#report", context)
+    context["provisional"] = _provisional_panel()
+    return render(request, "tasks/spend/page.html", context)
+
+
+def _provisional_panel():
+    """What is still provisional across all time and why, each reason linking to its tasks."""
+    summary = provisional_summary()
+    for group in summary.groups:
+        group.url = reverse("task_list") + "?" + urlencode({"status": group.status, "provisional": "1"})
+    summary.url = reverse("task_list") + "?provisional=1"
+    return summary
 
 
 CSV_HEADER = ["breakdown", "group", "filter", "spend_usd", "provisional_usd", "tasks", "previous_period_usd"]

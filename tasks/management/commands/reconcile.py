@@ -30,7 +30,7 @@ class Command(BaseCommand):
         )
         if report.skipped_credentials:
             self.stdout.write(
-                f"{len(report.skipped_credentials)} AIsa credential(s) have tasks whose reply was lost: AIsa's "
-                "tasks_ready may list other keys' tasks, so those are left to callbacks and admins."
+                f"{len(report.skipped_credentials)} AIsa credential(s) have tasks whose reply was lost: "
+                "AIsa's tasks_ready may list other keys' tasks, so those are left to callbacks and admins."
             )
         self.stdout.write(f"Settled the provisional spend of {provisional_settle()} task(s).")
