@@ -294,8 +294,6 @@ def _match_listing(client, provider: str, tasks: list[Task], listed: list[dict],
         upstream_id, posted = item.get("id"), _parse_posted(item.get("date_posted"))
         if not upstream_id_is_valid(upstream_id) or upstream_id in known or posted is None:
             continue
-        if item.get("se") not in (None, provider):
-            continue
         for task in tasks:
             start, end = windows[task.pk]
             if item.get("tag") == _sent_tag(task) and start <= posted <= end:
