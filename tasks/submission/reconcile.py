@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
 from tasks import jobs
@@ -523,7 +523,7 @@ class ProvisionalSummary:
 def provisional_summary() -> ProvisionalSummary:
     """How much spend is not final yet, across all time, by status, with the reason it is not."""
     rows = (
-        Task.objects.filter(~Q(status=Task.Status.COMPLETED), spend_is_final=False)
+        Task.objects.filter(spend_is_final=False)
         .values("status")
         .annotate(amount=Sum("spend"), count=Count("pk"))
         .order_by("status")
