@@ -310,3 +310,19 @@ def test_a_spend_day_rolled_up_before_a_lost_task_was_resolved_is_read_again(tea
     reconcile.task_mark_never_charged(task_id=task.pk, actor=team_admin, reason="checked")
     assert SpendRollup.objects.get().through < timezone.localdate(task.created_at)
     assert spend_rollup().through >= timezone.localdate(task.created_at)  # rebuilt with the change
+
+
+def test_the_reconcile_command_reports_what_it_did_and_enqueues_the_job(aisa, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.PUBLIC_BASE_URL = ""
+    lost_reply_task(aisa)
+    out = StringIO()
+    call_command("reconcile", stdout=out)
+    assert "tasks_ready: 0 call(s), 0 task(s) reconciled" in out.getvalue()
+    assert "1 AIsa credential(s) have tasks whose reply was lost" in out.getvalue()
+    default_task_backend.clear()
+    call_command("reconcile", "--enqueue", stdout=StringIO())
+    assert [r.task.name for r in default_task_backend.results] == ["reconcile_lost_tasks"]
