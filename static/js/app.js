@@ -79,6 +79,13 @@
     const inside = event.detail.elt.closest && event.detail.elt.closest("form." + SENDING);
     if (inside) event.preventDefault();
   });
+  // A reply to such a request that was already under way (live validation) is dropped rather than swapped:
+  // it would put an enabled submit button back for the moment before the swap settles.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const elt = event.detail.elt;
+    const form = elt.closest && elt.closest("form." + SENDING);
+    if (form && form !== elt) event.detail.shouldSwap = false;
+  });
   document.addEventListener("htmx:afterSettle", function () {
     document.querySelectorAll("form." + SENDING).forEach(showSending);
   });
@@ -116,5 +123,40 @@
     event.preventDefault();
     const button = document.querySelector(scope.dataset.enterButton);
     if (button && !button.disabled && !field.form.classList.contains(SENDING)) field.form.requestSubmit(button);
+  });
+
+  // --- Copy buttons ------------------------------------------------------------------------------------
+  // <button type="button" data-copy-target="#selector"> copies the text of the element the CSS selector
+  // finds. Without the clipboard (plain-http deployments), the text is selected so Ctrl+C copies it.
+
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copyTarget);
+    if (!source) return;
+    const label = button.textContent;
+    function done(copied) {
+      if (!copied) {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+      }
+      button.textContent = copied ? "Copied" : "Selected: press Ctrl+C";
+      button.disabled = true;
+      setTimeout(function () {
+        button.textContent = label;
+        button.disabled = false;
+      }, 1500);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.textContent).then(
+        function () { done(true); },
+        function () { done(false); }
+      );
+    } else {
+      done(false);
+    }
   });
 })();

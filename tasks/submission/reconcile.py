@@ -23,20 +23,26 @@ from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Sum
+from django.db.models import Max
+from django.tasks import task as background_job
 from django.utils import timezone
 
-from tasks import jobs
-from tasks.audit import audit_record
-from tasks.bulk import insert_rows
-from tasks.clients import _TASK_ID_RE, StatusClass, UpstreamError, UpstreamMalformed, parse_task_outcome
 from tasks.crypto import CredentialKeyError
-from tasks.models import Credential, Task, TaskEvent
-from tasks.results import json_depth_exceeds
-from tasks.spend_rollup import rollup_reopen
+from tasks.models import Credential, JobSchedule, Task, TaskEvent
+from tasks.spend.provisional import provisional_settle
+from tasks.spend.rollup import rollup_reopen
+from tasks.submission.collection import schedule_collect, task_apply_outcome
+from tasks.upstream.clients import client_for
+from tasks.upstream.outcomes import (
+    _TASK_ID_RE,
+    StatusClass,
+    UpstreamError,
+    UpstreamMalformed,
+    parse_task_outcome,
+)
+from tasks.upstream.results import json_depth_exceeds
 
 logger = logging.getLogger(__name__)
 
@@ -48,17 +54,12 @@ AWAITING_ID = (Task.Status.QUEUED, SENDING, Task.Status.UNKNOWN)
 # May have been accepted, and the product cannot ask about it by id: what tasks_ready is matched against.
 LOST = (SENDING, Task.Status.UNKNOWN)
 
-# Results are kept 30 days after posting (api-reference §1); after that nothing can be learned about a task,
-# so its provisional spend is settled. A day's margin covers the time between creating and posting.
-RESULTS_KEPT = timedelta(days=30)
-SETTLE_AFTER = RESULTS_KEPT + timedelta(days=1)
 # tasks_ready: at most 20 calls a minute per account (api-reference §6); one run calls it once per
 # credential and provider, at most this many times, and runs every RECONCILE_EVERY.
 TASKS_READY_CALLS_PER_RUN = 20
 RECONCILE_EVERY = timedelta(minutes=10)
 # How far the time tasks_ready says a task was posted may be from our own record of sending it (clocks).
 POST_WINDOW_SLACK = timedelta(minutes=2)
-SETTLE_CHUNK = 1000
 
 
 class ReconcileRefused(Exception):
@@ -125,7 +126,7 @@ def upstream_id_record(*, task_id, upstream_task_id: str, how: str, actor=None) 
                     actor=actor if getattr(actor, "pk", None) else None,
                     data={"upstream_task_id": upstream_task_id, "how": how},
                 )
-                jobs.schedule_collect([str(task_id)], delay=0)
+                schedule_collect([str(task_id)], delay=0)
                 created_at = Task.objects.filter(pk=task_id).values_list("created_at", flat=True).get()
                 rollup_reopen(created_at=created_at)
     except IntegrityError:
@@ -279,9 +280,7 @@ def tasks_ready_reconcile(*, now: datetime | None = None) -> ReadyReport:
 
 
 def _client(credential: Credential):
-    from tasks.clients import LLMResponsesClient
-
-    return LLMResponsesClient.for_credential(credential)
+    return client_for(credential)
 
 
 def _match_listing(client, provider: str, tasks: list[Task], listed: list[dict], now, report) -> None:
@@ -329,8 +328,6 @@ def _reconcile_from_listing(client, provider: str, task: Task, upstream_id: str)
     except ReconcileRefused as exc:
         _note_once(task, f"tasks_ready lists {upstream_id}, but it cannot be recorded: {exc}")
         return False
-    from tasks.services import task_apply_outcome
-
     task.refresh_from_db()
     task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
     return True
@@ -343,217 +340,12 @@ def _note_once(task: Task, message: str) -> None:
         TaskEvent.objects.create(task=task, kind=TaskEvent.Kind.ERROR, message=message)
 
 
-# --- Admins -----------------------------------------------------------------------------------------
-
-
-def task_resolve_by_upstream_id(*, task_id, upstream_task_id: str, actor, reason: str) -> Task:
-    """An admin has the upstream id of a task whose reply was lost: ask task_get about it, and if its
-    echo is this task's request, record it and apply what task_get said (a finished task completes with
-    its result and final cost; a pending one is collected). Audited.
-
-    Raises ReconcileRefused with a message for the form's field when the id is not an upstream id, is
-    another task's, cannot be found upstream, is about another request, or the upstream cannot be asked
-    now; nothing is changed then.
-    """
-    upstream_task_id = (upstream_task_id or "").strip()
-    task = Task.objects.select_related("credential").get(pk=task_id)
-    if task.status != Task.Status.UNKNOWN:
-        raise ReconcileRefused("Only a task whose reply was lost can be resolved by hand.")
-    if not upstream_id_is_valid(upstream_task_id):
-        raise ReconcileRefused("That is not an upstream task id (letters, digits, “-” and “_”).")
-    other = Task.objects.filter(upstream_task_id=upstream_task_id).exclude(pk=task.pk).first()
-    if other is not None:
-        raise ReconcileRefused(f"The upstream id {upstream_task_id} belongs to another task ({other.pk}).")
-    try:
-        with _client(task.credential) as client:
-            outcome = client.task_get(task.provider, upstream_task_id)
-    except (UpstreamError, CredentialKeyError) as exc:
-        raise ReconcileRefused(f"The upstream could not be asked about it now: {exc}") from None
-    if outcome.status_class == StatusClass.NOT_FOUND:
-        raise ReconcileRefused(
-            f"The upstream has no task {upstream_task_id} for this credential ({outcome.status_message})."
-        )
-    disagreement = echo_disagreement(task, outcome.data)
-    if disagreement:
-        raise ReconcileRefused(
-            f"The upstream task {upstream_task_id} is about another request: {disagreement}"
-        )
-    with transaction.atomic():
-        upstream_id_record(task_id=task.pk, upstream_task_id=upstream_task_id, how="admin", actor=actor)
-        audit_record(
-            actor=actor,
-            action="task.resolve_upstream_id",
-            obj=task,
-            changes={"upstream_task_id": upstream_task_id, "status": {"from": task.status}, "reason": reason},
-        )
-    from tasks.services import task_apply_outcome
-
-    task.refresh_from_db()
-    if outcome.status_class in (StatusClass.DONE, StatusClass.PENDING):
-        task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
-        task.refresh_from_db()
-    return task
-
-
-def task_mark_never_charged(*, task_id, actor, reason: str) -> Task:
-    """An admin knows a task whose reply was lost was never accepted (the account shows no charge): it
-    fails, and its spend is final at zero. Audited. Raises ReconcileRefused if it is no longer unknown."""
-    now = timezone.now()
-    task = Task.objects.get(pk=task_id)
-    with transaction.atomic():
-        updated = Task.objects.filter(pk=task.pk, status=Task.Status.UNKNOWN).update(
-            status=Task.Status.FAILED,
-            status_message="Marked as never charged by an admin.",
-            charged=Decimal("0"),
-            spend=Decimal("0"),
-            spend_is_final=True,
-            completed_at=now,
-            next_poll_at=None,
-        )
-        if not updated:
-            raise ReconcileRefused("Only a task whose reply was lost can be marked as never charged.")
-        rollup_reopen(created_at=task.created_at)
-        TaskEvent.objects.create(
-            task=task,
-            kind=TaskEvent.Kind.FAILED,
-            message=f"Marked as never charged: {reason}",
-            cost_change=-task.spend,
-            actor=actor if getattr(actor, "pk", None) else None,
-        )
-        audit_record(
-            actor=actor,
-            action="task.mark_never_charged",
-            obj=task,
-            changes={
-                "status": {"from": task.status, "to": Task.Status.FAILED},
-                "spend": {"from": task.spend, "to": Decimal("0")},
-                "reason": reason,
-            },
-        )
-    task.refresh_from_db()
-    return task
-
-
-# --- Settlement -------------------------------------------------------------------------------------
-
-SETTLE_MESSAGES = {
-    Task.Status.UNKNOWN: (
-        "Never reconciled within 30 days of sending, after which the upstream keeps no result: settled as "
-        "charged at the estimate."
-    ),
-    Task.Status.SUBMITTED: "No result within 30 days of sending: settled at the charge at post.",
-    Task.Status.PENDING: "No result within 30 days of sending: settled at the charge at post.",
-    Task.Status.FAILED: "Failed after it was accepted; settled at the charge at post after 30 days.",
-}
-
-
-def provisional_settle(*, now: datetime | None = None) -> int:
-    """Apply the settlement rule (docs/spend.md, "Provisional spend"): a task whose spend is still
-    provisional SETTLE_AFTER after it was created can no longer be learned about upstream (results are kept
-    30 days), so its spend becomes final at what it carries: the charge at post, or, for a task whose reply
-    was lost, the estimate, counted as charged. One that never got a result becomes `failed`. Conditional
-    updates: safe to run twice and beside a collection. Returns how many tasks were settled."""
-    now = now or timezone.now()
-    cutoff = now - SETTLE_AFTER
-    settled = 0
-    for status, message in SETTLE_MESSAGES.items():
-        while True:
-            pks = list(
-                Task.objects.filter(status=status, spend_is_final=False, created_at__lt=cutoff).values_list(
-                    "pk", flat=True
-                )[:SETTLE_CHUNK]
-            )
-            if not pks:
-                break
-            with transaction.atomic():
-                fields = {"spend_is_final": True, "next_poll_at": None}
-                if status != Task.Status.FAILED:
-                    fields.update(status=Task.Status.FAILED, status_message=message, completed_at=now)
-                chosen = Task.objects.filter(pk__in=pks, status=status, spend_is_final=False)
-                done = list(chosen.select_for_update().values_list("pk", flat=True))
-                Task.objects.filter(pk__in=done).update(**fields)
-                oldest = (
-                    Task.objects.filter(pk__in=done)
-                    .order_by("created_at")
-                    .values_list("created_at", flat=True)
-                )
-                if done:
-                    rollup_reopen(created_at=oldest[0])
-                insert_rows(
-                    TaskEvent,
-                    [{"task_id": pk} for pk in done],
-                    same={"kind": TaskEvent.Kind.SETTLED, "message": message, "cost_change": Decimal("0")},
-                )
-            settled += len(done)
-            if len(pks) < SETTLE_CHUNK:
-                break
-    return settled
-
-
-# --- What is still provisional (the spend page) --------------------------------------------------
-
-PROVISIONAL_REASONS = {
-    Task.Status.QUEUED: "being sent",
-    SENDING: "being sent",
-    Task.Status.SUBMITTED: "accepted, waiting for the result and its final cost",
-    Task.Status.PENDING: "accepted, waiting for the result and its final cost",
-    Task.Status.UNKNOWN: "reply lost: waiting for reconciliation (a callback, tasks_ready or an admin)",
-    Task.Status.FAILED: "failed after it was accepted: settled 30 days after sending",
-}
-
-
-@dataclass
-class ProvisionalGroup:
-    status: str
-    reason: str
-    amount: Decimal
-    count: int
-    url: str = ""  # the tasks behind it, set by the page
-
-
-@dataclass
-class ProvisionalSummary:
-    amount: Decimal
-    count: int
-    groups: list[ProvisionalGroup]
-    settle_after_days: int = SETTLE_AFTER.days
-    url: str = ""
-
-
-def provisional_summary() -> ProvisionalSummary:
-    """How much spend is not final yet, across all time, by status, with the reason it is not."""
-    rows = (
-        Task.objects.filter(spend_is_final=False)
-        .values("status")
-        .annotate(amount=Sum("spend"), count=Count("pk"))
-        .order_by("status")
-    )
-    groups = [
-        ProvisionalGroup(
-            status=row["status"],
-            reason=PROVISIONAL_REASONS.get(row["status"], "not final yet"),
-            amount=row["amount"] or Decimal("0"),
-            count=row["count"],
-        )
-        for row in rows
-    ]
-    groups.sort(key=lambda group: -group.amount)
-    return ProvisionalSummary(
-        amount=sum((group.amount for group in groups), Decimal("0")),
-        count=sum(group.count for group in groups),
-        groups=groups,
-    )
-
-
 # --- The periodic job's schedule --------------------------------------------------------------------
 
 
 def reconcile_claim_next_run(*, now: datetime | None = None) -> datetime | None:
     """Claim the next periodic run: its time when no run is planned later than `now`, else None. Call it
     in a transaction with the enqueue, so a failed enqueue gives the claim back."""
-    from tasks.jobs import RECONCILE_JOB
-    from tasks.models import JobSchedule
-
     now = now or timezone.now()
     JobSchedule.objects.get_or_create(name=RECONCILE_JOB)
     state = JobSchedule.objects.select_for_update().get(name=RECONCILE_JOB)
@@ -563,3 +355,25 @@ def reconcile_claim_next_run(*, now: datetime | None = None) -> datetime | None:
     state.last_run_at = now
     state.save(update_fields=["next_run_at", "last_run_at"])
     return state.next_run_at
+
+
+RECONCILE_JOB = "reconcile_lost_tasks"
+
+
+@background_job
+def reconcile_lost_tasks() -> None:
+    """Every 10 minutes: match tasks whose reply was lost against tasks_ready (DataForSEO direct), and
+    settle provisional spend that can no longer change. Re-arms itself first, and only with a claim on
+    its JobSchedule row, so enqueueing it again at every worker start is harmless."""
+    schedule_reconcile()
+    tasks_ready_reconcile()
+    provisional_settle()
+
+
+def schedule_reconcile() -> None:
+    """Enqueue the next reconciliation run unless one is already planned."""
+    # The claim and the job row commit together (the job queue is in the same database).
+    with transaction.atomic():
+        run_after = reconcile_claim_next_run()
+        if run_after is not None:
+            reconcile_lost_tasks.using(run_after=run_after).enqueue()

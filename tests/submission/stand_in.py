@@ -11,10 +11,10 @@ from django.conf import settings as django_settings
 
 from sandbox import faults
 from sandbox.delivery import callback_url
+from sandbox.envelope import finished_envelope
 from sandbox.models import SandboxRequest, SandboxTask
-from sandbox.services import finished_envelope
-from tasks import services
 from tasks.models import Credential, Task
+from tasks.submission import sending
 from tests.factories import make_user
 
 QUEUED_CHARGE = Decimal("0.0102")
@@ -60,8 +60,8 @@ def lost_reply_task(credential: Credential, *, prompt: str = "Tallest tower in P
     """Submit one task whose reply is lost after the stand-in accepted (and charged) it."""
     faults.inject("http500", function="task_post")
     body = {"user_prompt": prompt, "model_name": "gpt-4.1-mini", **fields}
-    spec = services.TaskSpec(provider="chat_gpt", body=body)
-    (task,) = services.submit_tasks(specs=[spec], credential=credential, user=make_user())
+    spec = sending.TaskSpec(provider="chat_gpt", body=body)
+    (task,) = sending.submit_tasks(specs=[spec], credential=credential, user=make_user())
     assert task.status == Task.Status.UNKNOWN and not task.upstream_task_id
     return task
 

@@ -8,9 +8,9 @@ import pytest
 from django.tasks import default_task_backend
 from django.utils import timezone
 
-from tasks import services
 from tasks.models import AuditEntry, Task, TaskEvent
-from tasks.submission import reconcile
+from tasks.spend import provisional
+from tasks.submission import callbacks, collection, reconcile, resolve
 from tests.factories import make_credential, make_task, make_user
 from tests.submission.stand_in import (
     QUEUED_CHARGE,
@@ -32,7 +32,7 @@ def run_collection() -> None:
     jobs = [r for r in default_task_backend.results if r.task.name == "collect_results"]
     default_task_backend.clear()
     for job in jobs:
-        services.tasks_poll(task_ids=job.args[0])
+        collection.tasks_poll(task_ids=job.args[0])
 
 
 def assert_completed_as_upstream(task: Task, row) -> None:
@@ -121,7 +121,7 @@ def test_a_pingback_naming_another_tasks_upstream_id_is_not_recorded(client, ais
 
 def test_a_callback_for_a_failed_never_sent_task_is_still_a_404(client, aisa):
     task = make_task(status="failed", credential=aisa, upstream_task_id=None)
-    path = services.callback_urls(task.pk)["pingback_url"].split("?")[0]
+    path = callbacks.callback_urls(task.pk)["pingback_url"].split("?")[0]
     assert client.get("/" + path.split("/", 3)[3]).status_code == 404
 
 
@@ -197,7 +197,7 @@ def test_an_admin_resolves_a_lost_task_by_its_upstream_id_and_it_is_audited(dire
     task = lost_reply_task(direct)
     row = upstream_row(task)
     wait_until_ready(row)
-    reconcile.task_resolve_by_upstream_id(
+    resolve.task_resolve_by_upstream_id(
         task_id=task.pk, upstream_task_id=f"  {row.id} ", actor=team_admin, reason="found in the account"
     )
     assert_completed_as_upstream(task, row)
@@ -224,7 +224,7 @@ def test_an_upstream_id_that_is_not_this_tasks_is_refused_and_changes_nothing(
     taken = make_task(status="submitted", credential=direct)
     given = {"TAKEN": taken.upstream_task_id, "OTHER": upstream_row(other).id}.get(given, given)
     with pytest.raises(reconcile.ReconcileRefused, match=error):
-        reconcile.task_resolve_by_upstream_id(
+        resolve.task_resolve_by_upstream_id(
             task_id=task.pk, upstream_task_id=given, actor=team_admin, reason=""
         )
     task.refresh_from_db()
@@ -234,22 +234,22 @@ def test_an_upstream_id_that_is_not_this_tasks_is_refused_and_changes_nothing(
 
 def test_an_admin_marks_a_lost_task_as_never_charged_and_it_is_audited(team_admin):
     task = make_task(status="unknown", spend=QUEUED_CHARGE, spend_is_final=False, upstream_task_id=None)
-    reconcile.task_mark_never_charged(task_id=task.pk, actor=team_admin, reason="not in the account's list")
+    resolve.task_mark_never_charged(task_id=task.pk, actor=team_admin, reason="not in the account's list")
     task.refresh_from_db()
     assert task.status == Task.Status.FAILED
     assert task.spend == 0 and task.spend_is_final
     entry = AuditEntry.objects.get(action="task.mark_never_charged")
     assert entry.actor == team_admin and entry.changes["reason"] == "not in the account's list"
     with pytest.raises(reconcile.ReconcileRefused):
-        reconcile.task_mark_never_charged(task_id=task.pk, actor=team_admin, reason="twice")
+        resolve.task_mark_never_charged(task_id=task.pk, actor=team_admin, reason="twice")
 
 
 # --- Settlement -----------------------------------------------------------------------------------------
 
 
 def test_provisional_spend_is_settled_after_the_horizon_and_not_before(db):
-    old = timezone.now() - reconcile.SETTLE_AFTER - timedelta(hours=1)
-    recent = timezone.now() - reconcile.RESULTS_KEPT + timedelta(days=1)
+    old = timezone.now() - provisional.SETTLE_AFTER - timedelta(hours=1)
+    recent = timezone.now() - provisional.RESULTS_KEPT + timedelta(days=1)
     credential = make_credential()
     lost = make_task(
         status="unknown", spend=QUEUED_CHARGE, spend_is_final=False, created_at=old, credential=credential
@@ -263,10 +263,10 @@ def test_provisional_spend_is_settled_after_the_horizon_and_not_before(db):
     young = make_task(
         status="unknown", spend=QUEUED_CHARGE, spend_is_final=False, created_at=recent, credential=credential
     )
-    summary = reconcile.provisional_summary()
+    summary = provisional.provisional_summary()
     assert summary.count == 4 and summary.amount == 4 * QUEUED_CHARGE
 
-    assert reconcile.provisional_settle() == 3
+    assert provisional.provisional_settle() == 3
     for task in (lost, waiting, failed):
         task.refresh_from_db()
         assert task.status == Task.Status.FAILED
@@ -274,19 +274,17 @@ def test_provisional_spend_is_settled_after_the_horizon_and_not_before(db):
         assert task.events.filter(kind=TaskEvent.Kind.SETTLED).count() == 1
     young.refresh_from_db()
     assert young.status == Task.Status.UNKNOWN and not young.spend_is_final
-    assert reconcile.provisional_settle() == 0  # twice is harmless
-    summary = reconcile.provisional_summary()
+    assert provisional.provisional_settle() == 0  # twice is harmless
+    summary = provisional.provisional_summary()
     assert (summary.count, summary.amount) == (1, QUEUED_CHARGE)
     assert [group.status for group in summary.groups] == [Task.Status.UNKNOWN]
     assert "reconciliation" in summary.groups[0].reason
 
 
 def test_the_periodic_job_rearms_once_however_often_it_is_enqueued(db):
-    from tasks import jobs
-
     default_task_backend.clear()
-    jobs.schedule_reconcile()
-    jobs.schedule_reconcile()
+    reconcile.schedule_reconcile()
+    reconcile.schedule_reconcile()
     planned = [r for r in default_task_backend.results if r.task.name == "reconcile_lost_tasks"]
     assert len(planned) == 1
     assert planned[0].task.run_after > timezone.now() + timedelta(minutes=9)
@@ -294,7 +292,7 @@ def test_the_periodic_job_rearms_once_however_often_it_is_enqueued(db):
 
 def test_a_spend_day_rolled_up_before_a_lost_task_was_resolved_is_read_again(team_admin):
     from tasks.models import SpendRollup
-    from tasks.spend_rollup import spend_rollup
+    from tasks.spend.rollup import spend_rollup
 
     task = make_task(
         status="unknown",
@@ -307,7 +305,7 @@ def test_a_spend_day_rolled_up_before_a_lost_task_was_resolved_is_read_again(tea
     spend_rollup()
     through = SpendRollup.objects.get().through
     assert through >= timezone.localdate(task.created_at)
-    reconcile.task_mark_never_charged(task_id=task.pk, actor=team_admin, reason="checked")
+    resolve.task_mark_never_charged(task_id=task.pk, actor=team_admin, reason="checked")
     assert SpendRollup.objects.get().through < timezone.localdate(task.created_at)
     assert spend_rollup().through >= timezone.localdate(task.created_at)  # rebuilt with the change
 

@@ -39,7 +39,7 @@ def kill_a_postback_after_the_id_is_recorded(task, row, tmp_path) -> None:
     code = POSTBACK_IN_A_PROCESS.replace("sys.argv[3]", repr(str(body))).replace(
         "sys.argv[4]", repr(postback_path(task))
     )
-    run_killed_at("tasks.services:callback_postback_apply", code)
+    run_killed_at("tasks.submission.callbacks:callback_postback_apply", code)
     task.refresh_from_db()
     # Killed after the id was committed and before the result was applied.
     assert task.status == Task.Status.SUBMITTED and task.upstream_task_id == row.id
@@ -90,7 +90,7 @@ def test_the_tasks_ready_job_killed_mid_step_then_rerun_completes_the_task_once(
     row = upstream_row(task)
     wait_until_ready(row)
     code = "from tasks.submission.reconcile import tasks_ready_reconcile\ntasks_ready_reconcile()"
-    run_killed_at("tasks.services:task_apply_outcome", code)
+    run_killed_at("tasks.submission.reconcile:task_apply_outcome", code)
     task.refresh_from_db()
     assert task.status == Task.Status.SUBMITTED and task.upstream_task_id == row.id
 

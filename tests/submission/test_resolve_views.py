@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def resolve_url(task: Task) -> str:
-    return reverse("task_resolve", kwargs={"task_id": task.pk})
+    return reverse("history:task_resolve", kwargs={"task_id": task.pk})
 
 
 def lost_task() -> Task:
@@ -25,10 +25,10 @@ def lost_task() -> Task:
 def test_the_resolve_panel_is_on_an_unknown_tasks_page_for_admins_only(client, team_admin, member_user):
     task = lost_task()
     client.force_login(team_admin)
-    page = client.get(reverse("task_detail", kwargs={"task_id": task.pk})).content.decode()
+    page = client.get(reverse("history:task_detail", kwargs={"task_id": task.pk})).content.decode()
     assert "Mark as never charged" in page and resolve_url(task) in page
     client.force_login(member_user)
-    page = client.get(reverse("task_detail", kwargs={"task_id": task.pk})).content.decode()
+    page = client.get(reverse("history:task_detail", kwargs={"task_id": task.pk})).content.decode()
     assert "Mark as never charged" not in page
 
 
@@ -49,7 +49,7 @@ def test_an_admin_marks_a_task_as_never_charged_from_its_page(team_admin_client,
     response = team_admin_client.post(
         resolve_url(task), {"action": "never_charged", "reason": "no charge in the account"}, follow=True
     )
-    assert response.redirect_chain[-1][0] == reverse("task_detail", kwargs={"task_id": task.pk})
+    assert response.redirect_chain[-1][0] == reverse("history:task_detail", kwargs={"task_id": task.pk})
     assert "never charged" in response.content.decode()
     task.refresh_from_db()
     assert (task.status, task.spend, task.spend_is_final) == (Task.Status.FAILED, 0, True)
@@ -96,7 +96,7 @@ def test_resolving_a_task_that_is_not_unknown_is_refused_not_a_500(team_admin_cl
     assert "reply was lost" in response.content.decode()
     assert (
         team_admin_client.post(
-            reverse("task_resolve", kwargs={"task_id": "00000000-0000-0000-0000-000000000000"}),
+            reverse("history:task_resolve", kwargs={"task_id": "00000000-0000-0000-0000-000000000000"}),
             {"action": "never_charged", "reason": "x"},
         ).status_code
         == 404
@@ -127,17 +127,17 @@ def test_the_spend_page_says_how_much_is_still_provisional_and_why(team_admin_cl
     make_task(status="submitted", spend=QUEUED_CHARGE, spend_is_final=False)
     make_task(status="submitted", spend=QUEUED_CHARGE, spend_is_final=False)
     make_task(status="completed", created_at=timezone.now() - timedelta(days=90))
-    page = team_admin_client.get(reverse("spend")).content.decode()
+    page = team_admin_client.get(reverse("spend:page")).content.decode()
     assert "$0.0306</span></a> still provisional across 3 tasks" in page
     assert "reply lost: waiting for reconciliation" in page
     assert "accepted, waiting for the result" in page
-    assert f"{reverse('task_list')}?status=unknown&amp;provisional=1" in page
-    assert f"{reverse('task_list')}?status=submitted&amp;provisional=1" in page
+    assert f"{reverse('history:task_list')}?status=unknown&amp;provisional=1" in page
+    assert f"{reverse('history:task_list')}?status=submitted&amp;provisional=1" in page
     # The link opens exactly those tasks.
-    listed = team_admin_client.get(reverse("task_list") + "?status=submitted&provisional=1")
+    listed = team_admin_client.get(reverse("history:task_list") + "?status=submitted&provisional=1")
     assert listed.content.decode().count('class="badge badge-submitted"') >= 2
 
 
 def test_the_spend_page_shows_no_provisional_panel_when_everything_is_final(team_admin_client):
     make_task(status="completed")
-    assert 'id="provisional"' not in team_admin_client.get(reverse("spend")).content.decode()
+    assert 'id="provisional"' not in team_admin_client.get(reverse("spend:page")).content.decode()

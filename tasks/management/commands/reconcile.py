@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from tasks import jobs
-from tasks.submission.reconcile import provisional_settle, tasks_ready_reconcile
+from tasks.spend.provisional import provisional_settle
+from tasks.submission.reconcile import reconcile_lost_tasks, tasks_ready_reconcile
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, enqueue=False, **options):
         if enqueue:
-            jobs.reconcile_lost_tasks.enqueue()
+            reconcile_lost_tasks.enqueue()
             self.stdout.write("The worker will reconcile lost replies now and every 10 minutes.")
             return
         report = tasks_ready_reconcile()

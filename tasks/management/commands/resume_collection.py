@@ -4,10 +4,11 @@ from collections import defaultdict
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from tasks import jobs
-from tasks.budgets import SUBMISSION_LIFETIME, budget_holds_expire
 from tasks.models import Task
-from tasks.services import COLLECT_GROUP, tasks_mark_interrupted
+from tasks.spend.budgets import SUBMISSION_LIFETIME, budget_holds_expire
+from tasks.submission import collection
+from tasks.submission.collection import COLLECT_GROUP
+from tasks.submission.recording import tasks_mark_interrupted
 
 
 class Command(BaseCommand):
@@ -34,7 +35,7 @@ class Command(BaseCommand):
             by_delay[60 * math.ceil(wait / 60) if wait > 0 else 0].append(str(pk))
         for delay, task_ids in by_delay.items():
             for start in range(0, len(task_ids), COLLECT_GROUP):
-                jobs.schedule_collect(task_ids[start : start + COLLECT_GROUP], delay=delay)
+                collection.schedule_collect(task_ids[start : start + COLLECT_GROUP], delay=delay)
         count = sum(len(task_ids) for task_ids in by_delay.values())
         due_now = len(by_delay.get(0, []))
         self.stdout.write(f"Re-armed the collection of {count} waiting task(s), {due_now} due now.")
