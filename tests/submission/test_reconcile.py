@@ -324,3 +324,15 @@ def test_the_reconcile_command_reports_what_it_did_and_enqueues_the_job(aisa, se
     default_task_backend.clear()
     call_command("reconcile", "--enqueue", stdout=StringIO())
     assert [r.task.name for r in default_task_backend.results] == ["reconcile_lost_tasks"]
+
+
+def test_a_postback_for_a_task_still_marked_sending_completes_it(client, aisa):
+    # A worker stopped while its chunk was in flight: the task is `sending` with no upstream id.
+    task = lost_reply_task(aisa)
+    Task.objects.filter(pk=task.pk).update(status=reconcile.SENDING)
+    row = upstream_row(task)
+    wait_until_ready(row)
+    response = client.post(postback_path(task), postback_body(row), content_type="application/json")
+    assert response.status_code == 200
+    assert_completed_as_upstream(task, row)
+    assert task_posts() == 1
