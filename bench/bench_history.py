@@ -7,52 +7,23 @@ The database (default postgres://postgres@127.0.0.1:5432/bench_history, or BENCH
 when missing, migrated, and filled with `manage.py generate_tasks` up to --count tasks (an existing fill is
 reused). Each page is requested through Django's test client, in process, as a logged-in superuser:
 the time covers URL routing, middleware (sessions, auth, CSP), the view, its queries and the template,
-but not a network or a WSGI server. Results are printed as a Markdown table for docs/performance.md.
+but not a network or a WSGI server. Beside each page, its own SELECTs replayed on the same connection,
+alternating with the page for the same rounds (bench/_sql_replay.py), and the ratio of the two p50s.
+Results are printed as a Markdown table for docs/performance.md.
 """
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 from _postgres import ensure_database
+from _sql_replay import page_and_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_history"
-
-
-def measure(client, url: str, requests: int) -> dict:
-    from django.db import connection
-
-    for _ in range(3):  # warm caches, connection and template loading
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-    queries = []
-
-    def count(execute, sql, params, many, context):
-        queries.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        client.get(url)
-    times = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        response = client.get(url)
-        if getattr(response, "streaming", False):
-            b"".join(response.streaming_content)
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return {
-        "p50": statistics.median(times),
-        "p95": times[min(len(times) - 1, int(len(times) * 0.95))],
-        "queries": len(queries),
-        "bytes": len(response.content),
-    }
 
 
 def main() -> None:
@@ -131,11 +102,15 @@ def main() -> None:
 
     print(f"\n{total:,} tasks on PostgreSQL {connection.cursor().connection.info.server_version}; "
           f"{args.requests} timed requests per page (after 3 warm-up requests).\n")  # fmt: skip
-    print("| page | p50 ms | p95 ms | queries |")
-    print("|---|---:|---:|---:|")
+    print("| page | page p50 ms | p95 ms | its SQL p50 ms | page ÷ SQL | queries |")
+    print("|---|---:|---:|---:|---:|---:|")
     for name, url in pages:
-        result = measure(client, url, args.requests)
-        print(f"| {name} | {result['p50']:.1f} | {result['p95']:.1f} | {result['queries']} |", flush=True)
+        r = page_and_sql(client, url, rounds=args.requests)
+        print(
+            f"| {name} | {r['p50']:.1f} | {r['p95']:.1f} | {r['sql_p50']:.1f} | {r['ratio']:.1f}× "
+            f"| {r['queries']} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -9,13 +9,13 @@ ANALYZE; later runs reuse the rows. Then it brings the daily spend rollup up to 
 (`manage.py rollup_spend`, idempotent) and times it; --no-rollup makes the page ignore the rollup
 and read every task, as before it existed. Each variant of the page is requested through Django's test client
 in this process, so the time is the server's: middleware, the queries and the template rendering,
-without the network. Prints p50/p95 per variant and the number of SQL queries.
+without the network. Prints p50/p95 per variant, the page's own SELECTs replayed alternately on the same
+connection (p50, bench/_sql_replay.py), their ratio and the number of SQL queries.
 """
 
 import argparse
 import io
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 import django
+from _sql_replay import page_and_sql
 
 VARIANTS = [
     ("this month (default)", {}),
@@ -58,7 +59,6 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
     from django.urls import reverse
     from django.utils import timezone
 
@@ -100,24 +100,19 @@ def main() -> None:
     source = "every task read (--no-rollup)" if args.no_rollup else "rollup for settled days"
     print(f"\nSpend page, {total:,} tasks on PostgreSQL, {source}")
     print(f"{args.runs} requests per variant (after 3 warm-ups)")
-    print(f"{'variant':32} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8} {'tasks in period':>16}")
+    print(
+        f"{'variant':32} {'p50 ms':>8} {'p95 ms':>8} {'SQL p50':>8} {'ratio':>6} {'queries':>8} {'tasks':>10}"
+    )
     for name, params in VARIANTS:
         query = {k: v.format(today=today, d90=today - timedelta(days=89)) for k, v in params.items()}
-        for _ in range(3):
-            response = client.get(reverse("spend:page"), query)
-            assert response.status_code == 200, response.status_code
-        timings = []
-        for _ in range(args.runs):
-            started = time.perf_counter()
-            client.get(reverse("spend:page"), query)
-            timings.append((time.perf_counter() - started) * 1000)
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get(reverse("spend:page"), query)
-        p50 = statistics.median(timings)
-        p95 = statistics.quantiles(timings, n=20)[18]
+        r = page_and_sql(client, reverse("spend:page"), rounds=args.runs, params=query)
         form = SpendFilterForm(query)
         tasks_in_period = spend_total(period=form.chosen_period()).tasks
-        print(f"{name:32} {p50:8.1f} {p95:8.1f} {len(queries):8d} {tasks_in_period:16,}", flush=True)
+        print(
+            f"{name:32} {r['p50']:8.1f} {r['p95']:8.1f} {r['sql_p50']:8.1f} {r['ratio']:7.1f}× "
+            f"{r['queries']:8d} {tasks_in_period:8,}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

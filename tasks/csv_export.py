@@ -31,6 +31,8 @@ def optional_money(value) -> str | None:
 
 def cell(value) -> str:
     """One value as a safe CSV cell: numbers as they are, text guarded against formulas."""
+    if type(value) is str:  # most cells: checked first, as a 1 M-row export calls this 25 M times
+        return "'" + value if value.startswith(FORMULA_STARTS) else value
     if value is None:
         return ""
     if isinstance(value, int | Decimal | float):
@@ -50,12 +52,22 @@ class _Echo:
         return value
 
 
+LINES_PER_PIECE = 200
+
+
 def csv_lines(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
-    """The header, then each row, as CSV lines with every value through `cell`."""
+    """The header, then the rows, as CSV text with every value through `cell`, handed on in pieces of
+    `LINES_PER_PIECE` lines (a server writes each piece with one call, not one per line)."""
     writer = csv.writer(_Echo())
     yield writer.writerow([cell(name) for name in header])
+    piece = []
     for row in rows:
-        yield writer.writerow([cell(value) for value in row])
+        piece.append(writer.writerow([cell(value) for value in row]))
+        if len(piece) == LINES_PER_PIECE:
+            yield "".join(piece)
+            piece = []
+    if piece:
+        yield "".join(piece)
 
 
 def csv_response(*, filename: str, header: list[str], rows: Iterable[Iterable]) -> StreamingHttpResponse:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from django.db import transaction
 from django.db.models import QuerySet
 
-from tasks.csv_export import money, optional_money
+from tasks.csv_export import LINES_PER_PIECE, money, optional_money
 from tasks.models import Task, TaskLabel
 
 EXPORT_CHUNK = 2000
@@ -95,9 +95,14 @@ def csv_rows(records: Iterator[dict]) -> Iterator[list]:
 
 
 def json_lines(records: Iterator[dict]) -> Iterator[str]:
+    """A JSON array, one record per line, handed on in pieces of LINES_PER_PIECE records."""
     yield "["
-    first = True
+    piece = []
+    separator = "\n"
     for record in records:
-        yield ("\n" if first else ",\n") + json.dumps(record, ensure_ascii=False)
-        first = False
-    yield "\n]\n"
+        piece.append(separator + json.dumps(record, ensure_ascii=False))
+        separator = ",\n"
+        if len(piece) == LINES_PER_PIECE:
+            yield "".join(piece)
+            piece = []
+    yield "".join(piece) + "\n]\n"

@@ -3,39 +3,22 @@
 import json
 
 from django import template
-from django.utils.html import format_html
 
-from tasks.history import rendering
-from tasks.models import Task
+from tasks.history import rendering, rows
 from tasks.submission.own_callbacks import callback_tokens_masked
 from tasks.templatetags.spend_format import money, money_exact
 
 register = template.Library()
-
-STATUS_LABELS = dict(Task.Status.choices)
-
 
 # The product's one money rule (spend_format), also under this library for the history templates.
 register.filter("money", money)
 register.filter("money_exact", money_exact)
 
 
-@register.simple_tag
-def status_badge(status: str, title: str = ""):
-    label = STATUS_LABELS.get(status, status)
-    return format_html('<span class="badge badge-{}" title="{}">{}</span>', status, title or label, label)
-
-
-@register.simple_tag
-def task_cost(task):
-    """The cost cell: the final cost, or the current charge marked provisional."""
-    if task.spend_is_final:
-        return format_html('<span class="cost cost-final">{}</span>', money(task.spend))
-    return format_html(
-        '<span class="cost cost-provisional" title="Charged at post or estimated; the final cost is known '
-        'when the task finishes">{} <small>provisional</small></span>',
-        money(task.spend),
-    )
+register.simple_tag(rows.status_badge, name="status_badge")
+register.simple_tag(rows.task_cost, name="task_cost")
+register.simple_tag(rows.task_row, name="task_row")
+register.simple_tag(rows.task_rows, name="task_rows")
 
 
 @register.filter
