@@ -295,6 +295,7 @@ class BatchProgress:
     failed: int
     unknown: int
     cost: Decimal
+    sending: int = 0
     unwritten: int = 0  # planned tasks without a row: still being written, or never will be
     writing: bool = False  # the submission may still be writing them
 
@@ -321,6 +322,7 @@ def batch_progress(*, batch: Batch) -> BatchProgress:
     return BatchProgress(
         total=counts["total"],
         queued=counts[S.QUEUED],
+        sending=counts[S.SENDING],
         submitted=counts[S.SUBMITTED],
         pending=counts[S.PENDING],
         completed=counts[S.COMPLETED],

@@ -67,3 +67,38 @@ def schedule_rollup() -> None:
         run_after = rollup_claim_next_run()
         if run_after is not None:
             rollup_spend_hourly.using(run_after=run_after).enqueue()
+
+
+SEND_PRIORITY = 10  # sending goes before polls and rollups waiting in the same queue
+SEND_SLICE = 60.0  # seconds one sending job runs before handing over to a new one (other jobs go between)
+SEND_JOBS = 2  # sending jobs enqueued for a submission of several chunks: one per worker that may help
+
+
+@task(priority=SEND_PRIORITY)
+def send_chunks() -> None:
+    """Send planned chunks (tasks/submission/chunks.py) for up to SEND_SLICE seconds, then hand over:
+    enqueue the next job now if chunks are ready, or for when the next delay, rate limit or lease ends."""
+    from tasks.submission.chunks import chunks_drain, chunks_next_ready_at
+
+    chunks_drain(seconds=SEND_SLICE, wait_for_delayed=2.0)
+    next_at = chunks_next_ready_at()
+    if next_at is not None:
+        send_chunks_at(next_at)
+
+
+def send_chunks_soon(*, chunks: int = 1) -> None:
+    """Enqueue sending jobs for a submission just committed: one per chunk up to SEND_JOBS."""
+    for _ in range(min(max(chunks, 1), SEND_JOBS)):
+        send_chunks.enqueue()
+
+
+def send_chunks_at(when) -> None:
+    """Enqueue one sending job for `when`, unless one is already waiting to run by then."""
+    from django.db.models import Q
+    from django.tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
+    waiting = DBTaskResult.objects.filter(task_path=send_chunks.module_path, status=TaskResultStatus.READY)
+    if waiting.filter(Q(run_after__lte=when) | Q(run_after=get_date_max())).exists():
+        return
+    send_chunks.using(run_after=when).enqueue()

@@ -5,14 +5,10 @@ Task rows are committed before the HTTP call; the upstream ids and charges are r
 reply that was lost leaves the task `unknown` with an event saying so, and nothing is resent.
 """
 
-import itertools
 import logging
 import math
-import queue
-import sys
-import threading
 import uuid
-from collections import defaultdict, deque
+from collections import defaultdict
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,14 +17,14 @@ from functools import partial
 
 from django.conf import settings
 from django.core import signing
-from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from uuid_utils.compat import uuid7
 
 from tasks import jobs
-from tasks.budgets import budget_hold_create, budget_hold_release, budget_hold_take, budgets_reserve
+from tasks.budgets import budget_hold_release, budgets_reserve
 from tasks.bulk import insert_rows, update_rows
 from tasks.clients import (
     BACKOFF_FACTOR,
@@ -41,7 +37,6 @@ from tasks.clients import (
     TaskOutcome,
     UpstreamError,
     UpstreamMalformed,
-    UpstreamReplyLost,
     parse_task_outcome,
 )
 from tasks.crypto import CredentialKeyError
@@ -49,6 +44,7 @@ from tasks.models import Batch, Credential, ProviderModel, Task, TaskEvent
 from tasks.own_callbacks import without_own_callbacks
 from tasks.providers import QUEUED_BASE_FEE, QUEUED_PREPAYMENT, queued_charge_per_task
 from tasks.results import MONEY_MAX, json_depth_exceeds, parse_result, storable_json, storable_text
+from tasks.submission.chunks import chunks_plan_rows
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +107,14 @@ def submit_tasks(
     batch: Batch | None = None,
     mode: str = Task.Mode.QUEUED,
 ) -> list[Task]:
-    """Create, reserve budget for, and post tasks; return them in the order of `specs`.
+    """Plan tasks: create them, reserve their budget and commit them with the chunks workers send them
+    in; return them (queued) in the order of `specs`. Nothing is posted here.
 
-    A spec whose idempotency key was already used returns the existing task and posts nothing, so a
+    A spec whose idempotency key was already used returns the existing task and plans nothing, so a
     double click or a resent form never pays twice. Budget limits are checked for the whole submission
-    before anything is created (tasks.budgets.BudgetExceeded). Whatever the upstream answers, every
-    created task ends in a recorded state: submitted, failed (with the upstream's message) or unknown
-    (reply lost).
+    before anything is created (tasks.budgets.BudgetExceeded). Workers then send each chunk
+    (tasks/submission/chunks.py), and every task ends in a recorded state: submitted, failed (with the
+    upstream's message) or unknown (reply lost).
     """
     pks = submit_task_ids(specs=specs, credential=credential, user=user, batch=batch, mode=mode)
     saved = Task.objects.in_bulk(pks)
@@ -134,25 +131,20 @@ def submit_task_ids(
     keys_checked: bool = False,
     held: dict[str, int] | None = None,
 ) -> list[uuid.UUID]:
-    """`submit_tasks`, returning the tasks' ids instead of loading them (a batch never needs its 1,000
-    rows back).
+    """`submit_tasks`, returning the tasks' ids instead of loading them (a batch never needs its rows
+    back).
 
-    A new `batch` (not saved yet) is saved with the first chunk's rows, so a submission refused before
-    anything is written leaves no batch behind; if a concurrent submit with the same keys won, it stays
-    unsaved and the ids returned are the winner's.
+    One transaction checks the budgets, saves a new `batch` (not saved yet), writes every task row
+    (queued) and its chunk of ≤ 100 (one per task in live mode), and enqueues the sending job on commit;
+    a submission refused before anything is written leaves no batch behind. If a concurrent submit with
+    the same keys won, the batch stays unsaved and the ids returned are the winner's.
 
     `keys_checked`: the caller has made sure that no task has the specs' idempotency keys yet (a batch
-    looks up its first key: all its keys are written by one submission, and the first with the first
-    chunk). A concurrent submit with the same keys is still caught, by the first chunk's transaction.
-
-    The budgets are checked for the whole submission in the transaction that writes the first chunk's
-    rows; the later chunks are written while the chunk before them is in flight, each committed before
-    it is sent (see `_post_queued`; bench/bench_batch.py measures it).
+    looks up its first key). A concurrent submit with the same keys is still caught by the unique key.
 
     `held`: the caller has checked the budgets already and holds these specs' charges (the holds of
-    `budget_hold_create`, made in the transaction that ran `budgets_reserve`), as a batch of several
-    providers does for all its submissions at once: the rows take their shares from those holds instead
-    of checking again. The caller releases them if this raises before writing anything.
+    `budget_hold_create`), as a batch of several providers does for all its submissions at once: the
+    rows take their place, in the transaction that writes them. The caller releases them if this raises.
     """
     if not specs:
         return []
@@ -180,23 +172,17 @@ def submit_task_ids(
         batch=batch,
         started=timezone.now(),
     )
-    first_end = min(len(specs), TASK_POST_CHUNK)
     new_batch = batch is not None and batch._state.adding
     try:
         with transaction.atomic():
             if held is None:
                 budgets_reserve(user=user, charges=submission.charges)
+            else:
+                budget_hold_release(holds=held)  # the rows written below take its place
             if new_batch:
                 batch.save(force_insert=True)
-            first = _create_tasks(submission, 0, first_end)
-            if held is None:
-                submission.holds = budget_hold_create(user=user, charges=submission.charges[first_end:])
-            else:
-                submission.holds = held
-                if first_end == len(specs):
-                    budget_hold_release(holds=held)
-                else:
-                    budget_hold_take(holds=held, charges=submission.charges[:first_end])
+            chunk_count = _plan(submission)
+            transaction.on_commit(partial(jobs.send_chunks_soon, chunks=chunk_count))
     except IntegrityError:
         if new_batch:
             batch._state.adding = True  # its save was rolled back with the rows
@@ -205,11 +191,6 @@ def submit_task_ids(
         if existing:
             return existing
         raise
-
-    if mode == Task.Mode.LIVE:
-        _post_live(Task.objects.get(pk=first[0].pk), credential)
-    else:
-        _post_queued(submission, first)
     return submission.pks
 
 
@@ -225,8 +206,8 @@ def _existing_for_keys(keys: list[str]) -> list[uuid.UUID]:
 
 @dataclass
 class _Submission:
-    """One submission while it is sent: its specs and budget charges (by index), what all its tasks
-    share, the ids of the tasks written so far, and the budget holds for the tasks not written yet."""
+    """One submission while it is planned: its specs and budget charges (by index), what all its tasks
+    share, and the ids of the tasks written."""
 
     specs: list[TaskSpec]
     charges: list[tuple[str, Decimal]]  # (tag, estimated charge)
@@ -236,13 +217,12 @@ class _Submission:
     user: object
     batch: Batch | None
     started: datetime
-    holds: dict[str, int] = field(default_factory=dict)
-    pks: list[uuid.UUID] = field(default_factory=list)  # of specs[:len(pks)], given as they are written
+    pks: list[uuid.UUID] = field(default_factory=list)  # of specs, in order
 
 
 @dataclass(frozen=True, slots=True)
 class _Created:
-    """A task row just committed: what sending it and recording its outcome need, without loading it."""
+    """A task row: what recording its outcome needs, without loading it."""
 
     pk: uuid.UUID
     body: dict
@@ -252,7 +232,25 @@ def _task_tag(body: dict) -> str:
     return str(body.get("tag", ""))[:255]
 
 
-def _create_tasks(submission: _Submission, start: int, end: int, **state) -> list[_Created]:
+def _plan(submission: _Submission) -> int:
+    """Write the submission's chunks and every task row (queued, reserving its estimate, pointing at its
+    chunk), each table in one bulk write; return the number of chunks. The caller owns the transaction."""
+    size = 1 if submission.mode == Task.Mode.LIVE else TASK_POST_CHUNK
+    count = len(submission.specs)
+    chunk_ids = [uuid7() for _ in range(0, count, size)]
+    chunks_plan_rows(
+        [{"id": chunk_id, "task_count": min(size, count - n * size)} for n, chunk_id in enumerate(chunk_ids)],
+        credential_id=submission.credential.pk,
+        provider=submission.provider,
+        mode=submission.mode,
+        batch_id=submission.batch.pk if submission.batch is not None else None,
+        now=submission.started,
+    )
+    _create_tasks(submission, 0, count, chunk_of=lambda i: chunk_ids[i // size])
+    return len(chunk_ids)
+
+
+def _create_tasks(submission: _Submission, start: int, end: int, *, chunk_of=None, **state) -> list[_Created]:
     """Write the rows of specs[start:end] (queued, reserving their estimate, unless `state` says
     otherwise); the caller owns the transaction."""
     created, rows = [], []
@@ -272,6 +270,7 @@ def _create_tasks(submission: _Submission, start: int, end: int, **state) -> lis
         rows.append(
             {
                 "id": pk,
+                "chunk_id": chunk_of(i) if chunk_of is not None else None,
                 "idempotency_key": spec.idempotency_key,
                 "template_version_id": spec.template_version_id,
                 "variables": spec.variables,
@@ -304,53 +303,6 @@ def _create_tasks(submission: _Submission, start: int, end: int, **state) -> lis
     return created
 
 
-def _write_chunk(submission: _Submission, start: int) -> list[_Created]:
-    """Write the next chunk's rows; their estimate moves from the submission's hold onto them. The
-    caller owns the transaction."""
-    end = min(start + TASK_POST_CHUNK, len(submission.specs))
-    if end == len(submission.specs):  # the last chunk: what is left of the hold is its share
-        budget_hold_release(holds=submission.holds)
-    else:
-        budget_hold_take(holds=submission.holds, charges=submission.charges[start:end])
-    return _create_tasks(submission, start, end)
-
-
-def _record_and_write(
-    submission: _Submission, answered: list[_Created], outcomes: list[TaskOutcome], written: int
-) -> list[_Created]:
-    """Record a chunk's outcomes and write the next unwritten chunk, if any, in one transaction (one
-    commit for both); return the chunk written.
-
-    The write runs in a savepoint: if it fails, the outcomes are committed all the same, then its error
-    is raised.
-    """
-    if not answered and written == len(submission.specs):
-        return []  # a submission of one chunk: nothing to record yet and nothing more to write
-    failure = None
-    with transaction.atomic():
-        if answered:
-            _record_post_outcomes(answered, outcomes)
-        if written == len(submission.specs):
-            return []
-        try:
-            with transaction.atomic():
-                return _write_chunk(submission, written)
-        except DatabaseError as exc:
-            failure = exc
-    raise failure
-
-
-def _give_up(submission: _Submission, not_sent: list[_Created], written: int, message: str) -> None:
-    """Send nothing more: the rows written and not sent, and those of specs[written:] (written now, so
-    every task asked for has a record), are failed as not sent."""
-    _fail_unsent(not_sent, message)
-    if written >= len(submission.specs):
-        return
-    with transaction.atomic():
-        tasks = _create_tasks(submission, written, len(submission.specs), **_not_sent(message))
-        _add_events(tasks, kind=TaskEvent.Kind.ERROR, message=message)
-
-
 def _not_sent(message: str) -> dict:
     """A task's fields once it is known never to have been sent: failed, and it costs nothing."""
     return {
@@ -362,7 +314,7 @@ def _not_sent(message: str) -> dict:
     }
 
 
-def _add_events(tasks: list[Task | _Created], **fields) -> None:
+def _add_events(tasks: list, **fields) -> None:
     insert_rows(TaskEvent, [{"task_id": task.pk} for task in tasks], same=fields)
 
 
@@ -370,7 +322,8 @@ def _client(credential: Credential) -> LLMResponsesClient:
     return LLMResponsesClient.for_credential(credential)
 
 
-def _fail_unsent(tasks: list[Task | _Created], message: str) -> None:
+def tasks_fail_unsent(*, tasks: list, message: str) -> None:
+    """Tasks certainly never accepted (refused as a whole, or never sent): failed, spend 0 and final."""
     if not tasks:
         return
     with transaction.atomic():
@@ -378,7 +331,11 @@ def _fail_unsent(tasks: list[Task | _Created], message: str) -> None:
         _add_events(tasks, kind=TaskEvent.Kind.ERROR, message=message)
 
 
-def _mark_unknown(tasks: list[Task | _Created], message: str) -> None:
+def tasks_mark_unknown(*, tasks: list, message: str) -> None:
+    """Tasks whose POST may have been accepted and charged but whose reply was not recorded: unknown,
+    never sent again; their spend stays the estimate, provisional."""
+    if not tasks:
+        return
     with transaction.atomic():
         Task.objects.filter(pk__in=[task.pk for task in tasks]).update(
             status=Task.Status.UNKNOWN, status_message=message
@@ -387,140 +344,16 @@ def _mark_unknown(tasks: list[Task | _Created], message: str) -> None:
 
 
 def tasks_mark_interrupted(*, tasks: list[Task]) -> None:
-    """Tasks left `queued` by a process that stopped while sending them: they may have been accepted."""
-    _mark_unknown(
-        tasks,
-        "The submission was interrupted after this task was saved and before the upstream's answer was "
-        "recorded. It may have been accepted and charged, so it was not sent again.",
+    """Tasks left `queued` outside any chunk by a process that stopped while sending them (before chunks
+    existed): they may have been accepted."""
+    tasks_mark_unknown(
+        tasks=tasks,
+        message="The submission was interrupted after this task was saved and before the upstream's answer "
+        "was recorded. It may have been accepted and charged, so it was not sent again.",
     )
 
 
-def _post_queued(submission: _Submission, first: list[_Created]) -> None:
-    """Post the submission's tasks (one call per chunk of ≤ 100), writing each chunk's rows while the
-    chunk before it is in flight and recording each chunk's outcomes as its reply arrives.
-
-    The calls run in a sending thread that never touches the database and posts only chunks whose rows
-    are committed. While the upstream works on chunk k, this thread records chunk k-1 and writes chunk
-    k+1, in one transaction, so the sender is never more than one chunk ahead of the recording. After a
-    chunk fails nothing more is sent, and every task not sent is recorded as failed (written so, if it
-    was not written yet). If writing or recording fails, the sender stops before its next chunk; tasks
-    whose outcome was not recorded stay `queued`, and resume_collection later marks them unknown (never
-    resends them); tasks not written by then are never written, and their hold is dropped.
-    """
-    try:
-        client = _client(submission.credential)
-    except CredentialKeyError as exc:
-        _give_up(submission, first, len(first), f"Not sent: {exc}")
-        budget_hold_release(holds=submission.holds)
-        return
-    ready: queue.SimpleQueue = queue.SimpleQueue()  # chunks whose rows are committed; None: no more
-    replies: queue.SimpleQueue = queue.SimpleQueue()
-    stop = threading.Event()
-    departures = _Departures()
-
-    def send() -> None:
-        chunk: list[_Created] = []
-        try:
-            with client:
-                for number in itertools.count(1):
-                    if (chunk := ready.get()) is None or stop.is_set():
-                        break
-                    bodies = [task.body for task in chunk]
-                    on_sent = partial(departures.left, number)
-                    outcomes = client.task_post(submission.provider, bodies, on_sent=on_sent)
-                    on_sent()  # answered, so it certainly left (whether or not the client said so)
-                    replies.put((chunk, outcomes))
-        except BaseException as exc:  # handed to the recording thread, which records or raises it
-            replies.put((chunk, exc))
-        finally:
-            departures.left(sys.maxsize)  # nothing more will leave
-        replies.put(None)
-
-    handed: deque[list[_Created]] = deque([first])  # given to the sender and not answered yet
-    written = len(first)
-
-    def hand(chunk: list[_Created]) -> None:
-        nonlocal written
-        written += len(chunk)
-        if chunk:
-            handed.append(chunk)
-        ready.put(chunk or None)  # None: nothing more to send
-
-    # Handed before the sender starts, so it sends at once instead of waking to a thread that holds the
-    # interpreter lock while it writes the next chunk (~5 ms).
-    ready.put(first)
-    sender = threading.Thread(target=send, name="task_post", daemon=True)
-    sender.start()
-    try:
-        departures.wait_for(1)
-        hand(_record_and_write(submission, [], [], written))  # the second chunk, while the first is in flight
-        for answered in itertools.count(1):
-            if (reply := replies.get()) is None:
-                break
-            chunk, outcomes = reply
-            handed.popleft()
-            if isinstance(outcomes, BaseException):
-                not_sent = [task for later in handed for task in later]
-                _give_up(submission, not_sent, written, _record_post_failure(chunk, outcomes))
-                break
-            if handed:  # the sender is posting the next chunk: let it leave first
-                departures.wait_for(answered + 1)
-            # Record this chunk and write the one after the next.
-            hand(_record_and_write(submission, chunk, outcomes, written))
-    finally:
-        stop.set()
-        ready.put(None)  # wakes the sender if it waits for a chunk
-        sender.join()
-        if written < len(submission.specs):  # else the last chunk's rows took what was left of it
-            with suppress(DatabaseError):  # if the database is gone, the hold expires by itself
-                budget_hold_release(holds=submission.holds)
-
-
-class _Departures:
-    """How many of a submission's chunks have left: their request handed to the socket in full, the
-    reply still to come. The sending thread says so; the request's thread waits for it before its own
-    database work, which would otherwise hold the interpreter lock while the sender has a request to
-    send (on a 2-CPU machine that made each call ~2 ms longer, and the upstream's own time longer too:
-    bench/bench_batch.py). The wait is capped, so a slow connect never holds the recording for long."""
-
-    LIMIT = 1.0  # seconds
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._changed = threading.Condition()
-
-    def left(self, count: int) -> None:
-        with self._changed:
-            self._count = max(self._count, count)
-            self._changed.notify_all()
-
-    def wait_for(self, count: int) -> None:
-        with self._changed:
-            self._changed.wait_for(lambda: self._count >= count, timeout=self.LIMIT)
-
-
-def _record_post_failure(tasks: list[_Created], exc: BaseException) -> str:
-    """Record a chunk whose call failed; return why the tasks after it are not sent."""
-    if isinstance(exc, UpstreamReplyLost):
-        start, end = exc.lost_range
-        _mark_unknown(
-            tasks[start:end],
-            f"The reply to task_post was lost ({exc}). The upstream may have accepted and charged "
-            "this task, so it was not sent again; it can be found upstream by its tag.",
-        )
-        message = "Not sent: an earlier part of this submission lost its reply."
-        _fail_unsent(tasks[end:], message)
-        return message
-    if isinstance(exc, UpstreamError):
-        # This chunk was refused or never arrived (connection refused, rejected credentials, rate
-        # limited, …); the chunks before it may have been accepted and charged.
-        message = f"Not sent: {exc}"
-        _fail_unsent(tasks[len(exc.outcomes_before) :], message)
-        return message
-    raise exc
-
-
-def _record_post_outcomes(tasks: list[_Created], outcomes: list[TaskOutcome]) -> None:
+def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> None:
     """Record what task_post answered for each task of a chunk and schedule the collection of the
     accepted ones; the caller owns the transaction.
 
@@ -562,24 +395,15 @@ def _record_post_outcomes(tasks: list[_Created], outcomes: list[TaskOutcome]) ->
         jobs.schedule_collect(accepted, delay=POLL_DELAYS[0])
 
 
-def _post_live(task: Task, credential: Credential) -> None:
-    try:
-        outcome = _client(credential).live(task.provider, task.request_body)
-    except CredentialKeyError as exc:
-        _fail_unsent([task], f"Not sent: {exc}")
-        return
-    except UpstreamReplyLost as exc:
-        _mark_unknown([task], f"The reply to the live request was lost ({exc}); it was not resent.")
-        return
-    except UpstreamError as exc:
-        _fail_unsent([task], f"Not sent: {exc}")
-        return
-    Task.objects.filter(pk=task.pk).update(
+def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
+    """Record the answer of a live request: its charge, then the result as a poll's would be."""
+    Task.objects.filter(pk=task_id).update(
         upstream_task_id=outcome.id or None,
         submitted_at=timezone.now(),
         charged=outcome.cost,
         spend=outcome.cost,
     )
+    task = Task.objects.get(pk=task_id)
     TaskEvent.objects.create(
         task=task,
         kind=TaskEvent.Kind.POSTED,
@@ -587,7 +411,6 @@ def _post_live(task: Task, credential: Credential) -> None:
         message=outcome.status_message,
         cost_change=outcome.cost,
     )
-    task.refresh_from_db()
     task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
 
 

@@ -3,7 +3,7 @@ upstream's answers (budgets, chunks, failures) rather than of the HTTP. The stan
 in test_services.py; the client's own behaviour in test_clients.py.
 
     upstream = FakeUpstream(failures={2: UpstreamReplyLost("lost", lost_range=(0, 100))})
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(chunks, "LLMResponsesClient", upstream)  # tasks.submission.chunks
 """
 
 import threading
@@ -36,6 +36,9 @@ class FakeUpstream:
         return self
 
     def __exit__(self, *exc_info):
+        pass
+
+    def close(self):
         pass
 
     def task_post(self, provider, bodies, on_sent=None):
