@@ -11,8 +11,10 @@ from tasks import batches, services
 from tasks.budgets import BudgetExceeded, budget_spent
 from tasks.models import Batch, Budget, BudgetHold, Task
 from tasks.prompt_templates import template_create
+from tasks.submission import chunks
 from tests.builder_factories import make_catalog, make_member
 from tests.fake_upstream import CHARGE, FakeUpstream
+from tests.submission.sending import send_planned
 
 FIELDS = {"user_prompt": "Best {{dish}} in {{city}}?", "model_name": "gpt-4.1"}
 
@@ -116,6 +118,7 @@ def test_250_rows_are_posted_in_3_upstream_calls(template, live_credential, memb
     stats.clear()
 
     batch = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b1")
+    send_planned()  # a worker sends what was planned
 
     assert stats.request_count(function="task_post", method="POST") == 3
     assert batch.tasks.count() == 250
@@ -129,9 +132,11 @@ def test_a_resent_batch_confirmation_posts_nothing_again(template, live_credenti
         version=template.versions.get(), rows_text=csv_rows(5), models=["gpt-4.1"], credential=live_credential
     )
     first = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b2")
+    send_planned()  # a worker sends what was planned
     stats.clear()
 
     second = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b2")
+    send_planned()  # a worker sends what was planned
 
     assert second == first
     assert stats.request_count(function="task_post", method="POST") == 0
@@ -148,10 +153,12 @@ def test_a_confirmation_that_loses_the_race_to_its_twin_shows_the_twins_batch(
         version=template.versions.get(), rows_text=csv_rows(5), models=["gpt-4.1"], credential=live_credential
     )
     first = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b3")
+    send_planned()  # a worker sends what was planned
     stats.clear()
     monkeypatch.setattr(batches, "_first_task_of", lambda key: None)  # looked up too early
 
     second = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b3")
+    send_planned()  # a worker sends what was planned
 
     assert second == first
     assert stats.request_count(function="task_post", method="POST") == 0
@@ -346,6 +353,7 @@ def test_a_mixed_batch_is_sent_as_one_submission_per_provider(template, live_cre
     stats.clear()
 
     batch = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="mix")
+    send_planned()  # a worker sends what was planned
 
     assert stats.request_count(function="task_post", method="POST") == 2
     assert stats.tasks_posted(provider="chat_gpt") == 3
@@ -363,7 +371,7 @@ def test_a_mixed_batch_over_budget_is_refused_whole_before_anything_is_written(
 ):
     """Either provider's share fits the budget; the whole batch does not: nothing is written or sent."""
     upstream = FakeUpstream()
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(chunks, "LLMResponsesClient", upstream)
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=CHARGE * 3)
     plan = batches.batch_plan(
         version=template.versions.get(),
@@ -385,7 +393,7 @@ def test_the_second_providers_share_is_held_while_the_first_is_sent(
     """While the ChatGPT tasks are sent, the Claude tasks' charge already counts against the budget, so
     a submission made meanwhile cannot take what the rest of the batch needs."""
     upstream = FakeUpstream()
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(chunks, "LLMResponsesClient", upstream)
     team = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1"))
     plan = batches.batch_plan(
         version=template.versions.get(),
@@ -410,7 +418,7 @@ def test_the_second_providers_share_is_held_while_the_first_is_sent(
 
 
 def test_each_task_of_a_batch_keeps_the_row_that_made_it(template, credential, member, monkeypatch):
-    monkeypatch.setattr(services, "LLMResponsesClient", FakeUpstream())
+    monkeypatch.setattr(chunks, "LLMResponsesClient", FakeUpstream())
     plan = batches.batch_plan(
         version=template.versions.get(), rows_text=csv_rows(2), models=["gpt-4.1"], credential=credential
     )

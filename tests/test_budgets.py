@@ -23,14 +23,16 @@ from tasks.budgets import (
 )
 from tasks.clients import StatusClass, TaskOutcome
 from tasks.models import AuditEntry, Budget, BudgetHold, Task
+from tasks.submission import chunks
 from tests.factories import make_credential, make_task, make_user
 from tests.fake_upstream import CHARGE, FakeUpstream
+from tests.submission.sending import send_planned
 
 
 @pytest.fixture
 def fake_upstream(monkeypatch):
     upstream = FakeUpstream()
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(chunks, "LLMResponsesClient", upstream)
     return upstream
 
 
@@ -62,6 +64,7 @@ def test_a_submission_over_the_team_limit_is_refused_before_anything_is_sent(fak
     assert "Team budget would be exceeded" in str(refused.value)
     assert "Nothing was sent" in str(refused.value)
     assert Task.objects.count() == 2
+    send_planned()  # a worker sends what was planned
     assert len(fake_upstream.posted) == 2
 
 
@@ -74,6 +77,7 @@ def test_a_batch_is_refused_whole_when_only_part_of_it_fits(fake_upstream, membe
         _submit(member_user, credential, count=5)
 
     assert Task.objects.count() == 0
+    send_planned()  # a worker sends what was planned
     assert fake_upstream.posted == []
 
 
@@ -242,6 +246,7 @@ def test_forty_parallel_submissions_against_a_budget_for_ten_accept_exactly_ten(
     assert len(accepted) == FITS
     assert len(refused) == THREADS - FITS
     assert Task.objects.count() == FITS
+    send_planned()  # a worker sends what was planned
     assert len(upstream.posted) == FITS
     assert Task.objects.aggregate(total=Sum("spend"))["total"] == CHARGE * FITS
 

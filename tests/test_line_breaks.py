@@ -11,12 +11,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from tasks import services
 from tasks.models import PromptTemplate, Task
 from tasks.prompt_templates import template_create
+from tasks.submission import chunks
 from tests.builder_factories import form_data, make_catalog
 from tests.factories import make_task
 from tests.fake_upstream import FakeUpstream
+from tests.submission.sending import send_planned
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def catalog(db):
 @pytest.fixture
 def upstream(monkeypatch):
     fake = FakeUpstream()
-    monkeypatch.setattr(services, "LLMResponsesClient", fake)
+    monkeypatch.setattr(chunks, "LLMResponsesClient", fake)
     return fake
 
 
@@ -71,6 +72,7 @@ def test_a_500_character_prompt_with_crlf_line_breaks_passes_validation_and_subm
 
     assert live.context["form"].errors == {}
     assert submitted.status_code == 302
+    send_planned()  # a worker sends what was planned
     sent = upstream.posted[0]
     assert sent["user_prompt"] == PROMPT
     assert sent["system_message"] == "Be brief.\nUse lists."
@@ -96,6 +98,7 @@ def test_a_501_character_prompt_is_refused_however_its_line_breaks_are_sent(
     assert submitted.status_code == 422
     assert "At most 500 characters (501)." in submitted.context["form"].errors["user_prompt"]
     assert "501 / 500" in submitted.content.decode()  # the page's counter agrees
+    send_planned()  # a worker sends what was planned
     assert upstream.posted == []
 
 
@@ -111,6 +114,7 @@ def test_a_lone_cr_counts_as_one_line_break(member_client, credential, upstream)
     data = form_data("chat_gpt", credential, user_prompt=PROMPT.replace("\n", "\r"))
 
     assert member_client.post(reverse("builder"), data).status_code == 302
+    send_planned()  # a worker sends what was planned
     assert upstream.posted[0]["user_prompt"] == PROMPT
 
 
@@ -118,6 +122,7 @@ def test_a_variable_value_with_crlf_is_filled_in_with_lf(member_client, credenti
     data = form_data("chat_gpt", credential, user_prompt="List:\n{{items}}", var_items=crlf("a\nb"))
 
     assert member_client.post(reverse("builder"), data).status_code == 302
+    send_planned()  # a worker sends what was planned
     assert upstream.posted[0]["user_prompt"] == "List:\na\nb"
 
 
@@ -172,6 +177,7 @@ def test_pasted_batch_rows_with_crlf_give_lf_values(member_client, credential, u
     response = post(member_client, reverse("batch_new", args=[dish_template.pk]), data, "urlencoded")
 
     assert response.status_code == 302
+    send_planned()  # a worker sends what was planned
     assert sorted(body["user_prompt"] for body in upstream.posted) == ["Best deep\ndish pizza?", "Best soup?"]
 
 
@@ -191,6 +197,7 @@ def test_an_uploaded_csv_with_crlf_or_cr_line_endings_gives_lf_values(
     response = member_client.post(reverse("batch_new", args=[dish_template.pk]), data)
 
     assert response.status_code == 302, response.context["plan"].errors
+    send_planned()  # a worker sends what was planned
     assert sorted(body["user_prompt"] for body in upstream.posted) == ["Best deep\ndish pizza?", "Best soup?"]
 
 

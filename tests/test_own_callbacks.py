@@ -17,8 +17,10 @@ from tasks import batches, services
 from tasks.models import Task
 from tasks.own_callbacks import MASK, callback_tokens_masked, callback_url_is_own
 from tasks.prompt_templates import template_create
+from tasks.submission import chunks
 from tests.builder_factories import form_data, make_catalog
 from tests.fake_upstream import FakeUpstream
+from tests.submission.sending import send_planned
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +37,7 @@ def public_base_url(settings):
 @pytest.fixture
 def upstream(monkeypatch):
     fake = FakeUpstream()
-    monkeypatch.setattr(services, "LLMResponsesClient", fake)
+    monkeypatch.setattr(chunks, "LLMResponsesClient", fake)
     return fake
 
 
@@ -147,6 +149,7 @@ def test_run_again_sends_the_new_task_with_its_own_callback_urls(
     assert response.status_code == 302
     new = Task.objects.exclude(pk=sent_task.pk).get()
     assert _own_urls_are_for(new)
+    send_planned()  # a worker sends what was planned
     assert upstream.posted[-1]["postback_url"] == services.callback_urls(new.pk)["postback_url"]
 
 
@@ -170,6 +173,7 @@ def test_a_body_with_another_tasks_callback_url_gets_this_tasks_own(
     )
 
     assert _own_urls_are_for(task)
+    send_planned()  # a worker sends what was planned
     assert upstream.posted[0]["postback_url"] == services.callback_urls(task.pk)["postback_url"]
 
 
@@ -182,6 +186,7 @@ def test_a_persons_own_callback_urls_stay_as_typed(member_user, credential, upst
 
     assert task.request_body["pingback_url"] == "https://mine.example/ping?id=$id"
     assert "postback_url" not in task.request_body
+    send_planned()  # a worker sends what was planned
     assert upstream.posted[0]["pingback_url"] == "https://mine.example/ping?id=$id"
 
 

@@ -281,7 +281,7 @@ def chunks_sweep(*, now: datetime | None = None) -> tuple[int, int]:
             mine = SendChunk.objects.filter(pk=pk, state=SendChunk.State.SENDING, lease_until__lt=now)
             if started is None:
                 if mine.filter(post_started_at__isnull=True).update(
-                    state=SendChunk.State.PLANNED, claimed_by="", lease_until=None, not_before=now
+                    state=SendChunk.State.PLANNED, claimed_by="", lease_until=None, not_before=timezone.now()
                 ):
                     Task.objects.filter(chunk_id=pk, status=Task.Status.SENDING).update(
                         status=Task.Status.QUEUED
