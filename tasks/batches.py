@@ -23,6 +23,7 @@ from tasks.forms import TaskRequestForm, form_data_from_fields
 from tasks.models import Batch, Credential, PromptTemplateVersion, ProviderModel, Task
 from tasks.prompt_templates import template_variables
 from tasks.providers import provider_rules, queued_charge_per_task
+from tasks.submission.queue import SendingProgress, sending_progress
 
 MAX_BATCH_TASKS = 5000
 
@@ -296,11 +297,14 @@ class BatchProgress:
     unknown: int
     cost: Decimal
     sending: int = 0
+    chunks: SendingProgress | None = None  # how its sending goes (tasks.submission.queue)
     unwritten: int = 0  # planned tasks without a row: still being written, or never will be
     writing: bool = False  # the submission may still be writing them
 
     @property
     def done(self) -> bool:
+        if self.chunks is not None and self.chunks.waiting:
+            return False
         return self.total > 0 and self.completed + self.failed == self.total and not self.writing
 
     @property
@@ -323,6 +327,7 @@ def batch_progress(*, batch: Batch) -> BatchProgress:
         total=counts["total"],
         queued=counts[S.QUEUED],
         sending=counts[S.SENDING],
+        chunks=sending_progress(batch=batch),
         submitted=counts[S.SUBMITTED],
         pending=counts[S.PENDING],
         completed=counts[S.COMPLETED],

@@ -173,3 +173,40 @@ def test_two_workers_at_once_post_every_chunk_once(stand_in, admin_user, tmp_pat
     owners = Counter(SendChunk.objects.values_list("claimed_by", flat=True))
     assert sum(owners.values()) == 10
     assert set(owners) == {"one", "two"}  # both worked on it
+
+
+def test_a_429_from_the_stand_in_slows_sending_shows_on_the_batch_page_and_fails_nothing(
+    stand_in, admin_user, client
+):
+    from django.urls import reverse
+
+    from sandbox import faults
+    from tasks.models import Batch
+    from tests.submission.sending import send_planned
+
+    batch = Batch(name="Limited", task_count=250)
+    specs = [
+        services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"Q{i}?", "model_name": "gpt-4.1-mini"})
+        for i in range(250)
+    ]
+    tasks = services.submit_tasks(specs=specs, credential=stand_in, user=admin_user, batch=batch)
+    faults.inject("rate_limit", times=1, retry_after=2, function="task_post")
+    try:
+        from tasks.submission import chunks
+
+        chunks.chunks_drain(worker="w")  # the first chunk meets the 429; the worker leaves it waiting
+        client.force_login(admin_user)
+        page = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+        assert "Rate-limited until" in page
+        assert "no task fails for it" in page
+        assert statuses(tasks) == Counter({Task.Status.QUEUED: 250})
+
+        send_planned(wait=5)
+    finally:
+        faults.clear()
+
+    assert statuses(tasks) == Counter({Task.Status.SUBMITTED: 250})
+    assert times_each_task_reached_the_stand_in(tasks) == Counter({1: 250})
+    assert SandboxRequest.objects.filter(function="task_post", http_status=429).count() == 1
+    page = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    assert "Rate-limited until" not in page
