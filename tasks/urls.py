@@ -1,5 +1,6 @@
 """URLs of the product. Each area's view module owns its own urlpatterns list."""
 
+from tasks.submission import views as submission
 from tasks.views import builder, callbacks, core, history, spend
 
 urlpatterns = [
@@ -8,4 +9,5 @@ urlpatterns = [
     *builder.urlpatterns,
     *history.urlpatterns,
     *spend.urlpatterns,
+    *submission.urlpatterns,
 ]

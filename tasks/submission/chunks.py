@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from tasks.bulk import insert_rows
@@ -426,3 +426,52 @@ def chunks_plan_rows(
             "not_before": now,
         },
     )
+
+
+def chunks_requeue(*, chunk_ids: list[str] | None) -> tuple[list, list[tuple[str, str]]]:
+    """Make chunks whose POST never started claimable now (`chunk_ids` None: every such chunk): a delayed
+    planned chunk, or a claimed one whose worker has not committed post_started_at (that worker then
+    finds it is no longer its own, and posts nothing). Returns (requeued ids, [(id, why refused)]).
+
+    Refused: a chunk whose POST may have started (sending with post_started_at, unknown), or that is
+    finished (sent, rejected), or that does not exist.
+    """
+    now = timezone.now()
+    never_started = Q(state=SendChunk.State.PLANNED) | Q(
+        state=SendChunk.State.SENDING, post_started_at__isnull=True
+    )
+    refused: list[tuple[str, str]] = []
+    if chunk_ids is None:
+        candidates = list(SendChunk.objects.filter(never_started).values_list("pk", flat=True))
+    else:
+        candidates = []
+        for raw in chunk_ids:
+            try:
+                chunk = SendChunk.objects.filter(pk=uuid.UUID(str(raw))).first()
+            except ValueError:
+                chunk = None
+            if chunk is None:
+                refused.append((raw, "no such chunk."))
+            elif chunk.state == SendChunk.State.UNKNOWN or chunk.post_started_at is not None:
+                refused.append(
+                    (
+                        raw,
+                        "its POST may have reached the upstream, so sending it again could pay twice. Its "
+                        "tasks are unknown; reconcile them from their task pages.",
+                    )
+                )
+            elif chunk.state in (SendChunk.State.SENT, SendChunk.State.REJECTED):
+                refused.append((raw, f"it is finished ({chunk.get_state_display().lower()})."))
+            else:
+                candidates.append(chunk.pk)
+    requeued = []
+    for pk in candidates:
+        with transaction.atomic():
+            if SendChunk.objects.filter(never_started, pk=pk).update(
+                state=SendChunk.State.PLANNED, claimed_by="", lease_until=None, not_before=now
+            ):
+                Task.objects.filter(chunk_id=pk, status=Task.Status.SENDING).update(status=Task.Status.QUEUED)
+                requeued.append(pk)
+            else:
+                refused.append((str(pk), "its POST started meanwhile."))
+    return requeued, refused
