@@ -126,3 +126,29 @@ def test_requeue_without_ids_or_all_says_what_to_give():
         run("requeue_chunks")
     with pytest.raises(CommandError):
         run("requeue_chunks", "not-a-uuid")
+
+
+def test_an_admin_sets_a_keys_calls_per_minute_and_the_change_is_audited(team_admin_client):
+    from tasks.models import AuditEntry
+    from tasks.submission.rate_limits import calls_per_minute
+
+    credential = make_credential("AIsa key")
+    assert calls_per_minute(credential) is None
+
+    team_admin_client.post(
+        reverse("credential_edit", args=[credential.pk]),
+        {
+            "form": "settings",
+            "name": "AIsa key",
+            "base_url": "",
+            "price_multiplier": "1",
+            "calls_per_minute": "600",
+        },
+    )
+
+    credential.refresh_from_db()
+    assert calls_per_minute(credential) == 600
+    entry = AuditEntry.objects.get(action="credential.update")
+    assert entry.changes["calls_per_minute"] == {"from": None, "to": 600}
+    page = team_admin_client.get(reverse("credential_edit", args=[credential.pk])).content.decode()
+    assert 'name="calls_per_minute"' in page and 'value="600"' in page
