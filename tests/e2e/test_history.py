@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 from tasks.models import Task
 from tasks.services import TaskSpec, submit_tasks, task_fetch
 from tests.factories import make_task
+from tests.submission.sending import send_planned
 
 pytestmark = pytest.mark.browser
 
@@ -74,6 +75,9 @@ def test_filter_open_a_pending_task_watch_it_complete_and_follow_its_tag(
         credential=live_credential,
         user=user,
     )
+    assert task.status == Task.Status.QUEUED
+    send_planned()  # what the worker does
+    task.refresh_from_db()
     assert task.status == Task.Status.SUBMITTED, task.status_message
 
     page.goto("/tasks/")
