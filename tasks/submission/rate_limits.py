@@ -38,13 +38,13 @@ def sending_slot_take(
     asked this credential to wait: the caller puts its chunk back (`sending_next_slot_at` says until when).
     """
     limit = calls_per_minute(credential)
+    if limit is None:
+        return 0.0  # a 429 / 40202 still stops the credential: chunk_claim skips it until then
     now = now or timezone.now()
     with transaction.atomic():
         state = _locked(credential)
         if state.limited_until and state.limited_until > now:
             return None
-        if limit is None:
-            return 0.0
         burst = limit // 100
         interval = timedelta(seconds=60 / (limit - burst))
         arrival = max(state.next_slot_at or now, now)
