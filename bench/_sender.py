@@ -21,7 +21,10 @@ def main() -> None:
 
     connection.ensure_connection()
     print("ready", flush=True)
+    deadline = time.monotonic() + 600  # the benchmark stopped without starting us
     while not start_file.exists():
+        if time.monotonic() > deadline:
+            sys.exit("No start signal in 10 minutes.")
         time.sleep(0.002)
     print(chunks_drain(worker=name), flush=True)
 

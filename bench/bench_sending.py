@@ -9,7 +9,8 @@ submits 10,000 tasks with `services.submit_task_ids` (a new batch: budgets check
 chunk written in one transaction: "accept"), then starts the given number of worker processes
 (bench/_sender.py, the product's own loop `chunks_drain`, Django already set up in them) and times them
 from the start signal until the last has sent everything and exited ("send"). The baseline posts the same
-100 chunks (the stored task bodies) with one `requests.Session` and does nothing else. Baseline and
+100 chunks (the stored task bodies, read beforehand; serialised and posted in the timed loop, each reply
+parsed) with one `requests.Session` and does nothing else. Baseline and
 product alternate within each round; figures are medians over the rounds, the ratio also as the median
 of each round's ratio. A --database-url database is dropped and created afresh.
 """
@@ -119,8 +120,6 @@ def main() -> None:
     # Warm-up: a connection to the stand-in, and a submission sent once through every path.
     _, warm = submit(CHUNK, "warm-up")
     bare_loop(warm)
-    Task.objects.filter(batch=warm).update(status=Task.Status.QUEUED)
-    _, warm = submit(CHUNK, "warm-up 2")
     workers(1, warm)
 
     accept, bare, sent = [], [], {count: [] for count in args.workers}
