@@ -79,6 +79,13 @@
     const inside = event.detail.elt.closest && event.detail.elt.closest("form." + SENDING);
     if (inside) event.preventDefault();
   });
+  // A reply to such a request that was already under way (live validation) is dropped rather than swapped:
+  // it would put an enabled submit button back for the moment before the swap settles.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const elt = event.detail.elt;
+    const form = elt.closest && elt.closest("form." + SENDING);
+    if (form && form !== elt) event.detail.shouldSwap = false;
+  });
   document.addEventListener("htmx:afterSettle", function () {
     document.querySelectorAll("form." + SENDING).forEach(showSending);
   });
