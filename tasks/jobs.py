@@ -80,10 +80,12 @@ def send_chunks() -> None:
     enqueue the next job now if chunks are ready, or for when the next delay, rate limit or lease ends."""
     from tasks.submission.chunks import chunks_drain, chunks_next_ready_at
 
-    chunks_drain(seconds=SEND_SLICE, wait_for_delayed=2.0)
-    next_at = chunks_next_ready_at()
-    if next_at is not None:
-        send_chunks_at(next_at)
+    try:
+        chunks_drain(seconds=SEND_SLICE, wait_for_delayed=2.0)
+    finally:  # even after an error (the database), what is left is not left without a job
+        next_at = chunks_next_ready_at()
+        if next_at is not None:
+            send_chunks_at(next_at)
 
 
 def send_chunks_soon(*, chunks: int = 1) -> None:

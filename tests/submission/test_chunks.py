@@ -287,3 +287,27 @@ def test_a_limit_set_on_an_aisa_key_is_kept_and_a_key_without_one_is_not_limited
     assert sending_slot_take(credential=limited, max_wait=0.5, now=now) == 0.0
     assert sending_slot_take(credential=limited, max_wait=0.5, now=now) is None  # the next is a second away
     assert sending_slot_take(credential=limited, max_wait=0.5, now=now + timedelta(seconds=1)) == 0.0
+
+
+def test_the_submission_enqueues_sending_jobs_and_a_job_hands_over_what_it_leaves(
+    submit, django_capture_on_commit_callbacks
+):
+    from django.tasks import default_task_backend
+
+    from tasks import jobs
+
+    default_task_backend.clear()
+    upstream = FakeUpstream({2: UpstreamRateLimited("Slow down.", retry_after=30)})
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks = submit(upstream, 250)
+
+    enqueued = [r for r in default_task_backend.results if r.task.name == "send_chunks"]
+    assert len(enqueued) == jobs.SEND_JOBS  # on commit: one per worker that may help
+
+    default_task_backend.clear()
+    jobs.send_chunks.call()  # what a worker runs
+
+    assert statuses(tasks).count(Task.Status.SUBMITTED) == 100
+    follow_up = [r for r in default_task_backend.results if r.task.name == "send_chunks"]
+    assert len(follow_up) == 1  # for when the rate limit ends, not before
+    assert follow_up[0].task.run_after >= timezone.now() + timedelta(seconds=25)
