@@ -20,12 +20,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tasks.models import Budget
 from tasks.services import callback_token
+from tasks.submission import views as submission_views
 from tasks.views import spend as spend_views
 from tests.factories import make_batch, make_credential, make_task, make_template_version, make_user
 
 pytestmark = pytest.mark.django_db
 
-ADMIN_ONLY = {pattern.name for pattern in spend_views.urlpatterns}
+ADMIN_ONLY = {pattern.name for pattern in (*spend_views.urlpatterns, *submission_views.urlpatterns)}
 NO_LOGIN_NEEDED = {
     "login",
     "password_reset",

@@ -10,8 +10,8 @@ from tasks.submission.queue import queue_state
 PAGE = "tasks/submission/queue.html"
 
 
-@require_GET
 @permission_required("tasks.manage_credentials", raise_exception=True)
+@require_GET
 def sending_queue(request):
     """Chunks waiting, sending, rate-limited and lost; workers seen in the last minute; the oldest
     waiting chunk. Polled every 5 s (the `live` partial)."""

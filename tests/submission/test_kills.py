@@ -103,19 +103,21 @@ def statuses(tasks: list[Task]) -> Counter:
 
 
 @pytest.mark.parametrize(
-    ("step", "posts", "in_flight"),
+    ("step", "call", "posts", "in_flight"),
     [
-        ("claimed", 3, 0),  # never sent: sent later by the next worker, never labelled unknown
-        ("post_started", 2, 100),  # the POST may have started: unknown, never sent
-        ("posted", 3, 100),  # sent, reply not recorded: unknown, never sent again
-        ("recording", 3, 100),  # killed inside the outcome's transaction: rolled back, as above
+        ("claimed", 1, 3, 0),  # the first chunk claimed, never sent: sent later, never labelled unknown
+        ("post_started", 1, 2, 100),  # its POST may have started: unknown, never sent
+        ("posted", 3, 3, 50),  # the last chunk (50) sent, reply not recorded: unknown, never sent again
+        ("recording", 3, 3, 50),  # killed inside the last outcome's transaction: rolled back, as above
     ],
 )
-def test_a_worker_killed_at_each_step_never_sends_a_task_twice(stand_in, admin_user, step, posts, in_flight):
+def test_a_worker_killed_at_each_step_never_sends_a_task_twice(
+    stand_in, admin_user, step, call, posts, in_flight
+):
     tasks = submit(stand_in, admin_user, 250)
     assert task_posts() == 0  # the submission only planned
 
-    code, output = finish(worker("--kill-at", step, "--kill-chunk", "2"))
+    code, output = finish(worker("--kill-at", step, "--kill-call", str(call)))
     assert code == -9, output  # it really was killed
 
     # A worker started again: it waits for the killed worker's lease, sweeps, and sends what is left.
@@ -141,11 +143,34 @@ def test_a_worker_killed_at_each_step_never_sends_a_task_twice(stand_in, admin_u
         assert reached == Counter({1: 250})
 
 
+def test_a_worker_killed_mid_batch_with_the_next_chunk_already_handed_to_its_sender(stand_in, admin_user):
+    """Killed before recording chunk 2, when chunk 3 has just been handed to the sending thread (it may or
+    may not have reached the upstream): both are unknown, never resent, and the rest is sent once."""
+    tasks = submit(stand_in, admin_user, 500)
+
+    code, output = finish(worker("--kill-at", "posted", "--kill-call", "2"))
+    assert code == -9, output
+    code, output = finish(worker("--wait", str(LEASE * 3)))
+    assert code == 0, output
+
+    reached = times_each_task_reached_the_stand_in(tasks)
+    assert set(reached) <= {0, 1}
+    counts = statuses(tasks)
+    assert set(counts) == {Task.Status.SUBMITTED, Task.Status.UNKNOWN}
+    assert counts[Task.Status.UNKNOWN] in (100, 200)  # chunk 2, and chunk 3 if its POST had started
+    # Every task the upstream never saw was either sent later (submitted) or is unknown because its POST
+    # had started; none was sent twice, and every submitted one reached the upstream once.
+    submitted = Task.objects.filter(pk__in=[task.pk for task in tasks], status=Task.Status.SUBMITTED)
+    assert times_each_task_reached_the_stand_in(list(submitted)) == Counter(
+        {1: counts[Task.Status.SUBMITTED]}
+    )
+
+
 def test_a_worker_killed_twice_then_restarted_still_sends_every_task_once(stand_in, admin_user):
     tasks = submit(stand_in, admin_user, 500)
 
-    finish(worker("--kill-at", "claimed", "--kill-chunk", "2"))
-    finish(worker("--wait", str(LEASE * 3), "--kill-at", "claimed", "--kill-chunk", "3"))
+    finish(worker("--kill-at", "claimed", "--kill-call", "1"))
+    finish(worker("--wait", str(LEASE * 3), "--kill-at", "claimed", "--kill-call", "1"))
     code, output = finish(worker("--wait", str(LEASE * 3)))
     assert code == 0, output
 

@@ -2,18 +2,21 @@
 step replaced so that the process kills itself (SIGKILL: no cleanup, no `finally`) at that step of a
 chosen chunk. No test hook lives in the product's code: the step is monkeypatched here.
 
-    python -m tests.submission.worker_process [--kill-at STEP] [--kill-chunk N] [--wait SECONDS]
+    python -m tests.submission.worker_process [--kill-at STEP] [--kill-call N] [--wait SECONDS]
                                               [--start-file PATH]
 
-STEP: claimed (the claim is committed, the POST not started), post_started (post_started_at committed,
-nothing sent), posted (the POST answered, nothing recorded), recording (inside the outcome's transaction,
-its rows written, not committed). The environment names the database (DATABASE_URL) and the keys.
+STEP, at the N-th time the worker reaches it: claimed (a claim is committed, its POST not started),
+post_started (post_started_at committed, nothing sent), posted (the POST answered, nothing recorded),
+recording (inside the outcome's transaction, its rows written, not committed). The worker overlaps one
+chunk's POST with the previous chunk's recording, so the tests pick calls where nothing else is under
+way. The environment names the database (DATABASE_URL) and the keys.
 """
 
 import argparse
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,7 +26,7 @@ STEPS = ("claimed", "post_started", "posted", "recording")
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kill-at", choices=STEPS)
-    parser.add_argument("--kill-chunk", type=int, default=2, help="The N-th chunk this worker handles.")
+    parser.add_argument("--kill-call", type=int, default=1, help="At the N-th time this worker reaches STEP.")
     parser.add_argument("--wait", type=float, default=0, help="Also wait this long for delayed chunks.")
     parser.add_argument("--start-file", help="Wait for this file before sending (several workers at once).")
     parser.add_argument("--name", default=f"worker-{os.getpid()}")
@@ -36,24 +39,21 @@ def main() -> None:
     from tasks import services
     from tasks.submission import chunks
 
-    seen = {"chunks": 0}
+    calls = {"count": 0}
+    lock = threading.Lock()
 
     def die() -> None:
         sys.stdout.flush()
         os.kill(os.getpid(), signal.SIGKILL)
 
-    def count_chunks(claim):
-        def claim_counted(**kwargs):
-            claimed = claim(**kwargs)
-            if claimed is not None:
-                seen["chunks"] += 1
-            return claimed
-
-        return claim_counted
+    def nth_call() -> bool:
+        with lock:
+            calls["count"] += 1
+            return calls["count"] == args.kill_call
 
     def kill_before(step):
         def killing(*a, **kw):
-            if seen["chunks"] == args.kill_chunk:
+            if nth_call():
                 die()
             return step(*a, **kw)
 
@@ -62,13 +62,12 @@ def main() -> None:
     def kill_after(step):
         def killing(*a, **kw):
             result = step(*a, **kw)
-            if seen["chunks"] == args.kill_chunk:
+            if nth_call():
                 die()
             return result
 
         return killing
 
-    chunks.chunk_claim = count_chunks(chunks.chunk_claim)
     if args.kill_at == "claimed":
         chunks.chunk_mark_post_started = kill_before(chunks.chunk_mark_post_started)
     elif args.kill_at == "post_started":
