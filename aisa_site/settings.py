@@ -133,8 +133,8 @@ MIDDLEWARE = [
     # 400 for a NUL in the path, query or a posted form: no field takes one (PostgreSQL cannot).
     "tasks.middleware.RefuseNulMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "tasks.uploads.OversizedFormMiddleware",
-    "tasks.accounts.PasswordChangeRequiredMiddleware",
+    "tasks.prompt_templates.uploads.OversizedFormMiddleware",
+    "tasks.team.accounts.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -201,7 +201,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out login before any password is hashed.
-    "tasks.accounts.LoginThrottleBackend",
+    "tasks.team.accounts.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for a username, or from an address,
@@ -211,9 +211,9 @@ AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 _cooloff_minutes = float(os.environ.get("LOGIN_COOLOFF_MINUTES", "30"))
 AXES_COOLOFF_TIME = timedelta(minutes=_cooloff_minutes) if _cooloff_minutes > 0 else None
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_LOCKOUT_CALLABLE = "tasks.accounts.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "tasks.accounts.client_ip"
-AXES_USERNAME_CALLABLE = "tasks.accounts.login_username"
+AXES_LOCKOUT_CALLABLE = "tasks.team.accounts.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "tasks.team.accounts.client_ip"
+AXES_USERNAME_CALLABLE = "tasks.team.accounts.login_username"
 AXES_VERBOSE = False  # no start-up banner; failure logs name only the username and address
 # Proxies in front of the app that append to X-Forwarded-For (0: the client is REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
@@ -221,7 +221,7 @@ TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 ONE_TIME_PASSWORD_MAX_AGE = timedelta(hours=float(os.environ.get("ONE_TIME_PASSWORD_HOURS", "72")))
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "history:home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -274,7 +274,7 @@ if not DEBUG:
 # Uploads: a batch's CSV file larger than this is refused at the field without being read (tasks/uploads.py).
 BATCH_UPLOAD_MAX_BYTES = int(float(os.environ.get("BATCH_UPLOAD_MAX_MB", "5")) * 1024 * 1024)
 FILE_UPLOAD_HANDLERS = [
-    "tasks.uploads.CappedUploadHandler",
+    "tasks.prompt_templates.uploads.CappedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]

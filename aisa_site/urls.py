@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
-from tasks.views import account
+from tasks.team import account_views
 
 urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name no icon (Django's own admin pages, raw responses).
@@ -17,7 +17,7 @@ urlpatterns = [
         name="favicon",
     ),
     path("admin/", admin.site.urls),
-    *account.urlpatterns,  # the product's login and password-change pages, before Django's own
+    *account_views.urlpatterns,  # the product's login and password-change pages, before Django's own
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("tasks.urls")),
 ]

@@ -41,7 +41,7 @@ def setup_django(database_url: str = "") -> Path:
 
 def make_catalog() -> None:
     """The stand-in's catalog as ProviderModel rows (the same helper the builder's tests use)."""
-    from tests.builder_factories import make_catalog as make_test_catalog
+    from tests.factories import make_catalog as make_test_catalog
 
     make_test_catalog()
 

@@ -17,7 +17,7 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    from tasks.submission.chunks import chunks_drain
+    from tasks.submission.workers import chunks_drain
 
     connection.ensure_connection()
     print("ready", flush=True)

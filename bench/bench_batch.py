@@ -10,8 +10,9 @@ SQLite database, served over real HTTP by a threaded wsgiref server on a free 12
 real upstream is a service of its own. `--pin` also gives it a CPU of its own, as the real upstream runs
 on other machines: the stand-in on the last CPU, this process and its PostgreSQL backend on the others
 (on a 2-CPU machine that leaves the product and its database one CPU, less than a deployment has, so it
-is not the default). The product's figure is `tasks.batches.batch_submit`: creating the batch and its
-task rows, reserving budget, posting ≤ 100 tasks per call and recording each outcome. The baseline posts
+is not the default). The product's figure is `batch_submit` (tasks/prompt_templates/batches.py): creating
+the batch and its task rows, reserving budget, posting ≤ 100 tasks per call and recording each outcome.
+The baseline posts
 the same task bodies, with the tag the product adds to an untagged task, in the same chunks with
 `requests` and does nothing else. Both are warmed up, then run in alternation, each going first in every
 other round; the figures are medians, and the ratio is also given as the median of each round's ratio
@@ -89,8 +90,8 @@ def main() -> None:
     setup_django(ensure_database(args.database_url, fresh=True) if args.database_url else "")
     import requests
 
-    from tasks import batches
-    from tasks.prompt_templates import template_create
+    from tasks.prompt_templates import batches
+    from tasks.prompt_templates.services import template_create
 
     make_catalog()
     user = make_member()
@@ -189,7 +190,7 @@ def main() -> None:
 def _time_calls() -> list[tuple[float, float]]:
     """--phases: record when each of the product's task_post calls starts and ends (in this benchmark
     only: the client's method is wrapped)."""
-    from tasks.clients import LLMResponsesClient
+    from tasks.upstream.clients import LLMResponsesClient
 
     calls: list[tuple[float, float]] = []
     task_post = LLMResponsesClient.task_post

@@ -78,8 +78,8 @@ def main() -> None:
     from django.db.models import Count
     from django.test import Client
 
+    from tasks.history.selectors import _cursor_encode
     from tasks.models import Task
-    from tasks.selectors import _cursor_encode
 
     assert connection.vendor == "postgresql", "the benchmark is meant for PostgreSQL"
     call_command("migrate", verbosity=0)

@@ -54,7 +54,7 @@ def main() -> None:
     import requests
     from django.db import connection
 
-    from tasks import services
+    from tasks.submission import sending as services
     from tasks.models import Batch, SendChunk, Task
 
     user = make_member()

@@ -62,10 +62,10 @@ def main() -> None:
     from django.urls import reverse
     from django.utils import timezone
 
-    from tasks import spend
     from tasks.models import SpendDay, Task
-    from tasks.spend import spend_total
-    from tasks.views.spend import SpendFilterForm
+    from tasks.spend import figures
+    from tasks.spend.forms import SpendFilterForm
+    from tasks.spend.reports import spend_total
 
     call_command("migrate", verbosity=0)
     existing = Task.objects.count()
@@ -86,10 +86,10 @@ def main() -> None:
     call_command("rollup_spend", stdout=io.StringIO())
     print(
         f"Spend rollup brought up to date in {time.perf_counter() - started:.1f} s: "
-        f"{SpendDay.objects.count():,} rows through {spend.rolled_through()}"
+        f"{SpendDay.objects.count():,} rows through {figures.rolled_through()}"
     )
     if args.no_rollup:
-        spend.rolled_through = lambda: None
+        figures.rolled_through = lambda: None
 
     admin, _ = get_user_model().objects.get_or_create(username="bench-admin")
     admin.groups.add(Group.objects.get(name="Admins"))
@@ -104,15 +104,15 @@ def main() -> None:
     for name, params in VARIANTS:
         query = {k: v.format(today=today, d90=today - timedelta(days=89)) for k, v in params.items()}
         for _ in range(3):
-            response = client.get(reverse("spend"), query)
+            response = client.get(reverse("spend:page"), query)
             assert response.status_code == 200, response.status_code
         timings = []
         for _ in range(args.runs):
             started = time.perf_counter()
-            client.get(reverse("spend"), query)
+            client.get(reverse("spend:page"), query)
             timings.append((time.perf_counter() - started) * 1000)
         with CaptureQueriesContext(connection) as queries:
-            response = client.get(reverse("spend"), query)
+            response = client.get(reverse("spend:page"), query)
         p50 = statistics.median(timings)
         p95 = statistics.quantiles(timings, n=20)[18]
         form = SpendFilterForm(query)

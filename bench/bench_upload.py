@@ -115,7 +115,7 @@ def main() -> None:
     from django.core.handlers.wsgi import WSGIHandler
     from django.urls import reverse
 
-    from tasks.prompt_templates import template_create
+    from tasks.prompt_templates.services import template_create
 
     make_catalog()
     user = make_member()
@@ -123,7 +123,7 @@ def main() -> None:
     template = template_create(
         name="Bench", provider="chat_gpt", fields={"user_prompt": "Best {{dish}} in {{city}}?"}, user=user
     )
-    url = reverse("batch_new", args=[template.pk])
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
     fields = {
         "csrfmiddlewaretoken": [CSRF],
         "name": ["Bench upload"],

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from sandbox.envelope import finished_envelope
 from sandbox.models import SandboxTask
 
 logger = logging.getLogger(__name__)
@@ -71,8 +72,6 @@ def _send(request: urllib.request.Request) -> str:
 
 def deliver_callbacks(task_id: str) -> bool:
     """Send a finished task's pingback and postback, unless they were sent already. True if this call sent."""
-    # Imported here: services schedules deliveries, so it imports this module.
-    from sandbox.services import finished_envelope
 
     row = SandboxTask.objects.filter(pk=task_id).first()
     if row is None or not (row.data.get("pingback_url") or row.data.get("postback_url")):

@@ -106,3 +106,17 @@ def aisa_error(error_type: str, code: str, message: str) -> dict:
             "request_id": f"req_{secrets.token_hex(12)}",
         }
     }
+
+
+def finished_envelope(row, *, started: float) -> dict:
+    """task_get's answer for a finished task; also the body of its postback."""
+    answered = task(
+        task_id=row.id,
+        status_code=20000,
+        path=task_path(row.provider, "task_get", row.id),
+        data=row.data,
+        cost=row.cost,
+        result=[row.result],
+        started=started,
+    )
+    return envelope([answered], started=started, cost=0)

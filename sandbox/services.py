@@ -143,20 +143,6 @@ def live(*, provider: str, account: str, tasks: list, started: float) -> dict:
     return envelope.envelope([answered], started=started)
 
 
-def finished_envelope(row: SandboxTask, *, started: float) -> dict:
-    """task_get's answer for a finished task; also the body of its postback."""
-    answered = envelope.task(
-        task_id=row.id,
-        status_code=20000,
-        path=envelope.task_path(row.provider, "task_get", row.id),
-        data=row.data,
-        cost=row.cost,
-        result=[row.result],
-        started=started,
-    )
-    return envelope.envelope([answered], started=started, cost=0)
-
-
 def task_get(*, provider: str, account: str, task_id: str, started: float, collect: bool = True) -> dict:
     """task_get: 40401 for someone else's or an unknown id, 40601/40602 until ready, then 20000.
 
@@ -191,7 +177,7 @@ def task_get(*, provider: str, account: str, task_id: str, started: float, colle
         return envelope.envelope([waiting], started=started, cost=0)
     if collect and row.fetched_at is None:
         SandboxTask.objects.filter(pk=row.pk, fetched_at__isnull=True).update(fetched_at=now)
-    return finished_envelope(row, started=started)
+    return envelope.finished_envelope(row, started=started)
 
 
 def tasks_ready(*, provider: str, account: str, started: float) -> dict:

@@ -6,10 +6,10 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from tasks.audit import audit_change_lines, audit_changes, audit_record
-from tasks.budgets import budget_delete, budget_snapshot
 from tasks.csv_export import csv_response, money
 from tasks.models import AuditEntry, Budget, Credential, PromptTemplate, PromptTemplateVersion, Task
+from tasks.spend.budgets import budget_delete, budget_snapshot
+from tasks.team.audit import audit_change_lines, audit_changes, audit_record
 from tasks.templatetags.task_tags import pretty_json
 
 TASK_CSV_FIELDS = [
@@ -117,7 +117,7 @@ class CredentialAdmin(ReadOnlyAdmin):
 
     @admin.display(description="")
     def manage(self, credential):
-        return format_html('<a href="{}">Manage</a>', reverse("credential_edit", args=[credential.pk]))
+        return format_html('<a href="{}">Manage</a>', reverse("team:credential_edit", args=[credential.pk]))
 
 
 class PromptTemplateVersionInline(admin.TabularInline):

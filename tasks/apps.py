@@ -10,8 +10,8 @@ class TasksConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.db.models.signals import post_migrate, post_save
 
-        from tasks.accounts import clear_one_time_password_on_change, mark_change_required
         from tasks.roles import ensure_roles_after_migrate
+        from tasks.team.accounts import clear_one_time_password_on_change, mark_change_required
 
         user_logged_in.connect(mark_change_required, dispatch_uid="tasks.one_time_password_login")
         post_save.connect(

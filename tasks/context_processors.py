@@ -12,7 +12,7 @@ def budget_warnings(request) -> dict:
         return {"budget_warnings": []}
 
     def warnings() -> list[str]:
-        from tasks.budgets import budget_warnings as current_warnings
+        from tasks.spend.budgets import budget_warnings as current_warnings
 
         return current_warnings()
 

@@ -420,7 +420,7 @@ class BudgetHold(models.Model):
     flight (services._post_queued), so what it reserves for its later chunks cannot be their rows, as
     it is for the first chunk: it is held here, per person and tag, from the transaction that checks
     the budgets until each chunk's rows take their share. Budget sums add the holds younger than
-    tasks.budgets.SUBMISSION_LIFETIME; an older one was left by a process that stopped mid-submission.
+    tasks.spend.budgets.SUBMISSION_LIFETIME; an older one was left by a process that stopped mid-submission.
     """
 
     submitted_by = models.ForeignKey(

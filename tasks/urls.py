@@ -1,13 +1,12 @@
-"""URLs of the product. Each area's view module owns its own urlpatterns list."""
+"""URLs of the product: one namespaced include per area (docs/architecture.md maps them)."""
 
-from tasks.submission import views as submission
-from tasks.views import builder, callbacks, core, history, spend
+from django.urls import include, path
 
 urlpatterns = [
-    *core.urlpatterns,
-    *callbacks.urlpatterns,
-    *builder.urlpatterns,
-    *history.urlpatterns,
-    *spend.urlpatterns,
-    *submission.urlpatterns,
+    path("", include("tasks.history.urls")),
+    path("", include("tasks.builder.urls")),
+    path("", include("tasks.prompt_templates.urls")),
+    path("", include("tasks.submission.urls")),
+    path("", include("tasks.spend.urls")),
+    path("", include("tasks.team.urls")),
 ]

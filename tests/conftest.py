@@ -4,9 +4,9 @@ import pytest
 from django.conf import settings
 
 from tasks.models import Credential
+from tests.factories import PASSWORD
 
 SANDBOX_PATH = "/sandbox/apis/v1/dataforseo"
-PASSWORD = "correct-horse-battery-staple"
 
 
 def sandbox_api_key() -> str:
@@ -48,3 +48,35 @@ def live_credential(credential, live_server):
     credential.set_secret(sandbox_api_key())
     credential.save()
     return credential
+
+
+def _person(django_user_model, username: str, group: str):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(username=username, password=PASSWORD)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def member_user(db, django_user_model):
+    """A Member: submits tasks, sees all tasks, templates and tags."""
+    return _person(django_user_model, "member", "Members")
+
+
+@pytest.fixture
+def team_admin(db, django_user_model):
+    """An Admin (the role, not a Django superuser): also spend, budgets, credentials, people, audit."""
+    return _person(django_user_model, "team-admin", "Admins")
+
+
+@pytest.fixture
+def member_client(client, member_user):
+    client.force_login(member_user)
+    return client
+
+
+@pytest.fixture
+def team_admin_client(client, team_admin):
+    client.force_login(team_admin)
+    return client

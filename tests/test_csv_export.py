@@ -79,7 +79,7 @@ def test_money_is_a_plain_decimal_with_six_places():
 
 
 def test_task_list_export_guards_every_column(member_client, hostile_task):
-    rows = _rows(member_client.get(reverse("task_export", args=["csv"])))
+    rows = _rows(member_client.get(reverse("history:task_export", args=["csv"])))
 
     _assert_no_formula(rows)
     record = dict(zip(rows[0], rows[1], strict=True))
@@ -92,10 +92,10 @@ def test_task_list_export_guards_every_column(member_client, hostile_task):
 def test_a_zero_figure_is_written_as_a_plain_decimal_in_every_export(member_client):
     make_task(status="failed")  # charged and spend are 0
 
-    rows = _rows(member_client.get(reverse("task_export", args=["csv"])))
-    record = json.loads(b"".join(member_client.get(reverse("task_export", args=["json"])).streaming_content))[
-        0
-    ]
+    rows = _rows(member_client.get(reverse("history:task_export", args=["csv"])))
+    record = json.loads(
+        b"".join(member_client.get(reverse("history:task_export", args=["json"])).streaming_content)
+    )[0]
 
     assert dict(zip(rows[0], rows[1], strict=True))["spend"] == "0.000000"
     assert record["spend"] == "0.000000"
@@ -104,7 +104,7 @@ def test_a_zero_figure_is_written_as_a_plain_decimal_in_every_export(member_clie
 
 
 def test_spend_export_guards_every_column(team_admin_client, hostile_task):
-    rows = _rows(team_admin_client.get(reverse("spend_export")))
+    rows = _rows(team_admin_client.get(reverse("spend:export")))
 
     _assert_no_formula(rows)
     groups = {row[1] for row in rows[1:]}

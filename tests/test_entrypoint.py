@@ -303,11 +303,11 @@ def test_the_image_runs_the_entrypoint_as_a_non_root_user():
 
 
 SUBMIT = """
-from tasks import services
+from tasks.submission import sending
 from tasks.models import Credential
 from django.contrib.auth import get_user_model
-(task,) = services.submit_tasks(
-    specs=[services.TaskSpec(provider="claude", body={"user_prompt": "How do tides work?",
+(task,) = sending.submit_tasks(
+    specs=[sending.TaskSpec(provider="claude", body={"user_prompt": "How do tides work?",
                                                        "model_name": "claude-sonnet-4-5", "tag": "e2e"})],
     credential=Credential.objects.get(is_default=True),
     user=get_user_model().objects.get(username="admin"),

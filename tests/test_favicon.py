@@ -10,7 +10,7 @@ def test_pages_link_the_favicon(client, member_client):
     assert 'rel="icon" href="/static/img/favicon.svg"' in client.get(reverse("login")).content.decode()
     assert (
         'rel="icon" href="/static/img/favicon.svg"'
-        in member_client.get(reverse("task_list")).content.decode()
+        in member_client.get(reverse("history:task_list")).content.decode()
     )
 
 

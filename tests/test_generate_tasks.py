@@ -40,7 +40,7 @@ def test_a_sample_has_events_and_the_pages_show_it(generated, member_client):
     task = with_events.filter(status="completed").first()
     assert TaskEvent.objects.filter(task=task, kind="completed").exists()
 
-    assert member_client.get(reverse("task_detail", args=[task.pk])).status_code == 200
-    assert member_client.get(reverse("task_list"), {"provider": "claude"}).status_code == 200
+    assert member_client.get(reverse("history:task_detail", args=[task.pk])).status_code == 200
+    assert member_client.get(reverse("history:task_list"), {"provider": "claude"}).status_code == 200
     tag = generated.exclude(tag="").values_list("tag", flat=True).first()
-    assert member_client.get(reverse("tag_detail", kwargs={"tag": tag})).status_code == 200
+    assert member_client.get(reverse("history:tag_detail", kwargs={"tag": tag})).status_code == 200

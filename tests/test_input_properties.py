@@ -23,14 +23,14 @@ from django.urls import reverse
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tasks import clients, services
-from tasks.clients import UpstreamError
 from tasks.models import Budget, Credential
-from tasks.prompt_templates import template_create
-from tasks.providers import PROVIDERS
-from tests.builder_factories import make_catalog
-from tests.factories import make_task
-from tests.fake_upstream import FakeUpstream
+from tasks.prompt_templates.services import template_create
+from tasks.submission import callbacks
+from tasks.upstream import clients
+from tasks.upstream.outcomes import UpstreamError
+from tasks.upstream.providers import PROVIDERS
+from tests.factories import make_catalog, make_task
+from tests.submission.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.django_db
 
@@ -120,7 +120,6 @@ class Upstream(FakeUpstream):
 def world(db, monkeypatch, credential, member_user, settings):
     settings.PUBLIC_BASE_URL = "https://dash.example.com"
     upstream = Upstream()
-    monkeypatch.setattr(services, "LLMResponsesClient", upstream)
     monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
     make_catalog()
     template = template_create(
@@ -162,7 +161,7 @@ def builder_base(credential) -> dict:
 
 @EXAMPLES
 @given(
-    endpoint=st.sampled_from(["builder", "builder_validate", "builder_models_refresh", "builder GET"]),
+    endpoint=st.sampled_from(["builder:new", "builder:validate", "builder:models_refresh", "builder GET"]),
     extra=pairs(BUILDER_KEYS),
     drop=st.lists(
         st.sampled_from(["provider", "credential", "idempotency_key", "user_prompt", "model_name"])
@@ -176,7 +175,7 @@ def test_builder_validate_submit_and_prefill_never_fail(
 ):
     data = as_form(builder_base(world["credential"]), extra, drop=drop)
     if endpoint == "builder GET":
-        send(member_client, "GET", reverse("builder"), data, htmx=htmx)
+        send(member_client, "GET", reverse("builder:new"), data, htmx=htmx)
         return
     if upload is not None:  # a file where a text is expected
         data[upload] = SimpleUploadedFile("x.txt", b"What is the capital?\r\n", content_type="text/plain")
@@ -197,10 +196,10 @@ LIST_KEYS = [
 def test_task_list_filters_search_and_sort_never_fail(member_client, world, extra, htmx, where):
     task = world["task"]
     url = {
-        "list": reverse("task_list"),
-        "status": reverse("task_status", args=[task.pk]),
-        "detail": reverse("task_detail", args=[task.pk]),
-        "home": reverse("home"),
+        "list": reverse("history:task_list"),
+        "status": reverse("history:task_status", args=[task.pk]),
+        "detail": reverse("history:task_detail", args=[task.pk]),
+        "home": reverse("history:home"),
     }[where]
     send(member_client, "GET", url, as_form({}, extra), htmx=htmx)
 
@@ -221,10 +220,16 @@ def test_exports_never_fail(member_client, world, fmt, extra):
     htmx=HTMX,
 )
 def test_tag_index_and_pages_never_fail(member_client, world, tag, extra, htmx):
-    send(member_client, "GET", reverse("tag_list"), as_form({}, extra), htmx=htmx)
+    send(member_client, "GET", reverse("history:tag_list"), as_form({}, extra), htmx=htmx)
     send(member_client, "GET", f"/tags/{quote(tag, safe='/~')}/", as_form({}, extra), htmx=htmx)
     if tag:
-        send(member_client, "GET", reverse("tag_detail", kwargs={"tag": tag}), as_form({}, extra), htmx=htmx)
+        send(
+            member_client,
+            "GET",
+            reverse("history:tag_detail", kwargs={"tag": tag}),
+            as_form({}, extra),
+            htmx=htmx,
+        )
 
 
 # --- prompt templates: save, rename, duplicate, archive, pages --------------------------------------------
@@ -246,25 +251,25 @@ def test_template_save_rename_and_pages_never_fail(member_client, world, action,
         send(
             member_client,
             "POST",
-            reverse("template_save"),
+            reverse("prompt_templates:save"),
             as_form(base, extra),
             encoding=encoding,
             htmx=htmx,
         )
     elif action in ("rename", "duplicate", "archive"):
-        url = reverse(f"template_{action}", args=[template.pk])
+        url = reverse(f"prompt_templates:{action}", args=[template.pk])
         base = {"name": template.name, "description": "", "archive": "0"}
         send(member_client, "POST", url, as_form(base, extra), encoding=encoding, htmx=htmx)
     elif action == "page":
         send(
             member_client,
             "GET",
-            reverse("template_detail", args=[template.pk]),
+            reverse("prompt_templates:detail", args=[template.pk]),
             as_form({}, extra),
             htmx=htmx,
         )
     else:
-        send(member_client, "GET", reverse("template_list"), as_form({}, extra), htmx=htmx)
+        send(member_client, "GET", reverse("prompt_templates:list"), as_form({}, extra), htmx=htmx)
 
 
 # --- batches: pasted rows and uploaded CSV ----------------------------------------------------------------
@@ -305,7 +310,7 @@ def test_batch_new_with_pasted_rows_or_a_csv_never_fails(
     send(
         member_client,
         "POST",
-        reverse("batch_new", args=[world["template"].pk]),
+        reverse("prompt_templates:batch_new", args=[world["template"].pk]),
         data,
         encoding=encoding,
         htmx=htmx,
@@ -324,7 +329,7 @@ def test_batch_new_with_pasted_rows_or_a_csv_never_fails(
     htmx=HTMX,
 )
 def test_labels_and_notes_never_fail(member_client, world, labels, note, extra, encoding, htmx):
-    url = reverse("task_edit", args=[world["task"].pk])
+    url = reverse("history:task_edit", args=[world["task"].pk])
     send(
         member_client,
         "POST",
@@ -343,7 +348,15 @@ SPEND_KEYS = ["period", "date_from", "date_to", "by", "page", "actor", "action",
 @EXAMPLES
 @given(
     page=st.sampled_from(
-        ["spend", "spend_export", "balance", "budget_list", "credential_list", "people", "audit_log"]
+        [
+            "spend:page",
+            "spend:export",
+            "spend:balance",
+            "spend:budget_list",
+            "team:credential_list",
+            "team:people",
+            "team:audit_log",
+        ]
     ),
     extra=pairs(SPEND_KEYS),
     htmx=HTMX,
@@ -362,9 +375,10 @@ FORM_KEYS = [
 
 
 FORM_TARGETS = [
-    "budget_create", "budget_edit", "budget_delete", "credential_add", "credential_edit",
-    "credential_replace", "credential_verify", "credential_default", "credential_disable", "person_create",
-    "person_role", "person_active", "person_password",
+    "spend:budget_create", "spend:budget_edit", "spend:budget_delete", "team:credential_add",
+    "team:credential_edit", "team:credential_replace", "team:credential_verify", "team:credential_default",
+    "team:credential_disable", "team:person_create", "team:person_role", "team:person_active",
+    "team:person_password",
 ]  # fmt: skip
 
 
@@ -388,7 +402,7 @@ def test_budget_credential_and_people_forms_never_fail(
 ):
     budget = Budget.objects.get_or_create(scope=Budget.Scope.TEAM, defaults={"monthly_limit": 100})[0]
     pk = {"budget": budget.pk, "credential": world["credential"].pk, "person": member_user.pk}[
-        target.split("_")[0]
+        target.partition(":")[2].split("_")[0]
     ]
     url = reverse(target) if target.endswith(("_create", "_add")) else reverse(target, args=[pk])
     send(admin_client, "POST", url, as_form(base, extra), encoding=encoding, htmx=htmx)
@@ -437,7 +451,7 @@ ENVELOPE = st.fixed_dictionaries(
 def test_callbacks_never_fail(client, world, body, gzipped, extra):
     task = make_task(status="submitted", credential=world["credential"])
     body = body.replace(b"UPSTREAM", task.upstream_task_id.encode())
-    urls = services.callback_urls(task.pk)
+    urls = callbacks.callback_urls(task.pk)
     send(client, "GET", urls["pingback_url"].removeprefix("https://dash.example.com"), as_form({}, extra))
     path = urls["postback_url"].removeprefix("https://dash.example.com")
     response = client.post(path, gzip.compress(body) if gzipped else body, content_type="application/json")

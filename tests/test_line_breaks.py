@@ -12,11 +12,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tasks.models import PromptTemplate, Task
-from tasks.prompt_templates import template_create
-from tasks.submission import chunks
-from tests.builder_factories import form_data, make_catalog
-from tests.factories import make_task
-from tests.fake_upstream import FakeUpstream
+from tasks.prompt_templates.services import template_create
+from tasks.upstream import clients
+from tests.factories import form_data, make_catalog, make_task
+from tests.submission.fake_upstream import FakeUpstream
 from tests.submission.sending import send_planned
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +38,7 @@ def catalog(db):
 @pytest.fixture
 def upstream(monkeypatch):
     fake = FakeUpstream()
-    monkeypatch.setattr(chunks, "LLMResponsesClient", fake)
+    monkeypatch.setattr(clients, "LLMResponsesClient", fake)
     return fake
 
 
@@ -66,9 +65,9 @@ def test_a_500_character_prompt_with_crlf_line_breaks_passes_validation_and_subm
     )
 
     live = post(
-        member_client, reverse("builder_validate"), {**data, "trigger_field": "user_prompt"}, encoding, **HTMX
+        member_client, reverse("builder:validate"), {**data, "trigger_field": "user_prompt"}, encoding, **HTMX
     )
-    submitted = post(member_client, reverse("builder"), data, encoding)
+    submitted = post(member_client, reverse("builder:new"), data, encoding)
 
     assert live.context["form"].errors == {}
     assert submitted.status_code == 302
@@ -90,9 +89,9 @@ def test_a_501_character_prompt_is_refused_however_its_line_breaks_are_sent(
     data = form_data("chat_gpt", credential, user_prompt=crlf(PROMPT + "z"))
 
     live = post(
-        member_client, reverse("builder_validate"), {**data, "trigger_field": "user_prompt"}, encoding, **HTMX
+        member_client, reverse("builder:validate"), {**data, "trigger_field": "user_prompt"}, encoding, **HTMX
     )
-    submitted = post(member_client, reverse("builder"), data, encoding)
+    submitted = post(member_client, reverse("builder:new"), data, encoding)
 
     assert "At most 500 characters (501)." in live.context["form"].errors["user_prompt"]
     assert submitted.status_code == 422
@@ -105,7 +104,7 @@ def test_a_501_character_prompt_is_refused_however_its_line_breaks_are_sent(
 def test_the_pages_counter_counts_a_crlf_once(member_client, credential):
     data = form_data("chat_gpt", credential, user_prompt=crlf(PROMPT), temperature="5")
 
-    html = member_client.post(reverse("builder"), data).content.decode()
+    html = member_client.post(reverse("builder:new"), data).content.decode()
 
     assert "500 / 500" in html
 
@@ -113,7 +112,7 @@ def test_the_pages_counter_counts_a_crlf_once(member_client, credential):
 def test_a_lone_cr_counts_as_one_line_break(member_client, credential, upstream):
     data = form_data("chat_gpt", credential, user_prompt=PROMPT.replace("\n", "\r"))
 
-    assert member_client.post(reverse("builder"), data).status_code == 302
+    assert member_client.post(reverse("builder:new"), data).status_code == 302
     send_planned()  # a worker sends what was planned
     assert upstream.posted[0]["user_prompt"] == PROMPT
 
@@ -121,7 +120,7 @@ def test_a_lone_cr_counts_as_one_line_break(member_client, credential, upstream)
 def test_a_variable_value_with_crlf_is_filled_in_with_lf(member_client, credential, upstream):
     data = form_data("chat_gpt", credential, user_prompt="List:\n{{items}}", var_items=crlf("a\nb"))
 
-    assert member_client.post(reverse("builder"), data).status_code == 302
+    assert member_client.post(reverse("builder:new"), data).status_code == 302
     send_planned()  # a worker sends what was planned
     assert upstream.posted[0]["user_prompt"] == "List:\na\nb"
 
@@ -134,7 +133,7 @@ def test_a_template_is_saved_with_lf_line_breaks(member_client, credential, enco
 
     response = post(
         member_client,
-        reverse("template_save"),
+        reverse("prompt_templates:save"),
         {**data, "save_as": "new", "template_note": crlf("first\nversion")},
         encoding,
     )
@@ -151,7 +150,8 @@ def test_a_template_description_is_saved_with_lf_line_breaks(member_client, memb
     )
 
     member_client.post(
-        reverse("template_rename", args=[template.pk]), {"name": "Food", "description": "one\r\ntwo\rthree"}
+        reverse("prompt_templates:rename", args=[template.pk]),
+        {"name": "Food", "description": "one\r\ntwo\rthree"},
     )
 
     template.refresh_from_db()
@@ -174,7 +174,9 @@ def test_pasted_batch_rows_with_crlf_give_lf_values(member_client, credential, u
         "confirm": "1",
     }
 
-    response = post(member_client, reverse("batch_new", args=[dish_template.pk]), data, "urlencoded")
+    response = post(
+        member_client, reverse("prompt_templates:batch_new", args=[dish_template.pk]), data, "urlencoded"
+    )
 
     assert response.status_code == 302
     send_planned()  # a worker sends what was planned
@@ -194,7 +196,7 @@ def test_an_uploaded_csv_with_crlf_or_cr_line_endings_gives_lf_values(
         "confirm": "1",
     }
 
-    response = member_client.post(reverse("batch_new", args=[dish_template.pk]), data)
+    response = member_client.post(reverse("prompt_templates:batch_new", args=[dish_template.pk]), data)
 
     assert response.status_code == 302, response.context["plan"].errors
     send_planned()  # a worker sends what was planned
@@ -207,7 +209,7 @@ def test_a_note_is_saved_with_lf_line_breaks(member_client, encoding):
 
     post(
         member_client,
-        reverse("task_edit", args=[task.pk]),
+        reverse("history:task_edit", args=[task.pk]),
         {"labels": "", "note": "one\r\ntwo\rthree"},
         encoding,
     )

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.template import Context, Template
 
-from tasks.charts import bar_chart
+from tasks.spend.charts import bar_chart
 from tasks.templatetags.spend_format import money, money_exact, money_text
 
 

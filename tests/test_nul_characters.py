@@ -5,13 +5,12 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from tasks.forms import ChainField, TaskRequestForm, catalog_for
-from tasks.history_forms import TaskEditForm
+from tasks.builder.forms import ChainField, TaskRequestForm, catalog_for
+from tasks.history.forms import TaskEditForm
 from tasks.models import PromptTemplate, Task, TaskEvent
-from tasks.prompt_templates import template_create
-from tasks.providers import provider_rules
-from tests.builder_factories import form_data, make_catalog
-from tests.factories import make_task
+from tasks.prompt_templates.services import template_create
+from tasks.upstream.providers import provider_rules
+from tests.factories import form_data, make_catalog, make_task
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +52,7 @@ def test_a_nul_in_a_path_or_query_is_a_400(admin_client, url):
 def test_a_nul_in_a_chain_message_is_refused_and_nothing_is_sent(member_client, credential):
     data = form_data("chat_gpt", credential, **{"chain-0-role": "user", "chain-0-message": f"a{NUL}b"})
 
-    for name in ("builder", "builder_validate"):
+    for name in ("builder:new", "builder:validate"):
         assert member_client.post(reverse(name), data).status_code == 400
     assert not Task.objects.exists()
 
@@ -61,7 +60,7 @@ def test_a_nul_in_a_chain_message_is_refused_and_nothing_is_sent(member_client, 
 def test_a_nul_in_a_form_key_is_refused(member_client, credential):
     data = {**form_data("chat_gpt", credential), f"chain-0-mess{NUL}age": "x"}
 
-    assert member_client.post(reverse("builder"), data).status_code == 400
+    assert member_client.post(reverse("builder:new"), data).status_code == 400
     assert not Task.objects.exists()
 
 
@@ -69,10 +68,11 @@ def test_a_nul_in_a_template_name_or_note_is_refused(member_client, credential):
     data = form_data("chat_gpt", credential, user_prompt="Best {{dish}}?")
 
     named = member_client.post(
-        reverse("template_save"), {**data, "save_as": "new", "template_name": f"a{NUL}"}
+        reverse("prompt_templates:save"), {**data, "save_as": "new", "template_name": f"a{NUL}"}
     )
     noted = member_client.post(
-        reverse("template_save"), {**data, "save_as": "new", "template_name": "ok", "template_note": NUL}
+        reverse("prompt_templates:save"),
+        {**data, "save_as": "new", "template_name": "ok", "template_note": NUL},
     )
 
     assert (named.status_code, noted.status_code) == (400, 400)
@@ -85,7 +85,7 @@ def test_a_nul_in_a_template_rename_is_refused(member_client, member_user):
     )
 
     response = member_client.post(
-        reverse("template_rename", args=[template.pk]), {"name": f"Fo{NUL}od", "description": ""}
+        reverse("prompt_templates:rename", args=[template.pk]), {"name": f"Fo{NUL}od", "description": ""}
     )
 
     assert response.status_code == 400
@@ -97,7 +97,7 @@ def test_a_nul_in_a_note_or_label_is_refused(member_client):
     task = make_task()
 
     for data in ({"labels": "", "note": f"a{NUL}b"}, {"labels": f"x{NUL}", "note": ""}):
-        assert member_client.post(reverse("task_edit", args=[task.pk]), data).status_code == 400
+        assert member_client.post(reverse("history:task_edit", args=[task.pk]), data).status_code == 400
     assert not TaskEvent.objects.filter(task=task, kind=TaskEvent.Kind.EDITED).exists()
 
 
@@ -113,7 +113,9 @@ def test_a_nul_in_batch_rows_is_refused(member_client, member_user, credential):
         "confirm": "1",
     }
 
-    assert member_client.post(reverse("batch_new", args=[template.pk]), data).status_code == 400
+    assert (
+        member_client.post(reverse("prompt_templates:batch_new", args=[template.pk]), data).status_code == 400
+    )
     assert not Task.objects.exists()
 
 

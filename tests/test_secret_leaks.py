@@ -10,8 +10,8 @@ import pytest
 import responses
 from django.urls import reverse
 
-from tasks import services
 from tasks.models import AuditEntry, Credential, Task, TaskEvent
+from tasks.submission import sending
 from tests.submission.sending import submit_and_send
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def credential(db):
 
 
 def submit(credential, user, prompt: str) -> Task:
-    spec = services.TaskSpec(provider="chat_gpt", body={"user_prompt": prompt, "model_name": "gpt-4.1-mini"})
+    spec = sending.TaskSpec(provider="chat_gpt", body={"user_prompt": prompt, "model_name": "gpt-4.1-mini"})
     (task,) = submit_and_send(specs=[spec], credential=credential, user=user)
     return task
 
@@ -48,10 +48,10 @@ def page_texts(client, task: Task) -> dict[str, str]:
         return response.content.decode()
 
     return {
-        "list": body(client.get(reverse("task_list"))),
-        "task page": body(client.get(reverse("task_detail", args=[task.pk]))),
-        "csv": body(client.get(reverse("task_export", args=["csv"]))),
-        "json": body(client.get(reverse("task_export", args=["json"]))),
+        "list": body(client.get(reverse("history:task_list"))),
+        "task page": body(client.get(reverse("history:task_detail", args=[task.pk]))),
+        "csv": body(client.get(reverse("history:task_export", args=["csv"]))),
+        "json": body(client.get(reverse("history:task_export", args=["json"]))),
     }
 
 
@@ -105,7 +105,9 @@ def test_a_key_echoed_when_verifying_reaches_neither_the_credentials_page_nor_th
             status=401,
             json={"error": {"type": "authentication_error", "message": message}},
         )
-        response = team_admin_client.post(reverse("credential_verify", args=[credential.pk]), follow=True)
+        response = team_admin_client.post(
+            reverse("team:credential_verify", args=[credential.pk]), follow=True
+        )
 
     assert response.status_code == 200
     credential.refresh_from_db()
@@ -113,8 +115,8 @@ def test_a_key_echoed_when_verifying_reaches_neither_the_credentials_page_nor_th
     texts = {
         "verification": credential.last_verification_message,
         "page after verifying": response.content.decode(),
-        "credentials page": team_admin_client.get(reverse("credential_list")).content.decode(),
-        "audit log": team_admin_client.get(reverse("audit_log")).content.decode(),
+        "credentials page": team_admin_client.get(reverse("team:credential_list")).content.decode(),
+        "audit log": team_admin_client.get(reverse("team:audit_log")).content.decode(),
         "audit entries": str(list(AuditEntry.objects.values_list("changes", flat=True))),
     }
     assert {name: runs_of_the_key(text) for name, text in texts.items()} == {name: [] for name in texts}

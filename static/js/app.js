@@ -124,4 +124,39 @@
     const button = document.querySelector(scope.dataset.enterButton);
     if (button && !button.disabled && !field.form.classList.contains(SENDING)) field.form.requestSubmit(button);
   });
+
+  // --- Copy buttons ------------------------------------------------------------------------------------
+  // <button type="button" data-copy-target="#selector"> copies the text of the element the CSS selector
+  // finds. Without the clipboard (plain-http deployments), the text is selected so Ctrl+C copies it.
+
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copyTarget);
+    if (!source) return;
+    const label = button.textContent;
+    function done(copied) {
+      if (!copied) {
+        const range = document.createRange();
+        range.selectNodeContents(source);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+      }
+      button.textContent = copied ? "Copied" : "Selected: press Ctrl+C";
+      button.disabled = true;
+      setTimeout(function () {
+        button.textContent = label;
+        button.disabled = false;
+      }, 1500);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.textContent).then(
+        function () { done(true); },
+        function () { done(false); }
+      );
+    } else {
+      done(false);
+    }
+  });
 })();

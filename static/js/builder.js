@@ -1,5 +1,5 @@
 // The request builder: only what htmx cannot do. Counters update as the person types (the server's
-// live validation still reports the limits); the copy button copies the masked curl command.
+// live validation still reports the limits). The copy button of the curl command is app.js's.
 (function () {
   "use strict";
 
@@ -22,20 +22,6 @@
     const target = event.target;
     if (!target.id) return;
     document.querySelectorAll('[data-counter-for="' + target.id + '"]').forEach(updateCounter);
-  });
-
-  document.addEventListener("click", function (event) {
-    const button = event.target.closest("[data-copy-target]");
-    if (!button) return;
-    const source = document.getElementById(button.dataset.copyTarget);
-    if (!source || !navigator.clipboard) return;
-    navigator.clipboard.writeText(source.textContent).then(
-      function () {
-        button.textContent = "Copied";
-        setTimeout(function () { button.textContent = "Copy"; }, 1500);
-      },
-      function () { button.textContent = "Select and copy"; }
-    );
   });
 
   document.addEventListener("DOMContentLoaded", function () { updateAllCounters(document); });

@@ -11,7 +11,7 @@ secrets of 8 characters or fewer lose their "…last 4" hint.
 
 - Task statuses, task events, credentials' last verification messages and audit entries that hold a run
   of 8 or more characters of a secret (recorded when messages were cut before secrets were removed) have
-  it redacted, as tasks.clients.SecretRedactor does now.
+  it redacted, as tasks.upstream.outcomes.SecretRedactor does now.
 
 Irreversible: the unkeyed fingerprints are not kept anywhere.
 """
@@ -81,7 +81,7 @@ def _redacted_strings(value, redactor):
 def forwards(apps, schema_editor):
     from django.db.models import Q
 
-    from tasks.clients import SecretRedactor
+    from tasks.upstream.outcomes import SecretRedactor
     from tasks.crypto import CredentialKeyError, decrypt, fingerprint, hint
 
     Credential = apps.get_model("tasks", "Credential")

@@ -24,12 +24,8 @@ whose POST may have started becomes unknown, and is never sent again. docs/task-
 
 import logging
 import os
-import queue
 import socket
-import threading
-import time
 import uuid
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -38,21 +34,20 @@ from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from tasks.bulk import insert_rows
-from tasks.clients import (
-    BACKOFF_FACTOR,
-    CONNECT_RETRIES,
-    LIVE_READ_TIMEOUT,
-    LLMResponsesClient,
+from tasks.crypto import CredentialKeyError
+from tasks.models import SendChunk, SendingLimit, Task
+from tasks.submission import recording
+from tasks.submission.bulk import insert_rows
+from tasks.submission.rate_limits import sending_limited
+from tasks.upstream.clients import LIVE_READ_TIMEOUT, LLMResponsesClient
+from tasks.upstream.outcomes import (
     TaskOutcome,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamReplyLost,
     UpstreamUnavailable,
 )
-from tasks.crypto import CredentialKeyError
-from tasks.models import Credential, SendChunk, SendingLimit, SendingWorker, Task
-from tasks.submission.rate_limits import sending_limited, sending_next_slot_at, sending_slot_take
+from tasks.upstream.session import BACKOFF_FACTOR, CONNECT_RETRIES
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +55,6 @@ logger = logging.getLogger(__name__)
 # tasks fail as not sent.
 UNREACHABLE_DELAYS = (5, 15, 60, 300)
 MAX_SLOT_WAIT = 5.0  # seconds a claimed chunk waits for its rate-limit slot; longer: put back
-HEARTBEAT_EVERY = timedelta(seconds=5)
 
 
 def sending_lease() -> timedelta:
@@ -196,8 +190,6 @@ def chunk_post(client: LLMResponsesClient, claimed: Claimed) -> list[TaskOutcome
 
 def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcome | BaseException) -> None:
     """Record what the POST came back with, in one transaction (see the module's docstring)."""
-    from tasks import services
-
     chunk = claimed.chunk
     tasks = claimed.tasks
     now = timezone.now()
@@ -221,7 +213,7 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
             delay = timedelta(seconds=UNREACHABLE_DELAYS[chunk.attempts])
             _back_to_planned(chunk, not_before=now + delay, error=str(reply), attempts=chunk.attempts + 1)
         elif isinstance(reply, UpstreamReplyLost):
-            services.tasks_mark_unknown(
+            recording.tasks_mark_unknown(
                 tasks=tasks,
                 message=f"The reply to {'the live request' if chunk.mode == Task.Mode.LIVE else 'task_post'} "
                 f"was lost ({reply}). The upstream may have accepted and charged this task, so it was not "
@@ -231,15 +223,15 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
         elif isinstance(reply, (UpstreamError, CredentialKeyError, ValueError)):
             # Refused as a whole (bad credentials, a 4xx, the upstream unreachable after every retry), or a
             # credential that cannot make a client: nothing was accepted.
-            services.tasks_fail_unsent(tasks=tasks, message=f"Not sent: {reply}")
+            recording.tasks_fail_unsent(tasks=tasks, message=f"Not sent: {reply}")
             mine.update(state=SendChunk.State.REJECTED, last_error=str(reply)[:500], **done)
         elif isinstance(reply, BaseException):
             raise reply
         elif chunk.mode == Task.Mode.LIVE:
-            services.task_record_live(task_id=tasks[0].pk, outcome=reply)
+            recording.task_record_live(task_id=tasks[0].pk, outcome=reply)
             mine.update(state=SendChunk.State.SENT, last_error="", **done)
         else:
-            services.tasks_record_post_outcomes(tasks=tasks, outcomes=reply)
+            recording.tasks_record_post_outcomes(tasks=tasks, outcomes=reply)
             mine.update(state=SendChunk.State.SENT, last_error="", **done)
 
 
@@ -274,8 +266,6 @@ INTERRUPTED = (
 
 def chunks_sweep(*, now: datetime | None = None) -> tuple[int, int]:
     """Take back the chunks whose lease ran out: (requeued, marked unknown)."""
-    from tasks import services
-
     now = now or timezone.now()
     requeued = unknown = 0
     expired = SendChunk.objects.filter(state=SendChunk.State.SENDING, lease_until__lt=now)
@@ -299,7 +289,7 @@ def chunks_sweep(*, now: datetime | None = None) -> tuple[int, int]:
                         "pk", flat=True
                     )
                 ]
-                services.tasks_mark_unknown(tasks=tasks, message=INTERRUPTED)
+                recording.tasks_mark_unknown(tasks=tasks, message=INTERRUPTED)
                 unknown += 1
     if requeued or unknown:
         logger.warning("Sweep: %d chunk(s) requeued, %d marked unknown.", requeued, unknown)
@@ -307,181 +297,6 @@ def chunks_sweep(*, now: datetime | None = None) -> tuple[int, int]:
 
 
 # --- the loop ----------------------------------------------------------------------------------------
-
-
-def chunk_prepare(claimed: Claimed, *, clients: dict) -> LLMResponsesClient | None:
-    """Everything before the commit that precedes the POST: the credential's client and a rate-limit
-    slot. Returns the client, or None when the chunk was dealt with instead (nothing left in it, its
-    credential unusable: recorded; no slot soon: put back until then)."""
-    chunk = claimed.chunk
-    credential: Credential = chunk.credential
-    if not claimed.tasks:  # nothing left to send in it (its tasks were finished another way)
-        SendChunk.objects.filter(pk=chunk.pk).update(state=SendChunk.State.SENT, finished_at=timezone.now())
-        return None
-    if not credential.is_active:
-        chunk_record_outcome(claimed, ValueError(f"the credential “{credential.name}” is disabled."))
-        return None
-    try:
-        client = clients.get(credential.pk)
-        if client is None:
-            # A 429 comes straight back (no wait inside the client): the chunk waits, not the worker.
-            client = LLMResponsesClient.for_credential(credential, max_rate_limit_wait=0)
-            clients[credential.pk] = client
-    except (CredentialKeyError, ValueError) as exc:
-        chunk_record_outcome(claimed, exc)
-        return None
-    wait = sending_slot_take(credential=credential, max_wait=MAX_SLOT_WAIT)
-    if wait is None:
-        chunk_release(claimed, not_before=sending_next_slot_at(credential=credential))
-        return None
-    if wait:
-        time.sleep(wait)
-    return client
-
-
-def _post_reply(
-    client: LLMResponsesClient, claimed: Claimed
-) -> list[TaskOutcome] | TaskOutcome | BaseException:
-    """The POST's outcome, or what it raised (recorded by chunk_record_outcome, which re-raises what is
-    not the upstream's doing)."""
-    try:
-        return chunk_post(client, claimed)
-    except (ValueError, TypeError) as exc:  # a body the client refuses before sending anything
-        return UpstreamError(f"the request could not be built ({type(exc).__name__})")
-    except BaseException as exc:
-        return exc
-
-
-class _Sender:
-    """The worker's one sending thread: it takes (client, claimed chunk) and gives back (claimed chunk,
-    reply), one chunk at a time, and never touches the database. The worker hands it a chunk only after
-    that chunk's post_started_at is committed, and meanwhile records the previous chunk and claims the
-    next, so the database work of one chunk overlaps the POST of the next (at most two chunks are this
-    worker's at a time: one in flight, one being recorded or prepared). Plain `queue` hand-offs."""
-
-    def __init__(self) -> None:
-        self._todo: queue.SimpleQueue = queue.SimpleQueue()
-        self._done: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="chunk-sender", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (item := self._todo.get()) is not None:
-            client, claimed = item
-            self._done.put((claimed, _post_reply(client, claimed)))
-
-    def send(self, client: LLMResponsesClient, claimed: Claimed) -> None:
-        self._todo.put((client, claimed))
-
-    def reply(self) -> tuple[Claimed, list[TaskOutcome] | TaskOutcome | BaseException]:
-        return self._done.get()
-
-    def close(self) -> None:
-        self._todo.put(None)
-        self._thread.join()
-
-
-def chunk_send(claimed: Claimed, *, clients: dict) -> None:
-    """Slot, commit, POST and record one claimed chunk, in this thread."""
-    client = chunk_prepare(claimed, clients=clients)
-    if client is None or not chunk_mark_post_started(claimed):
-        return
-    chunk_record_outcome(claimed, _post_reply(client, claimed))
-
-
-def worker_seen(*, worker: str, sent: int = 0) -> None:
-    now = timezone.now()
-    updated = SendingWorker.objects.filter(name=worker).update(last_seen=now)
-    if sent:
-        from django.db.models import F
-
-        SendingWorker.objects.filter(name=worker).update(chunks_sent=F("chunks_sent") + sent)
-    if not updated:
-        SendingWorker.objects.get_or_create(name=worker, defaults={"last_seen": now, "chunks_sent": sent})
-
-
-def chunks_drain(
-    *, worker: str | None = None, seconds: float | None = None, wait_for_delayed: float = 0
-) -> int:
-    """Send ready chunks until none is left (or `seconds` have passed); return how many were claimed.
-
-    While one chunk is in flight (in the `_Sender` thread) this thread claims and prepares the next; when
-    the reply comes, it commits the next chunk's post_started_at and hands it over, then records the
-    reply. `wait_for_delayed`: also wait for chunks that become ready within that many seconds (a rate
-    limit, a retry delay, a lease) instead of returning.
-    """
-    worker = worker or worker_name()
-    started = time.monotonic()
-    clients: dict = {}
-    claimed_count = 0
-    last_seen = None
-    sender = _Sender()
-    in_flight: Claimed | None = None
-    prepared: tuple[LLMResponsesClient, Claimed] | None = None
-    try:
-        while True:
-            in_time = seconds is None or time.monotonic() - started < seconds
-            if last_seen is None or timezone.now() - last_seen > HEARTBEAT_EVERY:
-                chunks_sweep()
-                worker_seen(worker=worker)
-                last_seen = timezone.now()
-            while in_time and prepared is None:  # the next chunk, claimed and ready to go
-                claimed = chunk_claim(worker=worker)
-                if claimed is None:
-                    break
-                claimed_count += 1
-                client = chunk_prepare(claimed, clients=clients)
-                if client is not None:
-                    prepared = (client, claimed)
-            if in_flight is not None:
-                answered, reply = sender.reply()
-                if (
-                    isinstance(reply, UpstreamRateLimited)
-                    and prepared is not None
-                    and prepared[1].chunk.credential_id == answered.chunk.credential_id
-                ):  # the next chunk would meet the same limit: it waits with the rest
-                    chunk_release(prepared[1], not_before=timezone.now())
-                    prepared = None
-                in_flight = _hand_over(sender, prepared)
-                prepared = None
-                chunk_record_outcome(answered, reply)
-                continue
-            if prepared is not None:
-                in_flight = _hand_over(sender, prepared)
-                prepared = None
-                continue
-            if not in_time:
-                break
-            next_at = chunks_next_ready_at()
-            if next_at is None or (next_at - timezone.now()).total_seconds() > wait_for_delayed:
-                break
-            time.sleep(min(max((next_at - timezone.now()).total_seconds(), 0.05), 1.0))
-            last_seen = None  # sweep again: the wait may have been for a lease
-    finally:
-        if in_flight is not None:  # an error here while a chunk was in flight: record its reply if we can
-            with suppress(Exception):
-                answered, reply = sender.reply()
-                chunk_record_outcome(answered, reply)
-        if prepared is not None:  # claimed, never started: back to planned (else the sweep does it)
-            with suppress(Exception):
-                chunk_release(prepared[1], not_before=timezone.now())
-        sender.close()
-        for client in clients.values():
-            client.close()
-        with suppress(Exception):
-            worker_seen(worker=worker, sent=claimed_count)
-    return claimed_count
-
-
-def _hand_over(sender: _Sender, prepared: tuple[LLMResponsesClient, Claimed] | None) -> Claimed | None:
-    """Commit a prepared chunk's post_started_at and give it to the sender; the chunk now in flight."""
-    if prepared is None:
-        return None
-    client, claimed = prepared
-    if not chunk_mark_post_started(claimed):  # no longer ours (swept or requeued): never posted
-        return None
-    sender.send(client, claimed)
-    return claimed
 
 
 def chunks_next_ready_at() -> datetime | None:

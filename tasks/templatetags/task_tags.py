@@ -5,9 +5,9 @@ import json
 from django import template
 from django.utils.html import format_html
 
-from tasks import rendering
+from tasks.history import rendering
 from tasks.models import Task
-from tasks.own_callbacks import callback_tokens_masked
+from tasks.submission.own_callbacks import callback_tokens_masked
 from tasks.templatetags.spend_format import money, money_exact
 
 register = template.Library()

@@ -8,8 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tasks.models import Task
-from tests.builder_factories import member_group
-from tests.factories import make_task
+from tests.factories import make_task, member_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -6,10 +6,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tasks.models import Batch, Credential, Task
-from tasks.prompt_templates import template_create
-from tests.builder_factories import make_catalog, member_group
+from tasks.prompt_templates.services import template_create
 from tests.conftest import sandbox_api_key
-from tests.factories import make_task
+from tests.factories import make_catalog, make_task, member_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tasks.models import Budget, Credential, Task
-from tests.builder_factories import make_catalog, member_group
+from tests.factories import make_catalog, member_group
 from tests.submission.sending import send_planned
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -15,7 +15,8 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from tasks.models import Task
-from tasks.services import TaskSpec, submit_tasks, task_fetch
+from tasks.submission.collection import task_fetch
+from tasks.submission.sending import TaskSpec, submit_tasks
 from tests.factories import make_task
 from tests.submission.sending import send_planned
 

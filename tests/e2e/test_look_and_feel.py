@@ -14,11 +14,10 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from tasks.audit import audit_record
 from tasks.models import Batch, Budget, PromptTemplate, PromptTemplateVersion, Task
-from tests.builder_factories import make_catalog
+from tasks.team.audit import audit_record
 from tests.conftest import PASSWORD
-from tests.factories import make_task
+from tests.factories import make_catalog, make_task
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -5,8 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tasks.models import PromptTemplate
-from tests.builder_factories import member_group
-from tests.factories import make_template_version
+from tests.factories import make_template_version, member_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -5,8 +5,7 @@ form the browser leaves alone."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.builder_factories import member_group
-from tests.factories import make_task
+from tests.factories import make_task, member_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

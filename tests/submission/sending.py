@@ -1,12 +1,12 @@
 """Running the real sending worker inside a test: submissions only plan, and a worker sends.
 
-tasks = services.submit_tasks(...)   # planned: queued, nothing posted
-send_planned()                       # the worker loop (tasks/submission/chunks.py), in this process
+tasks = sending.submit_tasks(...)   # planned: queued, nothing posted
+send_planned()                      # the worker loop (tasks/submission/workers.py), in this process
 """
 
-from tasks import services
 from tasks.models import Task
-from tasks.submission.chunks import chunks_drain
+from tasks.submission import sending
+from tasks.submission.workers import chunks_drain
 
 
 def send_planned(*, wait: float = 3.0) -> int:
@@ -16,8 +16,8 @@ def send_planned(*, wait: float = 3.0) -> int:
 
 
 def submit_and_send(**kwargs) -> list[Task]:
-    """`services.submit_tasks`, then a worker's sending; the tasks as the worker left them."""
-    tasks = services.submit_tasks(**kwargs)
+    """`sending.submit_tasks`, then a worker's sending; the tasks as the worker left them."""
+    tasks = sending.submit_tasks(**kwargs)
     send_planned()
     saved = Task.objects.in_bulk([task.pk for task in tasks])
     return [saved[task.pk] for task in tasks]

@@ -1,7 +1,7 @@
 """Submissions are plans of chunks; workers claim, post and record each chunk on its own.
 
 The upstream here is tests.fake_upstream.FakeUpstream, which answers per call, inside this process; the
-worker is the real loop (tasks.submission.chunks.chunks_drain). Killed workers (real processes, the
+worker is the real loop (tasks.submission.workers.chunks_drain). Killed workers (real processes, the
 stand-in over HTTP) are in test_kills.py.
 """
 
@@ -13,14 +13,14 @@ import pytest
 from django.db import DatabaseError
 from django.utils import timezone
 
-from tasks import services
-from tasks.budgets import budget_spent
-from tasks.clients import UpstreamRateLimited, UpstreamRejected, UpstreamReplyLost
 from tasks.models import Budget, Credential, SendChunk, SendingLimit, Task, TaskEvent
-from tasks.submission import chunks
+from tasks.spend.budgets import budget_spent
+from tasks.submission import chunks, recording, sending, workers
 from tasks.submission.rate_limits import sending_slot_take
+from tasks.upstream import clients
+from tasks.upstream.outcomes import UpstreamRateLimited, UpstreamRejected, UpstreamReplyLost
 from tests.factories import make_credential, make_user
-from tests.fake_upstream import CHARGE, FakeUpstream
+from tests.submission.fake_upstream import CHARGE, FakeUpstream
 from tests.submission.sending import send_planned
 
 pytestmark = pytest.mark.django_db
@@ -32,14 +32,14 @@ def submit(monkeypatch):
     user = make_user()
 
     def submit(upstream: FakeUpstream, count: int, *, prefix: str = "q") -> list[Task]:
-        monkeypatch.setattr(chunks, "LLMResponsesClient", upstream)
+        monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
         specs = [
-            services.TaskSpec(
+            sending.TaskSpec(
                 provider="chat_gpt", body={"user_prompt": f"{prefix}{i}", "model_name": "gpt-4.1"}
             )
             for i in range(count)
         ]
-        return services.submit_tasks(specs=specs, credential=credential, user=user)
+        return sending.submit_tasks(specs=specs, credential=credential, user=user)
 
     return submit
 
@@ -122,7 +122,7 @@ def test_a_rate_limit_delays_the_chunk_and_fails_nothing(submit):
     upstream = FakeUpstream({2: UpstreamRateLimited("AIsa is limiting the rate of requests.", retry_after=1)})
     tasks = submit(upstream, 300)
 
-    chunks.chunks_drain(worker="w")  # returns when only the delayed chunk is left
+    workers.chunks_drain(worker="w")  # returns when only the delayed chunk is left
 
     # The chunk that met the limit waits for its Retry-After, and the credential's next chunk with it.
     limited = SendChunk.objects.get(last_error__contains="limiting the rate")
@@ -147,11 +147,11 @@ def test_a_failure_while_recording_leaves_the_chunk_in_flight_and_the_sweep_neve
     def fail(**kwargs):
         raise DatabaseError("disk I/O error")
 
-    monkeypatch.setattr(services, "tasks_record_post_outcomes", fail)
+    monkeypatch.setattr(recording, "tasks_record_post_outcomes", fail)
     with pytest.raises(DatabaseError):
         send_planned()
     monkeypatch.undo()
-    monkeypatch.setattr(chunks, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
 
     # The outcome was one transaction: nothing of it is there. The chunk says its POST started.
     chunk = SendChunk.objects.get()
@@ -226,10 +226,10 @@ def test_a_credential_the_keys_cannot_open_fails_every_task_as_not_sent(settings
 
     credential, user = make_credential(), make_user()
     specs = [
-        services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
+        sending.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
         for i in range(250)
     ]
-    tasks = services.submit_tasks(specs=specs, credential=credential, user=user)
+    tasks = sending.submit_tasks(specs=specs, credential=credential, user=user)
     settings.CREDENTIAL_KEYS = [Fernet.generate_key().decode()]  # not the key it was encrypted with
 
     send_planned()
@@ -251,9 +251,9 @@ def test_a_live_task_is_sent_by_the_worker_with_the_live_call(monkeypatch):
             )  # fmt: skip
 
     upstream = LiveUpstream()
-    monkeypatch.setattr(chunks, "LLMResponsesClient", upstream)
-    spec = services.TaskSpec(provider="chat_gpt", body={"user_prompt": "now", "model_name": "gpt-4.1"})
-    (task,) = services.submit_tasks(
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
+    spec = sending.TaskSpec(provider="chat_gpt", body={"user_prompt": "now", "model_name": "gpt-4.1"})
+    (task,) = sending.submit_tasks(
         specs=[spec], credential=make_credential(), user=make_user(), mode=Task.Mode.LIVE
     )
     assert task.status == Task.Status.QUEUED and upstream.calls == []
@@ -294,18 +294,16 @@ def test_the_submission_enqueues_sending_jobs_and_a_job_hands_over_what_it_leave
 ):
     from django.tasks import default_task_backend
 
-    from tasks import jobs
-
     default_task_backend.clear()
     upstream = FakeUpstream({2: UpstreamRateLimited("Slow down.", retry_after=30)})
     with django_capture_on_commit_callbacks(execute=True):
         tasks = submit(upstream, 250)
 
     enqueued = [r for r in default_task_backend.results if r.task.name == "send_chunks"]
-    assert len(enqueued) == jobs.SEND_JOBS  # on commit: one per worker that may help
+    assert len(enqueued) == workers.SEND_JOBS  # on commit: one per worker that may help
 
     default_task_backend.clear()
-    jobs.send_chunks.call()  # what a worker runs
+    workers.send_chunks.call()  # what a worker runs
 
     assert statuses(tasks).count(Task.Status.SUBMITTED) == 100
     follow_up = [r for r in default_task_backend.results if r.task.name == "send_chunks"]

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db import connection
 
 from sandbox.models import SandboxRequest, SandboxTask
-from tasks import services
 from tasks.models import Credential, SendChunk, Task, TaskEvent
+from tasks.submission import sending
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,12 +80,12 @@ def finish(process: subprocess.Popen, timeout: float = 90) -> tuple[int, str]:
 
 def submit(credential, user, count: int) -> list[Task]:
     specs = [
-        services.TaskSpec(
+        sending.TaskSpec(
             provider="chat_gpt", body={"user_prompt": f"Question {i}?", "model_name": "gpt-4.1-mini"}
         )
         for i in range(count)
     ]
-    return services.submit_tasks(specs=specs, credential=credential, user=user)
+    return sending.submit_tasks(specs=specs, credential=credential, user=user)
 
 
 def task_posts() -> int:
@@ -211,17 +211,17 @@ def test_a_429_from_the_stand_in_slows_sending_shows_on_the_batch_page_and_fails
 
     batch = Batch(name="Limited", task_count=250)
     specs = [
-        services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"Q{i}?", "model_name": "gpt-4.1-mini"})
+        sending.TaskSpec(provider="chat_gpt", body={"user_prompt": f"Q{i}?", "model_name": "gpt-4.1-mini"})
         for i in range(250)
     ]
-    tasks = services.submit_tasks(specs=specs, credential=stand_in, user=admin_user, batch=batch)
+    tasks = sending.submit_tasks(specs=specs, credential=stand_in, user=admin_user, batch=batch)
     faults.inject("rate_limit", times=1, retry_after=2, function="task_post")
     try:
-        from tasks.submission import chunks
+        from tasks.submission import workers
 
-        chunks.chunks_drain(worker="w")  # the first chunk meets the 429; the worker leaves it waiting
+        workers.chunks_drain(worker="w")  # the first chunk meets the 429; the worker leaves it waiting
         client.force_login(admin_user)
-        page = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+        page = client.get(reverse("prompt_templates:batch_detail", args=[batch.pk])).content.decode()
         assert "Rate-limited until" in page
         assert "no task fails for it" in page
         assert statuses(tasks) == Counter({Task.Status.QUEUED: 250})
@@ -233,5 +233,5 @@ def test_a_429_from_the_stand_in_slows_sending_shows_on_the_batch_page_and_fails
     assert statuses(tasks) == Counter({Task.Status.SUBMITTED: 250})
     assert times_each_task_reached_the_stand_in(tasks) == Counter({1: 250})
     assert SandboxRequest.objects.filter(function="task_post", http_status=429).count() == 1
-    page = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    page = client.get(reverse("prompt_templates:batch_detail", args=[batch.pk])).content.decode()
     assert "Rate-limited until" not in page

@@ -8,11 +8,11 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from tasks import services
 from tasks.models import SendChunk, SendingLimit, Task
-from tasks.submission import chunks
+from tasks.submission import chunks, sending, workers
+from tasks.upstream import clients
 from tests.factories import make_credential, make_user
-from tests.fake_upstream import FakeUpstream
+from tests.submission.fake_upstream import FakeUpstream
 from tests.submission.sending import send_planned
 
 pytestmark = pytest.mark.django_db
@@ -20,10 +20,10 @@ pytestmark = pytest.mark.django_db
 
 def plan(count: int, credential=None) -> list[Task]:
     specs = [
-        services.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
+        sending.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
         for i in range(count)
     ]
-    return services.submit_tasks(specs=specs, credential=credential or make_credential(), user=make_user())
+    return sending.submit_tasks(specs=specs, credential=credential or make_credential(), user=make_user())
 
 
 def run(command: str, *args) -> str:
@@ -41,27 +41,27 @@ def test_the_queue_page_shows_waiting_sending_limited_and_lost_chunks_and_the_wo
     chunks.chunk_mark_post_started(claimed)
     chunks.chunks_sweep(now=timezone.now() + chunks.sending_lease() * 2)  # killed mid-send: unknown
     chunks.chunk_claim(worker="host:456")
-    chunks.worker_seen(worker="host:456")
+    workers.worker_seen(worker="host:456")
     SendingLimit.objects.create(
         credential=credential,
         limited_until=timezone.now() + timedelta(seconds=90),
         limited_message="Slow down.",
     )
 
-    html = team_admin_client.get(reverse("sending_queue")).content.decode()
+    html = team_admin_client.get(reverse("submission:queue")).content.decode()
 
     assert "Sending queue" in html
     assert "host:456" in html  # the worker seen
     assert "rate-limited until" in html and "Slow down." in html
     assert "Busy key" in html
-    page = team_admin_client.get(reverse("sending_queue"), headers={"HX-Request": "true"})
+    page = team_admin_client.get(reverse("submission:queue"), headers={"HX-Request": "true"})
     assert b'id="queue-live"' in page.content and b"<html" not in page.content
     queue = page.context["queue"]
     assert (queue.planned, queue.sending, queue.unknown, queue.rate_limited) == (2, 1, 1, 2)
 
 
 def test_members_cannot_see_the_queue(member_client):
-    assert member_client.get(reverse("sending_queue")).status_code == 403
+    assert member_client.get(reverse("submission:queue")).status_code == 403
 
 
 def test_sending_status_lists_the_chunks(monkeypatch):
@@ -77,7 +77,7 @@ def test_sending_status_lists_the_chunks(monkeypatch):
 
 def test_requeue_puts_back_a_claimed_chunk_that_never_posted_and_its_worker_then_posts_nothing(monkeypatch):
     upstream = FakeUpstream()
-    monkeypatch.setattr(chunks, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
     tasks = plan(100)
     stuck = chunks.chunk_claim(worker="hung-worker")
 
@@ -94,7 +94,7 @@ def test_requeue_puts_back_a_claimed_chunk_that_never_posted_and_its_worker_then
 
 def test_requeue_refuses_a_chunk_whose_post_may_have_reached_the_upstream(monkeypatch):
     upstream = FakeUpstream()
-    monkeypatch.setattr(chunks, "LLMResponsesClient", upstream)
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
     plan(100)
     claimed = chunks.chunk_claim(worker="killed")
     chunks.chunk_mark_post_started(claimed)
@@ -136,7 +136,7 @@ def test_an_admin_sets_a_keys_calls_per_minute_and_the_change_is_audited(team_ad
     assert calls_per_minute(credential) is None
 
     team_admin_client.post(
-        reverse("credential_edit", args=[credential.pk]),
+        reverse("team:credential_edit", args=[credential.pk]),
         {
             "form": "settings",
             "name": "AIsa key",
@@ -150,5 +150,5 @@ def test_an_admin_sets_a_keys_calls_per_minute_and_the_change_is_audited(team_ad
     assert calls_per_minute(credential) == 600
     entry = AuditEntry.objects.get(action="credential.update")
     assert entry.changes["calls_per_minute"] == {"from": None, "to": 600}
-    page = team_admin_client.get(reverse("credential_edit", args=[credential.pk])).content.decode()
+    page = team_admin_client.get(reverse("team:credential_edit", args=[credential.pk])).content.decode()
     assert 'name="calls_per_minute"' in page and 'value="600"' in page

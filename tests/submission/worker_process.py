@@ -36,8 +36,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from tasks import services
-    from tasks.submission import chunks
+    from tasks.submission import recording, workers
 
     calls = {"count": 0}
     lock = threading.Lock()
@@ -69,19 +68,19 @@ def main() -> None:
         return killing
 
     if args.kill_at == "claimed":
-        chunks.chunk_mark_post_started = kill_before(chunks.chunk_mark_post_started)
+        workers.chunk_mark_post_started = kill_before(workers.chunk_mark_post_started)
     elif args.kill_at == "post_started":
-        chunks.chunk_post = kill_before(chunks.chunk_post)
+        workers.chunk_post = kill_before(workers.chunk_post)
     elif args.kill_at == "posted":
-        chunks.chunk_record_outcome = kill_before(chunks.chunk_record_outcome)
+        workers.chunk_record_outcome = kill_before(workers.chunk_record_outcome)
     elif args.kill_at == "recording":
-        services.tasks_record_post_outcomes = kill_after(services.tasks_record_post_outcomes)
+        recording.tasks_record_post_outcomes = kill_after(recording.tasks_record_post_outcomes)
 
     print("ready", flush=True)
     if args.start_file:
         while not Path(args.start_file).exists():
             time.sleep(0.01)
-    claimed = chunks.chunks_drain(worker=args.name, wait_for_delayed=args.wait)
+    claimed = workers.chunks_drain(worker=args.name, wait_for_delayed=args.wait)
     print(f"claimed {claimed}", flush=True)
 
 

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tasks import people
 from tasks.roles import ADMINS, MEMBERS
+from tasks.team import people
 
 
 class Command(BaseCommand):

@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from tasks.models import Batch, Credential, PromptTemplate, PromptTemplateVersion, Task, TaskEvent, TaskLabel
-from tasks.spend_rollup import rollup_time_zone, spend_rollup
+from tasks.spend.rollup import rollup_time_zone, spend_rollup
 
 MODELS = {
     "chat_gpt": [

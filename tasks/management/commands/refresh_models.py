@@ -3,11 +3,11 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from tasks.clients import UpstreamError
+from tasks.builder.catalog import catalog_refresh
+from tasks.builder.jobs import refresh_model_catalog
 from tasks.crypto import CredentialKeyError
-from tasks.jobs import refresh_model_catalog
 from tasks.models import Credential, Provider
-from tasks.services import catalog_refresh
+from tasks.upstream.outcomes import UpstreamError
 
 
 class Command(BaseCommand):

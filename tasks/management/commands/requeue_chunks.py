@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from tasks import jobs
 from tasks.submission.chunks import chunks_requeue
+from tasks.submission.workers import send_chunks_soon
 
 
 class Command(BaseCommand):
@@ -26,6 +26,6 @@ class Command(BaseCommand):
             self.stderr.write(f"Not requeued {chunk_id}: {reason}")
         self.stdout.write(f"Requeued {len(requeued)} chunk(s) to be sent now.")
         if requeued:
-            jobs.send_chunks_soon(chunks=len(requeued))
+            send_chunks_soon(chunks=len(requeued))
         if refused and not requeued:
             raise CommandError(f"Refused {len(refused)} chunk(s); nothing was requeued.")

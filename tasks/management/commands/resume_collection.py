@@ -4,11 +4,13 @@ from collections import defaultdict
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from tasks import jobs
-from tasks.budgets import SUBMISSION_LIFETIME, budget_holds_expire
 from tasks.models import Task
-from tasks.services import COLLECT_GROUP, tasks_mark_interrupted
+from tasks.spend.budgets import SUBMISSION_LIFETIME, budget_holds_expire
+from tasks.submission import collection
 from tasks.submission.chunks import chunks_next_ready_at, chunks_sweep
+from tasks.submission.collection import COLLECT_GROUP
+from tasks.submission.recording import tasks_mark_interrupted
+from tasks.submission.workers import send_chunks_at
 
 
 class Command(BaseCommand):
@@ -35,7 +37,7 @@ class Command(BaseCommand):
             by_delay[60 * math.ceil(wait / 60) if wait > 0 else 0].append(str(pk))
         for delay, task_ids in by_delay.items():
             for start in range(0, len(task_ids), COLLECT_GROUP):
-                jobs.schedule_collect(task_ids[start : start + COLLECT_GROUP], delay=delay)
+                collection.schedule_collect(task_ids[start : start + COLLECT_GROUP], delay=delay)
         count = sum(len(task_ids) for task_ids in by_delay.values())
         due_now = len(by_delay.get(0, []))
         self.stdout.write(f"Re-armed the collection of {count} waiting task(s), {due_now} due now.")
@@ -60,6 +62,6 @@ class Command(BaseCommand):
         )
         next_at = chunks_next_ready_at()
         if next_at is not None:
-            jobs.send_chunks_at(next_at)
+            send_chunks_at(next_at)
         # The budget held for the chunks such a submission never wrote stopped counting; tidy it away.
         self.stdout.write(f"Dropped {budget_holds_expire()} expired budget hold(s).")

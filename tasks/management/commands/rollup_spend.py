@@ -2,8 +2,8 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tasks import jobs
-from tasks.spend_rollup import rollup_first_day, spend_rollup
+from tasks.spend import jobs
+from tasks.spend.rollup import rollup_first_day, spend_rollup
 
 
 class Command(BaseCommand):

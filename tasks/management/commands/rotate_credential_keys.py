@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from tasks import crypto
-from tasks.audit import audit_record
 from tasks.models import Credential
+from tasks.team.audit import audit_record
 
 
 class Command(BaseCommand):

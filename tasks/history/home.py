@@ -1,0 +1,93 @@
+"""Reads for the home page: what needs attention and the newest tasks."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Prefetch, Q
+from django.utils import timezone
+
+from tasks.history.selectors import LIST_FIELDS, STALE_AFTER, _day_start, _stale_q
+from tasks.models import Task
+from tasks.spend import periods, reports
+from tasks.spend.budgets import month_start
+
+# How far back home's "needs attention" counts failed and lost tasks.
+ATTENTION_DAYS = 7
+
+
+@dataclass
+class Attention:
+    """Tasks that need a look: failed or lost lately, or waiting longer than usual; with the task list's
+    query for exactly each group."""
+
+    failed: int
+    unknown: int
+    stale: int
+    since: date  # failed and unknown count from this day on (the list's date_from)
+    stale_minutes: int = int(STALE_AFTER.total_seconds() // 60)
+    days: int = ATTENTION_DAYS
+
+    @property
+    def total(self) -> int:
+        return self.failed + self.unknown + self.stale
+
+    @property
+    def failed_query(self) -> str:
+        return f"status=failed&date_from={self.since.isoformat()}"
+
+    @property
+    def unknown_query(self) -> str:
+        return f"status=unknown&date_from={self.since.isoformat()}"
+
+
+@dataclass
+class HomeSummary:
+    pending: list[Task]
+    recent: list[Task]
+    month_spend: Decimal
+    month_final: Decimal
+    month_tasks: int
+    my_month_spend: Decimal
+    month_start: datetime
+    attention: Attention | None = None
+
+
+def attention_summary() -> Attention:
+    """Failed and unknown tasks created in the last ATTENTION_DAYS days (from midnight, as the list's
+    date filter counts) and active tasks older than STALE_AFTER, in one query over the status index."""
+    since = timezone.localdate() - timedelta(days=ATTENTION_DAYS - 1)
+    recent_trouble = Q(
+        status__in=[Task.Status.FAILED, Task.Status.UNKNOWN], created_at__gte=_day_start(since)
+    )
+    stale = _stale_q()
+    counts = Task.objects.filter(recent_trouble | stale).aggregate(
+        failed=Count("pk", filter=Q(status=Task.Status.FAILED)),
+        unknown=Count("pk", filter=Q(status=Task.Status.UNKNOWN)),
+        stale=Count("pk", filter=stale),
+    )
+    return Attention(failed=counts["failed"], unknown=counts["unknown"], stale=counts["stale"], since=since)
+
+
+def home_summary(*, user, limit: int = 10) -> HomeSummary:
+    """The home page: active tasks, the newest tasks, this month's spend (team and mine).
+
+    The month's figures come from the spend page's selectors, which read the daily rollup for settled
+    days and only the newest tasks themselves, so home stays fast at a million tasks.
+    """
+    base = Task.objects.select_related("submitted_by", "credential").only(*LIST_FIELDS)
+    base = base.prefetch_related(Prefetch("labels", to_attr="label_list"))
+    pending = list(base.filter(status__in=Task.ACTIVE_STATUSES).order_by("-created_at", "-id")[:limit])
+    recent = list(base.order_by("-created_at", "-id")[:limit])
+    period = periods.period_preset("this_month")
+    month, mine = reports.spend_total_and_person(period=period, person_id=user.pk)
+    return HomeSummary(
+        pending=pending,
+        recent=recent,
+        month_spend=month.spend,
+        month_final=month.spend - month.provisional,
+        month_tasks=month.tasks,
+        my_month_spend=mine,
+        month_start=month_start(),
+        attention=attention_summary(),
+    )

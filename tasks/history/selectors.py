@@ -1,0 +1,275 @@
+"""Reads for the task history: the filtered task list and its seek pagination, the task page, tags, home.
+
+Every function here runs a fixed number of queries whatever the number of tasks (tests assert it).
+
+Pagination is keyset ("seek"): a cursor holds the sort value and id of the last row shown, and the next
+page is the rows strictly after it in (sort value, id) order, so page 20,000 costs what page 1 costs and
+no COUNT(*) over the whole filtered set is ever run (the list shows a capped count, e.g. "1,000+").
+"""
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from tasks.models import Task, TaskEvent
+from tasks.prompt_templates.services import template_variables
+
+PAGE_SIZE = 50
+
+
+COUNT_CAP = 1000
+
+
+# A task the upstream usually answers within minutes; one still waiting after this needs a look (home's
+# "needs attention", the list's `stale=1`). Queued tasks are marked unknown after 10 minutes anyway.
+STALE_AFTER = timedelta(minutes=30)
+
+
+# What a list row shows; the big JSON and text columns stay in the database.
+LIST_FIELDS = (
+    "id",
+    "created_at",
+    "provider",
+    "mode",
+    "model_name",
+    "resolved_model_name",
+    "user_prompt",
+    "tag",
+    "status",
+    "status_code",
+    "status_message",
+    "charged",
+    "cost",
+    "spend",
+    "spend_is_final",
+    "submitted_by__id",
+    "submitted_by__username",
+    "credential__id",
+    "credential__name",
+)
+
+
+# sort parameter -> (model field, descending)
+SORTS = {
+    "-created": ("created_at", True),
+    "created": ("created_at", False),
+    "-cost": ("spend", True),
+    "cost": ("spend", False),
+}
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor that was not made by this module (edited or truncated URL)."""
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def task_filter(
+    *,
+    q: str = "",
+    provider: str = "",
+    model: str = "",
+    status: str = "",
+    tag: str = "",
+    label: str = "",
+    person=None,
+    credential=None,
+    template=None,
+    batch=None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    cost_min: Decimal | None = None,
+    cost_max: Decimal | None = None,
+    stale: bool = False,
+) -> QuerySet[Task]:
+    """Tasks matching every given filter (unordered). The list and both exports use this one queryset.
+
+    `model` matches the requested or the resolved model name; `q` searches prompt and answer
+    (case-insensitive substring); cost filters apply to `spend`, the task's current cost (final cost,
+    else charge at post, else estimate); `date_to` is inclusive, in the site's time zone; `stale` keeps
+    the tasks still active (queued, submitted, pending) STALE_AFTER after they were created.
+    """
+    tasks = Task.objects.all()
+    if provider:
+        tasks = tasks.filter(provider=provider)
+    if model:
+        tasks = tasks.filter(Q(model_name=model) | Q(resolved_model_name=model))
+    if status:
+        tasks = tasks.filter(status=status)
+    if tag:
+        tasks = tasks.filter(tag=tag)
+    if label:
+        tasks = tasks.filter(labels__name=label)
+    if person is not None:
+        tasks = tasks.filter(submitted_by=person)
+    if credential is not None:
+        tasks = tasks.filter(credential=credential)
+    if template is not None:
+        tasks = tasks.filter(template_version__template=template)
+    if batch is not None:
+        tasks = tasks.filter(batch_id=batch)
+    if date_from:
+        tasks = tasks.filter(created_at__gte=_day_start(date_from))
+    if date_to:
+        tasks = tasks.filter(created_at__lt=_day_start(date_to + timedelta(days=1)))
+    if cost_min is not None:
+        tasks = tasks.filter(spend__gte=cost_min)
+    if cost_max is not None:
+        tasks = tasks.filter(spend__lte=cost_max)
+    if q:
+        tasks = tasks.filter(Q(user_prompt__icontains=q) | Q(answer_text__icontains=q))
+    if stale:
+        tasks = tasks.filter(_stale_q())
+    return tasks
+
+
+def _stale_q() -> Q:
+    return Q(status__in=Task.ACTIVE_STATUSES, created_at__lt=timezone.now() - STALE_AFTER)
+
+
+def task_ordered(tasks: QuerySet[Task], *, sort: str) -> QuerySet[Task]:
+    field_name, descending = SORTS.get(sort, SORTS["-created"])
+    return tasks.order_by(f"-{field_name}", "-id") if descending else tasks.order_by(field_name, "id")
+
+
+def _cursor_encode(value, pk) -> str:
+    raw = json.dumps([value.isoformat() if isinstance(value, datetime) else str(value), str(pk)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _cursor_decode(cursor: str, field_name: str):
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, pk = json.loads(raw)
+        parsed = parse_datetime(value) if field_name == "created_at" else Decimal(value)
+        if parsed is None:
+            raise ValueError(value)
+        return parsed, uuid.UUID(pk)
+    except (binascii.Error, ValueError, TypeError, InvalidOperation, UnicodeDecodeError) as exc:
+        raise InvalidCursor(cursor) from exc
+
+
+def _seek(tasks: QuerySet[Task], field_name: str, descending: bool, cursor: str, forward: bool):
+    value, pk = _cursor_decode(cursor, field_name)
+    towards_smaller = descending == forward
+    if towards_smaller:
+        # The redundant `<=` lets the database walk the (field) index from the cursor instead of the top.
+        tasks = tasks.filter(**{f"{field_name}__lte": value}).filter(
+            Q(**{f"{field_name}__lt": value}) | Q(**{field_name: value, "id__lt": pk})
+        )
+        return tasks.order_by(f"-{field_name}", "-id")
+    tasks = tasks.filter(**{f"{field_name}__gte": value}).filter(
+        Q(**{f"{field_name}__gt": value}) | Q(**{field_name: value, "id__gt": pk})
+    )
+    return tasks.order_by(field_name, "id")
+
+
+@dataclass
+class TaskPage:
+    tasks: list[Task]
+    next_cursor: str = ""  # rows further along the sort order ("older" when newest first)
+    previous_cursor: str = ""
+    count: int = 0
+    count_is_capped: bool = False
+    cursor_error: str = ""
+
+    @property
+    def count_label(self) -> str:
+        return f"{self.count:,}+" if self.count_is_capped else f"{self.count:,}"
+
+
+def task_list(
+    *, filters: dict, sort: str = "-created", after: str = "", before: str = "", page_size: int | None = None
+) -> TaskPage:
+    """One page of the filtered list: 3 queries (capped count, rows, labels)."""
+    page_size = page_size or PAGE_SIZE
+    field_name, descending = SORTS.get(sort, SORTS["-created"])
+    tasks = task_filter(**filters)
+    count = tasks.order_by().values("pk")[: COUNT_CAP + 1].count()
+    rows = (
+        tasks.select_related("submitted_by", "credential")
+        .only(*LIST_FIELDS)
+        .prefetch_related(Prefetch("labels", to_attr="label_list"))
+    )
+    cursor_error = ""
+    forward = not before
+    cursor = before or after
+    ordered = task_ordered(rows, sort=sort)
+    if cursor:
+        try:
+            ordered = _seek(rows, field_name, descending, cursor, forward)
+        except InvalidCursor:
+            cursor_error = "That page link is not valid any more; showing the first page."
+            cursor, forward = "", True
+    found = list(ordered[: page_size + 1])
+    more = len(found) > page_size
+    found = found[:page_size]
+    if not forward:
+        found.reverse()
+    page = TaskPage(
+        tasks=found, count=min(count, COUNT_CAP), count_is_capped=count > COUNT_CAP, cursor_error=cursor_error
+    )
+    if found:
+        first, last = found[0], found[-1]
+        has_next = more if forward else True
+        has_previous = bool(cursor) if forward else more
+        if has_next:
+            page.next_cursor = _cursor_encode(getattr(last, field_name), last.pk)
+        if has_previous:
+            page.previous_cursor = _cursor_encode(getattr(first, field_name), first.pk)
+    return page
+
+
+def task_export_queryset(*, filters: dict, sort: str = "-created") -> QuerySet[Task]:
+    """Exactly the filtered set of the list (all pages), for streaming exports."""
+    tasks = task_filter(**filters).select_related("submitted_by", "credential")
+    tasks = tasks.prefetch_related(Prefetch("labels", to_attr="label_list"))
+    return task_ordered(tasks, sort=sort)
+
+
+def task_get(*, task_id) -> Task:
+    """A task with everything its page shows: 4 queries (task and relations, events, labels, -)."""
+    task = (
+        Task.objects.select_related(
+            "submitted_by", "credential", "template_version__template", "batch", "chunk"
+        )
+        .prefetch_related(
+            Prefetch(
+                "events", queryset=TaskEvent.objects.select_related("actor").order_by("created_at", "id")
+            ),
+            Prefetch("labels", to_attr="label_list"),
+        )
+        .get(pk=task_id)
+    )
+    version = task.template_version
+    task.variable_items = variable_items(task.variables, version_fields=version.fields if version else None)
+    return task
+
+
+def variable_items(values: dict | None, *, version_fields: dict | None) -> list[tuple[str, str]]:
+    """A task's variables in the order its template names them (PostgreSQL's jsonb keeps keys in an
+    order of its own), any others after them by name."""
+    values = values or {}
+    names = [name for name in template_variables(version_fields or {}) if name in values]
+    return [(name, values[name]) for name in names] + sorted(
+        (name, value) for name, value in values.items() if name not in names
+    )
+
+
+def task_get_for_row(*, task_id) -> Task:
+    return (
+        Task.objects.select_related("submitted_by", "credential")
+        .only(*LIST_FIELDS)
+        .prefetch_related(Prefetch("labels", to_attr="label_list"))
+        .get(pk=task_id)
+    )

@@ -1,0 +1,215 @@
+"""Reads for the tag pages: the list of tags and one tag's summary."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from operator import itemgetter
+
+from django.db.models import Count, Max, Min, Prefetch, Q, Sum, Value
+
+from tasks.history.selectors import LIST_FIELDS
+from tasks.models import SpendDay, Task
+from tasks.spend import figures
+
+
+def tag_list(*, q: str = "", sort: str = "-last") -> list[dict]:
+    """Every upstream tag with its task count, spend, active tasks and first and last run.
+
+    Days the spend rollup covers are read from its per-tag rows (a few hundred a day, however many
+    tasks), the days after them from the tasks: two small aggregates instead of one over every tagged
+    task (docs/performance.md, Task history). Active tasks are all in the days after the rollup: a
+    day with one still in flight is not rolled up.
+    """
+    through = figures.rolled_through()
+    live = Task.objects.exclude(tag="")
+    parts = []
+    if through is not None:
+        rolled = SpendDay.objects.filter(dimension=SpendDay.Dimension.TAG, day__lte=through).exclude(tag="")
+        parts.append(
+            rolled.values("tag").annotate(
+                count=Sum("task_count"),
+                total=Sum("spend"),
+                first_run=Min("first_at"),
+                last_run=Max("last_at"),
+                active=Value(0),
+            )
+        )
+        live = live.filter(created_at__gte=figures.rollup_end(through))
+    parts.append(
+        live.values("tag").annotate(
+            count=Count("id"),
+            total=Sum("spend"),
+            first_run=Min("created_at"),
+            last_run=Max("created_at"),
+            active=Count("id", filter=Q(status__in=Task.ACTIVE_STATUSES)),
+        )
+    )
+    tags: dict[str, dict] = {}
+    for part in parts:
+        for row in (part.filter(tag__icontains=q) if q else part).order_by():
+            seen = tags.setdefault(row["tag"], row)
+            if seen is not row:  # the tag has rolled-up days and later ones
+                for name in ("count", "total", "active"):
+                    seen[name] += row[name]
+                seen["first_run"] = min(seen["first_run"], row["first_run"])
+                seen["last_run"] = max(seen["last_run"], row["last_run"])
+    rows = sorted(tags.values(), key=itemgetter("tag"))
+    key = {"-count": "count", "-spend": "total", "tag": None}.get(sort, "last_run")
+    # sorted() is stable: rows with equal keys stay in tag order.
+    return rows if key is None else sorted(rows, key=itemgetter(key), reverse=True)
+
+
+@dataclass
+class AnswerRun:
+    task: Task
+    diff_html: str = ""  # escaped word diff against the previous run, as <ins>/<del>
+    changed: bool = False
+    similarity: float = 1.0
+
+
+@dataclass
+class TagSummary:
+    tag: str
+    count: int = 0
+    spend: Decimal = Decimal("0")
+    final_spend: Decimal = Decimal("0")
+    provisional_spend: Decimal = Decimal("0")
+    first_run: datetime | None = None
+    last_run: datetime | None = None
+    status_counts: list[tuple[str, str, int]] = field(default_factory=list)
+    models: list[dict] = field(default_factory=list)
+    domains: list[tuple[str, int]] = field(default_factory=list)
+    domains_sampled: int = 0
+    prompts: list[dict] = field(default_factory=list)
+    prompt: str = ""
+    runs: list[AnswerRun] = field(default_factory=list)
+    recent: list[Task] = field(default_factory=list)
+
+
+TAG_DOMAIN_SAMPLE = 500
+
+
+TAG_PROMPTS = 25
+
+
+TAG_PROMPT_WINDOW = 1000
+
+
+TAG_RUNS = 20
+
+
+TAG_RECENT = 20
+
+
+def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
+    """Everything the tag page shows, in 6 queries whatever the number of tasks under the tag.
+
+    Totals, status counts and models cover every task of the tag; the prompts to pick from are those
+    of its newest TAG_PROMPT_WINDOW tasks. Cited domains are counted over the newest
+    TAG_DOMAIN_SAMPLE completed answers; the answer timeline shows the newest TAG_RUNS completed runs of
+    one prompt (`prompt`, else the prompt run most recently), oldest first, each diffed against the one
+    before it.
+    """
+    from tasks.history.rendering import word_diff
+
+    tasks = Task.objects.filter(tag=tag)
+    # One pass over the tag's rows, grouped small (status × model); totals, status counts and models are
+    # summed from it, so a tag with 50,000 tasks is read once, not three times.
+    groups = list(
+        tasks.values("status", "provider", "model_name")
+        .annotate(
+            n=Count("id"),
+            total=Sum("spend"),
+            final_total=Sum("spend", filter=Q(spend_is_final=True)),
+            first_run=Min("created_at"),
+            last_run=Max("created_at"),
+        )
+        .order_by()
+    )
+    summary = TagSummary(tag=tag)
+    labels = dict(Task.Status.choices)
+    statuses: Counter[str] = Counter()
+    models: dict[tuple[str, str], dict] = {}
+    for group in groups:
+        summary.count += group["n"]
+        summary.spend += group["total"] or Decimal("0")
+        summary.final_spend += group["final_total"] or Decimal("0")
+        if summary.first_run is None or group["first_run"] < summary.first_run:
+            summary.first_run = group["first_run"]
+        if summary.last_run is None or group["last_run"] > summary.last_run:
+            summary.last_run = group["last_run"]
+        statuses[group["status"]] += group["n"]
+        key = (group["provider"], group["model_name"])
+        model = models.setdefault(
+            key, {"provider": key[0], "model_name": key[1], "n": 0, "total": Decimal("0"), "last_run": None}
+        )
+        model["n"] += group["n"]
+        model["total"] += group["total"] or Decimal("0")
+        if model["last_run"] is None or group["last_run"] > model["last_run"]:
+            model["last_run"] = group["last_run"]
+    summary.provisional_spend = summary.spend - summary.final_spend
+    summary.status_counts = [
+        (status, labels.get(status, status), n)
+        for status, n in sorted(statuses.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    summary.models = sorted(models.values(), key=lambda m: (-m["n"], m["model_name"]))
+    completed = tasks.filter(status=Task.Status.COMPLETED)
+    citations = list(
+        completed.order_by("-created_at").values_list("citations", flat=True)[:TAG_DOMAIN_SAMPLE]
+    )
+    summary.domains_sampled = len(citations)
+    domains: Counter[str] = Counter()
+    for cited in citations:
+        # A domain counts once per answer: "how many answers cite it".
+        domains.update({c.get("domain") or "" for c in cited or [] if isinstance(c, dict)} - {""})
+    summary.domains = domains.most_common(30)
+    # Prompts come from the tag's newest TAG_PROMPT_WINDOW tasks (read through the tag index), so the
+    # choice stays cheap however long the tag's history is.
+    prompts: dict[str, dict] = {}
+    window = tasks.order_by("-created_at", "-id").values_list("user_prompt", "status", "created_at")
+    for user_prompt, status, created_at in window[:TAG_PROMPT_WINDOW]:
+        row = prompts.setdefault(
+            user_prompt, {"user_prompt": user_prompt, "n": 0, "completed": 0, "last_run": created_at}
+        )
+        row["n"] += 1
+        row["completed"] += status == Task.Status.COMPLETED
+    summary.prompts = list(prompts.values())[:TAG_PROMPTS]
+    if prompt is None:
+        prompt = summary.prompts[0]["user_prompt"] if summary.prompts else ""
+    summary.prompt = prompt
+    runs = list(
+        completed.filter(user_prompt=prompt)
+        .select_related("submitted_by")
+        .only(
+            "id",
+            "created_at",
+            "provider",
+            "model_name",
+            "resolved_model_name",
+            "answer_text",
+            "spend",
+            "spend_is_final",
+            "cost",
+            "status",
+            "submitted_by__username",
+            "citations",
+        )
+        .order_by("-created_at", "-id")[:TAG_RUNS]
+    )
+    runs.reverse()
+    previous = None
+    for task in runs:
+        run = AnswerRun(task=task)
+        if previous is not None:
+            run.diff_html, run.similarity = word_diff(previous.answer_text, task.answer_text)
+            run.changed = previous.answer_text != task.answer_text
+        summary.runs.append(run)
+        previous = task
+    summary.recent = list(
+        tasks.select_related("submitted_by", "credential")
+        .only(*LIST_FIELDS)
+        .prefetch_related(Prefetch("labels", to_attr="label_list"))
+        .order_by("-created_at", "-id")[:TAG_RECENT]
+    )
+    return summary

@@ -1,0 +1,200 @@
+"""Task history: the shared task list (filters, seek pagination, live rows, exports), the task page
+(live status, cost breakdown, timeline, answer, labels and note) and tag history.
+
+Query parameters of the list and the exports are documented in docs/history.md; other pages link here
+with them, so keep them stable.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from tasks import labels as label_services
+from tasks.csv_export import csv_response
+from tasks.fragments import wants_fragment
+from tasks.history import home as home_selectors
+from tasks.history import selectors
+from tasks.history import tags as tag_selectors
+from tasks.history.export import EXPORT_CHUNK, EXPORT_COLUMNS, _export_record, _json_rows
+from tasks.history.forms import TaskEditForm, TaskFilterForm
+from tasks.models import Task
+
+LIST_TEMPLATE = "tasks/history/list.html"
+
+
+DETAIL_TEMPLATE = "tasks/history/detail.html"
+
+
+def _filter_form(request) -> tuple[TaskFilterForm, dict, str]:
+    form = TaskFilterForm(request.GET or None)
+    if not form.is_bound:
+        return form, {}, "-created"
+    return form, form.filters(), form.sort_value
+
+
+def _task_or_404(getter, task_id):
+    try:
+        return getter(task_id=task_id)
+    except Task.DoesNotExist as exc:
+        raise Http404("No such task.") from exc
+
+
+@require_GET
+@permission_required("tasks.view_task", raise_exception=True)
+@vary_on_headers("HX-Request")
+def task_list(request):
+    form, filters, sort = _filter_form(request)
+    data = getattr(form, "cleaned_data", {})
+    page = selectors.task_list(
+        filters=filters, sort=sort, after=data.get("after", ""), before=data.get("before", "")
+    )
+    params = request.GET.copy()
+    for key in ("after", "before"):
+        params.pop(key, None)
+    context = {
+        "form": form,
+        "page": page,
+        "sort": sort,
+        "filtered": bool(filters),
+        "export_query": params.urlencode(),
+    }
+    template = f"{LIST_TEMPLATE}#results" if wants_fragment(request) else LIST_TEMPLATE
+    return render(request, template, context)
+
+
+@require_GET
+@permission_required("tasks.view_task", raise_exception=True)
+def task_export(request, fmt: str):
+    """Every task of the filtered list (all pages, same filters and order), streamed as CSV or JSON."""
+    if fmt not in ("csv", "json"):
+        raise Http404("Export formats are csv and json.")
+    _form, filters, sort = _filter_form(request)
+    tasks = selectors.task_export_queryset(filters=filters, sort=sort).iterator(chunk_size=EXPORT_CHUNK)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    if fmt == "csv":
+        records = (_export_record(task) for task in tasks)
+        rows = ([record[column] for column in EXPORT_COLUMNS] for record in records)
+        return csv_response(filename=f"tasks-{stamp}.csv", header=EXPORT_COLUMNS, rows=rows)
+    response = StreamingHttpResponse(_json_rows(tasks), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="tasks-{stamp}.json"'
+    return response
+
+
+def _detail_context(task: Task, **extra) -> dict:
+    labels = getattr(task, "label_list", [])
+    edit_form = extra.pop("edit_form", None) or TaskEditForm(
+        initial={"labels": ", ".join(label.name for label in labels), "note": task.note}
+    )
+    return {"task": task, "events": list(task.events.all()), "edit_form": edit_form, **extra}
+
+
+def _live_fragment(request, task: Task) -> HttpResponse:
+    """The task page's live part, plus its timeline out of band (both change as the task progresses)."""
+    context = _detail_context(task)
+    html = render_to_string(f"{DETAIL_TEMPLATE}#live", context, request=request)
+    html += render_to_string(f"{DETAIL_TEMPLATE}#timeline", {**context, "oob": True}, request=request)
+    return HttpResponse(html)
+
+
+@require_GET
+@permission_required("tasks.view_task", raise_exception=True)
+def task_detail(request, task_id):
+    task = _task_or_404(selectors.task_get, task_id)
+    return render(request, DETAIL_TEMPLATE, _detail_context(task))
+
+
+@require_GET
+@permission_required("tasks.view_task", raise_exception=True)
+def task_status(request, task_id):
+    """What polls fetch: a list row (?part=row) or the task page's live part. A final task's fragment
+    carries no polling trigger, so polling stops by itself.
+    """
+    if request.GET.get("part") == "row":
+        task = _task_or_404(selectors.task_get_for_row, task_id)
+        return render(request, f"{LIST_TEMPLATE}#row", {"task": task})
+    task = _task_or_404(selectors.task_get, task_id)
+    return _live_fragment(request, task)
+
+
+@require_POST
+@permission_required("tasks.change_task", raise_exception=True)
+def task_refresh(request, task_id):
+    """Refresh now: one task_get (free) for an active task, recorded in its timeline."""
+    from tasks.submission.collection import task_fetch
+
+    if not Task.objects.filter(pk=task_id).exists():
+        raise Http404("No such task.")
+    task_fetch(task_id=task_id, actor=request.user)
+    if request.htmx:
+        return _live_fragment(request, selectors.task_get(task_id=task_id))
+    messages.info(request, "Asked the upstream for this task's status.")
+    return redirect("history:task_detail", task_id=task_id)
+
+
+@require_POST
+@permission_required("tasks.change_task", raise_exception=True)
+def task_edit(request, task_id):
+    """Save the task's local labels and note; each change goes into the timeline with who and when."""
+    task = _task_or_404(selectors.task_get, task_id)
+    form = TaskEditForm(request.POST)
+    saved = False
+    if form.is_valid():
+        try:
+            label_services.task_labels_set(task=task, names=form.cleaned_data["labels"], actor=request.user)
+        except label_services.LabelError as exc:
+            form.add_error("labels", str(exc))
+        else:
+            label_services.task_note_set(task=task, note=form.cleaned_data["note"], actor=request.user)
+            saved = True
+    if saved and not request.htmx:
+        messages.success(request, "Labels and note saved.")
+        return redirect("history:task_detail", task_id=task.pk)
+    if saved:
+        task = selectors.task_get(task_id=task.pk)
+        form = None
+    context = _detail_context(task, edit_form=form, saved=saved)
+    if not request.htmx:
+        return render(request, DETAIL_TEMPLATE, context, status=400)
+    html = render_to_string(f"{DETAIL_TEMPLATE}#labels", context, request=request)
+    html += render_to_string(f"{DETAIL_TEMPLATE}#timeline", {**context, "oob": True}, request=request)
+    return HttpResponse(html)
+
+
+@require_GET
+@permission_required("tasks.view_task", raise_exception=True)
+@vary_on_headers("HX-Request")
+def tag_list(request):
+    q = request.GET.get("q", "").strip()[:255]
+    sort = request.GET.get("sort", "-last")
+    tags = tag_selectors.tag_list(q=q, sort=sort)
+    template = "tasks/history/tags.html#tags" if wants_fragment(request) else "tasks/history/tags.html"
+    return render(request, template, {"tags": tags, "q": q, "sort": sort})
+
+
+@require_GET
+@permission_required("tasks.view_task", raise_exception=True)
+@vary_on_headers("HX-Request")
+def tag_detail(request, tag: str):
+    prompt = request.GET.get("prompt")
+    summary = tag_selectors.tag_summary(tag=tag, prompt=prompt[:500] if prompt is not None else None)
+    if not summary.count:
+        raise Http404("No task has this tag.")
+    template = "tasks/history/tag.html#answers" if wants_fragment(request) else "tasks/history/tag.html"
+    return render(request, template, {"summary": summary, "tag": tag})
+
+
+def home(request):
+    """Active tasks, the newest tasks, this month's spend and the ways to start a new one.
+
+    Someone signed in without a role yet sees where to ask for one instead of a 403: this is where
+    every login lands.
+    """
+    if not request.user.has_perm("tasks.view_task"):
+        return render(request, "tasks/history/home.html", {"summary": None})
+    summary = home_selectors.home_summary(user=request.user)
+    return render(request, "tasks/history/home.html", {"summary": summary})

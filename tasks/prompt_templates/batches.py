@@ -1,0 +1,339 @@
+"""Batches: one prompt template run over many rows of variables and/or several models.
+
+`batch_plan` turns pasted or uploaded CSV (header row = variable names) into the task bodies, checking
+every one with the builder's own form, and reports bad rows by their line number before anything is
+sent. `batch_submit` posts the planned tasks through `services.submit_tasks` as one submission (so the
+budget check covers the whole batch before anything is sent); the client sends at most 100 tasks per
+upstream call (api-reference §1). Each task is an ordinary task that also records its batch.
+"""
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from tasks.builder.forms import TaskRequestForm, form_data_from_fields
+from tasks.models import Batch, Credential, PromptTemplateVersion, ProviderModel, Task
+from tasks.prompt_templates.services import template_variables
+from tasks.spend.budgets import SUBMISSION_LIFETIME, budget_hold_create, budget_hold_release, budgets_reserve
+from tasks.submission import sending
+from tasks.submission.queue import SendingProgress, sending_progress
+from tasks.upstream.providers import provider_rules, queued_charge_per_task
+
+MAX_BATCH_TASKS = 5000
+
+
+@dataclass
+class BatchPlan:
+    version: PromptTemplateVersion
+    provider: str  # the template's
+    models: list[str]
+    rows: list[dict[str, str]] = field(default_factory=list)
+    bodies: list[dict] = field(default_factory=list)
+    # Per body: the provider its model belongs to and the row's variables.
+    body_providers: list[str] = field(default_factory=list)
+    body_variables: list[dict[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    charge_per_task: Decimal = Decimal("0")
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and bool(self.bodies)
+
+    @property
+    def task_count(self) -> int:
+        return len(self.rows) * len(self.models)
+
+    @property
+    def total_charge(self) -> Decimal:
+        return self.charge_per_task * self.task_count
+
+    def tasks(self) -> list[tuple[dict, str, dict[str, str]]]:
+        """(body, provider, variables) per task; a body planned without them goes to the template's
+        provider with no variables (a plan whose bodies were replaced, as bench/bench_batch.py does)."""
+        return [
+            (
+                body,
+                self.body_providers[i] if i < len(self.body_providers) else self.provider,
+                self.body_variables[i] if i < len(self.body_variables) else {},
+            )
+            for i, body in enumerate(self.bodies)
+        ]
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the batch goes to, in the order of its models: one submission each."""
+        return list(dict.fromkeys(provider for _body, provider, _variables in self.tasks()))
+
+    @property
+    def provider_labels(self) -> list[str]:
+        return [provider_rules(slug).label for slug in self.providers]
+
+    def charges(self) -> list[tuple[str, Decimal]]:
+        """(tag, estimated charge) per task, as the budgets count them."""
+        return [(task_tag(body), self.charge_per_task) for body in self.bodies]
+
+
+def task_tag(body: dict) -> str:
+    """The tag a task is counted under (services writes the same)."""
+    return str(body.get("tag", ""))[:255]
+
+
+def parse_rows(
+    text: str, variables: list[str], *, max_rows: int = MAX_BATCH_TASKS
+) -> tuple[list[dict[str, str]], list[str]]:
+    """CSV rows as {variable: value}; errors name the line they are on (the header is line 1).
+
+    Without variables, no CSV is needed: one row with no values. Reading stops past `max_rows` rows
+    (the batch could not run anyway), so a huge paste or upload costs no more than the limit.
+    """
+    if not text.strip():
+        if variables:
+            return [], [f"Paste or upload rows with a header line naming: {', '.join(variables)}."]
+        return [{}], []
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = [name.strip() for name in next(reader)]
+    except (StopIteration, csv.Error) as exc:
+        return [], [f"Line 1: cannot read the header ({exc})."]
+    errors = []
+    missing = [name for name in variables if name not in header]
+    if missing:
+        errors.append(f"Line 1: the header lacks {', '.join(missing)} (it has: {', '.join(header)}).")
+    rows = []
+    seen = 0
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue  # blank lines are not rows
+            seen += 1
+            if seen > max_rows:
+                errors.append(
+                    f"Line {line}: more than {max_rows} rows; reading stopped here "
+                    f"(a batch runs at most {MAX_BATCH_TASKS} tasks)."
+                )
+                break
+            if len(row) != len(header):
+                errors.append(f"Line {line}: {len(row)} values for {len(header)} columns.")
+                continue
+            values = dict(zip(header, row, strict=True))
+            empty = [name for name in variables if not values.get(name, "").strip()]
+            if empty:
+                errors.append(f"Line {line}: no value for {', '.join(empty)}.")
+                continue
+            rows.append({"_line": str(line), **{name: values[name] for name in variables if name in values}})
+    except csv.Error as exc:
+        errors.append(f"Line {reader.line_num}: {exc}.")
+    if not rows and not errors:
+        errors.append("No rows below the header.")
+    return rows, errors
+
+
+def batch_plan(
+    *, version: PromptTemplateVersion, rows_text: str, models: list[str], credential: Credential | None
+) -> BatchPlan:
+    """Every task of the batch, each checked by the builder's form, or every reason it cannot run.
+
+    All problems come in one pass: a row that cannot be read is reported and the others are still
+    checked. A model may be another provider's than the template's: its tasks are checked with that
+    provider's rules (and sent in a submission of their own).
+    """
+    provider = version.template.provider
+    plan = BatchPlan(version=version, provider=provider, models=list(models))
+    if credential is not None:
+        plan.charge_per_task = queued_charge_per_task(price_multiplier=credential.price_multiplier)
+    variables = template_variables(version.fields)
+    plan.rows, plan.errors = parse_rows(rows_text, variables, max_rows=MAX_BATCH_TASKS // max(len(models), 1))
+    if not models:
+        plan.errors.append("Choose at least one model.")
+    if plan.task_count > MAX_BATCH_TASKS:
+        plan.errors.append(f"{plan.task_count} tasks: a batch takes at most {MAX_BATCH_TASKS}.")
+        return plan
+    if not models or not plan.rows:
+        return plan
+    catalogs: dict[str, list[ProviderModel]] = {}
+    for model in ProviderModel.objects.filter(is_listed=True):
+        catalogs.setdefault(model.provider, []).append(model)
+    model_provider = {model: _provider_of(model, provider, catalogs) for model in models}
+    # BatchForm checked the batch's one credential; each task's form would otherwise query it again.
+    credential_checked = credential is not None
+    # One message per problem and row, naming every model it concerns.
+    problems: dict[tuple[str, str, str], list[str]] = {}
+    for row in plan.rows:
+        line = row.get("_line")
+        values = {name: row[name] for name in variables}
+        for model in models:
+            rules = provider_rules(model_provider[model])
+            data = form_data_from_fields(
+                rules, {**version.fields, "model_name": model}, credential=credential
+            )
+            for name, value in values.items():
+                data[f"var_{name}"] = value
+            form = TaskRequestForm(
+                data, rules=rules, catalog=catalogs.get(rules.slug, []), credential_checked=credential_checked
+            )
+            if form.is_valid():
+                plan.bodies.append(form.body)
+                plan.body_providers.append(rules.slug)
+                plan.body_variables.append(values)
+                continue
+            where = f"Line {line}" if line else "The template"
+            for name, messages in form.errors.items():
+                label = form[name].label if name in form.fields else name
+                for message in messages:
+                    problems.setdefault((where, label, message), []).append(model)
+    for (where, label, message), concerned in problems.items():
+        plan.errors.append(f"{where} ({', '.join(concerned)}): {label}: {message}")
+    plan.errors.sort(key=_line_of)
+    return plan
+
+
+def _provider_of(model: str, template_provider: str, catalogs: dict[str, list[ProviderModel]]) -> str:
+    """The provider whose catalog lists `model`, the template's first; the template's if none does."""
+    for provider in [template_provider, *sorted(catalogs)]:
+        if any(entry.model_name == model for entry in catalogs.get(provider, [])):
+            return provider
+    return template_provider
+
+
+_LINE = re.compile(r"^Line (\d+)")
+
+
+def _line_of(error: str) -> int:
+    """Errors in the order of the rows they are about; those about no row first."""
+    match = _LINE.match(error)
+    return int(match.group(1)) if match else 0
+
+
+def batch_submit(
+    *, plan: BatchPlan, credential: Credential, user, name: str = "", idempotency_key: str
+) -> Batch:
+    """Create the batch and post its tasks: one submission per provider (≤ 100 tasks per upstream call).
+
+    Task i carries the idempotency key f"{key}:{i}", so a resent confirmation finds the batch it
+    already made and posts nothing again. Budgets are checked for the whole batch first, all its
+    providers together, and its whole charge held in that same transaction: a batch that would cross a
+    limit is refused before any task is created or sent, and one that fits is not refused halfway
+    through by a submission that started while its first provider's tasks were being sent.
+    """
+    if not plan.ok:
+        raise sending.SubmissionError("The batch has errors; nothing was sent.")
+    first = _first_task_of(idempotency_key)
+    if first is not None:  # a resent confirmation: nothing is sent again
+        if first.batch is None:
+            raise sending.SubmissionError("This batch was submitted already, and its record was deleted.")
+        return first.batch
+    if not credential.is_active:
+        raise sending.SubmissionError(f"The credential “{credential.name}” is disabled.")
+    # Saved with the first chunk's rows, so a batch refused before anything is sent leaves nothing.
+    batch = Batch(
+        name=name[:200],
+        template_version=plan.version,
+        created_by=user if user is not None and user.pk else None,
+        task_count=len(plan.bodies),
+        row_count=len(plan.rows),
+        model_names=plan.models,
+        estimated_charge=plan.total_charge,
+    )
+    groups: dict[str, list[sending.TaskSpec]] = {provider: [] for provider in plan.providers}
+    for i, (body, provider, variables) in enumerate(plan.tasks()):
+        groups[provider].append(
+            sending.TaskSpec(
+                provider=provider,
+                body=body,
+                idempotency_key=f"{idempotency_key}:{i}",
+                template_version_id=plan.version.pk,
+                variables=variables or None,
+            )
+        )
+    estimate = queued_charge_per_task(price_multiplier=credential.price_multiplier)
+    charges = {
+        provider: [(task_tag(spec.body), estimate) for spec in specs] for provider, specs in groups.items()
+    }
+    with transaction.atomic():
+        budgets_reserve(user=user, charges=[charge for group in charges.values() for charge in group])
+        holds = {provider: budget_hold_create(user=user, charges=charges[provider]) for provider in groups}
+    try:
+        for provider, specs in groups.items():
+            # The first key was looked up above: the submission need not look up all of them again.
+            pks = sending.submit_task_ids(
+                specs=specs,
+                credential=credential,
+                user=user,
+                batch=batch,
+                keys_checked=True,
+                held=holds[provider],
+            )
+            if batch._state.adding:  # another confirmation of the form won the race since the look-up
+                return Task.objects.select_related("batch").get(pk=pks[0]).batch
+    finally:
+        # What the submissions did not take: a provider's share when its submission stopped before
+        # writing its rows, or every provider's after a lost race. (Ids are never reused: deleting the
+        # holds a submission has already dropped deletes nothing.)
+        every_hold = [pk for held in holds.values() for pk in held.values()]
+        budget_hold_release(holds=dict(enumerate(every_hold)))
+    return batch
+
+
+def _first_task_of(idempotency_key: str) -> Task | None:
+    """The first task of the batch a confirmation with this key already made, if any."""
+    return Task.objects.filter(idempotency_key=f"{idempotency_key}:0").select_related("batch").first()
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    total: int
+    queued: int
+    submitted: int
+    pending: int
+    completed: int
+    failed: int
+    unknown: int
+    cost: Decimal
+    sending: int = 0
+    chunks: SendingProgress | None = None  # how its sending goes (tasks.submission.queue)
+    unwritten: int = 0  # planned tasks without a row: still being written, or never will be
+    writing: bool = False  # the submission may still be writing them
+
+    @property
+    def done(self) -> bool:
+        if self.chunks is not None and self.chunks.waiting:
+            return False
+        return self.total > 0 and self.completed + self.failed == self.total and not self.writing
+
+    @property
+    def percent(self) -> int:
+        return round(100 * (self.completed + self.failed) / self.total) if self.total else 0
+
+
+def batch_progress(*, batch: Batch) -> BatchProgress:
+    """Counts by status and the cost so far (Task.spend: charge at post, then the final cost), and how
+    many planned tasks have no row: a submission writes each chunk's rows just before sending it, and
+    one that stopped (a database error) never writes the rest."""
+    S = Task.Status
+    counts = batch.tasks.aggregate(
+        total=Count("pk"),
+        cost=Sum("spend"),
+        **{status: Count("pk", filter=Q(status=status)) for status in S.values},
+    )
+    unwritten = max(batch.task_count - counts["total"], 0)
+    return BatchProgress(
+        total=counts["total"],
+        queued=counts[S.QUEUED],
+        sending=counts[S.SENDING],
+        chunks=sending_progress(batch=batch),
+        submitted=counts[S.SUBMITTED],
+        pending=counts[S.PENDING],
+        completed=counts[S.COMPLETED],
+        failed=counts[S.FAILED],
+        unknown=counts[S.UNKNOWN],
+        cost=counts["cost"] or Decimal("0"),
+        unwritten=unwritten,
+        writing=bool(unwritten) and timezone.now() - batch.created_at < SUBMISSION_LIFETIME,
+    )

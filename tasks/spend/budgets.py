@@ -1,0 +1,337 @@
+"""Monthly budgets: the check that reserves spend before anything is sent, and what each budget has used.
+
+A submission's first tasks are created (with their estimated charge in `Task.spend`) in the same
+transaction that checks the budgets, so the reservation *is* the new rows; the tasks of its later
+task_post chunks, written while earlier chunks are in flight, are reserved by a BudgetHold until their
+rows take its place (`budget_hold_take`). The budget rows are locked first (SELECT … FOR UPDATE on
+PostgreSQL; on SQLite every write transaction starts with BEGIN IMMEDIATE and holds the database's
+write lock), so concurrent submissions queue behind each other and each one sees the spend the
+previous ones reserved. Reservations settle by themselves:
+services replace `Task.spend` with the charge at post and then the final cost (zero when refused).
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Func, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from tasks.models import Budget, BudgetHold, Task
+
+ZERO = Decimal("0")
+MONEY_QUANTUM = Decimal("0.000001")  # money is stored to 6 decimal places (tasks.models.MONEY)
+# A submission still unfinished this long after it started was interrupted (the web server's own
+# timeout is 2 minutes): its hold stops counting, and resume_collection marks its unanswered rows unknown.
+SUBMISSION_LIFETIME = timedelta(minutes=10)
+
+
+class BudgetExceeded(Exception):
+    """The submission would take a budget over its limit; nothing was sent."""
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    """Midnight on the first day of the current month, in the site's time zone."""
+    now = timezone.localtime(now or timezone.now())
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _budget_scope_q(budget: Budget) -> Q:
+    """The tasks (any month), or the holds, that count against `budget`: both name the person and tag."""
+    if budget.scope == Budget.Scope.PERSON:
+        return Q(submitted_by_id=budget.user_id)
+    if budget.scope == Budget.Scope.TAG:
+        return Q(tag=budget.tag)
+    return Q()
+
+
+def budget_spent(budget: Budget) -> Decimal:
+    """What counts against `budget` this month: final costs, charges at post and reservations."""
+    return _spent([budget])[budget.pk]
+
+
+def _spent(budgets: list[Budget]) -> dict[int, Decimal]:
+    """What counts against each budget this month, holds included, in one statement.
+
+    One statement reads one snapshot, so a chunk that moves its share from a hold onto its new rows
+    while this runs is counted once: two sums, holds then tasks, could count it twice.
+    """
+    holds = BudgetHold.objects.filter(created_at__gte=timezone.now() - SUBMISSION_LIFETIME)
+    sums = {}
+    for budget in budgets:
+        scope = _budget_scope_q(budget)
+        # SUM as a plain function, not an aggregate: one row for the subquery, no GROUP BY.
+        held = holds.filter(scope).annotate(total=Func("amount", function="SUM")).values("total")
+        spent = Sum("spend", filter=scope or Q(pk__isnull=False))
+        sums[f"b{budget.pk}"] = Coalesce(spent, Value(ZERO)) + Coalesce(Subquery(held), Value(ZERO))
+    totals = Task.objects.filter(created_at__gte=month_start()).aggregate(**sums)
+    # To the money's 6 places: SQLite adds decimals as floats, and the sum of two sums has no places.
+    return {budget.pk: totals[f"b{budget.pk}"].quantize(MONEY_QUANTUM) for budget in budgets}
+
+
+def budgets_reserve(*, user, charges: list[tuple[str, Decimal]]) -> None:
+    """Refuse a submission whose charges would cross a limit; call inside the transaction that creates
+    the tasks, before creating them.
+
+    `charges` is one (tag, estimated charge) pair per task of the submission; those the transaction
+    does not create are to be held with `budget_hold_create` in it.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("budgets_reserve must run inside the transaction that creates the tasks")
+    by_tag = _by_tag(charges)
+    total = sum(by_tag.values(), ZERO)
+    scopes = _applying_to(user=user, tags=by_tag)
+    # Locking in primary-key order: two submissions touching the same budgets cannot deadlock.
+    budgets = list(Budget.objects.select_for_update().filter(scopes, is_active=True).order_by("pk"))
+    # The sums run after the lock is held, so they see every reservation committed before it.
+    for budget in budgets:
+        adding = by_tag[budget.tag] if budget.scope == Budget.Scope.TAG else total
+        spent = budget_spent(budget)
+        if spent + adding > budget.monthly_limit:
+            left = max(budget.monthly_limit - spent, ZERO)
+            raise BudgetExceeded(
+                f"{budget} would be exceeded: ${spent:.4f} of ${budget.monthly_limit:.2f} is already "
+                f"spent or reserved this month, ${left:.4f} is left and this submission needs "
+                f"${adding:.4f}. Nothing was sent."
+            )
+
+
+def _applying_to(*, user, tags) -> Q:
+    """The budgets a submission by `user` of tasks tagged `tags` counts against."""
+    scopes = Q(scope=Budget.Scope.TEAM) | Q(scope=Budget.Scope.TAG, tag__in=[t for t in tags if t])
+    if user is not None and user.pk:
+        scopes |= Q(scope=Budget.Scope.PERSON, user=user)
+    return scopes
+
+
+def _by_tag(charges: list[tuple[str, Decimal]]) -> dict[str, Decimal]:
+    by_tag: dict[str, Decimal] = defaultdict(Decimal)
+    for tag, amount in charges:
+        by_tag[tag] += amount
+    return by_tag
+
+
+def budget_hold_create(*, user, charges: list[tuple[str, Decimal]]) -> dict[str, int]:
+    """Hold `charges` (tag, amount) for tasks to be created later; call in the transaction that ran
+    `budgets_reserve`. Returns the holds' ids by tag, for `budget_hold_take` and `budget_hold_release`.
+    """
+    person = user.pk if user is not None and user.pk else None
+    return {
+        tag: BudgetHold.objects.create(submitted_by_id=person, tag=tag, amount=amount).pk
+        for tag, amount in _by_tag(charges).items()
+    }
+
+
+def budget_hold_take(*, holds: dict[str, int], charges: list[tuple[str, Decimal]]) -> None:
+    """Move `charges` off their holds; call in the transaction that creates their tasks."""
+    for tag, amount in _by_tag(charges).items():
+        BudgetHold.objects.filter(pk=holds[tag]).update(amount=F("amount") - amount)
+
+
+def budget_hold_release(*, holds: dict[str, int]) -> None:
+    """Drop what is left of a submission's holds: it has created every task it will create."""
+    BudgetHold.objects.filter(pk__in=holds.values()).delete()
+
+
+def budget_holds_expire() -> int:
+    """Delete the holds of submissions that were interrupted (they no longer count); return how many."""
+    expired = BudgetHold.objects.filter(created_at__lt=timezone.now() - SUBMISSION_LIFETIME)
+    return expired.delete()[0]
+
+
+# --- Reading ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetUsage:
+    budget: Budget
+    spent: Decimal
+
+    @property
+    def ratio(self) -> Decimal:
+        if self.budget.monthly_limit <= 0:
+            return Decimal("1") if self.spent > 0 else ZERO
+        return self.spent / self.budget.monthly_limit
+
+    @property
+    def percent(self) -> int:
+        return int(min(self.ratio, Decimal("9.99")) * 100)
+
+    @property
+    def left(self) -> Decimal:
+        return max(self.budget.monthly_limit - self.spent, ZERO)
+
+    @property
+    def is_over(self) -> bool:
+        return self.spent >= self.budget.monthly_limit
+
+    @property
+    def is_warning(self) -> bool:
+        return self.ratio >= self.budget.warn_ratio
+
+    @property
+    def level(self) -> str:
+        return "over" if self.is_over else "warning" if self.is_warning else "ok"
+
+
+def budgets_usage(*, active_only: bool = False) -> list[BudgetUsage]:
+    """Every budget with what it has used this month, in two queries whatever the number of budgets."""
+    budgets = Budget.objects.select_related("user").order_by("scope", "tag", "user__username")
+    if active_only:
+        budgets = budgets.filter(is_active=True)
+    budgets = list(budgets)
+    if not budgets:
+        return []
+    spent = _spent(budgets)
+    return [BudgetUsage(budget=b, spent=spent[b.pk]) for b in budgets]
+
+
+def exact_usd(amount: Decimal) -> str:
+    """Money as stored, to 4–6 decimals: $0.0102, $0.010708; enough to see why a charge does not fit."""
+    text = f"{abs(amount.quantize(MONEY_QUANTUM)):,.6f}"
+    whole, _, fraction = text.partition(".")
+    return f"{'-' if amount < 0 else ''}${whole}.{fraction.rstrip('0').ljust(4, '0')}"
+
+
+@dataclass(frozen=True)
+class BudgetFit:
+    """A budget a submission counts against: what it has left this month and what the submission needs."""
+
+    usage: BudgetUsage
+    needs: Decimal
+
+    @property
+    def left(self) -> Decimal:
+        return max(self.usage.budget.monthly_limit - self.usage.spent, ZERO)
+
+    @property
+    def fits(self) -> bool:
+        return self.usage.spent + self.needs <= self.usage.budget.monthly_limit
+
+    @property
+    def name(self) -> str:
+        budget = self.usage.budget
+        if budget.scope == Budget.Scope.PERSON:
+            return "your budget"
+        if budget.scope == Budget.Scope.TAG:
+            return f"the budget of tag “{budget.tag}”"
+        return "the team budget"
+
+    def refusal(self, what: str) -> str:
+        """Why `what` ("this task", "this batch of 12 tasks") would be refused; empty when it fits."""
+        if self.fits:
+            return ""
+        return (
+            f"{what[:1].upper()}{what[1:]} needs {exact_usd(self.needs)}, {self.name} has "
+            f"{exact_usd(self.left)} left this month."
+        )
+
+
+_SCOPE_ORDER = {Budget.Scope.TEAM: 0, Budget.Scope.PERSON: 1, Budget.Scope.TAG: 2}
+
+
+def budgets_for_submission(*, user, charges: list[tuple[str, Decimal]]) -> list[BudgetFit]:
+    """Every active budget a submission of `charges` (tag, estimated charge) by `user` would count
+    against, with what it has left (live holds included, as `budgets_reserve` counts them) and whether
+    the submission fits: what the builder and the batch confirmation show before submitting. Nothing is
+    locked or reserved; the submit checks again. Two queries, one when no budget applies.
+    """
+    by_tag = _by_tag(charges)
+    total = sum(by_tag.values(), ZERO)
+    budgets = list(
+        Budget.objects.filter(_applying_to(user=user, tags=by_tag), is_active=True)
+        .select_related("user")
+        .order_by("pk")
+    )
+    if not budgets:
+        return []
+    budgets.sort(key=lambda b: _SCOPE_ORDER[b.scope])
+    spent = _spent(budgets)
+    return [
+        BudgetFit(
+            usage=BudgetUsage(budget=budget, spent=spent[budget.pk]),
+            needs=by_tag[budget.tag] if budget.scope == Budget.Scope.TAG else total,
+        )
+        for budget in budgets
+    ]
+
+
+def budget_warnings() -> list[str]:
+    """One sentence per active budget at or over its warning threshold this month."""
+    warnings = []
+    for usage in budgets_usage(active_only=True):
+        if not usage.is_warning:
+            continue
+        limit = usage.budget.monthly_limit
+        if usage.is_over:
+            warnings.append(
+                f"{usage.budget} is used up: ${usage.spent:.2f} of ${limit:.2f} this month. "
+                "New submissions that count against it are refused."
+            )
+        else:
+            warnings.append(
+                f"{usage.budget} is at {usage.percent}%: ${usage.spent:.2f} of ${limit:.2f} this month, "
+                f"{exact_usd(usage.left)} left."
+            )
+    return warnings
+
+
+# --- Changing ---------------------------------------------------------------------------------------
+
+
+def budget_snapshot(budget: Budget) -> dict:
+    return {
+        "scope": budget.scope,
+        "person": budget.user.get_username() if budget.user_id else "",
+        "tag": budget.tag,
+        "monthly_limit": budget.monthly_limit,
+        "warn_ratio": budget.warn_ratio,
+        "is_active": budget.is_active,
+    }
+
+
+def budget_save(
+    *,
+    actor,
+    budget: Budget | None = None,
+    scope: str,
+    monthly_limit: Decimal,
+    warn_ratio: Decimal,
+    user=None,
+    tag: str = "",
+    is_active: bool = True,
+) -> Budget:
+    """Create a budget (budget=None) or change one; audited. The caller has checked uniqueness."""
+    from tasks.team.audit import audit_changes, audit_record
+
+    creating = budget is None
+    budget = budget or Budget(created_by=actor if actor is not None and actor.pk else None)
+    before = {} if creating else budget_snapshot(budget)
+    budget.scope = scope
+    budget.user = user if scope == Budget.Scope.PERSON else None
+    budget.tag = tag if scope == Budget.Scope.TAG else ""
+    budget.monthly_limit = monthly_limit
+    budget.warn_ratio = warn_ratio
+    budget.is_active = is_active
+    with transaction.atomic():
+        budget.save()
+        after = budget_snapshot(budget)
+        audit_record(
+            actor=actor,
+            action="budget.create" if creating else "budget.update",
+            obj=budget,
+            changes=after if creating else audit_changes(before, after),
+        )
+    return budget
+
+
+def budget_delete(*, actor, budget: Budget) -> None:
+    from tasks.team.audit import audit_record
+
+    with transaction.atomic():
+        snapshot = budget_snapshot(budget)
+        audit_record(actor=actor, action="budget.delete", obj=budget, changes=snapshot)
+        budget.delete()

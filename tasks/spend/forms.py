@@ -1,0 +1,100 @@
+"""Forms of the spend and budgets pages."""
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from tasks.models import Budget
+from tasks.spend import periods
+from tasks.upstream.providers import tag_problem
+
+
+class SpendFilterForm(forms.Form):
+    period = forms.ChoiceField(choices=periods.PERIOD_CHOICES, required=False, initial="this_month")
+    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    by = forms.ChoiceField(
+        choices=periods.GRANULARITY_CHOICES, required=False, initial="day", label="Over time by"
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("period") == "custom" and not (data.get("date_from") or data.get("date_to")):
+            raise forms.ValidationError("Give a start or an end date for a custom period.")
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            # Reversed dates mean the period between them: swap them, in the inputs shown too.
+            data["date_from"], data["date_to"] = end, start
+            self.data = self.data.copy()
+            self.data[self.add_prefix("date_from")] = end.isoformat()
+            self.data[self.add_prefix("date_to")] = start.isoformat()
+        return data
+
+    def chosen_period(self) -> periods.Period:
+        """The chosen period; this month when the input is missing or wrong."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        key = data.get("period") or ""
+        start, end = data.get("date_from"), data.get("date_to")
+        if key == "custom" or (not key and (start or end)):
+            today = periods.local_today()
+            return periods.period_custom(start=start or end or today, end=end or start or today)
+        return periods.period_preset(key or "this_month")
+
+    def chosen_granularity(self) -> str:
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        return data.get("by") or "day"
+
+
+class BudgetForm(forms.Form):
+    scope = forms.ChoiceField(
+        choices=Budget.Scope.choices, widget=forms.RadioSelect, initial=Budget.Scope.TEAM
+    )
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True).order_by("username"),
+        required=False,
+        label="Person",
+        help_text="For a person's budget.",
+    )
+    tag = forms.CharField(max_length=255, required=False, help_text="For a tag's budget: the exact tag.")
+    monthly_limit = forms.DecimalField(
+        min_value=Decimal("0"), max_digits=12, decimal_places=2, label="Monthly limit (USD)"
+    )
+    warn_percent = forms.IntegerField(
+        min_value=1, max_value=100, initial=80, label="Warn at (% of the limit)"
+    )
+    is_active = forms.BooleanField(required=False, initial=True, label="Active (enforced)")
+
+    def __init__(self, *args, instance: Budget | None = None, **kwargs):
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "scope": instance.scope,
+                "user": instance.user_id,
+                "tag": instance.tag,
+                "monthly_limit": instance.monthly_limit.quantize(Decimal("0.01")),
+                "warn_percent": int(instance.warn_ratio * 100),
+                "is_active": instance.is_active,
+            }
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        data = super().clean()
+        scope, user, tag = data.get("scope"), data.get("user"), (data.get("tag") or "").strip()
+        data["tag"] = tag
+        others = Budget.objects.exclude(pk=self.instance.pk) if self.instance else Budget.objects.all()
+        if scope == Budget.Scope.PERSON:
+            if user is None:
+                self.add_error("user", "Choose the person this budget is for.")
+            elif others.filter(scope=scope, user=user).exists():
+                self.add_error("user", f"{user} already has a budget; edit that one.")
+        elif scope == Budget.Scope.TAG:
+            if not tag:
+                self.add_error("tag", "Give the tag this budget is for.")
+            elif tag_problem(tag):
+                self.add_error("tag", tag_problem(tag))
+            elif others.filter(scope=scope, tag=tag).exists():
+                self.add_error("tag", f"The tag “{tag}” already has a budget; edit that one.")
+        elif scope == Budget.Scope.TEAM and others.filter(scope=scope).exists():
+            self.add_error("scope", "There is already a team budget; edit that one.")
+        return data

@@ -1,0 +1,131 @@
+"""Recording what became of a chunk's tasks: the outcomes task_post (or live) answered, tasks never sent
+or whose reply was lost (the writes of tasks/submission/chunks.py; the caller owns the transaction)."""
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from tasks.models import Task, TaskEvent
+from tasks.submission.bulk import insert_rows, update_rows
+from tasks.submission.collection import POLL_DELAYS, schedule_collect, task_apply_outcome
+from tasks.upstream.outcomes import StatusClass, TaskOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class _Created:
+    """A task row just committed: what sending it and recording its outcome need, without loading it."""
+
+    pk: uuid.UUID
+    body: dict
+
+
+def _not_sent(message: str) -> dict:
+    """A task's fields once it is known never to have been sent: failed, and it costs nothing."""
+    return {
+        "status": Task.Status.FAILED,
+        "status_message": message,
+        "spend": Decimal("0"),
+        "spend_is_final": True,
+        "completed_at": timezone.now(),
+    }
+
+
+def _add_events(tasks: list[Task | _Created], **fields) -> None:
+    insert_rows(TaskEvent, [{"task_id": task.pk} for task in tasks], same=fields)
+
+
+def tasks_fail_unsent(*, tasks: list, message: str) -> None:
+    """Tasks certainly never accepted (refused as a whole, or never sent): failed, spend 0 and final."""
+    if not tasks:
+        return
+    with transaction.atomic():
+        Task.objects.filter(pk__in=[task.pk for task in tasks]).update(**_not_sent(message))
+        _add_events(tasks, kind=TaskEvent.Kind.ERROR, message=message)
+
+
+def tasks_mark_unknown(*, tasks: list, message: str) -> None:
+    """Tasks whose POST may have been accepted and charged but whose reply was not recorded: unknown,
+    never sent again; their spend stays the estimate, provisional."""
+    if not tasks:
+        return
+    with transaction.atomic():
+        Task.objects.filter(pk__in=[task.pk for task in tasks]).update(
+            status=Task.Status.UNKNOWN, status_message=message
+        )
+        _add_events(tasks, kind=TaskEvent.Kind.UNKNOWN, message=message)
+
+
+def tasks_mark_interrupted(*, tasks: list[Task]) -> None:
+    """Tasks left `queued` outside any chunk by a process that stopped while sending them (before
+    chunks existed): they may have been accepted."""
+    tasks_mark_unknown(
+        tasks=tasks,
+        message="The submission was interrupted after this task was saved and before the upstream's answer "
+        "was recorded. It may have been accepted and charged, so it was not sent again.",
+    )
+
+
+def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> None:
+    """Record what task_post answered for each task of a chunk and schedule the collection of the
+    accepted ones; the caller owns the transaction.
+
+    Outcomes repeat (every accepted task of a chunk has the same code, message and charge), so each
+    group of equal values is one UPDATE, which also writes the one value that differs per task, its
+    upstream id (a row is rewritten once, not once for its status and again for its id), and one INSERT
+    of its events, whose shared values are prepared once.
+    """
+    now = timezone.now()
+    first_poll = now + timedelta(seconds=POLL_DELAYS[0])
+    groups: dict[tuple, list[tuple[uuid.UUID, str | None]]] = defaultdict(list)
+    for task, outcome in zip(tasks, outcomes, strict=True):
+        created = outcome.status_class == StatusClass.CREATED and bool(outcome.id)
+        groups[(created, outcome.status_code, outcome.status_message, outcome.cost)].append(
+            (task.pk, outcome.id or None)
+        )
+    accepted = []
+    for (created, code, message, cost), pairs in groups.items():
+        fields = {
+            "status_code": code,
+            "status_message": message,
+            "charged": cost,
+            "spend": cost,
+            "submitted_at": now,
+        }
+        event = {"status_code": code, "message": message, "cost_change": cost or None}
+        if created:
+            fields.update(status=Task.Status.SUBMITTED, next_poll_at=first_poll)
+            events = [{"task_id": pk, "data": {"upstream_task_id": upstream_id}} for pk, upstream_id in pairs]
+            event.update(kind=TaskEvent.Kind.POSTED)
+            accepted.extend(str(pk) for pk, _ in pairs)
+        else:
+            fields.update(status=Task.Status.FAILED, spend_is_final=True, completed_at=now)
+            events = [{"task_id": pk} for pk, _ in pairs]
+            event.update(kind=TaskEvent.Kind.FAILED, data=None)
+        update_rows(Task, pairs, each="upstream_task_id", same=fields)
+        insert_rows(TaskEvent, events, same=event)
+    if accepted:  # one chunk: one collection job, committed with the outcomes
+        schedule_collect(accepted, delay=POLL_DELAYS[0])
+
+
+def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
+    """Record the answer of a live request: its charge, then the result as a poll's would be."""
+    Task.objects.filter(pk=task_id).update(
+        upstream_task_id=outcome.id or None,
+        submitted_at=timezone.now(),
+        charged=outcome.cost,
+        spend=outcome.cost,
+    )
+    task = Task.objects.get(pk=task_id)
+    TaskEvent.objects.create(
+        task=task,
+        kind=TaskEvent.Kind.POSTED,
+        status_code=outcome.status_code,
+        message=outcome.status_message,
+        cost_change=outcome.cost,
+    )
+    task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)

@@ -1,0 +1,175 @@
+"""People: create (invite) with a one-time password, change role, deactivate; every change is audited.
+
+A role is one of the two groups from tasks.roles. Admins are also staff, so they can open the Django
+admin (what they may do there still follows their permissions).
+"""
+
+import secrets
+
+from axes.utils import reset as axes_reset
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from tasks.models import OneTimePassword
+from tasks.roles import ADMINS, MEMBERS
+from tasks.spend.budgets import month_start
+from tasks.team.audit import audit_record
+
+ROLE_NONE = "none"
+ROLES = {MEMBERS: "Member", ADMINS: "Admin"}
+ROLE_CHOICES = [
+    (MEMBERS, "Member — submits tasks, sees all tasks, templates and tags"),
+    (ADMINS, "Admin — also spend, budgets, credentials, people and the audit log"),
+]
+
+
+class PersonError(Exception):
+    """A change to a person that is not allowed; the message is meant for the person making it."""
+
+
+def person_role(user) -> str:
+    """The person's role group name, or ROLE_NONE."""
+    names = {g.name for g in user.groups.all()}
+    if ADMINS in names:
+        return ADMINS
+    if MEMBERS in names:
+        return MEMBERS
+    return ROLE_NONE
+
+
+def _one_time_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def one_time_password_hours() -> int:
+    """How long a one-time password works (ONE_TIME_PASSWORD_HOURS), for the pages that hand one out."""
+    return round(settings.ONE_TIME_PASSWORD_MAX_AGE.total_seconds() / 3600)
+
+
+def _must_change(user) -> dict:
+    """Mark the password just saved as one-time: its owner must replace it, and it expires."""
+    now = timezone.now()
+    expires = now + settings.ONE_TIME_PASSWORD_MAX_AGE
+    OneTimePassword.objects.update_or_create(user=user, defaults={"issued_at": now, "expires_at": expires})
+    # (Key names without "password": the audit log drops values under such keys.)
+    return {"must_change": True, "one_time_until": expires.isoformat(timespec="minutes")}
+
+
+def _set_role(user, role: str) -> None:
+    user.groups.remove(*Group.objects.filter(name__in=[MEMBERS, ADMINS]))
+    if role in (MEMBERS, ADMINS):
+        user.groups.add(Group.objects.get(name=role))
+    user.is_staff = role == ADMINS or user.is_superuser
+    user.save(update_fields=["is_staff"])
+
+
+def person_create(*, actor, username: str, email: str = "", role: str = MEMBERS) -> tuple[object, str]:
+    """Create a person with a generated one-time password; return (user, password). Show it once."""
+    if role not in ROLES:
+        raise PersonError("Choose a role: Member or Admin.")
+    user_model = get_user_model()
+    if user_model.objects.filter(username__iexact=username).exists():
+        raise PersonError(f"Someone called “{username}” already exists.")
+    password = _one_time_password()
+    with transaction.atomic():
+        user = user_model.objects.create_user(username=username, email=email, password=password)
+        _set_role(user, role)
+        audit_record(
+            actor=actor,
+            action="person.create",
+            obj=user,
+            changes={"username": username, "email": email, "role": ROLES[role], **_must_change(user)},
+        )
+    return user, password
+
+
+def person_set_role(*, actor, person, role: str) -> None:
+    """Make `person` a Member or an Admin. Nobody removes their own Admin role (no lock-out)."""
+    if role not in ROLES:
+        raise PersonError("Choose a role: Member or Admin.")
+    before = person_role(person)
+    if before == role:
+        return
+    if actor is not None and person.pk == actor.pk and before == ADMINS:
+        raise PersonError("You cannot remove your own Admin role; ask another Admin.")
+    with transaction.atomic():
+        _set_role(person, role)
+        audit_record(
+            actor=actor,
+            action="person.role",
+            obj=person,
+            changes={"role": {"from": ROLES.get(before, "No role"), "to": ROLES[role]}},
+        )
+
+
+def person_set_active(*, actor, person, active: bool) -> None:
+    """Deactivate (cannot log in; tasks and history stay) or reactivate a person."""
+    if actor is not None and person.pk == actor.pk and not active:
+        raise PersonError("You cannot deactivate yourself.")
+    if person.is_active == active:
+        return
+    with transaction.atomic():
+        person.is_active = active
+        person.save(update_fields=["is_active"])
+        audit_record(
+            actor=actor,
+            action="person.activate" if active else "person.deactivate",
+            obj=person,
+            changes={"is_active": {"from": not active, "to": active}},
+        )
+
+
+def person_reset_password(*, actor, person) -> str:
+    """Give a person a new one-time password; return it. Show it once. They must replace it at their
+    next login, before it expires (ONE_TIME_PASSWORD_HOURS)."""
+    password = _one_time_password()
+    with transaction.atomic():
+        person.set_password(password)
+        person.save(update_fields=["password"])
+        audit_record(actor=actor, action="person.reset_password", obj=person, changes=_must_change(person))
+    return password
+
+
+def person_change_own_password(*, person, password: str) -> None:
+    """A person sets their own password (validated by the caller's form); a one-time password ends."""
+    with transaction.atomic():
+        had_one_time = OneTimePassword.objects.filter(user=person).exists()
+        person.set_password(password)
+        person.save(update_fields=["password"])
+        OneTimePassword.objects.filter(user=person).delete()
+        audit_record(
+            actor=person,
+            action="person.change_password",
+            obj=person,
+            changes={"replaced_one_time": had_one_time},
+        )
+
+
+def person_unlock(*, actor, person) -> int:
+    """Lift a login lock-out on a person's username (failures from any address); returns how many
+    records of failed attempts were removed. Audited."""
+    with transaction.atomic():
+        removed = axes_reset(username=person.get_username())
+        audit_record(
+            actor=actor, action="person.unlock", obj=person, changes={"failed_attempts_cleared": removed}
+        )
+    return removed
+
+
+def people_list() -> QuerySet:
+    """Everyone, with their role groups and this month's task count and spend (one query + groups)."""
+    since = month_start()
+    return (
+        get_user_model()
+        .objects.prefetch_related("groups")
+        .select_related("one_time_password")
+        .annotate(
+            month_tasks=Count("submitted_tasks", filter=Q(submitted_tasks__created_at__gte=since)),
+            month_spend=Sum("submitted_tasks__spend", filter=Q(submitted_tasks__created_at__gte=since)),
+        )
+        .order_by("-is_active", "username")
+    )

@@ -1,0 +1,916 @@
+"""The task list, task page, exports, tags and home as a member uses them."""
+
+import csv
+import io
+import json
+import re
+from datetime import timedelta
+from decimal import Decimal
+from html import unescape
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tasks.models import Task, TaskEvent, TaskLabel
+from tests.factories import make_credential, make_task, make_template_version, make_user
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("history:task_list")
+
+
+def _ids(response) -> list[str]:
+    return [str(task.pk) for task in response.context["page"].tasks]
+
+
+def _export(client, fmt: str, query: str = "") -> list[dict]:
+    response = client.get(reverse("history:task_export", args=[fmt]) + query)
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode()
+    if fmt == "json":
+        return json.loads(body)
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+# --- Permissions ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["history:task_list", "history:tag_list"])
+def test_a_user_without_a_role_gets_403(client, django_user_model, name):
+    client.force_login(django_user_model.objects.create_user(username="nobody", password="x"))
+
+    assert client.get(reverse(name)).status_code == 403
+
+
+def test_a_user_without_a_role_cannot_edit_or_refresh(client, django_user_model):
+    task = make_task()
+    client.force_login(django_user_model.objects.create_user(username="nobody", password="x"))
+
+    assert client.get(reverse("history:task_detail", args=[task.pk])).status_code == 403
+    assert client.post(reverse("history:task_edit", args=[task.pk]), {"labels": "x"}).status_code == 403
+    assert client.post(reverse("history:task_refresh", args=[task.pk])).status_code == 403
+    assert client.get(reverse("history:task_export", args=["csv"])).status_code == 403
+    assert not TaskLabel.objects.exists()
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client):
+    response = client.get(LIST)
+
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+# --- List and filters -------------------------------------------------------------------------------
+
+
+def test_every_member_sees_every_task(member_client, team_admin):
+    mine = make_task(submitted_by=None)
+    theirs = make_task(submitted_by=team_admin)
+
+    response = member_client.get(LIST)
+
+    assert set(_ids(response)) == {str(mine.pk), str(theirs.pk)}
+    assert "team-admin" in response.content.decode()
+
+
+def test_filters_narrow_the_list(member_client, member_user):
+    claude = make_credential("Claude direct")
+    version = make_template_version()
+    target = make_task(
+        provider="claude",
+        model_name="claude-sonnet-4-0",
+        tag="team-a:parks",
+        submitted_by=member_user,
+        credential=claude,
+        template_version=version,
+        answer_text="Disneyland Paris dominates.",
+        labels=["baseline"],
+    )
+    make_task(provider="chat_gpt", tag="team-a:parks")
+    make_task(provider="claude", tag="other", status="pending")
+
+    query = {
+        "provider": "claude",
+        "model": "claude-sonnet-4-0",
+        "status": "completed",
+        "tag": "team-a:parks",
+        "label": "baseline",
+        "person": member_user.pk,
+        "credential": claude.pk,
+        "template": version.template_id,
+        "q": "disneyland",
+        "cost_min": "0.01",
+        "cost_max": "1",
+        "date_from": (timezone.localdate() - timedelta(days=1)).isoformat(),
+        "date_to": timezone.localdate().isoformat(),
+    }
+    for key in query:  # each filter alone keeps the target
+        assert str(target.pk) in _ids(member_client.get(LIST, {key: query[key]})), key
+
+    response = member_client.get(LIST, query)
+
+    assert _ids(response) == [str(target.pk)]
+
+
+def test_text_search_looks_in_prompt_and_answer(member_client):
+    in_prompt = make_task(user_prompt="Best roller coasters in Europe")
+    in_answer = make_task(user_prompt="Parks?", answer_text="Europa-Park has great ROLLER coasters.")
+    make_task(user_prompt="Weather in Paris", answer_text="Sunny.")
+
+    assert set(_ids(member_client.get(LIST, {"q": "roller"}))) == {str(in_prompt.pk), str(in_answer.pk)}
+
+
+def test_batch_and_date_filters(member_client):
+    from tasks.models import Batch
+
+    batch = Batch.objects.create(name="Q3 sweep")
+    in_batch = make_task(batch=batch)
+    old = make_task(created_at=timezone.now() - timedelta(days=40))
+
+    assert _ids(member_client.get(LIST, {"batch": str(batch.pk)})) == [str(in_batch.pk)]
+    until = (timezone.localdate() - timedelta(days=30)).isoformat()
+    assert _ids(member_client.get(LIST, {"date_to": until})) == [str(old.pk)]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"date_from": "2025-13-45"},
+        {"date_to": "yesterday"},
+        {"batch": "not-a-uuid"},
+        {"person": "abc"},
+        {"person": "999999"},
+        {"credential": "1; drop table"},
+        {"cost_min": "cheap"},
+        {"cost_max": "1e999999"},
+        {"cost_min": "-1"},
+        {"status": "exploded"},
+        {"sort": "nonsense"},
+        {"after": "!!!garbage"},
+        {"before": "eyJub3QiOiAiYSBjdXJzb3IifQ"},
+        {"template": "x"},
+        {"date_from": "2026-02-01", "date_to": "2026-01-01"},
+    ],
+)
+def test_bad_filter_input_shows_errors_and_still_lists(member_client, query):
+    task = make_task()
+
+    response = member_client.get(LIST, query)
+
+    assert response.status_code == 200
+    assert _ids(response) == [str(task.pk)]
+    page = response.content.decode()
+    if not {"after", "before", "sort"} & set(query):
+        assert "Some filters were ignored" in page
+
+
+def test_a_valid_filter_still_applies_beside_an_invalid_one(member_client):
+    claude = make_task(provider="claude")
+    make_task(provider="chat_gpt")
+
+    response = member_client.get(LIST, {"provider": "claude", "date_from": "bad"})
+
+    assert _ids(response) == [str(claude.pk)]
+    assert "Enter a valid date" in response.content.decode()
+
+
+def test_htmx_requests_get_only_the_results_fragment(member_client):
+    make_task(user_prompt="Fragment prompt")
+
+    response = member_client.get(LIST, {"provider": "chat_gpt"}, headers={"HX-Request": "true"})
+
+    page = response.content.decode()
+    assert "Fragment prompt" in page
+    assert 'id="task-results"' in page
+    assert "<html" not in page
+    assert "HX-Request" in response["Vary"]
+
+
+def test_a_history_restore_request_gets_the_whole_page(member_client):
+    response = member_client.get(
+        LIST, {"provider": "chat_gpt"}, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    )
+
+    assert "<html" in response.content.decode()
+
+
+def test_the_filter_form_works_without_javascript(member_client):
+    page = member_client.get(LIST).content.decode()
+
+    assert 'method="get"' in page
+    assert f'action="{LIST}"' in page
+    assert 'hx-push-url="true"' in page
+
+
+def test_sorting_by_cost_and_time(member_client):
+    now = timezone.now()
+    cheap = make_task(money_spent=Decimal("0.001"), created_at=now - timedelta(hours=2))
+    dear = make_task(money_spent=Decimal("0.5"), created_at=now - timedelta(hours=3))
+    middle = make_task(money_spent=Decimal("0.02"), created_at=now - timedelta(hours=1))
+
+    assert _ids(member_client.get(LIST, {"sort": "-cost"})) == [str(t.pk) for t in (dear, middle, cheap)]
+    assert _ids(member_client.get(LIST, {"sort": "cost"})) == [str(t.pk) for t in (cheap, middle, dear)]
+    assert _ids(member_client.get(LIST, {"sort": "created"})) == [str(t.pk) for t in (dear, cheap, middle)]
+    assert _ids(member_client.get(LIST)) == [str(t.pk) for t in (middle, cheap, dear)]
+
+
+@pytest.mark.parametrize("sort", ["-created", "created", "-cost", "cost"])
+def test_seek_pagination_walks_every_task_once_both_ways(member_client, sort, monkeypatch):
+    monkeypatch.setattr("tasks.history.selectors.PAGE_SIZE", 4)
+    now = timezone.now()
+    same_time = now - timedelta(minutes=5)
+    tasks = [
+        make_task(
+            money_spent=Decimal(str(i % 3)) / 100,  # ties on cost
+            created_at=same_time if i % 2 else now - timedelta(minutes=i),  # ties on time
+        )
+        for i in range(11)
+    ]
+
+    seen, pages, params = [], [], {"sort": sort}
+    while True:
+        response = member_client.get(LIST, params)
+        page = response.context["page"]
+        pages.append(page)
+        seen += [str(t.pk) for t in page.tasks]
+        if not page.next_cursor:
+            break
+        params = {"sort": sort, "after": page.next_cursor}
+
+    assert sorted(seen) == sorted(str(t.pk) for t in tasks)
+    assert len(seen) == len(set(seen))
+    # And back again with the "previous" links from the last page.
+    back = [str(t.pk) for t in pages[-1].tasks]
+    page = pages[-1]
+    while page.previous_cursor:
+        page = member_client.get(LIST, {"sort": sort, "before": page.previous_cursor}).context["page"]
+        back = [str(t.pk) for t in page.tasks] + back
+    assert back == seen
+
+
+def test_the_list_shows_a_capped_count_not_a_full_count(member_client, monkeypatch):
+    monkeypatch.setattr("tasks.history.selectors.COUNT_CAP", 3)
+    for _ in range(5):
+        make_task()
+
+    page = member_client.get(LIST).content.decode()
+
+    assert "3+" in page
+
+
+def test_pending_rows_poll_and_final_rows_do_not(member_client):
+    pending = make_task(status="pending")
+    done = make_task(status="completed")
+
+    page = member_client.get(LIST).content.decode()
+    row_url = reverse("history:task_status", args=[pending.pk]) + "?part=row"
+    assert f'hx-get="{row_url}"' in page
+    assert reverse("history:task_status", args=[done.pk]) not in page
+
+    Task.objects.filter(pk=pending.pk).update(status="completed", spend_is_final=True)
+    row = member_client.get(row_url, headers={"HX-Request": "true"}).content.decode()
+
+    assert "hx-trigger" not in row
+    assert "Completed" in row
+
+
+def test_costs_show_final_or_provisional(member_client):
+    make_task(status="pending")
+    make_task(status="completed", money_spent=Decimal("0.0286"))
+
+    page = member_client.get(LIST).content.decode()
+
+    assert "$0.0288" in page
+    assert "provisional" in page
+
+
+# --- Export -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "?provider=claude",
+        "?status=completed&tag=team-a",
+        "?q=park&sort=-cost",
+        "?cost_min=0.02&date_from=bad",
+    ],
+)
+def test_csv_and_json_exports_hold_exactly_the_filtered_tasks(member_client, query, monkeypatch):
+    monkeypatch.setattr("tasks.history.selectors.PAGE_SIZE", 2)  # the export ignores pagination
+    for i in range(7):
+        make_task(
+            provider="claude" if i % 2 else "chat_gpt",
+            status="completed" if i % 3 else "pending",
+            tag="team-a" if i < 4 else "",
+            user_prompt="Theme park trends" if i % 2 else "Weather",
+            money_spent=Decimal(i) / 100,
+        )
+    params = dict(pair.split("=") for pair in query.lstrip("?").split("&") if pair)
+    listed, page = [], member_client.get(LIST, params).context["page"]
+    listed += [str(t.pk) for t in page.tasks]
+    while page.next_cursor:
+        page = member_client.get(LIST, {**params, "after": page.next_cursor}).context["page"]
+        listed += [str(t.pk) for t in page.tasks]
+
+    as_csv = [row["id"] for row in _export(member_client, "csv", query)]
+    as_json = [row["id"] for row in _export(member_client, "json", query)]
+
+    assert as_csv == listed
+    assert as_json == listed
+
+
+def test_export_is_streamed_with_the_task_fields(member_client):
+    task = make_task(tag="t1", labels=["a", "b"], answer_text='=HYPERLINK("http://evil")')
+
+    response = member_client.get(reverse("history:task_export", args=["csv"]))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+    assert response.streaming
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert rows[0]["id"] == str(task.pk)
+    assert rows[0]["labels"] == "a, b"
+    assert Decimal(rows[0]["cost"]) == task.cost
+    assert rows[0]["answer_text"].startswith("'=")  # no formula injection in spreadsheets
+    data = _export(member_client, "json")
+    assert data[0]["labels"] == ["a", "b"]
+    assert Decimal(data[0]["spend"]) == task.spend
+
+
+def test_unknown_export_format_is_404(member_client):
+    assert member_client.get("/tasks/export.xml").status_code == 404
+
+
+# --- Task page --------------------------------------------------------------------------------------
+
+
+def test_task_page_shows_request_cost_and_every_event(member_client):
+    task = make_task(
+        status="completed", events=["created", "posted", "polled", "polled", "callback", "completed"]
+    )
+    error = TaskEvent.objects.create(task=task, kind="error", status_code=50000, message="Internal Error.")
+    TaskEvent.objects.filter(pk=error.pk).update(created_at=task.created_at + timedelta(minutes=5))
+
+    response = member_client.get(reverse("history:task_detail", args=[task.pk]))
+    page = response.content.decode()
+
+    events = response.context["events"]
+    assert len(events) == 7
+    assert [e.kind for e in events][:6] == ["created", "posted", "polled", "polled", "callback", "completed"]
+    assert page.count('class="event event-') == 7
+    assert "Internal Error." in page and "50000" in page and "40602" in page
+    assert "$0.0102" in page  # charged at post
+    assert "$0.0288" in page  # final cost
+    assert "$0.0286" in page  # money_spent
+    assert "Charged on completion" in page and "$0.0186" in page
+    assert "&quot;user_prompt&quot;" in page  # the request JSON, escaped
+    assert 'data-copy-target="#request-json"' in page
+    assert "Raw upstream JSON" in page
+    assert 'hx-trigger="every' not in page  # final: no polling
+
+
+def test_task_page_of_a_pending_task_polls_until_final(member_client):
+    task = make_task(status="pending")
+    detail = reverse("history:task_detail", args=[task.pk])
+    status_url = reverse("history:task_status", args=[task.pk])
+
+    page = member_client.get(detail).content.decode()
+    assert f'hx-get="{status_url}"' in page
+    assert "provisional" in page
+
+    fragment = member_client.get(status_url, headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 3s"' in fragment
+    assert 'hx-swap-oob="true"' in fragment  # the timeline follows
+
+    Task.objects.filter(pk=task.pk).update(status="completed", answer_text="**Done**", spend_is_final=True)
+    fragment = member_client.get(status_url, headers={"HX-Request": "true"}).content.decode()
+    assert "hx-trigger" not in fragment
+    assert "<strong>Done</strong>" in fragment
+
+
+def test_task_page_shows_citations_reasoning_and_fan_out(member_client):
+    answer = "Parks matter ([site.example](https://site.example/a))."
+    start = answer.index("(")
+    task = make_task(
+        answer_text=answer,
+        reasoning_text="I considered *parks*.",
+        fan_out_queries=["france parks 2025"],
+        citations=[
+            {
+                "title": "Site A",
+                "url": "https://site.example/a",
+                "domain": "site.example",
+                "start_index": start,
+                "end_index": len(answer) - 1,
+                "text": "",
+            },
+            {"title": "No span", "url": "https://other.example/", "domain": "other.example"},
+        ],
+    )
+
+    page = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+
+    assert '<mark class="cited">' in page
+    assert 'href="#cite-1"' in page and 'id="cite-1"' in page
+    assert "Site A" in page and "other.example" in page
+    assert "<em>parks</em>" in page
+    assert "france parks 2025" in page
+
+
+def test_unknown_task_is_404(member_client):
+    assert member_client.get("/tasks/00000000-0000-0000-0000-000000000000/").status_code == 404
+    assert member_client.get("/tasks/not-a-uuid/").status_code == 404
+
+
+def test_editing_labels_and_note_is_recorded_in_the_timeline(member_client, member_user):
+    task = make_task(labels=["old"])
+    url = reverse("history:task_edit", args=[task.pk])
+
+    response = member_client.post(url, {"labels": "baseline, q3 ,baseline", "note": "Compare with July."})
+
+    assert response.status_code == 302
+    assert sorted(task.labels.values_list("name", flat=True)) == ["baseline", "q3"]
+    task.refresh_from_db()
+    assert task.note == "Compare with July."
+    page = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+    assert "Added labels baseline, q3; removed label old." in page
+    assert "Changed the note." in page
+    assert "by member" in page
+
+
+def test_editing_labels_with_htmx_returns_the_form_and_timeline(member_client):
+    task = make_task()
+
+    response = member_client.post(
+        reverse("history:task_edit", args=[task.pk]),
+        {"labels": "x", "note": ""},
+        headers={"HX-Request": "true"},
+    )
+
+    page = response.content.decode()
+    assert 'id="task-labels"' in page
+    assert "Saved." in page
+    assert 'id="task-timeline" class="timeline-card" aria-labelledby="timeline-h" hx-swap-oob="true"' in page
+
+
+def test_an_overlong_label_is_refused_without_saving(member_client):
+    task = make_task()
+
+    response = member_client.post(reverse("history:task_edit", args=[task.pk]), {"labels": "x" * 61})
+
+    assert response.status_code == 400
+    assert not task.labels.exists()
+    assert "longer than 60" in response.content.decode()
+
+
+def test_refresh_now_calls_task_fetch_once(member_client, member_user, monkeypatch):
+    task = make_task(status="pending")
+    calls = []
+
+    def fake_fetch(*, task_id, actor=None, **kwargs):
+        calls.append((str(task_id), actor))
+        Task.objects.filter(pk=task_id).update(status="completed")
+        return Task.objects.get(pk=task_id)
+
+    monkeypatch.setattr("tasks.submission.collection.task_fetch", fake_fetch)
+
+    response = member_client.post(
+        reverse("history:task_refresh", args=[task.pk]), headers={"HX-Request": "true"}
+    )
+
+    assert calls == [(str(task.pk), member_user)]
+    assert response.status_code == 200
+    assert "hx-trigger" not in response.content.decode()
+
+
+def test_refresh_is_post_only(member_client):
+    task = make_task(status="pending")
+
+    assert member_client.get(reverse("history:task_refresh", args=[task.pk])).status_code == 405
+
+
+# --- Tags -------------------------------------------------------------------------------------------
+
+
+def test_tag_page_sums_equal_the_sum_of_its_tasks(member_client):
+    tag = "team-a:parks/fr"
+    tasks = [
+        make_task(tag=tag, money_spent=Decimal("0.0286")),
+        make_task(tag=tag, money_spent=Decimal("0.1"), provider="claude"),
+        make_task(tag=tag, status="pending"),
+        make_task(tag=tag, status="failed"),
+    ]
+    make_task(tag="other", money_spent=Decimal("5"))
+
+    response = member_client.get(reverse("history:tag_detail", kwargs={"tag": tag}))
+
+    summary = response.context["summary"]
+    assert summary.count == 4
+    assert summary.spend == sum(t.spend for t in tasks)
+    assert summary.final_spend == sum(t.spend for t in tasks if t.spend_is_final)
+    assert sum(n for _, _, n in summary.status_counts) == 4
+    assert sum(row["n"] for row in summary.models) == 4
+    assert sum(row["total"] for row in summary.models) == summary.spend
+
+
+@pytest.mark.parametrize(
+    "tag", ["team-a:parks", "a/b/c", "50% off?", "#hash", "..", "with space", "trailing/"]
+)
+def test_tags_with_special_characters_have_working_pages(member_client, tag):
+    make_task(tag=tag)
+
+    url = reverse("history:tag_detail", kwargs={"tag": tag})
+    response = member_client.get(url)
+
+    assert response.status_code == 200
+    assert response.context["summary"].tag == tag
+    assert url in member_client.get(reverse("history:tag_list")).content.decode()
+
+
+def test_unknown_tag_is_404(member_client):
+    assert member_client.get(reverse("history:tag_detail", kwargs={"tag": "nope"})).status_code == 404
+
+
+def test_tag_page_shows_answers_over_time_with_a_diff(member_client):
+    now = timezone.now()
+    prompt = "Which parks are most visited?"
+    make_task(
+        tag="t", user_prompt=prompt, answer_text="Disneyland leads.", created_at=now - timedelta(days=2)
+    )
+    make_task(
+        tag="t", user_prompt=prompt, answer_text="Disneyland leads.", created_at=now - timedelta(days=1)
+    )
+    make_task(tag="t", user_prompt=prompt, answer_text="Europa-Park <b>leads</b>.", created_at=now)
+
+    page = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"})).content.decode()
+
+    assert "same answer as before" in page
+    assert "<del>Disneyland </del><ins>Europa-Park &lt;b&gt;</ins>leads" in page
+    assert "<b>leads" not in page
+
+
+def test_tag_page_counts_cited_domains(member_client):
+    cite = {"title": "x", "url": "https://a.example/", "domain": "a.example"}
+    make_task(tag="t", citations=[cite, cite, {**cite, "domain": "b.example"}])
+    make_task(tag="t", citations=[cite])
+
+    summary = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"})).context["summary"]
+
+    assert summary.domains == [("a.example", 2), ("b.example", 1)]
+
+
+def test_tags_index_has_count_spend_first_and_last_run(member_client):
+    now = timezone.now()
+    first = make_task(tag="t", created_at=now - timedelta(days=3))
+    last = make_task(tag="t", created_at=now, status="pending")
+    make_task(tag="")
+
+    response = member_client.get(reverse("history:tag_list"))
+
+    (row,) = response.context["tags"]
+    assert row["tag"] == "t"
+    assert row["count"] == 2
+    assert row["total"] == first.spend + last.spend
+    assert row["first_run"] == first.created_at
+    assert row["last_run"] == last.created_at
+    assert row["active"] == 1
+
+
+# --- Home -------------------------------------------------------------------------------------------
+
+
+def test_home_shows_pending_recent_and_this_months_spend(member_client, member_user):
+    make_task(status="pending", user_prompt="Still waiting", submitted_by=member_user)
+    make_task(status="completed", user_prompt="All done", money_spent=Decimal("0.1"))
+    make_task(created_at=timezone.now() - timedelta(days=70), money_spent=Decimal("7"))
+
+    response = member_client.get(reverse("history:home"))
+    page = response.content.decode()
+
+    summary = response.context["summary"]
+    assert [t.user_prompt for t in summary.pending] == ["Still waiting"]
+    assert summary.month_spend == Decimal("0.0102") + Decimal("0.1002")
+    assert summary.my_month_spend == Decimal("0.0102")
+    assert "Still waiting" in page and "All done" in page
+
+
+def test_home_for_someone_without_a_role_explains_instead_of_failing(client):
+    client.force_login(make_user("newcomer"))
+
+    response = client.get(reverse("history:home"))
+
+    assert response.status_code == 200
+    assert "no role yet" in response.content.decode()
+
+
+# --- Queries do not grow with the data ----------------------------------------------------------------
+
+
+def _many(n: int, **fields):
+    users = [make_user() for _ in range(3)]
+    credential = make_credential()
+    for i in range(n):
+        make_task(submitted_by=users[i % 3], credential=credential, labels=["a", f"l{i}"], **fields)
+
+
+@pytest.mark.parametrize(
+    ("url", "fields"),
+    [
+        (LIST, {}),
+        (LIST + "?provider=chat_gpt&person=1&label=a&q=park", {}),
+        ("/tags/t/", {"tag": "t"}),
+        ("/tags/", {"tag": "t"}),
+        ("/", {"status": "pending"}),
+    ],
+)
+def test_page_queries_do_not_grow_with_the_number_of_tasks(
+    member_client, django_assert_max_num_queries, url, fields
+):
+    def count_queries():
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            assert member_client.get(url).status_code == 200
+        return len(captured)
+
+    _many(3, **fields)
+    few = count_queries()
+    _many(30, **fields)
+    many = count_queries()
+
+    assert few == many
+    with django_assert_max_num_queries(15):
+        member_client.get(url)
+
+
+def test_task_page_queries_do_not_grow_with_events_or_labels(member_client, django_assert_num_queries):
+    small = make_task(labels=["a"], events=["created"])
+    big = make_task(labels=[f"l{i}" for i in range(15)], events=["polled"] * 40)
+    for event in big.events.all()[:20]:
+        event.actor = make_user()
+        event.save()
+
+    def count(task):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            member_client.get(reverse("history:task_detail", args=[task.pk]))
+        return len(captured)
+
+    assert count(small) == count(big)
+
+
+# --- The task page says why Refresh now is off, and a lost reply once in plain words -------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"status": "completed"}, "Final: nothing to refresh."),
+        ({"status": "failed"}, "Final: nothing to refresh."),
+        ({"status": "queued", "upstream_task_id": None}, "Not sent yet: nothing to ask the upstream about."),
+        (
+            {"status": "unknown", "upstream_task_id": None},
+            "Reply lost: there is no upstream id to ask about.",
+        ),
+    ],
+)
+def test_a_disabled_refresh_now_says_why(member_client, fields, why):
+    task = make_task(**fields)
+
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+
+    button = re.search(r"<button[^>]*>Refresh now</button>", html).group(0)
+    assert "disabled" in button and f'title="{why}"' in button
+    assert f'<span id="refresh-why" class="muted small">{why}</span>' in html
+
+
+def test_refresh_now_is_enabled_while_the_task_is_with_the_upstream(member_client):
+    task = make_task(status="pending")
+
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+
+    assert re.search(r"<button type=\"submit\">Refresh now</button>", html)
+    assert "refresh-why" not in html
+
+
+def test_a_lost_reply_is_explained_once_in_plain_words(member_client):
+    technical = (
+        "The reply to task_post was lost (no reply within 120 s). The upstream may have accepted and charged "
+        "this task, so it was not sent again; it can be found upstream by its tag."
+    )
+    task = make_task(status="unknown", upstream_task_id=None, status_message=technical, events=[])
+    task.events.create(kind="unknown", message=technical)
+
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+
+    assert html.count(technical) == 1  # in the timeline only
+    assert "its answer never came back, so nobody knows whether the upstream accepted it" in html
+    assert f"<code>{task.request_body['tag']}</code>" in html
+
+
+def test_the_tags_answer_diff_shows_rendered_text_with_links(member_client):
+    now = timezone.now()
+    prompt = "Who reports on parks?"
+    make_task(
+        tag="t",
+        user_prompt=prompt,
+        answer_text="Per [Reuters](https://www.reuters.com/p), **Disneyland** leads.",
+        created_at=now - timedelta(days=1),
+    )
+    make_task(
+        tag="t",
+        user_prompt=prompt,
+        answer_text="Per [BBC](https://www.bbc.com/p), **Disneyland** leads.",
+        created_at=now,
+    )
+
+    page = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"})).content.decode()
+
+    diff = re.search(r'<div class="diff">(.*?)</div>', page, re.S).group(1)
+    assert '<ins><a href="https://www.bbc.com/p" rel="noopener noreferrer nofollow">BBC</a></ins>' in diff
+    assert "www.reutersbbc" not in re.sub(r"<[^>]+>", "", diff) and "**" not in diff
+
+
+# --- Home: needs attention ---------------------------------------------------------------------------
+
+
+def test_home_counts_what_needs_attention_and_links_to_exactly_those_tasks(member_client):
+    now = timezone.now()
+    failed = [make_task(status="failed", user_prompt=f"Failed {i}") for i in range(2)]
+    make_task(status="failed", user_prompt="Failed long ago", created_at=now - timedelta(days=20))
+    lost = make_task(status="unknown", user_prompt="Lost one")
+    stuck = make_task(status="pending", user_prompt="Stuck one", created_at=now - timedelta(minutes=45))
+    make_task(status="submitted", user_prompt="Just sent", created_at=now - timedelta(minutes=5))
+    make_task(status="completed", user_prompt="Done long ago", created_at=now - timedelta(hours=2))
+
+    html = member_client.get(reverse("history:home")).content.decode()
+
+    block = re.search(r'<section id="attention".*?</section>', html, re.S).group(0)
+    assert re.search(r'data-testid="attention-failed">2<', block)
+    assert re.search(r'data-testid="attention-unknown">1<', block)
+    assert re.search(r'data-testid="attention-stale">1<', block)
+    assert "waiting more than 30 minutes" in block and "within a few minutes" in block
+    links = [link.replace("&amp;", "&") for link in re.findall(r'<a href="([^"]+)"', block)]
+    listed = {}
+    for link in links:
+        page = member_client.get(link).content.decode()
+        listed[link] = {t for t in Task.objects.values_list("user_prompt", flat=True) if f">{t}</a>" in page}
+    assert list(listed.values()) == [{t.user_prompt for t in failed}, {lost.user_prompt}, {stuck.user_prompt}]
+
+
+def test_the_task_list_filters_tasks_waiting_longer_than_usual(member_client):
+    now = timezone.now()
+    make_task(status="pending", user_prompt="Stuck one", created_at=now - timedelta(minutes=31))
+    make_task(status="pending", user_prompt="Fresh one", created_at=now - timedelta(minutes=2))
+    make_task(status="completed", user_prompt="Old and done", created_at=now - timedelta(hours=3))
+
+    html = member_client.get(reverse("history:task_list") + "?stale=1").content.decode()
+
+    assert "Stuck one" in html and "Fresh one" not in html and "Old and done" not in html
+    assert re.search(r'<input type="checkbox" name="stale"[^>]*checked', html)
+
+
+def test_the_task_page_shows_the_variables_that_filled_it_and_links_to_its_batch(member_client):
+    from tasks.models import Batch
+
+    version = make_template_version()
+    version.fields = {"user_prompt": "Best {{dish}} in {{city}}?"}
+    version.save()
+    batch = Batch.objects.create(name="Nightly dishes", template_version=version)
+    task = make_task(batch=batch, template_version=version, variables={"dish": "pho", "city": "Hanoi"})
+    loose = make_task(variables={"dish": "pho", "city": "Hanoi"})  # no template: by name
+
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+    loose_html = member_client.get(reverse("history:task_detail", args=[loose.pk])).content.decode()
+
+    # In the template's order on both databases (PostgreSQL's jsonb would give city first).
+    assert "<code>dish</code> = pho; <code>city</code> = Hanoi" in html
+    assert "<code>city</code> = Hanoi; <code>dish</code> = pho" in loose_html
+    assert f'<a href="{reverse("prompt_templates:batch_detail", args=[batch.pk])}">Nightly dishes</a>' in html
+
+
+# --- Any stored tag leaves every page working ------------------------------------------------------
+
+# Tags as they may already be stored (made before tags were checked, through the admin or the shell).
+ODD_TAGS = [
+    "team-a\nq1",
+    "carriage\rreturn",
+    "tab\there",
+    "a/b/c",
+    "50% off?",
+    "#hash",
+    "naïve 東京 🎈",
+    "x" * 255,
+    ".",
+    "..",
+    "a/../b",
+    "a/./b",
+    "trailing/",
+    "/leading",
+    "a//b",
+    "~tilde",
+    "with space",
+    "line\u2028separator",
+]
+
+
+def _tag_hrefs(html: str) -> list[str]:
+    return [unescape(href) for href in re.findall(r'<a class="tag" href="([^"]*)"', html)]
+
+
+def _survives_browsers(href: str) -> bool:
+    """Browsers resolve `.` and `..` segments (also as %2e) and proxies merge `//`: a tag's link must
+    have none of them, and no raw whitespace or control character."""
+    path = urlsplit(href).path
+    segments = path.strip("/").split("/")
+    dots = {".", "..", "%2e", "%2e%2e", ".%2e", "%2e."}
+    return (
+        path.startswith("/tags/")
+        and path.endswith("/")
+        and all(segment and segment.lower() not in dots for segment in segments)
+        and not re.search(r"[\s\x00-\x1f\x7f]", href)
+    )
+
+
+@pytest.mark.parametrize("tag", ODD_TAGS, ids=repr)
+def test_any_stored_tag_leaves_every_page_working(team_admin_client, tag):
+    task = make_task(tag=tag, labels=["a label"])
+    make_task(tag="plain", status="pending")
+    pages = [
+        reverse("history:home"),
+        LIST,
+        f"{LIST}?{urlencode({'tag': tag})}",
+        reverse("history:tag_list"),
+        f"{reverse('history:tag_list')}?{urlencode({'q': tag})}",
+        reverse("history:task_detail", args=[task.pk]),
+        reverse("spend:page"),
+    ]
+
+    for url in pages:
+        assert team_admin_client.get(url).status_code == 200, url
+    index = team_admin_client.get(reverse("history:tag_list")).content.decode()
+    detail = team_admin_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+    (href,) = [h for h in _tag_hrefs(index) if h != reverse("history:tag_detail", kwargs={"tag": "plain"})]
+    assert _tag_hrefs(detail) == [href]
+    assert href in _tag_hrefs(team_admin_client.get(LIST).content.decode())
+    assert _survives_browsers(href), href
+    response = team_admin_client.get(href)
+    assert response.status_code == 200
+    assert response.context["summary"].tag == tag
+    assert response.context["summary"].count == 1
+    assert team_admin_client.get(href + f"?{urlencode({'prompt': task.user_prompt})}").status_code == 200
+    assert [row["tag"] for row in _export(team_admin_client, "json", f"?{urlencode({'tag': tag})}")] == [tag]
+    assert [row["tag"] for row in _export(team_admin_client, "csv", f"?{urlencode({'tag': tag})}")] == [tag]
+
+
+def test_a_readable_tag_keeps_its_readable_url():
+    assert reverse("history:tag_detail", kwargs={"tag": "team-a:parks/fr"}) == "/tags/team-a:parks/fr/"
+    assert reverse("history:tag_detail", kwargs={"tag": "50% off?"}) == "/tags/50%25%20off%3F/"
+
+
+@pytest.mark.parametrize("path", ["/tags/a%0Ab/", "/tags/~%21%21/", "/tags/~/", "/tags/~_w/", "/tags/~AA/"])
+def test_a_tag_url_that_no_tag_makes_is_a_404(member_client, path):
+    make_task(tag="a\nb")
+
+    assert member_client.get(path).status_code == 404
+
+
+# --- Count messages and the filter panel ------------------------------------------------------------
+
+
+def test_the_match_count_is_grammatical(member_client):
+    make_task(user_prompt="Parks in Lyon?", answer_text="Two.")
+    make_task(user_prompt="Parks in Seville?", answer_text="Three.")
+
+    one = member_client.get(LIST, {"q": "Lyon"}).content.decode()
+    two = member_client.get(LIST, {"q": "Parks"}).content.decode()
+
+    assert "<strong>1</strong> task matches these filters" in one
+    assert "<strong>2</strong> tasks match these filters" in two
+
+
+def test_the_folded_filter_panel_says_how_many_filters_are_active(member_client):
+    make_task()
+
+    plain = member_client.get(LIST).content.decode()
+    filtered = member_client.get(
+        LIST, {"status": "completed", "provider": "chat_gpt", "sort": "cost"}
+    ).content
+
+    assert '<details class="filters-panel">' in plain and "active</span>" not in plain
+    assert "· 2 active" in filtered.decode()  # the sort order is not a filter
+
+
+def test_the_task_page_shows_exact_figures_in_its_cost_breakdown(member_client):
+    task = make_task(status="completed", money_spent=Decimal("0.010508"))
+
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+
+    assert "<strong>$0.010708</strong>" in html  # final cost, 6 places
+    assert '<td class="num">$0.010200</td>' in html  # charged at post

@@ -1,0 +1,106 @@
+"""Reads behind the history pages: filters, seek pagination cursors, tag and home summaries."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from tasks.history import home, selectors, tags
+from tasks.models import Task
+from tests.factories import make_task
+
+pytestmark = pytest.mark.django_db
+
+
+def test_model_filter_matches_requested_or_resolved_name():
+    task = make_task(model_name="gpt-4.1")  # resolved to gpt-4.1-2025-04-14 by the factory
+
+    assert list(selectors.task_filter(model="gpt-4.1")) == [task]
+    assert list(selectors.task_filter(model="gpt-4.1-2025-04-14")) == [task]
+    assert not selectors.task_filter(model="gpt-4").exists()
+
+
+def test_date_to_is_inclusive_of_the_whole_day():
+    today = timezone.localdate()
+    late = timezone.make_aware(timezone.datetime.combine(today, timezone.datetime.max.time()))
+    task = make_task(created_at=late - timedelta(seconds=1))
+
+    assert list(selectors.task_filter(date_from=today, date_to=today)) == [task]
+    assert not selectors.task_filter(date_to=today - timedelta(days=1)).exists()
+
+
+def test_cost_filters_use_the_current_spend():
+    pending = make_task(status="pending")  # 0.0102 charged, provisional
+    done = make_task(money_spent=Decimal("0.5"))
+
+    assert list(selectors.task_filter(cost_max=Decimal("0.02"))) == [pending]
+    assert list(selectors.task_filter(cost_min=Decimal("0.1"))) == [done]
+
+
+def test_a_tampered_cursor_falls_back_to_the_first_page():
+    make_task()
+
+    page = selectors.task_list(filters={}, after="bm90LWpzb24")
+
+    assert page.cursor_error
+    assert len(page.tasks) == 1
+    assert not page.previous_cursor
+
+
+def test_first_page_has_no_previous_link_and_last_page_no_next():
+    for _ in range(3):
+        make_task()
+
+    first = selectors.task_list(filters={}, page_size=2)
+    second = selectors.task_list(filters={}, page_size=2, after=first.next_cursor)
+
+    assert first.next_cursor and not first.previous_cursor
+    assert second.previous_cursor and not second.next_cursor
+    assert len(second.tasks) == 1
+
+
+def test_list_rows_do_not_load_answers_or_raw_results(django_assert_num_queries):
+    make_task(labels=["a"])
+
+    page = selectors.task_list(filters={})
+    with django_assert_num_queries(0):
+        row = page.tasks[0]
+        _ = (row.submitted_by, row.credential.name, row.label_list, row.spend, row.status)
+    assert "result" in row.get_deferred_fields()
+    assert "answer_text" in row.get_deferred_fields()
+
+
+def test_tag_summary_totals_cover_all_tasks_and_runs_are_oldest_first():
+    now = timezone.now()
+    a = make_task(tag="t", user_prompt="p", answer_text="one", created_at=now - timedelta(days=2))
+    b = make_task(tag="t", user_prompt="p", answer_text="two", created_at=now - timedelta(days=1))
+    c = make_task(tag="t", user_prompt="p", status="pending", created_at=now)
+
+    summary = tags.tag_summary(tag="t")
+
+    assert summary.count == 3
+    assert summary.spend == a.spend + b.spend + c.spend
+    assert summary.provisional_spend == c.spend
+    assert [run.task.pk for run in summary.runs] == [a.pk, b.pk]
+    assert summary.runs[1].changed
+    assert "<del>one</del>" in summary.runs[1].diff_html
+
+
+def test_tag_summary_picks_the_requested_prompt():
+    make_task(tag="t", user_prompt="first")
+    make_task(tag="t", user_prompt="second")
+
+    assert tags.tag_summary(tag="t", prompt="first").runs[0].task.user_prompt == "first"
+
+
+def test_home_summary_counts_only_this_month(member_user):
+    make_task(money_spent=Decimal("1"), created_at=timezone.now() - timedelta(days=45))
+    recent = make_task(status="pending", submitted_by=member_user)
+
+    summary = home.home_summary(user=member_user)
+
+    if recent.created_at >= summary.month_start:
+        assert summary.month_spend == recent.spend
+        assert summary.my_month_spend == recent.spend
+    assert summary.pending == [Task.objects.get(pk=recent.pk)]

@@ -1,0 +1,326 @@
+"""Batch uploads: a size cap that refuses a large file unread (at the field, the rest of the form kept), a
+row limit that stops parsing, a clear page for a form too large to read, and arbitrary files that end in
+a form error or a plan, never an exception."""
+
+import codecs
+import csv
+import io
+import tracemalloc
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tasks.models import Task
+from tasks.prompt_templates import batches
+from tasks.prompt_templates.forms import BatchForm
+from tasks.prompt_templates.services import template_create
+from tasks.submission import callbacks
+from tests.factories import make_catalog, make_member
+
+FIELDS = {"user_prompt": "Best {{dish}} in {{city}}?", "model_name": "gpt-4.1"}
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def member(db, django_user_model):
+    return make_member(django_user_model)
+
+
+@pytest.fixture
+def template(member):
+    make_catalog()
+    return template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member)
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
+
+
+def _form_fields(credential) -> dict:
+    """The batch form's other fields, in the order a browser sends them (before the file)."""
+    return {
+        "name": "Nightly run",
+        "credential": str(credential.pk),
+        "models": ["gpt-4.1"],
+        "rows_text": "dish,city\npho,Hanoi\n",
+        "idempotency_key": "k",
+    }
+
+
+def _post_streamed(client, url: str, path, size: int):
+    """POST the multipart body in the file at `path` the way a WSGI server hands it over: a stream that
+    is read as the request is parsed, never a bytes object in memory."""
+    with open(path, "rb") as body:
+        environ = client._base_environ(
+            REQUEST_METHOD="POST",
+            PATH_INFO=url,
+            CONTENT_TYPE=MULTIPART_CONTENT,
+            CONTENT_LENGTH=str(size),
+            **{"wsgi.input": body},
+        )
+        return client.handler(environ)
+
+
+def _write_body(path, credential, file_size: int) -> int:
+    """A multipart body with the form's fields, then a CSV file of `file_size` bytes; returns its size."""
+    head = encode_multipart(BOUNDARY, _form_fields(credential))
+    head = head[: head.rindex(f"--{BOUNDARY}--".encode())]  # keep it open for the file part
+    part = (
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="rows_file"; filename="rows.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode()
+    row = b"dish,city\n" + b"x" * 90 + b",y\n"
+    with open(path, "wb") as out:
+        out.write(head + part)
+        written = 0
+        while written < file_size:
+            out.write(row)
+            written += len(row)
+        out.write(f"\r\n--{BOUNDARY}--\r\n".encode())
+        return out.tell()
+
+
+@pytest.mark.parametrize("file_mb", [20, 100])
+def test_a_large_upload_is_refused_at_the_field_unread_and_the_rest_of_the_form_is_kept(
+    member_client, template, credential, tmp_path, file_mb
+):
+    path = tmp_path / "body"
+    size = _write_body(path, credential, file_mb * MB)
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    member_client.get(url)  # templates compiled, modules imported: not part of the upload's cost
+
+    tracemalloc.start()
+    try:
+        response = _post_streamed(member_client, url, path, size)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "This file is larger than 5 MB" in html
+    assert 'value="Nightly run"' in html  # the person's other input is kept
+    assert "dish,city\npho,Hanoi" in html
+    assert peak < 2 * MB  # the file's content was never held: chunks pass and are dropped
+    assert Task.objects.count() == 0
+
+
+def test_a_file_just_over_the_cap_is_refused_too(member_client, template, credential, settings):
+    settings.BATCH_UPLOAD_MAX_BYTES = 1000  # well within the room left for the form's other fields
+    upload = SimpleUploadedFile("rows.csv", b"dish,city\n" + b"pho,Hanoi\n" * 150, content_type="text/csv")
+
+    html = member_client.post(
+        reverse("prompt_templates:batch_new", args=[template.pk]),
+        {**_form_fields(credential), "rows_file": upload},
+    ).content.decode()
+
+    assert "This file is larger than 1000 bytes" in html
+    assert 'value="Nightly run"' in html
+
+
+def test_a_file_under_the_cap_is_read(member_client, template, credential):
+    upload = SimpleUploadedFile("rows.csv", b"dish,city\npho,Hanoi\nramen,Tokyo\n", content_type="text/csv")
+
+    html = member_client.post(
+        reverse("prompt_templates:batch_new", args=[template.pk]),
+        {**_form_fields(credential), "rows_file": upload},
+    ).content.decode()
+
+    assert "2 tasks" in html
+
+
+def test_a_file_with_nul_bytes_is_refused_at_the_field(member_client, template, credential):
+    upload = SimpleUploadedFile("rows.csv", b"dish,city\npho\x00,Hanoi\n", content_type="text/csv")
+
+    html = member_client.post(
+        reverse("prompt_templates:batch_new", args=[template.pk]),
+        {**_form_fields(credential), "rows_file": upload},
+    ).content.decode()
+
+    assert "NUL bytes" in html
+
+
+def test_parsing_stops_at_the_row_limit(template, credential):
+    version = template.versions.get()
+    text = "dish,city\n" + "pho,Hanoi\n" * (batches.MAX_BATCH_TASKS * 3)
+
+    plan = batches.batch_plan(version=version, rows_text=text, models=["gpt-4.1"], credential=credential)
+
+    assert len(plan.rows) == batches.MAX_BATCH_TASKS
+    assert plan.errors == [
+        f"Line {batches.MAX_BATCH_TASKS + 2}: more than {batches.MAX_BATCH_TASKS} rows; reading stopped "
+        f"here (a batch runs at most {batches.MAX_BATCH_TASKS} tasks)."
+    ]
+
+
+def test_the_row_limit_counts_every_model(template, credential):
+    version = template.versions.get()
+    text = "dish,city\n" + "pho,Hanoi\n" * 3000
+
+    plan = batches.batch_plan(
+        version=version, rows_text=text, models=["gpt-4.1", "gpt-4.1-mini"], credential=credential
+    )
+
+    assert len(plan.rows) == 2500
+    assert "more than 2500 rows" in plan.errors[0]
+
+
+def test_a_form_too_large_to_read_gets_its_page_back_with_a_message(
+    member_client, template, credential, settings
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    data = {**_form_fields(credential), "rows_text": "dish,city\n" + "pho,Hanoi\n" * 2000}
+
+    response = member_client.post(url, data, follow=True)
+
+    assert response.status_code == 200
+    assert response.redirect_chain == [(url, 302)]
+    assert "The form was too large to read" in response.content.decode()
+    assert Task.objects.count() == 0
+
+
+# --- Properties ---------------------------------------------------------------------------------------
+
+ENCODINGS = ["utf-8", "utf-8-sig", "utf-16", "latin-1", "cp1252"]
+cells = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
+tables = st.lists(st.lists(cells, min_size=1, max_size=4), min_size=0, max_size=8)
+
+
+def _csv_text(table, delimiter: str, header: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter)
+    writer.writerow(header)
+    writer.writerows(table)
+    return out.getvalue()
+
+
+def _check(template, credential, *, rows_text: str = "", upload: bytes | None = None) -> None:
+    """The form either refuses the input with a message, or its rows give a plan; never an exception."""
+    version = template.versions.get()
+    files = {"rows_file": SimpleUploadedFile("rows.csv", upload, content_type="text/csv")} if upload else {}
+    form = BatchForm(
+        {
+            "credential": str(credential.pk),
+            "models": ["gpt-4.1"],
+            "rows_text": rows_text,
+            "idempotency_key": "k",
+        },
+        files,
+        template=template,
+        version=version,
+    )
+    if not form.is_valid():
+        assert all(messages for messages in form.errors.values())
+        return
+    plan = batches.batch_plan(
+        version=version,
+        rows_text=form.cleaned_data["rows_text"],
+        models=form.cleaned_data["models"],
+        credential=credential,
+    )
+    assert plan.ok or all(isinstance(error, str) and error for error in plan.errors)
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@PROPERTY_SETTINGS
+@given(data=st.binary(max_size=3000))
+def test_any_uploaded_bytes_give_a_form_error_or_a_plan(template, credential, data):
+    _check(template, credential, upload=data)
+
+
+@PROPERTY_SETTINGS
+@given(
+    table=tables,
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    encoding=st.sampled_from(ENCODINGS),
+    header=st.sampled_from([["dish", "city"], ["city", "dish"], ["dish"], ["Dish", "city", "extra"]]),
+)
+def test_any_csv_in_any_encoding_and_delimiter_gives_a_form_error_or_a_plan(
+    template, credential, table, delimiter, encoding, header
+):
+    text = _csv_text(table, delimiter, header)
+    try:
+        data = codecs.encode(text, encoding)
+    except UnicodeEncodeError:
+        data = text.encode("utf-8")
+    _check(template, credential, upload=data or b" ")
+    _check(template, credential, rows_text=text)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(width=st.integers(min_value=100_000, max_value=400_000), quoted=st.booleans())
+def test_a_huge_row_gives_a_form_error_or_a_plan(template, credential, width, quoted):
+    value = '"' + "x" * width if quoted else "x" * width  # an unterminated quote runs to the end
+    _check(template, credential, upload=f"dish,city\n{value},Paris\n".encode())
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows_text=st.text(max_size=300),
+    upload=st.one_of(st.none(), st.binary(max_size=500)),
+    models=st.lists(st.sampled_from(["gpt-4.1", "gpt-4.1-mini", "nope", ""]), max_size=3),
+    confirm=st.sampled_from(["0", "1"]),
+)
+def test_the_batch_page_answers_any_post_without_a_server_error(
+    member_client, template, credential, rows_text, upload, models, confirm
+):
+    data = {
+        "credential": str(credential.pk),
+        "models": models,
+        "rows_text": rows_text.replace("\x00", ""),  # a NUL in a form field is another helper's item
+        "idempotency_key": "k",
+        "confirm": confirm,
+    }
+    if upload is not None:
+        data["rows_file"] = SimpleUploadedFile("rows.csv", upload, content_type="text/csv")
+
+    response = member_client.post(reverse("prompt_templates:batch_new", args=[template.pk]), data)
+
+    assert response.status_code < 500
+
+
+def test_a_postback_sent_as_a_form_still_reaches_the_callback_with_its_body(client, credential):
+    """The oversized-form check reads forms early; the upstream's postback (CSRF-exempt) reads its own
+    body, whatever content type the upstream declares, so it must be left unread."""
+    import gzip
+    import json
+
+    from tests.upstream.test_results import FINISHED
+
+    task = Task.objects.create(
+        provider="chat_gpt",
+        credential=credential,
+        request_body={"user_prompt": "hi", "model_name": "gpt-4.1-mini"},
+        user_prompt="hi",
+        model_name="gpt-4.1-mini",
+        upstream_task_id="11221605-1535-0612-0000-abcdefabcdef",
+        status=Task.Status.SUBMITTED,
+    )
+    body = {
+        "status_code": 20000,
+        "tasks": [{"id": task.upstream_task_id, "status_code": 20000, "cost": 0, "result": FINISHED}],
+    }
+    target = reverse(
+        "submission:callback_postback",
+        kwargs={"task_id": task.pk, "token": callbacks.callback_token(task.pk)},
+    )
+
+    response = client.post(
+        target, gzip.compress(json.dumps(body).encode()), content_type="multipart/form-data; boundary=zz"
+    )
+
+    assert response.status_code == 200
+    task.refresh_from_db()
+    assert task.status == Task.Status.COMPLETED

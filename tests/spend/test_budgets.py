@@ -1,0 +1,355 @@
+"""Budgets: refusal before anything is sent, atomic reservation under concurrency, settling, pages."""
+
+import io
+import threading
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.urls import reverse
+from django.utils import timezone
+
+from tasks.models import AuditEntry, Budget, BudgetHold, Task
+from tasks.spend.budgets import (
+    SUBMISSION_LIFETIME,
+    BudgetExceeded,
+    budget_spent,
+    budget_warnings,
+    budgets_reserve,
+    budgets_usage,
+    month_start,
+)
+from tasks.submission import collection, sending
+from tasks.upstream import clients
+from tasks.upstream.outcomes import StatusClass, TaskOutcome
+from tests.factories import make_credential, make_task, make_user
+from tests.submission.fake_upstream import CHARGE, FakeUpstream
+from tests.submission.sending import send_planned
+
+
+@pytest.fixture
+def fake_upstream(monkeypatch):
+    upstream = FakeUpstream()
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
+    return upstream
+
+
+def _spec(tag: str = "", n: int = 0) -> sending.TaskSpec:
+    body = {"user_prompt": f"Prompt {n}", "model_name": "gpt-4.1-mini"}
+    if tag:
+        body["tag"] = tag
+    return sending.TaskSpec(provider="chat_gpt", body=body)
+
+
+def _submit(user, credential, count: int = 1, tag: str = ""):
+    return sending.submit_tasks(specs=[_spec(tag, n) for n in range(count)], credential=credential, user=user)
+
+
+# --- Refusal ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_submission_over_the_team_limit_is_refused_before_anything_is_sent(fake_upstream, member_user):
+    credential = make_credential()
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=CHARGE * 3)
+    _submit(member_user, credential, count=2)
+
+    with pytest.raises(BudgetExceeded) as refused:
+        _submit(member_user, credential, count=2)
+
+    assert "Team budget would be exceeded" in str(refused.value)
+    assert "Nothing was sent" in str(refused.value)
+    assert Task.objects.count() == 2
+    send_planned()  # a worker sends what was planned
+    assert len(fake_upstream.posted) == 2
+
+
+@pytest.mark.django_db
+def test_a_batch_is_refused_whole_when_only_part_of_it_fits(fake_upstream, member_user):
+    credential = make_credential()
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=CHARGE * 3)
+
+    with pytest.raises(BudgetExceeded):
+        _submit(member_user, credential, count=5)
+
+    assert Task.objects.count() == 0
+    send_planned()  # a worker sends what was planned
+    assert fake_upstream.posted == []
+
+
+@pytest.mark.django_db
+def test_person_and_tag_budgets_only_limit_their_own_tasks(fake_upstream, member_user):
+    credential = make_credential()
+    other = make_user("other")
+    Budget.objects.create(scope=Budget.Scope.PERSON, user=member_user, monthly_limit=CHARGE)
+    Budget.objects.create(scope=Budget.Scope.TAG, tag="campaign", monthly_limit=CHARGE * 2)
+
+    _submit(member_user, credential)
+    with pytest.raises(BudgetExceeded, match="Budget for member"):
+        _submit(member_user, credential)
+    _submit(other, credential, count=2, tag="campaign")
+    with pytest.raises(BudgetExceeded, match="tag campaign"):
+        _submit(other, credential, tag="campaign")
+    _submit(other, credential, count=3, tag="another")
+
+    assert Task.objects.count() == 6
+
+
+@pytest.mark.django_db
+def test_an_inactive_budget_does_not_refuse(fake_upstream, member_user):
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("0"), is_active=False)
+
+    _submit(member_user, make_credential(), count=3)
+
+    assert Task.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_only_this_months_spend_counts(fake_upstream, member_user):
+    credential = make_credential()
+    budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=CHARGE)
+    make_task(created_at=month_start() - month_start().resolution * 1_000_000, spend=Decimal("5"))
+
+    _submit(member_user, credential)
+
+    assert budget_spent(budget) == CHARGE
+
+
+@pytest.mark.django_db
+def test_reservations_settle_to_the_final_cost(fake_upstream, member_user):
+    credential = make_credential()
+    budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1"))
+    [task] = _submit(member_user, credential)
+    assert budget_spent(budget) == CHARGE
+
+    outcome = TaskOutcome(
+        id=task.upstream_task_id,
+        status_code=20000,
+        status_message="Ok.",
+        status_class=StatusClass.DONE,
+        cost=Decimal("0.0032"),
+        data={},
+        result=[{"money_spent": 0.003, "items": []}],
+        raw={},
+    )
+    collection.task_apply_outcome(task=task, outcome=outcome, source="polled")
+
+    assert budget_spent(budget) == Decimal("0.0032")
+
+
+@pytest.mark.django_db
+def test_a_hold_counts_for_its_person_and_tag_until_it_expires_and_resume_collection_drops_it(member_user):
+    other = make_user("other")
+    team = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("10"))
+    mine = Budget.objects.create(scope=Budget.Scope.PERSON, user=member_user, monthly_limit=Decimal("10"))
+    theirs = Budget.objects.create(scope=Budget.Scope.PERSON, user=other, monthly_limit=Decimal("10"))
+    tag = Budget.objects.create(scope=Budget.Scope.TAG, tag="nightly", monthly_limit=Decimal("10"))
+    hold = BudgetHold.objects.create(submitted_by=member_user, tag="nightly", amount=Decimal("1.5"))
+
+    spent = {usage.budget: usage.spent for usage in budgets_usage()}
+    assert spent == {team: Decimal("1.5"), mine: Decimal("1.5"), theirs: 0, tag: Decimal("1.5")}
+    assert budget_spent(team) == Decimal("1.5")
+
+    # A hold this old belongs to a submission whose process stopped: it no longer counts.
+    BudgetHold.objects.filter(pk=hold.pk).update(created_at=timezone.now() - SUBMISSION_LIFETIME)
+    assert budget_spent(team) == 0
+    out = io.StringIO()
+    call_command("resume_collection", stdout=out)
+    assert "Dropped 1 expired budget hold(s)." in out.getvalue()
+    assert not BudgetHold.objects.exists()
+
+
+def test_the_reservation_must_run_inside_the_creating_transaction(transactional_db, member_user):
+    with pytest.raises(RuntimeError):
+        budgets_reserve(user=member_user, charges=[("", CHARGE)])
+
+
+@pytest.mark.django_db
+def test_warnings_at_the_threshold_and_when_used_up(member_user):
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1.00"))
+    Budget.objects.create(scope=Budget.Scope.TAG, tag="x", monthly_limit=Decimal("0.50"))
+    make_task(spend=Decimal("0.79"), tag="y")
+    assert budget_warnings() == []
+
+    make_task(spend=Decimal("0.01"), tag="y")
+    make_task(spend=Decimal("0.10"), tag="x")
+    make_task(spend=Decimal("0.45"), tag="x", created_at=month_start().replace(year=2000))
+
+    warnings = budget_warnings()
+    assert len(warnings) == 1 and warnings[0].startswith("Team budget is at 90%")
+
+    make_task(spend=Decimal("0.40"), tag="x")
+    warnings = budget_warnings()
+    assert any("tag x is used up" in w for w in warnings)
+
+
+@pytest.mark.django_db
+def test_the_warning_banner_shows_on_every_page_for_everyone(member_client):
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1.00"))
+    make_task(spend=Decimal("0.85"))
+
+    response = member_client.get(reverse("history:home"))
+
+    assert "Team budget is at 85%" in response.content.decode()
+
+
+# --- Concurrency ------------------------------------------------------------------------------------
+
+THREADS = 40
+FITS = 10
+
+
+def _run_concurrently(target, count: int) -> list:
+    """Run `target(i)` in `count` threads released together; each thread uses and closes its own
+    database connection. Returns each thread's result or exception."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def run(i):
+        try:
+            barrier.wait(timeout=30)
+            results[i] = target(i)
+        except Exception as exc:  # collected and asserted on by the test
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+@pytest.fixture
+def concurrent_setup(transactional_db, fake_upstream):
+    users = [make_user(f"person-{i}") for i in range(THREADS)]
+    credential = make_credential()
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=CHARGE * FITS)
+    return users, credential, fake_upstream
+
+
+def test_forty_parallel_submissions_against_a_budget_for_ten_accept_exactly_ten(concurrent_setup):
+    users, credential, upstream = concurrent_setup
+
+    results = _run_concurrently(lambda i: _submit(users[i], credential), THREADS)
+
+    accepted = [r for r in results if isinstance(r, list)]
+    refused = [r for r in results if isinstance(r, BudgetExceeded)]
+    others = [r for r in results if not isinstance(r, list | BudgetExceeded)]
+    assert others == []
+    assert len(accepted) == FITS
+    assert len(refused) == THREADS - FITS
+    assert Task.objects.count() == FITS
+    send_planned()  # a worker sends what was planned
+    assert len(upstream.posted) == FITS
+    assert Task.objects.aggregate(total=Sum("spend"))["total"] == CHARGE * FITS
+
+
+def test_control_without_the_atomic_reservation_the_same_load_overshoots(concurrent_setup, monkeypatch):
+    """Proves the test above has teeth: check the budget outside the lock (check, then act) and the
+    same 40 submissions all get through."""
+    users, credential, _upstream = concurrent_setup
+    monkeypatch.setattr(sending, "budgets_reserve", lambda *, user, charges: None)
+    checked = threading.Barrier(THREADS)
+
+    def unlocked_check_then_submit(i):
+        with transaction.atomic():
+            budget = Budget.objects.get(scope=Budget.Scope.TEAM)
+            spent = budget_spent(budget)
+        if spent + CHARGE > budget.monthly_limit:
+            raise BudgetExceeded("over")
+        checked.wait(timeout=30)  # everyone has read the budget before anyone writes
+        return _submit(users[i], credential)
+
+    results = _run_concurrently(unlocked_check_then_submit, THREADS)
+
+    accepted = [r for r in results if isinstance(r, list)]
+    assert len(accepted) > FITS
+    assert Task.objects.count() > FITS
+
+
+# --- Pages ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_admin_sets_edits_and_deletes_budgets_and_each_change_is_audited(team_admin_client, member_user):
+    response = team_admin_client.post(
+        reverse("spend:budget_create"),
+        {"scope": "team", "monthly_limit": "250", "warn_percent": "75", "is_active": "on"},
+    )
+    assert response.status_code == 302
+    budget = Budget.objects.get(scope="team")
+    assert (budget.monthly_limit, budget.warn_ratio) == (Decimal("250"), Decimal("0.75"))
+
+    team_admin_client.post(
+        reverse("spend:budget_edit", args=[budget.pk]),
+        {"scope": "team", "monthly_limit": "300", "warn_percent": "80", "is_active": "on"},
+    )
+    team_admin_client.post(
+        reverse("spend:budget_create"),
+        {
+            "scope": "person",
+            "user": member_user.pk,
+            "monthly_limit": "20",
+            "warn_percent": "80",
+            "is_active": "on",
+        },
+    )
+    team_admin_client.post(reverse("spend:budget_delete", args=[budget.pk]))
+
+    assert list(Budget.objects.values_list("scope", flat=True)) == ["person"]
+    actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["budget.create", "budget.update", "budget.create", "budget.delete"]
+    update = AuditEntry.objects.get(action="budget.update")
+    assert update.changes == {
+        "monthly_limit": {"from": "250", "to": "300"},
+        "warn_ratio": {"from": "0.75", "to": "0.8"},
+    }
+
+
+@pytest.mark.django_db
+def test_the_budget_list_shows_use_against_each_limit(team_admin_client):
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1.00"))
+    make_task(spend=Decimal("0.25"))
+
+    html = team_admin_client.get(reverse("spend:budget_list")).content.decode()
+
+    assert "Team budget" in html and "$0.2500" in html and "25%" in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"scope": "person", "monthly_limit": "10", "warn_percent": "80"}, "Choose the person"),
+        ({"scope": "tag", "tag": "  ", "monthly_limit": "10", "warn_percent": "80"}, "Give the tag"),
+        ({"scope": "team", "monthly_limit": "-1", "warn_percent": "80"}, "greater than or equal to 0"),
+        ({"scope": "team", "monthly_limit": "ten", "warn_percent": "80"}, "Enter a number"),
+        ({"scope": "team", "monthly_limit": "10", "warn_percent": "180"}, "less than or equal to 100"),
+        ({"scope": "galaxy", "monthly_limit": "10", "warn_percent": "80"}, "Select a valid choice"),
+    ],
+)
+def test_bad_budget_input_is_explained_and_kept(team_admin_client, data, message):
+    response = team_admin_client.post(reverse("spend:budget_create"), data)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert message in html
+    assert f'value="{data["monthly_limit"]}"' in html
+    assert not Budget.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_second_team_budget_is_refused_with_a_pointer_to_the_first(team_admin_client):
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1"))
+
+    response = team_admin_client.post(
+        reverse("spend:budget_create"), {"scope": "team", "monthly_limit": "5", "warn_percent": "80"}
+    )
+
+    assert "already a team budget" in response.content.decode()
+    assert Budget.objects.count() == 1

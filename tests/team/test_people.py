@@ -1,0 +1,110 @@
+"""People: create with a one-time password shown once, change roles, deactivate; the command does the same."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from tasks.models import AuditEntry
+from tasks.roles import ADMINS, MEMBERS
+from tasks.team.people import person_role
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_admin_creates_a_person_who_logs_in_with_the_password_shown_once(team_admin_client):
+    response = team_admin_client.post(
+        reverse("team:person_create"), {"username": "carol", "email": "carol@example.com", "role": MEMBERS}
+    )
+    assert response.status_code == 302
+
+    page = team_admin_client.get(reverse("team:people"))
+    password = page.context["new_password"]["password"]
+    assert password in page.content.decode()
+    assert page["Cache-Control"] == "no-store"
+    assert password not in team_admin_client.get(reverse("team:people")).content.decode()
+
+    carol = get_user_model().objects.get(username="carol")
+    assert person_role(carol) == MEMBERS and not carol.is_staff
+    assert Client().login(username="carol", password=password)
+    entry = AuditEntry.objects.get(action="person.create")
+    assert password not in repr(entry.changes)
+    assert entry.changes["role"] == "Member"
+
+
+def test_a_taken_username_is_refused_and_the_input_kept(team_admin_client, member_user):
+    response = team_admin_client.post(
+        reverse("team:person_create"), {"username": "MEMBER", "email": "m@example.com", "role": ADMINS}
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Someone with this username exists" in html
+    assert 'value="m@example.com"' in html
+
+
+def test_role_changes_are_audited_and_grant_the_admin_pages(team_admin_client, member_user):
+    team_admin_client.post(reverse("team:person_role", args=[member_user.pk]), {"role": ADMINS})
+
+    member_user.refresh_from_db()
+    assert person_role(member_user) == ADMINS and member_user.is_staff
+    assert member_user.has_perm("tasks.view_spend")
+    entry = AuditEntry.objects.get(action="person.role")
+    assert entry.changes == {"role": {"from": "Member", "to": "Admin"}}
+
+    team_admin_client.post(reverse("team:person_role", args=[member_user.pk]), {"role": MEMBERS})
+    member_user = get_user_model().objects.get(pk=member_user.pk)
+    assert person_role(member_user) == MEMBERS and not member_user.is_staff
+    assert not member_user.has_perm("tasks.view_spend")
+
+
+def test_an_admin_cannot_lock_themselves_out(team_admin_client, team_admin):
+    demoted = team_admin_client.post(
+        reverse("team:person_role", args=[team_admin.pk]), {"role": MEMBERS}, follow=True
+    )
+    deactivated = team_admin_client.post(
+        reverse("team:person_active", args=[team_admin.pk]), {"active": "0"}, follow=True
+    )
+
+    assert "cannot remove your own Admin role" in demoted.content.decode()
+    assert "cannot deactivate yourself" in deactivated.content.decode()
+    team_admin.refresh_from_db()
+    assert team_admin.is_active and person_role(team_admin) == ADMINS
+
+
+def test_a_deactivated_person_can_no_longer_log_in(team_admin_client, member_user):
+    team_admin_client.post(reverse("team:person_active", args=[member_user.pk]), {"active": "0"})
+
+    assert not Client().login(username="member", password=PASSWORD)
+    assert AuditEntry.objects.filter(action="person.deactivate").exists()
+
+
+def test_a_new_one_time_password_replaces_the_old_one(team_admin_client, member_user):
+    team_admin_client.post(reverse("team:person_password", args=[member_user.pk]))
+
+    password = team_admin_client.get(reverse("team:people")).context["new_password"]["password"]
+    assert Client().login(username="member", password=password)
+    assert not Client().login(username="member", password=PASSWORD)
+
+
+def test_a_bad_role_is_refused_without_500(team_admin_client, member_user):
+    response = team_admin_client.post(
+        reverse("team:person_role", args=[member_user.pk]), {"role": "Owners"}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert "Choose a role" in response.content.decode()
+
+
+def test_the_create_person_command_prints_a_one_time_password(capsys):
+    call_command("create_person", "dave", "--role", "admin", "--email", "dave@example.com")
+
+    output = capsys.readouterr().out
+    dave = get_user_model().objects.get(username="dave")
+    password = output.rsplit(": ", 1)[1].strip()
+    assert person_role(dave) == ADMINS and dave.is_staff
+    assert dave.check_password(password)
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_person", "Dave")
