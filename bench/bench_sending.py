@@ -5,7 +5,7 @@ chunks, against a bare `requests` loop posting the same 100 chunks.
     .venv/bin/python bench/bench_sending.py --database-url postgres://postgres@127.0.0.1:5432/bench_sending
 
 The stand-in upstream runs in a process of its own (bench/_standin.py), as in bench_batch.py. Each round
-submits 10,000 tasks with `services.submit_task_ids` (a new batch: budgets checked, every task row and its
+submits 10,000 tasks with `sending.submit_task_ids` (a new batch: budgets checked, every task row and its
 chunk written in one transaction: "accept"), then starts the given number of worker processes
 (bench/_sender.py, the product's own loop `chunks_drain`, Django already set up in them) and times them
 from the start signal until the last has sent everything and exited ("send"). The baseline posts the same
@@ -54,8 +54,8 @@ def main() -> None:
     import requests
     from django.db import connection
 
-    from tasks.submission import sending as services
     from tasks.models import Batch, SendChunk, Task
+    from tasks.submission import sending
 
     user = make_member()
     standin, url = serve()
@@ -70,14 +70,14 @@ def main() -> None:
 
     def submit(n: int, label: str) -> tuple[float, Batch]:
         specs = [
-            services.TaskSpec(
+            sending.TaskSpec(
                 provider="chat_gpt", body={"user_prompt": f"{label} city {i}", "model_name": "gpt-4.1"}
             )
             for i in range(n)
         ]
         batch = Batch(name=label, task_count=n)
         start = time.perf_counter()
-        services.submit_task_ids(specs=specs, credential=credential, user=user, batch=batch)
+        sending.submit_task_ids(specs=specs, credential=credential, user=user, batch=batch)
         return time.perf_counter() - start, batch
 
     def bare_loop(batch: Batch) -> float:

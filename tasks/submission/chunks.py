@@ -11,7 +11,7 @@ each its own commit, so a worker killed between any two leaves a state that says
    workers; a slot too far away puts the chunk back, planned, until then.
 3. `chunk_mark_post_started`: `post_started_at` is committed just before the POST. From here on the
    chunk is never sent again.
-4. `chunk_post`: the POST (tasks.clients; never resent by the client once its bytes may have left).
+4. `chunk_post`: the POST (tasks.upstream.clients; never resent by the client once its bytes may have left).
 5. `chunk_record_outcome`: ONE transaction records what came back: accepted tasks `submitted` with their
    upstream ids, refused ones `failed` with the upstream's message, a lost reply `unknown` ("may have been
    charged"); a 429 / 40202 or a connection that certainly sent nothing puts the chunk back, planned,

@@ -59,7 +59,7 @@ def submit_tasks(
 
     A spec whose idempotency key was already used returns the existing task and plans nothing, so a
     double click or a resent form never pays twice. Budget limits are checked for the whole submission
-    before anything is created (tasks.budgets.BudgetExceeded). Workers then send each chunk
+    before anything is created (tasks.spend.budgets.BudgetExceeded). Workers then send each chunk
     (tasks/submission/chunks.py), and every task ends in a recorded state: submitted, failed (with the
     upstream's message) or unknown (reply lost).
     """

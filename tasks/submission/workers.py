@@ -28,7 +28,7 @@ from tasks.submission.chunks import (
     worker_name,
 )
 from tasks.submission.rate_limits import sending_next_slot_at, sending_slot_take
-from tasks.upstream.clients import LLMResponsesClient
+from tasks.upstream.clients import LLMResponsesClient, client_for
 from tasks.upstream.outcomes import TaskOutcome, UpstreamError, UpstreamRateLimited
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def chunk_prepare(claimed: Claimed, *, clients: dict) -> LLMResponsesClient | No
         client = clients.get(credential.pk)
         if client is None:
             # A 429 comes straight back (no wait inside the client): the chunk waits, not the worker.
-            client = clients.client_for(credential, max_rate_limit_wait=0)
+            client = client_for(credential, max_rate_limit_wait=0)
             clients[credential.pk] = client
     except (CredentialKeyError, ValueError) as exc:
         chunk_record_outcome(claimed, exc)

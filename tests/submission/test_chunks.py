@@ -1,8 +1,8 @@
 """Submissions are plans of chunks; workers claim, post and record each chunk on its own.
 
-The upstream here is tests.fake_upstream.FakeUpstream, which answers per call, inside this process; the
-worker is the real loop (tasks.submission.workers.chunks_drain). Killed workers (real processes, the
-stand-in over HTTP) are in test_kills.py.
+The upstream here is tests.submission.fake_upstream.FakeUpstream, which answers per call, inside this
+process; the worker is the real loop (tasks.submission.workers.chunks_drain). Killed workers (real
+processes, the stand-in over HTTP) are in test_kills.py.
 """
 
 import itertools
@@ -240,7 +240,7 @@ def test_a_credential_the_keys_cannot_open_fails_every_task_as_not_sent(settings
 
 
 def test_a_live_task_is_sent_by_the_worker_with_the_live_call(monkeypatch):
-    from tasks.clients import StatusClass, TaskOutcome
+    from tasks.upstream.outcomes import StatusClass, TaskOutcome
 
     class LiveUpstream(FakeUpstream):
         def live(self, provider, body):
