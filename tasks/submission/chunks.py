@@ -1,4 +1,5 @@
-"""Workers send planned chunks: claim, lease, POST, record; and the sweep after a worker that stopped.
+"""The steps of sending a planned chunk: claim, lease, POST, record; and the sweep after a worker that
+stopped. The worker loop that runs them is tasks/submission/workers.py.
 
 A chunk (tasks.models.SendChunk, up to 100 tasks of one submission, one POST) goes through these steps,
 each its own commit, so a worker killed between any two leaves a state that says what happened:
@@ -7,8 +8,8 @@ each its own commit, so a worker killed between any two leaves a state that says
    becomes `sending`, owned by this worker until `lease_until`; its tasks become `sending`. Several
    workers never claim one chunk: PostgreSQL skips rows another transaction has locked (SKIP LOCKED), and
    the claim itself is a conditional UPDATE (`state = planned`) whose row count says who won.
-2. `sending_slot_take` (tasks.submission.rate_limits): a call slot of the credential, shared by all
-   workers; a slot too far away puts the chunk back, planned, until then.
+2. `chunk_prepare` (workers.py) and `sending_slot_take` (tasks.submission.rate_limits): a call slot of
+   the credential, shared by all workers; a slot too far away puts the chunk back, planned, until then.
 3. `chunk_mark_post_started`: `post_started_at` is committed just before the POST. From here on the
    chunk is never sent again.
 4. `chunk_post`: the POST (tasks.upstream.clients; never resent by the client once its bytes may have left).
