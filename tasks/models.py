@@ -297,6 +297,8 @@ class Task(models.Model):
             models.Index(fields=["spend", "id"], name="task_spend_id"),  # the list sorted by cost
             models.Index(fields=["submitted_by", "-created_at"], name="task_user_created"),
             models.Index(fields=["credential", "-created_at"], name="task_credential_created"),
+            # The few tasks whose spend may still change, for the spend page's "still provisional".
+            models.Index(fields=["status"], condition=Q(spend_is_final=False), name="task_provisional"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["idempotency_key"], name="task_idempotency_key_unique"),
@@ -308,6 +310,7 @@ class Task(models.Model):
             ("manage_credentials", "Can manage credentials"),
             ("manage_people", "Can invite people and change roles"),
             ("view_audit", "Can read the audit log"),
+            ("resolve_task", "Can resolve a task whose reply was lost"),
         ]
 
     def __str__(self) -> str:
@@ -335,6 +338,8 @@ class TaskEvent(models.Model):
         ERROR = "error", "Error"
         UNKNOWN = "unknown", "Reply lost"
         EDITED = "edited", "Edited"
+        RECONCILED = "reconciled", "Reconciled"  # an upstream id found for a task whose reply was lost
+        SETTLED = "settled", "Spend settled"  # provisional spend made final by the settlement rule
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -602,3 +607,15 @@ class SendingWorker(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class JobSchedule(models.Model):
+    """When a self-re-arming periodic job is next due (one row per job): the job re-enqueues itself only
+    with a claim on this row, so enqueueing it again at every worker start never starts a second chain."""
+
+    name = models.CharField(max_length=60, unique=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: next at {self.next_run_at or 'not planned'}"

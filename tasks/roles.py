@@ -29,6 +29,7 @@ ADMIN_PERMISSIONS = [
     "manage_credentials",
     "manage_people",
     "view_audit",
+    "resolve_task",
     "add_credential",
     "change_credential",
     "add_budget",

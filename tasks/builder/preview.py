@@ -16,6 +16,8 @@ def _callback_placeholder(kind: str) -> str:
     except NoReverseMatch:
         return f"{settings.PUBLIC_BASE_URL}/… (this task's own {kind} URL, added on submit)"
     url = url.replace(str(uuid.UUID(int=0)), "<task-id>").replace("TOKEN", "<token>")
+    if kind == "pingback":
+        url += "?id=$id"  # as submission.callbacks.callback_urls sends it
     return settings.PUBLIC_BASE_URL + url
 
 

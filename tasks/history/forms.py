@@ -90,6 +90,11 @@ class TaskFilterForm(forms.Form):
         required=False,
         help_text="Still queued, submitted or pending 30 minutes after it was created.",
     )
+    provisional = forms.BooleanField(
+        label="Cost not final yet",
+        required=False,
+        help_text="The task's spend may still change: being sent, waiting for its result, or reply lost.",
+    )
     sort = forms.ChoiceField(label="Sort", required=False, choices=SORTS)
     after = forms.CharField(required=False, widget=forms.HiddenInput, max_length=300)
     before = forms.CharField(required=False, widget=forms.HiddenInput, max_length=300)
@@ -138,6 +143,8 @@ class TaskFilterForm(forms.Form):
         filters = {key: data[key] for key in keys if key in data and data[key] not in (None, "")}
         if data.get("stale"):
             filters["stale"] = True
+        if data.get("provisional"):
+            filters["provisional"] = True
         return filters
 
     @property
@@ -187,3 +194,33 @@ class TaskEditForm(forms.Form):
             if name not in names:
                 names.append(name)
         return names
+
+
+class TaskResolveForm(forms.Form):
+    """An Admin resolving a task whose reply was lost: fetch it by its upstream id, or mark it as never
+    charged (tasks.submission.reconcile). The button pressed is `action`."""
+
+    FETCH = "fetch"
+    NEVER_CHARGED = "never_charged"
+
+    upstream_task_id = forms.CharField(
+        label="Upstream task id",
+        required=False,
+        max_length=128,
+        help_text="From the upstream's account, e.g. found by the tag. The product checks it with task_get.",
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=300,
+        help_text="Kept in the audit log, e.g. where the id or the missing charge was found.",
+    )
+    action = forms.ChoiceField(
+        choices=[(FETCH, "Fetch and complete"), (NEVER_CHARGED, "Mark as never charged")],
+        widget=forms.HiddenInput,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("action") == self.FETCH and not cleaned.get("upstream_task_id", "").strip():
+            self.add_error("upstream_task_id", "Enter the upstream task id to fetch.")
+        return cleaned

@@ -91,13 +91,15 @@ def task_filter(
     cost_min: Decimal | None = None,
     cost_max: Decimal | None = None,
     stale: bool = False,
+    provisional: bool = False,
 ) -> QuerySet[Task]:
     """Tasks matching every given filter (unordered). The list and both exports use this one queryset.
 
     `model` matches the requested or the resolved model name; `q` searches prompt and answer
     (case-insensitive substring); cost filters apply to `spend`, the task's current cost (final cost,
     else charge at post, else estimate); `date_to` is inclusive, in the site's time zone; `stale` keeps
-    the tasks still active (queued, submitted, pending) STALE_AFTER after they were created.
+    the tasks still active (queued, submitted, pending) STALE_AFTER after they were created;
+    `provisional` the tasks whose spend is not final yet.
     """
     tasks = Task.objects.all()
     if provider:
@@ -130,6 +132,8 @@ def task_filter(
         tasks = tasks.filter(Q(user_prompt__icontains=q) | Q(answer_text__icontains=q))
     if stale:
         tasks = tasks.filter(_stale_q())
+    if provisional:
+        tasks = tasks.filter(spend_is_final=False)
     return tasks
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("tasks/<uuid:task_id>/status/", views.task_status, name="task_status"),
     path("tasks/<uuid:task_id>/refresh/", views.task_refresh, name="task_refresh"),
     path("tasks/<uuid:task_id>/edit/", views.task_edit, name="task_edit"),
+    path("tasks/<uuid:task_id>/resolve/", views.task_resolve, name="task_resolve"),
     path("tags/", views.tag_list, name="tag_list"),
     path("tags/<tag:tag>/", views.tag_detail, name="tag_detail"),
 ]

@@ -20,9 +20,10 @@ from tasks.fragments import wants_fragment
 from tasks.history import home as home_selectors
 from tasks.history import selectors
 from tasks.history import tags as tag_selectors
-from tasks.history.export import EXPORT_CHUNK, EXPORT_COLUMNS, _export_record, _json_rows
-from tasks.history.forms import TaskEditForm, TaskFilterForm
+from tasks.history.export import EXPORT_COLUMNS, csv_rows, export_records, json_lines
+from tasks.history.forms import TaskEditForm, TaskFilterForm, TaskResolveForm
 from tasks.models import Task
+from tasks.submission import reconcile, resolve
 
 LIST_TEMPLATE = "tasks/history/list.html"
 
@@ -74,13 +75,11 @@ def task_export(request, fmt: str):
     if fmt not in ("csv", "json"):
         raise Http404("Export formats are csv and json.")
     _form, filters, sort = _filter_form(request)
-    tasks = selectors.task_export_queryset(filters=filters, sort=sort).iterator(chunk_size=EXPORT_CHUNK)
+    records = export_records(selectors.task_export_queryset(filters=filters, sort=sort))
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
-        records = (_export_record(task) for task in tasks)
-        rows = ([record[column] for column in EXPORT_COLUMNS] for record in records)
-        return csv_response(filename=f"tasks-{stamp}.csv", header=EXPORT_COLUMNS, rows=rows)
-    response = StreamingHttpResponse(_json_rows(tasks), content_type="application/json")
+        return csv_response(filename=f"tasks-{stamp}.csv", header=EXPORT_COLUMNS, rows=csv_rows(records))
+    response = StreamingHttpResponse(json_lines(records), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="tasks-{stamp}.json"'
     return response
 
@@ -90,7 +89,14 @@ def _detail_context(task: Task, **extra) -> dict:
     edit_form = extra.pop("edit_form", None) or TaskEditForm(
         initial={"labels": ", ".join(label.name for label in labels), "note": task.note}
     )
-    return {"task": task, "events": list(task.events.all()), "edit_form": edit_form, **extra}
+    resolve_form = extra.pop("resolve_form", None) or TaskResolveForm()
+    return {
+        "task": task,
+        "events": list(task.events.all()),
+        "edit_form": edit_form,
+        "resolve_form": resolve_form,
+        **extra,
+    }
 
 
 def _live_fragment(request, task: Task) -> HttpResponse:
@@ -163,6 +169,34 @@ def task_edit(request, task_id):
     html = render_to_string(f"{DETAIL_TEMPLATE}#labels", context, request=request)
     html += render_to_string(f"{DETAIL_TEMPLATE}#timeline", {**context, "oob": True}, request=request)
     return HttpResponse(html)
+
+
+@require_POST
+@permission_required("tasks.resolve_task", raise_exception=True)
+def task_resolve(request, task_id):
+    """An Admin resolves a task whose reply was lost: by its upstream id (fetched with task_get), or as
+    never charged. Audited by the services; a refusal is shown on the form, with what was typed kept."""
+    task = _task_or_404(selectors.task_get, task_id)
+    form = TaskResolveForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["action"] == TaskResolveForm.FETCH:
+                resolve.task_resolve_by_upstream_id(
+                    task_id=task.pk,
+                    upstream_task_id=data["upstream_task_id"],
+                    actor=request.user,
+                    reason=data["reason"],
+                )
+                messages.success(request, "Found upstream: the task is being completed with its result.")
+            else:
+                resolve.task_mark_never_charged(task_id=task.pk, actor=request.user, reason=data["reason"])
+                messages.success(request, "Marked as never charged: its spend is now final at $0.")
+        except reconcile.ReconcileRefused as exc:
+            form.add_error("upstream_task_id" if data["action"] == TaskResolveForm.FETCH else None, str(exc))
+        else:
+            return redirect("history:task_detail", task_id=task.pk)
+    return render(request, DETAIL_TEMPLATE, _detail_context(task, resolve_form=form), status=400)
 
 
 @require_GET

@@ -222,3 +222,14 @@ def rollup_claim_next_run(*, now: datetime | None = None) -> datetime | None:
     state.next_run_at = rollup_next_run(now=now)
     state.save(update_fields=["next_run_at", "updated_at"])
     return state.next_run_at
+
+
+def rollup_reopen(*, created_at: datetime) -> None:
+    """A task created at `created_at` changed its spend after its day was rolled up (a lost reply
+    reconciled, resolved or settled, tasks.submission.reconcile): that day and the ones after it are read
+    from the tasks again, and rebuilt by the next rollup once settled. Call it in the change's transaction."""
+    day = created_at.astimezone(rollup_time_zone()).date()
+    state = SpendRollup.objects.select_for_update().filter(pk=STATE_PK).first()
+    if state is not None and state.through is not None and state.through >= day:
+        state.through = day - timedelta(days=1)
+        state.save(update_fields=["through", "updated_at"])

@@ -5,6 +5,7 @@ the page's fragment, other requests the whole page; plain POSTs redirect after s
 """
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -19,6 +20,7 @@ from tasks.models import Budget
 from tasks.spend import charts, periods, reports
 from tasks.spend.budgets import budget_delete, budget_save, budgets_usage
 from tasks.spend.forms import BudgetForm, SpendFilterForm
+from tasks.spend.provisional import provisional_summary
 from tasks.team.credentials import (
     credential_balances,
 )
@@ -75,8 +77,21 @@ def _fold_long_breakdown(breakdown, *, request) -> None:
 @require_GET
 def spend_page(request):
     context = _spend_report(request, for_page=True)
-    template = "tasks/spend/page.html#report" if wants_fragment(request) else "tasks/spend/page.html"
-    return render(request, template, context)
+    if wants_fragment(request):
+        return render(request, "tasks/spend/page.html#report", context)
+    context["provisional"] = _provisional_panel()
+    return render(request, "tasks/spend/page.html", context)
+
+
+def _provisional_panel():
+    """What is still provisional across all time and why, each reason linking to its tasks."""
+    summary = provisional_summary()
+    for group in summary.groups:
+        group.url = (
+            reverse("history:task_list") + "?" + urlencode({"status": group.status, "provisional": "1"})
+        )
+    summary.url = reverse("history:task_list") + "?provisional=1"
+    return summary
 
 
 CSV_HEADER = ["breakdown", "group", "filter", "spend_usd", "provisional_usd", "tasks", "previous_period_usd"]

@@ -28,8 +28,10 @@ def callback_urls(task_id) -> dict[str, str]:
         return {}
     token = callback_token(task_id)
     kwargs = {"task_id": task_id, "token": token}
+    # The upstream puts its own task id in place of $id: what a task whose reply was lost needs.
+    pingback = reverse("submission:callback_pingback", kwargs=kwargs) + "?id=$id"
     return {
-        "pingback_url": settings.PUBLIC_BASE_URL + reverse("submission:callback_pingback", kwargs=kwargs),
+        "pingback_url": settings.PUBLIC_BASE_URL + pingback,
         "postback_url": settings.PUBLIC_BASE_URL + reverse("submission:callback_postback", kwargs=kwargs),
     }
 

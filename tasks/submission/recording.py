@@ -54,10 +54,15 @@ def tasks_mark_unknown(*, tasks: list, message: str) -> None:
     if not tasks:
         return
     with transaction.atomic():
-        Task.objects.filter(pk__in=[task.pk for task in tasks]).update(
-            status=Task.Status.UNKNOWN, status_message=message
+        # Only tasks still without an answer: a callback may have reconciled one meanwhile.
+        pks = [task.pk for task in tasks]
+        waiting = Task.objects.filter(pk__in=pks, upstream_task_id__isnull=True).exclude(
+            status__in=Task.FINAL_STATUSES
         )
-        _add_events(tasks, kind=TaskEvent.Kind.UNKNOWN, message=message)
+        marked = set(waiting.values_list("pk", flat=True))
+        Task.objects.filter(pk__in=marked).update(status=Task.Status.UNKNOWN, status_message=message)
+        marked_tasks = [task for task in tasks if task.pk in marked]
+        _add_events(marked_tasks, kind=TaskEvent.Kind.UNKNOWN, message=message)
 
 
 def tasks_mark_interrupted(*, tasks: list[Task]) -> None:

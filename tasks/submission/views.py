@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from tasks.fragments import wants_fragment
 from tasks.models import Task
-from tasks.submission import callbacks, collection
+from tasks.submission import callbacks, collection, reconcile
 from tasks.submission.queue import queue_state
 
 logger = logging.getLogger(__name__)
@@ -28,10 +28,12 @@ class PayloadTooLarge(Exception):
 
 
 def _verified_task(task_id, token) -> Task:
+    """The task the URL names, if its token is valid; a task without upstream id only while it may have
+    been sent (its reply lost, or its chunk being sent): the callback then tells us its id."""
     if not callbacks.callback_token_is_valid(task_id, token):
         raise Http404
     task = Task.objects.filter(pk=task_id).first()
-    if task is None or not task.upstream_task_id:
+    if task is None or not (task.upstream_task_id or task.status in reconcile.AWAITING_ID):
         raise Http404
     return task
 
@@ -41,7 +43,10 @@ def _verified_task(task_id, token) -> Task:
 @require_GET
 def pingback(request, task_id, token):
     task = _verified_task(task_id, token)
-    if not task.is_final:
+    if not task.upstream_task_id:
+        # Our URL asks the upstream to put its task id in `?id=`; the collection it arms fetches the result.
+        reconcile.callback_pingback_reconcile(task=task, upstream_task_id=request.GET.get("id"))
+    elif not task.is_final:
         collection.fetch_after_callback.enqueue(str(task.pk))
     return HttpResponse("ok", content_type="text/plain")
 
@@ -75,7 +80,11 @@ def postback(request, task_id, token):
     except (ValueError, RecursionError):  # not JSON (NaN and Infinity are not), not UTF-8, absurdly nested
         return HttpResponseBadRequest("body is not JSON or gzip-compressed JSON", content_type="text/plain")
     try:
+        if not task.upstream_task_id:
+            task = reconcile.callback_postback_reconcile(task=task, envelope=envelope)
         callbacks.callback_postback_apply(task=task, envelope=envelope)
+    except reconcile.PostbackNotOurs as exc:
+        return HttpResponseBadRequest(f"not applied: {exc}", content_type="text/plain")
     except callbacks.PostbackRejected as exc:
         return HttpResponseBadRequest(f"not applied: {exc}", content_type="text/plain")
     return HttpResponse("ok", content_type="text/plain")

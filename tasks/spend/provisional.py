@@ -1,0 +1,129 @@
+"""Provisional spend: the settlement rule that makes it final once nothing more can be learned about a
+task, and what is still provisional, and why, for the spend page (docs/spend.md, "Provisional spend")."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from tasks.models import Task, TaskEvent
+from tasks.spend.rollup import rollup_reopen
+from tasks.submission.bulk import insert_rows
+
+# Results are kept 30 days after posting (api-reference §1); after that nothing can be learned about a task,
+# so its provisional spend is settled. A day's margin covers the time between creating and posting.
+RESULTS_KEPT = timedelta(days=30)
+SETTLE_AFTER = RESULTS_KEPT + timedelta(days=1)
+SETTLE_CHUNK = 1000
+
+
+SETTLE_MESSAGES = {
+    Task.Status.UNKNOWN: (
+        "Never reconciled within 30 days of sending, after which the upstream keeps no result: settled as "
+        "charged at the estimate."
+    ),
+    Task.Status.SUBMITTED: "No result within 30 days of sending: settled at the charge at post.",
+    Task.Status.PENDING: "No result within 30 days of sending: settled at the charge at post.",
+    Task.Status.FAILED: "Failed after it was accepted; settled at the charge at post after 30 days.",
+}
+
+
+def provisional_settle(*, now: datetime | None = None) -> int:
+    """Apply the settlement rule (docs/spend.md, "Provisional spend"): a task whose spend is still
+    provisional SETTLE_AFTER after it was created can no longer be learned about upstream (results are kept
+    30 days), so its spend becomes final at what it carries: the charge at post, or, for a task whose reply
+    was lost, the estimate, counted as charged. One that never got a result becomes `failed`. Conditional
+    updates: safe to run twice and beside a collection. Returns how many tasks were settled."""
+    now = now or timezone.now()
+    cutoff = now - SETTLE_AFTER
+    settled = 0
+    for status, message in SETTLE_MESSAGES.items():
+        while True:
+            pks = list(
+                Task.objects.filter(status=status, spend_is_final=False, created_at__lt=cutoff).values_list(
+                    "pk", flat=True
+                )[:SETTLE_CHUNK]
+            )
+            if not pks:
+                break
+            with transaction.atomic():
+                fields = {"spend_is_final": True, "next_poll_at": None}
+                if status != Task.Status.FAILED:
+                    fields.update(status=Task.Status.FAILED, status_message=message, completed_at=now)
+                chosen = Task.objects.filter(pk__in=pks, status=status, spend_is_final=False)
+                done = list(chosen.select_for_update().values_list("pk", flat=True))
+                Task.objects.filter(pk__in=done).update(**fields)
+                oldest = (
+                    Task.objects.filter(pk__in=done)
+                    .order_by("created_at")
+                    .values_list("created_at", flat=True)
+                )
+                if done:
+                    rollup_reopen(created_at=oldest[0])
+                insert_rows(
+                    TaskEvent,
+                    [{"task_id": pk} for pk in done],
+                    same={"kind": TaskEvent.Kind.SETTLED, "message": message, "cost_change": Decimal("0")},
+                )
+            settled += len(done)
+            if len(pks) < SETTLE_CHUNK:
+                break
+    return settled
+
+
+# --- What is still provisional (the spend page) --------------------------------------------------
+
+PROVISIONAL_REASONS = {
+    Task.Status.QUEUED: "being sent",
+    "sending": "being sent",  # Task.Status.SENDING, of the worker-based sending
+    Task.Status.SUBMITTED: "accepted, waiting for the result and its final cost",
+    Task.Status.PENDING: "accepted, waiting for the result and its final cost",
+    Task.Status.UNKNOWN: "reply lost: waiting for reconciliation (a callback, tasks_ready or an admin)",
+    Task.Status.FAILED: "failed after it was accepted: settled 30 days after sending",
+}
+
+
+@dataclass
+class ProvisionalGroup:
+    status: str
+    reason: str
+    amount: Decimal
+    count: int
+    url: str = ""  # the tasks behind it, set by the page
+
+
+@dataclass
+class ProvisionalSummary:
+    amount: Decimal
+    count: int
+    groups: list[ProvisionalGroup]
+    settle_after_days: int = SETTLE_AFTER.days
+    url: str = ""
+
+
+def provisional_summary() -> ProvisionalSummary:
+    """How much spend is not final yet, across all time, by status, with the reason it is not."""
+    rows = (
+        Task.objects.filter(spend_is_final=False)
+        .values("status")
+        .annotate(amount=Sum("spend"), count=Count("pk"))
+        .order_by("status")
+    )
+    groups = [
+        ProvisionalGroup(
+            status=row["status"],
+            reason=PROVISIONAL_REASONS.get(row["status"], "not final yet"),
+            amount=row["amount"] or Decimal("0"),
+            count=row["count"],
+        )
+        for row in rows
+    ]
+    groups.sort(key=lambda group: -group.amount)
+    return ProvisionalSummary(
+        amount=sum((group.amount for group in groups), Decimal("0")),
+        count=sum(group.count for group in groups),
+        groups=groups,
+    )
