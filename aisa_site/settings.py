@@ -282,6 +282,9 @@ FILE_UPLOAD_HANDLERS = [
 # Upstream HTTP timeouts (seconds): connect, read.
 UPSTREAM_CONNECT_TIMEOUT = float(os.environ.get("UPSTREAM_CONNECT_TIMEOUT", "5"))
 UPSTREAM_READ_TIMEOUT = float(os.environ.get("UPSTREAM_READ_TIMEOUT", "60"))
+# How long a worker owns a chunk it claimed (tasks/submission/chunks.py); empty: computed from the
+# timeouts above (the longest a POST can take, plus a margin). Shorter only for tests.
+SENDING_LEASE_SECONDS = float(os.environ.get("SENDING_LEASE_SECONDS") or 0) or None
 
 LOGGING = {
     "version": 1,

@@ -10,14 +10,16 @@ SQLite database, served over real HTTP by a threaded wsgiref server on a free 12
 real upstream is a service of its own. `--pin` also gives it a CPU of its own, as the real upstream runs
 on other machines: the stand-in on the last CPU, this process and its PostgreSQL backend on the others
 (on a 2-CPU machine that leaves the product and its database one CPU, less than a deployment has, so it
-is not the default). The product's figure is `batch_submit` (tasks/prompt_templates/batches.py): creating
-the batch and its task rows, reserving budget, posting ≤ 100 tasks per call and recording each outcome.
+is not the default). The product's figure is `batch_submit` (tasks/prompt_templates/batches.py: creating
+the batch, its task rows and chunks, reserving budget) followed by the worker's loop in this process
+(`chunks_drain`, tasks/submission/workers.py: posting ≤ 100 tasks per call and recording each outcome);
+bench_sending.py times the two apart, with workers in processes of their own.
 The baseline posts
 the same task bodies, with the tag the product adds to an untagged task, in the same chunks with
 `requests` and does nothing else. Both are warmed up, then run in alternation, each going first in every
 other round; the figures are medians, and the ratio is also given as the median of each round's ratio
 (the two runs of a round are neighbours in time, so drift of a shared machine cancels). The product's
-time ends when batch_submit returns; the check that every task was submitted comes after. The plan (CSV
+time ends when the worker's loop returns; the check that every task was submitted comes after. The plan (CSV
 parsing and checking each task with the builder's form) is timed separately. A --database-url database
 is dropped and created afresh.
 """
@@ -92,6 +94,7 @@ def main() -> None:
 
     from tasks.prompt_templates import batches
     from tasks.prompt_templates.services import template_create
+    from tasks.submission.workers import chunks_drain
 
     make_catalog()
     user = make_member()
@@ -129,7 +132,9 @@ def main() -> None:
 
     def product(bodies: list[dict], key: str):
         one_plan = dataclasses.replace(plan, bodies=bodies)
-        return batches.batch_submit(plan=one_plan, credential=credential, user=user, idempotency_key=key)
+        batch = batches.batch_submit(plan=one_plan, credential=credential, user=user, idempotency_key=key)
+        chunks_drain(worker="bench")
+        return batch
 
     def check(batch, count: int) -> None:
         submitted = batch.tasks.filter(status="submitted").count()
@@ -177,7 +182,7 @@ def main() -> None:
     print(f"  the product's database: {database}; {placement}")
     print(f"  plan (CSV + form check per task): {plan_seconds:.3f} s")
     print(f"  bare requests loop:               {bare:.3f} s  (runs: {_runs(bare_runs)})")
-    print(f"  product batch_submit:             {ours:.3f} s  (runs: {_runs(product_runs)})")
+    print(f"  product batch_submit + worker:    {ours:.3f} s  (runs: {_runs(product_runs)})")
     print(f"  ratio product / bare:             {ours / bare:.2f}  (median of each round's: {paired:.2f})")
     if phases:
         medians = [statistics.median(phase) * 1000 for phase in zip(*phases, strict=True)]

@@ -50,6 +50,12 @@ class Credential(models.Model):
         default=Decimal("1"),
         help_text="What this route charges relative to DataForSEO's list price (AIsa may bill 2x).",
     )
+    calls_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The most task_post calls a minute this key may make (AIsa: the key's own limit). "
+        "Empty: 2,000 for DataForSEO direct, no limit of the product's own for AIsa.",
+    )
     is_default = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
@@ -185,13 +191,14 @@ class Batch(models.Model):
 class Task(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"  # committed locally, not yet sent
+        SENDING = "sending", "Sending"  # claimed by a worker; its POST may be in flight
         SUBMITTED = "submitted", "Submitted"  # accepted upstream (20100)
         PENDING = "pending", "Pending"  # upstream says handed / in queue
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
         UNKNOWN = "unknown", "Unknown (reply lost)"
 
-    ACTIVE_STATUSES = (Status.QUEUED, Status.SUBMITTED, Status.PENDING)
+    ACTIVE_STATUSES = (Status.QUEUED, Status.SENDING, Status.SUBMITTED, Status.PENDING)
     FINAL_STATUSES = (Status.COMPLETED, Status.FAILED)
 
     class Mode(models.TextChoices):
@@ -224,6 +231,14 @@ class Task(models.Model):
         related_name="tasks",
     )
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
+    chunk = models.ForeignKey(
+        "SendChunk",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+        help_text="The chunk a worker sends it in (tasks/submission/chunks.py).",
+    )
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)
     variables = models.JSONField(
         null=True, blank=True, help_text="The template variables' values that filled it (a batch's row)."
@@ -524,6 +539,74 @@ class OneTimePassword(models.Model):
 
     def __str__(self) -> str:
         return f"One-time password of user {self.user_id}, until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class SendChunk(models.Model):
+    """Up to 100 tasks of one submission, sent upstream in one POST by one worker
+    (tasks/submission/chunks.py; docs/task-lifecycle.md, "Sending").
+
+    planned → sending (claimed with a lease; `post_started_at` committed just before the POST) → sent,
+    rejected or unknown. A sending chunk whose lease ran out goes back to planned if its POST never
+    started, and to unknown if it may have (it is never sent again).
+    """
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        REJECTED = "rejected", "Rejected"
+        UNKNOWN = "unknown", "Unknown (reply lost)"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    credential = models.ForeignKey(Credential, on_delete=models.PROTECT, related_name="+")
+    provider = models.CharField(max_length=20, choices=Provider.choices)
+    mode = models.CharField(max_length=20, choices=Task.Mode.choices, default=Task.Mode.QUEUED)
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="chunks")
+    task_count = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PLANNED)
+    not_before = models.DateTimeField(help_text="Not claimed before this (a rate limit or a retry delay).")
+    claimed_by = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    post_started_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["state", "not_before"], name="sendchunk_state_not_before")]
+
+    def __str__(self) -> str:
+        return f"Chunk {str(self.id)[:8]} ({self.task_count} tasks, {self.state})"
+
+
+class SendingLimit(models.Model):
+    """A credential's rate-limit state, shared by every worker (GCRA: `next_slot_at` is the theoretical
+    arrival time of the next call); `limited_until` is set by a 429 / 40202 and its Retry-After."""
+
+    credential = models.OneToOneField(Credential, on_delete=models.CASCADE, related_name="sending_limit")
+    next_slot_at = models.DateTimeField(null=True, blank=True)
+    limited_until = models.DateTimeField(null=True, blank=True)
+    limited_message = models.CharField(max_length=500, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Sending limit of credential {self.credential_id}"
+
+
+class SendingWorker(models.Model):
+    """A worker that sends chunks, and when it was last seen doing so (the queue page)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    last_seen = models.DateTimeField()
+    chunks_sent = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-last_seen"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class JobSchedule(models.Model):

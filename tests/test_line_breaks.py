@@ -16,6 +16,7 @@ from tasks.prompt_templates.services import template_create
 from tasks.upstream import clients
 from tests.factories import form_data, make_catalog, make_task
 from tests.submission.fake_upstream import FakeUpstream
+from tests.submission.sending import send_planned
 
 pytestmark = pytest.mark.django_db
 
@@ -70,6 +71,7 @@ def test_a_500_character_prompt_with_crlf_line_breaks_passes_validation_and_subm
 
     assert live.context["form"].errors == {}
     assert submitted.status_code == 302
+    send_planned()  # a worker sends what was planned
     sent = upstream.posted[0]
     assert sent["user_prompt"] == PROMPT
     assert sent["system_message"] == "Be brief.\nUse lists."
@@ -95,6 +97,7 @@ def test_a_501_character_prompt_is_refused_however_its_line_breaks_are_sent(
     assert submitted.status_code == 422
     assert "At most 500 characters (501)." in submitted.context["form"].errors["user_prompt"]
     assert "501 / 500" in submitted.content.decode()  # the page's counter agrees
+    send_planned()  # a worker sends what was planned
     assert upstream.posted == []
 
 
@@ -110,6 +113,7 @@ def test_a_lone_cr_counts_as_one_line_break(member_client, credential, upstream)
     data = form_data("chat_gpt", credential, user_prompt=PROMPT.replace("\n", "\r"))
 
     assert member_client.post(reverse("builder:new"), data).status_code == 302
+    send_planned()  # a worker sends what was planned
     assert upstream.posted[0]["user_prompt"] == PROMPT
 
 
@@ -117,6 +121,7 @@ def test_a_variable_value_with_crlf_is_filled_in_with_lf(member_client, credenti
     data = form_data("chat_gpt", credential, user_prompt="List:\n{{items}}", var_items=crlf("a\nb"))
 
     assert member_client.post(reverse("builder:new"), data).status_code == 302
+    send_planned()  # a worker sends what was planned
     assert upstream.posted[0]["user_prompt"] == "List:\na\nb"
 
 
@@ -174,6 +179,7 @@ def test_pasted_batch_rows_with_crlf_give_lf_values(member_client, credential, u
     )
 
     assert response.status_code == 302
+    send_planned()  # a worker sends what was planned
     assert sorted(body["user_prompt"] for body in upstream.posted) == ["Best deep\ndish pizza?", "Best soup?"]
 
 
@@ -193,6 +199,7 @@ def test_an_uploaded_csv_with_crlf_or_cr_line_endings_gives_lf_values(
     response = member_client.post(reverse("prompt_templates:batch_new", args=[dish_template.pk]), data)
 
     assert response.status_code == 302, response.context["plan"].errors
+    send_planned()  # a worker sends what was planned
     assert sorted(body["user_prompt"] for body in upstream.posted) == ["Best deep\ndish pizza?", "Best soup?"]
 
 

@@ -69,8 +69,8 @@ def _routes(patterns=None, prefix: str = "", namespace: str | None = None) -> li
 
 
 ROUTES = _routes()
-# The admins' areas: spend (with budgets) and team (credentials, people, audit).
-ADMIN_ONLY = {r.name for r in ROUTES if r.name.startswith(("spend:", "team:"))}
+# The admins' areas: spend (with budgets) and team (credentials, people, audit); the sending queue.
+ADMIN_ONLY = {r.name for r in ROUTES if r.name.startswith(("spend:", "team:"))} | {"submission:queue"}
 PRODUCT_ROUTES = [r for r in ROUTES if r.name not in NO_LOGIN_NEEDED]
 ADMIN_ROUTES = [r for r in ROUTES if r.name in ADMIN_ONLY]
 OTHER_ROUTES = [r for r in PRODUCT_ROUTES if r.name not in ADMIN_ONLY]

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from tasks.models import AuditEntry, Credential, Task, TaskEvent
 from tasks.submission import sending
+from tests.submission.sending import submit_and_send
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def credential(db):
 
 def submit(credential, user, prompt: str) -> Task:
     spec = sending.TaskSpec(provider="chat_gpt", body={"user_prompt": prompt, "model_name": "gpt-4.1-mini"})
-    (task,) = sending.submit_tasks(specs=[spec], credential=credential, user=user)
+    (task,) = submit_and_send(specs=[spec], credential=credential, user=user)
     return task
 
 

@@ -244,7 +244,9 @@ def task_export_queryset(*, filters: dict, sort: str = "-created") -> QuerySet[T
 def task_get(*, task_id) -> Task:
     """A task with everything its page shows: 4 queries (task and relations, events, labels, -)."""
     task = (
-        Task.objects.select_related("submitted_by", "credential", "template_version__template", "batch")
+        Task.objects.select_related(
+            "submitted_by", "credential", "template_version__template", "batch", "chunk"
+        )
         .prefetch_related(
             Prefetch(
                 "events", queryset=TaskEvent.objects.select_related("actor").order_by("created_at", "id")

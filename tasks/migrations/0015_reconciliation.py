@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tasks', '0013_batch_rows_and_task_variables'),
+        ('tasks', '0014_send_chunks'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

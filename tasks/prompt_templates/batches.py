@@ -22,6 +22,7 @@ from tasks.models import Batch, Credential, PromptTemplateVersion, ProviderModel
 from tasks.prompt_templates.services import template_variables
 from tasks.spend.budgets import SUBMISSION_LIFETIME, budget_hold_create, budget_hold_release, budgets_reserve
 from tasks.submission import sending
+from tasks.submission.queue import SendingProgress, sending_progress
 from tasks.upstream.providers import provider_rules, queued_charge_per_task
 
 MAX_BATCH_TASKS = 5000
@@ -295,11 +296,15 @@ class BatchProgress:
     failed: int
     unknown: int
     cost: Decimal
+    sending: int = 0
+    chunks: SendingProgress | None = None  # how its sending goes (tasks.submission.queue)
     unwritten: int = 0  # planned tasks without a row: still being written, or never will be
     writing: bool = False  # the submission may still be writing them
 
     @property
     def done(self) -> bool:
+        if self.chunks is not None and self.chunks.waiting:
+            return False
         return self.total > 0 and self.completed + self.failed == self.total and not self.writing
 
     @property
@@ -321,6 +326,8 @@ def batch_progress(*, batch: Batch) -> BatchProgress:
     return BatchProgress(
         total=counts["total"],
         queued=counts[S.QUEUED],
+        sending=counts[S.SENDING],
+        chunks=sending_progress(batch=batch),
         submitted=counts[S.SUBMITTED],
         pending=counts[S.PENDING],
         completed=counts[S.COMPLETED],

@@ -1,6 +1,5 @@
-"""Recording what became of a submission's tasks: the outcomes task_post answered, a failed call, tasks
-never sent or whose reply was lost (the writes of tasks/submission/sending.py; the caller owns the
-transaction)."""
+"""Recording what became of a chunk's tasks: the outcomes task_post (or live) answered, tasks never sent
+or whose reply was lost (the writes of tasks/submission/chunks.py; the caller owns the transaction)."""
 
 import uuid
 from collections import defaultdict
@@ -13,8 +12,8 @@ from django.utils import timezone
 
 from tasks.models import Task, TaskEvent
 from tasks.submission.bulk import insert_rows, update_rows
-from tasks.submission.collection import POLL_DELAYS, schedule_collect
-from tasks.upstream.outcomes import StatusClass, TaskOutcome, UpstreamError, UpstreamReplyLost
+from tasks.submission.collection import POLL_DELAYS, schedule_collect, task_apply_outcome
+from tasks.upstream.outcomes import StatusClass, TaskOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +39,8 @@ def _add_events(tasks: list[Task | _Created], **fields) -> None:
     insert_rows(TaskEvent, [{"task_id": task.pk} for task in tasks], same=fields)
 
 
-def _fail_unsent(tasks: list[Task | _Created], message: str) -> None:
+def tasks_fail_unsent(*, tasks: list, message: str) -> None:
+    """Tasks certainly never accepted (refused as a whole, or never sent): failed, spend 0 and final."""
     if not tasks:
         return
     with transaction.atomic():
@@ -48,7 +48,11 @@ def _fail_unsent(tasks: list[Task | _Created], message: str) -> None:
         _add_events(tasks, kind=TaskEvent.Kind.ERROR, message=message)
 
 
-def _mark_unknown(tasks: list[Task | _Created], message: str) -> None:
+def tasks_mark_unknown(*, tasks: list, message: str) -> None:
+    """Tasks whose POST may have been accepted and charged but whose reply was not recorded: unknown,
+    never sent again; their spend stays the estimate, provisional."""
+    if not tasks:
+        return
     with transaction.atomic():
         # Only tasks still without an answer: a callback may have reconciled one meanwhile.
         pks = [task.pk for task in tasks]
@@ -62,36 +66,16 @@ def _mark_unknown(tasks: list[Task | _Created], message: str) -> None:
 
 
 def tasks_mark_interrupted(*, tasks: list[Task]) -> None:
-    """Tasks left `queued` by a process that stopped while sending them: they may have been accepted."""
-    _mark_unknown(
-        tasks,
-        "The submission was interrupted after this task was saved and before the upstream's answer was "
-        "recorded. It may have been accepted and charged, so it was not sent again.",
+    """Tasks left `queued` outside any chunk by a process that stopped while sending them (before
+    chunks existed): they may have been accepted."""
+    tasks_mark_unknown(
+        tasks=tasks,
+        message="The submission was interrupted after this task was saved and before the upstream's answer "
+        "was recorded. It may have been accepted and charged, so it was not sent again.",
     )
 
 
-def _record_post_failure(tasks: list[_Created], exc: BaseException) -> str:
-    """Record a chunk whose call failed; return why the tasks after it are not sent."""
-    if isinstance(exc, UpstreamReplyLost):
-        start, end = exc.lost_range
-        _mark_unknown(
-            tasks[start:end],
-            f"The reply to task_post was lost ({exc}). The upstream may have accepted and charged "
-            "this task, so it was not sent again; it can be found upstream by its tag.",
-        )
-        message = "Not sent: an earlier part of this submission lost its reply."
-        _fail_unsent(tasks[end:], message)
-        return message
-    if isinstance(exc, UpstreamError):
-        # This chunk was refused or never arrived (connection refused, rejected credentials, rate
-        # limited, …); the chunks before it may have been accepted and charged.
-        message = f"Not sent: {exc}"
-        _fail_unsent(tasks[len(exc.outcomes_before) :], message)
-        return message
-    raise exc
-
-
-def _record_post_outcomes(tasks: list[_Created], outcomes: list[TaskOutcome]) -> None:
+def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> None:
     """Record what task_post answered for each task of a chunk and schedule the collection of the
     accepted ones; the caller owns the transaction.
 
@@ -131,3 +115,22 @@ def _record_post_outcomes(tasks: list[_Created], outcomes: list[TaskOutcome]) ->
         insert_rows(TaskEvent, events, same=event)
     if accepted:  # one chunk: one collection job, committed with the outcomes
         schedule_collect(accepted, delay=POLL_DELAYS[0])
+
+
+def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
+    """Record the answer of a live request: its charge, then the result as a poll's would be."""
+    Task.objects.filter(pk=task_id).update(
+        upstream_task_id=outcome.id or None,
+        submitted_at=timezone.now(),
+        charged=outcome.cost,
+        spend=outcome.cost,
+    )
+    task = Task.objects.get(pk=task_id)
+    TaskEvent.objects.create(
+        task=task,
+        kind=TaskEvent.Kind.POSTED,
+        status_code=outcome.status_code,
+        message=outcome.status_message,
+        cost_change=outcome.cost,
+    )
+    task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)

@@ -1,42 +1,31 @@
-"""Where the product's state changes: submitting tasks, collecting their results, callbacks, the catalog.
+"""Submitting tasks: a submission is a plan, written in the request and sent by workers.
 
 Sending is built around one rule: a paid POST is never sent twice by accident and never lost track of.
-Task rows are committed before the HTTP call; the upstream ids and charges are recorded after it; a
-reply that was lost leaves the task `unknown` with an event saying so, and nothing is resent.
+Here, in one transaction, the budgets are checked and every task row and its chunk are committed; the
+workers of tasks/submission/workers.py then claim, post and record each chunk (tasks/submission/chunks.py;
+docs/task-lifecycle.md, "Sending").
 """
 
 import logging
-import queue
-import threading
 import uuid
-from collections import deque
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from uuid_utils.compat import uuid7
 
-from tasks.crypto import CredentialKeyError
-from tasks.models import Batch, Credential, Task, TaskEvent
-from tasks.spend.budgets import budget_hold_create, budget_hold_release, budget_hold_take, budgets_reserve
+from tasks.models import Batch, Credential, Task
+from tasks.spend.budgets import budget_hold_release, budgets_reserve
 from tasks.submission.bulk import insert_rows
 from tasks.submission.callbacks import callback_urls
-from tasks.submission.collection import task_apply_outcome
+from tasks.submission.chunks import chunks_plan_rows
 from tasks.submission.own_callbacks import without_own_callbacks
-from tasks.submission.recording import (
-    _add_events,
-    _Created,
-    _fail_unsent,
-    _mark_unknown,
-    _not_sent,
-    _record_post_failure,
-    _record_post_outcomes,
-)
-from tasks.upstream.clients import TASK_POST_CHUNK, client_for
-from tasks.upstream.outcomes import TaskOutcome, UpstreamError, UpstreamReplyLost
+from tasks.submission.recording import _Created
+from tasks.submission.workers import send_chunks_soon
+from tasks.upstream.clients import TASK_POST_CHUNK
 from tasks.upstream.providers import queued_charge_per_task
 
 logger = logging.getLogger(__name__)
@@ -65,13 +54,14 @@ def submit_tasks(
     batch: Batch | None = None,
     mode: str = Task.Mode.QUEUED,
 ) -> list[Task]:
-    """Create, reserve budget for, and post tasks; return them in the order of `specs`.
+    """Plan tasks: create them, reserve their budget and commit them with the chunks workers send them
+    in; return them (queued) in the order of `specs`. Nothing is posted here.
 
-    A spec whose idempotency key was already used returns the existing task and posts nothing, so a
+    A spec whose idempotency key was already used returns the existing task and plans nothing, so a
     double click or a resent form never pays twice. Budget limits are checked for the whole submission
-    before anything is created (tasks.spend.budgets.BudgetExceeded). Whatever the upstream answers, every
-    created task ends in a recorded state: submitted, failed (with the upstream's message) or unknown
-    (reply lost).
+    before anything is created (tasks.spend.budgets.BudgetExceeded). Workers then send each chunk
+    (tasks/submission/chunks.py), and every task ends in a recorded state: submitted, failed (with the
+    upstream's message) or unknown (reply lost).
     """
     pks = submit_task_ids(specs=specs, credential=credential, user=user, batch=batch, mode=mode)
     saved = Task.objects.in_bulk(pks)
@@ -87,27 +77,21 @@ def submit_task_ids(
     mode: str = Task.Mode.QUEUED,
     keys_checked: bool = False,
     held: dict[str, int] | None = None,
-    pipelined: bool = True,
 ) -> list[uuid.UUID]:
-    """`submit_tasks`, returning the tasks' ids instead of loading them (a batch never needs its 1,000
-    rows back).
+    """`submit_tasks`, returning the tasks' ids instead of loading them (a batch never needs its rows
+    back).
 
-    A new `batch` (not saved yet) is saved with the first chunk's rows, so a submission refused before
-    anything is written leaves no batch behind; if a concurrent submit with the same keys won, it stays
-    unsaved and the ids returned are the winner's.
+    One transaction checks the budgets, saves a new `batch` (not saved yet), writes every task row
+    (queued) and its chunk of ≤ 100 (one per task in live mode), and enqueues the sending job on commit;
+    a submission refused before anything is written leaves no batch behind. If a concurrent submit with
+    the same keys won, the batch stays unsaved and the ids returned are the winner's.
 
     `keys_checked`: the caller has made sure that no task has the specs' idempotency keys yet (a batch
-    looks up its first key: all its keys are written by one submission, and the first with the first
-    chunk). A concurrent submit with the same keys is still caught, by the first chunk's transaction.
-
-    The budgets are checked for the whole submission in the transaction that writes the first chunk's
-    rows; the later chunks are written while the chunk before them is in flight, each committed before
-    it is sent (see `_post_queued`; docs/performance.md). `pipelined=False`: the sequential reference path.
+    looks up its first key). A concurrent submit with the same keys is still caught by the unique key.
 
     `held`: the caller has checked the budgets already and holds these specs' charges (the holds of
-    `budget_hold_create`, made in the transaction that ran `budgets_reserve`), as a batch of several
-    providers does for all its submissions at once: the rows take their shares from those holds instead
-    of checking again. The caller releases them if this raises before writing anything.
+    `budget_hold_create`), as a batch of several providers does for all its submissions at once: the
+    rows take their place, in the transaction that writes them. The caller releases them if this raises.
     """
     if not specs:
         return []
@@ -135,23 +119,17 @@ def submit_task_ids(
         batch=batch,
         started=timezone.now(),
     )
-    first_end = min(len(specs), TASK_POST_CHUNK)
     new_batch = batch is not None and batch._state.adding
     try:
         with transaction.atomic():
             if held is None:
                 budgets_reserve(user=user, charges=submission.charges)
+            else:
+                budget_hold_release(holds=held)  # the rows written below take its place
             if new_batch:
                 batch.save(force_insert=True)
-            first = _create_tasks(submission, 0, first_end)
-            if held is None:
-                submission.holds = budget_hold_create(user=user, charges=submission.charges[first_end:])
-            else:
-                submission.holds = held
-                if first_end == len(specs):
-                    budget_hold_release(holds=held)
-                else:
-                    budget_hold_take(holds=held, charges=submission.charges[:first_end])
+            chunk_count = _plan(submission)
+            transaction.on_commit(partial(send_chunks_soon, chunks=chunk_count))
     except IntegrityError:
         if new_batch:
             batch._state.adding = True  # its save was rolled back with the rows
@@ -160,11 +138,6 @@ def submit_task_ids(
         if existing:
             return existing
         raise
-
-    if mode == Task.Mode.LIVE:
-        _post_live(Task.objects.get(pk=first[0].pk), credential)
-    else:
-        _post_queued(submission, first, pipelined=pipelined)
     return submission.pks
 
 
@@ -180,8 +153,8 @@ def _existing_for_keys(keys: list[str]) -> list[uuid.UUID]:
 
 @dataclass
 class _Submission:
-    """One submission while it is sent: its specs and budget charges (by index), what all its tasks
-    share, the ids of the tasks written so far, and the budget holds for the tasks not written yet."""
+    """One submission while it is planned: its specs and budget charges (by index), what all its tasks
+    share, and the ids of the tasks written."""
 
     specs: list[TaskSpec]
     charges: list[tuple[str, Decimal]]  # (tag, estimated charge)
@@ -191,15 +164,32 @@ class _Submission:
     user: object
     batch: Batch | None
     started: datetime
-    holds: dict[str, int] = field(default_factory=dict)
-    pks: list[uuid.UUID] = field(default_factory=list)  # of specs[:len(pks)], given as they are written
+    pks: list[uuid.UUID] = field(default_factory=list)  # of specs, in order
 
 
 def _task_tag(body: dict) -> str:
     return str(body.get("tag", ""))[:255]
 
 
-def _create_tasks(submission: _Submission, start: int, end: int, **state) -> list[_Created]:
+def _plan(submission: _Submission) -> int:
+    """Write the submission's chunks and every task row (queued, reserving its estimate, pointing at its
+    chunk), each table in one bulk write; return the number of chunks. The caller owns the transaction."""
+    size = 1 if submission.mode == Task.Mode.LIVE else TASK_POST_CHUNK
+    count = len(submission.specs)
+    chunk_ids = [uuid7() for _ in range(0, count, size)]
+    chunks_plan_rows(
+        [{"id": chunk_id, "task_count": min(size, count - n * size)} for n, chunk_id in enumerate(chunk_ids)],
+        credential_id=submission.credential.pk,
+        provider=submission.provider,
+        mode=submission.mode,
+        batch_id=submission.batch.pk if submission.batch is not None else None,
+        now=submission.started,
+    )
+    _create_tasks(submission, 0, count, chunk_of=lambda i: chunk_ids[i // size])
+    return len(chunk_ids)
+
+
+def _create_tasks(submission: _Submission, start: int, end: int, *, chunk_of=None, **state) -> list[_Created]:
     """Write the rows of specs[start:end] (queued, reserving their estimate, unless `state` says
     otherwise); the caller owns the transaction."""
     created, rows = [], []
@@ -219,6 +209,7 @@ def _create_tasks(submission: _Submission, start: int, end: int, **state) -> lis
         rows.append(
             {
                 "id": pk,
+                "chunk_id": chunk_of(i) if chunk_of is not None else None,
                 "idempotency_key": spec.idempotency_key,
                 "template_version_id": spec.template_version_id,
                 "variables": spec.variables,
@@ -249,172 +240,3 @@ def _create_tasks(submission: _Submission, start: int, end: int, **state) -> lis
     )
     submission.pks.extend(task.pk for task in created)
     return created
-
-
-def _write_chunk(submission: _Submission, start: int) -> list[_Created]:
-    """Write the next chunk's rows; their estimate moves from the submission's hold onto them. The
-    caller owns the transaction."""
-    end = min(start + TASK_POST_CHUNK, len(submission.specs))
-    if end == len(submission.specs):  # the last chunk: what is left of the hold is its share
-        budget_hold_release(holds=submission.holds)
-    else:
-        budget_hold_take(holds=submission.holds, charges=submission.charges[start:end])
-    return _create_tasks(submission, start, end)
-
-
-def _record_and_write(
-    submission: _Submission, answered: list[_Created], outcomes: list[TaskOutcome], written: int
-) -> list[_Created]:
-    """Record a chunk's outcomes and write the next unwritten chunk, if any, in one transaction (one
-    commit for both); return the chunk written.
-
-    The write runs in a savepoint: if it fails, the outcomes are committed all the same, then its error
-    is raised.
-    """
-    if not answered and written == len(submission.specs):
-        return []  # a submission of one chunk: nothing to record yet and nothing more to write
-    failure = None
-    with transaction.atomic():
-        if answered:
-            _record_post_outcomes(answered, outcomes)
-        if written == len(submission.specs):
-            return []
-        try:
-            with transaction.atomic():
-                return _write_chunk(submission, written)
-        except DatabaseError as exc:
-            failure = exc
-    raise failure
-
-
-def _give_up(submission: _Submission, not_sent: list[_Created], written: int, message: str) -> None:
-    """Send nothing more: the rows written and not sent, and those of specs[written:] (written now, so
-    every task asked for has a record), are failed as not sent."""
-    _fail_unsent(not_sent, message)
-    if written >= len(submission.specs):
-        return
-    with transaction.atomic():
-        tasks = _create_tasks(submission, written, len(submission.specs), **_not_sent(message))
-        _add_events(tasks, kind=TaskEvent.Kind.ERROR, message=message)
-
-
-def _chunk_post(client, submission: _Submission, chunk: list[_Created]) -> list[TaskOutcome] | BaseException:
-    """One task_post call for one chunk whose rows are committed: its outcomes, or what it raised (for
-    the caller to record; `_record_post_failure` raises what is not an upstream error)."""
-    try:
-        return client.task_post(submission.provider, [task.body for task in chunk])
-    except BaseException as exc:
-        return exc
-
-
-def _post_queued(submission: _Submission, first: list[_Created], *, pipelined: bool = True) -> None:
-    """Post the submission's tasks (one call per chunk of ≤ 100), recording each chunk's outcomes as its
-    reply arrives. After a chunk fails nothing more is sent, and every task not sent is recorded as
-    failed (written so, if it was not written yet). If writing or recording fails, nothing more is sent;
-    tasks whose outcome was not recorded stay `queued`, and resume_collection later marks them unknown
-    (never resends them); tasks not written by then are never written, and their hold is dropped.
-
-    `pipelined` (the default): the calls run in a sending thread that never touches the database and
-    posts only chunks whose rows are committed. While the upstream works on chunk k, this thread records
-    chunk k-1 and writes chunk k+1, in one transaction, so the sender is never more than one chunk ahead
-    of the recording. `pipelined=False` is the sequential reference: post a chunk, then record it and
-    write the next, one after the other; both record the same outcomes (tests/submission/).
-    """
-    try:
-        client = client_for(submission.credential)
-    except CredentialKeyError as exc:
-        _give_up(submission, first, len(first), f"Not sent: {exc}")
-        budget_hold_release(holds=submission.holds)
-        return
-    written = len(first)
-    try:
-        with client:
-            if pipelined:
-                written = _post_pipelined(client, submission, first)
-            else:
-                chunk = first
-                while chunk:
-                    outcomes = _chunk_post(client, submission, chunk)
-                    if isinstance(outcomes, BaseException):
-                        _give_up(submission, [], written, _record_post_failure(chunk, outcomes))
-                        break
-                    chunk = _record_and_write(submission, chunk, outcomes, written)
-                    written += len(chunk)
-    finally:
-        if written < len(submission.specs):  # else the last chunk's rows took what was left of it
-            with suppress(DatabaseError):  # if the database is gone, the hold expires by itself
-                budget_hold_release(holds=submission.holds)
-
-
-def _post_pipelined(client, submission: _Submission, first: list[_Created]) -> int:
-    """`_post_queued` with the calls in a sending thread; returns how many tasks' rows were written."""
-    ready: queue.SimpleQueue = queue.SimpleQueue()  # chunks whose rows are committed; None: no more
-    replies: queue.SimpleQueue = queue.SimpleQueue()
-    stop = threading.Event()
-
-    def send() -> None:
-        while (chunk := ready.get()) is not None and not stop.is_set():
-            outcomes = _chunk_post(client, submission, chunk)
-            replies.put((chunk, outcomes))
-            if isinstance(outcomes, BaseException):
-                break
-        replies.put(None)
-
-    handed: deque[list[_Created]] = deque([first])  # given to the sender and not answered yet
-    written = len(first)
-
-    def hand(chunk: list[_Created]) -> None:
-        nonlocal written
-        written += len(chunk)
-        if chunk:
-            handed.append(chunk)
-        ready.put(chunk or None)  # None: nothing more to send
-
-    ready.put(first)  # handed before the sender starts, so it sends at once
-    sender = threading.Thread(target=send, name="task_post", daemon=True)
-    sender.start()
-    try:
-        hand(_record_and_write(submission, [], [], written))  # the second chunk, while the first is in flight
-        while (reply := replies.get()) is not None:
-            chunk, outcomes = reply
-            handed.popleft()
-            if isinstance(outcomes, BaseException):
-                not_sent = [task for later in handed for task in later]
-                _give_up(submission, not_sent, written, _record_post_failure(chunk, outcomes))
-                break
-            # Record this chunk and write the one after the next.
-            hand(_record_and_write(submission, chunk, outcomes, written))
-    finally:
-        stop.set()
-        ready.put(None)  # wakes the sender if it waits for a chunk
-        sender.join()
-    return written
-
-
-def _post_live(task: Task, credential: Credential) -> None:
-    try:
-        outcome = client_for(credential).live(task.provider, task.request_body)
-    except CredentialKeyError as exc:
-        _fail_unsent([task], f"Not sent: {exc}")
-        return
-    except UpstreamReplyLost as exc:
-        _mark_unknown([task], f"The reply to the live request was lost ({exc}); it was not resent.")
-        return
-    except UpstreamError as exc:
-        _fail_unsent([task], f"Not sent: {exc}")
-        return
-    Task.objects.filter(pk=task.pk).update(
-        upstream_task_id=outcome.id or None,
-        submitted_at=timezone.now(),
-        charged=outcome.cost,
-        spend=outcome.cost,
-    )
-    TaskEvent.objects.create(
-        task=task,
-        kind=TaskEvent.Kind.POSTED,
-        status_code=outcome.status_code,
-        message=outcome.status_message,
-        cost_change=outcome.cost,
-    )
-    task.refresh_from_db()
-    task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)

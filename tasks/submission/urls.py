@@ -6,4 +6,5 @@ app_name = "submission"
 urlpatterns = [
     path("callbacks/<uuid:task_id>/<str:token>/pingback/", views.pingback, name="callback_pingback"),
     path("callbacks/<uuid:task_id>/<str:token>/postback/", views.postback, name="callback_postback"),
+    path("queue/", views.sending_queue, name="queue"),
 ]

@@ -5,13 +5,16 @@ import json
 import logging
 import zlib
 
-from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.decorators import login_not_required, permission_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from tasks.fragments import wants_fragment
 from tasks.models import Task
 from tasks.submission import callbacks, collection, reconcile
+from tasks.submission.queue import queue_state
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +92,15 @@ def postback(request, task_id, token):
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+QUEUE_PAGE = "tasks/submission/queue.html"
+
+
+@permission_required("tasks.manage_credentials", raise_exception=True)
+@require_GET
+def sending_queue(request):
+    """For admins: chunks waiting, sending, rate-limited and lost; workers seen in the last minute; the
+    oldest waiting chunk. Polled every 5 s (the `live` partial)."""
+    template = f"{QUEUE_PAGE}#live" if wants_fragment(request) else QUEUE_PAGE
+    return render(request, template, {"queue": queue_state()})

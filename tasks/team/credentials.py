@@ -13,7 +13,16 @@ from django.utils import timezone
 from tasks.models import Credential
 from tasks.team.audit import audit_changes, audit_record
 
-_AUDITED_FIELDS = ("name", "kind", "base_url", "login", "price_multiplier", "is_default", "is_active")
+_AUDITED_FIELDS = (
+    "name",
+    "kind",
+    "base_url",
+    "login",
+    "price_multiplier",
+    "calls_per_minute",
+    "is_default",
+    "is_active",
+)
 
 
 def _snapshot(credential: Credential) -> dict:
@@ -70,6 +79,7 @@ def credential_create(
     base_url: str = "",
     login: str = "",
     price_multiplier: Decimal = Decimal("1"),
+    calls_per_minute: int | None = None,
     is_default: bool = False,
     check: SecretCheck | None = None,
 ) -> Credential:
@@ -84,6 +94,7 @@ def credential_create(
             base_url=base_url,
             login=login if kind == Credential.Kind.DATAFORSEO else "",
             price_multiplier=price_multiplier,
+            calls_per_minute=calls_per_minute,
             created_by=actor if actor is not None and actor.pk else None,
         )
         credential.set_secret(secret)
@@ -109,7 +120,14 @@ def credential_create(
 
 
 def credential_update(
-    *, actor, credential: Credential, name: str, base_url: str, login: str, price_multiplier: Decimal
+    *,
+    actor,
+    credential: Credential,
+    name: str,
+    base_url: str,
+    login: str,
+    price_multiplier: Decimal,
+    calls_per_minute: int | None = None,
 ) -> Credential:
     """Change a credential's settings (not its secret)."""
     with transaction.atomic():
@@ -118,6 +136,7 @@ def credential_update(
         credential.base_url = base_url
         credential.login = login if credential.kind == Credential.Kind.DATAFORSEO else ""
         credential.price_multiplier = price_multiplier
+        credential.calls_per_minute = calls_per_minute
         credential.save()
         changes = audit_changes(before, _snapshot(credential))
         if changes:

@@ -36,6 +36,14 @@ class CredentialForm(forms.Form):
         decimal_places=3,
         help_text="What this route charges relative to DataForSEO's list price (AIsa may bill 2×).",
     )
+    calls_per_minute = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        label="Calls per minute",
+        help_text="The most task_post calls a minute with this key, shared by every worker. Empty: 2,000 "
+        "for DataForSEO direct; for AIsa, set the key's own limit if it has one.",
+    )
     is_default = forms.BooleanField(required=False, label="Make this the default credential")
     save_unverified = forms.BooleanField(
         required=False,
@@ -61,6 +69,7 @@ class CredentialSettingsForm(forms.Form):
     name = forms.CharField(max_length=100)
     base_url = CredentialForm.base_fields["base_url"]
     price_multiplier = CredentialForm.base_fields["price_multiplier"]
+    calls_per_minute = CredentialForm.base_fields["calls_per_minute"]
 
     def __init__(self, *args, credential: Credential, **kwargs):
         self.credential = credential
@@ -70,6 +79,7 @@ class CredentialSettingsForm(forms.Form):
                 "name": credential.name,
                 "base_url": credential.base_url,
                 "price_multiplier": credential.price_multiplier,
+                "calls_per_minute": credential.calls_per_minute,
             },
         )
         super().__init__(*args, **kwargs)

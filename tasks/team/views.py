@@ -75,6 +75,7 @@ def credential_add(request):
                     base_url=data["base_url"],
                     login=data["login"].strip(),
                     price_multiplier=data["price_multiplier"],
+                    calls_per_minute=data["calls_per_minute"],
                     is_default=data["is_default"],
                     check=check,
                 )
@@ -164,6 +165,7 @@ def credential_edit(request, pk: int):
                     base_url=data["base_url"],
                     login=credential.login,
                     price_multiplier=data["price_multiplier"],
+                    calls_per_minute=data["calls_per_minute"],
                 )
                 messages.success(request, f"“{credential.name}” saved.")
                 return _back_to_credentials(request)

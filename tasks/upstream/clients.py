@@ -409,7 +409,7 @@ class LLMResponsesClient(ReplyErrors):
         return outcome.result or []
 
 
-def client_for(credential: Any) -> LLMResponsesClient:
+def client_for(credential: Any, **kwargs: Any) -> LLMResponsesClient:
     """The client for a stored credential: the one place the product makes one (tests replace
-    `LLMResponsesClient` here to stand in for the upstream)."""
-    return LLMResponsesClient.for_credential(credential)
+    `LLMResponsesClient` here to stand in for the upstream). `kwargs` go to the client (timeouts, waits)."""
+    return LLMResponsesClient.for_credential(credential, **kwargs)

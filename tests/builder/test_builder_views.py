@@ -11,6 +11,7 @@ from sandbox import stats
 from tasks.models import Credential, ProviderModel, Task
 from tasks.upstream.outcomes import UpstreamError
 from tests.factories import form_data, make_catalog, make_member, make_task
+from tests.submission.sending import send_planned
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -273,7 +274,11 @@ def test_a_plain_submit_creates_the_task_and_redirects_to_its_page(member_client
     assert response["Location"] == f"/tasks/{task.pk}/"
     assert task.request_body["tag"] == "team-a"
     assert task.idempotency_key == "key-chat_gpt"
+    assert task.status == Task.Status.QUEUED
+    assert accepted_post.call_count == 0  # the request only plans: a worker sends
+    send_planned()
     assert accepted_post.call_count == 1
+    assert Task.objects.get().status == Task.Status.SUBMITTED
 
 
 def test_an_htmx_submit_redirects_the_client(member_client, credential, accepted_post):
@@ -289,6 +294,7 @@ def test_two_identical_submits_make_one_task_and_one_post(member_client, credent
     second = member_client.post(reverse("builder:new"), data)
 
     assert Task.objects.count() == 1
+    send_planned()
     assert accepted_post.call_count == 1
     assert first["Location"] == second["Location"]
 
@@ -486,13 +492,16 @@ def test_two_identical_submits_reach_the_stand_in_once(live_member_client, live_
 
     first = live_member_client.post(reverse("builder:new"), data)
     second = live_member_client.post(reverse("builder:new"), data)
+    send_planned()
 
     assert stats.request_count(function="task_post", method="POST") == 1
     assert Task.objects.get().status == Task.Status.SUBMITTED
     assert first["Location"] == second["Location"] == f"/tasks/{Task.objects.get().pk}/"
 
 
-def test_an_upstream_rejection_is_shown_at_the_top_with_the_form_filled(member_client, credential):
+def test_an_upstream_rejection_is_shown_on_the_task_page_and_the_builder_reopens_it_filled(
+    member_client, credential
+):
     from tasks.upstream.outcomes import StatusClass, TaskOutcome
 
     rejected = TaskOutcome(
@@ -503,12 +512,17 @@ def test_an_upstream_rejection_is_shown_at_the_top_with_the_form_filled(member_c
     with mock.patch("tasks.upstream.clients.LLMResponsesClient") as client_class:
         client_class.for_credential.return_value.task_post.return_value = [rejected]
         response = member_client.post(reverse("builder:new"), data)
+        send_planned()
 
-    html = response.content.decode()
-    assert response.status_code == 422
-    assert "Upstream rejected the task: 40501 Invalid Field: &#x27;web_search&#x27;." in html
-    assert "Mine</textarea>" in html
-    assert 'name="idempotency_key" value="first-key"' not in html  # a corrected resubmission is a new task
+    task = Task.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/tasks/{task.pk}/"
+    page = member_client.get(response["Location"]).content.decode()
+    assert "40501" in page
+    assert "Invalid Field: &#x27;web_search&#x27;." in page
+    reopened = member_client.get(reverse("builder:new") + f"?from_task={task.pk}").content.decode()
+    assert "Mine</textarea>" in reopened
+    assert 'name="idempotency_key" value="first-key"' not in reopened  # a corrected resubmission is new
 
 
 # --- what a tag may contain ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from tasks.models import Budget, Credential, Task
 from tests.factories import make_catalog, member_group
+from tests.submission.sending import send_planned
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -111,9 +112,15 @@ def test_submitting_to_the_stand_in_lands_on_the_task_page(builder_page):
 
     page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"))
     task = Task.objects.get()
-    assert task.status == Task.Status.SUBMITTED
     assert task.request_body["web_search_country_iso_code"] == "FR"
     assert page.url.endswith(f"/tasks/{task.pk}/")
+    # The request only planned it: the page says so, and follows it as a worker sends it.
+    live = page.locator("#task-live")
+    expect(live.locator(".badge")).to_have_text("Queued")
+    expect(live).to_contain_text("waiting for a worker to send it")
+    send_planned()  # what the worker does
+    expect(live.locator(".badge")).to_have_text(re.compile("Submitted|Pending"), timeout=10_000)
+    assert Task.objects.get().status in (Task.Status.SUBMITTED, Task.Status.PENDING)
 
 
 def test_a_task_over_a_tags_budget_is_said_so_as_the_tag_is_typed(builder_page):

@@ -18,6 +18,7 @@ from tasks.models import Task
 from tasks.submission.collection import task_fetch
 from tasks.submission.sending import TaskSpec, submit_tasks
 from tests.factories import make_task
+from tests.submission.sending import send_planned
 
 pytestmark = pytest.mark.browser
 
@@ -75,6 +76,9 @@ def test_filter_open_a_pending_task_watch_it_complete_and_follow_its_tag(
         credential=live_credential,
         user=user,
     )
+    assert task.status == Task.Status.QUEUED
+    send_planned()  # what the worker does
+    task.refresh_from_db()
     assert task.status == Task.Status.SUBMITTED, task.status_message
 
     page.goto("/tasks/")

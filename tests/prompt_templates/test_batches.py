@@ -16,6 +16,7 @@ from tasks.submission import sending
 from tasks.upstream import clients
 from tests.factories import make_catalog, make_member
 from tests.submission.fake_upstream import CHARGE, FakeUpstream
+from tests.submission.sending import send_planned
 
 FIELDS = {"user_prompt": "Best {{dish}} in {{city}}?", "model_name": "gpt-4.1"}
 
@@ -119,6 +120,7 @@ def test_250_rows_are_posted_in_3_upstream_calls(template, live_credential, memb
     stats.clear()
 
     batch = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b1")
+    send_planned()  # a worker sends what was planned
 
     assert stats.request_count(function="task_post", method="POST") == 3
     assert batch.tasks.count() == 250
@@ -132,9 +134,11 @@ def test_a_resent_batch_confirmation_posts_nothing_again(template, live_credenti
         version=template.versions.get(), rows_text=csv_rows(5), models=["gpt-4.1"], credential=live_credential
     )
     first = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b2")
+    send_planned()  # a worker sends what was planned
     stats.clear()
 
     second = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b2")
+    send_planned()  # a worker sends what was planned
 
     assert second == first
     assert stats.request_count(function="task_post", method="POST") == 0
@@ -151,10 +155,12 @@ def test_a_confirmation_that_loses_the_race_to_its_twin_shows_the_twins_batch(
         version=template.versions.get(), rows_text=csv_rows(5), models=["gpt-4.1"], credential=live_credential
     )
     first = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b3")
+    send_planned()  # a worker sends what was planned
     stats.clear()
     monkeypatch.setattr(batches, "_first_task_of", lambda key: None)  # looked up too early
 
     second = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="b3")
+    send_planned()  # a worker sends what was planned
 
     assert second == first
     assert stats.request_count(function="task_post", method="POST") == 0
@@ -353,6 +359,7 @@ def test_a_mixed_batch_is_sent_as_one_submission_per_provider(template, live_cre
     stats.clear()
 
     batch = batches.batch_submit(plan=plan, credential=live_credential, user=member, idempotency_key="mix")
+    send_planned()  # a worker sends what was planned
 
     assert stats.request_count(function="task_post", method="POST") == 2
     assert stats.tasks_posted(provider="chat_gpt") == 3

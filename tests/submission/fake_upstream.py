@@ -38,6 +38,9 @@ class FakeUpstream:
     def __exit__(self, *exc_info):
         pass
 
+    def close(self):
+        pass
+
     def task_post(self, provider, bodies):
         with self.lock:
             self.calls.append(bodies)

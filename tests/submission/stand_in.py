@@ -16,6 +16,7 @@ from sandbox.models import SandboxRequest, SandboxTask
 from tasks.models import Credential, Task
 from tasks.submission import sending
 from tests.factories import make_user
+from tests.submission.sending import submit_and_send
 
 QUEUED_CHARGE = Decimal("0.0102")
 
@@ -61,7 +62,7 @@ def lost_reply_task(credential: Credential, *, prompt: str = "Tallest tower in P
     faults.inject("http500", function="task_post")
     body = {"user_prompt": prompt, "model_name": "gpt-4.1-mini", **fields}
     spec = sending.TaskSpec(provider="chat_gpt", body=body)
-    (task,) = sending.submit_tasks(specs=[spec], credential=credential, user=make_user())
+    (task,) = submit_and_send(specs=[spec], credential=credential, user=make_user())
     assert task.status == Task.Status.UNKNOWN and not task.upstream_task_id
     return task
 

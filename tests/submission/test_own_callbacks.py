@@ -21,6 +21,7 @@ from tasks.submission.own_callbacks import MASK, callback_tokens_masked, callbac
 from tasks.upstream import clients
 from tests.factories import form_data, make_catalog
 from tests.submission.fake_upstream import FakeUpstream
+from tests.submission.sending import send_planned
 
 pytestmark = pytest.mark.django_db
 
@@ -149,6 +150,7 @@ def test_run_again_sends_the_new_task_with_its_own_callback_urls(
     assert response.status_code == 302
     new = Task.objects.exclude(pk=sent_task.pk).get()
     assert _own_urls_are_for(new)
+    send_planned()  # a worker sends what was planned
     assert upstream.posted[-1]["postback_url"] == callbacks.callback_urls(new.pk)["postback_url"]
 
 
@@ -172,6 +174,7 @@ def test_a_body_with_another_tasks_callback_url_gets_this_tasks_own(
     )
 
     assert _own_urls_are_for(task)
+    send_planned()  # a worker sends what was planned
     assert upstream.posted[0]["postback_url"] == callbacks.callback_urls(task.pk)["postback_url"]
 
 
@@ -184,6 +187,7 @@ def test_a_persons_own_callback_urls_stay_as_typed(member_user, credential, upst
 
     assert task.request_body["pingback_url"] == "https://mine.example/ping?id=$id"
     assert "postback_url" not in task.request_body
+    send_planned()  # a worker sends what was planned
     assert upstream.posted[0]["pingback_url"] == "https://mine.example/ping?id=$id"
 
 

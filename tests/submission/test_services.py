@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from sandbox import faults
 from sandbox.models import SandboxRequest, SandboxTask
-from tasks.models import Budget, Credential, Task, TaskEvent
+from tasks.models import Budget, Credential, SendChunk, Task, TaskEvent
 from tasks.spend.budgets import BudgetExceeded
-from tasks.submission import collection, sending
+from tasks.submission import chunks, collection, sending, workers
+from tests.submission.sending import send_planned, submit_and_send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,7 +51,7 @@ def kinds(task: Task) -> list[str]:
 
 
 def test_a_task_goes_from_submitted_through_pending_to_completed_with_cost_and_answer(stand_in, admin_user):
-    (task,) = sending.submit_tasks(specs=[spec(tag="paris")], credential=stand_in, user=admin_user)
+    (task,) = submit_and_send(specs=[spec(tag="paris")], credential=stand_in, user=admin_user)
     assert task.status == Task.Status.SUBMITTED
     assert task.upstream_task_id
     assert task.charged == QUEUED_CHARGE
@@ -78,14 +79,14 @@ def test_a_task_goes_from_submitted_through_pending_to_completed_with_cost_and_a
 
 def test_a_submitted_task_schedules_its_collection_job(stand_in, admin_user):
     default_task_backend.clear()
-    (task,) = sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
     scheduled = [r for r in default_task_backend.results if r.task.name == "collect_results"]
     assert [r.args for r in scheduled] == [[[str(task.pk)]]]
     assert scheduled[0].task.run_after > timezone.now()
 
 
 def test_polling_twice_at_once_claims_the_slot_once(stand_in, admin_user):
-    (task,) = sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
     Task.objects.filter(pk=task.pk).update(next_poll_at=timezone.now())
     default_task_backend.clear()
     collection.tasks_poll(task_ids=[str(task.pk)])
@@ -97,9 +98,7 @@ def test_polling_twice_at_once_claims_the_slot_once(stand_in, admin_user):
 
 
 def test_a_resumed_group_of_tasks_at_different_polls_keeps_every_task_in_a_chain(stand_in, admin_user):
-    early, late = sending.submit_tasks(
-        specs=[spec("One?"), spec("Two?")], credential=stand_in, user=admin_user
-    )
+    early, late = submit_and_send(specs=[spec("One?"), spec("Two?")], credential=stand_in, user=admin_user)
     # As resume_collection leaves them: both due now, one of them polled many times already.
     Task.objects.filter(pk=early.pk).update(next_poll_at=timezone.now(), poll_count=0)
     Task.objects.filter(pk=late.pk).update(next_poll_at=timezone.now(), poll_count=5)
@@ -118,7 +117,7 @@ def test_a_resumed_group_of_tasks_at_different_polls_keeps_every_task_in_a_chain
 
 
 def test_polling_gives_up_after_72_hours(stand_in, admin_user):
-    (task,) = sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
     Task.objects.filter(pk=task.pk).update(submitted_at=timezone.now() - timedelta(hours=73))
     collection.tasks_poll(task_ids=[str(task.pk)])
     task.refresh_from_db()
@@ -129,7 +128,7 @@ def test_polling_gives_up_after_72_hours(stand_in, admin_user):
 @pytest.mark.parametrize("mode", ["http500", "malformed", "reset", "hang"])
 def test_a_lost_reply_leaves_the_task_unknown_and_is_never_resent(stand_in, admin_user, mode):
     faults.inject(mode, function="task_post", seconds=4)
-    (task,) = sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
     assert task.status == Task.Status.UNKNOWN
     assert "not sent again" in task.status_message
     assert kinds(task) == ["unknown"]
@@ -142,14 +141,14 @@ def test_a_lost_reply_leaves_the_task_unknown_and_is_never_resent(stand_in, admi
 
 def test_a_rate_limited_post_is_retried_after_retry_after(stand_in, admin_user):
     faults.inject("rate_limit", function="task_post", retry_after=1)
-    (task,) = sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
     assert task.status == Task.Status.SUBMITTED
     assert task_posts() == 2
     assert SandboxTask.objects.count() == 1
 
 
 def test_a_task_the_upstream_rejects_is_failed_with_its_message_and_costs_nothing(stand_in, admin_user):
-    (task,) = sending.submit_tasks(specs=[spec(temperature=5)], credential=stand_in, user=admin_user)
+    (task,) = submit_and_send(specs=[spec(temperature=5)], credential=stand_in, user=admin_user)
     assert task.status == Task.Status.FAILED
     assert task.status_code == 40501
     assert "temperature" in task.status_message
@@ -158,7 +157,7 @@ def test_a_task_the_upstream_rejects_is_failed_with_its_message_and_costs_nothin
 
 def test_an_internal_error_at_post_fails_the_task_without_resending(stand_in, admin_user):
     faults.inject("internal_error", function="task_post")
-    (task,) = sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
     assert task.status == Task.Status.FAILED
     assert task.status_code == 50000
     assert task_posts() == 1
@@ -167,26 +166,37 @@ def test_an_internal_error_at_post_fails_the_task_without_resending(stand_in, ad
 def test_a_bad_token_fails_the_task_with_the_gateways_message(stand_in, admin_user):
     stand_in.set_secret("wrong-key")
     stand_in.save()
-    (task,) = sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
     assert task.status == Task.Status.FAILED
     assert "Not sent" in task.status_message
     assert "wrong-key" not in task.status_message
     assert task.spend == 0
 
 
-def test_an_unreachable_upstream_fails_the_task_as_not_sent(stand_in, admin_user):
+def test_an_unreachable_upstream_is_tried_again_later_then_fails_the_task_as_not_sent(
+    stand_in, admin_user, monkeypatch
+):
+    monkeypatch.setattr(chunks, "UNREACHABLE_DELAYS", (0.5,))  # one more attempt, half a second later
     stand_in.base_url = "http://127.0.0.1:9/apis/v1/dataforseo"
     stand_in.save()
     (task,) = sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
+    workers.chunks_drain(worker="test-worker")  # the first attempt: nothing was sent, so it waits
+    task.refresh_from_db()
+    assert task.status == Task.Status.QUEUED
+    assert "Could not reach" in SendChunk.objects.get().last_error
+
+    send_planned()  # the second attempt, after the delay: it gives up
+    task.refresh_from_db()
     assert task.status == Task.Status.FAILED
     assert task.status_message.startswith("Not sent")
     assert task.spend == 0
+    assert SendChunk.objects.get().attempts == 1
 
 
 def test_the_same_idempotency_key_twice_makes_one_task_and_one_post(stand_in, admin_user):
     keyed = sending.TaskSpec(provider="chat_gpt", body=spec().body, idempotency_key="form-123")
-    first = sending.submit_tasks(specs=[keyed], credential=stand_in, user=admin_user)
-    second = sending.submit_tasks(specs=[keyed], credential=stand_in, user=admin_user)
+    first = submit_and_send(specs=[keyed], credential=stand_in, user=admin_user)
+    second = submit_and_send(specs=[keyed], credential=stand_in, user=admin_user)
     assert [t.pk for t in first] == [t.pk for t in second]
     assert Task.objects.count() == 1
     assert task_posts() == 1
@@ -195,14 +205,14 @@ def test_the_same_idempotency_key_twice_makes_one_task_and_one_post(stand_in, ad
 def test_a_submission_over_budget_is_refused_before_anything_is_sent(stand_in, admin_user):
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("0.01"))
     with pytest.raises(BudgetExceeded, match="Nothing was sent"):
-        sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
+        submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
     assert Task.objects.count() == 0
     assert task_posts() == 0
 
 
 def test_250_tasks_go_out_in_three_posts_and_all_are_recorded(stand_in, admin_user):
     specs = [spec(f"Question number {i}") for i in range(250)]
-    tasks = sending.submit_tasks(specs=specs, credential=stand_in, user=admin_user)
+    tasks = submit_and_send(specs=specs, credential=stand_in, user=admin_user)
     assert len(tasks) == 250
     assert {t.status for t in tasks} == {Task.Status.SUBMITTED}
     assert task_posts() == 3
@@ -210,7 +220,7 @@ def test_250_tasks_go_out_in_three_posts_and_all_are_recorded(stand_in, admin_us
 
 
 def test_a_malformed_task_get_reply_is_recorded_and_the_task_is_collected_later(stand_in, admin_user):
-    (task,) = sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
     time.sleep(0.7)
     faults.inject("malformed", function="task_get")
     task = collection.task_fetch(task_id=task.pk)
@@ -221,7 +231,7 @@ def test_a_malformed_task_get_reply_is_recorded_and_the_task_is_collected_later(
 
 
 def test_a_live_request_completes_at_once_with_its_cost(stand_in, admin_user):
-    (task,) = sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user, mode=Task.Mode.LIVE)
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user, mode=Task.Mode.LIVE)
     assert task.status == Task.Status.COMPLETED
     assert task.cost == Decimal("0.0006") + task.money_spent
     assert task.answer_text
@@ -233,7 +243,7 @@ def test_callbacks_from_the_stand_in_complete_the_task_without_polling(
     settings.PUBLIC_BASE_URL = live_server.url
     settings.SANDBOX_DELIVER_CALLBACKS = True
     settings.SANDBOX_TASK_DELAY = 0.2
-    (task,) = sending.submit_tasks(specs=[spec()], credential=stand_in, user=admin_user)
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
     assert "/callbacks/" in task.request_body["postback_url"]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -7,8 +7,10 @@ from django.utils import timezone
 from tasks.models import Task
 from tasks.spend.budgets import SUBMISSION_LIFETIME, budget_holds_expire
 from tasks.submission import collection
+from tasks.submission.chunks import chunks_next_ready_at, chunks_sweep
 from tasks.submission.collection import COLLECT_GROUP
 from tasks.submission.recording import tasks_mark_interrupted
+from tasks.submission.workers import send_chunks_at
 
 
 class Command(BaseCommand):
@@ -42,12 +44,24 @@ class Command(BaseCommand):
 
         # A row still `queued` long after it was created means the process stopped between committing
         # it and recording the upstream's answer: it may or may not have been sent. Say so; never resend.
+        # (Tasks in a chunk are the workers' to send: never marked here.)
         stale = Task.objects.filter(
-            status=Task.Status.QUEUED, created_at__lt=timezone.now() - SUBMISSION_LIFETIME
+            status=Task.Status.QUEUED,
+            chunk__isnull=True,
+            created_at__lt=timezone.now() - SUBMISSION_LIFETIME,
         )
         stale_tasks = list(stale)
         if stale_tasks:
             tasks_mark_interrupted(tasks=stale_tasks)
         self.stdout.write(f"Marked {len(stale_tasks)} interrupted submission(s) as unknown.")
+        # Chunks whose worker was killed: back to planned if their POST never started, else unknown; then
+        # a sending job for whatever waits.
+        requeued, unknown = chunks_sweep()
+        self.stdout.write(
+            f"Requeued {requeued} chunk(s) never sent; marked {unknown} in-flight chunk(s) unknown."
+        )
+        next_at = chunks_next_ready_at()
+        if next_at is not None:
+            send_chunks_at(next_at)
         # The budget held for the chunks such a submission never wrote stopped counting; tidy it away.
         self.stdout.write(f"Dropped {budget_holds_expire()} expired budget hold(s).")

@@ -1,0 +1,154 @@
+"""The admins' queue page and the `sending_status` / `requeue_chunks` commands."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from tasks.models import SendChunk, SendingLimit, Task
+from tasks.submission import chunks, sending, workers
+from tasks.upstream import clients
+from tests.factories import make_credential, make_user
+from tests.submission.fake_upstream import FakeUpstream
+from tests.submission.sending import send_planned
+
+pytestmark = pytest.mark.django_db
+
+
+def plan(count: int, credential=None) -> list[Task]:
+    specs = [
+        sending.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
+        for i in range(count)
+    ]
+    return sending.submit_tasks(specs=specs, credential=credential or make_credential(), user=make_user())
+
+
+def run(command: str, *args) -> str:
+    out = StringIO()
+    call_command(command, *args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def test_the_queue_page_shows_waiting_sending_limited_and_lost_chunks_and_the_workers(
+    team_admin_client, monkeypatch
+):
+    credential = make_credential("Busy key")
+    plan(350, credential)
+    claimed = chunks.chunk_claim(worker="host:123")
+    chunks.chunk_mark_post_started(claimed)
+    chunks.chunks_sweep(now=timezone.now() + chunks.sending_lease() * 2)  # killed mid-send: unknown
+    chunks.chunk_claim(worker="host:456")
+    workers.worker_seen(worker="host:456")
+    SendingLimit.objects.create(
+        credential=credential,
+        limited_until=timezone.now() + timedelta(seconds=90),
+        limited_message="Slow down.",
+    )
+
+    html = team_admin_client.get(reverse("submission:queue")).content.decode()
+
+    assert "Sending queue" in html
+    assert "host:456" in html  # the worker seen
+    assert "rate-limited until" in html and "Slow down." in html
+    assert "Busy key" in html
+    page = team_admin_client.get(reverse("submission:queue"), headers={"HX-Request": "true"})
+    assert b'id="queue-live"' in page.content and b"<html" not in page.content
+    queue = page.context["queue"]
+    assert (queue.planned, queue.sending, queue.unknown, queue.rate_limited) == (2, 1, 1, 2)
+
+
+def test_members_cannot_see_the_queue(member_client):
+    assert member_client.get(reverse("submission:queue")).status_code == 403
+
+
+def test_sending_status_lists_the_chunks(monkeypatch):
+    plan(150)
+    chunks.chunk_claim(worker="host:1")
+
+    out = run("sending_status")
+
+    assert "Chunks: 1 waiting (1 ready now" in out
+    assert "1 sending" in out
+    assert "by host:1" in out
+
+
+def test_requeue_puts_back_a_claimed_chunk_that_never_posted_and_its_worker_then_posts_nothing(monkeypatch):
+    upstream = FakeUpstream()
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
+    tasks = plan(100)
+    stuck = chunks.chunk_claim(worker="hung-worker")
+
+    out = run("requeue_chunks", str(stuck.chunk.pk))
+
+    assert "Requeued 1 chunk(s)" in out
+    assert chunks.chunk_mark_post_started(stuck) is False  # the hung worker wakes: not its own any more
+    send_planned()
+    assert len(upstream.calls) == 1
+    assert set(Task.objects.filter(pk__in=[t.pk for t in tasks]).values_list("status", flat=True)) == {
+        Task.Status.SUBMITTED
+    }
+
+
+def test_requeue_refuses_a_chunk_whose_post_may_have_reached_the_upstream(monkeypatch):
+    upstream = FakeUpstream()
+    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
+    plan(100)
+    claimed = chunks.chunk_claim(worker="killed")
+    chunks.chunk_mark_post_started(claimed)
+
+    with pytest.raises(CommandError, match="nothing was requeued"):
+        run("requeue_chunks", str(claimed.chunk.pk))
+    assert "Requeued 0 chunk(s)" in run("requeue_chunks", "--all")  # --all never takes a started one
+
+    chunks.chunks_sweep(now=timezone.now() + chunks.sending_lease() * 2)
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("requeue_chunks", str(claimed.chunk.pk), stdout=StringIO(), stderr=err)
+    assert "could pay twice" in err.getvalue()
+    send_planned()
+    assert upstream.calls == []
+    assert SendChunk.objects.get().state == SendChunk.State.UNKNOWN
+
+
+def test_requeue_all_sends_a_delayed_chunk_now():
+    plan(100)
+    SendChunk.objects.update(not_before=timezone.now() + timedelta(minutes=5), last_error="Could not reach")
+
+    assert "Requeued 1 chunk(s)" in run("requeue_chunks", "--all")
+    assert SendChunk.objects.get().not_before <= timezone.now()
+
+
+def test_requeue_without_ids_or_all_says_what_to_give():
+    with pytest.raises(CommandError, match="Name chunk ids"):
+        run("requeue_chunks")
+    with pytest.raises(CommandError):
+        run("requeue_chunks", "not-a-uuid")
+
+
+def test_an_admin_sets_a_keys_calls_per_minute_and_the_change_is_audited(team_admin_client):
+    from tasks.models import AuditEntry
+    from tasks.submission.rate_limits import calls_per_minute
+
+    credential = make_credential("AIsa key")
+    assert calls_per_minute(credential) is None
+
+    team_admin_client.post(
+        reverse("team:credential_edit", args=[credential.pk]),
+        {
+            "form": "settings",
+            "name": "AIsa key",
+            "base_url": "",
+            "price_multiplier": "1",
+            "calls_per_minute": "600",
+        },
+    )
+
+    credential.refresh_from_db()
+    assert calls_per_minute(credential) == 600
+    entry = AuditEntry.objects.get(action="credential.update")
+    assert entry.changes["calls_per_minute"] == {"from": None, "to": 600}
+    page = team_admin_client.get(reverse("team:credential_edit", args=[credential.pk])).content.decode()
+    assert 'name="calls_per_minute"' in page and 'value="600"' in page

@@ -1,0 +1,88 @@
+"""A sending worker in a process of its own, for the kill tests: the product's worker loop, with one
+step replaced so that the process kills itself (SIGKILL: no cleanup, no `finally`) at that step of a
+chosen chunk. No test hook lives in the product's code: the step is monkeypatched here.
+
+    python -m tests.submission.worker_process [--kill-at STEP] [--kill-call N] [--wait SECONDS]
+                                              [--start-file PATH]
+
+STEP, at the N-th time the worker reaches it: claimed (a claim is committed, its POST not started),
+post_started (post_started_at committed, nothing sent), posted (the POST answered, nothing recorded),
+recording (inside the outcome's transaction, its rows written, not committed). The worker overlaps one
+chunk's POST with the previous chunk's recording, so the tests pick calls where nothing else is under
+way. The environment names the database (DATABASE_URL) and the keys.
+"""
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+STEPS = ("claimed", "post_started", "posted", "recording")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kill-at", choices=STEPS)
+    parser.add_argument("--kill-call", type=int, default=1, help="At the N-th time this worker reaches STEP.")
+    parser.add_argument("--wait", type=float, default=0, help="Also wait this long for delayed chunks.")
+    parser.add_argument("--start-file", help="Wait for this file before sending (several workers at once).")
+    parser.add_argument("--name", default=f"worker-{os.getpid()}")
+    args = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    import django
+
+    django.setup()
+    from tasks.submission import recording, workers
+
+    calls = {"count": 0}
+    lock = threading.Lock()
+
+    def die() -> None:
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def nth_call() -> bool:
+        with lock:
+            calls["count"] += 1
+            return calls["count"] == args.kill_call
+
+    def kill_before(step):
+        def killing(*a, **kw):
+            if nth_call():
+                die()
+            return step(*a, **kw)
+
+        return killing
+
+    def kill_after(step):
+        def killing(*a, **kw):
+            result = step(*a, **kw)
+            if nth_call():
+                die()
+            return result
+
+        return killing
+
+    if args.kill_at == "claimed":
+        workers.chunk_mark_post_started = kill_before(workers.chunk_mark_post_started)
+    elif args.kill_at == "post_started":
+        workers.chunk_post = kill_before(workers.chunk_post)
+    elif args.kill_at == "posted":
+        workers.chunk_record_outcome = kill_before(workers.chunk_record_outcome)
+    elif args.kill_at == "recording":
+        recording.tasks_record_post_outcomes = kill_after(recording.tasks_record_post_outcomes)
+
+    print("ready", flush=True)
+    if args.start_file:
+        while not Path(args.start_file).exists():
+            time.sleep(0.01)
+    claimed = workers.chunks_drain(worker=args.name, wait_for_delayed=args.wait)
+    print(f"claimed {claimed}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
