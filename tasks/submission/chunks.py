@@ -23,6 +23,8 @@ started goes back to planned (sent later by any worker, never labelled "may have
 whose POST may have started becomes unknown, and is never sent again. docs/task-lifecycle.md, "Sending".
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import socket

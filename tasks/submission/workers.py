@@ -2,6 +2,8 @@
 with one sending thread so that one chunk's POST overlaps the database work of the chunks around it; and
 the django-tasks-db job that runs it (docs/task-lifecycle.md, "Sending")."""
 
+from __future__ import annotations
+
 import logging
 import queue
 import threading
