@@ -91,7 +91,7 @@ def postgres_database(base_url: str, name: str, *, drop: bool = False) -> str:
 class DurableRun:
     directory: Path
     database_url: str  # the product's ("" for SQLite in `directory`)
-    calls_per_minute: int = 60
+    calls_per_minute: int | None = 60  # the credential's own limit (None: DataForSEO's 2,000)
     workers: int = 2
     task_delay: float = 0.5  # the stand-in's: how long a task takes upstream
     processes: dict = field(default_factory=dict)
@@ -121,6 +121,7 @@ class DurableRun:
             GUNICORN_THREADS="4",
             PUBLIC_BASE_URL=self.base,  # the stand-in's callbacks come to the web server
             SENDING_LEASE_SECONDS="5",  # a killed worker's chunks are swept after 5 s
+            COLLECT_LEASE_SECONDS="5",  # and the polls it had under way are taken up after 5 s
             LOG_LEVEL="WARNING",
         )
 
@@ -330,14 +331,14 @@ def run_with_kills(
     report["send_seconds"] = time.monotonic() - started
     run.wait(lambda: set(run.task_statuses()) <= FINAL, timeout=timeout, what="every task final")
     report["final_seconds"] = time.monotonic() - started
+    report["before_reconcile"] = dict(run.task_statuses())
+    report["reconcile"] = run.reconcile().strip()
+    report["statuses"] = dict(run.task_statuses())
     started = time.monotonic()
     page = session.get(batch_url, timeout=60)
     report["batch_page_seconds"] = time.monotonic() - started
     report["batch_page_status"] = page.status_code
     report["batch_page_polls"] = 'hx-trigger="every 3s"' in page.text
-    report["before_reconcile"] = dict(run.task_statuses())
-    report["reconcile"] = run.reconcile().strip()
-    report["statuses"] = dict(run.task_statuses())
     report["kills"] = [dict(states) for states in run.kills]
     report["task_posts"] = run.upstream_task_posts()
     return report

@@ -35,14 +35,14 @@ def test_a_batch_sent_while_the_web_server_and_every_worker_are_killed_twice(tmp
         report = run_with_kills(run, rows=ROWS, kill_at=(0.2, 0.5))
         tasks = run.tasks()
         reached = run.upstream_tags()
-        print(report)
     finally:
         run.stop()
 
     # Accepted in seconds; the page is done (no more polling) and shows the batch.
     assert report["accept_seconds"] < 5, report
     assert report["batch_page_status"] == 200
-    assert not report["batch_page_polls"], report
+    # Done: it stops polling (a batch with unknown tasks left goes on polling, as they may still end).
+    assert report["batch_page_polls"] == ("unknown" in report["statuses"]), report
     # Both kills came while chunks were still waiting to be sent.
     assert all(kill["planned"] > 0 for kill in report["kills"][:2]), report
 
