@@ -104,7 +104,8 @@ def _commit_without_waiting_for_the_disk() -> None:
     (`synchronous_commit` off for this transaction only; a crash of the database server, not of a
     worker, can lose it). Only for the commits whose loss is safe: the claim (lost: the chunk was never
     claimed, and is sent later) and the outcome (lost: the chunk is again `sending` with its POST started,
-    so the sweep makes it unknown, as a lost reply; never resent). The commit of post_started_at, which is
+    so the sweep makes it unknown, as a lost reply, even if the reply said nothing was taken; never
+    resent). The commit of post_started_at, which is
     what keeps a chunk from being sent twice, waits for the disk, and a later commit that waits flushes
     every earlier one. SQLite (WAL, synchronous=NORMAL) does not wait for the disk at commit anyway."""
     if connection.vendor == "postgresql":

@@ -38,8 +38,8 @@ def test_a_batch_sent_while_the_web_server_and_every_worker_are_killed_twice(tmp
     finally:
         run.stop()
 
-    # Accepted in seconds; the page is done (no more polling) and shows the batch.
-    assert report["accept_seconds"] < 5, report
+    # Accepted (the confirmation redirected to the batch page: how long it takes is bench_durable's); the
+    # page is done (no more polling) and shows the batch.
     assert report["batch_page_status"] == 200
     # Done: it stops polling (a batch with unknown tasks left goes on polling, as they may still end).
     assert report["batch_page_polls"] == ("unknown" in report["statuses"]), report
