@@ -285,6 +285,9 @@ UPSTREAM_READ_TIMEOUT = float(os.environ.get("UPSTREAM_READ_TIMEOUT", "60"))
 # How long a worker owns a chunk it claimed (tasks/submission/chunks.py); empty: computed from the
 # timeouts above (the longest a POST can take, plus a margin). Shorter only for tests.
 SENDING_LEASE_SECONDS = float(os.environ.get("SENDING_LEASE_SECONDS") or 0) or None
+# The same for a poll of a task (tasks/submission/collection.py): a poll whose worker was killed holds
+# its task this long before another chain polls it. Shorter only for tests.
+COLLECT_LEASE_SECONDS = float(os.environ.get("COLLECT_LEASE_SECONDS") or 0) or None
 
 LOGGING = {
     "version": 1,

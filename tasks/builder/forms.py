@@ -318,7 +318,19 @@ class TaskRequestForm(forms.Form):
         values = {name: cleaned[name] for name in self.rules.field_names if name in cleaned}
         self.values = values
         variables = self.variable_values()
-        # Length limits apply to the text as it will be sent, variables filled.
+        for name, message in self._length_problems(values, variables):
+            self._error(name, message, "max_length")
+        self.body = self._build_body(values, variables)
+        model = model_flags(self.catalog.get(values.get("model_name") or ""))
+        for violation in providers.cross_field_violations(self.rules, values, model):
+            for name in violation.fields:
+                self._error(name, violation.message, "cross_field")
+        return cleaned
+
+    def _length_problems(self, values: dict, variables: dict) -> list[tuple[str, str]]:
+        """(field, message) per text over its limit: limits apply to the text as it will be sent,
+        variables filled."""
+        problems = []
         for name in ("user_prompt", "system_message", "tag"):
             rule = self.rules.field(name)
             text = values.get(name)
@@ -329,26 +341,41 @@ class TaskRequestForm(forms.Form):
             filled = fill_text(text, variables) if name != "tag" else text
             if len(filled) > rule.max_length:
                 extra = " with the variables filled in" if filled != text else ""
-                self._error(
-                    name, f"At most {rule.max_length} characters ({len(filled)}{extra}).", "max_length"
-                )
+                problems.append((name, f"At most {rule.max_length} characters ({len(filled)}{extra})."))
         chain_rule = self.rules.field("message_chain")
         for i, turn in enumerate(values.get("message_chain") or [], start=1):
             if self.template_mode and template_variables({"user_prompt": turn["message"]}):
                 continue
             filled = fill_text(turn["message"], variables)
             if len(filled) > chain_rule.max_length:
-                self._error(
-                    "message_chain",
-                    f"Turn {i}: at most {chain_rule.max_length} characters ({len(filled)}).",
-                    "max_length",
+                problems.append(
+                    (
+                        "message_chain",
+                        f"Turn {i}: at most {chain_rule.max_length} characters ({len(filled)}).",
+                    )
                 )
-        self.body = self._build_body(values, variables)
-        model = model_flags(self.catalog.get(values.get("model_name") or ""))
-        for violation in providers.cross_field_violations(self.rules, values, model):
-            for name in violation.fields:
-                self._error(name, violation.message, "cross_field")
-        return cleaned
+        return problems
+
+    def body_with(self, variable_values: dict[str, str]) -> tuple[dict, list[tuple[str, str]]]:
+        """For a valid form: the body with other values of its variables, and what is wrong with them
+        ((field, message) pairs), as a form bound to the same data with those values would find. Only the
+        variables' own fields, the length limits and the body depend on the values, so a batch checks
+        its first row with the whole form and each further row with this (tasks/prompt_templates)."""
+        if not self.is_valid():
+            raise ValueError("body_with needs a valid form")
+        problems = []
+        variables = {}
+        for name in self.variables:
+            key = VARIABLE_PREFIX + name
+            try:
+                value = self.fields[key].clean(variable_values.get(name))
+            except forms.ValidationError as exc:
+                problems += [(key, message) for message in exc.messages]
+                continue
+            if value:
+                variables[name] = value
+        problems += self._length_problems(self.values, variables)
+        return self._build_body(self.values, variables), problems
 
     def _error(self, name: str, message: str, code: str) -> None:
         if name not in self.fields:

@@ -25,7 +25,7 @@ from tasks.submission import sending
 from tasks.submission.queue import SendingProgress, sending_progress
 from tasks.upstream.providers import provider_rules, queued_charge_per_task
 
-MAX_BATCH_TASKS = 5000
+MAX_BATCH_TASKS = 10_000
 
 
 @dataclass
@@ -165,10 +165,26 @@ def batch_plan(
     credential_checked = credential is not None
     # One message per problem and row, naming every model it concerns.
     problems: dict[tuple[str, str, str], list[str]] = {}
+    # Per model, a row's form that was valid: rows differ only in their variables, so each further row
+    # is checked by that form's `body_with` (its variables, the lengths once filled), not a form of its own.
+    valid: dict[str, TaskRequestForm] = {}
     for row in plan.rows:
         line = row.get("_line")
         values = {name: row[name] for name in variables}
         for model in models:
+            if model in valid:
+                form = valid[model]
+                body, found = form.body_with(values)
+                if not found:
+                    plan.bodies.append(body)
+                    plan.body_providers.append(form.rules.slug)
+                    plan.body_variables.append(values)
+                    continue
+                where = f"Line {line}" if line else "The template"
+                for name, message in found:
+                    label = form.fields[name].label if name in form.fields else name
+                    problems.setdefault((where, label, message), []).append(model)
+                continue
             rules = provider_rules(model_provider[model])
             data = form_data_from_fields(
                 rules, {**version.fields, "model_name": model}, credential=credential
@@ -179,6 +195,7 @@ def batch_plan(
                 data, rules=rules, catalog=catalogs.get(rules.slug, []), credential_checked=credential_checked
             )
             if form.is_valid():
+                valid[model] = form
                 plan.bodies.append(form.body)
                 plan.body_providers.append(rules.slug)
                 plan.body_variables.append(values)

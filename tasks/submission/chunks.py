@@ -101,12 +101,27 @@ def _ready(now: datetime):
     )
 
 
+def _commit_without_waiting_for_the_disk() -> None:
+    """Inside a transaction, on PostgreSQL: its commit returns before the WAL reaches the disk
+    (`synchronous_commit` off for this transaction only; a crash of the database server, not of a
+    worker, can lose it). Only for the commits whose loss is safe: the claim (lost: the chunk was never
+    claimed, and is sent later) and the outcome (lost: the chunk is again `sending` with its POST started,
+    so the sweep makes it unknown, as a lost reply, even if the reply said nothing was taken; never
+    resent). The commit of post_started_at, which is
+    what keeps a chunk from being sent twice, waits for the disk, and a later commit that waits flushes
+    every earlier one. SQLite (WAL, synchronous=NORMAL) does not wait for the disk at commit anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def chunk_claim(*, worker: str, now: datetime | None = None) -> Claimed | None:
     """Claim the next ready chunk for `worker` and commit it (chunk and tasks `sending`); None when no
     chunk is ready."""
     for _ in range(20):  # another worker may win each candidate; try the next
         now = now or timezone.now()
         with transaction.atomic():
+            _commit_without_waiting_for_the_disk()
             ready = _ready(now)
             if connection.features.has_select_for_update_skip_locked:
                 ready = ready.select_for_update(skip_locked=True, of=("self",))
@@ -197,6 +212,7 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
     tasks = claimed.tasks
     now = timezone.now()
     with transaction.atomic():
+        _commit_without_waiting_for_the_disk()
         # Ours while sending, or taken by the sweep as unknown while we waited: the reply wins.
         mine = SendChunk.objects.select_for_update().filter(
             pk=chunk.pk,

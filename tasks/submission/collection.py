@@ -260,7 +260,10 @@ def tasks_poll(*, task_ids: list[str]) -> None:
 
 def poll_lease() -> timedelta:
     """The longest one task_get can take (connect attempts and their backoff, the read timeout, waits for
-    rate limits), plus a margin: how long a poll holds its task's slot at most."""
+    rate limits), plus a margin: how long a poll holds its task's slot at most. COLLECT_LEASE_SECONDS
+    overrides it (tests)."""
+    if getattr(settings, "COLLECT_LEASE_SECONDS", None):
+        return timedelta(seconds=settings.COLLECT_LEASE_SECONDS)
     connect = settings.UPSTREAM_CONNECT_TIMEOUT * (CONNECT_RETRIES + 1) + BACKOFF_FACTOR * 2**CONNECT_RETRIES
     waits = MAX_RATE_LIMIT_WAIT * RATE_LIMIT_RETRIES
     return timedelta(seconds=connect + settings.UPSTREAM_READ_TIMEOUT + waits + 60)

@@ -75,6 +75,38 @@ def test_the_plan_checks_every_task_with_the_builder_form(template, credential):
     ]
 
 
+def test_each_row_gets_the_body_and_errors_a_form_of_its_own_would_give(member, credential):
+    """The plan checks the first valid row with the whole form and the others with its `body_with`:
+    the result is the same as a form per row (line breaks as LF, lengths with the variables filled)."""
+    from tasks.builder.forms import TaskRequestForm, form_data_from_fields
+    from tasks.models import ProviderModel
+    from tasks.upstream.providers import provider_rules
+
+    make_catalog()
+    fields = {**FIELDS, "system_message": "Answer about {{city}} in one line."}
+    version = template_create(
+        name="Two texts", provider="chat_gpt", fields=fields, user=member
+    ).versions.get()
+    text = 'dish,city\npho,Hanoi\n"ramen\r\nspicy",Tokyo\n' + "y" * 495 + ",Oslo\nbun,Hue\n"
+
+    plan = batches.batch_plan(version=version, rows_text=text, models=["gpt-4.1"], credential=credential)
+
+    rules = provider_rules("chat_gpt")
+    catalog = list(ProviderModel.objects.filter(provider="chat_gpt"))
+    expected = []
+    for dish, city in [("pho", "Hanoi"), ("ramen\r\nspicy", "Tokyo"), ("bun", "Hue")]:
+        data = form_data_from_fields(rules, fields, credential=credential)
+        data.update({"var_dish": dish, "var_city": city})
+        form = TaskRequestForm(data, rules=rules, catalog=catalog, credential_checked=True)
+        assert form.is_valid(), form.errors
+        expected.append(form.body)
+    assert plan.bodies == expected
+    assert plan.bodies[1]["user_prompt"] == "Best ramen\nspicy in Tokyo?"
+    assert plan.errors == [
+        "Line 5 (gpt-4.1): User prompt: At most 500 characters (509 with the variables filled in).",
+    ]
+
+
 def test_the_plan_counts_tasks_and_the_total_charge(template, credential):
     plan = batches.batch_plan(
         version=template.versions.get(),
