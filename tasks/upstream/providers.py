@@ -220,6 +220,7 @@ PERPLEXITY = ProviderRules(
     min_output_tokens=1,
     min_output_tokens_reasoning=1,
     live_only=True,
+    reasoning_forbids_sampling=False,
     country_model_prefix="sonar",
     alternating_chain=True,
 )
