@@ -98,8 +98,6 @@ def submit_task_ids(
         return []
     if not credential.is_active:
         raise SubmissionError(f"The credential “{credential.name}” is disabled.")
-    if mode == Task.Mode.LIVE and len(specs) != 1:
-        raise SubmissionError("A live request takes exactly one task.")
     provider = specs[0].provider
     if any(spec.provider != provider for spec in specs):
         raise SubmissionError("One submission goes to one provider.")
