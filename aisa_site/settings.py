@@ -287,6 +287,9 @@ UPSTREAM_READ_TIMEOUT = float(os.environ.get("UPSTREAM_READ_TIMEOUT", "60"))
 # How long a worker owns a chunk it claimed (tasks/submission/chunks.py); empty: computed from the
 # timeouts above (the longest a POST can take, plus a margin). Shorter only for tests.
 SENDING_LEASE_SECONDS = float(os.environ.get("SENDING_LEASE_SECONDS") or 0) or None
+# Live calls one worker keeps in flight at once (tasks/submission/live.py); the upstream allows 30 per
+# provider per account, which the claims enforce across workers whatever this says.
+LIVE_SENDING_THREADS = int(os.environ.get("LIVE_SENDING_THREADS") or 10)
 
 LOGGING = {
     "version": 1,
