@@ -180,3 +180,44 @@ def test_a_live_worker_killed_at_each_step_never_sends_a_task_twice(
         SendChunk.State.SENT,
         SendChunk.State.UNKNOWN,
     }
+
+
+def test_two_live_workers_at_once_keep_to_30_calls_of_a_provider_between_them(
+    stand_in, admin_user, settings, tmp_path
+):
+    """Each worker would keep 20 calls in flight; together they never pass the credential's 30."""
+    settings.SANDBOX_LIVE_DELAY = 1.5  # the stand-in runs in this process (live_server)
+    stand_in_live.peak_reset()
+    tasks = submit_live(stand_in, admin_user, 45, "perplexity")
+    start = tmp_path / "go"
+    workers = [
+        worker("--live", "--threads", "20", "--start-file", str(start), "--name", name, lease=60)
+        for name in ("one", "two")
+    ]
+    for process in workers:
+        assert process.stdout.readline().strip() == "ready"
+    start.touch()
+    for process in workers:
+        code, output = finish(process)
+        assert code == 0, output
+
+    assert statuses(tasks) == Counter({Task.Status.COMPLETED: 45})
+    assert live_posts("perplexity") == 45
+    assert set(times_each_task_reached_the_stand_in(tasks)) == {1}
+    assert not SandboxRequest.objects.filter(function="live", http_status=429).exists()
+    assert stand_in_live.peak_concurrency(provider="perplexity") <= 30
+    assert set(SendChunk.objects.values_list("claimed_by", flat=True)) == {"one", "two"}
+
+
+def test_a_429_on_a_live_call_puts_it_back_and_it_is_sent_once_later(stand_in, admin_user):
+    from sandbox import faults
+
+    faults.inject("rate_limit", function="live", times=1, retry_after=1)
+    (task,) = submit_live(stand_in, admin_user, 1)
+
+    live.live_drain(worker="test", wait_for_delayed=3)
+
+    task.refresh_from_db()
+    assert task.status == Task.Status.COMPLETED
+    assert SandboxRequest.objects.filter(function="live", http_status=429).count() == 1
+    assert SandboxRequest.objects.filter(function="live", http_status=200).count() == 1
