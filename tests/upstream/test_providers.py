@@ -130,3 +130,28 @@ def test_queued_charge_follows_the_price_multiplier():
 
     assert providers.queued_charge_per_task() == Decimal("0.0102")
     assert providers.queued_charge_per_task(price_multiplier=Decimal("2")) == Decimal("0.0204")
+
+
+def test_the_gemini_and_perplexity_tables_have_their_documented_fields():
+    from tasks.upstream.providers import GEMINI, PERPLEXITY
+
+    assert set(GEMINI.field_names) == {
+        "user_prompt", "model_name", "mode", "system_message", "message_chain", "tag", "max_output_tokens",
+        "temperature", "top_p", "web_search", "use_reasoning", "pingback_url", "postback_url",
+    }  # fmt: skip
+    assert set(PERPLEXITY.field_names) == {
+        "user_prompt", "model_name", "mode", "system_message", "message_chain", "tag", "max_output_tokens",
+        "temperature", "top_p", "web_search_country_iso_code",
+    }  # fmt: skip
+    assert (GEMINI.field("temperature").max_value, GEMINI.field("temperature").default) == (2, 1.3)
+    assert (PERPLEXITY.field("temperature").max_value, PERPLEXITY.field("temperature").default) == (1.9, 0.77)
+    assert PERPLEXITY.default_mode == "live" and GEMINI.default_mode == "task_post"
+    assert "models list" in GEMINI.field("model_name").help_text  # the unconfirmed rule, said so
+
+
+def test_the_live_charge_is_the_base_price_plus_the_reserved_model_cost():
+    from decimal import Decimal
+
+    assert providers.charge_per_task(mode="live") == Decimal("0.0106")
+    assert providers.charge_per_task(mode="live", price_multiplier=Decimal("2")) == Decimal("0.0212")
+    assert providers.charge_per_task(mode="task_post") == Decimal("0.0102")
