@@ -94,6 +94,8 @@ if SANDBOX_ENABLED and not DEBUG:
     )
 # Seconds before a task posted to the stand-in is ready.
 SANDBOX_TASK_DELAY = float(os.environ.get("SANDBOX_TASK_DELAY", "3"))
+# How long the stand-in takes to answer a live call (the upstream takes seconds, up to 120 s).
+SANDBOX_LIVE_DELAY = float(os.environ.get("SANDBOX_LIVE_DELAY", "2"))
 # --- Stand-in upstream: accounts and switches (read by the sandbox app only; see docs/sandbox.md). ---
 # Bearer keys its AIsa-style routes accept (comma-separated).
 SANDBOX_API_KEYS = env_list("SANDBOX_API_KEYS", "sandbox-key")
@@ -288,6 +290,9 @@ SENDING_LEASE_SECONDS = float(os.environ.get("SENDING_LEASE_SECONDS") or 0) or N
 # The same for a poll of a task (tasks/submission/collection.py): a poll whose worker was killed holds
 # its task this long before another chain polls it. Shorter only for tests.
 COLLECT_LEASE_SECONDS = float(os.environ.get("COLLECT_LEASE_SECONDS") or 0) or None
+# Live calls one worker keeps in flight at once (tasks/submission/live.py); the upstream allows 30 per
+# provider per account, which the claims enforce across workers whatever this says.
+LIVE_SENDING_THREADS = int(os.environ.get("LIVE_SENDING_THREADS") or 10)
 
 LOGGING = {
     "version": 1,

@@ -169,8 +169,14 @@ def _annotations(text: str, sources: list[dict], provider: str) -> list[dict]:
         if start < 0:
             continue
         annotation = {"title": source["title"], "url": source["url"]}
-        if provider == "chat_gpt":
+        if provider in ("chat_gpt", "gemini"):
             annotation |= {"start_index": start, "end_index": start + len(span), "text": span}
+        if provider == "gemini":
+            # Gemini's url is a Vertex AI redirect; direct_url is the page itself.
+            annotation["url"] = (
+                f"https://vertexaisearch.cloud.google.com/grounding-api-redirect/{_slug(span)}"
+            )
+            annotation["direct_url"] = source["url"]
         annotations.append(annotation)
     return annotations
 
@@ -186,8 +192,16 @@ def compose_result(*, provider: str, model: CatalogModel, fields: dict, finished
     """result[0] of a finished task, for a task that passed the rules."""
     rng = random.Random(seed_of(provider=provider, model_name=model.dated_name, fields=fields))
     kws = keywords(fields["user_prompt"])
-    web_search = fields.get("web_search") is True
-    reasoning = model.reasoning if provider == "chat_gpt" else fields.get("use_reasoning") is True
+    # Perplexity's Sonar models always search (and the search is billed); its items carry no reasoning.
+    web_search = fields.get("web_search") is True or (provider == "perplexity" and model.web_search_supported)
+    if provider == "chat_gpt":
+        reasoning = model.reasoning
+    elif provider == "gemini":
+        reasoning = fields.get("use_reasoning") is True or "-pro" in model.base_name
+    elif provider == "perplexity":
+        reasoning = False
+    else:
+        reasoning = fields.get("use_reasoning") is True
     sources = _sources(kws, rng, provider) if web_search else []
 
     max_tokens = fields.get("max_output_tokens") or DEFAULT_MAX_OUTPUT_TOKENS

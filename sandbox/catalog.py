@@ -11,7 +11,9 @@ DataForSEO reports (a few thousandths of a dollar for a short answer; more for o
 from dataclasses import dataclass
 from decimal import Decimal
 
-PROVIDERS = ("chat_gpt", "claude")
+PROVIDERS = ("chat_gpt", "claude", "gemini", "perplexity")
+# Perplexity has only `models` and `live` (task_post, tasks_ready and task_get answer 404).
+LIVE_ONLY_PROVIDERS = frozenset({"perplexity"})
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,62 @@ CATALOG: dict[str, tuple[CatalogModel, ...]] = {
             web_search=True,
             task_post=False,
             prices=("15.00", "75.00"),
+        ),
+    ),
+    # Whether Gemini can be queued is unconfirmed upstream (api-reference §2): the stand-in lists one
+    # model that can, so both answers are exercised; the product follows whatever `models` says.
+    "gemini": (
+        _model(
+            "gemini-2.5-pro",
+            "gemini-2.5-pro-preview-06-05",
+            reasoning=True,
+            web_search=True,
+            task_post=False,
+            prices=("1.25", "10.00"),
+        ),
+        _model(
+            "gemini-2.5-flash",
+            "gemini-2.5-flash-preview-05-20",
+            reasoning=True,
+            web_search=True,
+            prices=("0.30", "2.50"),
+        ),
+        _model(
+            "gemini-2.0-flash-lite",
+            "gemini-2.0-flash-lite-001",
+            reasoning=False,
+            web_search=False,
+            task_post=False,
+            prices=("0.075", "0.30"),
+        ),
+    ),
+    "perplexity": (
+        _model(
+            "sonar", "sonar-2025-02-19", reasoning=False, web_search=True, task_post=False, prices=("1", "1")
+        ),
+        _model(
+            "sonar-pro",
+            "sonar-pro-2025-02-19",
+            reasoning=False,
+            web_search=True,
+            task_post=False,
+            prices=("3", "15"),
+        ),
+        _model(
+            "sonar-reasoning",
+            "sonar-reasoning-2025-02-19",
+            reasoning=True,
+            web_search=True,
+            task_post=False,
+            prices=("1", "5"),
+        ),
+        _model(
+            "r1-1776",
+            "r1-1776-2025-02-18",
+            reasoning=True,
+            web_search=False,
+            task_post=False,
+            prices=("2", "8"),
         ),
     ),
 }

@@ -10,7 +10,12 @@ VERSION = "0.1.20250526"
 API = "ai_optimization"
 
 # A fixed middle part per provider, like the upstream's ids ("07171158-1535-0612-0000-edcdefadd850").
-_ID_MIDDLE = {"chat_gpt": "1535-0612-0000", "claude": "1535-0613-0000"}
+_ID_MIDDLE = {
+    "chat_gpt": "1535-0612-0000",
+    "claude": "1535-0613-0000",
+    "gemini": "1535-0614-0000",
+    "perplexity": "1535-0615-0000",
+}
 
 STATUS_MESSAGES = {
     20000: "Ok.",

@@ -33,9 +33,19 @@ COMMON_FIELDS: dict[str, str] = {
     "web_search_country_iso_code": "string",
     "web_search_city": "string",
 }
+_NO_SEARCH_FIELDS = ("force_web_search", "web_search_country_iso_code", "web_search_city")
 PROVIDER_FIELDS: dict[str, dict[str, str]] = {
     "chat_gpt": COMMON_FIELDS,
     "claude": COMMON_FIELDS | {"use_reasoning": "boolean"},
+    # Gemini: web_search but no forcing and no location.
+    "gemini": {k: v for k, v in COMMON_FIELDS.items() if k not in _NO_SEARCH_FIELDS}
+    | {"use_reasoning": "boolean"},
+    # Perplexity: live only (no callbacks), no web_search flag (Sonar always searches), a country for Sonar.
+    "perplexity": {
+        k: v
+        for k, v in COMMON_FIELDS.items()
+        if k not in ("postback_url", "pingback_url", "web_search", "force_web_search", "web_search_city")
+    },
 }
 # Callbacks only make sense for queued tasks; live answers in the same request and rejects them.
 CALLBACK_FIELDS = ("postback_url", "pingback_url")
@@ -62,6 +72,12 @@ class ProviderLimits:
     min_output_tokens_reasoning: int  # reasoning runs (ChatGPT reasoning models, Claude with use_reasoning)
     countries: frozenset[str] | None  # None: any two-letter code
     no_location_models: frozenset[str]  # base names that take no country or city
+    reasoning_forbids_sampling: bool = True  # no temperature, top_p or forced search in a reasoning run
+    use_reasoning_needs_reasoning_model: bool = True
+    forced_reasoning_marker: str | None = None  # Gemini: "-pro" models always reason
+    country_needs_web_search: bool = True
+    country_model_prefix: str | None = None  # Perplexity: a country only for Sonar models
+    alternating_chain: bool = False  # Perplexity: user, ai, user, ai…
 
 
 LIMITS: dict[str, ProviderLimits] = {
@@ -78,6 +94,27 @@ LIMITS: dict[str, ProviderLimits] = {
         min_output_tokens_reasoning=1025,
         countries=CLAUDE_COUNTRIES,
         no_location_models=frozenset(),
+    ),
+    "gemini": ProviderLimits(
+        temperature=(0.0, 2.0),
+        min_output_tokens=1,
+        min_output_tokens_reasoning=1024,
+        countries=None,
+        no_location_models=frozenset(),
+        reasoning_forbids_sampling=False,
+        use_reasoning_needs_reasoning_model=False,
+        forced_reasoning_marker="-pro",
+    ),
+    "perplexity": ProviderLimits(
+        temperature=(0.0, 1.9),
+        min_output_tokens=1,
+        min_output_tokens_reasoning=1,
+        countries=None,
+        no_location_models=frozenset(),
+        reasoning_forbids_sampling=False,
+        country_needs_web_search=False,
+        country_model_prefix="sonar",
+        alternating_chain=True,
     ),
 }
 
@@ -113,9 +150,12 @@ class TaskRequest:
 
     @property
     def is_reasoning_run(self) -> bool:
-        """ChatGPT reasoning models always reason; Claude only when asked with use_reasoning."""
-        if self.provider == "claude":
-            return self.fields.get("use_reasoning") is True
+        """ChatGPT reasoning models always reason; Claude and Gemini when asked with use_reasoning, and
+        Gemini's Pro models always (the upstream turns use_reasoning on)."""
+        if self.provider in ("claude", "gemini"):
+            marker = self.limits.forced_reasoning_marker
+            forced = bool(marker and self.model and marker in self.model.base_name)
+            return self.fields.get("use_reasoning") is True or forced
         return bool(self.model and self.model.reasoning)
 
     def has(self, name: str) -> bool:
@@ -188,6 +228,8 @@ def model_supports_task_post(task: TaskRequest) -> Violation | None:
 
 
 def use_reasoning_needs_a_reasoning_model(task: TaskRequest) -> Violation | None:
+    if not task.limits.use_reasoning_needs_reasoning_model:
+        return None
     if task.fields.get("use_reasoning") is True and not task.model.reasoning:
         return Violation("use_reasoning", "This model does not support reasoning.")
     return None
@@ -225,7 +267,7 @@ def temperature_and_top_p_are_exclusive(task: TaskRequest) -> Violation | None:
 
 
 def reasoning_runs_take_no_sampling_or_forced_search(task: TaskRequest) -> Violation | None:
-    if not task.is_reasoning_run:
+    if not task.is_reasoning_run or not task.limits.reasoning_forbids_sampling:
         return None
     why = (
         "Not supported by reasoning models."
@@ -262,6 +304,15 @@ def message_chain_shape(task: TaskRequest) -> Violation | None:
     return None
 
 
+def message_chain_alternates(task: TaskRequest) -> Violation | None:
+    if not task.limits.alternating_chain:
+        return None
+    for i, item in enumerate(task.fields.get("message_chain", [])):
+        if item["role"] != CHAIN_ROLES[i % 2]:
+            return Violation("message_chain", "Messages must alternate strictly: user, ai, user, ai.")
+    return None
+
+
 def tag_length(task: TaskRequest) -> Violation | None:
     if len(task.fields.get("tag", "")) > MAX_TAG_LENGTH:
         return Violation("tag", f"At most {MAX_TAG_LENGTH} characters.")
@@ -288,7 +339,8 @@ def force_web_search_needs_web_search(task: TaskRequest) -> Violation | None:
 
 
 def location_needs_web_search(task: TaskRequest) -> Violation | None:
-    if task.has("web_search_country_iso_code") and task.fields.get("web_search") is not True:
+    needs = task.limits.country_needs_web_search
+    if needs and task.has("web_search_country_iso_code") and task.fields.get("web_search") is not True:
         return Violation("web_search_country_iso_code", "Requires web_search: true.")
     if task.has("web_search_city") and not task.has("web_search_country_iso_code"):
         return Violation("web_search_city", "Requires web_search_country_iso_code.")
@@ -300,6 +352,13 @@ def location_supported_by_model(task: TaskRequest) -> Violation | None:
         for name in ("web_search_country_iso_code", "web_search_city"):
             if task.has(name):
                 return Violation(name, "Not supported by this model.")
+    return None
+
+
+def country_only_for_sonar_models(task: TaskRequest) -> Violation | None:
+    prefix = task.limits.country_model_prefix
+    if prefix and task.has("web_search_country_iso_code") and not task.model.base_name.startswith(prefix):
+        return Violation("web_search_country_iso_code", "Only Sonar models take a country.")
     return None
 
 
@@ -331,12 +390,14 @@ RULES: tuple[Rule, ...] = (
     reasoning_runs_take_no_sampling_or_forced_search,
     system_message_length,
     message_chain_shape,
+    message_chain_alternates,
     tag_length,
     callback_urls_are_http,
     web_search_needs_support,
     force_web_search_needs_web_search,
     location_needs_web_search,
     location_supported_by_model,
+    country_only_for_sonar_models,
     country_code_is_known,
 )
 

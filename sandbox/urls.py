@@ -1,7 +1,8 @@
 """The stand-in's routes, mounted at /sandbox/ when SANDBOX_ENABLED.
 
-AIsa style:       /sandbox/apis/v1/dataforseo/ai_optimization/{chat_gpt|claude}/llm_responses/{function}
-DataForSEO style: /sandbox/v3/ai_optimization/{chat_gpt|claude}/llm_responses/{function}
+AIsa style:       /sandbox/apis/v1/dataforseo/ai_optimization/{provider}/llm_responses/{function}
+DataForSEO style: /sandbox/v3/ai_optimization/{provider}/llm_responses/{function}
+(provider: chat_gpt, claude, gemini, perplexity; perplexity has only models and live)
 plus /sandbox/v3/appendix/user_data, and the test controls /sandbox/_faults/ and /sandbox/_requests/.
 Anything else under either prefix is a 404 in that route's own error shape.
 """
@@ -12,7 +13,7 @@ from sandbox import views
 from sandbox.auth import AISA, DATAFORSEO
 
 PREFIXES = {AISA: r"apis/v1/dataforseo", DATAFORSEO: r"v3"}
-TAIL = r"/ai_optimization/(?P<provider>chat_gpt|claude)/llm_responses/"
+TAIL = r"/ai_optimization/(?P<provider>chat_gpt|claude|gemini|perplexity)/llm_responses/"
 
 urlpatterns = [
     path("_faults/", views.fault_control, name="sandbox-faults"),

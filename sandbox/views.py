@@ -15,6 +15,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import auth, envelope, faults, services, stats
+from sandbox.catalog import LIVE_ONLY_PROVIDERS
+from sandbox.live import MAX_CONCURRENT_LIVE, live_delay, live_slot
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +63,14 @@ def _method_not_allowed(route: str, allowed: str, started: float) -> JsonRespons
     return response
 
 
-def _rate_limited(route: str, retry_after: int, started: float) -> JsonResponse:
+def _rate_limited(route: str, retry_after: int, started: float, message: str = "") -> JsonResponse:
     if route == auth.AISA:
-        body = envelope.aisa_error("rate_limit_error", "rate_limit_exceeded", "Too many requests; slow down.")
+        message = message or "Too many requests; slow down."
+        body = envelope.aisa_error("rate_limit_error", "rate_limit_exceeded", message)
         response = JsonResponse(body, status=429)
     else:
-        response = _envelope_error(40202, "Rate limit per minute exceeded.", started=started, http_status=429)
+        message = message or "Rate limit per minute exceeded."
+        response = _envelope_error(40202, message, started=started, http_status=429)
     response["Retry-After"] = str(retry_after)
     response["X-RateLimit-Limit"] = "60"
     response["X-RateLimit-Remaining"] = "0"
@@ -141,7 +145,9 @@ def _answer(
         log["tasks_in_body"] = len(tasks)
 
     fault = None
-    if account is None:
+    if provider in LIVE_ONLY_PROVIDERS and function not in ("models", "live"):
+        response = _not_found(route, started)  # Perplexity has no task_post, tasks_ready or task_get
+    elif account is None:
         response = _unauthorized(route, started)
     elif request.method != expected_method:
         response = _method_not_allowed(route, expected_method, started)
@@ -172,7 +178,13 @@ def _dispatch(route, provider, function, task_id, account, tasks, problem, fault
     elif function == "task_post":
         body = services.tasks_post(provider=provider, account=account, tasks=tasks, started=started)
     elif function == "live":
-        body = services.live(provider=provider, account=account, tasks=tasks, started=started)
+        with live_slot(account=account, provider=provider) as running:
+            if not running:
+                return _rate_limited(
+                    route, 1, started, message=f"More than {MAX_CONCURRENT_LIVE} live tasks at once."
+                )
+            live_delay()
+            body = services.live(provider=provider, account=account, tasks=tasks, started=started)
     elif function == "tasks_ready":
         body = services.tasks_ready(provider=provider, account=account, started=started)
     elif function == "task_get":

@@ -21,6 +21,8 @@ MONEY = {"max_digits": 12, "decimal_places": 6}
 class Provider(models.TextChoices):
     CHAT_GPT = "chat_gpt", "ChatGPT"
     CLAUDE = "claude", "Claude"
+    GEMINI = "gemini", "Gemini"
+    PERPLEXITY = "perplexity", "Perplexity"
 
 
 class Credential(models.Model):
@@ -202,7 +204,7 @@ class Task(models.Model):
     FINAL_STATUSES = (Status.COMPLETED, Status.FAILED)
 
     class Mode(models.TextChoices):
-        QUEUED = "task_post", "Standard queue (task_post)"
+        QUEUED = "task_post", "Queue (task_post)"
         LIVE = "live", "Live"
 
     # Time-ordered (UUIDv7): a new row's id goes at the end of the primary-key index, not at a random

@@ -207,7 +207,9 @@ def form_data(provider: str, credential, **fields) -> dict:
         "credential": str(credential.pk),
         "idempotency_key": fields.pop("idempotency_key", "key-" + provider),
         "user_prompt": "What is the capital of France?",
-        "model_name": "gpt-4.1" if provider == "chat_gpt" else "claude-3-5-haiku",
+        "model_name": {"chat_gpt": "gpt-4.1", "gemini": "gemini-2.5-flash", "perplexity": "sonar"}.get(
+            provider, "claude-3-5-haiku"
+        ),
     }
     for name, value in fields.items():
         if value is None:

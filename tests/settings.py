@@ -13,6 +13,7 @@ os.environ.setdefault("CREDENTIAL_KEYS", Fernet.generate_key().decode())
 _SANDBOX = os.environ.get("SANDBOX_ENABLED", "1").strip().lower() in {"1", "true", "yes", "on"}
 os.environ["SANDBOX_ENABLED"] = "0"
 os.environ.setdefault("SANDBOX_TASK_DELAY", "0.5")
+os.environ.setdefault("SANDBOX_LIVE_DELAY", "0.05")
 os.environ.setdefault("ALLOWED_HOSTS", "*")
 os.environ.setdefault("SECURE_COOKIES", "0")
 os.environ.setdefault("TASKS_BACKEND", "django.tasks.backends.dummy.DummyBackend")

@@ -718,7 +718,7 @@ def test_dataforseo_route_answers_401_with_an_envelope(client, auth):
 @pytest.mark.parametrize(
     "path",
     [
-        f"{AISA}/gemini/llm_responses/models",
+        f"{AISA}/bard/llm_responses/models",
         f"{AISA}/chat_gpt/llm_responses/nothing",
         f"{DATAFORSEO}/chat_gpt/llm_responses/task_get/",
         "/sandbox/v3/serp/google/organic/live",

@@ -22,6 +22,7 @@ CHAIN_KEY = re.compile(r"^chain-(\d+)-(role|message)$")
 
 
 VARIABLE_PREFIX = "var_"
+MODE_LABELS = {providers.TASK_POST: "Queue (task_post)", providers.LIVE: "Live"}
 
 
 # Every upstream field the builder may carry over from a task or a template.
@@ -121,7 +122,7 @@ def model_label(model: ProviderModel) -> str:
     if model.web_search_supported:
         flags.append("web search")
     if not model.task_post_supported:
-        flags.append("live only, cannot be queued")
+        flags.append("live only")
     return f"{model.model_name} ({', '.join(flags)})" if flags else model.model_name
 
 
@@ -195,12 +196,20 @@ class TaskRequestForm(forms.Form):
     def _field_for(self, rule, catalog) -> forms.Field:
         common = {"label": rule.label, "help_text": rule.help_text, "required": rule.required}
         placeholder = {} if rule.default is None else {"placeholder": f"{rule.default:g}"}
+        if rule.kind == Kind.MODE:
+            choices = [(mode, MODE_LABELS[mode]) for mode in rule.choices]
+            if self.rules.live_only:
+                choices = [(providers.LIVE, MODE_LABELS[providers.LIVE])]
+            return forms.ChoiceField(
+                choices=choices,
+                widget=forms.RadioSelect,
+                error_messages={"invalid_choice": "Choose Queue (task_post) or Live."},
+                **{**common, "required": False},
+            )
         if rule.name == "model_name":
             return forms.ChoiceField(
                 choices=[("", "Choose a model…")] + [(m.model_name, model_label(m)) for m in catalog],
-                widget=ModelSelect(
-                    disabled_values=[m.model_name for m in catalog if not m.task_post_supported]
-                ),
+                widget=ModelSelect(),
                 error_messages={
                     "required": "Choose a model.",
                     "invalid_choice": f"Not in {self.rules.label}'s catalog; refresh the models.",
@@ -280,6 +289,14 @@ class TaskRequestForm(forms.Form):
         source = self.cleaned_data if hasattr(self, "cleaned_data") else {}
         values = {name: source.get(VARIABLE_PREFIX + name) for name in self.variables}
         return {name: value for name, value in values.items() if value}  # unfilled ones stay {{name}}
+
+    @property
+    def mode(self) -> str:
+        """task_post or live, as chosen (the provider's default when nothing valid is)."""
+        if self.values:
+            return providers.chosen_mode(self.rules, self.values)
+        raw = self.data.get("mode") if self.is_bound else self.initial.get("mode")
+        return providers.chosen_mode(self.rules, {"mode": raw})
 
     def error_codes(self, name: str) -> set[str]:
         return {error.code for error in self.errors.as_data().get(name, [])}
@@ -389,7 +406,7 @@ class TaskRequestForm(forms.Form):
         body = {}
         for rule in self.rules.fields:
             value = values.get(rule.name)
-            if providers.is_blank(value):
+            if providers.is_blank(value) or not rule.in_body:
                 continue
             if rule.name in ("user_prompt", "system_message") and not self.template_mode:
                 value = fill_text(value, variables)
@@ -455,6 +472,7 @@ def form_data_from_fields(rules: ProviderRules, fields: dict, *, credential=None
     for key, value in fields.items():
         if key.startswith(VARIABLE_PREFIX):
             data[key] = value
+    data["mode"] = providers.chosen_mode(rules, fields)
     data["credential"] = str(getattr(credential, "pk", credential) or "")
     data["provider"] = rules.slug
     data["idempotency_key"] = fields.get("idempotency_key") or uuid.uuid4().hex

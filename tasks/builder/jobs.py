@@ -8,7 +8,7 @@ from tasks.models import Credential, Provider
 
 @task
 def refresh_model_catalog(credential_id: int) -> None:
-    """Refresh both providers' model lists with a credential (the `models` endpoint is free)."""
+    """Refresh every provider's model list with a credential (the `models` endpoint is free)."""
     credential = Credential.objects.filter(pk=credential_id, is_active=True).first()
     if credential is None:
         return

@@ -131,15 +131,19 @@ def _month_spend() -> Decimal:
 
 def _preview(form: TaskRequestForm, count: int = 1) -> dict:
     credential = form.cleaned_data.get("credential") if hasattr(form, "cleaned_data") else None
-    body = preview_body(form.body)
-    url = endpoint_url(credential, form.rules.slug)
+    mode = form.mode
+    body = form.body if mode == providers.LIVE else preview_body(form.body)
+    if mode == providers.LIVE and not body.get("tag"):
+        body = {**body, "tag": "aisa-dashboard:<task-id>"}
+    url = endpoint_url(credential, form.rules.slug, mode)
     multiplier = credential.price_multiplier if credential else Decimal(1)
     return {
+        "mode": mode,
         "endpoint": url,
         "body_json": json.dumps([body], indent=2, ensure_ascii=False),
         "curl": curl_command(credential, url, [body]),
         "task_count": count,
-        "charge": count * providers.queued_charge_per_task(price_multiplier=multiplier),
+        "charge": count * providers.charge_per_task(mode=mode, price_multiplier=multiplier),
     }
 
 
@@ -225,6 +229,7 @@ def _prefill(request: HttpRequest) -> tuple[providers.ProviderRules, dict]:
         rules = providers.provider_rules(task.provider)
         initial = initial_from_body(rules, task.request_body)
         initial["credential"] = task.credential_id
+        initial["mode"] = task.mode
         if task.template_version_id:
             initial["template_version"] = task.template_version_id
         return rules, initial
@@ -298,7 +303,7 @@ def _submit(request: HttpRequest) -> HttpResponse:
     )
     try:
         tasks = sending.submit_tasks(
-            specs=[spec], credential=form.cleaned_data["credential"], user=request.user
+            specs=[spec], credential=form.cleaned_data["credential"], user=request.user, mode=form.mode
         )
     except (sending.SubmissionError, BudgetExceeded) as exc:
         return _render_builder(request, form, shown={}, status=422, submit_error=str(exc))

@@ -38,6 +38,9 @@ class TaskFilterForm(forms.Form):
     provider = forms.ChoiceField(
         label="Provider", required=False, choices=[("", "Any provider"), *Provider.choices]
     )
+    mode = forms.ChoiceField(
+        label="Sent as", required=False, choices=[("", "Queued or live"), *Task.Mode.choices]
+    )
     model = forms.CharField(label="Model", required=False, max_length=100)
     status = forms.ChoiceField(
         label="Status", required=False, choices=[("", "Any status"), *Task.Status.choices]
@@ -127,6 +130,7 @@ class TaskFilterForm(forms.Form):
         keys = (
             "q",
             "provider",
+            "mode",
             "model",
             "status",
             "tag",

@@ -78,6 +78,7 @@ def task_filter(
     *,
     q: str = "",
     provider: str = "",
+    mode: str = "",
     model: str = "",
     status: str = "",
     tag: str = "",
@@ -104,6 +105,8 @@ def task_filter(
     tasks = Task.objects.all()
     if provider:
         tasks = tasks.filter(provider=provider)
+    if mode:
+        tasks = tasks.filter(mode=mode)
     if model:
         tasks = tasks.filter(Q(model_name=model) | Q(resolved_model_name=model))
     if status:

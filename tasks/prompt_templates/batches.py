@@ -23,7 +23,7 @@ from tasks.prompt_templates.services import template_variables
 from tasks.spend.budgets import SUBMISSION_LIFETIME, budget_hold_create, budget_hold_release, budgets_reserve
 from tasks.submission import sending
 from tasks.submission.queue import SendingProgress, sending_progress
-from tasks.upstream.providers import provider_rules, queued_charge_per_task
+from tasks.upstream.providers import LIVE, TASK_POST, charge_per_task, provider_rules, queued_charge_per_task
 
 MAX_BATCH_TASKS = 10_000
 
@@ -38,8 +38,11 @@ class BatchPlan:
     # Per body: the provider its model belongs to and the row's variables.
     body_providers: list[str] = field(default_factory=list)
     body_variables: list[dict[str, str]] = field(default_factory=list)
+    # Per body: task_post where the model can be queued, live otherwise (Perplexity, live-only models).
+    body_modes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    charge_per_task: Decimal = Decimal("0")
+    charge_per_task: Decimal = Decimal("0")  # a queued task's
+    price_multiplier: Decimal = Decimal("1")
 
     @property
     def ok(self) -> bool:
@@ -51,7 +54,16 @@ class BatchPlan:
 
     @property
     def total_charge(self) -> Decimal:
-        return self.charge_per_task * self.task_count
+        if not self.bodies:
+            return self.charge_per_task * self.task_count
+        return sum((charge for _tag, charge in self.charges()), Decimal("0"))
+
+    def mode_of(self, i: int) -> str:
+        return self.body_modes[i] if i < len(self.body_modes) else TASK_POST
+
+    @property
+    def live_count(self) -> int:
+        return sum(1 for i in range(len(self.bodies)) if self.mode_of(i) == LIVE)
 
     def tasks(self) -> list[tuple[dict, str, dict[str, str]]]:
         """(body, provider, variables) per task; a body planned without them goes to the template's
@@ -76,7 +88,10 @@ class BatchPlan:
 
     def charges(self) -> list[tuple[str, Decimal]]:
         """(tag, estimated charge) per task, as the budgets count them."""
-        return [(task_tag(body), self.charge_per_task) for body in self.bodies]
+        return [
+            (task_tag(body), charge_per_task(mode=self.mode_of(i), price_multiplier=self.price_multiplier))
+            for i, body in enumerate(self.bodies)
+        ]
 
 
 def task_tag(body: dict) -> str:
@@ -148,6 +163,7 @@ def batch_plan(
     plan = BatchPlan(version=version, provider=provider, models=list(models))
     if credential is not None:
         plan.charge_per_task = queued_charge_per_task(price_multiplier=credential.price_multiplier)
+        plan.price_multiplier = credential.price_multiplier
     variables = template_variables(version.fields)
     plan.rows, plan.errors = parse_rows(rows_text, variables, max_rows=MAX_BATCH_TASKS // max(len(models), 1))
     if not models:
@@ -186,8 +202,9 @@ def batch_plan(
                     problems.setdefault((where, label, message), []).append(model)
                 continue
             rules = provider_rules(model_provider[model])
+            mode = _batch_mode(rules, version.fields.get("mode"), model, catalogs.get(rules.slug, []))
             data = form_data_from_fields(
-                rules, {**version.fields, "model_name": model}, credential=credential
+                rules, {**version.fields, "model_name": model, "mode": mode}, credential=credential
             )
             for name, value in values.items():
                 data[f"var_{name}"] = value
@@ -199,6 +216,7 @@ def batch_plan(
                 plan.bodies.append(form.body)
                 plan.body_providers.append(rules.slug)
                 plan.body_variables.append(values)
+                plan.body_modes.append(mode)
                 continue
             where = f"Line {line}" if line else "The template"
             for name, messages in form.errors.items():
@@ -209,6 +227,15 @@ def batch_plan(
         plan.errors.append(f"{where} ({', '.join(concerned)}): {label}: {message}")
     plan.errors.sort(key=_line_of)
     return plan
+
+
+def _batch_mode(rules, template_mode, model: str, catalog: list[ProviderModel]) -> str:
+    """How a batch sends a model's tasks: live when the template says so, when the provider answers live
+    only, or when the model cannot be queued; queued otherwise."""
+    entry = next((m for m in catalog if m.model_name == model), None)
+    if template_mode == LIVE or rules.live_only or (entry is not None and not entry.task_post_supported):
+        return LIVE
+    return TASK_POST
 
 
 def _provider_of(model: str, template_provider: str, catalogs: dict[str, list[ProviderModel]]) -> str:
@@ -258,9 +285,10 @@ def batch_submit(
         model_names=plan.models,
         estimated_charge=plan.total_charge,
     )
-    groups: dict[str, list[sending.TaskSpec]] = {provider: [] for provider in plan.providers}
+    # One submission per provider and mode; a live submission plans each task as its own chunk.
+    groups: dict[tuple[str, str], list[sending.TaskSpec]] = {}
     for i, (body, provider, variables) in enumerate(plan.tasks()):
-        groups[provider].append(
+        groups.setdefault((provider, plan.mode_of(i)), []).append(
             sending.TaskSpec(
                 provider=provider,
                 body=body,
@@ -269,23 +297,30 @@ def batch_submit(
                 variables=variables or None,
             )
         )
-    estimate = queued_charge_per_task(price_multiplier=credential.price_multiplier)
     charges = {
-        provider: [(task_tag(spec.body), estimate) for spec in specs] for provider, specs in groups.items()
+        group: [
+            (
+                task_tag(spec.body),
+                charge_per_task(mode=group[1], price_multiplier=credential.price_multiplier),
+            )
+            for spec in specs
+        ]
+        for group, specs in groups.items()
     }
     with transaction.atomic():
         budgets_reserve(user=user, charges=[charge for group in charges.values() for charge in group])
-        holds = {provider: budget_hold_create(user=user, charges=charges[provider]) for provider in groups}
+        holds = {group: budget_hold_create(user=user, charges=charges[group]) for group in groups}
     try:
-        for provider, specs in groups.items():
+        for (provider, mode), specs in groups.items():
             # The first key was looked up above: the submission need not look up all of them again.
             pks = sending.submit_task_ids(
                 specs=specs,
                 credential=credential,
                 user=user,
                 batch=batch,
+                mode=mode,
                 keys_checked=True,
-                held=holds[provider],
+                held=holds[provider, mode],
             )
             if batch._state.adding:  # another confirmation of the form won the race since the look-up
                 return Task.objects.select_related("batch").get(pk=pks[0]).batch

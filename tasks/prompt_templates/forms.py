@@ -28,9 +28,9 @@ class TemplateDetailsForm(forms.Form):
 
 
 def model_checklist(first_provider: str) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The queueable models of every provider, grouped by provider (`first_provider` first), one entry
-    per model: a dated version listed beside its base name is shown as a hint on the base name's entry
-    (what the upstream runs now), not as an entry of its own."""
+    """The models of every provider, grouped by provider (`first_provider` first), one entry per model (a
+    model that cannot be queued runs live, and says so): a dated version listed beside its base name is
+    shown as a hint on the base name's entry (what the upstream runs now), not as an entry of its own."""
     order = [first_provider, *(slug for slug in providers.PROVIDERS if slug != first_provider)]
     groups = []
     for slug in order:
@@ -39,8 +39,6 @@ def model_checklist(first_provider: str) -> list[tuple[str, list[tuple[str, str]
             entries.setdefault(providers.model_base_name(model.model_name), []).append(model)
         choices = []
         for shown, *dated in entries.values():
-            if not shown.task_post_supported:
-                continue
             hint = f" — now {dated[-1].model_name}" if dated else ""
             choices.append((shown.model_name, model_label(shown) + hint))
         if choices:
@@ -55,7 +53,8 @@ class BatchForm(forms.Form):
     credential = forms.ModelChoiceField(queryset=Credential.objects.none(), empty_label=None)
     models = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
-        help_text="Each row runs once per model; ChatGPT and Claude models may be mixed.",
+        help_text="Each row runs once per model; the four providers may be mixed. A model that cannot be "
+        "queued (and every Perplexity model) is sent live.",
         error_messages={"required": "Choose at least one model."},
     )
     rows_text = TextField(

@@ -95,7 +95,8 @@ class Claimed:
 def _ready(now: datetime):
     limited = SendingLimit.objects.filter(limited_until__gt=now).values("credential_id")
     return (
-        SendChunk.objects.filter(state=SendChunk.State.PLANNED, not_before__lte=now)
+        # Live chunks are sent by tasks/submission/live.py, several at once.
+        SendChunk.objects.filter(state=SendChunk.State.PLANNED, mode=Task.Mode.QUEUED, not_before__lte=now)
         .exclude(credential_id__in=limited)
         .order_by("not_before", "id")
     )
@@ -324,7 +325,7 @@ def chunks_next_ready_at() -> datetime | None:
     now = timezone.now()
     if _ready(now).exists():
         return now
-    planned = SendChunk.objects.filter(state=SendChunk.State.PLANNED)
+    planned = SendChunk.objects.filter(state=SendChunk.State.PLANNED, mode=Task.Mode.QUEUED)
     times = [
         planned.filter(not_before__gt=now).aggregate(at=Min("not_before"))["at"],
         SendingLimit.objects.filter(

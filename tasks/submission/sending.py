@@ -22,11 +22,12 @@ from tasks.spend.budgets import budget_hold_release, budgets_reserve
 from tasks.submission.bulk import insert_rows
 from tasks.submission.callbacks import callback_urls
 from tasks.submission.chunks import chunks_plan_rows
+from tasks.submission.live import send_live_soon
 from tasks.submission.own_callbacks import without_own_callbacks
 from tasks.submission.recording import _Created
 from tasks.submission.workers import send_chunks_soon
 from tasks.upstream.clients import TASK_POST_CHUNK
-from tasks.upstream.providers import queued_charge_per_task
+from tasks.upstream.providers import charge_per_task
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +98,6 @@ def submit_task_ids(
         return []
     if not credential.is_active:
         raise SubmissionError(f"The credential “{credential.name}” is disabled.")
-    if mode == Task.Mode.LIVE and len(specs) != 1:
-        raise SubmissionError("A live request takes exactly one task.")
     provider = specs[0].provider
     if any(spec.provider != provider for spec in specs):
         raise SubmissionError("One submission goes to one provider.")
@@ -108,7 +107,7 @@ def submit_task_ids(
     if existing:
         return existing
 
-    estimate = queued_charge_per_task(price_multiplier=credential.price_multiplier)
+    estimate = charge_per_task(mode=mode, price_multiplier=credential.price_multiplier)
     submission = _Submission(
         specs=specs,
         charges=[(_task_tag(spec.body), estimate) for spec in specs],
@@ -129,7 +128,10 @@ def submit_task_ids(
             if new_batch:
                 batch.save(force_insert=True)
             chunk_count = _plan(submission)
-            transaction.on_commit(partial(send_chunks_soon, chunks=chunk_count))
+            if mode == Task.Mode.LIVE:
+                transaction.on_commit(send_live_soon)
+            else:
+                transaction.on_commit(partial(send_chunks_soon, chunks=chunk_count))
     except IntegrityError:
         if new_batch:
             batch._state.adding = True  # its save was rolled back with the rows

@@ -16,6 +16,18 @@ import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from tasks.upstream import fields
+from tasks.upstream.fields import (  # noqa: F401 - the names the form and the views use
+    CHAIN_ROLES,
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    MAX_CHAIN_TURNS,
+    MAX_OUTPUT_TOKENS,
+    MAX_TAG_LENGTH,
+    MAX_TEXT_LENGTH,
+    FieldRule,
+    Kind,
+)
+
 # api-reference §6: a queued task is charged a $0.01 prepayment plus a small base fee at post; the
 # unused part of the prepayment is refunded when it finishes. A live task costs base + money_spent.
 QUEUED_PREPAYMENT = Decimal("0.01")
@@ -23,57 +35,38 @@ QUEUED_BASE_FEE = Decimal("0.0002")
 LIVE_BASE_FEE = Decimal("0.0006")
 
 
+# A live task's model cost is known only from its answer; the charge reserved for it until then (and shown
+# in the builder) is the base price plus this, about what a short answer with web search costs.
+LIVE_MODEL_COST_ESTIMATE = Decimal("0.01")
+
+
 def queued_charge_per_task(*, price_multiplier: Decimal = Decimal("1")) -> Decimal:
     """What one task_post task is charged up front, before its real cost is known."""
     return (QUEUED_PREPAYMENT + QUEUED_BASE_FEE) * price_multiplier
 
 
-# --- The tables -------------------------------------------------------------------------------------
+def live_charge_per_task(*, price_multiplier: Decimal = Decimal("1")) -> Decimal:
+    """What one live task is reserved at until its answer says what it cost ($0.0006 + money_spent)."""
+    return (LIVE_BASE_FEE + LIVE_MODEL_COST_ESTIMATE) * price_multiplier
 
-MAX_TEXT_LENGTH = 500  # user_prompt, system_message, each message of the chain
-MAX_TAG_LENGTH = 255
-MAX_OUTPUT_TOKENS = 4096
-DEFAULT_MAX_OUTPUT_TOKENS = 2048
-MAX_CHAIN_TURNS = 10
-CHAIN_ROLES = (("user", "User"), ("ai", "AI"))
+
+def charge_per_task(*, mode: str, price_multiplier: Decimal = Decimal("1")) -> Decimal:
+    if mode == "live":
+        return live_charge_per_task(price_multiplier=price_multiplier)
+    return queued_charge_per_task(price_multiplier=price_multiplier)
+
+
+# --- The tables -------------------------------------------------------------------------------------
 
 # api-reference §2: the only countries Claude's web search takes.
 CLAUDE_COUNTRIES = tuple(
     "AR AT AU BE BR CA CH CL CN DE DK ES FI FR GB HK ID IN IT JP KR MX MY NL NO NZ PH PL PT RU SA SE TR TW US ZA".split()  # noqa: SIM905, E501
 )
 
-
-class Kind:
-    TEXT = "text"  # one line
-    LONG_TEXT = "long_text"  # a textarea
-    INTEGER = "integer"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    CHOICE = "choice"
-    COUNTRY = "country"  # free two-letter code, or a choice when the provider lists its countries
-    CHAIN = "chain"
-    URL = "url"
-
-
-@dataclass(frozen=True)
-class FieldRule:
-    """One request field: its upstream name and type, and every rule the upstream applies to it alone."""
-
-    name: str
-    label: str
-    kind: str
-    help_text: str = ""
-    required: bool = False
-    max_length: int | None = None
-    min_value: float | None = None
-    max_value: float | None = None
-    step: str | None = None
-    default: object = None  # the upstream's default, shown as a placeholder, never sent
-    choices: tuple[str, ...] = ()
-    model_flag: str | None = None  # a ProviderModel flag the chosen model must have for a true value
-    requires: tuple[str, ...] = ()  # fields that must be set (true) for this one to be sent
-    counter: bool = False  # show a live character counter
-    section: str = "prompt"  # where the builder places it: prompt, model, sampling, search, meta
+QUEUE_OR_LIVE = (
+    "Queue (task_post): the answer comes back later, from a $0.01 prepayment. Live: one task answered at "
+    "once (up to 2 minutes), at $0.0006 plus the model's cost. A model that cannot be queued runs live only."
+)
 
 
 @dataclass(frozen=True)
@@ -83,9 +76,15 @@ class ProviderRules:
     fields: tuple[FieldRule, ...]
     min_output_tokens: int
     min_output_tokens_reasoning: int
-    # Claude reasons only when asked (use_reasoning); ChatGPT reasoning models always do.
+    # Claude and Gemini reason only when asked (use_reasoning); ChatGPT reasoning models always do.
     reasoning_switch: str | None = None
     no_location_models: frozenset[str] = field(default_factory=frozenset)
+    live_only: bool = False  # Perplexity: task_post answers 404
+    # Gemini: the upstream turns use_reasoning on for models whose base name contains this ("-pro").
+    forced_reasoning_marker: str | None = None
+    reasoning_forbids_sampling: bool = True  # temperature, top_p and forced search not in reasoning runs
+    country_model_prefix: str | None = None  # Perplexity: a country only for Sonar models
+    alternating_chain: bool = False  # Perplexity: the chain strictly alternates user → ai
 
     def field(self, name: str) -> FieldRule | None:
         return next((rule for rule in self.fields if rule.name == name), None)
@@ -94,143 +93,35 @@ class ProviderRules:
     def field_names(self) -> tuple[str, ...]:
         return tuple(rule.name for rule in self.fields)
 
+    @property
+    def default_mode(self) -> str:
+        return LIVE if self.live_only else TASK_POST
 
-def _common_fields(*, temperature: tuple[float, float], temperature_default, top_p_default, country):
-    return (
-        FieldRule(
-            "user_prompt",
-            "User prompt",
-            Kind.LONG_TEXT,
-            "What you ask the model. Write {{name}} for a value you fill in at submission.",
-            required=True,
-            max_length=MAX_TEXT_LENGTH,
-            counter=True,
-        ),
-        FieldRule(
-            "system_message",
-            "System message",
-            Kind.LONG_TEXT,
-            "Instructions that frame the whole conversation.",
-            max_length=MAX_TEXT_LENGTH,
-            counter=True,
-        ),
-        FieldRule(
-            "message_chain",
-            "Earlier turns",
-            Kind.CHAIN,
-            f"Up to {MAX_CHAIN_TURNS} earlier messages, oldest first; "
-            f"each at most {MAX_TEXT_LENGTH} characters.",
-            max_length=MAX_TEXT_LENGTH,
-            max_value=MAX_CHAIN_TURNS,
-        ),
-        FieldRule(
-            "model_name",
-            "Model",
-            Kind.CHOICE,
-            "From the provider's catalog. Models that can only run live cannot be queued.",
-            required=True,
-            section="model",
-        ),
-        FieldRule(
-            "max_output_tokens",
-            "Max output tokens",
-            Kind.INTEGER,
-            f"At most {MAX_OUTPUT_TOKENS}; the minimum depends on the model (see below).",
-            max_value=MAX_OUTPUT_TOKENS,
-            default=DEFAULT_MAX_OUTPUT_TOKENS,
-            section="sampling",
-        ),
-        FieldRule(
-            "temperature",
-            "Temperature",
-            Kind.NUMBER,
-            f"{temperature[0]:g}–{temperature[1]:g}. Not together with top_p; not for reasoning runs.",
-            min_value=temperature[0],
-            max_value=temperature[1],
-            step="0.01",
-            default=temperature_default,
-            section="sampling",
-        ),
-        FieldRule(
-            "top_p",
-            "Top p",
-            Kind.NUMBER,
-            "0–1. Not together with temperature; not for reasoning runs.",
-            min_value=0,
-            max_value=1,
-            step="0.01",
-            default=top_p_default,
-            section="sampling",
-        ),
-        FieldRule(
-            "web_search",
-            "Web search",
-            Kind.BOOLEAN,
-            "Let the model search the web. Only for models with web search.",
-            model_flag="web_search_supported",
-            section="search",
-        ),
-        FieldRule(
-            "force_web_search",
-            "Force web search",
-            Kind.BOOLEAN,
-            "Always search (citations are still not guaranteed). Needs web search; not for reasoning runs.",
-            requires=("web_search",),
-            section="search",
-        ),
-        country,
-        FieldRule(
-            "web_search_city",
-            "City",
-            Kind.TEXT,
-            "Localise the search to a city. Needs a country.",
-            requires=("web_search", "web_search_country_iso_code"),
-            max_length=100,
-            section="search",
-        ),
-        FieldRule(
-            "tag",
-            "Tag",
-            Kind.TEXT,
-            "Your label for this task, on one line; the upstream echoes it, tag history groups by it.",
-            max_length=MAX_TAG_LENGTH,
-            counter=True,
-            section="meta",
-        ),
-        FieldRule(
-            "pingback_url",
-            "Pingback URL",
-            Kind.URL,
-            "Your own URL to GET when the task is done ($id and $tag are substituted).",
-            section="meta",
-        ),
-        FieldRule(
-            "postback_url",
-            "Postback URL",
-            Kind.URL,
-            "Your own URL to receive the result (gzip JSON POST) when the task is done.",
-            section="meta",
-        ),
-    )
 
+TASK_POST, LIVE = "task_post", "live"
+NOT_IN_REASONING = "; not for reasoning runs"
 
 CHAT_GPT = ProviderRules(
     slug="chat_gpt",
     label="ChatGPT",
-    fields=_common_fields(
-        temperature=(0.0, 2.0),
-        temperature_default=0.94,
-        top_p_default=0.92,
-        country=FieldRule(
-            "web_search_country_iso_code",
-            "Country",
-            Kind.COUNTRY,
+    fields=(
+        fields.user_prompt(),
+        fields.system_message(),
+        fields.message_chain(),
+        fields.model_name(),
+        fields.mode(QUEUE_OR_LIVE),
+        fields.max_output_tokens(),
+        fields.temperature((0.0, 2.0), 0.94, NOT_IN_REASONING),
+        fields.top_p(0.92, NOT_IN_REASONING),
+        fields.web_search(),
+        fields.force_web_search(),
+        fields.country(
             "Two-letter ISO code (e.g. FR) to localise the search. Needs web search; "
-            "not for o1, o1-pro or o3-mini.",
-            requires=("web_search",),
-            max_length=2,
-            section="search",
+            "not for o1, o1-pro or o3-mini."
         ),
+        fields.city(),
+        fields.tag(),
+        *fields.callbacks(),
     ),
     min_output_tokens=16,
     min_output_tokens_reasoning=1024,
@@ -241,28 +132,26 @@ CLAUDE = ProviderRules(
     slug="claude",
     label="Claude",
     fields=(
-        *_common_fields(
-            temperature=(0.0, 1.0),
-            temperature_default=0.7,
-            top_p_default=None,
-            country=FieldRule(
-                "web_search_country_iso_code",
-                "Country",
-                Kind.COUNTRY,
-                "Localise the search to one of the countries Claude supports. Needs web search.",
-                requires=("web_search",),
-                choices=tuple(CLAUDE_COUNTRIES),
-                section="search",
-            ),
+        fields.user_prompt(),
+        fields.system_message(),
+        fields.message_chain(),
+        fields.model_name(),
+        fields.mode(QUEUE_OR_LIVE),
+        fields.max_output_tokens(),
+        fields.temperature((0.0, 1.0), 0.7, NOT_IN_REASONING),
+        fields.top_p(None, NOT_IN_REASONING),
+        fields.web_search(),
+        fields.force_web_search(),
+        fields.country(
+            "Localise the search to one of the countries Claude supports. Needs web search.",
+            choices=CLAUDE_COUNTRIES,
         ),
-        FieldRule(
-            "use_reasoning",
-            "Use reasoning",
-            Kind.BOOLEAN,
+        fields.city(),
+        fields.tag(),
+        *fields.callbacks(),
+        fields.use_reasoning(
             "Think before answering (reasoning models only). Then max output tokens ≥ 1025 and no "
-            "temperature, top_p or forced web search.",
-            model_flag="reasoning",
-            section="model",
+            "temperature, top_p or forced web search."
         ),
     ),
     min_output_tokens=1,
@@ -270,7 +159,73 @@ CLAUDE = ProviderRules(
     reasoning_switch="use_reasoning",
 )
 
-PROVIDERS: dict[str, ProviderRules] = {rules.slug: rules for rules in (CHAT_GPT, CLAUDE)}
+# api-reference §2, from the official client 2.1.10. Whether Gemini models can be queued is unconfirmed
+# (recent `models` answers say task_post_supported: false for all): the catalog decides, at run time.
+GEMINI = ProviderRules(
+    slug="gemini",
+    label="Gemini",
+    fields=(
+        fields.user_prompt(),
+        fields.system_message(),
+        fields.message_chain(),
+        fields.model_name(
+            "From Gemini's catalog. An alias such as gemini-2.5-pro runs its newest dated version. Whether "
+            "a model can be queued is read from the models list when it is refreshed (the upstream's docs "
+            "disagree); one that cannot runs live."
+        ),
+        fields.mode(QUEUE_OR_LIVE),
+        fields.max_output_tokens(
+            f"1–{fields.MAX_OUTPUT_TOKENS}; at least 1024 when reasoning (always on for Pro models)."
+        ),
+        fields.temperature((0.0, 2.0), 1.3),
+        fields.top_p(0.9),
+        fields.web_search(),
+        fields.tag(),
+        *fields.callbacks(),
+        fields.use_reasoning(
+            "Think before answering; then max output tokens ≥ 1024. The upstream turns it on for Pro "
+            "models whatever you choose.",
+            model_flag=None,
+        ),
+    ),
+    min_output_tokens=1,
+    min_output_tokens_reasoning=1024,
+    reasoning_switch="use_reasoning",
+    forced_reasoning_marker="-pro",
+    reasoning_forbids_sampling=False,
+)
+
+PERPLEXITY = ProviderRules(
+    slug="perplexity",
+    label="Perplexity",
+    fields=(
+        fields.user_prompt(),
+        fields.system_message(),
+        fields.message_chain(" Perplexity needs them to alternate strictly: user, AI, user, AI…"),
+        fields.model_name(
+            "From Perplexity's catalog. Sonar models always search the web (and the search is billed)."
+        ),
+        fields.mode(
+            "Perplexity answers live only: one task at a time, up to 2 minutes, at $0.0006 plus "
+            "the model's cost."
+        ),
+        fields.max_output_tokens(f"1–{fields.MAX_OUTPUT_TOKENS}."),
+        fields.temperature((0.0, 1.9), 0.77),
+        fields.top_p(0.9),
+        fields.country(
+            "Two-letter ISO code (e.g. FR) to localise the search. Sonar models only.", requires=()
+        ),
+        fields.tag(),
+    ),
+    min_output_tokens=1,
+    min_output_tokens_reasoning=1,
+    live_only=True,
+    reasoning_forbids_sampling=False,
+    country_model_prefix="sonar",
+    alternating_chain=True,
+)
+
+PROVIDERS: dict[str, ProviderRules] = {rules.slug: rules for rules in (CHAT_GPT, CLAUDE, GEMINI, PERPLEXITY)}
 DEFAULT_PROVIDER = CHAT_GPT.slug
 
 
@@ -317,10 +272,22 @@ class Violation:
     message: str
 
 
+def reasoning_is_forced(rules: ProviderRules, model: ModelFlags | None) -> bool:
+    """Gemini's Pro models reason whatever use_reasoning says (the upstream turns it on)."""
+    marker = rules.forced_reasoning_marker
+    return bool(marker and model and marker in model_base_name(model.model_name))
+
+
 def is_reasoning_run(rules: ProviderRules, values: dict, model: ModelFlags | None) -> bool:
     if rules.reasoning_switch:
-        return values.get(rules.reasoning_switch) is True
+        return values.get(rules.reasoning_switch) is True or reasoning_is_forced(rules, model)
     return bool(model and model.reasoning)
+
+
+def chosen_mode(rules: ProviderRules, values: dict) -> str:
+    """task_post or live: what the person chose, else the provider's default (live for Perplexity)."""
+    mode = values.get("mode")
+    return mode if mode in (TASK_POST, LIVE) else rules.default_mode
 
 
 def min_output_tokens(rules: ProviderRules, values: dict, model: ModelFlags | None) -> int:
@@ -339,19 +306,28 @@ def _is_set(values: dict, name: str) -> bool:
 
 
 def cross_field_violations(
-    rules: ProviderRules, values: dict, model: ModelFlags | None, *, mode: str = "task_post"
+    rules: ProviderRules, values: dict, model: ModelFlags | None, *, mode: str | None = None
 ) -> list[Violation]:
     """Every rule of api-reference §2 that `values` (typed, upstream names) break together.
 
     `model` is None when the model is unknown; rules needing its flags are then skipped (the model
-    field itself carries that error).
+    field itself carries that error). `mode` (task_post or live) defaults to the one `values` chose.
     """
     found: list[Violation] = []
+    mode = mode or chosen_mode(rules, values)
     reasoning = is_reasoning_run(rules, values, model)
     label = {rule.name: rule.label for rule in rules.fields}
 
-    if model is not None and mode == "task_post" and not model.task_post_supported:
-        found.append(Violation(("model_name",), f"{model.model_name} cannot be queued; it runs live only."))
+    if mode == TASK_POST and rules.live_only:
+        found.append(Violation(("mode",), f"{rules.label} answers live only; choose Live."))
+    elif model is not None and mode == TASK_POST and not model.task_post_supported:
+        found.append(Violation(("model_name", "mode"), f"{model.model_name} cannot be queued; send it Live."))
+    if mode == LIVE:
+        for name in ("pingback_url", "postback_url"):
+            if _is_set(values, name):
+                found.append(
+                    Violation((name, "mode"), "A live task answers at once: callbacks are for queued tasks.")
+                )
 
     for rule in rules.fields:
         flag = rule.model_flag
@@ -362,7 +338,7 @@ def cross_field_violations(
     if _is_set(values, "temperature") and _is_set(values, "top_p"):
         found.append(Violation(("temperature", "top_p"), "Set temperature or top p, not both."))
 
-    if reasoning:
+    if reasoning and rules.reasoning_forbids_sampling:
         why = (
             f"{model.model_name} is a reasoning model: "
             if not rules.reasoning_switch and model
@@ -381,6 +357,8 @@ def cross_field_violations(
         if tokens < minimum:
             if not reasoning:
                 concerned, why = (), ""
+            elif reasoning_is_forced(rules, model):
+                concerned, why = ("model_name",), f" for {model.model_name} (Pro models always reason)"
             elif rules.reasoning_switch:
                 concerned, why = (rules.reasoning_switch,), " with use reasoning on"
             else:
@@ -401,4 +379,30 @@ def cross_field_violations(
                         (name, "model_name"), f"{model.model_name} does not take a {label[name].lower()}."
                     )
                 )
+
+    prefix = rules.country_model_prefix
+    if (
+        prefix
+        and model is not None
+        and _is_set(values, "web_search_country_iso_code")
+        and not model_base_name(model.model_name).startswith(prefix)
+    ):
+        found.append(
+            Violation(
+                ("web_search_country_iso_code", "model_name"),
+                f"{model.model_name} does not take a country (Sonar models only).",
+            )
+        )
+
+    if rules.alternating_chain:
+        for i, turn in enumerate(values.get("message_chain") or []):
+            if turn.get("role") != ("user", "ai")[i % 2]:
+                found.append(
+                    Violation(
+                        ("message_chain",),
+                        f"{rules.label} needs the earlier turns to alternate user, AI, user… "
+                        f"(turn {i + 1} should be {'user' if i % 2 == 0 else 'AI'}).",
+                    )
+                )
+                break
     return found

@@ -219,14 +219,17 @@ def _citations(annotations: list, offset: int, problems: list[str]) -> list[dict
             continue
         start = _index(annotation.get("start_index"))
         end = _index(annotation.get("end_index"))
-        citations.append(
-            {
-                "title": _text(annotation.get("title"), "a citation's title", problems) or url,
-                "url": url,
-                "domain": citation_domain(url),
-                "start_index": start + offset if start is not None else None,
-                "end_index": end + offset if end is not None else None,
-                "text": _text(annotation.get("text"), "a citation's text", problems),
-            }
-        )
+        # Gemini's url is a Vertex AI redirect; its direct_url is the cited page (api-reference §3).
+        direct = _text(annotation.get("direct_url"), "a citation's direct_url", problems)
+        citation = {
+            "title": _text(annotation.get("title"), "a citation's title", problems) or url,
+            "url": url,
+            "domain": citation_domain(direct or url),
+            "start_index": start + offset if start is not None else None,
+            "end_index": end + offset if end is not None else None,
+            "text": _text(annotation.get("text"), "a citation's text", problems),
+        }
+        if direct:
+            citation["direct_url"] = direct
+        citations.append(citation)
     return citations

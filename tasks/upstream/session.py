@@ -148,7 +148,8 @@ def _build_session(max_rate_limit_wait: float) -> requests.Session:
         raise_on_status=False,  # the last 429 comes back as a response, for UpstreamRateLimited
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    # Up to 30 live calls may share one client's session (tasks/submission/live.py): keep a connection each.
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=30)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT

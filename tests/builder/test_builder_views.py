@@ -74,10 +74,10 @@ def test_the_provider_switch_answers_htmx_with_the_builder_fragment_and_keeps_va
     assert 'value="gpt-4.1" selected' not in html  # not a Claude model
 
 
-def test_models_that_cannot_be_queued_are_listed_but_disabled(member_client, credential):
+def test_models_that_cannot_be_queued_are_listed_as_live_only(member_client, credential):
     html = member_client.get(reverse("builder:new")).content.decode()
 
-    assert re.search(r'<option value="o1-pro" disabled>o1-pro \(reasoning, live only', html)
+    assert re.search(r'<option value="o1-pro">o1-pro \(reasoning, live only\)', html)
     assert "o3-mini (reasoning, web search)" in html
 
 
@@ -460,7 +460,7 @@ def test_refresh_models_fetches_the_catalog_from_the_stand_in(live_member_client
 
     assert html.lstrip().startswith('<div id="model-picker"')
     assert "claude-sonnet-4-5 (reasoning, web search)" in html
-    assert '<option value="claude-opus-4-1" disabled>' in html
+    assert '<option value="claude-opus-4-1">claude-opus-4-1 (reasoning, web search, live only)' in html
     assert stats.request_count(function="models", provider="claude") == 1
 
 

@@ -489,7 +489,7 @@ def _dated_catalog():
             )
 
 
-def test_the_model_checklist_lists_both_providers_one_entry_per_model(member_client, template, credential):
+def test_the_model_checklist_lists_every_provider_one_entry_per_model(member_client, template, credential):
     _dated_catalog()
 
     html = member_client.get(reverse("prompt_templates:batch_new", args=[template.pk])).content.decode()
@@ -499,7 +499,8 @@ def test_the_model_checklist_lists_both_providers_one_entry_per_model(member_cli
     assert not [value for value in values if re.search(r"\d{4}-?\d{2}-?\d{2}$", value)]
     assert len(values) == len(set(values))
     assert "gpt-4.1 (web search) — now gpt-4.1-2025-04-14" in html
-    assert "o1-pro" not in values  # live only: cannot be queued
+    assert "o1-pro" in values  # cannot be queued: sent live
+    assert "o1-pro (reasoning, live only)" in html
 
 
 def test_the_batch_list_shows_who_when_what_how_far_and_cost(member_client, template, member):

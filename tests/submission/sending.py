@@ -6,13 +6,17 @@ send_planned()                      # the worker loop (tasks/submission/workers.
 
 from tasks.models import Task
 from tasks.submission import sending
+from tasks.submission.live import live_drain
 from tasks.submission.workers import chunks_drain
 
 
 def send_planned(*, wait: float = 3.0) -> int:
     """Send every planned chunk through the worker's own code, in this process, waiting up to `wait`
-    seconds for one that is delayed (a rate limit, a retry); return how many chunks were claimed."""
-    return chunks_drain(worker="test-worker", wait_for_delayed=wait)
+    seconds for one that is delayed (a rate limit, a retry); return how many chunks were claimed.
+    Queued chunks first (workers.py), then live ones (live.py)."""
+    return chunks_drain(worker="test-worker", wait_for_delayed=wait) + live_drain(
+        worker="test-worker", wait_for_delayed=wait
+    )
 
 
 def submit_and_send(**kwargs) -> list[Task]:

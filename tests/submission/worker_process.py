@@ -30,13 +30,15 @@ def main() -> None:
     parser.add_argument("--wait", type=float, default=0, help="Also wait this long for delayed chunks.")
     parser.add_argument("--start-file", help="Wait for this file before sending (several workers at once).")
     parser.add_argument("--name", default=f"worker-{os.getpid()}")
+    parser.add_argument("--live", action="store_true", help="Run the live loop (tasks/submission/live.py).")
+    parser.add_argument("--threads", type=int, default=1, help="Live calls in flight at once (--live).")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     import django
 
     django.setup()
-    from tasks.submission import recording, workers
+    from tasks.submission import live, recording, workers
 
     calls = {"count": 0}
     lock = threading.Lock()
@@ -67,7 +69,16 @@ def main() -> None:
 
         return killing
 
-    if args.kill_at == "claimed":
+    if args.live:
+        if args.kill_at == "claimed":
+            live.chunk_mark_post_started = kill_before(live.chunk_mark_post_started)
+        elif args.kill_at == "post_started":
+            live._post_reply = kill_before(live._post_reply)
+        elif args.kill_at == "posted":
+            live.chunk_record_outcome = kill_before(live.chunk_record_outcome)
+        elif args.kill_at == "recording":
+            recording.task_record_live = kill_after(recording.task_record_live)
+    elif args.kill_at == "claimed":
         workers.chunk_mark_post_started = kill_before(workers.chunk_mark_post_started)
     elif args.kill_at == "post_started":
         workers.chunk_post = kill_before(workers.chunk_post)
@@ -80,7 +91,10 @@ def main() -> None:
     if args.start_file:
         while not Path(args.start_file).exists():
             time.sleep(0.01)
-    claimed = workers.chunks_drain(worker=args.name, wait_for_delayed=args.wait)
+    if args.live:
+        claimed = live.live_drain(worker=args.name, wait_for_delayed=args.wait, threads=args.threads)
+    else:
+        claimed = workers.chunks_drain(worker=args.name, wait_for_delayed=args.wait)
     print(f"claimed {claimed}", flush=True)
 
 

@@ -17,14 +17,14 @@ def fields_of(violations):
     return [set(v.fields) for v in violations]
 
 
-def test_both_tables_have_every_documented_field():
+def test_the_chat_gpt_and_claude_tables_have_every_documented_field():
     common = {
         "user_prompt", "model_name", "max_output_tokens", "temperature", "top_p", "system_message",
         "message_chain", "tag", "postback_url", "pingback_url", "web_search", "force_web_search",
         "web_search_country_iso_code", "web_search_city",
     }  # fmt: skip
-    assert set(CHAT_GPT.field_names) == common
-    assert set(CLAUDE.field_names) == common | {"use_reasoning"}
+    assert set(CHAT_GPT.field_names) == common | {"mode"}
+    assert set(CLAUDE.field_names) == common | {"mode", "use_reasoning"}
 
 
 def test_ranges_and_defaults_per_provider():
@@ -37,7 +37,8 @@ def test_ranges_and_defaults_per_provider():
 
 
 def test_unknown_provider_falls_back_to_the_default():
-    assert providers.provider_rules("gemini").slug == "chat_gpt"
+    assert providers.provider_rules("bard").slug == "chat_gpt"
+    assert providers.provider_rules(None).slug == "chat_gpt"
     assert providers.provider_rules("claude") is CLAUDE
 
 
@@ -120,7 +121,7 @@ def test_o_series_models_take_no_location():
 
 
 def test_models_that_cannot_be_queued_are_refused_for_task_post_only():
-    assert fields_of(cross_field_violations(CHAT_GPT, {}, O1_PRO)) == [{"model_name"}]
+    assert fields_of(cross_field_violations(CHAT_GPT, {}, O1_PRO)) == [{"model_name", "mode"}]
     assert not cross_field_violations(CHAT_GPT, {}, O1_PRO, mode="live")
 
 
@@ -129,3 +130,28 @@ def test_queued_charge_follows_the_price_multiplier():
 
     assert providers.queued_charge_per_task() == Decimal("0.0102")
     assert providers.queued_charge_per_task(price_multiplier=Decimal("2")) == Decimal("0.0204")
+
+
+def test_the_gemini_and_perplexity_tables_have_their_documented_fields():
+    from tasks.upstream.providers import GEMINI, PERPLEXITY
+
+    assert set(GEMINI.field_names) == {
+        "user_prompt", "model_name", "mode", "system_message", "message_chain", "tag", "max_output_tokens",
+        "temperature", "top_p", "web_search", "use_reasoning", "pingback_url", "postback_url",
+    }  # fmt: skip
+    assert set(PERPLEXITY.field_names) == {
+        "user_prompt", "model_name", "mode", "system_message", "message_chain", "tag", "max_output_tokens",
+        "temperature", "top_p", "web_search_country_iso_code",
+    }  # fmt: skip
+    assert (GEMINI.field("temperature").max_value, GEMINI.field("temperature").default) == (2, 1.3)
+    assert (PERPLEXITY.field("temperature").max_value, PERPLEXITY.field("temperature").default) == (1.9, 0.77)
+    assert PERPLEXITY.default_mode == "live" and GEMINI.default_mode == "task_post"
+    assert "models list" in GEMINI.field("model_name").help_text  # the unconfirmed rule, said so
+
+
+def test_the_live_charge_is_the_base_price_plus_the_reserved_model_cost():
+    from decimal import Decimal
+
+    assert providers.charge_per_task(mode="live") == Decimal("0.0106")
+    assert providers.charge_per_task(mode="live", price_multiplier=Decimal("2")) == Decimal("0.0212")
+    assert providers.charge_per_task(mode="task_post") == Decimal("0.0102")

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from tasks.submission.chunks import chunks_requeue
+from tasks.submission.live import send_live_soon
 from tasks.submission.workers import send_chunks_soon
 
 
@@ -27,5 +28,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Requeued {len(requeued)} chunk(s) to be sent now.")
         if requeued:
             send_chunks_soon(chunks=len(requeued))
+            send_live_soon()  # live chunks are sent by their own loop (tasks/submission/live.py)
         if refused and not requeued:
             raise CommandError(f"Refused {len(refused)} chunk(s); nothing was requeued.")

@@ -9,6 +9,7 @@ from tasks.spend.budgets import SUBMISSION_LIFETIME, budget_holds_expire
 from tasks.submission import collection
 from tasks.submission.chunks import chunks_next_ready_at, chunks_sweep
 from tasks.submission.collection import COLLECT_GROUP
+from tasks.submission.live import live_next_ready_at, send_live_at
 from tasks.submission.recording import tasks_mark_interrupted
 from tasks.submission.workers import send_chunks_at
 
@@ -63,5 +64,8 @@ class Command(BaseCommand):
         next_at = chunks_next_ready_at()
         if next_at is not None:
             send_chunks_at(next_at)
+        live_next_at = live_next_ready_at()
+        if live_next_at is not None:
+            send_live_at(live_next_at)
         # The budget held for the chunks such a submission never wrote stopped counting; tidy it away.
         self.stdout.write(f"Dropped {budget_holds_expire()} expired budget hold(s).")
