@@ -184,6 +184,7 @@ def batch_plan(
     # Per model, a row's form that was valid: rows differ only in their variables, so each further row
     # is checked by that form's `body_with` (its variables, the lengths once filled), not a form of its own.
     valid: dict[str, TaskRequestForm] = {}
+    modes: dict[str, str] = {}
     for row in plan.rows:
         line = row.get("_line")
         values = {name: row[name] for name in variables}
@@ -195,6 +196,7 @@ def batch_plan(
                     plan.bodies.append(body)
                     plan.body_providers.append(form.rules.slug)
                     plan.body_variables.append(values)
+                    plan.body_modes.append(modes[model])
                     continue
                 where = f"Line {line}" if line else "The template"
                 for name, message in found:
@@ -213,6 +215,7 @@ def batch_plan(
             )
             if form.is_valid():
                 valid[model] = form
+                modes[model] = mode
                 plan.bodies.append(form.body)
                 plan.body_providers.append(rules.slug)
                 plan.body_variables.append(values)
