@@ -5,19 +5,24 @@ live row refresh one. As a template partial, a row cost more to render than the 
 
 import uuid
 from html import escape
+from urllib.parse import quote
 
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from tasks.history.converters import TagConverter
 from tasks.models import Provider, Task
 from tasks.templatetags.spend_format import money
 
 STATUS_LABELS = dict(Task.Status.choices)
 PROVIDER_LABELS = dict(Provider.choices)
 _PLACEHOLDER = uuid.UUID(int=0)
+_TAG_PLACEHOLDER = "tag-placeholder"
+_TAG_CONVERTER = TagConverter()
 
 
 def status_badge(status: str, title: str = "") -> SafeString:
@@ -42,15 +47,17 @@ class _TaskUrls:
     def __init__(self):
         self.detail = reverse("history:task_detail", args=[_PLACEHOLDER]).split(str(_PLACEHOLDER))
         self.status = reverse("history:task_status", args=[_PLACEHOLDER]).split(str(_PLACEHOLDER))
-        self.tags: dict[str, str] = {}
+        self.tag_parts = reverse("history:tag_detail", kwargs={"tag": _TAG_PLACEHOLDER}).split(
+            _TAG_PLACEHOLDER
+        )
 
     def of(self, parts: list[str], pk) -> str:
         return f"{parts[0]}{pk}{parts[1]}"
 
     def tag(self, tag: str) -> str:
-        if tag not in self.tags:
-            self.tags[tag] = reverse("history:tag_detail", kwargs={"tag": tag})
-        return self.tags[tag]
+        """The tag page's URL as reverse() makes it: the converter's path, quoted as reverse quotes."""
+        path = quote(_TAG_CONVERTER.to_url(tag), safe=RFC3986_SUBDELIMS + "/~:@")
+        return f"{self.tag_parts[0]}{path}{self.tag_parts[1]}"
 
 
 def task_rows(tasks) -> SafeString:

@@ -74,14 +74,16 @@ def test_rows_are_the_html_the_format_html_rows_were():
     make_task(user_prompt="short", tag="", status="failed", status_message=HOSTILE)
     make_task(user_prompt="e\u0301" * 100, tag="café\u0301 ~odd/../tag", status="submitted")
     make_task(user_prompt="a" * 90, tag="t" * 40, status="queued")
+    make_task(user_prompt="b", tag="a b?c#d%e&f=g'h\"i/~j:k@l", status="completed")
+    make_task(user_prompt="c", tag="~starts-with-the-mark\n", status="completed")
     page = task_list(filters={}, sort="-created")
-    assert len(page.tasks) == 5
+    assert len(page.tasks) == 7
     urls = rows._TaskUrls()
     for task in page.tasks:
         assert rows._row(task, rows._TaskUrls()) == _reference_row(task, urls)
     table = rows.task_rows(page.tasks)
     assert "<script>" not in table
-    assert table.count("<tr ") == 5
+    assert table.count("<tr ") == 7
     assert table.count('hx-trigger="every 3s"') == 3  # pending, submitted and queued poll
 
 
