@@ -118,3 +118,12 @@ def test_the_site_renders_forms_with_the_python_renderer(settings):
         assert isinstance(get_default_renderer(), PythonWidgetRenderer)
     finally:
         get_default_renderer.cache_clear()
+
+
+def test_templates_are_parsed_once_through_the_cached_loader():
+    from django.template import engines
+    from django.template.loaders.cached import Loader
+
+    loaders = engines["django"].engine.template_loaders
+    assert len(loaders) == 1
+    assert isinstance(loaders[0], Loader)
