@@ -163,6 +163,9 @@ TEMPLATES = [
         },
     },
 ]
+# Plain widgets built in Python with the templates' HTML (tasks/widget_rendering.py): a filter form's
+# <select>s otherwise render one template per option.
+FORM_RENDERER = "tasks.widget_rendering.PythonWidgetRenderer"
 
 
 def _database_config() -> dict:

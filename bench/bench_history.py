@@ -9,7 +9,9 @@ reused). Each page is requested through Django's test client, in process, as a l
 the time covers URL routing, middleware (sessions, auth, CSP), the view, its queries and the template,
 but not a network or a WSGI server. Beside each page, its own SELECTs replayed on the same connection,
 alternating with the page for the same rounds (bench/_sql_replay.py), and the ratio of the two p50s.
-Results are printed as a Markdown table for docs/performance.md.
+Results are printed as a Markdown table for docs/performance.md. Two floors come first: an empty view
+through the whole middleware stack, and base.html with nothing in it (bench/_floor_urls.py). --only TEXT
+runs the pages whose name contains TEXT.
 """
 
 import argparse
@@ -33,6 +35,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--count", type=int, default=1_000_000, help="tasks to have in the database")
     parser.add_argument("--requests", type=int, default=30, help="timed requests per page")
+    parser.add_argument("--only", default="", help="run only the pages whose name contains this text")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -43,6 +46,9 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    settings.ROOT_URLCONF = "_floor_urls"  # the site, plus the empty-view and page-chrome floors
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
@@ -83,6 +89,8 @@ def main() -> None:
     month_ago = (deep.created_at - timedelta(days=30)).date()
     dates = f"date_from={month_ago}&date_to={deep.created_at.date()}"
     pages = [
+        ("Floor: empty view through the middleware", "/__floor__/empty/"),
+        ("Floor: page chrome (base.html, nothing in it)", "/__floor__/chrome/"),
         ("Task list, first page", "/tasks/"),
         ("Task list, page in the middle (seek cursor)", f"/tasks/?after={deep_cursor}"),
         ("Filtered: provider=claude&status=completed", "/tasks/?provider=claude&status=completed"),
@@ -105,6 +113,8 @@ def main() -> None:
     print("| page | page p50 ms | p95 ms | its SQL p50 ms | page ÷ SQL | queries |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, url in pages:
+        if args.only.lower() not in name.lower():
+            continue
         r = page_and_sql(client, url, rounds=args.requests)
         print(
             f"| {name} | {r['p50']:.1f} | {r['p95']:.1f} | {r['sql_p50']:.1f} | {r['ratio']:.1f}× "

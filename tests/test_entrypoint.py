@@ -86,11 +86,11 @@ def processes_in_group(pgid: int) -> list[str]:
     return found
 
 
-def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, *, timeout: float = 20) -> str:
     """Stop a server started in its own session; returns what it printed."""
     try:
         process.send_signal(sig)
-        output, _ = process.communicate(timeout=20)
+        output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         output, _ = process.communicate()
@@ -357,14 +357,16 @@ def test_make_run_collects_a_submitted_task_with_its_real_worker(tmp_path):
         task_id, status = re.search(r"TASK (\S+) (\S+)", submitted).groups()
         assert status == "queued"  # planned: the worker `make run` started sends it, then collects it
         state = ""
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a wait, not a timing check: it ends once completed
         while time.monotonic() < deadline:
             state = shell(REPORT.format(task_id=task_id))
             if "STATE completed" in state:
                 break
             time.sleep(1)
     finally:
-        stop(server, signal.SIGINT)
+        # Stopping is not what this test is about (the shutdown tests above time it): on a loaded machine
+        # the worker may finish its current job first, so it gets longer than their 20 s.
+        stop(server, signal.SIGINT, timeout=120)
 
     _, status, cost, answer_length, kinds = state.split()
     assert status == "completed"

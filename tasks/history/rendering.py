@@ -13,6 +13,7 @@ answer and the citations list still quotes each span.
 """
 
 import difflib
+import functools
 import html
 import itertools
 import re
@@ -194,8 +195,13 @@ def _plain_runs(text: str) -> list[Token]:
     return runs
 
 
-def _lines(text: str) -> list[tuple[Token, ...]]:
-    """The rendered text's words, each with its link, cut into lines."""
+@functools.lru_cache(maxsize=2)
+def _lines(text: str) -> tuple[tuple[Token, ...], ...]:
+    """The rendered text's words, each with its link, cut into lines.
+
+    A tag page diffs each run against the one before: the last two answers' lines are kept, so each answer
+    is parsed once per page rather than twice (and not kept across pages).
+    """
     lines: list[tuple[Token, ...]] = []
     line: list[Token] = []
     for run, href in _plain_runs(text):
@@ -206,7 +212,7 @@ def _lines(text: str) -> list[tuple[Token, ...]]:
                 line = []
     if line:
         lines.append(tuple(line))
-    return lines
+    return tuple(lines)
 
 
 def _tokens_html(tokens: list[Token]) -> str:

@@ -4,20 +4,25 @@ live row refresh one. As a template partial, a row cost more to render than the 
 """
 
 import uuid
+from html import escape
+from urllib.parse import quote
 
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
+from django.utils.http import RFC3986_SUBDELIMS
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from tasks.history.converters import TagConverter
 from tasks.models import Provider, Task
 from tasks.templatetags.spend_format import money
 
 STATUS_LABELS = dict(Task.Status.choices)
 PROVIDER_LABELS = dict(Provider.choices)
 _PLACEHOLDER = uuid.UUID(int=0)
+_TAG_PLACEHOLDER = "tag-placeholder"
+_TAG_CONVERTER = TagConverter()
 
 
 def status_badge(status: str, title: str = "") -> SafeString:
@@ -37,67 +42,74 @@ def task_cost(task: Task) -> SafeString:
 
 
 class _TaskUrls:
-    """The task page's and the live row's URLs, reversed once per table rather than once per row."""
+    """The task page's, the live row's and the tags' URLs, reversed once per table, not once per row."""
 
     def __init__(self):
         self.detail = reverse("history:task_detail", args=[_PLACEHOLDER]).split(str(_PLACEHOLDER))
         self.status = reverse("history:task_status", args=[_PLACEHOLDER]).split(str(_PLACEHOLDER))
+        self.tag_parts = reverse("history:tag_detail", kwargs={"tag": _TAG_PLACEHOLDER}).split(
+            _TAG_PLACEHOLDER
+        )
 
     def of(self, parts: list[str], pk) -> str:
         return f"{parts[0]}{pk}{parts[1]}"
 
+    def tag(self, tag: str) -> str:
+        """The tag page's URL as reverse() makes it: the converter's path, quoted as reverse quotes."""
+        path = quote(_TAG_CONVERTER.to_url(tag), safe=RFC3986_SUBDELIMS + "/~:@")
+        return f"{self.tag_parts[0]}{path}{self.tag_parts[1]}"
+
 
 def task_rows(tasks) -> SafeString:
     urls = _TaskUrls()
-    return format_html_join("", "{}", ((_row(task, urls),) for task in tasks))
+    return SafeString("".join([_row(task, urls) for task in tasks]))
 
 
 def task_row(task: Task) -> SafeString:
-    return _row(task, _TaskUrls())
+    return SafeString(_row(task, _TaskUrls()))
 
 
-def _row(task: Task, urls: _TaskUrls) -> SafeString:
-    detail = urls.of(urls.detail, task.pk)
+def _chars(text: str, limit: int) -> str:
+    """Truncator(text).chars(limit), without its work for the usual short ASCII text."""
+    if len(text) <= limit and text.isascii():
+        return text
+    return Truncator(text).chars(limit)
+
+
+def _row(task: Task, urls: _TaskUrls) -> str:
+    """One <tr>, escaped as format_html escapes (html.escape, which Django's escape uses), built as a string:
+    a table of 50 rows through format_html cost more than its query."""
+    pk = escape(str(task.pk))
+    status = escape(task.status)
+    detail = escape(urls.of(urls.detail, task.pk))
     live = ""
     if task.is_active:
-        live = format_html(
-            ' hx-get="{}?part=row" hx-trigger="every 3s" hx-swap="outerHTML"', urls.of(urls.status, task.pk)
-        )
+        status_url = escape(urls.of(urls.status, task.pk))
+        live = f' hx-get="{status_url}?part=row" hx-trigger="every 3s" hx-swap="outerHTML"'
     created = timezone.localtime(task.created_at)
     tag = ""
     if task.tag:
-        tag = format_html(
-            '<a class="tag" href="{}">{}</a>',
-            reverse("history:tag_detail", kwargs={"tag": task.tag}),
-            Truncator(task.tag).chars(40),
-        )
-    labels = getattr(task, "label_list", ())
-    labels = format_html_join("", ' <span class="label">{}</span>', ((label.name,) for label in labels))
-    return format_html(
-        '<tr data-task="{pk}" class="task-row status-{status}"{live}>\n'
-        '  <td class="when"><a href="{detail}"><time datetime="{iso}">{when}</time></a></td>\n'
-        "  <td>{person}</td>\n"
-        '  <td><span class="provider provider-{provider}">{provider_label}</span> '
-        '<span class="model">{model}</span></td>\n'
-        '  <td class="prompt"><a href="{detail}" title="{prompt}">{prompt_short}</a></td>\n'
-        '  <td class="tags">{tag}{labels}</td>\n'
-        "  <td>{badge}</td>\n"
-        '  <td class="num">{cost}</td>\n'
-        "</tr>\n",
-        pk=task.pk,
-        status=task.status,
-        live=live,
-        detail=detail,
-        iso=date_format(created, "c"),
-        when=date_format(created, "Y-m-d H:i"),
-        person=(task.submitted_by.username if task.submitted_by_id else "") or "—",
-        provider=task.provider,
-        provider_label=PROVIDER_LABELS.get(task.provider, task.provider),
-        model=task.resolved_model_name or task.model_name,
-        prompt=task.user_prompt,
-        prompt_short=Truncator(task.user_prompt).chars(90),
-        tag=tag,
-        labels=labels,
-        badge=status_badge(task.status, task.status_message),
-        cost=task_cost(task),
+        tag = f'<a class="tag" href="{escape(urls.tag(task.tag))}">{escape(_chars(task.tag, 40))}</a>'
+    labels = "".join(
+        f' <span class="label">{escape(label.name)}</span>' for label in getattr(task, "label_list", ())
+    )
+    person = (task.submitted_by.username if task.submitted_by_id else "") or "—"
+    provider = escape(task.provider)
+    status_label = STATUS_LABELS.get(task.status, task.status)
+    prompt = task.user_prompt
+    return (
+        f'<tr data-task="{pk}" class="task-row status-{status}"{live}>\n'
+        f'  <td class="when"><a href="{detail}"><time datetime="{created.isoformat()}">'
+        f"{created:%Y-%m-%d %H:%M}</time></a></td>\n"
+        f"  <td>{escape(person)}</td>\n"
+        f'  <td><span class="provider provider-{provider}">'
+        f"{escape(PROVIDER_LABELS.get(task.provider, task.provider))}</span> "
+        f'<span class="model">{escape(task.resolved_model_name or task.model_name)}</span></td>\n'
+        f'  <td class="prompt"><a href="{detail}" title="{escape(prompt)}">'
+        f"{escape(_chars(prompt, 90))}</a></td>\n"
+        f'  <td class="tags">{tag}{labels}</td>\n'
+        f'  <td><span class="badge badge-{status}" title="{escape(task.status_message or status_label)}">'
+        f"{escape(status_label)}</span></td>\n"
+        f'  <td class="num">{task_cost(task)}</td>\n'
+        "</tr>\n"
     )

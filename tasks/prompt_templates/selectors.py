@@ -77,9 +77,16 @@ def batch_tasks(*, batch: Batch, limit: int) -> list[Task]:
 
 def batch_choices(*, selected=None, limit: int = 100) -> list[Batch]:
     """The newest batches for the task list's batch picker, and the selected one if it is older."""
-    batches = list(
-        Batch.objects.select_related("template_version__template").order_by("-created_at", "-id")[:limit]
+    # Only what the picker's label shows (tasks.history.forms.batch_label): the rows' JSON stays unread.
+    chosen = Batch.objects.select_related("template_version__template").only(
+        "id",
+        "name",
+        "created_at",
+        "task_count",
+        "template_version__number",
+        "template_version__template__name",
     )
+    batches = list(chosen.order_by("-created_at", "-id")[:limit])
     if selected is not None and all(batch.pk != selected for batch in batches):
-        batches += list(Batch.objects.select_related("template_version__template").filter(pk=selected))
+        batches += list(chosen.filter(pk=selected))
     return batches

@@ -106,10 +106,11 @@ class ProvisionalSummary:
 
 def provisional_summary() -> ProvisionalSummary:
     """How much spend is not final yet, across all time, by status, with the reason it is not."""
+    # COUNT(*), not of a column: on PostgreSQL the covering task_provisional index answers alone.
     rows = (
         Task.objects.filter(spend_is_final=False)
         .values("status")
-        .annotate(amount=Sum("spend"), count=Count("pk"))
+        .annotate(amount=Sum("spend"), count=Count("*"))
         .order_by("status")
     )
     groups = [
