@@ -19,7 +19,7 @@ from tasks.upstream.outcomes import StatusClass, TaskOutcome, UpstreamError
 from tasks.upstream.providers import QUEUED_BASE_FEE, QUEUED_PREPAYMENT
 from tasks.upstream.results import MONEY_MAX, parse_result, storable_json, storable_text
 from tasks.upstream.session import BACKOFF_FACTOR, CONNECT_RETRIES, MAX_RATE_LIMIT_WAIT, RATE_LIMIT_RETRIES
-from tasks.visibility.services import mentions_for_task
+from tasks.visibility.mentions import mentions_for_task
 
 # Polling schedule for task_get: quick at first, then every few minutes; the upstream itself gives
 # a queued task up to 72 hours.

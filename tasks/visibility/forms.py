@@ -1,5 +1,7 @@
 """Forms of the visibility pages."""
 
+from datetime import date
+
 from django import forms
 
 from tasks.models import Brand, BrandSet
@@ -12,10 +14,25 @@ MAX_TAGS = 500
 MAX_TEST_TEXT = 100_000
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
+
+
+def _in_range(value):
+    if value is not None and not (EARLIEST <= value <= LATEST):
+        raise forms.ValidationError(f"Give a date between {EARLIEST:%Y} and {LATEST:%Y}.")
+    return value
+
+
 class VisibilityFilterForm(SpendFilterForm):
     """The spend page's period and granularity, and on a tag's page the brand set to read it with."""
 
-    set = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+    set = forms.CharField(required=False, widget=forms.HiddenInput, max_length=20)
+
+    def clean_date_from(self):
+        return _in_range(self.cleaned_data.get("date_from"))
+
+    def clean_date_to(self):
+        return _in_range(self.cleaned_data.get("date_to"))
 
 
 def _lines(value: str) -> list[str]:
@@ -128,6 +145,12 @@ class AnswersForm(forms.Form):
     date_from = forms.DateField(required=False)
     date_to = forms.DateField(required=False)
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+    def clean_date_from(self):
+        return _in_range(self.cleaned_data.get("date_from"))
+
+    def clean_date_to(self):
+        return _in_range(self.cleaned_data.get("date_to"))
 
     def chosen_period(self) -> periods.Period:
         data = self.cleaned_data if self.is_valid() else {}

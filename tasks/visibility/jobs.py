@@ -2,8 +2,8 @@
 
 from django.tasks import task
 
+from tasks.visibility.mentions import mentions_recompute
 from tasks.visibility.rollup import visibility_rollup
-from tasks.visibility.services import mentions_recompute
 
 
 @task

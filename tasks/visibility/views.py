@@ -23,10 +23,10 @@ from tasks.visibility.changes import answer_changes
 from tasks.visibility.charts import visibility_chart
 from tasks.visibility.extraction import Matcher, analyse, highlight
 from tasks.visibility.forms import AnswersForm, BrandForm, BrandSetForm, MatchTestForm, VisibilityFilterForm
+from tasks.visibility.mentions import brand_rules
 from tasks.visibility.selectors import AnswerScope, answers_behind, visibility_report
 from tasks.visibility.services import (
     brand_delete,
-    brand_rules,
     brand_save,
     brand_set_delete,
     brand_set_save,
@@ -145,6 +145,13 @@ def set_test(request, set_id: int):
     return render(request, template, {"brand_set": brand_set, "form": form, "result": result})
 
 
+def _export_query(request) -> str:
+    query = request.GET.copy()
+    for name in ("title", "back"):
+        query.pop(name, None)
+    return f"?{query.urlencode()}" if query else ""
+
+
 def _safe_back(request) -> str:
     back = request.GET.get("back", "")
     if back.startswith("/") and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
@@ -176,11 +183,10 @@ def _report_context(request, *, brand_set: BrandSet, scope: AnswerScope, for_pag
 def set_page(request, set_id: int):
     brand_set = get_object_or_404(BrandSet, pk=set_id)
     context = _report_context(request, brand_set=brand_set, scope=AnswerScope(), for_page=True)
-    query = request.GET.urlencode()
     context.update(
         brand_set=brand_set,
         title=brand_set.name,
-        export_url=reverse("visibility:set_export", args=[set_id]) + (f"?{query}" if query else ""),
+        export_url=reverse("visibility:set_export", args=[set_id]) + _export_query(request),
         page_url=reverse("visibility:set_page", args=[set_id]),
     )
     template = "tasks/visibility/report.html" + ("#report" if wants_fragment(request) else "")
@@ -211,10 +217,7 @@ def tag_visibility(request, tag: str, *, title: str = "", back: str = ""):
             _report_context(request, brand_set=brand_set, scope=AnswerScope(tags=(tag,)), for_page=True)
         )
         context["changes"] = answer_changes(brand_set=brand_set, tag=tag)
-        query = request.GET.urlencode()
-        context["export_url"] = reverse("visibility:tag_export", kwargs={"tag": tag}) + (
-            f"?{query}" if query else ""
-        )
+        context["export_url"] = reverse("visibility:tag_export", kwargs={"tag": tag}) + _export_query(request)
     context["page_url"] = reverse("visibility:tag_page", kwargs={"tag": tag})
     template = "tasks/visibility/report.html" + ("#report" if wants_fragment(request) and brand_set else "")
     return render(request, template, context)

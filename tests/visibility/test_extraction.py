@@ -14,7 +14,9 @@ from tasks.visibility.extraction import (
 
 def _rule(id, name, aliases="", domains="", ours=False):
     terms, patterns = parse_aliases(name, aliases)
-    return BrandRule(id=id, name=name, is_ours=ours, terms=terms, patterns=patterns, domains=parse_domains(domains))
+    return BrandRule(
+        id=id, name=name, is_ours=ours, terms=terms, patterns=patterns, domains=parse_domains(domains)
+    )
 
 
 def _names(matcher, text):
@@ -93,7 +95,9 @@ def test_positions_first_paragraph_and_counts():
 
 
 def test_cited_domains_with_their_rank_subdomains_included():
-    matcher = Matcher([_rule(1, "Acme", domains="acme.com"), _rule(2, "Globex", domains="https://www.globex.io/")])
+    matcher = Matcher(
+        [_rule(1, "Acme", domains="acme.com"), _rule(2, "Globex", domains="https://www.globex.io/")]
+    )
     citations = [
         {"url": "https://www.wikipedia.org/x", "domain": "wikipedia.org"},
         {"url": "https://shop.acme.com/a", "domain": "shop.acme.com"},
@@ -124,4 +128,6 @@ def test_empty_and_odd_inputs():
     matcher = Matcher([])
     assert matcher.find("Acme") == []
     assert analyse(Matcher([_rule(1, "Acme")]), "", None).brands == {}
-    assert analyse(Matcher([_rule(1, "Acme", domains="acme.com")]), "x", [None, {"url": 5}]).citation_count == 1
+    assert (
+        analyse(Matcher([_rule(1, "Acme", domains="acme.com")]), "x", [None, {"url": 5}]).citation_count == 1
+    )
