@@ -14,16 +14,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.urls import reverse
 
 from tasks.models import Brand, BrandMention, BrandSet, Task, VisibilityDay
 from tasks.spend.figures import rolled_through
 from tasks.spend.periods import Period
 from tasks.spend.reports import _bucket_end, _bucket_label, _bucket_start
-from tasks.visibility.rollup import SET_KEYS, SUMS, mention_sums
+from tasks.visibility.rollup import SUMS, mention_sums
 
 FIGURES = ("answers", "mentioned", "first_paragraph", "cited", "position", "ours")
 
@@ -64,10 +64,19 @@ def _set_through(brand_set: BrandSet) -> date | None:
     return min(brand_set.rolled_through, spend_through)
 
 
-def source_rows(*, brand_set: BrandSet, scope: AnswerScope, start: date, end: date, use_rollup: bool = True):
-    """Summed rows (day, brand_id, provider, model_name + SUMS) for the days start..end."""
+def source_rows(
+    *,
+    brand_set: BrandSet,
+    scope: AnswerScope,
+    start: date,
+    end: date,
+    keys: list[str],
+    use_rollup: bool = True,
+) -> list[dict]:
+    """The figures (SUMS) for the days start..end grouped by `keys` (of day, brand_id, provider,
+    model_name), summed by the database: from the rollup for its days, from the mentions after them."""
     through = _set_through(brand_set) if use_rollup and scope.tasks is None else None
-    rows = []
+    parts = []
     live_start = start
     if through is not None and through >= start:
         rolled = VisibilityDay.objects.filter(
@@ -75,7 +84,7 @@ def source_rows(*, brand_set: BrandSet, scope: AnswerScope, start: date, end: da
         )
         if scope.tags is not None:
             rolled = rolled.filter(tag__in=scope.tags)
-        rows += list(rolled.values(*SET_KEYS, *SUMS))
+        parts.append(rolled.values(*keys).annotate(**{f"{n}_sum": Sum(n) for n in SUMS}).order_by())
         live_start = through + timedelta(days=1)
     if live_start <= end:
         span = Period(start=live_start, end=end)
@@ -85,8 +94,15 @@ def source_rows(*, brand_set: BrandSet, scope: AnswerScope, start: date, end: da
             created_at__gte=span.start_at,
             created_at__lt=span.end_before,
         )
-        rows += list(mention_sums(mentions, SET_KEYS))
-    return rows
+        parts.append(mention_sums(mentions, keys))
+    groups: dict[tuple, dict] = {}
+    for part in parts:
+        for row in part:
+            key = tuple(row[k] for k in keys)
+            into = groups.setdefault(key, {**dict(zip(keys, key, strict=True)), **_empty()})
+            for name in SUMS:
+                into[name] += row.get(f"{name}_sum", row.get(name)) or 0
+    return list(groups.values())
 
 
 def _ratio(part, whole) -> Decimal | None:
@@ -193,11 +209,25 @@ class VisibilityReport:
 def answers_url(
     *, brand_set: BrandSet, scope: AnswerScope, start: date, end: date, figure: str = "answers", **extra
 ) -> str | None:
-    if scope.tasks is not None:
-        return None
-    query = {**scope.query(), "date_from": start.isoformat(), "date_to": end.isoformat(), "figure": figure}
-    query.update({k: v for k, v in extra.items() if v not in (None, "")})
-    return reverse("visibility:answers", args=[brand_set.pk]) + "?" + urlencode(query, doseq=True)
+    """The answers page of a figure (None for a queryset scope, which has no URL)."""
+    return _Links(brand_set, scope).url(start, end, figure, **extra)
+
+
+class _Links:
+    """The answers-behind URLs of one report, built without a reverse() for each of its many figures."""
+
+    def __init__(self, brand_set: BrandSet, scope: AnswerScope):
+        self.base = None if scope.tasks is not None else reverse("visibility:answers", args=[brand_set.pk])
+        self.scope = urlencode(scope.query(), doseq=True)
+
+    def url(self, start: date, end: date, figure: str = "answers", **extra) -> str | None:
+        if self.base is None:
+            return None
+        query = f"date_from={start.isoformat()}&date_to={end.isoformat()}&figure={figure}"
+        for name, value in extra.items():
+            if value not in (None, ""):
+                query += f"&{name}={quote_plus(str(value))}"
+        return f"{self.base}?{self.scope}&{query}" if self.scope else f"{self.base}?{query}"
 
 
 def _lines(brands, groups: dict, *, url=None) -> tuple[int, list[BrandLine]]:
@@ -230,25 +260,26 @@ def visibility_report(
         granularity = "day"
     previous = period.previous()
     brands = list(brand_set.brands.all())
-    rows = source_rows(
-        brand_set=brand_set, scope=scope, start=previous.start, end=period.end, use_rollup=use_rollup
-    )
+
+    def rows(start, end, keys):
+        return source_rows(
+            brand_set=brand_set, scope=scope, start=start, end=end, keys=keys, use_rollup=use_rollup
+        )
+
     now, before = defaultdict(_empty), defaultdict(_empty)
     buckets: dict[date, dict] = defaultdict(lambda: defaultdict(_empty))
     models: dict[tuple, dict] = defaultdict(lambda: defaultdict(_empty))
-    for row in rows:
-        day = row["day"]
-        if period.start <= day <= period.end:
-            _add(now[row["brand_id"]], row)
-            _add(buckets[_bucket_start(day, granularity)][row["brand_id"]], row)
-            _add(models[(row["provider"], row["model_name"])][row["brand_id"]], row)
-        elif previous.start <= day <= previous.end:
-            _add(before[row["brand_id"]], row)
+    for row in rows(period.start, period.end, ["day", "brand_id"]):
+        _add(now[row["brand_id"]], row)
+        _add(buckets[_bucket_start(row["day"], granularity)][row["brand_id"]], row)
+    for row in rows(period.start, period.end, ["provider", "model_name", "brand_id"]):
+        _add(models[(row["provider"], row["model_name"])][row["brand_id"]], row)
+    for row in rows(previous.start, previous.end, ["brand_id"]):
+        _add(before[row["brand_id"]], row)
+    links = _Links(brand_set, scope)
 
     def url_for(start, end, **extra):
-        return lambda **more: answers_url(
-            brand_set=brand_set, scope=scope, start=start, end=end, **extra, **more
-        )
+        return lambda **more: links.url(start, end, **extra, **more)
 
     report = VisibilityReport(brand_set, brands, scope, period, previous, granularity)
     whole = url_for(period.start, period.end)
