@@ -692,7 +692,9 @@ class BrandMention(models.Model):
 
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="+", db_index=False)
     brand_set = models.ForeignKey(BrandSet, on_delete=models.CASCADE, related_name="+", db_index=False)
-    brand = models.ForeignKey(Brand, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    brand = models.ForeignKey(
+        Brand, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     created_at = models.DateTimeField(help_text="The task's.")
     tag = models.CharField(max_length=255, blank=True)
     provider = models.CharField(max_length=20)
@@ -710,6 +712,7 @@ class BrandMention(models.Model):
         indexes = [
             models.Index(fields=["brand_set", "created_at"], name="mention_set_created"),
             models.Index(fields=["tag", "created_at"], name="mention_tag_created"),
+            models.Index(fields=["brand", "created_at"], name="mention_brand_created"),  # answers behind
             models.Index(fields=["task"], name="mention_task"),
         ]
         constraints = [

@@ -328,7 +328,7 @@ def visibility_report(
     return report
 
 
-def answers_behind(
+def answer_rows(
     *,
     brand_set: BrandSet,
     scope: AnswerScope,
@@ -339,7 +339,8 @@ def answers_behind(
     provider: str = "",
     model_name: str = "",
 ):
-    """The tasks behind a figure of `visibility_report`, newest first: as many as the figure counts."""
+    """The mention rows behind a figure of `visibility_report` (one per answer), as (task_id, created_at)
+    newest first: paginating them reads the mentions' indexes, never the tasks."""
     mentions = BrandMention.objects.filter(
         scope.mention_filter(),
         brand_set=brand_set,
@@ -364,7 +365,15 @@ def answers_behind(
             mentions = mentions.filter(citation_count__gt=0)
         elif figure == "position":
             mentions = mentions.filter(position=position)
-    return Task.objects.filter(pk__in=mentions.values("task_id")).order_by("-created_at", "-pk")
+    rows = mentions.order_by("-created_at", "-task_id").values_list("task_id", "created_at")
+    return rows.distinct() if figure == "ours" else rows
+
+
+def answers_behind(**criteria):
+    """The tasks behind a figure of `visibility_report` (answer_rows' arguments), newest first: as many
+    as the figure counts."""
+    rows = answer_rows(**criteria)
+    return Task.objects.filter(pk__in=rows.values("task_id")).order_by("-created_at", "-pk")
 
 
 def visibility_url_for_tag(tag: str, *, title: str = "", back: str = "") -> str:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from tasks.fragments import wants_fragment
-from tasks.models import Brand, BrandSet
+from tasks.models import Brand, BrandSet, Task
 from tasks.spend import periods
 from tasks.visibility import csv as visibility_csv
 from tasks.visibility.changes import answer_changes
@@ -24,7 +24,7 @@ from tasks.visibility.charts import visibility_chart
 from tasks.visibility.extraction import Matcher, analyse, highlight
 from tasks.visibility.forms import AnswersForm, BrandForm, BrandSetForm, MatchTestForm, VisibilityFilterForm
 from tasks.visibility.mentions import brand_rules
-from tasks.visibility.selectors import AnswerScope, answers_behind, visibility_report
+from tasks.visibility.selectors import AnswerScope, answer_rows, visibility_report
 from tasks.visibility.services import (
     brand_delete,
     brand_save,
@@ -251,7 +251,7 @@ def answers(request, set_id: int):
     period = form.chosen_period()
     brand = brand_set.brands.filter(pk=data.get("brand")).first() if data.get("brand") else None
     figure = data.get("figure") or ("mentioned" if brand else "answers")
-    tasks = answers_behind(
+    rows = answer_rows(
         brand_set=brand_set,
         scope=scope,
         period=period,
@@ -260,8 +260,12 @@ def answers(request, set_id: int):
         position=data.get("position"),
         provider=data.get("provider") or "",
         model_name=data.get("model") or "",
-    ).only("id", "created_at", "user_prompt", "provider", "model_name", "tag", "answer_text", "spend")
-    page = Paginator(tasks, ANSWERS_PER_PAGE).get_page(data.get("page") or 1)
+    )
+    page = Paginator(rows, ANSWERS_PER_PAGE).get_page(data.get("page") or 1)
+    ids = [task_id for task_id, _ in page.object_list]
+    fields = ("id", "created_at", "user_prompt", "provider", "model_name", "tag", "answer_text", "spend")
+    found = Task.objects.only(*fields).in_bulk(ids)
+    page.object_list = [found[task_id] for task_id in ids if task_id in found]
     rules = brand_rules(brand_set.pk)
     matcher, ours = Matcher(rules), {rule.id for rule in rules if rule.is_ours}
     for task in page.object_list:
