@@ -71,11 +71,11 @@ def source_rows(
     start: date,
     end: date,
     keys: list[str],
-    use_rollup: bool = True,
+    through: date | None,
 ) -> list[dict]:
     """The figures (SUMS) for the days start..end grouped by `keys` (of day, brand_id, provider,
-    model_name), summed by the database: from the rollup for its days, from the mentions after them."""
-    through = _set_through(brand_set) if use_rollup and scope.tasks is None else None
+    model_name), summed by the database: from the rollup for the days through `through`, from the
+    mentions after them."""
     parts = []
     live_start = start
     if through is not None and through >= start:
@@ -261,10 +261,10 @@ def visibility_report(
     previous = period.previous()
     brands = list(brand_set.brands.all())
 
+    through = _set_through(brand_set) if use_rollup and scope.tasks is None else None
+
     def rows(start, end, keys):
-        return source_rows(
-            brand_set=brand_set, scope=scope, start=start, end=end, keys=keys, use_rollup=use_rollup
-        )
+        return source_rows(brand_set=brand_set, scope=scope, start=start, end=end, keys=keys, through=through)
 
     now, before = defaultdict(_empty), defaultdict(_empty)
     buckets: dict[date, dict] = defaultdict(lambda: defaultdict(_empty))
