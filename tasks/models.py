@@ -627,3 +627,145 @@ class JobSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: next at {self.next_run_at or 'not planned'}"
+
+
+# --- Visibility (tasks/visibility/, docs/visibility.md) ---------------------------------------------------
+
+
+class BrandSet(models.Model):
+    """Named brands (ours and competitors) whose mentions are extracted from the answers of its tags."""
+
+    name = models.CharField(max_length=150, unique=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    rolled_through = models.DateField(
+        null=True,
+        blank=True,
+        help_text="VisibilityDay holds this set's days up to here (tasks/visibility/rollup.py).",
+    )
+    extracted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its mentions were last recomputed in full."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Brand(models.Model):
+    brand_set = models.ForeignKey(BrandSet, on_delete=models.CASCADE, related_name="brands")
+    name = models.CharField(max_length=100)
+    is_ours = models.BooleanField(default=False)
+    aliases = models.TextField(
+        blank=True, help_text="One a line; a line starting with re: is a regular expression."
+    )
+    domains = models.TextField(blank=True, help_text="One a line, e.g. acme.com (subdomains count).")
+
+    class Meta:
+        ordering = ["-is_ours", "name"]
+        constraints = [models.UniqueConstraint(fields=["brand_set", "name"], name="unique_brand_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BrandSetTag(models.Model):
+    """A tag whose answers a brand set reads (a monitor's tasks carry the monitor's tag)."""
+
+    brand_set = models.ForeignKey(BrandSet, on_delete=models.CASCADE, related_name="tag_links")
+    tag = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["tag"]
+        constraints = [models.UniqueConstraint(fields=["brand_set", "tag"], name="unique_brand_set_tag")]
+        indexes = [models.Index(fields=["tag"], name="brandsettag_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.brand_set} ← {self.tag}"
+
+
+class BrandMention(models.Model):
+    """What one answer says about one brand of a set, extracted once (tasks/visibility/extraction.py).
+
+    The row with no brand is the answer itself (every analysed answer has one: the denominator of
+    visibility, its citation count and cost); a brand has a row only when it is mentioned or cited.
+    The task's tag, provider, model, day and spend are copied so analytics never read tasks.
+    """
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="+", db_index=False)
+    brand_set = models.ForeignKey(BrandSet, on_delete=models.CASCADE, related_name="+", db_index=False)
+    brand = models.ForeignKey(
+        Brand, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    created_at = models.DateTimeField(help_text="The task's.")
+    tag = models.CharField(max_length=255, blank=True)
+    provider = models.CharField(max_length=20)
+    model_name = models.CharField(max_length=100)
+    spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    mention_count = models.PositiveIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1 = mentioned first.")
+    in_first_paragraph = models.BooleanField(default=False)
+    citation_count = models.PositiveIntegerField(
+        default=0, help_text="Brand row: its domains' citations; answer row: all citations."
+    )
+    citation_rank = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["brand_set", "created_at"], name="mention_set_created"),
+            models.Index(fields=["tag", "created_at"], name="mention_tag_created"),
+            # Covering on PostgreSQL: the answers behind a brand's figure, counted and paged from the index.
+            models.Index(
+                fields=["brand", "created_at"],
+                include=["brand_set", "mention_count", "in_first_paragraph", "citation_count", "task"],
+                name="mention_brand_created",
+            ),
+            models.Index(fields=["task"], name="mention_task"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["task", "brand_set"], condition=Q(brand__isnull=True), name="one_answer_row_per_set"
+            ),
+            models.UniqueConstraint(
+                fields=["task", "brand"], condition=Q(brand__isnull=False), name="one_mention_row_per_brand"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} {self.brand_id or 'answer'}: {self.mention_count}"
+
+
+class VisibilityDay(models.Model):
+    """BrandMention summed per day (settings.TIME_ZONE), set, brand, provider and model: rows with an
+    empty `tag` are the whole set's, the others one tag's (tasks/visibility/rollup.py)."""
+
+    day = models.DateField()
+    brand_set = models.ForeignKey(BrandSet, on_delete=models.CASCADE, related_name="+", db_index=False)
+    brand = models.ForeignKey(Brand, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    per_tag = models.BooleanField(default=False)
+    tag = models.CharField(max_length=255, blank=True)
+    provider = models.CharField(max_length=20)
+    model_name = models.CharField(max_length=100)
+    rows = models.PositiveIntegerField(default=0, help_text="Answers (answer rows) or mentioning answers.")
+    mentioned = models.PositiveIntegerField(default=0)
+    mentions = models.PositiveIntegerField(default=0)
+    position_sum = models.PositiveIntegerField(default=0)
+    first_paragraph = models.PositiveIntegerField(default=0)
+    cited = models.PositiveIntegerField(default=0)
+    citations = models.PositiveIntegerField(default=0)
+    spend = models.DecimalField(**MONEY, default=Decimal("0"))
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["brand_set", "per_tag", "day"], name="visday_set_day"),
+            models.Index(fields=["tag", "day"], name="visday_tag_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.brand_set_id} {self.brand_id or 'answers'}"

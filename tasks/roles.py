@@ -21,6 +21,11 @@ MEMBER_PERMISSIONS = [
     "view_batch",
     "view_providermodel",
     "view_credential",  # to pick one in the builder; secrets are never shown
+    # Visibility (tasks/visibility/): brand sets are the team's shared setup, like templates.
+    "view_brandset",
+    "add_brandset",
+    "change_brandset",
+    "delete_brandset",
 ]
 ADMIN_PERMISSIONS = [
     *MEMBER_PERMISSIONS,

@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tasks.models import Budget
+from tasks.models import Brand, BrandSet, BrandSetTag, Budget
 from tasks.submission.callbacks import callback_token
 from tests.factories import make_batch, make_credential, make_task, make_template_version, make_user
 
@@ -87,7 +87,12 @@ def objects(team_admin):
     task = make_task(credential=credential, tag="team-a", template_version=version, batch=batch)
     budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=10)
     person = make_user("matrix-person")
+    brand_set = BrandSet.objects.create(name="Matrix brands")
+    brand = Brand.objects.create(brand_set=brand_set, name="Acme")
+    BrandSetTag.objects.create(brand_set=brand_set, tag="team-a")
     return {
+        "brand_set": brand_set,
+        "brand": brand,
         "credential": credential,
         "template": version.template,
         "version": version,
@@ -109,6 +114,8 @@ def _url(route: Route, objects) -> str:
         "token": callback_token(objects["task"].pk),
         "uidb64": "MQ",
         "token_reset": "set-password",
+        "set_id": objects["brand_set"].pk,
+        "brand_id": objects["brand"].pk,
     }
     kwargs = {}
     for param in route.params:

@@ -4,6 +4,7 @@ from django.db import transaction
 from django.tasks import task
 
 from tasks.spend.rollup import rollup_claim_next_run, spend_rollup
+from tasks.visibility.rollup import visibility_rollup
 
 
 @task
@@ -15,6 +16,7 @@ def rollup_spend_hourly() -> None:
     """
     schedule_rollup()
     spend_rollup()
+    visibility_rollup()  # visibility's days follow the spend rollup's (tasks/visibility/rollup.py)
 
 
 def schedule_rollup() -> None:

@@ -19,6 +19,7 @@ from tasks.upstream.outcomes import StatusClass, TaskOutcome, UpstreamError
 from tasks.upstream.providers import QUEUED_BASE_FEE, QUEUED_PREPAYMENT
 from tasks.upstream.results import MONEY_MAX, parse_result, storable_json, storable_text
 from tasks.upstream.session import BACKOFF_FACTOR, CONNECT_RETRIES, MAX_RATE_LIMIT_WAIT, RATE_LIMIT_RETRIES
+from tasks.visibility.mentions import mentions_for_task
 
 # Polling schedule for task_get: quick at first, then every few minutes; the upstream itself gives
 # a queued task up to 72 hours.
@@ -116,6 +117,7 @@ def _apply_outcome(task: Task, outcome: TaskOutcome, source: str) -> bool:
             message=f"Final cost ${cost:.6f} (money_spent ${parsed.money_spent or 0:.6f}).",
             cost_change=cost - (before or Decimal("0")),
         )
+        mentions_for_task(task_id=task.pk)  # visibility: extracted once, in this transaction
         return True
 
     if outcome.status_class == StatusClass.PENDING:

@@ -9,6 +9,9 @@ hundred tags with a long tail; each tag has a handful of prompts whose answers d
 variants (so tag timelines show changes); web-search answers carry citations over a list of domains;
 costs follow the stand-in's prices (queued: $0.0102 at post, final = base + money_spent). Events and
 labels are written for a sample of tasks; the raw upstream JSON only for that sample too.
+A demo brand set ("Demo brands": Acme ours, the other BRANDS competitors, each with its .com domain) reads
+every tag; some web-search answers cite those domains, and each tagged answer's mentions are extracted
+as it is written (tasks/visibility/), then rolled up with the spend.
 
 On PostgreSQL rows go in with COPY; elsewhere with bulk_create in batches.
 """
@@ -27,8 +30,23 @@ from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tasks.models import Batch, Credential, PromptTemplate, PromptTemplateVersion, Task, TaskEvent, TaskLabel
+from tasks.models import (
+    Batch,
+    Brand,
+    BrandMention,
+    BrandSet,
+    BrandSetTag,
+    Credential,
+    PromptTemplate,
+    PromptTemplateVersion,
+    Task,
+    TaskEvent,
+    TaskLabel,
+)
 from tasks.spend.rollup import rollup_time_zone, spend_rollup
+from tasks.visibility.extraction import Matcher
+from tasks.visibility.mentions import brand_rules, mention_rows
+from tasks.visibility.rollup import visibility_rollup
 
 MODELS = {
     "chat_gpt": [
@@ -147,6 +165,22 @@ COLUMNS = [
     "updated_at",
 ]
 JSON_COLUMNS = {"request_body", "result", "citations", "fan_out_queries"}
+DEMO_BRAND_SET = "Demo brands"
+MENTION_COLUMNS = [
+    "task_id",
+    "brand_set_id",
+    "brand_id",
+    "created_at",
+    "tag",
+    "provider",
+    "model_name",
+    "spend",
+    "mention_count",
+    "position",
+    "in_first_paragraph",
+    "citation_count",
+    "citation_rank",
+]
 CHARGE = Decimal("0.0102")
 BASE = Decimal("0.0002")
 
@@ -177,6 +211,10 @@ class Command(BaseCommand):
                 cursor.execute("ANALYZE tasks_task; ANALYZE tasks_taskevent; ANALYZE tasks_tasklabel")
         # The new tasks have past dates: rebuild the spend rollup from the first day they landed on.
         rollup = spend_rollup(since=timezone.localtime(world["start"], rollup_time_zone()).date())
+        BrandSet.objects.filter(pk=world["brand_set"]).update(
+            rolled_through=None, extracted_at=timezone.now()
+        )
+        visibility_rollup(brand_set_ids=[world["brand_set"]])
         self.stdout.write(
             self.style.SUCCESS(
                 f"Generated {made:,} tasks in {time.monotonic() - started:.1f}s "
@@ -192,9 +230,11 @@ class Command(BaseCommand):
             sample = [row for row in rows if rng.random() < options["sample"]]
             for row in sample:
                 row["result"] = json.dumps(_raw_result(row))
+            mentions = self._mentions(world, rows)
             with transaction.atomic():
                 self._insert(rows)
                 self._events_and_labels(rng, sample)
+                self._insert_mentions(mentions)
             made += n
             rate = made / max(time.monotonic() - started, 1e-6)
             self.stdout.write(f"{made:,} tasks ({rate:,.0f}/s)")
@@ -242,6 +282,7 @@ class Command(BaseCommand):
                 variants = [_answer(rng, subject, place, brand, brand2) for _ in range(rng.randint(2, 4))]
                 prompts.append((ask, variants))
             tags.append((tag, prompts))
+        brand_set = _demo_brand_set([tag for tag, _ in tags])
         # Zipf-like weights: a few tags hold many tasks, most hold a few hundred. Cumulative, as
         # rng.choices would otherwise add them up again for every row (the same draws either way).
         tag_weights = list(accumulate(1 / (rank + 1) ** 0.8 for rank in range(len(tags))))
@@ -256,6 +297,10 @@ class Command(BaseCommand):
             "tag_weights": tag_weights,
             "now": now,
             "start": now - timedelta(days=options["days"]),
+            "brand_set": brand_set.pk,
+            "matcher": Matcher(brand_rules(brand_set.pk)),
+            # Its own stream, so the tasks' other columns stay what they were before it existed.
+            "brand_rng": random.Random(options["seed"] + 1),
         }
 
     def _task_row(self, rng, world, options) -> dict:
@@ -402,6 +447,31 @@ class Command(BaseCommand):
             )
         return row
 
+    def _mentions(self, world, rows: list[dict]) -> list[BrandMention]:
+        """Some web-search answers cite a brand's domain; every tagged answer's mentions, extracted."""
+        brand_rng, mentions = world["brand_rng"], []
+        for row in rows:
+            if row["status"] != "completed" or not row["tag"]:
+                continue
+            citations = json.loads(row["citations"])
+            if row["web_search_used"] and brand_rng.random() < 0.5:
+                brand = brand_rng.choice(BRANDS).lower()
+                at = brand_rng.randint(0, len(citations))
+                citations.insert(at, _citation(f"{brand}.com", row["user_prompt"], brand_rng))
+                row["citations"] = json.dumps(citations)
+            task = {**row, "citations": citations}
+            mentions += mention_rows(brand_set_id=world["brand_set"], matcher=world["matcher"], task=task)
+        return mentions
+
+    def _insert_mentions(self, mentions: list[BrandMention]) -> None:
+        if connection.vendor == "postgresql":
+            sql = f"COPY tasks_brandmention ({', '.join(MENTION_COLUMNS)}) FROM STDIN"
+            with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+                for m in mentions:
+                    copy.write_row([getattr(m, c) for c in MENTION_COLUMNS])
+            return
+        BrandMention.objects.bulk_create(mentions, batch_size=2000)
+
     # --- Writing --------------------------------------------------------------------------------------
 
     def _insert(self, rows: list[dict]) -> None:
@@ -464,6 +534,35 @@ def _historical_dates():
     finally:
         for field, auto_now, auto_now_add in saved:
             field.auto_now, field.auto_now_add = auto_now, auto_now_add
+
+
+def _demo_brand_set(tags: list[str]) -> BrandSet:
+    """The demo brand set (made once), reading every generated tag."""
+    brand_set, created = BrandSet.objects.get_or_create(
+        name=DEMO_BRAND_SET, defaults={"description": "Made by generate_tasks."}
+    )
+    if created:
+        Brand.objects.bulk_create(
+            [
+                Brand(brand_set=brand_set, name=name, is_ours=name == "Acme", domains=f"{name.lower()}.com")
+                for name in BRANDS
+            ]
+        )
+    BrandSetTag.objects.bulk_create(
+        [BrandSetTag(brand_set=brand_set, tag=tag) for tag in tags], ignore_conflicts=True
+    )
+    return brand_set
+
+
+def _citation(domain: str, prompt: str, rng) -> dict:
+    return {
+        "title": f"{domain.split('.')[0].title()} on {prompt[:40]}",
+        "url": f"https://www.{domain}/article/{rng.randrange(10**6)}",
+        "domain": domain,
+        "start_index": None,
+        "end_index": None,
+        "text": "",
+    }
 
 
 def _answer(rng, subject: str, place: str, brand: str, brand2: str) -> str:

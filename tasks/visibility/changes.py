@@ -1,0 +1,64 @@
+"""Answer changes that matter: between two runs of the same prompt and model under a tag, a brand
+appeared, disappeared or moved, or a brand's domain started or stopped being cited."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from tasks.models import BrandMention, BrandSet
+
+RECENT_ANSWERS = 300
+
+
+@dataclass
+class RunChange:
+    task_id: object
+    created_at: object
+    prompt: str
+    model_name: str
+    notes: list[str] = field(default_factory=list)
+
+
+def answer_changes(*, brand_set: BrandSet, tag: str, limit: int = RECENT_ANSWERS) -> list[RunChange]:
+    """The tag's latest runs (newest first) that changed what they say about the set's brands."""
+    answers = list(
+        BrandMention.objects.filter(brand_set=brand_set, tag=tag, brand__isnull=True)
+        .order_by("-created_at")
+        .values("task_id", "created_at", "model_name", "task__user_prompt")[:limit]
+    )
+    if not answers:
+        return []
+    names = dict(brand_set.brands.values_list("pk", "name"))
+    found = defaultdict(dict)  # task -> brand -> (position, cited)
+    brand_rows = BrandMention.objects.filter(
+        brand_set=brand_set, task_id__in=[a["task_id"] for a in answers], brand__isnull=False
+    ).values_list("task_id", "brand_id", "position", "citation_count")
+    for task_id, brand_id, position, cited in brand_rows:
+        found[task_id][brand_id] = (position, cited > 0)
+    changes, last = [], {}
+    for answer in reversed(answers):  # oldest first, each compared with the run before it
+        key = (answer["task__user_prompt"], answer["model_name"])
+        now = found.get(answer["task_id"], {})
+        if key in last:
+            notes = _notes(last[key], now, names)
+            if notes:
+                changes.append(RunChange(answer["task_id"], answer["created_at"], key[0], key[1], notes))
+        last[key] = now
+    return list(reversed(changes))
+
+
+def _notes(before: dict, now: dict, names: dict) -> list[str]:
+    notes = []
+    for brand_id, name in names.items():
+        old_pos, old_cited = before.get(brand_id, (None, False))
+        new_pos, new_cited = now.get(brand_id, (None, False))
+        if old_pos is None and new_pos is not None:
+            notes.append(f"{name} appeared (#{new_pos})")
+        elif old_pos is not None and new_pos is None:
+            notes.append(f"{name} disappeared (was #{old_pos})")
+        elif old_pos != new_pos:
+            notes.append(f"{name} moved #{old_pos} → #{new_pos}")
+        if new_cited and not old_cited:
+            notes.append(f"{name}'s domain started being cited")
+        elif old_cited and not new_cited:
+            notes.append(f"{name}'s domain stopped being cited")
+    return notes

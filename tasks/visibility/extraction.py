@@ -1,0 +1,228 @@
+"""Finding brands in an answer: the matching rules, shared by extraction, the test page and highlighting.
+
+Matching is case-insensitive and accent-insensitive (both sides are case-folded and stripped of combining
+marks: "Citroën" matches "citroen"), on word boundaries ("Acme" is not found in "Acmes" nor "Pacme"). An
+alias starting with `re:` is a regular expression matched against that folded text. Where two names
+overlap ("Apple" and "Apple Music"), the longer match at the same place wins and the shorter is not
+counted. Link targets and bare URLs are not read ("[Acme](https://globex.com)" mentions Acme only):
+cited domains are counted from the citations instead.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+_URLS = re.compile(r"\]\([^)\s]*\)|https?://\S+|www\.\S+")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+
+
+def fold(text: str) -> tuple[str, list[int] | None]:
+    """`text` case-folded without accents, and for each folded character the index it came from
+    (None when they are the same: plain ASCII, the common case, is only lowercased)."""
+    if text.isascii():
+        return text.lower(), None
+    out, origin = [], []
+    for index, char in enumerate(text):
+        if char.isascii():
+            piece = char.lower()
+        else:
+            decomposed = unicodedata.normalize("NFKD", char)
+            piece = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+        out.append(piece)
+        origin.extend([index] * len(piece))
+    return "".join(out), origin
+
+
+def fold_term(term: str) -> str:
+    return fold(term.strip())[0]
+
+
+@dataclass(frozen=True)
+class BrandRule:
+    """One brand as the matcher sees it."""
+
+    id: int
+    name: str
+    is_ours: bool = False
+    terms: tuple[str, ...] = ()  # folded literal names
+    patterns: tuple[str, ...] = ()  # regular expressions over folded text
+    domains: tuple[str, ...] = ()
+
+
+def parse_aliases(name: str, aliases: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The brand's literal terms (its name first) and its patterns, from the one-a-line aliases."""
+    terms, patterns = [fold_term(name)], []
+    for line in (aliases or "").splitlines():
+        line = line.strip()
+        if line.startswith("re:"):
+            if line[3:].strip():
+                patterns.append(line[3:].strip())
+        elif line:
+            terms.append(fold_term(line))
+    return tuple(dict.fromkeys(t for t in terms if t)), tuple(patterns)
+
+
+def parse_domains(domains: str) -> tuple[str, ...]:
+    found = []
+    for line in re.split(r"[\s,]+", domains or ""):
+        host = domain_of(line)
+        if host:
+            found.append(host)
+    return tuple(dict.fromkeys(found))
+
+
+def domain_of(value: str) -> str:
+    """`https://www.Acme.com/x` -> `acme.com`; a bare domain as it is, lowercased."""
+    value = (value or "").strip().lower()
+    if not value:
+        return ""
+    host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
+    return host.removeprefix("www.").rstrip(".")
+
+
+def pattern_problem(pattern: str) -> str | None:
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        return f"“{pattern}” is not a valid regular expression ({exc})."
+    if compiled.match(""):
+        return f"“{pattern}” matches empty text."
+    return None
+
+
+@dataclass(frozen=True)
+class Match:
+    brand_id: int
+    start: int  # in the original text
+    end: int
+
+
+class Matcher:
+    """All the brands of a set, compiled once."""
+
+    def __init__(self, rules: list[BrandRule]):
+        self.rules = {rule.id: rule for rule in rules}
+        self._by_term: dict[str, int] = {}
+        for rule in rules:
+            for term in rule.terms:
+                self._by_term.setdefault(term, rule.id)
+        terms = sorted(self._by_term, key=len, reverse=True)
+        self._literal = (
+            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + r")(?!\w)") if terms else None
+        )
+        self._patterns = []
+        for rule in rules:
+            for pattern in rule.patterns:
+                if pattern_problem(pattern) is None:
+                    self._patterns.append((re.compile(r"(?<!\w)(?:" + pattern + r")(?!\w)"), rule.id))
+
+    def find(self, text: str) -> list[Match]:
+        """Every counted mention, in order, without overlaps (the longest at a place wins)."""
+        if not text:
+            return []
+        folded, origin = fold(text)
+        folded = _URLS.sub(lambda m: " " * len(m.group()), folded)
+        spans = []
+        if self._literal is not None:
+            spans += [(m.start(), m.end(), self._by_term[m.group()]) for m in self._literal.finditer(folded)]
+        for pattern, brand_id in self._patterns:
+            spans += [(m.start(), m.end(), brand_id) for m in pattern.finditer(folded) if m.end() > m.start()]
+        spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
+        matches, reached = [], 0
+        for start, end, brand_id in spans:
+            if start < reached:
+                continue
+            if origin is None:
+                matches.append(Match(brand_id, start, end))
+            else:
+                last = origin[end - 1] + 1
+                while last < len(text) and unicodedata.combining(text[last]):
+                    last += 1  # the accents folded away belong to the match
+                matches.append(Match(brand_id, origin[start], last))
+            reached = end
+        return matches
+
+
+@dataclass
+class BrandFinding:
+    """What one answer says about one brand."""
+
+    brand_id: int
+    mention_count: int = 0
+    first_at: int | None = None
+    position: int | None = None
+    in_first_paragraph: bool = False
+    citation_count: int = 0
+    citation_rank: int | None = None
+
+
+@dataclass
+class AnswerFindings:
+    brands: dict[int, BrandFinding] = field(default_factory=dict)
+    citation_count: int = 0
+    matches: list[Match] = field(default_factory=list)
+
+
+def first_paragraph_end(text: str) -> int:
+    """Where the first non-blank paragraph ends (the whole text when there is one paragraph)."""
+    start = len(text) - len(text.lstrip())
+    found = _PARAGRAPH_BREAK.search(text, start)
+    return found.start() if found else len(text)
+
+
+def citation_domains(citations) -> list[str]:
+    """The cited domains in citation order (rank 1 first)."""
+    domains = []
+    for citation in citations if isinstance(citations, list) else []:
+        if isinstance(citation, dict):
+            value = citation.get("domain") or citation.get("url") or ""
+            domains.append(domain_of(value) if isinstance(value, str) else "")
+    return domains
+
+
+def owns(brand_domains: tuple[str, ...], domain: str) -> bool:
+    return bool(domain) and any(domain == d or domain.endswith("." + d) for d in brand_domains)
+
+
+def analyse(matcher: Matcher, text: str, citations) -> AnswerFindings:
+    """Mentions, positions, first paragraph and cited domains of each brand in one answer."""
+    text = text or ""
+    findings = AnswerFindings(matches=matcher.find(text))
+    paragraph_end = first_paragraph_end(text)
+    for match in findings.matches:
+        finding = findings.brands.setdefault(match.brand_id, BrandFinding(match.brand_id))
+        finding.mention_count += 1
+        if finding.first_at is None:
+            finding.first_at = match.start
+            finding.in_first_paragraph = match.start < paragraph_end
+    ordered = sorted(findings.brands.values(), key=lambda f: f.first_at)
+    for position, finding in enumerate(ordered, start=1):
+        finding.position = position
+    domains = citation_domains(citations)
+    findings.citation_count = len(domains)
+    for rule in matcher.rules.values():
+        if not rule.domains:
+            continue
+        for rank, domain in enumerate(domains, start=1):
+            if owns(rule.domains, domain):
+                finding = findings.brands.setdefault(rule.id, BrandFinding(rule.id))
+                finding.citation_count += 1
+                if finding.citation_rank is None:
+                    finding.citation_rank = rank
+    return findings
+
+
+def highlight(text: str, matches: list[Match], *, ours: set[int] = frozenset()) -> SafeString:
+    """The text escaped, then each match wrapped in <mark> (escaping first: an answer is never HTML)."""
+    parts, at = [], 0
+    for match in matches:
+        parts.append(escape(text[at : match.start]))
+        kind = "mention-ours" if match.brand_id in ours else "mention-other"
+        parts.append(f'<mark class="mention {kind}">{escape(text[match.start : match.end])}</mark>')
+        at = match.end
+    parts.append(escape(text[at:]))
+    return mark_safe("".join(parts))  # noqa: S308 - every piece of the text was escaped above

@@ -1,0 +1,161 @@
+"""Forms of the visibility pages."""
+
+from datetime import date
+
+from django import forms
+
+from tasks.models import Brand, BrandSet
+from tasks.spend import periods
+from tasks.spend.forms import SpendFilterForm
+from tasks.visibility.extraction import domain_of, parse_aliases, pattern_problem
+from tasks.visibility.selectors import FIGURES
+
+MAX_TAGS = 500
+MAX_TEST_TEXT = 100_000
+
+
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
+
+
+def _in_range(value):
+    if value is not None and not (EARLIEST <= value <= LATEST):
+        raise forms.ValidationError(f"Give a date between {EARLIEST:%Y} and {LATEST:%Y}.")
+    return value
+
+
+class VisibilityFilterForm(SpendFilterForm):
+    """The spend page's period and granularity, and on a tag's page the brand set to read it with."""
+
+    set = forms.CharField(required=False, widget=forms.HiddenInput, max_length=20)
+
+    def clean_date_from(self):
+        return _in_range(self.cleaned_data.get("date_from"))
+
+    def clean_date_to(self):
+        return _in_range(self.cleaned_data.get("date_to"))
+
+
+def _lines(value: str) -> list[str]:
+    return list(dict.fromkeys(line.strip() for line in (value or "").splitlines() if line.strip()))
+
+
+class BrandSetForm(forms.Form):
+    name = forms.CharField(max_length=150)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    tags = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="The tags whose answers this set reads, one a line (a monitor's tasks carry its tag).",
+    )
+
+    def __init__(self, *args, instance: BrandSet | None = None, **kwargs):
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "name": instance.name,
+                "description": instance.description,
+                "tags": "\n".join(instance.tag_links.values_list("tag", flat=True)),
+            }
+        super().__init__(*args, **kwargs)
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        others = BrandSet.objects.exclude(pk=self.instance.pk) if self.instance else BrandSet.objects.all()
+        if others.filter(name=name).exists():
+            raise forms.ValidationError("Another brand set has this name.")
+        return name
+
+    def clean_tags(self):
+        tags = _lines(self.cleaned_data["tags"])
+        if len(tags) > MAX_TAGS:
+            raise forms.ValidationError(f"At most {MAX_TAGS} tags.")
+        too_long = [t for t in tags if len(t) > 255]
+        if too_long:
+            raise forms.ValidationError("A tag has at most 255 characters.")
+        return tags
+
+
+class BrandForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    is_ours = forms.BooleanField(required=False, label="Ours (not a competitor)")
+    aliases = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Other names, one a line; start a line with re: for a regular expression. "
+        "Matching ignores case and accents, on whole words.",
+    )
+    domains = forms.CharField(
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Its websites, one a line (acme.com; subdomains count).",
+    )
+
+    def __init__(self, *args, brand_set: BrandSet, instance: Brand | None = None, **kwargs):
+        self.brand_set, self.instance = brand_set, instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "name": instance.name,
+                "is_ours": instance.is_ours,
+                "aliases": instance.aliases,
+                "domains": instance.domains,
+            }
+        super().__init__(*args, **kwargs)
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        if not parse_aliases(name, "")[0]:
+            raise forms.ValidationError("Give a name with at least one letter or digit.")
+        others = self.brand_set.brands.exclude(pk=self.instance.pk if self.instance else None)
+        if others.filter(name=name).exists():
+            raise forms.ValidationError("This set already has a brand with this name.")
+        return name
+
+    def clean_aliases(self):
+        value = self.cleaned_data["aliases"]
+        _, patterns = parse_aliases("x", value)
+        problems = [p for p in (pattern_problem(pattern) for pattern in patterns) if p]
+        if problems:
+            raise forms.ValidationError(problems)
+        return "\n".join(_lines(value))
+
+    def clean_domains(self):
+        lines = _lines(self.cleaned_data["domains"].replace(",", "\n"))
+        bad = [line for line in lines if "." not in domain_of(line)]
+        if bad:
+            raise forms.ValidationError(f"Not a domain: {', '.join(bad[:5])}.")
+        return "\n".join(domain_of(line) for line in lines)
+
+
+class MatchTestForm(forms.Form):
+    text = forms.CharField(
+        label="An answer", widget=forms.Textarea(attrs={"rows": 10}), max_length=MAX_TEST_TEXT, strip=False
+    )
+
+
+class AnswersForm(forms.Form):
+    """Which answers behind a figure; anything wrong falls back to the set's answers of this month."""
+
+    figure = forms.ChoiceField(choices=[(f, f) for f in FIGURES], required=False)
+    brand = forms.IntegerField(required=False, min_value=1)
+    position = forms.IntegerField(required=False, min_value=1, max_value=1000)
+    provider = forms.CharField(required=False, max_length=20)
+    model = forms.CharField(required=False, max_length=100)
+    date_from = forms.DateField(required=False)
+    date_to = forms.DateField(required=False)
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+    def clean_date_from(self):
+        return _in_range(self.cleaned_data.get("date_from"))
+
+    def clean_date_to(self):
+        return _in_range(self.cleaned_data.get("date_to"))
+
+    def chosen_period(self) -> periods.Period:
+        data = self.cleaned_data if self.is_valid() else {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start or end:
+            today = periods.local_today()
+            return periods.period_custom(start=start or end or today, end=end or start or today)
+        return periods.period_preset("this_month")

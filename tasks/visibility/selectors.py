@@ -1,0 +1,384 @@
+"""Reads of visibility: a brand set's figures over a scope of answers, and the answers behind a figure.
+
+The API the other pages reuse (a monitor's page is its tag's scope):
+
+    report = visibility_report(brand_set=s, scope=AnswerScope(tags=("parks",)), period=p, granularity="week")
+    tasks = answers_behind(brand_set=s, scope=..., period=p, brand_id=b, figure="mentioned")
+    visibility_url_for_tag(tag, title=..., back=...)
+
+Figures come from VisibilityDay for the days the set's rollup covers and from BrandMention after them
+(`use_rollup=False` reads only mentions: the tests compare both). Nothing here reads answer text.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from urllib.parse import quote_plus, urlencode
+
+from django.db.models import Q, Sum
+from django.urls import reverse
+
+from tasks.models import Brand, BrandMention, BrandSet, Task, VisibilityDay
+from tasks.spend.figures import rolled_through
+from tasks.spend.periods import Period
+from tasks.spend.reports import _bucket_end, _bucket_label, _bucket_start
+from tasks.visibility.rollup import SUMS, mention_sums
+
+FIGURES = ("answers", "mentioned", "first_paragraph", "cited", "position", "ours")
+
+
+@dataclass(frozen=True)
+class AnswerScope:
+    """Which answers: the set's own tags (neither given), some tags, or a queryset of tasks (no rollup)."""
+
+    tags: tuple[str, ...] | None = None
+    tasks: object = None
+
+    def mention_filter(self) -> Q:
+        q = Q()
+        if self.tags is not None:
+            q &= Q(tag__in=self.tags)
+        if self.tasks is not None:
+            q &= Q(task_id__in=self.tasks.values("pk"))
+        return q
+
+    def query(self) -> dict:
+        return {"tag": list(self.tags)} if self.tags is not None else {}
+
+
+def _empty() -> dict:
+    return dict.fromkeys(SUMS, 0)
+
+
+def _add(into: dict, row: dict) -> None:
+    for name in SUMS:
+        into[name] += row[name] or 0
+
+
+def _set_through(brand_set: BrandSet) -> date | None:
+    """The last day read from the rollup: the set's watermark, never past the spend rollup's."""
+    spend_through = rolled_through()
+    if brand_set.rolled_through is None or spend_through is None:
+        return None
+    return min(brand_set.rolled_through, spend_through)
+
+
+def source_rows(
+    *,
+    brand_set: BrandSet,
+    scope: AnswerScope,
+    start: date,
+    end: date,
+    keys: list[str],
+    through: date | None,
+) -> list[dict]:
+    """The figures (SUMS) for the days start..end grouped by `keys` (of day, brand_id, provider,
+    model_name), summed by the database: from the rollup for the days through `through`, from the
+    mentions after them."""
+    parts = []
+    live_start = start
+    if through is not None and through >= start:
+        rolled = VisibilityDay.objects.filter(
+            brand_set=brand_set, per_tag=scope.tags is not None, day__gte=start, day__lte=min(end, through)
+        )
+        if scope.tags is not None:
+            rolled = rolled.filter(tag__in=scope.tags)
+        parts.append(rolled.values(*keys).annotate(**{f"{n}_sum": Sum(n) for n in SUMS}).order_by())
+        live_start = through + timedelta(days=1)
+    if live_start <= end:
+        span = Period(start=live_start, end=end)
+        mentions = BrandMention.objects.filter(
+            scope.mention_filter(),
+            brand_set=brand_set,
+            created_at__gte=span.start_at,
+            created_at__lt=span.end_before,
+        )
+        parts.append(mention_sums(mentions, keys))
+    groups: dict[tuple, dict] = {}
+    for part in parts:
+        for row in part:
+            key = tuple(row[k] for k in keys)
+            into = groups.setdefault(key, {**dict(zip(keys, key, strict=True)), **_empty()})
+            for name in SUMS:
+                into[name] += row.get(f"{name}_sum", row.get(name)) or 0
+    return list(groups.values())
+
+
+def _ratio(part, whole) -> Decimal | None:
+    return (Decimal(part) / Decimal(whole)) if whole else None
+
+
+@dataclass
+class BrandLine:
+    """One brand's figures over some answers."""
+
+    brand: Brand
+    answers: int
+    sums: dict
+    mentions_all: int  # every brand's mentions, for share of voice
+    citations_all: int
+    url: str | None = None  # answers that mention it
+    cited_url: str | None = None
+    first_paragraph_url: str | None = None
+    previous: "BrandLine | None" = None
+
+    @property
+    def mentioned(self) -> int:
+        return self.sums["mentioned"]
+
+    @property
+    def visibility(self) -> Decimal | None:
+        return _ratio(self.sums["mentioned"], self.answers)
+
+    @property
+    def share_of_voice(self) -> Decimal | None:
+        return _ratio(self.sums["mentions"], self.mentions_all)
+
+    @property
+    def average_position(self) -> Decimal | None:
+        value = _ratio(self.sums["position_sum"], self.sums["mentioned"])
+        return value.quantize(Decimal("0.01")) if value is not None else None
+
+    @property
+    def citation_share(self) -> Decimal | None:
+        return _ratio(self.sums["citations"], self.citations_all)
+
+    @property
+    def cost_per_answer(self) -> Decimal | None:
+        """What the answers that mention it cost, per answer."""
+        value = _ratio(self.sums["spend"], self.sums["mentioned"])
+        return value.quantize(Decimal("0.000001")) if value is not None else None
+
+    @property
+    def visibility_change(self) -> Decimal | None:
+        if self.previous is None or self.visibility is None or self.previous.visibility is None:
+            return None
+        return self.visibility - self.previous.visibility
+
+
+@dataclass
+class Column:
+    """Figures of a slice of the answers (a time bucket, or a provider and model)."""
+
+    key: str
+    label: str
+    answers: int
+    lines: list[BrandLine]
+    url: str | None = None
+    start: date | None = None
+    end: date | None = None
+
+
+@dataclass
+class CitationGroup:
+    key: str
+    label: str
+    citations: int
+    share: Decimal | None
+
+
+@dataclass
+class VisibilityReport:
+    brand_set: BrandSet
+    brands: list[Brand]
+    scope: AnswerScope
+    period: Period
+    previous_period: Period
+    granularity: str
+    answers: int = 0
+    previous_answers: int = 0
+    citations: int = 0
+    spend: Decimal = Decimal("0")
+    answers_url: str | None = None
+    lines: list[BrandLine] = field(default_factory=list)
+    citation_groups: list[CitationGroup] = field(default_factory=list)
+    over_time: list[Column] = field(default_factory=list)
+    by_model: list[Column] = field(default_factory=list)
+
+    @property
+    def cost_per_answer(self) -> Decimal | None:
+        value = _ratio(self.spend, self.answers)
+        return value.quantize(Decimal("0.000001")) if value is not None else None
+
+    @property
+    def ours(self) -> list[BrandLine]:
+        return [line for line in self.lines if line.brand.is_ours]
+
+
+def answers_url(
+    *, brand_set: BrandSet, scope: AnswerScope, start: date, end: date, figure: str = "answers", **extra
+) -> str | None:
+    """The answers page of a figure (None for a queryset scope, which has no URL)."""
+    return _Links(brand_set, scope).url(start, end, figure, **extra)
+
+
+class _Links:
+    """The answers-behind URLs of one report, built without a reverse() for each of its many figures."""
+
+    def __init__(self, brand_set: BrandSet, scope: AnswerScope):
+        self.base = None if scope.tasks is not None else reverse("visibility:answers", args=[brand_set.pk])
+        self.scope = urlencode(scope.query(), doseq=True)
+
+    def url(self, start: date, end: date, figure: str = "answers", **extra) -> str | None:
+        if self.base is None:
+            return None
+        query = f"date_from={start.isoformat()}&date_to={end.isoformat()}&figure={figure}"
+        for name, value in extra.items():
+            if value not in (None, ""):
+                query += f"&{name}={quote_plus(str(value))}"
+        return f"{self.base}?{self.scope}&{query}" if self.scope else f"{self.base}?{query}"
+
+
+def _lines(brands, groups: dict, *, url=None) -> tuple[int, list[BrandLine]]:
+    answers = groups.get(None, _empty())["rows"]
+    citations = groups.get(None, _empty())["citations"]
+    mentions_all = sum(groups.get(b.pk, _empty())["mentions"] for b in brands)
+    lines = []
+    for brand in brands:
+        line = BrandLine(brand, answers, groups.get(brand.pk, _empty()), mentions_all, citations)
+        if url is not None:
+            line.url = url(figure="mentioned", brand=brand.pk)
+            line.cited_url = url(figure="cited", brand=brand.pk)
+            line.first_paragraph_url = url(figure="first_paragraph", brand=brand.pk)
+        lines.append(line)
+    return answers, lines
+
+
+def visibility_report(
+    *,
+    brand_set: BrandSet,
+    scope: AnswerScope,
+    period: Period,
+    granularity: str = "day",
+    use_rollup: bool = True,
+) -> VisibilityReport:
+    """Visibility, share of voice, first-mention position and citation share of each brand of the set,
+    for the answers of `scope` created in `period`, over time, per provider and model, and against the
+    previous period; every figure with the URL of the answers behind it."""
+    if granularity not in ("day", "week", "month"):
+        granularity = "day"
+    previous = period.previous()
+    brands = list(brand_set.brands.all())
+
+    through = _set_through(brand_set) if use_rollup and scope.tasks is None else None
+
+    def rows(start, end, keys):
+        return source_rows(brand_set=brand_set, scope=scope, start=start, end=end, keys=keys, through=through)
+
+    now, before = defaultdict(_empty), defaultdict(_empty)
+    buckets: dict[date, dict] = defaultdict(lambda: defaultdict(_empty))
+    models: dict[tuple, dict] = defaultdict(lambda: defaultdict(_empty))
+    for row in rows(period.start, period.end, ["day", "brand_id"]):
+        _add(now[row["brand_id"]], row)
+        _add(buckets[_bucket_start(row["day"], granularity)][row["brand_id"]], row)
+    for row in rows(period.start, period.end, ["provider", "model_name", "brand_id"]):
+        _add(models[(row["provider"], row["model_name"])][row["brand_id"]], row)
+    for row in rows(previous.start, previous.end, ["brand_id"]):
+        _add(before[row["brand_id"]], row)
+    links = _Links(brand_set, scope)
+
+    def url_for(start, end, **extra):
+        return lambda **more: links.url(start, end, **extra, **more)
+
+    report = VisibilityReport(brand_set, brands, scope, period, previous, granularity)
+    whole = url_for(period.start, period.end)
+    report.answers, report.lines = _lines(brands, now, url=whole)
+    report.citations = now[None]["citations"] if None in now else 0
+    report.spend = Decimal(now[None]["spend"] if None in now else 0)
+    report.answers_url = whole(figure="answers")
+    report.previous_answers, previous_lines = _lines(
+        brands, before, url=url_for(previous.start, previous.end)
+    )
+    for line, old in zip(report.lines, previous_lines, strict=True):
+        line.previous = old
+    ours = sum(line.sums["citations"] for line in report.lines if line.brand.is_ours)
+    theirs = sum(line.sums["citations"] for line in report.lines if not line.brand.is_ours)
+    others = max(report.citations - ours - theirs, 0)
+    report.citation_groups = [
+        CitationGroup("ours", "Our domains", ours, _ratio(ours, report.citations)),
+        CitationGroup("competitors", "Competitors' domains", theirs, _ratio(theirs, report.citations)),
+        CitationGroup("others", "Other domains", others, _ratio(others, report.citations)),
+    ]
+    start = _bucket_start(period.start, granularity)
+    while start <= period.end:
+        end = min(_bucket_end(start, granularity), period.end)
+        first = max(start, period.start)
+        link = url_for(first, end)
+        answers, lines = _lines(brands, buckets.get(start, {}), url=link)
+        report.over_time.append(
+            Column(
+                start.isoformat(),
+                _bucket_label(start, granularity),
+                answers,
+                lines,
+                link(figure="answers"),
+                first,
+                end,
+            )
+        )
+        start = end + timedelta(days=1)
+    for (provider, model_name), groups in sorted(models.items()):
+        link = url_for(period.start, period.end, provider=provider, model=model_name)
+        answers, lines = _lines(brands, groups, url=link)
+        label = f"{dict(Task._meta.get_field('provider').choices).get(provider, provider)} {model_name}"
+        report.by_model.append(
+            Column(f"{provider}/{model_name}", label, answers, lines, link(figure="answers"))
+        )
+    return report
+
+
+def answer_rows(
+    *,
+    brand_set: BrandSet,
+    scope: AnswerScope,
+    period: Period,
+    figure: str = "answers",
+    brand_id: int | None = None,
+    position: int | None = None,
+    provider: str = "",
+    model_name: str = "",
+):
+    """The mention rows behind a figure of `visibility_report` (one per answer), as (task_id, created_at)
+    newest first: paginating them reads the mentions' indexes, never the tasks."""
+    mentions = BrandMention.objects.filter(
+        scope.mention_filter(),
+        brand_set=brand_set,
+        created_at__gte=period.start_at,
+        created_at__lt=period.end_before,
+    )
+    if provider:
+        mentions = mentions.filter(provider=provider)
+    if model_name:
+        mentions = mentions.filter(model_name=model_name)
+    if figure == "ours":
+        mentions = mentions.filter(brand__is_ours=True, mention_count__gt=0)
+    elif figure == "answers" or brand_id is None:
+        mentions = mentions.filter(brand__isnull=True)
+    else:
+        mentions = mentions.filter(brand_id=brand_id)
+        if figure == "mentioned":
+            mentions = mentions.filter(mention_count__gt=0)
+        elif figure == "first_paragraph":
+            mentions = mentions.filter(in_first_paragraph=True)
+        elif figure == "cited":
+            mentions = mentions.filter(citation_count__gt=0)
+        elif figure == "position":
+            mentions = mentions.filter(position=position)
+    rows = mentions.order_by("-created_at", "-task_id").values_list("task_id", "created_at")
+    return rows.distinct() if figure == "ours" else rows
+
+
+def answers_behind(**criteria):
+    """The tasks behind a figure of `visibility_report` (answer_rows' arguments), newest first: as many
+    as the figure counts."""
+    rows = answer_rows(**criteria)
+    return Task.objects.filter(pk__in=rows.values("task_id")).order_by("-created_at", "-pk")
+
+
+def visibility_url_for_tag(tag: str, *, title: str = "", back: str = "") -> str:
+    """The visibility page of a tag (a monitor's page: its tasks carry its tag), with an optional
+    title and back link shown on it."""
+    url = reverse("visibility:tag_page", kwargs={"tag": tag})
+    query = {k: v for k, v in (("title", title), ("back", back)) if v}
+    return url + ("?" + urlencode(query) if query else "")

@@ -1,0 +1,76 @@
+"""A new user sets up a brand set in the browser, tests its matching, reads the visibility of a tag per
+model and opens the answers behind a figure with the mentions highlighted."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from tasks.models import BrandSet
+from tasks.visibility.mentions import mentions_recompute
+from tests.factories import make_task
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+BRANDS = [
+    ("Acme", True, "acme.com"),
+    ("Globex", False, "globex.com"),
+    ("Initech", False, ""),
+    ("Umbrella", False, ""),
+]
+
+
+def test_a_brand_set_from_setup_to_the_answers_behind_a_figure(logged_in_page):
+    page = logged_in_page
+    now = timezone.now()
+    for i, (text, model) in enumerate(
+        [
+            ("Acme is the favourite; Globex follows.", "gpt-4.1-mini"),
+            ("Globex first, then Initech. <b>not bold</b>", "gpt-4.1-mini"),
+            ("Umbrella and ACMÉ are both fine.", "claude-sonnet-4-0"),
+        ]
+    ):
+        provider = "claude" if model.startswith("claude") else "chat_gpt"
+        make_task(
+            tag="parks-monitor",
+            provider=provider,
+            model_name=model,
+            answer_text=text,
+            created_at=now - timedelta(hours=i + 1),
+        )
+
+    page.goto("/visibility/")
+    page.get_by_role("link", name="New brand set").click()
+    page.get_by_label("Name").fill("Parks")
+    page.get_by_label("Tags").fill("parks-monitor")
+    page.get_by_role("button", name="Save").click()
+    for name, ours, domain in BRANDS:
+        page.get_by_role("link", name="Add a brand").click()
+        page.get_by_label("Name").fill(name)
+        if ours:
+            page.get_by_label("Ours (not a competitor)").check()
+        page.get_by_label("Domains").fill(domain)
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("#brands")).to_contain_text(name)
+
+    page.get_by_role("link", name="Test matching").click()
+    page.get_by_label("An answer").fill("We like acme and <i>Globex</i>.")
+    page.get_by_role("button", name="Find brands").click()
+    expect(page.locator("#match-result mark.mention-ours")).to_have_text("acme")
+    expect(page.locator("#match-result .answer-text")).to_contain_text("<i>")
+
+    mentions_recompute(brand_set_id=BrandSet.objects.get(name="Parks").pk)  # what the worker does
+
+    page.goto("/visibility/tags/parks-monitor/?title=Parks+monitor&back=/tags/")
+    expect(page.locator("h1")).to_have_text("Visibility · Parks monitor")
+    acme = page.locator('tr[data-brand="Acme"]')
+    expect(acme.locator('[data-figure="visibility"]')).to_have_text("66.7%")
+    by_model = page.locator('table[data-table="by-model"]')
+    expect(by_model).to_contain_text("gpt-4.1-mini")
+    expect(by_model).to_contain_text("claude-sonnet-4-0")
+
+    acme.locator('[data-figure="mentioned"]').click()
+    expect(page.locator("h1")).to_contain_text("2 answers mentioning Acme")
+    expect(page.locator("mark.mention-ours")).to_have_text(["Acme", "ACMÉ"])
+    expect(page.locator("article.answer")).to_have_count(2)

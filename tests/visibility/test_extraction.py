@@ -1,0 +1,133 @@
+"""The matching rules: aliases, word boundaries, accents, overlapping names, links, positions, first
+paragraph and cited domains."""
+
+from tasks.visibility.extraction import (
+    BrandRule,
+    Matcher,
+    analyse,
+    highlight,
+    parse_aliases,
+    parse_domains,
+    pattern_problem,
+)
+
+
+def _rule(id, name, aliases="", domains="", ours=False):
+    terms, patterns = parse_aliases(name, aliases)
+    return BrandRule(
+        id=id, name=name, is_ours=ours, terms=terms, patterns=patterns, domains=parse_domains(domains)
+    )
+
+
+def _names(matcher, text):
+    return [(matcher.rules[m.brand_id].name, text[m.start : m.end]) for m in matcher.find(text)]
+
+
+def test_aliases_are_found_case_insensitively():
+    matcher = Matcher([_rule(1, "Acme", "ACME Corp\nacme.io")])
+
+    found = _names(matcher, "acme is fine; Acme Corp too, and ACME.")
+
+    assert found == [("Acme", "acme"), ("Acme", "Acme Corp"), ("Acme", "ACME")]
+
+
+def test_only_whole_words_count():
+    matcher = Matcher([_rule(1, "Acme")])
+
+    assert _names(matcher, "Acmes, Pacme and acme_x are not Acme; (Acme) is.") == [
+        ("Acme", "Acme"),
+        ("Acme", "Acme"),
+    ]
+
+
+def test_accents_do_not_matter_either_way_and_offsets_stay_on_the_original_text():
+    matcher = Matcher([_rule(1, "Citroën"), _rule(2, "Renault")])
+
+    text = "Les voitures CITROEN et rénault… et Citroën"
+    found = _names(matcher, text)
+
+    assert found == [("Citroën", "CITROEN"), ("Renault", "rénault"), ("Citroën", "Citroën")]
+
+
+def test_decomposed_accents_and_german_sharp_s_map_back_to_the_right_characters():
+    matcher = Matcher([_rule(1, "Straße"), _rule(2, "Zoë")])
+    text = "In der STRASSE wohnt Zoe\u0308 und in der Straße auch."
+
+    found = _names(matcher, text)
+
+    assert found == [("Straße", "STRASSE"), ("Zoë", "Zoe\u0308"), ("Straße", "Straße")]
+
+
+def test_the_longer_overlapping_name_wins():
+    matcher = Matcher([_rule(1, "Apple"), _rule(2, "Apple Music")])
+
+    found = _names(matcher, "Apple Music beats Spotify; Apple makes phones.")
+
+    assert found == [("Apple Music", "Apple Music"), ("Apple", "Apple")]
+
+
+def test_markdown_link_text_counts_and_its_target_does_not():
+    matcher = Matcher([_rule(1, "Acme"), _rule(2, "Globex")])
+
+    found = _names(matcher, "See [Acme](https://globex.com/acme) or https://www.globex.com/x for more.")
+
+    assert found == [("Acme", "Acme")]
+
+
+def test_regular_expression_aliases():
+    matcher = Matcher([_rule(1, "Acme", r"re:acme\s*(?:inc|ltd)")])
+
+    assert _names(matcher, "ACME Ltd and acme inc.") == [("Acme", "ACME Ltd"), ("Acme", "acme inc")]
+    assert pattern_problem("(") is not None
+    assert pattern_problem("a*") is not None  # matches empty text
+
+
+def test_positions_first_paragraph_and_counts():
+    matcher = Matcher([_rule(1, "Acme", ours=True), _rule(2, "Globex"), _rule(3, "Initech")])
+    text = "Globex leads.\n\nAcme follows, then Globex again.\nAcme."
+
+    findings = analyse(matcher, text, [])
+
+    globex, acme = findings.brands[2], findings.brands[1]
+    assert (globex.position, globex.mention_count, globex.in_first_paragraph) == (1, 2, True)
+    assert (acme.position, acme.mention_count, acme.in_first_paragraph) == (2, 2, False)
+    assert 3 not in findings.brands
+
+
+def test_cited_domains_with_their_rank_subdomains_included():
+    matcher = Matcher(
+        [_rule(1, "Acme", domains="acme.com"), _rule(2, "Globex", domains="https://www.globex.io/")]
+    )
+    citations = [
+        {"url": "https://www.wikipedia.org/x", "domain": "wikipedia.org"},
+        {"url": "https://shop.acme.com/a", "domain": "shop.acme.com"},
+        {"url": "https://acme.com/b"},
+        {"url": "https://notacme.com/"},
+    ]
+
+    findings = analyse(matcher, "Nothing named here.", citations)
+
+    acme = findings.brands[1]
+    assert (acme.mention_count, acme.position, acme.citation_count, acme.citation_rank) == (0, None, 2, 2)
+    assert 2 not in findings.brands
+    assert findings.citation_count == 4
+
+
+def test_highlight_escapes_the_answer_before_marking_mentions():
+    matcher = Matcher([_rule(1, "Acme", ours=True), _rule(2, "<b>")])
+    text = '<script>alert("x")</script> Acme & Globex'
+
+    html = highlight(text, matcher.find(text), ours={1})
+
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert '<mark class="mention mention-ours">Acme</mark> &amp; Globex' in html
+
+
+def test_empty_and_odd_inputs():
+    matcher = Matcher([])
+    assert matcher.find("Acme") == []
+    assert analyse(Matcher([_rule(1, "Acme")]), "", None).brands == {}
+    assert (
+        analyse(Matcher([_rule(1, "Acme", domains="acme.com")]), "x", [None, {"url": 5}]).citation_count == 1
+    )

@@ -1,0 +1,316 @@
+"""Visibility figures, the answers behind each, pages, CSV, brand set forms and the completion hook."""
+
+import csv
+import io
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.tasks import default_task_backend
+from django.urls import reverse
+from django.utils import timezone
+
+from tasks.models import Brand, BrandMention, BrandSet, BrandSetTag, TaskEvent
+from tasks.spend import periods
+from tasks.submission import collection
+from tasks.upstream.outcomes import StatusClass, TaskOutcome
+from tasks.visibility.jobs import recompute_mentions
+from tasks.visibility.mentions import mentions_recompute
+from tasks.visibility.selectors import AnswerScope, answers_behind, visibility_report, visibility_url_for_tag
+from tests.factories import make_task
+from tests.visibility.conftest import ANSWERS, CITATIONS, at
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def four(brand_set):
+    """The four sample answers, one each, today."""
+    today = timezone.localdate()
+    tasks = [
+        make_task(
+            tag="parks", answer_text=text, citations=cites, created_at=at(today, 1 + i), provider=provider
+        )
+        for i, (text, cites, provider) in enumerate(
+            zip(ANSWERS, CITATIONS, ["chat_gpt", "claude"] * 2, strict=True)
+        )
+    ]
+    mentions_recompute(brand_set_id=brand_set.pk)
+    return tasks
+
+
+def _report(brand_set, **kwargs):
+    return visibility_report(
+        brand_set=brand_set, scope=AnswerScope(), period=periods.period_preset("last_7"), **kwargs
+    )
+
+
+def test_visibility_share_of_voice_position_and_citation_share(brand_set, four):
+    report = _report(brand_set)
+
+    lines = {line.brand.name: line for line in report.lines}
+    assert report.answers == 4
+    assert lines["Acme"].visibility == Decimal("0.75")
+    assert lines["Acme"].sums["mentions"] == 4  # "ACMÉ" counts, the link to globex.com does not
+    assert lines["Acme"].share_of_voice == Decimal(4) / Decimal(9)
+    assert lines["Acme"].average_position == Decimal("1.67")
+    assert lines["Globex"].visibility == Decimal("0.5")
+    assert lines["Umbrella"].sums["mentioned"] == 1
+    assert lines["Acme"].sums["first_paragraph"] == 3  # answer 3 is a single paragraph
+    assert [(g.key, g.citations) for g in report.citation_groups] == [
+        ("ours", 2),
+        ("competitors", 1),
+        ("others", 2),
+    ]
+    assert [c.key for c in report.by_model] == ["chat_gpt/gpt-4.1-mini", "claude/claude-sonnet-4-0"]
+    assert lines["Acme"].cost_per_answer == (
+        sum(t.spend for t in four if "Acme" in t.answer_text or "ACM" in t.answer_text) / 3
+    ).quantize(Decimal("0.000001"))
+
+
+def test_every_figure_opens_exactly_the_answers_behind_it(client, member_user, brand_set, answers):
+    client.force_login(member_user)
+    report = _report(brand_set, granularity="day")
+    links = [(line.url, line.mentioned) for line in report.lines]
+    links += [(line.cited_url, line.sums["cited"]) for line in report.lines]
+    links += [(line.first_paragraph_url, line.sums["first_paragraph"]) for line in report.lines]
+    links += [(column.url, column.answers) for column in report.over_time + report.by_model]
+    links += [(line.url, line.mentioned) for column in report.by_model for line in column.lines]
+    links.append((report.answers_url, report.answers))
+
+    for url, count in links:
+        response = client.get(url)
+        assert response.status_code == 200
+        shown = re.search(r"<h1>(\d+) answer", response.content.decode())
+        assert int(shown.group(1)) == count, url
+
+
+def test_the_answers_page_highlights_mentions_and_escapes_the_answer(client, member_user, brand_set):
+    make_task(tag="parks", answer_text='<img src=x onerror="alert(1)"> Acme rocks', created_at=timezone.now())
+    mentions_recompute(brand_set_id=brand_set.pk)
+    client.force_login(member_user)
+    acme = brand_set.brands.get(name="Acme")
+
+    response = client.get(
+        reverse("visibility:answers", args=[brand_set.pk]),
+        {"brand": acme.pk, "figure": "mentioned", "date_from": timezone.localdate().isoformat()},
+    )
+
+    html = response.content.decode()
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert '<mark class="mention mention-ours">Acme</mark> rocks' in html
+
+
+def test_the_csv_equals_the_page(client, team_admin, brand_set, answers):
+    client.force_login(team_admin)
+    url = reverse("visibility:set_page", args=[brand_set.pk])
+    page = client.get(url, {"period": "last_30", "by": "week"}).content.decode()
+    export = client.get(
+        reverse("visibility:set_export", args=[brand_set.pk]), {"period": "last_30", "by": "week"}
+    )
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+
+    totals = {row["brand"]: row for row in rows if row["section"] == "total"}
+    for brand in ("Acme", "Globex", "Initech", "Umbrella"):
+        row = re.search(rf'<tr data-brand="{brand}">(.*?)</tr>', page, re.S).group(1)
+        shown_mentioned = re.search(r'data-figure="mentioned">(\d+)<', row).group(1)
+        shown_visibility = re.search(r'data-figure="visibility">([^<]+)<', row).group(1)
+        assert totals[brand]["mentioned"] == shown_mentioned
+        assert f"{Decimal(totals[brand]['visibility']) * 100:.1f}%" == shown_visibility
+    weeks = [row for row in rows if row["section"] == "week"]
+    assert (
+        len(weeks)
+        == len(
+            re.findall(
+                r"<tr><th scope=\"row\">", page.split('data-table="over-time"')[1].split("</table>")[0]
+            )
+        )
+        * 4
+    )
+
+
+def test_completing_a_task_extracts_its_mentions_once(brand_set, credential):
+    task = make_task(tag="parks", status="submitted", credential=credential)
+    outcome = TaskOutcome(
+        id=task.upstream_task_id,
+        status_code=20000,
+        status_message="Ok.",
+        status_class=StatusClass.DONE,
+        cost=Decimal("0.0032"),
+        data={},
+        result=[
+            {
+                "money_spent": 0.003,
+                "items": [{"type": "message", "sections": [{"type": "text", "text": "Globex, then Acme."}]}],
+            }
+        ],
+        raw={},
+    )
+
+    collection.task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
+    collection.task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
+
+    rows = {r.brand.name if r.brand else None: r for r in BrandMention.objects.filter(task=task)}
+    assert set(rows) == {None, "Globex", "Acme"}
+    assert (rows["Globex"].position, rows["Acme"].position) == (1, 2)
+    assert rows[None].spend == Decimal("0.0032")
+
+
+def test_an_untagged_or_unattached_task_gets_no_mentions(brand_set):
+    make_task(tag="elsewhere", answer_text="Acme")
+    mentions_recompute(brand_set_id=brand_set.pk)
+    assert not BrandMention.objects.exists()
+
+
+def test_a_brand_set_is_created_and_its_answers_read_in_the_background(
+    client, member_user, answers, django_capture_on_commit_callbacks
+):
+    client.force_login(member_user)
+    default_task_backend.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("visibility:set_create"), {"name": "Rivals", "tags": "parks\nother\n"})
+    new = BrandSet.objects.get(name="Rivals")
+    assert response.status_code == 302
+    assert set(new.tag_links.values_list("tag", flat=True)) == {"parks", "other"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("visibility:brand_create", args=[new.pk]),
+            {"name": "Acme", "is_ours": "on", "aliases": "", "domains": "acme.com"},
+        )
+    assert response.status_code == 302
+    queued = [r for r in default_task_backend.results if r.task.name == "recompute_mentions"]
+    assert [r.args for r in queued] == [[new.pk], [new.pk]]
+
+    recompute_mentions.call(*queued[-1].args)  # what the worker runs
+
+    assert BrandMention.objects.filter(brand_set=new, brand__name="Acme").count() == len(
+        [t for t in answers if "Acme" in t.answer_text or "ACM" in t.answer_text]
+    )
+
+
+def test_bad_brand_input_is_shown_back_not_saved(client, member_user, brand_set):
+    client.force_login(member_user)
+    response = client.post(
+        reverse("visibility:brand_create", args=[brand_set.pk]),
+        {"name": "Acme", "aliases": "re:(unclosed\nOK", "domains": "not a domain"},
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert (
+        "already has a brand" in html and "not a valid regular expression" in html and "Not a domain" in html
+    )
+    assert "re:(unclosed" in html
+    assert brand_set.brands.count() == 4
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"period": "nope", "by": "year"},
+        {"date_from": "2026-99-99", "date_to": "x"},
+        {"date_from": "1900-01-01", "date_to": "9999-12-31"},
+        {"set": "abc"},
+        {"set": "99999999999999999999"},
+    ],
+)
+def test_odd_page_input_never_gives_a_500(client, member_user, brand_set, answers, query):
+    client.force_login(member_user)
+    for url in (
+        reverse("visibility:set_page", args=[brand_set.pk]),
+        reverse("visibility:tag_page", kwargs={"tag": "parks"}),
+        reverse("visibility:set_export", args=[brand_set.pk]),
+        reverse("visibility:answers", args=[brand_set.pk]),
+    ):
+        assert client.get(url, query).status_code == 200, url
+    odd = {
+        "figure": "x",
+        "brand": "-1",
+        "position": "zz",
+        "page": "99999",
+        "tag": "t" * 300,
+        "model": "m" * 500,
+    }
+    assert client.get(reverse("visibility:answers", args=[brand_set.pk]), odd).status_code == 200
+
+
+def test_the_test_page_shows_matches_without_saving(client, member_user, brand_set):
+    client.force_login(member_user)
+
+    response = client.post(
+        reverse("visibility:set_test", args=[brand_set.pk]), {"text": "Acme Parks & <b>Globex</b>"}
+    )
+
+    html = response.content.decode()
+    assert (
+        '<mark class="mention mention-ours">Acme Parks</mark> &amp; '
+        '&lt;b&gt;<mark class="mention mention-other">Globex</mark>&lt;/b&gt;'
+    ) in html
+    assert not BrandMention.objects.exists()
+
+
+def test_the_tag_page_serves_a_monitor_with_its_title_and_back_link(client, member_user, brand_set, answers):
+    client.force_login(member_user)
+
+    url = visibility_url_for_tag("parks", title="Parks monitor", back="/monitors/3/")
+    html = client.get(url).content.decode()
+    evil = client.get(visibility_url_for_tag("parks", back="https://evil.example/")).content.decode()
+
+    assert "Visibility · Parks monitor" in html and 'href="/monitors/3/" data-back' in html
+    assert "evil.example" not in evil
+
+
+def test_the_tag_page_marks_runs_whose_brands_changed(client, member_user, brand_set):
+    today = timezone.localdate()
+    for hour, text in (
+        (1, "Acme then Globex."),
+        (2, "Acme then Globex, again."),
+        (3, "Globex then Acme."),
+        (4, "Only Globex."),
+    ):
+        make_task(
+            tag="parks",
+            user_prompt="Best parks?",
+            answer_text=text,
+            created_at=at(today - timedelta(days=1), hour),
+        )
+    mentions_recompute(brand_set_id=brand_set.pk)
+    client.force_login(member_user)
+
+    html = client.get(reverse("visibility:tag_page", kwargs={"tag": "parks"})).content.decode()
+
+    assert "Acme moved #1 → #2" in html and "Globex moved #2 → #1" in html
+    assert "Acme disappeared (was #2)" in html
+    assert html.count("<li><a href=") == 2  # the unchanged second run is not marked
+
+
+def test_cost_figures_are_for_those_who_see_spend(client, member_user, team_admin, brand_set, four):
+    url = reverse("visibility:set_page", args=[brand_set.pk])
+    client.force_login(member_user)
+    assert "Cost of these answers" not in client.get(url).content.decode()
+    client.force_login(team_admin)
+    assert "Cost of these answers" in client.get(url).content.decode()
+
+
+def test_someone_without_a_role_cannot_see_or_change_brand_sets(client, django_user_model, brand_set):
+    client.force_login(django_user_model.objects.create_user(username="nobody"))
+    assert client.get(reverse("visibility:set_page", args=[brand_set.pk])).status_code == 403
+    assert client.post(reverse("visibility:set_delete", args=[brand_set.pk])).status_code == 403
+    assert BrandSet.objects.filter(pk=brand_set.pk).exists()
+    assert Brand.objects.count() == 4 and BrandSetTag.objects.count() == 1
+
+
+def test_answers_behind_counts_match_the_report_for_a_tag_scope(brand_set, answers):
+    scope = AnswerScope(tags=("parks",))
+    period = periods.period_preset("last_30")
+    report = visibility_report(brand_set=brand_set, scope=scope, period=period)
+    for line in report.lines:
+        assert (
+            answers_behind(
+                brand_set=brand_set, scope=scope, period=period, brand_id=line.brand.pk, figure="mentioned"
+            ).count()
+            == line.mentioned
+        )
