@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tasks', '0015_reconciliation'),
+        ('tasks', '0017_page_speed'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
