@@ -1,12 +1,10 @@
 """Forms of the visibility pages."""
 
-from datetime import date
-
 from django import forms
 
 from tasks.models import Brand, BrandSet
 from tasks.spend import periods
-from tasks.spend.forms import SpendFilterForm
+from tasks.spend.forms import PeriodDateField, SpendFilterForm
 from tasks.visibility.extraction import domain_of, parse_aliases, pattern_problem
 from tasks.visibility.selectors import FIGURES
 
@@ -14,25 +12,10 @@ MAX_TAGS = 500
 MAX_TEST_TEXT = 100_000
 
 
-EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
-
-
-def _in_range(value):
-    if value is not None and not (EARLIEST <= value <= LATEST):
-        raise forms.ValidationError(f"Give a date between {EARLIEST:%Y} and {LATEST:%Y}.")
-    return value
-
-
 class VisibilityFilterForm(SpendFilterForm):
     """The spend page's period and granularity, and on a tag's page the brand set to read it with."""
 
     set = forms.CharField(required=False, widget=forms.HiddenInput, max_length=20)
-
-    def clean_date_from(self):
-        return _in_range(self.cleaned_data.get("date_from"))
-
-    def clean_date_to(self):
-        return _in_range(self.cleaned_data.get("date_to"))
 
 
 def _lines(value: str) -> list[str]:
@@ -142,15 +125,9 @@ class AnswersForm(forms.Form):
     position = forms.IntegerField(required=False, min_value=1, max_value=1000)
     provider = forms.CharField(required=False, max_length=20)
     model = forms.CharField(required=False, max_length=100)
-    date_from = forms.DateField(required=False)
-    date_to = forms.DateField(required=False)
+    date_from = PeriodDateField(required=False)
+    date_to = PeriodDateField(required=False)
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
-
-    def clean_date_from(self):
-        return _in_range(self.cleaned_data.get("date_from"))
-
-    def clean_date_to(self):
-        return _in_range(self.cleaned_data.get("date_to"))
 
     def chosen_period(self) -> periods.Period:
         data = self.cleaned_data if self.is_valid() else {}

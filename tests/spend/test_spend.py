@@ -198,6 +198,8 @@ def test_htmx_requests_get_only_the_report_fragment(spending, team_admin_client)
         {"period": "bogus", "by": "year"},
         {"date_from": "2026-02-30"},
         {"period": "custom", "date_from": "1900-01-01", "date_to": "2999-12-31"},
+        {"period": "custom", "date_from": "9999-12-01", "date_to": "9999-12-31"},
+        {"period": "custom", "date_from": "0001-01-01"},
     ],
 )
 def test_bad_period_input_shows_this_month_and_keeps_the_input(team_admin_client, query):

@@ -314,3 +314,15 @@ def test_answers_behind_counts_match_the_report_for_a_tag_scope(brand_set, answe
             ).count()
             == line.mentioned
         )
+
+
+@pytest.mark.parametrize("dates", [{"date_from": "9999-12-31"}, {"date_to": "0001-01-01"}])
+def test_dates_at_the_calendars_ends_give_a_page_not_a_server_error(client, member_user, brand_set, dates):
+    client.force_login(member_user)
+
+    answers = client.get(reverse("visibility:answers", args=[brand_set.pk]), dates)
+    page = client.get(reverse("visibility:set_page", args=[brand_set.pk]), {"period": "custom", **dates})
+
+    assert answers.status_code == 200
+    assert page.status_code == 200
+    assert "Give a date between 2000 and 2999." in page.content.decode()
