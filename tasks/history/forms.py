@@ -12,6 +12,7 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.text import normalize_newlines
 
+from tasks.form_fields import DayField
 from tasks.models import Batch, Credential, PromptTemplate, Provider, Task
 from tasks.prompt_templates.selectors import batch_choices
 
@@ -85,8 +86,8 @@ class TaskFilterForm(forms.Form):
         required=False,
         error_messages={"invalid_choice": "No such batch."},
     )
-    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = DayField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = DayField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     cost_min = forms.DecimalField(
         label="Cost ≥ $",
         required=False,

@@ -1,31 +1,20 @@
 """Forms of the spend and budgets pages."""
 
-from datetime import date
 from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
 
+from tasks.form_fields import DayField
 from tasks.models import Budget
 from tasks.spend import periods
 from tasks.upstream.providers import tag_problem
 
-EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
-
-
-class PeriodDateField(forms.DateField):
-    """A day a period may start or end on: within years that keep a period and its previous one computable."""
-
-    def validate(self, value):
-        super().validate(value)
-        if value is not None and not (EARLIEST <= value <= LATEST):
-            raise forms.ValidationError(f"Give a date between {EARLIEST:%Y} and {LATEST:%Y}.")
-
 
 class SpendFilterForm(forms.Form):
     period = forms.ChoiceField(choices=periods.PERIOD_CHOICES, required=False, initial="this_month")
-    date_from = PeriodDateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = PeriodDateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = DayField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = DayField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     by = forms.ChoiceField(
         choices=periods.GRANULARITY_CHOICES, required=False, initial="day", label="Over time by"
     )

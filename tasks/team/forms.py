@@ -5,6 +5,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib.auth import get_user_model
 
+from tasks.form_fields import DayField
 from tasks.models import Credential
 from tasks.roles import ADMINS, MEMBERS
 from tasks.team import people
@@ -141,8 +142,8 @@ class AuditFilterForm(forms.Form):
     )
     action = forms.ChoiceField(required=False)
     object_type = forms.ChoiceField(required=False, label="Object")
-    date_from = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = DayField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = DayField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
     q = forms.CharField(required=False, label="Search", max_length=100)
 
     def __init__(self, *args, **kwargs):

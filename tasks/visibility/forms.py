@@ -2,9 +2,10 @@
 
 from django import forms
 
+from tasks.form_fields import DayField
 from tasks.models import Brand, BrandSet
 from tasks.spend import periods
-from tasks.spend.forms import PeriodDateField, SpendFilterForm
+from tasks.spend.forms import SpendFilterForm
 from tasks.visibility.extraction import domain_of, parse_aliases, pattern_problem
 from tasks.visibility.selectors import FIGURES
 
@@ -125,8 +126,8 @@ class AnswersForm(forms.Form):
     position = forms.IntegerField(required=False, min_value=1, max_value=1000)
     provider = forms.CharField(required=False, max_length=20)
     model = forms.CharField(required=False, max_length=100)
-    date_from = PeriodDateField(required=False)
-    date_to = PeriodDateField(required=False)
+    date_from = DayField(required=False)
+    date_to = DayField(required=False)
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
     def chosen_period(self) -> periods.Period:

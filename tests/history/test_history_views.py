@@ -153,6 +153,8 @@ def test_batch_and_date_filters(member_client):
         {"before": "eyJub3QiOiAiYSBjdXJzb3IifQ"},
         {"template": "x"},
         {"date_from": "2026-02-01", "date_to": "2026-01-01"},
+        {"date_to": "9999-12-31"},
+        {"date_from": "0001-01-01"},
     ],
 )
 def test_bad_filter_input_shows_errors_and_still_lists(member_client, query):

@@ -138,7 +138,14 @@ def test_the_audit_page_filters_by_action_person_object_and_date(team_admin_clie
 
 
 @pytest.mark.parametrize(
-    "query", [{"date_from": "yesterday"}, {"actor": "abc"}, {"action": "nope"}, {"page": "x"}]
+    "query",
+    [
+        {"date_from": "yesterday"},
+        {"actor": "abc"},
+        {"action": "nope"},
+        {"page": "x"},
+        {"date_to": "9999-12-31"},
+    ],
 )
 def test_bad_audit_filters_never_500_and_keep_the_input(team_admin_client, query):
     response = team_admin_client.get(reverse("team:audit_log"), query)
