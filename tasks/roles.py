@@ -21,6 +21,10 @@ MEMBER_PERMISSIONS = [
     "view_batch",
     "view_providermodel",
     "view_credential",  # to pick one in the builder; secrets are never shown
+    # Monitors (docs/monitors.md): members create and run them; budgets' alerts stay with admins.
+    "view_monitor",
+    "add_monitor",
+    "change_monitor",
 ]
 ADMIN_PERMISSIONS = [
     *MEMBER_PERMISSIONS,

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("tasks.submission.urls")),
     path("", include("tasks.spend.urls")),
     path("", include("tasks.team.urls")),
+    path("", include("tasks.monitors.urls")),
 ]

@@ -71,6 +71,7 @@ def _routes(patterns=None, prefix: str = "", namespace: str | None = None) -> li
 ROUTES = _routes()
 # The admins' areas: spend (with budgets) and team (credentials, people, audit); the sending queue.
 ADMIN_ONLY = {r.name for r in ROUTES if r.name.startswith(("spend:", "team:"))} | {"submission:queue"}
+ADMIN_ONLY |= {"monitors:alert_list"}  # alert deliveries and the budgets' alert destinations
 PRODUCT_ROUTES = [r for r in ROUTES if r.name not in NO_LOGIN_NEEDED]
 ADMIN_ROUTES = [r for r in ROUTES if r.name in ADMIN_ONLY]
 OTHER_ROUTES = [r for r in PRODUCT_ROUTES if r.name not in ADMIN_ONLY]
@@ -87,6 +88,9 @@ def objects(team_admin):
     task = make_task(credential=credential, tag="team-a", template_version=version, batch=batch)
     budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=10)
     person = make_user("matrix-person")
+    from tasks.models import Monitor
+
+    Monitor.objects.create(name="Matrix monitor", slug="matrix-monitor", tag="matrix-monitor", targets=[])
     return {
         "credential": credential,
         "template": version.template,
@@ -109,6 +113,8 @@ def _url(route: Route, objects) -> str:
         "token": callback_token(objects["task"].pk),
         "uidb64": "MQ",
         "token_reset": "set-password",
+        "slug": "matrix-monitor",
+        "destination_id": 1,
     }
     kwargs = {}
     for param in route.params:

@@ -1,3 +1,4 @@
+import contextlib
 import signal
 
 from django.core.management.base import BaseCommand
@@ -28,13 +29,12 @@ class Command(BaseCommand):
             stopping = []
             signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
             self.stdout.write(f"Scheduler running: a tick every {interval:g} s.")
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 scheduler_loop(interval=interval, stop=lambda: bool(stopping))
-            except KeyboardInterrupt:
-                pass
             return
         report = scheduler_tick()
         self.stdout.write(
-            f"{report.claimed} slot(s) claimed, {report.executed} run(s) executed, {report.finished} finished, "
+            f"{report.claimed} slot(s) claimed, {report.executed} run(s) executed, "
+            f"{report.finished} finished, "
             f"{report.alerts_delivered} alert(s) delivered."
         )
