@@ -29,7 +29,7 @@ class MonitorForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5}),
         required=False,
         label="Rows (CSV)",
-        help_text="A header line naming the template's variables, then one row per prompt, as a batch takes them.",
+        help_text="A header line naming the template's variables, then one row per prompt as batches.",
     )
     rows_file = forms.FileField(required=False, label="…or upload a CSV file")
     user_prompt = forms.CharField(
@@ -41,7 +41,7 @@ class MonitorForm(forms.Form):
     targets = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Models",
-        help_text="One model per line, optionally with “| credential name” (the default credential otherwise); "
+        help_text="One model per line, optionally with “| credential name” (else the default credential); "
         "mix providers and credentials freely.",
     )
     tag = forms.CharField(

@@ -21,10 +21,7 @@ ANSWER_RUNS = 10
 def monitor_rows(*, state: str = "") -> list[Monitor]:
     """Every monitor with its last run's state and time and its cost this month (three queries)."""
     monitors = Monitor.objects.select_related("owner").order_by("name")
-    if state:
-        monitors = monitors.filter(state=state)
-    else:
-        monitors = monitors.exclude(state=Monitor.State.ARCHIVED)
+    monitors = monitors.filter(state=state) if state else monitors.exclude(state=Monitor.State.ARCHIVED)
     last = MonitorRun.objects.filter(monitor=OuterRef("pk")).order_by("-slot")
     monitors = list(
         monitors.annotate(
@@ -134,8 +131,8 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
 
 
 def _answer_grid(monitor: Monitor) -> tuple[list[dict], list[str]]:
-    """Per prompt × model over the newest ANSWER_RUNS runs: how many answers, how many times the answer changed
-    from one run to the next, and whether the latest answer is new."""
+    """Per prompt × model over the newest ANSWER_RUNS runs: how many answers, how many times the answer
+    changed from one run to the next, and whether the latest answer is new."""
     batches = list(
         monitor.runs.filter(batch__isnull=False)
         .order_by("-slot")

@@ -1,4 +1,4 @@
-"""The monitor pages as a person uses them: create with the estimate, the page, pause/resume, run now, alerts."""
+"""The monitor pages as a person uses them: create with the estimate, pause/resume, run now, alerts."""
 
 from datetime import UTC, datetime, timedelta
 
