@@ -79,7 +79,7 @@ def run_execute(*, run_id) -> MonitorRun:
             return run
         # The monitor's row too: two runs of one monitor check its monthly cap one after the other.
         monitor = (
-            Monitor.objects.select_for_update()
+            Monitor.objects.select_for_update(of=("self",))
             .select_related("template_version__template")
             .get(pk=run.monitor_id)
         )
