@@ -143,4 +143,6 @@ def scheduler_loop(*, interval: float = 30.0, stop=None) -> None:
             scheduler_tick()
         except Exception:
             logger.exception("Scheduler tick failed")
-        time_module.sleep(max(interval - (time_module.monotonic() - started), 1.0))
+        # In short naps, so a stop request is seen within a second.
+        while time_module.monotonic() - started < interval and not (stop is not None and stop()):
+            time_module.sleep(min(1.0, interval))

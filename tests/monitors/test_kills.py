@@ -30,7 +30,7 @@ def task_posts() -> int:
     "at",
     [
         "tasks.monitors.scheduler:run_execute",  # the run committed as planned, nothing written for it
-        "tasks.monitors.runs:_label_batch",  # inside the run's transaction: batch and tasks written, rolled back
+        "tasks.monitors.runs:_label_batch",  # inside the run's transaction: rows written, rolled back
         "tasks.monitors.scheduler:runs_refresh",  # after the run's commit
     ],
 )
