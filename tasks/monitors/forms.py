@@ -52,7 +52,7 @@ class MonitorForm(forms.Form):
     )
     cadence = forms.ChoiceField(choices=Monitor.Cadence.choices, initial=Monitor.Cadence.DAILY)
     time_of_day = forms.TimeField(
-        required=False, initial="09:00", widget=forms.TimeInput(attrs={"type": "time"}), label="At"
+        required=False, initial="09:00", widget=forms.TimeInput(attrs={"type": "time"}), label="Time of day"
     )
     minute = forms.IntegerField(min_value=0, max_value=59, initial=0, required=False, label="Minute (hourly)")
     weekdays = forms.TypedMultipleChoiceField(
