@@ -150,3 +150,17 @@ def test_send_a_test_reports_success_and_failure(member_client, credential, cata
         mocked.post(HOOK, status=404)
         response = member_client.post(reverse("monitors:destination_test", args=[hook.pk]), follow=True)
     assert "failed: The webhook answered HTTP 404" in response.content.decode()
+
+
+def test_webhook_urls_are_re_encrypted_with_the_credentials_when_keys_rotate(settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    hook = destination(kind="webhook")
+    old = hook.url_encrypted
+    settings.CREDENTIAL_KEYS = [Fernet.generate_key().decode(), *settings.CREDENTIAL_KEYS]
+    call_command("rotate_credential_keys")
+    hook.refresh_from_db()
+    assert hook.url_encrypted != old
+    settings.CREDENTIAL_KEYS = settings.CREDENTIAL_KEYS[:1]  # the old key dropped
+    assert hook.get_url() == HOOK
