@@ -215,9 +215,11 @@ def runs_refresh(*, now: datetime | None = None) -> int:
         row = counts.get(run.batch_id)
         if row is None:
             continue
+        before = (run.completed_count, run.failed_count, run.unknown_count, run.cost)
         run.completed_count, run.failed_count = row["completed"], row["failed"]
         run.unknown_count, run.cost = row["unknown"], row["cost"] or ZERO
         fields = ["completed_count", "failed_count", "unknown_count", "cost"]
+        changed = before != (run.completed_count, run.failed_count, run.unknown_count, run.cost)
         if row["completed"] + row["failed"] >= row["total"] and row["total"]:
             run.state, run.finished_at = MonitorRun.State.DONE, now
             fields += ["state", "finished_at"]
@@ -241,7 +243,8 @@ def runs_refresh(*, now: datetime | None = None) -> int:
                 monitor=run.monitor,
                 run=run,
             )
-        MonitorRun.objects.filter(pk=run.pk, state=MonitorRun.State.SENT).update(
-            **{name: getattr(run, name) for name in fields}
-        )
+        if changed or "state" in fields:  # most ticks change nothing: no write
+            MonitorRun.objects.filter(pk=run.pk, state=MonitorRun.State.SENT).update(
+                **{name: getattr(run, name) for name in fields}
+            )
     return finished
