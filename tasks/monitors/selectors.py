@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
-from django.utils import timezone
 
 from tasks.models import AlertDelivery, AuditEntry, Budget, Monitor, MonitorRun, Task
 from tasks.monitors.cadence import Cadence, CadenceError
@@ -167,10 +166,6 @@ def _answer_grid(monitor: Monitor) -> tuple[list[dict], list[str]]:
     return grid, models
 
 
-def run_status_label(run: MonitorRun) -> str:
-    return dict(MonitorRun.State.choices).get(run.state, run.state)
-
-
 def alert_deliveries(*, failed_only: bool = False, limit: int = 100) -> list[AlertDelivery]:
     deliveries = AlertDelivery.objects.select_related("alert__monitor", "alert__budget").order_by(
         "-created_at"
@@ -178,7 +173,3 @@ def alert_deliveries(*, failed_only: bool = False, limit: int = 100) -> list[Ale
     if failed_only:
         deliveries = deliveries.filter(state=AlertDelivery.State.FAILED)
     return list(deliveries[:limit])
-
-
-def local_now() -> datetime:
-    return timezone.localtime()

@@ -140,3 +140,24 @@ def test_a_webhook_url_is_stored_encrypted_and_never_shown(member_client, creden
     assert destination.get_url().endswith("secret-token-123")
     page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
     assert "secret-token-123" not in page and "127.0.0.1" in page
+
+
+def test_an_admin_gives_a_budget_its_alert_destination_and_a_bad_one_is_refused(team_admin_client, settings):
+    from decimal import Decimal
+
+    from tasks.models import Budget
+
+    settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = False
+    budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("10"))
+    url = reverse("monitors:alert_list")
+    response = team_admin_client.post(
+        url, {"budget": budget.pk, "kind": "email", "emails": "cfo@example.com"}
+    )
+    assert response.status_code == 302
+    assert AlertDestination.objects.get().budget == budget
+    refused = team_admin_client.post(
+        url, {"budget": budget.pk, "kind": "webhook", "url": "http://192.168.1.10/"}
+    )
+    assert refused.status_code == 400 and "internal or private address" in refused.content.decode()
+    assert "http://192.168.1.10/" in refused.content.decode()  # the input is kept
+    assert AlertDestination.objects.count() == 1
