@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def setup_django(database_url: str = "") -> Path:
+def setup_django(database_url: str = "", *, migrate: bool = True) -> Path:
     """Point Django at a fresh SQLite database in a temp dir (or at `database_url`), migrate it, and
     return the dir."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-builder-"))
@@ -35,7 +35,8 @@ def setup_django(database_url: str = "") -> Path:
     django.setup()
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
+    if migrate:
+        call_command("migrate", verbosity=0)
     return data_dir
 
 

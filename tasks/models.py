@@ -769,3 +769,211 @@ class VisibilityDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.brand_set_id} {self.brand_id or 'answers'}"
+
+
+# --- Monitors (docs/monitors.md): prompts run on a schedule, their runs and their alerts. ---
+
+
+class Monitor(models.Model):
+    """A prompt template version (with its rows) or one builder request, run on several models on a cadence.
+
+    `next_run_at` is the next slot due (UTC), kept by the scheduler; the due monitors are one indexed query.
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        ARCHIVED = "archived", "Archived"
+
+    class Cadence(models.TextChoices):
+        HOURLY = "hourly", "Every hour"
+        DAILY = "daily", "Every day at a time"
+        WEEKDAYS = "weekdays", "On chosen weekdays"
+        EVERY_N_DAYS = "every_n_days", "Every N days"
+        CRON = "cron", "Cron expression"
+
+    name = models.CharField(max_length=150, unique=True)
+    slug = models.SlugField(max_length=150, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    description = models.TextField(blank=True)
+    template_version = models.ForeignKey(
+        PromptTemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rows_text = models.TextField(
+        blank=True, help_text="CSV rows of the template's variables, as batches take them."
+    )
+    request_fields = models.JSONField(null=True, blank=True, help_text="One builder request's form values.")
+    request_provider = models.CharField(max_length=20, choices=Provider.choices, blank=True)
+    targets = models.JSONField(default=list, help_text='[{"model_name": …, "credential_id": …}, …]')
+    tag = models.CharField(max_length=255)
+    labels = models.JSONField(default=list, blank=True)
+    cadence = models.CharField(max_length=20, choices=Cadence.choices, default=Cadence.DAILY)
+    time_of_day = models.TimeField(null=True, blank=True)
+    minute = models.PositiveSmallIntegerField(default=0)
+    weekdays = models.JSONField(default=list, blank=True, help_text="0 = Monday … 6 = Sunday.")
+    interval_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    cron = models.CharField(max_length=120, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True)
+    cap_per_run = models.DecimalField(**MONEY, null=True, blank=True)
+    cap_per_month = models.DecimalField(**MONEY, null=True, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["next_run_at"], name="monitor_due", condition=Q(state="active")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MonitorRun(models.Model):
+    """One run of a monitor: a batch through the durable sending, or the reason it was skipped.
+
+    Unique per (monitor, slot): however many schedulers tick at once, a slot makes one run.
+    """
+
+    class Kind(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        CATCH_UP = "catch_up", "Catch-up"
+        MANUAL = "manual", "Run now"
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        SENT = "sent", "Sent"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="runs")
+    slot = models.DateTimeField()
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SCHEDULED)
+    missed_slots = models.PositiveIntegerField(default=0, help_text="Slots a catch-up run stands for.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PLANNED)
+    reason = models.TextField(blank=True)
+    batch = models.OneToOneField(
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="monitor_run"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    estimated_charge = models.DecimalField(**MONEY, default=Decimal("0"))
+    task_count = models.PositiveIntegerField(default=0)
+    completed_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    unknown_count = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(**MONEY, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-slot"]
+        constraints = [models.UniqueConstraint(fields=["monitor", "slot"], name="monitor_run_one_per_slot")]
+        indexes = [models.Index(fields=["state", "created_at"], name="monitor_run_state")]
+
+    def __str__(self) -> str:
+        return f"{self.monitor} at {self.slot:%Y-%m-%d %H:%M} UTC"
+
+
+class AlertDestination(models.Model):
+    """Where a monitor's or a budget's alerts go: email addresses, a JSON webhook or a Slack webhook.
+    A webhook URL is a secret (it carries its token): stored encrypted like a credential's."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook (JSON)"
+        SLACK = "slack", "Slack incoming webhook"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    monitor = models.ForeignKey(
+        Monitor, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_destinations"
+    )
+    budget = models.ForeignKey(
+        Budget, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_destinations"
+    )
+    emails = models.CharField(max_length=500, blank=True)
+    url_encrypted = models.TextField(blank=True, editable=False)
+    url_hint = models.CharField(max_length=120, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.emails or self.url_hint}"
+
+    def set_url(self, url: str) -> None:
+        from urllib.parse import urlsplit
+
+        self.url_encrypted = crypto.encrypt(url)
+        self.url_hint = (urlsplit(url).hostname or "")[:120]
+
+    def get_url(self) -> str:
+        return crypto.decrypt(self.url_encrypted) if self.url_encrypted else ""
+
+
+class Alert(models.Model):
+    """Something a person should hear about; `key` makes each one once (a slot, a budget's month)."""
+
+    class Kind(models.TextChoices):
+        RUN_FAILED = "run_failed", "Run failed"
+        RUN_SKIPPED = "run_skipped", "Run skipped"
+        BUDGET_WARNING = "budget_warning", "Budget 80% used"
+        BUDGET_REACHED = "budget_reached", "Budget reached"
+        TASKS_UNKNOWN = "tasks_unknown", "Tasks stuck unknown"
+        TEST = "test", "Test"
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    monitor = models.ForeignKey(
+        Monitor, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    budget = models.ForeignKey(Budget, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts")
+    run = models.ForeignKey(
+        MonitorRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message[:80]}"
+
+
+class AlertDelivery(models.Model):
+    """One alert to one destination; retried with backoff until sent or given up (shown to admins)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    destination = models.ForeignKey(
+        AlertDestination, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    target = models.CharField(max_length=500)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="alert_delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.alert} → {self.target}: {self.state}"

@@ -26,6 +26,10 @@ MEMBER_PERMISSIONS = [
     "add_brandset",
     "change_brandset",
     "delete_brandset",
+    # Monitors (docs/monitors.md): members create and run them; budgets' alerts stay with admins.
+    "view_monitor",
+    "add_monitor",
+    "change_monitor",
 ]
 ADMIN_PERMISSIONS = [
     *MEMBER_PERMISSIONS,

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("tasks.spend.urls")),
     path("", include("tasks.team.urls")),
     path("", include("tasks.visibility.urls")),
+    path("", include("tasks.monitors.urls")),
 ]

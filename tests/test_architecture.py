@@ -14,7 +14,17 @@ LONG_DATA_TABLES = {
     "tasks/management/commands/generate_tasks.py",  # sample prompts, tags and answers for a demo database
     "tasks/models.py",  # the models and their field choices
 }
-AREAS = ("upstream", "builder", "submission", "prompt_templates", "history", "spend", "team", "visibility")
+AREAS = (
+    "upstream",
+    "builder",
+    "submission",
+    "prompt_templates",
+    "history",
+    "spend",
+    "team",
+    "visibility",
+    "monitors",
+)
 
 
 def _modules() -> dict[str, Path]:

@@ -275,6 +275,7 @@ def test_run_local_serves_with_a_worker_and_stops_both_on_ctrl_c(tmp_path):
         children = " ".join(processes_in_group(server.pid))
         assert "gunicorn" in children
         assert "db_worker" in children
+        assert "run_monitors --loop" in children  # the monitors' scheduler
     finally:
         output = stop(server, signal.SIGINT)
 
@@ -373,3 +374,24 @@ def test_make_run_collects_a_submitted_task_with_its_real_worker(tmp_path):
     assert float(cost) > 0 and int(answer_length) > 0
     assert kinds.split(",")[0] == "posted" and kinds.split(",")[-1] == "completed"
     assert "polled" in kinds
+
+
+def test_the_worker_runs_the_monitors_scheduler_beside_it_and_both_stop_on_sigterm(tmp_path):
+    env = production_env(tmp_path, free_port())
+    assert entrypoint("migrate", env=env).returncode == 0
+    worker = subprocess.Popen(  # noqa: S603 - our own script
+        [str(ENTRYPOINT), "worker"], cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        children = ""
+        while time.monotonic() < deadline:
+            children = " ".join(processes_in_group(worker.pid))
+            if "db_worker" in children and "run_monitors --loop" in children:
+                break
+            time.sleep(0.5)
+        assert "db_worker" in children and "run_monitors --loop" in children, children
+    finally:
+        output = stop(worker, signal.SIGTERM)
+    assert processes_in_group(worker.pid) == [], output

@@ -71,6 +71,7 @@ def _routes(patterns=None, prefix: str = "", namespace: str | None = None) -> li
 ROUTES = _routes()
 # The admins' areas: spend (with budgets) and team (credentials, people, audit); the sending queue.
 ADMIN_ONLY = {r.name for r in ROUTES if r.name.startswith(("spend:", "team:"))} | {"submission:queue"}
+ADMIN_ONLY |= {"monitors:alert_list"}  # alert deliveries and the budgets' alert destinations
 PRODUCT_ROUTES = [r for r in ROUTES if r.name not in NO_LOGIN_NEEDED]
 ADMIN_ROUTES = [r for r in ROUTES if r.name in ADMIN_ONLY]
 OTHER_ROUTES = [r for r in PRODUCT_ROUTES if r.name not in ADMIN_ONLY]
@@ -90,6 +91,9 @@ def objects(team_admin):
     brand_set = BrandSet.objects.create(name="Matrix brands")
     brand = Brand.objects.create(brand_set=brand_set, name="Acme")
     BrandSetTag.objects.create(brand_set=brand_set, tag="team-a")
+    from tasks.models import Monitor
+
+    Monitor.objects.create(name="Matrix monitor", slug="matrix-monitor", tag="matrix-monitor", targets=[])
     return {
         "brand_set": brand_set,
         "brand": brand,
@@ -116,6 +120,8 @@ def _url(route: Route, objects) -> str:
         "token_reset": "set-password",
         "set_id": objects["brand_set"].pk,
         "brand_id": objects["brand"].pk,
+        "slug": "matrix-monitor",
+        "destination_id": 1,
     }
     kwargs = {}
     for param in route.params:

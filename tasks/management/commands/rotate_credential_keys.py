@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from tasks import crypto
-from tasks.models import Credential
+from tasks.models import AlertDestination, Credential
 from tasks.team.audit import audit_record
 
 
@@ -45,6 +45,19 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Re-encrypted {rotated} credential(s) under the first key; {current} already were."
         )
+        # Alert webhooks' URLs (they carry their tokens) are stored the same way (docs/monitors.md).
+        hooks = 0
+        for destination in AlertDestination.objects.exclude(url_encrypted="").order_by("pk"):
+            try:
+                token = crypto.rotate(destination.url_encrypted)
+            except crypto.CredentialKeyError:
+                failed.append(f"alert webhook {destination}")
+                continue
+            if token != destination.url_encrypted:
+                AlertDestination.objects.filter(pk=destination.pk).update(url_encrypted=token)
+                hooks += 1
+        if hooks:
+            self.stdout.write(f"Re-encrypted {hooks} alert webhook URL(s).")
         if failed:
             raise CommandError(
                 f"{len(failed)} credential(s) could not be decrypted with any of CREDENTIAL_KEYS: "

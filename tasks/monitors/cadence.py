@@ -1,0 +1,159 @@
+"""When a monitor runs: its cadence as slots (aware datetimes, UTC), DST-correct in its time zone.
+
+Every cadence but "every N days" is a cron expression evaluated by `cronsim` in the monitor's zone
+(hourly = "M * * * *", daily = "M H * * *", weekdays = "M H * * 1,3,5"); cronsim skips a local time
+that does not exist (spring forward) and runs an ambiguous one once (fall back), as cron does. "Every N
+days" counts days from the start date (or 2000-01-01) at the time of day; a time in the spring-forward gap
+runs an hour later. Slots before the start date or after the end date (local days) are never due.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from cronsim import CronSim, CronSimError
+
+EPOCH = date(2000, 1, 1)
+_SEARCH_LIMIT = 400  # slots looked at before giving up (an expression such as "0 0 30 2 *" never fires)
+
+
+class CadenceError(ValueError):
+    """A cadence that cannot run; the message is meant for the person."""
+
+
+@dataclass(frozen=True)
+class Cadence:
+    kind: str  # Monitor.Cadence
+    time_zone: str = "UTC"
+    time_of_day: time | None = None
+    minute: int = 0
+    weekdays: tuple[int, ...] = ()  # 0 = Monday
+    interval_days: int | None = None
+    cron: str = ""
+    start_date: date | None = None
+    end_date: date | None = None
+
+    @classmethod
+    def of(cls, monitor) -> "Cadence":
+        return cls(
+            kind=monitor.cadence,
+            time_zone=monitor.time_zone,
+            time_of_day=monitor.time_of_day,
+            minute=monitor.minute or 0,
+            weekdays=tuple(monitor.weekdays or ()),
+            interval_days=monitor.interval_days,
+            cron=monitor.cron or "",
+            start_date=monitor.start_date,
+            end_date=monitor.end_date,
+        )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_of(self.time_zone)
+
+    def expression(self) -> str | None:
+        """The cron expression of the cadence; None for every N days."""
+        at = self.time_of_day or time(9, 0)
+        if self.kind == "hourly":
+            return f"{self.minute} * * * *"
+        if self.kind == "daily":
+            return f"{at.minute} {at.hour} * * *"
+        if self.kind == "weekdays":
+            if not self.weekdays:
+                raise CadenceError("Choose at least one weekday.")
+            # cron counts Sunday as 0; ours is Monday = 0.
+            days = ",".join(str((day + 1) % 7) for day in sorted(set(self.weekdays)))
+            return f"{at.minute} {at.hour} * * {days}"
+        if self.kind == "cron":
+            return self.cron.strip()
+        if self.kind == "every_n_days":
+            return None
+        raise CadenceError(f"Unknown cadence “{self.kind}”.")
+
+    def check(self) -> None:
+        """Raise CadenceError if the cadence cannot run at all."""
+        self.zone  # noqa: B018 - raises for an unknown zone
+        expression = self.expression()
+        if expression is not None:
+            try:
+                CronSim(expression, datetime(2000, 1, 1, tzinfo=UTC))
+            except CronSimError as exc:
+                raise CadenceError(f"The cron expression “{expression}” is not valid: {exc}") from None
+        elif not self.interval_days or self.interval_days < 1:
+            raise CadenceError("Every how many days? Give a whole number of at least 1.")
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise CadenceError("The end date is before the start date.")
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        """The first slot strictly after `moment` (UTC), or None if none is left before the end date."""
+        zone = self.zone
+        if self.start_date is not None:
+            start = datetime.combine(self.start_date, time(0), tzinfo=zone) - timedelta(microseconds=1)
+            moment = max(moment, start)
+        end = (
+            datetime.combine(self.end_date + timedelta(days=1), time(0), tzinfo=zone)
+            if self.end_date is not None
+            else None
+        )
+        slot = self._next_raw(moment.astimezone(zone))
+        if slot is None or (end is not None and slot >= end):
+            return None
+        return slot.astimezone(UTC)
+
+    def slots_between(self, after: datetime, until: datetime, *, limit: int = 10_000) -> list[datetime]:
+        """The slots in (after, until], at most `limit`."""
+        slots: list[datetime] = []
+        slot = self.next_after(after)
+        while slot is not None and slot <= until and len(slots) < limit:
+            slots.append(slot)
+            slot = self.next_after(slot)
+        return slots
+
+    def latest_at_or_before(self, moment: datetime, *, since: datetime) -> tuple[datetime | None, int]:
+        """The latest slot in [since, moment] and how many slots that range holds."""
+        slots = self.slots_between(since - timedelta(microseconds=1), moment)
+        return (slots[-1] if slots else None), len(slots)
+
+    def _next_raw(self, local: datetime) -> datetime | None:
+        expression = self.expression()
+        if expression is not None:
+            try:
+                it = CronSim(expression, local)
+                return next(it)
+            except (CronSimError, StopIteration):
+                return None
+        return self._next_every_n_days(local)
+
+    def _next_every_n_days(self, local: datetime) -> datetime | None:
+        at = self.time_of_day or time(9, 0)
+        anchor = self.start_date or EPOCH
+        n = self.interval_days or 1
+        day = local.date()
+        offset = (day - anchor).days % n
+        day -= timedelta(days=offset)  # the last cadence day on or before `local`
+        for _ in range(_SEARCH_LIMIT):
+            slot = _local_slot(day, at, self.zone)
+            if slot > local:
+                return slot
+            day += timedelta(days=n)
+        return None
+
+
+def _local_slot(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """`day` at `at` in `zone`; a time in the spring-forward gap moves on by the gap, an ambiguous one is
+    its first occurrence."""
+    naive = datetime.combine(day, at)
+    aware = naive.replace(tzinfo=zone, fold=0)
+    # Round-trip through UTC: a non-existent wall time comes back as the real instant after the gap.
+    return aware.astimezone(UTC).astimezone(zone)
+
+
+def zone_of(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CadenceError(f"Unknown time zone “{name}”.") from None
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(available_timezones())]

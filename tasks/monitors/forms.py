@@ -1,0 +1,252 @@
+"""Forms of the monitor pages: the monitor itself, its alert destinations, its state."""
+
+from datetime import UTC, datetime
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.text import slugify
+
+from tasks.models import AlertDestination, Credential, Monitor, PromptTemplateVersion, ProviderModel
+from tasks.monitors.cadence import Cadence, CadenceError, time_zone_choices
+from tasks.monitors.destinations import emails_parse, webhook_url_check
+from tasks.monitors.plans import run_plan
+from tasks.upstream.providers import tag_problem
+
+WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
+MAX_TARGETS = 20
+
+
+class MonitorForm(forms.Form):
+    name = forms.CharField(max_length=150)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    template_version = forms.ModelChoiceField(
+        queryset=PromptTemplateVersion.objects.none(),
+        required=False,
+        label="Prompt template version",
+        help_text="Run a template over rows of variables…",
+    )
+    rows_text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        required=False,
+        label="Rows (CSV)",
+        help_text="A header line naming the template's variables, then one row per prompt as batches.",
+    )
+    rows_file = forms.FileField(required=False, label="…or upload a CSV file")
+    user_prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        label="…or one prompt",
+        help_text="One builder request: this prompt on each model.",
+    )
+    targets = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Models",
+        help_text="One model per line, optionally with “| credential name” (else the default credential); "
+        "mix providers and credentials freely.",
+    )
+    tag = forms.CharField(
+        max_length=255, required=False, help_text="Every run's tasks carry it (default: the slug)."
+    )
+    labels = forms.CharField(
+        max_length=300, required=False, help_text="Comma-separated, added to every task."
+    )
+    cadence = forms.ChoiceField(choices=Monitor.Cadence.choices, initial=Monitor.Cadence.DAILY)
+    time_of_day = forms.TimeField(
+        required=False, initial="09:00", widget=forms.TimeInput(attrs={"type": "time"}), label="Time of day"
+    )
+    minute = forms.IntegerField(min_value=0, max_value=59, initial=0, required=False, label="Minute (hourly)")
+    weekdays = forms.TypedMultipleChoiceField(
+        choices=WEEKDAYS, coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    interval_days = forms.IntegerField(min_value=1, max_value=365, required=False, label="Every N days")
+    cron = forms.CharField(
+        max_length=120, required=False, label="Cron expression", help_text="e.g. 0 9 * * 1-5"
+    )
+    time_zone = forms.ChoiceField(choices=(), initial="UTC")
+    start_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    cap_per_run = forms.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, label="Cap per run ($)"
+    )
+    cap_per_month = forms.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, label="Cap per month ($)"
+    )
+
+    def __init__(self, *args, monitor: Monitor | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.monitor = monitor
+        self.fields["template_version"].queryset = PromptTemplateVersion.objects.filter(
+            template__archived_at__isnull=True
+        ).select_related("template")
+        self.fields["template_version"].label_from_instance = lambda v: f"{v.template.name} · v{v.number}"
+        self.fields["time_zone"].choices = time_zone_choices()
+        self.plan = None
+        self.cadence = None
+
+    @staticmethod
+    def initial_for(monitor: Monitor) -> dict:
+        names = dict(Credential.objects.values_list("pk", "name"))
+        return {
+            "name": monitor.name,
+            "description": monitor.description,
+            "template_version": monitor.template_version_id,
+            "rows_text": monitor.rows_text,
+            "user_prompt": (monitor.request_fields or {}).get("user_prompt", ""),
+            "targets": "\n".join(
+                f"{t['model_name']} | {names.get(t.get('credential_id'), '?')}" for t in monitor.targets
+            ),
+            "tag": monitor.tag,
+            "labels": ", ".join(monitor.labels),
+            "cadence": monitor.cadence,
+            "time_of_day": monitor.time_of_day,
+            "minute": monitor.minute,
+            "weekdays": monitor.weekdays,
+            "interval_days": monitor.interval_days,
+            "cron": monitor.cron,
+            "time_zone": monitor.time_zone,
+            "start_date": monitor.start_date,
+            "end_date": monitor.end_date,
+            "cap_per_run": monitor.cap_per_run,
+            "cap_per_month": monitor.cap_per_month,
+        }
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        slug = slugify(name)[:150]
+        if not slug:
+            raise ValidationError("Give a name with at least one letter or digit.")
+        clash = Monitor.objects.filter(slug=slug)
+        if self.monitor is not None:
+            clash = clash.exclude(pk=self.monitor.pk)
+        if clash.exists():
+            raise ValidationError("Another monitor has this name.")
+        return name
+
+    def clean_tag(self):
+        tag = self.cleaned_data["tag"].strip()
+        problem = tag_problem(tag) if tag else None
+        if problem:
+            raise ValidationError(problem)
+        return tag
+
+    def clean_labels(self):
+        return [name.strip()[:60] for name in self.cleaned_data["labels"].split(",") if name.strip()][:10]
+
+    def clean_targets(self):
+        lines = [line.strip() for line in self.cleaned_data["targets"].splitlines() if line.strip()]
+        if not lines:
+            raise ValidationError("Give at least one model.")
+        if len(lines) > MAX_TARGETS:
+            raise ValidationError(f"At most {MAX_TARGETS} models.")
+        active = {c.name.lower(): c for c in Credential.objects.filter(is_active=True)}
+        default = Credential.objects.filter(is_active=True).order_by("-is_default", "name").first()
+        listed = set(ProviderModel.objects.filter(is_listed=True).values_list("model_name", flat=True))
+        targets, errors = [], []
+        for n, line in enumerate(lines, start=1):
+            model, _, credential_name = (part.strip() for part in line.partition("|"))
+            credential = active.get(credential_name.lower()) if credential_name else default
+            if credential is None:
+                errors.append(
+                    f"Line {n}: no active credential is named “{credential_name}”."
+                    if credential_name
+                    else f"Line {n}: there is no active credential; add one first."
+                )
+                continue
+            if listed and model not in listed:
+                errors.append(f"Line {n}: “{model}” is not in the model catalog.")
+                continue
+            targets.append({"model_name": model[:100], "credential_id": credential.pk})
+        if errors:
+            raise ValidationError(errors)
+        return targets
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("rows_file")
+        if upload:
+            try:
+                data["rows_text"] = upload.read(2_000_000).decode("utf-8-sig")
+            except UnicodeDecodeError:
+                self.add_error("rows_file", "The file is not UTF-8 text.")
+        version, prompt = data.get("template_version"), (data.get("user_prompt") or "").strip()
+        if bool(version) == bool(prompt):
+            raise ValidationError("Choose a prompt template version or write one prompt (one of the two).")
+        cadence = Cadence(
+            kind=data.get("cadence") or "",
+            time_zone=data.get("time_zone") or "UTC",
+            time_of_day=data.get("time_of_day"),
+            minute=data.get("minute") or 0,
+            weekdays=tuple(data.get("weekdays") or ()),
+            interval_days=data.get("interval_days"),
+            cron=data.get("cron") or "",
+            start_date=data.get("start_date"),
+            end_date=data.get("end_date"),
+        )
+        try:
+            cadence.check()
+            if cadence.next_after(datetime.now(UTC)) is None:
+                raise CadenceError("This cadence has no run left (check the end date or the expression).")
+        except CadenceError as exc:
+            self.add_error("cron" if data.get("cadence") == "cron" else "cadence", str(exc))
+        self.cadence = cadence
+        if "targets" in data and not self.errors:
+            self.plan = run_plan(monitor=self.unsaved())
+            if self.plan.errors:
+                raise ValidationError(self.plan.errors[:20])
+        return data
+
+    def unsaved(self) -> Monitor:
+        """The monitor the form describes, not saved (for the plan and the estimate)."""
+        data = self.cleaned_data
+        prompt = (data.get("user_prompt") or "").strip()
+        version = data.get("template_version")
+        return Monitor(
+            name=data.get("name", ""),
+            template_version=version,
+            rows_text=data.get("rows_text", "") if version else "",
+            request_fields={"user_prompt": prompt} if not version else None,
+            request_provider="chat_gpt",
+            targets=data.get("targets") or [],
+            tag=data.get("tag") or slugify(data.get("name", ""))[:255],
+            cadence=data.get("cadence") or Monitor.Cadence.DAILY,
+            time_of_day=data.get("time_of_day"),
+            minute=data.get("minute") or 0,
+            weekdays=list(data.get("weekdays") or []),
+            interval_days=data.get("interval_days"),
+            cron=data.get("cron") or "",
+            time_zone=data.get("time_zone") or "UTC",
+            start_date=data.get("start_date"),
+            end_date=data.get("end_date"),
+            cap_per_run=data.get("cap_per_run"),
+            cap_per_month=data.get("cap_per_month"),
+            labels=data.get("labels") or [],
+        )
+
+
+class DestinationForm(forms.Form):
+    kind = forms.ChoiceField(choices=AlertDestination.Kind.choices)
+    emails = forms.CharField(
+        max_length=500, required=False, label="Email addresses", help_text="Comma-separated."
+    )
+    url = forms.URLField(max_length=1000, required=False, label="Webhook URL", assume_scheme="https")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == AlertDestination.Kind.EMAIL:
+            try:
+                data["emails"] = ", ".join(emails_parse(data.get("emails") or ""))
+            except ValidationError as exc:
+                self.add_error("emails", exc)
+        elif "url" in data:
+            if not data.get("url"):
+                self.add_error("url", "Give the webhook's URL.")
+            else:
+                try:
+                    webhook_url_check(data["url"])
+                except ValidationError as exc:
+                    self.add_error("url", exc)
+        return data
+
+
+class StateForm(forms.Form):
+    action = forms.ChoiceField(choices=[("pause", "Pause"), ("resume", "Resume"), ("archive", "Archive")])

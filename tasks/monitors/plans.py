@@ -1,0 +1,124 @@
+"""What a monitor's run sends: every task body, per credential and provider, checked by the builder's form.
+
+A template monitor is planned as a batch is (`prompt_templates.batches.batch_plan`, once per target so
+each target's credential is the one its tasks use); a request monitor is its one builder request on each
+target. Every body carries the monitor's tag, so a monitor's tasks are its tag's history.
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from tasks.builder.forms import TaskRequestForm, form_data_from_fields
+from tasks.models import Credential, Monitor, ProviderModel
+from tasks.prompt_templates.batches import batch_plan, parse_rows
+from tasks.prompt_templates.services import template_variables
+from tasks.upstream.providers import provider_rules, queued_charge_per_task
+
+
+@dataclass
+class RunGroup:
+    """The tasks of one run that go to one credential and provider: one submission."""
+
+    credential: Credential
+    provider: str
+    bodies: list[dict] = field(default_factory=list)
+    variables: list[dict[str, str]] = field(default_factory=list)
+    charge_per_task: Decimal = Decimal("0")
+
+
+@dataclass
+class RunPlan:
+    groups: list[RunGroup] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    row_count: int = 0
+    models: list[str] = field(default_factory=list)
+
+    @property
+    def task_count(self) -> int:
+        return sum(len(group.bodies) for group in self.groups)
+
+    @property
+    def charge(self) -> Decimal:
+        return sum((group.charge_per_task * len(group.bodies) for group in self.groups), Decimal("0"))
+
+
+def run_plan(*, monitor: Monitor) -> RunPlan:
+    """Every task one run of `monitor` sends, or every reason it cannot run."""
+    plan = RunPlan()
+    targets = monitor.targets or []
+    if not targets:
+        plan.errors.append("The monitor has no model to run on.")
+        return plan
+    credentials = Credential.objects.in_bulk([t.get("credential_id") for t in targets])
+    catalog = {}
+    for entry in ProviderModel.objects.filter(is_listed=True):
+        catalog.setdefault(entry.model_name, entry.provider)
+    groups: dict[tuple[int, str], RunGroup] = {}
+    for target in targets:
+        model = target.get("model_name", "")
+        credential = credentials.get(target.get("credential_id"))
+        plan.models.append(model)
+        if credential is None:
+            plan.errors.append(f"{model}: its credential was deleted.")
+            continue
+        if not credential.is_active:
+            plan.errors.append(f"{model}: the credential “{credential.name}” is disabled.")
+            continue
+        bodies, providers, variables, rows = _target_bodies(monitor, model, credential, catalog, plan.errors)
+        plan.row_count = max(plan.row_count, rows)
+        for body, provider, values in zip(bodies, providers, variables, strict=True):
+            body["tag"] = monitor.tag
+            group = groups.setdefault(
+                (credential.pk, provider),
+                RunGroup(
+                    credential=credential,
+                    provider=provider,
+                    charge_per_task=queued_charge_per_task(price_multiplier=credential.price_multiplier),
+                ),
+            )
+            group.bodies.append(body)
+            group.variables.append(values)
+    plan.groups = list(groups.values())
+    if not plan.errors and not plan.task_count:
+        plan.errors.append("The monitor has nothing to send.")
+    return plan
+
+
+def _target_bodies(monitor, model, credential, catalog, errors):
+    if monitor.template_version_id:
+        batch = batch_plan(
+            version=monitor.template_version,
+            rows_text=monitor.rows_text,
+            models=[model],
+            credential=credential,
+        )
+        errors.extend(batch.errors)
+        if batch.errors:
+            return [], [], [], len(batch.rows)
+        tasks = batch.tasks()
+        return (
+            [body for body, _p, _v in tasks],
+            [provider for _b, provider, _v in tasks],
+            [values for _b, _p, values in tasks],
+            len(batch.rows),
+        )
+    fields = monitor.request_fields or {}
+    provider = catalog.get(model) or monitor.request_provider
+    rules = provider_rules(provider)
+    data = form_data_from_fields(rules, {**fields, "model_name": model}, credential=credential)
+    entries = [e for e in ProviderModel.objects.filter(is_listed=True, provider=provider)]
+    form = TaskRequestForm(data, rules=rules, catalog=entries, credential_checked=True)
+    if not form.is_valid():
+        for name, messages in form.errors.items():
+            label = form[name].label if name in form.fields else name
+            errors.extend(f"{model}: {label}: {message}" for message in messages)
+        return [], [], [], 1
+    return [form.body], [provider], [{}], 1
+
+
+def rows_count(*, monitor: Monitor) -> int:
+    """How many rows a run has (1 for a request), without checking them: for estimates."""
+    if not monitor.template_version_id:
+        return 1
+    rows, _errors = parse_rows(monitor.rows_text, template_variables(monitor.template_version.fields))
+    return len(rows)

@@ -1,0 +1,250 @@
+"""A monitor's runs: planning one as a batch through the durable sending, or skipping it with its reason.
+
+`run_execute` is the one place a run turns into tasks, in **one transaction** with the run's row locked:
+the caps and budgets are checked, the batch, every task row and its chunks are written
+(`submission.sending.submit_task_ids`), and the run becomes `sent`, or it becomes `skipped`/`failed` with
+its reason. A process killed anywhere before that commit leaves the run `planned` with nothing written, and
+the next scheduler tick executes it; once it has committed, the run is never planned again. Nothing is
+posted here: workers send the chunks (docs/task-lifecycle.md). Task i of a run carries the idempotency key
+`monitor:<run id>:<i>`, a second guard against writing a run's tasks twice.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from tasks.models import Alert, Batch, Monitor, MonitorRun, Task, TaskLabel
+from tasks.monitors.alerts import alert_raise
+from tasks.monitors.plans import run_plan
+from tasks.spend.budgets import BudgetExceeded, budgets_reserve, month_start
+from tasks.submission import sending
+from tasks.team.audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal("0")
+# A task still unknown this long after its run was planned is reported (its reply was lost).
+UNKNOWN_ALERT_AFTER = timedelta(minutes=30)
+REFRESH_WINDOW = timedelta(days=7)
+
+
+class RunRefused(Exception):
+    """A run cannot be started now; the message is meant for the person."""
+
+
+def monitor_month_cost(*, monitor: Monitor, now: datetime | None = None) -> Decimal:
+    """What the monitor's runs count this month: final costs, charges at post and reservations."""
+    total = Task.objects.filter(
+        batch__monitor_run__monitor=monitor, created_at__gte=month_start(now)
+    ).aggregate(total=Sum("spend"))["total"]
+    return (total or ZERO).quantize(Decimal("0.000001"))
+
+
+def run_now(*, monitor: Monitor, user) -> MonitorRun:
+    """A run outside the schedule, counted against the caps like any other; executed at once (it only
+    writes the plan: workers send it)."""
+    if monitor.state == Monitor.State.ARCHIVED:
+        raise RunRefused("An archived monitor does not run.")
+    now = timezone.now()
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                run = MonitorRun.objects.create(
+                    monitor=monitor,
+                    slot=now + timedelta(microseconds=attempt),
+                    kind=MonitorRun.Kind.MANUAL,
+                    requested_by=user if user is not None and user.pk else None,
+                )
+            break
+        except IntegrityError:  # the same microsecond as another run of this monitor
+            continue
+    else:
+        raise RunRefused("Another run of this monitor was started at the same moment; try again.")
+    return run_execute(run_id=run.pk)
+
+
+def run_execute(*, run_id) -> MonitorRun:
+    """Turn a planned run into its batch (or skip it); a run already executed is returned as it is.
+
+    Safe to call twice and from several processes at once: the run's row is locked, and only a
+    `planned` run is executed.
+    """
+    with transaction.atomic():
+        run = MonitorRun.objects.select_for_update().get(pk=run_id)
+        if run.state != MonitorRun.State.PLANNED:
+            return run
+        # The monitor's row too: two runs of one monitor check its monthly cap one after the other.
+        monitor = (
+            Monitor.objects.select_for_update(of=("self",))
+            .select_related("template_version__template")
+            .get(pk=run.monitor_id)
+        )
+        plan = run_plan(monitor=monitor)
+        if plan.errors:
+            return _run_close(run, MonitorRun.State.FAILED, "Not sent: " + " ".join(plan.errors[:5]))
+        run.task_count = plan.task_count
+        run.estimated_charge = plan.charge
+        refusal = _cap_refusal(monitor, plan.charge)
+        if refusal:
+            return _run_close(run, MonitorRun.State.SKIPPED, refusal)
+        charges = [(monitor.tag, group.charge_per_task) for group in plan.groups for _ in group.bodies]
+        try:
+            with transaction.atomic():
+                budgets_reserve(user=monitor.owner, charges=charges)
+        except BudgetExceeded as exc:
+            return _run_close(run, MonitorRun.State.SKIPPED, str(exc))
+        batch = Batch(
+            name=f"{monitor.name} · {run.get_kind_display()} {timezone.localtime(run.slot):%Y-%m-%d %H:%M}"[
+                :200
+            ],
+            template_version_id=monitor.template_version_id,
+            created_by=monitor.owner,
+            task_count=plan.task_count,
+            row_count=plan.row_count,
+            model_names=plan.models,
+            estimated_charge=plan.charge,
+        )
+        index = 0
+        try:
+            with transaction.atomic():
+                for group in plan.groups:
+                    specs = []
+                    for body, values in zip(group.bodies, group.variables, strict=True):
+                        specs.append(
+                            sending.TaskSpec(
+                                provider=group.provider,
+                                body=body,
+                                idempotency_key=f"monitor:{run.pk}:{index}",
+                                template_version_id=monitor.template_version_id,
+                                variables=values or None,
+                            )
+                        )
+                        index += 1
+                    # Checked above for the whole run, in this same transaction: no hold to take over.
+                    sending.submit_task_ids(
+                        specs=specs, credential=group.credential, user=monitor.owner, batch=batch, held={}
+                    )
+        except sending.SubmissionError as exc:
+            return _run_close(run, MonitorRun.State.FAILED, f"Not sent: {exc}")
+        if monitor.labels:
+            _label_batch(batch, monitor.labels, monitor.owner)
+        run.batch = batch
+        run.state = MonitorRun.State.SENT
+        run.save(update_fields=["batch", "state", "task_count", "estimated_charge"])
+    return run
+
+
+def _cap_refusal(monitor: Monitor, charge: Decimal) -> str:
+    if monitor.cap_per_run is not None and charge > monitor.cap_per_run:
+        return (
+            f"Skipped: this run would cost up to ${charge:.4f}, over the monitor's cap of "
+            f"${monitor.cap_per_run:.2f} per run."
+        )
+    if monitor.cap_per_month is not None:
+        spent = monitor_month_cost(monitor=monitor)
+        if spent + charge > monitor.cap_per_month:
+            return (
+                f"Skipped: the monitor has used ${spent:.4f} of its ${monitor.cap_per_month:.2f} this month "
+                f"and this run needs up to ${charge:.4f}."
+            )
+    return ""
+
+
+def _run_close(run: MonitorRun, state: str, reason: str) -> MonitorRun:
+    """Skip or fail a run, with its reason on the monitor page, in the audit log and as an alert."""
+    run.state = state
+    run.reason = reason[:2000]
+    run.finished_at = timezone.now()
+    run.save(update_fields=["state", "reason", "finished_at", "task_count", "estimated_charge"])
+    skipped = state == MonitorRun.State.SKIPPED
+    audit_record(
+        actor=run.requested_by,
+        action="monitor.run_skipped" if skipped else "monitor.run_failed",
+        obj=run.monitor,
+        changes={"slot": run.slot, "kind": run.kind, "reason": run.reason},
+    )
+    alert_raise(
+        key=f"run:{run.pk}:{state}",
+        kind=Alert.Kind.RUN_SKIPPED if skipped else Alert.Kind.RUN_FAILED,
+        message=f"{run.monitor.name}: the run of {timezone.localtime(run.slot):%Y-%m-%d %H:%M} — {reason}",
+        monitor=run.monitor,
+        run=run,
+    )
+    return run
+
+
+def _label_batch(batch: Batch, labels: list[str], owner) -> None:
+    task_ids = list(batch.tasks.values_list("pk", flat=True))
+    TaskLabel.objects.bulk_create(
+        [TaskLabel(task_id=pk, name=name[:60], created_by=owner) for pk in task_ids for name in labels],
+        ignore_conflicts=True,
+    )
+
+
+def runs_refresh(*, now: datetime | None = None) -> int:
+    """Bring sent runs' counts and cost up to date; a run whose tasks are all final is done, and one with
+    failed tasks, or tasks unknown for UNKNOWN_ALERT_AFTER, raises its alert once. Returns runs finished."""
+    now = now or timezone.now()
+    runs = list(
+        MonitorRun.objects.filter(state=MonitorRun.State.SENT, created_at__gte=now - REFRESH_WINDOW)
+        .select_related("monitor")
+        .order_by("created_at")[:500]
+    )
+    if not runs:
+        return 0
+    S = Task.Status
+    counts = {
+        row["batch_id"]: row
+        for row in Task.objects.filter(batch_id__in=[run.batch_id for run in runs if run.batch_id])
+        .values("batch_id")
+        .annotate(
+            total=Count("pk"),
+            cost=Sum("spend"),
+            completed=Count("pk", filter=Q(status=S.COMPLETED)),
+            failed=Count("pk", filter=Q(status=S.FAILED)),
+            unknown=Count("pk", filter=Q(status=S.UNKNOWN)),
+        )
+        .order_by()
+    }
+    finished = 0
+    for run in runs:
+        row = counts.get(run.batch_id)
+        if row is None:
+            continue
+        before = (run.completed_count, run.failed_count, run.unknown_count, run.cost)
+        run.completed_count, run.failed_count = row["completed"], row["failed"]
+        run.unknown_count, run.cost = row["unknown"], row["cost"] or ZERO
+        fields = ["completed_count", "failed_count", "unknown_count", "cost"]
+        changed = before != (run.completed_count, run.failed_count, run.unknown_count, run.cost)
+        if row["completed"] + row["failed"] >= row["total"] and row["total"]:
+            run.state, run.finished_at = MonitorRun.State.DONE, now
+            fields += ["state", "finished_at"]
+            finished += 1
+            if row["failed"]:
+                alert_raise(
+                    key=f"run:{run.pk}:failed-tasks",
+                    kind=Alert.Kind.RUN_FAILED,
+                    message=f"{run.monitor.name}: {row['failed']} of {row['total']} tasks of the run of "
+                    f"{timezone.localtime(run.slot):%Y-%m-%d %H:%M} failed.",
+                    monitor=run.monitor,
+                    run=run,
+                )
+        if row["unknown"] and now - run.created_at >= UNKNOWN_ALERT_AFTER:
+            alert_raise(
+                key=f"run:{run.pk}:unknown",
+                kind=Alert.Kind.TASKS_UNKNOWN,
+                message=f"{run.monitor.name}: {row['unknown']} task(s) of the run of "
+                f"{timezone.localtime(run.slot):%Y-%m-%d %H:%M} are unknown (their reply was lost; they may "
+                "have been charged and are never resent).",
+                monitor=run.monitor,
+                run=run,
+            )
+        if changed or "state" in fields:  # most ticks change nothing: no write
+            MonitorRun.objects.filter(pk=run.pk, state=MonitorRun.State.SENT).update(
+                **{name: getattr(run, name) for name in fields}
+            )
+    return finished

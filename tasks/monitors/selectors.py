@@ -1,0 +1,175 @@
+"""Reads of the monitor pages: the list, a monitor's page, the cost estimate."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+
+from tasks.models import AlertDelivery, AuditEntry, Budget, Monitor, MonitorRun, Task
+from tasks.monitors.cadence import Cadence, CadenceError
+from tasks.monitors.plans import RunPlan
+from tasks.spend.budgets import budget_spent, month_start
+
+ZERO = Decimal("0")
+PAGE_RUNS = 60
+ANSWER_RUNS = 10
+
+
+def monitor_rows(*, state: str = "") -> list[Monitor]:
+    """Every monitor with its last run's state and time and its cost this month (three queries)."""
+    monitors = Monitor.objects.select_related("owner").order_by("name")
+    monitors = monitors.filter(state=state) if state else monitors.exclude(state=Monitor.State.ARCHIVED)
+    last = MonitorRun.objects.filter(monitor=OuterRef("pk")).order_by("-slot")
+    monitors = list(
+        monitors.annotate(
+            last_state=Subquery(last.values("state")[:1]), last_slot=Subquery(last.values("slot")[:1])
+        )
+    )
+    costs = dict(
+        Task.objects.filter(created_at__gte=month_start(), batch__monitor_run__monitor__in=monitors)
+        .values_list("batch__monitor_run__monitor")
+        .annotate(total=Sum("spend"))
+        .order_by()
+    )
+    for monitor in monitors:
+        monitor.month_cost = costs.get(monitor.pk) or ZERO
+        monitor.last_state_label = dict(MonitorRun.State.choices).get(monitor.last_state, "")
+    return monitors
+
+
+@dataclass
+class Estimate:
+    per_run: Decimal = ZERO
+    runs_per_month: int = 0
+    per_month: Decimal = ZERO
+    task_count: int = 0
+    budgets: list[dict] = field(default_factory=list)
+
+
+def monitor_estimate(*, monitor: Monitor, plan: RunPlan, now: datetime | None = None) -> Estimate:
+    """The estimated cost of one run (its tasks at the queued charge) and of 30 days of the cadence, with the
+    budgets that apply to the monitor's tasks and what is left of them."""
+    now = now or datetime.now(UTC)
+    estimate = Estimate(per_run=plan.charge, task_count=plan.task_count)
+    try:
+        estimate.runs_per_month = len(
+            Cadence.of(monitor).slots_between(now, now + timedelta(days=30), limit=800)
+        )
+    except CadenceError:
+        estimate.runs_per_month = 0
+    estimate.per_month = estimate.per_run * estimate.runs_per_month
+    scopes = Q(scope=Budget.Scope.TEAM) | Q(scope=Budget.Scope.TAG, tag=monitor.tag)
+    if monitor.owner_id:
+        scopes |= Q(scope=Budget.Scope.PERSON, user_id=monitor.owner_id)
+    for budget in Budget.objects.filter(scopes, is_active=True):
+        spent = budget_spent(budget)
+        estimate.budgets.append(
+            {
+                "budget": budget,
+                "spent": spent,
+                "left": max(budget.monthly_limit - spent, ZERO),
+                "limit": budget.monthly_limit,
+            }
+        )
+    return estimate
+
+
+@dataclass
+class MonitorPage:
+    monitor: Monitor
+    runs: list[MonitorRun]
+    status_counts: list[tuple[str, int]]
+    month_cost: Decimal
+    total_cost: Decimal
+    upcoming: list[datetime]
+    history: list[AuditEntry]
+    deliveries: list[AlertDelivery]
+    answers: list[dict]
+    models: list[str]
+
+
+def monitor_page(*, monitor: Monitor) -> MonitorPage:
+    runs = list(monitor.runs.select_related("batch", "requested_by").order_by("-slot")[:PAGE_RUNS])
+    counts = Counter(dict(monitor.runs.values_list("state").annotate(n=Count("pk")).order_by()))
+    labels = dict(MonitorRun.State.choices)
+    tasks = Task.objects.filter(batch__monitor_run__monitor=monitor)
+    month_cost = tasks.filter(created_at__gte=month_start()).aggregate(total=Sum("spend"))["total"] or ZERO
+    total_cost = tasks.aggregate(total=Sum("spend"))["total"] or ZERO
+    upcoming = []
+    if monitor.state == Monitor.State.ACTIVE and monitor.next_run_at:
+        cadence = Cadence.of(monitor)
+        slot = monitor.next_run_at
+        while slot is not None and len(upcoming) < 5:
+            upcoming.append(slot)
+            slot = cadence.next_after(slot)
+    history = list(
+        AuditEntry.objects.filter(object_type="Monitor", object_id=str(monitor.pk))
+        .select_related("actor")
+        .order_by("-created_at")[:50]
+    )
+    deliveries = list(
+        AlertDelivery.objects.filter(alert__monitor=monitor)
+        .select_related("alert")
+        .order_by("-created_at")[:20]
+    )
+    answers, models = _answer_grid(monitor)
+    return MonitorPage(
+        monitor=monitor,
+        runs=runs,
+        status_counts=[(labels.get(state, state), n) for state, n in sorted(counts.items())],
+        month_cost=month_cost,
+        total_cost=total_cost,
+        upcoming=upcoming,
+        history=history,
+        deliveries=deliveries,
+        answers=answers,
+        models=models,
+    )
+
+
+def _answer_grid(monitor: Monitor) -> tuple[list[dict], list[str]]:
+    """Per prompt × model over the newest ANSWER_RUNS runs: how many answers, how many times the answer
+    changed from one run to the next, and whether the latest answer is new."""
+    batches = list(
+        monitor.runs.filter(batch__isnull=False)
+        .order_by("-slot")
+        .values_list("batch_id", flat=True)[:ANSWER_RUNS]
+    )
+    rows = (
+        Task.objects.filter(batch_id__in=batches, status=Task.Status.COMPLETED)
+        .order_by("created_at", "id")
+        .values_list("user_prompt", "model_name", "answer_text", "id")
+    )
+    cells: dict[tuple[str, str], dict] = {}
+    models: list[str] = []
+    for prompt, model, answer, task_id in rows.iterator():
+        if model not in models:
+            models.append(model)
+        cell = cells.setdefault(
+            (prompt, model), {"answers": 0, "changes": 0, "last": None, "latest_changed": False}
+        )
+        cell["answers"] += 1
+        changed = cell["last"] is not None and cell["last"] != answer
+        cell["changes"] += changed
+        cell["latest_changed"] = changed
+        cell["last"], cell["task_id"] = answer, task_id
+    prompts: dict[str, dict] = {}
+    for (prompt, model), cell in cells.items():
+        cell.pop("last")
+        prompts.setdefault(prompt, {"prompt": prompt, "cells": {}})["cells"][model] = cell
+    grid = []
+    for row in prompts.values():
+        row["by_model"] = [row["cells"].get(model) for model in models]
+        grid.append(row)
+    return grid, models
+
+
+def alert_deliveries(*, failed_only: bool = False, limit: int = 100) -> list[AlertDelivery]:
+    deliveries = AlertDelivery.objects.select_related("alert__monitor", "alert__budget").order_by(
+        "-created_at"
+    )
+    if failed_only:
+        deliveries = deliveries.filter(state=AlertDelivery.State.FAILED)
+    return list(deliveries[:limit])

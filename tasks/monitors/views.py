@@ -1,0 +1,209 @@
+"""The monitor pages: list, create/edit (with the live cost estimate), the monitor's page and its actions,
+and the admins' alerts page (deliveries, budget destinations)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from tasks.fragments import wants_fragment
+from tasks.history.tags import tag_summary
+from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor
+from tasks.monitors import selectors, services
+from tasks.monitors.alerts import alert_test
+from tasks.monitors.forms import DestinationForm, MonitorForm, StateForm
+from tasks.monitors.runs import RunRefused, run_now
+
+
+@permission_required("tasks.view_monitor", raise_exception=True)
+@require_GET
+def monitor_list(request):
+    state = request.GET.get("state", "")
+    state = state if state in Monitor.State.values else ""
+    monitors = selectors.monitor_rows(state=state)
+    return render(request, "tasks/monitors/list.html", {"monitors": monitors, "state": state})
+
+
+@permission_required("tasks.add_monitor", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def monitor_edit(request, slug: str | None = None):
+    monitor = get_object_or_404(Monitor, slug=slug) if slug else None
+    if monitor is not None and not request.user.has_perm("tasks.change_monitor"):
+        raise PermissionDenied
+    estimate = None
+    if request.method == "POST":
+        form = MonitorForm(request.POST, request.FILES, monitor=monitor)
+        if form.is_valid():
+            saved = services.monitor_save(
+                actor=request.user,
+                unsaved=form.unsaved(),
+                monitor=monitor,
+                description=form.cleaned_data["description"],
+            )
+            messages.success(
+                request, f"Monitor “{saved.name}” saved; next run {saved.next_run_at or 'none'}."
+            )
+            return redirect("monitors:detail", slug=saved.slug)
+        if form.plan is not None:
+            estimate = selectors.monitor_estimate(monitor=form.unsaved(), plan=form.plan)
+    else:
+        form = MonitorForm(initial=MonitorForm.initial_for(monitor) if monitor else None, monitor=monitor)
+    return render(
+        request, "tasks/monitors/form.html", {"form": form, "monitor": monitor, "estimate": estimate}
+    )
+
+
+@permission_required("tasks.add_monitor", raise_exception=True)
+@require_POST
+def monitor_estimate_view(request):
+    """The cost estimate of the form as it is: binds the same form, never saves."""
+    form = MonitorForm(request.POST, request.FILES)
+    estimate = None
+    if form.is_valid() and form.plan is not None:
+        estimate = selectors.monitor_estimate(monitor=form.unsaved(), plan=form.plan)
+    return render(request, "tasks/monitors/form.html#estimate", {"form": form, "estimate": estimate})
+
+
+@permission_required("tasks.view_monitor", raise_exception=True)
+@require_GET
+def monitor_detail(request, slug: str):
+    monitor = get_object_or_404(
+        Monitor.objects.select_related("owner", "template_version__template"), slug=slug
+    )
+    page = selectors.monitor_page(monitor=monitor)
+    summary = tag_summary(tag=monitor.tag, prompt=request.GET.get("prompt", None))
+    context = {
+        "page": page,
+        "monitor": monitor,
+        "summary": summary,
+        "tag": monitor.tag,
+        "destination_form": DestinationForm(),
+        "destinations": list(monitor.alert_destinations.all()),
+    }
+    template = "tasks/monitors/detail.html#runs" if wants_fragment(request) else "tasks/monitors/detail.html"
+    return render(request, template, context)
+
+
+@permission_required("tasks.change_monitor", raise_exception=True)
+@require_POST
+def monitor_state(request, slug: str):
+    monitor = get_object_or_404(Monitor, slug=slug)
+    form = StateForm(request.POST)
+    if form.is_valid():
+        monitor = services.monitor_state_set(
+            actor=request.user, monitor=monitor, action=form.cleaned_data["action"]
+        )
+        messages.success(request, f"“{monitor.name}” is now {monitor.get_state_display().lower()}.")
+    else:
+        messages.error(request, "Choose pause, resume or archive.")
+    return redirect("monitors:detail", slug=monitor.slug)
+
+
+@permission_required("tasks.change_monitor", raise_exception=True)
+@require_POST
+def monitor_run_now(request, slug: str):
+    monitor = get_object_or_404(Monitor, slug=slug)
+    try:
+        run = run_now(monitor=monitor, user=request.user)
+    except RunRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        if run.reason:
+            messages.error(request, run.reason)
+        else:
+            messages.success(request, f"Run started: {run.task_count} task(s) planned; workers send them.")
+    return redirect("monitors:detail", slug=monitor.slug)
+
+
+@permission_required("tasks.change_monitor", raise_exception=True)
+@require_POST
+def monitor_destination_add(request, slug: str):
+    monitor = get_object_or_404(Monitor, slug=slug)
+    form = DestinationForm(request.POST)
+    if form.is_valid():
+        services.destination_add(actor=request.user, monitor=monitor, **_destination_data(form))
+        messages.success(request, "Alert destination added.")
+        return redirect("monitors:detail", slug=monitor.slug)
+    page = selectors.monitor_page(monitor=monitor)
+    context = {
+        "page": page,
+        "monitor": monitor,
+        "summary": tag_summary(tag=monitor.tag),
+        "tag": monitor.tag,
+        "destination_form": form,
+        "destinations": list(monitor.alert_destinations.all()),
+    }
+    return render(request, "tasks/monitors/detail.html", context, status=400)
+
+
+def _destination_data(form: DestinationForm) -> dict:
+    data = form.cleaned_data
+    return {"kind": data["kind"], "emails": data.get("emails", ""), "url": data.get("url", "")}
+
+
+@permission_required("tasks.manage_budgets", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def alert_list(request):
+    """Admins: every alert delivery (failures first to see) and the budgets' alert destinations."""
+    form = DestinationForm()
+    budget_choices = list(Budget.objects.all())
+    if request.method == "POST":
+        form = DestinationForm(request.POST)
+        budget = (
+            Budget.objects.filter(pk=request.POST.get("budget") or None).first()
+            if request.POST.get("budget", "").isdigit()
+            else None
+        )
+        if budget is None:
+            form.add_error(None, "Choose a budget.")
+        if form.is_valid():
+            services.destination_add(actor=request.user, budget=budget, **_destination_data(form))
+            messages.success(request, f"Alert destination added to {budget}.")
+            return redirect("monitors:alert_list")
+    context = {
+        "deliveries": selectors.alert_deliveries(),
+        "failed": AlertDelivery.objects.filter(state=AlertDelivery.State.FAILED).count(),
+        "destinations": list(AlertDestination.objects.filter(budget__isnull=False).select_related("budget")),
+        "form": form,
+        "budgets": budget_choices,
+    }
+    return render(request, "tasks/monitors/alerts.html", context, status=400 if form.errors else 200)
+
+
+def _destination_allowed(request, destination: AlertDestination) -> None:
+    perm = "tasks.change_monitor" if destination.monitor_id else "tasks.manage_budgets"
+    if not request.user.has_perm(perm):
+        raise PermissionDenied
+
+
+def _back(destination: AlertDestination):
+    if destination.monitor_id:
+        return redirect("monitors:detail", slug=destination.monitor.slug)
+    return redirect("monitors:alert_list")
+
+
+@permission_required("tasks.view_monitor", raise_exception=True)
+@require_POST
+def destination_test(request, destination_id: int):
+    destination = get_object_or_404(AlertDestination.objects.select_related("monitor"), pk=destination_id)
+    _destination_allowed(request, destination)
+    delivery = alert_test(destination=destination)
+    if delivery.state == AlertDelivery.State.SENT:
+        messages.success(request, f"Test alert sent to {destination}.")
+    else:
+        messages.error(
+            request, f"The test alert to {destination} failed: {delivery.last_error} (retried with backoff)."
+        )
+    return _back(destination)
+
+
+@permission_required("tasks.view_monitor", raise_exception=True)
+@require_POST
+def destination_remove(request, destination_id: int):
+    destination = get_object_or_404(AlertDestination.objects.select_related("monitor"), pk=destination_id)
+    _destination_allowed(request, destination)
+    back = _back(destination)
+    services.destination_delete(actor=request.user, destination=destination)
+    messages.success(request, "Alert destination removed.")
+    return back

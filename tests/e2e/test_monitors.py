@@ -1,0 +1,110 @@
+"""A new user's monitor, in the browser: a daily monitor of 3 prompts × 2 models (ChatGPT and Claude)
+created from a template, run at its time by the scheduler against the stand-in (sent by the real worker
+code, collected from the stand-in), its runs and answer changes shown, paused, resumed, and an alert sent
+when its cap is reached."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from playwright.sync_api import expect
+
+from tasks.models import Credential, Monitor, MonitorRun, Task
+from tasks.monitors.scheduler import scheduler_tick
+from tasks.prompt_templates.services import template_create
+from tasks.submission.collection import task_fetch
+from tests.conftest import sandbox_api_key
+from tests.factories import make_catalog, member_group
+from tests.submission.sending import send_planned
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def stand_in_credential(live_server):
+    credential = Credential(
+        name="Stand-in", kind=Credential.Kind.AISA, base_url=f"{live_server.url}/sandbox/apis/v1/dataforseo",
+        is_default=True,
+    )  # fmt: skip
+    credential.set_secret(sandbox_api_key())
+    credential.save()
+    return credential
+
+
+def run_slot(monitor: Monitor) -> MonitorRun:
+    """The scheduler at the monitor's next slot, the worker's sending, the results collected."""
+    monitor.refresh_from_db()
+    scheduler_tick(now=monitor.next_run_at + timedelta(seconds=30))
+    send_planned()
+    time.sleep(0.6)  # the stand-in's task delay
+    for task_id in Task.objects.filter(status=Task.Status.SUBMITTED).values_list("pk", flat=True):
+        task_fetch(task_id=task_id)
+    scheduler_tick(now=monitor.next_run_at - timedelta(seconds=1))  # brings the runs up to date
+    return monitor.runs.order_by("-slot").first()
+
+
+def test_a_daily_monitor_runs_shows_its_answers_pauses_resumes_and_alerts_at_its_cap(
+    logged_in_page, user, stand_in_credential, settings
+):
+    settings.SANDBOX_DELIVER_CALLBACKS = False
+    user.groups.add(member_group())
+    make_catalog()
+    template_create(
+        name="Hotels", provider="chat_gpt", fields={"user_prompt": "Best hotel in {{city}}?"}, user=user
+    )
+    page = logged_in_page
+    page.goto("/")
+    page.get_by_role("link", name="Monitors").first.click()
+    page.get_by_role("link", name="New monitor").click()
+
+    page.get_by_label("Name").fill("Hotel watch")
+    page.get_by_label("Prompt template version").select_option(label="Hotels · v1")
+    page.get_by_label("Rows (CSV)").fill("city\nParis\nBerlin\nRome\n")
+    page.get_by_label("Models").fill("gpt-4.1\nclaude-3-5-haiku")
+    page.get_by_label("Time of day").fill("09:00")
+    page.get_by_label("Time zone").select_option("Europe/Paris")
+    expect(page.locator("#estimate")).to_contain_text("6 tasks", timeout=8_000)
+    expect(page.locator("#estimate")).to_contain_text("runs in the next 30 days")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.get_by_role("heading", name="Hotel watch")).to_be_visible()
+    expect(page.locator(".upcoming li")).to_have_count(5)
+    monitor = Monitor.objects.get()
+
+    first = run_slot(monitor)
+    assert first.state == MonitorRun.State.DONE and first.completed_count == 6
+    # The next day, one answer differs from the day before.
+    second = run_slot(monitor)
+    assert second.state == MonitorRun.State.DONE
+    changed = second.batch.tasks.get(model_name="gpt-4.1", user_prompt="Best hotel in Paris?")
+    Task.objects.filter(pk=changed.pk).update(answer_text="A different answer: the Ritz.")
+    page.reload()
+    expect(page.locator("#runs tbody tr")).to_have_count(2)
+    expect(page.locator("#runs tbody tr").first).to_contain_text("Done")
+    expect(page.locator("#runs a", has_text="Batch")).to_have_count(2)
+    expect(page.get_by_role("row", name="Best hotel in Paris?")).to_contain_text("latest changed")
+
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("h1 .badge")).to_have_text("Paused")
+    monitor.refresh_from_db()
+    assert monitor.next_run_at is None
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("h1 .badge")).to_have_text("Active")
+
+    # A cap of $0.01 a month is already used up: the next run is skipped and the owner emailed.
+    page.get_by_label("Email addresses").fill("owner@example.com")
+    page.get_by_role("button", name="Add destination").click()
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Cap per month ($)").fill("0.01")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Run now").click()
+    skipped = page.locator("#runs tbody tr", has_text="Run now")
+    expect(skipped).to_contain_text("Skipped")
+    expect(skipped).to_contain_text("this month")
+    scheduler_tick()  # the scheduler (or the alert's job) delivers it
+    assert [m.to for m in mail.outbox] == [["owner@example.com"]]
+    assert "this month" in mail.outbox[0].body
+    page.reload()
+    expect(page.locator("li", has_text="Run skipped:")).to_contain_text("owner@example.com: Sent")
+    assert Task.objects.count() == 12

@@ -1,0 +1,62 @@
+"""A scheduler killed (SIGKILL, a real process) at each step of a run's creation, then a scheduler and a
+sending worker started again: every POST is counted at the stand-in (served over real HTTP by
+live_server), and each of the run's tasks reaches it exactly once.
+
+Steps: after the slot's run is committed (nothing planned yet); inside the run's transaction, its batch and
+task rows written but not committed; after the run's commit. The worker's own kills (claim, POST,
+record) are in tests/submission/test_kills.py: a run is an ordinary batch from there on.
+"""
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from sandbox.models import SandboxRequest, SandboxTask
+from tasks.models import Monitor, MonitorRun, Task
+from tasks.monitors.scheduler import scheduler_tick
+from tests.monitors.factories import make_monitor
+from tests.submission.killing import run_killed_at
+from tests.submission.test_kills import LEASE, finish, stand_in, worker  # noqa: F401 - stand_in is a fixture
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def task_posts() -> int:
+    return SandboxRequest.objects.filter(method="POST", function="task_post").count()
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "tasks.monitors.scheduler:run_execute",  # the run committed as planned, nothing written for it
+        "tasks.monitors.runs:_label_batch",  # inside the run's transaction: rows written, rolled back
+        "tasks.monitors.scheduler:runs_refresh",  # after the run's commit
+    ],
+)
+def test_a_scheduler_killed_at_each_step_of_a_run_sends_each_task_once(stand_in, catalog, at):  # noqa: F811
+    monitor = make_monitor(credential=stand_in, labels=["watched"])
+    due = monitor.next_run_at + timedelta(minutes=1)
+    code = (
+        "from datetime import datetime; from tasks.monitors.scheduler import scheduler_tick; "
+        f"scheduler_tick(now=datetime.fromisoformat({due.isoformat()!r}))"
+    )
+    run_killed_at(at, code)
+    assert task_posts() == 0  # a scheduler never posts
+
+    scheduler_tick(now=due + timedelta(minutes=1))  # a scheduler started again
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+
+    run = MonitorRun.objects.get()
+    assert run.state == MonitorRun.State.SENT and run.kind == MonitorRun.Kind.SCHEDULED
+    tasks = list(Task.objects.all())
+    assert len(tasks) == 6 and {task.batch_id for task in tasks} == {run.batch_id}
+    assert task_posts() == 2  # one task_post per provider's chunk: ChatGPT and Claude
+    reached = Counter(SandboxTask.objects.values_list("data__tag", flat=True))
+    assert reached == Counter({monitor.tag: 6})
+    assert Counter(Task.objects.values_list("status", flat=True)) == Counter({Task.Status.SUBMITTED: 6})
+    assert all(task.labels.filter(name="watched").exists() for task in tasks)
+    # Ticking on sends nothing more for that slot.
+    scheduler_tick(now=due + timedelta(minutes=5))
+    assert Task.objects.count() == 6 and Monitor.objects.get().runs.count() == 1

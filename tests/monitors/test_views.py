@@ -1,0 +1,163 @@
+"""The monitor pages as a person uses them: create with the estimate, pause/resume, run now, alerts."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.urls import reverse
+
+from tasks.models import AlertDestination, AuditEntry, Monitor, MonitorRun, Task
+from tasks.monitors.scheduler import scheduler_tick
+from tests.monitors.factories import ROWS, make_monitor, make_prompt_version
+
+pytestmark = pytest.mark.django_db
+
+
+def form_data(version, **fields):
+    data = {
+        "name": "Hotel answers",
+        "template_version": str(version.pk),
+        "rows_text": ROWS,
+        "targets": "gpt-4.1\nclaude-3-5-haiku",
+        "cadence": "daily",
+        "time_of_day": "09:00",
+        "minute": "0",
+        "time_zone": "Europe/Paris",
+    }
+    data.update(fields)
+    return data
+
+
+def test_a_member_creates_a_daily_monitor_and_lands_on_its_page_with_its_next_runs(
+    member_client, credential, catalog
+):
+    version = make_prompt_version()
+    response = member_client.post(reverse("monitors:create"), form_data(version))
+    monitor = Monitor.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "monitors:detail", args=[monitor.slug]
+    )
+    assert monitor.tag == "hotel-answers"
+    assert monitor.next_run_at is not None
+    page = member_client.get(response["Location"]).content.decode()
+    assert "Upcoming runs" in page and page.count("<time datetime=") >= 5
+    assert AuditEntry.objects.filter(action="monitor.create", object_id=str(monitor.pk)).exists()
+
+
+def test_bad_rows_and_a_bad_cron_are_reported_and_the_input_kept(member_client, credential, catalog):
+    version = make_prompt_version()
+    response = member_client.post(
+        reverse("monitors:create"),
+        form_data(version, rows_text="town\nParis\n", cadence="cron", cron="61 * * * *"),
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "is not valid" in page
+    assert "town" in page  # the person's rows are still there
+    assert not Monitor.objects.exists()
+
+
+def test_the_estimate_shows_the_cost_per_run_and_month_and_the_budgets(member_client, credential, catalog):
+    from decimal import Decimal
+
+    from tasks.models import Budget
+
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("50"))
+    version = make_prompt_version()
+    response = member_client.post(
+        reverse("monitors:estimate"), form_data(version), headers={"HX-Request": "true"}
+    )
+    page = response.content.decode()
+    assert "6 tasks" in page
+    assert "runs in the next 30 days" in page
+    assert "Team budget" in page
+    assert not Monitor.objects.exists()
+
+
+def test_pause_resume_and_archive_and_the_edit_history(member_client, credential, catalog, member_user):
+    monitor = make_monitor(credential=credential, owner=member_user, now=datetime.now(UTC))
+    url = reverse("monitors:state", args=[monitor.slug])
+    member_client.post(url, {"action": "pause"})
+    monitor.refresh_from_db()
+    assert monitor.state == Monitor.State.PAUSED and monitor.next_run_at is None
+    member_client.post(url, {"action": "resume"})
+    monitor.refresh_from_db()
+    assert monitor.state == Monitor.State.ACTIVE and monitor.next_run_at > datetime.now(UTC)
+    edit = form_data(monitor.template_version, name="Hotels", cap_per_run="5")
+    response = member_client.post(reverse("monitors:edit", args=[monitor.slug]), edit)
+    assert response.status_code == 302
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    assert "monitor.pause" in page and "monitor.resume" in page and "cap_per_run" in page
+    assert "member" in page
+
+
+def test_run_now_plans_a_batch_shown_on_the_page(member_client, credential, catalog, member_user):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    member_client.post(reverse("monitors:run_now", args=[monitor.slug]))
+    run = MonitorRun.objects.get()
+    assert run.kind == MonitorRun.Kind.MANUAL and run.state == MonitorRun.State.SENT
+    assert Task.objects.filter(batch=run.batch).count() == 6
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    assert reverse("prompt_templates:batch_detail", args=[run.batch_id]) in page
+    assert "Run now" in page
+
+
+def test_the_list_shows_next_run_last_run_and_cost_this_month(member_client, credential, catalog):
+    monitor = make_monitor(credential=credential, now=datetime.now(UTC) - timedelta(days=2))
+    scheduler_tick()
+    page = member_client.get(reverse("monitors:list")).content.decode()
+    assert monitor.name in page and "Catch-up" not in page
+    assert "Sent" in page
+
+
+def test_a_webhook_on_a_private_address_is_refused_with_a_field_error(
+    member_client, credential, catalog, settings
+):
+    settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = False
+    monitor = make_monitor(credential=credential)
+    for url in [
+        "http://127.0.0.1:8000/hook",
+        "http://169.254.169.254/latest",
+        "http://10.0.0.5/x",
+        "http://localhost/",
+    ]:
+        response = member_client.post(
+            reverse("monitors:destination_add", args=[monitor.slug]), {"kind": "webhook", "url": url}
+        )
+        assert response.status_code == 400, url
+        assert "internal or private address" in response.content.decode()
+    assert not AlertDestination.objects.exists()
+
+
+def test_a_webhook_url_is_stored_encrypted_and_never_shown(member_client, credential, catalog, settings):
+    settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = True
+    monitor = make_monitor(credential=credential)
+    member_client.post(
+        reverse("monitors:destination_add", args=[monitor.slug]),
+        {"kind": "slack", "url": "http://127.0.0.1:9/services/T000/B000/secret-token-123"},
+    )
+    destination = AlertDestination.objects.get()
+    assert "secret-token-123" not in destination.url_encrypted
+    assert destination.get_url().endswith("secret-token-123")
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    assert "secret-token-123" not in page and "127.0.0.1" in page
+
+
+def test_an_admin_gives_a_budget_its_alert_destination_and_a_bad_one_is_refused(team_admin_client, settings):
+    from decimal import Decimal
+
+    from tasks.models import Budget
+
+    settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = False
+    budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("10"))
+    url = reverse("monitors:alert_list")
+    response = team_admin_client.post(
+        url, {"budget": budget.pk, "kind": "email", "emails": "cfo@example.com"}
+    )
+    assert response.status_code == 302
+    assert AlertDestination.objects.get().budget == budget
+    refused = team_admin_client.post(
+        url, {"budget": budget.pk, "kind": "webhook", "url": "http://192.168.1.10/"}
+    )
+    assert refused.status_code == 400 and "internal or private address" in refused.content.decode()
+    assert "http://192.168.1.10/" in refused.content.decode()  # the input is kept
+    assert AlertDestination.objects.count() == 1
