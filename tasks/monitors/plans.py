@@ -10,17 +10,18 @@ from decimal import Decimal
 
 from tasks.builder.forms import TaskRequestForm, form_data_from_fields
 from tasks.models import Credential, Monitor, ProviderModel
-from tasks.prompt_templates.batches import batch_plan, parse_rows
+from tasks.prompt_templates.batches import batch_mode, batch_plan, parse_rows
 from tasks.prompt_templates.services import template_variables
-from tasks.upstream.providers import provider_rules, queued_charge_per_task
+from tasks.upstream.providers import TASK_POST, charge_per_task, provider_rules
 
 
 @dataclass
 class RunGroup:
-    """The tasks of one run that go to one credential and provider: one submission."""
+    """The tasks of one run that go to one credential, provider and mode (queued or live): one submission."""
 
     credential: Credential
     provider: str
+    mode: str = TASK_POST
     bodies: list[dict] = field(default_factory=list)
     variables: list[dict[str, str]] = field(default_factory=list)
     charge_per_task: Decimal = Decimal("0")
@@ -53,7 +54,7 @@ def run_plan(*, monitor: Monitor) -> RunPlan:
     catalog = {}
     for entry in ProviderModel.objects.filter(is_listed=True):
         catalog.setdefault(entry.model_name, entry.provider)
-    groups: dict[tuple[int, str], RunGroup] = {}
+    groups: dict[tuple[int, str, str], RunGroup] = {}
     for target in targets:
         model = target.get("model_name", "")
         credential = credentials.get(target.get("credential_id"))
@@ -64,16 +65,19 @@ def run_plan(*, monitor: Monitor) -> RunPlan:
         if not credential.is_active:
             plan.errors.append(f"{model}: the credential “{credential.name}” is disabled.")
             continue
-        bodies, providers, variables, rows = _target_bodies(monitor, model, credential, catalog, plan.errors)
+        bodies, providers, variables, modes, rows = _target_bodies(
+            monitor, model, credential, catalog, plan.errors
+        )
         plan.row_count = max(plan.row_count, rows)
-        for body, provider, values in zip(bodies, providers, variables, strict=True):
+        for body, provider, values, mode in zip(bodies, providers, variables, modes, strict=True):
             body["tag"] = monitor.tag
             group = groups.setdefault(
-                (credential.pk, provider),
+                (credential.pk, provider, mode),
                 RunGroup(
                     credential=credential,
                     provider=provider,
-                    charge_per_task=queued_charge_per_task(price_multiplier=credential.price_multiplier),
+                    mode=mode,
+                    charge_per_task=charge_per_task(mode=mode, price_multiplier=credential.price_multiplier),
                 ),
             )
             group.bodies.append(body)
@@ -94,26 +98,29 @@ def _target_bodies(monitor, model, credential, catalog, errors):
         )
         errors.extend(batch.errors)
         if batch.errors:
-            return [], [], [], len(batch.rows)
+            return [], [], [], [], len(batch.rows)
         tasks = batch.tasks()
         return (
             [body for body, _p, _v in tasks],
             [provider for _b, provider, _v in tasks],
             [values for _b, _p, values in tasks],
+            [batch.mode_of(i) for i in range(len(tasks))],
             len(batch.rows),
         )
     fields = monitor.request_fields or {}
     provider = catalog.get(model) or monitor.request_provider
     rules = provider_rules(provider)
-    data = form_data_from_fields(rules, {**fields, "model_name": model}, credential=credential)
     entries = [e for e in ProviderModel.objects.filter(is_listed=True, provider=provider)]
+    # Queued where the model can be, live otherwise (Perplexity, live-only models), as a batch sends it.
+    mode = batch_mode(rules, fields.get("mode"), model, entries)
+    data = form_data_from_fields(rules, {**fields, "model_name": model, "mode": mode}, credential=credential)
     form = TaskRequestForm(data, rules=rules, catalog=entries, credential_checked=True)
     if not form.is_valid():
         for name, messages in form.errors.items():
             label = form[name].label if name in form.fields else name
             errors.extend(f"{model}: {label}: {message}" for message in messages)
-        return [], [], [], 1
-    return [form.body], [provider], [{}], 1
+        return [], [], [], [], 1
+    return [form.body], [provider], [{}], [mode], 1
 
 
 def rows_count(*, monitor: Monitor) -> int:

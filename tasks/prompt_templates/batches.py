@@ -204,7 +204,7 @@ def batch_plan(
                     problems.setdefault((where, label, message), []).append(model)
                 continue
             rules = provider_rules(model_provider[model])
-            mode = _batch_mode(rules, version.fields.get("mode"), model, catalogs.get(rules.slug, []))
+            mode = batch_mode(rules, version.fields.get("mode"), model, catalogs.get(rules.slug, []))
             data = form_data_from_fields(
                 rules, {**version.fields, "model_name": model, "mode": mode}, credential=credential
             )
@@ -232,7 +232,7 @@ def batch_plan(
     return plan
 
 
-def _batch_mode(rules, template_mode, model: str, catalog: list[ProviderModel]) -> str:
+def batch_mode(rules, template_mode, model: str, catalog: list[ProviderModel]) -> str:
     """How a batch sends a model's tasks: live when the template says so, when the provider answers live
     only, or when the model cannot be queued; queued otherwise."""
     entry = next((m for m in catalog if m.model_name == model), None)
