@@ -24,6 +24,7 @@ from tasks.history.export import EXPORT_COLUMNS, csv_rows, export_records, json_
 from tasks.history.forms import TaskEditForm, TaskFilterForm, TaskResolveForm
 from tasks.models import Task
 from tasks.submission import reconcile, resolve
+from tasks.visibility.changes import tag_changes
 
 LIST_TEMPLATE = "tasks/history/list.html"
 
@@ -218,8 +219,10 @@ def tag_detail(request, tag: str):
     summary = tag_selectors.tag_summary(tag=tag, prompt=prompt[:500] if prompt is not None else None)
     if not summary.count:
         raise Http404("No task has this tag.")
-    template = "tasks/history/tag.html#answers" if wants_fragment(request) else "tasks/history/tag.html"
-    return render(request, template, {"summary": summary, "tag": tag})
+    if wants_fragment(request):
+        return render(request, "tasks/history/tag.html#answers", {"summary": summary, "tag": tag})
+    changes = tag_changes(tag=tag) if request.user.has_perm("tasks.view_brandset") else []
+    return render(request, "tasks/history/tag.html", {"summary": summary, "tag": tag, "tag_changes": changes})
 
 
 def home(request):

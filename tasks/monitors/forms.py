@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
-from tasks.models import AlertDestination, Credential, Monitor, PromptTemplateVersion, ProviderModel
+from tasks.models import AlertDestination, BrandSet, Credential, Monitor, PromptTemplateVersion, ProviderModel
 from tasks.monitors.cadence import Cadence, CadenceError, time_zone_choices
 from tasks.monitors.destinations import emails_parse, webhook_url_check
 from tasks.monitors.plans import run_plan
@@ -250,3 +250,9 @@ class DestinationForm(forms.Form):
 
 class StateForm(forms.Form):
     action = forms.ChoiceField(choices=[("pause", "Pause"), ("resume", "Resume"), ("archive", "Archive")])
+
+
+class BrandSetForm(forms.Form):
+    """A brand set to read the monitor's answers with (it then reads the monitor's tag)."""
+
+    brand_set = forms.ModelChoiceField(queryset=BrandSet.objects.order_by("name"), label="Brand set")

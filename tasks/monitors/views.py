@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tasks.fragments import wants_fragment
@@ -12,8 +13,11 @@ from tasks.history.tags import tag_summary
 from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor
 from tasks.monitors import selectors, services
 from tasks.monitors.alerts import alert_test
-from tasks.monitors.forms import DestinationForm, MonitorForm, StateForm
+from tasks.monitors.forms import BrandSetForm, DestinationForm, MonitorForm, StateForm
 from tasks.monitors.runs import RunRefused, run_now
+from tasks.visibility.changes import tag_changes
+from tasks.visibility.services import brand_set_attach_tag
+from tasks.visibility.views import tag_visibility
 
 
 @permission_required("tasks.view_monitor", raise_exception=True)
@@ -81,6 +85,10 @@ def monitor_detail(request, slug: str):
         "destination_form": DestinationForm(),
         "destinations": list(monitor.alert_destinations.all()),
     }
+    if request.user.has_perm("tasks.view_brandset"):
+        visibility_url = reverse("monitors:visibility", args=[monitor.slug])
+        context["tag_changes"] = tag_changes(tag=monitor.tag, page_url=visibility_url)
+        context["brand_set_form"] = BrandSetForm()
     template = "tasks/monitors/detail.html#runs" if wants_fragment(request) else "tasks/monitors/detail.html"
     return render(request, template, context)
 
@@ -207,3 +215,28 @@ def destination_remove(request, destination_id: int):
     services.destination_delete(actor=request.user, destination=destination)
     messages.success(request, "Alert destination removed.")
     return back
+
+
+@permission_required(["tasks.view_monitor", "tasks.view_brandset"], raise_exception=True)
+@require_GET
+def monitor_visibility(request, slug: str):
+    """The visibility of the monitor's answers: its tag's visibility page, titled and linked back to it."""
+    monitor = get_object_or_404(Monitor, slug=slug)
+    back = reverse("monitors:detail", args=[monitor.slug])
+    return tag_visibility(request, monitor.tag, title=f"{monitor.name}: visibility", back=back)
+
+
+@permission_required(["tasks.change_monitor", "tasks.change_brandset"], raise_exception=True)
+@require_POST
+def monitor_brand_set_attach(request, slug: str):
+    monitor = get_object_or_404(Monitor, slug=slug)
+    form = BrandSetForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a brand set.")
+        return redirect("monitors:detail", slug=monitor.slug)
+    brand_set = form.cleaned_data["brand_set"]
+    if brand_set_attach_tag(brand_set=brand_set, tag=monitor.tag):
+        messages.success(request, f"“{brand_set.name}” now reads this monitor's answers (being extracted).")
+    else:
+        messages.info(request, f"“{brand_set.name}” reads this monitor's answers already.")
+    return redirect("monitors:detail", slug=monitor.slug)

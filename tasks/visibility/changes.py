@@ -5,6 +5,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from tasks.models import BrandMention, BrandSet
+from tasks.visibility.selectors import visibility_url_for_tag
 
 RECENT_ANSWERS = 300
 
@@ -62,3 +63,27 @@ def _notes(before: dict, now: dict, names: dict) -> list[str]:
         elif old_cited and not new_cited:
             notes.append(f"{name}'s domain stopped being cited")
     return notes
+
+
+@dataclass
+class TagChanges:
+    """What one brand set reading a tag saw change lately, and where its visibility page is."""
+
+    brand_set: BrandSet
+    changes: list[RunChange]
+    url: str
+
+
+def tag_changes(*, tag: str, page_url: str = "", shown: int = 5) -> list[TagChanges]:
+    """For the tag's history page and a monitor's page: per brand set reading `tag`, its latest changes
+    that matter and the link to the visibility page (`page_url`: the tag's unless given)."""
+    url = page_url or visibility_url_for_tag(tag)
+    joiner = "&" if "?" in url else "?"
+    return [
+        TagChanges(
+            brand_set=brand_set,
+            changes=answer_changes(brand_set=brand_set, tag=tag)[:shown],
+            url=f"{url}{joiner}set={brand_set.pk}",
+        )
+        for brand_set in BrandSet.objects.filter(tag_links__tag=tag).distinct().order_by("name")
+    ]

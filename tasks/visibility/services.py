@@ -34,6 +34,16 @@ def brand_set_save(
     return brand_set
 
 
+def brand_set_attach_tag(*, brand_set: BrandSet, tag: str) -> bool:
+    """Have the set read `tag` too (a monitor's tag: its runs' answers); False if it did already."""
+    with transaction.atomic():
+        _link, created = BrandSetTag.objects.get_or_create(brand_set=brand_set, tag=tag)
+        if created:
+            BrandSet.objects.filter(pk=brand_set.pk).update(updated_at=timezone.now())
+            _enqueue_recompute(brand_set.pk)
+    return created
+
+
 def brand_set_delete(*, brand_set: BrandSet) -> None:
     brand_set.delete()
 
