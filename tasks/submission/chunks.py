@@ -116,6 +116,27 @@ def _commit_without_waiting_for_the_disk() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
+def chunk_take(*, pk, worker: str, now: datetime) -> Claimed | None:
+    """Inside the caller's transaction: make a planned chunk this worker's (`sending`, with a lease) and its
+    queued tasks `sending`; None if another worker took it first (the update is conditional on `planned`)."""
+    won = SendChunk.objects.filter(pk=pk, state=SendChunk.State.PLANNED).update(
+        state=SendChunk.State.SENDING,
+        claimed_by=worker,
+        lease_until=now + sending_lease(),
+        post_started_at=None,
+    )
+    if not won:
+        return None
+    Task.objects.filter(chunk_id=pk, status=Task.Status.QUEUED).update(status=Task.Status.SENDING)
+    chunk = SendChunk.objects.select_related("credential").get(pk=pk)
+    rows = (
+        Task.objects.filter(chunk_id=pk, status=Task.Status.SENDING)
+        .order_by("created_at", "id")
+        .values_list("pk", "request_body")
+    )
+    return Claimed(chunk, [ClaimedTask(task_pk, body) for task_pk, body in rows])
+
+
 def chunk_claim(*, worker: str, now: datetime | None = None) -> Claimed | None:
     """Claim the next ready chunk for `worker` and commit it (chunk and tasks `sending`); None when no
     chunk is ready."""
@@ -129,25 +150,11 @@ def chunk_claim(*, worker: str, now: datetime | None = None) -> Claimed | None:
             candidate = ready.values_list("pk", flat=True).first()
             if candidate is None:
                 return None
-            won = SendChunk.objects.filter(pk=candidate, state=SendChunk.State.PLANNED).update(
-                state=SendChunk.State.SENDING,
-                claimed_by=worker,
-                lease_until=now + sending_lease(),
-                post_started_at=None,
-            )
-            if not won:
+            claimed = chunk_take(pk=candidate, worker=worker, now=now)
+            if claimed is None:
                 now = None
                 continue
-            Task.objects.filter(chunk_id=candidate, status=Task.Status.QUEUED).update(
-                status=Task.Status.SENDING
-            )
-            chunk = SendChunk.objects.select_related("credential").get(pk=candidate)
-            rows = (
-                Task.objects.filter(chunk_id=candidate, status=Task.Status.SENDING)
-                .order_by("created_at", "id")
-                .values_list("pk", "request_body")
-            )
-            return Claimed(chunk, [ClaimedTask(pk, body) for pk, body in rows])
+            return claimed
     return None
 
 

@@ -37,14 +37,20 @@ from django.utils import timezone
 from tasks.models import SendChunk, SendingLimit, Task
 from tasks.submission.chunks import (
     Claimed,
-    ClaimedTask,
     chunk_mark_post_started,
     chunk_record_outcome,
+    chunk_take,
     chunks_sweep,
-    sending_lease,
     worker_name,
 )
-from tasks.submission.workers import HEARTBEAT_EVERY, SEND_PRIORITY, _post_reply, chunk_prepare, worker_seen
+from tasks.submission.workers import (
+    HEARTBEAT_EVERY,
+    SEND_PRIORITY,
+    _post_reply,
+    chunk_prepare,
+    job_enqueue_at,
+    worker_seen,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -103,21 +109,11 @@ def live_claim(*, worker: str, now: datetime | None = None) -> Claimed | None:
                 full.add((credential_id, provider))
                 now = None
                 continue
-            won = SendChunk.objects.filter(pk=pk, state=SendChunk.State.PLANNED).update(
-                state=SendChunk.State.SENDING,
-                claimed_by=worker,
-                lease_until=now + sending_lease(),
-                post_started_at=None,
-            )
-            if not won:
+            claimed = chunk_take(pk=pk, worker=worker, now=now)
+            if claimed is None:
                 now = None
                 continue
-            Task.objects.filter(chunk_id=pk, status=Task.Status.QUEUED).update(status=Task.Status.SENDING)
-            chunk = SendChunk.objects.select_related("credential").get(pk=pk)
-            rows = Task.objects.filter(chunk_id=pk, status=Task.Status.SENDING).values_list(
-                "pk", "request_body"
-            )
-            return Claimed(chunk, [ClaimedTask(task_pk, body) for task_pk, body in rows])
+            return claimed
     return None
 
 
@@ -216,11 +212,4 @@ def send_live_soon() -> None:
 
 def send_live_at(when: datetime) -> None:
     """Enqueue one live sending job for `when`, unless one is already waiting to run by then."""
-    from django.db.models import Q
-    from django.tasks import TaskResultStatus
-    from django_tasks_db.models import DBTaskResult, get_date_max
-
-    waiting = DBTaskResult.objects.filter(task_path=send_live.module_path, status=TaskResultStatus.READY)
-    if waiting.filter(Q(run_after__lte=when) | Q(run_after=get_date_max())).exists():
-        return
-    send_live.using(run_after=when).enqueue()
+    job_enqueue_at(send_live, when)

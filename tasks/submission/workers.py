@@ -234,9 +234,14 @@ def send_chunks_soon(*, chunks: int = 1) -> None:
 
 def send_chunks_at(when: datetime) -> None:
     """Enqueue one sending job for `when`, unless one is already waiting to run by then."""
+    job_enqueue_at(send_chunks, when)
+
+
+def job_enqueue_at(job, when: datetime) -> None:
+    """Enqueue `job` to run at `when`, unless one of it is already waiting to run by then (or undated)."""
     from django_tasks_db.models import DBTaskResult, get_date_max
 
-    waiting = DBTaskResult.objects.filter(task_path=send_chunks.module_path, status=TaskResultStatus.READY)
+    waiting = DBTaskResult.objects.filter(task_path=job.module_path, status=TaskResultStatus.READY)
     if waiting.filter(Q(run_after__lte=when) | Q(run_after=get_date_max())).exists():
         return
-    send_chunks.using(run_after=when).enqueue()
+    job.using(run_after=when).enqueue()
