@@ -655,6 +655,8 @@ class SpendWeek(models.Model):
     provisional = models.DecimalField(**MONEY, default=Decimal("0"))
     task_count = models.PositiveIntegerField(default=0)
     provisional_count = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField(null=True, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["week", "dimension"]

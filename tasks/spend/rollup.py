@@ -236,6 +236,8 @@ def _build_week(monday: date) -> None:
             sum_provisional=Sum("provisional"),
             sum_count=Sum("task_count"),
             sum_provisional_count=Sum("provisional_count"),
+            min_first_at=Min("first_at"),
+            max_last_at=Max("last_at"),
         )
         .order_by()
     )
@@ -254,6 +256,8 @@ def _build_week(monday: date) -> None:
             provisional=(group["sum_provisional"] or Decimal("0")).quantize(_MONEY),
             task_count=group["sum_count"] or 0,
             provisional_count=group["sum_provisional_count"] or 0,
+            first_at=group["min_first_at"],
+            last_at=group["max_last_at"],
         )
         for group in groups
     ]
