@@ -529,6 +529,9 @@ class SpendRollup(models.Model):
         null=True, blank=True, help_text="When the daily job is next due; one chain of jobs keeps it."
     )
     updated_at = models.DateTimeField(auto_now=True)
+    weeks_through = models.DateField(
+        null=True, blank=True, help_text="SpendWeek holds every week (Monday to Sunday) ending by this day."
+    )
 
     def __str__(self) -> str:
         return f"Spend rolled up through {self.through or 'nothing yet'} ({self.time_zone})"
@@ -977,3 +980,37 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alert} → {self.target}: {self.state}"
+
+
+class SpendWeek(models.Model):
+    """The sum of a week's SpendDay rows (Monday to Sunday), per breakdown group: a long period reads
+    one row per group and week for its whole weeks instead of seven (tasks.spend.rollup keeps them equal
+    to their days; the spend page uses a week only up to the rollup's watermark)."""
+
+    week = models.DateField(help_text="The Monday the week starts on.")
+    dimension = models.CharField(max_length=20, choices=SpendDay.Dimension.choices)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provider = models.CharField(max_length=20, blank=True)
+    model_name = models.CharField(max_length=100, blank=True)
+    credential = models.ForeignKey(
+        Credential, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    template_version = models.ForeignKey(
+        PromptTemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    tag = models.CharField(max_length=255, blank=True)
+    spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    provisional = models.DecimalField(**MONEY, default=Decimal("0"))
+    task_count = models.PositiveIntegerField(default=0)
+    provisional_count = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField(null=True, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["week", "dimension"]
+        indexes = [models.Index(fields=["week", "dimension"], name="spendweek_week")]
+
+    def __str__(self) -> str:
+        return f"week of {self.week} {self.dimension}: {self.spend}"

@@ -9,11 +9,12 @@ whole result before the first row leaves (docs/performance.md, "Exports").
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import QuerySet
 
-from tasks.csv_export import LINES_PER_PIECE, money, optional_money
+from tasks.csv_export import FORMULA_STARTS, LINES_PER_PIECE, MONEY_PLACES, money, optional_money
 from tasks.models import Task, TaskLabel
 
 EXPORT_CHUNK = 2000
@@ -106,3 +107,71 @@ def json_lines(records: Iterator[dict]) -> Iterator[str]:
             yield "".join(piece)
             piece = []
     yield "".join(piece) + "\n]\n"
+
+
+def export_csv_rows(tasks: QuerySet[Task]) -> Iterator[list[str]]:
+    """The CSV rows of `tasks`: exactly `[cell(v) for v in row] for row in csv_rows(export_records(tasks))`
+    (tests/history/test_export_fast.py compares them on hostile values), built from plain tuples without
+    the record dicts and with the cell rules inlined: a 1 M-row export formats 25 M cells."""
+    rows = tasks.prefetch_related(None).values_list(*EXPORT_FIELDS)
+    with transaction.atomic():
+        chunk = []
+        for row in rows.iterator(chunk_size=EXPORT_CHUNK):
+            chunk.append(row)
+            if len(chunk) == EXPORT_CHUNK:
+                yield from _csv_chunk(chunk)
+                chunk = []
+        yield from _csv_chunk(chunk)
+
+
+def _csv_chunk(rows: list[tuple]) -> Iterator[list[str]]:
+    if not rows:
+        return
+    labels = defaultdict(list)
+    names = TaskLabel.objects.filter(task_id__in=[row[0] for row in rows]).order_by("name")
+    for task_id, name in names.values_list("task_id", "name"):
+        labels[task_id].append(name)
+    starts, places = FORMULA_STARTS, MONEY_PLACES
+
+    def text(value) -> str:  # cell() of a text value
+        return "'" + value if value.startswith(starts) else value
+
+    def cash(value) -> str:  # cell(optional_money(value)) and cell(money(value))
+        return "" if value is None else text(f"{Decimal(value).quantize(places):f}")
+
+    def number(value) -> str:  # cell() of an int, a bool or None
+        return "" if value is None else str(value)
+
+    for (
+        pk, created_at, username, provider, mode, model_name, resolved_model_name, credential, tag, status,
+        status_code, status_message, charged, cost, money_spent, spend, spend_is_final, input_tokens,
+        output_tokens, reasoning_tokens, upstream_task_id, batch_id, user_prompt, answer_text,
+    ) in rows:  # fmt: skip
+        names = labels.get(pk)
+        yield [
+            text(str(pk)),
+            text(created_at.isoformat()),
+            text(username or ""),
+            text(provider),
+            text(mode),
+            text(model_name),
+            text(resolved_model_name),
+            "" if credential is None else text(credential),
+            text(tag),
+            text(", ".join(names)) if names else "",
+            text(status),
+            number(status_code),
+            text(status_message),
+            cash(charged),
+            cash(cost),
+            cash(money_spent),
+            cash(spend),
+            number(spend_is_final),
+            number(input_tokens),
+            number(output_tokens),
+            number(reasoning_tokens),
+            text(upstream_task_id or ""),
+            text(str(batch_id)) if batch_id else "",
+            text(user_prompt),
+            text(answer_text),
+        ]

@@ -2,14 +2,14 @@
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter
 
 from django.db.models import Count, Max, Min, Prefetch, Q, Sum, Value
 
 from tasks.history.selectors import LIST_FIELDS
-from tasks.models import SpendDay, Task
+from tasks.models import SpendDay, SpendWeek, Task
 from tasks.spend import figures
 
 
@@ -25,16 +25,27 @@ def tag_list(*, q: str = "", sort: str = "-last") -> list[dict]:
     live = Task.objects.exclude(tag="")
     parts = []
     if through is not None:
-        rolled = SpendDay.objects.filter(dimension=SpendDay.Dimension.TAG, day__lte=through).exclude(tag="")
-        parts.append(
-            rolled.values("tag").annotate(
-                count=Sum("task_count"),
-                total=Sum("spend"),
-                first_run=Min("first_at"),
-                last_run=Max("last_at"),
-                active=Value(0),
+        # Whole weeks the rollup summed (SpendWeek), then the rolled-up days after them.
+        weeks_through = figures.rolled_weeks_through()
+        days = SpendDay.objects.filter(dimension=SpendDay.Dimension.TAG, day__lte=through)
+        rolled = [days]
+        if weeks_through is not None:
+            end = min(weeks_through, through)
+            last_sunday = end - timedelta(days=(end.weekday() + 1) % 7)  # weeks end on a Sunday
+            weeks = SpendWeek.objects.filter(dimension=SpendDay.Dimension.TAG, week__lt=last_sunday)
+            rolled = [weeks, days.filter(day__gt=last_sunday)]
+        for rows in rolled:
+            parts.append(
+                rows.exclude(tag="")
+                .values("tag")
+                .annotate(
+                    count=Sum("task_count"),
+                    total=Sum("spend"),
+                    first_run=Min("first_at"),
+                    last_run=Max("last_at"),
+                    active=Value(0),
+                )
             )
-        )
         live = live.filter(created_at__gte=figures.rollup_end(through))
     parts.append(
         live.values("tag").annotate(

@@ -20,7 +20,7 @@ from tasks.fragments import wants_fragment
 from tasks.history import home as home_selectors
 from tasks.history import selectors
 from tasks.history import tags as tag_selectors
-from tasks.history.export import EXPORT_COLUMNS, csv_rows, export_records, json_lines
+from tasks.history.export import EXPORT_COLUMNS, export_csv_rows, export_records, json_lines
 from tasks.history.forms import TaskEditForm, TaskFilterForm, TaskResolveForm
 from tasks.models import Task
 from tasks.submission import reconcile, resolve
@@ -76,11 +76,12 @@ def task_export(request, fmt: str):
     if fmt not in ("csv", "json"):
         raise Http404("Export formats are csv and json.")
     _form, filters, sort = _filter_form(request)
-    records = export_records(selectors.task_export_queryset(filters=filters, sort=sort))
+    tasks = selectors.task_export_queryset(filters=filters, sort=sort)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
-        return csv_response(filename=f"tasks-{stamp}.csv", header=EXPORT_COLUMNS, rows=csv_rows(records))
-    response = StreamingHttpResponse(json_lines(records), content_type="application/json")
+        rows = export_csv_rows(tasks)
+        return csv_response(filename=f"tasks-{stamp}.csv", header=EXPORT_COLUMNS, rows=rows, cells=True)
+    response = StreamingHttpResponse(json_lines(export_records(tasks)), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="tasks-{stamp}.json"'
     return response
 

@@ -3,14 +3,14 @@
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from tasks.models import SpendDay, SpendRollup, Task
+from tasks.models import SpendDay, SpendRollup, SpendWeek, Task
 from tasks.spend.periods import DIMENSIONS, ZERO, Period, _money
 from tasks.spend.rollup import STATE_PK
 
@@ -47,6 +47,7 @@ class _Sources:
     period: Period
     previous: Period
     through: date | None
+    weeks_through: date | None = None
 
     @property
     def first(self) -> date:
@@ -78,9 +79,23 @@ class _Sources:
     def rolled_rows(self):
         return SpendDay.objects.filter(day__gte=self.first, day__lte=min(self.last, self.through))
 
+    def weeks(self, period: Period) -> tuple[date, date] | None:
+        """The Mondays of the first and last whole weeks inside `period` that SpendWeek holds (ending by
+        both watermarks), or None."""
+        if self.through is None or self.weeks_through is None:
+            return None
+        first = period.start + timedelta(days=-period.start.weekday() % 7)
+        end = min(period.end, self.through, self.weeks_through)
+        last_sunday = end - timedelta(days=(end.weekday() + 1) % 7)
+        if last_sunday < first + timedelta(days=6):
+            return None
+        return first, last_sunday - timedelta(days=6)
+
 
 def _sources(period: Period) -> _Sources:
-    return _Sources(period=period, previous=period.previous(), through=rolled_through())
+    through = rolled_through()
+    weeks_through = rolled_weeks_through() if through is not None else None
+    return _Sources(period=period, previous=period.previous(), through=through, weeks_through=weeks_through)
 
 
 def rolled_through() -> date | None:
@@ -89,6 +104,11 @@ def rolled_through() -> date | None:
     if state is None or state[1] != timezone.get_current_timezone_name():
         return None
     return state[0]
+
+
+def rolled_weeks_through() -> date | None:
+    """The last Sunday the rollup's weekly sums cover, or None."""
+    return SpendRollup.objects.filter(pk=STATE_PK).values_list("weeks_through", flat=True).first()
 
 
 def rollup_end(through: date) -> datetime:
@@ -127,34 +147,27 @@ def _add_rolled(figures: _Figures, src: _Sources, *, totals: bool, days: bool, d
     current, previous = _days_in(src.period), _days_in(src.previous)
     kinds = [*dimensions, *([SpendDay.Dimension.TOTAL] if totals else [])]
     if kinds:
-        rows = (
-            src.rolled_rows()
-            .filter(dimension__in=kinds)
-            .values(
-                "dimension",
-                "submitted_by_id",
-                "provider",
-                "model_name",
-                "credential_id",
-                "tag",
-                template_id=F("template_version__template_id"),
+        # Whole weeks from SpendWeek, the other days from SpendDay.
+        current_weeks, previous_weeks = src.weeks(src.period), src.weeks(src.previous)
+        days_left = Q(pk__in=[])
+        for period, weeks in ((src.period, current_weeks), (src.previous, previous_weeks)):
+            end = min(period.end, src.through)
+            if weeks is None:
+                days_left |= Q(day__gte=period.start, day__lte=end)
+            else:  # the days before the first whole week and after the last (index ranges, not a filter)
+                days_left |= Q(day__gte=period.start, day__lt=weeks[0])
+                days_left |= Q(day__gt=weeks[1] + timedelta(days=6), day__lte=end)
+        parts = [(src.rolled_rows().filter(days_left), current, previous)]
+        if current_weeks or previous_weeks:
+            parts.append(
+                (
+                    SpendWeek.objects.filter(_weeks_in(current_weeks) | _weeks_in(previous_weeks)),
+                    _weeks_in(current_weeks),
+                    _weeks_in(previous_weeks),
+                )
             )
-            .annotate(
-                amount=Sum("spend", filter=current),
-                count=Sum("task_count", filter=current),
-                provisional_amount=Sum("provisional", filter=current),
-                provisional_count=Sum("provisional_count", filter=current),
-                previous_amount=Sum("spend", filter=previous),
-                previous_count=Sum("task_count", filter=previous),
-            )
-            .order_by()
-        )
-        for row in rows:
-            if row["dimension"] == SpendDay.Dimension.TOTAL:
-                _add(figures.totals, row)
-            else:
-                group = row[_ROLLUP_GROUP[row["dimension"]]]
-                _add(figures.groups[row["dimension"]][group], row)
+        for rows, current_rows, previous_rows in parts:
+            _add_rolled_groups(figures, rows.filter(dimension__in=kinds), current_rows, previous_rows)
     if days:
         for row in (
             src.rolled_rows()
@@ -162,6 +175,43 @@ def _add_rolled(figures: _Figures, src: _Sources, *, totals: bool, days: bool, d
             .values("day", amount=F("spend"), count=F("task_count"), provisional_amount=F("provisional"))
         ):
             _add(figures.days[row["day"]], row)
+
+
+def _weeks_in(weeks: tuple[date, date] | None) -> Q:
+    """SpendWeek rows of the weeks from Monday weeks[0] to Monday weeks[1] (none when None)."""
+    if weeks is None:
+        return Q(week__isnull=True)  # no row: `week` is never null
+    return Q(week__gte=weeks[0], week__lte=weeks[1])
+
+
+def _add_rolled_groups(figures: _Figures, rows, current: Q, previous: Q) -> None:
+    """Sum rollup rows (SpendDay or SpendWeek) per breakdown group, for the period and the previous one."""
+    rows = (
+        rows.values(
+            "dimension",
+            "submitted_by_id",
+            "provider",
+            "model_name",
+            "credential_id",
+            "tag",
+            template_id=F("template_version__template_id"),
+        )
+        .annotate(
+            amount=Sum("spend", filter=current),
+            count=Sum("task_count", filter=current),
+            provisional_amount=Sum("provisional", filter=current),
+            provisional_count=Sum("provisional_count", filter=current),
+            previous_amount=Sum("spend", filter=previous),
+            previous_count=Sum("task_count", filter=previous),
+        )
+        .order_by()
+    )
+    for row in rows:
+        if row["dimension"] == SpendDay.Dimension.TOTAL:
+            _add(figures.totals, row)
+        else:
+            group = row[_ROLLUP_GROUP[row["dimension"]]]
+            _add(figures.groups[row["dimension"]][group], row)
 
 
 def _add_live(figures: _Figures, src: _Sources, *, totals: bool, days: bool, dimensions) -> None:

@@ -7,6 +7,11 @@ still match. A day gains no task once it has ended (rows are committed before an
 services never change the spend of a final task, so from then on the day's `SpendDay` rows stay exact.
 A day with a task still in flight stops the rollup there until a later run. `SpendRollup.through` is the
 watermark: every day up to it is rolled up; the page reads tasks for the days after it.
+
+Whole weeks (Monday to Sunday) are summed once more into `SpendWeek` rows, so a long period reads one
+row per group and week instead of seven. `SpendRollup.weeks_through` is their watermark: every week
+ending by it holds exactly the sum of its `SpendDay` rows (a day rebuilt inside such a week rebuilds
+its week in the same transaction); the page reads a week only when it also ends by `through`.
 """
 
 import zoneinfo
@@ -20,7 +25,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from tasks.models import SpendDay, SpendRollup, Task
+from tasks.models import SpendDay, SpendRollup, SpendWeek, Task
 
 SETTLE_AFTER = timedelta(minutes=30)  # lets the day's last submissions record their answers
 STATE_PK = 1
@@ -136,7 +141,8 @@ def _state() -> SpendRollup:
         # Rows bucketed in another time zone are wrong for this one: start again.
         with transaction.atomic():
             SpendDay.objects.all().delete()
-            state.through, state.time_zone = None, settings.TIME_ZONE
+            SpendWeek.objects.all().delete()
+            state.through, state.weeks_through, state.time_zone = None, None, settings.TIME_ZONE
             state.save()
     return state
 
@@ -168,7 +174,7 @@ def spend_rollup(
     if first is not None and since is None:
         start = max(start, first)  # nothing to aggregate before the first task
 
-    rolled = []
+    rolled, stopped_at = [], None
     day = start
     while day <= target:
         with transaction.atomic():
@@ -178,14 +184,22 @@ def spend_rollup(
                 day += timedelta(days=1)
                 continue
             if _unsettled(day).exists():
-                return RollupResult(rolled=rolled, through=state.through, stopped_at=day)
+                stopped_at = day
+                break
             SpendDay.objects.filter(day=day).delete()
             SpendDay.objects.bulk_create(_day_rows(day))
+            monday = week_start(day)
+            if state.weeks_through is not None and monday + timedelta(days=6) <= state.weeks_through:
+                _build_week(monday)  # a day of a summed week changed: the week follows
             if not done:
                 state.through = day
                 state.save(update_fields=["through", "updated_at"])
         rolled.append(day)
         day += timedelta(days=1)
+    if stopped_at is not None:
+        _sum_weeks()
+        state.refresh_from_db()
+        return RollupResult(rolled=rolled, through=state.through, stopped_at=stopped_at)
 
     if since is None and (first is None or first > target):
         # No task on or before the target day: those empty days are covered too.
@@ -194,8 +208,82 @@ def spend_rollup(
             if state.through is None or state.through < target:
                 state.through = target
                 state.save(update_fields=["through", "updated_at"])
+    _sum_weeks()
     state.refresh_from_db()
     return RollupResult(rolled=rolled, through=state.through)
+
+
+def week_start(day: date) -> date:
+    """The Monday of `day`'s week."""
+    return day - timedelta(days=day.weekday())
+
+
+def _build_week(monday: date) -> None:
+    """Replace the week's SpendWeek rows by the sums of its SpendDay rows (in the caller's transaction)."""
+    groups = (
+        SpendDay.objects.filter(day__gte=monday, day__lte=monday + timedelta(days=6))
+        .values(
+            "dimension",
+            "submitted_by_id",
+            "provider",
+            "model_name",
+            "credential_id",
+            "template_version_id",
+            "tag",
+        )
+        .annotate(
+            sum_spend=Sum("spend"),
+            sum_provisional=Sum("provisional"),
+            sum_count=Sum("task_count"),
+            sum_provisional_count=Sum("provisional_count"),
+            min_first_at=Min("first_at"),
+            max_last_at=Max("last_at"),
+        )
+        .order_by()
+    )
+    rows = [
+        SpendWeek(
+            week=monday,
+            dimension=group["dimension"],
+            submitted_by_id=group["submitted_by_id"],
+            provider=group["provider"],
+            model_name=group["model_name"],
+            credential_id=group["credential_id"],
+            template_version_id=group["template_version_id"],
+            tag=group["tag"],
+            # Quantized: SQLite's sums carry floating-point noise below the sixth decimal.
+            spend=(group["sum_spend"] or Decimal("0")).quantize(_MONEY),
+            provisional=(group["sum_provisional"] or Decimal("0")).quantize(_MONEY),
+            task_count=group["sum_count"] or 0,
+            provisional_count=group["sum_provisional_count"] or 0,
+            first_at=group["min_first_at"],
+            last_at=group["max_last_at"],
+        )
+        for group in groups
+    ]
+    SpendWeek.objects.filter(week=monday).delete()
+    SpendWeek.objects.bulk_create(rows)
+
+
+def _sum_weeks() -> None:
+    """Sum every whole week up to the watermark not summed yet, and advance `weeks_through`."""
+    with transaction.atomic():
+        state = SpendRollup.objects.select_for_update().get(pk=STATE_PK)
+        if state.through is None:
+            return
+        if state.weeks_through is not None:
+            monday = state.weeks_through + timedelta(days=1)
+        else:
+            first = SpendDay.objects.aggregate(first=Min("day"))["first"]
+            monday = week_start(first or state.through)
+        last_sunday = None
+        while monday + timedelta(days=6) <= state.through:
+            _build_week(monday)
+            last_sunday = monday + timedelta(days=6)
+            monday += timedelta(days=7)
+        if last_sunday is not None:
+            state.weeks_through = last_sunday
+            state.save(update_fields=["weeks_through", "updated_at"])
 
 
 ROLLUP_AT = time(0, 10)  # the minute past each hour the job runs

@@ -10,9 +10,9 @@ from django.tasks import default_task_backend
 from django.utils import timezone
 
 from tasks.history import tags
-from tasks.models import Credential, SpendDay, SpendRollup, Task
+from tasks.models import Credential, SpendDay, SpendRollup, SpendWeek, Task
 from tasks.spend import figures, jobs, periods, reports
-from tasks.spend.rollup import last_settled_day, rollup_next_run, spend_rollup
+from tasks.spend.rollup import last_settled_day, rollup_next_run, rollup_reopen, spend_rollup
 from tests.factories import make_credential, make_task, make_template_version, make_user
 from tests.spend.test_spend import _at, _tasks_behind
 
@@ -339,7 +339,8 @@ def test_the_tags_index_reads_no_task_of_a_rolled_day(history, django_assert_max
     day = figures.rolled_through()
     Task.objects.filter(tag="team-a", created_at__lt=_at(day)).update(spend=Decimal("99"))
 
-    with django_assert_max_num_queries(3):
+    # The watermark, the weeks' watermark, the summed weeks, the rolled-up days after them, the live days.
+    with django_assert_max_num_queries(5):
         rows = tags.tag_list()
 
     assert all(row["total"] < 99 for row in rows)
@@ -356,3 +357,123 @@ def test_one_persons_share_comes_with_the_total_from_the_same_figures(history):
     rows = reports.spend_by(period=period, dimension="person").rows
     assert mine == next(row.spend for row in rows if row.key == str(alice.pk)) > 0
     assert reports.spend_total_and_person(period=period, person_id=-1)[1] == 0
+
+
+# Whole weeks summed once more (SpendWeek): a long period reads one row per group and week.
+
+
+def _week_sums_from_days():
+    """Each whole week's sums per group, computed from its SpendDay rows in Python."""
+    sums = {}
+    for day, *group, spend, provisional, count, provisional_count in _rows():
+        key = (day - timedelta(days=day.weekday()), *group)
+        old = sums.get(key, (Decimal("0"), Decimal("0"), 0, 0))
+        sums[key] = (old[0] + spend, old[1] + provisional, old[2] + count, old[3] + provisional_count)
+    return sums
+
+
+def _week_rows():
+    return {
+        (week, *group): (spend, provisional, count, provisional_count)
+        for week, *group, spend, provisional, count, provisional_count in SpendWeek.objects.values_list(
+            "week",
+            "dimension",
+            "submitted_by_id",
+            "provider",
+            "model_name",
+            "credential_id",
+            "template_version_id",
+            "tag",
+            "spend",
+            "provisional",
+            "task_count",
+            "provisional_count",
+        )
+    }
+
+
+def _assert_weeks_equal_their_days():
+    weeks_through = SpendRollup.objects.get().weeks_through
+    expected = {
+        key: sums
+        for key, sums in _week_sums_from_days().items()
+        if key[0] + timedelta(days=6) <= weeks_through
+    }
+    assert _week_rows() == expected
+
+
+def test_every_whole_week_up_to_the_watermark_is_the_sum_of_its_days(history):
+    result = spend_rollup()
+
+    weeks_through = SpendRollup.objects.get().weeks_through
+    assert weeks_through.weekday() == 6  # a Sunday
+    assert result.through - timedelta(days=6) <= weeks_through <= result.through
+    assert SpendWeek.objects.exists()
+    _assert_weeks_equal_their_days()
+
+
+@pytest.mark.parametrize("key", ["last_30", "custom_60", "last_month"])
+def test_a_period_with_whole_weeks_reads_them_and_gives_the_figures_of_the_tasks(history, monkeypatch, key):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    period = PERIODS[key]()
+    spend_rollup()
+    with CaptureQueriesContext(connection) as queries:
+        with_weeks = _figures(period, "week")
+    assert any("tasks_spendweek" in query["sql"] for query in queries.captured_queries)
+
+    _without_rollup(monkeypatch)
+
+    assert with_weeks == _figures(period, "week")
+
+
+def test_a_day_changed_inside_a_summed_week_rebuilds_the_week(history, monkeypatch):
+    spend_rollup()
+    day = timezone.localdate() - timedelta(days=20)
+    task = Task.objects.filter(created_at__date=day).first()
+    Task.objects.filter(pk=task.pk).update(spend=task.spend + Decimal("1.234567"))
+    make_task(submitted_by=history["bob"], tag="late", created_at=_at(day), money_spent=Decimal("0.5"))
+    # Re-roll that day only, though later weeks are summed too.
+    spend_rollup(since=day, through=day)
+
+    _assert_weeks_equal_their_days()
+    for key in ("last_30", "custom_60"):
+        period = PERIODS[key]()
+        with_weeks = _figures(period, "week")
+        monkeypatch.setattr(figures, "rolled_through", lambda: None)
+        assert with_weeks == _figures(period, "week"), key
+        monkeypatch.undo()
+
+
+def test_a_reopened_day_is_read_from_the_tasks_until_rolled_up_again_with_its_week(history, monkeypatch):
+    from django.db import transaction
+
+    spend_rollup()
+    day = timezone.localdate() - timedelta(days=25)
+    task = Task.objects.filter(created_at__date=day).first()
+    with transaction.atomic():
+        Task.objects.filter(pk=task.pk).update(spend=task.spend + Decimal("2"))
+        rollup_reopen(created_at=task.created_at)
+    period = PERIODS["custom_60"]()
+    expected = None
+
+    for _ in range(2):  # reopened, then rolled up again
+        with_rollup = _figures(period, "week")
+        monkeypatch.setattr(figures, "rolled_through", lambda: None)
+        expected = _figures(period, "week")
+        monkeypatch.undo()
+        assert with_rollup == expected
+        spend_rollup()
+    _assert_weeks_equal_their_days()
+
+
+def test_weeks_missing_on_an_existing_rollup_are_summed_by_the_next_run(history):
+    spend_rollup()
+    rows = _week_rows()
+    SpendWeek.objects.all().delete()
+    SpendRollup.objects.update(weeks_through=None)
+
+    spend_rollup()
+
+    assert _week_rows() == rows
