@@ -977,3 +977,24 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alert} → {self.target}: {self.state}"
+
+
+class TagMonth(models.Model):
+    """The spend rollup's per-tag rows of one month summed (issue 16: the tags index at 1 M tasks read
+    ~125,000 SpendDay rows). Rebuilt from SpendDay in the same transaction as each of the month's days
+    (tasks.spend.rollup), so it always equals the month's SpendDay tag rows; the tags index reads it only
+    for months wholly within the rollup's watermark."""
+
+    month = models.DateField(help_text="The month's first day.")
+    tag = models.CharField(max_length=255)
+    spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    task_count = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField(null=True, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["month", "tag"]
+        constraints = [models.UniqueConstraint(fields=["month", "tag"], name="tagmonth_month_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.tag}: {self.spend}"

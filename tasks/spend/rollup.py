@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from tasks.models import SpendDay, SpendRollup, Task
+from tasks.models import SpendDay, SpendRollup, TagMonth, Task
 
 SETTLE_AFTER = timedelta(minutes=30)  # lets the day's last submissions record their answers
 STATE_PK = 1
@@ -119,6 +119,33 @@ def _day_rows(day: date) -> list[SpendDay]:
     return rows
 
 
+def tag_month_rebuild(day: date) -> None:
+    """Replace the TagMonth rows of `day`'s month by the sum of that month's SpendDay tag rows.
+
+    Called in the transaction that rebuilt `day`, so TagMonth always equals its month's SpendDay rows."""
+    month = day.replace(day=1)
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    TagMonth.objects.filter(month=month).delete()
+    groups = (
+        SpendDay.objects.filter(dimension=SpendDay.Dimension.TAG, day__gte=month, day__lt=next_month)
+        .exclude(tag="")
+        .values("tag")
+        .annotate(spend=Sum("spend"), count=Sum("task_count"), first=Min("first_at"), last=Max("last_at"))
+        .order_by()
+    )
+    TagMonth.objects.bulk_create(
+        TagMonth(
+            month=month,
+            tag=g["tag"],
+            spend=g["spend"],
+            task_count=g["count"],
+            first_at=g["first"],
+            last_at=g["last"],
+        )
+        for g in groups
+    )
+
+
 def _first_task_day() -> date | None:
     first = Task.objects.aggregate(first=Min("created_at"))["first"]
     return first.astimezone(rollup_time_zone()).date() if first else None
@@ -136,6 +163,7 @@ def _state() -> SpendRollup:
         # Rows bucketed in another time zone are wrong for this one: start again.
         with transaction.atomic():
             SpendDay.objects.all().delete()
+            TagMonth.objects.all().delete()
             state.through, state.time_zone = None, settings.TIME_ZONE
             state.save()
     return state
@@ -181,6 +209,7 @@ def spend_rollup(
                 return RollupResult(rolled=rolled, through=state.through, stopped_at=day)
             SpendDay.objects.filter(day=day).delete()
             SpendDay.objects.bulk_create(_day_rows(day))
+            tag_month_rebuild(day)
             if not done:
                 state.through = day
                 state.save(update_fields=["through", "updated_at"])
