@@ -100,3 +100,47 @@ def test_a_new_time_zone_starts_the_months_again():
         spend_rollup()
         _assert_months_equal_days()
         _assert_index_equals_tasks()
+
+
+ODD_TAGS = [
+    "team-a:parks/fr",
+    "a b?c#d%e",
+    "~x",
+    "a//b",
+    "./x",
+    "x\ny",
+    "é ü/ß",
+    "a+b&c=d",
+    "'\"<>",
+    "..",
+    "x/",
+]
+
+
+def test_the_index_links_each_tag_as_reverse_and_the_url_tag_do():
+    from django.template.defaultfilters import urlencode
+    from django.urls import reverse
+
+    from tasks.history.tag_links import tag_page_urls, with_links
+
+    url = tag_page_urls()
+    for tag in ODD_TAGS:
+        assert url(tag) == reverse("history:tag_detail", kwargs={"tag": tag}), tag
+    now = timezone.now()
+    rows = with_links([{"tag": tag, "first_run": now, "last_run": now} for tag in ODD_TAGS])
+    for row in rows:
+        assert row["tasks_url"] == f"{reverse('history:task_list')}?tag={urlencode(row['tag'])}"
+
+
+def test_the_index_page_links_open_each_tags_page(team_admin_client):
+    for tag in ODD_TAGS:
+        make_task(tag=tag)
+
+    page = team_admin_client.get("/tags/").content.decode()
+
+    from django.urls import reverse
+
+    for tag in ODD_TAGS:
+        href = reverse("history:tag_detail", kwargs={"tag": tag})
+        assert f'href="{href}"' in page.replace("&amp;", "&").replace("&#x27;", "'"), tag
+        assert team_admin_client.get(href).status_code == 200, tag
