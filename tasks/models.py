@@ -720,6 +720,12 @@ class BrandMention(models.Model):
         indexes = [
             models.Index(fields=["brand_set", "created_at"], name="mention_set_created"),
             models.Index(fields=["tag", "created_at"], name="mention_tag_created"),
+            # A tag's newest answers for one set (the answer-change marks): issue 16, 1 M tasks.
+            models.Index(
+                fields=["tag", "brand_set", "created_at"],
+                condition=models.Q(brand__isnull=True),
+                name="mention_answer_tag_created",
+            ),
             # Covering on PostgreSQL: the answers behind a brand's figure, counted and paged from the index.
             models.Index(
                 fields=["brand", "created_at"],
