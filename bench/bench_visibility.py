@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_vis_history \
         .venv/bin/python bench/bench_visibility.py
-    (options: --tasks 1000000 --runs 30 --regenerate --no-rollup)
+    (options: --tasks 1000000 --runs 30 --regenerate --no-rollup --only TEXT)
 
 Uses (and keeps) the database named in DATABASE_URL: it must be a scratch database. The first run migrates
 it and fills it with `manage.py generate_tasks` (a year of tasks, the demo brand set reading every tag and
@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--regenerate", action="store_true", help="Delete the tasks and generate them again.")
     parser.add_argument("--no-rollup", action="store_true", help="Read every mention, ignoring the rollup.")
+    parser.add_argument("--only", default="", help="Run only the pages whose name contains this text.")
     args = parser.parse_args()
 
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -121,7 +122,11 @@ def main() -> None:
             reverse("visibility:set_export", args=[brand_set.pk]),
             {"period": "custom", "date_from": d90, "date_to": today, "by": "day"},
         ),
+        ("tags index (/tags/)", reverse("history:tag_list"), {}),
+        ("largest tag's history page", reverse("history:tag_detail", kwargs={"tag": largest}), {}),
     ]
+    if args.only:
+        pages = [page for page in pages if args.only in page[0]]
     source = "every mention read (--no-rollup)" if args.no_rollup else "rollup for settled days"
     print(f"\nVisibility pages, {total:,} tasks on PostgreSQL, {source}; largest tag {largest}")
     print(f"{args.runs} requests per page (after 3 warm-ups)")

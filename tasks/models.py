@@ -723,6 +723,12 @@ class BrandMention(models.Model):
         indexes = [
             models.Index(fields=["brand_set", "created_at"], name="mention_set_created"),
             models.Index(fields=["tag", "created_at"], name="mention_tag_created"),
+            # A tag's newest answers for one set (the answer-change marks): issue 16, 1 M tasks.
+            models.Index(
+                fields=["tag", "brand_set", "created_at"],
+                condition=models.Q(brand__isnull=True),
+                name="mention_answer_tag_created",
+            ),
             # Covering on PostgreSQL: the answers behind a brand's figure, counted and paged from the index.
             models.Index(
                 fields=["brand", "created_at"],
@@ -1005,8 +1011,6 @@ class SpendWeek(models.Model):
     provisional = models.DecimalField(**MONEY, default=Decimal("0"))
     task_count = models.PositiveIntegerField(default=0)
     provisional_count = models.PositiveIntegerField(default=0)
-    first_at = models.DateTimeField(null=True, blank=True)
-    last_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["week", "dimension"]
@@ -1014,3 +1018,24 @@ class SpendWeek(models.Model):
 
     def __str__(self) -> str:
         return f"week of {self.week} {self.dimension}: {self.spend}"
+
+
+class TagMonth(models.Model):
+    """The spend rollup's per-tag rows of one month summed (issue 16: the tags index at 1 M tasks read
+    ~125,000 SpendDay rows). Rebuilt from SpendDay in the same transaction as each of the month's days
+    (tasks.spend.rollup), so it always equals the month's SpendDay tag rows; the tags index reads it only
+    for months wholly within the rollup's watermark."""
+
+    month = models.DateField(help_text="The month's first day.")
+    tag = models.CharField(max_length=255)
+    spend = models.DecimalField(**MONEY, default=Decimal("0"))
+    task_count = models.PositiveIntegerField(default=0)
+    first_at = models.DateTimeField(null=True, blank=True)
+    last_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["month", "tag"]
+        constraints = [models.UniqueConstraint(fields=["month", "tag"], name="tagmonth_month_tag")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.tag}: {self.spend}"

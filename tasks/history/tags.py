@@ -9,43 +9,49 @@ from operator import itemgetter
 from django.db.models import Count, Max, Min, Prefetch, Q, Sum, Value
 
 from tasks.history.selectors import LIST_FIELDS
-from tasks.models import SpendDay, SpendWeek, Task
+from tasks.models import SpendDay, TagMonth, Task
 from tasks.spend import figures
 
 
 def tag_list(*, q: str = "", sort: str = "-last") -> list[dict]:
     """Every upstream tag with its task count, spend, active tasks and first and last run.
 
-    Days the spend rollup covers are read from its per-tag rows (a few hundred a day, however many
-    tasks), the days after them from the tasks: two small aggregates instead of one over every tagged
-    task (docs/performance.md, Task history). Active tasks are all in the days after the rollup: a
-    day with one still in flight is not rolled up.
+    Days the spend rollup covers are read from its per-tag rows: whole months from TagMonth (a few
+    hundred rows a month), the watermark's month so far from SpendDay (a few hundred a day); the days
+    after them from the tasks: three small aggregates instead of one over every tagged task
+    (docs/performance.md, Task history and Visibility pages). Active tasks are all in the days after
+    the rollup: a day with one still in flight is not rolled up.
     """
     through = figures.rolled_through()
     live = Task.objects.exclude(tag="")
     parts = []
     if through is not None:
-        # Whole weeks the rollup summed (SpendWeek), then the rolled-up days after them.
-        weeks_through = figures.rolled_weeks_through()
-        days = SpendDay.objects.filter(dimension=SpendDay.Dimension.TAG, day__lte=through)
-        rolled = [days]
-        if weeks_through is not None:
-            end = min(weeks_through, through)
-            last_sunday = end - timedelta(days=(end.weekday() + 1) % 7)  # weeks end on a Sunday
-            weeks = SpendWeek.objects.filter(dimension=SpendDay.Dimension.TAG, week__lt=last_sunday)
-            rolled = [weeks, days.filter(day__gt=last_sunday)]
-        for rows in rolled:
-            parts.append(
-                rows.exclude(tag="")
-                .values("tag")
-                .annotate(
-                    count=Sum("task_count"),
-                    total=Sum("spend"),
-                    first_run=Min("first_at"),
-                    last_run=Max("last_at"),
-                    active=Value(0),
-                )
+        # Whole months from TagMonth (a row per tag and month), the watermark's month so far from SpendDay.
+        next_day = through + timedelta(days=1)
+        whole_before = next_day if next_day.day == 1 else through.replace(day=1)
+        parts.append(
+            TagMonth.objects.filter(month__lt=whole_before)
+            .values("tag")
+            .annotate(
+                count=Sum("task_count"),
+                total=Sum("spend"),
+                first_run=Min("first_at"),
+                last_run=Max("last_at"),
+                active=Value(0),
             )
+        )
+        rolled = SpendDay.objects.filter(
+            dimension=SpendDay.Dimension.TAG, day__gte=whole_before, day__lte=through
+        ).exclude(tag="")
+        parts.append(
+            rolled.values("tag").annotate(
+                count=Sum("task_count"),
+                total=Sum("spend"),
+                first_run=Min("first_at"),
+                last_run=Max("last_at"),
+                active=Value(0),
+            )
+        )
         live = live.filter(created_at__gte=figures.rollup_end(through))
     parts.append(
         live.values("tag").annotate(
@@ -130,7 +136,9 @@ def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
     groups = list(
         tasks.values("status", "provider", "model_name")
         .annotate(
-            n=Count("id"),
+            # COUNT(*), not COUNT(id): every column read is in task_tag_created, so PostgreSQL answers
+            # from the index alone (the largest tag at 1 M tasks: ~500 ms → ~60 ms).
+            n=Count("*"),
             total=Sum("spend"),
             final_total=Sum("spend", filter=Q(spend_is_final=True)),
             first_run=Min("created_at"),

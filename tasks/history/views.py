@@ -22,6 +22,7 @@ from tasks.history import selectors
 from tasks.history import tags as tag_selectors
 from tasks.history.export import EXPORT_COLUMNS, export_csv_rows, export_records, json_lines
 from tasks.history.forms import TaskEditForm, TaskFilterForm, TaskResolveForm
+from tasks.history.tag_links import with_links
 from tasks.models import Task
 from tasks.submission import reconcile, resolve
 from tasks.visibility.changes import tag_changes
@@ -207,7 +208,7 @@ def task_resolve(request, task_id):
 def tag_list(request):
     q = request.GET.get("q", "").strip()[:255]
     sort = request.GET.get("sort", "-last")
-    tags = tag_selectors.tag_list(q=q, sort=sort)
+    tags = with_links(tag_selectors.tag_list(q=q, sort=sort))
     template = "tasks/history/tags.html#tags" if wants_fragment(request) else "tasks/history/tags.html"
     return render(request, template, {"tags": tags, "q": q, "sort": sort})
 

@@ -32,8 +32,6 @@ class Migration(migrations.Migration):
                 ('provisional', models.DecimalField(decimal_places=6, default=Decimal('0'), max_digits=12)),
                 ('task_count', models.PositiveIntegerField(default=0)),
                 ('provisional_count', models.PositiveIntegerField(default=0)),
-                ('first_at', models.DateTimeField(blank=True, null=True)),
-                ('last_at', models.DateTimeField(blank=True, null=True)),
                 ('credential', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tasks.credential')),
                 ('submitted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('template_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tasks.prompttemplateversion')),

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
-from tasks.models import SpendDay, SpendRollup, SpendWeek, Task
+from tasks.models import SpendDay, SpendRollup, SpendWeek, TagMonth, Task
 
 SETTLE_AFTER = timedelta(minutes=30)  # lets the day's last submissions record their answers
 STATE_PK = 1
@@ -124,6 +124,33 @@ def _day_rows(day: date) -> list[SpendDay]:
     return rows
 
 
+def tag_month_rebuild(day: date) -> None:
+    """Replace the TagMonth rows of `day`'s month by the sum of that month's SpendDay tag rows.
+
+    Called in the transaction that rebuilt `day`, so TagMonth always equals its month's SpendDay rows."""
+    month = day.replace(day=1)
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    TagMonth.objects.filter(month=month).delete()
+    groups = (
+        SpendDay.objects.filter(dimension=SpendDay.Dimension.TAG, day__gte=month, day__lt=next_month)
+        .exclude(tag="")
+        .values("tag")
+        .annotate(spend=Sum("spend"), count=Sum("task_count"), first=Min("first_at"), last=Max("last_at"))
+        .order_by()
+    )
+    TagMonth.objects.bulk_create(
+        TagMonth(
+            month=month,
+            tag=g["tag"],
+            spend=g["spend"],
+            task_count=g["count"],
+            first_at=g["first"],
+            last_at=g["last"],
+        )
+        for g in groups
+    )
+
+
 def _first_task_day() -> date | None:
     first = Task.objects.aggregate(first=Min("created_at"))["first"]
     return first.astimezone(rollup_time_zone()).date() if first else None
@@ -142,6 +169,7 @@ def _state() -> SpendRollup:
         with transaction.atomic():
             SpendDay.objects.all().delete()
             SpendWeek.objects.all().delete()
+            TagMonth.objects.all().delete()
             state.through, state.weeks_through, state.time_zone = None, None, settings.TIME_ZONE
             state.save()
     return state
@@ -191,6 +219,7 @@ def spend_rollup(
             monday = week_start(day)
             if state.weeks_through is not None and monday + timedelta(days=6) <= state.weeks_through:
                 _build_week(monday)  # a day of a summed week changed: the week follows
+            tag_month_rebuild(day)
             if not done:
                 state.through = day
                 state.save(update_fields=["through", "updated_at"])
@@ -236,8 +265,6 @@ def _build_week(monday: date) -> None:
             sum_provisional=Sum("provisional"),
             sum_count=Sum("task_count"),
             sum_provisional_count=Sum("provisional_count"),
-            min_first_at=Min("first_at"),
-            max_last_at=Max("last_at"),
         )
         .order_by()
     )
@@ -256,8 +283,6 @@ def _build_week(monday: date) -> None:
             provisional=(group["sum_provisional"] or Decimal("0")).quantize(_MONEY),
             task_count=group["sum_count"] or 0,
             provisional_count=group["sum_provisional_count"] or 0,
-            first_at=group["min_first_at"],
-            last_at=group["max_last_at"],
         )
         for group in groups
     ]
