@@ -6,6 +6,7 @@ app_name = "monitors"
 urlpatterns = [
     path("monitors/", views.monitor_list, name="list"),
     path("monitors/new/", views.monitor_edit, name="create"),
+    path("monitors/from-request/", views.monitor_from_request, name="from_request"),
     path("monitors/estimate/", views.monitor_estimate_view, name="estimate"),
     path("monitors/<slug:slug>/", views.monitor_detail, name="detail"),
     path("monitors/<slug:slug>/edit/", views.monitor_edit, name="edit"),

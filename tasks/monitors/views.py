@@ -3,18 +3,23 @@ and the admins' alerts page (deliveries, budget destinations)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from tasks.builder.forms import TaskRequestForm, catalog_for
+from tasks.builder.views import builder_with_errors
 from tasks.fragments import wants_fragment
 from tasks.history.tags import tag_summary
-from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor
+from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor, Task
 from tasks.monitors import selectors, services
 from tasks.monitors.alerts import alert_test
 from tasks.monitors.forms import BrandSetForm, DestinationForm, MonitorForm, StateForm
+from tasks.monitors.requests import start_from_builder, start_from_task
 from tasks.monitors.runs import RunRefused, run_now
+from tasks.upstream.providers import provider_rules
 from tasks.visibility.changes import tag_changes
 from tasks.visibility.services import brand_set_attach_tag
 from tasks.visibility.views import tag_visibility
@@ -51,11 +56,37 @@ def monitor_edit(request, slug: str | None = None):
             return redirect("monitors:detail", slug=saved.slug)
         if form.plan is not None:
             estimate = selectors.monitor_estimate(monitor=form.unsaved(), plan=form.plan)
+    elif monitor is None and request.GET.get("from_task"):
+        task = _task_or_404(request.GET["from_task"])
+        form = MonitorForm(initial=MonitorForm.initial_for_request(start_from_task(task)))
     else:
         form = MonitorForm(initial=MonitorForm.initial_for(monitor) if monitor else None, monitor=monitor)
     return render(
         request, "tasks/monitors/form.html", {"form": form, "monitor": monitor, "estimate": estimate}
     )
+
+
+def _task_or_404(task_id: str) -> Task:
+    try:
+        task = Task.objects.select_related("credential").filter(pk=task_id).first()
+    except ValidationError:  # not a uuid
+        task = None
+    if task is None:
+        raise Http404("No such task.")
+    return task
+
+
+@permission_required(["tasks.add_monitor", "tasks.add_task"], raise_exception=True)
+@require_POST
+def monitor_from_request(request):
+    """ "Monitor this request" in the builder: the builder's form posted here, checked by the builder's own
+    form; the monitor form opens pre-filled with it, or the builder comes back with its errors, input kept."""
+    rules = provider_rules(request.POST.get("provider"))
+    form = TaskRequestForm(request.POST, rules=rules, catalog=catalog_for(rules.slug))
+    if not form.is_valid():
+        return builder_with_errors(request, form)
+    monitor_form = MonitorForm(initial=MonitorForm.initial_for_request(start_from_builder(form)))
+    return render(request, "tasks/monitors/form.html", {"form": monitor_form, "monitor": None})
 
 
 @permission_required("tasks.add_monitor", raise_exception=True)
