@@ -10,6 +10,7 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from tasks.models import AlertDelivery, AuditEntry, Budget, Monitor, MonitorRun, Task
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.plans import RunPlan
+from tasks.monitors.runs import run_retryable
 from tasks.spend.budgets import budget_spent, month_start
 
 ZERO = Decimal("0")
@@ -91,7 +92,12 @@ class MonitorPage:
 
 
 def monitor_page(*, monitor: Monitor) -> MonitorPage:
-    runs = list(monitor.runs.select_related("batch", "requested_by").order_by("-slot")[:PAGE_RUNS])
+    runs = list(
+        monitor.runs.select_related("batch", "requested_by", "retry_of").order_by("-slot")[:PAGE_RUNS]
+    )
+    retried = set(MonitorRun.objects.filter(retry_of__in=runs).values_list("retry_of_id", flat=True))
+    for run in runs:
+        run.can_retry = run_retryable(run) and run.pk not in retried
     counts = Counter(dict(monitor.runs.values_list("state").annotate(n=Count("pk")).order_by()))
     labels = dict(MonitorRun.State.choices)
     tasks = Task.objects.filter(batch__monitor_run__monitor=monitor)

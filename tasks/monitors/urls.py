@@ -12,6 +12,7 @@ urlpatterns = [
     path("monitors/<slug:slug>/edit/", views.monitor_edit, name="edit"),
     path("monitors/<slug:slug>/state/", views.monitor_state, name="state"),
     path("monitors/<slug:slug>/run/", views.monitor_run_now, name="run_now"),
+    path("monitors/<slug:slug>/runs/<uuid:run_id>/retry/", views.monitor_run_retry, name="run_retry"),
     path("monitors/<slug:slug>/destinations/", views.monitor_destination_add, name="destination_add"),
     path("monitors/<slug:slug>/visibility/", views.monitor_visibility, name="visibility"),
     path("monitors/<slug:slug>/brand-sets/", views.monitor_brand_set_attach, name="brand_set_attach"),

@@ -13,12 +13,12 @@ from tasks.builder.forms import TaskRequestForm, catalog_for
 from tasks.builder.views import builder_with_errors
 from tasks.fragments import wants_fragment
 from tasks.history.tags import tag_summary
-from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor, Task
+from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor, MonitorRun, Task
 from tasks.monitors import selectors, services
 from tasks.monitors.alerts import alert_test
 from tasks.monitors.forms import BrandSetForm, DestinationForm, MonitorForm, StateForm
 from tasks.monitors.requests import start_from_builder, start_from_task
-from tasks.monitors.runs import RunRefused, run_now
+from tasks.monitors.runs import RunRefused, run_now, run_retry
 from tasks.upstream.providers import provider_rules
 from tasks.visibility.changes import tag_changes
 from tasks.visibility.services import brand_set_attach_tag
@@ -153,6 +153,27 @@ def monitor_run_now(request, slug: str):
         else:
             messages.success(request, f"Run started: {run.task_count} task(s) planned; workers send them.")
     return redirect("monitors:detail", slug=monitor.slug)
+
+
+@permission_required("tasks.change_monitor", raise_exception=True)
+@require_POST
+def monitor_run_retry(request, slug: str, run_id):
+    """Retry a failed run: one new run marked as its retry (a double submit finds the same one)."""
+    run = get_object_or_404(MonitorRun, pk=run_id, monitor__slug=slug)
+    try:
+        retry, made = run_retry(run=run, user=request.user)
+    except RunRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        if not made:
+            messages.info(request, "This run was retried already; see its retry below.")
+        elif retry.reason:
+            messages.error(request, f"The retry did not run: {retry.reason}")
+        else:
+            messages.success(
+                request, f"Retry started: {retry.task_count} task(s) planned; workers send them."
+            )
+    return redirect("monitors:detail", slug=slug)
 
 
 @permission_required("tasks.change_monitor", raise_exception=True)
