@@ -7,7 +7,16 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
-from tasks.models import AlertDestination, BrandSet, Credential, Monitor, PromptTemplateVersion, ProviderModel
+from tasks.models import (
+    Alert,
+    AlertDestination,
+    BrandSet,
+    Credential,
+    Monitor,
+    PromptTemplateVersion,
+    ProviderModel,
+)
+from tasks.monitors.alerts import BUDGET_KINDS, MONITOR_KINDS
 from tasks.monitors.cadence import Cadence, CadenceError, time_zone_choices
 from tasks.monitors.destinations import emails_parse, webhook_url_check
 from tasks.monitors.plans import run_plan
@@ -266,7 +275,33 @@ class MonitorForm(forms.Form):
         )
 
 
-class DestinationForm(forms.Form):
+class AlertKindsForm(forms.Form):
+    """Which alert kinds a destination receives; none ticked is every kind (the default)."""
+
+    alert_kinds = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Alerts it receives",
+        help_text="None ticked: every kind.",
+    )
+
+    def __init__(self, *args, scope: str = "monitor", **kwargs):
+        super().__init__(*args, **kwargs)
+        kinds = MONITOR_KINDS if scope == "monitor" else BUDGET_KINDS
+        labels = dict(Alert.Kind.choices)
+        self.fields["alert_kinds"].choices = [(kind.value, labels[kind]) for kind in kinds]
+        if not self.is_bound and "alert_kinds" not in self.initial:
+            self.initial["alert_kinds"] = [kind.value for kind in kinds]
+
+    def clean_alert_kinds(self):
+        chosen = self.cleaned_data.get("alert_kinds") or []
+        everything = [value for value, _label in self.fields["alert_kinds"].choices]
+        # Every kind ticked is stored as "every kind", so a kind added later reaches it too.
+        return [] if set(chosen) >= set(everything) else [k for k in everything if k in chosen]
+
+
+class DestinationForm(AlertKindsForm):
     kind = forms.ChoiceField(choices=AlertDestination.Kind.choices)
     emails = forms.CharField(
         max_length=500, required=False, label="Email addresses", help_text="Comma-separated."

@@ -19,6 +19,9 @@ urlpatterns = [
     path("alerts/", views.alert_list, name="alert_list"),
     path("alerts/destinations/<int:destination_id>/test/", views.destination_test, name="destination_test"),
     path(
+        "alerts/destinations/<int:destination_id>/kinds/", views.destination_kinds, name="destination_kinds"
+    ),
+    path(
         "alerts/destinations/<int:destination_id>/delete/",
         views.destination_remove,
         name="destination_delete",

@@ -15,8 +15,8 @@ from tasks.fragments import wants_fragment
 from tasks.history.tags import tag_summary
 from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor, MonitorRun, Task
 from tasks.monitors import selectors, services
-from tasks.monitors.alerts import alert_test
-from tasks.monitors.forms import BrandSetForm, DestinationForm, MonitorForm, StateForm
+from tasks.monitors.alerts import alert_test, destination_kinds_label
+from tasks.monitors.forms import AlertKindsForm, BrandSetForm, DestinationForm, MonitorForm, StateForm
 from tasks.monitors.requests import start_from_builder, start_from_task
 from tasks.monitors.runs import RunRefused, run_now, run_retry
 from tasks.upstream.providers import provider_rules
@@ -114,7 +114,7 @@ def monitor_detail(request, slug: str):
         "summary": summary,
         "tag": monitor.tag,
         "destination_form": DestinationForm(),
-        "destinations": list(monitor.alert_destinations.all()),
+        "destinations": _with_kinds(monitor.alert_destinations.all(), scope="monitor"),
     }
     if request.user.has_perm("tasks.view_brandset"):
         visibility_url = reverse("monitors:visibility", args=[monitor.slug])
@@ -192,24 +192,29 @@ def monitor_destination_add(request, slug: str):
         "summary": tag_summary(tag=monitor.tag),
         "tag": monitor.tag,
         "destination_form": form,
-        "destinations": list(monitor.alert_destinations.all()),
+        "destinations": _with_kinds(monitor.alert_destinations.all(), scope="monitor"),
     }
     return render(request, "tasks/monitors/detail.html", context, status=400)
 
 
 def _destination_data(form: DestinationForm) -> dict:
     data = form.cleaned_data
-    return {"kind": data["kind"], "emails": data.get("emails", ""), "url": data.get("url", "")}
+    return {
+        "kind": data["kind"],
+        "emails": data.get("emails", ""),
+        "url": data.get("url", ""),
+        "alert_kinds": data.get("alert_kinds") or [],
+    }
 
 
 @permission_required("tasks.manage_budgets", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def alert_list(request):
     """Admins: every alert delivery (failures first to see) and the budgets' alert destinations."""
-    form = DestinationForm()
+    form = DestinationForm(scope="budget")
     budget_choices = list(Budget.objects.all())
     if request.method == "POST":
-        form = DestinationForm(request.POST)
+        form = DestinationForm(request.POST, scope="budget")
         budget = (
             Budget.objects.filter(pk=request.POST.get("budget") or None).first()
             if request.POST.get("budget", "").isdigit()
@@ -224,7 +229,9 @@ def alert_list(request):
     context = {
         "deliveries": selectors.alert_deliveries(),
         "failed": AlertDelivery.objects.filter(state=AlertDelivery.State.FAILED).count(),
-        "destinations": list(AlertDestination.objects.filter(budget__isnull=False).select_related("budget")),
+        "destinations": _with_kinds(
+            AlertDestination.objects.filter(budget__isnull=False).select_related("budget"), scope="budget"
+        ),
         "form": form,
         "budgets": budget_choices,
     }
@@ -255,6 +262,37 @@ def destination_test(request, destination_id: int):
         messages.error(
             request, f"The test alert to {destination} failed: {delivery.last_error} (retried with backoff)."
         )
+    return _back(destination)
+
+
+def _with_kinds(destinations, *, scope: str) -> list[AlertDestination]:
+    """The destinations, each with what it receives and the form to change it."""
+    rows = list(destinations)
+    for destination in rows:
+        destination.kinds_label = destination_kinds_label(destination)
+        destination.kinds_form = AlertKindsForm(
+            scope=scope,
+            prefix=f"d{destination.pk}",
+            initial={"alert_kinds": destination.alert_kinds} if destination.alert_kinds else {},
+        )
+    return rows
+
+
+@permission_required("tasks.view_monitor", raise_exception=True)
+@require_POST
+def destination_kinds(request, destination_id: int):
+    """Choose which alert kinds a destination receives (none ticked: every kind)."""
+    destination = get_object_or_404(AlertDestination.objects.select_related("monitor"), pk=destination_id)
+    _destination_allowed(request, destination)
+    scope = "monitor" if destination.monitor_id else "budget"
+    form = AlertKindsForm(request.POST, scope=scope, prefix=f"d{destination.pk}")
+    if form.is_valid():
+        services.destination_kinds_set(
+            actor=request.user, destination=destination, alert_kinds=form.cleaned_data["alert_kinds"]
+        )
+        messages.success(request, f"{destination} now receives {destination_kinds_label(destination)}.")
+    else:
+        messages.error(request, "Choose among the alert kinds listed.")
     return _back(destination)
 
 
