@@ -9,6 +9,7 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum
 
 from tasks.models import AlertDelivery, AuditEntry, Budget, Monitor, MonitorRun, Task
 from tasks.monitors.cadence import Cadence, CadenceError
+from tasks.monitors.charts import runs_charts
 from tasks.monitors.plans import RunPlan
 from tasks.monitors.runs import run_retryable
 from tasks.spend.budgets import budget_spent, month_start
@@ -89,6 +90,7 @@ class MonitorPage:
     deliveries: list[AlertDelivery]
     answers: list[dict]
     models: list[str]
+    charts: dict | None = None
 
 
 def monitor_page(*, monitor: Monitor) -> MonitorPage:
@@ -132,6 +134,7 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         deliveries=deliveries,
         answers=answers,
         models=models,
+        charts=runs_charts(runs),
     )
 
 
