@@ -75,7 +75,7 @@ def status_chart(points: list[RunPoint]) -> SafeString:
     plot_w, plot_h = width - left - 8, height - bottom - top_pad
     top = max((sum(p.counts.values()) for p in points), default=0) or 1
     step = plot_w / len(points)
-    column = max(step * 0.75, 1.0)
+    column = min(max(step * 0.75, 1.0), 48.0)  # a few runs are not slabs
     base = top_pad + plot_h
     parts = [
         format_html(
@@ -88,7 +88,7 @@ def status_chart(points: list[RunPoint]) -> SafeString:
             base,
             left - 6,
             top_pad + 4,
-            f"{top} tasks",
+            f"{top} task{'s' if top != 1 else ''}",
             left - 6,
             base,
         )
