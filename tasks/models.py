@@ -854,6 +854,7 @@ class MonitorRun(models.Model):
         SCHEDULED = "scheduled", "Scheduled"
         CATCH_UP = "catch_up", "Catch-up"
         MANUAL = "manual", "Run now"
+        RETRY = "retry", "Retry"
 
     class State(models.TextChoices):
         PLANNED = "planned", "Planned"
@@ -874,6 +875,10 @@ class MonitorRun(models.Model):
     )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A retry of a failed run by hand: one per failed run (a double submit finds the first).
+    retry_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retry"
     )
     estimated_charge = models.DecimalField(**MONEY, default=Decimal("0"))
     task_count = models.PositiveIntegerField(default=0)
@@ -912,6 +917,9 @@ class AlertDestination(models.Model):
     emails = models.CharField(max_length=500, blank=True)
     url_encrypted = models.TextField(blank=True, editable=False)
     url_hint = models.CharField(max_length=120, blank=True, editable=False)
+    alert_kinds = models.JSONField(
+        default=list, blank=True, help_text="The alert kinds it receives; empty: every kind."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -122,6 +122,7 @@ def _url(route: Route, objects) -> str:
         "brand_id": objects["brand"].pk,
         "slug": "matrix-monitor",
         "destination_id": 1,
+        "run_id": objects["batch"].pk,  # no such run: a 404 once past the permission check
     }
     kwargs = {}
     for param in route.params:

@@ -286,6 +286,12 @@ def builder(request: HttpRequest) -> HttpResponse:
     return _render_builder(request, form, shown={})
 
 
+def builder_with_errors(request: HttpRequest, form: TaskRequestForm) -> HttpResponse:
+    """The builder page with every error of `form` shown, its input kept (for pages posted the builder's
+    form, e.g. "Monitor this request")."""
+    return _render_builder(request, form, shown=_shown_errors(form, trigger=None, show_all=True), status=422)
+
+
 def _submit(request: HttpRequest) -> HttpResponse:
     rules = providers.provider_rules(request.POST.get("provider"))
     form = _bind(rules, request.POST)

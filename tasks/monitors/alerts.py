@@ -31,6 +31,24 @@ DELIVERY_BACKOFF = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minut
 CLAIM = timedelta(minutes=2)
 
 
+# The kinds each destination may choose from: a monitor's alerts, a budget's alerts ("send a test" always
+# goes). A destination's `alert_kinds` empty means every kind (the default, and what existing rows have).
+MONITOR_KINDS = [Alert.Kind.RUN_FAILED, Alert.Kind.RUN_SKIPPED, Alert.Kind.TASKS_UNKNOWN]
+BUDGET_KINDS = [Alert.Kind.BUDGET_WARNING, Alert.Kind.BUDGET_REACHED]
+
+
+def destination_receives(destination: AlertDestination, kind: str) -> bool:
+    return kind == Alert.Kind.TEST or not destination.alert_kinds or kind in destination.alert_kinds
+
+
+def destination_kinds_label(destination: AlertDestination) -> str:
+    """What a destination receives, for the pages."""
+    if not destination.alert_kinds:
+        return "every alert"
+    labels = dict(Alert.Kind.choices)
+    return ", ".join(str(labels.get(kind, kind)) for kind in destination.alert_kinds)
+
+
 def alert_raise(*, key: str, kind: str, message: str, monitor=None, budget=None, run=None) -> Alert | None:
     """Record the alert `key` once and plan its deliveries; None if it was raised before."""
     try:
@@ -45,7 +63,8 @@ def alert_raise(*, key: str, kind: str, message: str, monitor=None, budget=None,
         destinations |= AlertDestination.objects.filter(monitor=monitor)
     if budget is not None:
         destinations |= AlertDestination.objects.filter(budget=budget)
-    deliveries_plan(alert=alert, destinations=list(destinations))
+    chosen = [d for d in destinations if destination_receives(d, kind)]
+    deliveries_plan(alert=alert, destinations=chosen)
     return alert
 
 

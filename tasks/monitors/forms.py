@@ -1,16 +1,27 @@
 """Forms of the monitor pages: the monitor itself, its alert destinations, its state."""
 
+import json
 from datetime import UTC, datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
-from tasks.models import AlertDestination, BrandSet, Credential, Monitor, PromptTemplateVersion, ProviderModel
+from tasks.models import (
+    Alert,
+    AlertDestination,
+    BrandSet,
+    Credential,
+    Monitor,
+    PromptTemplateVersion,
+    ProviderModel,
+)
+from tasks.monitors.alerts import BUDGET_KINDS, MONITOR_KINDS
 from tasks.monitors.cadence import Cadence, CadenceError, time_zone_choices
 from tasks.monitors.destinations import emails_parse, webhook_url_check
 from tasks.monitors.plans import run_plan
-from tasks.upstream.providers import tag_problem
+from tasks.monitors.requests import request_json_parse, request_summary
+from tasks.upstream.providers import PROVIDERS, tag_problem
 
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 MAX_TARGETS = 20
@@ -38,6 +49,9 @@ class MonitorForm(forms.Form):
         label="…or one prompt",
         help_text="One builder request: this prompt on each model.",
     )
+    # One whole builder request (its fields in upstream names), carried from the builder or a task's page.
+    request_json = forms.CharField(widget=forms.HiddenInput, required=False)
+    request_provider = forms.CharField(widget=forms.HiddenInput, required=False)
     targets = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Models",
@@ -84,14 +98,50 @@ class MonitorForm(forms.Form):
         self.cadence = None
 
     @staticmethod
+    def initial_for_request(start) -> dict:
+        """A new monitor of one builder request (`requests.RequestStart`), on the request's model."""
+        fields = dict(start.fields)
+        credential = f" | {start.credential.name}" if start.credential else ""
+        return {
+            "user_prompt": fields.pop("user_prompt", ""),
+            "request_json": json.dumps(fields) if fields else "",
+            "request_provider": start.provider,
+            "targets": f"{start.model}{credential}" if start.model else "",
+        }
+
+    @property
+    def request_summary(self) -> dict | None:
+        """The summary of the request the form carries (bound or initial), for the page."""
+        source = self.data if self.is_bound else self.initial
+        try:
+            fields = request_json_parse(source.get("request_json") or "")
+        except ValidationError:
+            return None
+        return request_summary(self._provider(source.get("request_provider")), fields)
+
+    @staticmethod
+    def _provider(value) -> str:
+        return value if value in PROVIDERS else "chat_gpt"
+
+    def clean_request_json(self):
+        return request_json_parse(self.cleaned_data.get("request_json") or "")
+
+    def clean_request_provider(self):
+        return self._provider(self.cleaned_data.get("request_provider"))
+
+    @staticmethod
     def initial_for(monitor: Monitor) -> dict:
         names = dict(Credential.objects.values_list("pk", "name"))
+        request = dict(monitor.request_fields or {})
+        request.pop("user_prompt", None)
         return {
             "name": monitor.name,
             "description": monitor.description,
             "template_version": monitor.template_version_id,
             "rows_text": monitor.rows_text,
             "user_prompt": (monitor.request_fields or {}).get("user_prompt", ""),
+            "request_json": json.dumps(request) if request else "",
+            "request_provider": monitor.request_provider,
             "targets": "\n".join(
                 f"{t['model_name']} | {names.get(t.get('credential_id'), '?')}" for t in monitor.targets
             ),
@@ -204,8 +254,10 @@ class MonitorForm(forms.Form):
             name=data.get("name", ""),
             template_version=version,
             rows_text=data.get("rows_text", "") if version else "",
-            request_fields={"user_prompt": prompt} if not version else None,
-            request_provider="chat_gpt",
+            request_fields={**(data.get("request_json") or {}), "user_prompt": prompt}
+            if not version
+            else None,
+            request_provider="" if version else data.get("request_provider") or "chat_gpt",
             targets=data.get("targets") or [],
             tag=data.get("tag") or slugify(data.get("name", ""))[:255],
             cadence=data.get("cadence") or Monitor.Cadence.DAILY,
@@ -223,7 +275,33 @@ class MonitorForm(forms.Form):
         )
 
 
-class DestinationForm(forms.Form):
+class AlertKindsForm(forms.Form):
+    """Which alert kinds a destination receives; none ticked is every kind (the default)."""
+
+    alert_kinds = forms.MultipleChoiceField(
+        choices=(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Alerts it receives",
+        help_text="None ticked: every kind.",
+    )
+
+    def __init__(self, *args, scope: str = "monitor", **kwargs):
+        super().__init__(*args, **kwargs)
+        kinds = MONITOR_KINDS if scope == "monitor" else BUDGET_KINDS
+        labels = dict(Alert.Kind.choices)
+        self.fields["alert_kinds"].choices = [(kind.value, labels[kind]) for kind in kinds]
+        if not self.is_bound and "alert_kinds" not in self.initial:
+            self.initial["alert_kinds"] = [kind.value for kind in kinds]
+
+    def clean_alert_kinds(self):
+        chosen = self.cleaned_data.get("alert_kinds") or []
+        everything = [value for value, _label in self.fields["alert_kinds"].choices]
+        # Every kind ticked is stored as "every kind", so a kind added later reaches it too.
+        return [] if set(chosen) >= set(everything) else [k for k in everything if k in chosen]
+
+
+class DestinationForm(AlertKindsForm):
     kind = forms.ChoiceField(choices=AlertDestination.Kind.choices)
     emails = forms.CharField(
         max_length=500, required=False, label="Email addresses", help_text="Comma-separated."

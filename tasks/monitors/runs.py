@@ -67,6 +67,52 @@ def run_now(*, monitor: Monitor, user) -> MonitorRun:
     return run_execute(run_id=run.pk)
 
 
+def run_retryable(run: MonitorRun) -> bool:
+    """A run that failed: its plan could not run (e.g. a disabled credential), or tasks of it failed
+    (e.g. the upstream refused them)."""
+    return run.state == MonitorRun.State.FAILED or (
+        run.state == MonitorRun.State.DONE and run.failed_count > 0
+    )
+
+
+def run_retry(*, run: MonitorRun, user) -> tuple[MonitorRun, bool]:
+    """One new run of the monitor, marked as a retry of the failed `run`, counted against the caps and
+    executed as any run (it only writes the plan). A second press (a double submit) finds the first retry:
+    returns (the retry, whether it was made now)."""
+    with transaction.atomic():
+        failed = MonitorRun.objects.select_for_update().select_related("monitor").get(pk=run.pk)
+        existing = MonitorRun.objects.filter(retry_of=failed).first()
+        if existing is not None:
+            return existing, False
+        if not run_retryable(failed):
+            raise RunRefused("Only a failed run can be retried.")
+        if failed.monitor.state == Monitor.State.ARCHIVED:
+            raise RunRefused("An archived monitor does not run.")
+        try:
+            with transaction.atomic():
+                retry = MonitorRun.objects.create(
+                    monitor=failed.monitor,
+                    slot=timezone.now(),
+                    kind=MonitorRun.Kind.RETRY,
+                    retry_of=failed,
+                    requested_by=user if user is not None and user.pk else None,
+                )
+        except IntegrityError:  # the same press on another process (SQLite takes no row lock)
+            existing = MonitorRun.objects.filter(retry_of=failed).first()
+            if existing is None:
+                raise RunRefused(
+                    "Another run of this monitor started at the same moment; try again."
+                ) from None
+            return existing, False
+        audit_record(
+            actor=user,
+            action="monitor.run_retry",
+            obj=failed.monitor,
+            changes={"retry_of": str(failed.pk), "slot": failed.slot, "retry": str(retry.pk)},
+        )
+    return run_execute(run_id=retry.pk), True
+
+
 def run_execute(*, run_id) -> MonitorRun:
     """Turn a planned run into its batch (or skip it); a run already executed is returned as it is.
 

@@ -9,7 +9,9 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum
 
 from tasks.models import AlertDelivery, AuditEntry, Budget, Monitor, MonitorRun, Task
 from tasks.monitors.cadence import Cadence, CadenceError
+from tasks.monitors.charts import runs_charts
 from tasks.monitors.plans import RunPlan
+from tasks.monitors.runs import run_retryable
 from tasks.spend.budgets import budget_spent, month_start
 
 ZERO = Decimal("0")
@@ -88,10 +90,16 @@ class MonitorPage:
     deliveries: list[AlertDelivery]
     answers: list[dict]
     models: list[str]
+    charts: dict | None = None
 
 
 def monitor_page(*, monitor: Monitor) -> MonitorPage:
-    runs = list(monitor.runs.select_related("batch", "requested_by").order_by("-slot")[:PAGE_RUNS])
+    runs = list(
+        monitor.runs.select_related("batch", "requested_by", "retry_of").order_by("-slot")[:PAGE_RUNS]
+    )
+    retried = set(MonitorRun.objects.filter(retry_of__in=runs).values_list("retry_of_id", flat=True))
+    for run in runs:
+        run.can_retry = run_retryable(run) and run.pk not in retried
     counts = Counter(dict(monitor.runs.values_list("state").annotate(n=Count("pk")).order_by()))
     labels = dict(MonitorRun.State.choices)
     tasks = Task.objects.filter(batch__monitor_run__monitor=monitor)
@@ -126,6 +134,7 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         deliveries=deliveries,
         answers=answers,
         models=models,
+        charts=runs_charts(runs),
     )
 
 

@@ -81,8 +81,11 @@ def destination_add(
     url: str = "",
     monitor: Monitor | None = None,
     budget: Budget | None = None,
+    alert_kinds: list[str] | None = None,
 ) -> AlertDestination:
-    destination = AlertDestination(kind=kind, monitor=monitor, budget=budget, created_by=actor)
+    destination = AlertDestination(
+        kind=kind, monitor=monitor, budget=budget, created_by=actor, alert_kinds=alert_kinds or []
+    )
     if kind == AlertDestination.Kind.EMAIL:
         destination.emails = emails
     else:
@@ -92,9 +95,28 @@ def destination_add(
         actor=actor,
         action="alert_destination.add",
         obj=monitor or budget,
-        changes={"destination": str(destination)},
+        changes={"destination": str(destination), "alert_kinds": destination.alert_kinds or "all"},
     )
     return destination
+
+
+def destination_kinds_set(*, actor, destination: AlertDestination, alert_kinds: list[str]) -> bool:
+    """Choose which alert kinds a destination receives ([] = every kind); False if nothing changed."""
+    before = destination.alert_kinds or []
+    if before == alert_kinds:
+        return False
+    destination.alert_kinds = alert_kinds
+    destination.save(update_fields=["alert_kinds"])
+    audit_record(
+        actor=actor,
+        action="alert_destination.kinds",
+        obj=destination.monitor or destination.budget,
+        changes={
+            "destination": str(destination),
+            "alert_kinds": {"from": before or "all", "to": alert_kinds or "all"},
+        },
+    )
+    return True
 
 
 def destination_delete(*, actor, destination: AlertDestination) -> None:

@@ -3,18 +3,23 @@ and the admins' alerts page (deliveries, budget destinations)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from tasks.builder.forms import TaskRequestForm, catalog_for
+from tasks.builder.views import builder_with_errors
 from tasks.fragments import wants_fragment
 from tasks.history.tags import tag_summary
-from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor
+from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor, MonitorRun, Task
 from tasks.monitors import selectors, services
-from tasks.monitors.alerts import alert_test
-from tasks.monitors.forms import BrandSetForm, DestinationForm, MonitorForm, StateForm
-from tasks.monitors.runs import RunRefused, run_now
+from tasks.monitors.alerts import alert_test, destination_kinds_label
+from tasks.monitors.forms import AlertKindsForm, BrandSetForm, DestinationForm, MonitorForm, StateForm
+from tasks.monitors.requests import start_from_builder, start_from_task
+from tasks.monitors.runs import RunRefused, run_now, run_retry
+from tasks.upstream.providers import provider_rules
 from tasks.visibility.changes import tag_changes
 from tasks.visibility.services import brand_set_attach_tag
 from tasks.visibility.views import tag_visibility
@@ -51,11 +56,37 @@ def monitor_edit(request, slug: str | None = None):
             return redirect("monitors:detail", slug=saved.slug)
         if form.plan is not None:
             estimate = selectors.monitor_estimate(monitor=form.unsaved(), plan=form.plan)
+    elif monitor is None and request.GET.get("from_task"):
+        task = _task_or_404(request.GET["from_task"])
+        form = MonitorForm(initial=MonitorForm.initial_for_request(start_from_task(task)))
     else:
         form = MonitorForm(initial=MonitorForm.initial_for(monitor) if monitor else None, monitor=monitor)
     return render(
         request, "tasks/monitors/form.html", {"form": form, "monitor": monitor, "estimate": estimate}
     )
+
+
+def _task_or_404(task_id: str) -> Task:
+    try:
+        task = Task.objects.select_related("credential").filter(pk=task_id).first()
+    except ValidationError:  # not a uuid
+        task = None
+    if task is None:
+        raise Http404("No such task.")
+    return task
+
+
+@permission_required(["tasks.add_monitor", "tasks.add_task"], raise_exception=True)
+@require_POST
+def monitor_from_request(request):
+    """ "Monitor this request" in the builder: the builder's form posted here, checked by the builder's own
+    form; the monitor form opens pre-filled with it, or the builder comes back with its errors, input kept."""
+    rules = provider_rules(request.POST.get("provider"))
+    form = TaskRequestForm(request.POST, rules=rules, catalog=catalog_for(rules.slug))
+    if not form.is_valid():
+        return builder_with_errors(request, form)
+    monitor_form = MonitorForm(initial=MonitorForm.initial_for_request(start_from_builder(form)))
+    return render(request, "tasks/monitors/form.html", {"form": monitor_form, "monitor": None})
 
 
 @permission_required("tasks.add_monitor", raise_exception=True)
@@ -83,7 +114,7 @@ def monitor_detail(request, slug: str):
         "summary": summary,
         "tag": monitor.tag,
         "destination_form": DestinationForm(),
-        "destinations": list(monitor.alert_destinations.all()),
+        "destinations": _with_kinds(monitor.alert_destinations.all(), scope="monitor"),
     }
     if request.user.has_perm("tasks.view_brandset"):
         visibility_url = reverse("monitors:visibility", args=[monitor.slug])
@@ -126,6 +157,27 @@ def monitor_run_now(request, slug: str):
 
 @permission_required("tasks.change_monitor", raise_exception=True)
 @require_POST
+def monitor_run_retry(request, slug: str, run_id):
+    """Retry a failed run: one new run marked as its retry (a double submit finds the same one)."""
+    run = get_object_or_404(MonitorRun, pk=run_id, monitor__slug=slug)
+    try:
+        retry, made = run_retry(run=run, user=request.user)
+    except RunRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        if not made:
+            messages.info(request, "This run was retried already; see its retry below.")
+        elif retry.reason:
+            messages.error(request, f"The retry did not run: {retry.reason}")
+        else:
+            messages.success(
+                request, f"Retry started: {retry.task_count} task(s) planned; workers send them."
+            )
+    return redirect("monitors:detail", slug=slug)
+
+
+@permission_required("tasks.change_monitor", raise_exception=True)
+@require_POST
 def monitor_destination_add(request, slug: str):
     monitor = get_object_or_404(Monitor, slug=slug)
     form = DestinationForm(request.POST)
@@ -140,24 +192,29 @@ def monitor_destination_add(request, slug: str):
         "summary": tag_summary(tag=monitor.tag),
         "tag": monitor.tag,
         "destination_form": form,
-        "destinations": list(monitor.alert_destinations.all()),
+        "destinations": _with_kinds(monitor.alert_destinations.all(), scope="monitor"),
     }
     return render(request, "tasks/monitors/detail.html", context, status=400)
 
 
 def _destination_data(form: DestinationForm) -> dict:
     data = form.cleaned_data
-    return {"kind": data["kind"], "emails": data.get("emails", ""), "url": data.get("url", "")}
+    return {
+        "kind": data["kind"],
+        "emails": data.get("emails", ""),
+        "url": data.get("url", ""),
+        "alert_kinds": data.get("alert_kinds") or [],
+    }
 
 
 @permission_required("tasks.manage_budgets", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def alert_list(request):
     """Admins: every alert delivery (failures first to see) and the budgets' alert destinations."""
-    form = DestinationForm()
+    form = DestinationForm(scope="budget")
     budget_choices = list(Budget.objects.all())
     if request.method == "POST":
-        form = DestinationForm(request.POST)
+        form = DestinationForm(request.POST, scope="budget")
         budget = (
             Budget.objects.filter(pk=request.POST.get("budget") or None).first()
             if request.POST.get("budget", "").isdigit()
@@ -172,7 +229,9 @@ def alert_list(request):
     context = {
         "deliveries": selectors.alert_deliveries(),
         "failed": AlertDelivery.objects.filter(state=AlertDelivery.State.FAILED).count(),
-        "destinations": list(AlertDestination.objects.filter(budget__isnull=False).select_related("budget")),
+        "destinations": _with_kinds(
+            AlertDestination.objects.filter(budget__isnull=False).select_related("budget"), scope="budget"
+        ),
         "form": form,
         "budgets": budget_choices,
     }
@@ -203,6 +262,37 @@ def destination_test(request, destination_id: int):
         messages.error(
             request, f"The test alert to {destination} failed: {delivery.last_error} (retried with backoff)."
         )
+    return _back(destination)
+
+
+def _with_kinds(destinations, *, scope: str) -> list[AlertDestination]:
+    """The destinations, each with what it receives and the form to change it."""
+    rows = list(destinations)
+    for destination in rows:
+        destination.kinds_label = destination_kinds_label(destination)
+        destination.kinds_form = AlertKindsForm(
+            scope=scope,
+            prefix=f"d{destination.pk}",
+            initial={"alert_kinds": destination.alert_kinds} if destination.alert_kinds else {},
+        )
+    return rows
+
+
+@permission_required("tasks.view_monitor", raise_exception=True)
+@require_POST
+def destination_kinds(request, destination_id: int):
+    """Choose which alert kinds a destination receives (none ticked: every kind)."""
+    destination = get_object_or_404(AlertDestination.objects.select_related("monitor"), pk=destination_id)
+    _destination_allowed(request, destination)
+    scope = "monitor" if destination.monitor_id else "budget"
+    form = AlertKindsForm(request.POST, scope=scope, prefix=f"d{destination.pk}")
+    if form.is_valid():
+        services.destination_kinds_set(
+            actor=request.user, destination=destination, alert_kinds=form.cleaned_data["alert_kinds"]
+        )
+        messages.success(request, f"{destination} now receives {destination_kinds_label(destination)}.")
+    else:
+        messages.error(request, "Choose among the alert kinds listed.")
     return _back(destination)
 
 

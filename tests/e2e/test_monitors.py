@@ -108,3 +108,36 @@ def test_a_daily_monitor_runs_shows_its_answers_pauses_resumes_and_alerts_at_its
     page.reload()
     expect(page.locator("li", has_text="Run skipped:")).to_contain_text("owner@example.com: Sent")
     assert Task.objects.count() == 12
+
+
+def test_monitor_this_request_from_the_builder_then_its_runs_chart(logged_in_page, user, stand_in_credential):
+    """The builder's whole request (prompt, system message, temperature, country) becomes a monitor; its
+    page then charts the run made now."""
+    user.groups.add(member_group())
+    make_catalog()
+    page = logged_in_page
+    page.goto("/new/")
+    page.get_by_label("User prompt").fill("Best hotel in Paris?")
+    page.get_by_label("System message").fill("Answer in one line.")
+    page.get_by_label("Model").select_option("gpt-4.1")
+    page.get_by_label("Temperature").fill("0.4")
+    page.get_by_role("button", name="Monitor this request").click()
+
+    expect(page.get_by_role("heading", name="New monitor")).to_be_visible()
+    expect(page.get_by_text("One builder request for")).to_be_visible()
+    expect(page.get_by_text("Answer in one line.")).to_be_visible()
+    expect(page.get_by_label("…or one prompt")).to_have_value("Best hotel in Paris?")
+    page.get_by_label("Name").fill("Paris hotel")
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.get_by_role("heading", name="Paris hotel")).to_be_visible()
+    monitor = Monitor.objects.get()
+    assert monitor.request_fields["system_message"] == "Answer in one line."
+    assert monitor.request_fields["temperature"] == 0.4
+    assert not Task.objects.exists()  # nothing sent by making it
+    page.get_by_role("button", name="Run now").click()
+    expect(page.locator("svg[aria-label='Tasks per run by status']")).to_be_visible()
+    expect(page.locator("svg[aria-label='Cost per run']")).to_be_visible()
+    body = Task.objects.get().request_body
+    assert body["system_message"] == "Answer in one line." and body["temperature"] == 0.4
+    assert body["tag"] == "paris-hotel"

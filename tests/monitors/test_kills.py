@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from sandbox.models import SandboxRequest, SandboxTask
 from tasks.models import Monitor, MonitorRun, Task
@@ -60,3 +61,46 @@ def test_a_scheduler_killed_at_each_step_of_a_run_sends_each_task_once(stand_in,
     # Ticking on sends nothing more for that slot.
     scheduler_tick(now=due + timedelta(minutes=5))
     assert Task.objects.count() == 6 and Monitor.objects.get().runs.count() == 1
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "tasks.monitors.runs:run_execute",  # the retry committed as planned, nothing written for it
+        "tasks.monitors.runs:_label_batch",  # inside the retry's transaction: rows written, rolled back
+    ],
+)
+def test_a_retry_killed_at_each_step_sends_each_task_once(stand_in, catalog, at):  # noqa: F811
+    from tasks.monitors.runs import run_now
+
+    monitor = make_monitor(credential=stand_in, labels=["watched"])
+    # Not due in this test: only the retry runs.
+    Monitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now() + timedelta(days=365))
+    stand_in.is_active = False
+    stand_in.save(update_fields=["is_active"])
+    failed = run_now(monitor=monitor, user=None)
+    assert failed.state == MonitorRun.State.FAILED
+    stand_in.is_active = True
+    stand_in.save(update_fields=["is_active"])
+    code = (
+        "from tasks.models import MonitorRun; from tasks.monitors.runs import run_retry; "
+        f"run_retry(run=MonitorRun.objects.get(pk={str(failed.pk)!r}), user=None)"
+    )
+    run_killed_at(at, code)
+    assert task_posts() == 0
+
+    scheduler_tick()  # a scheduler executes the planned retry
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+
+    retry = MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY)
+    assert retry.retry_of_id == failed.pk and retry.state == MonitorRun.State.SENT
+    assert Task.objects.count() == 6 and task_posts() == 2
+    assert Counter(SandboxTask.objects.values_list("data__tag", flat=True)) == Counter({monitor.tag: 6})
+    # Pressing retry again (the page was stale) makes nothing more.
+    from tasks.monitors.runs import run_retry
+
+    again, made = run_retry(run=failed, user=None)
+    assert again.pk == retry.pk and not made
+    scheduler_tick()
+    assert Task.objects.count() == 6 and MonitorRun.objects.count() == 2

@@ -1,0 +1,86 @@
+"""Retrying a failed run from the monitor page: one new run marked as its retry, counted against the caps,
+audited; a double submit never makes two."""
+
+import pytest
+from django.urls import reverse
+
+from tasks.models import AuditEntry, MonitorRun, Task
+from tasks.monitors.runs import run_now
+from tests.monitors.factories import make_monitor
+
+pytestmark = pytest.mark.django_db
+
+
+def failed_run(monitor, credential, user):
+    credential.is_active = False
+    credential.save(update_fields=["is_active"])
+    run = run_now(monitor=monitor, user=user)
+    assert run.state == MonitorRun.State.FAILED and "disabled" in run.reason
+    credential.is_active = True
+    credential.save(update_fields=["is_active"])
+    return run
+
+
+def test_a_failed_run_is_retried_once_however_many_times_retry_is_pressed(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    failed = failed_run(monitor, credential, member_user)
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    url = reverse("monitors:run_retry", args=[monitor.slug, failed.pk])
+    assert f'action="{url}"' in page
+
+    first = member_client.post(url, follow=True)
+    second = member_client.post(url, follow=True)  # a double submit
+
+    retry = MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY)
+    assert MonitorRun.objects.count() == 2
+    assert retry.retry_of == failed and retry.state == MonitorRun.State.SENT
+    assert Task.objects.filter(batch=retry.batch).count() == 6 and Task.objects.count() == 6
+    assert "Retry started: 6 task(s)" in first.content.decode()
+    assert "retried already" in second.content.decode()
+    assert AuditEntry.objects.filter(action="monitor.run_retry", object_id=str(monitor.pk)).count() == 1
+    page = second.content.decode()
+    assert "Retry of the run of" in page
+    assert f'action="{url}"' not in page  # retried: no second button
+
+
+def test_a_retry_is_counted_against_the_caps(member_client, credential, catalog, member_user):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    failed = failed_run(monitor, credential, member_user)
+    monitor.cap_per_run = "0.0001"
+    monitor.save(update_fields=["cap_per_run"])
+    response = member_client.post(reverse("monitors:run_retry", args=[monitor.slug, failed.pk]), follow=True)
+    retry = MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY)
+    assert retry.state == MonitorRun.State.SKIPPED and "cap" in retry.reason
+    assert "The retry did not run" in response.content.decode()
+    assert not Task.objects.exists()
+
+
+def test_only_a_failed_run_of_this_monitor_is_retried(member_client, credential, catalog, member_user):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    other = make_monitor(credential=credential, owner=member_user, name="Other")
+    sent = run_now(monitor=monitor, user=member_user)
+    response = member_client.post(reverse("monitors:run_retry", args=[monitor.slug, sent.pk]), follow=True)
+    assert "Only a failed run can be retried." in response.content.decode()
+    assert member_client.post(reverse("monitors:run_retry", args=[other.slug, sent.pk])).status_code == 404
+    assert MonitorRun.objects.count() == 1
+
+
+def test_a_run_whose_tasks_failed_upstream_can_be_retried(member_client, credential, catalog, member_user):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run = run_now(monitor=monitor, user=member_user)
+    Task.objects.filter(batch=run.batch).update(status=Task.Status.FAILED)
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=6)
+    member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]))
+    assert MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY).retry_of_id == run.pk
+
+
+def test_no_one_signed_out_retries(client, credential, catalog):
+    monitor = make_monitor(credential=credential)
+    failed = failed_run(monitor, credential, None)
+    assert client.post(reverse("monitors:run_retry", args=[monitor.slug, failed.pk])).status_code in (
+        302,
+        403,
+    )
+    assert MonitorRun.objects.count() == 1
