@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tasks', '0019_monitors'),
+        ("tasks", "0021_visibility_speed"),
     ]
 
     operations = [
