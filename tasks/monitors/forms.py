@@ -239,7 +239,8 @@ class MonitorForm(forms.Form):
         except CadenceError as exc:
             self.add_error("cron" if data.get("cadence") == "cron" else "cadence", str(exc))
         self.cadence = cadence
-        if "targets" in data and not self.errors:
+        # The plan (and so the estimate) does not depend on the monitor's name, description or labels.
+        if "targets" in data and not set(self.errors) - {"name", "description", "labels"}:
             self.plan = run_plan(monitor=self.unsaved())
             if self.plan.errors:
                 raise ValidationError(self.plan.errors[:20])

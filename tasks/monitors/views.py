@@ -54,7 +54,7 @@ def monitor_edit(request, slug: str | None = None):
                 request, f"Monitor “{saved.name}” saved; next run {saved.next_run_at or 'none'}."
             )
             return redirect("monitors:detail", slug=saved.slug)
-        if form.plan is not None:
+        if form.plan is not None and not form.plan.errors:
             estimate = selectors.monitor_estimate(monitor=form.unsaved(), plan=form.plan)
     elif monitor is None and request.GET.get("from_task"):
         task = _task_or_404(request.GET["from_task"])
@@ -95,7 +95,8 @@ def monitor_estimate_view(request):
     """The cost estimate of the form as it is: binds the same form, never saves."""
     form = MonitorForm(request.POST, request.FILES)
     estimate = None
-    if form.is_valid() and form.plan is not None:
+    form.is_valid()  # a form lacking only its name still has a plan, so an estimate
+    if form.plan is not None and not form.plan.errors:
         estimate = selectors.monitor_estimate(monitor=form.unsaved(), plan=form.plan)
     return render(request, "tasks/monitors/form.html#estimate", {"form": form, "estimate": estimate})
 

@@ -127,6 +127,8 @@ def test_monitor_this_request_from_the_builder_then_its_runs_chart(logged_in_pag
     expect(page.get_by_text("One builder request for")).to_be_visible()
     expect(page.get_by_text("Answer in one line.")).to_be_visible()
     expect(page.get_by_label("…or one prompt")).to_have_value("Best hotel in Paris?")
+    # The cost shows as the pre-filled form opens, before anything is changed (its name is still empty).
+    expect(page.locator("#estimate")).to_contain_text("per run (1 task)")
     page.get_by_label("Name").fill("Paris hotel")
     page.get_by_role("button", name="Save").click()
 

@@ -73,6 +73,21 @@ def test_the_estimate_shows_the_cost_per_run_and_month_and_the_budgets(member_cl
     assert not Monitor.objects.exists()
 
 
+def test_the_estimate_needs_no_name_yet_but_not_a_plan_with_errors(member_client, credential, catalog):
+    version = make_prompt_version()
+
+    nameless = member_client.post(
+        reverse("monitors:estimate"), form_data(version, name=""), headers={"HX-Request": "true"}
+    ).content.decode()
+    bad_rows = member_client.post(
+        reverse("monitors:estimate"), form_data(version, name="", rows_text="town\nParis\n"),
+        headers={"HX-Request": "true"},
+    ).content.decode()  # fmt: skip
+
+    assert "6 tasks" in nameless
+    assert "The estimate shows once the form is complete." in bad_rows
+
+
 def test_pause_resume_and_archive_and_the_edit_history(member_client, credential, catalog, member_user):
     monitor = make_monitor(credential=credential, owner=member_user, now=datetime.now(UTC))
     url = reverse("monitors:state", args=[monitor.slug])
