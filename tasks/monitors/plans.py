@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from tasks.builder.forms import TaskRequestForm, form_data_from_fields
-from tasks.models import Credential, Monitor, ProviderModel
+from tasks.models import Credential, Monitor, MonitorRun, ProviderModel, Task
 from tasks.prompt_templates.batches import batch_mode, batch_plan, parse_rows
 from tasks.prompt_templates.services import template_variables
 from tasks.upstream.providers import TASK_POST, charge_per_task, provider_rules
@@ -85,6 +85,46 @@ def run_plan(*, monitor: Monitor) -> RunPlan:
     plan.groups = list(groups.values())
     if not plan.errors and not plan.task_count:
         plan.errors.append("The monitor has nothing to send.")
+    return plan
+
+
+def retry_plan(*, run: MonitorRun) -> RunPlan:
+    """What a retry of `run` sends: only the tasks of it that failed, each request again as it was sent,
+    to the same credential, provider and mode. Its completed tasks are not paid for twice, and its unknown
+    ones (perhaps charged) are left to reconciliation. A run that failed before it wrote any task has no
+    batch: its retry is planned anew from the monitor (`run_plan`)."""
+    plan = RunPlan()
+    failed = list(
+        Task.objects.filter(batch_id=run.batch_id, status=Task.Status.FAILED)
+        .select_related("credential")
+        .order_by("created_at")
+    )
+    if not failed:
+        plan.errors.append("The run has no failed task left to retry.")
+        return plan
+    groups: dict[tuple[int, str, str], RunGroup] = {}
+    for task in failed:
+        credential = task.credential
+        if not credential.is_active:
+            error = f"{task.model_name}: the credential “{credential.name}” is disabled."
+            if error not in plan.errors:
+                plan.errors.append(error)
+            continue
+        group = groups.setdefault(
+            (credential.pk, task.provider, task.mode),
+            RunGroup(
+                credential=credential,
+                provider=task.provider,
+                mode=task.mode,
+                charge_per_task=charge_per_task(mode=task.mode, price_multiplier=credential.price_multiplier),
+            ),
+        )
+        group.bodies.append(dict(task.request_body))
+        group.variables.append(task.variables or {})
+        if task.model_name not in plan.models:
+            plan.models.append(task.model_name)
+    plan.groups = list(groups.values())
+    plan.row_count = len({tuple(sorted((task.variables or {}).items())) for task in failed})
     return plan
 
 

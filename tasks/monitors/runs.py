@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from tasks.models import Alert, Batch, Monitor, MonitorRun, Task, TaskLabel
 from tasks.monitors.alerts import alert_raise
-from tasks.monitors.plans import run_plan
+from tasks.monitors.plans import retry_plan, run_plan
 from tasks.spend.budgets import BudgetExceeded, budgets_reserve, month_start
 from tasks.submission import sending
 from tasks.team.audit import audit_record
@@ -77,8 +77,9 @@ def run_retryable(run: MonitorRun) -> bool:
 
 def run_retry(*, run: MonitorRun, user) -> tuple[MonitorRun, bool]:
     """One new run of the monitor, marked as a retry of the failed `run`, counted against the caps and
-    executed as any run (it only writes the plan). A second press (a double submit) finds the first retry:
-    returns (the retry, whether it was made now)."""
+    executed as any run (it only writes the plan): the failed tasks of `run` again, or the monitor's whole
+    plan if `run` failed before writing any (`plans.retry_plan`). A second press (a double submit) finds
+    the first retry: returns (the retry, whether it was made now)."""
     with transaction.atomic():
         failed = MonitorRun.objects.select_for_update().select_related("monitor").get(pk=run.pk)
         existing = MonitorRun.objects.filter(retry_of=failed).first()
@@ -129,7 +130,11 @@ def run_execute(*, run_id) -> MonitorRun:
             .select_related("template_version__template")
             .get(pk=run.monitor_id)
         )
-        plan = run_plan(monitor=monitor)
+        retried = run.retry_of if run.retry_of_id else None
+        if retried is not None and retried.batch_id:
+            plan = retry_plan(run=retried)
+        else:
+            plan = run_plan(monitor=monitor)
         if plan.errors:
             return _run_close(run, MonitorRun.State.FAILED, "Not sent: " + " ".join(plan.errors[:5]))
         run.task_count = plan.task_count

@@ -104,3 +104,47 @@ def test_a_retry_killed_at_each_step_sends_each_task_once(stand_in, catalog, at)
     assert again.pk == retry.pk and not made
     scheduler_tick()
     assert Task.objects.count() == 6 and MonitorRun.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "tasks.monitors.runs:run_execute",  # the retry committed as planned, nothing written for it
+        "tasks.monitors.runs:_label_batch",  # inside the retry's transaction: rows written, rolled back
+    ],
+)
+def test_a_retry_of_failed_tasks_killed_at_each_step_resends_only_them_once(stand_in, catalog, at):  # noqa: F811
+    """A run sent and answered, two of its tasks failed upstream: the retry, killed at each step and picked
+    up by a scheduler, posts those two once more and nothing else."""
+    from tasks.monitors.runs import run_now
+
+    monitor = make_monitor(credential=stand_in, labels=["watched"])
+    Monitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now() + timedelta(days=365))
+    run = run_now(monitor=monitor, user=None)
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+    assert task_posts() == 2
+    first = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
+    failed = [task for task in first if task.provider == first[0].provider][:2]
+    Task.objects.filter(pk__in=[task.pk for task in failed]).update(status=Task.Status.FAILED)
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=2)
+
+    code = (
+        "from tasks.models import MonitorRun; from tasks.monitors.runs import run_retry; "
+        f"run_retry(run=MonitorRun.objects.get(pk={str(run.pk)!r}), user=None)"
+    )
+    run_killed_at(at, code)
+    assert task_posts() == 2
+
+    scheduler_tick()  # a scheduler executes the planned retry
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+
+    retry = MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY)
+    assert retry.state == MonitorRun.State.SENT and retry.task_count == 2
+    assert Task.objects.count() == 8 and task_posts() == 3  # one more chunk: the two failed tasks
+    reached = Counter(SandboxTask.objects.values_list("data__user_prompt", "data__model_name"))
+    for task in first:
+        assert reached[(task.user_prompt, task.model_name)] == (2 if task in failed else 1)
+    scheduler_tick()
+    assert Task.objects.count() == 8 and MonitorRun.objects.count() == 2

@@ -84,3 +84,47 @@ def test_no_one_signed_out_retries(client, credential, catalog):
         403,
     )
     assert MonitorRun.objects.count() == 1
+
+
+def test_a_retry_resends_only_the_failed_tasks_as_they_were_sent(
+    member_client, credential, catalog, member_user
+):
+    """A run of 6 tasks where 2 failed upstream: the retry pays for those 2 again, not for the 4 completed
+    ones, and leaves an unknown one (perhaps charged) to reconciliation."""
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run = run_now(monitor=monitor, user=member_user)
+    tasks = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
+    Task.objects.filter(pk__in=[t.pk for t in tasks[:3]]).update(status=Task.Status.COMPLETED)
+    Task.objects.filter(pk__in=[t.pk for t in tasks[3:5]]).update(status=Task.Status.FAILED)
+    Task.objects.filter(pk=tasks[5].pk).update(status=Task.Status.UNKNOWN)
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=2)
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    assert "Retry 2 failed" in page
+
+    response = member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]), follow=True)
+
+    retry = MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY)
+    assert retry.state == MonitorRun.State.SENT and retry.task_count == 2
+    assert "Retry started: 2 task(s)" in response.content.decode()
+    resent = list(Task.objects.filter(batch=retry.batch).order_by("created_at"))
+    assert len(resent) == 2 and Task.objects.count() == 8
+    for old, new in zip(tasks[3:5], resent, strict=True):
+        assert new.credential_id == old.credential_id and new.provider == old.provider
+        assert new.mode == old.mode and new.tag == old.tag == monitor.tag
+        assert new.request_body == old.request_body  # the same request (callbacks are off here)
+    assert retry.estimated_charge == sum(t.estimated_charge for t in resent)
+
+
+def test_a_retry_of_failed_tasks_on_a_disabled_credential_fails_with_the_reason(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run = run_now(monitor=monitor, user=member_user)
+    Task.objects.filter(batch=run.batch).update(status=Task.Status.FAILED)
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=6)
+    credential.is_active = False
+    credential.save(update_fields=["is_active"])
+    member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]))
+    retry = MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY)
+    assert retry.state == MonitorRun.State.FAILED and "disabled" in retry.reason
+    assert Task.objects.count() == 6
