@@ -1,0 +1,122 @@
+"""The visibility report's tables built in Python (tasks/visibility/tables.py) are the HTML their template
+wrote, for hostile names and tags, empty periods and a previous period with answers."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.template import engines
+from django.utils import timezone
+
+from tasks.models import Brand, BrandSet, BrandSetTag
+from tasks.spend.periods import Period
+from tasks.visibility.mentions import mentions_recompute
+from tasks.visibility.selectors import AnswerScope, visibility_report
+from tasks.visibility.tables import report_tables
+from tests.factories import make_task
+from tests.visibility.conftest import at
+
+pytestmark = pytest.mark.django_db
+
+# The three tables of templates/tasks/visibility/report.html as they were before they were built in Python.
+TEMPLATE = (Path(__file__).parent / "report_tables_reference.html").read_text()
+HOSTILE_TAG = "a&b/c#d%20e <x> \"q\" 'ü'"
+BRANDS = [
+    # name, ours, aliases, domains
+    ('<b>Acme</b> & "Co"', True, "Acme\nAcmé Parks", "acme.com\nacme.example/a#b"),
+    ("Glöbex 100% / #1", False, "Globex\nre:glob[eé]x", "globex.com"),
+    ("It's & <i>", False, "Initech", "initech.com?x=1&y=2"),
+    ("空の会社", False, "Umbrella", ""),
+]
+ANSWERS = [
+    ("Acme leads.\n\nGlobex and Initech follow.", [{"url": "https://acme.com/a", "domain": "acme.com"}]),
+    ("Globex first, Acme second, Umbrella third.", [{"url": "https://globex.com/b", "domain": "globex.com"}]),
+    ("No brand at all.", []),
+    ("Initech and Acmé Parks.", [{"url": "https://wiki.org/x", "domain": "wiki.org"}]),
+]
+
+
+@pytest.fixture
+def hostile_set(db):
+    brand_set = BrandSet.objects.create(name="<script>&'\"")
+    for name, ours, aliases, domains in BRANDS:
+        Brand.objects.create(brand_set=brand_set, name=name, is_ours=ours, aliases=aliases, domains=domains)
+    BrandSetTag.objects.create(brand_set=brand_set, tag=HOSTILE_TAG)
+    BrandSetTag.objects.create(brand_set=brand_set, tag="plain")
+    today = timezone.localdate()
+    # answers on some of the last 40 days (today and some days without any), over two providers
+    for offset in range(0, 40, 3):
+        for i, (text, citations) in enumerate(ANSWERS[: 1 + offset % 4]):
+            make_task(
+                tag=HOSTILE_TAG if (offset + i) % 2 else "plain",
+                provider="claude" if (offset + i) % 3 == 0 else "chat_gpt",
+                answer_text=text,
+                citations=citations,
+                created_at=at(today - timedelta(days=offset), hour=1 + i),
+            )
+    mentions_recompute(brand_set_id=brand_set.pk)
+    return brand_set
+
+
+def _reference(report, show_cost: bool) -> str:
+    return engines["django"].from_string(TEMPLATE).render({"report": report, "show_cost": show_cost})
+
+
+def _built(report, show_cost: bool) -> str:
+    tables = report_tables(report, show_cost=show_cost)
+    return "".join(
+        f"<!-- {name} -->\n{tables[key]}\n"
+        for name, key in (("brands", "brands"), ("over-time", "over_time"), ("by-model", "by_model"))
+    )
+
+
+def _period(days: int, *, ago: int = 0) -> Period:
+    end = timezone.localdate() - timedelta(days=ago)
+    return Period(start=end - timedelta(days=days - 1), end=end)
+
+
+@pytest.mark.parametrize("show_cost", [True, False], ids=["cost", "no-cost"])
+@pytest.mark.parametrize("granularity", ["day", "week", "month"])
+@pytest.mark.parametrize(
+    "scope", [AnswerScope(), AnswerScope(tags=(HOSTILE_TAG,)), AnswerScope(tags=(HOSTILE_TAG, "plain"))]
+)
+def test_the_report_tables_are_the_html_their_template_wrote(hostile_set, scope, granularity, show_cost):
+    # 20 days now, the 20 before them as the previous period: both have answers and empty days
+    period = _period(20)
+    report = visibility_report(brand_set=hostile_set, scope=scope, period=period, granularity=granularity)
+    assert report.answers and report.previous_answers
+    assert len(report.by_model) == 2
+
+    built = _built(report, show_cost)
+
+    assert built == _reference(report, show_cost)
+    assert "&lt;b&gt;Acme&lt;/b&gt; &amp; &quot;Co&quot;" in built
+    assert "Glöbex 100% / #1" in built and "空の会社" in built
+
+
+def test_an_empty_period_and_an_empty_previous_one_render_as_the_template_did(hostile_set):
+    report = visibility_report(brand_set=hostile_set, scope=AnswerScope(), period=_period(30, ago=200))
+    assert report.answers == 0 and report.previous_answers == 0 and report.by_model == []
+
+    assert _built(report, True) == _reference(report, True)
+
+
+def test_a_report_without_links_renders_as_the_template_did(hostile_set):
+    """A queryset scope (no answers page to link to): the template wrote "None" for the links."""
+    from tasks.models import Task
+
+    scope = AnswerScope(tasks=Task.objects.filter(provider="claude"))
+    report = visibility_report(brand_set=hostile_set, scope=scope, period=_period(20), granularity="week")
+    assert report.answers
+
+    assert _built(report, True) == _reference(report, True)
+
+
+def test_a_set_without_brands_renders_as_the_template_did(db):
+    brand_set = BrandSet.objects.create(name="empty")
+    BrandSetTag.objects.create(brand_set=brand_set, tag="plain")
+    make_task(tag="plain", answer_text="Acme", created_at=timezone.now())
+    mentions_recompute(brand_set_id=brand_set.pk)
+    report = visibility_report(brand_set=brand_set, scope=AnswerScope(), period=_period(3))
+
+    assert _built(report, False) == _reference(report, False)
