@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="Run only the pages whose name contains this text.")
     parser.add_argument("--profile", action="store_true", help="cProfile the pages instead of timing them.")
     parser.add_argument("--top", type=int, default=25, help="Functions shown per page with --profile.")
+    parser.add_argument("--sort", default="tottime", choices=["tottime", "cumtime"], help="With --profile.")
     args = parser.parse_args()
 
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -133,7 +134,15 @@ def main() -> None:
         pages = [page for page in pages if args.only in page[0]]
     if args.profile:
         for name, url, params in pages:
-            _profile(client, name, url, {k: str(v) for k, v in params.items()}, runs=args.runs, top=args.top)
+            _profile(
+                client,
+                name,
+                url,
+                {k: str(v) for k, v in params.items()},
+                runs=args.runs,
+                top=args.top,
+                sort=args.sort,
+            )
         return
     source = "every mention read (--no-rollup)" if args.no_rollup else "rollup for settled days"
     print(f"\nVisibility pages, {total:,} tasks on PostgreSQL, {source}; largest tag {largest}")
@@ -149,9 +158,9 @@ def main() -> None:
         )
 
 
-def _profile(client, name: str, url: str, params: dict, *, runs: int, top: int) -> None:
+def _profile(client, name: str, url: str, params: dict, *, runs: int, top: int, sort: str) -> None:
     """cProfile over `runs` requests (after 3 warm-ups): time per request, the database driver's share,
-    and the functions with the most own time."""
+    and the functions with the most own (or cumulative) time."""
     import cProfile
     import pstats
 
@@ -175,7 +184,7 @@ def _profile(client, name: str, url: str, params: dict, *, runs: int, top: int) 
         f"database driver {driver / runs * 1000:.1f} ms"
     )
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(top)
     lines = out.getvalue().splitlines()
     start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
     print("\n".join(lines[start : start + top + 1]), flush=True)

@@ -84,7 +84,8 @@ def source_rows(
         )
         if scope.tags is not None:
             rolled = rolled.filter(tag__in=scope.tags)
-        parts.append(rolled.values(*keys).annotate(**{f"{n}_sum": Sum(n) for n in SUMS}).order_by())
+        sums = {f"{name}_sum": Sum(name) for name in SUMS}
+        parts.append(rolled.values(*keys).annotate(**sums).values_list(*keys, *sums).order_by())
         live_start = through + timedelta(days=1)
     if live_start <= end:
         span = Period(start=live_start, end=end)
@@ -94,15 +95,21 @@ def source_rows(
             created_at__gte=span.start_at,
             created_at__lt=span.end_before,
         )
-        parts.append(mention_sums(mentions, keys))
-    groups: dict[tuple, dict] = {}
+        parts.append(mention_sums(mentions, keys).values_list(*keys, *SUMS))
+    # tuples, not dicts, while the two parts are merged: a 90-day page reads ~1,000 rows per grouping
+    width = len(keys)
+    groups: dict[tuple, list] = {}
     for part in parts:
         for row in part:
-            key = tuple(row[k] for k in keys)
-            into = groups.setdefault(key, {**dict(zip(keys, key, strict=True)), **_empty()})
-            for name in SUMS:
-                into[name] += row.get(f"{name}_sum", row.get(name)) or 0
-    return list(groups.values())
+            key = row[:width]
+            into = groups.get(key)
+            if into is None:
+                groups[key] = [value or 0 for value in row[width:]]
+            else:
+                for index, value in enumerate(row[width:]):
+                    into[index] += value or 0
+    names = (*keys, *SUMS)
+    return [dict(zip(names, key + tuple(figures), strict=True)) for key, figures in groups.items()]
 
 
 def _ratio(part, whole) -> Decimal | None:

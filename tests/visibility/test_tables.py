@@ -1,7 +1,9 @@
 """The visibility report's tables built in Python (tasks/visibility/tables.py) are the HTML their template
-wrote, for hostile names and tags, empty periods and a previous period with answers."""
+wrote, for hostile names and tags, empty periods and a previous period with answers; its over-time chart
+is the spend page's SVG."""
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,9 @@ from django.template import engines
 from django.utils import timezone
 
 from tasks.models import Brand, BrandSet, BrandSetTag
+from tasks.spend import charts
 from tasks.spend.periods import Period
+from tasks.visibility.charts import _Bar, over_time_chart, percent_text, visibility_chart
 from tasks.visibility.mentions import mentions_recompute
 from tasks.visibility.selectors import AnswerScope, visibility_report
 from tasks.visibility.tables import report_tables
@@ -120,3 +124,34 @@ def test_a_set_without_brands_renders_as_the_template_did(db):
     report = visibility_report(brand_set=brand_set, scope=AnswerScope(), period=_period(3))
 
     assert _built(report, False) == _reference(report, False)
+
+
+@pytest.mark.parametrize("granularity", ["day", "week"])
+def test_the_over_time_chart_is_the_spend_charts_svg_with_a_percent_zero_tick(hostile_set, granularity):
+    report = visibility_report(
+        brand_set=hostile_set,
+        scope=AnswerScope(tags=(HOSTILE_TAG,)),
+        period=_period(40),
+        granularity=granularity,
+    )
+    tracked = report.lines.index(report.ours[0])
+    columns = [
+        _Bar(c.label, c.lines[tracked].visibility or Decimal(0), c.lines[tracked].url, c.key, c.answers)
+        for c in report.over_time
+    ]
+    columns.append(_Bar('<b>"odd" & label</b>', Decimal("0.5"), "/x?a=1&b=<2>", "not-a-date", "<3>"))
+    title = f"Visibility of {report.ours[0].brand.name} over time"
+
+    chart = visibility_chart(report)["over_time"]
+    built = over_time_chart(columns, title=title)
+
+    spend_svg = charts.column_chart(columns, title=title, value=lambda r: r.value, fmt=percent_text)
+    assert built == spend_svg.replace(">$0</text>", ">0.0%</text>", 1)
+    assert chart == over_time_chart(columns[:-1], title=title)
+    assert chart.count('class="chart-link"') == len(report.over_time)
+
+
+def test_an_all_zero_over_time_chart_is_the_spend_charts_svg(hostile_set):
+    columns = [_Bar(f"day {i}", Decimal(0), None, "", 0) for i in range(3)]
+    spend_svg = charts.column_chart(columns, title="t", value=lambda r: r.value, fmt=percent_text)
+    assert over_time_chart(columns, title="t") == spend_svg.replace(">$0</text>", ">0.0%</text>", 1)
