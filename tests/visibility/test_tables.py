@@ -10,7 +10,7 @@ import pytest
 from django.template import engines
 from django.utils import timezone
 
-from tasks.models import Brand, BrandSet, BrandSetTag
+from tasks.models import BrandSet, BrandSetTag
 from tasks.spend import charts
 from tasks.spend.periods import Period
 from tasks.visibility.charts import _Bar, over_time_chart, percent_text, visibility_chart
@@ -18,48 +18,12 @@ from tasks.visibility.mentions import mentions_recompute
 from tasks.visibility.selectors import AnswerScope, visibility_report
 from tasks.visibility.tables import report_tables
 from tests.factories import make_task
-from tests.visibility.conftest import at
+from tests.visibility.conftest import HOSTILE_TAG
 
 pytestmark = pytest.mark.django_db
 
 # The three tables of templates/tasks/visibility/report.html as they were before they were built in Python.
 TEMPLATE = (Path(__file__).parent / "report_tables_reference.html").read_text()
-HOSTILE_TAG = "a&b/c#d%20e <x> \"q\" 'ü'"
-BRANDS = [
-    # name, ours, aliases, domains
-    ('<b>Acme</b> & "Co"', True, "Acme\nAcmé Parks", "acme.com\nacme.example/a#b"),
-    ("Glöbex 100% / #1", False, "Globex\nre:glob[eé]x", "globex.com"),
-    ("It's & <i>", False, "Initech", "initech.com?x=1&y=2"),
-    ("空の会社", False, "Umbrella", ""),
-]
-ANSWERS = [
-    ("Acme leads.\n\nGlobex and Initech follow.", [{"url": "https://acme.com/a", "domain": "acme.com"}]),
-    ("Globex first, Acme second, Umbrella third.", [{"url": "https://globex.com/b", "domain": "globex.com"}]),
-    ("No brand at all.", []),
-    ("Initech and Acmé Parks.", [{"url": "https://wiki.org/x", "domain": "wiki.org"}]),
-]
-
-
-@pytest.fixture
-def hostile_set(db):
-    brand_set = BrandSet.objects.create(name="<script>&'\"")
-    for name, ours, aliases, domains in BRANDS:
-        Brand.objects.create(brand_set=brand_set, name=name, is_ours=ours, aliases=aliases, domains=domains)
-    BrandSetTag.objects.create(brand_set=brand_set, tag=HOSTILE_TAG)
-    BrandSetTag.objects.create(brand_set=brand_set, tag="plain")
-    today = timezone.localdate()
-    # answers on some of the last 40 days (today and some days without any), over two providers
-    for offset in range(0, 40, 3):
-        for i, (text, citations) in enumerate(ANSWERS[: 1 + offset % 4]):
-            make_task(
-                tag=HOSTILE_TAG if (offset + i) % 2 else "plain",
-                provider="claude" if (offset + i) % 3 == 0 else "chat_gpt",
-                answer_text=text,
-                citations=citations,
-                created_at=at(today - timedelta(days=offset), hour=1 + i),
-            )
-    mentions_recompute(brand_set_id=brand_set.pk)
-    return brand_set
 
 
 def _reference(report, show_cost: bool) -> str:
