@@ -7,7 +7,6 @@ docs/performance.md). Here each slice's link is escaped once and each cell is on
 tests/visibility/test_tables.py compares the output with the template it replaces.
 """
 
-from decimal import Decimal
 from html import escape
 
 from django.utils.formats import localize
@@ -42,9 +41,15 @@ def _brand_url(prefix: str, brand_id: int) -> str:
     return f"{prefix}{brand_id}" if prefix else "None"
 
 
-def _percent(part, whole) -> str:
-    """A ratio's `|pct`, as BrandLine computes the ratio."""
-    return percent_text(Decimal(part) / Decimal(whole) if whole else None)
+def _percent(part: int, whole: int) -> str:
+    """`|pct` of BrandLine's ratio part / whole, in integers: tenths of a percent rounded half to even,
+    as Decimal's format rounds (its 28-digit quotient cannot move a count's ratio across a half)."""
+    if not whole:
+        return "–"
+    tenths, rest = divmod(part * 1000, whole)
+    if rest * 2 > whole or (rest * 2 == whole and tenths % 2):
+        tenths += 1
+    return f"{tenths // 10}.{tenths % 10}%"
 
 
 def brands_table(report: VisibilityReport, *, show_cost: bool) -> SafeString:

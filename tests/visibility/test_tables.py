@@ -16,7 +16,7 @@ from tasks.spend.periods import Period
 from tasks.visibility.charts import _Bar, over_time_chart, percent_text, visibility_chart
 from tasks.visibility.mentions import mentions_recompute
 from tasks.visibility.selectors import AnswerScope, visibility_report
-from tasks.visibility.tables import report_tables
+from tasks.visibility.tables import _percent, report_tables
 from tests.factories import make_task
 from tests.visibility.conftest import HOSTILE_TAG
 
@@ -119,3 +119,12 @@ def test_an_all_zero_over_time_chart_is_the_spend_charts_svg(hostile_set):
     columns = [_Bar(f"day {i}", Decimal(0), None, "", 0) for i in range(3)]
     spend_svg = charts.column_chart(columns, title="t", value=lambda r: r.value, fmt=percent_text)
     assert over_time_chart(columns, title="t") == spend_svg.replace(">$0</text>", ">0.0%</text>", 1)
+
+
+def test_a_cells_percent_in_integers_is_the_decimal_ratios_pct():
+    for whole in range(0, 401):
+        for part in range(0, whole + 1):
+            ratio = Decimal(part) / Decimal(whole) if whole else None
+            assert _percent(part, whole) == percent_text(ratio), (part, whole)
+    for part, whole in [(1, 8), (1, 16), (5, 16), (123_456_789, 987_654_321), (2_000_001, 4_000_000)]:
+        assert _percent(part, whole) == percent_text(Decimal(part) / Decimal(whole)), (part, whole)
