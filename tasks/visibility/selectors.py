@@ -273,10 +273,9 @@ class SliceLinks:
 
 
 def _lines(brands, groups: dict, *, links: SliceLinks | None = None) -> tuple[int, list[BrandLine]]:
-    empty = _empty()
-    whole = groups.get(None, empty)
+    whole = groups.get(None) or _empty()
     answers, citations = whole["rows"], whole["citations"]
-    sums = [groups.get(brand.pk, empty) for brand in brands]
+    sums = [groups.get(brand.pk) or _empty() for brand in brands]
     mentions_all = sum(brand_sums["mentions"] for brand_sums in sums)
     lines = [
         BrandLine(brand, answers, brand_sums, mentions_all, citations, links)
