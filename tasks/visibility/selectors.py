@@ -72,10 +72,10 @@ def source_rows(
     end: date,
     keys: list[str],
     through: date | None,
-) -> list[dict]:
+) -> dict[tuple, dict]:
     """The figures (SUMS) for the days start..end grouped by `keys` (of day, brand_id, provider,
     model_name), summed by the database: from the rollup for the days through `through`, from the
-    mentions after them."""
+    mentions after them. Keyed by the tuple of the `keys`' values, each group once."""
     parts = []
     live_start = start
     if through is not None and through >= start:
@@ -108,8 +108,7 @@ def source_rows(
             else:
                 for index, value in enumerate(row[width:]):
                     into[index] += value or 0
-    names = (*keys, *SUMS)
-    return [dict(zip(names, key + tuple(figures), strict=True)) for key, figures in groups.items()]
+    return {key: dict(zip(SUMS, figures, strict=True)) for key, figures in groups.items()}
 
 
 def _ratio(part, whole) -> Decimal | None:
@@ -305,16 +304,22 @@ def visibility_report(
     def rows(start, end, keys):
         return source_rows(brand_set=brand_set, scope=scope, start=start, end=end, keys=keys, through=through)
 
-    now, before = defaultdict(_empty), defaultdict(_empty)
-    buckets: dict[date, dict] = defaultdict(lambda: defaultdict(_empty))
-    models: dict[tuple, dict] = defaultdict(lambda: defaultdict(_empty))
-    for row in rows(period.start, period.end, ["day", "brand_id"]):
-        _add(now[row["brand_id"]], row)
-        _add(buckets[_bucket_start(row["day"], granularity)][row["brand_id"]], row)
-    for row in rows(period.start, period.end, ["provider", "model_name", "brand_id"]):
-        _add(models[(row["provider"], row["model_name"])][row["brand_id"]], row)
-    for row in rows(previous.start, previous.end, ["brand_id"]):
-        _add(before[row["brand_id"]], row)
+    # each group's figures are summed into the period's (and a week's or a month's); a day's used as they are
+    now: dict = defaultdict(_empty)
+    buckets: dict[date, dict] = defaultdict(dict)
+    for (day, brand_id), sums in rows(period.start, period.end, ["day", "brand_id"]).items():
+        _add(now[brand_id], sums)
+        if granularity == "day":
+            buckets[day][brand_id] = sums
+        else:
+            _add(buckets[_bucket_start(day, granularity)].setdefault(brand_id, _empty()), sums)
+    models: dict[tuple, dict] = defaultdict(dict)
+    for (provider, model_name, brand_id), sums in rows(
+        period.start, period.end, ["provider", "model_name", "brand_id"]
+    ).items():
+        models[(provider, model_name)][brand_id] = sums
+    previous_groups = rows(previous.start, previous.end, ["brand_id"])
+    before = {brand_id: sums for (brand_id,), sums in previous_groups.items()}
     links = _Links(brand_set, scope)
 
     report = VisibilityReport(brand_set, brands, scope, period, previous, granularity)
