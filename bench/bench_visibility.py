@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_vis_history \
         .venv/bin/python bench/bench_visibility.py
-    (options: --tasks 1000000 --runs 30 --regenerate --no-rollup --only TEXT)
+    (options: --tasks 1000000 --runs 30 --regenerate --no-rollup --only TEXT --profile)
 
 Uses (and keeps) the database named in DATABASE_URL: it must be a scratch database. The first run migrates
 it and fills it with `manage.py generate_tasks` (a year of tasks, the demo brand set reading every tag and
@@ -10,6 +10,8 @@ the mentions of each answer), then VACUUM ANALYZE; later runs reuse the rows. Th
 rollups are brought up to date (idempotent); --no-rollup makes the pages read every mention instead.
 Pages are requested through Django's test client in this process (server time: middleware, queries,
 template). Prints p50/p95 per page, its SELECTs replayed (bench/_sql_replay.py) and the answers behind it.
+--profile instead runs cProfile over --runs requests of each chosen page and prints the functions with the
+most own time, and the share of the time in the database driver.
 """
 
 import argparse
@@ -32,7 +34,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--regenerate", action="store_true", help="Delete the tasks and generate them again.")
     parser.add_argument("--no-rollup", action="store_true", help="Read every mention, ignoring the rollup.")
-    parser.add_argument("--only", default="", help="Run only the pages whose name contains this text.")
+    parser.add_argument(
+        "--only", default="", help="Run only the pages whose name contains this text (TEXT|TEXT: either)."
+    )
+    parser.add_argument("--profile", action="store_true", help="cProfile the pages instead of timing them.")
+    parser.add_argument("--top", type=int, default=25, help="Functions shown per page with --profile.")
+    parser.add_argument("--sort", default="tottime", choices=["tottime", "cumtime"], help="With --profile.")
     args = parser.parse_args()
 
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -126,7 +133,19 @@ def main() -> None:
         ("largest tag's history page", reverse("history:tag_detail", kwargs={"tag": largest}), {}),
     ]
     if args.only:
-        pages = [page for page in pages if args.only in page[0]]
+        pages = [page for page in pages if any(part in page[0] for part in args.only.split("|"))]
+    if args.profile:
+        for name, url, params in pages:
+            _profile(
+                client,
+                name,
+                url,
+                {k: str(v) for k, v in params.items()},
+                runs=args.runs,
+                top=args.top,
+                sort=args.sort,
+            )
+        return
     source = "every mention read (--no-rollup)" if args.no_rollup else "rollup for settled days"
     print(f"\nVisibility pages, {total:,} tasks on PostgreSQL, {source}; largest tag {largest}")
     print(f"{args.runs} requests per page (after 3 warm-ups)")
@@ -139,6 +158,43 @@ def main() -> None:
             f"{r['queries']:8d}",
             flush=True,
         )
+
+
+def _profile(client, name: str, url: str, params: dict, *, runs: int, top: int, sort: str) -> None:
+    """cProfile over `runs` requests (after 3 warm-ups): time per request, the database driver's share,
+    and the functions with the most own (or cumulative) time."""
+    import cProfile
+    import pstats
+
+    def request():
+        response = client.get(url, params)
+        if getattr(response, "streaming", False):
+            b"".join(response.streaming_content)  # a CSV is written as it is read
+
+    for _ in range(3):
+        request()
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    for _ in range(runs):
+        request()
+    profiler.disable()
+    elapsed = (time.perf_counter() - started) / runs * 1000
+    stats = pstats.Stats(profiler)
+    driver = sum(
+        row[2]
+        for func, row in stats.stats.items()
+        if "psycopg" in func[0] or (func[0] == "~" and "psycopg" in func[2])
+    )
+    print(
+        f"\n{name}: {elapsed:.1f} ms per request under cProfile, "
+        f"database driver {driver / runs * 1000:.1f} ms"
+    )
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(top)
+    lines = out.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls"))
+    print("\n".join(lines[start : start + top + 1]), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Visibility charts: the spend page's server-rendered SVG (tasks/spend/charts.py), in percent."""
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
 
@@ -40,11 +42,63 @@ def visibility_chart(report) -> dict[str, SafeString]:
             _Bar(c.label, c.lines[index].visibility or Decimal(0), c.lines[index].url, c.key, c.answers)
             for c in report.over_time
         ]
-        result["over_time"] = charts.column_chart(
-            columns,
-            title=f"Visibility of {tracked.brand.name} over time",
-            value=lambda r: r.value,
-            fmt=percent_text,
-        )
+        result["over_time"] = over_time_chart(columns, title=f"Visibility of {tracked.brand.name} over time")
         result["over_time_brand"] = tracked.brand.name
     return result
+
+
+def _n(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def over_time_chart(columns: list[_Bar], *, title: str) -> SafeString:
+    """tasks/spend/charts.column_chart's SVG in percent, written with f-strings: 90 days by day are 90
+    columns, each several format_html calls there (tests/visibility/test_tables.py compares the two).
+    Its zero tick reads 0.0%, not $0."""
+    if not columns:
+        return mark_safe("")
+    width, height, left, bottom, top_pad = 640, 220, 64, 28, 12
+    plot_w, plot_h = width - left - 8, height - bottom - top_pad
+    base = top_pad + plot_h
+    top = max(column.value for column in columns)
+    step = plot_w / len(columns)
+    bar = max(step * 0.75, 1.0)
+    label_every = max(1, len(columns) // 8)
+    parts = [
+        f'<line class="chart-axis" x1="{left}" y1="{base}" x2="{width - 8}" y2="{base}"></line>'
+        f'<line class="chart-grid" x1="{left}" y1="{top_pad}" x2="{width - 8}" y2="{top_pad}"></line>'
+        f'<text class="chart-tick" x="{left - 6}" y="{top_pad + 4}" text-anchor="end">'
+        f"{percent_text(top)}</text>"
+        f'<text class="chart-tick" x="{left - 6}" y="{base}" text-anchor="end">'
+        f"{percent_text(Decimal(0))}</text>"
+    ]
+    for index, column in enumerate(columns):
+        amount = column.value
+        h = float(amount / top) * plot_h if top > 0 else 0.0
+        if amount > 0:
+            h = max(h, 1.0)
+        x = left + index * step + (step - bar) / 2
+        rect = (
+            f"<title>{escape(str(column.label))}: {percent_text(amount)} ({escape(str(column.tasks))} tasks)"
+            f'</title><rect class="chart-bar" x="{_n(x)}" y="{_n(base - h)}" width="{_n(bar)}" '
+            f'height="{_n(h)}"></rect>'
+        )
+        parts.append(f'<a href="{escape(column.url)}" class="chart-link">{rect}</a>' if column.url else rect)
+        if index % label_every == 0:
+            parts.append(
+                f'<text class="chart-tick" x="{_n(x + bar / 2)}" y="{height - 8}" text-anchor="middle">'
+                f"{escape(_short_label(column.key or str(column.label)))}</text>"
+            )
+    return SafeString(
+        f'<svg class="chart chart-columns" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" preserveAspectRatio="xMinYMin meet">{"".join(parts)}</svg>'
+    )
+
+
+def _short_label(key: str) -> str:
+    """'2026-11-03' -> '3 Nov'; anything else unchanged (as the spend chart's axis)."""
+    try:
+        day = date.fromisoformat(key)
+    except ValueError:
+        return key
+    return f"{day:%-d %b}"

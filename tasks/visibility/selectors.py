@@ -72,10 +72,10 @@ def source_rows(
     end: date,
     keys: list[str],
     through: date | None,
-) -> list[dict]:
+) -> dict[tuple, dict]:
     """The figures (SUMS) for the days start..end grouped by `keys` (of day, brand_id, provider,
     model_name), summed by the database: from the rollup for the days through `through`, from the
-    mentions after them."""
+    mentions after them. Keyed by the tuple of the `keys`' values, each group once."""
     parts = []
     live_start = start
     if through is not None and through >= start:
@@ -84,7 +84,8 @@ def source_rows(
         )
         if scope.tags is not None:
             rolled = rolled.filter(tag__in=scope.tags)
-        parts.append(rolled.values(*keys).annotate(**{f"{n}_sum": Sum(n) for n in SUMS}).order_by())
+        sums = {f"{name}_sum": Sum(name) for name in SUMS}
+        parts.append(rolled.values(*keys).annotate(**sums).values_list(*keys, *sums).order_by())
         live_start = through + timedelta(days=1)
     if live_start <= end:
         span = Period(start=live_start, end=end)
@@ -94,15 +95,20 @@ def source_rows(
             created_at__gte=span.start_at,
             created_at__lt=span.end_before,
         )
-        parts.append(mention_sums(mentions, keys))
-    groups: dict[tuple, dict] = {}
+        parts.append(mention_sums(mentions, keys).values_list(*keys, *SUMS))
+    # tuples, not dicts, while the two parts are merged: a 90-day page reads ~1,000 rows per grouping
+    width = len(keys)
+    groups: dict[tuple, list] = {}
     for part in parts:
         for row in part:
-            key = tuple(row[k] for k in keys)
-            into = groups.setdefault(key, {**dict(zip(keys, key, strict=True)), **_empty()})
-            for name in SUMS:
-                into[name] += row.get(f"{name}_sum", row.get(name)) or 0
-    return list(groups.values())
+            key = row[:width]
+            into = groups.get(key)
+            if into is None:
+                groups[key] = [value or 0 for value in row[width:]]
+            else:
+                for index, value in enumerate(row[width:]):
+                    into[index] += value or 0
+    return {key: dict(zip(SUMS, figures, strict=True)) for key, figures in groups.items()}
 
 
 def _ratio(part, whole) -> Decimal | None:
@@ -118,10 +124,21 @@ class BrandLine:
     sums: dict
     mentions_all: int  # every brand's mentions, for share of voice
     citations_all: int
-    url: str | None = None  # answers that mention it
-    cited_url: str | None = None
-    first_paragraph_url: str | None = None
+    links: "SliceLinks | None" = None  # its slice's answers-behind URLs, made when asked for
     previous: "BrandLine | None" = None
+
+    @property
+    def url(self) -> str | None:
+        """The answers that mention it."""
+        return self.links.of("mentioned", self.brand.pk) if self.links is not None else None
+
+    @property
+    def cited_url(self) -> str | None:
+        return self.links.of("cited", self.brand.pk) if self.links is not None else None
+
+    @property
+    def first_paragraph_url(self) -> str | None:
+        return self.links.of("first_paragraph", self.brand.pk) if self.links is not None else None
 
     @property
     def mentioned(self) -> int:
@@ -165,9 +182,14 @@ class Column:
     label: str
     answers: int
     lines: list[BrandLine]
-    url: str | None = None
+    links: "SliceLinks | None" = None
     start: date | None = None
     end: date | None = None
+
+    @property
+    def url(self) -> str | None:
+        """Its answers."""
+        return self.links.of("answers") if self.links is not None else None
 
 
 @dataclass
@@ -221,27 +243,43 @@ class _Links:
         self.scope = urlencode(scope.query(), doseq=True)
 
     def url(self, start: date, end: date, figure: str = "answers", **extra) -> str | None:
+        return self.slice(start, end, **extra).of(figure)
+
+    def slice(self, start: date, end: date, **extra) -> "SliceLinks":
+        return SliceLinks(self, start, end, extra)
+
+
+class SliceLinks:
+    """The URLs of the figures of one slice of a report (its period, a time bucket, a provider and model):
+    `head + figure + tail`, then the brand; the query string is built once per slice, not per figure.
+
+    `head` and `tail` are public so the tables (tasks/visibility/tables.py) escape them once per slice."""
+
+    def __init__(self, links: _Links, start: date, end: date, extra: dict):
+        self.base = links.base
+        query = f"date_from={start.isoformat()}&date_to={end.isoformat()}&figure="
+        self.head = f"{links.base}?{links.scope}&{query}" if links.scope else f"{links.base}?{query}"
+        self.tail = "".join(
+            f"&{name}={quote_plus(str(value))}" for name, value in extra.items() if value not in (None, "")
+        )
+
+    def of(self, figure: str, brand: int | None = None) -> str | None:
         if self.base is None:
             return None
-        query = f"date_from={start.isoformat()}&date_to={end.isoformat()}&figure={figure}"
-        for name, value in extra.items():
-            if value not in (None, ""):
-                query += f"&{name}={quote_plus(str(value))}"
-        return f"{self.base}?{self.scope}&{query}" if self.scope else f"{self.base}?{query}"
+        if brand is None or brand == "":
+            return f"{self.head}{figure}{self.tail}"
+        return f"{self.head}{figure}{self.tail}&brand={quote_plus(str(brand))}"
 
 
-def _lines(brands, groups: dict, *, url=None) -> tuple[int, list[BrandLine]]:
-    answers = groups.get(None, _empty())["rows"]
-    citations = groups.get(None, _empty())["citations"]
-    mentions_all = sum(groups.get(b.pk, _empty())["mentions"] for b in brands)
-    lines = []
-    for brand in brands:
-        line = BrandLine(brand, answers, groups.get(brand.pk, _empty()), mentions_all, citations)
-        if url is not None:
-            line.url = url(figure="mentioned", brand=brand.pk)
-            line.cited_url = url(figure="cited", brand=brand.pk)
-            line.first_paragraph_url = url(figure="first_paragraph", brand=brand.pk)
-        lines.append(line)
+def _lines(brands, groups: dict, *, links: SliceLinks | None = None) -> tuple[int, list[BrandLine]]:
+    whole = groups.get(None) or _empty()
+    answers, citations = whole["rows"], whole["citations"]
+    sums = [groups.get(brand.pk) or _empty() for brand in brands]
+    mentions_all = sum(brand_sums["mentions"] for brand_sums in sums)
+    lines = [
+        BrandLine(brand, answers, brand_sums, mentions_all, citations, links)
+        for brand, brand_sums in zip(brands, sums, strict=True)
+    ]
     return answers, lines
 
 
@@ -266,29 +304,32 @@ def visibility_report(
     def rows(start, end, keys):
         return source_rows(brand_set=brand_set, scope=scope, start=start, end=end, keys=keys, through=through)
 
-    now, before = defaultdict(_empty), defaultdict(_empty)
-    buckets: dict[date, dict] = defaultdict(lambda: defaultdict(_empty))
-    models: dict[tuple, dict] = defaultdict(lambda: defaultdict(_empty))
-    for row in rows(period.start, period.end, ["day", "brand_id"]):
-        _add(now[row["brand_id"]], row)
-        _add(buckets[_bucket_start(row["day"], granularity)][row["brand_id"]], row)
-    for row in rows(period.start, period.end, ["provider", "model_name", "brand_id"]):
-        _add(models[(row["provider"], row["model_name"])][row["brand_id"]], row)
-    for row in rows(previous.start, previous.end, ["brand_id"]):
-        _add(before[row["brand_id"]], row)
+    # each group's figures are summed into the period's (and a week's or a month's); a day's used as they are
+    now: dict = defaultdict(_empty)
+    buckets: dict[date, dict] = defaultdict(dict)
+    for (day, brand_id), sums in rows(period.start, period.end, ["day", "brand_id"]).items():
+        _add(now[brand_id], sums)
+        if granularity == "day":
+            buckets[day][brand_id] = sums
+        else:
+            _add(buckets[_bucket_start(day, granularity)].setdefault(brand_id, _empty()), sums)
+    models: dict[tuple, dict] = defaultdict(dict)
+    for (provider, model_name, brand_id), sums in rows(
+        period.start, period.end, ["provider", "model_name", "brand_id"]
+    ).items():
+        models[(provider, model_name)][brand_id] = sums
+    previous_groups = rows(previous.start, previous.end, ["brand_id"])
+    before = {brand_id: sums for (brand_id,), sums in previous_groups.items()}
     links = _Links(brand_set, scope)
 
-    def url_for(start, end, **extra):
-        return lambda **more: links.url(start, end, **extra, **more)
-
     report = VisibilityReport(brand_set, brands, scope, period, previous, granularity)
-    whole = url_for(period.start, period.end)
-    report.answers, report.lines = _lines(brands, now, url=whole)
+    whole = links.slice(period.start, period.end)
+    report.answers, report.lines = _lines(brands, now, links=whole)
     report.citations = now[None]["citations"] if None in now else 0
     report.spend = Decimal(now[None]["spend"] if None in now else 0)
-    report.answers_url = whole(figure="answers")
+    report.answers_url = whole.of("answers")
     report.previous_answers, previous_lines = _lines(
-        brands, before, url=url_for(previous.start, previous.end)
+        brands, before, links=links.slice(previous.start, previous.end)
     )
     for line, old in zip(report.lines, previous_lines, strict=True):
         line.previous = old
@@ -304,27 +345,18 @@ def visibility_report(
     while start <= period.end:
         end = min(_bucket_end(start, granularity), period.end)
         first = max(start, period.start)
-        link = url_for(first, end)
-        answers, lines = _lines(brands, buckets.get(start, {}), url=link)
+        link = links.slice(first, end)
+        answers, lines = _lines(brands, buckets.get(start, {}), links=link)
         report.over_time.append(
-            Column(
-                start.isoformat(),
-                _bucket_label(start, granularity),
-                answers,
-                lines,
-                link(figure="answers"),
-                first,
-                end,
-            )
+            Column(start.isoformat(), _bucket_label(start, granularity), answers, lines, link, first, end)
         )
         start = end + timedelta(days=1)
+    provider_labels = dict(Task._meta.get_field("provider").choices)
     for (provider, model_name), groups in sorted(models.items()):
-        link = url_for(period.start, period.end, provider=provider, model=model_name)
-        answers, lines = _lines(brands, groups, url=link)
-        label = f"{dict(Task._meta.get_field('provider').choices).get(provider, provider)} {model_name}"
-        report.by_model.append(
-            Column(f"{provider}/{model_name}", label, answers, lines, link(figure="answers"))
-        )
+        link = links.slice(period.start, period.end, provider=provider, model=model_name)
+        answers, lines = _lines(brands, groups, links=link)
+        label = f"{provider_labels.get(provider, provider)} {model_name}"
+        report.by_model.append(Column(f"{provider}/{model_name}", label, answers, lines, link))
     return report
 
 

@@ -32,6 +32,7 @@ from tasks.visibility.services import (
     brand_set_save,
     brand_sets_for_tag,
 )
+from tasks.visibility.tables import report_tables
 
 ANSWERS_PER_PAGE = 20
 
@@ -175,6 +176,7 @@ def _report_context(request, *, brand_set: BrandSet, scope: AnswerScope, for_pag
     }
     if for_page:
         context["chart"] = visibility_chart(report)
+        context["tables"] = report_tables(report, show_cost=context["show_cost"])
     return context
 
 

@@ -1,4 +1,5 @@
-"""A brand set of four brands reading tag "parks", and a few weeks of answers under it."""
+"""A brand set of four brands reading tag "parks", and a few weeks of answers under it; and a set whose
+names, aliases, domains and tag are hostile to HTML, URLs and CSV."""
 
 from datetime import date, datetime, timedelta
 
@@ -69,3 +70,42 @@ def answers(brand_set):
             make_task(tag="parks", status="failed", created_at=at(day))
     mentions_recompute(brand_set_id=brand_set.pk)
     return tasks
+
+
+HOSTILE_TAG = "a&b/c#d%20e <x> \"q\" 'ü'"
+HOSTILE_BRANDS = [
+    # name, ours, aliases, domains
+    ('<b>Acme</b> & "Co"', True, "Acme\nAcmé Parks", "acme.com\nacme.example/a#b"),
+    ("Glöbex 100% / #1", False, "Globex\nre:glob[eé]x", "globex.com"),
+    ("It's & <i>", False, "Initech", "initech.com?x=1&y=2"),
+    ("空の会社", False, "Umbrella", ""),
+]
+HOSTILE_ANSWERS = [
+    ("Acme leads.\n\nGlobex and Initech follow.", [{"url": "https://acme.com/a", "domain": "acme.com"}]),
+    ("Globex first, Acme second, Umbrella third.", [{"url": "https://globex.com/b", "domain": "globex.com"}]),
+    ("No brand at all.", []),
+    ("Initech and Acmé Parks.", [{"url": "https://wiki.org/x", "domain": "wiki.org"}]),
+]
+
+
+@pytest.fixture
+def hostile_set(db):
+    """Four brands with hostile names over 40 days of answers (some days none), two tags, two providers."""
+    brand_set = BrandSet.objects.create(name="<script>&'\"")
+    for name, ours, aliases, domains in HOSTILE_BRANDS:
+        Brand.objects.create(brand_set=brand_set, name=name, is_ours=ours, aliases=aliases, domains=domains)
+    BrandSetTag.objects.create(brand_set=brand_set, tag=HOSTILE_TAG)
+    BrandSetTag.objects.create(brand_set=brand_set, tag="plain")
+    today = timezone.localdate()
+    # answers on some of the last 40 days (today and some days without any), over two providers
+    for offset in range(0, 40, 3):
+        for i, (text, citations) in enumerate(HOSTILE_ANSWERS[: 1 + offset % 4]):
+            make_task(
+                tag=HOSTILE_TAG if (offset + i) % 2 else "plain",
+                provider="claude" if (offset + i) % 3 == 0 else "chat_gpt",
+                answer_text=text,
+                citations=citations,
+                created_at=at(today - timedelta(days=offset), hour=1 + i),
+            )
+    mentions_recompute(brand_set_id=brand_set.pk)
+    return brand_set
