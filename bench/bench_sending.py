@@ -49,6 +49,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to time")
     parser.add_argument("--database-url", default="", help="the product's database (default: SQLite)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        metavar="CHUNKS",
+        help="instead: time each step of a worker (claim, post_started, POST, outcome) over CHUNKS chunks, "
+        "one after the other in this process",
+    )
     args = parser.parse_args()
     data_dir = setup_django(ensure_database(args.database_url, fresh=True) if args.database_url else "")
     import requests
@@ -117,6 +125,12 @@ def main() -> None:
         assert submitted == batch.task_count, f"{submitted} of {batch.task_count} submitted"
         return elapsed
 
+    if args.steps:
+        steps(args.steps, submit)
+        standin.stdin.close()
+        standin.wait(timeout=10)
+        return
+
     # Warm-up: a connection to the stand-in, and a submission sent once through every path.
     _, warm = submit(CHUNK, "warm-up")
     bare_loop(warm)
@@ -158,6 +172,46 @@ def main() -> None:
         )
     standin.stdin.close()
     standin.wait(timeout=10)
+
+
+def steps(chunks: int, submit) -> None:
+    """The worker's steps, timed one by one over `chunks` chunks (no sending thread: each step alone)."""
+    from django.db import connection
+
+    from tasks.submission.chunks import chunk_claim, chunk_mark_post_started, chunk_record_outcome
+    from tasks.submission.workers import _post_reply, chunk_prepare
+
+    submit(CHUNK, "warm-up")
+    submit(chunks * CHUNK, "steps")
+    clients: dict = {}
+    steps_ = ("claim", "prepare", "post_started", "POST", "outcome")
+    times: dict[str, list[float]] = {name: [] for name in steps_}
+    while True:
+        start = time.perf_counter()
+        claimed = chunk_claim(worker="steps")
+        if claimed is None:
+            break
+        claim = time.perf_counter()
+        client = chunk_prepare(claimed, clients=clients)
+        prepare = time.perf_counter()
+        assert client is not None and chunk_mark_post_started(claimed)
+        started = time.perf_counter()
+        reply = _post_reply(client, claimed)
+        posted = time.perf_counter()
+        chunk_record_outcome(claimed, reply)
+        recorded = time.perf_counter()
+        for name, seconds in zip(
+            times,
+            (claim - start, prepare - claim, started - prepare, posted - started, recorded - posted),
+            strict=True,
+        ):
+            times[name].append(seconds * 1000)
+    skip = 1  # the warm-up chunk
+    count = len(times["claim"]) - skip
+    print(f"Database: {connection.vendor}; {count} chunks of {CHUNK} tasks, per chunk (ms):")
+    for name, values in times.items():
+        values = values[skip:]
+        print(f"  {name:13} median {statistics.median(values):6.1f}  max {max(values):6.1f}")
 
 
 if __name__ == "__main__":
