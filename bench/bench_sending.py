@@ -175,7 +175,8 @@ def main() -> None:
 
 
 def steps(chunks: int, submit) -> None:
-    """The worker's steps, timed one by one over `chunks` chunks (no sending thread: each step alone)."""
+    """The worker's steps, timed one by one over `chunks` chunks (no sending thread: each step alone):
+    wall time, and this process's CPU time in it (what the worker takes from a machine's CPUs)."""
     from django.db import connection
 
     from tasks.submission.chunks import chunk_claim, chunk_mark_post_started, chunk_record_outcome
@@ -184,34 +185,39 @@ def steps(chunks: int, submit) -> None:
     submit(CHUNK, "warm-up")
     submit(chunks * CHUNK, "steps")
     clients: dict = {}
-    steps_ = ("claim", "prepare", "post_started", "POST", "outcome")
-    times: dict[str, list[float]] = {name: [] for name in steps_}
+    names = ("claim", "prepare", "post_started", "POST", "outcome")
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
     while True:
-        start = time.perf_counter()
+        marks = [clock()]
         claimed = chunk_claim(worker="steps")
         if claimed is None:
             break
-        claim = time.perf_counter()
+        marks.append(clock())
         client = chunk_prepare(claimed, clients=clients)
-        prepare = time.perf_counter()
+        marks.append(clock())
         assert client is not None and chunk_mark_post_started(claimed)
-        started = time.perf_counter()
+        marks.append(clock())
         reply = _post_reply(client, claimed)
-        posted = time.perf_counter()
+        marks.append(clock())
         chunk_record_outcome(claimed, reply)
-        recorded = time.perf_counter()
-        for name, seconds in zip(
-            times,
-            (claim - start, prepare - claim, started - prepare, posted - started, recorded - posted),
-            strict=True,
-        ):
-            times[name].append(seconds * 1000)
+        marks.append(clock())
+        for name, before, after in zip(names, marks[:-1], marks[1:], strict=True):
+            wall[name].append((after[0] - before[0]) * 1000)
+            cpu[name].append((after[1] - before[1]) * 1000)
     skip = 1  # the warm-up chunk
-    count = len(times["claim"]) - skip
+    count = len(wall["claim"]) - skip
     print(f"Database: {connection.vendor}; {count} chunks of {CHUNK} tasks, per chunk (ms):")
-    for name, values in times.items():
-        values = values[skip:]
-        print(f"  {name:13} median {statistics.median(values):6.1f}  max {max(values):6.1f}")
+    for name in names:
+        values, used = wall[name][skip:], cpu[name][skip:]
+        print(
+            f"  {name:13} median {statistics.median(values):6.1f}  max {max(values):6.1f}  "
+            f"CPU median {statistics.median(used):5.1f}"
+        )
 
 
 if __name__ == "__main__":
