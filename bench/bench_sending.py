@@ -49,6 +49,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to time")
     parser.add_argument("--database-url", default="", help="the product's database (default: SQLite)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        metavar="CHUNKS",
+        help="instead: time each step of a worker (claim, post_started, POST, outcome) over CHUNKS chunks, "
+        "one after the other in this process",
+    )
     args = parser.parse_args()
     data_dir = setup_django(ensure_database(args.database_url, fresh=True) if args.database_url else "")
     import requests
@@ -117,6 +125,12 @@ def main() -> None:
         assert submitted == batch.task_count, f"{submitted} of {batch.task_count} submitted"
         return elapsed
 
+    if args.steps:
+        steps(args.steps, submit)
+        standin.stdin.close()
+        standin.wait(timeout=10)
+        return
+
     # Warm-up: a connection to the stand-in, and a submission sent once through every path.
     _, warm = submit(CHUNK, "warm-up")
     bare_loop(warm)
@@ -158,6 +172,52 @@ def main() -> None:
         )
     standin.stdin.close()
     standin.wait(timeout=10)
+
+
+def steps(chunks: int, submit) -> None:
+    """The worker's steps, timed one by one over `chunks` chunks (no sending thread: each step alone):
+    wall time, and this process's CPU time in it (what the worker takes from a machine's CPUs)."""
+    from django.db import connection
+
+    from tasks.submission.chunks import chunk_claim, chunk_mark_post_started, chunk_record_outcome
+    from tasks.submission.workers import _post_reply, chunk_prepare
+
+    submit(CHUNK, "warm-up")
+    submit(chunks * CHUNK, "steps")
+    clients: dict = {}
+    names = ("claim", "prepare", "post_started", "POST", "outcome")
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    while True:
+        marks = [clock()]
+        claimed = chunk_claim(worker="steps")
+        if claimed is None:
+            break
+        marks.append(clock())
+        client = chunk_prepare(claimed, clients=clients)
+        marks.append(clock())
+        assert client is not None and chunk_mark_post_started(claimed)
+        marks.append(clock())
+        reply = _post_reply(client, claimed)
+        marks.append(clock())
+        chunk_record_outcome(claimed, reply)
+        marks.append(clock())
+        for name, before, after in zip(names, marks[:-1], marks[1:], strict=True):
+            wall[name].append((after[0] - before[0]) * 1000)
+            cpu[name].append((after[1] - before[1]) * 1000)
+    skip = 1  # the warm-up chunk
+    count = len(wall["claim"]) - skip
+    print(f"Database: {connection.vendor}; {count} chunks of {CHUNK} tasks, per chunk (ms):")
+    for name in names:
+        values, used = wall[name][skip:], cpu[name][skip:]
+        print(
+            f"  {name:13} median {statistics.median(values):6.1f}  max {max(values):6.1f}  "
+            f"CPU median {statistics.median(used):5.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -378,11 +378,13 @@ def batch_progress(*, batch: Batch) -> BatchProgress:
         **{status: Count("pk", filter=Q(status=status)) for status in S.values},
     )
     unwritten = max(batch.task_count - counts["total"], 0)
+    chunks = sending_progress(batch=batch)
+    in_flight = min(chunks.tasks_sending, counts[S.QUEUED])  # queued rows of chunks being sent
     return BatchProgress(
         total=counts["total"],
-        queued=counts[S.QUEUED],
-        sending=counts[S.SENDING],
-        chunks=sending_progress(batch=batch),
+        queued=counts[S.QUEUED] - in_flight,
+        sending=counts[S.SENDING] + in_flight,
+        chunks=chunks,
         submitted=counts[S.SUBMITTED],
         pending=counts[S.PENDING],
         completed=counts[S.COMPLETED],

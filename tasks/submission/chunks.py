@@ -5,7 +5,8 @@ A chunk (tasks.models.SendChunk, up to 100 tasks of one submission, one POST) go
 each its own commit, so a worker killed between any two leaves a state that says what happened:
 
 1. `chunk_claim`: the next ready chunk (planned, `not_before` passed, its credential not rate-limited)
-   becomes `sending`, owned by this worker until `lease_until`; its tasks become `sending`. Several
+   becomes `sending`, owned by this worker until `lease_until`. Its tasks stay `queued` (the pages show
+   a queued task of a sending chunk as being sent; a live chunk's one task becomes `sending`). Several
    workers never claim one chunk: PostgreSQL skips rows another transaction has locked (SKIP LOCKED), and
    the claim itself is a conditional UPDATE (`state = planned`) whose row count says who won.
 2. `chunk_prepare` (workers.py) and `sending_slot_take` (tasks.submission.rate_limits): a call slot of
@@ -116,41 +117,47 @@ def _commit_without_waiting_for_the_disk() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def chunk_take(*, pk, worker: str, now: datetime) -> Claimed | None:
-    """Inside the caller's transaction: make a planned chunk this worker's (`sending`, with a lease) and its
-    queued tasks `sending`; None if another worker took it first (the update is conditional on `planned`)."""
+def chunk_take(*, pk, worker: str, now: datetime, chunk: SendChunk | None = None) -> Claimed | None:
+    """Inside the caller's transaction: make a planned chunk this worker's (`sending`, with a lease);
+    None if another worker took it first (the update is conditional on `planned`). `chunk`: the row
+    already read (with its credential) by the caller, else it is read here.
+
+    A queued chunk's tasks stay `queued`: the chunk's state says they are being sent (the task and batch
+    pages read it), so claiming rewrites one row, not a hundred. A live chunk's one task becomes
+    `sending` (its call can take minutes, and its page says so)."""
+    lease_until = now + sending_lease()
     won = SendChunk.objects.filter(pk=pk, state=SendChunk.State.PLANNED).update(
-        state=SendChunk.State.SENDING,
-        claimed_by=worker,
-        lease_until=now + sending_lease(),
-        post_started_at=None,
+        state=SendChunk.State.SENDING, claimed_by=worker, lease_until=lease_until, post_started_at=None
     )
     if not won:
         return None
-    Task.objects.filter(chunk_id=pk, status=Task.Status.QUEUED).update(status=Task.Status.SENDING)
-    chunk = SendChunk.objects.select_related("credential").get(pk=pk)
-    rows = (
-        Task.objects.filter(chunk_id=pk, status=Task.Status.SENDING)
-        .order_by("created_at", "id")
-        .values_list("pk", "request_body")
-    )
+    if chunk is None:
+        chunk = SendChunk.objects.select_related("credential").get(pk=pk)
+    else:
+        chunk.state, chunk.claimed_by, chunk.lease_until = SendChunk.State.SENDING, worker, lease_until
+        chunk.post_started_at = None
+    waiting = Task.objects.filter(chunk_id=pk, status=Task.Status.QUEUED)
+    if chunk.mode == Task.Mode.LIVE:
+        waiting.update(status=Task.Status.SENDING)
+        waiting = Task.objects.filter(chunk_id=pk, status=Task.Status.SENDING)
+    rows = waiting.order_by("created_at", "id").values_list("pk", "request_body")
     return Claimed(chunk, [ClaimedTask(task_pk, body) for task_pk, body in rows])
 
 
 def chunk_claim(*, worker: str, now: datetime | None = None) -> Claimed | None:
-    """Claim the next ready chunk for `worker` and commit it (chunk and tasks `sending`); None when no
-    chunk is ready."""
+    """Claim the next ready chunk for `worker` and commit it (the chunk `sending`, its tasks still
+    `queued`); None when no chunk is ready."""
     for _ in range(20):  # another worker may win each candidate; try the next
         now = now or timezone.now()
         with transaction.atomic():
             _commit_without_waiting_for_the_disk()
-            ready = _ready(now)
+            ready = _ready(now).select_related("credential")
             if connection.features.has_select_for_update_skip_locked:
                 ready = ready.select_for_update(skip_locked=True, of=("self",))
-            candidate = ready.values_list("pk", flat=True).first()
+            candidate = ready.first()
             if candidate is None:
                 return None
-            claimed = chunk_take(pk=candidate, worker=worker, now=now)
+            claimed = chunk_take(pk=candidate.pk, worker=worker, now=now, chunk=candidate)
             if claimed is None:
                 now = None
                 continue
@@ -215,30 +222,62 @@ def chunk_post(client: LLMResponsesClient, claimed: Claimed) -> list[TaskOutcome
 
 
 def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcome | BaseException) -> None:
-    """Record what the POST came back with, in one transaction (see the module's docstring)."""
+    """Record what the POST came back with, in one transaction (see the module's docstring).
+
+    The chunk's own conditional UPDATE comes first: it locks the chunk, and its row count says whether
+    the chunk is still this worker's (sending, or taken by the sweep as unknown while we waited: the
+    reply wins); if not, nothing is written. Then the tasks: one UPDATE per group of equal outcomes (one
+    for a whole accepted chunk) and one INSERT of their events."""
     chunk = claimed.chunk
     tasks = claimed.tasks
     now = timezone.now()
+    if isinstance(reply, BaseException) and not isinstance(
+        reply, (UpstreamError, CredentialKeyError, ValueError)
+    ):
+        raise reply  # not the upstream's doing: the chunk stays in flight, the sweep makes it unknown
+    done = {"finished_at": now, "lease_until": None}
+    planned_again = {
+        "state": SendChunk.State.PLANNED,
+        "claimed_by": "",
+        "lease_until": None,
+        "post_started_at": None,
+    }
+    if isinstance(reply, UpstreamRateLimited):
+        chunk_fields = {**planned_again, "last_error": str(reply)[:500]}  # not_before: the limit's end
+    elif isinstance(reply, UpstreamUnavailable) and chunk.attempts < len(UNREACHABLE_DELAYS):
+        delay = timedelta(seconds=UNREACHABLE_DELAYS[chunk.attempts])
+        chunk_fields = {
+            **planned_again,
+            "not_before": now + delay,
+            "last_error": str(reply)[:500],
+            "attempts": chunk.attempts + 1,
+        }
+    elif isinstance(reply, UpstreamReplyLost):
+        chunk_fields = {"state": SendChunk.State.UNKNOWN, "last_error": str(reply)[:500], **done}
+    elif isinstance(reply, BaseException):
+        # Refused as a whole (bad credentials, a 4xx, the upstream unreachable after every retry), or a
+        # credential that cannot make a client: nothing was accepted.
+        chunk_fields = {"state": SendChunk.State.REJECTED, "last_error": str(reply)[:500], **done}
+    else:
+        chunk_fields = {"state": SendChunk.State.SENT, "last_error": "", **done}
     with transaction.atomic():
         _commit_without_waiting_for_the_disk()
-        # Ours while sending, or taken by the sweep as unknown while we waited: the reply wins.
-        mine = SendChunk.objects.select_for_update().filter(
+        mine = SendChunk.objects.filter(
             pk=chunk.pk,
             claimed_by=chunk.claimed_by,
             state__in=(SendChunk.State.SENDING, SendChunk.State.UNKNOWN),
         )
-        if not mine.exists():
+        if not mine.update(**chunk_fields):
             logger.warning("Chunk %s is no longer this worker's; its outcome is not recorded.", chunk.pk)
             return
-        done = {"finished_at": now, "lease_until": None}
         if isinstance(reply, UpstreamRateLimited):
             until = sending_limited(
                 credential_id=chunk.credential_id, retry_after=reply.retry_after, message=str(reply)
             )
-            _back_to_planned(chunk, not_before=until, error=str(reply))
-        elif isinstance(reply, UpstreamUnavailable) and chunk.attempts < len(UNREACHABLE_DELAYS):
-            delay = timedelta(seconds=UNREACHABLE_DELAYS[chunk.attempts])
-            _back_to_planned(chunk, not_before=now + delay, error=str(reply), attempts=chunk.attempts + 1)
+            SendChunk.objects.filter(pk=chunk.pk).update(not_before=until)
+            _tasks_back_to_queued(chunk)
+        elif chunk_fields["state"] == SendChunk.State.PLANNED:
+            _tasks_back_to_queued(chunk)
         elif isinstance(reply, UpstreamReplyLost):
             recording.tasks_mark_unknown(
                 tasks=tasks,
@@ -246,37 +285,18 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
                 f"was lost ({reply}). The upstream may have accepted and charged this task, so it was not "
                 "sent again; it can be found upstream by its tag.",
             )
-            mine.update(state=SendChunk.State.UNKNOWN, last_error=str(reply)[:500], **done)
-        elif isinstance(reply, (UpstreamError, CredentialKeyError, ValueError)):
-            # Refused as a whole (bad credentials, a 4xx, the upstream unreachable after every retry), or a
-            # credential that cannot make a client: nothing was accepted.
-            recording.tasks_fail_unsent(tasks=tasks, message=f"Not sent: {reply}")
-            mine.update(state=SendChunk.State.REJECTED, last_error=str(reply)[:500], **done)
         elif isinstance(reply, BaseException):
-            raise reply
+            recording.tasks_fail_unsent(tasks=tasks, message=f"Not sent: {reply}")
         elif chunk.mode == Task.Mode.LIVE:
             recording.task_record_live(task_id=tasks[0].pk, outcome=reply)
-            mine.update(state=SendChunk.State.SENT, last_error="", **done)
         else:
             recording.tasks_record_post_outcomes(tasks=tasks, outcomes=reply)
-            mine.update(state=SendChunk.State.SENT, last_error="", **done)
 
 
-def _back_to_planned(
-    chunk: SendChunk, *, not_before: datetime, error: str, attempts: int | None = None
-) -> None:
-    """A chunk that certainly was not accepted goes back to planned; the caller owns the transaction."""
-    updates = {
-        "state": SendChunk.State.PLANNED,
-        "claimed_by": "",
-        "lease_until": None,
-        "post_started_at": None,
-        "not_before": not_before,
-        "last_error": error[:500],
-    }
-    if attempts is not None:
-        updates["attempts"] = attempts
-    SendChunk.objects.filter(pk=chunk.pk).update(**updates)
+def _tasks_back_to_queued(chunk: SendChunk) -> None:
+    """The tasks of a chunk that certainly was not accepted and goes back to planned: queued again (a
+    live task was `sending`; unknown if the sweep took the chunk while we waited). The caller owns the
+    transaction."""
     Task.objects.filter(chunk_id=chunk.pk, status__in=(Task.Status.SENDING, Task.Status.UNKNOWN)).update(
         status=Task.Status.QUEUED, status_message=""
     )
@@ -302,7 +322,7 @@ def chunks_sweep(*, now: datetime | None = None) -> tuple[int, int]:
             if started is None:
                 if mine.filter(post_started_at__isnull=True).update(
                     state=SendChunk.State.PLANNED, claimed_by="", lease_until=None, not_before=timezone.now()
-                ):
+                ):  # a queued chunk's tasks are still queued; a live one's task was `sending`
                     Task.objects.filter(chunk_id=pk, status=Task.Status.SENDING).update(
                         status=Task.Status.QUEUED
                     )
@@ -312,9 +332,9 @@ def chunks_sweep(*, now: datetime | None = None) -> tuple[int, int]:
             ):
                 tasks = [
                     ClaimedTask(task_pk, {})
-                    for task_pk in Task.objects.filter(chunk_id=pk, status=Task.Status.SENDING).values_list(
-                        "pk", flat=True
-                    )
+                    for task_pk in Task.objects.filter(
+                        chunk_id=pk, status__in=(Task.Status.QUEUED, Task.Status.SENDING)
+                    ).values_list("pk", flat=True)
                 ]
                 recording.tasks_mark_unknown(tasks=tasks, message=INTERRUPTED)
                 unknown += 1

@@ -3,10 +3,11 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from tasks.models import Batch, Credential, SendChunk, SendingLimit, SendingWorker
+from tasks.models import Batch, Credential, SendChunk, SendingLimit, SendingWorker, Task
 
 WORKER_SEEN_WITHIN = timedelta(minutes=1)
 
@@ -20,6 +21,9 @@ class SendingProgress:
     sent: int = 0
     rejected: int = 0
     unknown: int = 0
+    # Tasks of queued (task_post) chunks being sent now: they stay `queued` until their chunk's outcome
+    # (tasks/submission/chunks.py), so a page shows them as sending from here.
+    tasks_sending: int = 0
     rate_limited_until: datetime | None = None  # the credential's limit the upstream set (429 / 40202)
     rate_limit_message: str = ""
     retry_at: datetime | None = None  # the earliest planned chunk waiting for a retry or a slot
@@ -38,7 +42,10 @@ def sending_progress(*, batch: Batch) -> SendingProgress:
     now = timezone.now()
     chunks = SendChunk.objects.filter(batch=batch)
     counts = chunks.aggregate(
-        **{state: Count("pk", filter=Q(state=state)) for state in SendChunk.State.values}
+        **{state: Count("pk", filter=Q(state=state)) for state in SendChunk.State.values},
+        tasks_sending=Coalesce(
+            Sum("task_count", filter=Q(state=SendChunk.State.SENDING, mode=Task.Mode.QUEUED)), 0
+        ),
     )
     limit = (
         SendingLimit.objects.filter(

@@ -52,6 +52,8 @@ SENDING = getattr(Task.Status, "SENDING", "sending")
 # with the task), so any of these takes the id a callback names.
 AWAITING_ID = (Task.Status.QUEUED, SENDING, Task.Status.UNKNOWN)
 # May have been accepted, and the product cannot ask about it by id: what tasks_ready is matched against.
+# (A task of a chunk in flight stays `queued` until its outcome, or the sweep, says; `sending` is a row
+# claimed before the claim stopped rewriting its tasks.)
 LOST = (SENDING, Task.Status.UNKNOWN)
 
 # tasks_ready: at most 20 calls a minute per account (api-reference §6); one run calls it once per

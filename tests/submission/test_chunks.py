@@ -153,10 +153,12 @@ def test_a_failure_while_recording_leaves_the_chunk_in_flight_and_the_sweep_neve
     monkeypatch.undo()
     monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
 
-    # The outcome was one transaction: nothing of it is there. The chunk says its POST started.
+    # The outcome was one transaction: nothing of it is there, not even the chunk's own update, which
+    # comes first in it. The chunk says its POST started; its tasks are as the claim left them, queued.
     chunk = SendChunk.objects.get()
     assert chunk.state == SendChunk.State.SENDING and chunk.post_started_at is not None
-    assert statuses(tasks) == [Task.Status.SENDING] * 100
+    assert chunk.finished_at is None
+    assert statuses(tasks) == [Task.Status.QUEUED] * 100
 
     assert chunks.chunks_sweep(now=timezone.now() + chunks.sending_lease() * 2) == (0, 1)
     send_planned()
@@ -169,7 +171,8 @@ def test_a_claimed_chunk_whose_post_never_started_goes_back_to_planned_after_its
     upstream = FakeUpstream()
     tasks = submit(upstream, 100)
     claimed = chunks.chunk_claim(worker="killed")
-    assert statuses(tasks) == [Task.Status.SENDING] * 100
+    assert SendChunk.objects.get(pk=claimed.chunk.pk).state == SendChunk.State.SENDING
+    assert statuses(tasks) == [Task.Status.QUEUED] * 100  # the claim writes the chunk, not its tasks
 
     assert chunks.chunks_sweep() == (0, 0)  # its lease still runs
     assert chunks.chunks_sweep(now=timezone.now() + chunks.sending_lease() * 2) == (1, 0)

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.urls import reverse
 
 from sandbox.models import SandboxRequest, SandboxTask
 from tasks.models import Credential, SendChunk, Task, TaskEvent
@@ -103,22 +104,37 @@ def statuses(tasks: list[Task]) -> Counter:
 
 
 @pytest.mark.parametrize(
-    ("step", "call", "posts", "in_flight"),
+    ("step", "call", "posts", "in_flight", "recorded", "started"),
     [
-        ("claimed", 1, 3, 0),  # the first chunk claimed, never sent: sent later, never labelled unknown
-        ("post_started", 1, 2, 100),  # its POST may have started: unknown, never sent
-        ("posted", 3, 3, 50),  # the last chunk (50) sent, reply not recorded: unknown, never sent again
-        ("recording", 3, 3, 50),  # killed inside the last outcome's transaction: rolled back, as above
+        # the first chunk claimed, never sent: sent later, never labelled unknown
+        ("claimed", 1, 3, 0, 0, False),
+        # its POST may have started: unknown, never sent
+        ("post_started", 1, 2, 100, 0, True),
+        # the last chunk (50) sent, reply not recorded: unknown, never sent again
+        ("posted", 3, 3, 50, 200, True),
+        # killed inside the last outcome's transaction (its chunk's UPDATE and its tasks' written, not
+        # committed): rolled back, as above
+        ("recording", 3, 3, 50, 200, True),
     ],
 )
 def test_a_worker_killed_at_each_step_never_sends_a_task_twice(
-    stand_in, admin_user, step, call, posts, in_flight
+    stand_in, admin_user, client, step, call, posts, in_flight, recorded, started
 ):
     tasks = submit(stand_in, admin_user, 250)
     assert task_posts() == 0  # the submission only planned
 
     code, output = finish(worker("--kill-at", step, "--kill-call", str(call)))
     assert code == -9, output  # it really was killed
+
+    # What the kill left: one chunk still the killed worker's, its POST started or not; its tasks were
+    # never rewritten by the claim (still queued), and the task page says they are being sent.
+    held = SendChunk.objects.get(state=SendChunk.State.SENDING)
+    assert (held.post_started_at is not None) is started
+    assert held.claimed_by.startswith("worker-")
+    assert statuses(tasks) == Counter({Task.Status.SUBMITTED: recorded, Task.Status.QUEUED: 250 - recorded})
+    client.force_login(admin_user)
+    page = client.get(reverse("history:task_detail", args=[held.tasks.first().pk])).content.decode()
+    assert 'badge-sending"' in page and "a worker is posting it to the upstream now" in page
 
     # A worker started again: it waits for the killed worker's lease, sweeps, and sends what is left.
     code, output = finish(worker("--wait", str(LEASE * 3)))

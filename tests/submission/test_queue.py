@@ -1,5 +1,6 @@
 """The admins' queue page and the `sending_status` / `requeue_chunks` commands."""
 
+import re
 from datetime import timedelta
 from io import StringIO
 
@@ -8,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from tasks.models import SendChunk, SendingLimit, Task
+from tasks.models import Batch, SendChunk, SendingLimit, Task
 from tasks.submission import chunks, sending, workers
 from tasks.upstream import clients
 from tests.factories import make_credential, make_user
@@ -152,3 +153,37 @@ def test_an_admin_sets_a_keys_calls_per_minute_and_the_change_is_audited(team_ad
     assert entry.changes["calls_per_minute"] == {"from": None, "to": 600}
     page = team_admin_client.get(reverse("team:credential_edit", args=[credential.pk])).content.decode()
     assert 'name="calls_per_minute"' in page and 'value="600"' in page
+
+
+def test_the_tasks_of_a_chunk_being_sent_show_as_sending_on_the_batch_and_task_pages(member_client):
+    """The claim writes only the chunk (its tasks stay `queued` until the outcome): the pages read it."""
+    batch = Batch(name="In flight", task_count=250)
+    specs = [
+        sending.TaskSpec(provider="chat_gpt", body={"user_prompt": f"q{i}", "model_name": "gpt-4.1"})
+        for i in range(250)
+    ]
+    tasks = sending.submit_tasks(specs=specs, credential=make_credential(), user=make_user(), batch=batch)
+    claimed = chunks.chunk_claim(worker="host:1")
+    assert Task.objects.filter(batch=batch, status=Task.Status.QUEUED).count() == 250
+
+    def kpis() -> dict[str, str]:
+        page = member_client.get(reverse("prompt_templates:batch_detail", args=[batch.pk]))
+        return dict(
+            re.findall(r'<div class="label">(\w+)</div><div class="value">(\d+)</div>', page.content.decode())
+        )
+
+    assert kpis()["Queued"] == "150" and kpis()["Sending"] == "100"
+    in_flight = claimed.tasks[0].pk
+    waiting = next(task.pk for task in tasks if task.pk not in {t.pk for t in claimed.tasks})
+    page = member_client.get(reverse("history:task_detail", args=[in_flight])).content.decode()
+    assert 'badge-sending"' in page and "a worker is posting it to the upstream now" in page
+    page = member_client.get(reverse("history:task_detail", args=[waiting])).content.decode()
+    assert 'badge-queued"' in page and "waiting for a worker to send it" in page
+
+    upstream = FakeUpstream()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clients, "LLMResponsesClient", upstream)
+        workers.chunk_send(claimed, clients={})
+        send_planned()
+    assert "Sending" not in kpis() and "Queued" not in kpis()
+    assert Task.objects.filter(batch=batch, status=Task.Status.SUBMITTED).count() == 250
