@@ -84,6 +84,9 @@ def main() -> None:
     parser.add_argument("--skip-before", action="store_true", help="skip the every-column reading")
     parser.add_argument("--skip-python", action="store_true", help="skip the Python CSV writer")
     parser.add_argument("--json", action="store_true", help="also measure the JSON export")
+    parser.add_argument(
+        "--compare", action="store_true", help="only hash the COPY and the Python writer's whole outputs"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="measure each way this many times, alternating")
     args = parser.parse_args()
 
@@ -152,6 +155,18 @@ def main() -> None:
             for task in tasks
         )
         return csv_lines(EXPORT_COLUMNS, csv_rows(records))
+
+    if args.compare:
+        import hashlib
+
+        for name, way in [("product (view)", product), ("Python writer", python_writer)]:
+            digest, size = hashlib.sha256(), 0
+            for chunk in way():
+                data = chunk if isinstance(chunk, bytes) else chunk.encode()
+                digest.update(data)
+                size += len(data)
+            print(f"{name}: {size:,} bytes, sha256 {digest.hexdigest()}", flush=True)
+        return
 
     copy = " (COPY)" if connection.vendor == "postgresql" else ""
     ways = [(f"product CSV{copy}: only the exported columns, in one transaction", product)]
