@@ -1,9 +1,11 @@
 """The task list's CSV export of every task, streamed: time to the first row, total time, memory growth,
-and PostgreSQL's temporary files, for the product's export and for the way it read before (every column,
-Django's iterator outside a transaction: a WITH HOLD cursor on PostgreSQL).
+and PostgreSQL's temporary files, for the product's export (on PostgreSQL written by the server with COPY),
+the Python writer it replaced there (`export_csv_rows`, still SQLite's), and the way it read before that
+(every column, Django's iterator outside a transaction: a WITH HOLD cursor on PostgreSQL).
 
     .venv/bin/python bench/bench_export.py                       # 1,000,000 tasks on PostgreSQL
     .venv/bin/python bench/bench_export.py --count 200000 --skip-before
+    .venv/bin/python bench/bench_export.py --skip-before --skip-python --json   # COPY, then the JSON export
     .venv/bin/python bench/bench_export.py --database-url sqlite:///var/bench_export.sqlite3
 
 The database (default postgres://postgres@127.0.0.1:5432/bench_history, shared with bench_history.py, or
@@ -79,7 +81,13 @@ def main() -> None:
     )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--count", type=int, default=1_000_000, help="tasks to have in the database")
-    parser.add_argument("--skip-before", action="store_true", help="measure only the product's export")
+    parser.add_argument("--skip-before", action="store_true", help="skip the every-column reading")
+    parser.add_argument("--skip-python", action="store_true", help="skip the Python CSV writer")
+    parser.add_argument("--json", action="store_true", help="also measure the JSON export")
+    parser.add_argument(
+        "--compare", action="store_true", help="only hash the COPY and the Python writer's whole outputs"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="measure each way this many times, alternating")
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -98,7 +106,7 @@ def main() -> None:
     from django.db import connection
 
     from tasks.csv_export import csv_lines
-    from tasks.history.export import EXPORT_COLUMNS, _export_record, csv_rows
+    from tasks.history.export import EXPORT_COLUMNS, _export_record, csv_rows, export_csv_rows
     from tasks.history.selectors import task_export_queryset
     from tasks.models import Task
 
@@ -123,6 +131,15 @@ def main() -> None:
         assert response.status_code == 200 and response.streaming
         return response.streaming_content
 
+    def python_writer():
+        # The Python CSV writer: SQLite's path, PostgreSQL's before COPY.
+        return csv_lines(EXPORT_COLUMNS, export_csv_rows(task_export_queryset(filters={})), cells=True)
+
+    def json_export():
+        response = client.get("/tasks/export.json")
+        assert response.status_code == 200 and response.streaming
+        return response.streaming_content
+
     def before():
         # The previous reading: every column, the iterator outside any transaction.
         tasks = task_export_queryset(filters={}).iterator(chunk_size=2000)
@@ -139,18 +156,36 @@ def main() -> None:
         )
         return csv_lines(EXPORT_COLUMNS, csv_rows(records))
 
-    ways = [("product: only the exported columns, in one transaction", product)]
+    if args.compare:
+        import hashlib
+
+        for name, way in [("product (view)", product), ("Python writer", python_writer)]:
+            digest, size = hashlib.sha256(), 0
+            for chunk in way():
+                data = chunk if isinstance(chunk, bytes) else chunk.encode()
+                digest.update(data)
+                size += len(data)
+            print(f"{name}: {size:,} bytes, sha256 {digest.hexdigest()}", flush=True)
+        return
+
+    copy = " (COPY)" if connection.vendor == "postgresql" else ""
+    ways = [(f"product CSV{copy}: only the exported columns, in one transaction", product)]
+    if not args.skip_python and copy:
+        ways.append(("Python CSV writer (export_csv_rows), one transaction", python_writer))
     if not args.skip_before:
         ways.append(("before: every column, iterator outside a transaction", before))
+    if args.json:
+        ways.append(("product JSON (records, one transaction); lines = records", json_export))
 
     print(f"\n{total:,} tasks on {connection.vendor}; CSV export of every task.\n")
-    print("| reading | first row s | total s | lines | memory growth MB | temp files | temp MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, way in ways:
+    print(f"load average at start: {os.getloadavg()[0]:.1f}")
+    print("| reading | first row s | total s | lines | memory growth MB | temp files | temp MB | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, way in ways * args.rounds:
         r = measure(way(), connection)
         print(
             f"| {name} | {r['first']:.2f} | {r['total']:.1f} | {r['rows']:,} | {r['growth_mb']:.0f} "
-            f"| {r['temp_files']} | {r['temp_mb']:.0f} |",
+            f"| {r['temp_files']} | {r['temp_mb']:.0f} | {os.getloadavg()[0]:.1f} |",
             flush=True,
         )
 

@@ -19,7 +19,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from tasks.models import Task, TaskEvent
+from tasks.models import Task, TaskEvent, TaskLabel
 from tasks.prompt_templates.services import template_variables
 
 PAGE_SIZE = 50
@@ -55,6 +55,65 @@ LIST_FIELDS = (
     "credential__id",
     "credential__name",
 )
+
+
+# What a row of the list shows (the attributes tasks/history/rows.py reads), read as plain tuples.
+ROW_FIELDS = (
+    "id",
+    "created_at",
+    "provider",
+    "model_name",
+    "resolved_model_name",
+    "user_prompt",
+    "tag",
+    "status",
+    "status_message",
+    "spend",
+    "spend_is_final",
+    "submitted_by_id",
+    "submitted_by__username",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RowPerson:
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class RowLabel:
+    name: str
+
+
+class TaskRow:
+    """One task of the list as its row shows it, from a plain tuple: 50 model instances (and their
+    people, credentials and labels) cost more than the query that read them."""
+
+    __slots__ = (*ROW_FIELDS[:-1], "submitted_by", "label_list")
+
+    def __init__(self, values: tuple, labels: list[RowLabel]):
+        *fields, username = values
+        for name, value in zip(ROW_FIELDS[:-1], fields, strict=True):
+            setattr(self, name, value)
+        self.submitted_by = RowPerson(username) if self.submitted_by_id is not None else None
+        self.label_list = labels
+
+    @property
+    def pk(self):
+        return self.id
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in Task.ACTIVE_STATUSES
+
+
+def _task_rows(found: list[tuple]) -> list[TaskRow]:
+    """The rows with their labels (by name, as the task page lists them): one more query."""
+    labels = {}
+    names = TaskLabel.objects.filter(task_id__in=[values[0] for values in found]).order_by("name")
+    for task_id, name in names.values_list("task_id", "name") if found else ():
+        labels.setdefault(task_id, []).append(RowLabel(name))
+    return [TaskRow(values, labels.get(values[0], [])) for values in found]
 
 
 # sort parameter -> (model field, descending)
@@ -183,7 +242,7 @@ def _seek(tasks: QuerySet[Task], field_name: str, descending: bool, cursor: str,
 
 @dataclass
 class TaskPage:
-    tasks: list[Task]
+    tasks: list[TaskRow]
     next_cursor: str = ""  # rows further along the sort order ("older" when newest first)
     previous_cursor: str = ""
     count: int = 0
@@ -198,16 +257,12 @@ class TaskPage:
 def task_list(
     *, filters: dict, sort: str = "-created", after: str = "", before: str = "", page_size: int | None = None
 ) -> TaskPage:
-    """One page of the filtered list: 3 queries (capped count, rows, labels)."""
+    """One page of the filtered list (`TaskRow`s): 3 queries (capped count, rows, labels)."""
     page_size = page_size or PAGE_SIZE
     field_name, descending = SORTS.get(sort, SORTS["-created"])
     tasks = task_filter(**filters)
     count = tasks.order_by().values("pk")[: COUNT_CAP + 1].count()
-    rows = (
-        tasks.select_related("submitted_by", "credential")
-        .only(*LIST_FIELDS)
-        .prefetch_related(Prefetch("labels", to_attr="label_list"))
-    )
+    rows = tasks.values_list(*ROW_FIELDS)
     cursor_error = ""
     forward = not before
     cursor = before or after
@@ -220,7 +275,7 @@ def task_list(
             cursor, forward = "", True
     found = list(ordered[: page_size + 1])
     more = len(found) > page_size
-    found = found[:page_size]
+    found = _task_rows(found[:page_size])
     if not forward:
         found.reverse()
     page = TaskPage(

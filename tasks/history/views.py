@@ -15,12 +15,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from tasks import labels as label_services
-from tasks.csv_export import csv_response
 from tasks.fragments import wants_fragment
 from tasks.history import home as home_selectors
 from tasks.history import selectors
 from tasks.history import tags as tag_selectors
-from tasks.history.export import EXPORT_COLUMNS, export_csv_rows, export_records, json_lines
+from tasks.history.export import export_csv, export_records, json_lines
 from tasks.history.forms import TaskEditForm, TaskFilterForm, TaskResolveForm
 from tasks.history.tag_links import with_links
 from tasks.models import Task
@@ -80,10 +79,10 @@ def task_export(request, fmt: str):
     tasks = selectors.task_export_queryset(filters=filters, sort=sort)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
-        rows = export_csv_rows(tasks)
-        return csv_response(filename=f"tasks-{stamp}.csv", header=EXPORT_COLUMNS, rows=rows, cells=True)
-    response = StreamingHttpResponse(json_lines(export_records(tasks)), content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="tasks-{stamp}.json"'
+        response = StreamingHttpResponse(export_csv(tasks), content_type="text/csv; charset=utf-8")
+    else:
+        response = StreamingHttpResponse(json_lines(export_records(tasks)), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="tasks-{stamp}.{fmt}"'
     return response
 
 

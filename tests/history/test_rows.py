@@ -4,6 +4,7 @@ wrote: every text escaped, live rows polling, tags linked and truncated."""
 import uuid
 
 import pytest
+from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -11,7 +12,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from tasks.history import rows
-from tasks.history.selectors import task_list
+from tasks.history.selectors import LIST_FIELDS, task_list, task_ordered
+from tasks.models import Task
 from tests.factories import make_task, make_user
 
 HOSTILE = "<script>alert(\"x\")</script> & 'q'"
@@ -92,3 +94,29 @@ def test_short_ascii_text_skips_the_truncator_and_other_text_does_not():
     assert rows._chars("x" * 91, 90) == Truncator("x" * 91).chars(90)
     assert rows._chars("e\u0301", 90) == Truncator("e\u0301").chars(90)
     assert str(uuid.UUID(int=0)) in rows._TaskUrls().of(rows._TaskUrls().detail, uuid.UUID(int=0))
+
+
+@pytest.mark.django_db
+def test_the_lists_plain_rows_render_as_the_model_instances_did():
+    """The list reads its rows as tuples (selectors.TaskRow): the table model instances gave, unchanged."""
+    person = make_user(f"ann{HOSTILE}"[:150])
+    make_task(user_prompt=HOSTILE, tag=f"team/{HOSTILE}", labels=[HOSTILE, "b", "a"], submitted_by=person)
+    make_task(user_prompt="é" * 200, tag="x" * 80, status="pending", labels=["only"])
+    make_task(user_prompt="short", tag="", status="failed", status_message=HOSTILE, submitted_by=None)
+    make_task(
+        user_prompt="e\u0301" * 100, tag="café\u0301 ~odd/../tag", status="submitted", submitted_by=person
+    )
+    make_task(user_prompt="a" * 90, tag="t" * 40, status="queued", resolved_model_name=HOSTILE)
+    make_task(user_prompt="b", tag="a b?c#d%e&f=g'h\"i/~j:k@l", status="unknown", spend_is_final=False)
+    instances = (
+        Task.objects.select_related("submitted_by", "credential")
+        .only(*LIST_FIELDS)
+        .prefetch_related(Prefetch("labels", to_attr="label_list"))
+    )
+
+    for sort in ("-created", "created", "-cost", "cost"):
+        page = task_list(filters={}, sort=sort)
+        before = rows.task_rows(task_ordered(instances, sort=sort))
+
+        assert rows.task_rows(page.tasks) == before
+        assert before.count("<tr ") == 6 and "<script>" not in before
