@@ -146,7 +146,7 @@ def column_chart(
                     '<text class="chart-tick" x="{}" y="{}" text-anchor="middle">{}</text>',
                     _n(x + column / 2),
                     height - 8,
-                    _short_label(str(getattr(row, "key", "") or row.label)),
+                    short_label(str(getattr(row, "key", "") or row.label)),
                 )
             )
     return format_html(
@@ -159,8 +159,8 @@ def column_chart(
     )
 
 
-def _short_label(key: str) -> str:
-    """'2026-11-03' -> '3 Nov'; anything else unchanged."""
+def short_label(key: str) -> str:
+    """'2026-11-03' -> '3 Nov'; anything else unchanged (the spend and visibility charts' axis)."""
     from datetime import date
 
     try:

@@ -1,7 +1,6 @@
 """Visibility charts: the spend page's server-rendered SVG (tasks/spend/charts.py), in percent."""
 
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from html import escape
 
@@ -87,18 +86,9 @@ def over_time_chart(columns: list[_Bar], *, title: str) -> SafeString:
         if index % label_every == 0:
             parts.append(
                 f'<text class="chart-tick" x="{_n(x + bar / 2)}" y="{height - 8}" text-anchor="middle">'
-                f"{escape(_short_label(column.key or str(column.label)))}</text>"
+                f"{escape(charts.short_label(column.key or str(column.label)))}</text>"
             )
     return SafeString(
         f'<svg class="chart chart-columns" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" preserveAspectRatio="xMinYMin meet">{"".join(parts)}</svg>'
     )
-
-
-def _short_label(key: str) -> str:
-    """'2026-11-03' -> '3 Nov'; anything else unchanged (as the spend chart's axis)."""
-    try:
-        day = date.fromisoformat(key)
-    except ValueError:
-        return key
-    return f"{day:%-d %b}"
