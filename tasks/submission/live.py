@@ -149,10 +149,13 @@ def live_drain(
     worker = worker or worker_name()
     threads = threads or live_threads()
     started = time.monotonic()
-    clients: dict = {}
+    # A client (its requests Session) is used by one call at a time, never by two threads at once: each
+    # call in flight takes a set of clients (one per credential) from `spare` and gives it back when done.
+    client_sets: list[dict] = []
+    spare: list[dict] = []
     claimed_count = 0
     last_seen = None
-    in_flight: dict[Future, Claimed] = {}
+    in_flight: dict[Future, tuple[Claimed, dict]] = {}
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="live-sender")
     try:
         while True:
@@ -166,14 +169,21 @@ def live_drain(
                 if claimed is None:
                     break
                 claimed_count += 1
+                if not spare:
+                    client_sets.append({})
+                    spare.append(client_sets[-1])
+                clients = spare.pop()
                 client = chunk_prepare(claimed, clients=clients)
                 if client is None or not chunk_mark_post_started(claimed):
+                    spare.append(clients)
                     continue  # dealt with (recorded or put back), or no longer ours: never posted
-                in_flight[pool.submit(_post_reply, client, claimed)] = claimed
+                in_flight[pool.submit(_post_reply, client, claimed)] = (claimed, clients)
             if in_flight:
                 done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
                 for future in done:
-                    chunk_record_outcome(in_flight.pop(future), future.result())
+                    claimed, clients = in_flight.pop(future)
+                    spare.append(clients)
+                    chunk_record_outcome(claimed, future.result())
                 continue
             if not in_time:
                 break
@@ -183,12 +193,13 @@ def live_drain(
             time.sleep(min(max((next_at - timezone.now()).total_seconds(), 0.05), 1.0))
             last_seen = None  # sweep again: the wait may have been for a lease
     finally:
-        for future, claimed in list(in_flight.items()):  # an error here: record what came back, if we can
+        for future, (claimed, _clients) in list(in_flight.items()):  # an error: record what came back
             with suppress(Exception):
                 chunk_record_outcome(claimed, future.result())
         pool.shutdown(wait=True)
-        for client in clients.values():
-            client.close()
+        for clients in client_sets:
+            for client in clients.values():
+                client.close()
         with suppress(Exception):
             worker_seen(worker=worker, sent=claimed_count)
     return claimed_count

@@ -221,3 +221,29 @@ def test_a_429_on_a_live_call_puts_it_back_and_it_is_sent_once_later(stand_in, a
     assert task.status == Task.Status.COMPLETED
     assert SandboxRequest.objects.filter(function="live", http_status=429).count() == 1
     assert SandboxRequest.objects.filter(function="live", http_status=200).count() == 1
+
+
+def test_no_client_session_is_used_by_two_threads_at_once(stand_in, admin_user, settings, monkeypatch):
+    """requests does not document a Session as safe across threads: each call in flight has its own."""
+    import threading
+
+    settings.SANDBOX_LIVE_DELAY = 0.5
+    tasks = submit_live(stand_in, admin_user, 12, "perplexity")
+    in_use, shared, lock = set(), [], threading.Lock()
+    post = live._post_reply
+
+    def watched(client, claimed):
+        with lock:
+            if id(client._session) in in_use:
+                shared.append(id(client._session))
+            in_use.add(id(client._session))
+        try:
+            return post(client, claimed)
+        finally:
+            with lock:
+                in_use.discard(id(client._session))
+
+    monkeypatch.setattr(live, "_post_reply", watched)
+    assert live.live_drain(worker="test", threads=6) == 12
+    assert statuses(tasks) == Counter({Task.Status.COMPLETED: 12})
+    assert shared == []
