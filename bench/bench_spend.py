@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 import django
+from _postgres import tasks_filled
 from _sql_replay import page_and_sql
 
 VARIANTS = [
@@ -57,30 +58,16 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.core.management import call_command
-    from django.db import connection
     from django.test import Client
     from django.urls import reverse
     from django.utils import timezone
 
-    from tasks.models import SpendDay, Task
+    from tasks.models import SpendDay
     from tasks.spend import figures
     from tasks.spend.forms import SpendFilterForm
     from tasks.spend.reports import spend_total
 
-    call_command("migrate", verbosity=0)
-    existing = Task.objects.count()
-    if args.regenerate and existing:
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE tasks_task CASCADE")
-        existing = 0
-    if existing < args.tasks:
-        started = time.perf_counter()
-        print(f"Generating {args.tasks - existing:,} tasks (have {existing:,})…", flush=True)
-        call_command("generate_tasks", count=args.tasks - existing, verbosity=0)
-        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE tasks_task")
-    total = Task.objects.count()
+    total = tasks_filled(args.tasks, regenerate=args.regenerate)
 
     started = time.perf_counter()
     call_command("rollup_spend", stdout=io.StringIO())

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
 import django
+from _postgres import tasks_filled
 from _sql_replay import page_and_sql
 
 
@@ -53,7 +54,6 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.core.management import call_command
-    from django.db import connection
     from django.db.models import Count
     from django.test import Client
     from django.urls import reverse
@@ -63,22 +63,11 @@ def main() -> None:
     from tasks.visibility import selectors
     from tasks.visibility.rollup import visibility_rollup
 
-    call_command("migrate", verbosity=0)
-    existing = Task.objects.count()
-    if args.regenerate and existing:
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE tasks_task CASCADE")
-        existing = 0
-    if existing < args.tasks:
-        started = time.perf_counter()
-        print(f"Generating {args.tasks - existing:,} tasks (have {existing:,})…", flush=True)
-        call_command("generate_tasks", count=args.tasks - existing, verbosity=0)
-        print(f"  done in {time.perf_counter() - started:.0f} s", flush=True)
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE tasks_task")
-            cursor.execute("VACUUM ANALYZE tasks_brandmention")
-            cursor.execute("VACUUM ANALYZE tasks_visibilityday")
-    total = Task.objects.count()
+    total = tasks_filled(
+        args.tasks,
+        regenerate=args.regenerate,
+        analyze=("tasks_task", "tasks_brandmention", "tasks_visibilityday"),
+    )
     call_command("rollup_spend", stdout=io.StringIO())
     started = time.perf_counter()
     visibility_rollup()
