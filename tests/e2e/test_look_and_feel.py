@@ -14,10 +14,21 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
-from tasks.models import Batch, Budget, PromptTemplate, PromptTemplateVersion, Task
+from tasks.models import (
+    Batch,
+    Brand,
+    BrandSet,
+    BrandSetTag,
+    Budget,
+    PromptTemplate,
+    PromptTemplateVersion,
+    Task,
+)
 from tasks.team.audit import audit_record
+from tasks.visibility.mentions import mentions_recompute
 from tests.conftest import PASSWORD
 from tests.factories import make_catalog, make_task
+from tests.monitors.factories import make_monitor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -283,6 +294,14 @@ def walk(team_admin, live_credential):
         actor=team_admin, action="budget.update", obj=Budget.objects.first(),
         changes={"monthly_limit": {"from": "40.00", "to": "50.00"}},
     )  # fmt: skip
+    brand_set = BrandSet.objects.create(name="Amusement parks")
+    Brand.objects.create(brand_set=brand_set, name="Parc Astérix", is_ours=True, domains="lefigaro.fr")
+    Brand.objects.create(brand_set=brand_set, name="Disneyland Paris", domains="leparisien.fr")
+    BrandSetTag.objects.create(brand_set=brand_set, tag=tag)
+    mentions_recompute(brand_set_id=brand_set.pk)
+    monitor = make_monitor(
+        credential=live_credential, owner=team_admin, name="Parks weekly", template_version=version
+    )
     return {
         "admin": team_admin,
         "pages": {
@@ -299,6 +318,9 @@ def walk(team_admin, live_credential):
             "batch": f"/batches/{batch.pk}/",
             "spend": "/spend/",
             "budgets": "/budgets/",
+            "brand set visibility": f"/visibility/sets/{brand_set.pk}/",
+            "monitors": "/monitors/",
+            "monitor": f"/monitors/{monitor.slug}/",
             "credentials": "/credentials/",
             "people": "/people/",
             "audit": "/audit/",
