@@ -96,6 +96,8 @@ if SANDBOX_ENABLED and not DEBUG:
 SANDBOX_TASK_DELAY = float(os.environ.get("SANDBOX_TASK_DELAY", "3"))
 # How long the stand-in takes to answer a live call (the upstream takes seconds, up to 120 s).
 SANDBOX_LIVE_DELAY = float(os.environ.get("SANDBOX_LIVE_DELAY", "2"))
+# How long its reply to a task_post is on its way (the round trip to a real upstream; 0 answers at once).
+SANDBOX_POST_DELAY = float(os.environ.get("SANDBOX_POST_DELAY", "0"))
 # --- Stand-in upstream: accounts and switches (read by the sandbox app only; see docs/sandbox.md). ---
 # Bearer keys its AIsa-style routes accept (comma-separated).
 SANDBOX_API_KEYS = env_list("SANDBOX_API_KEYS", "sandbox-key")

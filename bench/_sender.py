@@ -1,6 +1,7 @@
 """A sending worker for bench_sending.py: the product's worker loop in a process of its own, on the
 benchmark's database (the environment, set by the benchmark, names it). Prints "ready" once Django is
-set up, waits for the start file, sends until no chunk is ready, prints how many chunks it claimed."""
+set up, waits for the start file, sends until no chunk is ready, prints how many chunks it claimed and
+when it had recorded the last (time.monotonic(), the system-wide clock the benchmark reads too)."""
 
 import sys
 import time
@@ -26,7 +27,8 @@ def main() -> None:
         if time.monotonic() > deadline:
             sys.exit("No start signal in 10 minutes.")
         time.sleep(0.002)
-    print(chunks_drain(worker=name), flush=True)
+    claimed = chunks_drain(worker=name)
+    print(claimed, time.monotonic(), flush=True)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import logging
 import socket
 import time
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -177,6 +178,8 @@ def _dispatch(route, provider, function, task_id, account, tasks, problem, fault
         body = services.models(provider=provider, started=started)
     elif function == "task_post":
         body = services.tasks_post(provider=provider, account=account, tasks=tasks, started=started)
+        if settings.SANDBOX_POST_DELAY > 0:  # accepted; the reply takes a real upstream's round trip
+            time.sleep(settings.SANDBOX_POST_DELAY)
     elif function == "live":
         with live_slot(account=account, provider=provider) as running:
             if not running:

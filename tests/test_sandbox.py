@@ -452,6 +452,16 @@ def test_live_answers_at_once_and_costs_base_price_plus_money_spent(client):
     assert body["cost"] == pytest.approx(0.0006 + spent)
 
 
+def test_a_task_post_reply_takes_the_post_delay_after_its_task_is_accepted(client, settings):
+    settings.SANDBOX_POST_DELAY = 0.3
+
+    started = time.monotonic()
+    task_id = only_task(post(client, "chat_gpt", "task_post", [make_task()]))["id"]
+
+    assert time.monotonic() - started >= 0.3
+    assert SandboxTask.objects.filter(pk=task_id).exists()
+
+
 def test_task_get_says_handed_then_in_queue_until_ready(client, settings):
     settings.SANDBOX_TASK_DELAY = 30
     task_id = only_task(post(client, "chat_gpt", "task_post", [make_task()]))["id"]

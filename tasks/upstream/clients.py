@@ -364,7 +364,7 @@ class LLMResponsesClient(ReplyErrors):
             elif len(tasks) != len(chunk):
                 problem = f"the reply lists {len(tasks)} tasks for {len(chunk)} sent"
             else:
-                outcomes = [self._outcome(raw) for raw in tasks]
+                outcomes = self._outcomes(tasks)
                 if not any(_created_without_id(outcome) for outcome in outcomes):
                     return outcomes
                 problem = "the reply gives an accepted task no id that task_get could be asked about"

@@ -62,13 +62,25 @@ class ReplyErrors:
         text = body[: _EXCERPT_LIMIT * 16].decode("utf-8", errors="replace")
         return self._redactor.redact(text, limit=_EXCERPT_LIMIT)
 
-    def _outcome(self, raw: Any) -> TaskOutcome:
+    def _outcome(self, raw: Any, *, cleaned: dict[str, str] | None = None) -> TaskOutcome:
         """`_parse_task`, its status_message redacted (then bounded) and without NUL characters or lone
-        surrogates (no database stores them): it becomes the task's status."""
+        surrogates (no database stores them): it becomes the task's status. `cleaned`: messages already
+        made safe while reading the same reply, by their text."""
         outcome = _parse_task(raw)
-        message = self._redactor.redact(outcome.status_message, limit=_OUTCOME_MESSAGE_LIMIT)
-        message = message.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-        return outcome if message == outcome.status_message else replace(outcome, status_message=message)
+        original = outcome.status_message
+        message = cleaned.get(original) if cleaned is not None else None
+        if message is None:
+            message = self._redactor.redact(original, limit=_OUTCOME_MESSAGE_LIMIT)
+            message = message.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+            if cleaned is not None:
+                cleaned[original] = message
+        return outcome if message == original else replace(outcome, status_message=message)
+
+    def _outcomes(self, raws: list) -> list[TaskOutcome]:
+        """`_outcome` of every task object of one reply; a message that repeats (each accepted task of a
+        chunk says "Task Created.") is made safe once."""
+        cleaned: dict[str, str] = {}
+        return [self._outcome(raw, cleaned=cleaned) for raw in raws]
 
     def _http_summary(self, reply: _Reply) -> tuple[str, str | None]:
         """What an HTTP reply said, as (head, text).

@@ -1296,6 +1296,25 @@ def test_a_refused_task_whose_status_message_echoes_the_key_is_redacted(upstream
     assert outcome.status_message == "key [redacted]"
 
 
+def test_a_message_repeated_across_a_chunks_tasks_is_redacted_in_every_one(upstream):
+    client = LLMResponsesClient(base_url=AISA, token=LONG_TOKEN)
+    echoed = f"key {LONG_TOKEN}\x00"
+    tasks = [
+        upstream_task(status_code=40100, message=echoed),
+        upstream_task(status_code=40100, message="Task Created."),
+        upstream_task(status_code=40100, message=echoed),
+    ]
+    upstream.post(POST_URL, json=envelope(tasks))
+
+    outcomes = client.task_post("chat_gpt", [prompt(), prompt(), prompt()])
+
+    assert [outcome.status_message for outcome in outcomes] == [
+        "key [redacted]\ufffd",
+        "Task Created.",
+        "key [redacted]\ufffd",
+    ]
+
+
 def test_redaction_keeps_ordinary_text_and_marks_each_run_once():
     from tasks.upstream.outcomes import SecretRedactor
 
