@@ -15,6 +15,11 @@ from tasks.spend.periods import DIMENSIONS, ZERO, Period, _money
 from tasks.spend.rollup import STATE_PK
 
 _MONEY_KEYS = ("amount", "provisional_amount", "previous_amount")
+# What the tasks' counts count: `created_at` is never null, so COUNT(created_at) is COUNT(*) (which Django
+# refuses with a filter), and it is a column of the covering index `task_spend_covering`, so PostgreSQL
+# answers from the index alone; COUNT(id) would read every counted task's row from the table (100 ms
+# instead of 6 ms for 20,000 tasks of one day, bench/bench_history.py's home page).
+_EVERY_TASK = "created_at"
 
 
 _COUNT_KEYS = ("count", "provisional_count", "previous_count")
@@ -226,11 +231,11 @@ def _add_live(figures: _Figures, src: _Sources, *, totals: bool, days: bool, dim
             figures.totals,
             tasks.aggregate(
                 amount=Sum("spend", filter=current),
-                count=Count("pk", filter=current),
+                count=Count(_EVERY_TASK, filter=current),
                 provisional_amount=Sum("spend", filter=unsettled),
-                provisional_count=Count("pk", filter=unsettled),
+                provisional_count=Count(_EVERY_TASK, filter=unsettled),
                 previous_amount=Sum("spend", filter=previous),
-                previous_count=Count("pk", filter=previous),
+                previous_count=Count(_EVERY_TASK, filter=previous),
             ),
         )
     if days:
@@ -239,7 +244,7 @@ def _add_live(figures: _Figures, src: _Sources, *, totals: bool, days: bool, dim
             .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
             .values("day")
             .annotate(
-                amount=Sum("spend"), count=Count("pk"), provisional_amount=Sum("spend", filter=unsettled)
+                amount=Sum("spend"), count=Count(_EVERY_TASK), provisional_amount=Sum("spend", filter=unsettled)
             )
             .order_by()
         ):
@@ -249,7 +254,7 @@ def _add_live(figures: _Figures, src: _Sources, *, totals: bool, days: bool, dim
             tasks.values(group=F(DIMENSIONS[key].value))
             .annotate(
                 amount=Sum("spend", filter=current),
-                count=Count("pk", filter=current),
+                count=Count(_EVERY_TASK, filter=current),
                 provisional_amount=Sum("spend", filter=unsettled),
                 previous_amount=Sum("spend", filter=previous),
             )
