@@ -244,7 +244,9 @@ def _add_live(figures: _Figures, src: _Sources, *, totals: bool, days: bool, dim
             .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
             .values("day")
             .annotate(
-                amount=Sum("spend"), count=Count(_EVERY_TASK), provisional_amount=Sum("spend", filter=unsettled)
+                amount=Sum("spend"),
+                count=Count(_EVERY_TASK),
+                provisional_amount=Sum("spend", filter=unsettled),
             )
             .order_by()
         ):
