@@ -71,8 +71,7 @@ UPDATE_ROWS_PER_STATEMENT = 1000  # well under PostgreSQL's 65,535 parameters a 
 
 def update_rows(model: type[models.Model], pairs: list[tuple], *, each: str, same: dict) -> None:
     """UPDATE the rows named by `pairs` of (primary key, value): set field `each` to the row's own
-    value and every field of `same` to its value, in one statement joined to the pairs (a VALUES list;
-    on PostgreSQL two arrays, unnested).
+    value and every field of `same` to its value, in one statement joined to a VALUES list.
     """
     if not pairs:
         return
@@ -87,18 +86,6 @@ def update_rows(model: type[models.Model], pairs: list[tuple], *, each: str, sam
     shared = [fields[name].get_db_prep_save(value, connection) for name, value in same.items()]
     prepare_value = _preparer(fields[each], connection)
     rows = [(pk.get_db_prep_value(key, connection), prepare_value(value)) for key, value in pairs]
-    if connection.vendor == "postgresql":
-        # The keys and the values as two arrays: a statement whose text never changes (psycopg parses it
-        # once, not a VALUES list of 2 × rows placeholders per chunk) and no parameter limit.
-        keys, values = zip(*rows, strict=True)
-        with _cursor(connection) as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608
-                f"FROM unnest(%s::{pk.rel_db_type(connection)}[], %s::{fields[each].db_type(connection)}[]) "
-                f"AS v (column1, column2) WHERE {table}.{quote(pk.column)} = v.column1",
-                [*shared, list(keys), list(values)],
-            )
-        return
     limit = connection.features.max_query_params or UPDATE_ROWS_PER_STATEMENT * 2
     size = min(UPDATE_ROWS_PER_STATEMENT, (limit - len(shared)) // 2)
     with _cursor(connection) as cursor:

@@ -64,16 +64,15 @@ class ReplyErrors:
 
     def _outcome(self, raw: Any, *, cleaned: dict[str, str] | None = None) -> TaskOutcome:
         """`_parse_task`, its status_message redacted (then bounded) and without NUL characters or lone
-        surrogates (no database stores them): it becomes the task's status. `cleaned`: messages already
-        made safe while reading the same reply, by their text."""
+        surrogates (no database stores them): it becomes the task's status. `cleaned`: the messages of
+        the same reply already made safe, by their text."""
         outcome = _parse_task(raw)
         original = outcome.status_message
-        message = cleaned.get(original) if cleaned is not None else None
-        if message is None:
+        cleaned = {} if cleaned is None else cleaned
+        if original not in cleaned:
             message = self._redactor.redact(original, limit=_OUTCOME_MESSAGE_LIMIT)
-            message = message.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-            if cleaned is not None:
-                cleaned[original] = message
+            cleaned[original] = message.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+        message = cleaned[original]
         return outcome if message == original else replace(outcome, status_message=message)
 
     def _outcomes(self, raws: list) -> list[TaskOutcome]:
