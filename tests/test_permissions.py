@@ -11,12 +11,13 @@ The Django admin (its own login and staff rules) is covered in test_admin.py; th
 /sandbox/ has its own authentication, like the real API.
 """
 
+import re
 from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, reverse, set_script_prefix
 
 from tasks.models import Brand, BrandSet, BrandSetTag, Budget
 from tasks.submission.callbacks import callback_token
@@ -257,3 +258,54 @@ def test_the_navigation_shows_admin_pages_to_admins_only(member_user, team_admin
     for link in admin_links:
         assert f'href="{link}"' not in member_html
         assert f'href="{link}"' in admin_html
+
+
+def _main_nav(client) -> list[tuple[str, str]]:
+    """The main navigation's links as (label, href), in order."""
+    html = client.get(reverse("history:home")).content.decode()
+    nav = html[html.index('<nav class="mainnav"') : html.index("</nav>", html.index('<nav class="mainnav"'))]
+    return re.findall(r'<a href="([^"]*)">([^<]*)</a>', nav)
+
+
+MEMBER_NAV = ["New task", "Tasks", "Templates", "Batches", "Monitors", "Tags", "Visibility"]
+ADMIN_NAV = [*MEMBER_NAV, "Spend", "Budgets", "Credentials", "People", "Audit log", "Queue", "Alerts"]
+
+
+def test_each_role_sees_the_links_its_permissions_allow_in_order(member_user, team_admin):
+    """The navigation is built once per set of permissions (tasks/context_processors.py); each person still
+    sees exactly their own links, and each link opens its page."""
+    nobody = make_user("no-role")
+    expected = {
+        nobody: ["New task", "Tasks", "Templates", "Tags"],
+        member_user: MEMBER_NAV,
+        team_admin: ADMIN_NAV,
+    }
+    for _round in range(2):  # the second round is served from the cache
+        for person, labels in expected.items():
+            client = Client()
+            client.force_login(person)
+            links = _main_nav(client)
+            assert [label for _href, label in links] == labels, person.username
+            if person is team_admin:
+                for href, label in links:
+                    assert client.get(href).status_code == 200, label
+
+
+def test_the_navigation_follows_a_change_of_role_and_the_script_prefix(member_client, member_user):
+    assert [label for _href, label in _main_nav(member_client)] == MEMBER_NAV
+
+    member_user.groups.add(Group.objects.get(name="Admins"))
+    assert [label for _href, label in _main_nav(member_client)] == ADMIN_NAV
+
+    member_user.groups.remove(Group.objects.get(name="Admins"))
+    assert [label for _href, label in _main_nav(member_client)] == MEMBER_NAV
+
+    # Served under a path prefix (SCRIPT_NAME behind a proxy, which WSGIHandler sets as the script prefix;
+    # the test client does not, so the test sets it): every link carries it, and only while it is set.
+    set_script_prefix("/llm/")
+    try:
+        hrefs = [href for href, _label in _main_nav(member_client)]
+    finally:
+        set_script_prefix("/")
+    assert hrefs and all(href.startswith("/llm/") for href in hrefs), hrefs
+    assert _main_nav(member_client)[0] == (reverse("builder:new"), "New task")
