@@ -9,9 +9,9 @@ reused). Each page is requested through Django's test client, in process, as a l
 the time covers URL routing, middleware (sessions, auth, CSP), the view, its queries and the template,
 but not a network or a WSGI server. Beside each page, its own SELECTs replayed on the same connection,
 alternating with the page for the same rounds (bench/_sql_replay.py), and the ratio of the two p50s.
-Results are printed as a Markdown table for docs/performance.md. Two floors come first: an empty view
-through the whole middleware stack, and base.html with nothing in it (bench/_floor_urls.py). --only TEXT
-runs the pages whose name contains TEXT.
+Results are printed as a Markdown table for docs/performance.md. Three floors come first: an empty view
+through the whole middleware stack, base.html with nothing in it, and the task list's selector with no
+template (bench/_floor_urls.py). --only TEXT runs the pages whose name contains TEXT.
 """
 
 import argparse
@@ -92,6 +92,7 @@ def main() -> None:
     pages = [
         ("Floor: empty view through the middleware", "/__floor__/empty/"),
         ("Floor: page chrome (base.html, nothing in it)", "/__floor__/chrome/"),
+        ("Floor: the task list's data (its selector, no template, no form)", "/__floor__/list-data/"),
         ("Task list, first page", "/tasks/"),
         ("Task list, page in the middle (seek cursor)", f"/tasks/?after={deep_cursor}"),
         ("Filtered: provider=claude&status=completed", "/tasks/?provider=claude&status=completed"),

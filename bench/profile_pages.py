@@ -6,9 +6,9 @@
 Uses an existing database (fill it with bench/bench_history.py first). Each page is requested through
 Django's test client as a logged-in superuser, after warm-up requests, with cProfile on for --requests
 requests; prints the time per request, the share spent in SQL (the database driver's calls) and the
-functions with the most own time (or cumulative time with --sort cumtime). Two floors are profiled the same
-way: an empty view through the whole middleware stack, and base.html with nothing in it
-(bench/_floor_urls.py).
+functions with the most own time (or cumulative time with --sort cumtime). Three floors are profiled the same
+way: an empty view through the whole middleware stack, base.html with nothing in it, and the task list's
+selector with no template (bench/_floor_urls.py).
 """
 
 import argparse
@@ -39,6 +39,7 @@ def pages() -> dict[str, str]:
     return {
         "empty": "/__floor__/empty/",
         "chrome": "/__floor__/chrome/",
+        "list-data": "/__floor__/list-data/",
         "list": "/tasks/",
         "filtered": "/tasks/?provider=claude&status=completed",
         "task": f"/tasks/{task.pk}/" if task else "/tasks/",
