@@ -72,6 +72,5 @@ def navigation(request):
         "nav_links": _nav_links(granted, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
         if signed_in
         else "",
-        "sandbox_enabled": settings.SANDBOX_ENABLED,
         **budget_warnings(request),
     }

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from tasks.history.selectors import LIST_FIELDS, STALE_AFTER, _day_start, _stale_q
 from tasks.models import Task
-from tasks.spend import periods, reports
+from tasks.spend import figures, periods, reports
 from tasks.spend.budgets import month_start
 
 # How far back home's "needs attention" counts failed and lost tasks.
@@ -56,16 +56,16 @@ class HomeSummary:
 def attention_summary() -> Attention:
     """Failed and unknown tasks created in the last ATTENTION_DAYS days (from midnight, as the list's
     date filter counts) and active tasks older than STALE_AFTER, in one query over the status index
-    (counting `created_at`, never null and in that index, so no task's row is read for it)."""
+    (counting figures.EVERY_TASK, so no task's row is read for it)."""
     since = timezone.localdate() - timedelta(days=ATTENTION_DAYS - 1)
     recent_trouble = Q(
         status__in=[Task.Status.FAILED, Task.Status.UNKNOWN], created_at__gte=_day_start(since)
     )
     stale = _stale_q()
     counts = Task.objects.filter(recent_trouble | stale).aggregate(
-        failed=Count("created_at", filter=Q(status=Task.Status.FAILED)),
-        unknown=Count("created_at", filter=Q(status=Task.Status.UNKNOWN)),
-        stale=Count("created_at", filter=stale),
+        failed=Count(figures.EVERY_TASK, filter=Q(status=Task.Status.FAILED)),
+        unknown=Count(figures.EVERY_TASK, filter=Q(status=Task.Status.UNKNOWN)),
+        stale=Count(figures.EVERY_TASK, filter=stale),
     )
     return Attention(failed=counts["failed"], unknown=counts["unknown"], stale=counts["stale"], since=since)
 

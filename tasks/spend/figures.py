@@ -15,11 +15,12 @@ from tasks.spend.periods import DIMENSIONS, ZERO, Period, _money
 from tasks.spend.rollup import STATE_PK
 
 _MONEY_KEYS = ("amount", "provisional_amount", "previous_amount")
-# What the tasks' counts count: `created_at` is never null, so COUNT(created_at) is COUNT(*) (which Django
-# refuses with a filter), and it is a column of the covering index `task_spend_covering`, so PostgreSQL
-# answers from the index alone; COUNT(id) would read every counted task's row from the table (100 ms
-# instead of 6 ms for 20,000 tasks of one day, bench/bench_history.py's home page).
-_EVERY_TASK = "created_at"
+# What counts of tasks count: `created_at` is never null, so COUNT(created_at) is COUNT(*) (which Django
+# refuses with a filter), and it is in the indexes such counts read (the covering `task_spend_covering`,
+# the status index of home's attention counts), so PostgreSQL answers from the index alone; COUNT(id)
+# would read every counted task's row from the table (100 ms instead of 6 ms for 20,000 tasks of one day,
+# bench/bench_history.py's home page).
+EVERY_TASK = "created_at"
 
 
 _COUNT_KEYS = ("count", "provisional_count", "previous_count")
@@ -231,11 +232,11 @@ def _add_live(figures: _Figures, src: _Sources, *, totals: bool, days: bool, dim
             figures.totals,
             tasks.aggregate(
                 amount=Sum("spend", filter=current),
-                count=Count(_EVERY_TASK, filter=current),
+                count=Count(EVERY_TASK, filter=current),
                 provisional_amount=Sum("spend", filter=unsettled),
-                provisional_count=Count(_EVERY_TASK, filter=unsettled),
+                provisional_count=Count(EVERY_TASK, filter=unsettled),
                 previous_amount=Sum("spend", filter=previous),
-                previous_count=Count(_EVERY_TASK, filter=previous),
+                previous_count=Count(EVERY_TASK, filter=previous),
             ),
         )
     if days:
@@ -245,7 +246,7 @@ def _add_live(figures: _Figures, src: _Sources, *, totals: bool, days: bool, dim
             .values("day")
             .annotate(
                 amount=Sum("spend"),
-                count=Count(_EVERY_TASK),
+                count=Count(EVERY_TASK),
                 provisional_amount=Sum("spend", filter=unsettled),
             )
             .order_by()
@@ -256,7 +257,7 @@ def _add_live(figures: _Figures, src: _Sources, *, totals: bool, days: bool, dim
             tasks.values(group=F(DIMENSIONS[key].value))
             .annotate(
                 amount=Sum("spend", filter=current),
-                count=Count(_EVERY_TASK, filter=current),
+                count=Count(EVERY_TASK, filter=current),
                 provisional_amount=Sum("spend", filter=unsettled),
                 previous_amount=Sum("spend", filter=previous),
             )

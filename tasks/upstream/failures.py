@@ -62,24 +62,25 @@ class ReplyErrors:
         text = body[: _EXCERPT_LIMIT * 16].decode("utf-8", errors="replace")
         return self._redactor.redact(text, limit=_EXCERPT_LIMIT)
 
-    def _outcome(self, raw: Any, *, cleaned: dict[str, str] | None = None) -> TaskOutcome:
+    def _outcome(self, raw: Any) -> TaskOutcome:
         """`_parse_task`, its status_message redacted (then bounded) and without NUL characters or lone
-        surrogates (no database stores them): it becomes the task's status. `cleaned`: the messages of
-        the same reply already made safe, by their text."""
-        outcome = _parse_task(raw)
-        original = outcome.status_message
-        cleaned = {} if cleaned is None else cleaned
-        if original not in cleaned:
-            message = self._redactor.redact(original, limit=_OUTCOME_MESSAGE_LIMIT)
-            cleaned[original] = message.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
-        message = cleaned[original]
-        return outcome if message == original else replace(outcome, status_message=message)
+        surrogates (no database stores them): it becomes the task's status."""
+        return self._outcomes([raw])[0]
 
     def _outcomes(self, raws: list) -> list[TaskOutcome]:
         """`_outcome` of every task object of one reply; a message that repeats (each accepted task of a
         chunk says "Task Created.") is made safe once."""
-        cleaned: dict[str, str] = {}
-        return [self._outcome(raw, cleaned=cleaned) for raw in raws]
+        safe: dict[str, str] = {}
+        outcomes = []
+        for raw in raws:
+            outcome = _parse_task(raw)
+            original = outcome.status_message
+            if original not in safe:
+                message = self._redactor.redact(original, limit=_OUTCOME_MESSAGE_LIMIT)
+                safe[original] = message.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+            message = safe[original]
+            outcomes.append(outcome if message == original else replace(outcome, status_message=message))
+        return outcomes
 
     def _http_summary(self, reply: _Reply) -> tuple[str, str | None]:
         """What an HTTP reply said, as (head, text).
