@@ -115,9 +115,8 @@ def main() -> None:
             assert reply.status_code == 200 and reply.json()["tasks_error"] == 0
         return time.perf_counter() - start
 
-    exited: dict[int, list[float]] = {count: [] for count in [1, *args.workers]}
-
-    def workers(count: int, batch: Batch) -> float:
+    def workers(count: int, batch: Batch) -> tuple[float, float]:
+        """Seconds until the last chunk was recorded, and until the processes had exited."""
         start_file = Path(tempfile.mkdtemp(dir=data_dir)) / "go"
         processes = [
             subprocess.Popen(  # noqa: S603
@@ -137,10 +136,10 @@ def main() -> None:
             _claimed, at = process.stdout.readline().split()
             done_at.append(float(at))
             process.wait(timeout=600)
-        exited[count].append(time.monotonic() - start)
+        exited = time.monotonic() - start
         submitted = batch.tasks.filter(status=Task.Status.SUBMITTED).count()
         assert submitted == batch.task_count, f"{submitted} of {batch.task_count} submitted"
-        return max(done_at) - start
+        return max(done_at) - start, exited
 
     if args.steps:
         steps(args.steps, submit)
@@ -154,6 +153,7 @@ def main() -> None:
     workers(1, warm)
 
     accept, bare, sent = [], [], {count: [] for count in args.workers}
+    exited = {count: [] for count in args.workers}
     ratios = {count: [] for count in args.workers}
     for number in range(args.rounds):
         round_bare = None
@@ -162,7 +162,9 @@ def main() -> None:
             accept.append(seconds)
             if round_bare is None and number % 2 == 0:
                 round_bare = bare_loop(batch)
-            sent[count].append(workers(count, batch))
+            recorded, gone = workers(count, batch)
+            sent[count].append(recorded)
+            exited[count].append(gone)
             if round_bare is None:
                 round_bare = bare_loop(batch)
             ratios[count].append(sent[count][-1] / round_bare)
@@ -186,7 +188,7 @@ def main() -> None:
         print(
             f"{count} worker(s): median {median(sent[count]):.2f} s, ratio to the bare loop "
             f"{median(sent[count]) / median(bare):.2f}x (median of rounds {median(ratios[count]):.2f}x); "
-            f"until the processes exited {median(exited[count][-args.rounds :]):.2f} s"
+            f"until the processes exited {median(exited[count]):.2f} s"
         )
     standin.stdin.close()
     standin.wait(timeout=10)
