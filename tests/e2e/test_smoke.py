@@ -5,6 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.factories import PASSWORD
+
 pytestmark = pytest.mark.browser
 
 
@@ -39,3 +41,23 @@ def test_a_wrong_password_shows_an_error(page, login, django_user_model):
 
     assert "/accounts/login/" in page.url
     expect(page.get_by_role("alert")).to_contain_text("correct username and password")
+
+
+def test_on_a_phone_in_dark_mode_the_navigation_folds_into_a_menu_that_opens_the_pages(open_page, user):
+    """The links are built once per set of permissions (tasks/context_processors.py); on a narrow window
+    they fold into "Menu", which opens on a tap and shows this member's links."""
+    page = open_page(color_scheme="dark", viewport={"width": 390, "height": 844})
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Tasks")).to_be_hidden()
+
+    page.get_by_text("Menu", exact=True).click()
+
+    expect(nav.get_by_role("link")).to_have_text(
+        ["New task", "Tasks", "Templates", "Batches", "Monitors", "Tags", "Visibility"]
+    )
+    nav.get_by_role("link", name="Tasks").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tasks")
