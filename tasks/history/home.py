@@ -4,10 +4,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from tasks.history.selectors import LIST_FIELDS, STALE_AFTER, _day_start, _stale_q
+from tasks.history.selectors import STALE_AFTER, TaskRow, _day_start, _stale_q, newest_rows
 from tasks.models import Task
 from tasks.spend import figures, periods, reports
 from tasks.spend.budgets import month_start
@@ -43,8 +43,8 @@ class Attention:
 
 @dataclass
 class HomeSummary:
-    pending: list[Task]
-    recent: list[Task]
+    pending: list[TaskRow]
+    recent: list[TaskRow]
     month_spend: Decimal
     month_final: Decimal
     month_tasks: int
@@ -76,10 +76,8 @@ def home_summary(*, user, limit: int = 10) -> HomeSummary:
     The month's figures come from the spend page's selectors, which read the daily rollup for settled
     days and only the newest tasks themselves, so home stays fast at a million tasks.
     """
-    base = Task.objects.select_related("submitted_by", "credential").only(*LIST_FIELDS)
-    base = base.prefetch_related(Prefetch("labels", to_attr="label_list"))
-    pending = list(base.filter(status__in=Task.ACTIVE_STATUSES).order_by("-created_at", "-id")[:limit])
-    recent = list(base.order_by("-created_at", "-id")[:limit])
+    pending = newest_rows(Task.objects.filter(status__in=Task.ACTIVE_STATUSES), limit=limit)
+    recent = newest_rows(Task.objects.all(), limit=limit)
     period = periods.period_preset("this_month")
     month, mine = reports.spend_total_and_person(period=period, person_id=user.pk)
     return HomeSummary(

@@ -116,6 +116,12 @@ def _task_rows(found: list[tuple]) -> list[TaskRow]:
     return [TaskRow(values, labels.get(values[0], [])) for values in found]
 
 
+def newest_rows(tasks: QuerySet[Task], *, limit: int) -> list[TaskRow]:
+    """The newest `limit` of `tasks` as the list's rows (home's tables, a tag's recent tasks): 2 queries,
+    no model instances."""
+    return _task_rows(list(tasks.values_list(*ROW_FIELDS).order_by("-created_at", "-id")[:limit]))
+
+
 # sort parameter -> (model field, descending)
 SORTS = {
     "-created": ("created_at", True),

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from operator import itemgetter
 
-from django.db.models import Count, Max, Min, Prefetch, Q, Sum, Value
+from django.db import connection
+from django.db.models import Count, Max, Min, Q, Sum, Value
 
-from tasks.history.selectors import LIST_FIELDS
+from tasks.history.selectors import TaskRow, newest_rows
 from tasks.models import SpendDay, TagMonth, Task
 from tasks.spend import figures
 
@@ -101,10 +102,13 @@ class TagSummary:
     prompts: list[dict] = field(default_factory=list)
     prompt: str = ""
     runs: list[AnswerRun] = field(default_factory=list)
-    recent: list[Task] = field(default_factory=list)
+    recent: list[TaskRow] = field(default_factory=list)
 
 
 TAG_DOMAIN_SAMPLE = 500
+
+
+TAG_DOMAINS = 30
 
 
 TAG_PROMPTS = 25
@@ -174,15 +178,7 @@ def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
     ]
     summary.models = sorted(models.values(), key=lambda m: (-m["n"], m["model_name"]))
     completed = tasks.filter(status=Task.Status.COMPLETED)
-    citations = list(
-        completed.order_by("-created_at").values_list("citations", flat=True)[:TAG_DOMAIN_SAMPLE]
-    )
-    summary.domains_sampled = len(citations)
-    domains: Counter[str] = Counter()
-    for cited in citations:
-        # A domain counts once per answer: "how many answers cite it".
-        domains.update({c.get("domain") or "" for c in cited or [] if isinstance(c, dict)} - {""})
-    summary.domains = domains.most_common(30)
+    summary.domains_sampled, summary.domains = _cited_domains(completed)
     # Prompts come from the tag's newest TAG_PROMPT_WINDOW tasks (read through the tag index), so the
     # choice stays cheap however long the tag's history is.
     prompts: dict[str, dict] = {}
@@ -220,15 +216,65 @@ def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
     previous = None
     for task in runs:
         run = AnswerRun(task=task)
-        if previous is not None:
+        if previous is not None and previous.answer_text != task.answer_text:
             run.diff_html, run.similarity = word_diff(previous.answer_text, task.answer_text)
-            run.changed = previous.answer_text != task.answer_text
+            run.changed = True
         summary.runs.append(run)
         previous = task
-    summary.recent = list(
-        tasks.select_related("submitted_by", "credential")
-        .only(*LIST_FIELDS)
-        .prefetch_related(Prefetch("labels", to_attr="label_list"))
-        .order_by("-created_at", "-id")[:TAG_RECENT]
-    )
+    summary.recent = newest_rows(tasks, limit=TAG_RECENT)
     return summary
+
+
+# The sample's size, then each domain with the number of the sample's answers citing it (once per answer):
+# a domain is a non-empty string in a citation object, anything else in a stored list is skipped. The most
+# cited first, ties by name (byte order, as Python sorts), so the list is the same on every load.
+_DOMAINS_SQL = {
+    "postgresql": """
+        WITH sample AS ({sample})
+        SELECT NULL, COUNT(*) FROM sample
+        UNION ALL
+        SELECT * FROM (
+            SELECT cited.domain, COUNT(*) AS n FROM (
+                SELECT DISTINCT sample.id, citation.value ->> 'domain' AS domain
+                FROM sample CROSS JOIN LATERAL jsonb_array_elements(
+                    CASE WHEN jsonb_typeof(sample.citations) = 'array' THEN sample.citations ELSE '[]' END
+                ) citation
+                WHERE jsonb_typeof(citation.value -> 'domain') = 'string'
+            ) cited
+            WHERE cited.domain <> ''
+            GROUP BY cited.domain ORDER BY n DESC, cited.domain COLLATE "C" LIMIT %s
+        ) top
+    """,
+    "sqlite": """
+        WITH sample AS ({sample})
+        SELECT NULL, COUNT(*) FROM sample
+        UNION ALL
+        SELECT * FROM (
+            SELECT cited.domain, COUNT(*) AS n FROM (
+                SELECT DISTINCT sample.id, json_extract(citation.value, '$.domain') AS domain
+                FROM sample, json_each(
+                    CASE WHEN json_type(sample.citations) = 'array' THEN sample.citations ELSE '[]' END
+                ) citation
+                WHERE citation.type = 'object' AND json_type(citation.value, '$.domain') = 'text'
+            ) cited
+            WHERE cited.domain <> ''
+            GROUP BY cited.domain ORDER BY n DESC, cited.domain LIMIT %s
+        ) top
+    """,
+}
+
+
+def _cited_domains(completed) -> tuple[int, list[tuple[str, int]]]:
+    """How many of the newest TAG_DOMAIN_SAMPLE completed answers were sampled, and the TAG_DOMAINS
+    domains they cite most: one query, counted by the database, so 500 citation lists are not decoded
+    in Python for 30 rows."""
+    sample = completed.order_by("-created_at").values("id", "citations")[:TAG_DOMAIN_SAMPLE]
+    sql, params = sample.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(_DOMAINS_SQL[connection.vendor].replace("{sample}", sql), (*params, TAG_DOMAINS))
+        rows = cursor.fetchall()
+    sampled = next(n for domain, n in rows if domain is None)
+    domains = sorted(
+        ((domain, n) for domain, n in rows if domain is not None), key=lambda row: (-row[1], row[0])
+    )
+    return sampled, domains

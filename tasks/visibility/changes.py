@@ -19,32 +19,42 @@ class RunChange:
     notes: list[str] = field(default_factory=list)
 
 
-def answer_changes(*, brand_set: BrandSet, tag: str, limit: int = RECENT_ANSWERS) -> list[RunChange]:
-    """The tag's latest runs (newest first) that changed what they say about the set's brands."""
-    answers = list(
-        BrandMention.objects.filter(brand_set=brand_set, tag=tag, brand__isnull=True)
-        .order_by("-created_at")
-        .values("task_id", "created_at", "model_name", "task__user_prompt")[:limit]
+def answer_changes(
+    *, brand_set: BrandSet, tag: str, limit: int = RECENT_ANSWERS, shown: int | None = None
+) -> list[RunChange]:
+    """The tag's latest runs (newest first) that changed what they say about the set's brands, among its
+    newest `limit` answers; only the newest `shown` of them when given (the rest are not compared)."""
+    newest = BrandMention.objects.filter(brand_set=brand_set, tag=tag, brand__isnull=True).order_by(
+        "-created_at"
     )
+    answers = list(newest.values_list("task_id", "created_at", "task__user_prompt", "model_name")[:limit])
     if not answers:
         return []
     names = dict(brand_set.brands.values_list("pk", "name"))
     found = defaultdict(dict)  # task -> brand -> (position, cited)
+    # The same answers as a subquery: 300 ids are not sent back as parameters.
     brand_rows = BrandMention.objects.filter(
-        brand_set=brand_set, task_id__in=[a["task_id"] for a in answers], brand__isnull=False
+        brand_set=brand_set, task_id__in=newest.values("task_id")[:limit], brand__isnull=False
     ).values_list("task_id", "brand_id", "position", "citation_count")
     for task_id, brand_id, position, cited in brand_rows:
         found[task_id][brand_id] = (position, cited > 0)
-    changes, last = [], {}
-    for answer in reversed(answers):  # oldest first, each compared with the run before it
-        key = (answer["task__user_prompt"], answer["model_name"])
-        now = found.get(answer["task_id"], {})
-        if key in last:
-            notes = _notes(last[key], now, names)
+    # Each answer is compared with the run before it of the same prompt and model.
+    before: dict[int, object] = {}  # answer's index -> the task of the run before it
+    last: dict[tuple, object] = {}
+    for index in range(len(answers) - 1, -1, -1):  # oldest first
+        task_id, _, prompt, model_name = answers[index]
+        if (prompt, model_name) in last:
+            before[index] = last[prompt, model_name]
+        last[prompt, model_name] = task_id
+    changes = []
+    for index, (task_id, created_at, prompt, model_name) in enumerate(answers):
+        if index in before:
+            notes = _notes(found.get(before[index], {}), found.get(task_id, {}), names)
             if notes:
-                changes.append(RunChange(answer["task_id"], answer["created_at"], key[0], key[1], notes))
-        last[key] = now
-    return list(reversed(changes))
+                changes.append(RunChange(task_id, created_at, prompt, model_name, notes))
+                if len(changes) == shown:
+                    break
+    return changes
 
 
 def _notes(before: dict, now: dict, names: dict) -> list[str]:
@@ -82,7 +92,7 @@ def tag_changes(*, tag: str, page_url: str = "", shown: int = 5) -> list[TagChan
     return [
         TagChanges(
             brand_set=brand_set,
-            changes=answer_changes(brand_set=brand_set, tag=tag)[:shown],
+            changes=answer_changes(brand_set=brand_set, tag=tag, shown=shown),
             url=f"{url}{joiner}set={brand_set.pk}",
         )
         for brand_set in BrandSet.objects.filter(tag_links__tag=tag).distinct().order_by("name")

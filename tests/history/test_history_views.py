@@ -14,6 +14,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from tasks.history import tags
 from tasks.models import Task, TaskEvent, TaskLabel
 from tests.factories import make_credential, make_task, make_template_version, make_user
 
@@ -597,6 +598,38 @@ def test_tag_page_counts_cited_domains(member_client):
     summary = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"})).context["summary"]
 
     assert summary.domains == [("a.example", 2), ("b.example", 1)]
+
+
+def test_tag_page_domains_skip_what_is_not_a_cited_domain_and_keep_one_order(member_client):
+    def cite(domain):
+        return {"title": "x", "url": "https://x.example/", "domain": domain}
+
+    # Two domains tied at 2: listed by name, so the list is the same on every load.
+    make_task(tag="t", citations=[cite("zeta.example"), cite("alpha.example")])
+    make_task(tag="t", citations=[cite("alpha.example"), cite("zeta.example"), cite("mid.example")])
+    # What a stored list may hold that is not a cited domain: none of it counts, none of it breaks the page.
+    make_task(tag="t", citations=["https://a.example/", 7, None, cite(""), cite(None), cite(5), {"url": "u"}])
+    make_task(tag="t", citations={"domain": "not-a-list.example"})
+    make_task(tag="t", citations=[])
+    make_task(tag="t", citations=[cite("pending.example")], status="pending")  # not an answer yet
+
+    response = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"}))
+    summary = response.context["summary"]
+
+    assert summary.domains == [("alpha.example", 2), ("zeta.example", 2), ("mid.example", 1)]
+    assert summary.domains_sampled == 5  # every completed answer, with citations or not
+    assert "over the 5 newest completed answers" in response.content.decode()
+
+
+def test_tag_page_counts_domains_over_the_newest_answers_only(member_client, monkeypatch):
+    monkeypatch.setattr(tags, "TAG_DOMAIN_SAMPLE", 2)
+    now = timezone.now()
+    for days, domain in ((3, "old.example"), (2, "new.example"), (1, "new.example")):
+        make_task(tag="t", citations=[{"domain": domain}], created_at=now - timedelta(days=days))
+
+    summary = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"})).context["summary"]
+
+    assert (summary.domains_sampled, summary.domains) == (2, [("new.example", 2)])
 
 
 def test_tags_index_has_count_spend_first_and_last_run(member_client):

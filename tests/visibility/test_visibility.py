@@ -15,6 +15,7 @@ from tasks.models import Brand, BrandMention, BrandSet, BrandSetTag, TaskEvent
 from tasks.spend import periods
 from tasks.submission import collection
 from tasks.upstream.outcomes import StatusClass, TaskOutcome
+from tasks.visibility.changes import _notes, answer_changes
 from tasks.visibility.jobs import recompute_mentions
 from tasks.visibility.mentions import mentions_recompute
 from tasks.visibility.selectors import AnswerScope, answers_behind, visibility_report, visibility_url_for_tag
@@ -285,6 +286,32 @@ def test_the_tag_page_marks_runs_whose_brands_changed(client, member_user, brand
     assert "Acme moved #1 → #2" in html and "Globex moved #2 → #1" in html
     assert "Acme disappeared (was #2)" in html
     assert html.count("<li><a href=") == 2  # the unchanged second run is not marked
+
+
+def test_the_newest_changes_shown_are_those_of_comparing_every_run(brand_set, answers):
+    # Every run compared with the run before it of the same prompt and model, oldest first, by hand.
+    names = dict(brand_set.brands.values_list("pk", "name"))
+    rows = BrandMention.objects.filter(brand_set=brand_set, tag="parks")
+    found = {}
+    for row in rows.filter(brand__isnull=False):
+        found.setdefault(row.task_id, {})[row.brand_id] = (row.position, row.citation_count > 0)
+    expected, last = [], {}
+    for answer in rows.filter(brand__isnull=True).select_related("task").order_by("created_at"):
+        key = (answer.task.user_prompt, answer.model_name)
+        if key in last:
+            notes = _notes(found.get(last[key], {}), found.get(answer.task_id, {}), names)
+            if notes:
+                expected.append((answer.task_id, notes))
+        last[key] = answer.task_id
+    expected.reverse()
+
+    every = answer_changes(brand_set=brand_set, tag="parks")
+
+    assert len(expected) > 5
+    assert [(change.task_id, change.notes) for change in every] == expected
+    for shown in (1, 5, len(expected), len(expected) + 1):
+        newest = answer_changes(brand_set=brand_set, tag="parks", shown=shown)
+        assert [(change.task_id, change.notes) for change in newest] == expected[:shown]
 
 
 def test_cost_figures_are_for_those_who_see_spend(client, member_user, team_admin, brand_set, four):
