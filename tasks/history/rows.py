@@ -41,7 +41,7 @@ def task_cost(task: Task) -> SafeString:
     )
 
 
-class _TaskUrls:
+class TaskUrls:
     """The task page's, the live row's and the tags' URLs, reversed once per table, not once per row."""
 
     def __init__(self):
@@ -61,12 +61,12 @@ class _TaskUrls:
 
 
 def task_rows(tasks) -> SafeString:
-    urls = _TaskUrls()
+    urls = TaskUrls()
     return SafeString("".join([_row(task, urls) for task in tasks]))
 
 
 def task_row(task: Task) -> SafeString:
-    return SafeString(_row(task, _TaskUrls()))
+    return SafeString(_row(task, TaskUrls()))
 
 
 def _chars(text: str, limit: int) -> str:
@@ -76,7 +76,7 @@ def _chars(text: str, limit: int) -> str:
     return Truncator(text).chars(limit)
 
 
-def _row(task: Task, urls: _TaskUrls) -> str:
+def _row(task: Task, urls: TaskUrls) -> str:
     """One <tr>, escaped as format_html escapes (html.escape, which Django's escape uses), built as a string:
     a table of 50 rows through format_html cost more than its query."""
     pk = escape(str(task.pk))

@@ -4,7 +4,7 @@ import json
 
 from django import template
 
-from tasks.history import rendering, rows
+from tasks.history import rendering, rows, runs
 from tasks.submission.own_callbacks import callback_tokens_masked
 from tasks.templatetags.spend_format import money, money_exact
 
@@ -19,6 +19,7 @@ register.simple_tag(rows.status_badge, name="status_badge")
 register.simple_tag(rows.task_cost, name="task_cost")
 register.simple_tag(rows.task_row, name="task_row")
 register.simple_tag(rows.task_rows, name="task_rows")
+register.simple_tag(runs.answer_runs, name="answer_runs")
 
 
 @register.filter

@@ -1,0 +1,54 @@
+"""A tag page's answer timeline, built in Python: 20 runs through the template's tags and filters cost more
+to render than the query that read them (docs/performance.md, "Pages as fast as their queries"). The HTML
+is the template's (tests/history/test_runs.py renders both and compares)."""
+
+from html import escape
+
+from django.utils import timezone
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString
+
+from tasks.history import rendering
+from tasks.history.rows import TaskUrls, task_cost
+
+
+def answer_runs(runs) -> SafeString:
+    """Each run's <li>: its head (when, model, person, cost, whether it changed), then the first run's
+    answer, or a changed run's diff against the run before it and its full answer."""
+    detail = TaskUrls().detail
+    out = []
+    for index, run in enumerate(runs):
+        task = run.task
+        created = timezone.localtime(task.created_at)
+        url = escape(f"{detail[0]}{task.pk}{detail[1]}")
+        person = (task.submitted_by.username if task.submitted_by_id else "") or "—"
+        if index == 0:
+            state = '<span class="muted">first run shown</span>'
+            body = f'\n      <div class="markdown">{_answer(task)}</div>\n      '
+        elif run.changed:
+            state = '<span class="changed">changed</span>'
+            body = (
+                "\n      <details open><summary>What changed since the previous run "
+                f"({round(float(run.similarity) * 100)}% similar)</summary>"
+                f'<div class="diff">{conditional_escape(run.diff_html)}</div></details>\n'
+                f'      <details><summary>Full answer</summary><div class="markdown">{_answer(task)}</div>'
+                "</details>\n      "
+            )
+        else:
+            state = '<span class="unchanged">same answer as before</span>'
+            body = ""
+        out.append(
+            '\n    <li class="run">\n      <header class="run-head">\n'
+            f'        <a href="{url}"><time datetime="{created.isoformat()}">'
+            f"{created:%Y-%m-%d %H:%M}</time></a>\n"
+            f'        <span class="model">{escape(task.resolved_model_name or task.model_name)}</span>\n'
+            f"        <span>{escape(person)}</span>\n"
+            f"        {task_cost(task)}\n"
+            f"        {state}\n"
+            f"      </header>\n      {body}\n    </li>\n    "
+        )
+    return SafeString("".join(out))
+
+
+def _answer(task) -> str:
+    return rendering.render_answer(task.answer_text, task.citations)

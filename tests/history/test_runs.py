@@ -1,0 +1,75 @@
+"""A tag page's answer timeline built in Python (tasks/history/runs.py) is the HTML its template wrote."""
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.template import engines
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from tasks.history.runs import answer_runs
+from tasks.history.tags import AnswerRun, tag_summary
+from tests.factories import make_task, make_user
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = "<b>\"x\"</b> & 'y'"
+
+# The loop of templates/tasks/history/tag.html's answer timeline as it was before issue 18's sixth pass.
+TEMPLATE = (Path(__file__).parent / "answer_runs_reference.html").read_text().removesuffix("\n")
+
+
+def _expected(runs) -> str:
+    return engines["django"].from_string(TEMPLATE).render({"summary": {"runs": runs}})
+
+
+def test_the_timeline_of_a_tag_is_the_html_its_template_wrote():
+    now = timezone.now()
+    answers = [
+        "**Acme** leads; see [the guide](https://acme.example/?a=1&b=2).",
+        "**Acme** leads; see [the guide](https://acme.example/?a=1&b=2).",  # the same answer again
+        f"Globex leads now. {HOSTILE}",
+        "Globex leads now.\n\n- one\n- two",
+    ]
+    people = [make_user(username=HOSTILE), None, make_user(username="ana"), None]
+    for days, (text, person) in enumerate(zip(answers, people, strict=True)):
+        make_task(
+            tag="t",
+            user_prompt="p",
+            answer_text=text,
+            submitted_by=person,
+            created_at=now - timedelta(days=10 - days, minutes=days * 7),
+            resolved_model_name=HOSTILE if days == 2 else "",
+            citations=[{"url": "https://acme.example/", "domain": "acme.example", "cited_text": "Acme"}],
+        )
+    runs = tag_summary(tag="t").runs
+    assert [run.changed for run in runs] == [False, False, True, True]
+
+    for zone in ("UTC", "Pacific/Chatham"):  # local time, as the template's date filter shows it
+        with timezone.override(zone):
+            assert answer_runs(runs) == _expected(runs)
+
+
+@pytest.mark.parametrize("similarity", [0.0, 0.004, 0.005, 0.125, 0.5, 0.995, 1.0])
+def test_a_changed_run_shows_its_similarity_as_the_template_rounded_it(similarity):
+    first, second = make_task(answer_text="a"), make_task(answer_text="b", spend_is_final=False)
+    runs = [
+        AnswerRun(task=first),
+        AnswerRun(task=second, changed=True, similarity=similarity, diff_html=SafeString("<del>a</del>")),
+        AnswerRun(task=second, changed=True, similarity=similarity, diff_html=HOSTILE),  # not marked safe
+    ]
+
+    assert answer_runs(runs) == _expected(runs)
+
+
+def test_no_runs_is_no_html():
+    assert answer_runs([]) == _expected([]) == ""
+
+
+def test_a_provisional_cost_reads_as_the_template_wrote_it():
+    task = make_task(answer_text="a", spend=Decimal("0.0123"), spend_is_final=False)
+
+    assert "provisional" in answer_runs([AnswerRun(task=task)])
+    assert answer_runs([AnswerRun(task=task)]) == _expected([AnswerRun(task=task)])
