@@ -80,9 +80,9 @@ def test_rows_are_the_html_the_format_html_rows_were():
     make_task(user_prompt="c", tag="~starts-with-the-mark\n", status="completed")
     page = task_list(filters={}, sort="-created")
     assert len(page.tasks) == 7
-    urls = rows._TaskUrls()
+    urls = rows.TaskUrls()
     for task in page.tasks:
-        assert rows._row(task, rows._TaskUrls()) == _reference_row(task, urls)
+        assert rows._row(task, rows.TaskUrls()) == _reference_row(task, urls)
     table = rows.task_rows(page.tasks)
     assert "<script>" not in table
     assert table.count("<tr ") == 7
@@ -93,7 +93,7 @@ def test_short_ascii_text_skips_the_truncator_and_other_text_does_not():
     assert rows._chars("short", 90) == "short"
     assert rows._chars("x" * 91, 90) == Truncator("x" * 91).chars(90)
     assert rows._chars("e\u0301", 90) == Truncator("e\u0301").chars(90)
-    assert str(uuid.UUID(int=0)) in rows._TaskUrls().of(rows._TaskUrls().detail, uuid.UUID(int=0))
+    assert str(uuid.UUID(int=0)) in rows.TaskUrls().of(rows.TaskUrls().detail, uuid.UUID(int=0))
 
 
 @pytest.mark.django_db
