@@ -4,9 +4,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tasks.history import home, selectors, tags
+from tasks.spend.budgets import month_start
 from tests.factories import make_task
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +107,29 @@ def test_home_summary_counts_only_this_month(member_user):
         assert summary.month_spend == recent.spend
         assert summary.my_month_spend == recent.spend
     assert [row.pk for row in summary.pending] == [recent.pk]
+
+
+def test_home_month_figures_are_the_sums_of_this_months_tasks_from_one_scan(member_user, team_admin):
+    start = month_start()
+    mine = [
+        make_task(money_spent=Decimal("0.012345"), submitted_by=member_user),
+        make_task(status="pending", submitted_by=member_user),  # provisional: charged, not final
+    ]
+    others = [
+        make_task(money_spent=Decimal("0.5"), submitted_by=team_admin),
+        make_task(money_spent=Decimal("0.25"), submitted_by=None),  # nobody's: the team's all the same
+    ]
+    make_task(money_spent=Decimal("7"), submitted_by=member_user, created_at=start - timedelta(days=3))
+
+    with CaptureQueriesContext(connection) as queries:
+        summary = home.home_summary(user=member_user)
+
+    month = [task for task in mine + others if task.created_at >= start]
+    assert summary.month_tasks == len(month)
+    assert summary.month_spend == sum(task.spend for task in month)
+    assert summary.month_final == sum(task.spend for task in month if task.spend_is_final)
+    assert summary.my_month_spend == sum(task.spend for task in mine if task.created_at >= start)
+    assert summary.month_final < summary.month_spend  # the pending task's charge is provisional
+    # The team's total and mine come from the same scan of the month's tasks.
+    spend_scans = [q["sql"] for q in queries.captured_queries if 'SUM("tasks_task"."spend")' in q["sql"]]
+    assert len(spend_scans) == 1
