@@ -228,39 +228,36 @@ def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
 # The sample's size, then each domain with the number of the sample's answers citing it (once per answer):
 # a domain is a non-empty string in a citation object, anything else in a stored list is skipped. The most
 # cited first, ties by name (byte order, as Python sorts), so the list is the same on every load.
-_DOMAINS_SQL = {
-    "postgresql": """
-        WITH sample AS ({sample})
-        SELECT NULL, COUNT(*) FROM sample
-        UNION ALL
-        SELECT * FROM (
-            SELECT cited.domain, COUNT(*) AS n FROM (
-                SELECT DISTINCT sample.id, citation.value ->> 'domain' AS domain
-                FROM sample CROSS JOIN LATERAL jsonb_array_elements(
-                    CASE WHEN jsonb_typeof(sample.citations) = 'array' THEN sample.citations ELSE '[]' END
-                ) citation
-                WHERE jsonb_typeof(citation.value -> 'domain') = 'string'
-            ) cited
-            WHERE cited.domain <> ''
-            GROUP BY cited.domain ORDER BY n DESC, cited.domain COLLATE "C" LIMIT %s
-        ) top
-    """,
-    "sqlite": """
-        WITH sample AS ({sample})
-        SELECT NULL, COUNT(*) FROM sample
-        UNION ALL
-        SELECT * FROM (
-            SELECT cited.domain, COUNT(*) AS n FROM (
-                SELECT DISTINCT sample.id, json_extract(citation.value, '$.domain') AS domain
-                FROM sample, json_each(
-                    CASE WHEN json_type(sample.citations) = 'array' THEN sample.citations ELSE '[]' END
-                ) citation
-                WHERE citation.type = 'object' AND json_type(citation.value, '$.domain') = 'text'
-            ) cited
-            WHERE cited.domain <> ''
-            GROUP BY cited.domain ORDER BY n DESC, cited.domain LIMIT %s
-        ) top
-    """,
+_DOMAINS_SQL = """
+    WITH sample AS ({sample})
+    SELECT NULL, COUNT(*) FROM sample
+    UNION ALL
+    SELECT * FROM (
+        SELECT cited.domain, COUNT(*) AS n FROM ({cited}) cited
+        WHERE cited.domain <> ''
+        GROUP BY cited.domain ORDER BY n DESC, cited.domain{byte_order} LIMIT %s
+    ) top
+"""
+
+
+# Each sampled answer's distinct domains, and how to order names by byte, per database.
+_CITED = {
+    "postgresql": (
+        """SELECT DISTINCT sample.id, citation.value ->> 'domain' AS domain
+        FROM sample CROSS JOIN LATERAL jsonb_array_elements(
+            CASE WHEN jsonb_typeof(sample.citations) = 'array' THEN sample.citations ELSE '[]' END
+        ) citation
+        WHERE jsonb_typeof(citation.value -> 'domain') = 'string'""",
+        ' COLLATE "C"',
+    ),
+    "sqlite": (
+        """SELECT DISTINCT sample.id, json_extract(citation.value, '$.domain') AS domain
+        FROM sample, json_each(
+            CASE WHEN json_type(sample.citations) = 'array' THEN sample.citations ELSE '[]' END
+        ) citation
+        WHERE citation.type = 'object' AND json_type(citation.value, '$.domain') = 'text'""",
+        "",
+    ),
 }
 
 
@@ -271,7 +268,9 @@ def _cited_domains(completed) -> tuple[int, list[tuple[str, int]]]:
     sample = completed.order_by("-created_at").values("id", "citations")[:TAG_DOMAIN_SAMPLE]
     sql, params = sample.query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(_DOMAINS_SQL[connection.vendor].replace("{sample}", sql), (*params, TAG_DOMAINS))
+        cited, byte_order = _CITED[connection.vendor]
+        query = _DOMAINS_SQL.replace("{cited}", cited).replace("{byte_order}", byte_order)
+        cursor.execute(query.replace("{sample}", sql), (*params, TAG_DOMAINS))
         rows = cursor.fetchall()
     sampled = next(n for domain, n in rows if domain is None)
     domains = sorted(
