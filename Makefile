@@ -14,6 +14,8 @@ BASE_PYTHON ?=
 PYTEST_ARGS ?=
 # pytest-xdist processes for `make test` (0: no xdist, one process)
 PYTEST_WORKERS ?= 2
+# The tests `make test` selects (pytest -m); .ci/run's PostgreSQL pass also leaves out `own_database`
+PYTEST_MARKERS ?= not browser
 CHROMIUM := /usr/bin/chromium
 
 # Prints the path of the first Python >= 3.12 found: on PATH, then in pyenv's versions (pyenv may not be on PATH).
@@ -81,7 +83,7 @@ run: $(STAMP)
 
 .PHONY: test
 test: $(STAMP)
-	$(VENV)/bin/pytest -m "not browser" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "$(PYTEST_MARKERS)" -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 .PHONY: test-browser
 test-browser: $(STAMP)

@@ -20,6 +20,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PRODUCTION_SECRET_KEY = "a-production-secret-key-for-this-test-only-7Qm2xV9pLr4TzW8k"
 ENTRYPOINT = BASE_DIR / "bin" / "entrypoint"
 
+# Each test runs the entrypoint or `make run` in subprocesses on a SQLite file in tmp_path (or reads a file):
+# what DATABASE_URL points the suite at does not change them, so .ci/run's PostgreSQL pass leaves them out.
+pytestmark = pytest.mark.own_database
+
 
 def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
     """The environment of a fresh container: none of the app's variables but those given."""
