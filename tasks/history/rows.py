@@ -69,6 +69,19 @@ def task_row(task: Task) -> SafeString:
     return SafeString(_row(task, TaskUrls()))
 
 
+def created_link(task, url: str) -> str:
+    """The task's creation time in local time, linking to `url` (its page): how every task table and a tag's
+    answer timeline show when a task ran."""
+    created = timezone.localtime(task.created_at)
+    when = f'<time datetime="{created.isoformat()}">{created:%Y-%m-%d %H:%M}</time>'
+    return f'<a href="{escape(url)}">{when}</a>'
+
+
+def person(task) -> str:
+    """Who submitted the task, "—" for nobody (not escaped)."""
+    return (task.submitted_by.username if task.submitted_by_id else "") or "—"
+
+
 def _chars(text: str, limit: int) -> str:
     """Truncator(text).chars(limit), without its work for the usual short ASCII text."""
     if len(text) <= limit and text.isascii():
@@ -81,27 +94,25 @@ def _row(task: Task, urls: TaskUrls) -> str:
     a table of 50 rows through format_html cost more than its query."""
     pk = escape(str(task.pk))
     status = escape(task.status)
-    detail = escape(urls.of(urls.detail, task.pk))
+    detail_url = urls.of(urls.detail, task.pk)
+    detail = escape(detail_url)
     live = ""
     if task.is_active:
         status_url = escape(urls.of(urls.status, task.pk))
         live = f' hx-get="{status_url}?part=row" hx-trigger="every 3s" hx-swap="outerHTML"'
-    created = timezone.localtime(task.created_at)
     tag = ""
     if task.tag:
         tag = f'<a class="tag" href="{escape(urls.tag(task.tag))}">{escape(_chars(task.tag, 40))}</a>'
     labels = "".join(
         f' <span class="label">{escape(label.name)}</span>' for label in getattr(task, "label_list", ())
     )
-    person = (task.submitted_by.username if task.submitted_by_id else "") or "—"
     provider = escape(task.provider)
     status_label = STATUS_LABELS.get(task.status, task.status)
     prompt = task.user_prompt
     return (
         f'<tr data-task="{pk}" class="task-row status-{status}"{live}>\n'
-        f'  <td class="when"><a href="{detail}"><time datetime="{created.isoformat()}">'
-        f"{created:%Y-%m-%d %H:%M}</time></a></td>\n"
-        f"  <td>{escape(person)}</td>\n"
+        f'  <td class="when">{created_link(task, detail_url)}</td>\n'
+        f"  <td>{escape(person(task))}</td>\n"
         f'  <td><span class="provider provider-{provider}">'
         f"{escape(PROVIDER_LABELS.get(task.provider, task.provider))}</span> "
         f'<span class="model">{escape(task.resolved_model_name or task.model_name)}</span></td>\n'

@@ -4,24 +4,20 @@ is the template's (tests/history/test_runs.py renders both and compares)."""
 
 from html import escape
 
-from django.utils import timezone
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString
 
 from tasks.history import rendering
-from tasks.history.rows import TaskUrls, task_cost
+from tasks.history.rows import TaskUrls, created_link, person, task_cost
 
 
 def answer_runs(runs) -> SafeString:
     """Each run's <li>: its head (when, model, person, cost, whether it changed), then the first run's
     answer, or a changed run's diff against the run before it and its full answer."""
-    detail = TaskUrls().detail
+    urls = TaskUrls()
     out = []
     for index, run in enumerate(runs):
         task = run.task
-        created = timezone.localtime(task.created_at)
-        url = escape(f"{detail[0]}{task.pk}{detail[1]}")
-        person = (task.submitted_by.username if task.submitted_by_id else "") or "—"
         if index == 0:
             state = '<span class="muted">first run shown</span>'
             body = f'\n      <div class="markdown">{_answer(task)}</div>\n      '
@@ -39,10 +35,9 @@ def answer_runs(runs) -> SafeString:
             body = ""
         out.append(
             '\n    <li class="run">\n      <header class="run-head">\n'
-            f'        <a href="{url}"><time datetime="{created.isoformat()}">'
-            f"{created:%Y-%m-%d %H:%M}</time></a>\n"
+            f"        {created_link(task, urls.of(urls.detail, task.pk))}\n"
             f'        <span class="model">{escape(task.resolved_model_name or task.model_name)}</span>\n'
-            f"        <span>{escape(person)}</span>\n"
+            f"        <span>{escape(person(task))}</span>\n"
             f"        {task_cost(task)}\n"
             f"        {state}\n"
             f"      </header>\n      {body}\n    </li>\n    "
