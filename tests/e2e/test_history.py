@@ -8,16 +8,18 @@ task_fetch the collection job calls, while the page keeps polling its status fra
 
 import re
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from tasks.models import Task
 from tasks.submission.collection import task_fetch
 from tasks.submission.sending import TaskSpec, submit_tasks
-from tests.factories import make_task
+from tests.factories import PASSWORD, make_task
 from tests.submission.sending import send_planned
 
 pytestmark = pytest.mark.browser
@@ -125,3 +127,46 @@ def test_labels_are_edited_in_place_and_logged(logged_in_page, live_credential):
     expect(page.locator("#task-labels")).to_contain_text("Saved.")
     expect(page.locator("#task-labels .current-labels")).to_contain_text("baseline")
     expect(page.locator("#task-timeline")).to_contain_text("Added labels baseline, q3.")
+
+
+def test_on_a_phone_in_dark_mode_a_tags_timeline_shows_what_changed_and_opens_the_full_answer(
+    open_page, user
+):
+    """The tag page's timeline and recent tasks are built in Python (tasks/history/runs.py, rows.py): on
+    a 390 px phone in dark mode they fit the window, the changed run shows its diff and its answer opens."""
+    now = timezone.now()
+    cite = [{"url": "https://acme.example/", "domain": "acme.example"}]
+    for hours, text in ((3, "Disneyland leads."), (2, "Disneyland leads."), (1, "Europa-Park leads now.")):
+        make_task(
+            tag=TAG,
+            user_prompt="Best parks?",
+            answer_text=text,
+            citations=cite,
+            submitted_by=user,
+            created_at=now - timedelta(hours=hours),
+        )
+    page = open_page(color_scheme="dark", viewport={"width": 390, "height": 844})
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+    page.goto(f"/tags/{TAG}/")
+
+    runs = page.locator("ol.runs > li.run")
+    expect(runs).to_have_count(3)
+    expect(runs.nth(1)).to_contain_text("same answer as before")
+    expect(runs.nth(2).locator(".changed")).to_have_text("changed")
+    expect(runs.nth(2).locator(".diff del")).to_have_text(re.compile("Disneyland"))
+    expect(runs.nth(2).locator(".diff ins")).to_have_text(re.compile("Europa-Park"))
+    full = runs.nth(2).locator("details", has_text="Full answer")
+    expect(full.locator(".markdown")).to_be_hidden()
+    full.locator("summary").click()
+    expect(full.locator(".markdown")).to_have_text(re.compile("Europa-Park leads now."))
+    expect(page.locator("ol.domains li")).to_have_text([re.compile(r"acme\.example\s*3")])
+    expect(page.locator("#recent-h ~ .table-wrap tbody tr")).to_have_count(3)
+    width, scroll_width = page.evaluate("[innerWidth, document.scrollingElement.scrollWidth]")
+    assert scroll_width <= width, f"the tag page scrolls sideways: {scroll_width}px in {width}px"
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert sum(int(c) for c in re.findall(r"\d+", background)[:3]) < 3 * 128, f"not dark: {background}"
