@@ -8,12 +8,15 @@ import statistics
 import time
 
 
-def page_and_sql(client, url: str, *, rounds: int, params: dict | None = None) -> dict:
-    """p50/p95 of the page and p50 of its SELECTs replayed, in ms, alternating for `rounds` rounds."""
+def page_and_sql(
+    client, url: str, *, rounds: int, params: dict | None = None, headers: dict | None = None
+) -> dict:
+    """p50/p95 of the page and p50 of its SELECTs replayed, in ms, alternating for `rounds` rounds
+    (`headers`: the request's, e.g. HX-Request for an htmx fragment)."""
     from django.db import connection
 
     for _ in range(3):  # warm caches, connection and template loading
-        response = client.get(url, params)
+        response = client.get(url, params, headers=headers)
         assert response.status_code == 200, (url, response.status_code)
     recorded = []
 
@@ -23,12 +26,12 @@ def page_and_sql(client, url: str, *, rounds: int, params: dict | None = None) -
         return execute(sql, sql_params, many, context)
 
     with connection.execute_wrapper(record):
-        client.get(url, params)
+        client.get(url, params, headers=headers)
 
     pages, sqls = [], []
     for _ in range(rounds):
         started = time.perf_counter()
-        response = client.get(url, params)
+        response = client.get(url, params, headers=headers)
         if getattr(response, "streaming", False):
             b"".join(response.streaming_content)
         pages.append((time.perf_counter() - started) * 1000)

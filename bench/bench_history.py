@@ -56,6 +56,7 @@ def main() -> None:
     from django.test import Client
 
     from tasks.history.selectors import _cursor_encode
+    from tasks.history.tags import tag_answers
     from tasks.models import Task
 
     assert connection.vendor == "postgresql", "the benchmark is meant for PostgreSQL"
@@ -82,6 +83,9 @@ def main() -> None:
     deep = Task.objects.order_by("-created_at", "-id").only("id", "created_at")[total // 2]
     deep_cursor = _cursor_encode(deep.created_at, deep.pk)
 
+    # The typical tag's least recently run prompt: what someone picks in its timeline's prompt picker.
+    other_prompt = tag_answers(tag=typical_tag["tag"]).prompts[-1]["user_prompt"]
+
     def tag_url(tag: str) -> str:
         return f"/tags/{quote(tag, safe=':/')}/"
 
@@ -104,6 +108,11 @@ def main() -> None:
         ("Task page (completed, with events and raw JSON)", f"/tasks/{task.pk}/"),
         (f"Tag page, largest tag ({big_tag['n']:,} tasks)", tag_url(big_tag["tag"])),
         (f"Tag page, typical tag ({typical_tag['n']:,} tasks)", tag_url(typical_tag["tag"])),
+        (
+            "Tag page, typical tag: picking another prompt (the htmx swap of its timeline)",
+            f"{tag_url(typical_tag['tag'])}?prompt={quote(other_prompt)}",
+            {"HX-Request": "true"},
+        ),
         (f"Tags index ({len(tags):,} tags)", "/tags/"),
         ("Home", "/"),
         ("Django admin changelist, same filter as above", f"/admin/tasks/task/?{admin_filter}"),
@@ -114,10 +123,10 @@ def main() -> None:
           f"{args.requests} timed requests per page (after 3 warm-up requests).\n")  # fmt: skip
     print("| page | page p50 ms | p95 ms | its SQL p50 ms | page ÷ SQL | queries |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, url in pages:
+    for name, url, *headers in pages:
         if args.only.lower() not in name.lower():
             continue
-        r = page_and_sql(client, url, rounds=args.requests)
+        r = page_and_sql(client, url, rounds=args.requests, headers=headers[0] if headers else None)
         print(
             f"| {name} | {r['p50']:.1f} | {r['p95']:.1f} | {r['sql_p50']:.1f} | {r['ratio']:.1f}× "
             f"| {r['queries']} |",

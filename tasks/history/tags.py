@@ -87,8 +87,18 @@ class AnswerRun:
 
 
 @dataclass
+class TagAnswers:
+    """The answer timeline of a tag: the prompts to pick from and one prompt's runs."""
+
+    prompts: list[dict] = field(default_factory=list)
+    prompt: str = ""
+    runs: list[AnswerRun] = field(default_factory=list)
+
+
+@dataclass
 class TagSummary:
     tag: str
+    answers: TagAnswers
     count: int = 0
     spend: Decimal = Decimal("0")
     final_spend: Decimal = Decimal("0")
@@ -99,10 +109,11 @@ class TagSummary:
     models: list[dict] = field(default_factory=list)
     domains: list[tuple[str, int]] = field(default_factory=list)
     domains_sampled: int = 0
-    prompts: list[dict] = field(default_factory=list)
-    prompt: str = ""
-    runs: list[AnswerRun] = field(default_factory=list)
     recent: list[TaskRow] = field(default_factory=list)
+
+    @property
+    def runs(self) -> list[AnswerRun]:
+        return self.answers.runs
 
 
 TAG_DOMAIN_SAMPLE = 500
@@ -124,16 +135,11 @@ TAG_RECENT = 20
 
 
 def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
-    """Everything the tag page shows, in 6 queries whatever the number of tasks under the tag.
+    """Everything the tag page shows, in 7 queries whatever the number of tasks under the tag.
 
-    Totals, status counts and models cover every task of the tag; the prompts to pick from are those
-    of its newest TAG_PROMPT_WINDOW tasks. Cited domains are counted over the newest
-    TAG_DOMAIN_SAMPLE completed answers; the answer timeline shows the newest TAG_RUNS completed runs of
-    one prompt (`prompt`, else the prompt run most recently), oldest first, each diffed against the one
-    before it.
+    Totals, status counts and models cover every task of the tag; cited domains are counted over the
+    newest TAG_DOMAIN_SAMPLE completed answers; the answer timeline is `tag_answers`.
     """
-    from tasks.history.rendering import word_diff
-
     tasks = Task.objects.filter(tag=tag)
     # One pass over the tag's rows, grouped small (status × model); totals, status counts and models are
     # summed from it, so a tag with 50,000 tasks is read once, not three times.
@@ -150,7 +156,7 @@ def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
         )
         .order_by()
     )
-    summary = TagSummary(tag=tag)
+    summary = TagSummary(tag=tag, answers=tag_answers(tag=tag, prompt=prompt))
     labels = dict(Task.Status.choices)
     statuses: Counter[str] = Counter()
     models: dict[tuple[str, str], dict] = {}
@@ -179,22 +185,28 @@ def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
     summary.models = sorted(models.values(), key=lambda m: (-m["n"], m["model_name"]))
     completed = tasks.filter(status=Task.Status.COMPLETED)
     summary.domains_sampled, summary.domains = _cited_domains(completed)
-    # Prompts come from the tag's newest TAG_PROMPT_WINDOW tasks (read through the tag index), so the
-    # choice stays cheap however long the tag's history is.
-    prompts: dict[str, dict] = {}
-    window = tasks.order_by("-created_at", "-id").values_list("user_prompt", "status", "created_at")
-    for user_prompt, status, created_at in window[:TAG_PROMPT_WINDOW]:
-        row = prompts.setdefault(
-            user_prompt, {"user_prompt": user_prompt, "n": 0, "completed": 0, "last_run": created_at}
-        )
-        row["n"] += 1
-        row["completed"] += status == Task.Status.COMPLETED
-    summary.prompts = list(prompts.values())[:TAG_PROMPTS]
+    summary.recent = newest_rows(tasks, limit=TAG_RECENT)
+    return summary
+
+
+def tag_answers(*, tag: str, prompt: str | None = None) -> TagAnswers:
+    """The tag's answer timeline, in 2 queries: what the tag page's prompt picker swaps, and what a
+    monitor's page shows.
+
+    The prompts to pick from are those of the tag's newest TAG_PROMPT_WINDOW tasks, the most recently run
+    first; the timeline shows the newest TAG_RUNS completed runs of one prompt (`prompt`, else the prompt
+    run most recently), oldest first, each diffed against the one before it. No prompt means no task has
+    the tag.
+    """
+    from tasks.history.rendering import word_diff
+
+    tasks = Task.objects.filter(tag=tag)
+    answers = TagAnswers(prompts=_prompts(tasks))
     if prompt is None:
-        prompt = summary.prompts[0]["user_prompt"] if summary.prompts else ""
-    summary.prompt = prompt
+        prompt = answers.prompts[0]["user_prompt"] if answers.prompts else ""
+    answers.prompt = prompt
     runs = list(
-        completed.filter(user_prompt=prompt)
+        tasks.filter(status=Task.Status.COMPLETED, user_prompt=prompt)
         .select_related("submitted_by")
         .only(
             "id",
@@ -219,10 +231,33 @@ def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
         if previous is not None and previous.answer_text != task.answer_text:
             run.diff_html, run.similarity = word_diff(previous.answer_text, task.answer_text)
             run.changed = True
-        summary.runs.append(run)
+        answers.runs.append(run)
         previous = task
-    summary.recent = newest_rows(tasks, limit=TAG_RECENT)
-    return summary
+    return answers
+
+
+# The prompts of a window of tasks (newest first), grouped by the database: each prompt with its tasks and
+# completed tasks in the window, the most recently run first (its newest task's place in the window), so
+# the database sends TAG_PROMPTS rows, not the TAG_PROMPT_WINDOW tasks' prompts.
+_PROMPTS_SQL = """
+    SELECT user_prompt, COUNT(*), COUNT(CASE WHEN status = %s THEN 1 END), MIN(place) AS newest
+    FROM (
+        SELECT user_prompt, status, ROW_NUMBER() OVER (ORDER BY created_at DESC, id DESC) AS place
+        FROM ({window}) window_tasks
+    ) numbered
+    GROUP BY user_prompt ORDER BY newest LIMIT %s
+"""
+
+
+def _prompts(tasks) -> list[dict]:
+    """The prompts of the newest TAG_PROMPT_WINDOW of `tasks` (read through the tag index, so the choice
+    stays cheap however long the tag's history is), with their number of tasks and completed tasks."""
+    window = tasks.order_by("-created_at", "-id").values("user_prompt", "status", "created_at", "id")
+    sql, params = window[:TAG_PROMPT_WINDOW].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(_PROMPTS_SQL.replace("{window}", sql), (Task.Status.COMPLETED, *params, TAG_PROMPTS))
+        rows = cursor.fetchall()
+    return [{"user_prompt": prompt, "n": n, "completed": completed} for prompt, n, completed, _ in rows]
 
 
 # The sample's size, then each domain with the number of the sample's answers citing it (once per answer):

@@ -217,13 +217,18 @@ def tag_list(request):
 @vary_on_headers("HX-Request")
 def tag_detail(request, tag: str):
     prompt = request.GET.get("prompt")
-    summary = tag_selectors.tag_summary(tag=tag, prompt=prompt[:500] if prompt is not None else None)
+    prompt = prompt[:500] if prompt is not None else None
+    if wants_fragment(request):  # the prompt picker swaps the timeline: only the timeline is read
+        answers = tag_selectors.tag_answers(tag=tag, prompt=prompt)
+        if not answers.prompts:
+            raise Http404("No task has this tag.")
+        return render(request, "tasks/history/tag.html#answers", {"answers": answers, "tag": tag})
+    summary = tag_selectors.tag_summary(tag=tag, prompt=prompt)
     if not summary.count:
         raise Http404("No task has this tag.")
-    if wants_fragment(request):
-        return render(request, "tasks/history/tag.html#answers", {"summary": summary, "tag": tag})
     changes = tag_changes(tag=tag) if request.user.has_perm("tasks.view_brandset") else []
-    return render(request, "tasks/history/tag.html", {"summary": summary, "tag": tag, "tag_changes": changes})
+    context = {"summary": summary, "answers": summary.answers, "tag": tag, "tag_changes": changes}
+    return render(request, "tasks/history/tag.html", context)
 
 
 def home(request):

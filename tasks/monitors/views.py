@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from tasks.builder.forms import TaskRequestForm, catalog_for
 from tasks.builder.views import builder_with_errors
 from tasks.fragments import wants_fragment
-from tasks.history.tags import tag_summary
+from tasks.history.tags import tag_answers
 from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor, MonitorRun, Task
 from tasks.monitors import selectors, services
 from tasks.monitors.alerts import alert_test, destination_kinds_label
@@ -108,11 +108,12 @@ def monitor_detail(request, slug: str):
         Monitor.objects.select_related("owner", "template_version__template"), slug=slug
     )
     page = selectors.monitor_page(monitor=monitor)
-    summary = tag_summary(tag=monitor.tag, prompt=request.GET.get("prompt", None))
+    if wants_fragment(request):  # the runs table alone: nothing else is read
+        return render(request, "tasks/monitors/detail.html#runs", {"page": page, "monitor": monitor})
     context = {
         "page": page,
         "monitor": monitor,
-        "summary": summary,
+        "answers": tag_answers(tag=monitor.tag, prompt=request.GET.get("prompt", None)),
         "tag": monitor.tag,
         "destination_form": DestinationForm(),
         "destinations": _with_kinds(monitor.alert_destinations.all(), scope="monitor"),
@@ -121,8 +122,7 @@ def monitor_detail(request, slug: str):
         visibility_url = reverse("monitors:visibility", args=[monitor.slug])
         context["tag_changes"] = tag_changes(tag=monitor.tag, page_url=visibility_url)
         context["brand_set_form"] = BrandSetForm()
-    template = "tasks/monitors/detail.html#runs" if wants_fragment(request) else "tasks/monitors/detail.html"
-    return render(request, template, context)
+    return render(request, "tasks/monitors/detail.html", context)
 
 
 @permission_required("tasks.change_monitor", raise_exception=True)
@@ -190,7 +190,7 @@ def monitor_destination_add(request, slug: str):
     context = {
         "page": page,
         "monitor": monitor,
-        "summary": tag_summary(tag=monitor.tag),
+        "answers": tag_answers(tag=monitor.tag),
         "tag": monitor.tag,
         "destination_form": form,
         "destinations": _with_kinds(monitor.alert_destinations.all(), scope="monitor"),

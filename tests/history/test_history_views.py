@@ -11,6 +11,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -984,3 +985,33 @@ def test_the_task_page_shows_exact_figures_in_its_cost_breakdown(member_client):
 
     assert "<strong>$0.010708</strong>" in html  # final cost, 6 places
     assert '<td class="num">$0.010200</td>' in html  # charged at post
+
+
+def _timeline(page: str) -> str:
+    """The tag page's answer timeline section, as the prompt picker swaps it."""
+    start = page.index('<section id="tag-answers"')
+    return page[start : page.index("</section>", start) + len("</section>")]
+
+
+def test_picking_a_prompt_swaps_in_the_timeline_the_full_page_shows_and_reads_nothing_else(member_client):
+    now = timezone.now()
+    cite = {"title": "x", "url": "https://a.example/", "domain": "a.example"}
+    for i, (prompt, answer) in enumerate([("first", "A leads."), ("first", "B leads."), ("second", "C.")]):
+        make_task(
+            tag="t", user_prompt=prompt, answer_text=answer, citations=[cite], created_at=now + timedelta(i)
+        )
+    url = reverse("history:tag_detail", kwargs={"tag": "t"})
+
+    full = member_client.get(url, {"prompt": "first"}).content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        response = member_client.get(url, {"prompt": "first"}, headers={"HX-Request": "true"})
+    swapped = response.content.decode()
+
+    assert swapped.strip() == _timeline(full)
+    assert "<del>A </del><ins>B </ins>leads." in swapped and '<option value="second">' in swapped
+    # The timeline's two reads of the tasks (its prompts, its runs): no totals, domains or recent rows.
+    task_reads = [query["sql"] for query in queries.captured_queries if "tasks_task" in query["sql"]]
+    assert len(task_reads) == 2, task_reads
+    assert "a.example" not in swapped
+    unknown = reverse("history:tag_detail", kwargs={"tag": "nope"})
+    assert member_client.get(unknown, headers={"HX-Request": "true"}).status_code == 404

@@ -133,3 +133,43 @@ def test_home_month_figures_are_the_sums_of_this_months_tasks_from_one_scan(memb
     # The team's total and mine come from the same scan of the month's tasks.
     spend_scans = [q["sql"] for q in queries.captured_queries if 'SUM("tasks_task"."spend")' in q["sql"]]
     assert len(spend_scans) == 1
+
+
+def _prompts_by_hand(tasks: list, window: int, shown: int) -> list[dict]:
+    """The prompt picker as it was computed in Python: the window's tasks newest first, each prompt in the
+    order of its newest task, with its tasks and completed tasks in the window."""
+    prompts: dict[str, dict] = {}
+    newest_first = sorted(tasks, key=lambda task: (task.created_at, str(task.pk)), reverse=True)
+    for task in newest_first[:window]:
+        row = prompts.setdefault(task.user_prompt, {"user_prompt": task.user_prompt, "n": 0, "completed": 0})
+        row["n"] += 1
+        row["completed"] += task.status == "completed"
+    return list(prompts.values())[:shown]
+
+
+def test_the_prompt_picker_lists_the_windows_prompts_most_recently_run_first(monkeypatch):
+    """Counted by the database over the tag's newest tasks: the prompts, their tasks and completed tasks,
+    as the Python loop over the window counted them, ties on time included."""
+    monkeypatch.setattr(tags, "TAG_PROMPT_WINDOW", 30)
+    monkeypatch.setattr(tags, "TAG_PROMPTS", 6)
+    now = timezone.now()
+    made = []
+    for i in range(40):
+        made.append(
+            make_task(
+                tag="t",
+                user_prompt=f"prompt {i % 9}" if i % 5 else "Ünïcode prompt, with ‘quotes’",
+                status="pending" if i % 4 == 0 else "completed",
+                # pairs of tasks at the same instant: the newest task of each decides on its id
+                created_at=now - timedelta(minutes=i // 2),
+            )
+        )
+    make_task(tag="other", user_prompt="prompt of another tag", created_at=now + timedelta(minutes=1))
+
+    answers = tags.tag_answers(tag="t")
+
+    expected = _prompts_by_hand(made, window=30, shown=6)
+    assert [row["n"] for row in expected] != [row["completed"] for row in expected]  # both counted
+    assert answers.prompts == expected
+    assert answers.prompt == expected[0]["user_prompt"]
+    assert tags.tag_answers(tag="none").prompts == []

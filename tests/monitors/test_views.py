@@ -176,3 +176,33 @@ def test_an_admin_gives_a_budget_its_alert_destination_and_a_bad_one_is_refused(
     assert refused.status_code == 400 and "internal or private address" in refused.content.decode()
     assert "http://192.168.1.10/" in refused.content.decode()  # the input is kept
     assert AlertDestination.objects.count() == 1
+
+
+def test_the_monitor_page_shows_its_tags_answers_over_time_and_its_runs_poll_reads_only_the_runs(
+    member_client, credential, catalog
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import make_task
+
+    monitor = make_monitor(credential=credential)
+    url = reverse("monitors:detail", args=[monitor.slug])
+    assert "Answers over time" not in member_client.get(url).content.decode()  # nothing ran yet
+
+    now = datetime.now(UTC)
+    for i, (prompt, answer) in enumerate(
+        [("Paris?", "Ritz first."), ("Paris?", "Crillon first."), ("Rome?", "X")]
+    ):
+        make_task(tag=monitor.tag, user_prompt=prompt, answer_text=answer, created_at=now + timedelta(i))
+    page = member_client.get(url).content.decode()
+    assert "Answers over time" in page and '<option value="Rome?" selected>' in page
+    picked = member_client.get(url, {"prompt": "Paris?"}).content.decode()
+    assert "<del>Ritz </del><ins>Crillon </ins>first." in picked
+    assert '<option value="Paris?" selected>' in picked
+
+    with CaptureQueriesContext(connection) as queries:
+        runs = member_client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert 'id="runs"' in runs and "Answers over time" not in runs
+    reads = " ".join(query["sql"] for query in queries.captured_queries)
+    assert "user_prompt" not in reads and "tasks_brandset" not in reads  # no timeline, no brand sets
