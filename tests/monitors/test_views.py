@@ -202,7 +202,9 @@ def test_the_monitor_page_shows_its_tags_answers_over_time_and_its_runs_poll_rea
     assert '<option value="Paris?" selected>' in picked
 
     with CaptureQueriesContext(connection) as queries:
-        runs = member_client.get(url, headers={"HX-Request": "true"}).content.decode()
+        response = member_client.get(url, headers={"HX-Request": "true"})
+    runs = response.content.decode()
+    assert "HX-Request" in response["Vary"]  # a browser's cache never serves the runs alone as the page
     assert 'id="runs"' in runs and "Answers over time" not in runs
     reads = " ".join(query["sql"] for query in queries.captured_queries)
     assert "user_prompt" not in reads and "tasks_brandset" not in reads  # no timeline, no brand sets
