@@ -142,6 +142,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Vary: HX-Request on every response: any page may answer htmx with a fragment of itself.
+    "tasks.fragments.VaryOnHtmxMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the login page with its message.
     "axes.middleware.AxesMiddleware",
 ]

@@ -12,7 +12,6 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django.views.decorators.vary import vary_on_headers
 
 from tasks import labels as label_services
 from tasks.fragments import wants_fragment
@@ -48,7 +47,6 @@ def _task_or_404(getter, task_id):
 
 @require_GET
 @permission_required("tasks.view_task", raise_exception=True)
-@vary_on_headers("HX-Request")
 def task_list(request):
     form, filters, sort = _filter_form(request)
     data = getattr(form, "cleaned_data", {})
@@ -203,7 +201,6 @@ def task_resolve(request, task_id):
 
 @require_GET
 @permission_required("tasks.view_task", raise_exception=True)
-@vary_on_headers("HX-Request")
 def tag_list(request):
     q = request.GET.get("q", "").strip()[:255]
     sort = request.GET.get("sort", "-last")
@@ -214,7 +211,6 @@ def tag_list(request):
 
 @require_GET
 @permission_required("tasks.view_task", raise_exception=True)
-@vary_on_headers("HX-Request")
 def tag_detail(request, tag: str):
     prompt = request.GET.get("prompt")
     prompt = prompt[:500] if prompt is not None else None

@@ -8,7 +8,6 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django.views.decorators.vary import vary_on_headers
 
 from tasks.builder.forms import TaskRequestForm, catalog_for
 from tasks.builder.views import builder_with_errors
@@ -104,7 +103,6 @@ def monitor_estimate_view(request):
 
 @permission_required("tasks.view_monitor", raise_exception=True)
 @require_GET
-@vary_on_headers("HX-Request")
 def monitor_detail(request, slug: str):
     monitor = get_object_or_404(
         Monitor.objects.select_related("owner", "template_version__template"), slug=slug
