@@ -42,3 +42,28 @@ def test_a_member_is_refused_every_admin_page(page, login, member_user, browser_
         assert page.get_by_role("heading", name="You can't open this page").is_visible()
     # Chromium logs each refused page as a console error; those are the point of this test.
     browser_errors[:] = [error for error in browser_errors if "status of 403" not in error]
+
+
+def test_a_spend_period_picked_in_place_is_the_whole_page_again_after_the_back_button(
+    page, login, team_admin, some_spend
+):
+    """The custom period swaps the report with htmx and pushes its URL; coming back to that URL after
+    another page shows the whole spend page, not the report fragment alone (Vary: HX-Request)."""
+    login(team_admin.get_username())
+    page.goto("/spend/")
+    # (on a wide screen the panel is always open)
+    page.get_by_role("combobox", name="Over time by").select_option("week")
+    page.evaluate("window.stillTheSamePage = true")
+    page.get_by_role("button", name="Show").click()
+
+    page.wait_for_url(lambda url: "by=week" in url)
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.stillTheSamePage") is True  # swapped in place
+    page.get_by_role("link", name="Tasks", exact=True).click()  # another page, a whole load
+    page.wait_for_url(lambda url: url.endswith("/tasks/"))
+    page.go_back()
+
+    page.wait_for_url(lambda url: "by=week" in url)
+    assert page.get_by_role("heading", name="Spend", exact=True).is_visible()
+    assert page.get_by_role("link", name="Export CSV").is_visible()
+    assert page.get_by_role("heading", name="By person").is_visible()

@@ -170,3 +170,45 @@ def test_on_a_phone_in_dark_mode_a_tags_timeline_shows_what_changed_and_opens_th
     assert scroll_width <= width, f"the tag page scrolls sideways: {scroll_width}px in {width}px"
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert sum(int(c) for c in re.findall(r"\d+", background)[:3]) < 3 * 128, f"not dark: {background}"
+
+
+def test_picking_a_prompt_swaps_the_timeline_and_coming_back_to_its_url_shows_the_whole_page(
+    logged_in_page, user
+):
+    """The prompt picker swaps the timeline in place with htmx and pushes `?prompt=` to the URL. Leaving
+    for another page and coming back (the back button) shows the whole tag page, never the swapped
+    fragment alone: every response varies on HX-Request (tasks/fragments.py)."""
+    page = logged_in_page
+    now = timezone.now()
+    for hours, prompt, text in (
+        (3, "Best parks?", "Disneyland."),
+        (2, "Best rides?", "Big Thunder."),
+        (1, "Best rides?", "Space Mountain."),
+    ):
+        make_task(
+            tag=TAG,
+            user_prompt=prompt,
+            answer_text=text,
+            submitted_by=user,
+            created_at=now - timedelta(hours=hours),
+        )
+    page.goto(f"/tags/{TAG}/")
+    expect(page.locator("ol.runs")).to_contain_text("Space Mountain.")
+    page.evaluate("window.stillTheSamePage = true")
+
+    page.get_by_label("Prompt").select_option("Best parks?")
+
+    expect(page).to_have_url(re.compile(r"\?prompt=Best\+parks%3F$|\?prompt=Best%20parks%3F$"))
+    expect(page.locator("ol.runs")).to_contain_text("Disneyland.")
+    expect(page.locator("ol.runs")).not_to_contain_text("Space Mountain.")
+    assert page.evaluate("window.stillTheSamePage") is True  # swapped in place, not reloaded
+    expect(page.get_by_test_id("tag-count")).to_have_text("3")
+
+    page.locator("ol.runs li.run header a").first.click()  # the run's task page, a whole page load
+    expect(page.locator("h1")).to_be_visible()
+    page.go_back()
+
+    expect(page).to_have_url(re.compile(r"\?prompt="))
+    expect(page.get_by_test_id("tag-count")).to_have_text("3")  # the whole page, its totals included
+    expect(page.locator("nav.crumbs")).to_be_visible()
+    expect(page.locator("ol.runs")).to_contain_text("Disneyland.")
