@@ -12,14 +12,14 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from tasks.models import Task, TaskEvent, TaskLabel
+from tasks.models import MONEY, Task, TaskEvent, TaskLabel
 from tasks.prompt_templates.services import template_variables
 
 PAGE_SIZE = 50
@@ -220,15 +220,41 @@ def _cursor_encode(value, pk) -> str:
 
 
 def _cursor_decode(cursor: str, field_name: str):
+    """The (sort value, id) a cursor carries: an aware time the database can store, or an amount the
+    money columns can hold; anything else (an edited or made-up cursor) is InvalidCursor."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, pk = json.loads(raw)
-        parsed = parse_datetime(value) if field_name == "created_at" else Decimal(value)
-        if parsed is None:
-            raise ValueError(value)
-        return parsed, uuid.UUID(pk)
-    except (binascii.Error, ValueError, TypeError, InvalidOperation, UnicodeDecodeError) as exc:
+        if not (isinstance(value, str) and isinstance(pk, str)):
+            raise TypeError(value, pk)
+        return _cursor_value(value, field_name), uuid.UUID(pk)
+    except (
+        binascii.Error,
+        ValueError,
+        TypeError,
+        InvalidOperation,
+        UnicodeDecodeError,
+        OverflowError,
+    ) as exc:
         raise InvalidCursor(cursor) from exc
+
+
+# An amount a money column cannot hold: MONEY's digits before the point.
+_MONEY_LIMIT = Decimal(10) ** (MONEY["max_digits"] - MONEY["decimal_places"])
+
+
+def _cursor_value(value: str, field_name: str) -> datetime | Decimal:
+    if field_name == "created_at":
+        parsed = parse_datetime(value)
+        if parsed is None or parsed.tzinfo is None:
+            raise ValueError(value)
+        return parsed.astimezone(UTC)  # OverflowError past year 1 or 9999 in UTC
+    amount = Decimal(value)
+    if not amount.is_finite() or abs(amount) >= _MONEY_LIMIT:
+        raise ValueError(value)
+    if amount.as_tuple().exponent < -MONEY["decimal_places"]:  # 1E-999999: more places than stored
+        raise ValueError(value)
+    return amount
 
 
 def _seek(tasks: QuerySet[Task], field_name: str, descending: bool, cursor: str, forward: bool):

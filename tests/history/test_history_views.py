@@ -1,5 +1,6 @@
 """The task list, task page, exports, tags and home as a member uses them."""
 
+import base64
 import csv
 import io
 import json
@@ -1015,3 +1016,38 @@ def test_picking_a_prompt_swaps_in_the_timeline_the_full_page_shows_and_reads_no
     assert "a.example" not in swapped
     unknown = reverse("history:tag_detail", kwargs={"tag": "nope"})
     assert member_client.get(unknown, headers={"HX-Request": "true"}).status_code == 404
+
+
+def _cursor(value, pk) -> str:
+    return base64.urlsafe_b64encode(json.dumps([value, pk]).encode()).decode().rstrip("=")
+
+
+UUID = "01a24d6e-86eb-7717-a534-6f4a94f0d2cd"
+MADE_UP_CURSORS = [
+    ("-created", ["2026-01-01T00:00:00+00:00", 1]),  # an id that is not a string
+    ("-created", ["2026-01-01T00:00:00+00:00", [UUID]]),
+    ("created", [True, UUID]),
+    ("-created", ["9999-12-31T23:59:59-23:59", UUID]),  # past year 9999 in UTC
+    ("-created", ["0001-01-01T00:00:00+23:59", UUID]),  # before year 1 in UTC
+    ("-created", ["2026-01-01T00:00:00", UUID]),  # no time zone: no cursor of the list has none
+    ("-cost", ["NaN", UUID]),
+    ("cost", ["Infinity", UUID]),
+    ("-cost", ["-Infinity", UUID]),
+    ("cost", ["sNaN", UUID]),
+    ("-cost", ["1E+30", UUID]),  # more than a money column holds
+    ("cost", ["1E-999999", UUID]),  # more decimal places than it holds
+    ("-cost", [0.5, UUID]),
+]
+
+
+@pytest.mark.parametrize(("sort", "cursor"), MADE_UP_CURSORS)
+@pytest.mark.parametrize("direction", ["after", "before"])
+def test_a_made_up_page_link_shows_the_first_page_with_a_notice(member_client, sort, cursor, direction):
+    task = make_task(user_prompt="Still listed")
+
+    response = member_client.get(LIST, {"sort": sort, direction: _cursor(*cursor)})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "That page link is not valid any more; showing the first page." in page
+    assert _ids(response) == [str(task.pk)]
