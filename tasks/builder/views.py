@@ -238,7 +238,9 @@ def _prefill(request: HttpRequest) -> tuple[providers.ProviderRules, dict]:
         if query.get("version"):
             version = versions.filter(pk=_int(query["version"])).first()
         else:
-            version = versions.filter(template_id=_int(query["template"])).order_by("-number").first()
+            # template__pk, not template_id: a pk lookup answers none for an id beyond the column's range
+            # (as ?version does), where the foreign key's own column would hand the database a huge int.
+            version = versions.filter(template__pk=_int(query["template"])).order_by("-number").first()
         if version is None:
             raise Http404("No such template.")
         rules = providers.provider_rules(version.template.provider)

@@ -177,6 +177,16 @@ def test_running_a_template_prefills_the_builder_and_asks_for_the_variables(
     assert "From template" in html
 
 
+@pytest.mark.parametrize("key", ["template", "version"])
+@pytest.mark.parametrize("value", ["99999999999999999999", "-99999999999999999999", "9" * 400, "abc"])
+def test_a_template_or_version_id_that_cannot_exist_is_a_404(member_client, member_user, key, value):
+    template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+
+    response = member_client.get(reverse("builder:new"), {key: value})
+
+    assert response.status_code == 404
+
+
 def test_a_task_records_the_template_version_and_is_sent_filled(member_client, member_user, credential):
     from tasks.upstream.outcomes import StatusClass, TaskOutcome
 
