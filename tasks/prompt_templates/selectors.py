@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Sum
 
 from tasks.history.selectors import variable_items
@@ -47,6 +48,8 @@ def batch_list(*, template_id: int | None = None, page: int = 1) -> tuple[list[B
     if template_id is not None:
         batches = batches.filter(template_version__template_id=template_id)
     start = (max(page, 1) - 1) * BATCH_PAGE_SIZE
+    if start + BATCH_PAGE_SIZE + 1 > connection.ops.integer_field_range("BigIntegerField")[1]:
+        return [], False  # a page past any batch whose OFFSET the database cannot take: empty, as others past
     found = list(batches[start : start + BATCH_PAGE_SIZE + 1])
     more = len(found) > BATCH_PAGE_SIZE
     rows = {batch.pk: BatchRow(batch=batch) for batch in found[:BATCH_PAGE_SIZE]}

@@ -538,6 +538,20 @@ def test_the_batch_list_shows_who_when_what_how_far_and_cost(member_client, temp
     assert "Nightly dishes" in of_template and "Someone else" not in of_template
 
 
+@pytest.mark.parametrize("page", ["2", "99999999999999999999", "9" * 400])
+def test_a_batch_list_page_past_the_end_is_empty_and_says_so(member_client, template, page):
+    Batch.objects.create(name="Nightly dishes", template_version=template.versions.get())
+
+    for query in ({"page": page}, {"page": page, "template": template.pk}):
+        response = member_client.get(reverse("prompt_templates:batch_list"), query)
+
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "Nightly dishes" not in html and "No batches yet" not in html
+        assert f"No batches on page {page}: the list ends before it." in html
+        assert "Newest batches</a>" in html and 'rel="next"' not in html
+
+
 def test_the_batch_list_is_in_the_nav_and_on_each_templates_page(member_client, template):
     home = member_client.get("/").content.decode()
     assert f'href="{reverse("prompt_templates:batch_list")}"' in home
