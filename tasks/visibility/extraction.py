@@ -76,11 +76,15 @@ def parse_domains(domains: str) -> tuple[str, ...]:
 
 
 def domain_of(value: str) -> str:
-    """`https://www.Acme.com/x` -> `acme.com`; a bare domain as it is, lowercased."""
+    """`https://www.Acme.com/x` -> `acme.com`; a bare domain as it is, lowercased; "" for what has no
+    host, including what urlsplit cannot read (`[]`, `http://[::1`), as `results.citation_domain` does."""
     value = (value or "").strip().lower()
     if not value:
         return ""
-    host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
+    try:
+        host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
+    except ValueError:  # a bracketed host that is not an IPv6 address, or an unclosed bracket
+        return ""
     return host.removeprefix("www.").rstrip(".")
 
 

@@ -113,7 +113,8 @@ def brand_edit(request, set_id: int, brand_id: int | None = None):
 @permission_required("tasks.change_brandset", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def brand_remove(request, set_id: int, brand_id: int):
-    brand = get_object_or_404(Brand, pk=brand_id, brand_set_id=set_id)
+    # brand_set__pk, not brand_set_id: a pk lookup finds nothing (a 404) for an id beyond the column's range.
+    brand = get_object_or_404(Brand, pk=brand_id, brand_set__pk=set_id)
     if request.method == "POST":
         brand_delete(brand=brand)
         messages.success(request, f"Brand “{brand.name}” deleted.")

@@ -5,6 +5,7 @@ from tasks.visibility.extraction import (
     BrandRule,
     Matcher,
     analyse,
+    domain_of,
     highlight,
     parse_aliases,
     parse_domains,
@@ -131,3 +132,15 @@ def test_empty_and_odd_inputs():
     assert (
         analyse(Matcher([_rule(1, "Acme", domains="acme.com")]), "x", [None, {"url": 5}]).citation_count == 1
     )
+
+
+def test_a_url_urlsplit_cannot_read_is_no_domain_and_extraction_goes_on():
+    assert domain_of("[]") == "" and domain_of("http://[::1") == "" and domain_of("https://[x]/a") == ""
+    assert parse_domains("[]\nhttp://[::1, https://www.Acme.com/") == ("acme.com",)
+    citations = [{"url": "http://[::1"}, {"domain": "[]"}, {"url": "https://acme.com/a"}, {"url": "//[x"}]
+
+    findings = analyse(Matcher([_rule(1, "Acme", domains="[]\nacme.com")]), "Nothing named here.", citations)
+
+    acme = findings.brands[1]
+    assert (acme.citation_count, acme.citation_rank) == (1, 3)
+    assert findings.citation_count == 4

@@ -208,6 +208,56 @@ def test_bad_brand_input_is_shown_back_not_saved(client, member_user, brand_set)
     assert brand_set.brands.count() == 4
 
 
+@pytest.mark.parametrize("domains", ["[]", "http://[::1", "acme.com, []"])
+def test_a_domain_urlsplit_cannot_read_is_a_field_error_with_the_input_kept(
+    client, member_user, brand_set, domains
+):
+    client.force_login(member_user)
+    globex = brand_set.brands.get(name="Globex")
+    for url in (
+        reverse("visibility:brand_create", args=[brand_set.pk]),
+        reverse("visibility:brand_edit", args=[brand_set.pk, globex.pk]),
+    ):
+        name = "Newco" if "new" in url else "Globex"
+        response = client.post(url, {"name": name, "aliases": "Newco Parks", "domains": domains})
+
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        bad = "[]" if "[]" in domains else "http://[::1"
+        assert f"Not a domain: {bad}." in html
+        assert (
+            f'value="{name}"' in html
+            and "Newco Parks</textarea>" in html
+            and f">\n{domains}</textarea>" in html
+        )
+    assert brand_set.brands.count() == 4
+    assert brand_set.brands.get(pk=globex.pk).domains == "globex.com"
+
+
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_set_or_brand_id_that_cannot_exist_is_a_404(client, team_admin, brand_set, method):
+    client.force_login(team_admin)
+    brand = brand_set.brands.first()
+    urls = [f"/visibility/sets/{HUGE}/{tail}" for tail in ("", "export.csv", "edit/", "delete/", "test/")]
+    urls += [f"/visibility/sets/{HUGE}/{tail}" for tail in ("answers/", "brands/new/", f"brands/{brand.pk}/")]
+    urls += [
+        f"/visibility/sets/{HUGE}/brands/{brand.pk}/delete/",
+        f"/visibility/sets/{HUGE}/brands/1/delete/",
+    ]
+    urls += [
+        f"/visibility/sets/{brand_set.pk}/brands/{HUGE}/",
+        f"/visibility/sets/{brand_set.pk}/brands/{HUGE}/delete/",
+    ]
+    for url in urls:
+        if method == "post" and url.endswith(("export.csv", "answers/", f"/visibility/sets/{HUGE}/")):
+            continue  # GET only
+        assert getattr(client, method)(url).status_code == 404, url
+    assert brand_set.brands.count() == 4
+
+
 @pytest.mark.parametrize(
     "query",
     [
