@@ -85,20 +85,20 @@ class Cadence:
             raise CadenceError("The end date is before the start date.")
 
     def next_after(self, moment: datetime) -> datetime | None:
-        """The first slot strictly after `moment` (UTC), or None if none is left before the end date."""
+        """The first slot strictly after `moment` (UTC), or None if none is left before the end date (or
+        before the calendar's end: no date at the ends of year 1 or 9999 overflows)."""
         zone = self.zone
-        if self.start_date is not None:
-            start = datetime.combine(self.start_date, time(0), tzinfo=zone) - timedelta(microseconds=1)
-            moment = max(moment, start)
-        end = (
-            datetime.combine(self.end_date + timedelta(days=1), time(0), tzinfo=zone)
-            if self.end_date is not None
-            else None
-        )
-        slot = self._next_raw(moment.astimezone(zone))
-        if slot is None or (end is not None and slot >= end):
+        try:
+            local = moment.astimezone(zone)
+            if self.start_date is not None and self.start_date > local.date():
+                start = datetime.combine(self.start_date, time(0), tzinfo=zone) - timedelta(microseconds=1)
+                local = start.astimezone(zone)
+            slot = self._next_raw(local)
+            if slot is None or (self.end_date is not None and slot.date() > self.end_date):
+                return None
+            return slot.astimezone(UTC)
+        except OverflowError:  # a slot past 9999-12-31: there is none
             return None
-        return slot.astimezone(UTC)
 
     def slots_between(self, after: datetime, until: datetime, *, limit: int = 10_000) -> list[datetime]:
         """The slots in (after, until], at most `limit`."""

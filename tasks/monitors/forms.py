@@ -7,6 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.text import slugify
 
+from tasks.form_fields import DayField
 from tasks.models import (
     Alert,
     AlertDestination,
@@ -77,8 +78,8 @@ class MonitorForm(forms.Form):
         max_length=120, required=False, label="Cron expression", help_text="e.g. 0 9 * * 1-5"
     )
     time_zone = forms.ChoiceField(choices=(), initial="UTC")
-    start_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start_date = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     cap_per_run = forms.DecimalField(
         max_digits=12, decimal_places=2, min_value=0, required=False, label="Cap per run ($)"
     )

@@ -64,3 +64,19 @@ def test_weekdays_are_monday_based_and_in_the_time_zone():
 def test_a_cadence_that_cannot_run_is_refused_with_a_reason(cadence, message):
     with pytest.raises(CadenceError, match=message):
         cadence.check()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"])
+@pytest.mark.parametrize("kind", ["daily", "every_n_days"])
+def test_dates_at_the_calendars_ends_give_slots_or_none_never_an_overflow(zone, kind):
+    def cadence(**dates):
+        return Cadence(kind=kind, time_zone=zone, time_of_day=time(23, 30), interval_days=3, **dates)
+
+    assert cadence(start_date=date.min).next_after(MARCH) is not None
+    assert cadence(end_date=date.max).next_after(MARCH) is not None
+    assert cadence(start_date=date.min, end_date=date.max).slots_between(
+        MARCH, datetime(2026, 4, 1, tzinfo=UTC)
+    )
+    last = cadence(start_date=date(9999, 12, 31))
+    assert last.next_after(datetime(9999, 12, 31, 23, 59, tzinfo=UTC)) is None
+    assert last.next_after(MARCH) is None or last.next_after(MARCH).year == 9999

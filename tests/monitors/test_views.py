@@ -56,6 +56,31 @@ def test_bad_rows_and_a_bad_cron_are_reported_and_the_input_kept(member_client, 
     assert not Monitor.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "dates", [{"start_date": "0001-01-01"}, {"end_date": "9999-12-31"}, {"start_date": "9999-12-31"}]
+)
+def test_a_date_at_the_calendars_ends_is_a_field_error_with_the_input_kept(
+    member_client, credential, catalog, member_user, dates
+):
+    monitor = make_monitor(credential=credential, owner=member_user, now=datetime.now(UTC))
+    ((field, value),) = dates.items()
+    for url in (reverse("monitors:create"), reverse("monitors:edit", args=[monitor.slug])):
+        response = member_client.post(url, form_data(monitor.template_version, name="Hotels 2", **dates))
+
+        assert response.status_code == 200, url
+        page = response.content.decode()
+        assert page.count("Give a date between 2000 and 2999.") == 1
+        assert f'name="{field}" value="{value}"' in page and "Hotels 2" in page and "Berlin" in page
+    estimate = member_client.post(
+        reverse("monitors:estimate"),
+        form_data(monitor.template_version, **dates),
+        headers={"HX-Request": "true"},
+    )
+    assert estimate.status_code == 200
+    assert "The estimate shows once the form is complete." in estimate.content.decode()
+    assert Monitor.objects.get() == monitor and Monitor.objects.get().name == "Hotels"
+
+
 def test_the_estimate_shows_the_cost_per_run_and_month_and_the_budgets(member_client, credential, catalog):
     from decimal import Decimal
 
