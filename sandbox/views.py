@@ -141,7 +141,9 @@ def _answer(
     log |= {"function": function, "account": account or ""}
 
     expected_method = "POST" if function in POST_FUNCTIONS else "GET"
-    tasks, problem = _parse_tasks(request.body) if request.method == "POST" else (None, "")
+    # Only a function that takes a POST reads the body; any other POST is a 405 whatever it carries.
+    wants_body = request.method == "POST" and expected_method == "POST"
+    tasks, problem = _parse_tasks(request.body) if wants_body else (None, "")
     if tasks is not None:
         log["tasks_in_body"] = len(tasks)
 
@@ -209,6 +211,7 @@ def llm_responses(request: HttpRequest, route: str, provider: str, function: str
 
 
 @login_not_required
+@csrf_exempt  # a program's POST here is the API's 405, not a CSRF page, and its form is never parsed
 def task_get(request: HttpRequest, route: str, provider: str, task_id: str) -> HttpResponse:
     return _answer(request, route=route, provider=provider, function="task_get", task_id=task_id)
 

@@ -744,6 +744,30 @@ def test_wrong_method_is_405(client):
     assert post(client, "chat_gpt", "models", [], route=DATAFORSEO, auth=BASIC).status_code == 405
 
 
+@pytest.mark.parametrize("enforce_csrf", [False, True])
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [(b"", "application/x-www-form-urlencoded"), (b"a=1&b=2", "application/x-www-form-urlencoded"),
+     (b"", "application/json"), (b'[{"id": "x"}]', "application/json"), ({}, None), ({"a": "1"}, None)],
+    ids=["empty-form", "form", "empty-json", "json", "empty-multipart", "multipart"],
+)  # fmt: skip
+def test_a_post_to_task_get_is_the_apis_405_whatever_its_body(body, content_type, enforce_csrf):
+    client = Client(enforce_csrf_checks=enforce_csrf)
+    for route, auth in ((AISA, BEARER), (DATAFORSEO, BASIC)):
+        url = f"{route}/chat_gpt/llm_responses/task_get/abc-1"
+        as_form = {} if content_type is None else {"content_type": content_type}  # None: a multipart form
+
+        response = client.post(url, body, **as_form, **auth)
+
+        assert response.status_code == 405, (route, response.content)
+        assert response["Allow"] == "GET"
+        payload = response.json()
+        if route == AISA:
+            assert payload["error"]["code"] == "method_not_allowed"
+        else:
+            assert (payload["status_code"], payload["tasks"]) == (40405, None)
+
+
 @pytest.mark.parametrize(
     "body",
     [b"not json", b"{}", b"[]", b'"a string"', b"null", b"\xff\xfe\x00", b'[{"user_prompt": ', b"[[1], 2]"],
