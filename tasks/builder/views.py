@@ -117,7 +117,8 @@ def _blocking(form: TaskRequestForm) -> list[str]:
         if errors[0] in seen:
             continue  # a cross-field error is listed once, under its first field
         seen.add(errors[0])
-        label = form.fields[name].label if name in form.fields else "Form"
+        # The bound field's label: a field without one (the hidden provider) is named from its name.
+        label = form[name].label if name in form.fields else "Form"
         reasons.append(f"{label}: {errors[0]}")
     return reasons
 

@@ -625,3 +625,20 @@ def test_the_forms_default_button_submits_the_task_never_adds_a_turn(member_clie
     )
     assert 'class="default-submit"' in first and "name=" not in first
     assert 'data-enter-button="#submit-button"' in html
+
+
+@pytest.mark.parametrize("provider", ["", "CHAT_GPT", "unknown"])
+def test_a_bad_provider_is_named_in_the_reasons_submit_is_held(
+    member_client, credential, accepted_post, provider
+):
+    """The provider is a hidden field with no label of its own: its error is listed under its name."""
+    data = form_data("chat_gpt", credential, user_prompt="Keep this text")
+    data["provider"] = provider
+
+    response = member_client.post(reverse("builder:new"), data)
+
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert "<li>Provider: " in html and "None:" not in html
+    assert "Keep this text</textarea>" in html
+    assert Task.objects.count() == 0 and accepted_post.call_count == 0
