@@ -111,10 +111,6 @@ class TagSummary:
     domains_sampled: int = 0
     recent: list[TaskRow] = field(default_factory=list)
 
-    @property
-    def runs(self) -> list[AnswerRun]:
-        return self.answers.runs
-
 
 TAG_DOMAIN_SAMPLE = 500
 
@@ -243,7 +239,7 @@ _PROMPTS_SQL = """
     SELECT user_prompt, COUNT(*), COUNT(CASE WHEN status = %s THEN 1 END), MIN(place) AS newest
     FROM (
         SELECT user_prompt, status, ROW_NUMBER() OVER (ORDER BY created_at DESC, id DESC) AS place
-        FROM ({window}) window_tasks
+        FROM ({inner}) window_tasks
     ) numbered
     GROUP BY user_prompt ORDER BY newest LIMIT %s
 """
@@ -253,18 +249,26 @@ def _prompts(tasks) -> list[dict]:
     """The prompts of the newest TAG_PROMPT_WINDOW of `tasks` (read through the tag index, so the choice
     stays cheap however long the tag's history is), with their number of tasks and completed tasks."""
     window = tasks.order_by("-created_at", "-id").values("user_prompt", "status", "created_at", "id")
-    sql, params = window[:TAG_PROMPT_WINDOW].query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(_PROMPTS_SQL.replace("{window}", sql), (Task.Status.COMPLETED, *params, TAG_PROMPTS))
-        rows = cursor.fetchall()
+    rows = _around(
+        window[:TAG_PROMPT_WINDOW], _PROMPTS_SQL, before=(Task.Status.COMPLETED,), after=(TAG_PROMPTS,)
+    )
     return [{"user_prompt": prompt, "n": n, "completed": completed} for prompt, n, completed, _ in rows]
+
+
+def _around(queryset, sql: str, *, before: tuple = (), after: tuple = ()) -> list[tuple]:
+    """The rows of `sql` run around `queryset`'s own SQL (in place of `{inner}`): parameters `before` it,
+    the queryset's, then `after` it."""
+    inner, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql.replace("{inner}", inner), (*before, *params, *after))
+        return cursor.fetchall()
 
 
 # The sample's size, then each domain with the number of the sample's answers citing it (once per answer):
 # a domain is a non-empty string in a citation object, anything else in a stored list is skipped. The most
 # cited first, ties by name (byte order, as Python sorts), so the list is the same on every load.
 _DOMAINS_SQL = """
-    WITH sample AS ({sample})
+    WITH sample AS ({inner})
     SELECT NULL, COUNT(*) FROM sample
     UNION ALL
     SELECT * FROM (
@@ -301,12 +305,9 @@ def _cited_domains(completed) -> tuple[int, list[tuple[str, int]]]:
     domains they cite most: one query, counted by the database, so 500 citation lists are not decoded
     in Python for 30 rows."""
     sample = completed.order_by("-created_at").values("id", "citations")[:TAG_DOMAIN_SAMPLE]
-    sql, params = sample.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cited, byte_order = _CITED[connection.vendor]
-        query = _DOMAINS_SQL.replace("{cited}", cited).replace("{byte_order}", byte_order)
-        cursor.execute(query.replace("{sample}", sql), (*params, TAG_DOMAINS))
-        rows = cursor.fetchall()
+    cited, byte_order = _CITED[connection.vendor]
+    query = _DOMAINS_SQL.replace("{cited}", cited).replace("{byte_order}", byte_order)
+    rows = _around(sample, query, after=(TAG_DOMAINS,))
     sampled = next(n for domain, n in rows if domain is None)
     domains = sorted(
         ((domain, n) for domain, n in rows if domain is not None), key=lambda row: (-row[1], row[0])

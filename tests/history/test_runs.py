@@ -44,7 +44,7 @@ def test_the_timeline_of_a_tag_is_the_html_its_template_wrote():
             resolved_model_name=HOSTILE if days == 2 else "",
             citations=[{"url": "https://acme.example/", "domain": "acme.example", "cited_text": "Acme"}],
         )
-    runs = tag_summary(tag="t").runs
+    runs = tag_summary(tag="t").answers.runs
     assert [run.changed for run in runs] == [False, False, True, True]
 
     for zone in ("UTC", "Pacific/Chatham"):  # local time, as the template's date filter shows it

@@ -85,16 +85,16 @@ def test_tag_summary_totals_cover_all_tasks_and_runs_are_oldest_first():
     assert summary.count == 3
     assert summary.spend == a.spend + b.spend + c.spend
     assert summary.provisional_spend == c.spend
-    assert [run.task.pk for run in summary.runs] == [a.pk, b.pk]
-    assert summary.runs[1].changed
-    assert "<del>one</del>" in summary.runs[1].diff_html
+    assert [run.task.pk for run in summary.answers.runs] == [a.pk, b.pk]
+    assert summary.answers.runs[1].changed
+    assert "<del>one</del>" in summary.answers.runs[1].diff_html
 
 
 def test_tag_summary_picks_the_requested_prompt():
     make_task(tag="t", user_prompt="first")
     make_task(tag="t", user_prompt="second")
 
-    assert tags.tag_summary(tag="t", prompt="first").runs[0].task.user_prompt == "first"
+    assert tags.tag_summary(tag="t", prompt="first").answers.runs[0].task.user_prompt == "first"
 
 
 def test_home_summary_counts_only_this_month(member_user):
