@@ -101,6 +101,19 @@ def monitor_estimate_view(request):
     return render(request, "tasks/monitors/form.html#estimate", {"form": form, "estimate": estimate})
 
 
+def _detail_context(page, destination_form, *, prompt: str | None = None) -> dict:
+    """The monitor page's context, as the page shows it and as an invalid destination re-renders it."""
+    monitor = page.monitor
+    return {
+        "page": page,
+        "monitor": monitor,
+        "answers": tag_answers(tag=monitor.tag, prompt=prompt),
+        "tag": monitor.tag,
+        "destination_form": destination_form,
+        "destinations": _with_kinds(monitor.alert_destinations.all(), scope="monitor"),
+    }
+
+
 @permission_required("tasks.view_monitor", raise_exception=True)
 @require_GET
 def monitor_detail(request, slug: str):
@@ -110,14 +123,7 @@ def monitor_detail(request, slug: str):
     page = selectors.monitor_page(monitor=monitor)
     if wants_fragment(request):  # the runs table alone: nothing else is read
         return render(request, "tasks/monitors/detail.html#runs", {"page": page, "monitor": monitor})
-    context = {
-        "page": page,
-        "monitor": monitor,
-        "answers": tag_answers(tag=monitor.tag, prompt=request.GET.get("prompt", None)),
-        "tag": monitor.tag,
-        "destination_form": DestinationForm(),
-        "destinations": _with_kinds(monitor.alert_destinations.all(), scope="monitor"),
-    }
+    context = _detail_context(page, DestinationForm(), prompt=request.GET.get("prompt", None))
     if request.user.has_perm("tasks.view_brandset"):
         visibility_url = reverse("monitors:visibility", args=[monitor.slug])
         context["tag_changes"] = tag_changes(tag=monitor.tag, page_url=visibility_url)
@@ -186,15 +192,7 @@ def monitor_destination_add(request, slug: str):
         services.destination_add(actor=request.user, monitor=monitor, **_destination_data(form))
         messages.success(request, "Alert destination added.")
         return redirect("monitors:detail", slug=monitor.slug)
-    page = selectors.monitor_page(monitor=monitor)
-    context = {
-        "page": page,
-        "monitor": monitor,
-        "answers": tag_answers(tag=monitor.tag),
-        "tag": monitor.tag,
-        "destination_form": form,
-        "destinations": _with_kinds(monitor.alert_destinations.all(), scope="monitor"),
-    }
+    context = _detail_context(selectors.monitor_page(monitor=monitor), form)
     return render(request, "tasks/monitors/detail.html", context, status=400)
 
 
