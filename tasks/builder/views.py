@@ -200,11 +200,15 @@ def _context(form, *, shown, oob=False, submit_error="", user=None, **extra) -> 
     }
 
 
-def _template_for(form: TaskRequestForm):
-    version_id = form.data.get("template_version")
-    if not version_id or not str(version_id).isdigit():
+def _template_for(form: TaskRequestForm) -> PromptTemplateVersion | None:
+    """The template version the form came from: only one of the form's own provider, since a provider
+    tab carries the hidden field over and a task must not claim a template it was not made from. An id of no
+    version (its template deleted meanwhile) is none, so it does not hold back the submission."""
+    version_id = _int(form.data.get("template_version"))  # "²" is a digit that int() refuses
+    if version_id <= 0:
         return None
-    return PromptTemplateVersion.objects.select_related("template").filter(pk=version_id).first()
+    versions = PromptTemplateVersion.objects.select_related("template")
+    return versions.filter(pk=version_id, template__provider=form.rules.slug).first()
 
 
 def _render_builder(request, form, *, shown, status=200, submit_error="", **extra) -> HttpResponse:

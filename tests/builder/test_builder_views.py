@@ -642,3 +642,71 @@ def test_a_bad_provider_is_named_in_the_reasons_submit_is_held(
     assert "<li>Provider: " in html and "None:" not in html
     assert "Keep this text</textarea>" in html
     assert Task.objects.count() == 0 and accepted_post.call_count == 0
+
+
+# --- the template a task came from ----------------------------------------------------------------------
+
+
+def _template_version(provider, user):
+    from tasks.prompt_templates.services import template_create
+
+    template = template_create(
+        name=f"{provider} template", provider=provider, fields={"user_prompt": "Hi"}, user=user
+    )
+    return template.versions.get()
+
+
+def test_a_task_records_its_own_providers_template_version_never_another_providers(
+    member_client, member_user, credential, accepted_post
+):
+    claude_version = _template_version("claude", member_user)
+    chat_gpt_version = _template_version("chat_gpt", member_user)
+
+    member_client.post(
+        reverse("builder:new"),
+        form_data("claude", credential, template_version=chat_gpt_version.pk, idempotency_key="other"),
+    )
+    member_client.post(
+        reverse("builder:new"),
+        form_data("claude", credential, template_version=claude_version.pk, idempotency_key="own"),
+    )
+
+    assert Task.objects.get(idempotency_key="other").template_version is None
+    assert Task.objects.get(idempotency_key="own").template_version == claude_version
+    assert accepted_post.call_count == 0  # only planned: nothing is sent
+
+
+def test_the_page_shows_no_banner_for_another_providers_template(member_client, member_user, credential):
+    chat_gpt_version = _template_version("chat_gpt", member_user)
+    data = form_data("chat_gpt", credential, template_version=chat_gpt_version.pk, user_prompt="Kept")
+    data["switch"] = "claude"  # a provider tab pressed without JavaScript carries the hidden field over
+
+    html = member_client.post(reverse("builder:new"), data).content.decode()
+
+    assert 'name="use_reasoning"' in html  # the Claude form
+    assert "From template" not in html
+    assert "Save as a new version" not in html
+
+
+@pytest.mark.parametrize("value", ["²", "-1", "9" * 400, "12345"])
+def test_a_template_version_id_of_no_version_never_breaks_the_page_or_lands_on_a_task(
+    member_client, credential, accepted_post, value
+):
+    data = form_data("claude", credential, template_version=value)
+
+    response = member_client.post(reverse("builder:new"), data)
+
+    assert response.status_code in (302, 422)  # "²" is not a whole number: the form says so
+    assert not Task.objects.filter(template_version__isnull=False).exists()
+
+
+def test_another_providers_form_is_not_saved_as_a_version_of_the_template(
+    member_client, member_user, credential
+):
+    chat_gpt_version = _template_version("chat_gpt", member_user)
+    data = form_data("claude", credential, template_version=chat_gpt_version.pk)
+
+    response = member_client.post(reverse("prompt_templates:save"), {**data, "save_as": "version"})
+
+    assert response.status_code == 422
+    assert chat_gpt_version.template.versions.count() == 1
