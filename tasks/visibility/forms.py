@@ -16,7 +16,7 @@ MAX_TEST_TEXT = 100_000
 class VisibilityFilterForm(SpendFilterForm):
     """The spend page's period and granularity, and on a tag's page the brand set to read it with."""
 
-    set = forms.CharField(required=False, widget=forms.HiddenInput, max_length=20)
+    set = forms.CharField(required=False, widget=forms.HiddenInput, max_length=20, label="Brand set")
 
 
 def _lines(value: str) -> list[str]:
@@ -119,19 +119,38 @@ class MatchTestForm(forms.Form):
 
 
 class AnswersForm(forms.Form):
-    """Which answers behind a figure; anything wrong falls back to the set's answers of this month."""
+    """Which answers behind a figure; a wrong value is ignored (the page lists it) and the others still apply.
+    Without dates, the set's answers of this month."""
 
     figure = forms.ChoiceField(choices=[(f, f) for f in FIGURES], required=False)
     brand = forms.IntegerField(required=False, min_value=1)
     position = forms.IntegerField(required=False, min_value=1, max_value=1000)
     provider = forms.CharField(required=False, max_length=20)
     model = forms.CharField(required=False, max_length=100)
-    date_from = DayField(required=False)
-    date_to = DayField(required=False)
+    date_from = DayField(required=False, label="From")
+    date_to = DayField(required=False, label="To")
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
+    def __init__(self, *args, brand_set: BrandSet, **kwargs):
+        self.brand_set = brand_set
+        super().__init__(*args, **kwargs)
+
+    def clean_brand(self) -> Brand | None:
+        brand_id = self.cleaned_data["brand"]
+        if brand_id is None:
+            return None
+        brand = self.brand_set.brands.filter(pk=brand_id).first()
+        if brand is None:
+            raise forms.ValidationError("Not a brand of this set.")
+        return brand
+
+    def valid_filters(self) -> dict:
+        """The values that passed validation; a wrong one is left out, not the whole query."""
+        self.is_valid()
+        return getattr(self, "cleaned_data", {})
+
     def chosen_period(self) -> periods.Period:
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self.valid_filters()
         start, end = data.get("date_from"), data.get("date_to")
         if start or end:
             today = periods.local_today()

@@ -221,6 +221,9 @@ def tag_visibility(request, tag: str, *, title: str = "", back: str = ""):
         )
         context["changes"] = answer_changes(brand_set=brand_set, tag=tag)
         context["export_url"] = reverse("visibility:tag_export", kwargs={"tag": tag}) + _export_query(request)
+    else:
+        # No filters to show without a set, but wrong ones in the query are still named on the page.
+        context["form"] = VisibilityFilterForm(request.GET or None)
     context["page_url"] = reverse("visibility:tag_page", kwargs={"tag": tag})
     template = "tasks/visibility/report.html" + ("#report" if wants_fragment(request) and brand_set else "")
     return render(request, template, context)
@@ -247,12 +250,12 @@ def tag_export(request, tag: str):
 def answers(request, set_id: int):
     """The answers behind a figure, newest first, the set's brands highlighted in each."""
     brand_set = get_object_or_404(BrandSet, pk=set_id)
-    form = AnswersForm(request.GET)
-    data = form.cleaned_data if form.is_valid() else {}
+    form = AnswersForm(request.GET, brand_set=brand_set)
+    data = form.valid_filters()  # the invalid ones are listed at the top of the answers
     tags = [t[:255] for t in request.GET.getlist("tag")[:50]]
     scope = AnswerScope(tags=tuple(tags) if tags else None)
     period = form.chosen_period()
-    brand = brand_set.brands.filter(pk=data.get("brand")).first() if data.get("brand") else None
+    brand = data.get("brand")
     figure = data.get("figure") or ("mentioned" if brand else "answers")
     rows = answer_rows(
         brand_set=brand_set,
@@ -276,6 +279,7 @@ def answers(request, set_id: int):
     query = request.GET.copy()
     query.pop("page", None)
     context = {
+        "form": form,
         "brand_set": brand_set,
         "brand": brand,
         "figure": figure,

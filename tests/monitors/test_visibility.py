@@ -93,6 +93,23 @@ def test_the_monitors_visibility_page_is_its_tags_titled_and_linked_back(member_
     assert "Ritz: 66.7%" in html and "Hilton: 100.0%" in html  # Ritz is in 2 of the 3 answers, Hilton in all
 
 
+def test_without_a_brand_set_the_monitors_visibility_page_names_the_filters_it_ignored(
+    member_client, monitor
+):
+    url = reverse("monitors:visibility", args=[monitor.slug])
+
+    response = member_client.get(url, {"period": "nope", "date_from": "2026-99-99", "by": "year"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "No brand set reads this tag yet." in html
+    assert 'role="alert"' in html and "Some filters were ignored:" in html
+    assert "Period “nope”: Select a valid choice. nope is not one of the available choices." in html
+    assert "From “2026-99-99”: Enter a valid date." in html
+    assert "Over time by “year”: Select a valid choice." in html
+    assert "Some filters were ignored:" not in member_client.get(url).content.decode()
+
+
 def test_people_without_brand_sets_cannot_attach_one(client, django_user_model, monitor, brand_set):
     client.force_login(django_user_model.objects.create_user(username="nobody"))
     response = client.post(

@@ -288,6 +288,29 @@ def test_odd_page_input_never_gives_a_500(client, member_user, brand_set, answer
     assert client.get(reverse("visibility:answers", args=[brand_set.pk]), odd).status_code == 200
 
 
+def test_the_answers_page_lists_the_filters_it_ignored_and_applies_the_others(
+    client, member_user, brand_set, four
+):
+    client.force_login(member_user)
+    acme = brand_set.brands.get(name="Acme")
+    url = reverse("visibility:answers", args=[brand_set.pk])
+
+    response = client.get(
+        url, {"brand": acme.pk, "provider": "claude", "figure": "nope", "date_from": "2026-99-99"}
+    )
+    unknown = client.get(url, {"brand": "999999"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'role="alert"' in html and "Some filters were ignored:" in html
+    assert "Figure “nope”: Select a valid choice. nope is not one of the available choices." in html
+    assert "From “2026-99-99”: Enter a valid date." in html
+    assert "<h1>2 answers mentioning Acme</h1>" in html  # the valid brand and provider still apply
+    assert unknown.status_code == 200
+    assert "Brand “999999”: Not a brand of this set." in unknown.content.decode()
+    assert "Some filters were ignored:" not in client.get(url, {"brand": acme.pk}).content.decode()
+
+
 def test_the_test_page_shows_matches_without_saving(client, member_user, brand_set):
     client.force_login(member_user)
 
