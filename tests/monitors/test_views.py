@@ -233,3 +233,23 @@ def test_the_monitor_page_shows_its_tags_answers_over_time_and_its_runs_poll_rea
     assert 'id="runs"' in runs and "Answers over time" not in runs
     reads = " ".join(query["sql"] for query in queries.captured_queries)
     assert "user_prompt" not in reads and "tasks_brandset" not in reads  # no timeline, no brand sets
+
+
+def test_a_huge_prompt_in_the_query_is_cut_to_a_prompts_length_as_on_the_tag_page(
+    member_client, credential, catalog
+):
+    from tests.factories import make_task
+
+    monitor = make_monitor(credential=credential)
+    longest = "Where " + "p" * 493 + "?"  # a prompt at the 500-character limit
+    make_task(tag=monitor.tag, user_prompt=longest, answer_text="Ritz first.")
+    make_task(tag=monitor.tag, user_prompt="Rome?", answer_text="Hassler first.")
+    url = reverse("monitors:detail", args=[monitor.slug])
+
+    response = member_client.get(url, {"prompt": longest + "x" * 99_500})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Answers over time" in page and "Ritz first." in page
+    assert f'<option value="{longest}" selected>' in page
+    assert "x" * 1000 not in page
