@@ -62,3 +62,19 @@ def test_every_table_it_fills_has_statistics_for_the_planner(generated):
         estimates = dict(cursor.fetchall())
     assert set(estimates) == {"tasks_task", "tasks_taskevent", "tasks_brandmention"}
     assert all(rows > 0 for rows in estimates.values()), estimates
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the visibility map is PostgreSQL's; set DATABASE_URL=postgres://… to run this",
+)
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_it_leaves_the_tables_vacuumed_so_index_only_scans_skip_the_table():
+    """Home's and spend's this-month figures read a covering index; on a freshly loaded table PostgreSQL
+    still visits the table for each row until a vacuum marks its pages all-visible."""
+    call_command("generate_tasks", count=3000, batch_size=1000, tags=30, users=5, sample=0.05, stdout=None)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relallvisible, relpages FROM pg_class WHERE relname = 'tasks_task'")
+        visible, pages = cursor.fetchone()
+    assert pages > 0
+    assert visible == pages
