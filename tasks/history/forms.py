@@ -115,8 +115,8 @@ class TaskFilterForm(forms.Form):
         help_text="The task's spend may still change: being sent, waiting for its result, or reply lost.",
     )
     sort = forms.ChoiceField(label="Sort", required=False, choices=SORTS)
-    after = forms.CharField(required=False, widget=forms.HiddenInput, max_length=300)
-    before = forms.CharField(required=False, widget=forms.HiddenInput, max_length=300)
+    after = forms.CharField(label="Page link", required=False, widget=forms.HiddenInput, max_length=300)
+    before = forms.CharField(label="Page link", required=False, widget=forms.HiddenInput, max_length=300)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

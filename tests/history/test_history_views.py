@@ -182,6 +182,17 @@ def test_a_valid_filter_still_applies_beside_an_invalid_one(member_client):
     assert "Enter a valid date" in response.content.decode()
 
 
+def test_the_ignored_filters_are_named_by_their_labels_as_the_form_shows_them(member_client):
+    make_task()
+
+    page = member_client.get(LIST, {"date_from": "2026-02-01", "date_to": "2026-01-01", "cost_min": "x"})
+
+    box = page.content.decode().split("Some filters were ignored:")[1].split("</ul>")[0]
+    assert "<li>To: “To” is before “From”.</li>" in box
+    assert "<li>Cost ≥ $: Enter a number.</li>" in box
+    assert "date_to" not in box and "cost_min" not in box
+
+
 def test_htmx_requests_get_only_the_results_fragment(member_client):
     make_task(user_prompt="Fragment prompt")
 
