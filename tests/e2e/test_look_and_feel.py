@@ -393,6 +393,60 @@ def test_every_main_page_fits_the_window_reads_well_and_keeps_submit_in_view(ope
     assert not problems, f"{len(problems)} problems at {size}, {scheme}:\n" + "\n".join(problems)
 
 
+# --- The main navigation -----------------------------------------------------------------------------------
+
+# The nav's links a person cannot see: outside the nav's own box (it scrolls sideways without a scrollbar)
+# or outside the window.
+NAV_LINKS_OUT_OF_SIGHT = """
+() => {
+  const nav = document.querySelector(".mainnav");
+  const box = nav.getBoundingClientRect();
+  return [...nav.querySelectorAll("a")]
+    .filter((link) => {
+      const own = link.getBoundingClientRect();
+      return own.left < box.left - 1 || own.right > box.right + 1 || own.right > innerWidth || !own.width;
+    })
+    .map((link) => link.textContent.trim());
+}
+"""
+
+
+@pytest.fixture
+def long_named_admin(django_user_model):
+    from django.contrib.auth.models import Group
+
+    username = "marie-christine.dupont-longname"
+    admin = django_user_model.objects.create_user(username=username, password=PASSWORD)
+    admin.groups.add(Group.objects.get(name="Admins"))
+    return admin
+
+
+@pytest.mark.parametrize("width", [1366, 1440, 1920])
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_an_admins_every_nav_link_is_on_screen_on_a_laptop(open_page, long_named_admin, width, scheme):
+    page = open_page(color_scheme=scheme, viewport={"width": width, "height": 768})
+    _log_in(page, long_named_admin.get_username())
+    page.goto("/tasks/")
+
+    expect(page.locator(".navmenu > summary")).to_be_hidden()
+    expect(page.locator(".mainnav a")).to_have_count(14)
+    assert page.evaluate(NAV_LINKS_OUT_OF_SIGHT) == []
+    expect(page.locator(".mainnav").get_by_role("link", name="Alerts")).to_be_visible()
+
+
+@pytest.mark.parametrize("width", [1101, 1280, 1365])
+def test_below_a_laptops_width_an_admins_nav_folds_behind_the_menu(open_page, long_named_admin, width):
+    page = open_page(viewport={"width": width, "height": 768})
+    _log_in(page, long_named_admin.get_username())
+    page.goto("/tasks/")
+    expect(page.locator(".mainnav")).to_be_hidden()
+
+    page.locator(".navmenu > summary").click()
+
+    expect(page.locator(".mainnav").get_by_role("link", name="Alerts")).to_be_visible()
+    assert page.evaluate(NAV_LINKS_OUT_OF_SIGHT) == []
+
+
 # --- Enter in a one-line builder field ---------------------------------------------------------------------
 
 
