@@ -48,7 +48,7 @@ help:
 	@echo "make test-browser  the browser tests (needs Debian's chromium at $(CHROMIUM))"
 	@echo "make lint          ruff, Django's system checks, missing migrations"
 	@echo "make lock          recompile requirements*.txt (pinned, hashed) from requirements*.in (UPGRADE=1 to upgrade)"
-	@echo "make bench         the benchmarks under bench/ (QUICK=1: only the four that need no PostgreSQL)"
+	@echo "make bench         the benchmarks under bench/ (QUICK=1: only the six that need no PostgreSQL)"
 	@echo "make clean         remove .venv and caches (keeps var/: the local database and dev secrets)"
 	@echo "make distclean     clean, and remove var/ too"
 

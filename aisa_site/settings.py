@@ -280,7 +280,8 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
 
-# Uploads: a batch's CSV file larger than this is refused at the field without being read (tasks/uploads.py).
+# Uploads: a batch's CSV file larger than this is refused at the field without being read
+# (tasks/prompt_templates/uploads.py).
 BATCH_UPLOAD_MAX_BYTES = int(float(os.environ.get("BATCH_UPLOAD_MAX_MB", "5")) * 1024 * 1024)
 FILE_UPLOAD_HANDLERS = [
     "tasks.prompt_templates.uploads.CappedUploadHandler",

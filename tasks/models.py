@@ -429,11 +429,12 @@ class Budget(models.Model):
 class BudgetHold(models.Model):
     """Budget set aside for the tasks of a submission that are not written yet.
 
-    A submission of several task_post chunks writes each chunk's rows while the chunk before it is in
-    flight (services._post_queued), so what it reserves for its later chunks cannot be their rows, as
-    it is for the first chunk: it is held here, per person and tag, from the transaction that checks
-    the budgets until each chunk's rows take their share. Budget sums add the holds younger than
-    tasks.spend.budgets.SUBMISSION_LIFETIME; an older one was left by a process that stopped mid-submission.
+    A batch across providers is checked against the budgets at once but written one (provider, mode)
+    group after another (tasks.prompt_templates.batches), so what it reserves for the groups not written
+    yet cannot be their rows: it is held here, per person and tag, from the transaction that checks the
+    budgets until the group's submission writes its rows and drops the hold in the same transaction.
+    Budget sums add the holds younger than tasks.spend.budgets.SUBMISSION_LIFETIME; an older one was left
+    by a process that stopped mid-submission.
     """
 
     submitted_by = models.ForeignKey(

@@ -92,7 +92,7 @@ class BatchForm(forms.Form):
         upload = cleaned.get("rows_file")
         if upload:
             try:
-                cleaned["rows_text"] = upload_text(upload)  # size cap, NUL bytes, UTF-8: tasks/uploads.py
+                cleaned["rows_text"] = upload_text(upload)  # size cap, NUL bytes, UTF-8: uploads.py
             except forms.ValidationError as exc:
                 self.add_error("rows_file", exc)
         return cleaned

@@ -1,9 +1,10 @@
 """Monthly budgets: the check that reserves spend before anything is sent, and what each budget has used.
 
-A submission's first tasks are created (with their estimated charge in `Task.spend`) in the same
-transaction that checks the budgets, so the reservation *is* the new rows; the tasks of its later
-task_post chunks, written while earlier chunks are in flight, are reserved by a BudgetHold until their
-rows take its place (`budget_hold_take`). The budget rows are locked first (SELECT … FOR UPDATE on
+A submission's tasks are created (with their estimated charge in `Task.spend`) in the same transaction
+that checks the budgets, so the reservation *is* the new rows. A batch across providers submits one
+(provider, mode) group after another: the whole batch is checked at once, and the groups not written yet
+are reserved by a BudgetHold each, which a group's submission drops in the transaction that writes its rows
+(`budget_hold_release`). The budget rows are locked first (SELECT … FOR UPDATE on
 PostgreSQL; on SQLite every write transaction starts with BEGIN IMMEDIATE and holds the database's
 write lock), so concurrent submissions queue behind each other and each one sees the spend the
 previous ones reserved. Reservations settle by themselves:
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, Func, Q, Subquery, Sum, Value
+from django.db.models import Func, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -116,19 +117,13 @@ def _by_tag(charges: list[tuple[str, Decimal]]) -> dict[str, Decimal]:
 
 def budget_hold_create(*, user, charges: list[tuple[str, Decimal]]) -> dict[str, int]:
     """Hold `charges` (tag, amount) for tasks to be created later; call in the transaction that ran
-    `budgets_reserve`. Returns the holds' ids by tag, for `budget_hold_take` and `budget_hold_release`.
+    `budgets_reserve`. Returns the holds' ids by tag, for `budget_hold_release`.
     """
     person = user.pk if user is not None and user.pk else None
     return {
         tag: BudgetHold.objects.create(submitted_by_id=person, tag=tag, amount=amount).pk
         for tag, amount in _by_tag(charges).items()
     }
-
-
-def budget_hold_take(*, holds: dict[str, int], charges: list[tuple[str, Decimal]]) -> None:
-    """Move `charges` off their holds; call in the transaction that creates their tasks."""
-    for tag, amount in _by_tag(charges).items():
-        BudgetHold.objects.filter(pk=holds[tag]).update(amount=F("amount") - amount)
 
 
 def budget_hold_release(*, holds: dict[str, int]) -> None:

@@ -18,8 +18,8 @@ Every step is the queued chunks' own (tasks/submission/chunks.py), so the guaran
    it `unknown`, never resent; a 429 puts it back, planned.
 
 A worker killed during the POST leaves its chunk `sending` with `post_started_at`: the sweep
-(`chunks_sweep`, run by every loop) makes it unknown when the lease (longer than the 120 s read timeout)
-runs out, and it is never sent again. docs/providers.md, "Live mode".
+(`chunks_sweep`, run by every loop) makes it unknown when the lease (longer than the 150 s read timeout,
+LIVE_READ_TIMEOUT) runs out, and it is never sent again. docs/providers.md, "Live mode".
 """
 
 import logging

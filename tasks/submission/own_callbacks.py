@@ -4,7 +4,7 @@ masking their token wherever a request or a result is shown.
 A task's pingback/postback URLs carry a token that lets anyone who has it report that task's result.
 The exact body is kept for the upstream call only; pages, exports and the admin show the token as
 `****`. A body that carries the product's own URLs (copied from another task or a template) never
-passes them on: each task gets its own (`services._create_tasks`), and the builder never prefills them.
+passes them on: each task gets its own (`sending._create_tasks`), and the builder never prefills them.
 """
 
 import re

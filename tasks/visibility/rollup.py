@@ -3,7 +3,7 @@ rows instead of every answer.
 
 A day is rolled up once the spend rollup has (tasks/spend/rollup.py: every task of the day is final, so
 no answer is still to come). `BrandSet.rolled_through` is each set's watermark; a recompute clears it, and
-an answer completed late for a rolled-up day moves it back (services._reopen_rollup). Pages read the
+an answer completed late for a rolled-up day moves it back (mentions._reopen_rollup). Pages read the
 rows up to the watermark and the mentions after it (selectors.py), the same sums either way.
 """
 

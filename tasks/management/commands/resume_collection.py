@@ -24,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         # Every waiting task gets a poll now, or when its next poll is due: a poll in flight (or one whose
         # worker was killed) holds its slot until its lease runs out (services.poll_lease), and the
-        # conditional claim in services._poll_one makes sure a chain still alive and this one never both
+        # conditional claim in collection._poll_one makes sure a chain still alive and this one never both
         # fetch: whichever claims first polls, the other drops the task.
         now = timezone.now()
         waiting = Task.objects.filter(
