@@ -3,7 +3,7 @@
 from django import forms
 
 from tasks.form_fields import DayField
-from tasks.models import Brand, BrandSet
+from tasks.models import Brand, BrandSet, Provider
 from tasks.spend import periods
 from tasks.spend.forms import SpendFilterForm
 from tasks.visibility.extraction import domain_of, parse_aliases, pattern_problem
@@ -11,12 +11,37 @@ from tasks.visibility.selectors import FIGURES
 
 MAX_TAGS = 500
 MAX_TEST_TEXT = 100_000
+PROVIDER_KEYS = ", ".join(Provider.values[:-1]) + f" or {Provider.values[-1]}"
 
 
 class VisibilityFilterForm(SpendFilterForm):
-    """The spend page's period and granularity, and on a tag's page the brand set to read it with."""
+    """The spend page's period and granularity (a tag's page picks its brand set with `TagSetForm`)."""
 
-    set = forms.CharField(required=False, widget=forms.HiddenInput, max_length=20, label="Brand set")
+
+class TagSetForm(forms.Form):
+    """Which of the brand sets reading a tag its page shows: the one asked for, else the first (named as
+    ignored when the one asked for does not read the tag)."""
+
+    set = forms.CharField(required=False, label="Brand set")
+
+    def __init__(self, *args, sets: list[BrandSet], **kwargs):
+        self.sets = sets
+        super().__init__(*args, **kwargs)
+
+    def clean_set(self) -> BrandSet | None:
+        wanted = self.cleaned_data["set"]
+        if not wanted or not self.sets:
+            return None  # without a set, the page says that no set reads the tag
+        chosen = next((s for s in self.sets if str(s.pk) == wanted), None)
+        if chosen is None:
+            raise forms.ValidationError(
+                f"No brand set with this id reads this tag; showing “{self.sets[0].name}”."
+            )
+        return chosen
+
+    def chosen_set(self) -> BrandSet | None:
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        return data.get("set") or (self.sets[0] if self.sets else None)
 
 
 def _lines(value: str) -> list[str]:
@@ -125,7 +150,11 @@ class AnswersForm(forms.Form):
     figure = forms.ChoiceField(choices=[(f, f) for f in FIGURES], required=False)
     brand = forms.IntegerField(required=False, min_value=1)
     position = forms.IntegerField(required=False, min_value=1, max_value=1000)
-    provider = forms.CharField(required=False, max_length=20)
+    provider = forms.ChoiceField(
+        choices=Provider.choices,
+        required=False,
+        error_messages={"invalid_choice": f"Not a provider: give {PROVIDER_KEYS}."},
+    )
     model = forms.CharField(required=False, max_length=100)
     date_from = DayField(required=False, label="From")
     date_to = DayField(required=False, label="To")
@@ -143,6 +172,13 @@ class AnswersForm(forms.Form):
         if brand is None:
             raise forms.ValidationError("Not a brand of this set.")
         return brand
+
+    def clean(self):
+        data = super().clean()
+        position_missing = data.get("position") is None and "position" not in self.errors
+        if data.get("figure") == "position" and position_missing:
+            self.add_error("position", "Give the position to show the answers at.")
+        return data
 
     def valid_filters(self) -> dict:
         """The values that passed validation; a wrong one is left out, not the whole query."""

@@ -22,7 +22,14 @@ from tasks.visibility import csv as visibility_csv
 from tasks.visibility.changes import answer_changes
 from tasks.visibility.charts import visibility_chart
 from tasks.visibility.extraction import Matcher, analyse, highlight
-from tasks.visibility.forms import AnswersForm, BrandForm, BrandSetForm, MatchTestForm, VisibilityFilterForm
+from tasks.visibility.forms import (
+    AnswersForm,
+    BrandForm,
+    BrandSetForm,
+    MatchTestForm,
+    TagSetForm,
+    VisibilityFilterForm,
+)
 from tasks.visibility.mentions import brand_rules
 from tasks.visibility.selectors import AnswerScope, answer_rows, visibility_report
 from tasks.visibility.services import (
@@ -204,17 +211,23 @@ def set_export(request, set_id: int):
     return visibility_csv.report_response(context["report"], show_cost=context["show_cost"])
 
 
-def _tag_set(request, tag: str) -> tuple[BrandSet | None, list[BrandSet]]:
+def _tag_set(request, tag: str) -> tuple[BrandSet | None, list[BrandSet], TagSetForm]:
     sets = list(brand_sets_for_tag(tag))
-    wanted = request.GET.get("set", "")
-    chosen = next((s for s in sets if str(s.pk) == wanted), sets[0] if sets else None)
-    return chosen, sets
+    set_form = TagSetForm(request.GET or None, sets=sets)
+    return set_form.chosen_set(), sets, set_form
 
 
 def tag_visibility(request, tag: str, *, title: str = "", back: str = ""):
     """A tag's visibility page; a monitor's page calls it with the monitor's tag, title and back link."""
-    brand_set, sets = _tag_set(request, tag)
-    context = {"tag": tag, "sets": sets, "brand_set": brand_set, "title": title or tag, "back": back}
+    brand_set, sets, set_form = _tag_set(request, tag)
+    context = {
+        "tag": tag,
+        "sets": sets,
+        "brand_set": brand_set,
+        "set_form": set_form,  # a set asked for that does not read the tag is named at the top
+        "title": title or tag,
+        "back": back,
+    }
     if brand_set is not None:
         context.update(
             _report_context(request, brand_set=brand_set, scope=AnswerScope(tags=(tag,)), for_page=True)
@@ -238,7 +251,7 @@ def tag_page(request, tag: str):
 @permission_required("tasks.view_brandset", raise_exception=True)
 @require_GET
 def tag_export(request, tag: str):
-    brand_set, _ = _tag_set(request, tag)
+    brand_set, _, _ = _tag_set(request, tag)
     if brand_set is None:
         raise Http404("No brand set reads this tag.")
     context = _report_context(request, brand_set=brand_set, scope=AnswerScope(tags=(tag,)), for_page=False)
@@ -257,6 +270,8 @@ def answers(request, set_id: int):
     period = form.chosen_period()
     brand = data.get("brand")
     figure = data.get("figure") or ("mentioned" if brand else "answers")
+    if figure == "position" and data.get("position") is None:
+        figure = "mentioned"  # the position was wrong or missing (listed as ignored): every position
     rows = answer_rows(
         brand_set=brand_set,
         scope=scope,
@@ -283,6 +298,7 @@ def answers(request, set_id: int):
         "brand_set": brand_set,
         "brand": brand,
         "figure": figure,
+        "position": data.get("position"),
         "period": period,
         "page": page,
         "tags": tags,

@@ -110,6 +110,29 @@ def test_without_a_brand_set_the_monitors_visibility_page_names_the_filters_it_i
     assert "Some filters were ignored:" not in member_client.get(url).content.decode()
 
 
+def test_a_brand_set_that_does_not_read_the_tag_is_named_and_the_first_one_shown(
+    member_client, monitor, brand_set
+):
+    BrandSetTag.objects.create(brand_set=brand_set, tag=monitor.tag)
+    mentions_recompute(brand_set_id=brand_set.pk)
+    url = reverse("monitors:visibility", args=[monitor.slug])
+    days = {
+        "period": "custom",
+        "date_from": (timezone.localdate() - timedelta(days=3)).isoformat(),
+        "date_to": timezone.localdate().isoformat(),
+    }
+
+    response = member_client.get(url, {**days, "set": "999"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'role="alert"' in html and "Some filters were ignored:" in html
+    assert "Brand set “999”: No brand set with this id reads this tag; showing “Hotel brands”." in html
+    assert "Ritz: 66.7%" in html  # the first set, over the period asked for
+    fine = member_client.get(url, {**days, "set": str(brand_set.pk)}).content.decode()
+    assert "Some filters were ignored:" not in fine and "Ritz: 66.7%" in fine
+
+
 def test_people_without_brand_sets_cannot_attach_one(client, django_user_model, monitor, brand_set):
     client.force_login(django_user_model.objects.create_user(username="nobody"))
     response = client.post(

@@ -311,6 +311,40 @@ def test_the_answers_page_lists_the_filters_it_ignored_and_applies_the_others(
     assert "Some filters were ignored:" not in client.get(url, {"brand": acme.pk}).content.decode()
 
 
+def test_an_unknown_provider_is_listed_as_ignored_and_the_other_filters_still_apply(
+    client, member_user, brand_set, four
+):
+    client.force_login(member_user)
+    acme = brand_set.brands.get(name="Acme")
+    url = reverse("visibility:answers", args=[brand_set.pk])
+
+    response = client.get(url, {"brand": acme.pk, "provider": "chatgpt"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Some filters were ignored:" in html
+    assert "Provider “chatgpt”: Not a provider: give chat_gpt, claude, gemini or perplexity." in html
+    assert "<h1>3 answers mentioning Acme</h1>" in html  # every provider's, not none
+    assert 'value="chatgpt"' not in html and " · chatgpt" not in html
+
+
+def test_a_bad_position_is_listed_as_ignored_and_not_filtered_on(client, member_user, brand_set, four):
+    client.force_login(member_user)
+    acme = brand_set.brands.get(name="Acme")
+    url = reverse("visibility:answers", args=[brand_set.pk])
+
+    bad = client.get(url, {"brand": acme.pk, "figure": "position", "position": "zz"}).content.decode()
+    missing = client.get(url, {"brand": acme.pk, "figure": "position"}).content.decode()
+    good = client.get(url, {"brand": acme.pk, "figure": "position", "position": "2"}).content.decode()
+
+    assert "Position “zz”: Enter a whole number." in bad
+    assert "<h1>3 answers mentioning Acme</h1>" in bad  # not the answer where Acme has no position
+    assert "Position: Give the position to show the answers at." in missing
+    assert "<h1>3 answers mentioning Acme</h1>" in missing
+    assert "<h1>2 answers with Acme at position 2</h1>" in good
+    assert "Some filters were ignored:" not in good
+
+
 def test_the_test_page_shows_matches_without_saving(client, member_user, brand_set):
     client.force_login(member_user)
 
