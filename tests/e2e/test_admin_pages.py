@@ -67,3 +67,28 @@ def test_a_spend_period_picked_in_place_is_the_whole_page_again_after_the_back_b
     assert page.get_by_role("heading", name="Spend", exact=True).is_visible()
     assert page.get_by_role("link", name="Export CSV").is_visible()
     assert page.get_by_role("heading", name="By person").is_visible()
+
+
+# Each table cell's box against its row's: a cell drawn at a height of its own (a flex box in place of a table
+# cell) puts its bottom border out of line with the row's.
+CELLS_OUT_OF_LINE = """
+() => [...document.querySelectorAll("main tbody tr")].flatMap((row) => {
+  const own = row.getBoundingClientRect();
+  return [...row.cells]
+    .filter((cell) => Math.abs(cell.getBoundingClientRect().bottom - own.bottom) > 1)
+    .map((cell) => `${cell.className || cell.tagName} in "${row.cells[0].textContent.trim().slice(0, 30)}"`);
+})
+"""
+
+
+@pytest.mark.parametrize("path", ["/people/", "/credentials/", "/budgets/"])
+def test_the_action_buttons_line_up_with_their_rows(page, login, team_admin, some_spend, path):
+    from tasks.models import Budget
+
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("50"), created_by=team_admin)
+    login(team_admin.get_username())
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(path)
+
+    assert page.locator("main td.actions").count() > 0
+    assert page.evaluate(CELLS_OUT_OF_LINE) == []

@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tasks.models import BrandSet
+from tasks.models import Brand, BrandSet, BrandSetTag
 from tasks.visibility.mentions import mentions_recompute
+from tests.conftest import PASSWORD
 from tests.factories import make_task
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -74,3 +75,27 @@ def test_a_brand_set_from_setup_to_the_answers_behind_a_figure(logged_in_page):
     expect(page.locator("h1")).to_contain_text("2 answers mentioning Acme")
     expect(page.locator("mark.mention-ours")).to_have_text(["Acme", "ACMÉ"])
     expect(page.locator("article.answer")).to_have_count(2)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_brand_sets_page_fits_a_phone_with_a_set_reading_many_tags(open_page, user, scheme):
+    brand_set = BrandSet.objects.create(name="Demo brands")
+    for name in ["Acme", "Cyberdyne", "Globex", "Hooli", "Initech", "Stark", "Tyrell", "Umbrella"]:
+        Brand.objects.create(brand_set=brand_set, name=name, is_ours=name == "Acme")
+    for index in range(30):
+        BrandSetTag.objects.create(brand_set=brand_set, tag=f"research:noise-cancelling-headphones/{index}")
+    page = open_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+    page.goto("/visibility/")
+
+    expect(page.get_by_role("link", name="Demo brands")).to_be_visible()
+    width, scroll_width = page.evaluate("[innerWidth, document.documentElement.scrollWidth]")
+    assert scroll_width <= width, f"the page scrolls sideways: {scroll_width}px wide in a {width}px window"
+    # The set's Edit and Test links stay on one line beside each other.
+    edit, test = page.get_by_role("link", name="Edit"), page.get_by_role("link", name="Test")
+    assert abs(edit.bounding_box()["y"] - test.bounding_box()["y"]) < 2
