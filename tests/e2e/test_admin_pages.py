@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.conftest import PASSWORD
 from tests.factories import make_credential, make_task
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,3 +93,31 @@ def test_the_action_buttons_line_up_with_their_rows(page, login, team_admin, som
 
     assert page.locator("main td.actions").count() > 0
     assert page.evaluate(CELLS_OUT_OF_LINE) == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_on_a_phone_the_spend_breakdowns_keep_each_name_whole(open_page, team_admin, some_spend, scheme):
+    page = open_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(team_admin.get_username())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+    page.goto("/spend/")
+
+    # A name may wrap between its words (or after a hyphen, colon or slash), never a letter or two per line
+    # ("ChatGP" / "T"): no more lines than parts.
+    broken = page.evaluate(
+        """() => [...document.querySelectorAll(".spend-table th.group")]
+          .filter((cell) => cell.checkVisibility())
+          .filter((cell) => {
+            const parts = cell.textContent.trim().split(/[\\s:/-]+/).length;
+            const range = document.createRange();
+            range.selectNodeContents(cell);
+            const lines = new Set([...range.getClientRects()].map((rect) => Math.round(rect.top))).size;
+            return lines > parts;
+          })
+          .map((cell) => cell.textContent.trim())"""
+    )
+    assert broken == []

@@ -212,3 +212,39 @@ def test_picking_a_prompt_swaps_the_timeline_and_coming_back_to_its_url_shows_th
     expect(page.get_by_test_id("tag-count")).to_have_text("3")  # the whole page, its totals included
     expect(page.locator("nav.crumbs")).to_be_visible()
     expect(page.locator("ol.runs")).to_contain_text("Disneyland.")
+
+
+TABLE_ANSWER = """Visitor numbers:
+
+| Park | Visits | Region |
+|---|---|---|
+| Disneyland Paris | 15,000,000 | Île-de-France, Marne-la-Vallée, Seine-et-Marne |
+| Parc Astérix | 2,800,000 | Hauts-de-France |
+"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_on_a_phone_a_table_in_an_answer_keeps_its_figures_whole(open_page, user, scheme):
+    task = make_task(user_prompt="Parks by visits?", answer_text=TABLE_ANSWER, submitted_by=user)
+    page = open_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+    page.goto(f"/tasks/{task.pk}/")
+
+    cell = page.locator(".markdown td", has_text="15,000,000")
+    expect(cell).to_be_visible()
+    # One line: the cell is no taller than the one-line "Hauts-de-France" beside its row's neighbour.
+    one_line = page.locator(".markdown td", has_text="2,800,000").bounding_box()["height"]
+    lines = page.evaluate(
+        "(cell) => { const range = document.createRange(); range.selectNodeContents(cell);"
+        " return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size; }",
+        cell.element_handle(),
+    )
+    assert lines == 1, f"15,000,000 is broken over {lines} lines"
+    assert one_line < 40
+    width, scroll_width = page.evaluate("[innerWidth, document.documentElement.scrollWidth]")
+    assert scroll_width <= width
