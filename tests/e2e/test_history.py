@@ -248,3 +248,40 @@ def test_on_a_phone_a_table_in_an_answer_keeps_its_figures_whole(open_page, user
     assert one_line < 40
     width, scroll_width = page.evaluate("[innerWidth, document.documentElement.scrollWidth]")
     assert scroll_width <= width
+
+
+@pytest.mark.parametrize("width", [1366, 1440])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_on_a_laptop_the_task_list_shows_every_column_without_scrolling_sideways(
+    open_page, user, width, scheme
+):
+    """The widest row a list shows: a provisional cost ("$0.0102 provisional"), "Unknown (reply lost)", a long
+    username, a long tag with labels and a dated model. The table still fits its frame, so the Cost column is
+    not cut off behind a sideways scroll."""
+    from django.contrib.auth import get_user_model
+
+    colleague = get_user_model().objects.create_user(username="marie.dupont-longname", password=PASSWORD)
+    make_task(
+        status=Task.Status.PENDING,
+        provider="claude",
+        model_name="claude-3-7-sonnet-20250219",
+        tag="monitor:europe-theme-parks/weekly-visibility",
+        labels=["needs-review", "campaign-q4"],
+        submitted_by=colleague,
+    )
+    make_task(status=Task.Status.UNKNOWN, submitted_by=user)
+    page = open_page(color_scheme=scheme, viewport={"width": width, "height": 900})
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.get_username())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+    page.goto("/tasks/")
+
+    expect(page.locator("table.tasks .cost-provisional").first).to_be_visible()
+    frame, table = page.evaluate(
+        "() => { const wrap = document.querySelector('#task-results .table-wrap');"
+        " return [wrap.clientWidth, wrap.scrollWidth]; }"
+    )
+    assert table <= frame, f"the table is {table - frame}px wider than its frame at {width}px"
