@@ -121,3 +121,28 @@ def test_on_a_phone_the_spend_breakdowns_keep_each_name_whole(open_page, team_ad
           .map((cell) => cell.textContent.trim())"""
     )
     assert broken == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_on_a_phone_the_spend_charts_labels_are_readable_and_the_page_does_not_scroll_sideways(
+    open_page, team_admin, some_spend, scheme
+):
+    page = open_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(team_admin.get_username())
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+    page.goto("/spend/")
+
+    # Every label drawn in a chart (names, amounts, axis ticks): its glyphs at least 8 px high on screen.
+    heights = page.evaluate(
+        """() => [...document.querySelectorAll(".chart-wrap svg text")]
+          .filter((text) => text.checkVisibility())
+          .map((text) => text.getBoundingClientRect().height)"""
+    )
+    assert heights, "no chart labels on the spend page"
+    assert min(heights) >= 8, f"chart labels {min(heights):.1f} px high"
+    width, scroll_width = page.evaluate("[innerWidth, document.documentElement.scrollWidth]")
+    assert scroll_width <= width
