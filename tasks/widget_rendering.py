@@ -8,6 +8,7 @@ one of these) goes through Django's template renderer as before. tests/test_widg
 both renderings widget by widget.
 """
 
+from django.forms import BoundField
 from django.forms.renderers import DjangoTemplates
 from django.utils.formats import localize
 from django.utils.html import conditional_escape
@@ -116,5 +117,19 @@ class PythonWidgetsMixin:
         return cache[template_name]
 
 
+class PlainLabelBoundField(BoundField):
+    """A field whose label reads as written ("Name", not Django's "Name:"): the product's labels sit above or
+    beside their control and never end with a colon. A field's own `label_suffix`, or one passed to
+    `label_tag`, still applies."""
+
+    def label_tag(self, contents=None, attrs=None, label_suffix=None, tag=None):
+        if label_suffix is None and self.field.label_suffix is None:
+            label_suffix = ""
+        return super().label_tag(contents, attrs, label_suffix, tag)
+
+
 class PythonWidgetRenderer(PythonWidgetsMixin, DjangoTemplates):
-    """FORM_RENDERER: Django's default renderer, with the plain widgets built in Python."""
+    """FORM_RENDERER: Django's default renderer, with the plain widgets built in Python, and every form's
+    labels without a trailing colon."""
+
+    bound_field_class = PlainLabelBoundField
