@@ -6,6 +6,7 @@ import pytest
 
 from tasks.models import Alert, AlertDelivery, AlertDestination
 from tests.conftest import PASSWORD
+from tests.factories import make_task, make_template_version
 from tests.monitors.factories import make_monitor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -13,6 +14,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 768}
 CARD_GAP = 16  # var(--space-4): the space between two cards in a column
+
+# The vertical space between the last box of the grid's first column and the first box of its second,
+# with the grid's columns stacked: each column's boxes in the order they are drawn, top to bottom.
+STACKED_GAP = """
+(grid) => {
+  const boxes = (column) => [...column.children]
+    .filter((child) => getComputedStyle(child).position === "static" && child.getBoundingClientRect().height)
+    .map((child) => child.getBoundingClientRect());
+  const [first, second] = grid.children;
+  const above = first.matches(".card") ? [first.getBoundingClientRect()] : boxes(first);
+  const below = second.matches(".card") ? [second.getBoundingClientRect()] : boxes(second);
+  return Math.min(...below.map((box) => box.top)) - Math.max(...above.map((box) => box.bottom));
+}
+"""
 
 
 def _log_in(page, username):
@@ -39,3 +54,25 @@ def test_on_a_monitor_page_recent_alerts_stand_clear_of_the_add_destination_butt
     button = page.get_by_role("button", name="Add destination").bounding_box()
     heading = page.get_by_role("heading", name="Recent alerts").bounding_box()
     assert heading["y"] - (button["y"] + button["height"]) >= CARD_GAP
+
+
+@pytest.mark.parametrize("width", [390, 900])
+def test_stacked_the_task_pages_columns_are_one_card_gap_apart(open_page, user, credential, width):
+    task = make_task(credential=credential, submitted_by=user, status="completed", answer_text="Paris.")
+    page = open_page(viewport={"width": width, "height": 900})
+    _log_in(page, user.get_username())
+
+    page.goto(f"/tasks/{task.pk}/")
+
+    assert page.locator(".task-grid").evaluate(STACKED_GAP) == pytest.approx(CARD_GAP, abs=1)
+
+
+@pytest.mark.parametrize("width", [390, 900])
+def test_stacked_the_template_pages_columns_are_one_card_gap_apart(open_page, team_admin, width):
+    template = make_template_version("Parks").template
+    page = open_page(viewport={"width": width, "height": 900})
+    _log_in(page, team_admin.get_username())
+
+    page.goto(f"/templates/{template.pk}/")
+
+    assert page.locator(".builder-grid").evaluate(STACKED_GAP) == pytest.approx(CARD_GAP, abs=1)
