@@ -2,11 +2,13 @@
 columns twice as far apart as the cards in them, one figure framed and its neighbour not, a checkbox under
 its label instead of beside it. Each measured in the browser, at a phone's and a laptop's width."""
 
+from decimal import Decimal
+
 import pytest
 
-from tasks.models import Alert, AlertDelivery, AlertDestination
+from tasks.models import Alert, AlertDelivery, AlertDestination, Budget
 from tests.conftest import PASSWORD
-from tests.factories import make_task, make_template_version
+from tests.factories import make_catalog, make_task, make_template_version
 from tests.monitors.factories import make_monitor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -76,3 +78,22 @@ def test_stacked_the_template_pages_columns_are_one_card_gap_apart(open_page, te
     page.goto(f"/templates/{template.pk}/")
 
     assert page.locator(".builder-grid").evaluate(STACKED_GAP) == pytest.approx(CARD_GAP, abs=1)
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390", "1366"])
+def test_the_builders_month_spend_and_budget_left_are_framed_alike(
+    open_page, team_admin, credential, viewport
+):
+    make_catalog()
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("50"), created_by=team_admin)
+    page = open_page(viewport=viewport)
+    _log_in(page, team_admin.get_username())
+
+    page.goto("/new/")
+    page.wait_for_load_state("networkidle")  # the builder's first validation swaps the budgets in again
+
+    frame = "(element) => { const s = getComputedStyle(element); return [s.borderTopWidth, s.borderTopStyle, s.backgroundColor, s.paddingTop]; }"  # noqa: E501
+    spent = page.locator(".month-spend").evaluate(frame)
+    left = page.locator("#budgets dl").filter(has_text="Left in the team budget").evaluate(frame)
+    assert spent[1] == "solid" and spent[0] != "0px"
+    assert left == spent
