@@ -97,3 +97,21 @@ def test_the_builders_month_spend_and_budget_left_are_framed_alike(
     left = page.locator("#budgets dl").filter(has_text="Left in the team budget").evaluate(frame)
     assert spent[1] == "solid" and spent[0] != "0px"
     assert left == spent
+
+
+@pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390", "1366"])
+def test_a_checkbox_filter_sits_beside_its_label(open_page, user, viewport):
+    page = open_page(viewport=viewport)
+    _log_in(page, user.get_username())
+
+    page.goto("/tasks/")
+    page.evaluate("document.querySelector('.filters-panel').open = true")
+
+    for name in ("Waiting over 30 min", "Cost not final yet"):
+        label = page.locator("label", has_text=name).bounding_box()
+        box = page.get_by_label(name).bounding_box()
+        assert box["x"] + box["width"] <= label["x"], f"{name}: the box is not before its label"
+        middle = box["y"] + box["height"] / 2
+        assert label["y"] <= middle <= label["y"] + label["height"], (
+            f"{name}: the box is not level with its label"
+        )
