@@ -6,17 +6,28 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
 
 from tasks.models import AlertDelivery, AuditEntry, Budget, Monitor, MonitorRun, Task
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.charts import runs_charts
 from tasks.monitors.plans import RunPlan
 from tasks.monitors.runs import run_retryable
+from tasks.monitors.scheduler import CATCH_UP_AFTER
 from tasks.spend.budgets import budget_spent, month_start
 
 ZERO = Decimal("0")
 PAGE_RUNS = 60
 ANSWER_RUNS = 10
+
+
+def overdue_since(monitor: Monitor, *, now: datetime) -> datetime | None:
+    """The slot an active monitor has been due since when the scheduler has left it more than
+    CATCH_UP_AFTER (a scheduler ticks every 30 s: no worker is running it), else None."""
+    due = monitor.next_run_at
+    if monitor.state != Monitor.State.ACTIVE or due is None or now - due <= CATCH_UP_AFTER:
+        return None
+    return due
 
 
 def monitor_rows(*, state: str = "") -> list[Monitor]:
@@ -35,8 +46,10 @@ def monitor_rows(*, state: str = "") -> list[Monitor]:
         .annotate(total=Sum("spend"))
         .order_by()
     )
+    now = timezone.now()
     for monitor in monitors:
         monitor.month_cost = costs.get(monitor.pk) or ZERO
+        monitor.overdue_since = overdue_since(monitor, now=now)
         monitor.last_state_label = dict(MonitorRun.State.choices).get(monitor.last_state, "")
     return monitors
 
@@ -86,6 +99,7 @@ class MonitorPage:
     month_cost: Decimal
     total_cost: Decimal
     upcoming: list[datetime]
+    overdue_since: datetime | None
     history: list[AuditEntry]
     deliveries: list[AlertDelivery]
     answers: list[dict]
@@ -106,9 +120,12 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
     month_cost = tasks.filter(created_at__gte=month_start()).aggregate(total=Sum("spend"))["total"] or ZERO
     total_cost = tasks.aggregate(total=Sum("spend"))["total"] or ZERO
     upcoming = []
+    now = timezone.now()
+    overdue = overdue_since(monitor, now=now)
     if monitor.state == Monitor.State.ACTIVE and monitor.next_run_at:
         cadence = Cadence.of(monitor)
-        slot = monitor.next_run_at
+        # Overdue, the next tick runs the latest slot missed once (a catch-up) and goes on after `now`.
+        slot = monitor.next_run_at if overdue is None else cadence.next_after(now)
         while slot is not None and len(upcoming) < 5:
             upcoming.append(slot)
             slot = cadence.next_after(slot)
@@ -130,6 +147,7 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         month_cost=month_cost,
         total_cost=total_cost,
         upcoming=upcoming,
+        overdue_since=overdue,
         history=history,
         deliveries=deliveries,
         answers=answers,

@@ -1,5 +1,6 @@
 """The monitor pages as a person uses them: create with the estimate, pause/resume, run now, alerts."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -253,3 +254,34 @@ def test_a_huge_prompt_in_the_query_is_cut_to_a_prompts_length_as_on_the_tag_pag
     assert "Answers over time" in page and "Ritz first." in page
     assert f'<option value="{longest}" selected>' in page
     assert "x" * 1000 not in page
+
+
+def test_a_monitor_no_scheduler_has_run_says_it_is_overdue_and_lists_only_runs_still_to_come(
+    member_client, credential
+):
+    """Its slot came two days ago and nothing claimed it (no worker): the page says so, and its upcoming runs
+    are what a scheduler would do once back (the catch-up, then the slots after now), not past dates."""
+    due = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=2)
+    monitor = make_monitor(credential=credential, now=due - timedelta(minutes=1))
+    assert monitor.next_run_at == due
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    listed = member_client.get(reverse("monitors:list")).content.decode()
+
+    assert "no scheduler is ticking" in page and f'<time datetime="{due.isoformat()}">' in page
+    upcoming = page.split('<ol class="upcoming">')[1].split("</ol>")[0]
+    slots = [datetime.fromisoformat(s) for s in re.findall(r'<time datetime="([^"]+)"', upcoming)]
+    assert len(slots) == 5 and all(slot > datetime.now(UTC) for slot in slots)
+    assert ">overdue</span>" in listed
+
+
+def test_a_monitor_due_a_minute_ago_is_not_overdue(member_client, credential):
+    """A scheduler ticks every 30 s: a slot just passed is about to run, not a sign of trouble."""
+    now = datetime.now(UTC)
+    monitor = make_monitor(credential=credential, now=now - timedelta(days=1))
+    Monitor.objects.filter(pk=monitor.pk).update(next_run_at=now - timedelta(minutes=1))
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+
+    assert "no scheduler is ticking" not in page
+    assert ">overdue</span>" not in member_client.get(reverse("monitors:list")).content.decode()
