@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from tasks.history.selectors import STALE_AFTER, TaskRow, _day_start, _stale_q, newest_rows
 from tasks.models import Task
+from tasks.monitors.selectors import overdue_count
 from tasks.spend import figures, periods, reports
 from tasks.spend.budgets import month_start
 
@@ -25,12 +26,13 @@ class Attention:
     unknown: int
     stale: int
     since: date  # failed and unknown count from this day on (the list's date_from)
+    overdue_monitors: int = 0  # active monitors no scheduler has run since their slot (no worker?)
     stale_minutes: int = int(STALE_AFTER.total_seconds() // 60)
     days: int = ATTENTION_DAYS
 
     @property
     def total(self) -> int:
-        return self.failed + self.unknown + self.stale
+        return self.failed + self.unknown + self.stale + self.overdue_monitors
 
     @property
     def failed_query(self) -> str:
@@ -56,7 +58,7 @@ class HomeSummary:
 def attention_summary() -> Attention:
     """Failed and unknown tasks created in the last ATTENTION_DAYS days (from midnight, as the list's
     date filter counts) and active tasks older than STALE_AFTER, in one query over the status index
-    (counting figures.EVERY_TASK, so no task's row is read for it)."""
+    (counting figures.EVERY_TASK, so no task's row is read for it); and the monitors overdue, in one more."""
     since = timezone.localdate() - timedelta(days=ATTENTION_DAYS - 1)
     recent_trouble = Q(
         status__in=[Task.Status.FAILED, Task.Status.UNKNOWN], created_at__gte=_day_start(since)
@@ -67,7 +69,13 @@ def attention_summary() -> Attention:
         unknown=Count(figures.EVERY_TASK, filter=Q(status=Task.Status.UNKNOWN)),
         stale=Count(figures.EVERY_TASK, filter=stale),
     )
-    return Attention(failed=counts["failed"], unknown=counts["unknown"], stale=counts["stale"], since=since)
+    return Attention(
+        failed=counts["failed"],
+        unknown=counts["unknown"],
+        stale=counts["stale"],
+        since=since,
+        overdue_monitors=overdue_count(now=timezone.now()),
+    )
 
 
 def home_summary(*, user, limit: int = 10) -> HomeSummary:

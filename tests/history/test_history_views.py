@@ -847,6 +847,36 @@ def test_home_counts_what_needs_attention_and_links_to_exactly_those_tasks(membe
     assert list(listed.values()) == [{t.user_prompt for t in failed}, {lost.user_prompt}, {stuck.user_prompt}]
 
 
+def test_home_names_the_monitors_no_scheduler_has_run_and_links_to_them(member_client, credential):
+    from tests.monitors.factories import make_monitor
+
+    home = reverse("history:home")
+    now = timezone.now()
+    make_monitor(credential=credential, name="Hotels", now=now - timedelta(days=3))  # due days ago
+
+    html = member_client.get(home).content.decode()
+
+    block = re.search(r'<section id="attention".*?</section>', html, re.S).group(0)
+    assert re.search(r'data-testid="attention-monitors">1</strong> monitor not run since its time', block)
+    assert f'href="{reverse("monitors:list")}"' in block
+    assert "Nothing needs a look now" not in block
+    listed = member_client.get(reverse("monitors:list")).content.decode()
+    assert ">overdue</span>" in listed
+
+
+def test_home_says_nothing_of_monitors_that_run_on_time(member_client, credential):
+    from tests.monitors.factories import make_monitor
+
+    make_monitor(credential=credential, name="Hotels", now=timezone.now())  # next slot still to come
+
+    block = re.search(
+        r'<section id="attention".*?</section>',
+        member_client.get(reverse("history:home")).content.decode(),
+        re.S,
+    ).group(0)
+    assert "attention-monitors" not in block and "Nothing needs a look now" in block
+
+
 def test_the_task_list_filters_tasks_waiting_longer_than_usual(member_client):
     now = timezone.now()
     make_task(status="pending", user_prompt="Stuck one", created_at=now - timedelta(minutes=31))
