@@ -21,8 +21,9 @@ from tasks.history import tags as tag_selectors
 from tasks.history.export import export_csv, export_records, json_lines
 from tasks.history.forms import TaskEditForm, TaskFilterForm, TaskResolveForm
 from tasks.history.tag_links import with_links
-from tasks.models import Task
+from tasks.models import SendChunk, Task
 from tasks.submission import reconcile, resolve
+from tasks.submission.queue import no_worker_sending
 from tasks.visibility.changes import tag_changes
 
 LIST_TEMPLATE = "tasks/history/list.html"
@@ -92,6 +93,10 @@ def _detail_context(task: Task, **extra) -> dict:
     resolve_form = extra.pop("resolve_form", None) or TaskResolveForm()
     return {
         "task": task,
+        # Queued and nothing sending it: the page says how to start a worker.
+        "no_worker": task.status == Task.Status.QUEUED
+        and task.chunk_id is not None
+        and no_worker_sending(SendChunk.objects.filter(pk=task.chunk_id)),
         "events": list(task.events.all()),
         "edit_form": edit_form,
         "resolve_form": resolve_form,

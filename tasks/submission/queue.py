@@ -3,13 +3,27 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tasks.models import Batch, Credential, SendChunk, SendingLimit, SendingWorker, Task
 
 WORKER_SEEN_WITHIN = timedelta(minutes=1)
+
+
+def no_worker_sending(chunks: QuerySet[SendChunk], *, now: datetime | None = None) -> bool:
+    """Whether one of `chunks` has been ready to send for over WORKER_SEEN_WITHIN (planned, its delay over,
+    its credential not rate-limited) while no worker was seen in that time: nothing sends it until a worker
+    runs. The queue page's warning, for one task's or one batch's chunks: one query, two when a chunk has
+    waited that long. (A worker waiting out a delay or a rate limit is not seen, so those chunks are left
+    out.)"""
+    now = now or timezone.now()
+    limited = SendingLimit.objects.filter(limited_until__gt=now).values("credential_id")
+    overdue = chunks.filter(state=SendChunk.State.PLANNED, not_before__lte=now - WORKER_SEEN_WITHIN)
+    if not overdue.exclude(credential_id__in=limited).exists():
+        return False
+    return not SendingWorker.objects.filter(last_seen__gte=now - WORKER_SEEN_WITHIN).exists()
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,7 @@ class SendingProgress:
     rate_limit_message: str = ""
     retry_at: datetime | None = None  # the earliest planned chunk waiting for a retry or a slot
     retry_reason: str = ""
+    no_worker: bool = False  # chunks ready for over a minute and no worker seen (`no_worker_sending`)
 
     @property
     def total(self) -> int:
@@ -62,6 +77,7 @@ def sending_progress(*, batch: Batch) -> SendingProgress:
         rate_limit_message=limit.limited_message if limit else "",
         retry_at=delayed.not_before if delayed else None,
         retry_reason=delayed.last_error if delayed else "",
+        no_worker=bool(counts["planned"]) and no_worker_sending(chunks, now=now),
     )
 
 

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from tasks.models import Batch, SendChunk, SendingLimit, Task
+from tasks.models import Batch, SendChunk, SendingLimit, SendingWorker, Task
 from tasks.submission import chunks, sending, workers
 from tasks.upstream import clients
 from tests.factories import make_credential, make_user
@@ -187,3 +187,50 @@ def test_the_tasks_of_a_chunk_being_sent_show_as_sending_on_the_batch_and_task_p
         send_planned()
     assert "Sending" not in kpis() and "Queued" not in kpis()
     assert Task.objects.filter(batch=batch, status=Task.Status.SUBMITTED).count() == 250
+
+
+def _ready_since(tasks: list[Task], ago: timedelta) -> None:
+    SendChunk.objects.filter(pk__in=[task.chunk_id for task in tasks]).update(not_before=timezone.now() - ago)
+
+
+def test_a_queued_task_no_worker_has_taken_for_a_minute_says_how_to_start_one(member_client):
+    (task,) = plan(1)
+    url = reverse("history:task_detail", args=[task.pk])
+    assert "No worker has been seen" not in member_client.get(url).content.decode()  # just planned
+
+    _ready_since([task], timedelta(minutes=5))
+    html = member_client.get(url).content.decode()
+    fragment = member_client.get(reverse("history:task_status", args=[task.pk])).content.decode()
+
+    assert "No worker has been seen in the last minute" in html and "bin/entrypoint worker" in html
+    assert "No worker has been seen in the last minute" in fragment  # what the page's poll swaps in
+
+
+def test_a_queued_task_says_nothing_of_workers_while_one_runs_or_the_upstream_asked_to_wait(member_client):
+    (task,) = plan(1)
+    _ready_since([task], timedelta(minutes=5))
+    url = reverse("history:task_detail", args=[task.pk])
+
+    workers.worker_seen(worker="host:1")
+    assert "No worker has been seen" not in member_client.get(url).content.decode()
+
+    SendingWorker.objects.all().delete()
+    SendingLimit.objects.create(
+        credential=task.credential,
+        limited_until=timezone.now() + timedelta(seconds=60),
+        limited_message="Slow.",
+    )
+    assert "No worker has been seen" not in member_client.get(url).content.decode()
+
+
+def test_a_batch_whose_chunks_wait_with_no_worker_says_how_to_start_one(member_client):
+    tasks = plan(3)
+    batch = Batch.objects.create(name="Nightly")
+    Task.objects.filter(pk__in=[t.pk for t in tasks]).update(batch=batch)
+    SendChunk.objects.filter(pk__in=[t.chunk_id for t in tasks]).update(batch=batch)
+    url = reverse("prompt_templates:batch_detail", args=[batch.pk])
+    assert "no worker has been seen" not in member_client.get(url).content.decode()
+
+    _ready_since(tasks, timedelta(minutes=5))
+
+    assert "no worker has been seen" in member_client.get(url).content.decode()
