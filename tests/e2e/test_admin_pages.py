@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.e2e.browsing import log_in
 from tests.factories import make_credential, make_task
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -98,11 +98,7 @@ def test_the_action_buttons_line_up_with_their_rows(page, login, team_admin, som
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_on_a_phone_the_spend_breakdowns_keep_each_name_whole(open_page, team_admin, some_spend, scheme):
     page = open_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(team_admin.get_username())
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    log_in(page, team_admin.get_username())
 
     page.goto("/spend/")
 
@@ -128,11 +124,7 @@ def test_on_a_phone_the_spend_charts_labels_are_readable_and_the_page_does_not_s
     open_page, team_admin, some_spend, scheme
 ):
     page = open_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(team_admin.get_username())
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    log_in(page, team_admin.get_username())
 
     page.goto("/spend/")
 

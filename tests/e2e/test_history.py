@@ -19,6 +19,7 @@ from playwright.sync_api import expect
 from tasks.models import Task
 from tasks.submission.collection import task_fetch
 from tasks.submission.sending import TaskSpec, submit_tasks
+from tests.e2e.browsing import log_in
 from tests.factories import PASSWORD, make_task
 from tests.submission.sending import send_planned
 
@@ -146,11 +147,7 @@ def test_on_a_phone_in_dark_mode_a_tags_timeline_shows_what_changed_and_opens_th
             created_at=now - timedelta(hours=hours),
         )
     page = open_page(color_scheme="dark", viewport={"width": 390, "height": 844})
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(user.get_username())
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    log_in(page, user.get_username())
 
     page.goto(f"/tags/{TAG}/")
 
@@ -227,11 +224,7 @@ TABLE_ANSWER = """Visitor numbers:
 def test_on_a_phone_a_table_in_an_answer_keeps_its_figures_whole(open_page, user, scheme):
     task = make_task(user_prompt="Parks by visits?", answer_text=TABLE_ANSWER, submitted_by=user)
     page = open_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(user.get_username())
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    log_in(page, user.get_username())
 
     page.goto(f"/tasks/{task.pk}/")
 
@@ -271,11 +264,7 @@ def test_on_a_laptop_the_task_list_shows_every_column_without_scrolling_sideways
     )
     make_task(status=Task.Status.UNKNOWN, submitted_by=user)
     page = open_page(color_scheme=scheme, viewport={"width": width, "height": 900})
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(user.get_username())
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    log_in(page, user.get_username())
 
     page.goto("/tasks/")
 

@@ -27,6 +27,7 @@ from tasks.models import (
 from tasks.team.audit import audit_record
 from tasks.visibility.mentions import mentions_recompute
 from tests.conftest import PASSWORD
+from tests.e2e.browsing import log_in
 from tests.factories import make_catalog, make_task
 from tests.monitors.factories import make_monitor
 
@@ -329,14 +330,6 @@ def walk(team_admin, live_credential):
     }
 
 
-def _log_in(page, username):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-
-
 def _look(page, name, buttons=None) -> list[str]:
     """What is wrong with the page as it is drawn now; `buttons` collects the button colours seen."""
     problems = []
@@ -367,7 +360,7 @@ def test_every_main_page_fits_the_window_reads_well_and_keeps_submit_in_view(ope
     buttons = {}
     page.goto("/accounts/login/")
     problems = _look(page, "login", buttons)
-    _log_in(page, walk["admin"].get_username())
+    log_in(page, walk["admin"].get_username())
     for name, path in walk["pages"].items():
         if path is None:
             path = page.locator("#tag-results a.tag").first.get_attribute("href")
@@ -425,7 +418,7 @@ def long_named_admin(django_user_model):
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_an_admins_every_nav_link_is_on_screen_on_a_laptop(open_page, long_named_admin, width, scheme):
     page = open_page(color_scheme=scheme, viewport={"width": width, "height": 768})
-    _log_in(page, long_named_admin.get_username())
+    log_in(page, long_named_admin.get_username())
     page.goto("/tasks/")
 
     expect(page.locator(".navmenu > summary")).to_be_hidden()
@@ -441,7 +434,7 @@ def test_an_admins_every_nav_link_is_on_screen_on_a_laptop(open_page, long_named
 
 def test_on_a_tablet_an_admins_nav_folds_behind_the_menu(open_page, long_named_admin):
     page = open_page(viewport={"width": 1100, "height": 768})
-    _log_in(page, long_named_admin.get_username())
+    log_in(page, long_named_admin.get_username())
     page.goto("/tasks/")
     expect(page.locator(".mainnav")).to_be_hidden()
 
@@ -463,7 +456,7 @@ def _fill_a_valid_task(page):
 @pytest.mark.parametrize("javascript", [True, False], ids=["with JavaScript", "without JavaScript"])
 def test_enter_in_a_one_line_field_submits_the_task_and_adds_no_turn(open_page, walk, javascript):
     page = open_page(java_script_enabled=javascript)
-    _log_in(page, walk["admin"].get_username())
+    log_in(page, walk["admin"].get_username())
     before = set(Task.objects.values_list("pk", flat=True))
     page.goto("/new/")
     _fill_a_valid_task(page)
@@ -481,7 +474,7 @@ def test_enter_in_a_one_line_field_submits_the_task_and_adds_no_turn(open_page, 
 
 def test_enter_does_nothing_while_the_form_is_invalid(open_page, walk):
     page = open_page()
-    _log_in(page, walk["admin"].get_username())
+    log_in(page, walk["admin"].get_username())
     page.goto("/new/")
     page.get_by_label("Tag").fill("no prompt yet")
     expect(page.locator("#submit-button")).to_be_disabled()
@@ -500,7 +493,7 @@ def test_without_javascript_enter_on_an_invalid_form_shows_the_errors_and_adds_n
     open_page, walk, browser_errors
 ):
     page = open_page(java_script_enabled=False)
-    _log_in(page, walk["admin"].get_username())
+    log_in(page, walk["admin"].get_username())
     page.goto("/new/")
     page.get_by_label("Tag").fill("no prompt yet")
     count = Task.objects.count()
@@ -518,7 +511,7 @@ def test_without_javascript_enter_on_an_invalid_form_shows_the_errors_and_adds_n
 
 def test_without_javascript_switching_provider_keeps_the_typed_prompt(open_page, walk):
     page = open_page(java_script_enabled=False)
-    _log_in(page, walk["admin"].get_username())
+    log_in(page, walk["admin"].get_username())
     page.goto("/new/")
     page.get_by_label("User prompt").fill("Carry me over to Claude")
     page.get_by_label("Tag").fill("switch-test")
@@ -558,7 +551,7 @@ def _hold_posts(page, pattern) -> list:
 
 def test_submit_says_sending_at_once_and_cannot_be_pressed_twice(open_page, walk):
     page = open_page()
-    _log_in(page, walk["admin"].get_username())
+    log_in(page, walk["admin"].get_username())
     posts = _hold_posts(page, "**/new/")
     page.goto("/new/")
     _fill_a_valid_task(page)
@@ -576,7 +569,7 @@ def test_submit_says_sending_at_once_and_cannot_be_pressed_twice(open_page, walk
 
 def test_a_batch_confirm_says_sending_and_cannot_be_pressed_twice(open_page, walk):
     page = open_page()
-    _log_in(page, walk["admin"].get_username())
+    log_in(page, walk["admin"].get_username())
     template = PromptTemplate.objects.get(name="Parks by country")
     page.goto(f"/templates/{template.pk}/batch/")
     page.get_by_label("Rows (CSV)").fill("country\nFrance\nSpain")

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from tasks.models import Alert, AlertDelivery, AlertDestination, Budget
-from tests.conftest import PASSWORD
+from tests.e2e.browsing import log_in
 from tests.factories import make_catalog, make_task, make_template_version
 from tests.monitors.factories import make_monitor
 
@@ -32,14 +32,6 @@ STACKED_GAP = """
 """
 
 
-def _log_in(page, username):
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-
-
 @pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390", "1366"])
 def test_on_a_monitor_page_recent_alerts_stand_clear_of_the_add_destination_button(
     open_page, team_admin, credential, viewport
@@ -49,7 +41,7 @@ def test_on_a_monitor_page_recent_alerts_stand_clear_of_the_add_destination_butt
     alert = Alert.objects.create(key="k1", kind="run_failed", monitor=monitor, message="The run failed.")
     AlertDelivery.objects.create(alert=alert, destination=destination, target="ops@example.com", state="sent")
     page = open_page(viewport=viewport)
-    _log_in(page, team_admin.get_username())
+    log_in(page, team_admin.get_username())
 
     page.goto(f"/monitors/{monitor.slug}/")
 
@@ -62,7 +54,7 @@ def test_on_a_monitor_page_recent_alerts_stand_clear_of_the_add_destination_butt
 def test_stacked_the_task_pages_columns_are_one_card_gap_apart(open_page, user, credential, width):
     task = make_task(credential=credential, submitted_by=user, status="completed", answer_text="Paris.")
     page = open_page(viewport={"width": width, "height": 900})
-    _log_in(page, user.get_username())
+    log_in(page, user.get_username())
 
     page.goto(f"/tasks/{task.pk}/")
 
@@ -73,7 +65,7 @@ def test_stacked_the_task_pages_columns_are_one_card_gap_apart(open_page, user, 
 def test_stacked_the_template_pages_columns_are_one_card_gap_apart(open_page, team_admin, width):
     template = make_template_version("Parks").template
     page = open_page(viewport={"width": width, "height": 900})
-    _log_in(page, team_admin.get_username())
+    log_in(page, team_admin.get_username())
 
     page.goto(f"/templates/{template.pk}/")
 
@@ -87,7 +79,7 @@ def test_the_builders_month_spend_and_budget_left_are_framed_alike(
     make_catalog()
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("50"), created_by=team_admin)
     page = open_page(viewport=viewport)
-    _log_in(page, team_admin.get_username())
+    log_in(page, team_admin.get_username())
 
     page.goto("/new/")
     page.wait_for_load_state("networkidle")  # the builder's first validation swaps the budgets in again
@@ -102,7 +94,7 @@ def test_the_builders_month_spend_and_budget_left_are_framed_alike(
 @pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["390", "1366"])
 def test_a_checkbox_filter_sits_beside_its_label(open_page, user, viewport):
     page = open_page(viewport=viewport)
-    _log_in(page, user.get_username())
+    log_in(page, user.get_username())
 
     page.goto("/tasks/")
     page.evaluate("document.querySelector('.filters-panel').open = true")

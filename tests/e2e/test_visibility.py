@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from tasks.models import Brand, BrandSet, BrandSetTag
 from tasks.visibility.mentions import mentions_recompute
-from tests.conftest import PASSWORD
+from tests.e2e.browsing import log_in
 from tests.factories import make_task
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -85,11 +85,7 @@ def test_the_brand_sets_page_fits_a_phone_with_a_set_reading_many_tags(open_page
     for index in range(30):
         BrandSetTag.objects.create(brand_set=brand_set, tag=f"research:noise-cancelling-headphones/{index}")
     page = open_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
-    page.goto("/accounts/login/")
-    page.get_by_label("Username").fill(user.get_username())
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    log_in(page, user.get_username())
 
     page.goto("/visibility/")
 

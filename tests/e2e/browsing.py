@@ -1,0 +1,12 @@
+"""Steps many browser tests share."""
+
+from tests.conftest import PASSWORD
+
+
+def log_in(page, username: str, password: str = PASSWORD) -> None:
+    """Log `page` in through the real login form and wait until it has left the login page."""
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
