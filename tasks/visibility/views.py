@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from tasks.fragments import wants_fragment
-from tasks.models import Brand, BrandSet, Task
+from tasks.models import Brand, BrandSet, Provider, Task
 from tasks.spend import periods
 from tasks.visibility import csv as visibility_csv
 from tasks.visibility.changes import answer_changes
@@ -302,7 +302,7 @@ def answers(request, set_id: int):
         "period": period,
         "page": page,
         "tags": tags,
-        "provider": data.get("provider") or "",
+        "provider": Provider(data["provider"]).label if data.get("provider") else "",
         "model": data.get("model") or "",
         "query": query.urlencode(),
         "show_cost": request.user.has_perm("tasks.view_spend"),

@@ -328,6 +328,18 @@ def test_an_unknown_provider_is_listed_as_ignored_and_the_other_filters_still_ap
     assert 'value="chatgpt"' not in html and " · chatgpt" not in html
 
 
+def test_the_answers_page_names_the_provider_it_shows_as_the_product_does(
+    client, member_user, brand_set, four
+):
+    client.force_login(member_user)
+    url = reverse("visibility:answers", args=[brand_set.pk])
+
+    html = client.get(url, {"provider": "chat_gpt"}).content.decode()
+
+    subtitle = html.split('<p class="muted small">')[1].split("</p>")[0]
+    assert " · ChatGPT" in subtitle and "chat_gpt" not in subtitle
+
+
 def test_a_bad_position_is_listed_as_ignored_and_not_filtered_on(client, member_user, brand_set, four):
     client.force_login(member_user)
     acme = brand_set.brands.get(name="Acme")
