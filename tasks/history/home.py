@@ -8,10 +8,11 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from tasks.history.selectors import STALE_AFTER, TaskRow, _day_start, _stale_q, newest_rows
-from tasks.models import Task
+from tasks.models import SendChunk, Task
 from tasks.monitors.selectors import overdue_count
 from tasks.spend import figures, periods, reports
 from tasks.spend.budgets import month_start
+from tasks.submission.queue import no_worker_sending
 
 # How far back home's "needs attention" counts failed and lost tasks.
 ATTENTION_DAYS = 7
@@ -27,12 +28,13 @@ class Attention:
     stale: int
     since: date  # failed and unknown count from this day on (the list's date_from)
     overdue_monitors: int = 0  # active monitors no scheduler has run since their slot (no worker?)
+    no_worker: bool = False  # tasks ready to send for over a minute and no worker seen
     stale_minutes: int = int(STALE_AFTER.total_seconds() // 60)
     days: int = ATTENTION_DAYS
 
     @property
     def total(self) -> int:
-        return self.failed + self.unknown + self.stale + self.overdue_monitors
+        return self.failed + self.unknown + self.stale + self.overdue_monitors + self.no_worker
 
     @property
     def failed_query(self) -> str:
@@ -58,7 +60,8 @@ class HomeSummary:
 def attention_summary() -> Attention:
     """Failed and unknown tasks created in the last ATTENTION_DAYS days (from midnight, as the list's
     date filter counts) and active tasks older than STALE_AFTER, in one query over the status index
-    (counting figures.EVERY_TASK, so no task's row is read for it); and the monitors overdue, in one more."""
+    (counting figures.EVERY_TASK, so no task's row is read for it); then the monitors overdue and whether
+    tasks wait with no worker to send them, one query each (two when they have waited a minute)."""
     since = timezone.localdate() - timedelta(days=ATTENTION_DAYS - 1)
     recent_trouble = Q(
         status__in=[Task.Status.FAILED, Task.Status.UNKNOWN], created_at__gte=_day_start(since)
@@ -75,6 +78,7 @@ def attention_summary() -> Attention:
         stale=counts["stale"],
         since=since,
         overdue_monitors=overdue_count(now=timezone.now()),
+        no_worker=no_worker_sending(SendChunk.objects.all()),
     )
 
 

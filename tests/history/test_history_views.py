@@ -877,6 +877,23 @@ def test_home_says_nothing_of_monitors_that_run_on_time(member_client, credentia
     assert "attention-monitors" not in block and "Nothing needs a look now" in block
 
 
+def test_home_says_when_tasks_wait_to_be_sent_and_no_worker_runs(member_client, credential):
+    from tasks.models import SendChunk
+    from tasks.submission import sending, workers
+
+    spec = sending.TaskSpec(provider="chat_gpt", body={"user_prompt": "Parks?", "model_name": "gpt-4.1"})
+    sending.submit_tasks(specs=[spec], credential=credential, user=None)
+    home = reverse("history:home")
+    assert "attention-no-worker" not in member_client.get(home).content.decode()  # just submitted
+
+    SendChunk.objects.update(not_before=timezone.now() - timedelta(minutes=5))
+    html = member_client.get(home).content.decode()
+    workers.worker_seen(worker="host:1")
+
+    assert 'data-testid="attention-no-worker"' in html and "bin/entrypoint worker" in html
+    assert "attention-no-worker" not in member_client.get(home).content.decode()  # a worker runs
+
+
 def test_the_task_list_filters_tasks_waiting_longer_than_usual(member_client):
     now = timezone.now()
     make_task(status="pending", user_prompt="Stuck one", created_at=now - timedelta(minutes=31))
