@@ -11,6 +11,8 @@ from tasks.visibility.selectors import FIGURES
 
 MAX_TAGS = 500
 MAX_TEST_TEXT = 100_000
+# The figures counted per brand (the others, "answers" and "ours", need none).
+BRAND_FIGURES = ("mentioned", "first_paragraph", "cited", "position")
 PROVIDER_KEYS = ", ".join(Provider.values[:-1]) + f" or {Provider.values[-1]}"
 
 
@@ -178,6 +180,9 @@ class AnswersForm(forms.Form):
         position_missing = data.get("position") is None and "position" not in self.errors
         if data.get("figure") == "position" and position_missing:
             self.add_error("position", "Give the position to show the answers at.")
+        figure = data.get("figure")
+        if figure in BRAND_FIGURES and data.get("brand") is None and "brand" not in self.errors:
+            self.add_error("figure", "Give a brand for this figure; showing every answer.")
         return data
 
     def valid_filters(self) -> dict:

@@ -340,6 +340,21 @@ def test_the_answers_page_names_the_provider_it_shows_as_the_product_does(
     assert " · ChatGPT" in subtitle and "chat_gpt" not in subtitle
 
 
+def test_a_brands_figure_without_a_brand_is_listed_as_ignored_and_every_answer_shown(
+    client, member_user, brand_set, four
+):
+    client.force_login(member_user)
+    url = reverse("visibility:answers", args=[brand_set.pk])
+    every = client.get(url).content.decode()
+
+    html = client.get(url, {"figure": "cited"}).content.decode()
+
+    assert "Some filters were ignored:" in html
+    assert "Figure “cited”: Give a brand for this figure; showing every answer." in html
+    heading = re.search(r"<h1>.*?</h1>", html).group(0)
+    assert heading == re.search(r"<h1>.*?</h1>", every).group(0)
+
+
 def test_a_bad_position_is_listed_as_ignored_and_not_filtered_on(client, member_user, brand_set, four):
     client.force_login(member_user)
     acme = brand_set.brands.get(name="Acme")
