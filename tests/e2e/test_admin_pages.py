@@ -138,3 +138,32 @@ def test_on_a_phone_the_spend_charts_labels_are_readable_and_the_page_does_not_s
     assert min(heights) >= 8, f"chart labels {min(heights):.1f} px high"
     width, scroll_width = page.evaluate("[innerWidth, document.documentElement.scrollWidth]")
     assert scroll_width <= width
+
+
+def test_the_no_worker_warnings_are_drawn_as_warnings_on_home_the_task_page_and_the_queue(
+    open_page, team_admin
+):
+    """Tasks ready to send for five minutes and no worker: each page's warning is a tinted, framed box, not a
+    line of plain text lost among the others (the alert style lived in the builder's stylesheet only)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tasks.models import SendChunk
+    from tasks.submission import sending
+
+    spec = sending.TaskSpec(provider="chat_gpt", body={"user_prompt": "Parks?", "model_name": "gpt-4.1"})
+    (task_id,) = sending.submit_task_ids(specs=[spec], credential=make_credential(), user=team_admin)
+    SendChunk.objects.update(not_before=timezone.now() - timedelta(minutes=5))
+    page = open_page()
+    log_in(page, team_admin.get_username())
+
+    for path in ("/", f"/tasks/{task_id}/", "/queue/"):
+        page.goto(path)
+        warning = page.locator(".alert-warning", has_text="no worker has been seen").or_(
+            page.locator(".alert-warning", has_text="No worker has been seen")
+        )
+        style = warning.first.evaluate(
+            "(box) => { const s = getComputedStyle(box); return [s.backgroundColor, s.borderTopStyle]; }"
+        )
+        assert style[0] not in ("rgba(0, 0, 0, 0)", "transparent") and style[1] == "solid", (path, style)
