@@ -12,6 +12,7 @@ from django.db.models import Count, Max, Min, Q, Sum, Value
 from tasks.history.selectors import TaskRow, newest_rows
 from tasks.models import SpendDay, TagMonth, Task
 from tasks.spend import figures
+from tasks.upstream.providers import MAX_TEXT_LENGTH
 
 
 def tag_list(*, q: str = "", sort: str = "-last") -> list[dict]:
@@ -192,7 +193,8 @@ def tag_answers(*, tag: str, prompt: str | None = None) -> TagAnswers:
     The prompts to pick from are those of the tag's newest TAG_PROMPT_WINDOW tasks, the most recently run
     first; the timeline shows the newest TAG_RUNS completed runs of one prompt (`prompt`, else the prompt
     run most recently), oldest first, each diffed against the one before it. No prompt means no task has
-    the tag.
+    the tag. A `prompt` from a URL is cut to a prompt's length: no stored prompt is longer, and a huge one
+    would be sent to the database.
     """
     from tasks.history.rendering import word_diff
 
@@ -200,6 +202,7 @@ def tag_answers(*, tag: str, prompt: str | None = None) -> TagAnswers:
     answers = TagAnswers(prompts=_prompts(tasks))
     if prompt is None:
         prompt = answers.prompts[0]["user_prompt"] if answers.prompts else ""
+    prompt = prompt[:MAX_TEXT_LENGTH]
     answers.prompt = prompt
     runs = list(
         tasks.filter(status=Task.Status.COMPLETED, user_prompt=prompt)

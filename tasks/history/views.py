@@ -24,7 +24,6 @@ from tasks.history.tag_links import with_links
 from tasks.models import SendChunk, Task
 from tasks.submission import reconcile, resolve
 from tasks.submission.queue import no_worker_sending
-from tasks.upstream.providers import MAX_TEXT_LENGTH
 from tasks.visibility.changes import tag_changes
 
 LIST_TEMPLATE = "tasks/history/list.html"
@@ -219,7 +218,6 @@ def tag_list(request):
 @permission_required("tasks.view_task", raise_exception=True)
 def tag_detail(request, tag: str):
     prompt = request.GET.get("prompt")
-    prompt = prompt[:MAX_TEXT_LENGTH] if prompt is not None else None  # a prompt is at most this long
     if wants_fragment(request):  # the prompt picker swaps the timeline: only the timeline is read
         answers = tag_selectors.tag_answers(tag=tag, prompt=prompt)
         if not answers.prompts:

@@ -19,7 +19,7 @@ from tasks.monitors.alerts import alert_test, destination_kinds_label
 from tasks.monitors.forms import AlertKindsForm, BrandSetForm, DestinationForm, MonitorForm, StateForm
 from tasks.monitors.requests import start_from_builder, start_from_task
 from tasks.monitors.runs import RunRefused, run_now, run_retry
-from tasks.upstream.providers import MAX_TEXT_LENGTH, provider_rules
+from tasks.upstream.providers import provider_rules
 from tasks.visibility.changes import tag_changes
 from tasks.visibility.services import brand_set_attach_tag
 from tasks.visibility.views import tag_visibility
@@ -123,10 +123,7 @@ def monitor_detail(request, slug: str):
     page = selectors.monitor_page(monitor=monitor)
     if wants_fragment(request):  # the runs table alone: nothing else is read
         return render(request, "tasks/monitors/detail.html#runs", {"page": page, "monitor": monitor})
-    prompt = request.GET.get("prompt")
-    # Cut as the tag page cuts it: no stored prompt is longer, and a huge one would be sent to the database.
-    prompt = prompt[:MAX_TEXT_LENGTH] if prompt is not None else None
-    context = _detail_context(page, DestinationForm(), prompt=prompt)
+    context = _detail_context(page, DestinationForm(), prompt=request.GET.get("prompt"))
     if request.user.has_perm("tasks.view_brandset"):
         visibility_url = reverse("monitors:visibility", args=[monitor.slug])
         context["tag_changes"] = tag_changes(tag=monitor.tag, page_url=visibility_url)
