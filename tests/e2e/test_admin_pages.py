@@ -140,8 +140,13 @@ def test_on_a_phone_the_spend_charts_labels_are_readable_and_the_page_does_not_s
     assert scroll_width <= width
 
 
+@pytest.mark.parametrize(
+    "screen",
+    [{}, {"color_scheme": "dark", "viewport": {"width": 390, "height": 844}}],
+    ids=["laptop light", "phone dark"],
+)
 def test_the_no_worker_warnings_are_drawn_as_warnings_on_home_the_task_page_and_the_queue(
-    open_page, team_admin
+    open_page, team_admin, screen
 ):
     """Tasks ready to send for five minutes and no worker: each page's warning is a tinted, framed box, not a
     line of plain text lost among the others (the alert style lived in the builder's stylesheet only)."""
@@ -155,7 +160,7 @@ def test_the_no_worker_warnings_are_drawn_as_warnings_on_home_the_task_page_and_
     spec = sending.TaskSpec(provider="chat_gpt", body={"user_prompt": "Parks?", "model_name": "gpt-4.1"})
     (task_id,) = sending.submit_task_ids(specs=[spec], credential=make_credential(), user=team_admin)
     SendChunk.objects.update(not_before=timezone.now() - timedelta(minutes=5))
-    page = open_page()
+    page = open_page(**screen)
     log_in(page, team_admin.get_username())
 
     for path in ("/", f"/tasks/{task_id}/", "/queue/"):
@@ -167,3 +172,5 @@ def test_the_no_worker_warnings_are_drawn_as_warnings_on_home_the_task_page_and_
             "(box) => { const s = getComputedStyle(box); return [s.backgroundColor, s.borderTopStyle]; }"
         )
         assert style[0] not in ("rgba(0, 0, 0, 0)", "transparent") and style[1] == "solid", (path, style)
+        width, scroll_width = page.evaluate("[innerWidth, document.documentElement.scrollWidth]")
+        assert scroll_width <= width, path
