@@ -149,12 +149,18 @@ def _list(value, name: str, problems: list[str]) -> list:
     return value
 
 
-def citation_domain(url: str) -> str:
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:  # e.g. "http://[not-an-address"
+def domain_of(value: str) -> str:
+    """`https://www.Acme.com/x` -> `acme.com`; a bare domain as it is, lowercased, without a trailing dot;
+    "" for what has no host, including what urlsplit cannot read (`[]`, `http://[::1`). A citation's
+    domain and a brand's own domains both go through here, so they compare equal."""
+    value = (value or "").strip().lower()
+    if not value:
         return ""
-    return host.removeprefix("www.")
+    try:
+        host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
+    except ValueError:  # a bracketed host that is not an IPv6 address, or an unclosed bracket
+        return ""
+    return host.removeprefix("www.").rstrip(".")
 
 
 def parse_result(result) -> ParsedResult:
@@ -224,7 +230,7 @@ def _citations(annotations: list, offset: int, problems: list[str]) -> list[dict
         citation = {
             "title": _text(annotation.get("title"), "a citation's title", problems) or url,
             "url": url,
-            "domain": citation_domain(direct or url),
+            "domain": domain_of(direct or url),
             "start_index": start + offset if start is not None else None,
             "end_index": end + offset if end is not None else None,
             "text": _text(annotation.get("text"), "a citation's text", problems),

@@ -11,10 +11,11 @@ cited domains are counted from the citations instead.
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+
+from tasks.upstream.results import domain_of
 
 _URLS = re.compile(r"\]\([^)\s]*\)|https?://\S+|www\.\S+")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
@@ -73,19 +74,6 @@ def parse_domains(domains: str) -> tuple[str, ...]:
         if host:
             found.append(host)
     return tuple(dict.fromkeys(found))
-
-
-def domain_of(value: str) -> str:
-    """`https://www.Acme.com/x` -> `acme.com`; a bare domain as it is, lowercased; "" for what has no
-    host, including what urlsplit cannot read (`[]`, `http://[::1`), as `results.citation_domain` does."""
-    value = (value or "").strip().lower()
-    if not value:
-        return ""
-    try:
-        host = urlsplit(value if "//" in value else f"//{value}").hostname or ""
-    except ValueError:  # a bracketed host that is not an IPv6 address, or an unclosed bracket
-        return ""
-    return host.removeprefix("www.").rstrip(".")
 
 
 def pattern_problem(pattern: str) -> str | None:

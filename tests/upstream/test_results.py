@@ -125,3 +125,16 @@ def test_storable_json_cuts_what_is_nested_too_deeply_and_writes_nan_as_text():
     json.dumps(stored, allow_nan=False)  # plain JSON now
     assert stored["b"] == "nan" and stored["c\ufffd"] == "[a very large integer]"
     assert "[nested too deeply]" in json.dumps(stored)
+
+
+def test_a_citation_domain_is_read_as_a_brands_own_domain_is_so_the_two_compare_equal():
+    from tasks.visibility.extraction import parse_domains
+
+    def section(url):
+        return {"text": "x", "annotations": [{"url": url, "title": "t"}]}
+
+    urls = ["https://WWW.Acme.com./a", "www.acme.com/pricing", "HTTPS://shop.acme.com:8443/"]
+    result = [{"items": [{"type": "message", "sections": [section(url) for url in urls]}]}]
+    domains = [citation["domain"] for citation in parse_result(result).citations]
+    assert domains == ["acme.com", "acme.com", "shop.acme.com"]
+    assert parse_domains("https://www.acme.com/") == ("acme.com",)
