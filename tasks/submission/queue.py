@@ -104,6 +104,7 @@ class QueueState:
     rate_limited: int  # planned chunks of a credential the upstream asked to wait
     oldest_waiting: datetime | None
     workers: list[SendingWorker] = field(default_factory=list)  # seen in the last minute
+    no_worker: bool = False  # chunks ready for over a minute and no worker seen (`no_worker_sending`)
     credentials: list[CredentialQueue] = field(default_factory=list)
     chunks: list[SendChunk] = field(default_factory=list)  # waiting or in flight, oldest first
 
@@ -160,6 +161,7 @@ def queue_state(*, chunk_limit: int = 50) -> QueueState:
         **counts,
         oldest_waiting=oldest,
         workers=list(SendingWorker.objects.filter(last_seen__gte=now - WORKER_SEEN_WITHIN)),
+        no_worker=bool(counts["ready"]) and no_worker_sending(planned, now=now),
         credentials=credentials,
         chunks=list(waiting.select_related("credential", "batch").order_by("created_at", "id")[:chunk_limit]),
     )

@@ -234,3 +234,19 @@ def test_a_batch_whose_chunks_wait_with_no_worker_says_how_to_start_one(member_c
     _ready_since(tasks, timedelta(minutes=5))
 
     assert "no worker has been seen" in member_client.get(url).content.decode()
+
+
+def test_the_queue_page_and_sending_status_warn_of_no_worker_only_once_a_chunk_has_waited_a_minute(
+    team_admin_client,
+):
+    tasks = plan(2)
+    url = reverse("submission:queue")
+    assert "no worker has been seen" not in team_admin_client.get(url).content.decode()  # just planned
+    assert "no worker is running" not in run("sending_status")
+
+    _ready_since(tasks[:1], timedelta(minutes=5))
+    assert "no worker has been seen in the last minute" in team_admin_client.get(url).content.decode()
+    assert "no worker is running" in run("sending_status")
+
+    workers.worker_seen(worker="host:1")
+    assert "no worker has been seen" not in team_admin_client.get(url).content.decode()

@@ -28,6 +28,11 @@ class Command(BaseCommand):
         out(f"Workers seen in the last minute: {len(queue.workers)}")
         for worker in queue.workers:
             out(f"  {worker.name}  last seen {(now - worker.last_seen).total_seconds():.0f} s ago")
+        if queue.no_worker:
+            out(
+                "Chunks have been ready to send for over a minute and no worker is running: "
+                "start one with `bin/entrypoint worker`."
+            )
         for row in queue.credentials:
             limit_text = f"{row.calls_per_minute}/min" if row.calls_per_minute else "no limit of ours"
             limited = f", rate-limited until {row.limited_until:%H:%M:%S}" if row.limited_until else ""
