@@ -66,9 +66,11 @@ class CappedUploadHandler(FileUploadHandler):
 def upload_text(upload) -> str:
     """The text of an uploaded CSV file, or a ValidationError that says why it cannot be used."""
     if isinstance(upload, RefusedUpload) or upload.size > settings.BATCH_UPLOAD_MAX_BYTES:
+        from tasks.prompt_templates.batches import MAX_BATCH_TASKS  # batches imports the models
+
         raise ValidationError(
             f"This file is larger than {upload_limit_label()}, the most a batch upload takes; it was not "
-            "read. Split it into smaller files (a batch runs at most 5,000 tasks).",
+            f"read. Split it into smaller files (a batch runs at most {MAX_BATCH_TASKS:,} tasks).",
             code="too_large",
         )
     data = upload.read()

@@ -325,3 +325,15 @@ def test_a_postback_sent_as_a_form_still_reaches_the_callback_with_its_body(clie
     assert response.status_code == 200
     task.refresh_from_db()
     assert task.status == Task.Status.COMPLETED
+
+
+def test_the_too_large_message_names_the_batch_limit(member_client, template, credential, settings):
+    settings.BATCH_UPLOAD_MAX_BYTES = 1000
+    upload = SimpleUploadedFile("rows.csv", b"dish,city\n" + b"pho,Hanoi\n" * 150, content_type="text/csv")
+
+    html = member_client.post(
+        reverse("prompt_templates:batch_new", args=[template.pk]),
+        {**_form_fields(credential), "rows_file": upload},
+    ).content.decode()
+
+    assert f"a batch runs at most {batches.MAX_BATCH_TASKS:,} tasks" in html
