@@ -95,4 +95,9 @@ class BatchForm(forms.Form):
                 cleaned["rows_text"] = upload_text(upload)  # size cap, NUL bytes, UTF-8: uploads.py
             except forms.ValidationError as exc:
                 self.add_error("rows_file", exc)
+            else:
+                # The page that comes back has an empty file input: its Submit sends the rows field, so
+                # that field shows the file's rows, not what was typed before the upload.
+                self.data = self.data.copy()
+                self.data["rows_text"] = cleaned["rows_text"]
         return cleaned

@@ -327,6 +327,26 @@ def test_a_postback_sent_as_a_form_still_reaches_the_callback_with_its_body(clie
     assert task.status == Task.Status.COMPLETED
 
 
+def test_a_checked_upload_is_what_submit_sends(member_client, template, credential):
+    """“Check rows and cost” on an uploaded file, then “Submit”: the browser does not send the file again
+    (a file input is empty on the page that comes back), so the file's rows must be on that page."""
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    upload = SimpleUploadedFile("rows.csv", b"dish,city\npho,Hanoi\nramen,Tokyo\n", content_type="text/csv")
+    checked = member_client.post(
+        url, {**_form_fields(credential), "rows_text": "dish,city\n", "rows_file": upload}
+    )
+    html = checked.content.decode()
+    assert "2 tasks" in html
+    assert "dish,city\npho,Hanoi\nramen,Tokyo" in html  # the rows the Submit button will send
+
+    response = member_client.post(
+        url, {**_form_fields(credential), "rows_text": "dish,city\npho,Hanoi\nramen,Tokyo\n", "confirm": "1"}
+    )
+
+    assert response.status_code == 302
+    assert Task.objects.count() == 2
+
+
 def test_the_too_large_message_names_the_batch_limit(member_client, template, credential, settings):
     settings.BATCH_UPLOAD_MAX_BYTES = 1000
     upload = SimpleUploadedFile("rows.csv", b"dish,city\n" + b"pho,Hanoi\n" * 150, content_type="text/csv")
