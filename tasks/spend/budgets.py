@@ -94,9 +94,9 @@ def budgets_reserve(*, user, charges: list[tuple[str, Decimal]]) -> None:
         if spent + adding > budget.monthly_limit:
             left = max(budget.monthly_limit - spent, ZERO)
             raise BudgetExceeded(
-                f"{budget} would be exceeded: ${spent:.4f} of ${budget.monthly_limit:.2f} is already "
-                f"spent or reserved this month, ${left:.4f} is left and this submission needs "
-                f"${adding:.4f}. Nothing was sent."
+                f"{budget} would be exceeded: {exact_usd(spent)} of {exact_usd(budget.monthly_limit)} is "
+                f"already spent or reserved this month, {exact_usd(left)} is left and this submission needs "
+                f"{exact_usd(adding)}. Nothing was sent."
             )
 
 
@@ -263,13 +263,13 @@ def budget_warnings() -> list[str]:
         limit = usage.budget.monthly_limit
         if usage.is_over:
             warnings.append(
-                f"{usage.budget} is used up: ${usage.spent:.2f} of ${limit:.2f} this month. "
+                f"{usage.budget} is used up: {exact_usd(usage.spent)} of {exact_usd(limit)} this month. "
                 "New submissions that count against it are refused."
             )
         else:
             warnings.append(
-                f"{usage.budget} is at {usage.percent}%: ${usage.spent:.2f} of ${limit:.2f} this month, "
-                f"{exact_usd(usage.left)} left."
+                f"{usage.budget} is at {usage.percent}%: {exact_usd(usage.spent)} of {exact_usd(limit)} this "
+                f"month, {exact_usd(usage.left)} left."
             )
     return warnings
 

@@ -353,3 +353,24 @@ def test_a_second_team_budget_is_refused_with_a_pointer_to_the_first(team_admin_
 
     assert "already a team budget" in response.content.decode()
     assert Budget.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_warning_and_the_refusal_show_money_to_four_decimals_like_the_budgets_page(member_user):
+    """$0.0204 of a $0.03 budget is not “$0.02 of $0.03 … $0.0096 left”: the figures must add up."""
+    Budget.objects.create(
+        scope=Budget.Scope.TAG, tag="capped", monthly_limit=Decimal("0.03"), warn_ratio=Decimal("0.5")
+    )
+    make_task(spend=Decimal("0.0204"), tag="capped")
+
+    warning = "Budget for tag capped is at 68%: $0.0204 of $0.0300 this month, $0.0096 left."
+    assert budget_warnings() == [warning]
+    with pytest.raises(BudgetExceeded) as refused, transaction.atomic():
+        budgets_reserve(user=member_user, charges=[("capped", Decimal("0.0102"))])
+    assert "$0.0204 of $0.0300 is already spent or reserved" in str(refused.value)
+
+    make_task(spend=Decimal("0.0100"), tag="capped")
+    assert budget_warnings() == [
+        "Budget for tag capped is used up: $0.0304 of $0.0300 this month. "
+        "New submissions that count against it are refused."
+    ]
