@@ -4,6 +4,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from tasks.models import AlertDestination, AuditEntry, Monitor, MonitorRun, Task
@@ -285,3 +286,35 @@ def test_a_monitor_due_a_minute_ago_is_not_overdue(member_client, credential):
 
     assert "no scheduler is ticking" not in page
     assert ">overdue</span>" not in member_client.get(reverse("monitors:list")).content.decode()
+
+
+def test_an_uploaded_csv_is_kept_when_another_field_is_wrong(member_client, credential, catalog):
+    """The file input comes back empty: the file's rows must come back in the rows field, or the next
+    save runs the monitor on whatever was typed there before the upload."""
+    version = make_prompt_version()
+    upload = SimpleUploadedFile("rows.csv", ROWS.encode(), content_type="text/csv")
+    response = member_client.post(
+        reverse("monitors:create"),
+        {**form_data(version, rows_text="", cadence="cron", cron="bogus"), "rows_file": upload},
+    )
+
+    assert response.status_code == 200 and not Monitor.objects.exists()
+    rows_field = re.search(
+        r'<textarea name="rows_text"[^>]*>(.*?)</textarea>', response.content.decode(), re.S
+    )
+    assert ROWS.strip() in rows_field.group(1)
+
+
+def test_an_upload_larger_than_the_cap_is_refused_not_cut(member_client, credential, catalog, settings):
+    settings.BATCH_UPLOAD_MAX_BYTES = 1000
+    version = make_prompt_version()
+    header, *rows = ROWS.strip().splitlines()
+    big = (header + "\n" + "\n".join(rows * 200) + "\n").encode()
+    upload = SimpleUploadedFile("rows.csv", big, content_type="text/csv")
+
+    response = member_client.post(
+        reverse("monitors:create"), {**form_data(version, rows_text=""), "rows_file": upload}
+    )
+
+    assert response.status_code == 200 and not Monitor.objects.exists()
+    assert "This file is larger than 1000 bytes" in response.content.decode()
