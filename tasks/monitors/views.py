@@ -7,6 +7,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tasks.builder.forms import TaskRequestForm, catalog_for
@@ -50,9 +52,11 @@ def monitor_edit(request, slug: str | None = None):
                 monitor=monitor,
                 description=form.cleaned_data["description"],
             )
-            messages.success(
-                request, f"Monitor “{saved.name}” saved; next run {saved.next_run_at or 'none'}."
+            # As the page's “Upcoming runs” shows it: local time, not Python's "…+00:00".
+            next_run = (
+                date_format(localtime(saved.next_run_at), "D Y-m-d H:i") if saved.next_run_at else "none"
             )
+            messages.success(request, f"Monitor “{saved.name}” saved; next run {next_run}.")
             return redirect("monitors:detail", slug=saved.slug)
         if form.plan is not None and not form.plan.errors:
             estimate = selectors.monitor_estimate(monitor=form.unsaved(), plan=form.plan)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from tasks.models import AlertDestination, AuditEntry, Monitor, MonitorRun, Task
 from tasks.monitors.scheduler import scheduler_tick
@@ -318,3 +319,16 @@ def test_an_upload_larger_than_the_cap_is_refused_not_cut(member_client, credent
 
     assert response.status_code == 200 and not Monitor.objects.exists()
     assert "This file is larger than 1000 bytes" in response.content.decode()
+
+
+def test_the_saved_message_shows_the_next_run_as_the_page_does(member_client, credential, catalog, settings):
+    """Not Python's “2026-12-07 08:00:00+00:00”: the local time, as “Upcoming runs” lists it."""
+    settings.TIME_ZONE = "America/New_York"
+    version = make_prompt_version()
+    response = member_client.post(reverse("monitors:create"), form_data(version), follow=True)
+
+    page = response.content.decode()
+    monitor = Monitor.objects.get()
+    shown = timezone.localtime(monitor.next_run_at).strftime("%a %Y-%m-%d %H:%M")
+    assert f"saved; next run {shown}." in page
+    assert "+00:00" not in page
