@@ -185,22 +185,32 @@ def credential_set_default(*, actor, credential: Credential) -> None:
         )
 
 
-def credential_disable(*, actor, credential: Credential) -> None:
-    """Stop a credential being used for new submissions; its tasks and history stay."""
+def credential_disable(*, actor, credential: Credential) -> bool:
+    """Stop a credential being used for new submissions; its tasks and history stay.
+
+    False, and nothing recorded, when it was already disabled (a second click, or another admin first):
+    the audit log only ever records a change that happened."""
     with transaction.atomic():
-        was_default = credential.is_default
+        row = Credential.objects.select_for_update().filter(pk=credential.pk, is_active=True).first()
+        if row is None:
+            credential.is_active = False
+            return False
         Credential.objects.filter(pk=credential.pk).update(is_active=False, is_default=False)
         credential.is_active = False
         credential.is_default = False
         changes = {"is_active": {"from": True, "to": False}}
-        if was_default:
+        if row.is_default:
             changes["is_default"] = {"from": True, "to": False}
         audit_record(actor=actor, action="credential.disable", obj=credential, changes=changes)
+        return True
 
 
-def credential_enable(*, actor, credential: Credential) -> None:
+def credential_enable(*, actor, credential: Credential) -> bool:
+    """False, and nothing recorded, when it was already enabled."""
     with transaction.atomic():
-        Credential.objects.filter(pk=credential.pk).update(is_active=True)
+        if not Credential.objects.filter(pk=credential.pk, is_active=False).update(is_active=True):
+            credential.is_active = True
+            return False
         credential.is_active = True
         audit_record(
             actor=actor,
@@ -208,6 +218,7 @@ def credential_enable(*, actor, credential: Credential) -> None:
             obj=credential,
             changes={"is_active": {"from": False, "to": True}},
         )
+        return True
 
 
 def credential_verify_audited(*, actor, credential: Credential) -> tuple[bool, str]:

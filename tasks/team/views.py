@@ -220,11 +220,14 @@ def credential_default(request, pk: int):
 def credential_disable_view(request, pk: int):
     credential = get_object_or_404(Credential, pk=pk)
     if request.POST.get("enable"):
-        credential_enable(actor=request.user, credential=credential)
-        messages.success(request, f"“{credential.name}” is enabled again.")
-    else:
-        credential_disable(actor=request.user, credential=credential)
+        if credential_enable(actor=request.user, credential=credential):
+            messages.success(request, f"“{credential.name}” is enabled again.")
+        else:
+            messages.info(request, f"“{credential.name}” was already enabled: nothing changed.")
+    elif credential_disable(actor=request.user, credential=credential):
         messages.success(request, f"“{credential.name}” is disabled: it can no longer be used for new tasks.")
+    else:
+        messages.info(request, f"“{credential.name}” was already disabled: nothing changed.")
     return _back_to_credentials(request)
 
 

@@ -91,6 +91,25 @@ def test_set_default_moves_the_default_and_disable_clears_it(team_admin_client):
     assert actions == ["credential.set_default", "credential.disable", "credential.enable"]
 
 
+def test_disabling_or_enabling_twice_records_one_change(team_admin_client):
+    """A second click, or a second admin on a page loaded before the first acted, changes nothing: the
+    audit log must not record “is_active True → False” for a credential that was already disabled."""
+    credential = make_credential("Second")
+    url = reverse("team:credential_disable", args=[credential.pk])
+
+    team_admin_client.post(url)
+    response = team_admin_client.post(url, follow=True)
+    assert "already disabled" in response.content.decode()
+    team_admin_client.post(url, {"enable": "1"})
+    response = team_admin_client.post(url, {"enable": "1"}, follow=True)
+    assert "already enabled" in response.content.decode()
+
+    actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["credential.disable", "credential.enable"]
+    credential.refresh_from_db()
+    assert credential.is_active
+
+
 def test_replacing_the_secret_records_both_fingerprints_and_clears_the_verification(team_admin_client):
     credential = make_credential("Direct", kind="dataforseo", login="old@example.com", secret=SECRET)
     Credential.objects.filter(pk=credential.pk).update(last_verification_ok=True)
