@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from tasks.models import MonitorRun
-from tasks.spend.charts import column_chart
+from tasks.spend.charts import chart_role, column_chart
 
 CHART_RUNS = 30
 # Stacked from the bottom: what a run's tasks became, then what is not final yet.
@@ -140,10 +140,11 @@ def status_chart(points: list[RunPoint]) -> SafeString:
                 )
             )
     return format_html(
-        '<svg class="chart chart-columns" viewBox="0 0 {} {}" role="img" aria-label="{}" '
+        '<svg class="chart chart-columns" viewBox="0 0 {} {}" role="{}" aria-label="{}" '
         'preserveAspectRatio="xMinYMin meet">{}</svg>',
         width,
         height,
+        chart_role(points),
         "Tasks per run by status",
         format_html_join("", "{}", ((part,) for part in parts)),
     )

@@ -88,7 +88,8 @@ def over_time_chart(columns: list[_Bar], *, title: str) -> SafeString:
                 f'<text class="chart-tick" x="{_n(x + bar / 2)}" y="{height - 8}" text-anchor="middle">'
                 f"{escape(charts.short_label(column.key or str(column.label)))}</text>"
             )
+    role = charts.chart_role(columns)
     return SafeString(
-        f'<svg class="chart chart-columns" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="chart chart-columns" viewBox="0 0 {width} {height}" role="{role}" '
         f'aria-label="{escape(title)}" preserveAspectRatio="xMinYMin meet">{"".join(parts)}</svg>'
     )

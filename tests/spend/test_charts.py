@@ -1,0 +1,26 @@
+"""The SVG charts' role: an image, unless its bars are links (an image's content is hidden from a screen
+reader, so its links would be reachable by keyboard only)."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tasks.spend.charts import bar_chart, column_chart
+
+
+@dataclass
+class Row:
+    label: str
+    spend: Decimal
+    url: str | None = None
+    key: str = ""
+    tasks: int = 1
+
+
+def test_a_chart_of_links_is_a_group_of_them_and_a_chart_without_is_an_image():
+    linked = [Row("gpt-4.1", Decimal("1"), "/tasks/?model=gpt-4.1"), Row("other", Decimal("2"))]
+    plain = [Row("gpt-4.1", Decimal("1")), Row("other", Decimal("2"))]
+
+    for chart in (bar_chart, column_chart):
+        assert 'role="group" aria-label="Spend"' in chart(linked, title="Spend")
+        assert 'role="img" aria-label="Spend"' in chart(plain, title="Spend")
+        assert "<a " not in chart(plain, title="Spend")
