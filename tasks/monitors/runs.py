@@ -20,7 +20,7 @@ from django.utils import timezone
 from tasks.models import Alert, Batch, Monitor, MonitorRun, Task, TaskLabel
 from tasks.monitors.alerts import alert_raise
 from tasks.monitors.plans import retry_plan, run_plan
-from tasks.spend.budgets import BudgetExceeded, budgets_reserve, month_start
+from tasks.spend.budgets import BudgetExceeded, budgets_reserve, exact_usd, month_start
 from tasks.submission import sending
 from tasks.team.audit import audit_record
 
@@ -197,15 +197,15 @@ def run_execute(*, run_id) -> MonitorRun:
 def _cap_refusal(monitor: Monitor, charge: Decimal) -> str:
     if monitor.cap_per_run is not None and charge > monitor.cap_per_run:
         return (
-            f"Skipped: this run would cost up to ${charge:.4f}, over the monitor's cap of "
-            f"${monitor.cap_per_run:.2f} per run."
+            f"Skipped: this run would cost up to {exact_usd(charge)}, over the monitor's cap of "
+            f"{exact_usd(monitor.cap_per_run)} per run."
         )
     if monitor.cap_per_month is not None:
         spent = monitor_month_cost(monitor=monitor)
         if spent + charge > monitor.cap_per_month:
             return (
-                f"Skipped: the monitor has used ${spent:.4f} of its ${monitor.cap_per_month:.2f} this month "
-                f"and this run needs up to ${charge:.4f}."
+                f"Skipped: the monitor has used {exact_usd(spent)} of its {exact_usd(monitor.cap_per_month)} "
+                f"this month and this run needs up to {exact_usd(charge)}."
             )
     return ""
 

@@ -21,7 +21,7 @@ from tasks.models import Alert, Budget, Monitor, MonitorRun
 from tasks.monitors.alerts import alert_raise, deliveries_due
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.runs import run_execute, runs_refresh
-from tasks.spend.budgets import budget_spent
+from tasks.spend.budgets import budget_spent, exact_usd
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,8 @@ def budgets_alert_check(*, now: datetime | None = None) -> None:
                 alert_raise(
                     key=f"budget:{budget.pk}:{month}:{kind}",
                     kind=kind,
-                    message=f"{budget} {words}: ${spent:.4f} of ${budget.monthly_limit:.2f} this month.",
+                    message=f"{budget} {words}: {exact_usd(spent)} of {exact_usd(budget.monthly_limit)} "
+                    "this month.",
                     budget=budget,
                 )
 

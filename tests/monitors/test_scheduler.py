@@ -66,7 +66,7 @@ def test_a_run_over_the_cap_is_skipped_with_its_reason_in_the_audit_log_and_an_a
     scheduler_tick(now=START + timedelta(hours=9, minutes=1))
     run = monitor.runs.get()
     assert run.state == MonitorRun.State.SKIPPED
-    assert "cap of $0.00 per run" in run.reason
+    assert "over the monitor's cap of $0.0010 per run" in run.reason  # not "$0.00": the cap is not zero
     assert not Task.objects.exists()
     assert AuditEntry.objects.filter(action="monitor.run_skipped", object_id=str(monitor.pk)).exists()
     assert Alert.objects.get(run=run).kind == Alert.Kind.RUN_SKIPPED
@@ -80,6 +80,7 @@ def test_the_monthly_cap_counts_run_now_and_skips_the_run_that_would_cross_it(cr
     second = run_now(monitor=monitor, user=user)
     assert second.state == MonitorRun.State.SKIPPED
     assert "this month" in second.reason
+    assert f"of its ${monitor.cap_per_month.quantize(Decimal('0.0001'))} this month" in second.reason
     assert Task.objects.count() == 6
 
 
