@@ -1,9 +1,9 @@
 """An accessibility audit of every main page with axe-core: the WCAG 2.0 and 2.1 level A and AA rules,
 with the OS in light and in dark mode. Logged out (the login page, also after a wrong password), then as an
 Admin, so the admin-only pages show too, on the data the look-and-feel walk seeds (tasks in every status,
-one answered with citations, tags, labels, a template, a batch, budgets, a brand set, a monitor, an alert).
-Forms are audited again after a submit, with their errors shown; so are the missing page and, on a phone,
-the nav's menu, open.
+one answered with citations, tags, labels, a template, a batch, budgets, a brand set, a monitor) and a few
+more rows (the monitor's runs, an alert). Forms are audited again after a submit, with their errors shown;
+so are the missing page and, on a phone, the nav's menu, open.
 
 axe goes in through Playwright's `page.evaluate` (the DevTools protocol), which the page's Content Security
 Policy does not govern, so the app's CSP stays as it is and the conftest's CSP-violation check stays on:
@@ -15,10 +15,23 @@ the same emulation as a context's `color_scheme`; with reduced motion (no transi
 drawn at once. The whole audit takes about half a minute.
 """
 
+from datetime import UTC, datetime
+
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tasks.models import Alert, AlertDelivery, AlertDestination, Monitor, PromptTemplate, Task
+from tasks.models import (
+    Alert,
+    AlertDelivery,
+    AlertDestination,
+    Batch,
+    Budget,
+    Credential,
+    Monitor,
+    MonitorRun,
+    PromptTemplate,
+    Task,
+)
 from tests.e2e.browsing import log_in
 from tests.e2e.test_look_and_feel import walk  # noqa: F401 (the look-and-feel walk's data, as a fixture)
 
@@ -79,13 +92,32 @@ def pages(walk):  # noqa: F811 (the imported fixture)
     destination = AlertDestination.objects.create(kind="email", monitor=monitor, emails="ops@example.com")
     alert = Alert.objects.create(key="k1", kind="run_failed", monitor=monitor, message="The run failed.")
     AlertDelivery.objects.create(alert=alert, destination=destination, target="ops@example.com", state="sent")
+    batch = Batch.objects.get()
+    done = {"batch": batch, "task_count": 5, "completed_count": 5, "cost": batch.estimated_charge}
+    for day, state, fields in [
+        (1, MonitorRun.State.DONE, done),
+        (2, MonitorRun.State.SKIPPED, {"reason": "Over the monthly cap."}),
+        (3, MonitorRun.State.FAILED, {"reason": "The upstream refused the batch."}),
+    ]:
+        MonitorRun.objects.create(
+            monitor=monitor, slot=datetime(2026, 11, day, 9, tzinfo=UTC), state=state, **fields
+        )
     brand_set = walk["pages"]["brand set visibility"]
     template = PromptTemplate.objects.get(name="Parks by country")
-    failed, lost = (Task.objects.filter(status=status).first() for status in ("failed", "unknown"))
+    failed, lost, pending = (Task.objects.filter(status=s).first() for s in ("failed", "unknown", "pending"))
+    first_version = template.versions.order_by("number").first()
     return {
         **walk["pages"],
         "failed task": f"/tasks/{failed.pk}/",
         "task whose reply was lost": f"/tasks/{lost.pk}/",
+        "pending task": f"/tasks/{pending.pk}/",
+        "filtered task list": "/tasks/?status=completed&sort=cost&provider=chat_gpt",
+        "template version": f"/templates/{template.pk}/versions/{first_version.pk}/",
+        "budget edit": f"/budgets/{Budget.objects.first().pk}/",
+        "credential edit": f"/credentials/{Credential.objects.first().pk}/",
+        "monitor visibility": f"/monitors/{monitor.slug}/visibility/",
+        "brand set test": f"{brand_set}test/",
+        "brand set delete": f"{brand_set}delete/",
         "visibility": "/visibility/",
         "tag visibility": "/visibility/tags/team-a:amusement-parks/france/",
         "brand set answers": f"{brand_set}answers/",
