@@ -179,8 +179,9 @@ def batch_plan(
     model_provider = {model: _provider_of(model, provider, catalogs) for model in models}
     # BatchForm checked the batch's one credential; each task's form would otherwise query it again.
     credential_checked = credential is not None
-    # One message per problem and row, naming every model it concerns.
-    problems: dict[tuple[str, str, str], list[str]] = {}
+    # One message per problem and row, naming every field and model it concerns (the form puts a
+    # cross-field problem beside each of its fields: listed once here).
+    problems: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
     # Per model, a row's form that was valid: rows differ only in their variables, so each further row
     # is checked by that form's `body_with` (its variables, the lengths once filled), not a form of its own.
     valid: dict[str, TaskRequestForm] = {}
@@ -201,7 +202,7 @@ def batch_plan(
                 where = f"Line {line}" if line else "The template"
                 for name, message in found:
                     label = form.fields[name].label if name in form.fields else name
-                    problems.setdefault((where, label, message), []).append(model)
+                    _problem_add(problems, where, label, message, model)
                 continue
             rules = provider_rules(model_provider[model])
             mode = batch_mode(rules, version.fields.get("mode"), model, catalogs.get(rules.slug, []))
@@ -225,11 +226,19 @@ def batch_plan(
             for name, messages in form.errors.items():
                 label = form[name].label if name in form.fields else name
                 for message in messages:
-                    problems.setdefault((where, label, message), []).append(model)
-    for (where, label, message), concerned in problems.items():
-        plan.errors.append(f"{where} ({', '.join(concerned)}): {label}: {message}")
+                    _problem_add(problems, where, label, message, model)
+    for (where, message), (labels, concerned) in problems.items():
+        plan.errors.append(f"{where} ({', '.join(concerned)}): {', '.join(labels)}: {message}")
     plan.errors.sort(key=_line_of)
     return plan
+
+
+def _problem_add(problems: dict, where: str, label: str, message: str, model: str) -> None:
+    labels, models = problems.setdefault((where, message), ([], []))
+    if label not in labels:
+        labels.append(label)
+    if model not in models:
+        models.append(model)
 
 
 def batch_mode(rules, template_mode, model: str, catalog: list[ProviderModel]) -> str:

@@ -75,6 +75,23 @@ def test_the_plan_checks_every_task_with_the_builder_form(template, credential):
     ]
 
 
+def test_a_problem_that_concerns_two_fields_is_listed_once(member, credential):
+    """The builder shows a cross-field problem beside each field it concerns; the batch's list of
+    problems names it once, not once per field (“Model: o1 does not support web search.” and
+    “Web search: o1 does not support web search.”)."""
+    make_catalog()
+    fields = {"user_prompt": "About {{topic}}", "model_name": "gpt-4.1", "web_search": True}
+    version = template_create(name="Search", provider="chat_gpt", fields=fields, user=member).versions.get()
+
+    plan = batches.batch_plan(
+        version=version, rows_text="topic\nsolar\n", models=["o1"], credential=credential
+    )
+
+    web_search = [error for error in plan.errors if "does not support web search" in error]
+    assert len(web_search) == 1, plan.errors
+    assert web_search[0].startswith("Line 2 (o1): ")
+
+
 def test_each_row_gets_the_body_and_errors_a_form_of_its_own_would_give(member, credential):
     """The plan checks the first valid row with the whole form and the others with its `body_with`:
     the result is the same as a form per row (line breaks as LF, lengths with the variables filled)."""
