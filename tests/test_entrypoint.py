@@ -289,6 +289,38 @@ def test_run_local_serves_with_a_worker_and_stops_both_on_ctrl_c(tmp_path):
     assert secrets["SECRET_KEY"] not in output
 
 
+def _environ_in_group(pgid: int, marker: str) -> dict[str, str]:
+    """The environment of the live process of the group whose command line contains `marker`."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if fields[0] == "Z" or int(fields[2]) != pgid or marker not in cmdline:
+                continue
+            pairs = (stat.parent / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        return dict(pair.decode().split("=", 1) for pair in pairs if b"=" in pair)
+    return {}
+
+
+def test_run_local_lets_every_process_use_local_alert_webhooks(tmp_path):
+    """README: `make run` allows alert webhooks on loopback addresses. The monitor page's form (the web
+    server) checks the URL when a destination is added and its Test button sends from there, so the web
+    server and the worker need it as much as the scheduler."""
+    port = free_port()
+    env = clean_env(tmp_path, PORT=str(port), WEB_CONCURRENCY="1", GUNICORN_THREADS="2")
+    server = start_run_local(env)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/accounts/login/", server)
+        for marker in ("gunicorn", "db_worker", "run_monitors"):
+            environ = _environ_in_group(server.pid, marker)
+            assert environ, marker
+            assert environ.get("ALERT_WEBHOOKS_ALLOW_PRIVATE") == "1", marker
+    finally:
+        stop(server)
+
+
 def test_the_image_runs_the_entrypoint_as_a_non_root_user():
     instructions = [
         line.split(None, 1)
