@@ -8,6 +8,8 @@ never raised. SANDBOX_DELIVER_CALLBACKS = False switches delivery off.
 """
 
 import gzip
+import heapq
+import itertools
 import json
 import logging
 import threading
@@ -38,13 +40,39 @@ def callback_url(template: str, *, task_id: str, tag: str | None) -> str:
     return quote(url, safe=_URL_SAFE)
 
 
+# Callbacks due at the same moment (a batch's thousands of tasks) go out this many at a time, each from one
+# of this many threads of the process that accepted them: the receiver is often this same dev server, and
+# thousands of callbacks at once left it no thread for anything else.
+MAX_CONCURRENT_DELIVERIES = 4
+
+_due: list[tuple[float, int, str]] = []  # (when, order, task id): a heap
+_order = itertools.count()
+_due_changed = threading.Condition()
+_workers: list[threading.Thread] = []
+
+
 def schedule(task_id: str, delay: float) -> None:
     """Deliver the task's callbacks from a background thread once it is ready."""
     if not settings.SANDBOX_DELIVER_CALLBACKS:
         return
-    timer = threading.Timer(max(delay, 0.0), _deliver_in_background, args=[task_id])
-    timer.daemon = True
-    timer.start()
+    with _due_changed:
+        heapq.heappush(_due, (time.monotonic() + max(delay, 0.0), next(_order), task_id))
+        _workers[:] = [worker for worker in _workers if worker.is_alive()]  # none survive a fork
+        if len(_workers) < MAX_CONCURRENT_DELIVERIES:
+            worker = threading.Thread(target=_deliver_when_due, name="sandbox-callbacks", daemon=True)
+            worker.start()
+            _workers.append(worker)
+        _due_changed.notify()
+
+
+def _deliver_when_due() -> None:
+    """A delivery thread: sends the callbacks of the task due first, once it is due; forever."""
+    while True:
+        with _due_changed:
+            while not _due or _due[0][0] > time.monotonic():
+                _due_changed.wait(timeout=_due[0][0] - time.monotonic() if _due else None)
+            _when, _n, task_id = heapq.heappop(_due)
+        _deliver_in_background(task_id)
 
 
 def _deliver_in_background(task_id: str) -> None:

@@ -1040,3 +1040,36 @@ def test_money_is_recorded_as_charged_then_final(client, ready_at_once):
     row = SandboxTask.objects.get()
     assert row.charged == Decimal("0.0102")
     assert row.cost == Decimal("0.0002") + Decimal(str(task["result"][0]["money_spent"]))
+
+
+def test_many_due_callbacks_are_sent_a_few_at_a_time(settings, monkeypatch):
+    """A 2,000-row batch on two models makes 4,000 tasks ready at once. One thread per task sent 4,000
+    callbacks into the same dev server at once: it stopped answering, and task_posts queued behind them
+    timed out as replies lost. Deliveries run a few at a time, on a few threads."""
+    settings.SANDBOX_DELIVER_CALLBACKS = True
+    running, peak, done = 0, 0, []
+    lock = threading.Lock()
+
+    def deliver(task_id):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.002)
+        with lock:
+            running -= 1
+            done.append(task_id)
+
+    monkeypatch.setattr(delivery, "_deliver_in_background", deliver)
+    threads_before = threading.active_count()
+
+    for n in range(300):
+        delivery.schedule(f"task-{n}", 0.05)
+    started = threading.active_count() - threads_before
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(done) < 300:
+        time.sleep(0.01)
+    assert sorted(done) == sorted(f"task-{n}" for n in range(300))
+    assert peak <= delivery.MAX_CONCURRENT_DELIVERIES
+    assert started <= delivery.MAX_CONCURRENT_DELIVERIES
