@@ -13,13 +13,17 @@ from tasks.history.rows import TaskUrls, created_link, person, task_cost
 
 def answer_runs(runs) -> SafeString:
     """Each run's <li>: its head (when, model, person, cost, whether it changed), then the first run's
-    answer, or a changed run's diff against the run before it and its full answer."""
+    answer (the timeline's, or its model's), or a changed run's diff against the previous run of its
+    model and its full answer."""
     urls = TaskUrls()
     out = []
     for index, run in enumerate(runs):
         task = run.task
         if index == 0:
             state = '<span class="muted">first run shown</span>'
+            body = f'\n      <div class="markdown">{_answer(task)}</div>\n      '
+        elif run.first_of_model:
+            state = '<span class="muted">first run of this model shown</span>'
             body = f'\n      <div class="markdown">{_answer(task)}</div>\n      '
         elif run.changed:
             state = '<span class="changed">changed</span>'

@@ -85,6 +85,7 @@ class AnswerRun:
     diff_html: str = ""  # escaped word diff against the previous run, as <ins>/<del>
     changed: bool = False
     similarity: float = 1.0
+    first_of_model: bool = False  # not the timeline's first run, but the first shown of its model
 
 
 @dataclass
@@ -224,14 +225,19 @@ def tag_answers(*, tag: str, prompt: str | None = None) -> TagAnswers:
         .order_by("-created_at", "-id")[:TAG_RUNS]
     )
     runs.reverse()
-    previous = None
-    for task in runs:
+    # Each run against the previous run of its own model, as the monitor's table counts changes: a tag
+    # run on several models alternates them, and one model's answer against another's is no change.
+    previous: dict[tuple[str, str], Task] = {}
+    for index, task in enumerate(runs):
         run = AnswerRun(task=task)
-        if previous is not None and previous.answer_text != task.answer_text:
-            run.diff_html, run.similarity = word_diff(previous.answer_text, task.answer_text)
+        before = previous.get((task.provider, task.model_name))
+        if before is None:
+            run.first_of_model = index > 0
+        elif before.answer_text != task.answer_text:
+            run.diff_html, run.similarity = word_diff(before.answer_text, task.answer_text)
             run.changed = True
         answers.runs.append(run)
-        previous = task
+        previous[(task.provider, task.model_name)] = task
     return answers
 
 

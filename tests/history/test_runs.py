@@ -73,3 +73,37 @@ def test_a_provisional_cost_reads_as_the_template_wrote_it():
 
     assert "provisional" in answer_runs([AnswerRun(task=task)])
     assert answer_runs([AnswerRun(task=task)]) == _expected([AnswerRun(task=task)])
+
+
+def test_each_run_is_compared_with_the_previous_run_of_its_own_model():
+    """A monitor on two models: gpt-4.1, claude, gpt-4.1, claude, each model always giving its own same
+    answer. Compared run to run, every run after the first read “changed” (one model's answer against the
+    other's) while the monitor's table beside it said “changed 0×”."""
+    now = timezone.now()
+    for n, (provider, model, text) in enumerate(
+        [
+            ("chat_gpt", "gpt-4.1", "GPT says Acme."),
+            ("claude", "claude-3-5-haiku", "Claude says Globex."),
+            ("chat_gpt", "gpt-4.1", "GPT says Acme."),
+            ("claude", "claude-3-5-haiku", "Claude says Initech."),
+        ]
+    ):
+        make_task(
+            tag="t",
+            user_prompt="p",
+            provider=provider,
+            model_name=model,
+            answer_text=text,
+            created_at=now - timedelta(minutes=10 - n),
+        )
+
+    runs = tag_summary(tag="t").answers.runs
+
+    assert [run.changed for run in runs] == [False, False, False, True]
+    assert "Globex" in runs[3].diff_html and "Initech" in runs[3].diff_html
+    html = answer_runs(runs)
+    assert html.count("first run shown") == 1
+    assert html.count("first run of this model shown") == 1
+    assert html.count("same answer as before") == 1
+    assert html.count("What changed since the previous run") == 1
+    assert html == _expected(runs)
