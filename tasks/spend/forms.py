@@ -68,7 +68,7 @@ class BudgetForm(forms.Form):
 
     def __init__(self, *args, instance: Budget | None = None, **kwargs):
         self.instance = instance
-        if instance is not None and "initial" not in kwargs:
+        if instance is not None and kwargs.get("initial") is None:  # the edit view passes initial=None
             kwargs["initial"] = {
                 "scope": instance.scope,
                 "user": instance.user_id,

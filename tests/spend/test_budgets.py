@@ -1,6 +1,7 @@
 """Budgets: refusal before anything is sent, atomic reservation under concurrency, settling, pages."""
 
 import io
+import re
 import threading
 from decimal import Decimal
 
@@ -309,6 +310,29 @@ def test_an_admin_sets_edits_and_deletes_budgets_and_each_change_is_audited(team
         "monthly_limit": {"from": "250", "to": "300"},
         "warn_ratio": {"from": "0.75", "to": "0.8"},
     }
+
+
+@pytest.mark.django_db
+def test_the_edit_page_opens_with_the_budgets_own_values(team_admin_client, member_user):
+    """Not a blank team budget: saving that page as it came would have turned a tag's budget into the
+    team's, with whatever limit was typed."""
+    tag_budget = Budget.objects.create(
+        scope=Budget.Scope.TAG, tag="hotels", monthly_limit=Decimal("12.50"), warn_ratio=Decimal("0.6")
+    )
+    person_budget = Budget.objects.create(
+        scope=Budget.Scope.PERSON, user=member_user, monthly_limit=Decimal("3"), is_active=False
+    )
+
+    html = team_admin_client.get(reverse("spend:budget_edit", args=[tag_budget.pk])).content.decode()
+    assert re.search(r'<input type="radio" name="scope" value="tag"[^>]* checked', html)
+    assert 'name="tag" value="hotels"' in html
+    assert 'name="monthly_limit" value="12.50"' in html
+    assert 'name="warn_percent" value="60"' in html
+
+    html = team_admin_client.get(reverse("spend:budget_edit", args=[person_budget.pk])).content.decode()
+    assert re.search(r'<input type="radio" name="scope" value="person"[^>]* checked', html)
+    assert re.search(rf'<option value="{member_user.pk}" selected>', html)
+    assert not re.search(r'name="is_active"[^>]* checked', html)
 
 
 @pytest.mark.django_db
