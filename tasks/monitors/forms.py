@@ -2,6 +2,7 @@
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -27,6 +28,16 @@ from tasks.upstream.providers import PROVIDERS, tag_problem
 
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 MAX_TARGETS = 20
+
+
+def _cap_shown(cap: Decimal | None) -> Decimal | None:
+    """A cap as its field takes it back: “1.00”, not the column's “1.000000” (refused as more than 2
+    decimal places, so an unchanged edit page could not be saved). One set with more places (not through
+    this form) is shown as it is, never rounded to another cap."""
+    if cap is None:
+        return None
+    shown = cap.quantize(Decimal("0.01"))
+    return shown if shown == cap else cap.normalize()
 
 
 class MonitorForm(forms.Form):
@@ -158,8 +169,8 @@ class MonitorForm(forms.Form):
             "time_zone": monitor.time_zone,
             "start_date": monitor.start_date,
             "end_date": monitor.end_date,
-            "cap_per_run": monitor.cap_per_run,
-            "cap_per_month": monitor.cap_per_month,
+            "cap_per_run": _cap_shown(monitor.cap_per_run),
+            "cap_per_month": _cap_shown(monitor.cap_per_month),
         }
 
     def clean_name(self):

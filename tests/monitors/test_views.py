@@ -332,3 +332,22 @@ def test_the_saved_message_shows_the_next_run_as_the_page_does(member_client, cr
     shown = timezone.localtime(monitor.next_run_at).strftime("%a %Y-%m-%d %H:%M")
     assert f"saved; next run {shown}." in page
     assert "+00:00" not in page
+
+
+def test_a_monitor_with_caps_saves_unchanged_from_its_edit_page(member_client, credential, catalog):
+    """The caps came back as “1.000000” (the column's 6 places) and the unchanged page was refused:
+    “Ensure that there are no more than 2 decimal places.” beside both."""
+    version = make_prompt_version()
+    member_client.post(reverse("monitors:create"), form_data(version, cap_per_run="1", cap_per_month="5.5"))
+    monitor = Monitor.objects.get()
+
+    page = member_client.get(reverse("monitors:edit", args=[monitor.slug])).content.decode()
+    run_cap = re.search(r'<input[^>]*name="cap_per_run"[^>]*value="([^"]*)"', page).group(1)
+    month_cap = re.search(r'<input[^>]*name="cap_per_month"[^>]*value="([^"]*)"', page).group(1)
+    assert (run_cap, month_cap) == ("1.00", "5.50")
+
+    response = member_client.post(
+        reverse("monitors:edit", args=[monitor.slug]),
+        form_data(version, cap_per_run=run_cap, cap_per_month=month_cap),
+    )
+    assert response.status_code == 302
