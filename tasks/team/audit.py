@@ -4,11 +4,13 @@ Entries never hold a secret. Callers pass fingerprints and hints; as a second li
 `audit_record` drops any value under a key that names a secret (password, token, secret, key).
 """
 
+import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from tasks.models import AuditEntry
 
@@ -100,16 +102,33 @@ def audit_choices() -> tuple[list[str], list[str]]:
     return list(actions), list(types)
 
 
+# How _clean stores a datetime: ISO 8601 with its offset ("2026-12-07T02:20:31.825919+00:00").
+_STORED_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)")
+
+
+def _shown(value) -> str:
+    """A stored value as the page shows it: a stored datetime in local time, as the When column."""
+    if isinstance(value, str) and _STORED_DATETIME.fullmatch(value):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return date_format(timezone.localtime(moment), "j M Y H:i:s")
+    return str(value)
+
+
 def audit_change_lines(entry: AuditEntry) -> list[tuple[str, str]]:
     """An entry's changes as (field, "old → new" or value) pairs, for display."""
     lines = []
     for key, value in (entry.changes or {}).items():
         if isinstance(value, dict) and set(value) <= {"from", "to"}:
             old, new = value.get("from"), value.get("to")
-            text = f"{'—' if old in (None, '') else old} → {'—' if new in (None, '') else new}"
+            text = (
+                f"{'—' if old in (None, '') else _shown(old)} → {'—' if new in (None, '') else _shown(new)}"
+            )
         elif isinstance(value, list):
-            text = ", ".join(str(v) for v in value) or "—"
+            text = ", ".join(_shown(v) for v in value) or "—"
         else:
-            text = "—" if value in (None, "") else str(value)
+            text = "—" if value in (None, "") else _shown(value)
         lines.append((key, text))
     return lines

@@ -151,3 +151,26 @@ def test_bad_audit_filters_never_500_and_keep_the_input(team_admin_client, query
     response = team_admin_client.get(reverse("team:audit_log"), query)
 
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_times_in_changes_read_in_local_time_like_the_when_column(team_admin_client, team_admin, settings):
+    """A monitor run's slot or a one-time password's expiry is stored as UTC ISO text; shown as it is,
+    “2026-12-07T02:20:31.825919+00:00” sat beside a When of “6 Dec 2026 21:20:31” (New York)."""
+    from datetime import UTC, datetime
+
+    settings.TIME_ZONE = "America/New_York"
+    slot = datetime(2026, 12, 7, 2, 20, 31, 825919, tzinfo=UTC)
+    audit_record(
+        actor=team_admin,
+        action="monitor.run_failed",
+        obj=team_admin,
+        changes={"slot": slot, "until": {"from": None, "to": slot}, "note": "2026-12-07 is a date in text"},
+    )
+
+    html = team_admin_client.get(reverse("team:audit_log")).content.decode()
+
+    assert "2026-12-07T02:20:31" not in html
+    assert "<dd>6 Dec 2026 21:20:31</dd>" in html
+    assert "<dd>— → 6 Dec 2026 21:20:31</dd>" in html
+    assert "2026-12-07 is a date in text" in html  # text that is not a timestamp is left alone
