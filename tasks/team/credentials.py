@@ -167,22 +167,30 @@ def credential_replace_secret(
         audit_record(actor=actor, action="credential.replace_secret", obj=credential, changes=changes)
 
 
-def credential_set_default(*, actor, credential: Credential) -> None:
-    """Make `credential` the one the builder preselects; it must be active."""
+def credential_set_default(*, actor, credential: Credential) -> bool:
+    """Make `credential` the one the builder preselects; it must be active. False, and nothing
+    recorded, when it already was the default (a second click, or another admin first)."""
     if not credential.is_active:
         raise ValueError("A disabled credential cannot be the default; enable it first.")
     with transaction.atomic():
-        previous = Credential.objects.select_for_update().filter(is_default=True).exclude(pk=credential.pk)
-        previous_names = [c.name for c in previous]
-        previous.update(is_default=False)
+        defaults = list(Credential.objects.select_for_update().filter(is_default=True))
+        if [c.pk for c in defaults] == [credential.pk]:
+            credential.is_default = True
+            return False
+        previous = [c for c in defaults if c.pk != credential.pk]
+        Credential.objects.filter(pk__in=[c.pk for c in previous]).update(is_default=False)
         Credential.objects.filter(pk=credential.pk).update(is_default=True)
         credential.is_default = True
         audit_record(
             actor=actor,
             action="credential.set_default",
             obj=credential,
-            changes={"is_default": {"from": False, "to": True}, "previous_default": previous_names},
+            changes={
+                "is_default": {"from": False, "to": True},
+                "previous_default": [c.name for c in previous],
+            },
         )
+        return True
 
 
 def credential_disable(*, actor, credential: Credential) -> bool:

@@ -209,9 +209,10 @@ def credential_default(request, pk: int):
     credential = get_object_or_404(Credential, pk=pk)
     if not credential.is_active:
         messages.error(request, "A disabled credential cannot be the default; enable it first.")
-    else:
-        credential_set_default(actor=request.user, credential=credential)
+    elif credential_set_default(actor=request.user, credential=credential):
         messages.success(request, f"“{credential.name}” is now the default credential.")
+    else:
+        messages.info(request, f"“{credential.name}” was already the default credential: nothing changed.")
     return _back_to_credentials(request)
 
 

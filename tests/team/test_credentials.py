@@ -110,6 +110,24 @@ def test_disabling_or_enabling_twice_records_one_change(team_admin_client):
     assert credential.is_active
 
 
+def test_making_the_default_the_default_again_records_nothing(team_admin_client):
+    first = make_credential("First", is_default=True)
+    second = make_credential("Second")
+    url = reverse("team:credential_default", args=[second.pk])
+
+    team_admin_client.post(url)
+    response = team_admin_client.post(url, follow=True)
+
+    assert "already the default" in response.content.decode()
+    entries = list(AuditEntry.objects.order_by("id").values_list("action", "changes"))
+    assert entries == [
+        (
+            "credential.set_default",
+            {"is_default": {"from": False, "to": True}, "previous_default": [first.name]},
+        )
+    ]
+
+
 def test_replacing_the_secret_records_both_fingerprints_and_clears_the_verification(team_admin_client):
     credential = make_credential("Direct", kind="dataforseo", login="old@example.com", secret=SECRET)
     Credential.objects.filter(pk=credential.pk).update(last_verification_ok=True)
