@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 
 from tasks.form_fields import DayField
 from tasks.models import Budget
@@ -78,6 +79,10 @@ class BudgetForm(forms.Form):
                 "is_active": instance.is_active,
             }
         super().__init__(*args, **kwargs)
+        if instance is not None and instance.user_id is not None:
+            # A person deactivated since keeps their own budget: it can still be lowered or switched off.
+            people = get_user_model().objects.filter(Q(is_active=True) | Q(pk=instance.user_id))
+            self.fields["user"].queryset = people.order_by("username")
 
     def clean(self):
         data = super().clean()

@@ -336,6 +336,28 @@ def test_the_edit_page_opens_with_the_budgets_own_values(team_admin_client, memb
 
 
 @pytest.mark.django_db
+def test_the_budget_of_a_deactivated_person_can_still_be_edited(team_admin_client, member_user):
+    """Their person is not offered for new budgets, but their own budget keeps them: without it, its edit
+    page chose nobody and could not be saved (to lower it or switch it off)."""
+    budget = Budget.objects.create(scope=Budget.Scope.PERSON, user=member_user, monthly_limit=Decimal("3"))
+    member_user.is_active = False
+    member_user.save()
+    url = reverse("spend:budget_edit", args=[budget.pk])
+
+    html = team_admin_client.get(url).content.decode()
+    assert re.search(rf'<option value="{member_user.pk}" selected>', html)
+    response = team_admin_client.post(
+        url, {"scope": "person", "user": str(member_user.pk), "monthly_limit": "2.00", "warn_percent": "80"}
+    )
+
+    assert response.status_code == 302
+    budget.refresh_from_db()
+    assert (budget.monthly_limit, budget.is_active) == (Decimal("2.00"), False)
+    new_budget_page = team_admin_client.get(reverse("spend:budget_create")).content.decode()
+    assert f'<option value="{member_user.pk}"' not in new_budget_page
+
+
+@pytest.mark.django_db
 def test_the_budget_list_shows_use_against_each_limit(team_admin_client):
     Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1.00"))
     make_task(spend=Decimal("0.25"))
