@@ -245,11 +245,14 @@ def tag_problem(tag: str) -> str:
 
 # --- Models -----------------------------------------------------------------------------------------
 
-_DATED_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8})$")
+# OpenAI's and Perplexity's dates (-2025-04-14), Anthropic's (-20250929), Gemini's previews (-preview-06-05)
+# and numbered versions (-001).
+_DATED_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|preview-\d{2}-\d{2}|\d{3})$")
 
 
 def model_base_name(model_name: str) -> str:
-    """`gpt-4.1-2025-04-14` → `gpt-4.1`: rules that name models name their base names."""
+    """`gpt-4.1-2025-04-14` → `gpt-4.1`, `gemini-2.5-pro-preview-06-05` → `gemini-2.5-pro`: rules that name
+    models name their base names."""
     return _DATED_SUFFIX.sub("", model_name)
 
 

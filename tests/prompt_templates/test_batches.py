@@ -520,6 +520,25 @@ def test_the_model_checklist_lists_every_provider_one_entry_per_model(member_cli
     assert "o1-pro (reasoning, live only)" in html
 
 
+def test_geminis_dated_versions_are_hints_on_their_base_names_not_entries(
+    member_client, template, credential
+):
+    """Gemini dates its versions its own way (gemini-2.5-pro-preview-06-05, gemini-2.0-flash-lite-001):
+    they were listed as models of their own beside their base names (six Gemini entries for three models,
+    none with its “now” hint), so a batch could run the same model twice."""
+    from sandbox.catalog import CATALOG
+
+    _dated_catalog()
+
+    html = member_client.get(reverse("prompt_templates:batch_new", args=[template.pk])).content.decode()
+
+    values = set(re.findall(r'name="models" value="([^"]+)"', html))
+    for model in CATALOG["gemini"]:
+        assert model.base_name in values
+        assert model.dated_name not in values
+        assert f"— now {model.dated_name}" in html
+
+
 def test_the_batch_list_shows_who_when_what_how_far_and_cost(member_client, template, member):
     from tests.factories import make_task
 
