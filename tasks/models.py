@@ -966,7 +966,15 @@ class Alert(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.message[:80]}"
+        return f"{self.title}: {self.message[:80]}"
+
+    @property
+    def title(self) -> str:
+        """The kind as a heading (an email's subject); a budget warning names its budget's own threshold,
+        not the 80 % most budgets keep."""
+        if self.kind == self.Kind.BUDGET_WARNING and self.budget_id is not None:
+            return f"Budget {self.budget.warn_ratio * 100:.0f}% used"
+        return self.get_kind_display()
 
 
 class AlertDelivery(models.Model):

@@ -160,7 +160,7 @@ def _send(delivery: AlertDelivery) -> None:
     destination, alert = delivery.destination, delivery.alert
     if destination is None:
         raise ValidationError("The destination was removed.")
-    subject = f"[LLM Responses] {alert.get_kind_display()}"
+    subject = f"[LLM Responses] {alert.title}"
     link = _link(alert)
     if destination.kind == AlertDestination.Kind.EMAIL:
         body = f"{alert.message}\n\n{link}".strip()
@@ -169,14 +169,14 @@ def _send(delivery: AlertDelivery) -> None:
     url = destination.get_url()
     webhook_url_check(url)  # again: the name may resolve elsewhere now
     if destination.kind == AlertDestination.Kind.SLACK:
-        text = f"*{alert.get_kind_display()}*: {alert.message}" + (f" <{link}|Open>" if link else "")
+        text = f"*{alert.title}*: {alert.message}" + (f" <{link}|Open>" if link else "")
         webhook_post(url, {"text": text})
         return
     webhook_post(
         url,
         {
             "alert": alert.kind,
-            "title": alert.get_kind_display(),
+            "title": alert.title,
             "message": alert.message,
             "monitor": alert.monitor.name if alert.monitor else None,
             "budget": str(alert.budget) if alert.budget else None,

@@ -122,6 +122,21 @@ def test_budget_alerts_at_80_and_100_percent_once_a_month(credential, catalog):
     assert len(mail.outbox) == 2 and "is used up" in mail.outbox[1].body
 
 
+def test_a_budget_warning_is_titled_with_the_budgets_own_threshold(credential, catalog):
+    """A budget warned at 50 %: its email said “Budget 80% used” above “… has used 51%”."""
+    budget = Budget.objects.create(
+        scope=Budget.Scope.TAG, tag="seo", monthly_limit=Decimal("1"), warn_ratio=Decimal("0.5")
+    )
+    destination(budget=budget, kind="email", emails="finance@example.com")
+    make_task(credential=credential, tag="seo", spend=Decimal("0.51"))
+    budgets_alert_check()
+    deliveries_due()
+
+    assert [m.subject for m in mail.outbox] == ["[LLM Responses] Budget 50% used"]
+    assert "has used 51%" in mail.outbox[0].body
+    assert str(Alert.objects.get()).startswith("Budget 50% used: ")
+
+
 def test_tasks_stuck_unknown_and_failed_tasks_raise_their_alerts(credential, catalog):
     monitor = make_monitor(credential=credential)
     scheduler_tick(now=monitor.next_run_at + timedelta(minutes=1))
