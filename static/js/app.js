@@ -108,6 +108,58 @@
     if (event.persisted) document.querySelectorAll("form." + SENDING).forEach(clearSending);
   });
 
+  // --- A request htmx could not complete --------------------------------------------------------------
+  // htmx leaves the page as it was when the server answers with an error (4xx/5xx), the connection fails or
+  // a request times out; without this the click or the typing would seem to do nothing. A message says so
+  // at the top of the window (kept in view while scrolling), until the next request that succeeds or a
+  // press on its "Dismiss" button.
+  const ERROR_BOX = "request-error";
+
+  function errorBox() {
+    let box = document.getElementById(ERROR_BOX);
+    if (box) return box;
+    box = document.createElement("div");
+    box.id = ERROR_BOX;
+    box.className = "alert alert-error request-error";
+    box.setAttribute("role", "alert");
+    const text = document.createElement("span");
+    text.className = "request-error-text";
+    const dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.className = "linklike";
+    dismiss.textContent = "Dismiss";
+    dismiss.addEventListener("click", hideRequestError);
+    box.append(text, " ", dismiss);
+    const main = document.getElementById("main");
+    if (main) main.before(box); else document.body.prepend(box);
+    return box;
+  }
+
+  function showRequestError(message) {
+    errorBox().querySelector(".request-error-text").textContent = message;
+  }
+
+  function hideRequestError() {
+    const box = document.getElementById(ERROR_BOX);
+    if (box) box.remove();
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    const status = event.detail.xhr ? event.detail.xhr.status : 0;
+    showRequestError(status >= 500
+      ? "Something went wrong on the server (error " + status + "); this part of the page was not updated. Try again, or reload the page."
+      : "The server refused this request (error " + status + "); this part of the page was not updated. Reload the page and try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showRequestError("Could not reach the server: check your connection and try again. This part of the page was not updated.");
+  });
+  document.addEventListener("htmx:timeout", function () {
+    showRequestError("The server took too long to answer; this part of the page was not updated. Try again.");
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful) hideRequestError();
+  });
+
   // --- Enter in a one-line field -----------------------------------------------------------------------
   // In a form (or a part of one) with data-enter-button="<selector>", Enter presses that button, or does
   // nothing while it is disabled; never the form's first submit button (e.g. the builder's "Add a turn").

@@ -1,0 +1,94 @@
+"""How the htmx interactions behave in a real browser: polling stops, filters keep their URL, live validation
+keeps what is typed, errors from the server are said, destructive actions ask first, the keyboard works."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tasks.models import Task
+from tests.factories import make_task, member_group
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def member_page(logged_in_page, user):
+    user.groups.add(member_group())
+    return logged_in_page
+
+
+def _count_requests(page, path_part, seconds):
+    seen = []
+    listener = lambda request: seen.append(request.url) if path_part in request.url else None  # noqa: E731
+    page.on("request", listener)
+    page.wait_for_timeout(seconds * 1000)
+    page.remove_listener("request", listener)
+    return len(seen)
+
+
+def test_the_task_page_updates_to_final_by_itself_then_stops_polling_and_keeps_focus(member_page):
+    page = member_page
+    task = make_task(status=Task.Status.SUBMITTED, user_prompt="Still running")
+    page.goto(f"/tasks/{task.pk}/")
+    expect(page.locator("#task-live .badge-submitted")).to_have_count(1)
+    note = page.locator("#task-labels textarea, #task-labels input[type=text]").first
+    note.click()
+    page.keyboard.type("typing while it polls")
+
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.COMPLETED)
+
+    expect(page.locator("#task-live .badge-completed")).to_have_count(1, timeout=8_000)
+    expect(page.locator("#task-live")).to_have_count(1)
+    expect(note).to_be_focused()
+    expect(note).to_have_value(re.compile("typing while it polls"))
+    assert _count_requests(page, "/status/", 4) == 0
+
+
+def test_filters_push_their_url_so_reload_back_and_a_bookmark_give_the_same_view(member_page, live_server):
+    page = member_page
+    make_task(status=Task.Status.COMPLETED, user_prompt="A finished one")
+    make_task(status=Task.Status.FAILED, user_prompt="A failed one")
+    page.goto("/tasks/")
+    expect(page.locator("table.tasks tbody tr")).to_have_count(2)
+
+    page.get_by_label("Status").select_option("failed")
+
+    expect(page).to_have_url(re.compile(r"status=failed"))
+    expect(page.locator("table.tasks tbody tr")).to_have_count(1)
+    filtered = page.url
+    page.reload()
+    expect(page.locator("table.tasks tbody tr")).to_have_count(1)
+    expect(page.get_by_label("Status")).to_have_value("failed")
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/tasks/$"))
+    expect(page.locator("table.tasks tbody tr")).to_have_count(2)
+    expect(page.get_by_label("Status")).to_have_value("")
+    page.go_forward()
+    expect(page.locator("table.tasks tbody tr")).to_have_count(1)
+    expect(page.get_by_label("Status")).to_have_value("failed")
+    expect(page.locator("link[rel=stylesheet]").first).to_be_attached()
+
+    other = page.context.new_page()
+    other.goto(filtered)
+    expect(other.locator("table.tasks tbody tr")).to_have_count(1)
+    expect(other.get_by_label("Status")).to_have_value("failed")
+
+
+def test_a_server_error_or_a_lost_connection_is_said_at_the_top_of_the_page(member_page, browser_errors):
+    page = member_page
+    make_task(status=Task.Status.FAILED, user_prompt="A failed one")
+    page.goto("/tasks/")
+    page.route("**/tasks/?*", lambda route: route.fulfill(status=500, body="boom"))
+
+    page.get_by_label("Status").select_option("failed")
+
+    expect(page.get_by_role("alert")).to_contain_text(re.compile("server", re.I))
+    page.unroute("**/tasks/?*")
+    page.route("**/tasks/?*", lambda route: route.abort())
+    page.get_by_label("Status").select_option("completed")
+    expect(page.get_by_role("alert")).to_contain_text(re.compile("reach|connection", re.I))
+    page.unroute("**/tasks/?*")
+    page.get_by_label("Status").select_option("")
+    expect(page.get_by_role("alert")).to_have_count(0)
+    browser_errors.clear()
