@@ -160,6 +160,23 @@
     if (event.detail.successful) hideRequestError();
   });
 
+  // --- A filter form follows the URL its results pushed ---------------------------------------------------
+  // A <form data-follows-url> of filters whose results carry links of their own (the task list's sortable
+  // column headers, its pager): when such a link swaps the results and pushes its URL, the form's fields take
+  // that URL's values, so the next filter change keeps the new sort instead of sending the old one back.
+  // Checkboxes are left alone (the links carry what the form already had), and so is the field being typed in.
+  document.addEventListener("htmx:pushedIntoHistory", function (event) {
+    const url = new URL(event.detail.path, window.location.href);
+    document.querySelectorAll("form[data-follows-url]").forEach(function (form) {
+      if (new URL(form.action, window.location.href).pathname !== url.pathname) return;
+      Array.from(form.elements).forEach(function (field) {
+        if (!field.name || field === document.activeElement || !url.searchParams.has(field.name)) return;
+        if (["checkbox", "radio", "submit", "button", "file"].includes(field.type)) return;
+        field.value = url.searchParams.get(field.name);
+      });
+    });
+  });
+
   // --- Enter in a one-line field -----------------------------------------------------------------------
   // In a form (or a part of one) with data-enter-button="<selector>", Enter presses that button, or does
   // nothing while it is disabled; never the form's first submit button (e.g. the builder's "Add a turn").

@@ -75,6 +75,24 @@ def test_filters_push_their_url_so_reload_back_and_a_bookmark_give_the_same_view
     expect(other.get_by_label("Status")).to_have_value("failed")
 
 
+def test_sorting_then_filtering_keeps_the_sort(member_page):
+    page = member_page
+    make_task(status=Task.Status.COMPLETED, user_prompt="A finished one")
+    make_task(status=Task.Status.FAILED, user_prompt="A failed one")
+    page.goto("/tasks/")
+    page.locator("thead").get_by_role("link", name=re.compile("^Cost")).click()
+    expect(page).to_have_url(re.compile(r"sort=-cost"))
+    page.get_by_label("Status").select_option("failed")
+    expect(page).to_have_url(re.compile(r"status=failed"))
+    expect(page).to_have_url(re.compile(r"sort=-cost"))
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"sort=-cost"))
+    expect(page.locator("table.tasks tbody tr")).to_have_count(2)
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/tasks/$"))
+    expect(page.locator("thead th[aria-sort]")).to_have_text(re.compile("Time"))
+
+
 def test_a_server_error_or_a_lost_connection_is_said_at_the_top_of_the_page(member_page, browser_errors):
     page = member_page
     make_task(status=Task.Status.FAILED, user_prompt="A failed one")
