@@ -25,5 +25,16 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () { updateAllCounters(document); });
+
+  // Back to the builder (after a submit, say) or a reload: the browser puts back what was typed after the
+  // page's own validation has run on the empty form, so the errors, the preview and the submit button would
+  // describe an empty request. Validate again, and recount, once the fields hold what the person sees.
+  window.addEventListener("pageshow", function (event) {
+    const navigation = performance.getEntriesByType("navigation")[0];
+    if (!event.persisted && (!navigation || navigation.type === "navigate")) return;
+    updateAllCounters(document);
+    const revalidate = document.querySelector("#builder-form .revalidate");
+    if (revalidate && window.htmx) window.htmx.trigger(revalidate, "revalidate");
+  });
   document.addEventListener("htmx:afterSettle", function (event) { updateAllCounters(event.target); });
 })();

@@ -6,8 +6,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tasks.models import Task
-from tests.factories import make_task, member_group
+from tasks.models import Credential, Task
+from tests.factories import make_catalog, make_task, member_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -110,3 +110,85 @@ def test_a_server_error_or_a_lost_connection_is_said_at_the_top_of_the_page(memb
     page.get_by_label("Status").select_option("")
     expect(page.get_by_role("alert")).to_have_count(0)
     browser_errors.clear()
+
+
+@pytest.fixture
+def builder(member_page, live_server):
+    credential = Credential(
+        name="Stand-in", kind=Credential.Kind.AISA, base_url=f"{live_server.url}/sandbox/apis/v1/dataforseo",
+        is_default=True,
+    )  # fmt: skip
+    credential.set_secret("sandbox-key")
+    credential.save()
+    make_catalog()
+    member_page.goto("/new/")
+    return member_page
+
+
+def test_typing_while_a_live_validation_is_under_way_keeps_the_caret_focus_and_text(builder):
+    page = builder
+    prompt = page.get_by_label("User prompt")
+    prompt.fill("Hello world")
+    page.wait_for_load_state("networkidle")
+    held = []
+
+    def hold(route):
+        if held and held[0] == "released":
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/new/validate/", hold)
+    prompt.click()
+    page.keyboard.press("End")
+    page.keyboard.type("!")
+    page.wait_for_timeout(600)
+    assert held, "no live validation was sent"
+    for _ in range(len(" world!")):
+        page.keyboard.press("ArrowLeft")
+    page.keyboard.type(" big")
+    routes, held[:] = held[:], ["released"]
+    for route in routes:
+        route.continue_()
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(800)
+
+    expect(prompt).to_be_focused()
+    expect(prompt).to_have_value("Hello big world!")
+    assert prompt.evaluate("el => [el.selectionStart, el.selectionEnd]") == [9, 9]
+
+
+def test_switching_provider_keeps_the_fields_both_have(builder):
+    page = builder
+    page.get_by_label("User prompt").fill("Keep me")
+    page.get_by_label("System message").fill("Be brief")
+    page.get_by_label("Tag").fill("kept-tag")
+    page.get_by_label("Temperature").fill("0.3")
+    page.wait_for_load_state("networkidle")
+
+    page.get_by_role("button", name="Claude").click()
+
+    expect(page.get_by_label("Use reasoning")).to_be_visible()
+    expect(page.get_by_label("User prompt")).to_have_value("Keep me")
+    expect(page.get_by_label("System message")).to_have_value("Be brief")
+    expect(page.get_by_label("Tag")).to_have_value("kept-tag")
+    expect(page.get_by_label("Temperature")).to_have_value("0.3")
+
+
+def test_back_after_submitting_shows_the_builder_ready_to_use(builder):
+    page = builder
+    page.get_by_label("User prompt").fill("What is the capital of France?")
+    page.get_by_label("Model").select_option("gpt-4.1-mini")
+    expect(page.locator("#submit-button")).to_be_enabled()
+    page.locator("#submit-button").click()
+    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"))
+
+    page.go_back()
+
+    # The browser puts back what was typed; the errors, the preview and the submit button follow it.
+    expect(page).to_have_url(re.compile(r"/new/"))
+    expect(page.get_by_label("User prompt")).to_have_value("What is the capital of France?")
+    expect(page.locator("#submit-button")).to_be_enabled()
+    expect(page.locator("#submit-area")).not_to_contain_text("Enter a user prompt")
+    expect(page.locator("#preview-json")).to_contain_text("capital of France")
+    expect(page.locator("form.is-sending")).to_have_count(0)
