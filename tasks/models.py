@@ -881,6 +881,9 @@ class MonitorRun(models.Model):
     retry_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retry"
     )
+    # "Run now": the one-time key of the page the button was pressed on; a second press of the same page
+    # (a double click with scripts off, a resent form, a second tab) finds this run instead of a new one.
+    request_key = models.CharField(max_length=32, null=True, blank=True, editable=False)
     estimated_charge = models.DecimalField(**MONEY, default=Decimal("0"))
     task_count = models.PositiveIntegerField(default=0)
     completed_count = models.PositiveIntegerField(default=0)
@@ -892,7 +895,10 @@ class MonitorRun(models.Model):
 
     class Meta:
         ordering = ["-slot"]
-        constraints = [models.UniqueConstraint(fields=["monitor", "slot"], name="monitor_run_one_per_slot")]
+        constraints = [
+            models.UniqueConstraint(fields=["monitor", "slot"], name="monitor_run_one_per_slot"),
+            models.UniqueConstraint(fields=["request_key"], name="monitor_run_request_key_unique"),
+        ]
         indexes = [models.Index(fields=["state", "created_at"], name="monitor_run_state")]
 
     def __str__(self) -> str:

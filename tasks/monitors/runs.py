@@ -44,11 +44,15 @@ def monitor_month_cost(*, monitor: Monitor, now: datetime | None = None) -> Deci
     return (total or ZERO).quantize(Decimal("0.000001"))
 
 
-def run_now(*, monitor: Monitor, user) -> MonitorRun:
+def run_now(*, monitor: Monitor, user, request_key: str | None = None) -> tuple[MonitorRun, bool]:
     """A run outside the schedule, counted against the caps like any other; executed at once (it only
-    writes the plan: workers send it)."""
+    writes the plan: workers send it). `request_key`, the pressed page's one-time key: a second press of
+    that page finds the run the first made (and executes it if the first was cut off before): returns
+    (the run, whether it was made now)."""
     if monitor.state == Monitor.State.ARCHIVED:
         raise RunRefused("An archived monitor does not run.")
+    if request_key and (pressed := _run_of_key(monitor, request_key)) is not None:
+        return run_execute(run_id=pressed.pk), False
     now = timezone.now()
     for attempt in range(3):
         try:
@@ -58,13 +62,20 @@ def run_now(*, monitor: Monitor, user) -> MonitorRun:
                     slot=now + timedelta(microseconds=attempt),
                     kind=MonitorRun.Kind.MANUAL,
                     requested_by=user if user is not None and user.pk else None,
+                    request_key=request_key or None,
                 )
             break
-        except IntegrityError:  # the same microsecond as another run of this monitor
+        except IntegrityError:  # the same microsecond as another run, or the same press on another process
+            if request_key and (pressed := _run_of_key(monitor, request_key)) is not None:
+                return run_execute(run_id=pressed.pk), False
             continue
     else:
         raise RunRefused("Another run of this monitor was started at the same moment; try again.")
-    return run_execute(run_id=run.pk)
+    return run_execute(run_id=run.pk), True
+
+
+def _run_of_key(monitor: Monitor, request_key: str) -> MonitorRun | None:
+    return MonitorRun.objects.filter(monitor=monitor, request_key=request_key).first()
 
 
 def run_retryable(run: MonitorRun) -> bool:

@@ -1,6 +1,9 @@
 """The monitor pages: list, create/edit (with the live cost estimate), the monitor's page and its actions,
 and the admins' alerts page (deliveries, budget destinations)."""
 
+import re
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,6 +28,8 @@ from tasks.upstream.providers import provider_rules
 from tasks.visibility.changes import tag_changes
 from tasks.visibility.services import brand_set_attach_tag
 from tasks.visibility.views import tag_visibility
+
+RUN_KEY = re.compile(r"[0-9a-f]{32}")  # what `run_now_key` gives the page: uuid4().hex
 
 
 @permission_required("tasks.view_monitor", raise_exception=True)
@@ -111,6 +116,7 @@ def _detail_context(page, destination_form, *, prompt: str | None = None) -> dic
     return {
         "page": page,
         "monitor": monitor,
+        "run_now_key": uuid.uuid4().hex,  # one per page shown: a second press of it makes no second run
         "answers": tag_answers(tag=monitor.tag, prompt=prompt),
         "tag": monitor.tag,
         "destination_form": destination_form,
@@ -153,13 +159,21 @@ def monitor_state(request, slug: str):
 @permission_required("tasks.change_monitor", raise_exception=True)
 @require_POST
 def monitor_run_now(request, slug: str):
+    """Run now: one run per press of a page (its one-time key); a second press of the same page finds it."""
     monitor = get_object_or_404(Monitor, slug=slug)
+    key = request.POST.get("request_key", "")
     try:
-        run = run_now(monitor=monitor, user=request.user)
+        run, made = run_now(
+            monitor=monitor, user=request.user, request_key=key if RUN_KEY.fullmatch(key) else None
+        )
     except RunRefused as exc:
         messages.error(request, str(exc))
     else:
-        if run.reason:
+        if not made:
+            messages.info(
+                request, "This Run now was pressed already: its run is below, nothing more was planned."
+            )
+        elif run.reason:
             messages.error(request, run.reason)
         else:
             messages.success(request, f"Run started: {run.task_count} task(s) planned; workers send them.")

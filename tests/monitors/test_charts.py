@@ -19,7 +19,7 @@ def test_the_monitor_page_charts_each_runs_cost_and_its_tasks_by_status(
     member_client, credential, catalog, member_user
 ):
     monitor = make_monitor(credential=credential, owner=member_user)
-    sent = run_now(monitor=monitor, user=member_user)
+    sent = run_now(monitor=monitor, user=member_user)[0]
     MonitorRun.objects.filter(pk=sent.pk).update(
         completed_count=4, failed_count=1, unknown_count=0, cost=Decimal("0.0123")
     )

@@ -78,7 +78,7 @@ def test_a_retry_killed_at_each_step_sends_each_task_once(stand_in, catalog, at)
     Monitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now() + timedelta(days=365))
     stand_in.is_active = False
     stand_in.save(update_fields=["is_active"])
-    failed = run_now(monitor=monitor, user=None)
+    failed = run_now(monitor=monitor, user=None)[0]
     assert failed.state == MonitorRun.State.FAILED
     stand_in.is_active = True
     stand_in.save(update_fields=["is_active"])
@@ -120,7 +120,7 @@ def test_a_retry_of_failed_tasks_killed_at_each_step_resends_only_them_once(stan
 
     monitor = make_monitor(credential=stand_in, labels=["watched"])
     Monitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now() + timedelta(days=365))
-    run = run_now(monitor=monitor, user=None)
+    run = run_now(monitor=monitor, user=None)[0]
     code, output = finish(worker("--wait", str(LEASE)))
     assert code == 0, output
     assert task_posts() == 2
@@ -148,3 +148,42 @@ def test_a_retry_of_failed_tasks_killed_at_each_step_resends_only_them_once(stan
         assert reached[(task.user_prompt, task.model_name)] == (2 if task in failed else 1)
     scheduler_tick()
     assert Task.objects.count() == 8 and MonitorRun.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "tasks.monitors.runs:run_execute",  # the press's run committed as planned, nothing written for it
+        "tasks.monitors.runs:_label_batch",  # inside the run's transaction: rows written, rolled back
+        "tasks.monitors.runs:_run_of_key",  # the second press, before it looks for the first's run
+    ],
+)
+def test_run_now_killed_at_each_step_then_pressed_again_on_the_same_page_sends_each_task_once(
+    stand_in,  # noqa: F811
+    catalog,
+    at,
+):
+    """The web process handling "Run now" is killed; the person presses the button again on the page still
+    open (the same one-time key): one run, each of its tasks posted once by the worker."""
+    from tasks.monitors.runs import run_now
+
+    monitor = make_monitor(credential=stand_in, labels=["watched"])
+    Monitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now() + timedelta(days=365))
+    key = "0123456789abcdef" * 2
+    press = (
+        "from tasks.models import Monitor; from tasks.monitors.runs import run_now; "
+        f"run_now(monitor=Monitor.objects.get(pk={monitor.pk}), user=None, request_key={key!r})"
+    )
+    if at.endswith("_run_of_key"):  # a first press that went through, then a second one killed
+        run_now(monitor=monitor, user=None, request_key=key)
+    run_killed_at(at, press)
+    assert task_posts() == 0
+
+    run, made = run_now(monitor=monitor, user=None, request_key=key)  # pressed again
+    assert not made
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+
+    assert MonitorRun.objects.get().pk == run.pk and run.state == MonitorRun.State.SENT
+    assert Task.objects.count() == 6 and task_posts() == 2
+    assert Counter(SandboxTask.objects.values_list("data__tag", flat=True)) == Counter({monitor.tag: 6})

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def failed_run(monitor, credential, user):
     credential.is_active = False
     credential.save(update_fields=["is_active"])
-    run = run_now(monitor=monitor, user=user)
+    run = run_now(monitor=monitor, user=user)[0]
     assert run.state == MonitorRun.State.FAILED and "disabled" in run.reason
     credential.is_active = True
     credential.save(update_fields=["is_active"])
@@ -60,7 +60,7 @@ def test_a_retry_is_counted_against_the_caps(member_client, credential, catalog,
 def test_only_a_failed_run_of_this_monitor_is_retried(member_client, credential, catalog, member_user):
     monitor = make_monitor(credential=credential, owner=member_user)
     other = make_monitor(credential=credential, owner=member_user, name="Other")
-    sent = run_now(monitor=monitor, user=member_user)
+    sent = run_now(monitor=monitor, user=member_user)[0]
     response = member_client.post(reverse("monitors:run_retry", args=[monitor.slug, sent.pk]), follow=True)
     assert "Only a failed run can be retried." in response.content.decode()
     assert member_client.post(reverse("monitors:run_retry", args=[other.slug, sent.pk])).status_code == 404
@@ -69,7 +69,7 @@ def test_only_a_failed_run_of_this_monitor_is_retried(member_client, credential,
 
 def test_a_run_whose_tasks_failed_upstream_can_be_retried(member_client, credential, catalog, member_user):
     monitor = make_monitor(credential=credential, owner=member_user)
-    run = run_now(monitor=monitor, user=member_user)
+    run = run_now(monitor=monitor, user=member_user)[0]
     Task.objects.filter(batch=run.batch).update(status=Task.Status.FAILED)
     MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=6)
     member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]))
@@ -92,7 +92,7 @@ def test_a_retry_resends_only_the_failed_tasks_as_they_were_sent(
     """A run of 6 tasks where 2 failed upstream: the retry pays for those 2 again, not for the 4 completed
     ones, and leaves an unknown one (perhaps charged) to reconciliation."""
     monitor = make_monitor(credential=credential, owner=member_user)
-    run = run_now(monitor=monitor, user=member_user)
+    run = run_now(monitor=monitor, user=member_user)[0]
     tasks = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
     Task.objects.filter(pk__in=[t.pk for t in tasks[:3]]).update(status=Task.Status.COMPLETED)
     Task.objects.filter(pk__in=[t.pk for t in tasks[3:5]]).update(status=Task.Status.FAILED)
@@ -119,7 +119,7 @@ def test_a_retry_of_failed_tasks_on_a_disabled_credential_fails_with_the_reason(
     member_client, credential, catalog, member_user
 ):
     monitor = make_monitor(credential=credential, owner=member_user)
-    run = run_now(monitor=monitor, user=member_user)
+    run = run_now(monitor=monitor, user=member_user)[0]
     Task.objects.filter(batch=run.batch).update(status=Task.Status.FAILED)
     MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=6)
     credential.is_active = False

@@ -74,10 +74,10 @@ def test_a_run_over_the_cap_is_skipped_with_its_reason_in_the_audit_log_and_an_a
 
 def test_the_monthly_cap_counts_run_now_and_skips_the_run_that_would_cross_it(credential, catalog, user):
     monitor = make_monitor(credential=credential, owner=user)
-    one_run = run_now(monitor=monitor, user=user).estimated_charge
+    one_run = run_now(monitor=monitor, user=user)[0].estimated_charge
     Monitor.objects.filter(pk=monitor.pk).update(cap_per_month=one_run * Decimal("1.5"))
     monitor.refresh_from_db()
-    second = run_now(monitor=monitor, user=user)
+    second = run_now(monitor=monitor, user=user)[0]
     assert second.state == MonitorRun.State.SKIPPED
     assert "this month" in second.reason
     assert f"of its ${monitor.cap_per_month.quantize(Decimal('0.0001'))} this month" in second.reason

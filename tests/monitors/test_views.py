@@ -144,6 +144,44 @@ def test_run_now_plans_a_batch_shown_on_the_page(member_client, credential, cata
     assert "Run now" in page
 
 
+def test_run_now_pressed_twice_on_the_same_page_plans_one_run(
+    member_client, credential, catalog, member_user
+):
+    """A double click with scripts off, a resent form or a second tab of the same page: one run, one
+    batch, and the second press says so. A page shown again has a new key: a new press is a new run."""
+    monitor = make_monitor(credential=credential, owner=member_user)
+    url = reverse("monitors:run_now", args=[monitor.slug])
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug]))
+    key = page.context["run_now_key"]
+    assert f'name="request_key" value="{key}"' in page.content.decode()
+
+    member_client.post(url, {"request_key": key})
+    again = member_client.post(url, {"request_key": key}, follow=True).content.decode()
+
+    run = MonitorRun.objects.get()
+    assert run.state == MonitorRun.State.SENT and Task.objects.count() == 6
+    assert "This Run now was pressed already" in again
+    new_key = member_client.get(reverse("monitors:detail", args=[monitor.slug])).context["run_now_key"]
+    assert new_key != key
+    member_client.post(url, {"request_key": new_key})
+    assert MonitorRun.objects.count() == 2 and Task.objects.count() == 12
+
+
+def test_run_now_with_another_monitors_key_or_a_bad_key_never_reuses_a_run(
+    member_client, credential, catalog, member_user
+):
+    first = make_monitor(credential=credential, owner=member_user)
+    second = make_monitor(credential=credential, owner=member_user, name="Second")
+    member_client.post(reverse("monitors:run_now", args=[first.slug]), {"request_key": "a" * 32})
+
+    response = member_client.post(reverse("monitors:run_now", args=[second.slug]), {"request_key": "a" * 32})
+    assert response.status_code == 302 and not second.runs.exists()  # refused: the key is another page's
+    for bad in ["", "x" * 32, "a" * 500, "A" * 32]:
+        response = member_client.post(reverse("monitors:run_now", args=[second.slug]), {"request_key": bad})
+        assert response.status_code == 302
+    assert second.runs.count() == 4  # a missing or malformed key is no key: each press a run
+
+
 def test_the_list_shows_next_run_last_run_and_cost_this_month(member_client, credential, catalog):
     monitor = make_monitor(credential=credential, now=datetime.now(UTC) - timedelta(days=2))
     scheduler_tick()
