@@ -42,9 +42,9 @@ def batch_list(*, template_id: int | None = None, page: int = 1) -> tuple[list[B
     """A page of batches, newest first (of one template when given), with each one's task counts by
     status and cost so far; and whether an older page exists. Two queries whatever the number of tasks:
     the batches, and one aggregate of their tasks grouped by batch and status."""
-    batches = Batch.objects.select_related("created_by", "template_version__template").order_by(
-        "-created_at", "-id"
-    )
+    batches = Batch.objects.select_related(
+        "created_by", "template_version__template", "monitor_run__monitor"
+    ).order_by("-created_at", "-id")
     if template_id is not None:
         batches = batches.filter(template_version__template_id=template_id)
     start = (max(page, 1) - 1) * BATCH_PAGE_SIZE

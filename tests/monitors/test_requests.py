@@ -143,3 +143,21 @@ def test_monitor_this_request_from_a_tasks_page(member_client, credential, catal
     page = member_client.get(link).content.decode()
     assert "Be brief." in page and "Best hotel?" in page
     assert member_client.get(f"{reverse('monitors:create')}?from_task=nope").status_code == 404
+
+
+def test_the_batch_list_names_a_request_monitors_run_by_its_monitor_not_as_a_deleted_template(
+    member_client, credential, catalog
+):
+    from tasks.models import Batch
+    from tasks.monitors.runs import run_now
+
+    page = member_client.post(reverse("monitors:from_request"), builder_data(credential)).content.decode()
+    member_client.post(reverse("monitors:create"), monitor_post(page))
+    monitor = Monitor.objects.get()
+    run, _ = run_now(monitor=monitor, user=None)
+    assert Batch.objects.get().pk == run.batch_id and run.batch.template_version_id is None
+
+    listed = member_client.get(reverse("prompt_templates:batch_list")).content.decode()
+    assert "the monitor&#x27;s own requests" in listed or "the monitor's own requests" in listed
+    assert reverse("monitors:detail", args=[monitor.slug]) in listed
+    assert ">deleted<" not in listed
