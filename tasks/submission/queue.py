@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -116,6 +116,12 @@ def queue_state(*, chunk_limit: int = 50) -> QueueState:
     limited = SendingLimit.objects.filter(limited_until__gt=now)
     limited_ids = set(limited.values_list("credential_id", flat=True))
     planned = SendChunk.objects.filter(state=SendChunk.State.PLANNED)
+    # "Reply lost": chunks whose POST may have reached the upstream and a task of which is still unknown;
+    # once reconciliation has found out what became of its tasks, a chunk no longer counts.
+    lost = Q(
+        Exists(Task.objects.filter(chunk=OuterRef("pk"), status=Task.Status.UNKNOWN)),
+        state=SendChunk.State.UNKNOWN,
+    )
     counts = SendChunk.objects.aggregate(
         planned=Count("pk", filter=Q(state=SendChunk.State.PLANNED)),
         ready=Count(
@@ -124,14 +130,14 @@ def queue_state(*, chunk_limit: int = 50) -> QueueState:
         ),
         delayed=Count("pk", filter=Q(state=SendChunk.State.PLANNED, not_before__gt=now)),
         sending=Count("pk", filter=Q(state=SendChunk.State.SENDING)),
-        unknown=Count("pk", filter=Q(state=SendChunk.State.UNKNOWN)),
+        unknown=Count("pk", filter=lost),
         rate_limited=Count("pk", filter=Q(state=SendChunk.State.PLANNED, credential_id__in=limited_ids)),
     )
     oldest = planned.aggregate(at=Min("created_at"))["at"]
     by_credential = {
         row["credential_id"]: row
         for row in SendChunk.objects.filter(
-            state__in=(SendChunk.State.PLANNED, SendChunk.State.SENDING, SendChunk.State.UNKNOWN)
+            Q(state__in=(SendChunk.State.PLANNED, SendChunk.State.SENDING)) | lost
         )
         .values("credential_id")
         .annotate(

@@ -250,3 +250,25 @@ def test_the_queue_page_and_sending_status_warn_of_no_worker_only_once_a_chunk_h
 
     workers.worker_seen(worker="host:1")
     assert "no worker has been seen" not in team_admin_client.get(url).content.decode()
+
+
+def test_the_queue_counts_a_lost_reply_until_reconciliation_has_found_out_its_tasks(team_admin_client):
+    credential = make_credential("Lost key")
+    (task,) = plan(1, credential)
+    claimed = chunks.chunk_claim(worker="host:1")
+    chunks.chunk_mark_post_started(claimed)
+    chunks.chunks_sweep(now=timezone.now() + chunks.sending_lease() * 2)  # killed mid-send: unknown
+    assert Task.objects.get(pk=task.pk).status == Task.Status.UNKNOWN
+    queue = team_admin_client.get(reverse("submission:queue"), headers={"HX-Request": "true"}).context[
+        "queue"
+    ]
+    assert queue.unknown == 1 and [row.unknown for row in queue.credentials] == [1]
+    assert "1 with a lost reply" in run("sending_status")
+
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.COMPLETED)  # reconciliation found it
+
+    queue = team_admin_client.get(reverse("submission:queue"), headers={"HX-Request": "true"}).context[
+        "queue"
+    ]
+    assert queue.unknown == 0 and queue.credentials == []  # nothing left to say of that credential
+    assert "0 with a lost reply" in run("sending_status")
