@@ -21,6 +21,7 @@ from tasks.history.tags import tag_answers
 from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor, MonitorRun, Task
 from tasks.monitors import selectors, services
 from tasks.monitors.alerts import alert_test, destination_kinds_label
+from tasks.monitors.cadence import zone_of
 from tasks.monitors.forms import AlertKindsForm, BrandSetForm, DestinationForm, MonitorForm, StateForm
 from tasks.monitors.requests import start_from_builder, start_from_task
 from tasks.monitors.runs import RunRefused, run_now, run_retry
@@ -57,9 +58,12 @@ def monitor_edit(request, slug: str | None = None):
                 monitor=monitor,
                 description=form.cleaned_data["description"],
             )
-            # As the page's “Upcoming runs” shows it: local time, not Python's "…+00:00".
+            # As the page's “Upcoming runs” shows it: in the monitor's zone, named; not Python's "…+00:00".
             next_run = (
-                date_format(localtime(saved.next_run_at), "D Y-m-d H:i") if saved.next_run_at else "none"
+                f"{date_format(localtime(saved.next_run_at, zone_of(saved.time_zone)), 'D Y-m-d H:i')} "
+                f"({saved.time_zone})"
+                if saved.next_run_at
+                else "none"
             )
             messages.success(request, f"Monitor “{saved.name}” saved; next run {next_run}.")
             return redirect("monitors:detail", slug=saved.slug)

@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -359,17 +360,25 @@ def test_an_upload_larger_than_the_cap_is_refused_not_cut(member_client, credent
     assert "This file is larger than 1000 bytes" in response.content.decode()
 
 
-def test_the_saved_message_shows_the_next_run_as_the_page_does(member_client, credential, catalog, settings):
-    """Not Python's “2026-12-07 08:00:00+00:00”: the local time, as “Upcoming runs” lists it."""
+def test_the_saved_message_and_upcoming_runs_show_times_in_the_monitors_zone(
+    member_client, credential, catalog, settings
+):
+    """Not Python's “2026-12-07 08:00:00+00:00”, nor the site's zone: a 09:00 Europe/Paris monitor on a
+    New York site reads 09:00 (Europe/Paris), in the message and in “Upcoming runs”."""
     settings.TIME_ZONE = "America/New_York"
     version = make_prompt_version()
-    response = member_client.post(reverse("monitors:create"), form_data(version), follow=True)
+    data = {**form_data(version), "time_zone": "Europe/Paris", "time_of_day": "09:00"}
+    response = member_client.post(reverse("monitors:create"), data, follow=True)
 
     page = response.content.decode()
     monitor = Monitor.objects.get()
-    shown = timezone.localtime(monitor.next_run_at).strftime("%a %Y-%m-%d %H:%M")
-    assert f"saved; next run {shown}." in page
+    shown = timezone.localtime(monitor.next_run_at, ZoneInfo("Europe/Paris")).strftime("%a %Y-%m-%d %H:%M")
+    assert shown.endswith("09:00")
+    assert f"saved; next run {shown} (Europe/Paris)." in page
     assert "+00:00" not in page
+    upcoming = page.split('<ol class="upcoming">')[1].split("</ol>")[0]
+    assert upcoming.count("09:00<") == 5 and "03:00<" not in upcoming
+    assert 'Upcoming runs <span class="small muted">(Europe/Paris time' in page
 
 
 def test_a_monitor_with_caps_saves_unchanged_from_its_edit_page(member_client, credential, catalog):
