@@ -951,7 +951,7 @@ class Alert(models.Model):
     class Kind(models.TextChoices):
         RUN_FAILED = "run_failed", "Run failed"
         RUN_SKIPPED = "run_skipped", "Run skipped"
-        BUDGET_WARNING = "budget_warning", "Budget 80% used"
+        BUDGET_WARNING = "budget_warning", "Budget warning (its threshold, 80 % by default)"
         BUDGET_REACHED = "budget_reached", "Budget reached"
         TASKS_UNKNOWN = "tasks_unknown", "Tasks stuck unknown"
         TEST = "test", "Test"

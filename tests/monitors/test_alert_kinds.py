@@ -87,3 +87,13 @@ def test_a_budget_destination_for_100_percent_only(team_admin_client, credential
     assert [m.to for m in mail.outbox] == [["cfo@example.com"]] and "is used up" in mail.outbox[0].body
     page = team_admin_client.get(reverse("monitors:alert_list")).content.decode()
     assert "Receives Budget reached" in page
+
+
+def test_the_alerts_page_does_not_say_every_budget_warns_at_80_percent(team_admin_client):
+    """A budget set to warn at 50 %: the page and the kinds offered name its threshold, not a fixed 80 %."""
+    Budget.objects.create(
+        scope=Budget.Scope.TAG, tag="seo", monthly_limit=Decimal("1"), warn_ratio=Decimal("0.5")
+    )
+    page = team_admin_client.get(reverse("monitors:alert_list")).content.decode()
+    assert "80 % and 100 %" not in page and "80% used" not in page
+    assert "at its warning threshold" in page and "Budget warning (its threshold" in page
