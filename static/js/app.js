@@ -5,6 +5,17 @@
   const SENDING = "is-sending";
   const pressed = new WeakMap(); // form → the button that sent it
 
+  // --- Asking first ------------------------------------------------------------------------------------
+  // A submit button with data-confirm="<question>" (delete, disable, deactivate, archive) asks it first;
+  // Cancel sends nothing. Listens in the capture phase, before the "sending" feedback below and htmx.
+  document.addEventListener("submit", function (event) {
+    const question = event.submitter && event.submitter.dataset.confirm;
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
   // --- Feedback while sending -------------------------------------------------------------------------
   // A form being posted says so at once and cannot be sent twice: its submit buttons are disabled, the one
   // pressed shows a spinner and, if it has data-sending-label, that text ("Sending…"). The buttons are

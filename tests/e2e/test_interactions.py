@@ -7,6 +7,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tasks.models import Credential, Task
+from tasks.prompt_templates.services import template_create
+from tests.conftest import PASSWORD
+from tests.e2e.browsing import log_in
 from tests.factories import make_catalog, make_task, member_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -192,3 +195,63 @@ def test_back_after_submitting_shows_the_builder_ready_to_use(builder):
     expect(page.locator("#submit-area")).not_to_contain_text("Enter a user prompt")
     expect(page.locator("#preview-json")).to_contain_text("capital of France")
     expect(page.locator("form.is-sending")).to_have_count(0)
+
+
+@pytest.fixture
+def admin_page(page, django_user_model):
+    from django.contrib.auth.models import Group, Permission
+
+    from tasks.roles import ADMINS, ensure_roles
+
+    ensure_roles(group_model=Group, permission_model=Permission)
+    admin = django_user_model.objects.create_user(username="the-admin", password=PASSWORD)
+    admin.groups.add(Group.objects.get(name=ADMINS))
+    log_in(page, admin.get_username())
+    return page
+
+
+def test_disabling_a_credential_asks_first_and_cancel_really_cancels(admin_page, credential):
+    page = admin_page
+    page.goto("/credentials/")
+    questions = []
+
+    def answer(accept):
+        def handler(dialog):
+            questions.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handler
+
+    page.once("dialog", answer(False))
+    page.get_by_role("button", name="Disable").click()
+    page.wait_for_timeout(500)
+    assert questions and "Disable the credential" in questions[0]
+    credential.refresh_from_db()
+    assert credential.is_active
+    expect(page.get_by_role("button", name="Disable")).to_be_enabled()
+
+    page.once("dialog", answer(True))
+    page.get_by_role("button", name="Disable").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Enable")).to_be_visible()
+    credential.refresh_from_db()
+    assert not credential.is_active
+
+
+def test_archiving_a_template_asks_first_and_cancel_really_cancels(member_page, user):
+    page = member_page
+    template = template_create(name="Parks", provider="chat_gpt", fields={"user_prompt": "Parks?"}, user=user)
+    page.goto(f"/templates/{template.pk}/")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Archive").click()
+    page.wait_for_timeout(500)
+    template.refresh_from_db()
+    assert template.archived_at is None
+    expect(page.get_by_role("button", name="Archive")).to_be_enabled()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Archive").focus()
+    page.keyboard.press("Space")
+    expect(page.get_by_role("button", name="Restore")).to_be_visible()
+    template.refresh_from_db()
+    assert template.archived_at is not None
