@@ -188,6 +188,28 @@
     });
   });
 
+  // --- A form's values in the page htmx keeps for Back ---------------------------------------------------
+  // Before htmx pushes a new URL it keeps the page's HTML for the back button; that HTML has the fields'
+  // values as the server sent them, not as typed since. In a <form data-history-keeps-values> (the builder,
+  // whose provider tabs push a URL) the current values are written into the HTML first, so Back shows what
+  // was typed beside the preview and errors drawn from it. Never a password. (Filter forms use
+  // hx-history="false" instead: their fields have changed by the time the old page is kept.)
+  document.addEventListener("htmx:beforeHistorySave", function () {
+    document.querySelectorAll("form[data-history-keeps-values]").forEach(function (form) {
+      Array.from(form.elements).forEach(function (field) {
+        if (field instanceof HTMLSelectElement) {
+          Array.from(field.options).forEach(function (option) { option.toggleAttribute("selected", option.selected); });
+        } else if (field instanceof HTMLTextAreaElement) {
+          field.textContent = field.value;
+        } else if (field.type === "checkbox" || field.type === "radio") {
+          field.toggleAttribute("checked", field.checked);
+        } else if (field instanceof HTMLInputElement && field.type !== "password" && field.type !== "file") {
+          field.setAttribute("value", field.value);
+        }
+      });
+    });
+  });
+
   // --- Enter in a one-line field -----------------------------------------------------------------------
   // In a form (or a part of one) with data-enter-button="<selector>", Enter presses that button, or does
   // nothing while it is disabled; never the form's first submit button (e.g. the builder's "Add a turn").

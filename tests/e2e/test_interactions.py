@@ -96,6 +96,28 @@ def test_sorting_then_filtering_keeps_the_sort(member_page):
     expect(page.locator("thead th[aria-sort]")).to_have_text(re.compile("Time"))
 
 
+def test_the_tags_filter_field_matches_its_results_on_back_forward_and_reload(member_page):
+    page = member_page
+    make_task(tag="alpha-tag")
+    make_task(tag="beta-tag")
+    page.goto("/tags/")
+    expect(page.get_by_role("link", name="alpha-tag")).to_be_visible()
+
+    page.locator("#tag-q").fill("beta")
+
+    expect(page).to_have_url(re.compile("q=beta"))
+    expect(page.get_by_role("link", name="alpha-tag")).to_have_count(0)
+    page.go_back()
+    expect(page.get_by_role("link", name="alpha-tag")).to_be_visible()
+    expect(page.locator("#tag-q")).to_have_value("")
+    page.go_forward()
+    expect(page.get_by_role("link", name="alpha-tag")).to_have_count(0)
+    expect(page.locator("#tag-q")).to_have_value("beta")
+    page.reload()
+    expect(page.get_by_role("link", name="alpha-tag")).to_have_count(0)
+    expect(page.locator("#tag-q")).to_have_value("beta")
+
+
 def test_a_server_error_or_a_lost_connection_is_said_at_the_top_of_the_page(member_page, browser_errors):
     page = member_page
     make_task(status=Task.Status.FAILED, user_prompt="A failed one")
@@ -176,6 +198,20 @@ def test_switching_provider_keeps_the_fields_both_have(builder):
     expect(page.get_by_label("System message")).to_have_value("Be brief")
     expect(page.get_by_label("Tag")).to_have_value("kept-tag")
     expect(page.get_by_label("Temperature")).to_have_value("0.3")
+
+
+def test_back_after_a_provider_switch_shows_what_was_typed_beside_its_preview(builder):
+    page = builder
+    page.get_by_label("User prompt").fill("Carry me over")
+    expect(page.locator("#preview-json")).to_contain_text("Carry me over")
+
+    page.get_by_role("button", name="Claude").click()
+    expect(page.get_by_label("Use reasoning")).to_be_visible()
+    page.go_back()
+
+    expect(page.get_by_label("Use reasoning")).to_have_count(0)
+    expect(page.locator("#preview-json")).to_contain_text("Carry me over")
+    expect(page.get_by_label("User prompt")).to_have_value("Carry me over")
 
 
 def test_back_after_submitting_shows_the_builder_ready_to_use(builder):
