@@ -291,3 +291,47 @@ def test_archiving_a_template_asks_first_and_cancel_really_cancels(member_page, 
     expect(page.get_by_role("button", name="Restore")).to_be_visible()
     template.refresh_from_db()
     assert template.archived_at is not None
+
+
+def test_sorting_by_keyboard_keeps_the_focus_on_the_header_link(member_page):
+    page = member_page
+    make_task(status=Task.Status.COMPLETED, user_prompt="A finished one")
+    make_task(status=Task.Status.FAILED, user_prompt="A failed one")
+    page.goto("/tasks/")
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.textContent.trim()") == "Cost":
+            break
+    else:
+        pytest.fail("Tab never reached the Cost column's sort link")
+
+    page.keyboard.press("Enter")
+
+    expect(page).to_have_url(re.compile(r"sort=-cost"))
+    expect(page.locator("thead").get_by_role("link", name="Cost ▼")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"sort=cost"))
+    expect(page.locator("thead").get_by_role("link", name="Cost ▲")).to_be_focused()
+
+
+def test_a_refused_rename_keeps_the_input_and_says_why_and_a_server_error_keeps_it_too(
+    member_page, user, browser_errors
+):
+    page = member_page
+    template_create(name="Bakeries", provider="chat_gpt", fields={"user_prompt": "Bread?"}, user=user)
+    template = template_create(name="Parks", provider="chat_gpt", fields={"user_prompt": "Parks?"}, user=user)
+    page.goto(f"/templates/{template.pk}/")
+    page.get_by_text("Edit details", exact=True).click()
+    page.get_by_label("Name").fill("Bakeries")
+    page.get_by_role("button", name="Save details").click()
+
+    expect(page.locator("#template-details")).to_contain_text(re.compile("already", re.I))
+    expect(page.get_by_label("Name")).to_have_value("Bakeries")
+
+    page.route("**/rename/", lambda route: route.fulfill(status=500, body="boom"))
+    page.get_by_label("Name").fill("Parks and gardens")
+    page.get_by_role("button", name="Save details").click()
+    expect(page.get_by_role("alert").filter(has_text="error 500")).to_be_visible()
+    expect(page.get_by_label("Name")).to_have_value("Parks and gardens")
+    expect(page.get_by_role("button", name="Save details")).to_be_enabled()
+    browser_errors.clear()
