@@ -309,6 +309,7 @@ def test_sorting_by_keyboard_keeps_the_focus_on_the_header_link(member_page):
 
     expect(page).to_have_url(re.compile(r"sort=-cost"))
     expect(page.locator("thead").get_by_role("link", name="Cost ▼")).to_be_focused()
+    page.wait_for_load_state("networkidle")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"sort=cost"))
     expect(page.locator("thead").get_by_role("link", name="Cost ▲")).to_be_focused()
