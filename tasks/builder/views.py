@@ -35,6 +35,7 @@ from tasks.builder.forms import (
     model_flags,
 )
 from tasks.builder.preview import curl_command, endpoint_url, preview_body
+from tasks.builder.repeats import recent_same_request
 from tasks.crypto import CredentialKeyError
 from tasks.fragments import wants_fragment
 from tasks.models import Credential, PromptTemplateVersion, Task
@@ -218,6 +219,10 @@ def _render_builder(request, form, *, shown, status=200, submit_error="", **extr
         form, shown=shown, submit_error=submit_error, user=request.user, month_spend=_month_spend(), **extra
     )
     context["template_version"] = _template_for(form)
+    # "Run again" of a task (?from_task): carried through provider switches and re-rendered posts.
+    context["run_again_of"] = (
+        request.GET.get("from_task") or request.GET.get("run_again_of") or request.POST.get("run_again_of")
+    )
     return render(request, template, context, status=status)
 
 
@@ -307,6 +312,19 @@ def _submit(request: HttpRequest) -> HttpResponse:
             request, form, shown=_shown_errors(form, trigger=None, show_all=True), status=422
         )
     version = _template_for(form)
+    if request.POST.get("send_again") != "1":
+        earlier = recent_same_request(
+            user=request.user,
+            credential=form.cleaned_data["credential"],
+            provider=rules.slug,
+            mode=form.mode,
+            body=form.body,
+            key=form.cleaned_data["idempotency_key"],
+        )
+        # Back, a reload or a second tab: ask before charging it twice. Not for the task "Run again" was
+        # pressed on: that page asked for the same request again.
+        if earlier is not None and str(earlier.pk) != request.POST.get("run_again_of"):
+            return _render_builder(request, form, shown={}, status=422, repeat_of=earlier)
     spec = sending.TaskSpec(
         provider=rules.slug,
         body=form.body,

@@ -287,6 +287,44 @@ def test_an_htmx_submit_redirects_the_client(member_client, credential, accepted
     assert response["HX-Redirect"] == f"/tasks/{Task.objects.get().pk}/"
 
 
+def test_the_same_request_from_a_new_page_asks_before_it_is_sent_again(
+    member_client, credential, accepted_post
+):
+    """Back after a submit, a reload or a second tab: a new page, a new idempotency key, the same request.
+    Not sent until the person presses "Send it again"; a changed request, or one the upstream refused,
+    goes at once."""
+    first = member_client.post(reverse("builder:new"), form_data("chat_gpt", credential))
+    earlier = Task.objects.get()
+
+    again = member_client.post(
+        reverse("builder:new"), {**form_data("chat_gpt", credential), "idempotency_key": "k2"}
+    )
+
+    page = again.content.decode()
+    assert again.status_code == 422 and Task.objects.count() == 1
+    assert "You sent this same request" in page and f"/tasks/{earlier.pk}/" in page
+    assert (
+        'name="send_again" value="1"' in page and "What is the capital of France?" in page
+    )  # the input is kept
+    send_planned()
+    assert accepted_post.call_count == 1
+
+    confirmed = {**form_data("chat_gpt", credential), "idempotency_key": "k2", "send_again": "1"}
+    assert member_client.post(reverse("builder:new"), confirmed).status_code == 302
+    assert member_client.post(reverse("builder:new"), confirmed).status_code == 302  # pressed twice: one task
+    changed = {
+        **form_data("chat_gpt", credential),
+        "idempotency_key": "k3",
+        "user_prompt": "What is the capital of Italy?",
+    }
+    assert member_client.post(reverse("builder:new"), changed).status_code == 302
+    assert Task.objects.count() == 3 and first["Location"] == f"/tasks/{earlier.pk}/"
+
+    Task.objects.update(status=Task.Status.FAILED)  # refused upstream: sending it again is no repeat
+    retried = {**form_data("chat_gpt", credential), "idempotency_key": "k4"}
+    assert member_client.post(reverse("builder:new"), retried).status_code == 302
+
+
 def test_two_identical_submits_make_one_task_and_one_post(member_client, credential, accepted_post):
     data = form_data("chat_gpt", credential)
 
@@ -668,7 +706,10 @@ def test_a_task_records_its_own_providers_template_version_never_another_provide
     )
     member_client.post(
         reverse("builder:new"),
-        form_data("claude", credential, template_version=claude_version.pk, idempotency_key="own"),
+        # The same request again: sent as "Send it again" sends it.
+        form_data(
+            "claude", credential, template_version=claude_version.pk, idempotency_key="own", send_again="1"
+        ),
     )
 
     assert Task.objects.get(idempotency_key="other").template_version is None

@@ -336,3 +336,30 @@ def test_a_refused_rename_keeps_the_input_and_says_why_and_a_server_error_keeps_
     expect(page.get_by_label("Name")).to_have_value("Parks and gardens")
     expect(page.get_by_role("button", name="Save details")).to_be_enabled()
     browser_errors.clear()
+
+
+def test_back_after_submitting_then_submitting_again_asks_before_a_second_task(builder, browser_errors):
+    """The page Back shows has a new idempotency key: the builder names the task just sent and sends
+    nothing until "Send it again" is pressed."""
+    page = builder
+    page.get_by_label("User prompt").fill("What is the capital of Spain?")
+    page.get_by_label("Model").select_option("gpt-4.1-mini")
+    expect(page.locator("#submit-button")).to_be_enabled()
+    page.locator("#submit-button").click()
+    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"))
+    first = page.url
+
+    page.go_back()
+    expect(page.locator("#submit-button")).to_be_enabled()
+    page.locator("#submit-button").click()
+
+    warning = page.locator(".alert-warning", has_text="You sent this same request")
+    expect(warning).to_be_visible()
+    assert Task.objects.count() == 1
+    browser_errors.clear()  # the page's 422, as Chromium logs it: expected here
+    assert warning.get_by_role("link", name="that task").get_attribute("href") in first
+    expect(page.get_by_label("User prompt")).to_have_value("What is the capital of Spain?")
+
+    warning.get_by_role("button", name="Send it again").click()
+    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"))
+    assert page.url != first and Task.objects.count() == 2

@@ -142,10 +142,13 @@ def test_run_again_sends_the_new_task_with_its_own_callback_urls(
     member_client, credential, sent_task, upstream
 ):
     # What "Run again" prefills, submitted as the page would post it.
-    prefilled = member_client.get(reverse("builder:new") + f"?from_task={sent_task.pk}").context["form"].data
-    data = {key: value for key, value in prefilled.items() if value not in ("", None)}
+    page = member_client.get(reverse("builder:new") + f"?from_task={sent_task.pk}")
+    assert f'name="run_again_of" value="{sent_task.pk}"' in page.content.decode()
+    data = {key: value for key, value in page.context["form"].data.items() if value not in ("", None)}
 
-    response = member_client.post(reverse("builder:new"), {**data, "idempotency_key": "again"})
+    response = member_client.post(
+        reverse("builder:new"), {**data, "idempotency_key": "again", "run_again_of": str(sent_task.pk)}
+    )
 
     assert response.status_code == 302
     new = Task.objects.exclude(pk=sent_task.pk).get()
