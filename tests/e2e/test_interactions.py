@@ -6,11 +6,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tasks.models import Credential, Task
+from tasks.models import Task
 from tasks.prompt_templates.services import template_create
 from tests.conftest import PASSWORD
 from tests.e2e.browsing import log_in
-from tests.factories import make_catalog, make_task, member_group
+from tests.e2e.test_builder import builder_page  # noqa: F401 - a fixture
+from tests.factories import make_task, member_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -138,16 +139,19 @@ def test_a_server_error_or_a_lost_connection_is_said_at_the_top_of_the_page(memb
 
 
 @pytest.fixture
-def builder(member_page, live_server):
-    credential = Credential(
-        name="Stand-in", kind=Credential.Kind.AISA, base_url=f"{live_server.url}/sandbox/apis/v1/dataforseo",
-        is_default=True,
-    )  # fmt: skip
-    credential.set_secret("sandbox-key")
-    credential.save()
-    make_catalog()
-    member_page.goto("/new/")
-    return member_page
+def builder(builder_page):  # noqa: F811 - the fixture imported above
+    """The builder on the stand-in, as a Member (tests/e2e/test_builder.py)."""
+    return builder_page
+
+
+def _submit_a_task(page, prompt: str) -> str:
+    """Fill and submit the builder; the task page's URL."""
+    page.get_by_label("User prompt").fill(prompt)
+    page.get_by_label("Model").select_option("gpt-4.1-mini")
+    expect(page.locator("#submit-button")).to_be_enabled()
+    page.locator("#submit-button").click()
+    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"))
+    return page.url
 
 
 def test_typing_while_a_live_validation_is_under_way_keeps_the_caret_focus_and_text(builder):
@@ -216,11 +220,7 @@ def test_back_after_a_provider_switch_shows_what_was_typed_beside_its_preview(bu
 
 def test_back_after_submitting_shows_the_builder_ready_to_use(builder):
     page = builder
-    page.get_by_label("User prompt").fill("What is the capital of France?")
-    page.get_by_label("Model").select_option("gpt-4.1-mini")
-    expect(page.locator("#submit-button")).to_be_enabled()
-    page.locator("#submit-button").click()
-    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"))
+    _submit_a_task(page, "What is the capital of France?")
 
     page.go_back()
 
@@ -342,12 +342,7 @@ def test_back_after_submitting_then_submitting_again_asks_before_a_second_task(b
     """The page Back shows has a new idempotency key: the builder names the task just sent and sends
     nothing until "Send it again" is pressed."""
     page = builder
-    page.get_by_label("User prompt").fill("What is the capital of Spain?")
-    page.get_by_label("Model").select_option("gpt-4.1-mini")
-    expect(page.locator("#submit-button")).to_be_enabled()
-    page.locator("#submit-button").click()
-    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"))
-    first = page.url
+    first = _submit_a_task(page, "What is the capital of Spain?")
 
     page.go_back()
     expect(page.locator("#submit-button")).to_be_enabled()
