@@ -23,7 +23,7 @@ from tasks.monitors.cadence import Cadence, CadenceError, time_zone_choices
 from tasks.monitors.destinations import emails_parse, webhook_url_check
 from tasks.monitors.plans import run_plan
 from tasks.monitors.requests import request_json_parse, request_summary
-from tasks.prompt_templates.uploads import upload_text
+from tasks.prompt_templates.uploads import upload_rows
 from tasks.upstream.providers import PROVIDERS, tag_problem
 
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
@@ -226,16 +226,8 @@ class MonitorForm(forms.Form):
     def clean(self):
         data = super().clean()
         upload = data.get("rows_file")
-        if upload:
-            try:
-                data["rows_text"] = upload_text(upload)  # the batches' size cap, NUL bytes, UTF-8
-            except ValidationError as exc:
-                self.add_error("rows_file", exc)
-            else:
-                # The page that comes back (a field to fix) has an empty file input: the rows field
-                # carries the file's rows, so the next save does not lose them.
-                self.data = self.data.copy()
-                self.data["rows_text"] = data["rows_text"]
+        if upload and (text := upload_rows(self, upload)) is not None:  # the batches' checks
+            data["rows_text"] = text
         version, prompt = data.get("template_version"), (data.get("user_prompt") or "").strip()
         if bool(version) == bool(prompt):
             raise ValidationError("Choose a prompt template version or write one prompt (one of the two).")

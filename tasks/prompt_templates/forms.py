@@ -7,7 +7,7 @@ from django import forms
 from tasks.builder.forms import TextField, catalog_for, model_label
 from tasks.models import Credential, PromptTemplate, ProviderModel
 from tasks.prompt_templates.services import NAME_MAX_LENGTH, template_variables
-from tasks.prompt_templates.uploads import upload_text
+from tasks.prompt_templates.uploads import upload_rows
 from tasks.upstream import providers
 
 
@@ -90,14 +90,6 @@ class BatchForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         upload = cleaned.get("rows_file")
-        if upload:
-            try:
-                cleaned["rows_text"] = upload_text(upload)  # size cap, NUL bytes, UTF-8: uploads.py
-            except forms.ValidationError as exc:
-                self.add_error("rows_file", exc)
-            else:
-                # The page that comes back has an empty file input: its Submit sends the rows field, so
-                # that field shows the file's rows, not what was typed before the upload.
-                self.data = self.data.copy()
-                self.data["rows_text"] = cleaned["rows_text"]
+        if upload and (text := upload_rows(self, upload)) is not None:  # size cap, NUL bytes, UTF-8
+            cleaned["rows_text"] = text
         return cleaned

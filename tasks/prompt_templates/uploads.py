@@ -63,6 +63,21 @@ class CappedUploadHandler(FileUploadHandler):
         return RefusedUpload(name=self.file_name, size=self.request_size)
 
 
+def upload_rows(form, upload, *, rows_field: str = "rows_text", file_field: str = "rows_file") -> str | None:
+    """The text of `form`'s uploaded CSV (`upload_text`), also put in its rows field: the page that comes
+    back (a field to fix, or rows to check) has an empty file input, so its next submit sends the rows
+    field, which then holds the file's rows. None, with the reason on the file field, when it cannot be
+    used."""
+    try:
+        text = upload_text(upload)
+    except ValidationError as exc:
+        form.add_error(file_field, exc)
+        return None
+    form.data = form.data.copy()
+    form.data[rows_field] = text
+    return text
+
+
 def upload_text(upload) -> str:
     """The text of an uploaded CSV file, or a ValidationError that says why it cannot be used."""
     if isinstance(upload, RefusedUpload) or upload.size > settings.BATCH_UPLOAD_MAX_BYTES:
