@@ -352,6 +352,13 @@ def test_back_after_submitting_then_submitting_again_asks_before_a_second_task(b
     expect(warning).to_be_visible()
     assert Task.objects.count() == 1
     browser_errors.clear()  # the page's 422, as Chromium logs it: expected here
+    page.set_viewport_size(
+        {"width": 390, "height": 844}
+    )  # on a phone, in dark mode: framed, no sideways scroll
+    page.emulate_media(color_scheme="dark")
+    expect(warning.get_by_role("button", name="Send it again")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert warning.evaluate("e => getComputedStyle(e).borderTopStyle") != "none"
     assert warning.get_by_role("link", name="that task").get_attribute("href") in first
     expect(page.get_by_label("User prompt")).to_have_value("What is the capital of Spain?")
 
