@@ -214,7 +214,17 @@
   // In a form (or a part of one) with data-enter-button="<selector>", Enter presses that button, or does
   // nothing while it is disabled; never the form's first submit button (e.g. the builder's "Add a turn").
   // Without JavaScript the form's hidden default button plays this part.
+  // A form whose live validation enables the button may be behind what was typed (Enter pressed before the
+  // answer to the last keystroke came back). If it has an element with data-enter-check="<event>", Enter on
+  // a disabled button sends that event to it (a validation of the form as it is now) and presses the button
+  // once every request of the form has come back, if the button is then enabled.
   const ONE_LINE = ["text", "search", "email", "url", "tel", "number", "password", "date", "datetime-local", "time"];
+  const enterAfterCheck = new WeakMap(); // form → the selector of the button Enter presses once checked
+
+  function pressEnterButton(form, selector) {
+    const button = document.querySelector(selector);
+    if (button && !button.disabled && !form.classList.contains(SENDING)) form.requestSubmit(button);
+  }
 
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Enter" || event.isComposing || event.defaultPrevented) return;
@@ -224,7 +234,26 @@
     if (!scope.dataset.enterButton) return;
     event.preventDefault();
     const button = document.querySelector(scope.dataset.enterButton);
-    if (button && !button.disabled && !field.form.classList.contains(SENDING)) field.form.requestSubmit(button);
+    const check = field.form.querySelector("[data-enter-check]");
+    if (button && button.disabled && check && window.htmx && !field.form.classList.contains(SENDING)) {
+      enterAfterCheck.set(field.form, scope.dataset.enterButton);
+      window.htmx.trigger(check, check.dataset.enterCheck);
+      return;
+    }
+    enterAfterCheck.delete(field.form);
+    pressEnterButton(field.form, scope.dataset.enterButton);
+  });
+
+  // The check's answer has been swapped in (htmx starts a queued request before the next tick).
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const form = event.detail.elt.closest && event.detail.elt.closest("form");
+    if (!form || !enterAfterCheck.has(form)) return;
+    setTimeout(function () {
+      if (!enterAfterCheck.has(form) || form.querySelector(".htmx-request")) return;
+      const selector = enterAfterCheck.get(form);
+      enterAfterCheck.delete(form);
+      pressEnterButton(form, selector);
+    }, 0);
   });
 
   // --- Copy buttons ------------------------------------------------------------------------------------

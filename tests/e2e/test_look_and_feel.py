@@ -472,6 +472,36 @@ def test_enter_in_a_one_line_field_submits_the_task_and_adds_no_turn(open_page, 
     assert not task.request_body.get("message_chain")
 
 
+def test_enter_pressed_before_the_live_validation_caught_up_still_submits_the_task(open_page, walk):
+    """Typing fast and pressing Enter: the button is still disabled by the answer about the empty form."""
+    page = open_page()
+    log_in(page, walk["admin"].get_username())
+    before = set(Task.objects.values_list("pk", flat=True))
+    page.goto("/new/")
+    expect(page.locator("#submit-button")).to_be_disabled()
+    held = []
+
+    def hold_validation(route):
+        if held is None:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/new/validate/", hold_validation)
+    _fill_a_valid_task(page)
+    expect(page.locator("#submit-button")).to_be_disabled()
+
+    page.get_by_label("Tag").press("Enter")
+    for route in held:
+        route.continue_()
+    held = None
+
+    page.wait_for_url(TASK_URL)
+    (task,) = Task.objects.exclude(pk__in=before)
+    assert task.tag == "enter-key"
+    assert not task.request_body.get("message_chain")
+
+
 def test_enter_does_nothing_while_the_form_is_invalid(open_page, walk):
     page = open_page()
     log_in(page, walk["admin"].get_username())
