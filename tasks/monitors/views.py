@@ -334,7 +334,13 @@ def monitor_visibility(request, slug: str):
     """The visibility of the monitor's answers: its tag's visibility page, titled and linked back to it."""
     monitor = get_object_or_404(Monitor, slug=slug)
     back = reverse("monitors:detail", args=[monitor.slug])
-    return tag_visibility(request, monitor.tag, title=f"{monitor.name}: visibility", back=back)
+    return tag_visibility(
+        request,
+        monitor.tag,
+        title=f"{monitor.name}: visibility",
+        back=back,
+        page_url=reverse("monitors:visibility", args=[monitor.slug]),
+    )
 
 
 @permission_required(["tasks.change_monitor", "tasks.change_brandset"], raise_exception=True)

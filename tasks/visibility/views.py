@@ -217,8 +217,9 @@ def _tag_set(request, tag: str) -> tuple[BrandSet | None, list[BrandSet], TagSet
     return set_form.chosen_set(), sets, set_form
 
 
-def tag_visibility(request, tag: str, *, title: str = "", back: str = ""):
-    """A tag's visibility page; a monitor's page calls it with the monitor's tag, title and back link."""
+def tag_visibility(request, tag: str, *, title: str = "", back: str = "", page_url: str = ""):
+    """A tag's visibility page; a monitor's page calls it with the monitor's tag, title, back link and its
+    own URL (where the page's filters go)."""
     brand_set, sets, set_form = _tag_set(request, tag)
     context = {
         "tag": tag,
@@ -237,7 +238,7 @@ def tag_visibility(request, tag: str, *, title: str = "", back: str = ""):
     else:
         # No filters to show without a set, but wrong ones in the query are still named on the page.
         context["form"] = VisibilityFilterForm(request.GET or None)
-    context["page_url"] = reverse("visibility:tag_page", kwargs={"tag": tag})
+    context["page_url"] = page_url or reverse("visibility:tag_page", kwargs={"tag": tag})
     template = "tasks/visibility/report.html" + ("#report" if wants_fragment(request) and brand_set else "")
     return render(request, template, context)
 

@@ -1,6 +1,7 @@
 """A monitor read with a brand set: attached from the monitor's page, its visibility page is its tag's,
 titled and linked back, and the runs whose brands changed are marked on the monitor's and the tag's pages."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -91,6 +92,22 @@ def test_the_monitors_visibility_page_is_its_tags_titled_and_linked_back(member_
     assert f'href="{reverse("monitors:detail", args=[monitor.slug])}"' in html
     assert "Ritz" in html and "Hilton" in html
     assert "Ritz: 66.7%" in html and "Hilton: 100.0%" in html  # Ritz is in 2 of the 3 answers, Hilton in all
+
+
+def test_the_custom_period_form_of_the_monitors_visibility_page_stays_on_it(
+    member_client, monitor, brand_set
+):
+    BrandSetTag.objects.create(brand_set=brand_set, tag=monitor.tag)
+    mentions_recompute(brand_set_id=brand_set.pk)
+    url = reverse("monitors:visibility", args=[monitor.slug])
+
+    html = member_client.get(url).content.decode()
+
+    form = re.search(r'<form method="get" class="filters" action="([^"]*)" hx-get="([^"]*)"', html)
+    assert form is not None
+    assert form.groups() == (url, url)  # "Show" keeps the monitor's title and back link, with or without htmx
+    shown = member_client.get(form.group(1), {"set": brand_set.pk, "period": "last_30", "by": "day"})
+    assert "Hotels: visibility" in shown.content.decode()
 
 
 def test_without_a_brand_set_the_monitors_visibility_page_names_the_filters_it_ignored(
