@@ -95,3 +95,38 @@ def test_the_brand_sets_page_fits_a_phone_with_a_set_reading_many_tags(open_page
     # The set's Edit and Test links stay on one line beside each other.
     edit, test = page.get_by_role("link", name="Edit"), page.get_by_role("link", name="Test")
     assert abs(edit.bounding_box()["y"] - test.bounding_box()["y"]) < 2
+
+
+# The colour a CSS variable of app.css computes to, as an element's `color` reads it.
+COLOUR_OF = """name => {
+  const probe = document.createElement("span");
+  probe.style.color = `var(${name})`;
+  document.body.append(probe);
+  const colour = getComputedStyle(probe).color;
+  probe.remove();
+  return colour;
+}"""
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "delta", "colour"),
+    [
+        ("Acme is the favourite.", "Globex is the favourite.", "-100.0 pts vs 100.0%", "--red"),
+        ("Globex is the favourite.", "Acme is the favourite.", "+100.0 pts vs 0.0%", "--green"),
+    ],
+)
+def test_our_visibility_falling_reads_red_and_rising_green(logged_in_page, before, now, delta, colour):
+    page = logged_in_page
+    brand_set = BrandSet.objects.create(name="Parks")
+    Brand.objects.create(brand_set=brand_set, name="Acme", is_ours=True)
+    Brand.objects.create(brand_set=brand_set, name="Globex")
+    BrandSetTag.objects.create(brand_set=brand_set, tag="parks")
+    make_task(tag="parks", answer_text=before, created_at=timezone.now() - timedelta(days=10))
+    make_task(tag="parks", answer_text=now, created_at=timezone.now() - timedelta(hours=1))
+    mentions_recompute(brand_set_id=brand_set.pk)
+
+    page.goto(f"/visibility/sets/{brand_set.pk}/?period=last_7")
+
+    change = page.locator(".kpi", has_text="Acme visibility").locator(".delta")
+    expect(change).to_have_text(delta)
+    expect(change).to_have_css("color", page.evaluate(f"({COLOUR_OF})('{colour}')"))
