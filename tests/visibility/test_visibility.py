@@ -387,6 +387,24 @@ def test_the_test_page_shows_matches_without_saving(client, member_user, brand_s
     assert not BrandMention.objects.exists()
 
 
+@pytest.mark.parametrize("url", ["set", "tag"])
+def test_after_show_the_period_shown_is_the_one_marked_current(client, member_user, brand_set, answers, url):
+    client.force_login(member_user)
+    page = (
+        reverse("visibility:set_page", args=[brand_set.pk])
+        if url == "set"
+        else reverse("visibility:tag_page", kwargs={"tag": "parks"})
+    )
+
+    # "Show" in the Custom period panel: htmx swaps the report in
+    response = client.get(page, {"period": "last_30", "by": "day"}, headers={"HX-Request": "true"})
+
+    html = response.content.decode()
+    assert periods.period_preset("last_30").label in html
+    current = re.findall(r'<a href="[^"]*" class="active" aria-current="page">([^<]*)</a>', html)
+    assert "Last 30 days" in current and "This month" not in current
+
+
 def test_the_tag_page_serves_a_monitor_with_its_title_and_back_link(client, member_user, brand_set, answers):
     client.force_login(member_user)
 
