@@ -76,9 +76,17 @@ def parse_domains(domains: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+def compile_pattern(pattern: str) -> re.Pattern:
+    """A `re:` alias over folded text, ignoring case and accents as names do: its accented letters are
+    folded (its ASCII is left alone, so escapes like \\S keep their meaning) and case is ignored."""
+    folded = "".join(char if char.isascii() else fold(char)[0] for char in pattern)
+    return re.compile(r"(?<!\w)(?:" + folded + r")(?!\w)", re.IGNORECASE)
+
+
 def pattern_problem(pattern: str) -> str | None:
     try:
         compiled = re.compile(pattern)
+        compile_pattern(pattern)
     except re.error as exc:
         return f"“{pattern}” is not a valid regular expression ({exc})."
     if compiled.match(""):
@@ -110,7 +118,7 @@ class Matcher:
         for rule in rules:
             for pattern in rule.patterns:
                 if pattern_problem(pattern) is None:
-                    self._patterns.append((re.compile(r"(?<!\w)(?:" + pattern + r")(?!\w)"), rule.id))
+                    self._patterns.append((compile_pattern(pattern), rule.id))
 
     def find(self, text: str) -> list[Match]:
         """Every counted mention, in order, without overlaps (the longest at a place wins)."""

@@ -83,6 +83,20 @@ def test_regular_expression_aliases():
     assert pattern_problem("a*") is not None  # matches empty text
 
 
+def test_regular_expression_aliases_ignore_case_and_accents_as_names_do():
+    matcher = Matcher([_rule(1, "Acme", "re:Acme\\s?Corp\nre:Citroën C[34]")])
+
+    found = _names(matcher, "ACME CORP, AcmeCorp and citroen c4 or CITROËN C3.")
+
+    assert found == [
+        ("Acme", "ACME CORP"),
+        ("Acme", "AcmeCorp"),
+        ("Acme", "citroen c4"),
+        ("Acme", "CITROËN C3"),
+    ]
+    assert pattern_problem("Citroën C[34]") is None
+
+
 def test_positions_first_paragraph_and_counts():
     matcher = Matcher([_rule(1, "Acme", ours=True), _rule(2, "Globex"), _rule(3, "Initech")])
     text = "Globex leads.\n\nAcme follows, then Globex again.\nAcme."
