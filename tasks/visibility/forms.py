@@ -6,7 +6,7 @@ from tasks.form_fields import DayField
 from tasks.models import Brand, BrandSet, Provider
 from tasks.spend import periods
 from tasks.spend.forms import SpendFilterForm
-from tasks.visibility.extraction import domain_of, parse_aliases, pattern_problem
+from tasks.visibility.extraction import domain_of, fold_term, parse_aliases, pattern_problem
 from tasks.visibility.selectors import FIGURES
 
 MAX_TAGS = 500
@@ -130,6 +130,24 @@ class BrandForm(forms.Form):
         if problems:
             raise forms.ValidationError(problems)
         return "\n".join(_lines(value))
+
+    def clean(self):
+        data = super().clean()
+        if "name" not in data or "aliases" not in data:
+            return data
+        # The matcher gives a name (or alias) to one brand only: shared, the other brand is never found.
+        others = self.brand_set.brands.exclude(pk=self.instance.pk if self.instance else None)
+        taken = {}
+        for other in others.order_by("pk"):
+            for term in parse_aliases(other.name, other.aliases)[0]:
+                taken.setdefault(term, other.name)
+        lines = [("name", data["name"])]
+        lines += [("aliases", line) for line in data["aliases"].splitlines() if not line.startswith("re:")]
+        for name, line in lines:
+            owner = taken.get(fold_term(line))
+            if owner is not None:
+                self.add_error(name, f"{owner} already goes by “{line}” (case and accents do not count).")
+        return data
 
     def clean_domains(self):
         lines = _lines(self.cleaned_data["domains"].replace(",", "\n"))

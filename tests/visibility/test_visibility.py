@@ -208,6 +208,37 @@ def test_bad_brand_input_is_shown_back_not_saved(client, member_user, brand_set)
     assert brand_set.brands.count() == 4
 
 
+@pytest.mark.parametrize(
+    ("name", "aliases", "field", "message"),
+    [
+        ("ACMÉ", "", "name", "Acme already goes by “ACMÉ” (case and accents do not count)."),
+        ("Newco", "Newco Parks\nglobex", "aliases", "Globex already goes by “globex” (case and accents"),
+        ("Acme Parks", "", "name", "Acme already goes by “Acme Parks”"),  # Acme's alias
+    ],
+)
+def test_a_name_or_alias_another_brand_goes_by_is_refused_at_its_field(
+    client, member_user, brand_set, name, aliases, field, message
+):
+    """The matcher gives a name shared by two brands to one of them: the other would never be found."""
+    client.force_login(member_user)
+
+    response = client.post(
+        reverse("visibility:brand_create", args=[brand_set.pk]), {"name": name, "aliases": aliases}
+    )
+
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert message in " ".join(form.errors[field])
+    assert f'value="{name}"' in response.content.decode()
+    assert brand_set.brands.count() == 4
+    umbrella = brand_set.brands.get(name="Umbrella")
+    edited = client.post(
+        reverse("visibility:brand_edit", args=[brand_set.pk, umbrella.pk]),
+        {"name": "Umbrella", "aliases": "UMBRELLA corp\numbrella"},  # its own name again is fine
+    )
+    assert edited.status_code == 302
+
+
 @pytest.mark.parametrize("domains", ["[]", "http://[::1", "acme.com, []"])
 def test_a_domain_urlsplit_cannot_read_is_a_field_error_with_the_input_kept(
     client, member_user, brand_set, domains
