@@ -1,12 +1,16 @@
 """Writes of visibility: brand sets, their brands and tags. Each change has the set's answers read
 again in the background (the `recompute_mentions` job, tasks/visibility/mentions.py)."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from tasks.models import Brand, BrandSet, BrandSetTag
 from tasks.visibility.jobs import recompute_mentions
+
+
+class NameTaken(Exception):
+    """Another set (or another brand of the set) took the name between the form's check and the save."""
 
 
 def _enqueue_recompute(brand_set_id: int) -> None:
@@ -16,13 +20,18 @@ def _enqueue_recompute(brand_set_id: int) -> None:
 def brand_set_save(
     *, actor, brand_set: BrandSet | None, name: str, description: str, tags: list[str]
 ) -> BrandSet:
-    """Create or change a set and the tags it reads; its mentions are recomputed in the background."""
+    """Create or change a set and the tags it reads; its mentions are recomputed in the background.
+    Raises NameTaken when another set has the name."""
     with transaction.atomic():
-        if brand_set is None:
-            brand_set = BrandSet.objects.create(name=name, description=description, created_by=actor)
-        else:
-            brand_set.name, brand_set.description = name, description
-            brand_set.save(update_fields=["name", "description", "updated_at"])
+        try:
+            with transaction.atomic():
+                if brand_set is None:
+                    brand_set = BrandSet.objects.create(name=name, description=description, created_by=actor)
+                else:
+                    brand_set.name, brand_set.description = name, description
+                    brand_set.save(update_fields=["name", "description", "updated_at"])
+        except IntegrityError:
+            raise NameTaken("Another brand set has this name.") from None
         current = set(brand_set.tag_links.values_list("tag", flat=True))
         wanted = set(tags)
         BrandSetTag.objects.filter(brand_set=brand_set, tag__in=current - wanted).delete()
@@ -55,7 +64,11 @@ def brand_save(
         if brand is None:
             brand = Brand(brand_set=brand_set)
         brand.name, brand.is_ours, brand.aliases, brand.domains = name, is_ours, aliases, domains
-        brand.save()
+        try:
+            with transaction.atomic():
+                brand.save()
+        except IntegrityError:
+            raise NameTaken("This set already has a brand with this name.") from None
         BrandSet.objects.filter(pk=brand_set.pk).update(updated_at=timezone.now())
         _enqueue_recompute(brand_set.pk)
     return brand

@@ -33,6 +33,7 @@ from tasks.visibility.forms import (
 from tasks.visibility.mentions import brand_rules
 from tasks.visibility.selectors import AnswerScope, answer_rows, visibility_report
 from tasks.visibility.services import (
+    NameTaken,
     brand_delete,
     brand_save,
     brand_set_delete,
@@ -65,17 +66,21 @@ def set_edit(request, set_id: int | None = None):
         form = BrandSetForm(request.POST, instance=brand_set)
         if form.is_valid():
             data = form.cleaned_data
-            saved = brand_set_save(
-                actor=request.user,
-                brand_set=brand_set,
-                name=data["name"],
-                description=data["description"],
-                tags=data["tags"],
-            )
-            messages.success(
-                request, f"Brand set “{saved}” saved; its answers are read again in the background."
-            )
-            return _done(request, reverse("visibility:set_edit", args=[saved.pk]))
+            try:
+                saved = brand_set_save(
+                    actor=request.user,
+                    brand_set=brand_set,
+                    name=data["name"],
+                    description=data["description"],
+                    tags=data["tags"],
+                )
+            except NameTaken as exc:  # taken since the form's check (Save pressed twice, two tabs)
+                form.add_error("name", str(exc))
+            else:
+                messages.success(
+                    request, f"Brand set “{saved}” saved; its answers are read again in the background."
+                )
+                return _done(request, reverse("visibility:set_edit", args=[saved.pk]))
     else:
         form = BrandSetForm(instance=brand_set)
     context = {
@@ -106,11 +111,15 @@ def brand_edit(request, set_id: int, brand_id: int | None = None):
     if request.method == "POST":
         form = BrandForm(request.POST, brand_set=brand_set, instance=brand)
         if form.is_valid():
-            saved = brand_save(brand_set=brand_set, brand=brand, **form.cleaned_data)
-            messages.success(
-                request, f"Brand “{saved}” saved; the set's answers are read again in the background."
-            )
-            return _done(request, reverse("visibility:set_edit", args=[brand_set.pk]))
+            try:
+                saved = brand_save(brand_set=brand_set, brand=brand, **form.cleaned_data)
+            except NameTaken as exc:  # taken since the form's check
+                form.add_error("name", str(exc))
+            else:
+                messages.success(
+                    request, f"Brand “{saved}” saved; the set's answers are read again in the background."
+                )
+                return _done(request, reverse("visibility:set_edit", args=[brand_set.pk]))
     else:
         form = BrandForm(brand_set=brand_set, instance=brand)
     template = "tasks/visibility/brand_form.html" + ("#form" if wants_fragment(request) else "")

@@ -5,6 +5,7 @@ import io
 import re
 from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.tasks import default_task_backend
@@ -16,6 +17,7 @@ from tasks.spend import periods
 from tasks.submission import collection
 from tasks.upstream.outcomes import StatusClass, TaskOutcome
 from tasks.visibility.changes import _notes, answer_changes
+from tasks.visibility.forms import BrandForm, BrandSetForm
 from tasks.visibility.jobs import recompute_mentions
 from tasks.visibility.mentions import mentions_recompute
 from tasks.visibility.selectors import AnswerScope, answers_behind, visibility_report, visibility_url_for_tag
@@ -190,6 +192,39 @@ def test_a_brand_set_is_created_and_its_answers_read_in_the_background(
     assert BrandMention.objects.filter(brand_set=new, brand__name="Acme").count() == len(
         [t for t in answers if "Acme" in t.answer_text or "ACM" in t.answer_text]
     )
+
+
+def test_a_name_taken_between_the_forms_check_and_the_save_is_a_field_error_not_a_500(
+    client, member_user, brand_set
+):
+    """Save pressed twice, or in two tabs at once: both pass the form's check, the database refuses one."""
+    client.force_login(member_user)
+    unchecked_set = mock.patch.object(BrandSetForm, "clean_name", lambda form: form.cleaned_data["name"])
+    unchecked_brand = mock.patch.multiple(
+        BrandForm, clean_name=lambda form: form.cleaned_data["name"], clean=lambda form: form.cleaned_data
+    )
+    globex = brand_set.brands.get(name="Globex")
+
+    with unchecked_set, unchecked_brand:
+        new_set = client.post(reverse("visibility:set_create"), {"name": "Parks", "tags": "mine"})
+        new_brand = client.post(reverse("visibility:brand_create", args=[brand_set.pk]), {"name": "Globex"})
+        renamed = client.post(
+            reverse("visibility:brand_edit", args=[brand_set.pk, globex.pk]), {"name": "Initech"}
+        )
+
+    assert new_set.status_code == 200
+    assert new_set.context["form"].errors["name"] == ["Another brand set has this name."]
+    assert "mine</textarea>" in new_set.content.decode()
+    for response in (new_brand, renamed):
+        assert response.status_code == 200
+        assert response.context["form"].errors["name"] == ["This set already has a brand with this name."]
+    assert BrandSet.objects.count() == 1 and not BrandSetTag.objects.filter(tag="mine").exists()
+    assert sorted(brand_set.brands.values_list("name", flat=True)) == [
+        "Acme",
+        "Globex",
+        "Initech",
+        "Umbrella",
+    ]
 
 
 def test_bad_brand_input_is_shown_back_not_saved(client, member_user, brand_set):
