@@ -532,6 +532,25 @@ def test_the_newest_changes_shown_are_those_of_comparing_every_run(brand_set, an
         assert [(change.task_id, change.notes) for change in newest] == expected[:shown]
 
 
+def test_our_visibility_says_so_when_a_period_has_no_answers_to_compare(client, member_user, brand_set):
+    client.force_login(member_user)
+    today = timezone.localdate()
+    make_task(tag="parks", answer_text="Acme first.", created_at=at(today))
+    make_task(tag="parks", answer_text="Globex first.", created_at=at(today - timedelta(days=20)))
+    mentions_recompute(brand_set_id=brand_set.pk)
+    url = reverse("visibility:set_page", args=[brand_set.pk])
+
+    def our_kpi(days_ago: int) -> str:
+        day = (today - timedelta(days=days_ago)).isoformat()
+        html = client.get(url, {"period": "custom", "date_from": day, "date_to": day}).content.decode()
+        kpi = re.search(r'data-figure="ours-visibility">([^<]*)</a></span><span class="[^"]*">([^<]*)<', html)
+        return f"{kpi.group(1)} · {kpi.group(2)}"
+
+    assert our_kpi(0) == "100.0% · no answers the period before"
+    assert our_kpi(19) == "– · 0.0% the period before"  # none that day, one the day before
+    assert our_kpi(20) == "0.0% · no answers the period before"
+
+
 def test_cost_figures_are_for_those_who_see_spend(client, member_user, team_admin, brand_set, four):
     url = reverse("visibility:set_page", args=[brand_set.pk])
     client.force_login(member_user)
