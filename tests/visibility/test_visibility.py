@@ -471,6 +471,24 @@ def test_after_show_the_period_shown_is_the_one_marked_current(client, member_us
     assert "Last 30 days" in current and "This month" not in current
 
 
+def test_switching_brand_set_on_a_tag_page_keeps_the_period_shown(client, member_user, brand_set, answers):
+    client.force_login(member_user)
+    rivals = BrandSet.objects.create(name="Rivals")
+    BrandSetTag.objects.create(brand_set=rivals, tag="parks")
+    url = reverse("visibility:tag_page", kwargs={"tag": "parks"})
+    last_month = periods.period_preset("last_month")
+
+    html = client.get(url, {"set": brand_set.pk, "period": "last_month", "by": "week"}).content.decode()
+
+    link = re.search(
+        r'<nav class="segmented" aria-label="Brand set">.*?<a href="([^"]*)">Rivals</a>', html, re.S
+    )
+    other = client.get(url + link.group(1).replace("&amp;", "&")).content.decode()
+    assert f"{last_month.label} <span" in other
+    assert re.search(r'class="active" aria-current="page">Rivals<', other)
+    assert re.search(r'href="[^"]*by=week[^"]*" class="active" aria-current="page">Week<', other)
+
+
 def test_the_tag_page_serves_a_monitor_with_its_title_and_back_link(client, member_user, brand_set, answers):
     client.force_login(member_user)
 
