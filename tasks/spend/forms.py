@@ -28,10 +28,23 @@ class SpendFilterForm(forms.Form):
         if start and end and start > end:
             # Reversed dates mean the period between them: swap them, in the inputs shown too.
             data["date_from"], data["date_to"] = end, start
-            self.data = self.data.copy()
-            self.data[self.add_prefix("date_from")] = end.isoformat()
-            self.data[self.add_prefix("date_to")] = start.isoformat()
+            self._show("date_from", end.isoformat())
+            self._show("date_to", start.isoformat())
+            start, end = end, start
+        key = data.get("period")
+        if key and key != "custom" and (start or end):
+            # The select says "This month" until changed: dates typed beside a preset are a custom period,
+            # unless they are the preset's own (the "Over time by" links carry them).
+            preset = periods.period_preset(key)
+            if (start or preset.start, end or preset.end) != (preset.start, preset.end):
+                data["period"] = "custom"
+                self._show("period", "custom")
         return data
+
+    def _show(self, name: str, value: str) -> None:
+        """Put a value as understood back into the input it came from."""
+        self.data = self.data.copy()
+        self.data[self.add_prefix(name)] = value
 
     def chosen_period(self) -> periods.Period:
         """The chosen period; this month when the input is missing or wrong."""

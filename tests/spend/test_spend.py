@@ -368,3 +368,27 @@ def test_spend_figures_show_four_decimals_with_the_exact_amount_on_hover(team_ad
     html = team_admin_client.get(reverse("spend:page")).content.decode()
 
     assert '<span class="money" title="$0.010708">$0.0107</span>' in html
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_dates_typed_while_the_period_says_this_month_show_those_dates(team_admin_client, htmx):
+    """The period select shows "This month" when the page opens: someone who types a range in the From
+    and To inputs and presses Show gets that range, not this month beside the dates they typed."""
+    query = {"period": "this_month", "date_from": "2026-01-05", "date_to": "2026-01-20", "by": "day"}
+    headers = {"HX-Request": "true"} if htmx else {}
+
+    response = team_admin_client.get(reverse("spend:page"), query, headers=headers)
+
+    html = response.content.decode()
+    assert "5–20 Jan 2026" in html
+    assert re.search(r'<option value="custom" selected>', html)
+
+
+def test_a_preset_with_its_own_dates_stays_the_preset(team_admin_client):
+    """The "Over time by" links of a preset carry its dates: the preset (and its comparison) stays."""
+    this_month = periods.period_preset("this_month")
+    query = {"period": "this_month", **this_month.filters(), "by": "week"}
+
+    response = team_admin_client.get(reverse("spend:page"), query)
+
+    assert response.context["period"] == this_month
