@@ -148,7 +148,7 @@ class BudgetUsage:
     @property
     def ratio(self) -> Decimal:
         if self.budget.monthly_limit <= 0:
-            return Decimal("1") if self.spent > 0 else ZERO
+            return Decimal("1")  # a zero limit is used up from the start: it refuses every submission
         return self.spent / self.budget.monthly_limit
 
     @property

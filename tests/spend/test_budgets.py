@@ -196,6 +196,20 @@ def test_the_warning_banner_shows_on_every_page_for_everyone(member_client):
     assert "Team budget is at 85%" in response.content.decode()
 
 
+@pytest.mark.django_db
+def test_a_zero_limit_is_used_up_in_the_banner_and_the_list(member_client, team_admin_client):
+    """A $0 budget (spending frozen) refuses every submission: the banner says it is used up, and the
+    list shows it full, not "0%" beside "Used up"."""
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("0"))
+
+    home = member_client.get(reverse("history:home")).content.decode()
+    budgets = team_admin_client.get(reverse("spend:budget_list")).content.decode()
+
+    assert "Team budget is used up" in home
+    assert "Used up" in budgets
+    assert '<span class="small">100%</span>' in budgets
+
+
 # --- Concurrency ------------------------------------------------------------------------------------
 
 THREADS = 40
