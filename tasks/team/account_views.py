@@ -3,7 +3,6 @@ the product's layout, a clear message for a locked-out or expired login (tasks/a
 
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
-from django.contrib.auth.forms import PasswordChangeForm
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -13,7 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from tasks.team import people
-from tasks.team.accounts import SESSION_CHANGE_BY, LoginForm
+from tasks.team.accounts import SESSION_CHANGE_BY, LoginForm, OwnPasswordChangeForm
 
 
 @sensitive_post_parameters("old_password", "new_password1", "new_password2")
@@ -22,7 +21,7 @@ from tasks.team.accounts import SESSION_CHANGE_BY, LoginForm
 @require_http_methods(["GET", "POST"])
 def password_change(request):
     """Set one's own password: after logging in with a one-time password, or whenever one likes."""
-    form = PasswordChangeForm(request.user, request.POST or None)
+    form = OwnPasswordChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         people.person_change_own_password(person=request.user, password=form.cleaned_data["new_password1"])
         update_session_auth_hash(request, request.user)  # stay logged in with the new password

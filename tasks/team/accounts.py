@@ -17,7 +17,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
 from django.shortcuts import redirect, render
@@ -106,6 +106,18 @@ class LoginForm(AuthenticationForm):
             raise ValidationError(
                 "This one-time password has expired. Ask an Admin for a new one.", code="expired"
             )
+
+
+class OwnPasswordChangeForm(PasswordChangeForm):
+    """Django's password change; the new password must differ from the current one, so a one-time
+    password an Admin handed out cannot be kept as one's own."""
+
+    def clean(self):
+        data = super().clean()
+        new = data.get("new_password2")
+        if new and new == data.get("old_password"):
+            self.add_error("new_password2", "Choose a new password, not the one you have now.")
+        return data
 
 
 def mark_change_required(sender, request, user, **kwargs) -> None:

@@ -89,6 +89,23 @@ def test_a_weak_new_password_is_refused_at_the_field(invited):
     assert client.get(reverse("history:home")).status_code == 302  # still required
 
 
+def test_the_one_time_password_cannot_be_chosen_as_ones_own(invited):
+    """The page says the password given "then stops working": choosing it again would keep the password an
+    Admin saw (and that was shown on screen) working for good."""
+    user, password = invited
+    client = _log_in("carol", password)
+
+    response = client.post(
+        reverse("password_change"),
+        {"old_password": password, "new_password1": password, "new_password2": password},
+    )
+
+    assert response.status_code == 200
+    assert "Choose a new password, not the one you have now." in response.content.decode()
+    assert client.get(reverse("history:home")).status_code == 302  # still required
+    assert _one_time_passwords().filter(user=user).exists()
+
+
 def test_an_expired_one_time_password_no_longer_logs_in(invited):
     user, password = invited
     _one_time_passwords().filter(user=user).update(expires_at=timezone.now() - timedelta(minutes=1))
