@@ -125,7 +125,10 @@ def person_set_active(*, actor, person, active: bool) -> None:
 
 def person_reset_password(*, actor, person) -> str:
     """Give a person a new one-time password; return it. Show it once. They must replace it at their
-    next login, before it expires (ONE_TIME_PASSWORD_HOURS)."""
+    next login, before it expires (ONE_TIME_PASSWORD_HOURS). Not one's own: it would end one's session
+    before the password is shown (a lock-out)."""
+    if actor is not None and person.pk == actor.pk:
+        raise PersonError("Change your own password on the password page, not with a one-time password.")
     password = _one_time_password()
     with transaction.atomic():
         person.set_password(password)

@@ -322,8 +322,12 @@ def person_active(request, pk: int):
 @require_POST
 def person_password(request, pk: int):
     person = get_object_or_404(get_user_model(), pk=pk)
-    password = people.person_reset_password(actor=request.user, person=person)
-    request.session[SESSION_NEW_PASSWORD] = {"username": person.username, "password": password}
+    try:
+        password = people.person_reset_password(actor=request.user, person=person)
+    except people.PersonError as exc:
+        messages.error(request, str(exc))
+    else:
+        request.session[SESSION_NEW_PASSWORD] = {"username": person.username, "password": password}
     return _back_to_people(request)
 
 

@@ -74,6 +74,20 @@ def test_an_admin_cannot_lock_themselves_out(team_admin_client, team_admin):
     assert team_admin.is_active and person_role(team_admin) == ADMINS
 
 
+def test_an_admin_cannot_give_themselves_a_one_time_password(team_admin_client, team_admin):
+    """Their session would end with their old password (the new one never shown): a lock-out. Their own
+    row offers the password-change page instead."""
+    page = team_admin_client.get(reverse("team:people")).content.decode()
+    response = team_admin_client.post(reverse("team:person_password", args=[team_admin.pk]), follow=True)
+
+    assert reverse("team:person_password", args=[team_admin.pk]) not in page
+    assert reverse("password_change") in page
+    assert response.wsgi_request.user == team_admin  # still logged in
+    assert "Change your own password" in response.content.decode()
+    assert Client().login(username=team_admin.get_username(), password=PASSWORD)
+    assert not AuditEntry.objects.filter(action="person.reset_password").exists()
+
+
 def test_a_deactivated_person_can_no_longer_log_in(team_admin_client, member_user):
     team_admin_client.post(reverse("team:person_active", args=[member_user.pk]), {"active": "0"})
 
