@@ -299,7 +299,8 @@ def budget_save(
     tag: str = "",
     is_active: bool = True,
 ) -> Budget:
-    """Create a budget (budget=None) or change one; audited. The caller has checked uniqueness."""
+    """Create a budget (budget=None) or change one; audited when something changed. The caller has
+    checked uniqueness."""
     from tasks.team.audit import audit_changes, audit_record
 
     creating = budget is None
@@ -314,12 +315,10 @@ def budget_save(
     with transaction.atomic():
         budget.save()
         after = budget_snapshot(budget)
-        audit_record(
-            actor=actor,
-            action="budget.create" if creating else "budget.update",
-            obj=budget,
-            changes=after if creating else audit_changes(before, after),
-        )
+        changes = after if creating else audit_changes(before, after)
+        if changes:
+            action = "budget.create" if creating else "budget.update"
+            audit_record(actor=actor, action=action, obj=budget, changes=changes)
     return budget
 
 

@@ -327,6 +327,21 @@ def test_an_admin_sets_edits_and_deletes_budgets_and_each_change_is_audited(team
 
 
 @pytest.mark.django_db
+def test_saving_a_budget_unchanged_adds_nothing_to_the_audit_log(team_admin_client):
+    """As for credentials, people and roles: the audit log only records a change that happened."""
+    budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("250"))
+
+    response = team_admin_client.post(
+        reverse("spend:budget_edit", args=[budget.pk]),
+        {"scope": "team", "monthly_limit": "250.00", "warn_percent": "80", "is_active": "on"},
+        follow=True,
+    )
+
+    assert "Team budget saved." in response.content.decode()
+    assert not AuditEntry.objects.filter(action="budget.update").exists()
+
+
+@pytest.mark.django_db
 def test_the_edit_page_opens_with_the_budgets_own_values(team_admin_client, member_user):
     """Not a blank team budget: saving that page as it came would have turned a tag's budget into the
     team's, with whatever limit was typed."""
