@@ -1,6 +1,7 @@
 """Forms of the credentials, people and audit pages."""
 
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -10,6 +11,28 @@ from tasks.models import Credential
 from tasks.roles import ADMINS, MEMBERS
 from tasks.team import people
 from tasks.team.audit import audit_choices
+
+# What the upstream client accepts (tasks.upstream.clients.LLMResponsesClient), checked at the field: a
+# credential it refuses could neither be verified nor send anything.
+
+
+def validate_base_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme and parts.scheme not in ("http", "https"):  # no scheme: not a URL, Django says so
+        raise forms.ValidationError("Give an http:// or https:// URL.")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise forms.ValidationError("Give the base URL alone: no login, password, query or fragment.")
+
+
+def secret_problem(kind: str, secret: str) -> str:
+    """Why `secret` cannot be a credential of `kind`'s secret, or ""."""
+    if kind == Credential.Kind.AISA and not all(0x21 <= ord(char) <= 0x7E for char in secret):
+        return "An AIsa key is one word of plain characters: paste the key alone (no “Bearer”, no spaces)."
+    return ""
+
+
+def login_problem(login: str) -> str:
+    return "A DataForSEO login cannot contain “:”." if ":" in login else ""
 
 
 class CredentialForm(forms.Form):
@@ -29,6 +52,7 @@ class CredentialForm(forms.Form):
         required=False,
         label="Base URL",
         help_text="Leave empty for the provider's public URL.",
+        validators=[validate_base_url],
     )
     price_multiplier = forms.DecimalField(
         initial=Decimal("1"),
@@ -61,8 +85,14 @@ class CredentialForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("kind") == Credential.Kind.DATAFORSEO and not (data.get("login") or "").strip():
-            self.add_error("login", "DataForSEO direct needs the API login.")
+        login = (data.get("login") or "").strip()
+        if data.get("kind") == Credential.Kind.DATAFORSEO:
+            if not login:
+                self.add_error("login", "DataForSEO direct needs the API login.")
+            elif login_problem(login):
+                self.add_error("login", login_problem(login))
+        if data.get("secret") and secret_problem(data.get("kind"), data["secret"]):
+            self.add_error("secret", secret_problem(data["kind"], data["secret"]))
         return data
 
 
@@ -111,8 +141,14 @@ class CredentialSecretForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if "login" in self.fields and not (data.get("login") or "").strip():
-            self.add_error("login", "DataForSEO direct needs the API login.")
+        if "login" in self.fields:
+            login = (data.get("login") or "").strip()
+            if not login:
+                self.add_error("login", "DataForSEO direct needs the API login.")
+            elif login_problem(login):
+                self.add_error("login", login_problem(login))
+        if data.get("secret") and secret_problem(self.credential.kind, data["secret"]):
+            self.add_error("secret", secret_problem(self.credential.kind, data["secret"]))
         return data
 
 

@@ -366,3 +366,45 @@ def test_the_verification_message_is_one_line_with_the_detail_folded(team_admin_
     summary = re.search(r"<summary>(.*?)</summary>", cell, re.S).group(1)
     assert "Failed" in summary and "detail" not in summary
     assert long_message.strip() in cell  # whole, behind the summary
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"secret": "Bearer aisa-live-0123456789"}, "secret", "An AIsa key is one word"),
+        ({"secret": "aisa-live-01234\u200b56789"}, "secret", "An AIsa key is one word"),
+        ({"kind": "dataforseo", "login": "me:you", "secret": "pw"}, "login", "cannot contain “:”"),
+        ({"base_url": "https://api.example.com/v3?key=1"}, "base_url", "no login, password, query"),
+        ({"base_url": "https://me:pw@api.example.com/v3"}, "base_url", "no login, password, query"),
+        ({"base_url": "ftp://api.example.com/v3"}, "base_url", "an http:// or https:// URL"),
+    ],
+)
+@pytest.mark.parametrize("unverified", [False, True], ids=["checked", "unverified"])
+def test_a_secret_login_or_url_the_client_cannot_use_is_refused_at_its_field(
+    team_admin_client, overrides, field, message, unverified
+):
+    """Not a server error (nor, saved without verifying, a credential that can never send)."""
+    extra = {"save_unverified": "on"} if unverified else {}
+
+    response = _add(team_admin_client, **overrides, **extra)
+
+    assert response.status_code == 200
+    assert message in str(response.context["form"].errors[field])
+    assert not Credential.objects.exists()
+    assert overrides.get("secret", SECRET) not in response.content.decode()
+
+
+def test_a_replaced_secret_or_a_changed_url_the_client_cannot_use_is_refused(team_admin_client):
+    credential = make_credential("Main", secret=SECRET)
+    url = reverse("team:credential_edit", args=[credential.pk])
+
+    secret = team_admin_client.post(url, {"form": "secret", "secret": "two words", "save_unverified": "on"})
+    settings = team_admin_client.post(
+        url,
+        {"form": "settings", "name": "Main", "base_url": "https://u:p@h.example/v3", "price_multiplier": "1"},
+    )
+
+    assert "An AIsa key is one word" in str(secret.context["secret_form"].errors["secret"])
+    assert "no login, password, query" in str(settings.context["settings_form"].errors["base_url"])
+    credential.refresh_from_db()
+    assert (credential.get_secret(), credential.base_url) == (SECRET, "")
