@@ -13,7 +13,7 @@ def credential_verify(*, credential: Credential) -> tuple[bool, str]:
     try:
         count = len(client_for(credential).models("chat_gpt"))
         ok, message = True, f"OK: the models endpoint listed {count} ChatGPT models."
-    except (UpstreamError, CredentialKeyError) as exc:
+    except (UpstreamError, CredentialKeyError, ValueError) as exc:  # ValueError: a client it cannot make
         ok, message = False, str(exc)
     Credential.objects.filter(pk=credential.pk).update(
         last_verified_at=timezone.now(), last_verification_ok=ok, last_verification_message=message[:500]

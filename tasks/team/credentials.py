@@ -263,9 +263,12 @@ def credential_balances() -> list[dict]:
         row = {"credential": credential, "balance": None, "error": ""}
         try:
             data = LLMResponsesClient.for_credential(credential).user_data()
-            row["balance"] = Decimal(str(data["money"]["balance"]))
-        except (UpstreamError, CredentialKeyError) as exc:
+        except (UpstreamError, CredentialKeyError, ValueError) as exc:  # ValueError: a client it cannot make
             row["error"] = str(exc)[:200] or "The upstream did not answer."
+            balances.append(row)
+            continue
+        try:
+            row["balance"] = Decimal(str(data["money"]["balance"]))
         except (KeyError, TypeError, ValueError, ArithmeticError):
             row["error"] = "The account data holds no balance."
         balances.append(row)

@@ -408,3 +408,29 @@ def test_a_replaced_secret_or_a_changed_url_the_client_cannot_use_is_refused(tea
     assert "no login, password, query" in str(settings.context["settings_form"].errors["base_url"])
     credential.refresh_from_db()
     assert (credential.get_secret(), credential.base_url) == (SECRET, "")
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_verifying_a_stored_credential_the_client_cannot_use_says_why(team_admin_client, htmx):
+    """One stored before the form checked logins (or by generate_tasks, which gives none): Verify records
+    a failure with the reason, not a server error."""
+    credential = make_credential("Old direct", kind="dataforseo", login="me:you", secret="pw")
+    headers = {"HX-Request": "true"} if htmx else {}
+
+    response = team_admin_client.post(
+        reverse("team:credential_verify", args=[credential.pk]), headers=headers, follow=not htmx
+    )
+
+    assert response.status_code == 200
+    assert "cannot contain" in response.content.decode()
+    credential.refresh_from_db()
+    assert credential.last_verification_ok is False
+
+
+def test_the_balance_of_a_stored_credential_the_client_cannot_use_says_why(team_admin_client):
+    make_credential("Old direct", kind="dataforseo", login="me:you", secret="pw")
+
+    html = team_admin_client.get(reverse("spend:balance")).content.decode()
+
+    assert "cannot contain" in html
+    assert "holds no balance" not in html
