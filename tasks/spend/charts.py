@@ -97,8 +97,12 @@ def column_chart(
     title: str,
     value: Callable = lambda row: row.spend,
     fmt: Callable[[Decimal], str] = _money,
+    tick: Callable | None = None,
 ) -> SafeString:
-    """Vertical columns over time, in the given order, with a few axis labels and a top gridline."""
+    """Vertical columns over time, in the given order, with a few axis labels and a top gridline.
+
+    `tick(row)` is a column's axis label; by default its day ('3 Nov') from its `key`."""
+    tick = tick or (lambda row: short_label(str(getattr(row, "key", "") or row.label)))
     rows = list(rows)
     if not rows:
         return mark_safe("")
@@ -154,7 +158,7 @@ def column_chart(
                     '<text class="chart-tick" x="{}" y="{}" text-anchor="middle">{}</text>',
                     _n(x + column / 2),
                     height - 8,
-                    short_label(str(getattr(row, "key", "") or row.label)),
+                    tick(row),
                 )
             )
     return format_html(

@@ -40,7 +40,9 @@ def _spend_report(request, *, for_page: bool = False) -> dict:
         for breakdown in breakdowns:
             if breakdown.key in ("day", "week", "month"):
                 breakdown.chart = charts.column_chart(
-                    breakdown.rows, title=f"Spend {breakdown.title.lower()}"
+                    breakdown.rows,
+                    title=f"Spend {breakdown.title.lower()}",
+                    tick=(lambda row: row.label) if breakdown.key == "month" else None,  # "Nov 2026"
                 )
                 continue
             if breakdown.key not in expanded:

@@ -392,3 +392,12 @@ def test_a_preset_with_its_own_dates_stays_the_preset(team_admin_client):
     response = team_admin_client.get(reverse("spend:page"), query)
 
     assert response.context["period"] == this_month
+
+
+def test_the_chart_by_month_names_its_columns_by_month_not_by_their_first_day(team_admin_client):
+    query = {"period": "custom", "date_from": "2026-09-15", "date_to": "2026-11-10", "by": "month"}
+
+    chart = team_admin_client.get(reverse("spend:page"), query).context["over_time"].chart
+
+    ticks = re.findall(r'text-anchor="middle">([^<]*)<', chart)
+    assert ticks == ["Sep 2026", "Oct 2026", "Nov 2026"]
