@@ -7,6 +7,7 @@ only geometry is in attributes, so a chart follows the page's colour scheme.
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
+from django.template.defaultfilters import pluralize
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
@@ -139,12 +140,12 @@ def column_chart(
         if amount > 0:
             h = max(h, 1.0)
         x = left + index * step + (step - column) / 2
+        count = getattr(row, "tasks", None)
         rect = format_html(
-            '<title>{}: {} ({} tasks)</title><rect class="chart-bar" x="{}" y="{}" width="{}" '
-            'height="{}"></rect>',
+            '<title>{}: {}{}</title><rect class="chart-bar" x="{}" y="{}" width="{}" height="{}"></rect>',
             row.label,
             fmt(amount),
-            getattr(row, "tasks", ""),
+            "" if count is None else f" ({count} task{pluralize(count)})",
             _n(x),
             _n(top_pad + plot_h - h),
             _n(column),

@@ -24,3 +24,13 @@ def test_a_chart_of_links_is_a_group_of_them_and_a_chart_without_is_an_image():
         assert 'role="group" aria-label="Spend"' in chart(linked, title="Spend")
         assert 'role="img" aria-label="Spend"' in chart(plain, title="Spend")
         assert "<a " not in chart(plain, title="Spend")
+
+
+def test_a_columns_tooltip_counts_one_task_in_the_singular():
+    chart = column_chart(
+        [Row("Mon 7 Dec 2026", Decimal("0.01")), Row("Tue 8 Dec 2026", Decimal("0.02"), tasks=2)],
+        title="Spend",
+    )
+
+    assert "<title>Mon 7 Dec 2026: $0.0100 (1 task)</title>" in chart
+    assert "<title>Tue 8 Dec 2026: $0.0200 (2 tasks)</title>" in chart
