@@ -20,6 +20,10 @@ class SpendFilterForm(forms.Form):
         choices=periods.GRANULARITY_CHOICES, required=False, initial="day", label="Over time by"
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.notes: list[str] = []  # how the input was understood, shown beside the period
+
     def clean(self):
         data = super().clean()
         if data.get("period") == "custom" and not (data.get("date_from") or data.get("date_to")):
@@ -31,6 +35,10 @@ class SpendFilterForm(forms.Form):
             self._show("date_from", end.isoformat())
             self._show("date_to", start.isoformat())
             start, end = end, start
+        if start and end and (end - start).days >= periods.MAX_PERIOD_DAYS:
+            start = data["date_from"] = periods.period_custom(start=start, end=end).start
+            self._show("date_from", start.isoformat())
+            self.notes.append(f"A period is at most three years: this one starts on {start:%-d %b %Y}.")
         key = data.get("period")
         if key and key != "custom" and (start or end):
             # The select says "This month" until changed: dates typed beside a preset are a custom period,

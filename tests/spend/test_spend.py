@@ -401,3 +401,14 @@ def test_the_chart_by_month_names_its_columns_by_month_not_by_their_first_day(te
 
     ticks = re.findall(r'text-anchor="middle">([^<]*)<', chart)
     assert ticks == ["Sep 2026", "Oct 2026", "Nov 2026"]
+
+
+def test_a_custom_period_longer_than_three_years_says_where_it_starts(team_admin_client):
+    query = {"period": "custom", "date_from": "2020-01-01", "date_to": "2026-12-07"}
+
+    response = team_admin_client.get(reverse("spend:page"), query)
+
+    html = response.content.decode()
+    assert response.context["period"].start == date(2023, 12, 6)
+    assert re.search(r'name="date_from" value="2023-12-06"', html)
+    assert "A period is at most three years: this one starts on 6 Dec 2023." in html
