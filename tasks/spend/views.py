@@ -80,7 +80,7 @@ def _fold_long_breakdown(breakdown, *, request) -> None:
 def spend_page(request):
     context = _spend_report(request, for_page=True)
     if wants_fragment(request):
-        return render(request, "tasks/spend/page.html#report", context)
+        return render(request, "tasks/spend/page.html#report", {**context, "oob": True})
     context["provisional"] = _provisional_panel()
     return render(request, "tasks/spend/page.html", context)
 

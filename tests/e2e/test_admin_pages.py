@@ -70,6 +70,18 @@ def test_a_spend_period_picked_in_place_is_the_whole_page_again_after_the_back_b
     assert page.get_by_role("heading", name="By person").is_visible()
 
 
+def test_the_export_button_exports_the_period_picked_in_place(page, login, team_admin, some_spend):
+    login(team_admin.get_username())
+    page.goto("/spend/")
+    page.get_by_role("combobox", name="Period").select_option("last_month")
+    page.get_by_role("button", name="Show").click()
+
+    page.wait_for_url(lambda url: "period=last_month" in url)
+    export = page.get_by_role("link", name="Export CSV")
+    assert "period=last_month" in export.get_attribute("href")
+    assert export.count() == 1
+
+
 # Each table cell's box against its row's: a cell drawn at a height of its own (a flex box in place of a table
 # cell) puts its bottom border out of line with the row's.
 CELLS_OUT_OF_LINE = """

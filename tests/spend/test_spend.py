@@ -412,3 +412,22 @@ def test_a_custom_period_longer_than_three_years_says_where_it_starts(team_admin
     assert response.context["period"].start == date(2023, 12, 6)
     assert re.search(r'name="date_from" value="2023-12-06"', html)
     assert "A period is at most three years: this one starts on 6 Dec 2023." in html
+
+
+def test_a_period_picked_in_place_brings_its_export_link_along(team_admin_client):
+    """The report is swapped in place (htmx); the Export CSV button above it is not part of the report, so
+    the fragment replaces it too: otherwise it would still export the period the page opened with."""
+    response = team_admin_client.get(
+        reverse("spend:page"), {"period": "last_month", "by": "week"}, headers={"HX-Request": "true"}
+    )
+
+    link = re.search(r'<a id="spend-export"[^>]*>', response.content.decode()).group(0)
+    assert 'hx-swap-oob="true"' in link
+    assert f'href="{reverse("spend:export")}?period=last_month&amp;by=week"' in link
+
+
+def test_the_whole_page_has_one_export_link(team_admin_client):
+    html = team_admin_client.get(reverse("spend:page"), {"period": "last_month"}).content.decode()
+
+    assert html.count('id="spend-export"') == 1
+    assert "hx-swap-oob" not in html
