@@ -14,6 +14,7 @@ from tasks.models import Task, TaskEvent
 from tasks.submission.bulk import insert_rows, update_rows
 from tasks.submission.collection import POLL_DELAYS, schedule_collect, task_apply_outcome
 from tasks.upstream.outcomes import StatusClass, TaskOutcome
+from tasks.upstream.results import storable_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +119,9 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> N
 
 
 def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
-    """Record the answer of a live request: its charge, then the result as a poll's would be."""
+    """Record the answer of a live request: its charge, then the result as a poll's would be. A live call
+    is answered once: any answer but a result (an invalid field, an account problem, an internal error)
+    fails the task with the upstream's message, its charge final."""
     Task.objects.filter(pk=task_id).update(
         upstream_task_id=outcome.id or None,
         submitted_at=timezone.now(),
@@ -133,4 +136,18 @@ def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
         message=outcome.status_message,
         cost_change=outcome.cost,
     )
-    task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
+    if outcome.status_class == StatusClass.DONE:
+        task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
+        return
+    message = storable_text(outcome.status_message) or f"The live request failed ({outcome.status_code})."
+    failed = Task.objects.filter(pk=task_id, status__in=Task.ACTIVE_STATUSES).update(
+        status=Task.Status.FAILED,
+        status_code=outcome.status_code,
+        status_message=message,
+        spend_is_final=True,
+        completed_at=timezone.now(),
+    )
+    if failed:
+        TaskEvent.objects.create(
+            task=task, kind=TaskEvent.Kind.FAILED, status_code=outcome.status_code, message=message
+        )

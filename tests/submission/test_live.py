@@ -247,3 +247,20 @@ def test_no_client_session_is_used_by_two_threads_at_once(stand_in, admin_user, 
     assert live.live_drain(worker="test", threads=6) == 12
     assert statuses(tasks) == Counter({Task.Status.COMPLETED: 12})
     assert shared == []
+
+
+def test_a_live_call_answered_with_an_internal_error_fails_the_task_instead_of_leaving_it_running(
+    stand_in, admin_user
+):
+    from sandbox import faults
+
+    faults.inject("internal_error", function="live", times=1)
+    (task,) = submit_live(stand_in, admin_user, 1)
+
+    live.live_drain(worker="test")
+
+    task.refresh_from_db()
+    assert task.status == Task.Status.FAILED
+    assert "Internal Error." in task.status_message
+    assert task.spend == 0 and task.spend_is_final
+    assert live_posts() == 1
