@@ -105,9 +105,11 @@ def _detail_context(task: Task, **extra) -> dict:
 
 
 def _live_fragment(request, task: Task) -> HttpResponse:
-    """The task page's live part, plus its timeline out of band (both change as the task progresses)."""
+    """The task page's live part, plus its head (upstream id, resolved model, why Refresh now is off) and
+    its timeline out of band (all change as the task progresses)."""
     context = _detail_context(task)
     html = render_to_string(f"{DETAIL_TEMPLATE}#live", context, request=request)
+    html += render_to_string(f"{DETAIL_TEMPLATE}#head", {**context, "oob": True}, request=request)
     html += render_to_string(f"{DETAIL_TEMPLATE}#timeline", {**context, "oob": True}, request=request)
     return HttpResponse(html)
 

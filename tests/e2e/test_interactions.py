@@ -44,6 +44,7 @@ def test_the_task_page_updates_to_final_by_itself_then_stops_polling_and_keeps_f
 
     expect(page.locator("#task-live .badge-completed")).to_have_count(1, timeout=8_000)
     expect(page.locator("#task-live")).to_have_count(1)
+    expect(page.locator("#task-head")).to_contain_text("Final: nothing to refresh.")  # the head follows
     expect(note).to_be_focused()
     expect(note).to_have_value(re.compile("typing while it polls"))
     assert _count_requests(page, "/status/", 4) == 0

@@ -442,6 +442,26 @@ def test_task_page_of_a_pending_task_polls_until_final(member_client):
     assert "<strong>Done</strong>" in fragment
 
 
+def test_task_page_head_follows_the_task_as_it_is_sent_and_completes(member_client):
+    task = make_task(status="queued")
+    detail = reverse("history:task_detail", args=[task.pk])
+    status_url = reverse("history:task_status", args=[task.pk])
+    assert "Not sent yet: nothing to ask the upstream about." in member_client.get(detail).content.decode()
+
+    Task.objects.filter(pk=task.pk).update(
+        status="pending", upstream_task_id="12070510-1535-0612-0000-09c21930dfc9", status_code=40602
+    )
+    fragment = member_client.get(status_url, headers={"HX-Request": "true"}).content.decode()
+    assert "12070510-1535-0612-0000-09c21930dfc9" in fragment  # the upstream id appears
+    assert "Not sent yet" not in fragment  # Refresh now is usable
+    assert "Refresh now" in fragment
+
+    Task.objects.filter(pk=task.pk).update(status="completed", resolved_model_name="gpt-4.1-mini-2025-04-14")
+    fragment = member_client.get(status_url, headers={"HX-Request": "true"}).content.decode()
+    assert "Final: nothing to refresh." in fragment
+    assert "gpt-4.1-mini-2025-04-14" in fragment
+
+
 def test_task_page_shows_citations_reasoning_and_fan_out(member_client):
     answer = "Parks matter ([site.example](https://site.example/a))."
     start = answer.index("(")
