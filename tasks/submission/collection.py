@@ -16,7 +16,7 @@ from tasks.crypto import CredentialKeyError
 from tasks.models import Task, TaskEvent
 from tasks.upstream.clients import TASK_POST_CHUNK, client_for
 from tasks.upstream.outcomes import StatusClass, TaskOutcome, UpstreamError
-from tasks.upstream.providers import QUEUED_BASE_FEE, QUEUED_PREPAYMENT
+from tasks.upstream.providers import LIVE_BASE_FEE, QUEUED_BASE_FEE, QUEUED_PREPAYMENT
 from tasks.upstream.results import MONEY_MAX, parse_result, storable_json, storable_text
 from tasks.upstream.session import BACKOFF_FACTOR, CONNECT_RETRIES, MAX_RATE_LIMIT_WAIT, RATE_LIMIT_RETRIES
 from tasks.visibility.mentions import mentions_for_task
@@ -166,11 +166,12 @@ def _fail_uncollectable(task: Task, message: str, *, status_code: int | None = N
 
 
 def _final_cost(task: Task, outcome: TaskOutcome, money_spent: Decimal | None) -> Decimal:
-    """The task's real cost: what the upstream reports for it, else base fee + money_spent (§6)."""
+    """The task's real cost: what the upstream reports for it, else base fee (live or queued) + money_spent
+    (§6)."""
     if outcome.cost:
         return outcome.cost
-    if task.mode == Task.Mode.LIVE and task.charged:
-        return task.charged
+    if task.mode == Task.Mode.LIVE:
+        return task.charged or LIVE_BASE_FEE + (money_spent or Decimal("0"))
     base = QUEUED_BASE_FEE
     if task.charged is not None and task.charged >= QUEUED_PREPAYMENT:
         base = task.charged - QUEUED_PREPAYMENT

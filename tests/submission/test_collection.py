@@ -394,3 +394,26 @@ def test_a_task_whose_poll_hits_a_database_error_is_polled_again_once_any_hold_h
     (job,) = scheduled_collections()
     assert job.args == [[str(task.pk)]]
     assert job.task.run_after >= timezone.now() + collection.poll_lease() - timedelta(seconds=5)
+
+
+def test_a_live_answer_that_reports_no_cost_costs_the_live_base_fee_plus_money_spent(credential):
+    from tasks.submission import recording
+    from tasks.upstream.outcomes import parse_task_outcome
+
+    task = make_task(
+        credential=credential,
+        status=Task.Status.QUEUED,
+        mode=Task.Mode.LIVE,
+        estimated_charge=Decimal("0.0106"),
+    )
+    Task.objects.filter(pk=task.pk).update(status=Task.Status.SENDING)
+    outcome = parse_task_outcome(
+        {"id": "12070510-1535-0612-0000-09c21930dfc9", "status_code": 20000, "status_message": "Ok."}
+        | {"result": finished(money_spent=0.0286)}
+    )
+
+    recording.task_record_live(task_id=task.pk, outcome=outcome)
+
+    task.refresh_from_db()
+    assert task.status == Task.Status.COMPLETED
+    assert task.cost == task.spend == Decimal("0.0292")  # $0.0006 + money_spent (api-reference §6)
