@@ -128,7 +128,11 @@ def queue_state(*, chunk_limit: int = 50) -> QueueState:
             "pk",
             filter=Q(state=SendChunk.State.PLANNED, not_before__lte=now) & ~Q(credential_id__in=limited_ids),
         ),
-        delayed=Count("pk", filter=Q(state=SendChunk.State.PLANNED, not_before__gt=now)),
+        # A rate-limited chunk also waits until the limit's end: counted there, not here as well.
+        delayed=Count(
+            "pk",
+            filter=Q(state=SendChunk.State.PLANNED, not_before__gt=now) & ~Q(credential_id__in=limited_ids),
+        ),
         sending=Count("pk", filter=Q(state=SendChunk.State.SENDING)),
         unknown=Count("pk", filter=lost),
         rate_limited=Count("pk", filter=Q(state=SendChunk.State.PLANNED, credential_id__in=limited_ids)),

@@ -61,6 +61,20 @@ def test_the_queue_page_shows_waiting_sending_limited_and_lost_chunks_and_the_wo
     assert (queue.planned, queue.sending, queue.unknown, queue.rate_limited) == (2, 1, 1, 2)
 
 
+def test_a_chunk_waiting_out_a_rate_limit_is_counted_once_in_the_waiting_ones(team_admin_client):
+    credential = make_credential("Busy key")
+    plan(150, credential)  # two chunks
+    until = timezone.now() + timedelta(seconds=90)
+    SendingLimit.objects.create(credential=credential, limited_until=until, limited_message="Slow down.")
+    SendChunk.objects.update(not_before=until)  # what a 429 leaves on its chunks
+
+    queue = team_admin_client.get(reverse("submission:queue")).context["queue"]
+    out = run("sending_status")
+
+    assert (queue.planned, queue.ready, queue.rate_limited, queue.delayed) == (2, 0, 2, 0)
+    assert "Chunks: 2 waiting (0 ready now, 0 delayed, 2 rate-limited)" in out
+
+
 def test_members_cannot_see_the_queue(member_client):
     assert member_client.get(reverse("submission:queue")).status_code == 403
 
