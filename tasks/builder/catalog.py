@@ -4,11 +4,20 @@ from django.utils import timezone
 
 from tasks.models import Credential, ProviderModel
 from tasks.upstream.clients import client_for
+from tasks.upstream.outcomes import UpstreamMalformed
 
 
 def catalog_refresh(*, credential: Credential, provider: str) -> list[ProviderModel]:
-    """Fetch the free `models` list and store it; models no longer listed are kept but marked."""
-    models = client_for(credential).models(provider)
+    """Fetch the free `models` list and store it; models no longer listed are kept but marked.
+
+    A reply that lists no model at all is not believed (UpstreamMalformed): marking the whole catalog
+    unlisted would leave nothing to choose until the next fetch."""
+    with client_for(credential) as client:
+        models = client.models(provider)
+    if not models:
+        raise UpstreamMalformed(
+            f"{client.service_name} listed no {provider} models; the models fetched before are kept."
+        )
     now = timezone.now()
     seen = []
     for info in models:

@@ -511,6 +511,18 @@ def test_refresh_models_shows_the_upstream_error(member_client, credential):
     assert "Could not refresh the models: 401 Unauthorized" in html
 
 
+def test_a_models_reply_that_lists_no_model_keeps_the_catalog_and_says_so(member_client, credential):
+    make_catalog()
+    with mock.patch("tasks.upstream.clients.LLMResponsesClient.models", return_value=[]):
+        html = member_client.post(
+            reverse("builder:models_refresh"), form_data("chat_gpt", credential), **HTMX
+        ).content.decode()
+
+    assert "Could not refresh the models: " in html
+    assert '<option value="gpt-4.1-mini"' in html  # the models fetched before are still offered
+    assert ProviderModel.objects.filter(provider="chat_gpt", is_listed=True).count() == 6
+
+
 @pytest.mark.django_db(transaction=True)
 def test_refresh_models_without_htmx_renders_the_page_with_a_message(live_member_client, live_credential):
     data = form_data("chat_gpt", live_credential, user_prompt="kept")
