@@ -462,6 +462,14 @@ def test_task_page_head_follows_the_task_as_it_is_sent_and_completes(member_clie
     assert "gpt-4.1-mini-2025-04-14" in fragment
 
 
+def test_task_page_of_a_completed_task_without_answer_text_says_so(member_client):
+    task = make_task(answer_text="", output_tokens=0)
+
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+
+    assert "The upstream's result holds no answer text" in html
+
+
 def test_task_page_shows_citations_reasoning_and_fan_out(member_client):
     answer = "Parks matter ([site.example](https://site.example/a))."
     start = answer.index("(")
