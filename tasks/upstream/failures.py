@@ -189,12 +189,15 @@ class ReplyErrors:
             what = "The task"
         elif (start, end) == (0, total):
             what = f"The {total} tasks"
+        elif end - start == 1:
+            what = f"Task {end} of {total}"
         else:
             what = f"Tasks {start + 1}–{end} of {total}"
+        was, them = ("was", "it") if end - start == 1 else ("were", "them")
         message = (
             f"The reply of {self.service_name} to {call.function} ({call.provider}) was lost: {reason}. "
-            f"{what} may have been accepted and charged, and were not sent again: "
-            "check for them (by tag) before submitting them again."
+            f"{what} may have been accepted and charged, and {was} not sent again: "
+            f"check for {them} (by tag) before submitting {them} again."
         )
         if end < total:
             message += f" Tasks {end + 1}–{total} were not sent."

@@ -236,7 +236,22 @@ def test_task_post_read_timeout_is_reply_lost_and_never_resent(client, upstream)
     assert caught.value.lost_range == (0, 1)
     assert caught.value.outcomes_before == []
     assert "no reply within 60 s" in str(caught.value)
-    assert "may have been accepted and charged" in str(caught.value)
+    assert (
+        "The task may have been accepted and charged, and was not sent again: check for it (by tag) before "
+        "submitting it again." in str(caught.value)
+    )
+
+
+def test_a_lost_reply_for_several_tasks_speaks_of_them_in_the_plural(client, upstream):
+    upstream.post(POST_URL, body=requests.exceptions.ReadTimeout("Read timed out. (read timeout=60)"))
+
+    with pytest.raises(UpstreamReplyLost) as caught:
+        client.task_post("chat_gpt", [prompt(n) for n in range(3)])
+
+    assert (
+        "The 3 tasks may have been accepted and charged, and were not sent again: check for them (by tag) "
+        "before submitting them again." in str(caught.value)
+    )
 
 
 @pytest.mark.parametrize(
