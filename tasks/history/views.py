@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from tasks import labels as label_services
 from tasks.fragments import wants_fragment
@@ -125,12 +126,16 @@ def task_detail(request, task_id):
 @permission_required("tasks.view_task", raise_exception=True)
 def task_status(request, task_id):
     """What polls fetch: a list row (?part=row) or the task page's live part. A final task's fragment
-    carries no polling trigger, so polling stops by itself.
+    carries no polling trigger, so polling stops by itself. The page of a task whose reply was lost polls
+    too (`?while=unknown`), and reloads once it is no longer unknown.
     """
     if request.GET.get("part") == "row":
         task = _task_or_404(selectors.task_get_for_row, task_id)
         return render(request, f"{LIST_TEMPLATE}#row", {"task": task})
     task = _task_or_404(selectors.task_get, task_id)
+    if request.GET.get("while") == "unknown" and task.status != Task.Status.UNKNOWN and request.htmx:
+        # A callback, tasks_ready or an admin found out what became of it: the Resolve panel goes too.
+        return HttpResponseClientRefresh()
     return _live_fragment(request, task)
 
 

@@ -470,6 +470,21 @@ def test_task_page_of_a_completed_task_without_answer_text_says_so(member_client
     assert "The upstream's result holds no answer text" in html
 
 
+def test_task_page_of_a_task_whose_reply_was_lost_reloads_once_a_callback_has_found_it(member_client):
+    task = make_task(status="unknown", upstream_task_id=None, spend_is_final=False)
+    detail = reverse("history:task_detail", args=[task.pk])
+    status_url = reverse("history:task_status", args=[task.pk]) + "?while=unknown"
+
+    page = member_client.get(detail).content.decode()
+    assert f'hx-get="{status_url}"' in page  # a callback or tasks_ready may find it any moment
+    still = member_client.get(status_url, headers={"HX-Request": "true"})
+    assert 'hx-trigger="every 10s"' in still.content.decode() and "HX-Refresh" not in still.headers
+
+    Task.objects.filter(pk=task.pk).update(status="completed", spend_is_final=True)
+    found = member_client.get(status_url, headers={"HX-Request": "true"})
+    assert found.headers["HX-Refresh"] == "true"  # the whole page, without the Resolve panel
+
+
 def test_task_page_shows_citations_reasoning_and_fan_out(member_client):
     answer = "Parks matter ([site.example](https://site.example/a))."
     start = answer.index("(")
