@@ -246,6 +246,9 @@ def credential_verify_audited(*, actor, credential: Credential) -> tuple[bool, s
 # --- Reading ----------------------------------------------------------------------------------------
 
 
+BALANCE_MAX = Decimal("1e12")  # an account balance at or beyond this (in USD) is not believed
+
+
 def credential_balances() -> list[dict]:
     """The account balance of every active DataForSEO-direct credential (appendix/user_data).
 
@@ -268,7 +271,10 @@ def credential_balances() -> list[dict]:
             balances.append(row)
             continue
         try:
-            row["balance"] = Decimal(str(data["money"]["balance"]))
+            balance = Decimal(str(data["money"]["balance"]))
+            if not (balance.is_finite() and abs(balance) < BALANCE_MAX):
+                raise ValueError("not an amount")  # NaN, Infinity, 1e30: nothing a page can show
+            row["balance"] = balance
         except (KeyError, TypeError, ValueError, ArithmeticError):
             row["error"] = "The account data holds no balance."
         balances.append(row)

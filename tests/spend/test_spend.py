@@ -285,6 +285,18 @@ def test_balance_shows_dataforseo_accounts_and_skips_aisa_quietly(team_admin_cli
     assert "<html" not in html
 
 
+@pytest.mark.parametrize("balance", [1e30, "NaN", "Infinity"])
+def test_a_balance_that_is_not_an_amount_is_said_to_be_unreadable(team_admin_client, monkeypatch, balance):
+    monkeypatch.setattr(_FakeClient, "user_data", lambda self: {"money": {"total": 100, "balance": balance}})
+    monkeypatch.setattr("tasks.upstream.clients.LLMResponsesClient", _FakeClient)
+    make_credential("Direct", kind=Credential.Kind.DATAFORSEO, login="me@example.com")
+
+    response = team_admin_client.get(reverse("spend:balance"), headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert "Direct: balance unavailable (The account data holds no balance.)" in response.content.decode()
+
+
 def test_balance_without_dataforseo_credentials_says_so(team_admin_client):
     make_credential("AIsa key")
 
