@@ -123,14 +123,18 @@ def template_edit(*, template: PromptTemplate, fields: dict, user, note: str = "
     return _add_version(template=template, fields=fields, note=note, user=user)
 
 
+def _suffixed(name: str, suffix: str) -> str:
+    """`name` ending in `suffix`, cut so that the whole is a name a template may have."""
+    return name[: NAME_MAX_LENGTH - len(suffix)].rstrip() + suffix
+
+
 @transaction.atomic
 def template_duplicate(*, template: PromptTemplate, user, name: str = "") -> PromptTemplate:
     """A new template starting from the source's current version."""
     current = template.versions.order_by("-number").first()
-    base = name.strip() or f"{template.name} (copy)"
-    candidate, n = base, 2
+    candidate, n = name.strip() or _suffixed(template.name, " (copy)"), 2
     while not name.strip() and PromptTemplate.objects.filter(name__iexact=candidate).exists():
-        candidate, n = f"{base} {n}", n + 1
+        candidate, n = _suffixed(template.name, f" (copy) {n}"), n + 1
     return template_create(
         name=candidate,
         provider=template.provider,

@@ -365,3 +365,17 @@ def test_duplicating_under_a_taken_name_says_so_instead_of_failing(member_client
     assert response.status_code == 200
     assert "A template named “drinks” already exists." in response.content.decode()
     assert PromptTemplate.objects.count() == 2
+
+
+def test_a_template_with_a_name_of_the_longest_length_can_be_duplicated(member_client, member_user):
+    name = "Très long " + "x" * 140  # 150 characters: the longest name a template may have
+    template = template_create(name=name, provider="chat_gpt", fields=FIELDS, user=member_user)
+
+    response = member_client.post(reverse("prompt_templates:duplicate", args=[template.pk]), follow=True)
+
+    copy = PromptTemplate.objects.exclude(pk=template.pk).get()
+    assert copy.name.endswith(" (copy)") and len(copy.name) == 150
+    assert response.redirect_chain[-1][0] == reverse("prompt_templates:detail", args=[copy.pk])
+    assert "Duplicated as" in response.content.decode()
+    again = template_duplicate(template=template, user=member_user)
+    assert again.name.endswith(" (copy) 2") and len(again.name) == 150
