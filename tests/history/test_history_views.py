@@ -1068,6 +1068,32 @@ def test_the_match_count_is_grammatical(member_client):
     assert "<strong>2</strong> tasks match these filters" in two
 
 
+def test_the_tag_pages_count_is_grammatical(member_client):
+    make_task(tag="solo")
+    make_task(tag="pair")
+    make_task(tag="pair")
+
+    one = unescape(
+        re.sub(
+            r"\s+",
+            " ",
+            member_client.get(reverse("history:tag_detail", kwargs={"tag": "solo"})).content.decode(),
+        )
+    )
+    two = unescape(
+        re.sub(
+            r"\s+",
+            " ",
+            member_client.get(reverse("history:tag_detail", kwargs={"tag": "pair"})).content.decode(),
+        )
+    )
+
+    assert "All 1 task in the list" in one and "1 tasks" not in one
+    assert '<span class="stat-label">task</span>' in one
+    assert "All 2 tasks in the list" in two
+    assert '<span class="stat-label">tasks</span>' in two
+
+
 def test_the_folded_filter_panel_says_how_many_filters_are_active(member_client):
     make_task()
 
