@@ -366,14 +366,20 @@ class BatchProgress:
     writing: bool = False  # the submission may still be writing them
 
     @property
+    def settled(self) -> int:
+        """Tasks nothing more happens to by itself: answered, failed, or their reply lost (never resent;
+        the worker's reconciliation finds out what became of it, as on its task page, which stops polling)."""
+        return self.completed + self.failed + self.unknown
+
+    @property
     def done(self) -> bool:
         if self.chunks is not None and self.chunks.waiting:
             return False
-        return self.total > 0 and self.completed + self.failed == self.total and not self.writing
+        return self.total > 0 and self.settled == self.total and not self.writing
 
     @property
     def percent(self) -> int:
-        return round(100 * (self.completed + self.failed) / self.total) if self.total else 0
+        return round(100 * self.settled / self.total) if self.total else 0
 
 
 def batch_progress(*, batch: Batch) -> BatchProgress:

@@ -306,6 +306,23 @@ def test_the_polled_fragment_redraws_the_table_with_the_counts_and_stops_when_al
     assert "hx-trigger" not in fragment  # every task is final: the polling stops
 
 
+def test_a_batch_whose_last_tasks_lost_their_reply_stops_polling_at_100_percent(member_client, member_user):
+    from tests.factories import make_task
+
+    batch = Batch.objects.create(name="Nightly", created_by=member_user, task_count=2)
+    make_task(status=Task.Status.COMPLETED, batch=batch)
+    make_task(status=Task.Status.UNKNOWN, batch=batch, spend_is_final=False)
+    url = reverse("prompt_templates:batch_detail", args=[batch.pk])
+
+    fragment = member_client.get(url, headers={"HX-Request": "true"}).content.decode()
+
+    # Nothing more happens to either task by itself: the lost reply is reconciled by the worker, and
+    # its task page does not poll either.
+    assert "hx-trigger" not in fragment
+    assert 'value="100"' in fragment
+    assert "Reply lost" in fragment
+
+
 def test_a_batch_larger_than_the_page_links_to_all_its_tasks(member_client, member_user, monkeypatch):
     from tests.factories import make_task
 
