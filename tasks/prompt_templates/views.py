@@ -58,7 +58,7 @@ def template_save(request: HttpRequest) -> HttpResponse:
             form,
             shown=shown,
             status=422,
-            submit_error="Fix the errors below before saving the template.",
+            save_error="Fix the errors below before saving the template.",
         )
     note = normalize_newlines(request.POST.get("template_note", ""))
     try:
@@ -85,7 +85,7 @@ def template_save(request: HttpRequest) -> HttpResponse:
     except PermissionError:
         raise Http404 from None
     except TemplateError as exc:
-        return _render_builder(request, form, shown={}, status=422, submit_error=str(exc))
+        return _render_builder(request, form, shown={}, status=422, save_error=str(exc))
     url = reverse("prompt_templates:detail", kwargs={"template_id": template.pk})
     return HttpResponseClientRedirect(url) if wants_fragment(request) else redirect(url)
 

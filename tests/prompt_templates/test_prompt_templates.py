@@ -379,3 +379,22 @@ def test_a_template_with_a_name_of_the_longest_length_can_be_duplicated(member_c
     assert "Duplicated as" in response.content.decode()
     again = template_duplicate(template=template, user=member_user)
     assert again.name.endswith(" (copy) 2") and len(again.name) == 150
+
+
+@pytest.mark.parametrize("name", ["food", "   "])
+def test_a_template_name_refused_on_save_shows_beside_the_name_field_not_as_a_failed_submission(
+    member_client, member_user, credential, name
+):
+    template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+    data = form_data("chat_gpt", credential, user_prompt="Best {{dish}}?", template_name=name)
+
+    response = member_client.post(reverse("prompt_templates:save"), {**data, "save_as": "new"})
+
+    page = response.content.decode()
+    assert response.status_code == 422
+    assert PromptTemplate.objects.count() == 1
+    assert "Not submitted." not in page  # nothing was being submitted: a template was being saved
+    assert "Not saved." in page
+    # The "Save as a template" panel is open, with the name typed, so the name can be changed at once.
+    assert '<details class="save-template" open' in page
+    assert f'name="template_name" maxlength="150" value="{name}"' in page
