@@ -1115,6 +1115,26 @@ def test_the_task_page_shows_exact_figures_in_its_cost_breakdown(member_client):
     assert '<td class="num">$0.010200</td>' in html  # charged at post
 
 
+@pytest.mark.parametrize(
+    ("fields", "note"),
+    [
+        ({"status": "submitted"}, "refund pending"),  # charged the prepayment at post
+        ({"status": "queued"}, "estimate: nothing charged yet"),
+        ({"status": "sending", "mode": "live", "charged": None}, "estimate: nothing charged yet"),
+        ({"status": "unknown", "charged": None}, "estimate: the reply was lost"),
+    ],
+)
+def test_the_provisional_amount_says_whether_it_was_charged(member_client, fields, note):
+    task = make_task(events=[], **fields)
+
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+
+    row = re.search(r"Counted now \(provisional\).*?</tr>", html, re.S).group(0)
+    assert note in row
+    if note != "refund pending":  # nothing was charged at post, so nothing is refunded
+        assert "refund" not in row
+
+
 def _timeline(page: str) -> str:
     """The tag page's answer timeline section, as the prompt picker swaps it."""
     start = page.index('<section id="tag-answers"')
