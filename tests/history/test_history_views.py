@@ -723,6 +723,22 @@ def test_home_shows_pending_recent_and_this_months_spend(member_client, member_u
     assert "Still waiting" in page and "All done" in page
 
 
+def test_homes_waiting_count_leads_to_the_tasks_it_counts(member_client):
+    make_task(status="submitted", user_prompt="Sent, no answer yet")
+    make_task(status="queued", user_prompt="Not sent yet")
+
+    page = member_client.get(reverse("history:home")).content.decode()
+
+    link = re.search(r'<span class="stat-value">2</span><span class="stat-label"><a href="([^"]*)">', page)
+    assert link, "the count of the 2 tasks in progress, with its link"
+    # Neither task is "pending" (the upstream's 40602): the list filtered by status=pending would show none.
+    assert "status=pending" not in link.group(1)
+    target = link.group(1)
+    assert target.startswith("#") and f'id="{target[1:]}"' in page
+    section = page.split(f'id="{target[1:]}"', 1)[1].split("</section>", 1)[0]
+    assert "Sent, no answer yet" in section and "Not sent yet" in section
+
+
 def test_home_for_someone_without_a_role_explains_instead_of_failing(client):
     client.force_login(make_user("newcomer"))
 
