@@ -9,6 +9,7 @@ from operator import itemgetter
 from django.db import connection
 from django.db.models import Count, Max, Min, Q, Sum, Value
 
+from tasks.history.rows import PROVIDER_LABELS
 from tasks.history.selectors import TaskRow, newest_rows
 from tasks.models import SpendDay, TagMonth, Task
 from tasks.spend import figures
@@ -169,7 +170,15 @@ def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
         statuses[group["status"]] += group["n"]
         key = (group["provider"], group["model_name"])
         model = models.setdefault(
-            key, {"provider": key[0], "model_name": key[1], "n": 0, "total": Decimal("0"), "last_run": None}
+            key,
+            {
+                "provider": key[0],
+                "provider_label": PROVIDER_LABELS.get(key[0], key[0]),
+                "model_name": key[1],
+                "n": 0,
+                "total": Decimal("0"),
+                "last_run": None,
+            },
         )
         model["n"] += group["n"]
         model["total"] += group["total"] or Decimal("0")

@@ -610,6 +610,17 @@ def test_tag_page_sums_equal_the_sum_of_its_tasks(member_client):
     assert sum(row["total"] for row in summary.models) == summary.spend
 
 
+def test_tag_pages_models_name_their_provider_as_every_other_page_does(member_client):
+    make_task(tag="t", provider="chat_gpt", model_name="gpt-4.1")
+    make_task(tag="t", provider="claude", model_name="claude-sonnet-4-5")
+
+    page = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"})).content.decode()
+
+    models = page.split('id="models-h"', 1)[1].split("</section>", 1)[0]
+    assert "ChatGPT" in models and "Claude" in models
+    assert "chat_gpt" not in models and "claude<" not in models
+
+
 @pytest.mark.parametrize(
     "tag", ["team-a:parks", "a/b/c", "50% off?", "#hash", "..", "with space", "trailing/"]
 )
