@@ -18,6 +18,15 @@ from django.utils.safestring import SafeString, mark_safe
 from tasks.upstream.results import domain_of
 
 _URLS = re.compile(r"\]\([^)\s]*\)|https?://\S+|www\.\S+")
+# Whole words: a name is not found inside a longer word. Scripts written without spaces (Thai, Lao, Myanmar,
+# Khmer, Japanese kana, Chinese characters) or that attach particles to the word before (Korean) have no
+# word edges to look for, so a neighbour in them does not make a word longer ("トヨタは", "私はAcmeが").
+_NO_SPACES = (
+    "\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u3040-\u30ff\u3130-\u318f"
+    "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uffdc"
+)
+_WORD_START = rf"(?<![^\W{_NO_SPACES}])"
+_WORD_END = rf"(?![^\W{_NO_SPACES}])"
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 
@@ -80,7 +89,7 @@ def compile_pattern(pattern: str) -> re.Pattern:
     """A `re:` alias over folded text, ignoring case and accents as names do: its accented letters are
     folded (its ASCII is left alone, so escapes like \\S keep their meaning) and case is ignored."""
     folded = "".join(char if char.isascii() else fold(char)[0] for char in pattern)
-    return re.compile(r"(?<!\w)(?:" + folded + r")(?!\w)", re.IGNORECASE)
+    return re.compile(_WORD_START + "(?:" + folded + ")" + _WORD_END, re.IGNORECASE)
 
 
 def pattern_problem(pattern: str) -> str | None:
@@ -112,7 +121,9 @@ class Matcher:
                 self._by_term.setdefault(term, rule.id)
         terms = sorted(self._by_term, key=len, reverse=True)
         self._literal = (
-            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + r")(?!\w)") if terms else None
+            re.compile(_WORD_START + "(?:" + "|".join(re.escape(t) for t in terms) + ")" + _WORD_END)
+            if terms
+            else None
         )
         self._patterns = []
         for rule in rules:

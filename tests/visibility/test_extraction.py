@@ -67,6 +67,16 @@ def test_the_longer_overlapping_name_wins():
     assert found == [("Apple Music", "Apple Music"), ("Apple", "Apple")]
 
 
+def test_in_languages_written_without_spaces_brands_are_found_beside_other_words():
+    matcher = Matcher([_rule(1, "トヨタ"), _rule(2, "Acme"), _rule(3, "华为"), _rule(4, "โตโยต้า")])
+
+    assert _names(matcher, "トヨタは良い車です。私はAcmeが好き。") == [("トヨタ", "トヨタ"), ("Acme", "Acme")]
+    assert _names(matcher, "华为手机很好") == [("华为", "华为")]
+    assert _names(matcher, "ฉันชอบโตโยต้ามาก") == [("โตโยต้า", "โตโยต้า")]
+    assert _names(Matcher([_rule(1, "삼성")]), "삼성은 좋아요") == [("삼성", "삼성")]
+    assert _names(matcher, "Acmes, AcmeCorp and 华为 Acme_x") == [("华为", "华为")]  # Latin words stay whole
+
+
 def test_markdown_link_text_counts_and_its_target_does_not():
     matcher = Matcher([_rule(1, "Acme"), _rule(2, "Globex")])
 
