@@ -2,16 +2,21 @@
 
 Matching is case-insensitive and accent-insensitive (both sides are case-folded and stripped of combining
 marks: "Citroën" matches "citroen"), on word boundaries ("Acme" is not found in "Acmes" nor "Pacme"). An
-alias starting with `re:` is a regular expression matched against that folded text. Where two names
+alias starting with `re:` is a regular expression matched against that folded text, with a time limit (the
+`regex` package's timeout): a pattern that backtracks without end on some answer is refused when saved if
+the probes find it, and is otherwise dropped at its first timeout, never holding up a page or the worker.
+Where two names
 overlap ("Apple" and "Apple Music"), the longer match at the same place wins and the shorter is not
 counted. Link targets and bare URLs are not read ("[Acme](https://globex.com)" mentions Acme only):
 cited domains are counted from the citations instead.
 """
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
 
+import regex
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -28,6 +33,13 @@ _NO_SPACES = (
 _WORD_START = rf"(?<![^\W{_NO_SPACES}])"
 _WORD_END = rf"(?![^\W{_NO_SPACES}])"
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+# Seconds a `re:` alias may take over one answer (they take microseconds; one that backtracks without end,
+# like `(a|aa)+b` on "aaaa…", would take years), and over each probe text when it is saved.
+PATTERN_TIMEOUT = 0.25
+PROBE_TIMEOUT = 0.05
+PROBE_LENGTH = 64
+
+logger = logging.getLogger(__name__)
 
 
 def fold(text: str) -> tuple[str, list[int] | None]:
@@ -85,21 +97,47 @@ def parse_domains(domains: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def compile_pattern(pattern: str) -> re.Pattern:
+def compile_pattern(pattern: str) -> regex.Pattern:
     """A `re:` alias over folded text, ignoring case and accents as names do: its accented letters are
     folded (its ASCII is left alone, so escapes like \\S keep their meaning) and case is ignored."""
     folded = "".join(char if char.isascii() else fold(char)[0] for char in pattern)
-    return re.compile(_WORD_START + "(?:" + folded + ")" + _WORD_END, re.IGNORECASE)
+    return regex.compile(_WORD_START + "(?:" + folded + ")" + _WORD_END, regex.IGNORECASE | regex.V0)
 
 
-def pattern_problem(pattern: str) -> str | None:
+def _syntax_problem(pattern: str) -> str | None:
     try:
-        compiled = re.compile(pattern)
+        compiled = regex.compile(pattern, regex.V0)
         compile_pattern(pattern)
-    except re.error as exc:
+    except regex.error as exc:
         return f"“{pattern}” is not a valid regular expression ({exc})."
     if compiled.match(""):
         return f"“{pattern}” matches empty text."
+    return None
+
+
+def _probes(pattern: str) -> list[str]:
+    """Texts on which a pattern that backtracks without end shows it: a run of one of its characters (or
+    of a word) followed by one it does not expect, e.g. "aaaa…a!" for `(a|aa)+b`."""
+    chars = dict.fromkeys(char for char in fold(pattern)[0] if char.isalnum())
+    runs = [char * PROBE_LENGTH for char in list(chars)[:20]]
+    runs += ["a" * PROBE_LENGTH, "ab " * (PROBE_LENGTH // 3)]
+    return [run + end for run in runs for end in ("!", "\n")]
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why a `re:` alias cannot be saved, or None: bad syntax, empty matches, or too slow on a probe."""
+    problem = _syntax_problem(pattern)
+    if problem:
+        return problem
+    compiled = compile_pattern(pattern)
+    try:
+        for probe in _probes(pattern):
+            compiled.search(probe, timeout=PROBE_TIMEOUT)
+    except TimeoutError:
+        return (
+            f"“{pattern}” can take far too long on some answers (a repetition inside a repetition, such as "
+            "(a|aa)+): write it so that each part of a text can be matched one way only."
+        )
     return None
 
 
@@ -128,8 +166,9 @@ class Matcher:
         self._patterns = []
         for rule in rules:
             for pattern in rule.patterns:
-                if pattern_problem(pattern) is None:
-                    self._patterns.append((compile_pattern(pattern), rule.id))
+                if _syntax_problem(pattern) is None:
+                    self._patterns.append((compile_pattern(pattern), rule.id, pattern))
+        self.timed_out: list[str] = []  # `re:` aliases dropped after running out of time on an answer
 
     def find(self, text: str) -> list[Match]:
         """Every counted mention, in order, without overlaps (the longest at a place wins)."""
@@ -140,8 +179,16 @@ class Matcher:
         spans = []
         if self._literal is not None:
             spans += [(m.start(), m.end(), self._by_term[m.group()]) for m in self._literal.finditer(folded)]
-        for pattern, brand_id in self._patterns:
-            spans += [(m.start(), m.end(), brand_id) for m in pattern.finditer(folded) if m.end() > m.start()]
+        for entry in list(self._patterns):
+            compiled, brand_id, pattern = entry
+            try:
+                found = compiled.finditer(folded, timeout=PATTERN_TIMEOUT)
+                spans += [(m.start(), m.end(), brand_id) for m in found if m.end() > m.start()]
+            except TimeoutError:
+                # Dropped for the rest of this matcher's work: one slow answer, not one per answer.
+                self._patterns.remove(entry)
+                self.timed_out.append(pattern)
+                logger.warning("Brand alias re:%s ran out of time on an answer and was dropped", pattern)
         spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
         matches, reached = [], 0
         for start, end, brand_id in spans:

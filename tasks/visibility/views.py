@@ -155,6 +155,7 @@ def set_test(request, set_id: int):
         ours = {rule.id for rule in rules if rule.is_ours}
         result = {
             "html": highlight(text, findings.matches, ours=ours),
+            "timed_out": matcher.timed_out,
             "brands": [
                 (rule, findings.brands.get(rule.id)) for rule in sorted(rules, key=lambda r: r.name.lower())
             ],

@@ -168,3 +168,26 @@ def test_a_url_urlsplit_cannot_read_is_no_domain_and_extraction_goes_on():
     acme = findings.brands[1]
     assert (acme.citation_count, acme.citation_rank) == (1, 3)
     assert findings.citation_count == 4
+
+
+def test_a_pattern_that_backtracks_without_end_is_refused_when_saved():
+    problem = pattern_problem("(a|aa)+b")
+
+    assert "can take far too long on some answers" in problem
+    assert pattern_problem(r"acme\s?(?:corp|inc)") is None
+    assert pattern_problem(r"(\w+\s?)+corp") is None  # nested, but the regex engine finishes it at once
+
+
+def test_a_stored_pattern_that_runs_out_of_time_is_dropped_and_the_other_brands_still_found(monkeypatch):
+    """A `re:` alias saved before the check (or that the probes missed) cannot hold up a page or the
+    worker: at its first timeout it is left out, named in `timed_out`, and matching goes on."""
+    monkeypatch.setattr("tasks.visibility.extraction.PATTERN_TIMEOUT", 0.001)
+    matcher = Matcher([_rule(1, "Acme", "re:(a|aa)+b"), _rule(2, "Globex")])
+    text = "a" * 36 + "! Globex"
+
+    first = _names(matcher, text)
+    second = _names(matcher, "aab and Globex")
+
+    assert first == [("Globex", "Globex")]
+    assert matcher.timed_out == ["(a|aa)+b"]
+    assert second == [("Globex", "Globex")]  # dropped for the rest of the matcher's work

@@ -274,6 +274,29 @@ def test_a_name_or_alias_another_brand_goes_by_is_refused_at_its_field(
     assert edited.status_code == 302
 
 
+def test_a_pattern_that_backtracks_without_end_is_refused_at_the_aliases_and_named_on_the_test_page(
+    client, member_user, brand_set, monkeypatch
+):
+    monkeypatch.setattr("tasks.visibility.extraction.PATTERN_TIMEOUT", 0.001)
+    client.force_login(member_user)
+    aliases = "Newco Parks\nre:(a|aa)+b"
+
+    response = client.post(
+        reverse("visibility:brand_create", args=[brand_set.pk]), {"name": "Newco", "aliases": aliases}
+    )
+
+    assert response.status_code == 200
+    assert "can take far too long on some answers" in " ".join(response.context["form"].errors["aliases"])
+    assert f">\n{aliases}</textarea>" in response.content.decode()
+    assert brand_set.brands.count() == 4
+    # One stored before the check: the test page names it and still finds the others.
+    brand_set.brands.filter(name="Initech").update(aliases="re:(a|aa)+b")
+    tested = client.post(reverse("visibility:set_test", args=[brand_set.pk]), {"text": "a" * 36 + "! Globex"})
+    html = tested.content.decode()
+    assert "The alias <code>re:(a|aa)+b</code> ran out of time on this text and was left out" in html
+    assert '<mark class="mention mention-other">Globex</mark>' in html
+
+
 @pytest.mark.parametrize("domains", ["[]", "http://[::1", "acme.com, []"])
 def test_a_domain_urlsplit_cannot_read_is_a_field_error_with_the_input_kept(
     client, member_user, brand_set, domains
