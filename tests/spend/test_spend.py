@@ -443,3 +443,15 @@ def test_the_whole_page_has_one_export_link(team_admin_client):
 
     assert html.count('id="spend-export"') == 1
     assert "hx-swap-oob" not in html
+
+
+def test_a_period_picked_in_place_moves_the_preset_highlight_along(team_admin_client):
+    """The preset tabs above the report say which period is shown, and keep the chosen "Over time by"."""
+    response = team_admin_client.get(
+        reverse("spend:page"), {"period": "last_month", "by": "week"}, headers={"HX-Request": "true"}
+    )
+
+    nav = re.search(r'<nav id="spend-presets".*?</nav>', response.content.decode(), re.S).group(0)
+    assert 'hx-swap-oob="true"' in nav
+    assert re.search(r'<a href="\?period=last_month&amp;by=week" class="active" aria-current="page">', nav)
+    assert nav.count("aria-current") == 1
