@@ -137,6 +137,23 @@ def test_the_audit_page_filters_by_action_person_object_and_date(team_admin_clie
     assert "person.role" in fragment
 
 
+def test_filtering_in_place_shows_a_bad_filters_message_and_the_active_count(team_admin_client, team_admin):
+    """The filters are swapped in place with the entries: a refused date says so there (the entries are then
+    unfiltered), and the panel's count of active filters follows."""
+    audit_record(actor=team_admin, action="budget.create", obj=team_admin)
+
+    refused = team_admin_client.get(
+        reverse("team:audit_log"), {"date_from": "1999-01-01"}, headers={"HX-Request": "true"}
+    ).content.decode()
+    filtered = team_admin_client.get(
+        reverse("team:audit_log"), {"action": "budget.create", "q": "x"}, headers={"HX-Request": "true"}
+    ).content.decode()
+
+    assert "Give a date between 2000 and 2999." in refused
+    assert '<details class="filters-panel" open>' in refused
+    assert "· 2 active" in filtered
+
+
 @pytest.mark.parametrize(
     "query",
     [
