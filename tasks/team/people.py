@@ -6,6 +6,7 @@ admin (what they may do there still follows their permissions).
 
 import secrets
 
+from axes.models import AccessAttempt
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -154,13 +155,16 @@ def person_change_own_password(*, person, password: str) -> None:
 
 def person_unlock(*, actor, person) -> int:
     """Lift a login lock-out on a person's username (failures from any address); returns how many
-    records of failed attempts were removed. Audited."""
+    failed logins were cleared (axes keeps one record per address, each with its count). Audited."""
+    username = person.get_username()
     with transaction.atomic():
-        removed = axes_reset(username=person.get_username())
+        attempts = AccessAttempt.objects.filter(username=username)
+        cleared = attempts.aggregate(total=Sum("failures_since_start"))["total"] or 0
+        axes_reset(username=username)
         audit_record(
-            actor=actor, action="person.unlock", obj=person, changes={"failed_attempts_cleared": removed}
+            actor=actor, action="person.unlock", obj=person, changes={"failed_attempts_cleared": cleared}
         )
-    return removed
+    return cleared
 
 
 def people_list() -> QuerySet:

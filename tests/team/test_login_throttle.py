@@ -109,6 +109,17 @@ def test_an_admin_unlocks_a_person_on_the_people_page(member_user, team_admin_cl
     assert AuditEntry.objects.filter(action="person.unlock", object_id=str(member_user.pk)).exists()
 
 
+def test_the_unlock_is_audited_with_the_number_of_failed_logins_it_cleared(member_user, team_admin_client):
+    """Not the number of axes' records (one per address): five failed logins read "5", not "1"."""
+    for _ in range(5):
+        _login("member", "wrong-password", ip="10.0.0.1")
+
+    team_admin_client.post(reverse("team:person_unlock", args=[member_user.pk]))
+
+    entry = AuditEntry.objects.get(action="person.unlock")
+    assert entry.changes == {"failed_attempts_cleared": 5}
+
+
 def test_a_member_cannot_unlock(member_user, member_client):
     assert member_client.post(reverse("team:person_unlock", args=[member_user.pk])).status_code == 403
 
