@@ -154,12 +154,10 @@ class BudgetAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
         after = budget_snapshot(obj)
-        audit_record(
-            actor=request.user,
-            action="budget.update" if change else "budget.create",
-            obj=obj,
-            changes=audit_changes(before, after) if change else after,
-        )
+        changes = audit_changes(before, after) if change else after
+        if changes:  # as on the budgets page: only a change that happened is recorded
+            action = "budget.update" if change else "budget.create"
+            audit_record(actor=request.user, action=action, obj=obj, changes=changes)
 
     def delete_model(self, request, obj):
         budget_delete(actor=request.user, budget=obj)

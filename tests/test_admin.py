@@ -101,6 +101,17 @@ def test_budget_changes_in_the_admin_are_audited(staff_admin_client):
     assert entry.changes == {"monthly_limit": {"from": "10", "to": "25"}}
 
 
+def test_saving_a_budget_unchanged_in_the_admin_adds_nothing_to_the_audit_log(staff_admin_client):
+    budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("10"))
+
+    staff_admin_client.post(
+        reverse("admin:tasks_budget_change", args=[budget.pk]),
+        {"scope": "team", "tag": "", "monthly_limit": "10", "warn_ratio": "0.8", "is_active": "on"},
+    )
+
+    assert not AuditEntry.objects.filter(action="budget.update").exists()
+
+
 def test_the_audit_log_is_read_only_in_the_admin(staff_admin_client):
     budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("10"))
     staff_admin_client.post(reverse("admin:tasks_budget_delete", args=[budget.pk]), {"post": "yes"})
