@@ -187,3 +187,10 @@ class AuditFilterForm(forms.Form):
         actions, types = audit_choices()
         self.fields["action"].choices = [("", "Any action"), *((a, a) for a in actions)]
         self.fields["object_type"].choices = [("", "Any object"), *((t, t) for t in types)]
+
+    def clean(self):
+        data = super().clean()
+        date_from, date_to = data.get("date_from"), data.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            self.add_error("date_to", "“To” is before “From”.")  # the task list's words
+        return data

@@ -154,6 +154,18 @@ def test_filtering_in_place_shows_a_bad_filters_message_and_the_active_count(tea
     assert "· 2 active" in filtered
 
 
+def test_reversed_audit_dates_say_so_instead_of_matching_nothing(team_admin_client, team_admin):
+    """As on the task list: "To" before "From" is a message at the field, not "No entries match"."""
+    audit_record(actor=team_admin, action="budget.create", obj=team_admin)
+
+    html = team_admin_client.get(
+        reverse("team:audit_log"), {"date_from": "2026-12-10", "date_to": "2026-12-01"}
+    ).content.decode()
+
+    assert "“To” is before “From”." in html
+    assert 'value="2026-12-10"' in html and 'value="2026-12-01"' in html
+
+
 @pytest.mark.parametrize(
     "query",
     [
