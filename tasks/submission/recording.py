@@ -87,8 +87,22 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> N
     """
     now = timezone.now()
     first_poll = now + timedelta(seconds=POLL_DELAYS[0])
+    # A task a callback has already given its upstream id (its postback may even have completed it) while
+    # this reply was on its way is left as the callback recorded it. The lock makes a callback arriving
+    # now wait for this transaction, then find the id recorded.
+    waiting = set(
+        Task.objects.select_for_update()
+        .filter(pk__in=[task.pk for task in tasks], upstream_task_id__isnull=True)
+        .values_list("pk", flat=True)
+    )
     groups: dict[tuple, list[tuple[uuid.UUID, str | None]]] = defaultdict(list)
     for task, outcome in zip(tasks, outcomes, strict=True):
+        if task.pk not in waiting:
+            if outcome.id:  # its charge at post is news, the rest the callback has recorded
+                found = Task.objects.filter(pk=task.pk, upstream_task_id=outcome.id)
+                found.filter(charged__isnull=True).update(charged=outcome.cost)
+                found.filter(spend_is_final=False).update(spend=outcome.cost)
+            continue
         created = outcome.status_class == StatusClass.CREATED and bool(outcome.id)
         groups[(created, outcome.status_code, outcome.status_message, outcome.cost)].append(
             (task.pk, outcome.id or None)

@@ -336,3 +336,29 @@ def test_a_postback_for_a_task_still_marked_sending_completes_it(client, aisa):
     assert response.status_code == 200
     assert_completed_as_upstream(task, row)
     assert task_posts() == 1
+
+
+def test_a_postback_that_comes_before_the_task_post_reply_is_recorded_is_not_undone_by_it(client, aisa):
+    from tasks.submission import chunks, sending
+    from tasks.upstream.clients import client_for
+
+    spec = sending.TaskSpec(
+        provider="chat_gpt", body={"user_prompt": "Quick one?", "model_name": "gpt-4.1-mini"}
+    )
+    (task,) = sending.submit_tasks(specs=[spec], credential=aisa, user=make_user())
+    claimed = chunks.chunk_claim(worker="test")
+    assert chunks.chunk_mark_post_started(claimed)
+    with client_for(aisa) as upstream:
+        reply = chunks.chunk_post(upstream, claimed)  # accepted; the worker has not recorded it yet
+    row = upstream_row(task)
+    wait_until_ready(row)
+    assert (
+        client.post(postback_path(task), postback_body(row), content_type="application/json").status_code
+        == 200
+    )
+
+    chunks.chunk_record_outcome(claimed, reply)
+
+    assert_completed_as_upstream(task, row)
+    assert task.charged == QUEUED_CHARGE  # the charge at post, from the reply
+    assert task_posts() == 1
