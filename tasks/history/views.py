@@ -127,14 +127,16 @@ def task_detail(request, task_id):
 def task_status(request, task_id):
     """What polls fetch: a list row (?part=row) or the task page's live part. A final task's fragment
     carries no polling trigger, so polling stops by itself. The page of a task whose reply was lost polls
-    too (`?while=unknown`), and reloads once it is no longer unknown.
+    too (`?while=unknown`); the page reloads when a task becomes unknown and when it stops being so.
     """
     if request.GET.get("part") == "row":
         task = _task_or_404(selectors.task_get_for_row, task_id)
         return render(request, f"{LIST_TEMPLATE}#row", {"task": task})
     task = _task_or_404(selectors.task_get, task_id)
-    if request.GET.get("while") == "unknown" and task.status != Task.Status.UNKNOWN and request.htmx:
-        # A callback, tasks_ready or an admin found out what became of it: the Resolve panel goes too.
+    polled_while_unknown = request.GET.get("while") == "unknown"
+    if request.htmx and polled_while_unknown != (task.status == Task.Status.UNKNOWN):
+        # Its reply was just lost (the Resolve panel comes), or a callback, tasks_ready or an admin found
+        # out what became of it (the panel goes): the whole page changes.
         return HttpResponseClientRefresh()
     return _live_fragment(request, task)
 

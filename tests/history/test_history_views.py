@@ -485,6 +485,17 @@ def test_task_page_of_a_task_whose_reply_was_lost_reloads_once_a_callback_has_fo
     assert found.headers["HX-Refresh"] == "true"  # the whole page, without the Resolve panel
 
 
+def test_task_page_of_a_task_being_sent_reloads_once_its_reply_is_lost(member_client):
+    task = make_task(status="queued")
+    status_url = reverse("history:task_status", args=[task.pk])
+    assert "HX-Refresh" not in member_client.get(status_url, headers={"HX-Request": "true"}).headers
+
+    Task.objects.filter(pk=task.pk).update(status="unknown")
+    lost = member_client.get(status_url, headers={"HX-Request": "true"})
+
+    assert lost.headers["HX-Refresh"] == "true"  # the whole page: its explanation and Resolve panel
+
+
 def test_task_page_shows_citations_reasoning_and_fan_out(member_client):
     answer = "Parks matter ([site.example](https://site.example/a))."
     start = answer.index("(")
