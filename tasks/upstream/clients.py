@@ -180,9 +180,9 @@ class LLMResponsesClient(ReplyErrors):
         return [
             ModelInfo(
                 model_name=item["model_name"],
-                reasoning=bool(item.get("reasoning", False)),
-                web_search_supported=bool(item.get("web_search_supported", False)),
-                task_post_supported=bool(item.get("task_post_supported", True)),
+                reasoning=_flag(item.get("reasoning"), default=False),
+                web_search_supported=_flag(item.get("web_search_supported"), default=False),
+                task_post_supported=_flag(item.get("task_post_supported"), default=True),
             )
             for item in result
             if isinstance(item, dict) and isinstance(item.get("model_name"), str)
@@ -407,6 +407,18 @@ class LLMResponsesClient(ReplyErrors):
         if outcome.status_code >= 40000:
             raise self._envelope_error(call, outcome.raw, outcome.status_code)
         return outcome.result or []
+
+
+def _flag(value: Any, *, default: bool) -> bool:
+    """A catalog flag: true/false, also written as text ("false" is not true) or 0/1; the documented
+    default when it is missing or unreadable."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return default
 
 
 def client_for(credential: Any, **kwargs: Any) -> LLMResponsesClient:

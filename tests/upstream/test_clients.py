@@ -707,6 +707,35 @@ def test_models_are_parsed(client, upstream):
     ]
 
 
+def test_model_flags_written_as_text_are_read_as_what_they_say(client, upstream):
+    result = [
+        {
+            "model_name": "o1-pro",
+            "reasoning": "true",
+            "web_search_supported": "false",
+            "task_post_supported": "false",
+        },
+        {
+            "model_name": "gpt-4.1",
+            "reasoning": "False",
+            "web_search_supported": "True",
+            "task_post_supported": 1,
+        },
+        {"model_name": "odd", "reasoning": "maybe", "web_search_supported": {}, "task_post_supported": None},
+    ]
+    upstream.get(
+        f"{AISA}/ai_optimization/chat_gpt/llm_responses/models",
+        json=envelope([upstream_task("m", 20000, "Ok.", cost=0, result=result)]),
+    )
+
+    assert client.models("chat_gpt") == [
+        ModelInfo("o1-pro", reasoning=True, web_search_supported=False, task_post_supported=False),
+        ModelInfo("gpt-4.1", reasoning=False, web_search_supported=True, task_post_supported=True),
+        # unreadable: the documented defaults
+        ModelInfo("odd", reasoning=False, web_search_supported=False, task_post_supported=True),
+    ]
+
+
 def test_tasks_ready_lists_result_entries(client, upstream):
     ready = [{"id": TASK_ID, "se": "chat_gpt", "tag": "a", "endpoint": "/v3/..."}]
     upstream.get(
