@@ -10,10 +10,11 @@ from tasks.upstream.outcomes import UpstreamMalformed
 def catalog_refresh(*, credential: Credential, provider: str) -> list[ProviderModel]:
     """Fetch the free `models` list and store it; models no longer listed are kept but marked.
 
-    A reply that lists no model at all is not believed (UpstreamMalformed): marking the whole catalog
-    unlisted would leave nothing to choose until the next fetch."""
+    A name the catalog cannot hold (over 100 characters, blank, with spaces) is left out. A reply that
+    lists no model at all is not believed (UpstreamMalformed): marking the whole catalog unlisted would
+    leave nothing to choose until the next fetch."""
     with client_for(credential) as client:
-        models = client.models(provider)
+        models = [info for info in client.models(provider) if _is_usable_name(info.model_name)]
     if not models:
         raise UpstreamMalformed(
             f"{client.service_name} listed no {provider} models; the models fetched before are kept."
@@ -35,3 +36,11 @@ def catalog_refresh(*, credential: Credential, provider: str) -> list[ProviderMo
         seen.append(info.model_name)
     ProviderModel.objects.filter(provider=provider).exclude(model_name__in=seen).update(is_listed=False)
     return list(ProviderModel.objects.filter(provider=provider, is_listed=True))
+
+
+MODEL_NAME_MAX = ProviderModel._meta.get_field("model_name").max_length
+
+
+def _is_usable_name(name: str) -> bool:
+    """A name the catalog can hold and a task can send as it is: 1–100 printable characters, no spaces."""
+    return 0 < len(name) <= MODEL_NAME_MAX and all(char.isprintable() and not char.isspace() for char in name)

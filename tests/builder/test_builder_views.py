@@ -523,6 +523,22 @@ def test_a_models_reply_that_lists_no_model_keeps_the_catalog_and_says_so(member
     assert ProviderModel.objects.filter(provider="chat_gpt", is_listed=True).count() == 6
 
 
+def test_model_names_the_catalog_cannot_hold_are_left_out_of_it(member_client, credential):
+    from tasks.upstream.outcomes import ModelInfo
+
+    listed = [ModelInfo(name, False, True, True) for name in ("x" * 101, " ", "gpt-4.1 ", "gpt-5-mini")]
+    with mock.patch("tasks.upstream.clients.LLMResponsesClient.models", return_value=listed):
+        html = member_client.post(
+            reverse("builder:models_refresh"), form_data("chat_gpt", credential), **HTMX
+        ).content.decode()
+
+    assert '<option value="gpt-5-mini"' in html
+    names = ProviderModel.objects.filter(provider="chat_gpt", is_listed=True).values_list(
+        "model_name", flat=True
+    )
+    assert list(names) == ["gpt-5-mini"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_refresh_models_without_htmx_renders_the_page_with_a_message(live_member_client, live_credential):
     data = form_data("chat_gpt", live_credential, user_prompt="kept")
