@@ -8,7 +8,9 @@ upstream call (api-reference §1). Each task is an ordinary task that also recor
 """
 
 import csv
+import hashlib
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -43,6 +45,7 @@ class BatchPlan:
     errors: list[str] = field(default_factory=list)
     charge_per_task: Decimal = Decimal("0")  # a queued task's
     price_multiplier: Decimal = Decimal("1")
+    credential_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,6 +60,14 @@ class BatchPlan:
         if not self.bodies:
             return self.charge_per_task * self.task_count
         return sum((charge for _tag, charge in self.charges()), Decimal("0"))
+
+    @property
+    def fingerprint(self) -> str:
+        """What the person confirms by pressing Submit under a checked plan: every task (body, provider,
+        mode) and whose credential pays. The page carries it from the check to the confirmation, so a
+        form edited in between (rows, models, credential) is shown again instead of sent."""
+        planned = [self.credential_id, str(self.price_multiplier), self.tasks(), self.body_modes]
+        return hashlib.sha256(json.dumps(planned, sort_keys=True, default=str).encode()).hexdigest()
 
     def mode_of(self, i: int) -> str:
         return self.body_modes[i] if i < len(self.body_modes) else TASK_POST
@@ -164,6 +175,7 @@ def batch_plan(
     if credential is not None:
         plan.charge_per_task = queued_charge_per_task(price_multiplier=credential.price_multiplier)
         plan.price_multiplier = credential.price_multiplier
+        plan.credential_id = credential.pk
     variables = template_variables(version.fields)
     plan.rows, plan.errors = parse_rows(rows_text, variables, max_rows=MAX_BATCH_TASKS // max(len(models), 1))
     if not models:

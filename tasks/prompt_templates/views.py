@@ -196,7 +196,20 @@ def batch_new(request: HttpRequest, template_id: int) -> HttpResponse:
             models=form.cleaned_data["models"],
             credential=form.cleaned_data["credential"],
         )
-        if request.POST.get("confirm") == "1" and plan.ok:
+        planned = request.POST.get("planned")
+        if (
+            request.POST.get("confirm") == "1"
+            and plan.ok
+            and planned is not None
+            and planned != plan.fingerprint
+        ):
+            # "Submit N tasks" was pressed under a check of other rows, models or credential.
+            form.add_error(
+                None,
+                "The rows, models or credential changed after they were checked, so nothing was sent. "
+                "Here are the tasks and the charge as they are now: submit again to send them.",
+            )
+        elif request.POST.get("confirm") == "1" and plan.ok:
             if not request.user.has_perm("tasks.add_task"):
                 raise Http404
             try:

@@ -246,6 +246,57 @@ def test_the_batch_page_checks_then_shows_count_and_charge(member_client, templa
     assert Task.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"rows_text": csv_rows(5)},  # rows added after the check
+        {"models": ["gpt-4.1", "gpt-4.1-mini"]},  # a model ticked after the check
+    ],
+)
+def test_submit_sends_only_what_was_checked(member_client, template, credential, change):
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    data = {
+        "credential": credential.pk,
+        "models": ["gpt-4.1"],
+        "rows_text": csv_rows(2),
+        "idempotency_key": "k",
+    }
+    checked = member_client.post(url, {**data, "confirm": "0"}).content.decode()
+    assert "Submit 2 tasks" in checked and "$0.0204" in checked
+    planned = re.search(r'name="planned" value="([^"]*)"', checked).group(1)
+
+    # The person edits the form, then presses "Submit 2 tasks" without checking again.
+    response = member_client.post(url, {**data, **change, "planned": planned, "confirm": "1"})
+
+    html = response.content.decode()
+    assert response.status_code == 200 and Task.objects.count() == 0 and not Batch.objects.exists()
+    assert "changed after they were checked, so nothing was sent" in html
+    count = re.search(r"Submit (\d+) tasks", html).group(1)
+    assert count in ("5", "4")  # the new plan, to confirm
+    new_planned = re.search(r'name="planned" value="([^"]*)"', html).group(1)
+    assert new_planned != planned
+
+    # Confirming the new plan sends it.
+    sent = member_client.post(url, {**data, **change, "planned": new_planned, "confirm": "1"})
+    assert sent.status_code == 302 and Task.objects.count() == int(count)
+
+
+def test_a_checked_batch_submitted_unchanged_is_sent(member_client, template, credential):
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    data = {
+        "credential": credential.pk,
+        "models": ["gpt-4.1"],
+        "rows_text": csv_rows(2),
+        "idempotency_key": "k",
+    }
+    checked = member_client.post(url, {**data, "confirm": "0"}).content.decode()
+    planned = re.search(r'name="planned" value="([^"]*)"', checked).group(1)
+
+    response = member_client.post(url, {**data, "planned": planned, "confirm": "1"})
+
+    assert response.status_code == 302 and Task.objects.count() == 2
+
+
 def test_the_batch_page_reports_bad_rows_before_sending(member_client, template, credential):
     url = reverse("prompt_templates:batch_new", args=[template.pk])
     data = {

@@ -1,0 +1,74 @@
+"""The web process killed (SIGKILL, a real process) at each step of a batch's confirmation, then the person
+presses “Submit” again on the same page (the same idempotency key, the same checked plan). Every POST is
+counted at the stand-in (over real HTTP, live_server): the batch reaches it once, whatever the step.
+
+Steps: before anything is written (the budgets' reservation); after the batch's commit, as the worker is
+woken; after the commit, as the view answers with the redirect the person never sees.
+"""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from sandbox.models import SandboxRequest
+from tasks.models import Batch, Task
+from tasks.prompt_templates.services import template_create
+from tests.factories import make_catalog
+from tests.submission.killing import run_killed_at
+from tests.submission.test_kills import LEASE, finish, stand_in, worker  # noqa: F401 - stand_in is a fixture
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def task_posts() -> int:
+    return SandboxRequest.objects.filter(method="POST", function="task_post").count()
+
+
+@pytest.mark.parametrize(
+    ("at", "written"),
+    [
+        ("tasks.prompt_templates.batches:budgets_reserve", False),  # nothing written
+        ("tasks.submission.sending:send_chunks_soon", True),  # the batch committed, no worker woken
+        ("tasks.prompt_templates.views:redirect", True),  # committed, the answer never sent
+    ],
+)
+def test_a_batch_confirmation_killed_at_each_step_then_pressed_again_reaches_the_upstream_once(
+    stand_in,  # noqa: F811
+    member_user,
+    client,
+    at,
+    written,
+):
+    make_catalog()
+    template = template_create(
+        name="Food", provider="chat_gpt", fields={"user_prompt": "Best {{dish}}?"}, user=member_user
+    )
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    data = {
+        "credential": str(stand_in.pk),
+        "models": "gpt-4.1",
+        "rows_text": "dish\npho\nramen\nsoup\n",
+        "idempotency_key": "the-page",
+    }
+    client.force_login(member_user)
+    checked = client.post(url, {**data, "confirm": "0"}).content.decode()
+    assert "Submit 3 tasks" in checked
+    data |= {"planned": re.search(r'name="planned" value="([^"]*)"', checked).group(1), "confirm": "1"}
+    code = (
+        "from django.test import Client; from django.contrib.auth import get_user_model; "
+        "client = Client(); "
+        f"client.force_login(get_user_model().objects.get(pk={member_user.pk})); "
+        f"client.post({url!r}, {data!r})"
+    )
+    run_killed_at(at, code)
+    assert Task.objects.count() == (3 if written else 0) and task_posts() == 0
+
+    again = client.post(url, data)  # the same page's Submit, pressed again
+
+    assert again.status_code == 302
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+    assert Batch.objects.count() == 1 and Task.objects.count() == 3
+    assert task_posts() == 1  # 3 tasks, one upstream call
+    assert set(Task.objects.values_list("status", flat=True)) == {Task.Status.SUBMITTED}
