@@ -213,7 +213,8 @@ def _template_for(form: TaskRequestForm) -> PromptTemplateVersion | None:
 
 
 def _render_builder(request, form, *, shown, status=200, submit_error="", **extra) -> HttpResponse:
-    template = f"{PAGE}#builder" if wants_fragment(request) else PAGE
+    # The fragment brings its <title> along: htmx retitles the page (a provider tab changes it).
+    template = f"{PAGE}#builder_response" if wants_fragment(request) else PAGE
     # This month's spend does not depend on the form, so live validation does not recompute it.
     context = _context(
         form, shown=shown, submit_error=submit_error, user=request.user, month_spend=_month_spend(), **extra

@@ -74,6 +74,15 @@ def test_the_provider_switch_answers_htmx_with_the_builder_fragment_and_keeps_va
     assert 'value="gpt-4.1" selected' not in html  # not a Claude model
 
 
+def test_the_provider_switch_retitles_the_page_for_the_new_provider(member_client, credential):
+    response = member_client.get(reverse("builder:new") + "?switch=claude", **HTMX)
+
+    # htmx takes the document's title from a <title> in the response: the tab and the history entry of
+    # ?provider=claude say Claude, not the provider the page was opened on.
+    titles = re.findall(r"<title>(.*?)</title>", response.content.decode())
+    assert titles == ["New Claude task · LLM Responses"]
+
+
 def test_models_that_cannot_be_queued_are_listed_as_live_only(member_client, credential):
     html = member_client.get(reverse("builder:new")).content.decode()
 
