@@ -29,7 +29,7 @@ def answer_runs(runs) -> SafeString:
             state = '<span class="changed">changed</span>'
             body = (
                 "\n      <details open><summary>What changed since the previous run "
-                f"({round(float(run.similarity) * 100)}% similar)</summary>"
+                f"({escape(run.similarity_label)})</summary>"
                 f'<div class="diff">{conditional_escape(run.diff_html)}</div></details>\n'
                 f'      <details><summary>Full answer</summary><div class="markdown">{_answer(task)}</div>'
                 "</details>\n      "

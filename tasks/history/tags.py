@@ -88,6 +88,14 @@ class AnswerRun:
     similarity: float = 1.0
     first_of_model: bool = False  # not the timeline's first run, but the first shown of its model
 
+    @property
+    def similarity_label(self) -> str:
+        """How alike a changed run is to the one before: a whole percent that never reads 100 (something
+        changed), or, when the rendered text is the same, that only the Markdown's formatting changed."""
+        if self.similarity >= 1:
+            return "same words, only the formatting changed"
+        return f"{min(round(float(self.similarity) * 100), 99)}% similar"
+
 
 @dataclass
 class TagAnswers:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.template import engines
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
@@ -53,7 +54,7 @@ def test_the_timeline_of_a_tag_is_the_html_its_template_wrote():
 
 
 @pytest.mark.parametrize("similarity", [0.0, 0.004, 0.005, 0.125, 0.5, 0.995, 1.0])
-def test_a_changed_run_shows_its_similarity_as_the_template_rounded_it(similarity):
+def test_a_changed_run_shows_its_similarity_as_the_template_did(similarity):
     first, second = make_task(answer_text="a"), make_task(answer_text="b", spend_is_final=False)
     runs = [
         AnswerRun(task=first),
@@ -107,3 +108,22 @@ def test_each_run_is_compared_with_the_previous_run_of_its_own_model():
     assert html.count("same answer as before") == 1
     assert html.count("What changed since the previous run") == 1
     assert html == _expected(runs)
+
+
+def test_a_changed_answer_never_reads_100_percent_similar(member_client):
+    """One word changed in a 300-word answer is 99.7% similar: it read “changed … (100% similar)”. And an
+    answer whose Markdown changed but whose text did not (bold taken off) read “100% similar” over a diff
+    with nothing marked."""
+    now = timezone.now()
+    words = " ".join(f"word{i}" for i in range(300))
+    for n, text in enumerate([words, words.replace("word150", "other"), "Acme **leads**.", "Acme leads."]):
+        make_task(
+            tag=f"t{n // 2}", user_prompt="p", answer_text=text, created_at=now - timedelta(minutes=9 - n)
+        )
+
+    one_word = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t0"})).content.decode()
+    formatting = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t1"})).content.decode()
+
+    assert "(99% similar)" in one_word and "100% similar" not in one_word
+    assert "100% similar" not in formatting
+    assert "(same words, only the formatting changed)" in formatting
