@@ -127,6 +127,9 @@ def parse_rows(
         header = [name.strip() for name in next(reader)]
     except (StopIteration, csv.Error) as exc:
         return [], [f"Line 1: cannot read the header ({exc})."]
+    twice = [name for name in variables if header.count(name) > 1]
+    if twice:  # which of its columns fills the variable would be a guess
+        return [], [f"Line 1: the header names {name} twice; keep one column for it." for name in twice]
     errors = []
     missing = [name for name in variables if name not in header]
     if missing:

@@ -60,6 +60,14 @@ def test_a_header_without_a_variable_is_reported():
     assert errors[0].startswith("Line 1: the header lacks city")
 
 
+def test_a_header_naming_a_variable_twice_is_reported_not_read_from_its_last_column():
+    # An export with two "city" columns: which one fills {{city}} was a silent guess (the last).
+    rows, errors = batches.parse_rows("dish,city,notes,city\npho,Hanoi,x,Saigon\n", ["dish", "city"])
+
+    assert errors == ["Line 1: the header names city twice; keep one column for it."]
+    assert rows == []
+
+
 def test_the_plan_checks_every_task_with_the_builder_form(template, credential):
     version = template.versions.get()
     text = "dish,city\npho,Hanoi\n" + "x" * 490 + ",Paris\n"
