@@ -678,6 +678,19 @@ def test_tag_page_counts_cited_domains(member_client):
     assert summary.domains == [("a.example", 2), ("b.example", 1)]
 
 
+def test_tag_pages_domain_sample_of_one_answer_is_grammatical(member_client):
+    cite = {"title": "x", "url": "https://a.example/", "domain": "a.example"}
+    make_task(tag="one", citations=[cite])
+    make_task(tag="two", citations=[cite])
+    make_task(tag="two", citations=[cite])
+
+    one = member_client.get(reverse("history:tag_detail", kwargs={"tag": "one"})).content.decode()
+    two = member_client.get(reverse("history:tag_detail", kwargs={"tag": "two"})).content.decode()
+
+    assert "over its one completed answer." in one and "1 newest completed answers" not in one
+    assert "over the 2 newest completed answers." in two
+
+
 def test_tag_page_domains_skip_what_is_not_a_cited_domain_and_keep_one_order(member_client):
     def cite(domain):
         return {"title": "x", "url": "https://x.example/", "domain": domain}
