@@ -382,8 +382,9 @@ class BatchProgress:
 
     @property
     def settled(self) -> int:
-        """Tasks nothing more happens to by itself: answered, failed, or their reply lost (never resent;
-        the worker's reconciliation finds out what became of it, as on its task page, which stops polling)."""
+        """Tasks the batch no longer waits for: answered, failed, or their reply lost (never resent; a
+        callback or the worker's reconciliation may still find out what became of it, which its own task
+        page, polling slowly, shows)."""
         return self.completed + self.failed + self.unknown
 
     @property
