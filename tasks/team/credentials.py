@@ -7,7 +7,7 @@ characters, never the secret itself (tasks.crypto.fingerprint, tasks.crypto.hint
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tasks.models import Credential
@@ -104,7 +104,7 @@ def credential_create(
             Credential.objects.filter(is_default=True).update(is_default=False)
         credential.is_default = is_default
         _record_check(credential, check)
-        credential.save()
+        _save_named(credential)
         audit_record(
             actor=actor,
             action="credential.create",
@@ -117,6 +117,23 @@ def credential_create(
             },
         )
     return credential
+
+
+class CredentialNameTaken(Exception):
+    """Another credential took this name since the form checked it (two saves at once)."""
+
+
+def _save_named(credential: Credential) -> None:
+    try:
+        with transaction.atomic():  # a savepoint, so the transaction survives a refused name
+            credential.save()
+    except IntegrityError:
+        others = Credential.objects.filter(name__iexact=credential.name)
+        if credential.pk is not None:
+            others = others.exclude(pk=credential.pk)
+        if others.exists():
+            raise CredentialNameTaken(credential.name) from None
+        raise
 
 
 def credential_update(
@@ -137,7 +154,7 @@ def credential_update(
         credential.login = login if credential.kind == Credential.Kind.DATAFORSEO else ""
         credential.price_multiplier = price_multiplier
         credential.calls_per_minute = calls_per_minute
-        credential.save()
+        _save_named(credential)
         changes = audit_changes(before, _snapshot(credential))
         if changes:
             audit_record(actor=actor, action="credential.update", obj=credential, changes=changes)

@@ -35,6 +35,9 @@ def login_problem(login: str) -> str:
     return "A DataForSEO login cannot contain “:”." if ":" in login else ""
 
 
+NAME_TAKEN = "A credential with this name exists."
+
+
 class CredentialForm(forms.Form):
     name = forms.CharField(max_length=100)
     kind = forms.ChoiceField(choices=Credential.Kind.choices, widget=forms.RadioSelect, initial="aisa")
@@ -80,7 +83,7 @@ class CredentialForm(forms.Form):
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
         if Credential.objects.filter(name__iexact=name).exists():
-            raise forms.ValidationError("A credential with this name exists.")
+            raise forms.ValidationError(NAME_TAKEN)
         return name
 
     def clean(self):
@@ -118,7 +121,7 @@ class CredentialSettingsForm(forms.Form):
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
         if Credential.objects.filter(name__iexact=name).exclude(pk=self.credential.pk).exists():
-            raise forms.ValidationError("A credential with this name exists.")
+            raise forms.ValidationError(NAME_TAKEN)
         return name
 
 

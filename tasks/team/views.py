@@ -17,6 +17,7 @@ from tasks.team import people
 from tasks.team.accounts import locked_out_usernames
 from tasks.team.audit import audit_change_lines, audit_entries
 from tasks.team.credentials import (
+    CredentialNameTaken,
     credential_create,
     credential_disable,
     credential_enable,
@@ -27,6 +28,7 @@ from tasks.team.credentials import (
     credential_verify_audited,
 )
 from tasks.team.forms import (
+    NAME_TAKEN,
     AuditFilterForm,
     CredentialForm,
     CredentialSecretForm,
@@ -67,26 +69,30 @@ def credential_add(request):
                 )
                 offer_unverified = _refuse_unless_accepted(form, check)
             if not form.errors:
-                credential = credential_create(
-                    actor=request.user,
-                    name=data["name"],
-                    kind=data["kind"],
-                    secret=data["secret"],
-                    base_url=data["base_url"],
-                    login=data["login"].strip(),
-                    price_multiplier=data["price_multiplier"],
-                    calls_per_minute=data["calls_per_minute"],
-                    is_default=data["is_default"],
-                    check=check,
-                )
-                messages.success(
-                    request,
-                    f"Credential “{credential.name}” saved{_ends_in(credential, 'its secret ends in')}. "
-                    + _check_outcome(check),
-                )
-                if request.htmx:
-                    return HttpResponseClientRedirect(reverse("team:credential_list"))
-                return redirect("team:credential_list")
+                try:
+                    credential = credential_create(
+                        actor=request.user,
+                        name=data["name"],
+                        kind=data["kind"],
+                        secret=data["secret"],
+                        base_url=data["base_url"],
+                        login=data["login"].strip(),
+                        price_multiplier=data["price_multiplier"],
+                        calls_per_minute=data["calls_per_minute"],
+                        is_default=data["is_default"],
+                        check=check,
+                    )
+                except CredentialNameTaken:  # taken since the form checked it (two saves at once)
+                    form.add_error("name", NAME_TAKEN)
+                else:
+                    messages.success(
+                        request,
+                        f"Credential “{credential.name}” saved{_ends_in(credential, 'its secret ends in')}. "
+                        + _check_outcome(check),
+                    )
+                    if request.htmx:
+                        return HttpResponseClientRedirect(reverse("team:credential_list"))
+                    return redirect("team:credential_list")
     else:
         form = CredentialForm()
     template = "tasks/team/credential_form.html"
@@ -158,17 +164,22 @@ def credential_edit(request, pk: int):
             settings_form = CredentialSettingsForm(request.POST, credential=credential)
             if settings_form.is_valid():
                 data = settings_form.cleaned_data
-                credential_update(
-                    actor=request.user,
-                    credential=credential,
-                    name=data["name"],
-                    base_url=data["base_url"],
-                    login=credential.login,
-                    price_multiplier=data["price_multiplier"],
-                    calls_per_minute=data["calls_per_minute"],
-                )
-                messages.success(request, f"“{credential.name}” saved.")
-                return _back_to_credentials(request)
+                try:
+                    credential_update(
+                        actor=request.user,
+                        credential=credential,
+                        name=data["name"],
+                        base_url=data["base_url"],
+                        login=credential.login,
+                        price_multiplier=data["price_multiplier"],
+                        calls_per_minute=data["calls_per_minute"],
+                    )
+                except CredentialNameTaken:
+                    credential.refresh_from_db()
+                    settings_form.add_error("name", NAME_TAKEN)
+                else:
+                    messages.success(request, f"“{credential.name}” saved.")
+                    return _back_to_credentials(request)
     context = {
         "credential": credential,
         "settings_form": settings_form,

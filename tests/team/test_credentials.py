@@ -1,8 +1,11 @@
 """The Credentials page: add, verify, set default, replace the secret, disable; secrets never shown again."""
 
 import re
+import threading
 
 import pytest
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
 from tasks.models import AuditEntry, Credential
@@ -434,3 +437,40 @@ def test_the_balance_of_a_stored_credential_the_client_cannot_use_says_why(team_
 
     assert "cannot contain" in html
     assert "holds no balance" not in html
+
+
+def test_two_presses_of_save_add_one_credential_and_no_server_error(
+    transactional_db, team_admin, accepting, monkeypatch
+):
+    """Save pressed twice (no script to stop the second press, or two Admins): both requests pass the name
+    check while the upstream looks at the secret; the second is told the name is taken."""
+    both_checking = threading.Barrier(2)
+    listed = accepting.models
+
+    def models(self, provider):
+        both_checking.wait(timeout=10)
+        return listed(self, provider)
+
+    monkeypatch.setattr(accepting, "models", models)
+    responses: list = [None, None]
+
+    def press(i):
+        client = Client()
+        client.force_login(team_admin)
+        try:
+            responses[i] = _add(client)
+        except Exception as exc:  # a server error, asserted on below
+            responses[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=press, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted((getattr(r, "status_code", r) for r in responses), key=str) == [200, 302]
+    refused = next(r for r in responses if r.status_code == 200)
+    assert "A credential with this name exists." in refused.content.decode()
+    assert Credential.objects.count() == 1
