@@ -455,3 +455,11 @@ def test_a_period_picked_in_place_moves_the_preset_highlight_along(team_admin_cl
     assert 'hx-swap-oob="true"' in nav
     assert re.search(r'<a href="\?period=last_month&amp;by=week" class="active" aria-current="page">', nav)
     assert nav.count("aria-current") == 1
+
+
+def test_the_three_year_note_is_not_shown_when_the_input_falls_back_to_this_month(team_admin_client):
+    query = {"period": "custom", "date_from": "2020-01-01", "date_to": "2026-12-07", "by": "year"}
+
+    html = team_admin_client.get(reverse("spend:page"), query).content.decode()
+
+    assert "A period is at most three years" not in html
