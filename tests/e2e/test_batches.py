@@ -97,3 +97,28 @@ def test_the_batch_list_is_in_the_navigation(logged_in_page, user):
     expect(page.get_by_role("link", name="Export CSV")).to_have_attribute(
         "href", f"/tasks/export.csv?batch={batch.pk}"
     )
+
+
+def test_enter_in_the_name_after_a_check_checks_again_and_sends_nothing(logged_in_page, user, credential):
+    """Checked, then the batch named, then Enter: the form's first submit button was “Submit 1 task”, so
+    Enter sent the paid batch. Enter checks the rows again; only the Submit button sends."""
+    user.groups.add(member_group())
+    make_catalog()
+    template = template_create(
+        name="Food",
+        provider="chat_gpt",
+        fields={"user_prompt": "Best {{dish}}?", "model_name": "gpt-4.1"},
+        user=user,
+    )
+    page = logged_in_page
+    page.goto(f"/templates/{template.pk}/batch/")
+    page.get_by_label("Rows (CSV)").fill("dish\npho\n")
+    page.get_by_role("button", name="Check rows and cost").click()
+    expect(page.get_by_role("button", name="Submit 1 task")).to_be_visible()
+
+    page.get_by_label("Name").fill("Noodles")
+    page.get_by_label("Name").press("Enter")
+
+    expect(page.get_by_role("button", name="Submit 1 task")).to_be_visible()
+    expect(page.get_by_label("Name")).to_have_value("Noodles")
+    assert not Batch.objects.exists() and not Task.objects.exists()
