@@ -48,6 +48,7 @@ class Attention:
 @dataclass
 class HomeSummary:
     pending: list[TaskRow]
+    more_pending: bool  # more tasks in progress than `pending` lists
     recent: list[TaskRow]
     month_spend: Decimal
     month_final: Decimal
@@ -88,12 +89,14 @@ def home_summary(*, user, limit: int = 10) -> HomeSummary:
     The month's figures come from the spend page's selectors, which read the daily rollup for settled
     days and only the newest tasks themselves, so home stays fast at a million tasks.
     """
-    pending = newest_rows(Task.objects.filter(status__in=Task.ACTIVE_STATUSES), limit=limit)
+    # One row more than shown: whether the count is "10" or "10+".
+    pending = newest_rows(Task.objects.filter(status__in=Task.ACTIVE_STATUSES), limit=limit + 1)
     recent = newest_rows(Task.objects.all(), limit=limit)
     period = periods.period_preset("this_month")
     month, mine = reports.spend_total_and_person(period=period, person_id=user.pk)
     return HomeSummary(
-        pending=pending,
+        pending=pending[:limit],
+        more_pending=len(pending) > limit,
         recent=recent,
         month_spend=month.spend,
         month_final=month.spend - month.provisional,

@@ -774,6 +774,19 @@ def test_homes_waiting_count_leads_to_the_tasks_it_counts(member_client):
     assert "Sent, no answer yet" in section and "Not sent yet" in section
 
 
+@pytest.mark.parametrize(("active", "shown"), [(10, "10"), (11, "10+")])
+def test_homes_in_progress_count_says_plus_only_when_there_are_more(member_client, active, shown):
+    credential = make_credential()
+    for _ in range(active):
+        make_task(status="submitted", credential=credential)
+
+    page = member_client.get(reverse("history:home")).content.decode()
+
+    assert f'<span class="stat-value">{shown}</span><span class="stat-label"><a href="#pending-h">' in page
+    section = page.split('id="pending-h"', 1)[1].split("</section>", 1)[0]
+    assert section.count("<tr data-task=") == 10
+
+
 def test_home_for_someone_without_a_role_explains_instead_of_failing(client):
     client.force_login(make_user("newcomer"))
 
