@@ -1199,6 +1199,20 @@ def test_the_provisional_amount_says_whether_it_was_charged(member_client, field
         assert "refund" not in row
 
 
+def test_a_live_tasks_cost_has_no_refund_row(member_client):
+    """A live task is charged once, with its answer: nothing was prepaid, so there is nothing to refund (it
+    read “Refunded (charge at post − final) $0.000000” on every live task)."""
+    live = make_task(status="completed", mode="live")
+    Task.objects.filter(pk=live.pk).update(charged=live.cost)
+    queued = make_task(status="completed", money_spent=Decimal("0.001"))
+
+    live_page = member_client.get(reverse("history:task_detail", args=[live.pk])).content.decode()
+    queued_page = member_client.get(reverse("history:task_detail", args=[queued.pk])).content.decode()
+
+    assert "Refunded" not in live_page and "Charged on completion" not in live_page
+    assert "Refunded (charge at post − final)" in queued_page
+
+
 def _timeline(page: str) -> str:
     """The tag page's answer timeline section, as the prompt picker swaps it."""
     start = page.index('<section id="tag-answers"')
