@@ -222,6 +222,14 @@ def tag_answers(*, tag: str, prompt: str | None = None) -> TagAnswers:
         prompt = answers.prompts[0]["user_prompt"] if answers.prompts else ""
     prompt = prompt[:MAX_TEXT_LENGTH]
     answers.prompt = prompt
+    if prompt and all(row["user_prompt"] != prompt for row in answers.prompts):
+        # A prompt asked for by name (a monitor's page links each of its prompts) but older than the
+        # picker's list: listed too, so the picker shows it chosen beside its timeline. One more query.
+        counts = tasks.filter(user_prompt=prompt).aggregate(
+            n=Count("id"), completed=Count("id", filter=Q(status=Task.Status.COMPLETED))
+        )
+        if counts["n"]:
+            answers.prompts.append({"user_prompt": prompt, **counts})
     runs = list(
         tasks.filter(status=Task.Status.COMPLETED, user_prompt=prompt)
         .select_related("submitted_by")

@@ -668,6 +668,32 @@ def test_tag_page_shows_answers_over_time_with_a_diff(member_client):
     assert "<b>leads" not in page
 
 
+def test_a_linked_prompt_beyond_the_pickers_list_is_the_one_it_shows_selected(member_client, monkeypatch):
+    """A monitor's page links each of its prompts to the tag page (?prompt=…). A prompt older than the
+    picker's newest few was shown as the first prompt of the picker beside the other prompt's timeline,
+    and picking that first prompt changed nothing (it already looked chosen)."""
+    monkeypatch.setattr(tags, "TAG_PROMPTS", 2)
+    now = timezone.now()
+    for n, prompt in enumerate(["Oldest prompt?", "Older prompt?", "Newer prompt?", "Newest prompt?"]):
+        make_task(
+            tag="t", user_prompt=prompt, answer_text=f"Answer {n}.", created_at=now - timedelta(hours=9 - n)
+        )
+    make_task(tag="t", user_prompt="Oldest prompt?", status="failed", created_at=now - timedelta(hours=10))
+
+    page = member_client.get(
+        reverse("history:tag_detail", kwargs={"tag": "t"}), {"prompt": "Oldest prompt?"}
+    ).content.decode()
+
+    options = re.findall(r"<option value=\"([^\"]*)\"( selected)?>([^<]*)</option>", page)
+    assert [(value, bool(selected)) for value, selected, _ in options] == [
+        ("Newest prompt?", False),
+        ("Newer prompt?", False),
+        ("Oldest prompt?", True),
+    ]
+    assert options[-1][2] == "Oldest prompt? (1 answer)"
+    assert "Answer 0." in page
+
+
 def test_tag_page_counts_cited_domains(member_client):
     cite = {"title": "x", "url": "https://a.example/", "domain": "a.example"}
     make_task(tag="t", citations=[cite, cite, {**cite, "domain": "b.example"}])
