@@ -122,7 +122,8 @@ def parse_rows(
         if variables:
             return [], [f"Paste or upload rows with a header line naming: {', '.join(variables)}."]
         return [{}], []
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    # skipinitialspace: "pho, Hanoi" as people type it is "Hanoi", and a quoted value after ", " is quoted.
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), skipinitialspace=True)
     try:
         header = [name.strip() for name in next(reader)]
     except (StopIteration, csv.Error) as exc:

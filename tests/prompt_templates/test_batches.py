@@ -46,6 +46,21 @@ def test_rows_parse_with_the_header_as_variable_names():
     ]
 
 
+def test_rows_typed_with_a_space_after_each_comma_read_as_their_values():
+    # As people type a list by hand: the values were " Hanoi" (a double space in the prompt), and a
+    # quoted value after ", " was not read as quoted ("3 values for 2 columns").
+    rows, errors = batches.parse_rows(
+        'dish, city\npho, Hanoi\n"pizza, margherita", Napoli\nramen, "Tokyo, Shibuya"\n', ["dish", "city"]
+    )
+
+    assert errors == []
+    assert [(r["dish"], r["city"]) for r in rows] == [
+        ("pho", "Hanoi"),
+        ("pizza, margherita", "Napoli"),
+        ("ramen", "Tokyo, Shibuya"),
+    ]
+
+
 def test_bad_rows_are_reported_by_line_number():
     text = "dish,city\npho,Hanoi\n\nramen\n,Paris\n"
 
