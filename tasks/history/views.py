@@ -106,11 +106,13 @@ def _detail_context(task: Task, **extra) -> dict:
 
 
 def _live_fragment(request, task: Task) -> HttpResponse:
-    """The task page's live part, plus its head (upstream id, resolved model, why Refresh now is off) and
-    its timeline out of band (all change as the task progresses)."""
+    """The task page's live part, plus the head's model, upstream id and Refresh now form and the timeline
+    out of band (all change as the task progresses; the focus stays where it was, as htmx puts it back on
+    an element with the same id)."""
     context = _detail_context(task)
     html = render_to_string(f"{DETAIL_TEMPLATE}#live", context, request=request)
-    html += render_to_string(f"{DETAIL_TEMPLATE}#head", {**context, "oob": True}, request=request)
+    for part in ("model", "upstream_id", "refresh"):  # the head's parts that change; its links stay put
+        html += render_to_string(f"{DETAIL_TEMPLATE}#{part}", {**context, "oob": True}, request=request)
     html += render_to_string(f"{DETAIL_TEMPLATE}#timeline", {**context, "oob": True}, request=request)
     return HttpResponse(html)
 

@@ -44,10 +44,28 @@ def test_the_task_page_updates_to_final_by_itself_then_stops_polling_and_keeps_f
 
     expect(page.locator("#task-live .badge-completed")).to_have_count(1, timeout=8_000)
     expect(page.locator("#task-live")).to_have_count(1)
-    expect(page.locator("#task-head")).to_contain_text("Final: nothing to refresh.")  # the head follows
+    expect(page.locator("#task-refresh")).to_contain_text("Final: nothing to refresh.")  # the head follows
     expect(note).to_be_focused()
     expect(note).to_have_value(re.compile("typing while it polls"))
     assert _count_requests(page, "/status/", 4) == 0
+
+
+def test_the_task_heads_upstream_id_appears_as_it_is_sent_and_the_focus_stays_on_its_links(member_page):
+    page = member_page
+    task = make_task(status=Task.Status.QUEUED, user_prompt="Being sent")
+    page.goto(f"/tasks/{task.pk}/")
+    expect(page.locator("#task-refresh")).to_contain_text("Not sent yet")
+    page.locator("a:has-text('Open in builder')").focus()
+
+    Task.objects.filter(pk=task.pk).update(
+        status=Task.Status.PENDING, upstream_task_id="12070510-1535-0612-0000-09c21930dfc9"
+    )
+
+    expect(page.locator("#task-upstream-id")).to_contain_text(
+        "12070510-1535-0612-0000-09c21930dfc9", timeout=8_000
+    )
+    expect(page.locator("#task-refresh-button")).to_be_enabled()
+    expect(page.locator("a:has-text('Open in builder')")).to_be_focused()
 
 
 def test_filters_push_their_url_so_reload_back_and_a_bookmark_give_the_same_view(member_page, live_server):

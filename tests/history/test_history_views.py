@@ -911,7 +911,7 @@ def test_refresh_now_is_enabled_while_the_task_is_with_the_upstream(member_clien
 
     html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
 
-    assert re.search(r"<button type=\"submit\">Refresh now</button>", html)
+    assert re.search(r"<button id=\"task-refresh-button\" type=\"submit\">Refresh now</button>", html)
     assert "refresh-why" not in html
 
 
