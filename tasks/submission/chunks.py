@@ -279,11 +279,12 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
         elif chunk_fields["state"] == SendChunk.State.PLANNED:
             _tasks_back_to_queued(chunk)
         elif isinstance(reply, UpstreamReplyLost):
+            live = chunk.mode == Task.Mode.LIVE
             recording.tasks_mark_unknown(
                 tasks=tasks,
-                message=f"The reply to {'the live request' if chunk.mode == Task.Mode.LIVE else 'task_post'} "
-                f"was lost ({reply}). The upstream may have accepted and charged this task, so it was not "
-                "sent again; it can be found upstream by its tag.",
+                message=f"The reply to {'the live request' if live else 'task_post'} was lost ({reply}). The "
+                "upstream may have accepted and charged this task, so it was not sent again"
+                + ("." if live else "; it can be found upstream by its tag."),
             )
         elif isinstance(reply, BaseException):
             recording.tasks_fail_unsent(tasks=tasks, message=f"Not sent: {reply}")
@@ -309,6 +310,8 @@ INTERRUPTED = (
     "answer was recorded. It may have been accepted and charged, so it was not sent again; it can be "
     "found upstream by its tag."
 )
+# No tasks_ready lists a live task: the tag finds nothing.
+INTERRUPTED_LIVE = INTERRUPTED.removesuffix("; it can be found upstream by its tag.") + "."
 
 
 def chunks_sweep(*, now: datetime | None = None) -> tuple[int, int]:
@@ -316,7 +319,7 @@ def chunks_sweep(*, now: datetime | None = None) -> tuple[int, int]:
     now = now or timezone.now()
     requeued = unknown = 0
     expired = SendChunk.objects.filter(state=SendChunk.State.SENDING, lease_until__lt=now)
-    for pk, started in expired.values_list("pk", "post_started_at")[:1000]:
+    for pk, started, mode in expired.values_list("pk", "post_started_at", "mode")[:1000]:
         with transaction.atomic():
             mine = SendChunk.objects.filter(pk=pk, state=SendChunk.State.SENDING, lease_until__lt=now)
             if started is None:
@@ -336,7 +339,8 @@ def chunks_sweep(*, now: datetime | None = None) -> tuple[int, int]:
                         chunk_id=pk, status__in=(Task.Status.QUEUED, Task.Status.SENDING)
                     ).values_list("pk", flat=True)
                 ]
-                recording.tasks_mark_unknown(tasks=tasks, message=INTERRUPTED)
+                message = INTERRUPTED_LIVE if mode == Task.Mode.LIVE else INTERRUPTED
+                recording.tasks_mark_unknown(tasks=tasks, message=message)
                 unknown += 1
     if requeued or unknown:
         logger.warning("Sweep: %d chunk(s) requeued, %d marked unknown.", requeued, unknown)

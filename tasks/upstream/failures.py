@@ -194,10 +194,11 @@ class ReplyErrors:
         else:
             what = f"Tasks {start + 1}–{end} of {total}"
         was, them = ("was", "it") if end - start == 1 else ("were", "them")
+        how = "" if call.function == "live" else " (by tag)"  # no tasks_ready lists a live task
         message = (
             f"The reply of {self.service_name} to {call.function} ({call.provider}) was lost: {reason}. "
             f"{what} may have been accepted and charged, and {was} not sent again: "
-            f"check for {them} (by tag) before submitting {them} again."
+            f"check for {them}{how} before submitting {them} again."
         )
         if end < total:
             message += f" Tasks {end + 1}–{total} were not sent."

@@ -930,6 +930,15 @@ def test_a_lost_reply_is_explained_once_in_plain_words(member_client):
     assert f"<code>{task.request_body['tag']}</code>" in html
 
 
+def test_a_lost_live_reply_does_not_send_anyone_looking_for_it_by_tag(member_client):
+    task = make_task(status="unknown", mode="live", upstream_task_id=None, events=[])
+
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+
+    assert "can be found upstream by its tag" not in html
+    assert "A live task cannot be looked up upstream afterwards" in html
+
+
 def test_the_tags_answer_diff_shows_rendered_text_with_links(member_client):
     now = timezone.now()
     prompt = "Who reports on parks?"

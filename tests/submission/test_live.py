@@ -146,6 +146,7 @@ def test_a_lost_live_reply_is_unknown_and_never_sent_again(stand_in, admin_user)
     task.refresh_from_db()
     assert task.status == Task.Status.UNKNOWN
     assert "may have accepted and charged" in task.status_message
+    assert "found upstream by its tag" not in task.status_message  # no tasks_ready lists a live task
     assert live_posts() == 1
 
 
