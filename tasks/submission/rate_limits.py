@@ -18,6 +18,9 @@ from tasks.models import Credential, SendingLimit
 
 DATAFORSEO_CALLS_PER_MINUTE = 2000
 DEFAULT_RETRY_AFTER = 60.0  # seconds, when a 429 / 40202 does not say
+# The longest wait a Retry-After sets (seconds): the limits are per minute, so a longer one (or one no date
+# can hold) is a gateway's mistake; asking again after it costs one more free 429 at most.
+MAX_RETRY_AFTER = 3600.0
 
 
 def calls_per_minute(credential: Credential) -> int | None:
@@ -74,8 +77,10 @@ def sending_next_slot_at(*, credential: Credential, now: datetime | None = None)
 
 def sending_limited(*, credential_id: int, retry_after: float | None, message: str) -> datetime:
     """The upstream refused a call for its rate (429 / 40202): no worker sends with this credential
-    until Retry-After has passed. Returns that time. The caller owns the transaction."""
-    until = timezone.now() + timedelta(seconds=retry_after if retry_after else DEFAULT_RETRY_AFTER)
+    until Retry-After (at most MAX_RETRY_AFTER) has passed. Returns that time. The caller owns the
+    transaction."""
+    seconds = min(retry_after, MAX_RETRY_AFTER) if retry_after else DEFAULT_RETRY_AFTER
+    until = timezone.now() + timedelta(seconds=seconds)
     state = _locked(Credential(pk=credential_id))
     if state.limited_until is None or state.limited_until < until:
         state.limited_until = until

@@ -118,6 +118,20 @@ def test_a_chunk_refused_as_a_whole_fails_its_own_tasks_as_not_sent_and_the_othe
     assert SendChunk.objects.filter(state=SendChunk.State.REJECTED).count() == 1
 
 
+@pytest.mark.parametrize("retry_after", [1e13, 30 * 24 * 3600])
+def test_an_absurd_retry_after_delays_the_chunk_an_hour_at_most_and_fails_nothing(submit, retry_after):
+    upstream = FakeUpstream({1: UpstreamRateLimited("Slow down.", retry_after=retry_after)})
+    tasks = submit(upstream, 10)
+
+    workers.chunks_drain(worker="w")
+
+    chunk = SendChunk.objects.get()
+    assert chunk.state == SendChunk.State.PLANNED  # certainly not accepted: never "unknown"
+    assert timezone.now() < chunk.not_before <= timezone.now() + timedelta(hours=1)
+    assert SendingLimit.objects.get().limited_until <= timezone.now() + timedelta(hours=1)
+    assert statuses(tasks) == [Task.Status.QUEUED] * 10
+
+
 def test_a_rate_limit_delays_the_chunk_and_fails_nothing(submit):
     upstream = FakeUpstream({2: UpstreamRateLimited("AIsa is limiting the rate of requests.", retry_after=1)})
     tasks = submit(upstream, 300)
