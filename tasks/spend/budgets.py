@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Func, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -300,7 +300,7 @@ def budget_save(
     is_active: bool = True,
 ) -> Budget:
     """Create a budget (budget=None) or change one; audited when something changed. The caller has
-    checked uniqueness."""
+    checked uniqueness; BudgetTaken when another save took the same team, person or tag since."""
     from tasks.team.audit import audit_changes, audit_record
 
     creating = budget is None
@@ -313,13 +313,30 @@ def budget_save(
     budget.warn_ratio = warn_ratio
     budget.is_active = is_active
     with transaction.atomic():
-        budget.save()
+        _save_unique(budget)
         after = budget_snapshot(budget)
         changes = after if creating else audit_changes(before, after)
         if changes:
             action = "budget.create" if creating else "budget.update"
             audit_record(actor=actor, action=action, obj=budget, changes=changes)
     return budget
+
+
+class BudgetTaken(Exception):
+    """A budget for the same team, person or tag was saved since the form checked (two saves at once)."""
+
+
+def _save_unique(budget: Budget) -> None:
+    try:
+        with transaction.atomic():  # a savepoint, so the transaction survives a refused budget
+            budget.save()
+    except IntegrityError:
+        same = {"scope": budget.scope, "user": budget.user, "tag": budget.tag}
+        if budget.scope == Budget.Scope.TEAM:
+            same = {"scope": budget.scope}
+        if Budget.objects.filter(**same).exclude(pk=budget.pk).exists():
+            raise BudgetTaken(str(budget)) from None
+        raise
 
 
 def budget_delete(*, actor, budget: Budget) -> None:

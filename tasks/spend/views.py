@@ -18,7 +18,7 @@ from tasks.csv_export import csv_response, money
 from tasks.fragments import wants_fragment
 from tasks.models import Budget
 from tasks.spend import charts, periods, reports
-from tasks.spend.budgets import budget_delete, budget_save, budgets_usage
+from tasks.spend.budgets import BudgetTaken, budget_delete, budget_save, budgets_usage
 from tasks.spend.forms import BudgetForm, SpendFilterForm
 from tasks.spend.provisional import provisional_summary
 from tasks.team.credentials import (
@@ -157,20 +157,27 @@ def budget_edit(request, pk: int | None = None):
         form = BudgetForm(request.POST, instance=budget)
         if form.is_valid():
             data = form.cleaned_data
-            saved = budget_save(
-                actor=request.user,
-                budget=budget,
-                scope=data["scope"],
-                user=data["user"],
-                tag=data["tag"],
-                monthly_limit=data["monthly_limit"],
-                warn_ratio=Decimal(data["warn_percent"]) / 100,
-                is_active=data["is_active"],
-            )
-            messages.success(request, f"{saved} saved.")
-            if request.htmx:
-                return HttpResponseClientRedirect(reverse("spend:budget_list"))
-            return redirect("spend:budget_list")
+            try:
+                saved = budget_save(
+                    actor=request.user,
+                    budget=budget,
+                    scope=data["scope"],
+                    user=data["user"],
+                    tag=data["tag"],
+                    monthly_limit=data["monthly_limit"],
+                    warn_ratio=Decimal(data["warn_percent"]) / 100,
+                    is_active=data["is_active"],
+                )
+            except BudgetTaken:  # saved by someone else since the form checked: its check now says so
+                if budget is not None:
+                    budget.refresh_from_db()
+                form = BudgetForm(request.POST, instance=budget)
+                form.is_valid()
+            else:
+                messages.success(request, f"{saved} saved.")
+                if request.htmx:
+                    return HttpResponseClientRedirect(reverse("spend:budget_list"))
+                return redirect("spend:budget_list")
     else:
         form = BudgetForm(instance=budget, initial=None if budget else {"scope": _free_scope()})
     template = "tasks/spend/budget_form.html"

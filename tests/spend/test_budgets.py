@@ -9,10 +9,12 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import Sum
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from tasks.models import AuditEntry, Budget, BudgetHold, Task
+from tasks.spend import views
 from tasks.spend.budgets import (
     SUBMISSION_LIFETIME,
     BudgetExceeded,
@@ -427,6 +429,37 @@ def test_a_second_team_budget_is_refused_with_a_pointer_to_the_first(team_admin_
     )
 
     assert "already a team budget" in response.content.decode()
+    assert Budget.objects.count() == 1
+
+
+def test_two_presses_of_save_add_one_tag_budget_and_no_server_error(
+    transactional_db, team_admin, monkeypatch
+):
+    """Save pressed twice on Add a budget (no script to stop the second press, or two Admins): both
+    requests pass the form's check before either saves; the second is told the tag has a budget."""
+    both_checked = threading.Barrier(2)
+    save = views.budget_save
+
+    def budget_save(**kwargs):
+        both_checked.wait(timeout=10)
+        return save(**kwargs)
+
+    monkeypatch.setattr(views, "budget_save", budget_save)
+
+    def press(i):
+        client = Client()
+        client.force_login(team_admin)
+        return client.post(
+            reverse("spend:budget_create"),
+            {"scope": "tag", "tag": "hotels", "monthly_limit": "25", "warn_percent": "80", "is_active": "on"},
+        )
+
+    responses = _run_concurrently(press, 2)
+
+    assert sorted((getattr(r, "status_code", r) for r in responses), key=str) == [200, 302]
+    refused = next(r for r in responses if r.status_code == 200).content.decode()
+    assert "The tag “hotels” already has a budget; edit that one." in refused
+    assert 'name="monthly_limit" value="25"' in refused
     assert Budget.objects.count() == 1
 
 
