@@ -167,7 +167,7 @@ class PersonForm(forms.Form):
     def clean_username(self):
         username = self.cleaned_data["username"]
         if get_user_model().objects.filter(username__iexact=username).exists():
-            raise forms.ValidationError("Someone with this username exists.")
+            raise forms.ValidationError(people.USERNAME_TAKEN)
         return username
 
 

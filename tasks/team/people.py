@@ -11,7 +11,7 @@ from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -30,6 +30,16 @@ ROLE_CHOICES = [
 
 class PersonError(Exception):
     """A change to a person that is not allowed; the message is meant for the person making it."""
+
+
+USERNAME_TAKEN = "Someone with this username exists."
+
+
+class UsernameTaken(PersonError):
+    """The username is someone else's (perhaps taken since the form checked it: two saves at once)."""
+
+    def __init__(self, username: str):
+        super().__init__(f"Someone called “{username}” already exists.")
 
 
 def person_role(user) -> str:
@@ -74,10 +84,16 @@ def person_create(*, actor, username: str, email: str = "", role: str = MEMBERS)
         raise PersonError("Choose a role: Member or Admin.")
     user_model = get_user_model()
     if user_model.objects.filter(username__iexact=username).exists():
-        raise PersonError(f"Someone called “{username}” already exists.")
+        raise UsernameTaken(username)
     password = _one_time_password()
     with transaction.atomic():
-        user = user_model.objects.create_user(username=username, email=email, password=password)
+        try:
+            with transaction.atomic():  # a savepoint, so the transaction survives a refused username
+                user = user_model.objects.create_user(username=username, email=email, password=password)
+        except IntegrityError:
+            if user_model.objects.filter(username__iexact=username).exists():
+                raise UsernameTaken(username) from None
+            raise
         _set_role(user, role)
         audit_record(
             actor=actor,

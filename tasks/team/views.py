@@ -286,6 +286,8 @@ def person_create(request):
                     email=form.cleaned_data["email"],
                     role=form.cleaned_data["role"],
                 )
+            except people.UsernameTaken:  # taken since the form checked it (two saves at once)
+                form.add_error("username", people.USERNAME_TAKEN)
             except people.PersonError as exc:
                 form.add_error(None, str(exc))
             else:

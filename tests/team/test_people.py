@@ -1,13 +1,17 @@
 """People: create with a one-time password shown once, change roles, deactivate; the command does the same."""
 
+import threading
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from tasks.models import AuditEntry
 from tasks.roles import ADMINS, MEMBERS
+from tasks.team import people
 from tasks.team.people import person_role
 from tests.factories import PASSWORD
 
@@ -43,6 +47,46 @@ def test_a_taken_username_is_refused_and_the_input_kept(team_admin_client, membe
     assert response.status_code == 200
     assert "Someone with this username exists" in html
     assert 'value="m@example.com"' in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_presses_of_save_add_one_person_and_no_server_error(team_admin, monkeypatch):
+    """Save pressed twice on Add a person (no script to stop the second press, or two Admins): both
+    requests pass the username check before either saves; the second is told the username is taken."""
+    both_checked = threading.Barrier(2)
+    one_time_password = people._one_time_password
+
+    def password():
+        both_checked.wait(timeout=10)
+        return one_time_password()
+
+    monkeypatch.setattr(people, "_one_time_password", password)
+    responses: list = [None, None]
+
+    def press(i):
+        client = Client()
+        client.force_login(team_admin)
+        try:
+            responses[i] = client.post(
+                reverse("team:person_create"),
+                {"username": "carol", "email": "c@example.com", "role": MEMBERS},
+            )
+        except Exception as exc:  # a server error, asserted on below
+            responses[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=press, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted((getattr(r, "status_code", r) for r in responses), key=str) == [200, 302]
+    refused = next(r for r in responses if r.status_code == 200).content.decode()
+    assert "Someone with this username exists." in refused
+    assert 'value="c@example.com"' in refused
+    assert get_user_model().objects.filter(username="carol").count() == 1
 
 
 def test_role_changes_are_audited_and_grant_the_admin_pages(team_admin_client, member_user):
