@@ -35,8 +35,9 @@ def brand_set_save(
         current = set(brand_set.tag_links.values_list("tag", flat=True))
         wanted = set(tags)
         BrandSetTag.objects.filter(brand_set=brand_set, tag__in=current - wanted).delete()
-        BrandSetTag.objects.bulk_create(
-            [BrandSetTag(brand_set=brand_set, tag=tag) for tag in sorted(wanted - current)]
+        BrandSetTag.objects.bulk_create(  # a link another tab added since `current` was read is kept
+            [BrandSetTag(brand_set=brand_set, tag=tag) for tag in sorted(wanted - current)],
+            ignore_conflicts=True,
         )
         if current != wanted:
             _enqueue_recompute(brand_set.pk)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.db import connection
 from django.tasks import default_task_backend
 from django.urls import reverse
 from django.utils import timezone
@@ -225,6 +226,29 @@ def test_a_name_taken_between_the_forms_check_and_the_save_is_a_field_error_not_
         "Initech",
         "Umbrella",
     ]
+
+
+def test_a_tag_added_in_two_tabs_at_once_is_read_once_and_no_server_error(client, member_user, brand_set):
+    """Two tabs add the same tag to a set: the other tab's link lands after this save has read the set's
+    tags and before it adds its own."""
+    client.force_login(member_user)
+    other_tab_saved = False
+
+    def other_tab_first(execute, sql, params, many, context):
+        nonlocal other_tab_saved
+        if not other_tab_saved and sql.startswith("INSERT") and BrandSetTag._meta.db_table in sql:
+            other_tab_saved = True
+            BrandSetTag.objects.create(brand_set=brand_set, tag="hotels")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(other_tab_first):
+        response = client.post(
+            reverse("visibility:set_edit", args=[brand_set.pk]), {"name": "Parks", "tags": "parks\nhotels"}
+        )
+
+    assert other_tab_saved
+    assert response.status_code == 302
+    assert sorted(brand_set.tag_links.values_list("tag", flat=True)) == ["hotels", "parks"]
 
 
 def test_bad_brand_input_is_shown_back_not_saved(client, member_user, brand_set):
