@@ -69,6 +69,13 @@ class SpendFilterForm(forms.Form):
         return data.get("by") or "day"
 
 
+def _exact(value: Decimal, *, cents: bool = False) -> Decimal:
+    """`value` without trailing zeros (12.345000 → 12.345, 80.000 → 80); money keeps two places (12.50)."""
+    if cents and value == value.quantize(Decimal("0.01")):
+        return value.quantize(Decimal("0.01"))
+    return Decimal(f"{value.normalize():f}")
+
+
 class BudgetForm(forms.Form):
     scope = forms.ChoiceField(
         choices=Budget.Scope.choices, widget=forms.RadioSelect, initial=Budget.Scope.TEAM
@@ -80,11 +87,17 @@ class BudgetForm(forms.Form):
         help_text="For a person's budget.",
     )
     tag = forms.CharField(max_length=255, required=False, help_text="For a tag's budget: the exact tag.")
+    # As precise as the stored values (tasks.models.Budget), so a page saved unchanged changes nothing.
     monthly_limit = forms.DecimalField(
-        min_value=Decimal("0"), max_digits=12, decimal_places=2, label="Monthly limit (USD)"
+        min_value=Decimal("0"), max_digits=12, decimal_places=6, label="Monthly limit (USD)"
     )
-    warn_percent = forms.IntegerField(
-        min_value=1, max_value=100, initial=80, label="Warn at (% of the limit)"
+    warn_percent = forms.DecimalField(
+        min_value=1,
+        max_value=100,
+        max_digits=4,
+        decimal_places=1,
+        initial=80,
+        label="Warn at (% of the limit)",
     )
     is_active = forms.BooleanField(required=False, initial=True, label="Active (enforced)")
 
@@ -95,8 +108,8 @@ class BudgetForm(forms.Form):
                 "scope": instance.scope,
                 "user": instance.user_id,
                 "tag": instance.tag,
-                "monthly_limit": instance.monthly_limit.quantize(Decimal("0.01")),
-                "warn_percent": int(instance.warn_ratio * 100),
+                "monthly_limit": _exact(instance.monthly_limit, cents=True),
+                "warn_percent": _exact(instance.warn_ratio * 100),
                 "is_active": instance.is_active,
             }
         super().__init__(*args, **kwargs)
@@ -104,6 +117,10 @@ class BudgetForm(forms.Form):
             # A person deactivated since keeps their own budget: it can still be lowered or switched off.
             people = get_user_model().objects.filter(Q(is_active=True) | Q(pk=instance.user_id))
             self.fields["user"].queryset = people.order_by("username")
+
+    def clean_monthly_limit(self):
+        limit = self.cleaned_data["monthly_limit"]
+        return abs(limit) if limit.is_zero() else limit  # “-0” is a zero limit, not a negative one
 
     def clean(self):
         data = super().clean()

@@ -367,6 +367,41 @@ def test_the_edit_page_opens_with_the_budgets_own_values(team_admin_client, memb
 
 
 @pytest.mark.django_db
+def test_a_budget_set_more_precisely_elsewhere_survives_its_edit_page_saved_unchanged(team_admin_client):
+    """A limit of 12.345 (set in the Django admin) showed as 12.34 and a warning at 75.5% as 75: saving
+    the page as it came silently lowered both."""
+    budget = Budget.objects.create(
+        scope=Budget.Scope.TEAM, monthly_limit=Decimal("12.345"), warn_ratio=Decimal("0.755")
+    )
+    url = reverse("spend:budget_edit", args=[budget.pk])
+
+    html = team_admin_client.get(url).content.decode()
+    limit = re.search(r'name="monthly_limit" value="([^"]*)"', html).group(1)
+    warn = re.search(r'name="warn_percent" value="([^"]*)"', html).group(1)
+    assert (limit, warn) == ("12.345", "75.5")
+    response = team_admin_client.post(
+        url, {"scope": "team", "monthly_limit": limit, "warn_percent": warn, "is_active": "on"}
+    )
+
+    assert response.status_code == 302
+    budget.refresh_from_db()
+    assert (budget.monthly_limit, budget.warn_ratio) == (Decimal("12.345"), Decimal("0.755"))
+    assert not AuditEntry.objects.filter(action="budget.update").exists()
+
+
+@pytest.mark.django_db
+def test_a_limit_of_minus_zero_is_saved_and_audited_as_zero(team_admin_client):
+    response = team_admin_client.post(
+        reverse("spend:budget_create"),
+        {"scope": "team", "monthly_limit": "-0", "warn_percent": "80", "is_active": "on"},
+    )
+
+    assert response.status_code == 302
+    assert not Budget.objects.get().monthly_limit.is_signed()
+    assert AuditEntry.objects.get(action="budget.create").changes["monthly_limit"] == "0"
+
+
+@pytest.mark.django_db
 def test_the_budget_of_a_deactivated_person_can_still_be_edited(team_admin_client, member_user):
     """Their person is not offered for new budgets, but their own budget keeps them: without it, its edit
     page chose nobody and could not be saved (to lower it or switch it off)."""
