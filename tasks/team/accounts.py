@@ -67,12 +67,19 @@ def login_username(request, credentials: dict | None = None) -> str | None:
     return None if username is None else str(username)[:USERNAME_LIMIT]
 
 
-def lockout_message() -> str:
+def lockout_message(*, account: bool) -> str:
+    """Why the login was refused and who can lift it: an account's lock has a button on People, an
+    address's lock (many usernames tried from one address) is lifted on the server."""
     cooloff = settings.AXES_COOLOFF_TIME
     until = f"for {round(cooloff.total_seconds() / 60)} minutes" if cooloff else "until an Admin unlocks it"
+    if account:
+        return (
+            f"Too many failed logins for this account: logging in is locked {until}. "
+            "An Admin can unlock it on the People page."
+        )
     return (
-        "Too many failed logins for this account or from this address: logging in is locked "
-        f"{until}. An Admin can unlock it on the People page."
+        f"Too many failed logins from this address: logging in from it is locked {until}. "
+        "An Admin can unlock it on the server (manage.py axes_reset_ip ADDRESS)."
     )
 
 
@@ -80,7 +87,12 @@ def lockout_response(request, original_response=None, credentials=None):
     """The login page again, with the username kept and the lock explained (HTTP 429)."""
     username = (credentials or {}).get("username") or request.POST.get("username", "")
     form = LoginForm(request, initial={"username": username})
-    context = {"form": form, "lockout_message": lockout_message(), "next": request.POST.get("next", "")}
+    account = login_username(request, credentials) in locked_out_usernames()
+    context = {
+        "form": form,
+        "lockout_message": lockout_message(account=account),
+        "next": request.POST.get("next", ""),
+    }
     return render(request, "registration/login.html", context, status=429)
 
 

@@ -36,7 +36,7 @@ def test_thirty_wrong_passwords_lock_the_account_and_the_right_one_then_fails_wi
     html = response.content.decode()
     assert response.status_code == 429
     assert not response.wsgi_request.user.is_authenticated
-    assert "Too many failed logins" in html
+    assert "Too many failed logins for this account" in html
     assert "An Admin can unlock it on the People page" in html
     assert 'name="password"' in html  # the login page, not a bare error page
     assert 'value="member"' in html  # the username is kept
@@ -61,6 +61,19 @@ def test_an_address_that_tries_many_usernames_is_locked_for_every_username(membe
 
     assert locked.status_code == 429
     assert _logged_in(elsewhere)
+
+
+def test_an_address_lock_says_it_is_the_address_and_how_it_is_lifted(member_user, team_admin_client):
+    """People has a button for a locked person, not for an address: the message must not send Admins there."""
+    for number in range(5):
+        _login(f"guess-{number}", "wrong-password", ip="10.9.9.9")
+
+    html = _login("member", PASSWORD, ip="10.9.9.9").content.decode()
+
+    assert "Too many failed logins from this address" in html
+    assert "axes_reset_ip" in html
+    assert "People page" not in html
+    assert "Locked out" not in team_admin_client.get(reverse("team:people")).content.decode()
 
 
 def test_a_few_failures_then_the_right_password_still_log_in(member_user):
