@@ -253,7 +253,7 @@ class Task(models.Model):
     tag = models.CharField(max_length=255, blank=True)
     note = models.TextField(blank=True)
 
-    upstream_task_id = models.CharField(max_length=64, null=True, blank=True)
+    upstream_task_id = models.CharField(max_length=128, null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     status_code = models.IntegerField(null=True, blank=True)
     status_message = models.TextField(blank=True)

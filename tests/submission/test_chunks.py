@@ -5,6 +5,7 @@ process; the worker is the real loop (tasks.submission.workers.chunks_drain). Ki
 processes, the stand-in over HTTP) are in test_kills.py.
 """
 
+import dataclasses
 import itertools
 import uuid
 from datetime import timedelta
@@ -326,3 +327,27 @@ def test_the_submission_enqueues_sending_jobs_and_a_job_hands_over_what_it_leave
     follow_up = [r for r in default_task_backend.results if r.task.name == "send_chunks"]
     assert len(follow_up) == 1  # for when the rate limit ends, not before
     assert follow_up[0].task.run_after >= timezone.now() + timedelta(seconds=25)
+
+
+class LongIdUpstream(FakeUpstream):
+    """Accepts every task with the longest id the client takes as an id it can ask about (128 characters)."""
+
+    def task_post(self, provider, bodies):
+        outcomes = super().task_post(provider, bodies)
+        return [
+            dataclasses.replace(outcome, id=f"{index:04d}-" + "a" * 123)
+            for index, outcome in enumerate(outcomes)
+        ]
+
+
+def test_a_task_accepted_with_the_longest_id_the_client_takes_is_recorded_and_can_be_asked_about(submit):
+    """An accepted task's id must fit its column, or recording fails (PostgreSQL refuses the value) and the
+    chunk, charged, is later swept to unknown with its ids lost."""
+    upstream = LongIdUpstream()
+    tasks = submit(upstream, 3)
+
+    send_planned()
+
+    assert statuses(tasks) == [Task.Status.SUBMITTED] * 3
+    assert [task.upstream_task_id for task in reloaded(tasks)] == [f"{i:04d}-" + "a" * 123 for i in range(3)]
+    assert len(upstream.calls) == 1
