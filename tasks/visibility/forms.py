@@ -201,6 +201,9 @@ class AnswersForm(forms.Form):
         figure = data.get("figure")
         if figure in BRAND_FIGURES and data.get("brand") is None and "brand" not in self.errors:
             self.add_error("figure", "Give a brand for this figure; showing every answer.")
+        if figure in ("answers", "ours") and data.get("brand") is not None:
+            shown = "every answer" if figure == "answers" else "the answers mentioning our brands"
+            self.add_error("brand", f"This figure is not about one brand; showing {shown}.")
         return data
 
     def valid_filters(self) -> dict:

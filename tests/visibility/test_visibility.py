@@ -468,6 +468,29 @@ def test_a_brands_figure_without_a_brand_is_listed_as_ignored_and_every_answer_s
     assert heading == re.search(r"<h1>.*?</h1>", every).group(0)
 
 
+@pytest.mark.parametrize(
+    ("figure", "heading", "shown"),
+    [
+        ("answers", "<h1>4 answers</h1>", "every answer"),
+        ("ours", "<h1>3 answers mentioning our brands</h1>", "the answers mentioning our brands"),
+    ],
+)
+def test_a_brand_beside_a_figure_of_all_brands_is_listed_as_ignored_not_put_in_the_heading(
+    client, member_user, brand_set, four, figure, heading, shown
+):
+    """The heading said “4 answers mentioning Globex” over every answer, Globex's or not."""
+    client.force_login(member_user)
+    globex = brand_set.brands.get(name="Globex")
+    url = reverse("visibility:answers", args=[brand_set.pk])
+
+    html = client.get(url, {"figure": figure, "brand": globex.pk}).content.decode()
+
+    assert re.search(r"<h1>.*?</h1>", html).group(0) == heading
+    assert "Some filters were ignored:" in html
+    assert f"Brand “{globex.pk}”: This figure is not about one brand; showing {shown}." in html
+    assert len(re.findall(r'<article class="card answer"', html)) == int(re.search(r"<h1>(\d+)", heading)[1])
+
+
 def test_a_bad_position_is_listed_as_ignored_and_not_filtered_on(client, member_user, brand_set, four):
     client.force_login(member_user)
     acme = brand_set.brands.get(name="Acme")
