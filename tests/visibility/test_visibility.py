@@ -594,6 +594,22 @@ def test_the_tag_page_marks_runs_whose_brands_changed(client, member_user, brand
     assert html.count("<li><a href=") == 2  # the unchanged second run is not marked
 
 
+def test_a_tag_without_changes_says_so_in_the_same_words_on_its_visibility_and_tag_pages(
+    client, member_user, brand_set
+):
+    """The monitor and tag pages show the changes with the same partial; the visibility page has its own."""
+    make_task(tag="parks", user_prompt="Best parks?", answer_text="Acme then Globex.")
+    mentions_recompute(brand_set_id=brand_set.pk)
+    client.force_login(member_user)
+
+    visibility = client.get(reverse("visibility:tag_page", kwargs={"tag": "parks"})).content.decode()
+    tag_page = client.get(reverse("history:tag_detail", kwargs={"tag": "parks"})).content.decode()
+
+    for html in (visibility, tag_page):
+        assert "No change that matters between runs yet." in html
+    assert "No change between runs yet." not in visibility
+
+
 def test_the_newest_changes_shown_are_those_of_comparing_every_run(brand_set, answers):
     # Every run compared with the run before it of the same prompt and model, oldest first, by hand.
     names = dict(brand_set.brands.values_list("pk", "name"))
