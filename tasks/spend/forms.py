@@ -19,6 +19,9 @@ class SpendFilterForm(forms.Form):
     by = forms.ChoiceField(
         choices=periods.GRANULARITY_CHOICES, required=False, initial="day", label="Over time by"
     )
+    # The period the select showed when the page was drawn (the templates put it beside the select): a
+    # select changed to a preset means that preset, whatever dates are still in the inputs.
+    shown_period = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -26,6 +29,11 @@ class SpendFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        key, shown = data.get("period"), data.get("shown_period")
+        if key and key != "custom" and shown and shown != key:
+            data["date_from"] = data["date_to"] = None  # the dates of the period shown before
+            self._show("date_from", "")
+            self._show("date_to", "")
         if data.get("period") == "custom" and not (data.get("date_from") or data.get("date_to")):
             raise forms.ValidationError("Give a start or an end date for a custom period.")
         start, end = data.get("date_from"), data.get("date_to")

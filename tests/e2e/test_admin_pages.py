@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from tasks.spend import periods
 from tests.e2e.browsing import log_in
 from tests.factories import make_credential, make_task
 
@@ -80,6 +81,27 @@ def test_the_export_button_exports_the_period_picked_in_place(page, login, team_
     export = page.get_by_role("link", name="Export CSV")
     assert "period=last_month" in export.get_attribute("href")
     assert export.count() == 1
+
+
+@pytest.mark.parametrize("script", [True, False], ids=["with script", "without script"])
+def test_a_preset_chosen_on_a_custom_periods_page_shows_that_preset(
+    open_page, team_admin, some_spend, script
+):
+    """The custom period's dates stay in the From and To inputs: choosing “Last 7 days” and pressing Show
+    shows the last 7 days, not those dates again."""
+    page = open_page(java_script_enabled=script)
+    log_in(page, team_admin.get_username())
+    page.goto("/spend/?period=custom&date_from=2026-01-05&date_to=2026-01-20")
+    assert page.locator("h2.period-title").inner_text().startswith("5–20 Jan 2026")
+
+    page.get_by_role("combobox", name="Period").select_option("last_7")
+    page.get_by_role("button", name="Show").click()
+
+    page.wait_for_url(lambda url: "period=last_7" in url)
+    last_7 = periods.period_preset("last_7").label
+    page.locator("h2.period-title").filter(has_text=last_7).wait_for()
+    assert page.get_by_label("From").input_value() == ""
+    assert page.get_by_role("combobox", name="Period").input_value() == "last_7"
 
 
 # Each table cell's box against its row's: a cell drawn at a height of its own (a flex box in place of a table

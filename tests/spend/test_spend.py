@@ -396,6 +396,27 @@ def test_dates_typed_while_the_period_says_this_month_show_those_dates(team_admi
     assert re.search(r'<option value="custom" selected>', html)
 
 
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_a_preset_chosen_on_a_custom_periods_page_shows_that_preset(team_admin_client, htmx):
+    """The page of a custom period keeps its dates in the From and To inputs: choosing “Last 7 days” in
+    the select and pressing Show must show the last 7 days, not the custom dates again."""
+    custom = {"period": "custom", "date_from": "2026-01-05", "date_to": "2026-01-20", "by": "day"}
+    html = team_admin_client.get(reverse("spend:page"), custom).content.decode()
+    form = re.search(r'<form method="get" class="filters".*?</form>', html, re.S).group(0)
+    sent = dict(re.findall(r'<input type="(?:hidden|date)" name="(\w+)" value="([^"]*)"', form))
+    assert (sent["date_from"], sent["date_to"]) == ("2026-01-05", "2026-01-20")
+    headers = {"HX-Request": "true"} if htmx else {}
+
+    response = team_admin_client.get(
+        reverse("spend:page"), {**sent, "period": "last_7", "by": "day"}, headers=headers
+    )
+
+    html = response.content.decode()
+    assert response.context["period"] == periods.period_preset("last_7")
+    assert re.search(r'<option value="last_7" selected>', html)
+    assert 'name="date_from" value="2026-01-05"' not in html
+
+
 def test_a_preset_with_its_own_dates_stays_the_preset(team_admin_client):
     """The "Over time by" links of a preset carry its dates: the preset (and its comparison) stays."""
     this_month = periods.period_preset("this_month")

@@ -559,6 +559,23 @@ def test_switching_brand_set_on_a_tag_page_keeps_the_period_shown(client, member
     assert re.search(r'href="[^"]*by=week[^"]*" class="active" aria-current="page">Week<', other)
 
 
+def test_a_preset_chosen_on_a_tag_pages_custom_period_shows_that_preset(
+    client, member_user, brand_set, answers
+):
+    """As on the spend page: the select changed to a preset wins over the dates still in the inputs."""
+    client.force_login(member_user)
+    url = reverse("visibility:tag_page", kwargs={"tag": "parks"})
+    custom = {"set": brand_set.pk, "period": "custom", "date_from": "2026-01-05", "date_to": "2026-01-20"}
+    html = client.get(url, custom).content.decode()
+    form = re.search(r'<form method="get" class="filters".*?</form>', html, re.S).group(0)
+    sent = dict(re.findall(r'<input type="(?:hidden|date)" name="(\w+)" value="([^"]*)"', form))
+    assert (sent["date_from"], sent["date_to"]) == ("2026-01-05", "2026-01-20")
+
+    response = client.get(url, {**sent, "period": "last_month"})
+
+    assert response.context["period"] == periods.period_preset("last_month")
+
+
 def test_the_tag_page_serves_a_monitor_with_its_title_and_back_link(client, member_user, brand_set, answers):
     client.force_login(member_user)
 
