@@ -39,6 +39,7 @@ from tasks.builder.repeats import recent_same_request
 from tasks.crypto import CredentialKeyError
 from tasks.fragments import wants_fragment
 from tasks.models import Credential, PromptTemplateVersion, Task
+from tasks.prompt_templates.services import template_variables
 from tasks.spend.budgets import BudgetExceeded, budgets_for_submission, month_start
 from tasks.submission import sending
 from tasks.upstream import providers
@@ -212,6 +213,16 @@ def _template_for(form: TaskRequestForm) -> PromptTemplateVersion | None:
     return versions.filter(pk=version_id, template__provider=form.rules.slug).first()
 
 
+def variables_a_version_would_lose(form: TaskRequestForm, version, *, run_again_of) -> list[str]:
+    """The variables of `version` missing from a form opened from one of its tasks ("Run again", "Open in
+    builder"): that task's request has them filled with its own values, so saving it as a new version
+    would replace them. Empty for a form opened from the template itself, where removing one is an edit."""
+    if version is None or not run_again_of:
+        return []
+    kept = set(template_variables(form.values))
+    return [name for name in template_variables(version.fields) if name not in kept]
+
+
 def _render_builder(request, form, *, shown, status=200, submit_error="", **extra) -> HttpResponse:
     # The fragment brings its <title> along: htmx retitles the page (a provider tab changes it).
     template = f"{PAGE}#builder_response" if wants_fragment(request) else PAGE
@@ -223,6 +234,9 @@ def _render_builder(request, form, *, shown, status=200, submit_error="", **extr
     # "Run again" of a task (?from_task): carried through provider switches and re-rendered posts.
     context["run_again_of"] = (
         request.GET.get("from_task") or request.GET.get("run_again_of") or request.POST.get("run_again_of")
+    )
+    context["variables_filled"] = variables_a_version_would_lose(
+        form, context["template_version"], run_again_of=context["run_again_of"]
     )
     return render(request, template, context, status=status)
 

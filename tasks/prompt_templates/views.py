@@ -11,7 +11,15 @@ from django.utils.text import normalize_newlines
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from tasks.builder.views import _bind, _budget_context, _int, _render_builder, _shown_errors, _template_for
+from tasks.builder.views import (
+    _bind,
+    _budget_context,
+    _int,
+    _render_builder,
+    _shown_errors,
+    _template_for,
+    variables_a_version_would_lose,
+)
 from tasks.fragments import wants_fragment
 from tasks.models import Batch, PromptTemplate, PromptTemplateVersion, Task
 from tasks.prompt_templates import batches, selectors
@@ -66,6 +74,16 @@ def template_save(request: HttpRequest) -> HttpResponse:
             version = _template_for(form)
             if version is None:
                 raise TemplateError("This form did not come from a template; save it as a new one.")
+            lost = variables_a_version_would_lose(
+                form, version, run_again_of=request.POST.get("run_again_of")
+            )
+            if lost:
+                names = ", ".join("{{" + name + "}}" for name in lost)
+                raise TemplateError(
+                    f"This task has {names} filled in with its own values; a new version of"
+                    f" “{version.template.name}” would lose them. Save it as a new template, or change the"
+                    " template on its page."
+                )
             if not request.user.has_perm("tasks.change_prompttemplate"):
                 raise PermissionError
             new = template_edit(

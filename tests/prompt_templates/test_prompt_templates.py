@@ -20,7 +20,7 @@ from tasks.prompt_templates.services import (
     template_variables,
     version_diff,
 )
-from tests.factories import form_data, make_catalog
+from tests.factories import form_data, make_catalog, make_task
 
 FIELDS = {
     "user_prompt": "Best {{dish}} in {{city}}?",
@@ -208,6 +208,67 @@ def test_a_task_records_the_template_version_and_is_sent_filled(member_client, m
     assert task.template_version == version
     assert task.request_body["user_prompt"] == "Best pho in Hanoi?"
     assert task.request_body["system_message"] == "Answer as a chef."
+
+
+def _task_of_a_row(member_user, credential):
+    """A task of FIELDS' template with one row's values, as a batch row or a filled builder makes it."""
+    template = template_create(name="Food", provider="chat_gpt", fields=FIELDS, user=member_user)
+    version = template.versions.get()
+    task = make_task(credential=credential, user_prompt="Best pho in Hanoi?", template_version=version)
+    task.request_body = template_fill(FIELDS, {"dish": "pho", "city": "Hanoi", "role": "chef"})
+    task.save(update_fields=["request_body"])
+    return template, task
+
+
+def test_a_task_of_a_template_with_variables_opens_in_the_builder_without_save_as_a_version(
+    member_client, member_user, credential
+):
+    template, task = _task_of_a_row(member_user, credential)
+
+    html = member_client.get(reverse("builder:new") + f"?from_task={task.pk}").content.decode()
+
+    assert "Best pho in Hanoi?</textarea>" in html
+    assert "Save as a new version of" not in html
+    assert "Save as new template" in html
+    assert "this task has {{dish}}, {{city}}, {{role}} filled in with its own values" in html
+    assert reverse("prompt_templates:detail", kwargs={"template_id": template.pk}) in html
+
+
+def test_a_task_of_a_template_with_variables_is_not_saved_over_the_templates_variables(
+    member_client, member_user, credential
+):
+    template, task = _task_of_a_row(member_user, credential)
+    data = form_data(
+        "chat_gpt", credential, user_prompt="Best pho in Hanoi?", system_message="Answer as a chef.",
+        template_version=template.versions.get().pk, run_again_of=task.pk,
+    )  # fmt: skip
+
+    response = member_client.post(reverse("prompt_templates:save"), {**data, "save_as": "version"})
+
+    assert response.status_code == 422
+    assert "This task has {{dish}}, {{city}}, {{role}} filled in" in response.content.decode()
+    assert template.versions.get().fields == FIELDS
+
+
+def test_a_task_of_a_template_without_variables_can_still_be_saved_as_its_next_version(
+    member_client, member_user, credential
+):
+    template = template_create(
+        name="Plain",
+        provider="chat_gpt",
+        fields={"user_prompt": "Hi", "model_name": "gpt-4.1"},
+        user=member_user,
+    )
+    task = make_task(
+        credential=credential,
+        user_prompt="Hi",
+        model_name="gpt-4.1",
+        template_version=template.versions.get(),
+    )
+
+    html = member_client.get(reverse("builder:new") + f"?from_task={task.pk}").content.decode()
+
+    assert "Save as a new version of “Plain”" in html
 
 
 def test_a_missing_variable_blocks_the_submit(member_client, credential):
