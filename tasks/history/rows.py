@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from tasks.history.converters import TagConverter
-from tasks.models import Provider, Task
+from tasks.models import Provider, SendChunk, Task
 from tasks.templatetags.spend_format import money
 
 STATUS_LABELS = dict(Task.Status.choices)
@@ -28,6 +28,14 @@ _TAG_CONVERTER = TagConverter()
 def status_badge(status: str, title: str = "") -> SafeString:
     label = STATUS_LABELS.get(status, status)
     return format_html('<span class="badge badge-{}" title="{}">{}</span>', status, title or label, label)
+
+
+def shown_status(task) -> str:
+    """The status a row shows: "sending" for a queued task whose chunk a worker is sending, as its page and
+    its batch's counters say; `chunk_state` is read with the row (tasks/history/selectors.py)."""
+    if task.status == Task.Status.QUEUED and getattr(task, "chunk_state", None) == SendChunk.State.SENDING:
+        return Task.Status.SENDING
+    return task.status
 
 
 def task_cost(task: Task) -> SafeString:
@@ -93,7 +101,8 @@ def _row(task: Task, urls: TaskUrls) -> str:
     """One <tr>, escaped as format_html escapes (html.escape, which Django's escape uses), built as a string:
     a table of 50 rows through format_html cost more than its query."""
     pk = escape(str(task.pk))
-    status = escape(task.status)
+    shown = shown_status(task)
+    status = escape(shown)
     detail_url = urls.of(urls.detail, task.pk)
     detail = escape(detail_url)
     live = ""
@@ -107,7 +116,7 @@ def _row(task: Task, urls: TaskUrls) -> str:
         f' <span class="label">{escape(label.name)}</span>' for label in getattr(task, "label_list", ())
     )
     provider = escape(task.provider)
-    status_label = STATUS_LABELS.get(task.status, task.status)
+    status_label = STATUS_LABELS.get(shown, shown)
     prompt = task.user_prompt
     return (
         f'<tr data-task="{pk}" class="task-row status-{status}"{live}>\n'

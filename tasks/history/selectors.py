@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -71,6 +71,7 @@ ROW_FIELDS = (
     "spend",
     "spend_is_final",
     "submitted_by_id",
+    "chunk__state",  # a queued task whose chunk is being sent shows "Sending" (tasks/history/rows.py)
     "submitted_by__username",
 )
 
@@ -89,11 +90,11 @@ class TaskRow:
     """One task of the list as its row shows it, from a plain tuple: 50 model instances (and their
     people, credentials and labels) cost more than the query that read them."""
 
-    __slots__ = (*ROW_FIELDS[:-1], "submitted_by", "label_list")
+    __slots__ = (*ROW_FIELDS[:-2], "chunk_state", "submitted_by", "label_list")
 
     def __init__(self, values: tuple, labels: list[RowLabel]):
-        *fields, username = values
-        for name, value in zip(ROW_FIELDS[:-1], fields, strict=True):
+        *fields, self.chunk_state, username = values
+        for name, value in zip(ROW_FIELDS[:-2], fields, strict=True):
             setattr(self, name, value)
         self.submitted_by = RowPerson(username) if self.submitted_by_id is not None else None
         self.label_list = labels
@@ -364,6 +365,7 @@ def task_get_for_row(*, task_id) -> Task:
     return (
         Task.objects.select_related("submitted_by", "credential")
         .only(*LIST_FIELDS)
+        .annotate(chunk_state=F("chunk__state"))
         .prefetch_related(Prefetch("labels", to_attr="label_list"))
         .get(pk=task_id)
     )

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tasks.history import tags
-from tasks.models import Task, TaskEvent, TaskLabel
+from tasks.models import SendChunk, Task, TaskEvent, TaskLabel
 from tests.factories import make_credential, make_task, make_template_version, make_user
 
 pytestmark = pytest.mark.django_db
@@ -494,6 +494,39 @@ def test_task_page_of_a_task_being_sent_reloads_once_its_reply_is_lost(member_cl
     lost = member_client.get(status_url, headers={"HX-Request": "true"})
 
     assert lost.headers["HX-Refresh"] == "true"  # the whole page: its explanation and Resolve panel
+
+
+def _badge(html: str, task) -> str:
+    row = html.split(f'data-task="{task.pk}"')[1].split("</tr>")[0]
+    return re.search(r'<span class="badge badge-(\w+)"[^>]*>([^<]*)<', row).groups()
+
+
+def test_a_queued_task_being_sent_reads_sending_in_list_and_home_rows_as_on_its_page(member_client):
+    task = make_task(status="queued", user_prompt="Being sent")
+    chunk = SendChunk.objects.create(
+        credential=task.credential,
+        provider="chat_gpt",
+        task_count=1,
+        state="sending",
+        not_before=timezone.now(),
+    )
+    Task.objects.filter(pk=task.pk).update(chunk=chunk)
+    waiting = make_task(status="queued", user_prompt="Still waiting")  # no worker has its chunk yet
+
+    with CaptureQueriesContext(connection) as captured:
+        listed = member_client.get(LIST).content.decode()
+    home = member_client.get("/").content.decode()
+    polled = member_client.get(reverse("history:task_status", args=[task.pk]) + "?part=row").content.decode()
+    page = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+
+    assert 'badge badge-sending" title="Sending">Sending<' in page
+    for html in (listed, home, polled):
+        assert _badge(html, task) == ("sending", "Sending")
+    assert _badge(listed, waiting) == ("queued", "Queued")
+    Task.objects.filter(pk=task.pk).update(chunk=None)
+    with CaptureQueriesContext(connection) as unchunked:
+        member_client.get(LIST)
+    assert len(captured) == len(unchunked)  # read with the rows, not one query more
 
 
 def test_task_page_shows_citations_reasoning_and_fan_out(member_client):
