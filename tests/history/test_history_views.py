@@ -1100,6 +1100,23 @@ def test_the_task_page_shows_the_variables_that_filled_it_and_links_to_its_batch
     assert f'<a href="{reverse("prompt_templates:batch_detail", args=[batch.pk])}">Nightly dishes</a>' in html
 
 
+def test_the_task_pages_template_links_to_the_version_it_came_from_and_to_the_templates_tasks(
+    member_client, member_user
+):
+    version = make_template_version("Dishes")
+    version.template.versions.create(number=2, fields={})  # the link is to v1, the task's own
+    task = make_task(template_version=version)
+
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+    template_page = member_client.get(reverse("prompt_templates:detail", args=[version.template_id]))
+
+    version_url = reverse("prompt_templates:version", args=[version.template_id, version.pk])
+    tasks_url = reverse("history:task_list") + f"?template={version.template_id}"
+    assert f'<dt>Template</dt><dd><a href="{version_url}">Dishes v1</a>' in html
+    assert f'<a href="{tasks_url}">tasks from this template</a>' in html
+    assert f'<a href="{tasks_url}">1 task</a>' in template_page.content.decode()
+
+
 # --- Any stored tag leaves every page working ------------------------------------------------------
 
 # Tags as they may already be stored (made before tags were checked, through the admin or the shell).
