@@ -1004,6 +1004,7 @@ def test_home_counts_what_needs_attention_and_links_to_exactly_those_tasks(membe
     make_task(status="failed", user_prompt="Failed long ago", created_at=now - timedelta(days=20))
     lost = make_task(status="unknown", user_prompt="Lost one")
     stuck = make_task(status="pending", user_prompt="Stuck one", created_at=now - timedelta(minutes=45))
+    never_sent = make_task(status="queued", user_prompt="Never sent", created_at=now - timedelta(minutes=40))
     make_task(status="submitted", user_prompt="Just sent", created_at=now - timedelta(minutes=5))
     make_task(status="completed", user_prompt="Done long ago", created_at=now - timedelta(hours=2))
 
@@ -1012,14 +1013,21 @@ def test_home_counts_what_needs_attention_and_links_to_exactly_those_tasks(membe
     block = re.search(r'<section id="attention".*?</section>', html, re.S).group(0)
     assert re.search(r'data-testid="attention-failed">2<', block)
     assert re.search(r'data-testid="attention-unknown">1<', block)
-    assert re.search(r'data-testid="attention-stale">1<', block)
+    assert re.search(r'data-testid="attention-stale">2<', block)
     assert "waiting more than 30 minutes" in block and "within a few minutes" in block
+    # It counts a task never sent too, so it says when it was created, not sent.
+    assert "after it was sent" not in block
+    assert "not finished 30 minutes after it was created (still queued or being sent" in block
     links = [link.replace("&amp;", "&") for link in re.findall(r'<a href="([^"]+)"', block)]
     listed = {}
     for link in links:
         page = member_client.get(link).content.decode()
         listed[link] = {t for t in Task.objects.values_list("user_prompt", flat=True) if f">{t}</a>" in page}
-    assert list(listed.values()) == [{t.user_prompt for t in failed}, {lost.user_prompt}, {stuck.user_prompt}]
+    assert list(listed.values()) == [
+        {t.user_prompt for t in failed},
+        {lost.user_prompt},
+        {stuck.user_prompt, never_sent.user_prompt},
+    ]
 
 
 def test_home_names_the_monitors_no_scheduler_has_run_and_links_to_them(member_client, credential):
