@@ -181,6 +181,14 @@ class Batch(models.Model):
     )
     model_names = models.JSONField(default=list, blank=True, help_text="The models each row ran on.")
     estimated_charge = models.DecimalField(**MONEY, default=Decimal("0"))
+    plan_fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        editable=False,
+        help_text="The checked plan's fingerprint (every task, the credential): the same batch sent again "
+        "from a new page is asked about first (prompt_templates/repeats.py). Empty before it was stored.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -312,6 +312,7 @@ def batch_submit(
         row_count=len(plan.rows),
         model_names=plan.models,
         estimated_charge=plan.total_charge,
+        plan_fingerprint=plan.fingerprint,  # the same plan from a new page is asked about (repeats.py)
     )
     # One submission per provider and mode; a live submission plans each task as its own chunk.
     groups: dict[tuple[str, str], list[sending.TaskSpec]] = {}

@@ -24,6 +24,7 @@ from tasks.fragments import wants_fragment
 from tasks.models import Batch, PromptTemplate, PromptTemplateVersion, Task
 from tasks.prompt_templates import batches, selectors
 from tasks.prompt_templates.forms import BatchForm, TemplateDetailsForm
+from tasks.prompt_templates.repeats import recent_same_batch
 from tasks.prompt_templates.services import (
     TemplateError,
     TemplateNameError,
@@ -206,6 +207,10 @@ def batch_new(request: HttpRequest, template_id: int) -> HttpResponse:
     page = "tasks/prompt_templates/batch_new.html"
     form = BatchForm(request.POST or None, request.FILES or None, template=template, version=version)
     plan = None
+    repeat_of = None
+    # "Send it again", under the warning about the same batch sent a moment ago, confirms as Submit does.
+    send_again = request.POST.get("send_again") == "1"
+    confirm = request.POST.get("confirm") == "1" or send_again
     if request.method == "POST" and form.is_valid():
         plan = batches.batch_plan(
             version=version,
@@ -215,40 +220,44 @@ def batch_new(request: HttpRequest, template_id: int) -> HttpResponse:
             credential=form.cleaned_data["credential"],
         )
         planned = request.POST.get("planned")
-        if (
-            request.POST.get("confirm") == "1"
-            and plan.ok
-            and planned is not None
-            and planned != plan.fingerprint
-        ):
+        if confirm and plan.ok and planned is not None and planned != plan.fingerprint:
             # "Submit N tasks" was pressed under a check of other rows, models or credential.
             form.add_error(
                 None,
                 "The rows, models or credential changed after they were checked, so nothing was sent. "
                 "Here are the tasks and the charge as they are now: submit again to send them.",
             )
-        elif request.POST.get("confirm") == "1" and plan.ok:
+        elif confirm and plan.ok:
             if not request.user.has_perm("tasks.add_task"):
                 raise Http404
-            try:
-                batch = batches.batch_submit(
-                    plan=plan,
-                    credential=form.cleaned_data["credential"],
+            # Back, a reload or a second tab, and the same rows: ask before charging the batch twice.
+            if not send_again:
+                repeat_of = recent_same_batch(
                     user=request.user,
-                    name=form.cleaned_data.get("name", ""),
+                    fingerprint=plan.fingerprint,
                     idempotency_key=form.cleaned_data["idempotency_key"],
                 )
-            except (sending.SubmissionError, BudgetExceeded) as exc:
-                form.add_error(None, str(exc))
-            else:
-                url = reverse("prompt_templates:batch_detail", kwargs={"batch_id": batch.pk})
-                return HttpResponseClientRedirect(url) if wants_fragment(request) else redirect(url)
-    context = {"form": form, "template": template, "version": version, "plan": plan}
+            if repeat_of is None:
+                try:
+                    batch = batches.batch_submit(
+                        plan=plan,
+                        credential=form.cleaned_data["credential"],
+                        user=request.user,
+                        name=form.cleaned_data.get("name", ""),
+                        idempotency_key=form.cleaned_data["idempotency_key"],
+                    )
+                except (sending.SubmissionError, BudgetExceeded) as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    url = reverse("prompt_templates:batch_detail", kwargs={"batch_id": batch.pk})
+                    return HttpResponseClientRedirect(url) if wants_fragment(request) else redirect(url)
+    context = {"form": form, "template": template, "version": version, "plan": plan, "repeat_of": repeat_of}
     if plan is not None and plan.ok:
         context.update(
             _budget_context(request.user, plan.charges(), f"this batch of {plan.task_count} tasks")
         )
-    return render(request, f"{page}#plan" if wants_fragment(request) else page, context)
+    template_name = f"{page}#plan" if wants_fragment(request) else page
+    return render(request, template_name, context, status=422 if repeat_of is not None else 200)
 
 
 @require_GET

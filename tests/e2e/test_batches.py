@@ -122,3 +122,58 @@ def test_enter_in_the_name_after_a_check_checks_again_and_sends_nothing(logged_i
     expect(page.get_by_role("button", name="Submit 1 task")).to_be_visible()
     expect(page.get_by_label("Name")).to_have_value("Noodles")
     assert not Batch.objects.exists() and not Task.objects.exists()
+
+
+def test_back_after_submitting_a_batch_then_the_same_batch_from_a_new_page_asks_before_a_second_batch(
+    logged_in_page, user, stand_in_credential, browser_errors
+):
+    """Back shows the page just submitted (its own key): Submit there shows the batch already sent. The
+    same rows sent from a new page (a reload, a second tab, or Back where the browser did not keep the
+    page) name that batch and send nothing until "Send it again" is pressed."""
+    user.groups.add(member_group())
+    make_catalog()
+    template = template_create(
+        name="Food",
+        provider="chat_gpt",
+        fields={"user_prompt": "Best {{dish}}?", "model_name": "gpt-4.1"},
+        user=user,
+    )
+    page = logged_in_page
+
+    def send(name: str) -> None:
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("Rows (CSV)").fill("dish\npho\nramen\n")
+        page.get_by_role("button", name="Check rows and cost").click()
+        page.get_by_role("button", name="Submit 2 tasks").click()
+
+    page.goto(f"/templates/{template.pk}/batch/")
+    send("Noodles")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Noodles")
+    first = page.url
+
+    page.go_back()
+    page.get_by_role("button", name="Submit 2 tasks").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Noodles")
+    assert page.url == first and Batch.objects.count() == 1
+
+    page.goto(f"/templates/{template.pk}/batch/")  # a new page: a new key, the rows pasted again
+    send("Noodles again")
+
+    warning = page.locator(".alert-warning", has_text="You sent this same batch")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("Noodles, 2 tasks. Sending it again makes 2 more tasks, charged again.")
+    assert Batch.objects.count() == 1 and Task.objects.count() == 2
+    browser_errors.clear()  # the page's 422, as Chromium logs it: expected here
+    page.set_viewport_size(
+        {"width": 390, "height": 844}
+    )  # on a phone, in dark mode: framed, no sideways scroll
+    page.emulate_media(color_scheme="dark")
+    expect(warning.get_by_role("button", name="Send it again")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert warning.evaluate("e => getComputedStyle(e).borderTopStyle") != "none"
+    assert first.endswith(warning.get_by_role("link", name="Noodles").get_attribute("href"))
+    expect(page.get_by_label("Rows (CSV)")).to_have_value("dish\npho\nramen\n")
+
+    warning.get_by_role("button", name="Send it again").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Noodles again")
+    assert page.url != first and Batch.objects.count() == 2 and Task.objects.count() == 4

@@ -2,6 +2,9 @@
 presses “Submit” again on the same page (the same idempotency key, the same checked plan). Every POST is
 counted at the stand-in (over real HTTP, live_server): the batch reaches it once, whatever the step.
 
+Then the same, except that the person submits the same rows from a new page (Back, a reload: a new key):
+the page names the batch already written and sends nothing.
+
 Steps: before anything is written (the budgets' reservation); after the batch's commit, as the worker is
 woken; after the commit, as the view answers with the redirect the person never sees.
 """
@@ -67,6 +70,59 @@ def test_a_batch_confirmation_killed_at_each_step_then_pressed_again_reaches_the
     again = client.post(url, data)  # the same page's Submit, pressed again
 
     assert again.status_code == 302
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+    assert Batch.objects.count() == 1 and Task.objects.count() == 3
+    assert task_posts() == 1  # 3 tasks, one upstream call
+    assert set(Task.objects.values_list("status", flat=True)) == {Task.Status.SUBMITTED}
+
+
+@pytest.mark.parametrize(
+    ("at", "written"),
+    [
+        ("tasks.prompt_templates.batches:budgets_reserve", False),  # nothing written
+        ("tasks.submission.sending:send_chunks_soon", True),  # the batch committed, no worker woken
+        ("tasks.prompt_templates.views:redirect", True),  # committed, the answer never sent
+    ],
+)
+def test_a_batch_confirmation_killed_at_each_step_then_sent_from_a_new_page_reaches_the_upstream_once(
+    stand_in,  # noqa: F811
+    member_user,
+    client,
+    at,
+    written,
+):
+    make_catalog()
+    template = template_create(
+        name="Food", provider="chat_gpt", fields={"user_prompt": "Best {{dish}}?"}, user=member_user
+    )
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    data = {
+        "credential": str(stand_in.pk),
+        "models": "gpt-4.1",
+        "rows_text": "dish\npho\nramen\nsoup\n",
+        "idempotency_key": "first-page",
+    }
+    client.force_login(member_user)
+    checked = client.post(url, {**data, "confirm": "0"}).content.decode()
+    data |= {"planned": re.search(r'name="planned" value="([^"]*)"', checked).group(1), "confirm": "1"}
+    code = (
+        "from django.test import Client; from django.contrib.auth import get_user_model; "
+        "client = Client(); "
+        f"client.force_login(get_user_model().objects.get(pk={member_user.pk})); "
+        f"client.post({url!r}, {data!r})"
+    )
+    run_killed_at(at, code)
+    assert Task.objects.count() == (3 if written else 0) and task_posts() == 0
+
+    again = client.post(
+        url, {**data, "idempotency_key": "new-page"}
+    )  # Back or a reload, the rows pasted again
+
+    if written:  # the page names the batch already written and sends nothing
+        assert again.status_code == 422 and "You sent this same batch" in again.content.decode()
+    else:
+        assert again.status_code == 302
     code, output = finish(worker("--wait", str(LEASE)))
     assert code == 0, output
     assert Batch.objects.count() == 1 and Task.objects.count() == 3
