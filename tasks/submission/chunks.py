@@ -15,9 +15,10 @@ each its own commit, so a worker killed between any two leaves a state that says
    chunk is never sent again.
 4. `chunk_post`: the POST (tasks.upstream.clients; never resent by the client once its bytes may have left).
 5. `chunk_record_outcome`: ONE transaction records what came back: accepted tasks `submitted` with their
-   upstream ids, refused ones `failed` with the upstream's message, a lost reply `unknown` ("may have been
-   charged"); a 429 / 40202 or a connection that certainly sent nothing puts the chunk back, planned,
-   with a delay, and fails nothing.
+   upstream ids, refused ones `failed` with the upstream's message (a task refused with a temporary code,
+   50000 or 40202, charged nothing: planned again in a new chunk, after a delay, up to 3 sends), a lost
+   reply `unknown` ("may have been charged"); a 429 / 40202 or a connection that certainly sent nothing
+   puts the chunk back, planned, with a delay, and fails nothing.
 
 `chunks_sweep` finds chunks whose lease ran out (their worker was killed or hung): one whose POST never
 started goes back to planned (sent later by any worker, never labelled "may have been charged"); one
@@ -58,6 +59,11 @@ logger = logging.getLogger(__name__)
 # A connection that certainly sent nothing is tried again after these delays (seconds), then the chunk's
 # tasks fail as not sent.
 UNREACHABLE_DELAYS = (5, 15, 60, 300)
+# A task task_post refused with a temporary code (50000, 50001, 503xx, 40101) is sent again after these
+# delays (seconds: after its 1st, its 2nd send), up to recording.RESEND_ATTEMPTS sends; a 40202 waits for
+# the credential's rate limit instead.
+RESEND_DELAYS = (120, 300)
+RATE_LIMIT_CODE = 40202
 MAX_SLOT_WAIT = 5.0  # seconds a claimed chunk waits for its rate-limit slot; longer: put back
 
 
@@ -291,7 +297,41 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
         elif chunk.mode == Task.Mode.LIVE:
             recording.task_record_live(task_id=tasks[0].pk, outcome=reply)
         else:
-            recording.tasks_record_post_outcomes(tasks=tasks, outcomes=reply)
+            resend = recording.tasks_record_post_outcomes(tasks=tasks, outcomes=reply)
+            if resend:
+                _tasks_send_again(chunk, resend, now=now)
+
+
+def _tasks_send_again(chunk: SendChunk, resend: list[recording.Resend], *, now: datetime) -> None:
+    """Tasks task_post refused with a temporary code (nothing charged): planned again in a chunk of their
+    own, claimable after RESEND_DELAYS (a 40202: when the credential's rate limit, set here as a 429's
+    would be, ends). The accepted tasks of `chunk` are never in it. The caller owns the transaction."""
+    limited_until = None
+    waves: dict[datetime, list[recording.Resend]] = {}
+    for item in resend:
+        if item.outcome.status_code == RATE_LIMIT_CODE:
+            if limited_until is None:
+                limited_until = sending_limited(
+                    credential_id=chunk.credential_id,
+                    retry_after=None,
+                    message=f"task_post answered {RATE_LIMIT_CODE} for a task: {item.outcome.status_message}",
+                )
+            at = limited_until
+        else:
+            at = now + timedelta(seconds=RESEND_DELAYS[min(item.attempt, len(RESEND_DELAYS)) - 1])
+        waves.setdefault(at, []).append(item)
+    for at, items in waves.items():
+        again = SendChunk.objects.create(
+            credential_id=chunk.credential_id,
+            provider=chunk.provider,
+            mode=chunk.mode,
+            batch_id=chunk.batch_id,
+            task_count=len(items),
+            state=SendChunk.State.PLANNED,
+            not_before=at,
+            last_error=f"Sent again: task_post refused these tasks with a temporary code (chunk {chunk.pk}).",
+        )
+        recording.tasks_plan_again(resend=items, chunk_id=again.pk, at=at)
 
 
 def _tasks_back_to_queued(chunk: SendChunk) -> None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from tasks.models import Task, TaskEvent
@@ -15,6 +16,20 @@ from tasks.submission.bulk import insert_rows, update_rows
 from tasks.submission.collection import POLL_DELAYS, schedule_collect, task_apply_outcome
 from tasks.upstream.outcomes import StatusClass, TaskOutcome
 from tasks.upstream.results import storable_text
+
+# A task task_post refused with a temporary code (api-reference §4: 50000, 50001, 503xx, 40101, 40202),
+# nothing charged, is sent again in a new chunk; at most this many sends in all, then it fails.
+RESEND_ATTEMPTS = 3
+RESEND_KEY = "resend_attempt"  # in the data of the event that plans a resend: the number of the next send
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """A task task_post refused with a temporary code: to be sent again (tasks/submission/chunks.py)."""
+
+    pk: uuid.UUID
+    outcome: TaskOutcome
+    attempt: int  # the send that was refused (1: the first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +91,35 @@ def tasks_mark_interrupted(*, tasks: list[Task]) -> None:
     )
 
 
-def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> None:
+def _refused_for_now(outcome: TaskOutcome) -> bool:
+    """A temporary refusal (50000, 40202, ...) that charged nothing: the task can be sent again. One
+    that reports a charge is recorded as it is, never resent."""
+    return outcome.status_class == StatusClass.TRANSIENT and not outcome.cost
+
+
+def _sends_refused(pks: list) -> dict:
+    """How many times each task was already refused with a temporary code (its resend events)."""
+    counted = (
+        TaskEvent.objects.filter(task_id__in=pks, kind=TaskEvent.Kind.ERROR, data__has_key=RESEND_KEY)
+        .values("task_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["task_id"]: row["n"] for row in counted}
+
+
+def _tried(outcome: TaskOutcome, sends: int) -> str:
+    said = outcome.status_message.strip() or f"Status {outcome.status_code}."
+    return (
+        f"{said} Sent {sends} times, each time refused by the upstream with a temporary error "
+        f"({outcome.status_code}); not sent again."
+    )
+
+
+def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> list[Resend]:
     """Record what task_post answered for each task of a chunk and schedule the collection of the
-    accepted ones; the caller owns the transaction.
+    accepted ones; the caller owns the transaction. Returns the tasks refused with a temporary code that
+    may be sent again (`Resend`), left for the caller to plan (`tasks_plan_again`); one refused so on
+    its RESEND_ATTEMPTS-th send fails, its message saying so.
 
     Outcomes repeat (every accepted task of a chunk has the same code, message and charge), so each
     group of equal values is one UPDATE, which also writes the one value that differs per task, its
@@ -96,6 +137,10 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> N
         .values_list("pk", flat=True)
     )
     groups: dict[tuple, list[tuple[uuid.UUID, str | None]]] = defaultdict(list)
+    refused = _sends_refused(
+        [task.pk for task, outcome in zip(tasks, outcomes, strict=True) if _refused_for_now(outcome)]
+    )
+    resend: list[Resend] = []
     for task, outcome in zip(tasks, outcomes, strict=True):
         if task.pk not in waiting:
             if outcome.id:  # its charge at post is news, the rest the callback has recorded
@@ -103,10 +148,15 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> N
                 found.filter(charged__isnull=True).update(charged=outcome.cost)
                 found.filter(spend_is_final=False).update(spend=outcome.cost)
             continue
+        message = outcome.status_message
+        if _refused_for_now(outcome):
+            attempt = refused.get(task.pk, 0) + 1
+            if attempt < RESEND_ATTEMPTS:
+                resend.append(Resend(task.pk, outcome, attempt))
+                continue
+            message = _tried(outcome, attempt)
         created = outcome.status_class == StatusClass.CREATED and bool(outcome.id)
-        groups[(created, outcome.status_code, outcome.status_message, outcome.cost)].append(
-            (task.pk, outcome.id or None)
-        )
+        groups[(created, outcome.status_code, message, outcome.cost)].append((task.pk, outcome.id or None))
     accepted = []
     for (created, code, message, cost), pairs in groups.items():
         fields = {
@@ -130,6 +180,36 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> N
         insert_rows(TaskEvent, events, same=event)
     if accepted:  # one chunk: one collection job, committed with the outcomes
         schedule_collect(accepted, delay=POLL_DELAYS[0])
+    return resend
+
+
+def tasks_plan_again(*, resend: list[Resend], chunk_id, at) -> None:
+    """Tasks refused with a temporary code, now in the planned chunk `chunk_id` (sent from `at`): queued
+    again, their estimated spend kept (the budgets still count them), and an event on each saying when
+    and which send comes next. The caller owns the transaction."""
+    when = timezone.localtime(at).strftime("%H:%M")
+    groups: dict[tuple, list[uuid.UUID]] = defaultdict(list)
+    for item in resend:
+        said = item.outcome.status_message.strip().rstrip(".")
+        message = (
+            f"The upstream answered {item.outcome.status_code}{' ' + said if said else ''} for this task; it "
+            f"will be sent again at {when} (attempt {item.attempt + 1} of {RESEND_ATTEMPTS})."
+        )
+        groups[(item.outcome.status_code, message, item.attempt + 1)].append(item.pk)
+    for (code, message, attempt), pks in groups.items():
+        Task.objects.filter(pk__in=pks).update(
+            chunk_id=chunk_id, status=Task.Status.QUEUED, status_code=code, status_message=message
+        )
+        insert_rows(
+            TaskEvent,
+            [{"task_id": pk} for pk in pks],
+            same={
+                "kind": TaskEvent.Kind.ERROR,
+                "status_code": code,
+                "message": message,
+                "data": {RESEND_KEY: attempt, "not_before": at.isoformat()},
+            },
+        )
 
 
 def task_record_live(*, task_id, outcome: TaskOutcome) -> None:

@@ -155,12 +155,37 @@ def test_a_task_the_upstream_rejects_is_failed_with_its_message_and_costs_nothin
     assert task.spend == 0 and task.spend_is_final
 
 
-def test_an_internal_error_at_post_fails_the_task_without_resending(stand_in, admin_user):
-    faults.inject("internal_error", function="task_post")
+def test_an_internal_error_at_post_sends_the_tasks_again_later_and_then_they_are_accepted(
+    stand_in, admin_user, monkeypatch
+):
+    monkeypatch.setattr(chunks, "RESEND_DELAYS", (0.5, 0.5))
+    faults.inject("internal_error", function="task_post")  # the next task_post: every task 50000
+    tasks = sending.submit_tasks(
+        specs=[spec(f"Question {i}?") for i in range(3)], credential=stand_in, user=admin_user
+    )
+    workers.chunks_drain(worker="test-worker")  # refused, nothing charged: planned again, not failed
+    assert task_posts() == 1 and SandboxTask.objects.count() == 0
+    for task in tasks:
+        task.refresh_from_db()
+        assert task.status == Task.Status.QUEUED and not task.spend_is_final
+        assert "will be sent again at" in task.events.latest("id").message
+    send_planned()
+    assert task_posts() == 2
+    for task in tasks:
+        task.refresh_from_db()
+        assert task.status == Task.Status.SUBMITTED and task.charged == QUEUED_CHARGE
+    assert SandboxTask.objects.count() == 3
+
+
+def test_an_internal_error_at_every_send_fails_the_task_after_three_sends(stand_in, admin_user, monkeypatch):
+    monkeypatch.setattr(chunks, "RESEND_DELAYS", (0.2, 0.2))
+    faults.inject("internal_error", function="task_post", times=3)
     (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
     assert task.status == Task.Status.FAILED
     assert task.status_code == 50000
-    assert task_posts() == 1
+    assert "Sent 3 times" in task.status_message
+    assert task.spend == 0 and task.spend_is_final
+    assert task_posts() == 3
 
 
 def test_a_bad_token_fails_the_task_with_the_gateways_message(stand_in, admin_user):
