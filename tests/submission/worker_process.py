@@ -3,11 +3,12 @@ step replaced so that the process kills itself (SIGKILL: no cleanup, no `finally
 chosen chunk. No test hook lives in the product's code: the step is monkeypatched here.
 
     python -m tests.submission.worker_process [--kill-at STEP] [--kill-call N] [--wait SECONDS]
-                                              [--start-file PATH]
+                                              [--start-file PATH] [--resend-delay SECONDS]
 
 STEP, at the N-th time the worker reaches it: claimed (a claim is committed, its POST not started),
 post_started (post_started_at committed, nothing sent), posted (the POST answered, nothing recorded),
-recording (inside the outcome's transaction, its rows written, not committed). The worker overlaps one
+recording (inside the outcome's transaction, its rows written, not committed), replanning (inside it too,
+after the tasks refused with a temporary code were planned again in a new chunk). The worker overlaps one
 chunk's POST with the previous chunk's recording, so the tests pick calls where nothing else is under
 way. The environment names the database (DATABASE_URL) and the keys.
 """
@@ -20,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-STEPS = ("claimed", "post_started", "posted", "recording")
+STEPS = ("claimed", "post_started", "posted", "recording", "replanning")
 
 
 def main() -> None:
@@ -32,13 +33,17 @@ def main() -> None:
     parser.add_argument("--name", default=f"worker-{os.getpid()}")
     parser.add_argument("--live", action="store_true", help="Run the live loop (tasks/submission/live.py).")
     parser.add_argument("--threads", type=int, default=1, help="Live calls in flight at once (--live).")
+    parser.add_argument("--resend-delay", type=float, help="Send a task refused for now again this soon.")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     import django
 
     django.setup()
-    from tasks.submission import live, recording, workers
+    from tasks.submission import chunks, live, recording, workers
+
+    if args.resend_delay is not None:
+        chunks.RESEND_DELAYS = (args.resend_delay, args.resend_delay)
 
     calls = {"count": 0}
     lock = threading.Lock()
@@ -86,6 +91,8 @@ def main() -> None:
         workers.chunk_record_outcome = kill_before(workers.chunk_record_outcome)
     elif args.kill_at == "recording":
         recording.tasks_record_post_outcomes = kill_after(recording.tasks_record_post_outcomes)
+    elif args.kill_at == "replanning":
+        recording.tasks_plan_again = kill_after(recording.tasks_plan_again)
 
     print("ready", flush=True)
     if args.start_file:
