@@ -215,9 +215,14 @@ def tasks_plan_again(*, resend: list[Resend], chunk_id, at) -> None:
 def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
     """Record the answer of a live request: its charge, then the result as a poll's would be. A live call
     is answered once: any answer but a result (an invalid field, an account problem, an internal error)
-    fails the task with the upstream's message, its charge final."""
+    fails the task with the upstream's message, its charge final.
+
+    An answer whose id another task already has is recorded all the same (it was paid for), without the
+    id (the ids are unique), and an error event on the task names the other one."""
+    holders = Task.objects.filter(upstream_task_id=outcome.id).exclude(pk=task_id)
+    other = holders.values_list("pk", flat=True).first() if outcome.id else None
     Task.objects.filter(pk=task_id).update(
-        upstream_task_id=outcome.id or None,
+        upstream_task_id=outcome.id if outcome.id and other is None else None,
         submitted_at=timezone.now(),
         charged=outcome.cost,
         spend=outcome.cost,
@@ -230,6 +235,14 @@ def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
         message=outcome.status_message,
         cost_change=outcome.cost,
     )
+    if other is not None:
+        TaskEvent.objects.create(
+            task=task,
+            kind=TaskEvent.Kind.ERROR,
+            message=f"The upstream answered with the id {outcome.id}, which task {other} already has; the "
+            "answer is recorded here without that id.",
+            data={"upstream_task_id": outcome.id, "other_task": str(other)},
+        )
     if outcome.status_class == StatusClass.DONE:
         task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
         return

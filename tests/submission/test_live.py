@@ -265,3 +265,62 @@ def test_a_live_call_answered_with_an_internal_error_fails_the_task_instead_of_l
     assert "Internal Error." in task.status_message
     assert task.spend == 0 and task.spend_is_final
     assert live_posts() == 1
+
+
+TAKEN_ID = "12070615-1535-0600-0000-0000000000aa"
+
+
+def a_task_with_the_id_the_next_live_call_is_answered_with(stand_in, admin_user, monkeypatch) -> Task:
+    """A finished task holding TAKEN_ID, which the stand-in gives its next live answer (and no other)."""
+    from sandbox import envelope
+
+    (other,) = submit_live(stand_in, admin_user, 1)
+    live.live_drain(worker="test")
+    Task.objects.filter(pk=other.pk).update(upstream_task_id=TAKEN_ID)
+    original, ids = envelope.new_task_id, iter([TAKEN_ID])
+    monkeypatch.setattr(envelope, "new_task_id", lambda provider: next(ids, None) or original(provider))
+    return other
+
+
+def test_a_live_answer_with_an_id_another_task_has_is_recorded_without_that_id(
+    stand_in, admin_user, monkeypatch
+):
+    other = a_task_with_the_id_the_next_live_call_is_answered_with(stand_in, admin_user, monkeypatch)
+    (task,) = submit_live(stand_in, admin_user, 1)
+
+    live.live_drain(worker="test")
+
+    task.refresh_from_db()
+    assert task.status == Task.Status.COMPLETED
+    assert task.charged > 0 and task.answer_text
+    assert task.upstream_task_id is None
+    assert task.events.filter(message__contains=f"{TAKEN_ID}, which task {other.pk} already has").exists()
+    assert Task.objects.get(pk=other.pk).upstream_task_id == TAKEN_ID
+    assert live_posts() == 2
+
+
+@pytest.mark.parametrize(
+    ("step", "completed"),
+    [
+        (None, 2),  # the answer with the taken id is recorded, without it
+        ("posted", 1),  # killed before recording it: unknown, never sent again
+        ("recording", 1),  # killed inside the recording transaction: rolled back, as above
+    ],
+)
+def test_a_live_worker_answered_with_an_id_another_task_has_never_sends_it_again(
+    stand_in, admin_user, monkeypatch, step, completed
+):
+    a_task_with_the_id_the_next_live_call_is_answered_with(stand_in, admin_user, monkeypatch)
+    tasks = submit_live(stand_in, admin_user, 2)
+
+    if step:
+        code, output = finish(worker("--live", "--kill-at", step, "--kill-call", "1"))
+        assert code == -9, output
+    code, output = finish(worker("--live", "--wait", str(LEASE * 3)))
+    assert code == 0, output
+
+    assert live_posts() == 3
+    assert times_each_task_reached_the_stand_in(tasks) == Counter({1: 2})
+    assert statuses(tasks) == Counter(
+        {Task.Status.COMPLETED: completed, **({Task.Status.UNKNOWN: 2 - completed} if completed < 2 else {})}
+    )
