@@ -109,6 +109,9 @@ def _row(task: Task, urls: TaskUrls) -> str:
     if task.is_active:
         status_url = escape(urls.of(urls.status, task.pk))
         live = f' hx-get="{status_url}?part=row" hx-trigger="every 3s" hx-swap="outerHTML"'
+    elif task.status == Task.Status.UNKNOWN:  # a callback or an Admin may still find out what became of it
+        status_url = escape(urls.of(urls.status, task.pk))
+        live = f' hx-get="{status_url}?part=row" hx-trigger="every 10s" hx-swap="outerHTML"'
     tag = ""
     if task.tag:
         tag = f'<a class="tag" href="{escape(urls.tag(task.tag))}">{escape(_chars(task.tag, 40))}</a>'

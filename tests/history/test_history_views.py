@@ -293,6 +293,22 @@ def test_pending_rows_poll_and_final_rows_do_not(member_client):
     assert "Completed" in row
 
 
+def test_unknown_rows_poll_slowly_and_show_the_answer_once_a_callback_completes_them(member_client):
+    unknown = make_task(status="unknown")
+
+    page = member_client.get(LIST).content.decode()
+    row_url = reverse("history:task_status", args=[unknown.pk]) + "?part=row"
+    assert f'hx-get="{row_url}" hx-trigger="every 10s"' in page
+    still = member_client.get(row_url, headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 10s"' in still
+
+    Task.objects.filter(pk=unknown.pk).update(status="completed", spend_is_final=True)
+    row = member_client.get(row_url, headers={"HX-Request": "true"}).content.decode()
+
+    assert "hx-trigger" not in row
+    assert "Completed" in row
+
+
 def test_costs_show_final_or_provisional(member_client):
     make_task(status="pending")
     make_task(status="completed", money_spent=Decimal("0.0286"))

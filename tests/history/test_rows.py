@@ -27,6 +27,10 @@ def _reference_row(task, urls) -> str:
         live = format_html(
             ' hx-get="{}?part=row" hx-trigger="every 3s" hx-swap="outerHTML"', urls.of(urls.status, task.pk)
         )
+    elif task.status == "unknown":
+        live = format_html(
+            ' hx-get="{}?part=row" hx-trigger="every 10s" hx-swap="outerHTML"', urls.of(urls.status, task.pk)
+        )
     created = timezone.localtime(task.created_at)
     tag = ""
     if task.tag:
@@ -78,15 +82,17 @@ def test_rows_are_the_html_the_format_html_rows_were():
     make_task(user_prompt="a" * 90, tag="t" * 40, status="queued")
     make_task(user_prompt="b", tag="a b?c#d%e&f=g'h\"i/~j:k@l", status="completed")
     make_task(user_prompt="c", tag="~starts-with-the-mark\n", status="completed")
+    make_task(user_prompt="d", tag="", status="unknown")
     page = task_list(filters={}, sort="-created")
-    assert len(page.tasks) == 7
+    assert len(page.tasks) == 8
     urls = rows.TaskUrls()
     for task in page.tasks:
         assert rows._row(task, rows.TaskUrls()) == _reference_row(task, urls)
     table = rows.task_rows(page.tasks)
     assert "<script>" not in table
-    assert table.count("<tr ") == 7
+    assert table.count("<tr ") == 8
     assert table.count('hx-trigger="every 3s"') == 3  # pending, submitted and queued poll
+    assert table.count('hx-trigger="every 10s"') == 1  # unknown polls slowly
 
 
 def test_short_ascii_text_skips_the_truncator_and_other_text_does_not():
