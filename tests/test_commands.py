@@ -3,10 +3,12 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.tasks import default_task_backend
 from django.utils import timezone
 
+from tasks.builder.catalog import CatalogRefreshFailed
+from tasks.builder.jobs import refresh_model_catalog
 from tasks.models import Credential, ProviderModel, Task
 
 pytestmark = pytest.mark.django_db
@@ -60,6 +62,48 @@ def test_refresh_models_stores_both_catalogs_from_the_stand_in(live_server):
     assert ProviderModel.objects.filter(provider="chat_gpt", model_name="gpt-4.1").exists()
     assert ProviderModel.objects.filter(provider="claude", task_post_supported=False).exists()
     assert ProviderModel.objects.filter(provider="chat_gpt", reasoning=True).exists()
+
+
+def _stand_in_credential(live_server) -> Credential:
+    credential = Credential(
+        name="Stand-in", kind=Credential.Kind.AISA, base_url=live_server.url + "/sandbox/apis/v1/dataforseo"
+    )
+    credential.set_secret("sandbox-key")
+    credential.save()
+    return credential
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_models_refreshes_the_other_providers_when_one_fails_and_names_it(live_server):
+    from sandbox import faults
+
+    _stand_in_credential(live_server)
+    faults.inject("malformed", function="models", provider="chat_gpt")
+    out = StringIO()
+
+    with pytest.raises(CommandError, match="chat_gpt"):
+        call_command("refresh_models", stdout=out)
+
+    assert not ProviderModel.objects.filter(provider="chat_gpt").exists()
+    for provider in ("claude", "gemini", "perplexity"):
+        assert ProviderModel.objects.filter(provider=provider, is_listed=True).exists()
+        assert f"{provider}: " in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_catalog_job_refreshes_the_other_providers_when_one_fails_and_names_it(live_server):
+    from sandbox import faults
+
+    credential = _stand_in_credential(live_server)
+    faults.inject("malformed", function="models", provider="claude")
+
+    with pytest.raises(CatalogRefreshFailed, match="claude") as failed:
+        refresh_model_catalog.call(credential.pk)
+
+    assert "chat_gpt" not in str(failed.value)
+    assert not ProviderModel.objects.filter(provider="claude").exists()
+    for provider in ("chat_gpt", "gemini", "perplexity"):
+        assert ProviderModel.objects.filter(provider=provider, is_listed=True).exists()
 
 
 def test_resume_collection_marks_long_queued_tasks_unknown_and_never_resends(credential):

@@ -2,9 +2,32 @@
 
 from django.utils import timezone
 
-from tasks.models import Credential, ProviderModel
+from tasks.crypto import CredentialKeyError
+from tasks.models import Credential, Provider, ProviderModel
 from tasks.upstream.clients import client_for
-from tasks.upstream.outcomes import UpstreamMalformed
+from tasks.upstream.outcomes import UpstreamError, UpstreamMalformed
+
+
+class CatalogRefreshFailed(Exception):
+    """Some providers' catalogs could not be refreshed (the others were); the message names them."""
+
+
+def catalog_refresh_every_provider(*, credential: Credential) -> dict[str, list[ProviderModel] | Exception]:
+    """Refresh each provider's catalog on its own: one that fails (its error kept as its value) leaves the
+    others refreshed. Returns, per provider, its listed models or the error that stopped its refresh."""
+    refreshed: dict[str, list[ProviderModel] | Exception] = {}
+    for provider in Provider.values:
+        try:
+            refreshed[provider] = catalog_refresh(credential=credential, provider=provider)
+        except (UpstreamError, CredentialKeyError) as exc:
+            refreshed[provider] = exc
+    return refreshed
+
+
+def catalog_failures(refreshed: dict[str, list[ProviderModel] | Exception]) -> str:
+    """The providers whose refresh failed, with why ("" when none did)."""
+    failed = [(provider, got) for provider, got in refreshed.items() if isinstance(got, Exception)]
+    return "; ".join(f"{provider}: {error}" for provider, error in failed)
 
 
 def catalog_refresh(*, credential: Credential, provider: str) -> list[ProviderModel]:

@@ -3,11 +3,9 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from tasks.builder.catalog import catalog_refresh
+from tasks.builder.catalog import catalog_failures, catalog_refresh_every_provider
 from tasks.builder.jobs import refresh_model_catalog
-from tasks.crypto import CredentialKeyError
-from tasks.models import Credential, Provider
-from tasks.upstream.outcomes import UpstreamError
+from tasks.models import Credential
 
 
 class Command(BaseCommand):
@@ -30,9 +28,10 @@ class Command(BaseCommand):
             refresh_model_catalog.using(run_after=run_after).enqueue(found.pk)
             self.stdout.write(f"The worker will refresh the model catalog with “{found.name}”.")
             return
-        for provider in Provider.values:
-            try:
-                models = catalog_refresh(credential=found, provider=provider)
-            except (UpstreamError, CredentialKeyError) as exc:
-                raise CommandError(f"{provider}: {exc}") from None
-            self.stdout.write(f"{provider}: {len(models)} models listed")
+        refreshed = catalog_refresh_every_provider(credential=found)
+        for provider, got in refreshed.items():
+            if not isinstance(got, Exception):
+                self.stdout.write(f"{provider}: {len(got)} models listed")
+        failures = catalog_failures(refreshed)
+        if failures:  # after the others are refreshed and listed
+            raise CommandError(f"Not refreshed: {failures}")
