@@ -11,7 +11,8 @@ from tasks.upstream.outcomes import UpstreamError
 def credential_verify(*, credential: Credential) -> tuple[bool, str]:
     """Check a credential with the free `models` endpoint and record the time and outcome."""
     try:
-        count = len(client_for(credential).models("chat_gpt"))
+        with client_for(credential) as client:
+            count = len(client.models("chat_gpt"))
         ok, message = True, f"OK: the models endpoint listed {count} ChatGPT models."
     except (UpstreamError, CredentialKeyError, ValueError) as exc:  # ValueError: a client it cannot make
         ok, message = False, str(exc)

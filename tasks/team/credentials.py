@@ -54,7 +54,8 @@ def credential_secret_check(*, kind: str, secret: str, login: str = "", base_url
     )
     try:
         candidate.set_secret(secret)
-        count = len(clients.LLMResponsesClient.for_credential(candidate).models("chat_gpt"))
+        with clients.client_for(candidate) as client:
+            count = len(client.models("chat_gpt"))
     except (UpstreamUnavailable, UpstreamRateLimited) as exc:
         return SecretCheck(ok=False, message=str(exc), upstream_down=True)
     except (UpstreamError, CredentialKeyError) as exc:
@@ -273,7 +274,7 @@ def credential_balances() -> list[dict]:
     in the row instead of an exception, so a slow or failing upstream never breaks the spend page.
     """
     from tasks.crypto import CredentialKeyError
-    from tasks.upstream.clients import LLMResponsesClient
+    from tasks.upstream.clients import client_for
     from tasks.upstream.outcomes import UpstreamError
 
     balances = []
@@ -282,7 +283,8 @@ def credential_balances() -> list[dict]:
     ):
         row = {"credential": credential, "balance": None, "error": ""}
         try:
-            data = LLMResponsesClient.for_credential(credential).user_data()
+            with client_for(credential) as client:  # its HTTP session closed, whatever the answer
+                data = client.user_data()
         except (UpstreamError, CredentialKeyError, ValueError) as exc:  # ValueError: a client it cannot make
             row["error"] = str(exc)[:200] or "The upstream did not answer."
             balances.append(row)

@@ -251,9 +251,19 @@ def test_csv_neutralises_formulas_in_tags(team_admin_client, team_admin):
 
 class _FakeClient:
     calls: list = []
+    closed: list = []
 
     def __init__(self, credential):
         self.credential = credential
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        self.closed.append(self.credential.name)
 
     @classmethod
     def for_credential(cls, credential, **kwargs):
@@ -283,6 +293,19 @@ def test_balance_shows_dataforseo_accounts_and_skips_aisa_quietly(team_admin_cli
     assert "Broken: balance unavailable" in html and "401" in html
     assert sorted(_FakeClient.calls) == ["Broken", "Direct"]
     assert "<html" not in html
+
+
+def test_the_balance_page_closes_every_client_it_opens_even_when_the_upstream_fails(
+    team_admin_client, monkeypatch
+):
+    monkeypatch.setattr("tasks.upstream.clients.LLMResponsesClient", _FakeClient)
+    _FakeClient.calls, _FakeClient.closed = [], []
+    make_credential("Direct", kind=Credential.Kind.DATAFORSEO, login="me@example.com")
+    make_credential("Broken", kind=Credential.Kind.DATAFORSEO, login="me@example.com")
+
+    team_admin_client.get(reverse("spend:balance"), headers={"HX-Request": "true"})
+
+    assert sorted(_FakeClient.closed) == sorted(_FakeClient.calls) == ["Broken", "Direct"]
 
 
 @pytest.mark.parametrize("balance", [1e30, "NaN", "Infinity"])

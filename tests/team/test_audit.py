@@ -21,6 +21,12 @@ class _FailingUpstream:
     def for_credential(cls, credential, **kwargs):
         return cls()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        pass
+
     def models(self, provider):
         raise UpstreamError("DataForSEO answered 401: wrong login or password")
 

@@ -202,6 +202,12 @@ class _Upstream:
         )
         return cls()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        pass
+
     def models(self, provider):
         if isinstance(self.fail, Exception):
             raise self.fail
