@@ -79,7 +79,12 @@ def _set_role(user, role: str) -> None:
 
 
 def person_create(*, actor, username: str, email: str = "", role: str = MEMBERS) -> tuple[object, str]:
-    """Create a person with a generated one-time password; return (user, password). Show it once."""
+    """Create a person with a generated one-time password; return (user, password). Show it once.
+
+    Usernames are unique whatever their case ("Ann" and "ann" are one person), which auth.User's own
+    constraint does not ensure: two saves at once are made one after the other by locking the role
+    groups' rows first (on SQLite the IMMEDIATE transaction is the lock), so the second sees the first's
+    person and is refused."""
     if role not in ROLES:
         raise PersonError("Choose a role: Member or Admin.")
     user_model = get_user_model()
@@ -87,6 +92,9 @@ def person_create(*, actor, username: str, email: str = "", role: str = MEMBERS)
         raise UsernameTaken(username)
     password = _one_time_password()
     with transaction.atomic():
+        list(Group.objects.select_for_update().filter(name__in=[MEMBERS, ADMINS]).order_by("pk"))
+        if user_model.objects.filter(username__iexact=username).exists():  # saved since the check above
+            raise UsernameTaken(username)
         try:
             with transaction.atomic():  # a savepoint, so the transaction survives a refused username
                 user = user_model.objects.create_user(username=username, email=email, password=password)

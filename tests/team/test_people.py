@@ -50,9 +50,11 @@ def test_a_taken_username_is_refused_and_the_input_kept(team_admin_client, membe
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_presses_of_save_add_one_person_and_no_server_error(team_admin, monkeypatch):
-    """Save pressed twice on Add a person (no script to stop the second press, or two Admins): both
-    requests pass the username check before either saves; the second is told the username is taken."""
+@pytest.mark.parametrize("usernames", [("carol", "carol"), ("Carol", "carol")])
+def test_two_presses_of_save_add_one_person_and_no_server_error(team_admin, monkeypatch, usernames):
+    """Save pressed twice on Add a person (no script to stop the second press, or two Admins, one typing
+    "Carol" and the other "carol"): both requests pass the username check before either saves; the second
+    is told the username is taken."""
     both_checked = threading.Barrier(2)
     one_time_password = people._one_time_password
 
@@ -69,7 +71,7 @@ def test_two_presses_of_save_add_one_person_and_no_server_error(team_admin, monk
         try:
             responses[i] = client.post(
                 reverse("team:person_create"),
-                {"username": "carol", "email": "c@example.com", "role": MEMBERS},
+                {"username": usernames[i], "email": "c@example.com", "role": MEMBERS},
             )
         except Exception as exc:  # a server error, asserted on below
             responses[i] = exc
@@ -86,7 +88,7 @@ def test_two_presses_of_save_add_one_person_and_no_server_error(team_admin, monk
     refused = next(r for r in responses if r.status_code == 200).content.decode()
     assert "Someone with this username exists." in refused
     assert 'value="c@example.com"' in refused
-    assert get_user_model().objects.filter(username="carol").count() == 1
+    assert get_user_model().objects.filter(username__iexact="carol").count() == 1
 
 
 def test_role_changes_are_audited_and_grant_the_admin_pages(team_admin_client, member_user):
