@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from tasks.models import OneTimePassword
+from tasks.models import Monitor, OneTimePassword
 from tasks.roles import ADMINS, MEMBERS
 from tasks.spend.budgets import month_start
 from tasks.team.audit import audit_record
@@ -146,6 +146,16 @@ def person_set_active(*, actor, person, active: bool) -> None:
             obj=person,
             changes={"is_active": {"from": not active, "to": active}},
         )
+
+
+def active_monitors_by_owner() -> dict[int, list[str]]:
+    """The names of each person's active monitors (one query): deactivating them does not stop these,
+    so the Deactivate confirm names them (docs/monitors.md, "A deactivated owner")."""
+    names: dict[int, list[str]] = {}
+    active = Monitor.objects.filter(state=Monitor.State.ACTIVE, owner__isnull=False).order_by("name")
+    for owner_id, name in active.values_list("owner_id", "name"):
+        names.setdefault(owner_id, []).append(name)
+    return names
 
 
 def person_reset_password(*, actor, person) -> str:

@@ -252,7 +252,9 @@ def people_page(request):
     persons = list(people.people_list())
     locked = locked_out_usernames()
     now = timezone.now()
+    monitors = people.active_monitors_by_owner()
     for person in persons:
+        person.active_monitors = monitors.get(person.pk, [])
         person.role = people.person_role(person)
         person.role_label = people.ROLES.get(person.role, "No role")
         person.locked_out = person.get_username() in locked
