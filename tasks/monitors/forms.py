@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.text import slugify
 
 from tasks.form_fields import DayField
@@ -102,10 +103,16 @@ class MonitorForm(forms.Form):
     def __init__(self, *args, monitor: Monitor | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.monitor = monitor
+        # A monitor keeps running on its version after its template is archived: its edit page keeps it.
+        offered = Q(template__archived_at__isnull=True)
+        if monitor is not None and monitor.template_version_id:
+            offered |= Q(pk=monitor.template_version_id)
         self.fields["template_version"].queryset = PromptTemplateVersion.objects.filter(
-            template__archived_at__isnull=True
+            offered
         ).select_related("template")
-        self.fields["template_version"].label_from_instance = lambda v: f"{v.template.name} · v{v.number}"
+        self.fields["template_version"].label_from_instance = lambda v: (
+            f"{v.template.name} · v{v.number}" + (" (archived)" if v.template.archived_at else "")
+        )
         self.fields["time_zone"].choices = time_zone_choices()
         self.plan = None
         self.cadence = None

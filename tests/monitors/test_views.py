@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from tasks.models import AlertDestination, AuditEntry, Monitor, MonitorRun, Task
 from tasks.monitors.scheduler import scheduler_tick
+from tasks.prompt_templates.services import template_archive
 from tests.monitors.factories import ROWS, make_monitor, make_prompt_version
 
 pytestmark = pytest.mark.django_db
@@ -398,3 +400,28 @@ def test_a_monitor_with_caps_saves_unchanged_from_its_edit_page(member_client, c
         form_data(version, cap_per_run=run_cap, cap_per_month=month_cap),
     )
     assert response.status_code == 302
+
+
+def test_a_monitor_on_an_archived_template_keeps_its_version_on_its_edit_page(
+    member_client, credential, catalog, member_user
+):
+    """Archiving a template does not stop its monitors (a version is kept), but their edit page showed no
+    template chosen and saving it refused the monitor's own version: “Select a valid choice.”"""
+    monitor = make_monitor(credential=credential, owner=member_user, now=datetime.now(UTC))
+    version = monitor.template_version
+    template_archive(template=version.template, user=member_user)
+    new_template = make_prompt_version("Another")
+
+    page = member_client.get(reverse("monitors:edit", args=[monitor.slug])).content.decode()
+    assert f'<option value="{version.pk}" selected>Hotels prompts · v1 (archived)</option>' in page
+    assert f'<option value="{new_template.pk}">Another · v1</option>' in page
+
+    response = member_client.post(
+        reverse("monitors:edit", args=[monitor.slug]),
+        form_data(version, name="Hotels", time_zone="UTC", cap_per_run="3"),
+    )
+    assert response.status_code == 302
+    monitor.refresh_from_db()
+    assert monitor.template_version == version and monitor.cap_per_run == Decimal("3")
+    # A new monitor is not offered the archived template.
+    assert "(archived)" not in member_client.get(reverse("monitors:create")).content.decode()
