@@ -238,6 +238,13 @@ class MonitorForm(forms.Form):
         version, prompt = data.get("template_version"), (data.get("user_prompt") or "").strip()
         if bool(version) == bool(prompt):
             raise ValidationError("Choose a prompt template version or write one prompt (one of the two).")
+        at_a_time = {Monitor.Cadence.DAILY, Monitor.Cadence.WEEKDAYS, Monitor.Cadence.EVERY_N_DAYS}
+        if (
+            data.get("cadence") in at_a_time
+            and data.get("time_of_day") is None
+            and "time_of_day" not in self.errors
+        ):
+            self.add_error("time_of_day", "Give the time of day it runs at.")
         cadence = Cadence(
             kind=data.get("cadence") or "",
             time_zone=data.get("time_zone") or "UTC",

@@ -1,7 +1,7 @@
 """The monitor pages as a person uses them: create with the estimate, pause/resume, run now, alerts."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -425,3 +425,29 @@ def test_a_monitor_on_an_archived_template_keeps_its_version_on_its_edit_page(
     assert monitor.template_version == version and monitor.cap_per_run == Decimal("3")
     # A new monitor is not offered the archived template.
     assert "(archived)" not in member_client.get(reverse("monitors:create")).content.decode()
+
+
+@pytest.mark.parametrize("cadence", ["daily", "weekdays", "every_n_days"])
+def test_a_cadence_at_a_time_of_day_without_one_is_a_field_error_not_a_silent_nine_oclock(
+    member_client, credential, catalog, member_user, cadence
+):
+    """The time cleared was saved as none, the monitor ran at 09:00 and its edit page showed no time."""
+    monitor = make_monitor(credential=credential, owner=member_user, now=datetime.now(UTC))
+    response = member_client.post(
+        reverse("monitors:edit", args=[monitor.slug]),
+        form_data(
+            monitor.template_version,
+            name="Hotels 2",
+            cadence=cadence,
+            time_of_day="",
+            weekdays=["0", "2"],
+            interval_days="3",
+        ),
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count("Give the time of day it runs at.") == 1
+    assert 'value="Hotels 2"' in page
+    monitor.refresh_from_db()
+    assert monitor.name == "Hotels" and monitor.time_of_day == time(9, 0)
