@@ -7,6 +7,7 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.template.defaultfilters import pluralize
 from django.utils.text import slugify
 
 from tasks.form_fields import DayField
@@ -25,6 +26,7 @@ from tasks.monitors.destinations import emails_parse, webhook_url_check
 from tasks.monitors.plans import run_plan
 from tasks.monitors.requests import request_json_parse, request_summary
 from tasks.prompt_templates.uploads import upload_rows
+from tasks.spend.budgets import exact_usd
 from tasks.upstream.providers import PROVIDERS, tag_problem
 
 WEEKDAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
@@ -268,7 +270,21 @@ class MonitorForm(forms.Form):
             self.plan = run_plan(monitor=self.unsaved())
             if self.plan.errors:
                 raise ValidationError(self.plan.errors[:20])
+            self._check_caps(data)
         return data
+
+    def _check_caps(self, data: dict) -> None:
+        """A cap under one run's charge would skip every run (runs.py checks the same charge)."""
+        charge, count = self.plan.charge, self.plan.task_count
+        for name, per in (("cap_per_run", "per run"), ("cap_per_month", "per month")):
+            cap = data.get(name)
+            if cap is not None and charge > cap:
+                self.add_error(
+                    name,
+                    f"One run costs up to {exact_usd(charge)} ({count} task{pluralize(count)}): over this "
+                    f"cap of {exact_usd(cap)} {per}, every run would be skipped. Raise the cap, or run "
+                    "fewer prompts or models.",
+                )
 
     def unsaved(self) -> Monitor:
         """The monitor the form describes, not saved (for the plan and the estimate)."""

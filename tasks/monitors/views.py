@@ -111,7 +111,9 @@ def monitor_estimate_view(request):
     form.is_valid()  # a form lacking only its name still has a plan, so an estimate
     if form.plan is not None and not form.plan.errors:
         estimate = selectors.monitor_estimate(monitor=form.unsaved(), plan=form.plan)
-    return render(request, "tasks/monitors/form.html#estimate", {"form": form, "estimate": estimate})
+    # `live`: the caps' errors show in the estimate too, as the page's fields are not redrawn.
+    context = {"form": form, "estimate": estimate, "live": True}
+    return render(request, "tasks/monitors/form.html#estimate", context)
 
 
 def _detail_context(page, destination_form, *, prompt: str | None = None) -> dict:

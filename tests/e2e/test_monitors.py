@@ -5,6 +5,7 @@ when its cap is reached."""
 
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core import mail
@@ -92,11 +93,13 @@ def test_a_daily_monitor_runs_shows_its_answers_pauses_resumes_and_alerts_at_its
     page.get_by_role("button", name="Resume").click()
     expect(page.locator("h1 .badge")).to_have_text("Active")
 
-    # A cap of $0.01 a month is already used up: the next run is skipped and the owner emailed.
+    # A cap of $0.10 a month (above one run's $0.0612, so the form takes it) is already used up by the
+    # two runs: the next run is skipped and the owner emailed.
+    Task.objects.update(spend=Decimal("0.05"))
     page.get_by_label("Email addresses").fill("owner@example.com")
     page.get_by_role("button", name="Add destination").click()
     page.get_by_role("link", name="Edit").click()
-    page.get_by_label("Cap per month ($)").fill("0.01")
+    page.get_by_label("Cap per month ($)").fill("0.10")
     page.get_by_role("button", name="Save").click()
     page.get_by_role("button", name="Run now").click()
     skipped = page.locator("#runs tbody tr", has_text="Run now")

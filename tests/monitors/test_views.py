@@ -451,3 +451,27 @@ def test_a_cadence_at_a_time_of_day_without_one_is_a_field_error_not_a_silent_ni
     assert 'value="Hotels 2"' in page
     monitor.refresh_from_db()
     assert monitor.name == "Hotels" and monitor.time_of_day == time(9, 0)
+
+
+@pytest.mark.parametrize(("field", "per"), [("cap_per_run", "per run"), ("cap_per_month", "per month")])
+def test_a_cap_below_one_runs_cost_is_refused_as_every_run_would_be_skipped(
+    member_client, credential, catalog, field, per
+):
+    """The form saved a cap under what one run costs; the estimate said nothing and every run was skipped."""
+    version = make_prompt_version()
+    estimate = member_client.post(
+        reverse("monitors:estimate"), form_data(version, **{field: "0.05"}), headers={"HX-Request": "true"}
+    ).content.decode()
+    refusal = (
+        f"One run costs up to $0.0612 (6 tasks): over this cap of $0.0500 {per}, every run would be "
+        "skipped. Raise the cap, or run fewer prompts or models."
+    )
+    assert "Up to <strong>" in estimate and refusal in estimate
+
+    response = member_client.post(reverse("monitors:create"), form_data(version, **{field: "0.05"}))
+
+    assert response.status_code == 200 and not Monitor.objects.exists()
+    page = response.content.decode()
+    assert refusal in page and f'name="{field}" value="0.05"' in page
+    saved = member_client.post(reverse("monitors:create"), form_data(version, **{field: "0.07"}))
+    assert saved.status_code == 302 and Monitor.objects.get().__dict__[field] == Decimal("0.07")
