@@ -25,6 +25,7 @@ from tasks.monitors.cadence import Cadence, CadenceError, time_zone_choices
 from tasks.monitors.destinations import emails_parse, webhook_url_check
 from tasks.monitors.plans import run_plan
 from tasks.monitors.requests import request_json_parse, request_summary
+from tasks.monitors.selectors import monitor_last_editor
 from tasks.prompt_templates.uploads import upload_rows
 from tasks.spend.budgets import exact_usd
 from tasks.upstream.providers import PROVIDERS, tag_problem
@@ -68,6 +69,9 @@ class MonitorForm(forms.Form):
     # One whole builder request (its fields in upstream names), carried from the builder or a task's page.
     request_json = forms.CharField(widget=forms.HiddenInput, required=False)
     request_provider = forms.CharField(widget=forms.HiddenInput, required=False)
+    # When the monitor was last changed as this page was opened: a Save from an older page (a second tab)
+    # is asked about before it replaces what was changed since.
+    edited_at = forms.CharField(widget=forms.HiddenInput, required=False)
     targets = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         label="Models",
@@ -157,6 +161,7 @@ class MonitorForm(forms.Form):
         request = dict(monitor.request_fields or {})
         request.pop("user_prompt", None)
         return {
+            "edited_at": monitor.updated_at.isoformat(),
             "name": monitor.name,
             "description": monitor.description,
             "template_version": monitor.template_version_id,
@@ -234,6 +239,7 @@ class MonitorForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        self._check_edited_since(data.get("edited_at") or "")
         upload = data.get("rows_file")
         if upload and (text := upload_rows(self, upload)) is not None:  # the batches' checks
             data["rows_text"] = text
@@ -272,6 +278,23 @@ class MonitorForm(forms.Form):
                 raise ValidationError(self.plan.errors[:20])
             self._check_caps(data)
         return data
+
+    def _check_edited_since(self, seen: str) -> None:
+        """A page opened before the monitor's last change: say so, keep the input, and let the next Save
+        (the page now carries the current time) replace that change knowingly."""
+        if self.monitor is None or not seen:
+            return
+        current = self.monitor.updated_at.isoformat()
+        if seen == current:
+            return
+        self.data = self.data.copy()
+        self.data["edited_at"] = current
+        by = monitor_last_editor(self.monitor)
+        self.add_error(
+            None,
+            f"This monitor was changed{f' by {by}' if by else ''} since this page was opened (see its edit "
+            "history). Your changes are kept below; Save again to replace that change with them.",
+        )
 
     def _check_caps(self, data: dict) -> None:
         """A cap under one run's charge would skip every run (runs.py checks the same charge)."""

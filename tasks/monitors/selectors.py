@@ -206,3 +206,14 @@ def alert_deliveries(*, failed_only: bool = False, limit: int = 100) -> list[Ale
     if failed_only:
         deliveries = deliveries.filter(state=AlertDelivery.State.FAILED)
     return list(deliveries[:limit])
+
+
+def monitor_last_editor(monitor: Monitor) -> str:
+    """Who made the monitor's latest recorded change ("" if no person did)."""
+    entry = (
+        AuditEntry.objects.filter(object_type="Monitor", object_id=str(monitor.pk), actor__isnull=False)
+        .select_related("actor")
+        .order_by("-created_at")
+        .first()
+    )
+    return entry.actor.get_username() if entry else ""

@@ -475,3 +475,34 @@ def test_a_cap_below_one_runs_cost_is_refused_as_every_run_would_be_skipped(
     assert refusal in page and f'name="{field}" value="0.05"' in page
     saved = member_client.post(reverse("monitors:create"), form_data(version, **{field: "0.07"}))
     assert saved.status_code == 302 and Monitor.objects.get().__dict__[field] == Decimal("0.07")
+
+
+def test_an_edit_page_saved_after_another_edit_asks_before_replacing_it(
+    member_client, credential, catalog, member_user
+):
+    """Two tabs on the edit page: the second Save silently put back the cap the first had changed."""
+    monitor = make_monitor(credential=credential, owner=member_user, now=datetime.now(UTC))
+    url = reverse("monitors:edit", args=[monitor.slug])
+    page = member_client.get(url).content.decode()
+    edited_at = re.search(r'name="edited_at" value="([^"]*)"', page).group(1)
+    first = member_client.post(url, form_data(monitor.template_version, name="Hotels", cap_per_run="3"))
+    assert first.status_code == 302
+
+    second = member_client.post(
+        url, {**form_data(monitor.template_version, name="Hotels renamed"), "edited_at": edited_at}
+    )
+
+    assert second.status_code == 200
+    page = second.content.decode()
+    assert "This monitor was changed by member since this page was opened" in page
+    assert 'value="Hotels renamed"' in page  # the second tab's input is kept
+    monitor.refresh_from_db()
+    assert (monitor.name, monitor.cap_per_run) == ("Hotels", Decimal("3"))
+    # Saving again, having seen it, replaces the other change.
+    edited_at = re.search(r'name="edited_at" value="([^"]*)"', page).group(1)
+    again = member_client.post(
+        url, {**form_data(monitor.template_version, name="Hotels renamed"), "edited_at": edited_at}
+    )
+    assert again.status_code == 302
+    monitor.refresh_from_db()
+    assert (monitor.name, monitor.cap_per_run) == ("Hotels renamed", None)
