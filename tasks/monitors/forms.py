@@ -195,7 +195,12 @@ class MonitorForm(forms.Form):
         clash = Monitor.objects.filter(slug=slug)
         if self.monitor is not None:
             clash = clash.exclude(pk=self.monitor.pk)
-        if clash.exists():
+        state = clash.values_list("state", flat=True).first()
+        if state == Monitor.State.ARCHIVED:  # not in the list the person sees
+            raise ValidationError(
+                "An archived monitor has this name (under Archived in the monitors list); choose another."
+            )
+        if state is not None:
             raise ValidationError("Another monitor has this name.")
         return name
 

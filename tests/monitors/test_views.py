@@ -506,3 +506,21 @@ def test_an_edit_page_saved_after_another_edit_asks_before_replacing_it(
     assert again.status_code == 302
     monitor.refresh_from_db()
     assert (monitor.name, monitor.cap_per_run) == ("Hotels renamed", None)
+
+
+def test_the_name_of_an_archived_monitor_is_refused_saying_where_that_monitor_is(
+    member_client, credential, catalog, member_user
+):
+    """The list shows no “Hotels” (it is under Archived), yet the form said “Another monitor has this
+    name.”"""
+    monitor = make_monitor(credential=credential, owner=member_user, now=datetime.now(UTC))
+    Monitor.objects.filter(pk=monitor.pk).update(state=Monitor.State.ARCHIVED, next_run_at=None)
+
+    response = member_client.post(
+        reverse("monitors:create"), form_data(monitor.template_version, name="Hotels")
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "An archived monitor has this name (under Archived in the monitors list); choose another." in page
+    assert Monitor.objects.count() == 1
