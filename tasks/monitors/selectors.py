@@ -8,7 +8,8 @@ from decimal import Decimal
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
-from tasks.models import AlertDelivery, AuditEntry, Budget, Monitor, MonitorRun, Task
+from tasks.crypto import CredentialKeyError
+from tasks.models import AlertDelivery, AlertDestination, AuditEntry, Budget, Monitor, MonitorRun, Task
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.charts import runs_charts
 from tasks.monitors.plans import RunPlan
@@ -217,3 +218,27 @@ def monitor_last_editor(monitor: Monitor) -> str:
         .first()
     )
     return entry.actor.get_username() if entry else ""
+
+
+def destination_existing(
+    *,
+    kind: str,
+    emails: str = "",
+    url: str = "",
+    monitor: Monitor | None = None,
+    budget: Budget | None = None,
+) -> AlertDestination | None:
+    """The monitor's (or budget's) destination that is this one already: the same addresses in any order
+    or case, or the same webhook URL (its stored copy is encrypted, so each is read back)."""
+    wanted = {address.lower() for address in emails.split(", ") if address}
+    for destination in AlertDestination.objects.filter(kind=kind, monitor=monitor, budget=budget):
+        if kind == AlertDestination.Kind.EMAIL:
+            if {address.strip().lower() for address in destination.emails.split(",")} == wanted:
+                return destination
+        else:
+            try:
+                if destination.get_url() == url:
+                    return destination
+            except CredentialKeyError:  # unreadable under the current keys: cannot be the same one
+                continue
+    return None

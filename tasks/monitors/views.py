@@ -213,11 +213,24 @@ def monitor_destination_add(request, slug: str):
     monitor = get_object_or_404(Monitor, slug=slug)
     form = DestinationForm(request.POST)
     if form.is_valid():
+        _refuse_a_second_copy(form, monitor=monitor)
+    if form.is_valid():
         services.destination_add(actor=request.user, monitor=monitor, **_destination_data(form))
         messages.success(request, "Alert destination added.")
         return redirect("monitors:detail", slug=monitor.slug)
     context = _detail_context(selectors.monitor_page(monitor=monitor), form)
     return render(request, "tasks/monitors/detail.html", context, status=400)
+
+
+def _refuse_a_second_copy(form: DestinationForm, *, monitor=None, budget=None) -> None:
+    """A form sent again (Back, a second tab) would add the same destination twice: every alert twice."""
+    data = _destination_data(form)
+    same = selectors.destination_existing(
+        kind=data["kind"], emails=data["emails"], url=data["url"], monitor=monitor, budget=budget
+    )
+    if same is not None:
+        owner = "monitor" if monitor is not None else "budget"
+        form.add_error(None, f"This {owner} sends its alerts there already ({same}).")
 
 
 def _destination_data(form: DestinationForm) -> dict:
@@ -245,6 +258,8 @@ def alert_list(request):
         )
         if budget is None:
             form.add_error(None, "Choose a budget.")
+        elif form.is_valid():
+            _refuse_a_second_copy(form, budget=budget)
         if form.is_valid():
             services.destination_add(actor=request.user, budget=budget, **_destination_data(form))
             messages.success(request, f"Alert destination added to {budget}.")

@@ -524,3 +524,47 @@ def test_the_name_of_an_archived_monitor_is_refused_saying_where_that_monitor_is
     page = response.content.decode()
     assert "An archived monitor has this name (under Archived in the monitors list); choose another." in page
     assert Monitor.objects.count() == 1
+
+
+def test_the_same_destination_added_twice_is_refused_not_alerted_twice(
+    member_client, credential, catalog, settings
+):
+    """A form sent again (Back, a double click with scripts off, a second tab) added the destination
+    twice, so every alert reached it twice."""
+    settings.ALERT_WEBHOOKS_ALLOW_PRIVATE = True
+    monitor = make_monitor(credential=credential)
+    url = reverse("monitors:destination_add", args=[monitor.slug])
+    hook = "http://127.0.0.1:9/services/T000/B000/secret-token-123"
+    assert member_client.post(url, {"kind": "slack", "url": hook}).status_code == 302
+    assert (
+        member_client.post(url, {"kind": "email", "emails": "a@example.com, b@example.com"}).status_code
+        == 302
+    )
+
+    again_hook = member_client.post(url, {"kind": "slack", "url": hook})
+    again_emails = member_client.post(url, {"kind": "email", "emails": "B@example.com a@example.com"})
+
+    assert again_hook.status_code == again_emails.status_code == 400
+    assert "This monitor sends its alerts there already (Slack incoming webhook: 127.0.0.1)." in (
+        again_hook.content.decode()
+    )
+    assert "This monitor sends its alerts there already (Email: a@example.com, b@example.com)." in (
+        again_emails.content.decode()
+    )
+    other = member_client.post(url, {"kind": "slack", "url": hook.replace("123", "456")})
+    assert other.status_code == 302  # another webhook on the same host is another destination
+    assert AlertDestination.objects.filter(monitor=monitor).count() == 3
+
+
+def test_a_budgets_destination_added_twice_is_refused(team_admin_client):
+    from tasks.models import Budget
+
+    budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("10"))
+    data = {"budget": str(budget.pk), "kind": "email", "emails": "ops@example.com"}
+    assert team_admin_client.post(reverse("monitors:alert_list"), data).status_code == 302
+
+    again = team_admin_client.post(reverse("monitors:alert_list"), data)
+
+    assert again.status_code == 400
+    assert "This budget sends its alerts there already (Email: ops@example.com)." in again.content.decode()
+    assert AlertDestination.objects.filter(budget=budget).count() == 1
