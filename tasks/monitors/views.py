@@ -156,7 +156,18 @@ def monitor_state(request, slug: str):
         monitor = services.monitor_state_set(
             actor=request.user, monitor=monitor, action=form.cleaned_data["action"]
         )
-        messages.success(request, f"“{monitor.name}” is now {monitor.get_state_display().lower()}.")
+        state = monitor.get_state_display().lower()
+        if monitor.state == Monitor.State.ACTIVE and monitor.next_run_at is None:  # nothing will run
+            why = (
+                f"its end date ({monitor.end_date:%Y-%m-%d}) has passed"
+                if monitor.end_date
+                else "its cadence has no slot left"
+            )
+            messages.warning(
+                request, f"“{monitor.name}” is now {state}, but {why}: it has no run left. Edit it to go on."
+            )
+        else:
+            messages.success(request, f"“{monitor.name}” is now {state}.")
     else:
         messages.error(request, "Choose pause, resume or archive.")
     return redirect("monitors:detail", slug=monitor.slug)

@@ -1,7 +1,7 @@
 """The monitor pages as a person uses them: create with the estimate, pause/resume, run now, alerts."""
 
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -568,3 +568,23 @@ def test_a_budgets_destination_added_twice_is_refused(team_admin_client):
     assert again.status_code == 400
     assert "This budget sends its alerts there already (Email: ops@example.com)." in again.content.decode()
     assert AlertDestination.objects.filter(budget=budget).count() == 1
+
+
+def test_resuming_a_monitor_past_its_end_date_says_it_has_no_run_left(
+    member_client, credential, catalog, member_user
+):
+    """Resume said “is now active.” of a monitor whose end date had passed: it would never run."""
+    monitor = make_monitor(
+        credential=credential, owner=member_user, end_date=date(2026, 1, 31), state=Monitor.State.PAUSED
+    )
+
+    response = member_client.post(
+        reverse("monitors:state", args=[monitor.slug]), {"action": "resume"}, follow=True
+    )
+
+    page = response.content.decode()
+    assert (
+        "“Hotels” is now active, but its end date (2026-01-31) has passed: it has no run left. Edit" in page
+    )
+    monitor.refresh_from_db()
+    assert monitor.state == Monitor.State.ACTIVE and monitor.next_run_at is None
