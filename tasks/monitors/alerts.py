@@ -159,7 +159,7 @@ def delivery_attempt(*, delivery_id: int) -> bool:
 def _send(delivery: AlertDelivery) -> None:
     destination, alert = delivery.destination, delivery.alert
     if destination is None:
-        raise ValidationError("The destination was removed.")
+        raise ValidationError("Not sent: the destination was removed.")
     subject = f"[LLM Responses] {alert.title}"
     link = _link(alert)
     if destination.kind == AlertDestination.Kind.EMAIL:

@@ -4,7 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from tasks.models import AlertDestination, Budget, Monitor
+from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor
 from tasks.monitors.scheduler import monitor_schedule
 from tasks.team.audit import audit_changes, audit_record
 
@@ -125,5 +125,11 @@ def destination_delete(*, actor, destination: AlertDestination) -> None:
         action="alert_destination.delete",
         obj=destination.monitor or destination.budget,
         changes={"destination": str(destination)},
+    )
+    # Its deliveries still pending are given up now, not retried for an hour against nothing.
+    destination.deliveries.filter(state=AlertDelivery.State.PENDING).update(
+        state=AlertDelivery.State.FAILED,
+        next_attempt_at=None,
+        last_error="Not sent: the destination was removed.",
     )
     destination.delete()

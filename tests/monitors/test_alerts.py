@@ -179,3 +179,28 @@ def test_webhook_urls_are_re_encrypted_with_the_credentials_when_keys_rotate(set
     assert hook.url_encrypted != old
     settings.CREDENTIAL_KEYS = settings.CREDENTIAL_KEYS[:1]  # the old key dropped
     assert hook.get_url() == HOOK
+
+
+@responses.activate
+def test_removing_a_failing_destination_stops_its_retries_at_once(
+    member_client, credential, catalog, public_dns
+):
+    """Its pending deliveries stayed “Pending” on the monitor page and were tried again for an hour
+    (“The destination was removed.”) before counting as failed."""
+    monitor = make_monitor(credential=credential)
+    hook = destination(monitor)
+    responses.post(HOOK, status=500)
+    alert_raise(key="k", kind=Alert.Kind.RUN_FAILED, message="It broke", monitor=monitor)
+    assert deliveries_due() == 1
+    delivery = AlertDelivery.objects.get()
+    assert delivery.state == AlertDelivery.State.PENDING
+
+    member_client.post(reverse("monitors:destination_delete", args=[hook.pk]))
+
+    delivery.refresh_from_db()
+    assert delivery.state == AlertDelivery.State.FAILED and delivery.next_attempt_at is None
+    assert delivery.last_error == "Not sent: the destination was removed."
+    AlertDelivery.objects.update(next_attempt_at=timezone.now())
+    assert deliveries_due() == 0
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    assert "Failed</span> (Not sent: the destination was removed.)" in page
