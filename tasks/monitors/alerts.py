@@ -138,7 +138,8 @@ def delivery_attempt(*, delivery_id: int) -> bool:
         error = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         delivery.attempts += 1
         delivery.last_error = error[:500]
-        if delivery.attempts > len(DELIVERY_BACKOFF):
+        # A test is answered on the page at once: sent again later it would be stale (the webhook fixed).
+        if delivery.attempts > len(DELIVERY_BACKOFF) or delivery.alert.kind == Alert.Kind.TEST:
             delivery.state, delivery.next_attempt_at = AlertDelivery.State.FAILED, None
         else:
             delivery.next_attempt_at = timezone.now() + DELIVERY_BACKOFF[delivery.attempts - 1]

@@ -308,9 +308,7 @@ def destination_test(request, destination_id: int):
     if delivery.state == AlertDelivery.State.SENT:
         messages.success(request, f"Test alert sent to {destination}.")
     else:
-        messages.error(
-            request, f"The test alert to {destination} failed: {delivery.last_error} (retried with backoff)."
-        )
+        messages.error(request, f"The test alert to {destination} failed: {delivery.last_error}")
     return _back(destination)
 
 

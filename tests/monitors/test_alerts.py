@@ -204,3 +204,25 @@ def test_removing_a_failing_destination_stops_its_retries_at_once(
     assert deliveries_due() == 0
     page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
     assert "Failed</span> (Not sent: the destination was removed.)" in page
+
+
+def test_a_failed_test_alert_is_reported_once_and_not_sent_again_later(
+    member_client, credential, catalog, public_dns
+):
+    """“Send a test” that failed said “(retried with backoff)” and posted the stale test again over the
+    next hour, after the person had fixed (or replaced) the webhook."""
+    monitor = make_monitor(credential=credential)
+    hook = destination(monitor)
+    with responses.RequestsMock() as mocked:
+        mocked.post(HOOK, status=404)
+        response = member_client.post(reverse("monitors:destination_test", args=[hook.pk]), follow=True)
+
+    page = response.content.decode()
+    assert (
+        "The test alert to Webhook (JSON): hooks.example.com failed: The webhook answered HTTP 404." in page
+    )
+    assert "retried" not in page
+    delivery = AlertDelivery.objects.get()
+    assert delivery.state == AlertDelivery.State.FAILED and delivery.next_attempt_at is None
+    AlertDelivery.objects.update(next_attempt_at=timezone.now())
+    assert deliveries_due() == 0
