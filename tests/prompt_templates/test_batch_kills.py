@@ -28,14 +28,50 @@ def task_posts() -> int:
     return SandboxRequest.objects.filter(method="POST", function="task_post").count()
 
 
-@pytest.mark.parametrize(
-    ("at", "written"),
-    [
-        ("tasks.prompt_templates.batches:budgets_reserve", False),  # nothing written
-        ("tasks.submission.sending:send_chunks_soon", True),  # the batch committed, no worker woken
-        ("tasks.prompt_templates.views:redirect", True),  # committed, the answer never sent
-    ],
-)
+STEPS = [
+    ("tasks.prompt_templates.batches:budgets_reserve", False),  # nothing written
+    ("tasks.submission.sending:send_chunks_soon", True),  # the batch committed, no worker woken
+    ("tasks.prompt_templates.views:redirect", True),  # committed, the answer never sent
+]
+
+
+def _confirmation_killed_at(at, *, client, credential, user) -> tuple[str, dict]:
+    """A checked batch of 3 tasks whose confirmation (in a real process) is killed at `at`: its URL and the
+    confirmation's data (the first page's key and checked plan)."""
+    make_catalog()
+    template = template_create(
+        name="Food", provider="chat_gpt", fields={"user_prompt": "Best {{dish}}?"}, user=user
+    )
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    data = {
+        "credential": str(credential.pk),
+        "models": "gpt-4.1",
+        "rows_text": "dish\npho\nramen\nsoup\n",
+        "idempotency_key": "first-page",
+    }
+    client.force_login(user)
+    checked = client.post(url, {**data, "confirm": "0"}).content.decode()
+    assert "Submit 3 tasks" in checked
+    data |= {"planned": re.search(r'name="planned" value="([^"]*)"', checked).group(1), "confirm": "1"}
+    code = (
+        "from django.test import Client; from django.contrib.auth import get_user_model; "
+        "client = Client(); "
+        f"client.force_login(get_user_model().objects.get(pk={user.pk})); "
+        f"client.post({url!r}, {data!r})"
+    )
+    run_killed_at(at, code)
+    return url, data
+
+
+def _reached_the_upstream_once() -> None:
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+    assert Batch.objects.count() == 1 and Task.objects.count() == 3
+    assert task_posts() == 1  # 3 tasks, one upstream call
+    assert set(Task.objects.values_list("status", flat=True)) == {Task.Status.SUBMITTED}
+
+
+@pytest.mark.parametrize(("at", "written"), STEPS)
 def test_a_batch_confirmation_killed_at_each_step_then_pressed_again_reaches_the_upstream_once(
     stand_in,  # noqa: F811
     member_user,
@@ -43,48 +79,16 @@ def test_a_batch_confirmation_killed_at_each_step_then_pressed_again_reaches_the
     at,
     written,
 ):
-    make_catalog()
-    template = template_create(
-        name="Food", provider="chat_gpt", fields={"user_prompt": "Best {{dish}}?"}, user=member_user
-    )
-    url = reverse("prompt_templates:batch_new", args=[template.pk])
-    data = {
-        "credential": str(stand_in.pk),
-        "models": "gpt-4.1",
-        "rows_text": "dish\npho\nramen\nsoup\n",
-        "idempotency_key": "the-page",
-    }
-    client.force_login(member_user)
-    checked = client.post(url, {**data, "confirm": "0"}).content.decode()
-    assert "Submit 3 tasks" in checked
-    data |= {"planned": re.search(r'name="planned" value="([^"]*)"', checked).group(1), "confirm": "1"}
-    code = (
-        "from django.test import Client; from django.contrib.auth import get_user_model; "
-        "client = Client(); "
-        f"client.force_login(get_user_model().objects.get(pk={member_user.pk})); "
-        f"client.post({url!r}, {data!r})"
-    )
-    run_killed_at(at, code)
+    url, data = _confirmation_killed_at(at, client=client, credential=stand_in, user=member_user)
     assert Task.objects.count() == (3 if written else 0) and task_posts() == 0
 
     again = client.post(url, data)  # the same page's Submit, pressed again
 
     assert again.status_code == 302
-    code, output = finish(worker("--wait", str(LEASE)))
-    assert code == 0, output
-    assert Batch.objects.count() == 1 and Task.objects.count() == 3
-    assert task_posts() == 1  # 3 tasks, one upstream call
-    assert set(Task.objects.values_list("status", flat=True)) == {Task.Status.SUBMITTED}
+    _reached_the_upstream_once()
 
 
-@pytest.mark.parametrize(
-    ("at", "written"),
-    [
-        ("tasks.prompt_templates.batches:budgets_reserve", False),  # nothing written
-        ("tasks.submission.sending:send_chunks_soon", True),  # the batch committed, no worker woken
-        ("tasks.prompt_templates.views:redirect", True),  # committed, the answer never sent
-    ],
-)
+@pytest.mark.parametrize(("at", "written"), STEPS)
 def test_a_batch_confirmation_killed_at_each_step_then_sent_from_a_new_page_reaches_the_upstream_once(
     stand_in,  # noqa: F811
     member_user,
@@ -92,39 +96,13 @@ def test_a_batch_confirmation_killed_at_each_step_then_sent_from_a_new_page_reac
     at,
     written,
 ):
-    make_catalog()
-    template = template_create(
-        name="Food", provider="chat_gpt", fields={"user_prompt": "Best {{dish}}?"}, user=member_user
-    )
-    url = reverse("prompt_templates:batch_new", args=[template.pk])
-    data = {
-        "credential": str(stand_in.pk),
-        "models": "gpt-4.1",
-        "rows_text": "dish\npho\nramen\nsoup\n",
-        "idempotency_key": "first-page",
-    }
-    client.force_login(member_user)
-    checked = client.post(url, {**data, "confirm": "0"}).content.decode()
-    data |= {"planned": re.search(r'name="planned" value="([^"]*)"', checked).group(1), "confirm": "1"}
-    code = (
-        "from django.test import Client; from django.contrib.auth import get_user_model; "
-        "client = Client(); "
-        f"client.force_login(get_user_model().objects.get(pk={member_user.pk})); "
-        f"client.post({url!r}, {data!r})"
-    )
-    run_killed_at(at, code)
+    url, data = _confirmation_killed_at(at, client=client, credential=stand_in, user=member_user)
     assert Task.objects.count() == (3 if written else 0) and task_posts() == 0
 
-    again = client.post(
-        url, {**data, "idempotency_key": "new-page"}
-    )  # Back or a reload, the rows pasted again
+    again = client.post(url, {**data, "idempotency_key": "new-page"})  # Back or a reload, the rows again
 
     if written:  # the page names the batch already written and sends nothing
         assert again.status_code == 422 and "You sent this same batch" in again.content.decode()
     else:
         assert again.status_code == 302
-    code, output = finish(worker("--wait", str(LEASE)))
-    assert code == 0, output
-    assert Batch.objects.count() == 1 and Task.objects.count() == 3
-    assert task_posts() == 1  # 3 tasks, one upstream call
-    assert set(Task.objects.values_list("status", flat=True)) == {Task.Status.SUBMITTED}
+    _reached_the_upstream_once()
