@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
@@ -27,6 +27,7 @@ from tasks.spend.budgets import (
 from tasks.submission import collection, sending
 from tasks.upstream import clients
 from tasks.upstream.outcomes import StatusClass, TaskOutcome
+from tests.concurrency import run_concurrently
 from tests.factories import make_credential, make_task, make_user
 from tests.submission.fake_upstream import CHARGE, FakeUpstream
 from tests.submission.sending import send_planned
@@ -218,29 +219,6 @@ THREADS = 40
 FITS = 10
 
 
-def _run_concurrently(target, count: int) -> list:
-    """Run `target(i)` in `count` threads released together; each thread uses and closes its own
-    database connection. Returns each thread's result or exception."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def run(i):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = target(i)
-        except Exception as exc:  # collected and asserted on by the test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
-
-
 @pytest.fixture
 def concurrent_setup(transactional_db, fake_upstream):
     users = [make_user(f"person-{i}") for i in range(THREADS)]
@@ -252,7 +230,7 @@ def concurrent_setup(transactional_db, fake_upstream):
 def test_forty_parallel_submissions_against_a_budget_for_ten_accept_exactly_ten(concurrent_setup):
     users, credential, upstream = concurrent_setup
 
-    results = _run_concurrently(lambda i: _submit(users[i], credential), THREADS)
+    results = run_concurrently(lambda i: _submit(users[i], credential), THREADS)
 
     accepted = [r for r in results if isinstance(r, list)]
     refused = [r for r in results if isinstance(r, BudgetExceeded)]
@@ -282,7 +260,7 @@ def test_control_without_the_atomic_reservation_the_same_load_overshoots(concurr
         checked.wait(timeout=30)  # everyone has read the budget before anyone writes
         return _submit(users[i], credential)
 
-    results = _run_concurrently(unlocked_check_then_submit, THREADS)
+    results = run_concurrently(unlocked_check_then_submit, THREADS)
 
     accepted = [r for r in results if isinstance(r, list)]
     assert len(accepted) > FITS
@@ -489,7 +467,7 @@ def test_two_presses_of_save_add_one_tag_budget_and_no_server_error(
             {"scope": "tag", "tag": "hotels", "monthly_limit": "25", "warn_percent": "80", "is_active": "on"},
         )
 
-    responses = _run_concurrently(press, 2)
+    responses = run_concurrently(press, 2)
 
     assert sorted((getattr(r, "status_code", r) for r in responses), key=str) == [200, 302]
     refused = next(r for r in responses if r.status_code == 200).content.decode()

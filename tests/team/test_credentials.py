@@ -4,13 +4,13 @@ import re
 import threading
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from tasks.models import AuditEntry, Credential
 from tasks.upstream import clients
 from tasks.upstream.outcomes import ModelInfo, UpstreamError, UpstreamRejected, UpstreamUnavailable
+from tests.concurrency import run_concurrently
 from tests.factories import make_credential
 
 pytestmark = pytest.mark.django_db
@@ -458,23 +458,13 @@ def test_two_presses_of_save_add_one_credential_and_no_server_error(
         return listed(self, provider)
 
     monkeypatch.setattr(accepting, "models", models)
-    responses: list = [None, None]
 
     def press(i):
         client = Client()
         client.force_login(team_admin)
-        try:
-            responses[i] = _add(client)
-        except Exception as exc:  # a server error, asserted on below
-            responses[i] = exc
-        finally:
-            connection.close()
+        return _add(client)
 
-    threads = [threading.Thread(target=press, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    responses = run_concurrently(press, 2)
 
     assert sorted((getattr(r, "status_code", r) for r in responses), key=str) == [200, 302]
     refused = next(r for r in responses if r.status_code == 200)

@@ -5,7 +5,6 @@ import threading
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -13,6 +12,7 @@ from tasks.models import AuditEntry
 from tasks.roles import ADMINS, MEMBERS
 from tasks.team import people
 from tasks.team.people import person_role
+from tests.concurrency import run_concurrently
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -63,26 +63,16 @@ def test_two_presses_of_save_add_one_person_and_no_server_error(team_admin, monk
         return one_time_password()
 
     monkeypatch.setattr(people, "_one_time_password", password)
-    responses: list = [None, None]
 
     def press(i):
         client = Client()
         client.force_login(team_admin)
-        try:
-            responses[i] = client.post(
-                reverse("team:person_create"),
-                {"username": usernames[i], "email": "c@example.com", "role": MEMBERS},
-            )
-        except Exception as exc:  # a server error, asserted on below
-            responses[i] = exc
-        finally:
-            connection.close()
+        return client.post(
+            reverse("team:person_create"),
+            {"username": usernames[i], "email": "c@example.com", "role": MEMBERS},
+        )
 
-    threads = [threading.Thread(target=press, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    responses = run_concurrently(press, 2)
 
     assert sorted((getattr(r, "status_code", r) for r in responses), key=str) == [200, 302]
     refused = next(r for r in responses if r.status_code == 200).content.decode()
