@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from tasks.models import Alert, Batch, Monitor, MonitorRun, Task, TaskLabel
@@ -304,9 +305,14 @@ def runs_refresh(*, now: datetime | None = None) -> int:
             alert_raise(
                 key=f"run:{run.pk}:unknown",
                 kind=Alert.Kind.TASKS_UNKNOWN,
-                message=f"{run.monitor.name}: {row['unknown']} task(s) of the run of "
-                f"{timezone.localtime(run.slot):%Y-%m-%d %H:%M} are unknown (their reply was lost; they may "
-                "have been charged and are never resent).",
+                message=f"{run.monitor.name}: {row['unknown']} task{pluralize(row['unknown'])} of the run of "
+                f"{timezone.localtime(run.slot):%Y-%m-%d %H:%M} "
+                + (
+                    "is unknown (its reply was lost; it may have been charged and is never resent)."
+                    if row["unknown"] == 1
+                    else "are unknown (their reply was lost; they may have been charged and are never "
+                    "resent)."
+                ),
                 monitor=run.monitor,
                 run=run,
             )

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
@@ -193,7 +194,10 @@ def monitor_run_now(request, slug: str):
         elif run.reason:
             messages.error(request, run.reason)
         else:
-            messages.success(request, f"Run started: {run.task_count} task(s) planned; workers send them.")
+            messages.success(
+                request,
+                f"Run started: {run.task_count} task{pluralize(run.task_count)} planned; workers send them.",
+            )
     return redirect("monitors:detail", slug=monitor.slug)
 
 
@@ -213,7 +217,9 @@ def monitor_run_retry(request, slug: str, run_id):
             messages.error(request, f"The retry did not run: {retry.reason}")
         else:
             messages.success(
-                request, f"Retry started: {retry.task_count} task(s) planned; workers send them."
+                request,
+                f"Retry started: {retry.task_count} task{pluralize(retry.task_count)} planned; "
+                "workers send them.",
             )
     return redirect("monitors:detail", slug=slug)
 

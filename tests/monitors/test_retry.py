@@ -37,7 +37,7 @@ def test_a_failed_run_is_retried_once_however_many_times_retry_is_pressed(
     assert MonitorRun.objects.count() == 2
     assert retry.retry_of == failed and retry.state == MonitorRun.State.SENT
     assert Task.objects.filter(batch=retry.batch).count() == 6 and Task.objects.count() == 6
-    assert "Retry started: 6 task(s)" in first.content.decode()
+    assert "Retry started: 6 tasks" in first.content.decode()
     assert "retried already" in second.content.decode()
     assert AuditEntry.objects.filter(action="monitor.run_retry", object_id=str(monitor.pk)).count() == 1
     page = second.content.decode()
@@ -105,7 +105,7 @@ def test_a_retry_resends_only_the_failed_tasks_as_they_were_sent(
 
     retry = MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY)
     assert retry.state == MonitorRun.State.SENT and retry.task_count == 2
-    assert "Retry started: 2 task(s)" in response.content.decode()
+    assert "Retry started: 2 tasks" in response.content.decode()
     resent = list(Task.objects.filter(batch=retry.batch).order_by("created_at"))
     assert len(resent) == 2 and Task.objects.count() == 8
     for old, new in zip(tasks[3:5], resent, strict=True):

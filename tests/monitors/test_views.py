@@ -145,6 +145,20 @@ def test_run_now_plans_a_batch_shown_on_the_page(member_client, credential, cata
     page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
     assert reverse("prompt_templates:batch_detail", args=[run.batch_id]) in page
     assert "Run now" in page
+    assert "Run started: 6 tasks planned; workers send them." in page
+
+
+def test_run_now_of_one_task_says_task_not_tasks(member_client, credential, catalog, member_user):
+    monitor = make_monitor(
+        credential=credential,
+        owner=member_user,
+        rows_text="city\nParis\n",
+        targets=[{"model_name": "gpt-4.1", "credential_id": credential.pk}],
+    )
+
+    page = member_client.post(reverse("monitors:run_now", args=[monitor.slug]), follow=True).content.decode()
+
+    assert "Run started: 1 task planned; workers send them." in page
 
 
 def test_run_now_pressed_twice_on_the_same_page_plans_one_run(
