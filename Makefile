@@ -90,7 +90,7 @@ test-browser: $(STAMP)
 	@if [ ! -x $(CHROMIUM) ]; then \
 	  echo "Chromium not installed at $(CHROMIUM); run: apt-get install -y chromium" >&2; exit 1; \
 	fi
-	$(VENV)/bin/pytest -m browser $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m browser -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: $(STAMP)
