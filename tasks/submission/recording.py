@@ -14,6 +14,7 @@ from django.utils import timezone
 from tasks.models import Task, TaskEvent
 from tasks.submission.bulk import insert_rows, update_rows
 from tasks.submission.collection import POLL_DELAYS, schedule_collect, task_apply_outcome
+from tasks.templatetags.spend_format import money_exact
 from tasks.upstream.outcomes import StatusClass, TaskOutcome
 from tasks.upstream.results import storable_text
 
@@ -141,6 +142,14 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> l
         [task.pk for task, outcome in zip(tasks, outcomes, strict=True) if _refused_for_now(outcome)]
     )
     resend: list[Resend] = []
+    # Who has each id the reply gives (the ids are unique): another task already, or one of this chunk
+    # given it first. A task given an id someone has is recorded without it (`_tasks_record_taken_ids`).
+    holders = dict(
+        Task.objects.filter(
+            upstream_task_id__in={outcome.id for outcome in outcomes if outcome.id}
+        ).values_list("upstream_task_id", "pk")
+    )
+    taken: list[_TakenId] = []
     for task, outcome in zip(tasks, outcomes, strict=True):
         if task.pk not in waiting:
             if outcome.id:  # its charge at post is news, the rest the callback has recorded
@@ -155,6 +164,9 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> l
                 resend.append(Resend(task.pk, outcome, attempt))
                 continue
             message = _tried(outcome, attempt)
+        if outcome.id and holders.setdefault(outcome.id, task.pk) != task.pk:
+            taken.append(_TakenId(task.pk, outcome, message, holders[outcome.id]))
+            continue
         created = outcome.status_class == StatusClass.CREATED and bool(outcome.id)
         groups[(created, outcome.status_code, message, outcome.cost)].append((task.pk, outcome.id or None))
     accepted = []
@@ -178,9 +190,73 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> l
             event.update(kind=TaskEvent.Kind.FAILED, data=None)
         update_rows(Task, pairs, each="upstream_task_id", same=fields)
         insert_rows(TaskEvent, events, same=event)
+    _tasks_record_taken_ids(taken, now=now)
     if accepted:  # one chunk: one collection job, committed with the outcomes
         schedule_collect(accepted, delay=POLL_DELAYS[0])
     return resend
+
+
+@dataclass(frozen=True, slots=True)
+class _TakenId:
+    """A task task_post answered with an upstream id that `other` already has."""
+
+    pk: uuid.UUID
+    outcome: TaskOutcome
+    message: str  # what its outcome says (the upstream's message, or the end of its resends)
+    other: uuid.UUID
+
+
+def taken_id_note(upstream_id: str, other) -> str:
+    return (
+        f"The upstream answered with the id {upstream_id}, which task {other} already has; the answer is "
+        "recorded here without that id."
+    )
+
+
+def _tasks_record_taken_ids(taken: list[_TakenId], *, now) -> None:
+    """Tasks task_post answered with an id another task already has: recorded all the same, without it
+    (the ids are unique), with an error event naming the other task. One the upstream accepted was paid
+    for but cannot be collected by an id it does not have: it fails (never polled, never sent again), its
+    charge at post counted, provisional, until the settlement rule makes it final (docs/spend.md). One the
+    upstream refused fails as any refused task. Rare: a few writes per task. The caller owns the
+    transaction."""
+    for item in taken:
+        outcome, cost = item.outcome, item.outcome.cost
+        accepted = outcome.status_class == StatusClass.CREATED
+        fields = {"status_code": outcome.status_code, "charged": cost, "spend": cost, "submitted_at": now}
+        if accepted:
+            message = (
+                f"Accepted by the upstream ({outcome.status_code}) and charged {money_exact(cost)} at post, "
+                f"but under the id {outcome.id}, which task {item.other} already has. Without an id of its "
+                "own this task cannot be collected, so it has no answer and is not polled; it was not sent "
+                "again. Its charge at post is counted until it is settled, 30 days after sending."
+            )
+            fields.update(status_message=message, next_poll_at=None)
+            TaskEvent.objects.create(
+                task_id=item.pk,
+                kind=TaskEvent.Kind.POSTED,
+                status_code=outcome.status_code,
+                message=outcome.status_message,
+                cost_change=cost or None,
+                data={"upstream_task_id": outcome.id},
+            )
+        else:
+            message = item.message
+            fields.update(status_message=message, spend_is_final=True)
+        Task.objects.filter(pk=item.pk).update(status=Task.Status.FAILED, completed_at=now, **fields)
+        TaskEvent.objects.create(
+            task_id=item.pk,
+            kind=TaskEvent.Kind.ERROR,
+            message=taken_id_note(outcome.id, item.other),
+            data={"upstream_task_id": outcome.id, "other_task": str(item.other)},
+        )
+        TaskEvent.objects.create(
+            task_id=item.pk,
+            kind=TaskEvent.Kind.FAILED,
+            status_code=outcome.status_code,
+            message=message,
+            cost_change=None if accepted else cost or None,
+        )
 
 
 def tasks_plan_again(*, resend: list[Resend], chunk_id, at) -> None:
@@ -239,8 +315,7 @@ def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
         TaskEvent.objects.create(
             task=task,
             kind=TaskEvent.Kind.ERROR,
-            message=f"The upstream answered with the id {outcome.id}, which task {other} already has; the "
-            "answer is recorded here without that id.",
+            message=taken_id_note(outcome.id, other),
             data={"upstream_task_id": outcome.id, "other_task": str(other)},
         )
     if outcome.status_class == StatusClass.DONE:

@@ -1292,6 +1292,8 @@ def test_the_task_page_shows_exact_figures_in_its_cost_breakdown(member_client):
     ("fields", "note"),
     [
         ({"status": "submitted"}, "refund pending"),  # charged the prepayment at post
+        # accepted, then failed (no result, or an upstream id another task has): no refund will be seen
+        ({"status": "failed", "spend_is_final": False}, "the charge at post, until it is settled"),
         ({"status": "queued"}, "estimate: nothing charged yet"),
         ({"status": "sending", "mode": "live", "charged": None}, "estimate: nothing charged yet"),
         ({"status": "unknown", "charged": None}, "estimate: the reply was lost"),
@@ -1304,7 +1306,7 @@ def test_the_provisional_amount_says_whether_it_was_charged(member_client, field
 
     row = re.search(r"Counted now \(provisional\).*?</tr>", html, re.S).group(0)
     assert note in row
-    if note != "refund pending":  # nothing was charged at post, so nothing is refunded
+    if note != "refund pending":  # nothing was charged at post, or nothing more will be learned
         assert "refund" not in row
 
 
