@@ -3,7 +3,8 @@ of the same chunk): the ids are unique (tasks.models.Task), so recording it as i
 chunk's outcome. The task was accepted and paid for: it is recorded without that id, failed (it cannot be
 collected by an id it does not have), its charge at post counted, with an error event naming the task that
 has the id; the rest of its chunk is recorded and collected as usual. Over real HTTP against the stand-in,
-whose reply is made to carry the taken id.
+whose reply is made to carry the taken id; a worker killed around such a reply (SIGKILL, a real process:
+tests/submission/worker_process.py) never sends a task twice, and no task is left behind.
 """
 
 import time
@@ -19,9 +20,13 @@ from tasks.models import SendChunk, Task, TaskEvent
 from tasks.submission import collection, sending
 from tests.submission.sending import send_planned
 from tests.submission.test_kills import (
+    LEASE,
+    finish,
     stand_in,
     statuses,
     task_posts,
+    times_each_task_reached_the_stand_in,
+    worker,
 )
 
 __all__ = ["stand_in"]  # the fixture, shared with test_kills.py
@@ -134,3 +139,37 @@ def test_two_tasks_of_one_chunk_given_the_same_id_the_first_keeps_it_the_second_
     assert task_posts() == 1
     collect([first])
     assert statuses([first]) == Counter({Task.Status.COMPLETED: 1})
+
+
+@pytest.mark.parametrize(
+    ("step", "recorded"),
+    [
+        (None, True),  # the reply recorded: the taken id's task failed with its charge, the others submitted
+        ("claimed", True),  # claimed, its POST not started: swept back, sent once by the next worker
+        ("post_started", False),  # its POST may have started: unknown, never sent
+        ("posted", False),  # the reply came, nothing recorded: unknown, never sent again
+        ("recording", False),  # inside the outcome's transaction, not committed: rolled back, as above
+    ],
+)
+def test_a_worker_killed_around_a_reply_with_a_taken_id_never_sends_a_task_twice(
+    stand_in, admin_user, monkeypatch, step, recorded
+):
+    earlier = an_earlier_task_holding_the_taken_id(stand_in, admin_user)
+    tasks = submit(stand_in, admin_user, 3)
+    the_stand_in_gives(monkeypatch, 1, TAKEN_ID)
+
+    if step:
+        code, output = finish(worker("--kill-at", step, "--kill-call", "1"))
+        assert code == -9, output
+    code, output = finish(worker("--wait", str(LEASE * 3)))
+    assert code == 0, output
+
+    sent = 0 if step == "post_started" else 1
+    assert task_posts() == 1 + sent  # the earlier task's, and this chunk's at most once
+    assert times_each_task_reached_the_stand_in(tasks) == Counter({sent: 3})
+    if recorded:
+        assert statuses(tasks) == Counter({Task.Status.SUBMITTED: 2, Task.Status.FAILED: 1})
+        assert_recorded_without_the_id(tasks[1], other=earlier, upstream_id=TAKEN_ID)
+    else:  # every task accounted for: none left queued, none sent again
+        assert statuses(tasks) == Counter({Task.Status.UNKNOWN: 3})
+    assert not SendChunk.objects.filter(state__in=(SendChunk.State.PLANNED, SendChunk.State.SENDING)).exists()
