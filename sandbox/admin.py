@@ -13,7 +13,18 @@ class SandboxTaskAdmin(admin.ModelAdmin):
 
 @admin.register(SandboxFault)
 class SandboxFaultAdmin(admin.ModelAdmin):
-    list_display = ["mode", "function", "provider", "remaining", "seconds", "retry_after", "created_at"]
+    list_display = [
+        "mode",
+        "function",
+        "provider",
+        "remaining",
+        "seconds",
+        "retry_after",
+        "status_code",
+        "prompt_contains",
+        "position",
+        "created_at",
+    ]
 
 
 @admin.register(SandboxRequest)

@@ -56,6 +56,7 @@ class SandboxFault(models.Model):
         RATE_LIMIT = "rate_limit", "HTTP 429"
         INTERNAL_ERROR = "internal_error", "Task status 50000"
         RESET = "reset", "Close the connection without a reply"
+        TASK_REFUSED = "task_refused", "Some tasks of a task_post refused"
 
     mode = models.CharField(max_length=20, choices=Mode.choices)
     function = models.CharField(max_length=20, blank=True, help_text="Empty: any function.")
@@ -63,6 +64,17 @@ class SandboxFault(models.Model):
     remaining = models.PositiveIntegerField(default=1)
     seconds = models.FloatField(default=30.0, help_text="How long `hang` sleeps.")
     retry_after = models.PositiveIntegerField(default=1, help_text="Retry-After of `rate_limit`.")
+    status_code = models.PositiveIntegerField(default=50000, help_text="The task status of `task_refused`.")
+    prompt_contains = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="`task_refused`: tasks whose user_prompt contains this (empty: any).",
+    )
+    position = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="`task_refused`: the task at this index of the call, from 0 (empty: any).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -48,12 +48,25 @@ def _finish(provider: str, fields: dict, finished_at) -> tuple[dict, Decimal]:
     return result, Decimal(str(result["money_spent"]))
 
 
-def tasks_post(*, provider: str, account: str, tasks: list, started: float) -> dict:
-    """task_post: accept up to 100 valid tasks (20100), reject the rest per task (40501, 40006)."""
+def tasks_post(
+    *, provider: str, account: str, tasks: list, started: float, refused: dict[int, int] | None = None
+) -> dict:
+    """task_post: accept up to 100 valid tasks (20100), reject the rest per task (40501, 40006).
+    `refused` ({index: code}, the `task_refused` fault): those tasks get that code, cost 0, unprocessed."""
     now = timezone.now()
     ready_at = now + timedelta(seconds=settings.SANDBOX_TASK_DELAY)
     answered, accepted = [], []
+    refused = refused or {}
     for index, fields in enumerate(tasks):
+        if index in refused:
+            code = refused[index]
+            message = envelope.STATUS_MESSAGES.get(code) or (
+                "Internal Error." if code >= 50000 else f"Task refused ({code})."
+            )
+            answered.append(
+                _rejected(provider, "task_post", fields, status_code=code, message=message, started=started)
+            )
+            continue
         if index >= MAX_TASKS_PER_POST:
             message = envelope.STATUS_MESSAGES[40006]
             answered.append(

@@ -147,7 +147,7 @@ def _answer(
     if tasks is not None:
         log["tasks_in_body"] = len(tasks)
 
-    fault = None
+    fault, refused = None, {}
     if provider in LIVE_ONLY_PROVIDERS and function not in ("models", "live"):
         response = _not_found(route, started)  # Perplexity has no task_post, tasks_ready or task_get
     elif account is None:
@@ -156,16 +156,28 @@ def _answer(
         response = _method_not_allowed(route, expected_method, started)
     else:
         fault = faults.take(function=function, provider=provider)
-        response = _dispatch(route, provider, function, task_id, account, tasks, problem, fault, started)
+        if (
+            function == "task_post"
+            and tasks
+            and not (fault and fault.mode in ("rate_limit", "internal_error"))
+        ):
+            refused = faults.take_task_refusals(provider=provider, tasks=tasks)
+        response = _dispatch(
+            route, provider, function, task_id, account, tasks, problem, fault, started, refused=refused
+        )
 
-    stats.log_request(http_status=response.status_code, fault=fault.mode if fault else "", **log)
+    fired = fault.mode if fault else faults.TASK_REFUSED if refused else ""
+    stats.log_request(http_status=response.status_code, fault=fired, **log)
     if fault and fault.mode in faults.ACCEPTED_FIRST:
         return _apply_reply_fault(request, fault, response)
     return response
 
 
-def _dispatch(route, provider, function, task_id, account, tasks, problem, fault, started) -> JsonResponse:
-    """The answer to an authenticated request, with the faults that replace processing applied."""
+def _dispatch(
+    route, provider, function, task_id, account, tasks, problem, fault, started, *, refused: dict
+) -> JsonResponse:
+    """The answer to an authenticated request, with the faults that replace processing applied
+    (`refused`: the tasks of a task_post that a `task_refused` fault refuses, by index)."""
     if fault and fault.mode == "rate_limit":
         return _rate_limited(route, fault.retry_after, started)
     if fault and fault.mode == "internal_error":
@@ -179,7 +191,9 @@ def _dispatch(route, provider, function, task_id, account, tasks, problem, fault
     if function == "models":
         body = services.models(provider=provider, started=started)
     elif function == "task_post":
-        body = services.tasks_post(provider=provider, account=account, tasks=tasks, started=started)
+        body = services.tasks_post(
+            provider=provider, account=account, tasks=tasks, started=started, refused=refused
+        )
         if settings.SANDBOX_POST_DELAY > 0:  # accepted; the reply takes a real upstream's round trip
             time.sleep(settings.SANDBOX_POST_DELAY)
     elif function == "live":
@@ -243,14 +257,18 @@ def _fault_json(fault) -> dict:
         "remaining": fault.remaining,
         "seconds": fault.seconds,
         "retry_after": fault.retry_after,
+        "status_code": fault.status_code,
+        "prompt_contains": fault.prompt_contains or None,
+        "position": fault.position,
     }
 
 
 @login_not_required
 @csrf_exempt
 def fault_control(request: HttpRequest) -> JsonResponse:
-    """GET: pending faults. POST {"mode", "function", "provider", "times", "seconds", "retry_after"}: inject
-    one. DELETE: clear them all. See sandbox.faults for the modes."""
+    """GET: pending faults. POST {"mode", "function", "provider", "times", "seconds", "retry_after",
+    "status_code", "prompt_contains", "position"}: inject one. DELETE: clear them all. See sandbox.faults
+    for the modes."""
     if request.method == "GET":
         return JsonResponse({"faults": [_fault_json(f) for f in faults.pending()]})
     if request.method == "DELETE":
@@ -262,6 +280,7 @@ def fault_control(request: HttpRequest) -> JsonResponse:
         if not isinstance(spec, dict):
             raise ValueError("The body must be a JSON object.")
         allowed = {"mode", "function", "provider", "times", "seconds", "retry_after"}
+        allowed |= {"status_code", "prompt_contains", "position"}
         if set(spec) - allowed:
             raise ValueError(f"Unknown keys: {', '.join(sorted(set(spec) - allowed))}.")
         fault = faults.inject(spec.pop("mode", ""), **spec)

@@ -885,6 +885,66 @@ def test_inject_refuses_unknown_modes_and_functions():
         faults.inject("hang", function="task_gets")
 
 
+def test_task_refused_fault_refuses_the_marked_task_of_a_call_once_and_accepts_the_others(client):
+    faults.inject("task_refused", prompt_contains="[refuse]")
+    marked = make_task(user_prompt="Second [refuse]")
+
+    body = post(client, "chat_gpt", "task_post", [make_task(), marked, make_task()]).json()
+    again = only_task(post(client, "chat_gpt", "task_post", [marked]))
+
+    assert [task["status_code"] for task in body["tasks"]] == [20100, 50000, 20100]
+    assert body["tasks"][1]["status_message"] == "Internal Error." and body["tasks"][1]["cost"] == 0
+    assert body["tasks_error"] == 1
+    assert again["status_code"] == 20100  # one firing: the resend is accepted
+    assert sorted(SandboxTask.objects.values_list("data__user_prompt", flat=True)) == sorted(
+        [make_task()["user_prompt"]] * 2 + ["Second [refuse]"]
+    )
+    assert list(SandboxRequest.objects.order_by("id").values_list("fault", flat=True)) == ["task_refused", ""]
+    assert not faults.pending()
+
+
+def test_task_refused_fault_by_position_with_its_code_fires_only_on_calls_it_matches(client):
+    faults.inject("task_refused", position=1, status_code=50301, times=2)
+
+    alone = only_task(post(client, "chat_gpt", "task_post", [make_task()]))  # no task at position 1
+    first = post(client, "chat_gpt", "task_post", [make_task(), make_task()]).json()["tasks"]
+    second = post(client, "chat_gpt", "task_post", [make_task(), make_task()]).json()["tasks"]
+    third = post(client, "chat_gpt", "task_post", [make_task(), make_task()]).json()["tasks"]
+
+    assert alone["status_code"] == 20100
+    assert [task["status_code"] for task in first + second] == [20100, 50301] * 2
+    assert [task["status_code"] for task in third] == [20100, 20100]
+    assert SandboxTask.objects.count() == 5
+
+
+def test_task_refused_fault_is_checked_when_injected():
+    with pytest.raises(ValueError):
+        faults.inject("task_refused", function="task_get")
+    with pytest.raises(ValueError):
+        faults.inject("task_refused", status_code=20100)
+    with pytest.raises(ValueError):
+        faults.inject("task_refused", position=100)
+    with pytest.raises(ValueError):
+        faults.inject("http500", prompt_contains="x")
+    assert faults.inject("task_refused").function == "task_post"
+
+
+def test_task_refused_fault_over_http(client):
+    spec = {"mode": "task_refused", "prompt_contains": "[refuse]", "status_code": 50001, "position": 0}
+    created = client.post("/sandbox/_faults/", spec, "application/json")
+    bad = client.post("/sandbox/_faults/", {"mode": "task_refused", "position": "first"}, "application/json")
+
+    assert created.status_code == 201
+    assert (created.json()["prompt_contains"], created.json()["status_code"], created.json()["position"]) == (
+        "[refuse]",
+        50001,
+        0,
+    )
+    assert bad.status_code == 400
+    task = only_task(post(client, "chat_gpt", "task_post", [make_task(user_prompt="[refuse] me")]))
+    assert (task["status_code"], task["cost"]) == (50001, 0)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_reset_fault_closes_the_connection_after_accepting(live_server):
     faults.inject("reset", function="task_post")

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from sandbox import services
+from sandbox import faults, services
 from sandbox.models import SandboxTask
 from tasks.models import SendChunk, Task, TaskEvent
 from tests.submission.test_kills import LEASE, finish, stand_in, statuses, submit, task_posts, worker
@@ -26,35 +26,20 @@ REFUSED = "Question 1?"  # the second task of the chunk: refused once with 50000
 
 @pytest.fixture
 def refusing_stand_in(stand_in, monkeypatch):
-    """The stand-in, answering its first task_post with 50000 for REFUSED (nothing processed or charged
-    for it) and as usual for the others. Returns (credential, sends, refusals) by prompt."""
+    """The stand-in, answering its first task_post with 50000 for REFUSED (its `task_refused` fault:
+    nothing processed or charged for it) and as usual for the others. Returns (credential, sends,
+    refusals) by prompt, counted as the stand-in answers."""
     sends, refusals = Counter(), Counter()
     original = services.tasks_post
 
-    def tasks_post(*, provider, account, tasks, started):
+    def tasks_post(*, tasks, refused=None, **kwargs):
         prompts = [fields.get("user_prompt") for fields in tasks]
         sends.update(prompts)
-        refuse = {i for i, prompt in enumerate(prompts) if prompt == REFUSED and not refusals[prompt]}
-        body = original(
-            provider=provider,
-            account=account,
-            tasks=[fields for i, fields in enumerate(tasks) if i not in refuse],
-            started=started,
-        )
-        answered = iter(body["tasks"])
-        body["tasks"] = [
-            services._rejected(
-                provider, "task_post", fields, status_code=50000, message="Internal Error.", started=started
-            )
-            if i in refuse
-            else next(answered)
-            for i, fields in enumerate(tasks)
-        ]
-        body["tasks_count"], body["tasks_error"] = len(body["tasks"]), body["tasks_error"] + len(refuse)
-        refusals.update(prompts[i] for i in refuse)
-        return body
+        refusals.update(prompts[i] for i in refused or {})
+        return original(tasks=tasks, refused=refused, **kwargs)
 
     monkeypatch.setattr(services, "tasks_post", tasks_post)
+    faults.inject("task_refused", prompt_contains=REFUSED)
     return stand_in, sends, refusals
 
 
