@@ -142,14 +142,7 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> l
         [task.pk for task, outcome in zip(tasks, outcomes, strict=True) if _refused_for_now(outcome)]
     )
     resend: list[Resend] = []
-    # Who has each id the reply gives (the ids are unique): another task already, or one of this chunk
-    # given it first. A task given an id someone has is recorded without it (`_tasks_record_taken_ids`).
-    holders = dict(
-        Task.objects.filter(
-            upstream_task_id__in={outcome.id for outcome in outcomes if outcome.id}
-        ).values_list("upstream_task_id", "pk")
-    )
-    taken: list[_TakenId] = []
+    recorded: list[tuple[uuid.UUID, TaskOutcome, str]] = []
     for task, outcome in zip(tasks, outcomes, strict=True):
         if task.pk not in waiting:
             if outcome.id:  # its charge at post is news, the rest the callback has recorded
@@ -164,11 +157,24 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> l
                 resend.append(Resend(task.pk, outcome, attempt))
                 continue
             message = _tried(outcome, attempt)
-        if outcome.id and holders.setdefault(outcome.id, task.pk) != task.pk:
-            taken.append(_TakenId(task.pk, outcome, message, holders[outcome.id]))
+        recorded.append((task.pk, outcome, message))
+    # Who has each id the reply gives (the ids are unique): another task already, or a task of this chunk
+    # given it first, an accepted one before a refused one (only an accepted one is collected by it). A
+    # task given an id someone has is recorded without it (`_tasks_record_taken_ids`).
+    holders = dict(
+        Task.objects.filter(
+            upstream_task_id__in={outcome.id for _, outcome, _ in recorded if outcome.id}
+        ).values_list("upstream_task_id", "pk")
+    )
+    taken: list[_TakenId] = []
+    for pk, outcome, message in sorted(
+        recorded, key=lambda item: item[1].status_class != StatusClass.CREATED
+    ):
+        if outcome.id and holders.setdefault(outcome.id, pk) != pk:
+            taken.append(_TakenId(pk, outcome, message, holders[outcome.id]))
             continue
         created = outcome.status_class == StatusClass.CREATED and bool(outcome.id)
-        groups[(created, outcome.status_code, message, outcome.cost)].append((task.pk, outcome.id or None))
+        groups[(created, outcome.status_code, message, outcome.cost)].append((pk, outcome.id or None))
     accepted = []
     for (created, code, message, cost), pairs in groups.items():
         fields = {

@@ -15,7 +15,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from sandbox import envelope, services
+from sandbox import envelope, faults, services
 from tasks.models import SendChunk, Task, TaskEvent
 from tasks.submission import collection, sending
 from tests.submission.sending import send_planned
@@ -139,6 +139,24 @@ def test_two_tasks_of_one_chunk_given_the_same_id_the_first_keeps_it_the_second_
     assert task_posts() == 1
     collect([first])
     assert statuses([first]) == Counter({Task.Status.COMPLETED: 1})
+
+
+def test_an_accepted_task_keeps_an_id_the_reply_also_gave_a_refused_task_before_it(
+    stand_in, admin_user, monkeypatch
+):
+    faults.inject("task_refused", position=0, status_code=40501)  # refused for good, nothing charged
+    refused, accepted = submit(stand_in, admin_user, 2)
+    the_reply_repeats_the_first_id(monkeypatch)  # the accepted task's id is the refused one's
+
+    send_planned(wait=0)
+
+    refused.refresh_from_db()
+    accepted.refresh_from_db()
+    assert accepted.status == Task.Status.SUBMITTED and accepted.upstream_task_id
+    assert refused.status == Task.Status.FAILED and refused.upstream_task_id is None
+    assert refused.spend == 0 and refused.spend_is_final
+    error = refused.events.get(kind=TaskEvent.Kind.ERROR)
+    assert error.data == {"upstream_task_id": accepted.upstream_task_id, "other_task": str(accepted.pk)}
 
 
 @pytest.mark.parametrize(
