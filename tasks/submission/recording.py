@@ -120,7 +120,8 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> l
     """Record what task_post answered for each task of a chunk and schedule the collection of the
     accepted ones; the caller owns the transaction. Returns the tasks refused with a temporary code that
     may be sent again (`Resend`), left for the caller to plan (`tasks_plan_again`); one refused so on
-    its RESEND_ATTEMPTS-th send fails, its message saying so.
+    its RESEND_ATTEMPTS-th send fails, its message saying so. A task given an upstream id another task
+    has is recorded without it (`_tasks_record_taken_ids`), so the rest of the chunk is recorded.
 
     Outcomes repeat (every accepted task of a chunk has the same code, message and charge), so each
     group of equal values is one UPDATE, which also writes the one value that differs per task, its
@@ -212,7 +213,7 @@ class _TakenId:
     other: uuid.UUID
 
 
-def taken_id_note(upstream_id: str, other) -> str:
+def _taken_id_note(upstream_id: str, other) -> str:
     return (
         f"The upstream answered with the id {upstream_id}, which task {other} already has; the answer is "
         "recorded here without that id."
@@ -253,7 +254,7 @@ def _tasks_record_taken_ids(taken: list[_TakenId], *, now) -> None:
         TaskEvent.objects.create(
             task_id=item.pk,
             kind=TaskEvent.Kind.ERROR,
-            message=taken_id_note(outcome.id, item.other),
+            message=_taken_id_note(outcome.id, item.other),
             data={"upstream_task_id": outcome.id, "other_task": str(item.other)},
         )
         TaskEvent.objects.create(
@@ -321,7 +322,7 @@ def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
         TaskEvent.objects.create(
             task=task,
             kind=TaskEvent.Kind.ERROR,
-            message=taken_id_note(outcome.id, other),
+            message=_taken_id_note(outcome.id, other),
             data={"upstream_task_id": outcome.id, "other_task": str(other)},
         )
     if outcome.status_class == StatusClass.DONE:
