@@ -211,7 +211,8 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out login before any password is hashed.
     "tasks.team.accounts.LoginThrottleBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's password check, for the username in any case ("bob" logs in as "Bob").
+    "tasks.team.accounts.CaseInsensitiveModelBackend",
 ]
 # Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures for a username, or from an address,
 # that username (from anywhere) and that address (for any username) are locked for LOGIN_COOLOFF_MINUTES

@@ -1,7 +1,10 @@
 """Django admin: tasks read-only (with a CSV export), credentials without their secret, templates,
-budgets (audited) and the audit log (read-only)."""
+budgets (audited), the audit log (read-only), and users whose names are unique in any case."""
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -10,6 +13,7 @@ from tasks.csv_export import csv_response, money
 from tasks.models import AuditEntry, Budget, Credential, PromptTemplate, PromptTemplateVersion, Task
 from tasks.spend.budgets import budget_delete, budget_snapshot
 from tasks.team.audit import audit_change_lines, audit_changes, audit_record
+from tasks.team.people import username_taken
 from tasks.templatetags.task_tags import pretty_json
 
 TASK_CSV_FIELDS = [
@@ -180,3 +184,21 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     @admin.display(description="Changes")
     def change_list(self, entry):
         return format_html_join(mark_safe("<br>"), "{}: {}", audit_change_lines(entry)) or "—"
+
+
+class PersonChangeForm(UserChangeForm):
+    """Django's user form, refusing a name someone else has in another case (its add form does already)."""
+
+    def clean_username(self):
+        username = self.cleaned_data.get("username")
+        if username and username_taken(username, exclude_pk=self.instance.pk):
+            raise self.instance.unique_error_message(type(self.instance), ["username"])
+        return username
+
+
+class PersonAdmin(UserAdmin):
+    form = PersonChangeForm
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), PersonAdmin)

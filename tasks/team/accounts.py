@@ -1,4 +1,9 @@
-"""Logging in: throttling (django-axes), one-time passwords that must be replaced, the login form.
+"""Logging in: usernames in any case, throttling (django-axes), one-time passwords that must be replaced,
+the login form.
+
+- Usernames: `username_canonical` turns what was typed into the stored name it means ("bob" → "Bob"
+  when only "Bob" exists); `CaseInsensitiveModelBackend` logs in with it, and axes counts failures under
+  it, so "BOB", "bob" and "Bob" are one account's failures, one lock and one Unlock button.
 
 - Throttling: `LoginThrottleBackend` (axes' backend, first in AUTHENTICATION_BACKENDS) refuses a locked-out
   login before any password is hashed; `lockout_response` answers it with the login page and a message;
@@ -16,7 +21,8 @@ from axes.backends import AxesStandaloneBackend
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import get_user_model, logout
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
@@ -30,6 +36,33 @@ from tasks.models import OneTimePassword
 SESSION_CHANGE_BY = "accounts.one_time_password_expires"
 # What a person who must change their password may still open.
 OPEN_WHILE_CHANGE_REQUIRED = ("password_change", "password_change_done", "logout", "login")
+
+
+# --- Usernames ------------------------------------------------------------------------------------
+
+
+def username_canonical(username: str) -> str:
+    """The stored username that `username` means: itself when someone has exactly it, else the one person
+    who has it in another case, else as typed (no one has it, or two older accounts differ only in case
+    and each logs in by its exact name)."""
+    names = list(
+        get_user_model().objects.filter(username__iexact=username).values_list("username", flat=True)[:2]
+    )
+    if username in names or len(names) != 1:
+        return username
+    return names[0]
+
+
+class CaseInsensitiveModelBackend(ModelBackend):
+    """Django's password check for the username in any case (People refuses a second "BOB", but
+    createsuperuser and older accounts may be "Bob" while the person types "bob")."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None:
+            username = kwargs.pop(get_user_model().USERNAME_FIELD, None)
+        if username is not None:
+            username = username_canonical(str(username))
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 # --- Throttling -----------------------------------------------------------------------------------
@@ -61,10 +94,11 @@ USERNAME_LIMIT = 255
 
 
 def login_username(request, credentials: dict | None = None) -> str | None:
-    """The username axes counts failures for, cut to what its table holds: a 5,000-character name typed at
-    the login page is a failed login like any other, not a database error."""
+    """The username axes counts failures for: the account's stored name whatever the case typed (one lock
+    per account, not one per spelling), cut to what its table holds: a 5,000-character name typed at the
+    login page is a failed login like any other, not a database error."""
     username = (credentials or getattr(request, "POST", {})).get("username")
-    return None if username is None else str(username)[:USERNAME_LIMIT]
+    return None if username is None else username_canonical(str(username)[:USERNAME_LIMIT])
 
 
 def lockout_message(*, account: bool) -> str:

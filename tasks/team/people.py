@@ -78,6 +78,15 @@ def _set_role(user, role: str) -> None:
     user.save(update_fields=["is_staff"])
 
 
+def username_taken(username: str, *, exclude_pk: int | None = None) -> bool:
+    """Whether someone else has `username` in any case ("Ann" and "ann" are one person): the rule of
+    People, create_person, bootstrap and the Django admin's user form (Django's own add form agrees)."""
+    others = get_user_model().objects.filter(username__iexact=username)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    return others.exists()
+
+
 def person_create(*, actor, username: str, email: str = "", role: str = MEMBERS) -> tuple[object, str]:
     """Create a person with a generated one-time password; return (user, password). Show it once.
 
@@ -88,18 +97,18 @@ def person_create(*, actor, username: str, email: str = "", role: str = MEMBERS)
     if role not in ROLES:
         raise PersonError("Choose a role: Member or Admin.")
     user_model = get_user_model()
-    if user_model.objects.filter(username__iexact=username).exists():
+    if username_taken(username):
         raise UsernameTaken(username)
     password = _one_time_password()
     with transaction.atomic():
         list(Group.objects.select_for_update().filter(name__in=[MEMBERS, ADMINS]).order_by("pk"))
-        if user_model.objects.filter(username__iexact=username).exists():  # saved since the check above
+        if username_taken(username):  # saved since the check above
             raise UsernameTaken(username)
         try:
             with transaction.atomic():  # a savepoint, so the transaction survives a refused username
                 user = user_model.objects.create_user(username=username, email=email, password=password)
         except IntegrityError:
-            if user_model.objects.filter(username__iexact=username).exists():
+            if username_taken(username):
                 raise UsernameTaken(username) from None
             raise
         _set_role(user, role)

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from tasks.models import Credential
+from tasks.team import people
 
 LOCAL_CREDENTIAL_NAME = "Local stand-in (AIsa)"
 
@@ -42,7 +43,7 @@ class Command(BaseCommand):
         user_model = get_user_model()
         if user_model.objects.filter(is_superuser=True).exists():
             return None
-        if user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).exists():
+        if people.username_taken(username):
             raise CommandError(
                 f"A user named {username!r} exists but there is no superuser; "
                 "choose another --username or run `manage.py createsuperuser`."

@@ -1,0 +1,111 @@
+"""A username is one person in any case: “Bob” logs in as “bob”, failures in any case count against the one
+account, and People, the Django admin and bootstrap refuse a second “BOB”."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = reverse("login")
+
+
+def _person(username: str):
+    user = get_user_model().objects.create_user(username=username, password=PASSWORD)
+    user.groups.add(Group.objects.get(name="Members"))
+    return user
+
+
+def _login(username: str, password: str = PASSWORD, ip: str = "10.0.0.1"):
+    return Client().post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+def _logged_in_as(response):
+    user = response.wsgi_request.user
+    return user.get_username() if response.status_code == 302 and user.is_authenticated else None
+
+
+def test_a_person_logs_in_with_their_username_in_any_case():
+    """Made as “Bob” (createsuperuser, the admin), they typed “bob” and were told the password was wrong."""
+    _person("Bob")
+
+    assert _logged_in_as(_login("bob")) == "Bob"
+    assert _logged_in_as(_login("BOB")) == "Bob"
+    assert _logged_in_as(_login("bob", "wrong-password")) is None
+
+
+def test_two_older_accounts_differing_only_in_case_each_log_in_by_their_exact_name():
+    _person("Bob")
+    _person("bob")
+
+    assert _logged_in_as(_login("Bob")) == "Bob"
+    assert _logged_in_as(_login("bob")) == "bob"
+    assert _logged_in_as(_login("BOB")) is None  # ambiguous: neither
+
+
+def test_failed_logins_in_different_cases_lock_the_one_account_and_people_can_unlock_it(team_admin_client):
+    """Each spelling counted on its own gave a guesser five tries per case variant of the name."""
+    bob = _person("Bob")
+    for index, spelling in enumerate(["bob", "BOB", "bOb", "boB", "BoB"]):
+        _login(spelling, "wrong-password", ip=f"10.0.0.{index + 1}")
+
+    locked = _login("Bob", ip="192.0.2.1")
+
+    assert locked.status_code == 429
+    assert "Too many failed logins for this account" in locked.content.decode()
+    page = team_admin_client.get(reverse("team:people")).content.decode()
+    assert reverse("team:person_unlock", args=[bob.pk]) in page
+    team_admin_client.post(reverse("team:person_unlock", args=[bob.pk]))
+    assert _logged_in_as(_login("bob", ip="192.0.2.1")) == "Bob"
+
+
+def test_the_admin_refuses_to_rename_someone_to_another_persons_name_in_another_case(admin_client):
+    _person("bob")
+    alice = _person("alice")
+    url = reverse("admin:auth_user_change", args=[alice.pk])
+    form = {
+        "username": "BOB",
+        "email": "",
+        "is_active": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+        "groups": [],
+        "user_permissions": [],
+    }
+
+    response = admin_client.post(url, form)
+
+    assert response.status_code == 200
+    assert "A user with that username already exists." in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.username == "alice"
+    form["username"] = "Alice"  # one's own name in another case is fine
+    assert admin_client.post(url, form).status_code == 302
+    alice.refresh_from_db()
+    assert alice.username == "Alice"
+
+
+def test_the_admin_refuses_to_add_another_persons_name_in_another_case(admin_client):
+    _person("bob")
+
+    response = admin_client.post(
+        reverse("admin:auth_user_add"),
+        {"username": "BOB", "password1": "A-long-new-password-1", "password2": "A-long-new-password-1"},
+    )
+
+    assert response.status_code == 200 and "already exists" in response.content.decode()
+    assert get_user_model().objects.filter(username__iexact="bob").count() == 1
+
+
+def test_bootstrap_refuses_an_admin_name_someone_has_in_another_case():
+    _person("Admin")
+
+    with pytest.raises(CommandError, match="exists"):
+        call_command("bootstrap", "--username", "admin")
+
+    assert not get_user_model().objects.filter(is_superuser=True).exists()
