@@ -7,7 +7,8 @@ the login form.
 
 - Throttling: `LoginThrottleBackend` (axes' backend, first in AUTHENTICATION_BACKENDS) refuses a locked-out
   login before any password is hashed; `lockout_response` answers it with the login page and a message;
-  `client_ip` is the address axes counts failures for; `locked_out_usernames` tells the People page.
+  `client_ip` is the address axes counts failures for; `locked_out_usernames` and `locked_out_addresses`
+  tell the People page.
 - One-time passwords (tasks.models.OneTimePassword): a person logged in with one can only reach the
   password-change page and log out until they choose their own (`PasswordChangeRequiredMiddleware`,
   from a mark put in the session at login); an expired one no longer logs in. Any password change
@@ -15,6 +16,7 @@ the login form.
   changepassword` works as expected too.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from axes.backends import AxesStandaloneBackend
@@ -25,7 +27,7 @@ from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import ValidationError
-from django.db.models import Sum
+from django.db.models import Max, Sum
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
@@ -113,7 +115,7 @@ def lockout_message(*, account: bool) -> str:
         )
     return (
         f"Too many failed logins from this address: logging in from it is locked {until}. "
-        "An Admin can unlock it on the server (manage.py axes_reset_ip ADDRESS)."
+        "An Admin can unlock it under Sign-in locks on the People page."
     )
 
 
@@ -130,13 +132,42 @@ def lockout_response(request, original_response=None, credentials=None):
     return render(request, "registration/login.html", context, status=429)
 
 
-def locked_out_usernames() -> set[str]:
-    """Usernames whose recent failures reached the limit (what the People page offers to unlock)."""
-    attempts = AccessAttempt.objects.exclude(username__isnull=True)
+def _recent_attempts():
+    """axes' failure records that still count (within the cool-off, as axes reads them)."""
+    attempts = AccessAttempt.objects.all()
     if settings.AXES_COOLOFF_TIME:
         attempts = attempts.filter(attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME)
+    return attempts
+
+
+def locked_out_usernames() -> set[str]:
+    """Usernames whose recent failures reached the limit (what the People page offers to unlock)."""
+    attempts = _recent_attempts().exclude(username__isnull=True)
     totals = attempts.values("username").annotate(failures=Sum("failures_since_start"))
     return {row["username"] for row in totals if row["failures"] >= settings.AXES_FAILURE_LIMIT}
+
+
+@dataclass(frozen=True)
+class Address:
+    """An address locked out of logging in (for any username), as People's Sign-in locks list it."""
+
+    ip_address: str
+    failures: int
+    last_failure: datetime
+
+    def __str__(self) -> str:
+        return self.ip_address
+
+
+def locked_out_addresses() -> list[Address]:
+    """Addresses whose recent failures reached the limit, latest failure first. Not the usernames tried:
+    a password typed into the username box would be among them."""
+    attempts = _recent_attempts().exclude(ip_address__isnull=True)
+    totals = attempts.values("ip_address").annotate(
+        failures=Sum("failures_since_start"), last_failure=Max("attempt_time")
+    )
+    locked = [Address(**row) for row in totals if row["failures"] >= settings.AXES_FAILURE_LIMIT]
+    return sorted(locked, key=lambda address: address.last_failure, reverse=True)
 
 
 # --- One-time passwords ---------------------------------------------------------------------------

@@ -175,6 +175,11 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=[(MEMBERS, "Member"), (ADMINS, "Admin")])
 
 
+class AddressUnlockForm(forms.Form):
+    # What axes stored as the address (tasks.team.accounts.client_ip), compared as text, not parsed.
+    ip_address = forms.CharField(max_length=255)
+
+
 class AuditFilterForm(forms.Form):
     actor = forms.ModelChoiceField(
         queryset=get_user_model().objects.order_by("username"), required=False, empty_label="Anyone"

@@ -18,6 +18,7 @@ from django.utils import timezone
 from tasks.models import Monitor, OneTimePassword
 from tasks.roles import ADMINS, MEMBERS
 from tasks.spend.budgets import month_start
+from tasks.team.accounts import locked_out_addresses
 from tasks.team.audit import audit_record
 
 ROLE_NONE = "none"
@@ -206,6 +207,27 @@ def person_unlock(*, actor, person) -> int:
         axes_reset(username=username)
         audit_record(
             actor=actor, action="person.unlock", obj=person, changes={"failed_attempts_cleared": cleared}
+        )
+    return cleared
+
+
+def address_unlock(*, actor, ip_address: str) -> int:
+    """Lift the login lock-out on an address (failures for any username from it, the accounts' failures
+    from it too, as `manage.py axes_reset_ip` does); returns how many failed logins were cleared, 0 when
+    the address is not locked (lifted or expired meanwhile: nothing is changed or audited). Audited."""
+    with transaction.atomic():
+        address = next((a for a in locked_out_addresses() if a.ip_address == ip_address), None)
+        if address is None:
+            return 0
+        cleared = (
+            AccessAttempt.objects.filter(ip_address=ip_address).aggregate(total=Sum("failures_since_start"))[
+                "total"
+            ]
+            or 0
+        )
+        axes_reset(ip=ip_address)
+        audit_record(
+            actor=actor, action="address.unlock", obj=address, changes={"failed_attempts_cleared": cleared}
         )
     return cleared
 

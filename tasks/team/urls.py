@@ -17,5 +17,6 @@ urlpatterns = [
     path("people/<int:pk>/active/", views.person_active, name="person_active"),
     path("people/<int:pk>/password/", views.person_password, name="person_password"),
     path("people/<int:pk>/unlock/", views.person_unlock, name="person_unlock"),
+    path("people/address-unlock/", views.address_unlock, name="address_unlock"),
     path("audit/", views.audit_log, name="audit_log"),
 ]

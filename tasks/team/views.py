@@ -1,5 +1,6 @@
 """Views of credentials, people and the audit log (admins only; each view checks its permission itself)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import permission_required
@@ -14,7 +15,7 @@ from tasks.fragments import wants_fragment
 from tasks.models import Credential
 from tasks.roles import ADMINS, MEMBERS
 from tasks.team import people
-from tasks.team.accounts import locked_out_usernames
+from tasks.team.accounts import locked_out_addresses, locked_out_usernames
 from tasks.team.audit import audit_change_lines, audit_entries
 from tasks.team.credentials import (
     CredentialNameTaken,
@@ -29,6 +30,7 @@ from tasks.team.credentials import (
 )
 from tasks.team.forms import (
     NAME_TAKEN,
+    AddressUnlockForm,
     AuditFilterForm,
     CredentialForm,
     CredentialSecretForm,
@@ -267,6 +269,11 @@ def people_page(request):
         "new_password": request.session.pop(SESSION_NEW_PASSWORD, None),
         "one_time_hours": people.one_time_password_hours(),
         "role_choices": [(MEMBERS, "Member"), (ADMINS, "Admin")],
+        "locked_addresses": locked_out_addresses(),
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "cooloff_minutes": round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
+        if settings.AXES_COOLOFF_TIME
+        else None,
     }
     template = "tasks/team/people.html#table" if wants_fragment(request) else "tasks/team/people.html"
     response = render(request, template, context)
@@ -352,6 +359,21 @@ def person_unlock(request, pk: int):
     person = get_object_or_404(get_user_model(), pk=pk)
     people.person_unlock(actor=request.user, person=person)
     messages.success(request, f"{person.username} can log in again (failed attempts cleared).")
+    return _back_to_people(request)
+
+
+@permission_required("tasks.manage_people", raise_exception=True)
+@require_POST
+def address_unlock(request):
+    form = AddressUnlockForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a locked address under Sign-in locks.")
+        return _back_to_people(request)
+    ip_address = form.cleaned_data["ip_address"]
+    if people.address_unlock(actor=request.user, ip_address=ip_address):
+        messages.success(request, f"{ip_address} can log in again (its failed attempts cleared).")
+    else:
+        messages.info(request, f"{ip_address} is not locked (any more): nothing changed.")
     return _back_to_people(request)
 
 
