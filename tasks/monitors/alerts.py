@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from tasks.crypto import CredentialKeyError
 from tasks.models import Alert, AlertDelivery, AlertDestination
-from tasks.monitors.destinations import emails_parse, webhook_url_check
+from tasks.monitors.destinations import emails_parse, webhook_address_refusal, webhook_url_check
 from tasks.upstream.webhooks import WebhookError, webhook_post
 
 logger = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ def _send(delivery: AlertDelivery) -> None:
     webhook_url_check(url)  # again: the name may resolve elsewhere now
     if destination.kind == AlertDestination.Kind.SLACK:
         text = f"*{alert.title}*: {alert.message}" + (f" <{link}|Open>" if link else "")
-        webhook_post(url, {"text": text})
+        webhook_post(url, {"text": text}, address_refusal=webhook_address_refusal)
         return
     webhook_post(
         url,
@@ -185,6 +185,7 @@ def _send(delivery: AlertDelivery) -> None:
             "created_at": alert.created_at.isoformat(),
             "url": link or None,
         },
+        address_refusal=webhook_address_refusal,
     )
 
 

@@ -91,6 +91,19 @@ def webhook_url_check(url: str) -> None:
             )
 
 
+def webhook_address_refusal(address: str) -> str | None:
+    """Why the server must not talk to `address`, the one a webhook's connection reached (None: it may);
+    what webhook_url_check decided from DNS is asked again of the address actually connected to."""
+    if getattr(settings, "ALERT_WEBHOOKS_ALLOW_PRIVATE", False):
+        return None
+    if address_is_public(ipaddress.ip_address(address.split("%")[0])):
+        return None
+    return (
+        f"Not sent: the webhook's host answered {address} when called, an internal or private address: "
+        "the server will not call into its own network."
+    )
+
+
 def emails_parse(text: str) -> list[str]:
     """Comma- or space-separated addresses, each checked; ValidationError names the first bad one."""
     addresses = [part.strip() for part in text.replace(";", ",").replace(" ", ",").split(",") if part.strip()]

@@ -128,3 +128,47 @@ def test_a_webhook_whose_name_now_resolves_to_an_inward_ipv6_address_is_not_call
         deliveries_due()
         assert not mocked.calls
     assert "private address" in AlertDelivery.objects.get().last_error
+
+
+@pytest.mark.django_db
+def test_a_name_that_answers_public_for_the_check_and_inward_for_the_call_is_not_reached(
+    credential, catalog, monkeypatch, private_refused
+):
+    """DNS rebinding: the check and the HTTP client each resolve the name; the connection made is judged."""
+    import http.server
+    import threading
+
+    received = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    answers = iter(["93.184.216.34"])  # the check's answer; every later one points inward
+
+    def rebinding(host, port, *args, **kwargs):
+        address = next(answers, "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monitor = make_monitor(credential=credential)
+    destination = AlertDestination(kind=AlertDestination.Kind.WEBHOOK, monitor=monitor)
+    destination.set_url(f"http://hooks.example.com:{server.server_port}/hook")
+    destination.save()
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    try:
+        alert_raise(key="k", kind=Alert.Kind.RUN_FAILED, message="x", monitor=monitor)
+        deliveries_due()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert received == []
+    delivery = AlertDelivery.objects.get()
+    assert delivery.state == AlertDelivery.State.PENDING and "private address" in delivery.last_error
