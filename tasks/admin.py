@@ -187,11 +187,13 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
 
 class PersonChangeForm(UserChangeForm):
-    """Django's user form, refusing a name someone else has in another case (its add form does already)."""
+    """Django's user form, refusing a new name someone else has in another case (its add form does
+    already); an unchanged one passes, so two older accounts "Bob" and "bob" can still be edited."""
 
     def clean_username(self):
         username = self.cleaned_data.get("username")
-        if username and username_taken(username, exclude_pk=self.instance.pk):
+        changed = username != self.instance.get_username()  # the instance still holds the stored name
+        if username and changed and username_taken(username, exclude_pk=self.instance.pk):
             raise self.instance.unique_error_message(type(self.instance), ["username"])
         return username
 

@@ -90,6 +90,26 @@ def test_the_admin_refuses_to_rename_someone_to_another_persons_name_in_another_
     assert alice.username == "Alice"
 
 
+def test_the_admin_still_edits_one_of_two_older_accounts_differing_only_in_case(admin_client):
+    """Refusing their unchanged name would leave them impossible to deactivate or rename in the admin."""
+    _person("bob")
+    older = _person("Bob")
+    form = {
+        "username": "Bob",
+        "email": "",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+        "groups": [],
+        "user_permissions": [],
+    }  # is_active left out: deactivated
+
+    response = admin_client.post(reverse("admin:auth_user_change", args=[older.pk]), form)
+
+    assert response.status_code == 302
+    older.refresh_from_db()
+    assert not older.is_active
+
+
 def test_the_admin_refuses_to_add_another_persons_name_in_another_case(admin_client):
     _person("bob")
 
