@@ -45,6 +45,8 @@ def test_an_admin_sees_a_locked_address_and_clearing_it_lets_it_log_in_again(mem
     # Five guesses and the refused login while locked (axes counts it too).
     assert entry.object_repr == "10.9.9.9" and entry.changes == {"failed_attempts_cleared": 6}
     assert "10.9.9.9" not in team_admin_client.get(reverse("team:people")).content.decode()
+    audit = team_admin_client.get(reverse("team:audit_log")).content.decode()
+    assert "address.unlock" in audit and "10.9.9.9" in audit
 
 
 def test_an_address_below_the_limit_is_not_listed(team_admin_client):
