@@ -3,9 +3,9 @@
 Every cadence but "every N days" is a cron expression evaluated by `cronsim` in the monitor's zone
 (hourly = "M * * * *", daily = "M H * * *", weekdays = "M H * * 1,3,5"); cronsim skips a local time
 that does not exist (spring forward) and runs an ambiguous one once (fall back), as cron does. "Every N
-days" counts days from the start date (or 2000-01-01) at the time of day; a time in the spring-forward gap
-runs an hour later. Slots before the start date or after the end date (local days) are never due.
-"""
+days" counts local days from the start date at the time of day (a monitor saved without one is given the
+day of its first run: `every_n_days_start`); a time in the spring-forward gap runs an hour later. Slots
+before the start date or after the end date (local days) are never due."""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 
-EPOCH = date(2000, 1, 1)
+EPOCH = date(2000, 1, 1)  # what "every N days" counts from without a start date (none is saved so since 0027)
 _SEARCH_LIMIT = 400  # slots looked at before giving up (an expression such as "0 0 30 2 *" never fires)
 
 
@@ -137,6 +137,15 @@ class Cadence:
                 return slot
             day += timedelta(days=n)
         return None
+
+
+def every_n_days_start(*, time_of_day: time | None, time_zone: str, now: datetime) -> date:
+    """The day an "every N days" monitor saved at `now` without a start date counts from: today (in its
+    zone) if its time of day is still ahead, else tomorrow. So its first run is the next time of day."""
+    zone = zone_of(time_zone)
+    local = now.astimezone(zone)
+    today = local.date()
+    return today if _local_slot(today, time_of_day or time(9, 0), zone) > local else today + timedelta(days=1)
 
 
 def _local_slot(day: date, at: time, zone: ZoneInfo) -> datetime:

@@ -1,5 +1,6 @@
 """Forms of the monitor pages: the monitor itself, its alert destinations, its state."""
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,7 +22,7 @@ from tasks.models import (
     ProviderModel,
 )
 from tasks.monitors.alerts import BUDGET_KINDS, MONITOR_KINDS
-from tasks.monitors.cadence import Cadence, CadenceError, time_zone_choices
+from tasks.monitors.cadence import Cadence, CadenceError, every_n_days_start, time_zone_choices
 from tasks.monitors.destinations import emails_parse, webhook_url_check
 from tasks.monitors.plans import run_plan
 from tasks.monitors.requests import request_json_parse, request_summary
@@ -97,7 +98,12 @@ class MonitorForm(forms.Form):
         max_length=120, required=False, label="Cron expression", help_text="e.g. 0 9 * * 1-5"
     )
     time_zone = forms.ChoiceField(choices=(), initial="UTC")
-    start_date = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start_date = DayField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="No run before this day. “Every N days” counts from it; left blank, it is set on save to "
+        "the day of the first run (the next time of day).",
+    )
     end_date = DayField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     cap_per_run = forms.DecimalField(
         max_digits=12, decimal_places=2, min_value=0, required=False, label="Cap per run ($)"
@@ -258,6 +264,18 @@ class MonitorForm(forms.Form):
             and "time_of_day" not in self.errors
         ):
             self.add_error("time_of_day", "Give the time of day it runs at.")
+        if (
+            data.get("cadence") == Monitor.Cadence.EVERY_N_DAYS
+            and data.get("start_date") is None
+            and "start_date" not in self.errors
+        ):
+            # Counted from the first run, as the saved monitor will be (an unknown zone is reported below).
+            with contextlib.suppress(CadenceError):
+                data["start_date"] = every_n_days_start(
+                    time_of_day=data.get("time_of_day"),
+                    time_zone=data.get("time_zone") or "UTC",
+                    now=datetime.now(UTC),
+                )
         cadence = Cadence(
             kind=data.get("cadence") or "",
             time_zone=data.get("time_zone") or "UTC",

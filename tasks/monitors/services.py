@@ -1,10 +1,13 @@
 """Writes of the monitor pages: create, edit (with its audit trail), pause/resume/archive, destinations."""
 
+import contextlib
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor
+from tasks.monitors.cadence import CadenceError, every_n_days_start
 from tasks.monitors.scheduler import monitor_schedule
 from tasks.team.audit import audit_changes, audit_record
 
@@ -24,7 +27,13 @@ def monitor_save(
     *, actor, unsaved: Monitor, monitor: Monitor | None = None, description: str = ""
 ) -> Monitor:
     """Create the monitor `unsaved` describes, or apply it to `monitor`; record what changed and set its next
-    slot from now (an edit never makes up for slots before it)."""
+    slot from now (an edit never makes up for slots before it). "Every N days" without a start date is given
+    the day of its first run, so the days are counted from it and stay so."""
+    if unsaved.cadence == Monitor.Cadence.EVERY_N_DAYS and unsaved.start_date is None:
+        with contextlib.suppress(CadenceError):  # an unknown zone cannot run at all
+            unsaved.start_date = every_n_days_start(
+                time_of_day=unsaved.time_of_day, time_zone=unsaved.time_zone, now=timezone.now()
+            )
     with transaction.atomic():
         if monitor is None:
             monitor = unsaved

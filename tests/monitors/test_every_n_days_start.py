@@ -1,0 +1,108 @@
+"""“Every N days” counts from when the monitor is saved (or its start date), never from a fixed epoch; the
+monitors saved before that keep their schedule."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tasks.models import Monitor
+from tasks.monitors.cadence import Cadence, every_n_days_start
+from tests.monitors.factories import make_prompt_version
+from tests.monitors.test_views import form_data
+
+pytestmark = pytest.mark.django_db
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_the_first_day_is_today_while_the_time_is_still_ahead_else_tomorrow():
+    before = datetime(2026, 12, 7, 8, 0, tzinfo=BERLIN)
+    after = datetime(2026, 12, 7, 10, 0, tzinfo=BERLIN)
+    assert every_n_days_start(time_of_day=time(9, 0), time_zone="Europe/Berlin", now=before) == date(
+        2026, 12, 7
+    )
+    assert every_n_days_start(time_of_day=time(9, 0), time_zone="Europe/Berlin", now=after) == date(
+        2026, 12, 8
+    )
+
+
+def test_over_spring_forward_the_days_are_counted_in_local_days():
+    """Saved on Saturday 27 March 2027 at 10:00 in Berlin, every 2 days at 09:00: Sunday 28 (09:00 CEST, the
+    clocks moved at 02:00 that night), then Tuesday 30."""
+    now = datetime(2027, 3, 27, 10, 0, tzinfo=BERLIN)
+    start = every_n_days_start(time_of_day=time(9, 0), time_zone="Europe/Berlin", now=now)
+    cadence = Cadence(
+        kind="every_n_days",
+        interval_days=2,
+        time_of_day=time(9, 0),
+        time_zone="Europe/Berlin",
+        start_date=start,
+    )
+    slots = cadence.slots_between(now, now + timedelta(days=4))
+    assert [s.astimezone(BERLIN).strftime("%d %H:%M") for s in slots] == ["28 09:00", "30 09:00"]
+    assert slots[0] == datetime(2027, 3, 28, 7, 0, tzinfo=UTC)
+
+
+def test_a_time_in_the_spring_forward_gap_still_runs_that_day():
+    now = datetime(2027, 3, 28, 1, 0, tzinfo=BERLIN)  # 02:30 does not exist that day; it runs at 03:30
+    assert every_n_days_start(time_of_day=time(2, 30), time_zone="Europe/Berlin", now=now) == date(
+        2027, 3, 28
+    )
+
+
+def _interval_epoch_gets_wrong(first_day: date) -> int:
+    """An interval the old count from 2000-01-01 would not put on `first_day`."""
+    return next(n for n in (7, 5, 3) if (first_day - date(2000, 1, 1)).days % n)
+
+
+def test_a_new_every_n_days_monitor_first_runs_at_the_next_time_of_day_shown_on_its_page(
+    member_client, credential, catalog
+):
+    now = timezone.now().astimezone(UTC)
+    at = (now + timedelta(hours=1)).replace(second=0, microsecond=0)
+    n = _interval_epoch_gets_wrong(at.date())
+    data = form_data(
+        make_prompt_version(),
+        cadence="every_n_days",
+        interval_days=str(n),
+        time_of_day=at.strftime("%H:%M"),
+        time_zone="UTC",
+    )
+    response = member_client.post(reverse("monitors:create"), data, follow=True)
+
+    monitor = Monitor.objects.get()
+    assert monitor.next_run_at == at
+    assert monitor.start_date == at.date()  # kept, so later edits and deploys never move the schedule
+    page = response.content.decode()
+    assert f"next run {at:%a %Y-%m-%d %H:%M} (UTC)." in page
+    upcoming = page.split('<ol class="upcoming">')[1].split("</ol>")[0]
+    assert f"{at:%Y-%m-%d %H:%M}" in upcoming.split("</li>")[0]
+    assert f"{at + timedelta(days=n):%Y-%m-%d %H:%M}" in upcoming.split("</li>")[1]
+    edit = member_client.get(reverse("monitors:edit", args=[monitor.slug])).content.decode()
+    assert f'value="{at:%Y-%m-%d}"' in edit
+
+
+def test_an_edit_keeps_the_day_an_every_n_days_monitor_counts_from(member_client, credential, catalog):
+    version = make_prompt_version()
+    data = form_data(version, cadence="every_n_days", interval_days="3", time_zone="UTC")
+    member_client.post(reverse("monitors:create"), data)
+    monitor = Monitor.objects.get()
+    first = monitor.start_date
+
+    edit = {
+        **data,
+        "name": "Renamed",
+        "start_date": first.isoformat(),
+        "edited_at": monitor.updated_at.isoformat(),
+    }
+    member_client.post(reverse("monitors:edit", args=[monitor.slug]), edit)
+    monitor.refresh_from_db()
+    assert monitor.name == "Renamed" and monitor.start_date == first
+
+
+def test_a_daily_monitor_gets_no_start_date(member_client, credential, catalog):
+    member_client.post(reverse("monitors:create"), form_data(make_prompt_version()))
+    assert Monitor.objects.get().start_date is None
