@@ -110,10 +110,24 @@ def task_tag(body: dict) -> str:
     return str(body.get("tag", ""))[:255]
 
 
+def rows_delimiter(text: str) -> str:
+    """The delimiter of CSV rows, read from the header line: a comma, unless the header has none and has
+    semicolons (Excel's CSV in many European locales) or tabs (Excel's "Unicode text", cells pasted from a
+    spreadsheet), whichever it has more of. A value's own semicolons or commas never change it."""
+    header = text.split("\n", 1)[0]
+    if "," in header:
+        return ","
+    semicolons, tabs = header.count(";"), header.count("\t")
+    if not semicolons and not tabs:
+        return ","
+    return ";" if semicolons >= tabs else "\t"
+
+
 def parse_rows(
     text: str, variables: list[str], *, max_rows: int = MAX_BATCH_TASKS
 ) -> tuple[list[dict[str, str]], list[str]]:
-    """CSV rows as {variable: value}; errors name the line they are on (the header is line 1).
+    """CSV rows as {variable: value}, separated by commas, semicolons or tabs (`rows_delimiter`); errors name
+    the line they are on (the header is line 1).
 
     Without variables, no CSV is needed: one row with no values. Reading stops past `max_rows` rows
     (the batch could not run anyway), so a huge paste or upload costs no more than the limit.
@@ -122,8 +136,9 @@ def parse_rows(
         if variables:
             return [], [f"Paste or upload rows with a header line naming: {', '.join(variables)}."]
         return [{}], []
+    text = text.lstrip("\ufeff")
     # skipinitialspace: "pho, Hanoi" as people type it is "Hanoi", and a quoted value after ", " is quoted.
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), skipinitialspace=True)
+    reader = csv.reader(io.StringIO(text), delimiter=rows_delimiter(text), skipinitialspace=True)
     try:
         header = [name.strip() for name in next(reader)]
     except (StopIteration, csv.Error) as exc:
@@ -134,7 +149,10 @@ def parse_rows(
     errors = []
     missing = [name for name in variables if name not in header]
     if missing:
-        errors.append(f"Line 1: the header lacks {', '.join(missing)} (it has: {', '.join(header)}).")
+        errors.append(
+            f"Line 1: the header lacks {', '.join(missing)} (it has: {', '.join(header)})."
+            + (" Columns are read as separated by commas, semicolons or tabs." if len(header) == 1 else "")
+        )
     rows = []
     seen = 0
     try:

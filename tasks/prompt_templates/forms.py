@@ -62,7 +62,8 @@ class BatchForm(forms.Form):
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
-        help_text="First line: the variable names. Then one line per task.",
+        help_text="First line: the variable names. Then one line per task. Separated by commas, "
+        "semicolons or tabs.",
     )
     rows_file = forms.FileField(label="…or upload a CSV file", required=False)
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)

@@ -5,9 +5,11 @@ large to read at all.
 request's Content-Length already exceeds BATCH_UPLOAD_MAX_BYTES (plus room for the form's other fields),
 every file in it is dropped chunk by chunk as it streams past, never stored in memory or on disk, and the
 form receives a `RefusedUpload` in its place, so it can say so at the field while keeping the person's
-other input (the browser sends those before the file). `upload_text` turns an accepted upload into text.
+other input (the browser sends those before the file). `upload_text` turns an accepted upload into text
+(UTF-8, UTF-16 with a BOM, or Windows-1252: what spreadsheets save).
 """
 
+import codecs
 import io
 
 from django.conf import settings
@@ -88,13 +90,30 @@ def upload_text(upload) -> str:
             f"read. Split it into smaller files (a batch runs at most {MAX_BATCH_TASKS:,} tasks).",
             code="too_large",
         )
-    data = upload.read()
-    if b"\x00" in data:
+    text = _decoded(upload.read())
+    if "\x00" in text:
         raise ValidationError("The file holds NUL bytes: it is not a CSV text file.", code="binary")
+    return text
+
+
+def _decoded(data: bytes) -> str:
+    """The file's text: UTF-16 with its byte-order mark (Excel's "Unicode text"), UTF-8 (with or without a
+    BOM), else Windows-1252 (Excel's "CSV" on Windows in Western locales); a ValidationError otherwise."""
     try:
-        return data.decode("utf-8-sig")
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return data.decode("utf-16")
+        if b"\x00" in data:
+            return data.decode("latin-1")  # refused for its NUL bytes
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return data.decode("cp1252")
     except UnicodeDecodeError:
-        raise ValidationError("The file is not UTF-8 text.", code="encoding") from None
+        raise ValidationError(
+            "The file is not text in UTF-8, UTF-16 or Windows-1252. Save it from your spreadsheet as "
+            "“CSV UTF-8”, or paste its rows.",
+            code="encoding",
+        ) from None
 
 
 class OversizedFormMiddleware:
