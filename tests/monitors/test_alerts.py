@@ -226,3 +226,29 @@ def test_a_failed_test_alert_is_reported_once_and_not_sent_again_later(
     assert delivery.state == AlertDelivery.State.FAILED and delivery.next_attempt_at is None
     AlertDelivery.objects.update(next_attempt_at=timezone.now())
     assert deliveries_due() == 0
+
+
+@pytest.mark.parametrize(
+    ("unknown", "words"),
+    [
+        (
+            1,
+            "1 task of the run of 2026-01-01 09:00 is unknown (its reply was lost; it may have been "
+            "charged and is never resent).",
+        ),
+        (
+            2,
+            "2 tasks of the run of 2026-01-01 09:00 are unknown (their reply was lost; they may have been "
+            "charged and are never resent).",
+        ),
+    ],
+)
+def test_the_unknown_tasks_alert_says_task_is_or_tasks_are(credential, catalog, settings, unknown, words):
+    settings.TIME_ZONE = "UTC"
+    monitor = make_monitor(credential=credential)
+    scheduler_tick(now=monitor.next_run_at + timedelta(minutes=1))
+    run = MonitorRun.objects.get()
+    tasks = list(run.batch.tasks.order_by("pk"))
+    Task.objects.filter(pk__in=[t.pk for t in tasks[:unknown]]).update(status=Task.Status.UNKNOWN)
+    runs_refresh(now=datetime.now(UTC) + UNKNOWN_ALERT_AFTER)
+    assert Alert.objects.get(kind=Alert.Kind.TASKS_UNKNOWN).message == f"Hotels: {words}"
