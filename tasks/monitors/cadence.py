@@ -157,6 +157,15 @@ def _local_slot(day: date, at: time, zone: ZoneInfo) -> datetime:
     return aware.astimezone(UTC).astimezone(zone)
 
 
+def slot_label(slot: datetime, time_zone: str) -> str:
+    """A slot as the monitor's cadence reads: "2026-01-01 09:00 (Europe/Paris)", in its zone, named."""
+    try:
+        zone = zone_of(time_zone)
+    except CadenceError:
+        zone, time_zone = UTC, "UTC"
+    return f"{slot.astimezone(zone):%Y-%m-%d %H:%M} ({time_zone})"
+
+
 def zone_of(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)

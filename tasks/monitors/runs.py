@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from tasks.models import Alert, Batch, Monitor, MonitorRun, Task, TaskLabel
 from tasks.monitors.alerts import alert_raise
+from tasks.monitors.cadence import slot_label
 from tasks.monitors.plans import retry_plan, run_plan
 from tasks.spend.budgets import BudgetExceeded, budgets_reserve, exact_usd, month_start
 from tasks.submission import sending
@@ -161,9 +162,7 @@ def run_execute(*, run_id) -> MonitorRun:
         except BudgetExceeded as exc:
             return _run_close(run, MonitorRun.State.SKIPPED, str(exc))
         batch = Batch(
-            name=f"{monitor.name} · {run.get_kind_display()} {timezone.localtime(run.slot):%Y-%m-%d %H:%M}"[
-                :200
-            ],
+            name=f"{monitor.name} · {run.get_kind_display()} {slot_label(run.slot, monitor.time_zone)}"[:200],
             template_version_id=monitor.template_version_id,
             created_by=monitor.owner,
             task_count=plan.task_count,
@@ -238,7 +237,7 @@ def _run_close(run: MonitorRun, state: str, reason: str) -> MonitorRun:
     alert_raise(
         key=f"run:{run.pk}:{state}",
         kind=Alert.Kind.RUN_SKIPPED if skipped else Alert.Kind.RUN_FAILED,
-        message=f"{run.monitor.name}: the run of {timezone.localtime(run.slot):%Y-%m-%d %H:%M} — {reason}",
+        message=f"{run.monitor.name}: the run of {slot_label(run.slot, run.monitor.time_zone)} — {reason}",
         monitor=run.monitor,
         run=run,
     )
@@ -297,7 +296,7 @@ def runs_refresh(*, now: datetime | None = None) -> int:
                     key=f"run:{run.pk}:failed-tasks",
                     kind=Alert.Kind.RUN_FAILED,
                     message=f"{run.monitor.name}: {row['failed']} of {row['total']} tasks of the run of "
-                    f"{timezone.localtime(run.slot):%Y-%m-%d %H:%M} failed.",
+                    f"{slot_label(run.slot, run.monitor.time_zone)} failed.",
                     monitor=run.monitor,
                     run=run,
                 )
@@ -306,7 +305,7 @@ def runs_refresh(*, now: datetime | None = None) -> int:
                 key=f"run:{run.pk}:unknown",
                 kind=Alert.Kind.TASKS_UNKNOWN,
                 message=f"{run.monitor.name}: {row['unknown']} task{pluralize(row['unknown'])} of the run of "
-                f"{timezone.localtime(run.slot):%Y-%m-%d %H:%M} "
+                f"{slot_label(run.slot, run.monitor.time_zone)} "
                 + (
                     "is unknown (its reply was lost; it may have been charged and is never resent)."
                     if row["unknown"] == 1

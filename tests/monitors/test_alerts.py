@@ -233,13 +233,13 @@ def test_a_failed_test_alert_is_reported_once_and_not_sent_again_later(
     [
         (
             1,
-            "1 task of the run of 2026-01-01 09:00 is unknown (its reply was lost; it may have been "
+            "1 task of the run of 2026-01-01 09:00 (UTC) is unknown (its reply was lost; it may have been "
             "charged and is never resent).",
         ),
         (
             2,
-            "2 tasks of the run of 2026-01-01 09:00 are unknown (their reply was lost; they may have been "
-            "charged and are never resent).",
+            "2 tasks of the run of 2026-01-01 09:00 (UTC) are unknown (their reply was lost; they may have "
+            "been charged and are never resent).",
         ),
     ],
 )
