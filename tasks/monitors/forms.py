@@ -1,6 +1,7 @@
 """Forms of the monitor pages: the monitor itself, its alert destinations, its state."""
 
 import contextlib
+import dataclasses
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -287,12 +288,7 @@ class MonitorForm(forms.Form):
             start_date=data.get("start_date"),
             end_date=data.get("end_date"),
         )
-        try:
-            cadence.check()
-            if cadence.next_after(datetime.now(UTC)) is None:
-                raise CadenceError("This cadence has no run left (check the end date or the expression).")
-        except CadenceError as exc:
-            self.add_error("cron" if data.get("cadence") == "cron" else "cadence", str(exc))
+        self._check_cadence(cadence, start_given=bool(self.data.get("start_date")))
         self.cadence = cadence
         # The plan (and so the estimate) does not depend on the monitor's name, description or labels.
         if "targets" in data and not set(self.errors) - {"name", "description", "labels"}:
@@ -301,6 +297,31 @@ class MonitorForm(forms.Form):
                 raise ValidationError(self.plan.errors[:20])
             self._check_caps(data)
         return data
+
+    def _check_cadence(self, cadence: Cadence, *, start_given: bool) -> None:
+        """A cadence that cannot run, said at the field that makes it so: the cron expression, the end date
+        (before the start date, or before any run is left), else the cadence."""
+        field = "cron" if cadence.kind == Monitor.Cadence.CRON else "cadence"
+        end = cadence.end_date
+        try:
+            if end is not None and cadence.start_date is not None and end < cadence.start_date:
+                field = "end_date"
+                if start_given:
+                    raise CadenceError("The end date is before the start date.")
+                raise CadenceError(f"No run is left by this end date ({end:%Y-%m-%d}): choose a later day.")
+            cadence.check()
+            if cadence.next_after(datetime.now(UTC)) is None:
+                if end is not None and dataclasses.replace(cadence, end_date=None).next_after(
+                    datetime.now(UTC)
+                ):
+                    field = "end_date"
+                    raise CadenceError(
+                        f"No run is left by this end date ({end:%Y-%m-%d}): choose a later day, or clear it."
+                    )
+                raise CadenceError("This cadence has no run left (check the expression).")
+        except CadenceError as exc:
+            if field not in self.errors:
+                self.add_error(field, str(exc))
 
     def _check_edited_since(self, seen: str) -> None:
         """A page opened before the monitor's last change: say so, keep the input, and let the next Save

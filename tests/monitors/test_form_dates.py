@@ -1,0 +1,48 @@
+"""The monitor form's dates: a problem caused by the start or end date is said at that date, not at the
+cadence, with the input kept."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.urls import reverse
+
+from tasks.models import Monitor
+from tests.monitors.factories import make_prompt_version
+from tests.monitors.test_views import form_data
+
+pytestmark = pytest.mark.django_db
+
+
+def _errors(member_client, **fields):
+    response = member_client.post(reverse("monitors:create"), form_data(make_prompt_version(), **fields))
+    assert response.status_code == 200 and not Monitor.objects.exists()
+    return response.context["form"].errors
+
+
+def test_an_end_date_before_the_start_date_is_said_at_the_end_date(member_client, credential, catalog):
+    errors = _errors(member_client, start_date="2030-05-02", end_date="2030-05-01")
+    assert errors["end_date"] == ["The end date is before the start date."]
+    assert "cadence" not in errors
+
+
+def test_an_end_date_already_past_is_said_at_the_end_date(member_client, credential, catalog):
+    yesterday = date.today() - timedelta(days=2)
+    errors = _errors(member_client, end_date=yesterday.isoformat())
+    assert "No run is left by this end date" in errors["end_date"][0] and "cadence" not in errors
+
+
+def test_a_cron_that_never_fires_is_still_said_at_the_cron(member_client, credential, catalog):
+    errors = _errors(member_client, cadence="cron", cron="0 0 30 2 *")
+    assert "not valid" in errors["cron"][0]
+
+
+def test_every_n_days_ending_before_its_first_run_says_so_at_the_end_date(member_client, credential, catalog):
+    """No start date given: the first run is the next time of day; an end date before it leaves no run."""
+    errors = _errors(
+        member_client,
+        cadence="every_n_days",
+        interval_days="3",
+        end_date=(date.today() - timedelta(days=1)).isoformat(),
+    )
+    assert "No run is left by this end date" in errors["end_date"][0]
+    assert "start date" not in errors["end_date"][0]
