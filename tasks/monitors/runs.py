@@ -295,7 +295,8 @@ def runs_refresh(*, now: datetime | None = None) -> int:
                 alert_raise(
                     key=f"run:{run.pk}:failed-tasks",
                     kind=Alert.Kind.RUN_FAILED,
-                    message=f"{run.monitor.name}: {row['failed']} of {row['total']} tasks of the run of "
+                    message=f"{run.monitor.name}: {row['failed']} of {row['total']} "
+                    f"task{pluralize(row['total'])} of the run of "
                     f"{slot_label(run.slot, run.monitor.time_zone)} failed.",
                     monitor=run.monitor,
                     run=run,

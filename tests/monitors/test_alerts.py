@@ -252,3 +252,19 @@ def test_the_unknown_tasks_alert_says_task_is_or_tasks_are(credential, catalog, 
     Task.objects.filter(pk__in=[t.pk for t in tasks[:unknown]]).update(status=Task.Status.UNKNOWN)
     runs_refresh(now=datetime.now(UTC) + UNKNOWN_ALERT_AFTER)
     assert Alert.objects.get(kind=Alert.Kind.TASKS_UNKNOWN).message == f"Hotels: {words}"
+
+
+def test_the_failed_tasks_alert_of_a_one_task_run_says_task(credential, catalog, settings):
+    settings.TIME_ZONE = "UTC"
+    monitor = make_monitor(
+        credential=credential,
+        rows_text="city\nParis\n",
+        targets=[{"model_name": "gpt-4.1", "credential_id": credential.pk}],
+    )
+    scheduler_tick(now=monitor.next_run_at + timedelta(minutes=1))
+    run = MonitorRun.objects.get()
+    run.batch.tasks.update(status=Task.Status.FAILED)
+    runs_refresh()
+    assert Alert.objects.get(kind=Alert.Kind.RUN_FAILED).message == (
+        "Hotels: 1 of 1 task of the run of 2026-01-01 09:00 (UTC) failed."
+    )
