@@ -411,7 +411,10 @@ class BatchProgress:
     def done(self) -> bool:
         if self.chunks is not None and self.chunks.waiting:
             return False
-        return self.total > 0 and self.settled == self.total and not self.writing
+        if self.writing:
+            return False
+        # None written and none to come (its submission stopped first): nothing more happens by itself.
+        return self.settled == self.total and (self.total > 0 or self.unwritten > 0)
 
     @property
     def percent(self) -> int:

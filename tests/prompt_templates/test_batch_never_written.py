@@ -1,0 +1,22 @@
+"""A batch whose submission stopped before writing any of its tasks: the page says so and stops polling."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tasks.models import Batch
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_batch_none_of_whose_tasks_were_written_stops_polling_and_says_so(member_client, member_user):
+    batch = Batch.objects.create(name="Nightly", created_by=member_user, task_count=3)
+    Batch.objects.filter(pk=batch.pk).update(created_at=timezone.now() - timedelta(minutes=11))
+    url = reverse("prompt_templates:batch_detail", args=[batch.pk])
+
+    html = member_client.get(url, headers={"HX-Request": "true"}).content.decode()
+
+    assert "3 of the batch's 3 tasks were never written" in html
+    assert 'hx-trigger="every 3s"' not in html
