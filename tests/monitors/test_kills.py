@@ -187,3 +187,58 @@ def test_run_now_killed_at_each_step_then_pressed_again_on_the_same_page_sends_e
     assert MonitorRun.objects.get().pk == run.pk and run.state == MonitorRun.State.SENT
     assert Task.objects.count() == 6 and task_posts() == 2
     assert Counter(SandboxTask.objects.values_list("data__tag", flat=True)) == Counter({monitor.tag: 6})
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "tasks.monitors.scheduler:run_execute",
+        "tasks.monitors.runs:_label_batch",
+        "tasks.monitors.scheduler:runs_refresh",
+    ],
+)
+def test_an_every_n_days_monitors_first_run_killed_at_each_step_sends_each_task_once_then_waits_n_days(
+    stand_in,  # noqa: F811
+    catalog,
+    at,
+):
+    """Saved without a start date, "every 3 days" first runs at the next time of day (cadence.py,
+    `every_n_days_start`); its first run, killed at each step, sends each task once; the next is 3 days on."""
+    from tasks.monitors.services import monitor_save
+    from tests.monitors.factories import ROWS, make_prompt_version
+
+    at_time = (timezone.now() + timedelta(hours=1)).replace(second=0, microsecond=0)
+    unsaved = Monitor(
+        name="Hotels",
+        template_version=make_prompt_version(),
+        rows_text=ROWS,
+        targets=[
+            {"model_name": "gpt-4.1", "credential_id": stand_in.pk},
+            {"model_name": "claude-3-5-haiku", "credential_id": stand_in.pk},
+        ],
+        tag="hotels",
+        labels=["watched"],
+        cadence=Monitor.Cadence.EVERY_N_DAYS,
+        interval_days=3,
+        time_of_day=at_time.time(),
+        time_zone="UTC",
+    )
+    monitor = monitor_save(actor=None, unsaved=unsaved)
+    assert monitor.next_run_at == at_time and monitor.start_date == at_time.date()
+    due = monitor.next_run_at + timedelta(minutes=1)
+    code = (
+        "from datetime import datetime; from tasks.monitors.scheduler import scheduler_tick; "
+        f"scheduler_tick(now=datetime.fromisoformat({due.isoformat()!r}))"
+    )
+    run_killed_at(at, code)
+    assert task_posts() == 0
+
+    scheduler_tick(now=due + timedelta(minutes=1))
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+
+    assert task_posts() == 2 and Task.objects.count() == 6
+    assert Counter(SandboxTask.objects.values_list("data__tag", flat=True)) == Counter({"hotels": 6})
+    scheduler_tick(now=due + timedelta(days=2, hours=23))  # nothing due before the third day
+    assert Task.objects.count() == 6 and MonitorRun.objects.count() == 1
+    assert Monitor.objects.get().next_run_at == at_time + timedelta(days=3)
