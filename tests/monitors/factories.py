@@ -1,6 +1,6 @@
 """Monitors for tests: a template of 3 prompts on 2 models (one ChatGPT, one Claude) by default."""
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 from django.utils.text import slugify
 
@@ -39,3 +39,9 @@ def make_monitor(
     monitor_schedule(monitor=monitor, now=now or datetime(2026, 1, 1, tzinfo=UTC))
     monitor.refresh_from_db()
     return monitor
+
+
+def interval_off_the_old_epoch(first_day: date) -> int:
+    """An "every N days" interval that counting from 2000-01-01 (before migration 0027) would not put on
+    `first_day`: a test of the first run fails, whatever the day, if the days are counted from there."""
+    return next(n for n in (7, 5, 3) if (first_day - date(2000, 1, 1)).days % n)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from tasks.models import Monitor
 from tasks.monitors.cadence import Cadence, every_n_days_start
-from tests.monitors.factories import make_prompt_version
+from tests.monitors.factories import interval_off_the_old_epoch, make_prompt_version
 from tests.monitors.test_views import form_data
 
 pytestmark = pytest.mark.django_db
@@ -53,17 +53,12 @@ def test_a_time_in_the_spring_forward_gap_still_runs_that_day():
     )
 
 
-def _interval_epoch_gets_wrong(first_day: date) -> int:
-    """An interval the old count from 2000-01-01 would not put on `first_day`."""
-    return next(n for n in (7, 5, 3) if (first_day - date(2000, 1, 1)).days % n)
-
-
 def test_a_new_every_n_days_monitor_first_runs_at_the_next_time_of_day_shown_on_its_page(
     member_client, credential, catalog
 ):
     now = timezone.now().astimezone(UTC)
     at = (now + timedelta(hours=1)).replace(second=0, microsecond=0)
-    n = _interval_epoch_gets_wrong(at.date())
+    n = interval_off_the_old_epoch(at.date())
     data = form_data(
         make_prompt_version(),
         cadence="every_n_days",

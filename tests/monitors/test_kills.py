@@ -202,12 +202,13 @@ def test_an_every_n_days_monitors_first_run_killed_at_each_step_sends_each_task_
     catalog,
     at,
 ):
-    """Saved without a start date, "every 3 days" first runs at the next time of day (cadence.py,
-    `every_n_days_start`); its first run, killed at each step, sends each task once; the next is 3 days on."""
+    """Saved without a start date, "every N days" first runs at the next time of day (cadence.py,
+    `every_n_days_start`); its first run, killed at each step, sends each task once; the next is N days on."""
     from tasks.monitors.services import monitor_save
-    from tests.monitors.factories import ROWS, make_prompt_version
+    from tests.monitors.factories import ROWS, interval_off_the_old_epoch, make_prompt_version
 
     at_time = (timezone.now() + timedelta(hours=1)).replace(second=0, microsecond=0)
+    n = interval_off_the_old_epoch(at_time.date())  # counted from 2000-01-01, it would not run that day
     unsaved = Monitor(
         name="Hotels",
         template_version=make_prompt_version(),
@@ -219,7 +220,7 @@ def test_an_every_n_days_monitors_first_run_killed_at_each_step_sends_each_task_
         tag="hotels",
         labels=["watched"],
         cadence=Monitor.Cadence.EVERY_N_DAYS,
-        interval_days=3,
+        interval_days=n,
         time_of_day=at_time.time(),
         time_zone="UTC",
     )
@@ -239,6 +240,6 @@ def test_an_every_n_days_monitors_first_run_killed_at_each_step_sends_each_task_
 
     assert task_posts() == 2 and Task.objects.count() == 6
     assert Counter(SandboxTask.objects.values_list("data__tag", flat=True)) == Counter({"hotels": 6})
-    scheduler_tick(now=due + timedelta(days=2, hours=23))  # nothing due before the third day
+    scheduler_tick(now=due + timedelta(days=n) - timedelta(hours=1))  # nothing due before the nth day
     assert Task.objects.count() == 6 and MonitorRun.objects.count() == 1
-    assert Monitor.objects.get().next_run_at == at_time + timedelta(days=3)
+    assert Monitor.objects.get().next_run_at == at_time + timedelta(days=n)
