@@ -44,3 +44,12 @@ def test_a_runs_batch_and_its_unknown_tasks_alert_read_in_the_monitors_zone(pari
     Task.objects.filter(batch=run.batch).update(status=Task.Status.UNKNOWN)
     runs_refresh(now=datetime.now(UTC) + UNKNOWN_ALERT_AFTER)
     assert "of the run of 2026-01-01 09:00 (Europe/Paris) are unknown" in Alert.objects.get().message
+
+
+def test_the_monitors_list_shows_next_and_last_run_in_each_monitors_zone(member_client, paris_monitor):
+    scheduler_tick(now=paris_monitor.next_run_at + timedelta(minutes=1))
+    page = member_client.get(reverse("monitors:list")).content.decode()
+    row = page.split("<tbody>")[1].split("</tr>")[0]
+    assert ">2026-01-02 09:00<" in row  # the next run
+    assert "2026-01-01 09:00 " in row  # the last run
+    assert "03:00<" not in row and "Europe/Paris" in row
