@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from cronsim import CronSim, CronSimError
 
 EPOCH = date(2000, 1, 1)  # what "every N days" counts from without a start date (none is saved so since 0027)
+WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _SEARCH_LIMIT = 400  # slots looked at before giving up (an expression such as "0 0 30 2 *" never fires)
 
 
@@ -69,6 +70,28 @@ class Cadence:
         if self.kind == "every_n_days":
             return None
         raise CadenceError(f"Unknown cadence “{self.kind}”.")
+
+    def summary(self) -> str:
+        """The cadence in words, as the monitor's page says it: "Every 3 days at 09:00, counted from
+        2026-12-07", "Mon, Wed, Fri at 09:00, until 2027-01-31", "Cron 0 9 * * 1-5"."""
+        at = f"{self.time_of_day or time(9, 0):%H:%M}"
+        if self.kind == "hourly":
+            text = f"Every hour at :{self.minute:02d}"
+        elif self.kind == "daily":
+            text = f"Every day at {at}"
+        elif self.kind == "weekdays":
+            text = f"{', '.join(WEEKDAY_NAMES[day] for day in sorted(set(self.weekdays)))} at {at}"
+        elif self.kind == "every_n_days":
+            n = self.interval_days or 1
+            text = f"{'Every day' if n == 1 else f'Every {n} days'} at {at}"
+        else:
+            text = f"Cron {self.cron.strip()}"
+        if self.start_date is not None:
+            counted = self.kind == "every_n_days"
+            text += f", {'counted from' if counted else 'from'} {self.start_date:%Y-%m-%d}"
+        if self.end_date is not None:
+            text += f", until {self.end_date:%Y-%m-%d}"
+        return text
 
     def check(self) -> None:
         """Raise CadenceError if the cadence cannot run at all."""

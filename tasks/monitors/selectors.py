@@ -112,6 +112,7 @@ class MonitorPage:
     answers: list[dict]
     models: list[str]
     charts: dict | None = None
+    cadence: str = ""  # the cadence in words (Cadence.summary)
 
 
 def monitor_page(*, monitor: Monitor) -> MonitorPage:
@@ -160,6 +161,7 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         answers=answers,
         models=models,
         charts=runs_charts(runs),
+        cadence=Cadence.of(monitor).summary(),
     )
 
 

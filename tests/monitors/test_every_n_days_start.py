@@ -101,3 +101,23 @@ def test_an_edit_keeps_the_day_an_every_n_days_monitor_counts_from(member_client
 def test_a_daily_monitor_gets_no_start_date(member_client, credential, catalog):
     member_client.post(reverse("monitors:create"), form_data(make_prompt_version()))
     assert Monitor.objects.get().start_date is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"cadence": "every_n_days", "interval_days": 3, "start_date": date(2026, 12, 7)},
+         "Every 3 days at 09:00, counted from 2026-12-07"),
+        ({"cadence": "daily"}, "Every day at 09:00"),
+        ({"cadence": "hourly", "minute": 15}, "Every hour at :15"),
+        ({"cadence": "weekdays", "weekdays": [0, 2, 4]}, "Mon, Wed, Fri at 09:00"),
+        ({"cadence": "daily", "end_date": date(2027, 1, 31)}, "Every day at 09:00, until 2027-01-31"),
+        ({"cadence": "cron", "cron": "0 9 * * 1-5"}, "Cron 0 9 * * 1-5"),
+    ],
+)  # fmt: skip
+def test_the_monitor_page_says_its_cadence_in_full(member_client, credential, catalog, fields, words):
+    from tests.monitors.factories import make_monitor
+
+    monitor = make_monitor(credential=credential, **fields)
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    assert f"{words} · UTC" in page
