@@ -46,3 +46,22 @@ def test_every_n_days_ending_before_its_first_run_says_so_at_the_end_date(member
     )
     assert "No run is left by this end date" in errors["end_date"][0]
     assert "start date" not in errors["end_date"][0]
+
+
+def test_an_active_monitor_whose_last_run_is_past_on_its_end_date_says_no_run_is_left(
+    member_client, credential, catalog
+):
+    """Its end date is today and today's 09:00 has passed: the end date has not passed, its runs have."""
+    from datetime import UTC, datetime, time
+
+    from tests.monitors.factories import make_monitor
+
+    monitor = make_monitor(
+        credential=credential,
+        time_of_day=time(9, 0),
+        end_date=date(2026, 1, 1),
+        now=datetime(2026, 1, 1, 10, 0, tzinfo=UTC),
+    )
+    assert monitor.next_run_at is None
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    assert "None: the monitor is active and no run is left by its end date (2026-01-01)." in page
