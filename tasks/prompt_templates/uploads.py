@@ -19,6 +19,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
+from django.utils.text import normalize_newlines
 from django_htmx.http import HttpResponseClientRedirect
 
 # The form's other fields (CSRF token, name, credential, models, the pasted rows' header) travel in the
@@ -71,7 +72,7 @@ def upload_rows(form, upload, *, rows_field: str = "rows_text", file_field: str 
     field, which then holds the file's rows. None, with the reason on the file field, when it cannot be
     used."""
     try:
-        text = upload_text(upload)
+        text = normalize_newlines(upload_text(upload))  # a spreadsheet's CRLF or CR line ends
     except ValidationError as exc:
         form.add_error(file_field, exc)
         return None
