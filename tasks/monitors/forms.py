@@ -299,9 +299,13 @@ class MonitorForm(forms.Form):
         return data
 
     def _check_cadence(self, cadence: Cadence, *, start_given: bool) -> None:
-        """A cadence that cannot run, said at the field that makes it so: the cron expression, the end date
-        (before the start date, or before any run is left), else the cadence."""
-        field = "cron" if cadence.kind == Monitor.Cadence.CRON else "cadence"
+        """A cadence that cannot run, said at the field that makes it so: the cron expression, the weekdays,
+        the number of days, the end date (before the start date, or before any run is left)."""
+        field = {
+            Monitor.Cadence.CRON: "cron",
+            Monitor.Cadence.WEEKDAYS: "weekdays",
+            Monitor.Cadence.EVERY_N_DAYS: "interval_days",
+        }.get(cadence.kind, "cadence")
         end = cadence.end_date
         try:
             if end is not None and cadence.start_date is not None and end < cadence.start_date:

@@ -65,3 +65,13 @@ def test_an_active_monitor_whose_last_run_is_past_on_its_end_date_says_no_run_is
     assert monitor.next_run_at is None
     page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
     assert "None: the monitor is active and no run is left by its end date (2026-01-01)." in page
+
+
+def test_every_n_days_without_n_is_said_at_every_n_days(member_client, credential, catalog):
+    errors = _errors(member_client, cadence="every_n_days", interval_days="")
+    assert "Every how many days?" in errors["interval_days"][0] and "cadence" not in errors
+
+
+def test_chosen_weekdays_without_a_day_is_said_at_the_weekdays(member_client, credential, catalog):
+    errors = _errors(member_client, cadence="weekdays")
+    assert errors["weekdays"] == ["Choose at least one weekday."] and "cadence" not in errors
