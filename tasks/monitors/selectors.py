@@ -9,7 +9,16 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from tasks.crypto import CredentialKeyError
-from tasks.models import AlertDelivery, AlertDestination, AuditEntry, Budget, Monitor, MonitorRun, Task
+from tasks.models import (
+    AlertDelivery,
+    AlertDestination,
+    AuditEntry,
+    Budget,
+    Monitor,
+    MonitorRun,
+    PromptTemplateVersion,
+    Task,
+)
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.charts import runs_charts
 from tasks.monitors.plans import RunPlan
@@ -113,6 +122,7 @@ class MonitorPage:
     models: list[str]
     charts: dict | None = None
     cadence: str = ""  # the cadence in words (Cadence.summary)
+    newer_version: PromptTemplateVersion | None = None  # of the template it runs, not run until edited
 
 
 def monitor_page(*, monitor: Monitor) -> MonitorPage:
@@ -162,6 +172,18 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         models=models,
         charts=runs_charts(runs),
         cadence=Cadence.of(monitor).summary(),
+        newer_version=_newer_version(monitor),
+    )
+
+
+def _newer_version(monitor: Monitor) -> PromptTemplateVersion | None:
+    version = monitor.template_version
+    if version is None:
+        return None
+    return (
+        PromptTemplateVersion.objects.filter(template_id=version.template_id, number__gt=version.number)
+        .order_by("-number")
+        .first()
     )
 
 

@@ -602,3 +602,20 @@ def test_resuming_a_monitor_past_its_end_date_says_it_has_no_run_left(
     )
     monitor.refresh_from_db()
     assert monitor.state == Monitor.State.ACTIVE and monitor.next_run_at is None
+
+
+def test_the_monitor_page_names_its_template_version_and_a_newer_one(member_client, credential, catalog):
+    from tasks.models import PromptTemplateVersion
+
+    monitor = make_monitor(credential=credential)
+    version = monitor.template_version
+    url = reverse("monitors:detail", args=[monitor.slug])
+    page = member_client.get(url).content.decode()
+    link = reverse("prompt_templates:version", args=[version.template_id, version.pk])
+    assert f'Runs the template <a href="{link}">Hotels prompts v1</a>' in page
+    assert "newer version" not in page
+
+    newer = PromptTemplateVersion.objects.create(template=version.template, number=2, fields=version.fields)
+    page = member_client.get(url).content.decode()
+    newer_link = reverse("prompt_templates:version", args=[version.template_id, newer.pk])
+    assert f'A newer version, <a href="{newer_link}">v2</a>, exists: edit the monitor to run it.' in page
