@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, Q, Sum
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from tasks.builder.forms import TaskRequestForm, form_data_from_fields
@@ -114,7 +115,7 @@ def rows_delimiter(text: str) -> str:
     """The delimiter of CSV rows, read from the header line: a comma, unless the header has none and has
     semicolons (Excel's CSV in many European locales) or tabs (Excel's "Unicode text", cells pasted from a
     spreadsheet), whichever it has more of. A value's own semicolons or commas never change it."""
-    header = text.split("\n", 1)[0]
+    header = next((line for line in io.StringIO(text) if line.strip()), "")  # read lazily: a 5 MB paste
     if "," in header:
         return ","
     semicolons, tabs = header.count(";"), header.count("\t")
@@ -127,7 +128,7 @@ def parse_rows(
     text: str, variables: list[str], *, max_rows: int = MAX_BATCH_TASKS
 ) -> tuple[list[dict[str, str]], list[str]]:
     """CSV rows as {variable: value}, separated by commas, semicolons or tabs (`rows_delimiter`); errors name
-    the line they are on (the header is line 1).
+    the line they are on (the header is line 1, or the first line not blank).
 
     Without variables, no CSV is needed: one row with no values. Reading stops past `max_rows` rows
     (the batch could not run anyway), so a huge paste or upload costs no more than the limit.
@@ -140,17 +141,20 @@ def parse_rows(
     # skipinitialspace: "pho, Hanoi" as people type it is "Hanoi", and a quoted value after ", " is quoted.
     reader = csv.reader(io.StringIO(text), delimiter=rows_delimiter(text), skipinitialspace=True)
     try:
-        header = [name.strip() for name in next(reader)]
+        header = []
+        while not any(name.strip() for name in header):  # blank lines before the header are skipped
+            header = [name.strip() for name in next(reader)]
     except (StopIteration, csv.Error) as exc:
-        return [], [f"Line 1: cannot read the header ({exc})."]
+        return [], [f"Line {reader.line_num or 1}: cannot read the header ({exc})."]
+    at = f"Line {reader.line_num}"
     twice = [name for name in variables if header.count(name) > 1]
     if twice:  # which of its columns fills the variable would be a guess
-        return [], [f"Line 1: the header names {name} twice; keep one column for it." for name in twice]
+        return [], [f"{at}: the header names {name} twice; keep one column for it." for name in twice]
     errors = []
     missing = [name for name in variables if name not in header]
     if missing:
         errors.append(
-            f"Line 1: the header lacks {', '.join(missing)} (it has: {', '.join(header)})."
+            f"{at}: the header lacks {', '.join(missing)} (it has: {', '.join(header)})."
             + (" Columns are read as separated by commas, semicolons or tabs." if len(header) == 1 else "")
         )
     rows = []
@@ -168,7 +172,10 @@ def parse_rows(
                 )
                 break
             if len(row) != len(header):
-                errors.append(f"Line {line}: {len(row)} values for {len(header)} columns.")
+                errors.append(
+                    f"Line {line}: {len(row)} value{pluralize(len(row))} for {len(header)} "
+                    f"column{pluralize(len(header))}."
+                )
                 continue
             values = dict(zip(header, row, strict=True))
             empty = [name for name in variables if not values.get(name, "").strip()]

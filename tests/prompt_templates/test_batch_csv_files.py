@@ -111,3 +111,9 @@ def test_bytes_in_no_encoding_it_reads_are_refused_at_the_field(member_client, t
     html = _post_file(member_client, template, credential, b"dish,city\n\x81\x8d,Hanoi\n")
     assert "UTF-8" in html and "Windows-1252" in html
     assert 'value="Nightly run"' in html
+
+
+def test_blank_lines_before_the_header_are_skipped_and_lines_keep_their_numbers():
+    rows, errors = batches.parse_rows("\n\r\ndish;city\npho;Hanoi\nramen\n", ["dish", "city"])
+    assert [(r["_line"], r["dish"], r["city"]) for r in rows] == [("4", "pho", "Hanoi")]
+    assert errors == ["Line 5: 1 value for 2 columns."]

@@ -66,7 +66,7 @@ def test_bad_rows_are_reported_by_line_number():
 
     _, errors = batches.parse_rows(text, ["dish", "city"])
 
-    assert errors == ["Line 4: 1 values for 2 columns.", "Line 5: no value for dish."]
+    assert errors == ["Line 4: 1 value for 2 columns.", "Line 5: no value for dish."]
 
 
 def test_a_header_without_a_variable_is_reported():
@@ -331,7 +331,7 @@ def test_the_batch_page_reports_bad_rows_before_sending(member_client, template,
 
     html = member_client.post(url, {**data, "confirm": "1"}).content.decode()
 
-    assert "Line 2: 1 values for 2 columns." in html
+    assert "Line 2: 1 value for 2 columns." in html
     assert Task.objects.count() == 0
 
 
@@ -449,7 +449,7 @@ def test_every_bad_row_is_reported_in_one_check(template, credential):
     )
 
     assert plan.errors == [
-        "Line 2: 1 values for 2 columns.",
+        "Line 2: 1 value for 2 columns.",
         "Line 3 (gpt-4.1): User prompt: At most 500 characters (505 with the variables filled in).",
         "Line 4: no value for city.",
     ]
