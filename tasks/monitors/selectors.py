@@ -77,17 +77,20 @@ class Estimate:
     per_month: Decimal = ZERO
     task_count: int = 0
     budgets: list[dict] = field(default_factory=list)
+    next_run: datetime | None = None  # as saving now would set it
+    time_zone: str = "UTC"
 
 
 def monitor_estimate(*, monitor: Monitor, plan: RunPlan, now: datetime | None = None) -> Estimate:
     """The estimated cost of one run (its tasks at the queued charge) and of 30 days of the cadence, with the
-    budgets that apply to the monitor's tasks and what is left of them."""
+    budgets that apply to the monitor's tasks and what is left of them, and when it would next run."""
     now = now or datetime.now(UTC)
     estimate = Estimate(per_run=plan.charge, task_count=plan.task_count)
+    estimate.time_zone = monitor.time_zone
     try:
-        estimate.runs_per_month = len(
-            Cadence.of(monitor).slots_between(now, now + timedelta(days=30), limit=800)
-        )
+        cadence = Cadence.of(monitor)
+        estimate.runs_per_month = len(cadence.slots_between(now, now + timedelta(days=30), limit=800))
+        estimate.next_run = cadence.next_after(now)
     except CadenceError:
         estimate.runs_per_month = 0
     estimate.per_month = estimate.per_run * estimate.runs_per_month

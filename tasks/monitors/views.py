@@ -75,9 +75,13 @@ def monitor_edit(request, slug: str | None = None):
         form = MonitorForm(initial=MonitorForm.initial_for_request(start_from_task(task)))
     else:
         form = MonitorForm(initial=MonitorForm.initial_for(monitor) if monitor else None, monitor=monitor)
-    return render(
-        request, "tasks/monitors/form.html", {"form": form, "monitor": monitor, "estimate": estimate}
-    )
+    context = {
+        "form": form,
+        "monitor": monitor,
+        "estimate": estimate,
+        "state": monitor.state if monitor else "",
+    }
+    return render(request, "tasks/monitors/form.html", context)
 
 
 def _task_or_404(task_id: str) -> Task:
@@ -113,8 +117,19 @@ def monitor_estimate_view(request):
     if form.plan is not None and not form.plan.errors:
         estimate = selectors.monitor_estimate(monitor=form.unsaved(), plan=form.plan)
     # `live`: the caps' errors show in the estimate too, as the page's fields are not redrawn.
-    context = {"form": form, "estimate": estimate, "live": True}
+    context = {
+        "form": form,
+        "estimate": estimate,
+        "live": True,
+        "state": _state_of(request.GET.get("monitor")),
+    }
     return render(request, "tasks/monitors/form.html#estimate", context)
+
+
+def _state_of(slug: str | None) -> str:
+    """The state of the monitor an edit page's estimate is for ("" for a new one)."""
+    state = Monitor.objects.filter(slug=slug).values_list("state", flat=True).first() if slug else None
+    return state or ""
 
 
 def _detail_context(page, destination_form, *, prompt: str | None = None) -> dict:

@@ -121,3 +121,37 @@ def test_the_monitor_page_says_its_cadence_in_full(member_client, credential, ca
     monitor = make_monitor(credential=credential, **fields)
     page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
     assert f"{words} · UTC" in page
+
+
+def test_the_forms_live_estimate_says_when_the_first_run_is(member_client, credential, catalog):
+    now = timezone.now().astimezone(UTC)
+    at = (now + timedelta(hours=1)).replace(second=0, microsecond=0)
+    data = form_data(
+        make_prompt_version(),
+        cadence="every_n_days",
+        interval_days=str(interval_off_the_old_epoch(at.date())),
+        time_of_day=at.strftime("%H:%M"),
+        time_zone="UTC",
+    )
+    page = member_client.post(
+        reverse("monitors:estimate"), data, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert (
+        f'Next run: <time datetime="{at:%Y-%m-%dT%H:%M:%S}+00:00">{at:%a %Y-%m-%d %H:%M}</time> (UTC)' in page
+    )
+    assert not Monitor.objects.exists()
+
+
+def test_a_paused_monitors_edit_estimate_says_its_next_run_comes_once_resumed(
+    member_client, credential, catalog
+):
+    from tests.monitors.factories import make_monitor
+
+    monitor = make_monitor(credential=credential, state=Monitor.State.PAUSED)
+    data = form_data(monitor.template_version, name="Hotels", time_zone="UTC")
+    page = member_client.post(
+        reverse("monitors:estimate") + f"?monitor={monitor.slug}", data, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "09:00</time> (UTC), once resumed (it is paused)." in page
+    edit = member_client.get(reverse("monitors:edit", args=[monitor.slug])).content.decode()
+    assert f'hx-post="{reverse("monitors:estimate")}?monitor={monitor.slug}"' in edit
