@@ -115,6 +115,7 @@ class MonitorPage:
     monitor: Monitor
     runs: list[MonitorRun]
     status_counts: list[tuple[str, int]]
+    run_total: int
     month_cost: Decimal
     total_cost: Decimal
     upcoming: list[datetime]
@@ -165,6 +166,7 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         monitor=monitor,
         runs=runs,
         status_counts=[(labels.get(state, state), n) for state, n in sorted(counts.items())],
+        run_total=sum(counts.values()),
         month_cost=month_cost,
         total_cost=total_cost,
         upcoming=upcoming,

@@ -619,3 +619,21 @@ def test_the_monitor_page_names_its_template_version_and_a_newer_one(member_clie
     page = member_client.get(url).content.decode()
     newer_link = reverse("prompt_templates:version", args=[version.template_id, newer.pk])
     assert f'A newer version, <a href="{newer_link}">v2</a>, exists: edit the monitor to run it.' in page
+
+
+def test_a_monitor_with_more_runs_than_the_page_shows_says_so_and_where_the_rest_are(
+    member_client, credential, catalog, monkeypatch
+):
+    from tasks.monitors import selectors as monitor_selectors
+
+    monkeypatch.setattr(monitor_selectors, "PAGE_RUNS", 2)
+    monitor = make_monitor(credential=credential)
+    for day in range(3):
+        MonitorRun.objects.create(
+            monitor=monitor, slot=datetime(2026, 1, 1 + day, 9, tzinfo=UTC), state=MonitorRun.State.SKIPPED
+        )
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    assert "The latest 2 of 3 runs." in page
+    assert (
+        f'href="{reverse("history:tag_detail", kwargs={"tag": monitor.tag})}">every task of its tag' in page
+    )
