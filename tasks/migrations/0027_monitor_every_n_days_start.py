@@ -1,6 +1,7 @@
 """The "every N days" monitors saved without a start date counted their days from 2000-01-01; they are given
-the start date that keeps that very schedule (the latest cadence day on or before today, in their zone), as
-new ones are given the day of their first run. No run moves, none is added or skipped."""
+the start date that keeps that very schedule (the latest cadence day on or before today, or before the slot
+still due of an overdue monitor, in their zone), as new ones are given the day of their first run. No run
+moves, none is added or skipped, and a catch-up after a downtime still counts the slots missed."""
 
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,9 +20,11 @@ def start_dates(apps, schema_editor):
             zone = ZoneInfo(monitor.time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             zone = ZoneInfo("UTC")  # it cannot run; any day keeps that so
-        today = now.astimezone(zone).date()
+        day = now.astimezone(zone).date()
+        if monitor.next_run_at is not None:  # overdue (no scheduler ticking): its catch-up keeps its slots
+            day = min(day, monitor.next_run_at.astimezone(zone).date())
         n = monitor.interval_days or 1
-        monitor.start_date = today - timedelta(days=(today - EPOCH).days % n)
+        monitor.start_date = day - timedelta(days=(day - EPOCH).days % n)
         monitor.save(update_fields=["start_date"])
 
 

@@ -74,3 +74,26 @@ def _fields(old) -> dict:
         name: getattr(old, name)
         for name in ("cadence", "interval_days", "time_of_day", "time_zone", "minute", "weekdays", "cron")
     } | {"end_date": None, "start_date": None, "name": old.name}
+
+
+def test_an_overdue_monitor_still_catches_up_the_slots_it_missed(old_apps):
+    """No scheduler ticked for 3 days before the deploy: the start date is before the slot still due, so the
+    next tick makes its catch-up run of the 3 slots missed, as it would have before."""
+    from datetime import UTC, datetime
+
+    from tasks.monitors.scheduler import slot_claim
+
+    now = timezone.now()
+    due = datetime.combine(now.date() - timedelta(days=3), time(9, 0), tzinfo=UTC)
+    old = _old_monitor(
+        old_apps, "Daily", cadence="every_n_days", interval_days=1, time_zone="UTC", next_run_at=due
+    )
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    monitor = Monitor.objects.get(pk=old.pk)
+    assert monitor.start_date <= due.date()
+    run = slot_claim(monitor_id=monitor.pk, due_at=due, now=now)
+    assert run is not None and run.missed_slots >= 3
