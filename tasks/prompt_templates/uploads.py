@@ -98,13 +98,14 @@ def upload_text(upload) -> str:
 
 
 def _decoded(data: bytes) -> str:
-    """The file's text: UTF-16 with its byte-order mark (Excel's "Unicode text"), UTF-8 (with or without a
-    BOM), else Windows-1252 (Excel's "CSV" on Windows in Western locales); a ValidationError otherwise."""
+    """The file's text: UTF-16 with its byte-order mark (Excel's "Unicode text") or without it, UTF-8 (with or
+    without a BOM), else Windows-1252 (Excel's "CSV" on Windows in Western locales); a ValidationError
+    otherwise."""
     try:
         if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return data.decode("utf-16")
         if b"\x00" in data:
-            return data.decode("latin-1")  # refused for its NUL bytes
+            return data.decode(_utf_16_without_bom(data) or "latin-1")  # else refused for its NUL bytes
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -115,6 +116,18 @@ def _decoded(data: bytes) -> str:
             "“CSV UTF-8”, or paste its rows.",
             code="encoding",
         ) from None
+
+
+def _utf_16_without_bom(data: bytes) -> str | None:
+    """ "utf-16-le" or "-be" when the bytes look like mostly-ASCII UTF-16 written without its mark (every
+    other byte NUL), else None: a text file with a stray NUL byte is not one."""
+    sample = data[:4096]
+    if len(data) % 2 or len(sample) < 4:
+        return None
+    for encoding, high in (("utf-16-le", sample[1::2]), ("utf-16-be", sample[0::2])):
+        if high.count(0) >= 0.8 * len(high):
+            return encoding
+    return None
 
 
 class OversizedFormMiddleware:

@@ -117,3 +117,10 @@ def test_blank_lines_before_the_header_are_skipped_and_lines_keep_their_numbers(
     rows, errors = batches.parse_rows("\n\r\ndish;city\npho;Hanoi\nramen\n", ["dish", "city"])
     assert [(r["_line"], r["dish"], r["city"]) for r in rows] == [("4", "pho", "Hanoi")]
     assert errors == ["Line 5: 1 value for 2 columns."]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf_16_without_its_byte_order_mark_is_read(member_client, template, credential, encoding):
+    data = "dish\tcity\r\npho\tHanoi\r\nramen\tTokyo\r\n".encode(encoding)
+    html = _post_file(member_client, template, credential, data)
+    assert "2 tasks" in html
