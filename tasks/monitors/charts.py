@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from tasks.models import MonitorRun
+from tasks.monitors.cadence import CadenceError, zone_of
 from tasks.spend.charts import chart_role, column_chart
 
 CHART_RUNS = 30
@@ -35,11 +36,13 @@ def _n(value: float) -> str:
     return f"{value:.1f}"
 
 
-def run_points(runs: list[MonitorRun]) -> list[RunPoint]:
-    """The newest CHART_RUNS runs, oldest first (time runs left to right)."""
+def run_points(runs: list[MonitorRun], *, time_zone: str | None = None) -> list[RunPoint]:
+    """The newest CHART_RUNS runs, oldest first (time runs left to right), labelled in `time_zone` (the
+    monitor's, as its cadence and runs table read; the site's when not given)."""
+    zone = _zone(time_zone)
     points = []
     for run in sorted(runs, key=lambda r: r.slot)[-CHART_RUNS:]:
-        local = timezone.localtime(run.slot)
+        local = timezone.localtime(run.slot, zone)
         pending = max(run.task_count - run.completed_count - run.failed_count - run.unknown_count, 0)
         if run.state != MonitorRun.State.SENT:
             pending = 0
@@ -150,8 +153,17 @@ def status_chart(points: list[RunPoint]) -> SafeString:
     )
 
 
-def runs_charts(runs: list[MonitorRun]) -> dict | None:
-    points = run_points(runs)
+def _zone(time_zone: str | None):
+    if not time_zone:
+        return None
+    try:
+        return zone_of(time_zone)
+    except CadenceError:
+        return None
+
+
+def runs_charts(runs: list[MonitorRun], *, time_zone: str | None = None) -> dict | None:
+    points = run_points(runs, time_zone=time_zone)
     if not points:
         return None
     return {"cost": cost_chart(points), "status": status_chart(points), "count": len(points)}

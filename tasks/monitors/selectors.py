@@ -175,7 +175,7 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         deliveries=deliveries,
         answers=answers,
         models=models,
-        charts=runs_charts(runs),
+        charts=runs_charts(runs, time_zone=monitor.time_zone),
         cadence=Cadence.of(monitor).summary(),
         newer_version=_newer_version(monitor),
     )

@@ -53,3 +53,10 @@ def test_the_monitors_list_shows_next_and_last_run_in_each_monitors_zone(member_
     assert ">2026-01-02 09:00<" in row  # the next run
     assert "2026-01-01 09:00 " in row  # the last run
     assert "03:00<" not in row and "Europe/Paris" in row
+
+
+def test_the_runs_charts_label_each_run_in_the_monitors_zone(member_client, paris_monitor):
+    scheduler_tick(now=paris_monitor.next_run_at + timedelta(minutes=1))
+    page = member_client.get(reverse("monitors:detail", args=[paris_monitor.slug])).content.decode()
+    charts = page.split('id="runs-h"')[1].split("</section>")[0]
+    assert "2026-01-01 09:00 · Scheduled" in charts and "03:00 · Scheduled" not in charts
