@@ -111,11 +111,17 @@ def task_tag(body: dict) -> str:
     return str(body.get("tag", ""))[:255]
 
 
+SEP_LINE = re.compile(r"sep=([,;\t|])", re.IGNORECASE)
+
+
 def rows_delimiter(text: str) -> str:
     """The delimiter of CSV rows, read from the header line: a comma, unless the header has none and has
     semicolons (Excel's CSV in many European locales) or tabs (Excel's "Unicode text", cells pasted from a
-    spreadsheet), whichever it has more of. A value's own semicolons or commas never change it."""
+    spreadsheet), whichever it has more of. A value's own semicolons or commas never change it. A first line
+    "sep=;" (Excel's hint) names it."""
     header = next((line for line in io.StringIO(text) if line.strip()), "")  # read lazily: a 5 MB paste
+    if sep := SEP_LINE.fullmatch(header.strip()):
+        return sep[1]
     if "," in header:
         return ","
     semicolons, tabs = header.count(";"), header.count("\t")
@@ -139,10 +145,12 @@ def parse_rows(
         return [{}], []
     text = text.lstrip("\ufeff")
     # skipinitialspace: "pho, Hanoi" as people type it is "Hanoi", and a quoted value after ", " is quoted.
-    reader = csv.reader(io.StringIO(text), delimiter=rows_delimiter(text), skipinitialspace=True)
+    delimiter = rows_delimiter(text)
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)
     try:
         header = []
-        while not any(name.strip() for name in header):  # blank lines before the header are skipped
+        # Blank lines before the header are skipped, and Excel's "sep=;" line (rows_delimiter read it).
+        while not any(name.strip() for name in header) or SEP_LINE.fullmatch(delimiter.join(header)):
             header = [name.strip() for name in next(reader)]
     except (StopIteration, csv.Error) as exc:
         return [], [f"Line {reader.line_num or 1}: cannot read the header ({exc})."]

@@ -124,3 +124,9 @@ def test_utf_16_without_its_byte_order_mark_is_read(member_client, template, cre
     data = "dish\tcity\r\npho\tHanoi\r\nramen\tTokyo\r\n".encode(encoding)
     html = _post_file(member_client, template, credential, data)
     assert "2 tasks" in html
+
+
+def test_an_excel_sep_line_names_the_delimiter_and_is_not_the_header():
+    rows, errors = batches.parse_rows("sep=;\ndish;city\npho, bun;Hanoi\n", ["dish", "city"])
+    assert errors == []
+    assert [(r["_line"], r["dish"], r["city"]) for r in rows] == [("3", "pho, bun", "Hanoi")]
