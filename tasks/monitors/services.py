@@ -1,6 +1,7 @@
 """Writes of the monitor pages: create, edit (with its audit trail), pause/resume/archive, destinations."""
 
 import contextlib
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -24,15 +25,21 @@ def _snapshot(monitor: Monitor) -> dict:
 
 
 def monitor_save(
-    *, actor, unsaved: Monitor, monitor: Monitor | None = None, description: str = ""
+    *,
+    actor,
+    unsaved: Monitor,
+    monitor: Monitor | None = None,
+    description: str = "",
+    now: datetime | None = None,
 ) -> Monitor:
     """Create the monitor `unsaved` describes, or apply it to `monitor`; record what changed and set its next
     slot from now (an edit never makes up for slots before it). "Every N days" without a start date is given
     the day of its first run, so the days are counted from it and stay so."""
+    now = now or timezone.now()
     if unsaved.cadence == Monitor.Cadence.EVERY_N_DAYS and unsaved.start_date is None:
         with contextlib.suppress(CadenceError):  # an unknown zone cannot run at all
             unsaved.start_date = every_n_days_start(
-                time_of_day=unsaved.time_of_day, time_zone=unsaved.time_zone, now=timezone.now()
+                time_of_day=unsaved.time_of_day, time_zone=unsaved.time_zone, now=now
             )
     with transaction.atomic():
         if monitor is None:
@@ -54,7 +61,7 @@ def monitor_save(
             changes = audit_changes(before, _snapshot(monitor))
             if changes:
                 audit_record(actor=actor, action="monitor.edit", obj=monitor, changes=changes)
-        monitor_schedule(monitor=monitor)
+        monitor_schedule(monitor=monitor, now=now)
     return monitor
 
 

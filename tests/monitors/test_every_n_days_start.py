@@ -1,6 +1,7 @@
 """“Every N days” counts from when the monitor is saved (or its start date), never from a fixed epoch; the
 monitors saved before that keep their schedule."""
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -155,3 +156,36 @@ def test_a_paused_monitors_edit_estimate_says_its_next_run_comes_once_resumed(
     assert "09:00</time> (UTC), once resumed (it is paused)." in page
     edit = member_client.get(reverse("monitors:edit", args=[monitor.slug])).content.decode()
     assert f'hx-post="{reverse("monitors:estimate")}?monitor={monitor.slug}"' in edit
+
+
+def test_over_spring_forward_the_page_shows_the_first_runs_at_09_00_local(member_client, credential, catalog):
+    """Saved on Saturday 27 March 2027 at 10:00 in Berlin, every 2 days at 09:00: the first run is Sunday 28
+    (the clocks moved at 02:00 that night), at 09:00 CEST, then every other day, all at 09:00."""
+    from tasks.monitors.services import monitor_save
+    from tests.monitors.factories import ROWS
+
+    unsaved = Monitor(
+        name="Hotels",
+        template_version=make_prompt_version(),
+        rows_text=ROWS,
+        targets=[{"model_name": "gpt-4.1", "credential_id": credential.pk}],
+        tag="hotels",
+        cadence=Monitor.Cadence.EVERY_N_DAYS,
+        interval_days=2,
+        time_of_day=time(9, 0),
+        time_zone="Europe/Berlin",
+    )
+    monitor = monitor_save(actor=None, unsaved=unsaved, now=datetime(2027, 3, 27, 10, 0, tzinfo=BERLIN))
+    assert monitor.start_date == date(2027, 3, 28)
+    assert monitor.next_run_at == datetime(2027, 3, 28, 7, 0, tzinfo=UTC)
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    upcoming = page.split('<ol class="upcoming">')[1].split("</ol>")[0]
+    shown = re.findall(r">(\w{3} \d{4}-\d\d-\d\d \d\d:\d\d)</time>", upcoming)
+    assert shown == [
+        "Sun 2027-03-28 09:00",
+        "Tue 2027-03-30 09:00",
+        "Thu 2027-04-01 09:00",
+        "Sat 2027-04-03 09:00",
+        "Mon 2027-04-05 09:00",
+    ]
+    assert "Every 2 days at 09:00, counted from 2027-03-28 · Europe/Berlin" in page
