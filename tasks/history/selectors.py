@@ -19,7 +19,7 @@ from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from tasks.models import MONEY, Task, TaskEvent, TaskLabel
+from tasks.models import MONEY, SendChunk, Task, TaskEvent, TaskLabel
 from tasks.prompt_templates.services import template_variables
 
 PAGE_SIZE = 50
@@ -162,7 +162,9 @@ def task_filter(
 ) -> QuerySet[Task]:
     """Tasks matching every given filter (unordered). The list and both exports use this one queryset.
 
-    `model` matches the requested or the resolved model name; `q` searches prompt and answer
+    `status` is the status the rows show (`status_shown_q`): "sending" includes the queued tasks whose
+    chunk a worker is sending, and "queued" leaves them out; `model` matches the requested or the
+    resolved model name; `q` searches prompt and answer
     (case-insensitive substring); cost filters apply to `spend`, the task's current cost (final cost,
     else charge at post, else estimate); `date_to` is inclusive, in the site's time zone; `stale` keeps
     the tasks still active (queued, submitted, pending) STALE_AFTER after they were created;
@@ -176,7 +178,7 @@ def task_filter(
     if model:
         tasks = tasks.filter(Q(model_name=model) | Q(resolved_model_name=model))
     if status:
-        tasks = tasks.filter(status=status)
+        tasks = tasks.filter(status_shown_q(status))
     if tag:
         tasks = tasks.filter(tag=tag)
     if label:
@@ -204,6 +206,25 @@ def task_filter(
     if provisional:
         tasks = tasks.filter(spend_is_final=False)
     return tasks
+
+
+def being_sent_q() -> Q:
+    """The queued tasks whose chunk a worker is sending: their rows and pages read "Sending"
+    (rows.shown_status). The chunks being sent are a handful, found by their state's index."""
+    chunks_sending = SendChunk.objects.filter(state=SendChunk.State.SENDING).values("pk")
+    return Q(status=Task.Status.QUEUED, chunk_id__in=chunks_sending)
+
+
+def status_shown_q(status: str) -> Q:
+    """The tasks whose rows and pages show `status`: "sending" includes the queued tasks being sent
+    (`being_sent_q`) and "queued" leaves them out; the tasks are found by the status index either way."""
+    if status == Task.Status.SENDING:
+        return Q(status__in=(Task.Status.SENDING, Task.Status.QUEUED)) & (
+            Q(status=Task.Status.SENDING) | being_sent_q()
+        )
+    if status == Task.Status.QUEUED:
+        return Q(status=Task.Status.QUEUED) & ~being_sent_q()
+    return Q(status=status)
 
 
 def _stale_q() -> Q:

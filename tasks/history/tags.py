@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Count, Max, Min, Q, Sum, Value
 
 from tasks.history.rows import PROVIDER_LABELS
-from tasks.history.selectors import TaskRow, newest_rows
+from tasks.history.selectors import TaskRow, being_sent_q, newest_rows
 from tasks.models import SpendDay, TagMonth, Task
 from tasks.spend import figures
 from tasks.upstream.providers import MAX_TEXT_LENGTH
@@ -142,10 +142,12 @@ TAG_RECENT = 20
 
 
 def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
-    """Everything the tag page shows, in 7 queries whatever the number of tasks under the tag.
+    """Everything the tag page shows, in 7 queries whatever the number of tasks under the tag (8 while
+    some of them are queued).
 
-    Totals, status counts and models cover every task of the tag; cited domains are counted over the
-    newest TAG_DOMAIN_SAMPLE completed answers; the answer timeline is `tag_answers`.
+    Totals, status counts (by the status the rows show) and models cover every task of the tag; cited
+    domains are counted over the newest TAG_DOMAIN_SAMPLE completed answers; the answer timeline is
+    `tag_answers`.
     """
     tasks = Task.objects.filter(tag=tag)
     # One pass over the tag's rows, grouped small (status × model); totals, status counts and models are
@@ -193,6 +195,11 @@ def tag_summary(*, tag: str, prompt: str | None = None) -> TagSummary:
         if model["last_run"] is None or group["last_run"] > model["last_run"]:
             model["last_run"] = group["last_run"]
     summary.provisional_spend = summary.spend - summary.final_spend
+    if statuses[Task.Status.QUEUED]:  # those being sent read "Sending", as their rows do: one query more
+        being_sent = tasks.filter(being_sent_q()).count()
+        statuses[Task.Status.QUEUED] -= being_sent
+        statuses[Task.Status.SENDING] += being_sent
+        statuses = +statuses  # no "Queued 0"
     summary.status_counts = [
         (status, labels.get(status, status), n)
         for status, n in sorted(statuses.items(), key=lambda item: (-item[1], item[0]))

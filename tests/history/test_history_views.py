@@ -545,6 +545,78 @@ def test_a_queued_task_being_sent_reads_sending_in_list_and_home_rows_as_on_its_
     assert len(captured) == len(unchunked)  # read with the rows, not one query more
 
 
+def _being_sent(**fields) -> Task:
+    """A queued task whose chunk a worker is sending: its row reads "Sending"."""
+    task = make_task(status="queued", **fields)
+    chunk = SendChunk.objects.create(
+        credential=task.credential,
+        provider="chat_gpt",
+        task_count=1,
+        state="sending",
+        not_before=timezone.now(),
+    )
+    Task.objects.filter(pk=task.pk).update(chunk=chunk)
+    return task
+
+
+def test_the_status_filter_finds_a_task_by_the_status_its_row_shows(member_client):
+    being_sent = _being_sent(user_prompt="Being sent")
+    live_sending = make_task(status="sending", mode="live", user_prompt="Live, in flight", events=["created"])
+    waiting = make_task(status="queued", user_prompt="Still waiting")
+    planned = make_task(status="queued", user_prompt="Chunk planned")
+    chunk = SendChunk.objects.create(
+        credential=planned.credential, provider="chat_gpt", task_count=1, not_before=timezone.now()
+    )
+    Task.objects.filter(pk=planned.pk).update(chunk=chunk)
+
+    sending = member_client.get(LIST + "?status=sending")
+    queued = member_client.get(LIST + "?status=queued")
+
+    assert sorted(_ids(sending)) == sorted([str(being_sent.pk), str(live_sending.pk)])
+    assert {_badge(sending.content.decode(), task) for task in (being_sent, live_sending)} == {
+        ("sending", "Sending")
+    }
+    assert sorted(_ids(queued)) == sorted([str(waiting.pk), str(planned.pk)])
+    assert sending.context["page"].count_label == "2" and queued.context["page"].count_label == "2"
+    # The exports take the same filter.
+    assert {row["id"] for row in _export(member_client, "csv", "?status=sending")} == {
+        str(being_sent.pk),
+        str(live_sending.pk),
+    }
+    assert {row["id"] for row in _export(member_client, "json", "?status=queued")} == {
+        str(waiting.pk),
+        str(planned.pk),
+    }
+
+
+def test_the_status_filter_costs_no_query_more(member_client):
+    _being_sent()
+    make_task(status="queued")
+    make_task(status="completed")
+
+    def count(query: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert member_client.get(LIST + query).status_code == 200
+        return len(captured)
+
+    assert count("?status=sending") == count("?status=queued") == count("?status=completed")
+
+
+def test_a_tags_status_counts_match_the_rows_and_the_list_they_link_to(member_client):
+    being_sent = _being_sent(tag="t")
+    waiting = make_task(status="queued", tag="t")
+    make_task(status="completed", tag="t")
+
+    page = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"}))
+
+    counts = {status: n for status, _label, n in page.context["summary"].status_counts}
+    assert counts == {"sending": 1, "queued": 1, "completed": 1}
+    html = page.content.decode()
+    assert 'status=sending">' in html
+    assert _ids(member_client.get(LIST + "?tag=t&status=sending")) == [str(being_sent.pk)]
+    assert _ids(member_client.get(LIST + "?tag=t&status=queued")) == [str(waiting.pk)]
+
+
 def test_task_page_shows_citations_reasoning_and_fan_out(member_client):
     answer = "Parks matter ([site.example](https://site.example/a))."
     start = answer.index("(")
