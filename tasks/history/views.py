@@ -86,6 +86,17 @@ def task_export(request, fmt: str):
     return response
 
 
+def refresh_refusal(task: Task) -> str:
+    """Why Refresh now cannot change the task ("" when it can): the button says it, the endpoint refuses."""
+    if task.is_final:
+        return "Final: nothing to refresh."
+    if not task.upstream_task_id:
+        if task.status == Task.Status.UNKNOWN:
+            return "Reply lost: there is no upstream id to ask about."
+        return "Not sent yet: nothing to ask the upstream about."
+    return ""
+
+
 def _detail_context(task: Task, **extra) -> dict:
     labels = getattr(task, "label_list", [])
     edit_form = extra.pop("edit_form", None) or TaskEditForm(
@@ -99,6 +110,7 @@ def _detail_context(task: Task, **extra) -> dict:
         and task.chunk_id is not None
         and no_worker_sending(SendChunk.objects.filter(pk=task.chunk_id)),
         "events": list(task.events.all()),
+        "refresh_why": refresh_refusal(task),
         "edit_form": edit_form,
         "resolve_form": resolve_form,
         **extra,
@@ -146,15 +158,20 @@ def task_status(request, task_id):
 @require_POST
 @permission_required("tasks.change_task", raise_exception=True)
 def task_refresh(request, task_id):
-    """Refresh now: one task_get (free) for an active task, recorded in its timeline."""
+    """Refresh now: one task_get (free) for a task the upstream has, recorded in its timeline. A task it
+    cannot change (final, not sent yet, reply lost without an id) is refused with the reason, unasked."""
     from tasks.submission.collection import task_fetch
 
-    if not Task.objects.filter(pk=task_id).exists():
-        raise Http404("No such task.")
-    task_fetch(task_id=task_id, actor=request.user)
-    if request.htmx:
-        return _live_fragment(request, selectors.task_get(task_id=task_id))
-    messages.info(request, "Asked the upstream for this task's status.")
+    task = _task_or_404(selectors.task_get, task_id)
+    why = refresh_refusal(task)
+    if not why:
+        task_fetch(task_id=task_id, actor=request.user)
+    if request.htmx:  # the live part, and the button out of band: disabled, with its reason, if refused
+        return _live_fragment(request, task if why else selectors.task_get(task_id=task_id))
+    if why:
+        messages.info(request, f"{why} Nothing was asked of the upstream.")
+    else:
+        messages.info(request, "Asked the upstream for this task's status.")
     return redirect("history:task_detail", task_id=task_id)
 
 

@@ -1036,6 +1036,39 @@ def test_refresh_now_is_enabled_while_the_task_is_with_the_upstream(member_clien
     assert "refresh-why" not in html
 
 
+REFUSALS = [
+    ({"status": "completed"}, "Final: nothing to refresh."),
+    ({"status": "failed"}, "Final: nothing to refresh."),
+    ({"status": "queued", "upstream_task_id": None}, "Not sent yet: nothing to ask the upstream about."),
+    ({"status": "unknown", "upstream_task_id": None}, "Reply lost: there is no upstream id to ask about."),
+]
+
+
+@pytest.mark.parametrize(("fields", "why"), REFUSALS)
+def test_refresh_now_on_a_task_it_cannot_change_is_refused_politely_without_asking_the_upstream(
+    member_client, monkeypatch, fields, why
+):
+    task = make_task(**fields)
+    events = task.events.count()
+    calls = []
+    monkeypatch.setattr("tasks.submission.collection.task_fetch", lambda **kwargs: calls.append(kwargs))
+    url = reverse("history:task_refresh", args=[task.pk])
+
+    plain = member_client.post(url, follow=True)
+    fragment = member_client.post(url, headers={"HX-Request": "true"})
+
+    assert calls == []
+    assert task.events.count() == events  # nothing recorded in its timeline
+    assert plain.status_code == 200 and plain.redirect_chain[-1][0] == reverse(
+        "history:task_detail", args=[task.pk]
+    )
+    said = [str(message) for message in plain.context["messages"]]
+    assert said == [f"{why} Nothing was asked of the upstream."]
+    assert "Asked the upstream" not in plain.content.decode()
+    assert fragment.status_code == 200
+    assert f'<span id="refresh-why" class="muted small">{why}</span>' in fragment.content.decode()
+
+
 def test_a_lost_reply_is_explained_once_in_plain_words(member_client):
     technical = (
         "The reply to task_post was lost (no reply within 120 s). The upstream may have accepted and charged "
