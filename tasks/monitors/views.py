@@ -384,7 +384,7 @@ def monitor_visibility(request, slug: str):
     return tag_visibility(
         request,
         monitor.tag,
-        title=f"{monitor.name}: visibility",
+        title=monitor.name,  # the page reads "Visibility · <monitor>"
         back=back,
         page_url=reverse("monitors:visibility", args=[monitor.slug]),
     )

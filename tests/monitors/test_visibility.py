@@ -88,7 +88,10 @@ def test_the_monitors_visibility_page_is_its_tags_titled_and_linked_back(member_
 
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Hotels: visibility" in html
+    # Named once: "Visibility · Hotels", not "Visibility · Hotels: visibility".
+    assert "<title>Visibility · Hotels · LLM Responses</title>" in html
+    assert "<h1>Visibility · Hotels</h1>" in html
+    assert html.lower().count("hotels: visibility") == 0
     assert f'href="{reverse("monitors:detail", args=[monitor.slug])}"' in html
     assert "Ritz" in html and "Hilton" in html
     assert "Ritz: 66.7%" in html and "Hilton: 100.0%" in html  # Ritz is in 2 of the 3 answers, Hilton in all
@@ -107,7 +110,7 @@ def test_the_custom_period_form_of_the_monitors_visibility_page_stays_on_it(
     assert form is not None
     assert form.groups() == (url, url)  # "Show" keeps the monitor's title and back link, with or without htmx
     shown = member_client.get(form.group(1), {"set": brand_set.pk, "period": "last_30", "by": "day"})
-    assert "Hotels: visibility" in shown.content.decode()
+    assert "<h1>Visibility · Hotels</h1>" in shown.content.decode()
 
 
 def test_without_a_brand_set_the_monitors_visibility_page_names_the_filters_it_ignored(
