@@ -369,7 +369,19 @@ def task_get(*, task_id) -> Task:
     )
     version = task.template_version
     task.variable_items = variable_items(task.variables, version_fields=version.fields if version else None)
+    task.citation_items = citation_items(task.citations)
+    fan_out = task.fan_out_queries if isinstance(task.fan_out_queries, list) else []
+    task.fan_out_items = [query for query in fan_out if isinstance(query, str) and query.strip()]
     return task
+
+
+def citation_items(citations) -> list[tuple[int, dict]]:
+    """The citation objects of a task with their numbers, as the answer's highlights number them (their
+    place in the stored list). The result parser stores a list of objects; anything else the admin or a
+    shell stored there is skipped, not shown."""
+    if not isinstance(citations, list):
+        return []
+    return [(number, c) for number, c in enumerate(citations, start=1) if isinstance(c, dict)]
 
 
 def variable_items(values: dict | None, *, version_fields: dict | None) -> list[tuple[str, str]]:

@@ -646,6 +646,30 @@ def test_task_page_shows_citations_reasoning_and_fan_out(member_client):
     assert "france parks 2025" in page
 
 
+@pytest.mark.parametrize(
+    "citations",
+    [
+        ["a note", None, 5, {"url": "https://site.example/a", "title": "Site A", "domain": "site.example"}],
+        {"url": "https://site.example/a", "title": "Site A"},  # one object, not a list
+    ],
+)
+def test_task_page_lists_only_the_citation_objects_a_stored_list_holds(member_client, citations):
+    # The parser stores a list of objects; the admin or a shell can store anything JSON holds.
+    task = make_task(answer_text="Parks matter.", citations=citations, fan_out_queries={"not": "a list"})
+
+    response = member_client.get(reverse("history:task_detail", args=[task.pk]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    if isinstance(citations, list):
+        assert "Citations <small>(1)</small>" in html
+        # Numbered as the answer's highlights number it: by its place in the stored list.
+        assert '<li id="cite-4" value="4">' in html and 'class="cite-title">Site A</a>' in html
+    else:
+        assert "Citations" not in html
+    assert "Fan-out queries" not in html
+
+
 def test_unknown_task_is_404(member_client):
     assert member_client.get("/tasks/00000000-0000-0000-0000-000000000000/").status_code == 404
     assert member_client.get("/tasks/not-a-uuid/").status_code == 404
