@@ -958,6 +958,16 @@ def test_homes_in_progress_count_says_plus_only_when_there_are_more(member_clien
     assert section.count("<tr data-task=") == 10
 
 
+@pytest.mark.parametrize(("n", "said"), [(1, "task this month"), (2, "tasks this month")])
+def test_homes_count_of_this_months_tasks_is_grammatical(member_client, n, said):
+    for _ in range(n):
+        make_task()
+
+    page = member_client.get(reverse("history:home")).content.decode()
+
+    assert f'<span class="stat-value">{n}</span><span class="stat-label">{said}</span>' in page
+
+
 def test_home_for_someone_without_a_role_explains_instead_of_failing(client):
     client.force_login(make_user("newcomer"))
 
@@ -1390,7 +1400,7 @@ def test_the_tag_pages_count_is_grammatical(member_client):
         )
     )
 
-    assert "All 1 task in the list" in one and "1 tasks" not in one
+    assert "Its task in the list" in one and "All 1 task" not in one and "1 tasks" not in one
     assert '<span class="stat-label">task</span>' in one
     assert "All 2 tasks in the list" in two
     assert '<span class="stat-label">tasks</span>' in two
