@@ -44,6 +44,20 @@ class PersonChoiceField(FilterChoiceField):
         return obj.get_username()
 
 
+# The cost filters' messages: what a money column holds, in dollars (Django's defaults count digits).
+COST_ERRORS = {
+    "invalid": "Enter an amount in dollars, e.g. 0.05.",
+    "min_value": "Give an amount of $0 or more.",
+    "max_digits": "At most $999,999.999999.",
+    "max_whole_digits": "At most $999,999.999999.",
+    "max_decimal_places": "At most 6 decimal places.",
+}
+
+
+def _not_found(thing: str) -> dict:
+    return {"invalid_choice": f"No such {thing}."}
+
+
 class TaskFilterForm(forms.Form):
     q = forms.CharField(
         label="Search",
@@ -68,23 +82,26 @@ class TaskFilterForm(forms.Form):
         required=False,
         queryset=get_user_model().objects.order_by("username"),
         empty_label="Anyone",
+        error_messages=_not_found("person"),
     )
     credential = FilterChoiceField(
         label="Credential",
         required=False,
         queryset=Credential.objects.order_by("name"),
         empty_label="Any credential",
+        error_messages=_not_found("credential"),
     )
     template = FilterChoiceField(
         label="Template",
         required=False,
         queryset=PromptTemplate.objects.order_by("name"),
         empty_label="Any template",
+        error_messages=_not_found("template"),
     )
     batch = forms.ChoiceField(
         label="Batch",
         required=False,
-        error_messages={"invalid_choice": "No such batch."},
+        error_messages=_not_found("batch"),
     )
     date_from = DayField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = DayField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -94,6 +111,7 @@ class TaskFilterForm(forms.Form):
         min_value=0,
         max_digits=12,
         decimal_places=6,
+        error_messages=COST_ERRORS,
         widget=forms.NumberInput(attrs={"step": "any"}),
     )
     cost_max = forms.DecimalField(
@@ -102,6 +120,7 @@ class TaskFilterForm(forms.Form):
         min_value=0,
         max_digits=12,
         decimal_places=6,
+        error_messages=COST_ERRORS,
         widget=forms.NumberInput(attrs={"step": "any"}),
     )
     stale = forms.BooleanField(

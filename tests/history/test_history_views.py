@@ -7,7 +7,7 @@ import json
 import re
 from datetime import timedelta
 from decimal import Decimal
-from html import unescape
+from html import escape, unescape
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -189,8 +189,30 @@ def test_the_ignored_filters_are_named_by_their_labels_as_the_form_shows_them(me
 
     box = page.content.decode().split("Some filters were ignored:")[1].split("</ul>")[0]
     assert "<li>To: “To” is before “From”.</li>" in box
-    assert "<li>Cost ≥ $: Enter a number.</li>" in box
+    assert "<li>Cost ≥ $: Enter an amount in dollars, e.g. 0.05.</li>" in box
     assert "date_to" not in box and "cost_min" not in box
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ({"person": "999999"}, "Submitted by: No such person."),
+        ({"credential": "abc"}, "Credential: No such credential."),
+        ({"template": "1e5"}, "Template: No such template."),
+        ({"cost_max": "99999999999999999999"}, "Cost ≤ $: At most $999,999.999999."),
+        ({"cost_min": "1e400"}, "Cost ≥ $: At most $999,999.999999."),
+        ({"cost_min": "0.0000001"}, "Cost ≥ $: At most 6 decimal places."),
+        ({"cost_min": "-1"}, "Cost ≥ $: Give an amount of $0 or more."),
+    ],
+)
+def test_a_filter_out_of_range_or_not_found_says_so_in_plain_words(member_client, query, said):
+    make_task()
+
+    page = member_client.get(LIST, query).content.decode()
+
+    box = page.split("Some filters were ignored:")[1].split("</ul>")[0]
+    assert f"<li>{escape(said)}</li>" in box
+    assert "Select a valid choice" not in page and "Ensure" not in page
 
 
 def test_htmx_requests_get_only_the_results_fragment(member_client):
