@@ -3,6 +3,7 @@ live row refresh one. As a template partial, a row cost more to render than the 
 (docs/performance.md, "Pages against their own SQL"); the HTML is the same.
 """
 
+import hashlib
 import uuid
 from html import escape
 from urllib.parse import quote
@@ -97,21 +98,11 @@ def _chars(text: str, limit: int) -> str:
     return Truncator(text).chars(limit)
 
 
-def _row(task: Task, urls: TaskUrls) -> str:
-    """One <tr>, escaped as format_html escapes (html.escape, which Django's escape uses), built as a string:
-    a table of 50 rows through format_html cost more than its query."""
-    pk = escape(str(task.pk))
-    shown = shown_status(task)
-    status = escape(shown)
+def _cells(task: Task, urls: TaskUrls, shown: str) -> str:
+    """The row's cells, escaped as format_html escapes (html.escape, which Django's escape uses), built as a
+    string: a table of 50 rows through format_html cost more than its query."""
     detail_url = urls.of(urls.detail, task.pk)
     detail = escape(detail_url)
-    live = ""
-    if task.is_active:
-        status_url = escape(urls.of(urls.status, task.pk))
-        live = f' hx-get="{status_url}?part=row" hx-trigger="every 3s" hx-swap="outerHTML"'
-    elif task.status == Task.Status.UNKNOWN:  # a callback or an Admin may still find out what became of it
-        status_url = escape(urls.of(urls.status, task.pk))
-        live = f' hx-get="{status_url}?part=row" hx-trigger="every 10s" hx-swap="outerHTML"'
     tag = ""
     if task.tag:
         tag = f'<a class="tag" href="{escape(urls.tag(task.tag))}">{escape(_chars(task.tag, 40))}</a>'
@@ -122,7 +113,6 @@ def _row(task: Task, urls: TaskUrls) -> str:
     status_label = STATUS_LABELS.get(shown, shown)
     prompt = task.user_prompt
     return (
-        f'<tr data-task="{pk}" class="task-row status-{status}"{live}>\n'
         f'  <td class="when">{created_link(task, detail_url)}</td>\n'
         f"  <td>{escape(person(task))}</td>\n"
         f'  <td><span class="provider provider-{provider}">'
@@ -131,8 +121,30 @@ def _row(task: Task, urls: TaskUrls) -> str:
         f'  <td class="prompt"><a href="{detail}" title="{escape(prompt)}">'
         f"{escape(_chars(prompt, 90))}</a></td>\n"
         f'  <td class="tags">{tag}{labels}</td>\n'
-        f'  <td><span class="badge badge-{status}" title="{escape(task.status_message or status_label)}">'
-        f"{escape(status_label)}</span></td>\n"
+        f'  <td><span class="badge badge-{escape(shown)}" '
+        f'title="{escape(task.status_message or status_label)}">{escape(status_label)}</span></td>\n'
         f'  <td class="num">{task_cost(task)}</td>\n'
-        "</tr>\n"
     )
+
+
+def _version(cells: str) -> str:
+    return hashlib.blake2b(cells.encode(), digest_size=6).hexdigest()
+
+
+def row_version(task: Task) -> str:
+    """What a live row's poll carries (`v`): the view answers 204 while the row would be the same, so htmx
+    swaps nothing and a keyboard focus on the row's links (which have no ids) stays put."""
+    return _version(_cells(task, TaskUrls(), shown_status(task)))
+
+
+def _row(task: Task, urls: TaskUrls) -> str:
+    """One <tr>; a live one polls its own fragment with its version."""
+    shown = shown_status(task)
+    cells = _cells(task, urls, shown)
+    every = "3s" if task.is_active else "10s" if task.status == Task.Status.UNKNOWN else ""
+    live = ""
+    if every:  # an unknown task: a callback or an Admin may still find out what became of it
+        poll = f"{escape(urls.of(urls.status, task.pk))}?part=row&amp;v={_version(cells)}"
+        live = f' hx-get="{poll}" hx-trigger="every {every}" hx-swap="outerHTML"'
+    pk = escape(str(task.pk))
+    return f'<tr data-task="{pk}" class="task-row status-{escape(shown)}"{live}>\n{cells}</tr>\n'

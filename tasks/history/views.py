@@ -17,7 +17,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from tasks import labels as label_services
 from tasks.fragments import wants_fragment
 from tasks.history import home as home_selectors
-from tasks.history import selectors
+from tasks.history import rows, selectors
 from tasks.history import tags as tag_selectors
 from tasks.history.export import export_csv, export_records, json_lines
 from tasks.history.forms import TaskEditForm, TaskFilterForm, TaskResolveForm
@@ -145,6 +145,8 @@ def task_status(request, task_id):
     """
     if request.GET.get("part") == "row":
         task = _task_or_404(selectors.task_get_for_row, task_id)
+        if request.GET.get("v") == rows.row_version(task):
+            return HttpResponse(status=204)  # unchanged: htmx swaps nothing, a focus in the row stays
         return render(request, f"{LIST_TEMPLATE}#row", {"task": task})
     task = _task_or_404(selectors.task_get, task_id)
     polled_while_unknown = request.GET.get("while") == "unknown"

@@ -274,3 +274,24 @@ def test_on_a_laptop_the_task_list_shows_every_column_without_scrolling_sideways
         " return [wrap.clientWidth, wrap.scrollWidth]; }"
     )
     assert table <= frame, f"the table is {table - frame}px wider than its frame at {width}px"
+
+
+def test_a_keyboard_focus_on_a_live_rows_link_stays_while_the_row_polls_and_the_row_still_updates(
+    logged_in_page, live_credential
+):
+    page = logged_in_page
+    task = make_task(status="pending", user_prompt="Still with the upstream", credential=live_credential)
+
+    page.goto("/tasks/")
+    row = page.locator(f'tr[data-task="{task.pk}"]')
+    link = row.get_by_role("link", name="Still with the upstream")
+    link.focus()
+    with page.expect_response(lambda response: "part=row" in response.url) as polled:
+        pass
+    assert polled.value.status == 204  # unchanged: nothing swapped
+    page.wait_for_timeout(500)
+    assert page.evaluate("document.activeElement.textContent") == "Still with the upstream"
+
+    Task.objects.filter(pk=task.pk).update(status="completed", spend_is_final=True)
+    expect(row.locator(".badge")).to_have_text("Completed", timeout=10_000)
+    expect(row).not_to_have_attribute("hx-trigger", re.compile(".*"))

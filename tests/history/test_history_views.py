@@ -305,7 +305,7 @@ def test_pending_rows_poll_and_final_rows_do_not(member_client):
 
     page = member_client.get(LIST).content.decode()
     row_url = reverse("history:task_status", args=[pending.pk]) + "?part=row"
-    assert f'hx-get="{row_url}"' in page
+    assert f'hx-get="{row_url}&amp;v=' in page
     assert reverse("history:task_status", args=[done.pk]) not in page
 
     Task.objects.filter(pk=pending.pk).update(status="completed", spend_is_final=True)
@@ -320,7 +320,7 @@ def test_unknown_rows_poll_slowly_and_show_the_answer_once_a_callback_completes_
 
     page = member_client.get(LIST).content.decode()
     row_url = reverse("history:task_status", args=[unknown.pk]) + "?part=row"
-    assert f'hx-get="{row_url}" hx-trigger="every 10s"' in page
+    assert re.search(rf'hx-get="{re.escape(row_url)}&amp;v=\w+" hx-trigger="every 10s"', page)
     still = member_client.get(row_url, headers={"HX-Request": "true"}).content.decode()
     assert 'hx-trigger="every 10s"' in still
 
@@ -329,6 +329,24 @@ def test_unknown_rows_poll_slowly_and_show_the_answer_once_a_callback_completes_
 
     assert "hx-trigger" not in row
     assert "Completed" in row
+
+
+def test_a_live_row_is_swapped_only_when_it_changed_so_the_keyboard_focus_stays_in_it(member_client):
+    # A row's links have no ids, so htmx cannot put the focus back after swapping the row: an unchanged row
+    # answers 204 (htmx swaps nothing) and a keyboard user's focus on its links stays.
+    pending = make_task(status="pending")
+
+    page = member_client.get(LIST).content.decode()
+    poll = unescape(re.search(rf'data-task="{pending.pk}"[^>]* hx-get="([^"]+)"', page).group(1))
+    unchanged = member_client.get(poll, headers={"HX-Request": "true"})
+
+    assert unchanged.status_code == 204 and unchanged.content == b""
+    TaskLabel.objects.create(task=pending, name="urgent")
+    labelled = member_client.get(poll, headers={"HX-Request": "true"})
+    assert labelled.status_code == 200 and '<span class="label">urgent</span>' in labelled.content.decode()
+    Task.objects.filter(pk=pending.pk).update(status="completed", spend_is_final=True)
+    done = member_client.get(poll, headers={"HX-Request": "true"})
+    assert done.status_code == 200 and "Completed" in done.content.decode()
 
 
 def test_costs_show_final_or_provisional(member_client):

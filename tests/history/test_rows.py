@@ -23,14 +23,12 @@ def _reference_row(task, urls) -> str:
     """The row as the format_html version (before issue 18) built it."""
     detail = urls.of(urls.detail, task.pk)
     live = ""
+    # A live row's poll carries its version (the view answers 204 while it is the same).
+    poll = f"{urls.of(urls.status, task.pk)}?part=row&v={rows.row_version(task)}"
     if task.is_active:
-        live = format_html(
-            ' hx-get="{}?part=row" hx-trigger="every 3s" hx-swap="outerHTML"', urls.of(urls.status, task.pk)
-        )
+        live = format_html(' hx-get="{}" hx-trigger="every 3s" hx-swap="outerHTML"', poll)
     elif task.status == "unknown":
-        live = format_html(
-            ' hx-get="{}?part=row" hx-trigger="every 10s" hx-swap="outerHTML"', urls.of(urls.status, task.pk)
-        )
+        live = format_html(' hx-get="{}" hx-trigger="every 10s" hx-swap="outerHTML"', poll)
     created = timezone.localtime(task.created_at)
     tag = ""
     if task.tag:
