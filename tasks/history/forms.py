@@ -75,7 +75,8 @@ class TaskFilterForm(forms.Form):
     status = forms.ChoiceField(
         label="Status", required=False, choices=[("", "Any status"), *Task.Status.choices]
     )
-    tag = forms.CharField(label="Tag", required=False, max_length=255)
+    # Not stripped: a tag stored with spaces around it (admin, shell) is found by the links to it.
+    tag = forms.CharField(label="Tag", required=False, max_length=255, strip=False)
     label = forms.CharField(label="Label", required=False, max_length=60)
     person = PersonChoiceField(
         label="Submitted by",
@@ -144,6 +145,10 @@ class TaskFilterForm(forms.Form):
             ("", "Any batch"),
             *((str(batch.pk), batch_label(batch)) for batch in batch_choices(selected=selected)),
         ]
+
+    def clean_tag(self) -> str:
+        tag = self.cleaned_data.get("tag", "")
+        return tag if tag.strip() else ""
 
     def clean_batch(self):
         return _uuid_or_none(self.cleaned_data.get("batch"))

@@ -179,8 +179,8 @@ def task_filter(
         tasks = tasks.filter(Q(model_name=model) | Q(resolved_model_name=model))
     if status:
         tasks = tasks.filter(status_shown_q(status))
-    if tag:
-        tasks = tasks.filter(tag=tag)
+    if tag:  # as given (a stored tag may have spaces around it) or trimmed (as typed with a stray space)
+        tasks = tasks.filter(tag__in=sorted({tag, tag.strip()}))
     if label:
         tasks = tasks.filter(labels__name=label)
     if person is not None:

@@ -1342,6 +1342,7 @@ ODD_TAGS = [
     "~tilde",
     "with space",
     "line\u2028separator",
+    " padded ",
 ]
 
 
@@ -1392,6 +1393,22 @@ def test_any_stored_tag_leaves_every_page_working(team_admin_client, tag):
     assert team_admin_client.get(href + f"?{urlencode({'prompt': task.user_prompt})}").status_code == 200
     assert [row["tag"] for row in _export(team_admin_client, "json", f"?{urlencode({'tag': tag})}")] == [tag]
     assert [row["tag"] for row in _export(team_admin_client, "csv", f"?{urlencode({'tag': tag})}")] == [tag]
+    # The tag page's and the tags index's links to the list find its task.
+    in_list = re.search(r'href="(/tasks/\?tag=[^"]*)"', response.content.decode()).group(1)
+    assert _ids(team_admin_client.get(unescape(in_list))) == [str(task.pk)]
+    counts = re.findall(
+        r'<a class="tag" href="([^"]*)">.*?</td>\s*<td class="num"><a href="([^"]*)">', index, re.S
+    )
+    counted = {unescape(tag_href): unescape(list_href) for tag_href, list_href in counts}[href]
+    assert _ids(team_admin_client.get(counted)) == [str(task.pk)]
+
+
+def test_a_tag_typed_with_a_stray_space_still_finds_its_tasks(member_client):
+    parks = make_task(tag="parks")
+    make_task(tag="")
+
+    assert _ids(member_client.get(LIST, {"tag": "parks "})) == [str(parks.pk)]
+    assert len(_ids(member_client.get(LIST, {"tag": "   "}))) == 2  # only spaces: no tag filter
 
 
 def test_a_readable_tag_keeps_its_readable_url():
