@@ -102,9 +102,11 @@ def _insert_markers(text: str, spans) -> str:
 
 
 def render_answer(
-    text: str, citations: list[dict] | None = None, *, anchor_prefix: str = "cite"
+    text: str, citations: list[dict] | None = None, *, anchor_prefix: str = "cite", citations_page: str = ""
 ) -> SafeString:
-    """The answer as sanitized HTML; cited spans wrapped in <mark>, numbered like the citations list."""
+    """The answer as sanitized HTML; cited spans wrapped in <mark>, numbered like the citations list, each
+    number a link to its citation: on this page, or on `citations_page` (the task's page, for an answer
+    shown elsewhere)."""
     text = (text or "").replace(SPAN_START, "").replace(SPAN_END, "")
     spans = _valid_spans(text, citations or [])
     if not spans:
@@ -119,7 +121,10 @@ def render_answer(
         if part == SPAN_START:
             out.append('<mark class="cited">')
         elif part == SPAN_END:
-            refs = "".join(f'<a href="#{anchor_prefix}-{n}">{n}</a>' for n in spans[index][2])
+            refs = "".join(
+                f'<a href="{html.escape(citations_page)}#{anchor_prefix}-{n}">{n}</a>'
+                for n in spans[index][2]
+            )
             out.append(f'</mark><sup class="cite-ref">{refs}</sup>')
             index += 1
         else:

@@ -21,18 +21,18 @@ def answer_runs(runs) -> SafeString:
         task = run.task
         if index == 0:
             state = '<span class="muted">first run shown</span>'
-            body = f'\n      <div class="markdown">{_answer(task)}</div>\n      '
+            body = f'\n      <div class="markdown">{_answer(task, urls)}</div>\n      '
         elif run.first_of_model:
             state = '<span class="muted">first run of this model shown</span>'
-            body = f'\n      <div class="markdown">{_answer(task)}</div>\n      '
+            body = f'\n      <div class="markdown">{_answer(task, urls)}</div>\n      '
         elif run.changed:
             state = '<span class="changed">changed</span>'
             body = (
                 "\n      <details open><summary>What changed since the previous run "
                 f"({escape(run.similarity_label)})</summary>"
                 f'<div class="diff">{conditional_escape(run.diff_html)}</div></details>\n'
-                f'      <details><summary>Full answer</summary><div class="markdown">{_answer(task)}</div>'
-                "</details>\n      "
+                "      <details><summary>Full answer</summary>"
+                f'<div class="markdown">{_answer(task, urls)}</div></details>\n      '
             )
         else:
             state = '<span class="unchanged">same answer as before</span>'
@@ -49,5 +49,8 @@ def answer_runs(runs) -> SafeString:
     return SafeString("".join(out))
 
 
-def _answer(task) -> str:
-    return rendering.render_answer(task.answer_text, task.citations)
+def _answer(task, urls: TaskUrls) -> str:
+    """The answer; its citation numbers open the citations on the task's page (this page lists none)."""
+    return rendering.render_answer(
+        task.answer_text, task.citations, citations_page=urls.of(urls.detail, task.pk)
+    )

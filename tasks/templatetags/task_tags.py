@@ -3,6 +3,7 @@
 import json
 
 from django import template
+from django.urls import reverse
 
 from tasks.history import rendering, rows, runs
 from tasks.submission.own_callbacks import callback_tokens_masked
@@ -35,9 +36,11 @@ def pretty_json(value) -> str:
 
 
 @register.simple_tag
-def answer_html(task):
-    """The task's answer as sanitized HTML with cited spans highlighted."""
-    return rendering.render_answer(task.answer_text, task.citations)
+def answer_html(task, elsewhere: bool = False):
+    """The task's answer as sanitized HTML with cited spans highlighted; `elsewhere` (a page without its
+    citations list): their numbers link to the citations on the task's page."""
+    page = reverse("history:task_detail", args=[task.pk]) if elsewhere else ""
+    return rendering.render_answer(task.answer_text, task.citations, citations_page=page)
 
 
 @register.simple_tag

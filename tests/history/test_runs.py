@@ -127,3 +127,22 @@ def test_a_changed_answer_never_reads_100_percent_similar(member_client):
     assert "(99% similar)" in one_word and "100% similar" not in one_word
     assert "100% similar" not in formatting
     assert "(same words, only the formatting changed)" in formatting
+
+
+def test_a_runs_citation_numbers_open_the_citation_on_its_task_page(member_client):
+    # The tag page has no citations list: "#cite-1" led nowhere (and was the same for every run).
+    answer = "Acme leads the market."
+    task = make_task(
+        tag="t",
+        user_prompt="p",
+        answer_text=answer,
+        citations=[
+            {"url": "https://acme.example/", "domain": "acme.example", "start_index": 0, "end_index": 4}
+        ],
+    )
+
+    page = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"})).content.decode()
+
+    detail = reverse("history:task_detail", args=[task.pk])
+    assert f'<sup class="cite-ref"><a href="{detail}#cite-1" rel="noopener noreferrer nofollow">1</a>' in page
+    assert 'href="#cite-1"' not in page
