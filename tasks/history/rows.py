@@ -32,11 +32,20 @@ def status_badge(status: str, title: str = "") -> SafeString:
 
 
 def shown_status(task) -> str:
-    """The status a row shows: "sending" for a queued task whose chunk a worker is sending, as its page and
-    its batch's counters say; `chunk_state` is read with the row (tasks/history/selectors.py)."""
-    if task.status == Task.Status.QUEUED and getattr(task, "chunk_state", None) == SendChunk.State.SENDING:
+    """The status a row (or the task's page) shows: "sending" for a queued task whose chunk a worker is
+    sending, as its batch's counters say; `chunk_state` is read with the row (tasks/history/selectors.py)."""
+    if task.status == Task.Status.QUEUED and _chunk_state(task) == SendChunk.State.SENDING:
         return Task.Status.SENDING
     return task.status
+
+
+def _chunk_state(task) -> str | None:
+    """The state of the task's send chunk: read with a row (`chunk_state`), or a task page's `chunk`."""
+    if hasattr(task, "chunk_state"):
+        return task.chunk_state
+    if isinstance(task, Task) and task.chunk_id is not None and Task.chunk.is_cached(task):
+        return task.chunk.state
+    return None
 
 
 def task_cost(task: Task) -> SafeString:

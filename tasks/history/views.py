@@ -93,6 +93,8 @@ def refresh_refusal(task: Task) -> str:
     if not task.upstream_task_id:
         if task.status == Task.Status.UNKNOWN:
             return "Reply lost: there is no upstream id to ask about."
+        if rows.shown_status(task) == Task.Status.SENDING:  # a live task in flight, or its chunk being sent
+            return "Being sent: the upstream has not given it an id yet."
         return "Not sent yet: nothing to ask the upstream about."
     return ""
 

@@ -1143,6 +1143,18 @@ def test_refresh_now_on_a_task_it_cannot_change_is_refused_politely_without_aski
     assert f'<span id="refresh-why" class="muted small">{why}</span>' in fragment.content.decode()
 
 
+def test_refresh_now_on_a_task_being_sent_says_so_not_that_it_was_not_sent(member_client):
+    queued = _being_sent(upstream_task_id=None)
+    live = make_task(status="sending", mode="live", upstream_task_id=None, events=["created"])
+
+    for task in (queued, live):
+        html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+        assert 'badge badge-sending" title="Sending">Sending<' in html
+        assert "Not sent yet" not in html
+        why = "Being sent: the upstream has not given it an id yet."
+        assert f'<span id="refresh-why" class="muted small">{why}</span>' in html
+
+
 def test_a_lost_reply_is_explained_once_in_plain_words(member_client):
     technical = (
         "The reply to task_post was lost (no reply within 120 s). The upstream may have accepted and charged "
