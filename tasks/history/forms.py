@@ -127,7 +127,7 @@ class TaskFilterForm(forms.Form):
     stale = forms.BooleanField(
         label="Waiting over 30 min",
         required=False,
-        help_text="Still queued, submitted or pending 30 minutes after it was created.",
+        help_text="Still queued, being sent, submitted or pending 30 minutes after it was created.",
     )
     provisional = forms.BooleanField(
         label="Cost not final yet",

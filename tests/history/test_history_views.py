@@ -215,6 +215,21 @@ def test_a_filter_out_of_range_or_not_found_says_so_in_plain_words(member_client
     assert "Select a valid choice" not in page and "Ensure" not in page
 
 
+def test_every_description_a_filter_points_to_is_on_the_page(member_client):
+    # Django points a field with help text at "<id>_helptext" (aria-describedby): the checkboxes' explanations
+    # were never rendered, so screen readers got nothing and sighted people a bare "Waiting over 30 min".
+    make_task()
+
+    html = member_client.get(LIST).content.decode()
+
+    described = re.findall(r'aria-describedby="([^"]+)"', html)
+    assert "id_stale_helptext" in described and "id_provisional_helptext" in described
+    for ids in described:
+        for element_id in ids.split():
+            assert f'id="{element_id}"' in html, element_id
+    assert "Still queued, being sent, submitted or pending 30 minutes after it was created." in html
+
+
 def test_htmx_requests_get_only_the_results_fragment(member_client):
     make_task(user_prompt="Fragment prompt")
 
