@@ -725,6 +725,15 @@ def test_task_page_lists_only_the_citation_objects_a_stored_list_holds(member_cl
     assert "Fan-out queries" not in html
 
 
+def test_the_task_pages_credential_reads_without_nested_brackets(member_client):
+    task = make_task(credential=make_credential(name="Stand-in (AIsa)"))
+
+    html = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+
+    kind = task.credential.get_kind_display()
+    assert f"<dt>Credential</dt><dd>Stand-in (AIsa) · {kind}</dd>" in html
+
+
 def test_unknown_task_is_404(member_client):
     assert member_client.get("/tasks/00000000-0000-0000-0000-000000000000/").status_code == 404
     assert member_client.get("/tasks/not-a-uuid/").status_code == 404
