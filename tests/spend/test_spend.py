@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tasks.models import Credential, Task
+from tasks.models import Credential, SendChunk, Task
 from tasks.spend import periods, reports
 from tasks.templatetags.spend_format import money
 from tests.factories import make_credential, make_task, make_template_version, make_user
@@ -507,3 +507,36 @@ def test_the_three_year_note_is_not_shown_when_the_input_falls_back_to_this_mont
     html = team_admin_client.get(reverse("spend:page"), query).content.decode()
 
     assert "A period is at most three years" not in html
+
+
+def test_each_provisional_reason_counts_the_tasks_its_link_lists(team_admin_client):
+    """A queued task whose chunk a worker is sending reads "Sending" in the task list, and the list's
+    status filter goes by that: the panel counts it under "being sent", not with the tasks waiting."""
+    waiting = make_task(status="queued", spend=Decimal("0.0102"), spend_is_final=False)
+    being_sent = make_task(status="queued", spend=Decimal("0.0102"), spend_is_final=False)
+    chunk = SendChunk.objects.create(
+        credential=being_sent.credential,
+        provider="chat_gpt",
+        task_count=1,
+        state="sending",
+        not_before=timezone.now(),
+    )
+    Task.objects.filter(pk=being_sent.pk).update(chunk=chunk)
+    make_task(status="submitted", spend=Decimal("0.0102"), spend_is_final=False)
+
+    panel = team_admin_client.get(reverse("spend:page")).context["provisional"]
+
+    by_status = {group.status: group for group in panel.groups}
+    assert {status: group.count for status, group in by_status.items()} == {
+        "queued": 1,
+        "sending": 1,
+        "submitted": 1,
+    }
+    assert by_status["queued"].reason == "waiting to be sent"
+    assert by_status["sending"].reason == "being sent"
+    for group in panel.groups:
+        listed = team_admin_client.get(group.url).context["page"]
+        assert listed.count == group.count, group.status
+    assert panel.count == 3 and panel.amount == Decimal("0.0306")
+    queued = team_admin_client.get(by_status["queued"].url).context["page"]
+    assert [task.pk for task in queued.tasks] == [waiting.pk]
