@@ -41,8 +41,9 @@ def test_a_batch_sent_while_the_web_server_and_every_worker_are_killed_twice(tmp
     # Accepted (the confirmation redirected to the batch page: how long it takes is bench_durable's); the
     # page is done (no more polling) and shows the batch.
     assert report["batch_page_status"] == 200
-    # Done: it stops polling (a batch with unknown tasks left goes on polling, as they may still end).
-    assert report["batch_page_polls"] == ("unknown" in report["statuses"]), report
+    # Done: it stops polling, unknown tasks left or not (a lost reply is settled for the batch: never
+    # resent; its own task page goes on asking, slowly).
+    assert not report["batch_page_polls"], report
     # Both kills came while chunks were still waiting to be sent.
     assert all(kill["planned"] > 0 for kill in report["kills"][:2]), report
 
