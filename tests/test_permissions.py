@@ -12,16 +12,14 @@ The Django admin (its own login and staff rules) is covered in test_admin.py; th
 """
 
 import re
-from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse, set_script_prefix
+from django.urls import reverse, set_script_prefix
 
-from tasks.models import Brand, BrandSet, BrandSetTag, Budget
-from tasks.submission.callbacks import callback_token
-from tests.factories import make_batch, make_credential, make_task, make_template_version, make_user
+from tests.factories import make_user
+from tests.url_routes import make_url_objects, project_routes, url_for
 
 pytestmark = pytest.mark.django_db
 
@@ -37,39 +35,8 @@ NO_LOGIN_NEEDED = {
 }
 # Pages any logged-in person may open, whatever their role.
 ANY_ROLE = {"history:home", "logout", "password_change", "password_change_done"}
-SKIPPED_NAMESPACES = {"admin"}
-SKIPPED_PREFIXES = ("sandbox/",)
 
-
-@dataclass(frozen=True)
-class Route:
-    name: str
-    route: str
-    params: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-def _routes(patterns=None, prefix: str = "", namespace: str | None = None) -> list[Route]:
-    routes = []
-    for pattern in get_resolver().url_patterns if patterns is None else patterns:
-        if isinstance(pattern, URLResolver):
-            ns = pattern.namespace or namespace
-            if ns in SKIPPED_NAMESPACES:
-                continue
-            routes += _routes(pattern.url_patterns, prefix + str(pattern.pattern), ns)
-        elif isinstance(pattern, URLPattern):
-            route = prefix + str(pattern.pattern)
-            if route.startswith(SKIPPED_PREFIXES):
-                continue
-            assert pattern.name, f"Every product URL needs a name (for this matrix): {route}"
-            params = tuple(pattern.pattern.converters) if hasattr(pattern.pattern, "converters") else ()
-            routes.append(Route(f"{namespace}:{pattern.name}" if namespace else pattern.name, route, params))
-    return routes
-
-
-ROUTES = _routes()
+ROUTES = project_routes()
 # The admins' areas: spend (with budgets) and team (credentials, people, audit); the sending queue.
 ADMIN_ONLY = {r.name for r in ROUTES if r.name.startswith(("spend:", "team:"))} | {"submission:queue"}
 ADMIN_ONLY |= {"monitors:alert_list"}  # alert deliveries and the budgets' alert destinations
@@ -82,60 +49,7 @@ HTMX = {"HX-Request": "true"}
 
 @pytest.fixture
 def objects(team_admin):
-    """One of everything a URL can point at, so views get past their lookups."""
-    credential = make_credential("Matrix credential")
-    version = make_template_version("Matrix template")
-    batch = make_batch(name="Matrix batch")
-    task = make_task(credential=credential, tag="team-a", template_version=version, batch=batch)
-    budget = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=10)
-    person = make_user("matrix-person")
-    brand_set = BrandSet.objects.create(name="Matrix brands")
-    brand = Brand.objects.create(brand_set=brand_set, name="Acme")
-    BrandSetTag.objects.create(brand_set=brand_set, tag="team-a")
-    from tasks.models import Monitor
-
-    Monitor.objects.create(name="Matrix monitor", slug="matrix-monitor", tag="matrix-monitor", targets=[])
-    return {
-        "brand_set": brand_set,
-        "brand": brand,
-        "credential": credential,
-        "template": version.template,
-        "version": version,
-        "batch": batch,
-        "task": task,
-        "budget": budget,
-        "person": person,
-    }
-
-
-def _url(route: Route, objects) -> str:
-    values = {
-        "task_id": objects["task"].pk,
-        "batch_id": objects["batch"].pk,
-        "template_id": objects["template"].pk,
-        "version_id": objects["version"].pk,
-        "tag": "team-a",
-        "fmt": "csv",
-        "token": callback_token(objects["task"].pk),
-        "uidb64": "MQ",
-        "token_reset": "set-password",
-        "set_id": objects["brand_set"].pk,
-        "brand_id": objects["brand"].pk,
-        "slug": "matrix-monitor",
-        "destination_id": 1,
-        "run_id": objects["batch"].pk,  # no such run: a 404 once past the permission check
-    }
-    kwargs = {}
-    for param in route.params:
-        if param == "pk":
-            kind = route.name.rpartition(":")[2].split("_")[0]
-            kwargs[param] = {"budget": objects["budget"], "credential": objects["credential"]}.get(
-                kind, objects["person"]
-            ).pk
-        else:
-            assert param in values, f"Add a sample value for <{param}> in {route.route} to this matrix"
-            kwargs[param] = values[param]
-    return reverse(route.name, kwargs=kwargs)
+    return make_url_objects()
 
 
 def test_the_matrix_sees_the_admin_pages_and_the_other_areas():
@@ -156,7 +70,7 @@ def test_the_matrix_sees_the_admin_pages_and_the_other_areas():
 @pytest.mark.parametrize("method", ["get", "post"])
 @pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
 def test_anonymous_is_sent_to_the_login_page(client, objects, route, method, headers):
-    url = _url(route, objects)
+    url = url_for(route, objects)
 
     response = getattr(client, method)(url, headers=headers)
 
@@ -166,7 +80,7 @@ def test_anonymous_is_sent_to_the_login_page(client, objects, route, method, hea
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.name in NO_LOGIN_NEEDED], ids=str)
 def test_login_password_reset_and_callbacks_need_no_login(client, objects, route):
-    response = client.get(_url(route, objects))
+    response = client.get(url_for(route, objects))
 
     assert not (response.status_code == 302 and response["Location"].startswith(reverse("login") + "?next="))
     assert response.status_code < 500
@@ -182,7 +96,7 @@ def no_role_client(client, django_user_model):
 @pytest.mark.parametrize("method", ["get", "post"])
 @pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
 def test_a_member_gets_403_on_every_admin_page_and_fragment(member_client, objects, route, method, headers):
-    url = _url(route, objects)
+    url = url_for(route, objects)
 
     response = getattr(member_client, method)(url, {"role": "Admins"}, headers=headers)
 
@@ -192,7 +106,7 @@ def test_a_member_gets_403_on_every_admin_page_and_fragment(member_client, objec
 @pytest.mark.parametrize("route", ADMIN_ROUTES + ROLE_ROUTES, ids=str)
 @pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
 def test_someone_without_a_role_gets_403_on_every_product_page(no_role_client, objects, route, headers):
-    url = _url(route, objects)
+    url = url_for(route, objects)
 
     response = no_role_client.get(url, headers=headers)
 
@@ -201,14 +115,14 @@ def test_someone_without_a_role_gets_403_on_every_product_page(no_role_client, o
 
 @pytest.mark.parametrize("route", ADMIN_ROUTES, ids=str)
 def test_someone_without_a_role_cannot_post_to_admin_pages(no_role_client, objects, route):
-    response = no_role_client.post(_url(route, objects), {"role": "Admins"})
+    response = no_role_client.post(url_for(route, objects), {"role": "Admins"})
 
     assert response.status_code == 403
 
 
 @pytest.mark.parametrize("route", OTHER_ROUTES, ids=str)
 def test_a_member_reaches_the_rest_of_the_product(member_client, objects, route):
-    url = _url(route, objects)
+    url = url_for(route, objects)
 
     response = member_client.get(url)
 
@@ -219,7 +133,7 @@ def test_a_member_reaches_the_rest_of_the_product(member_client, objects, route)
 @pytest.mark.parametrize("route", [r for r in PRODUCT_ROUTES if r.name != "logout"], ids=str)
 @pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
 def test_an_admin_reaches_every_page_and_fragment(team_admin_client, objects, route, headers):
-    url = _url(route, objects)
+    url = url_for(route, objects)
 
     response = team_admin_client.get(url, headers=headers)
 
