@@ -377,14 +377,20 @@ def _chain_action(request: HttpRequest) -> HttpResponse:
     turns = ChainWidget().value_from_datadict(request.POST, None, "message_chain")
     action, _, index = request.POST["chain_action"].partition(":")
     i = _int(index)
+    # Where the keyboard focus goes once the chain is redrawn, the button pressed being gone: (control, turn).
+    focus: tuple[str, int | None] = ("", None)
     if action == "add" and len(turns) < providers.MAX_CHAIN_TURNS:
         turns.append({"role": "ai" if turns and turns[-1]["role"] == "user" else "user", "message": ""})
+        focus = ("message", len(turns) - 1)
     elif action == "remove" and 0 <= i < len(turns):
         turns.pop(i)
+        focus = ("remove", min(i, len(turns) - 1)) if turns else ("add", None)
     elif action == "up" and 0 < i < len(turns):
         turns[i - 1], turns[i] = turns[i], turns[i - 1]
+        focus = ("up", i - 1) if i > 1 else ("down", 0)
     elif action == "down" and 0 <= i < len(turns) - 1:
         turns[i + 1], turns[i] = turns[i], turns[i + 1]
+        focus = ("down", i + 1) if i + 1 < len(turns) - 1 else ("up", i + 1)
     data = request.POST.copy()
     for key in [k for k in data if k.startswith("chain-")]:
         del data[key]
@@ -394,10 +400,9 @@ def _chain_action(request: HttpRequest) -> HttpResponse:
     form = _bind(rules, data)
     form.is_valid()
     if request.htmx:
-        return render(
-            request, f"{PAGE}#chain_response", _context(form, shown={}, oob=True, user=request.user)
-        )
-    return _render_builder(request, form, shown={})
+        context = _context(form, shown={}, oob=True, user=request.user, chain_focus=focus)
+        return render(request, f"{PAGE}#chain_response", context)
+    return _render_builder(request, form, shown={}, chain_focus=focus)
 
 
 @require_POST
@@ -426,7 +431,7 @@ def builder_models_refresh(request: HttpRequest) -> HttpResponse:
     """Fetch the provider's catalog (free) and redraw the model picker with what the person had chosen."""
     rules = providers.provider_rules(request.POST.get("provider"))
     credential = Credential.objects.filter(is_active=True, pk=_int(request.POST.get("credential"))).first()
-    error = ""
+    error = fetched = ""
     if credential is None:
         error = "Choose a credential first."
     else:
@@ -435,13 +440,14 @@ def builder_models_refresh(request: HttpRequest) -> HttpResponse:
         except (UpstreamError, CredentialKeyError) as exc:
             error = f"Could not refresh the models: {exc}"
         else:
+            count = len(models)
+            fetched = f"{count} {rules.label} model{pluralize(count)} fetched."
             if not request.htmx:
-                count = len(models)
-                messages.success(request, f"{count} {rules.label} model{pluralize(count)} fetched.")
+                messages.success(request, fetched)
     form = _bind(rules, request.POST)
     form.is_valid()
     if request.htmx:
-        context = _context(form, shown={}, refresh_error=error)
+        context = _context(form, shown={}, refresh_error=error, refreshed=fetched)
         context["row"] = next(r for _, _, rows in context["sections"] for r in rows if r.name == "model_name")
         return render(request, f"{PAGE}#model_picker", context)
     if error:

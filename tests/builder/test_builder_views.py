@@ -485,6 +485,30 @@ def test_chain_add_remove_and_move_work_without_javascript(member_client, creden
     assert Task.objects.count() == 0
 
 
+def test_after_a_chain_edit_the_focus_goes_to_the_turn_it_changed(member_client, credential):
+    """The button pressed is redrawn away: `autofocus` (htmx honours it in a swap, a browser on a page load)
+    puts the keyboard where the edit happened instead of the top of the page."""
+    data = form_data("chat_gpt", credential)
+    data.update(
+        {"chain-0-role": "user", "chain-0-message": "a", "chain-1-role": "ai", "chain-1-message": "b"}
+    )
+
+    def focused(action, turns=data, **headers):
+        html = member_client.post(reverse("builder:new"), {**turns, "chain_action": action}, **headers)
+        tags = re.findall(r"<(?:textarea|button)[^>]*\bautofocus\b[^>]*>", html.content.decode())
+        assert len(tags) == 1, (action, tags)
+        return tags[0]
+
+    assert 'aria-label="Turn 3 message"' in focused("add")
+    assert 'aria-label="Turn 3 message"' in focused("add", **HTMX)
+    assert 'aria-label="Move turn 2 up"' in focused("down:0", **HTMX)
+    assert 'aria-label="Move turn 1 down"' in focused("up:1", **HTMX)
+    assert 'aria-label="Remove turn 1"' in focused("remove:0", **HTMX)
+    assert 'aria-label="Remove turn 1"' in focused("remove:1", **HTMX)  # the last one: the one before it
+    one_turn = {k: v for k, v in data.items() if not k.startswith("chain-1-")}
+    assert 'value="add"' in focused("remove:0", one_turn, **HTMX)
+
+
 def test_chain_actions_with_htmx_redraw_only_the_chain_preview_and_button(member_client, credential):
     data = {**form_data("chat_gpt", credential), "chain_action": "add"}
 
@@ -509,6 +533,19 @@ def test_refresh_models_fetches_the_catalog_from_the_stand_in(live_member_client
     assert "claude-sonnet-4-5 (reasoning, web search)" in html
     assert '<option value="claude-opus-4-1">claude-opus-4-1 (reasoning, web search, live only)' in html
     assert stats.request_count(function="models", provider="claude") == 1
+
+
+def test_refresh_models_with_htmx_says_how_many_models_it_fetched(member_client, credential):
+    from tasks.upstream.outcomes import ModelInfo
+
+    listed = [ModelInfo(name, False, True, True) for name in ("gpt-4.1", "gpt-5-mini")]
+    with mock.patch("tasks.upstream.clients.LLMResponsesClient.models", return_value=listed):
+        html = member_client.post(
+            reverse("builder:models_refresh"), form_data("chat_gpt", credential), **HTMX
+        ).content.decode()
+
+    assert '<p class="help" role="status">2 ChatGPT models fetched.</p>' in html
+    assert 'id="models-refresh"' in html  # htmx gives the keyboard focus back to the redrawn button
 
 
 def test_refresh_models_shows_the_upstream_error(member_client, credential):

@@ -89,6 +89,52 @@ def test_adding_a_chain_turn_keeps_what_was_typed(builder_page):
     expect(page.get_by_label("User prompt")).to_have_value("Typed before")
 
 
+def test_the_keyboard_focus_follows_each_chain_edit(builder_page):
+    """A keyboard user adds, moves and removes turns without being sent back to the top of the page."""
+    page = builder_page
+
+    page.get_by_role("button", name="Add a turn").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Turn 1 message")).to_be_focused()
+    page.keyboard.type("first")
+
+    page.get_by_role("button", name="Add a turn").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Turn 2 message")).to_be_focused()
+    page.keyboard.type("second")
+
+    page.get_by_role("button", name="Move turn 1 down").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Turn 2 message")).to_have_value("first")
+    expect(page.get_by_role("button", name="Move turn 2 up")).to_be_focused()  # the moved turn's
+
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Turn 1 message")).to_have_value("first")
+    expect(page.get_by_role("button", name="Move turn 1 down")).to_be_focused()
+
+    page.get_by_role("button", name="Remove turn 1").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Turn 1 message")).to_have_value("second")
+    expect(page.get_by_role("button", name="Remove turn 1")).to_be_focused()  # the turn now in its place
+
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Add a turn")).to_be_focused()  # no turn left
+
+
+def test_the_keyboard_focus_stays_on_refresh_models_and_on_the_provider_tab(builder_page):
+    page = builder_page
+
+    page.get_by_role("button", name="Refresh models").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#model-picker [role=status]")).to_contain_text("fetched")
+    expect(page.get_by_role("button", name="Refresh models")).to_be_focused()
+
+    page.get_by_role("button", name="Claude").focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/new/\?provider=claude$"))
+    expect(page.get_by_role("button", name="Claude")).to_be_focused()
+
+
 def test_a_variable_typed_in_the_prompt_brings_its_input(builder_page):
     page = builder_page
     page.get_by_label("User prompt").fill("Weather in {{city}} today?")
