@@ -208,8 +208,9 @@ def set_page(request, set_id: int):
         title=brand_set.name,
         export_url=reverse("visibility:set_export", args=[set_id]) + _export_query(request),
         page_url=reverse("visibility:set_page", args=[set_id]),
+        oob=wants_fragment(request),
     )
-    template = "tasks/visibility/report.html" + ("#report" if wants_fragment(request) else "")
+    template = "tasks/visibility/report.html" + ("#report" if context["oob"] else "")
     return render(request, template, context)
 
 
@@ -249,7 +250,8 @@ def tag_visibility(request, tag: str, *, title: str = "", back: str = "", page_u
         # No filters to show without a set, but wrong ones in the query are still named on the page.
         context["form"] = VisibilityFilterForm(request.GET or None)
     context["page_url"] = page_url or reverse("visibility:tag_page", kwargs={"tag": tag})
-    template = "tasks/visibility/report.html" + ("#report" if wants_fragment(request) and brand_set else "")
+    context["oob"] = wants_fragment(request) and brand_set is not None
+    template = "tasks/visibility/report.html" + ("#report" if context["oob"] else "")
     return render(request, template, context)
 
 

@@ -541,6 +541,30 @@ def test_after_show_the_period_shown_is_the_one_marked_current(client, member_us
     assert "Last 30 days" in current and "This month" not in current
 
 
+@pytest.mark.parametrize("url", ["set", "tag"])
+def test_after_show_the_export_and_the_brand_set_tabs_follow_the_period(
+    client, member_user, brand_set, answers, url
+):
+    """They sit above the report htmx redraws: they come along out of band, or "Export CSV" would export
+    the period shown before."""
+    client.force_login(member_user)
+    BrandSetTag.objects.create(brand_set=BrandSet.objects.create(name="Rivals"), tag="parks")
+    page = (
+        reverse("visibility:set_page", args=[brand_set.pk])
+        if url == "set"
+        else reverse("visibility:tag_page", kwargs={"tag": "parks"})
+    )
+    custom = {"set": brand_set.pk, "period": "custom", "date_from": "2026-01-05", "date_to": "2026-01-20"}
+
+    html = client.get(page, custom, headers={"HX-Request": "true"}).content.decode()
+
+    export = re.search(r'<div class="actions" id="visibility-export" hx-swap-oob="true"><a [^>]*>', html)
+    assert "date_from=2026-01-05&amp;date_to=2026-01-20" in export.group(0)
+    if url == "tag":
+        tabs = re.search(r'<nav [^>]*id="visibility-sets" hx-swap-oob="true">.*?</nav>', html, re.S)
+        assert "date_from=2026-01-05&amp;date_to=2026-01-20" in tabs.group(0)
+
+
 def test_switching_brand_set_on_a_tag_page_keeps_the_period_shown(client, member_user, brand_set, answers):
     client.force_login(member_user)
     rivals = BrandSet.objects.create(name="Rivals")
@@ -551,7 +575,7 @@ def test_switching_brand_set_on_a_tag_page_keeps_the_period_shown(client, member
     html = client.get(url, {"set": brand_set.pk, "period": "last_month", "by": "week"}).content.decode()
 
     link = re.search(
-        r'<nav class="segmented" aria-label="Brand set">.*?<a href="([^"]*)">Rivals</a>', html, re.S
+        r'<nav class="segmented" aria-label="Brand set"[^>]*>.*?<a href="([^"]*)">Rivals</a>', html, re.S
     )
     other = client.get(url + link.group(1).replace("&amp;", "&")).content.decode()
     assert f"{last_month.label} <span" in other
