@@ -118,7 +118,7 @@ def column_chart(
             '<line class="chart-axis" x1="{}" y1="{}" x2="{}" y2="{}"></line>'
             '<line class="chart-grid" x1="{}" y1="{}" x2="{}" y2="{}"></line>'
             '<text class="chart-tick" x="{}" y="{}" text-anchor="end">{}</text>'
-            '<text class="chart-tick" x="{}" y="{}" text-anchor="end">$0</text>',
+            '<text class="chart-tick" x="{}" y="{}" text-anchor="end">{}</text>',
             left,
             top_pad + plot_h,
             width - 8,
@@ -132,6 +132,7 @@ def column_chart(
             fmt(top),
             left - 6,
             top_pad + plot_h,
+            fmt(ZERO),  # the same format as the top: "$0.0000" under "$0.0048"
         )
     ]
     for index, row in enumerate(rows):

@@ -54,7 +54,7 @@ def _n(value: float) -> str:
 def over_time_chart(columns: list[_Bar], *, title: str) -> SafeString:
     """tasks/spend/charts.column_chart's SVG in percent, written with f-strings: 90 days by day are 90
     columns, each several format_html calls there (tests/visibility/test_tables.py compares the two).
-    Its zero tick reads 0.0%, not $0."""
+    Its ticks read in percent (0.0% at the bottom), as the spend chart's read in money."""
     if not columns:
         return mark_safe("")
     width, height, left, bottom, top_pad = 640, 220, 64, 28, 12

@@ -1,6 +1,7 @@
 """The SVG charts' role: an image, unless its bars are links (an image's content is hidden from a screen
 reader, so its links would be reachable by keyboard only)."""
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -34,3 +35,10 @@ def test_a_columns_tooltip_counts_one_task_in_the_singular():
 
     assert "<title>Mon 7 Dec 2026: $0.0100 (1 task)</title>" in chart
     assert "<title>Tue 8 Dec 2026: $0.0200 (2 tasks)</title>" in chart
+
+
+def test_the_axis_of_a_columns_chart_shows_money_the_products_one_way_at_both_ends():
+    chart = column_chart([Row("Mon 7 Dec 2026", Decimal("0.0048"))], title="Spend")
+
+    ticks = re.findall(r'<text class="chart-tick" x="58" y="[^"]*" text-anchor="end">([^<]*)</text>', chart)
+    assert ticks == ["$0.0048", "$0.0000"]  # not "$0" under "$0.0048"

@@ -110,7 +110,7 @@ def test_the_over_time_chart_is_the_spend_charts_svg_with_a_percent_zero_tick(ho
     built = over_time_chart(columns, title=title)
 
     spend_svg = charts.column_chart(columns, title=title, value=lambda r: r.value, fmt=percent_text)
-    assert built == spend_svg.replace(">$0</text>", ">0.0%</text>", 1)
+    assert built == spend_svg
     assert chart == over_time_chart(columns[:-1], title=title)
     assert chart.count('class="chart-link"') == len(report.over_time)
 
@@ -118,7 +118,7 @@ def test_the_over_time_chart_is_the_spend_charts_svg_with_a_percent_zero_tick(ho
 def test_an_all_zero_over_time_chart_is_the_spend_charts_svg(hostile_set):
     columns = [_Bar(f"day {i}", Decimal(0), None, "", 0) for i in range(3)]
     spend_svg = charts.column_chart(columns, title="t", value=lambda r: r.value, fmt=percent_text)
-    assert over_time_chart(columns, title="t") == spend_svg.replace(">$0</text>", ">0.0%</text>", 1)
+    assert over_time_chart(columns, title="t") == spend_svg
 
 
 def test_a_cells_percent_in_integers_is_the_decimal_ratios_pct():
