@@ -137,6 +137,18 @@ def catalog_for(provider: str) -> list[ProviderModel]:
     return sorted(models, key=order)
 
 
+def _range_messages(rule) -> dict[str, str]:
+    """A number out of its range in the form's words ("Must be at least 16.", "At most 255 characters"),
+    not Django's "Ensure this value is less than or equal to 2.0.": the range, as typed (2, not 2.0)."""
+    low, high = rule.min_value, rule.max_value
+    if low is not None and high is not None:
+        both = f"Must be between {low:g} and {high:g}."
+        return {"min_value": both, "max_value": both}
+    if high is not None:
+        return {"max_value": f"Must be at most {high:g}."}
+    return {"min_value": f"Must be at least {low:g}."} if low is not None else {}
+
+
 class TaskRequestForm(forms.Form):
     """One task for one provider: the rules table's fields, the credential and the submission token.
 
@@ -230,13 +242,17 @@ class TaskRequestForm(forms.Form):
             return field
         if rule.kind == Kind.INTEGER:
             return forms.IntegerField(
-                max_value=rule.max_value, widget=forms.NumberInput(attrs={"step": 1, **placeholder}), **common
+                max_value=rule.max_value,
+                widget=forms.NumberInput(attrs={"step": 1, **placeholder}),
+                error_messages=_range_messages(rule),
+                **common,
             )
         if rule.kind == Kind.NUMBER:
             return forms.FloatField(
                 min_value=rule.min_value,
                 max_value=rule.max_value,
                 widget=forms.NumberInput(attrs={"step": "any", **placeholder}),
+                error_messages=_range_messages(rule),
                 **common,
             )
         if rule.kind == Kind.BOOLEAN:

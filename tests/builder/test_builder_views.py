@@ -118,12 +118,32 @@ def test_validation_of_a_valid_field_shows_no_error(member_client, credential):
     assert "disabled" not in re.search(r'<button type="submit" id="submit-button"[^>]*>', html).group(0)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("temperature", "-0.1", "Must be between 0 and 2."),
+        ("top_p", "1.5", "Must be between 0 and 1."),
+        ("max_output_tokens", "99999", "Must be at most 4096."),
+    ],
+)
+def test_a_number_out_of_range_is_said_in_the_forms_own_words(
+    member_client, credential, field, value, message
+):
+    """Not Django's "Ensure this value is less than or equal to 2.0.", beside "Must be at least 16." and
+    "At most 255 characters" on the same form: the range, its numbers written as typed."""
+    html = validate(
+        member_client, form_data("chat_gpt", credential, **{field: value}), field
+    ).content.decode()
+
+    assert errors_in(html, field) == f'<p class="error">{message}</p>'
+
+
 def test_validation_of_an_invalid_field_shows_its_error(member_client, credential):
     html = validate(
         member_client, form_data("chat_gpt", credential, temperature="2.5"), "temperature"
     ).content.decode()
 
-    assert "Ensure this value is less than or equal to 2.0." in errors_in(html, "temperature")
+    assert "Must be between 0 and 2." in errors_in(html, "temperature")
     assert re.search(r'<button type="submit" id="submit-button"[^>]*disabled', html)
     assert "Submit is disabled until this is fixed" in html
 

@@ -484,7 +484,7 @@ def test_each_model_is_checked_with_its_own_providers_rules(member, credential):
     )
 
     assert plan.errors == [
-        "Line 2 (claude-3-5-haiku): Temperature: Ensure this value is less than or equal to 1.0."
+        "Line 2 (claude-3-5-haiku): Temperature: Must be between 0 and 1."
     ]
 
 
