@@ -96,16 +96,30 @@ class BudgetForm(forms.Form):
     )
     tag = forms.CharField(max_length=255, required=False, help_text="For a tag's budget: the exact tag.")
     # As precise as the stored values (tasks.models.Budget), so a page saved unchanged changes nothing.
+    # Their ranges in the form's words, not Django's "Ensure that there are no more than 12 digits in total.".
     monthly_limit = forms.DecimalField(
-        min_value=Decimal("0"), max_digits=12, decimal_places=6, label="Monthly limit (USD)"
+        min_value=Decimal("0"),
+        max_digits=12,
+        decimal_places=6,
+        label="Monthly limit (USD)",
+        error_messages={
+            "min_value": "A limit cannot be negative (0 refuses every submission it counts).",
+            "max_digits": "Must be under $1,000,000.",
+            "max_whole_digits": "Must be under $1,000,000.",
+            "max_decimal_places": "At most 6 decimals.",
+        },
     )
     warn_percent = forms.DecimalField(
         min_value=1,
         max_value=100,
-        max_digits=4,
-        decimal_places=1,
+        decimal_places=1,  # no max_digits: the range bounds them, and says so once
         initial=80,
         label="Warn at (% of the limit)",
+        error_messages={
+            "min_value": "Must be between 1 and 100.",
+            "max_value": "Must be between 1 and 100.",
+            "max_decimal_places": "At most one decimal, e.g. 82.5.",
+        },
     )
     is_active = forms.BooleanField(required=False, initial=True, label="Active (enforced)")
 

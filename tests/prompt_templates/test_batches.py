@@ -483,9 +483,7 @@ def test_each_model_is_checked_with_its_own_providers_rules(member, credential):
         credential=credential,
     )
 
-    assert plan.errors == [
-        "Line 2 (claude-3-5-haiku): Temperature: Must be between 0 and 1."
-    ]
+    assert plan.errors == ["Line 2 (claude-3-5-haiku): Temperature: Must be between 0 and 1."]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -417,9 +417,13 @@ def test_the_budget_list_shows_use_against_each_limit(team_admin_client):
     [
         ({"scope": "person", "monthly_limit": "10", "warn_percent": "80"}, "Choose the person"),
         ({"scope": "tag", "tag": "  ", "monthly_limit": "10", "warn_percent": "80"}, "Give the tag"),
-        ({"scope": "team", "monthly_limit": "-1", "warn_percent": "80"}, "greater than or equal to 0"),
+        ({"scope": "team", "monthly_limit": "-1", "warn_percent": "80"}, "A limit cannot be negative"),
         ({"scope": "team", "monthly_limit": "ten", "warn_percent": "80"}, "Enter a number"),
-        ({"scope": "team", "monthly_limit": "10", "warn_percent": "180"}, "less than or equal to 100"),
+        ({"scope": "team", "monthly_limit": "1234567", "warn_percent": "80"}, "Must be under $1,000,000."),
+        ({"scope": "team", "monthly_limit": "1.0000001", "warn_percent": "80"}, "At most 6 decimals."),
+        ({"scope": "team", "monthly_limit": "10", "warn_percent": "180"}, "Must be between 1 and 100."),
+        ({"scope": "team", "monthly_limit": "10", "warn_percent": "0.5"}, "Must be between 1 and 100."),
+        ({"scope": "team", "monthly_limit": "10", "warn_percent": "82.55"}, "At most one decimal"),
         ({"scope": "galaxy", "monthly_limit": "10", "warn_percent": "80"}, "Select a valid choice"),
     ],
 )
@@ -429,6 +433,7 @@ def test_bad_budget_input_is_explained_and_kept(team_admin_client, data, message
     html = response.content.decode()
     assert response.status_code == 200
     assert message in html
+    assert "Ensure " not in html  # Django's own wording, not the form's
     assert f'value="{data["monthly_limit"]}"' in html
     assert not Budget.objects.exists()
 
