@@ -412,6 +412,19 @@ def test_the_budget_list_shows_use_against_each_limit(team_admin_client):
 
 
 @pytest.mark.django_db
+def test_without_any_budget_the_list_says_so_once(team_admin_client):
+    """Not also "only person and tag limits apply" above an empty table: there are none."""
+    html = team_admin_client.get(reverse("spend:budget_list")).content.decode()
+
+    assert "No budgets yet. Without one, nothing limits what the team can submit." in html
+    assert "There is no team budget" not in html
+
+    Budget.objects.create(scope=Budget.Scope.TAG, tag="coffee", monthly_limit=Decimal("1"))
+    html = team_admin_client.get(reverse("spend:budget_list")).content.decode()
+    assert "There is no team budget: only person and tag limits apply." in html
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("data", "message"),
     [
