@@ -191,6 +191,15 @@ def exact_usd(amount: Decimal) -> str:
     return f"{'-' if amount < 0 else ''}${whole}.{fraction.rstrip('0').ljust(4, '0')}"
 
 
+def budget_name(budget: Budget) -> str:
+    """A budget in a sentence: "the team budget", "the budget of alice", "the budget of tag “x”"."""
+    if budget.scope == Budget.Scope.PERSON:
+        return f"the budget of {budget.user}"
+    if budget.scope == Budget.Scope.TAG:
+        return f"the budget of tag “{budget.tag}”"
+    return "the team budget"
+
+
 @dataclass(frozen=True)
 class BudgetFit:
     """A budget a submission counts against: what it has left this month and what the submission needs."""
@@ -209,11 +218,7 @@ class BudgetFit:
     @property
     def name(self) -> str:
         budget = self.usage.budget
-        if budget.scope == Budget.Scope.PERSON:
-            return "your budget"
-        if budget.scope == Budget.Scope.TAG:
-            return f"the budget of tag “{budget.tag}”"
-        return "the team budget"
+        return "your budget" if budget.scope == Budget.Scope.PERSON else budget_name(budget)
 
     def refusal(self, what: str) -> str:
         """Why `what` ("this task", "this batch of 12 tasks") would be refused; empty when it fits."""

@@ -18,7 +18,7 @@ from tasks.csv_export import csv_response, money
 from tasks.fragments import wants_fragment
 from tasks.models import Budget
 from tasks.spend import charts, periods, reports
-from tasks.spend.budgets import BudgetTaken, budget_delete, budget_save, budgets_usage
+from tasks.spend.budgets import BudgetTaken, budget_delete, budget_name, budget_save, budgets_usage
 from tasks.spend.forms import BudgetForm, SpendFilterForm
 from tasks.spend.provisional import provisional_summary
 from tasks.team.credentials import (
@@ -174,7 +174,7 @@ def budget_edit(request, pk: int | None = None):
                 form = BudgetForm(request.POST, instance=budget)
                 form.is_valid()
             else:
-                messages.success(request, f"{saved} saved.")
+                messages.success(request, f"Saved {budget_name(saved)}.")
                 if request.htmx:
                     return HttpResponseClientRedirect(reverse("spend:budget_list"))
                 return redirect("spend:budget_list")
@@ -197,9 +197,9 @@ def _free_scope() -> str:
 def budget_remove(request, pk: int):
     budget = get_object_or_404(Budget, pk=pk)
     if request.method == "POST":
-        name = str(budget)
+        name = budget_name(budget)
         budget_delete(actor=request.user, budget=budget)
-        messages.success(request, f"{name} deleted.")
+        messages.success(request, f"Deleted {name}.")
         if request.htmx:
             return HttpResponseClientRedirect(reverse("spend:budget_list"))
         return redirect("spend:budget_list")

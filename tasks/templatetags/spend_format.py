@@ -102,3 +102,11 @@ def percent_of(value, total) -> str:
         return f"{Decimal(value) / Decimal(total) * 100:.0f}%"
     except (InvalidOperation, TypeError, ValueError):
         return "—"
+
+
+@register.filter("budget_name")
+def budget_name_filter(budget) -> str:
+    """`budget_name`: "the budget of tag “x”", for the middle of a sentence."""
+    from tasks.spend.budgets import budget_name
+
+    return budget_name(budget)

@@ -317,7 +317,7 @@ def test_saving_a_budget_unchanged_adds_nothing_to_the_audit_log(team_admin_clie
         follow=True,
     )
 
-    assert "Team budget saved." in response.content.decode()
+    assert "Saved the team budget." in response.content.decode()
     assert not AuditEntry.objects.filter(action="budget.update").exists()
 
 
@@ -409,6 +409,25 @@ def test_the_budget_list_shows_use_against_each_limit(team_admin_client):
     html = team_admin_client.get(reverse("spend:budget_list")).content.decode()
 
     assert "Team budget" in html and "$0.2500" in html and "25%" in html
+
+
+@pytest.mark.django_db
+def test_a_budget_is_named_in_a_sentence_on_its_pages_and_messages(team_admin_client):
+    """Not "Delete Budget for tag coffee?" nor "Budget for tag coffee saved.": the tag quoted, the name
+    in lower case mid-sentence."""
+    budget = Budget.objects.create(scope=Budget.Scope.TAG, tag="coffee", monthly_limit=Decimal("1"))
+
+    edit = team_admin_client.get(reverse("spend:budget_edit", args=[budget.pk])).content.decode()
+    delete = team_admin_client.get(reverse("spend:budget_delete", args=[budget.pk])).content.decode()
+    saved = team_admin_client.post(
+        reverse("spend:budget_edit", args=[budget.pk]),
+        {"scope": "tag", "tag": "coffee", "monthly_limit": "2", "warn_percent": "80", "is_active": "on"},
+        follow=True,
+    ).content.decode()
+
+    assert "<h1>Edit the budget of tag “coffee”</h1>" in edit
+    assert "<h1>Delete the budget of tag “coffee”?</h1>" in delete
+    assert "Saved the budget of tag “coffee”." in saved
 
 
 @pytest.mark.django_db
