@@ -160,8 +160,12 @@ def set_test(request, set_id: int):
                 (rule, findings.brands.get(rule.id)) for rule in sorted(rules, key=lambda r: r.name.lower())
             ],
         }
-    template = "tasks/visibility/test.html" + ("#result" if wants_fragment(request) else "")
-    return render(request, template, {"brand_set": brand_set, "form": form, "result": result})
+    fragment = wants_fragment(request)
+    template = "tasks/visibility/test.html" + ("#result" if fragment else "")
+    # htmx redraws the result only: a refused text is said there, or "Find brands" would seem to do nothing.
+    refusal = " ".join(form["text"].errors) if fragment and form.is_bound else ""
+    context = {"brand_set": brand_set, "form": form, "result": result, "refusal": refusal}
+    return render(request, template, context)
 
 
 def _export_query(request) -> str:

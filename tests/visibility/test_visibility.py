@@ -508,6 +508,25 @@ def test_a_bad_position_is_listed_as_ignored_and_not_filtered_on(client, member_
     assert "Some filters were ignored:" not in good
 
 
+@pytest.mark.parametrize("text", ["Acme " * 20_001, "   "], ids=["too long", "blank"])
+def test_a_text_the_test_page_refuses_is_said_so_in_the_part_htmx_redraws(
+    client, member_user, brand_set, text
+):
+    """With htmx only the result below the form is redrawn: the form's error must be there too, or
+    "Find brands" seems to do nothing."""
+    client.force_login(member_user)
+    url = reverse("visibility:set_test", args=[brand_set.pk])
+    text = "Acme " * 20_001  # over 100,000 characters
+
+    fragment = client.post(url, {"text": text}, headers={"HX-Request": "true"}).content.decode()
+    page = client.post(url, {"text": text}).content.decode()
+
+    error = "at most 100000 characters"
+    result = re.search(r'<section class="card" id="match-result".*?</section>', fragment, re.S).group(0)
+    assert error in result and 'role="alert"' in result
+    assert page.count(error) == 1  # without htmx, at the field only
+
+
 def test_the_test_page_shows_matches_without_saving(client, member_user, brand_set):
     client.force_login(member_user)
 
