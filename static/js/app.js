@@ -4,6 +4,7 @@
 
   const SENDING = "is-sending";
   const pressed = new WeakMap(); // form → the button that sent it
+  const focusedBeforeSending = new WeakMap(); // form → its button that had the focus (disabling drops it)
 
   // --- Asking first ------------------------------------------------------------------------------------
   // A submit button with data-confirm="<question>" (delete, disable, deactivate, archive) asks it first;
@@ -28,6 +29,7 @@
   }
 
   function showSending(form) {
+    if (buttonsOf(form).includes(document.activeElement)) focusedBeforeSending.set(form, document.activeElement);
     buttonsOf(form).forEach(function (button) {
       if (!button.disabled) {
         button.dataset.enabledBeforeSending = "1";
@@ -71,6 +73,11 @@
         delete button.dataset.labelBeforeSending;
       }
     });
+    // The disabled button lost the keyboard focus to the page; give it back, unless the person has moved on.
+    const focused = focusedBeforeSending.get(form);
+    focusedBeforeSending.delete(form);
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (focused && lost && focused.isConnected && !focused.disabled) focused.focus();
   }
 
   // Plain posts (htmx cancels the submit event of the forms it sends, so those are handled below).
