@@ -6,7 +6,8 @@ a scanner might send: unknown and repeated parameters, empty values, huge, negat
 malformed dates, 10 KB strings, Unicode, invalid UTF-8 (`%ff`) and NUL (`%00`, refused with a 400 by
 tasks/middleware.py). The parameters are the ones the product's views read, each request a different
 seeded mix of them, with a few valid values among the hostile ones so the code behind a form is reached
-too. The test client re-raises an exception a view lets out, so a 500 fails with its traceback.
+too. The test client re-raises an exception a view lets out, so a 500 fails with its traceback. An id in
+the path that no row has (0, past a 64-bit integer) is a 404, asked for or posted to.
 
 test_input_properties.py searches deeper (Hypothesis) through the forms of a few families of endpoints.
 """
@@ -15,6 +16,7 @@ import random
 from urllib.parse import quote
 
 import pytest
+from django.urls import reverse
 
 from tasks.builder.forms import TaskRequestForm
 from tasks.history.forms import TaskFilterForm
@@ -23,7 +25,7 @@ from tasks.team.forms import AuditFilterForm
 from tasks.upstream.providers import PROVIDERS
 from tasks.visibility.forms import AnswersForm, TagSetForm
 from tests.factories import make_catalog
-from tests.url_routes import make_url_objects, project_routes, url_for
+from tests.url_routes import make_url_objects, project_routes, url_for, url_kwargs
 
 pytestmark = pytest.mark.django_db
 
@@ -134,3 +136,19 @@ def test_no_page_fails_on_a_hostile_query_string(team_admin_client, url_objects,
         for headers in ({}, {"HX-Request": "true"}):
             response = team_admin_client.get(f"{url}?{query}", headers=headers)
             assert response.status_code == 400, (url, headers, query)
+
+
+INT_ROUTES = [r for r in ROUTES if any(f"<int:{p}>" in r.route for p in r.params)]
+
+
+@pytest.mark.parametrize("number", ["0", "9223372036854775808", "9" * 30], ids=["zero", "past int64", "huge"])
+def test_an_id_in_the_path_that_no_row_has_is_a_404_never_a_5xx(team_admin_client, url_objects, number):
+    """An id past any column's range (SQLite and PostgreSQL alike), asked for or posted to: like any id of
+    no row, a 404 (or a 405 where the URL takes only the other method)."""
+    for route in INT_ROUTES:
+        kwargs = url_kwargs(route, url_objects)
+        kwargs.update({p: number for p in route.params if f"<int:{p}>" in route.route})
+        url = reverse(route.name, kwargs=kwargs)
+        for method in ("get", "post"):
+            response = getattr(team_admin_client, method)(url, headers={"HX-Request": "true"})
+            assert response.status_code in (404, 405), (method, url, response.status_code)

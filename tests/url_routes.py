@@ -83,6 +83,11 @@ def make_url_objects() -> dict:
 
 
 def url_for(route: Route, objects: dict) -> str:
+    return reverse(route.name, kwargs=url_kwargs(route, objects))
+
+
+def url_kwargs(route: Route, objects: dict) -> dict:
+    """The route's path parameters, each from the object of its kind in `objects`."""
     values = {
         "task_id": objects["task"].pk,
         "batch_id": objects["batch"].pk,
@@ -109,4 +114,4 @@ def url_for(route: Route, objects: dict) -> str:
         else:
             assert param in values, f"Add a sample value for <{param}> in {route.route} here"
             kwargs[param] = values[param]
-    return reverse(route.name, kwargs=kwargs)
+    return kwargs
