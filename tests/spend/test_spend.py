@@ -210,6 +210,21 @@ def test_bad_period_input_shows_this_month_and_keeps_the_input(team_admin_client
         assert value in response.content.decode()
 
 
+@pytest.mark.parametrize("page", ["spend", "visibility"])
+def test_a_date_the_date_input_cannot_show_is_named_in_its_error(team_admin_client, page):
+    """A browser's date input shows nothing for "2026-02-30" (a stale bookmark, an edited URL): beside an
+    empty input, "Enter a valid date." alone would not say which date was wrong."""
+    from tasks.models import BrandSet
+
+    url = reverse("spend:page")
+    if page == "visibility":
+        url = reverse("visibility:set_page", args=[BrandSet.objects.create(name="Coffee").pk])
+
+    html = team_admin_client.get(url, {"period": "custom", "date_from": "2026-02-30"}).content.decode()
+
+    assert '<span class="field-error">“2026-02-30”: Enter a valid date.</span>' in html
+
+
 def test_labels_are_escaped_in_tables_and_charts(team_admin_client, team_admin):
     make_task(submitted_by=team_admin, tag='<script>alert("x")</script>')
 
