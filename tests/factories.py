@@ -23,6 +23,7 @@ from tasks.models import (
     PromptTemplate,
     PromptTemplateVersion,
     ProviderModel,
+    SendChunk,
     Task,
     TaskEvent,
     TaskLabel,
@@ -162,6 +163,21 @@ def make_task(
         TaskEvent.objects.filter(pk=event.pk).update(created_at=start + timedelta(seconds=offset))
     for name in labels:
         TaskLabel.objects.create(task=task, name=name)
+    return task
+
+
+def make_task_being_sent(**fields) -> Task:
+    """A queued task whose send chunk a worker is sending: its row and page read "Sending"."""
+    task = make_task(status="queued", **fields)
+    chunk = SendChunk.objects.create(
+        credential=task.credential,
+        provider=task.provider,
+        task_count=1,
+        state=SendChunk.State.SENDING,
+        not_before=timezone.now(),
+    )
+    Task.objects.filter(pk=task.pk).update(chunk=chunk)
+    task.chunk = chunk
     return task
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from tasks.history import tags
 from tasks.models import SendChunk, Task, TaskEvent, TaskLabel
-from tests.factories import make_credential, make_task, make_template_version, make_user
+from tests.factories import make_credential, make_task, make_task_being_sent, make_template_version, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -573,15 +573,7 @@ def _badge(html: str, task) -> str:
 
 
 def test_a_queued_task_being_sent_reads_sending_in_list_and_home_rows_as_on_its_page(member_client):
-    task = make_task(status="queued", user_prompt="Being sent")
-    chunk = SendChunk.objects.create(
-        credential=task.credential,
-        provider="chat_gpt",
-        task_count=1,
-        state="sending",
-        not_before=timezone.now(),
-    )
-    Task.objects.filter(pk=task.pk).update(chunk=chunk)
+    task = make_task_being_sent(user_prompt="Being sent")
     waiting = make_task(status="queued", user_prompt="Still waiting")  # no worker has its chunk yet
 
     with CaptureQueriesContext(connection) as captured:
@@ -600,22 +592,8 @@ def test_a_queued_task_being_sent_reads_sending_in_list_and_home_rows_as_on_its_
     assert len(captured) == len(unchunked)  # read with the rows, not one query more
 
 
-def _being_sent(**fields) -> Task:
-    """A queued task whose chunk a worker is sending: its row reads "Sending"."""
-    task = make_task(status="queued", **fields)
-    chunk = SendChunk.objects.create(
-        credential=task.credential,
-        provider="chat_gpt",
-        task_count=1,
-        state="sending",
-        not_before=timezone.now(),
-    )
-    Task.objects.filter(pk=task.pk).update(chunk=chunk)
-    return task
-
-
 def test_the_status_filter_finds_a_task_by_the_status_its_row_shows(member_client):
-    being_sent = _being_sent(user_prompt="Being sent")
+    being_sent = make_task_being_sent(user_prompt="Being sent")
     live_sending = make_task(status="sending", mode="live", user_prompt="Live, in flight", events=["created"])
     waiting = make_task(status="queued", user_prompt="Still waiting")
     planned = make_task(status="queued", user_prompt="Chunk planned")
@@ -645,7 +623,7 @@ def test_the_status_filter_finds_a_task_by_the_status_its_row_shows(member_clien
 
 
 def test_the_status_filter_costs_no_query_more(member_client):
-    _being_sent()
+    make_task_being_sent()
     make_task(status="queued")
     make_task(status="completed")
 
@@ -658,7 +636,7 @@ def test_the_status_filter_costs_no_query_more(member_client):
 
 
 def test_a_tags_status_counts_match_the_rows_and_the_list_they_link_to(member_client):
-    being_sent = _being_sent(tag="t")
+    being_sent = make_task_being_sent(tag="t")
     waiting = make_task(status="queued", tag="t")
     make_task(status="completed", tag="t")
 
@@ -1168,7 +1146,7 @@ def test_refresh_now_on_a_task_it_cannot_change_is_refused_politely_without_aski
 
 
 def test_refresh_now_on_a_task_being_sent_says_so_not_that_it_was_not_sent(member_client):
-    queued = _being_sent(upstream_task_id=None)
+    queued = make_task_being_sent(upstream_task_id=None)
     live = make_task(status="sending", mode="live", upstream_task_id=None, events=["created"])
 
     for task in (queued, live):

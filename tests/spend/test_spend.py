@@ -11,10 +11,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tasks.models import Credential, SendChunk, Task
+from tasks.models import Credential, Task
 from tasks.spend import periods, reports
 from tasks.templatetags.spend_format import money
-from tests.factories import make_credential, make_task, make_template_version, make_user
+from tests.factories import make_credential, make_task, make_task_being_sent, make_template_version, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -528,15 +528,7 @@ def test_each_provisional_reason_counts_the_tasks_its_link_lists(team_admin_clie
     """A queued task whose chunk a worker is sending reads "Sending" in the task list, and the list's
     status filter goes by that: the panel counts it under "being sent", not with the tasks waiting."""
     waiting = make_task(status="queued", spend=Decimal("0.0102"), spend_is_final=False)
-    being_sent = make_task(status="queued", spend=Decimal("0.0102"), spend_is_final=False)
-    chunk = SendChunk.objects.create(
-        credential=being_sent.credential,
-        provider="chat_gpt",
-        task_count=1,
-        state="sending",
-        not_before=timezone.now(),
-    )
-    Task.objects.filter(pk=being_sent.pk).update(chunk=chunk)
+    make_task_being_sent(spend=Decimal("0.0102"), spend_is_final=False)
     make_task(status="submitted", spend=Decimal("0.0102"), spend_is_final=False)
 
     panel = team_admin_client.get(reverse("spend:page")).context["provisional"]
