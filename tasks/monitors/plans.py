@@ -5,6 +5,7 @@ each target's credential is the one its tasks use); a request monitor is its one
 target. Every body carries the monitor's tag, so a monitor's tasks are its tag's history.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -33,6 +34,9 @@ class RunPlan:
     errors: list[str] = field(default_factory=list)
     row_count: int = 0
     models: list[str] = field(default_factory=list)
+    # Of a retry: its tasks the upstream accepted and charged before they failed, and what they were charged.
+    paid_count: int = 0
+    paid: Decimal = Decimal("0")
 
     @property
     def task_count(self) -> int:
@@ -91,14 +95,31 @@ def run_plan(*, monitor: Monitor) -> RunPlan:
 def retry_plan(*, run: MonitorRun) -> RunPlan:
     """What a retry of `run` sends: only the tasks of it that failed, each request again as it was sent,
     to the same credential, provider and mode. Its completed tasks are not paid for twice, and its unknown
-    ones (perhaps charged) are left to reconciliation. A run that failed before it wrote any task has no
-    batch: its retry is planned anew from the monitor (`run_plan`)."""
-    plan = RunPlan()
-    failed = list(
-        Task.objects.filter(batch_id=run.batch_id, status=Task.Status.FAILED)
+    ones (perhaps charged) are left to reconciliation. Failed tasks the upstream had accepted and charged
+    (no result after 72 hours, not found, an upstream id another task has) are sent again too and paid
+    again: `paid_count` and `paid` say so. A run that failed before it wrote any task has no batch: its
+    retry is planned anew from the monitor (`run_plan`)."""
+    return _failed_tasks_plan(list(_failed_tasks([run.batch_id])))
+
+
+def retry_plans(*, runs: list[MonitorRun]) -> dict:
+    """`retry_plan` of each run that has a batch, by run id, in one query (the monitor page's previews)."""
+    by_batch = defaultdict(list)
+    for task in _failed_tasks([run.batch_id for run in runs if run.batch_id]):
+        by_batch[task.batch_id].append(task)
+    return {run.pk: _failed_tasks_plan(by_batch[run.batch_id]) for run in runs if run.batch_id}
+
+
+def _failed_tasks(batch_ids):
+    return (
+        Task.objects.filter(batch_id__in=batch_ids, status=Task.Status.FAILED)
         .select_related("credential")
         .order_by("created_at")
     )
+
+
+def _failed_tasks_plan(failed: list[Task]) -> RunPlan:
+    plan = RunPlan()
     if not failed:
         plan.errors.append("The run has no failed task left to retry.")
         return plan
@@ -121,6 +142,9 @@ def retry_plan(*, run: MonitorRun) -> RunPlan:
         )
         group.bodies.append(dict(task.request_body))
         group.variables.append(task.variables or {})
+        if task.charged:  # accepted and charged at post, then failed: a retry pays again
+            plan.paid_count += 1
+            plan.paid += task.charged
         if task.model_name not in plan.models:
             plan.models.append(task.model_name)
     plan.groups = list(groups.values())

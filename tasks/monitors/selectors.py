@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from tasks.crypto import CredentialKeyError
@@ -21,10 +22,10 @@ from tasks.models import (
 )
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.charts import runs_charts
-from tasks.monitors.plans import RunPlan
+from tasks.monitors.plans import RunPlan, retry_plans, run_plan
 from tasks.monitors.runs import run_retryable
 from tasks.monitors.scheduler import CATCH_UP_AFTER
-from tasks.spend.budgets import budget_spent, month_start
+from tasks.spend.budgets import budget_spent, exact_usd, month_start
 
 ZERO = Decimal("0")
 PAGE_RUNS = 60
@@ -136,6 +137,7 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
     retried = set(MonitorRun.objects.filter(retry_of__in=runs).values_list("retry_of_id", flat=True))
     for run in runs:
         run.can_retry = run_retryable(run) and run.pk not in retried
+    _retry_previews([run for run in runs if run.can_retry], monitor=monitor)
     counts = Counter(dict(monitor.runs.values_list("state").annotate(n=Count("pk")).order_by()))
     labels = dict(MonitorRun.State.choices)
     tasks = Task.objects.filter(batch__monitor_run__monitor=monitor)
@@ -179,6 +181,40 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         cadence=Cadence.of(monitor).summary(),
         newer_version=_newer_version(monitor),
     )
+
+
+def _retry_previews(runs: list[MonitorRun], *, monitor: Monitor) -> None:
+    """What pressing Retry on each run would send and cost, said beside its button (`retry_note`), and the
+    question it asks first when some of those tasks were charged already (`retry_confirm`)."""
+    plans = retry_plans(runs=runs)
+    whole = None  # a run that failed before writing any task is retried as the monitor's whole plan
+    for run in runs:
+        if run.pk in plans:
+            plan = plans[run.pk]
+        else:
+            whole = whole or run_plan(monitor=monitor)
+            plan = whole
+        run.retry_note, run.retry_confirm = retry_note(plan, whole=run.pk not in plans)
+
+
+def retry_note(plan: RunPlan, *, whole: bool = False) -> tuple[str, str]:
+    """The sentence beside a Retry button, and the question it asks first ("" when nothing was paid for
+    already): how many tasks, their estimated charge, and how many of them were charged before failing."""
+    if plan.errors:
+        return "Cannot be sent now: " + " ".join(plan.errors[:3]), ""
+    count = plan.task_count
+    sends = f"every task of the monitor ({count})" if whole else f"{count} task{pluralize(count)} again"
+    note = f"Sends {sends}, up to {exact_usd(plan.charge)}."
+    if not plan.paid_count:
+        return note, ""
+    paid = plan.paid_count
+    was, it = ("was", "it") if paid == 1 else ("were", "they")
+    charged = (
+        f"{paid} of these {was} accepted and charged {exact_usd(plan.paid)} before {it} failed; "
+        "retrying pays again."
+    )
+    question = f"Retry {count} failed task{pluralize(count)} for up to {exact_usd(plan.charge)}? {charged}"
+    return f"{note} {charged}", question
 
 
 def _newer_version(monitor: Monitor) -> PromptTemplateVersion | None:

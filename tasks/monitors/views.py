@@ -26,6 +26,7 @@ from tasks.monitors.cadence import zone_of
 from tasks.monitors.forms import AlertKindsForm, BrandSetForm, DestinationForm, MonitorForm, StateForm
 from tasks.monitors.requests import start_from_builder, start_from_task
 from tasks.monitors.runs import RunRefused, run_now, run_retry
+from tasks.spend.budgets import exact_usd
 from tasks.upstream.providers import provider_rules
 from tasks.visibility.changes import tag_changes
 from tasks.visibility.services import brand_set_attach_tag
@@ -233,8 +234,8 @@ def monitor_run_retry(request, slug: str, run_id):
         else:
             messages.success(
                 request,
-                f"Retry started: {retry.task_count} task{pluralize(retry.task_count)} planned; "
-                "workers send them.",
+                f"Retry started: {retry.task_count} task{pluralize(retry.task_count)} planned, up to "
+                f"{exact_usd(retry.estimated_charge)}; workers send them.",
             )
     return redirect("monitors:detail", slug=slug)
 

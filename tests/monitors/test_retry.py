@@ -1,11 +1,15 @@
 """Retrying a failed run from the monitor page: one new run marked as its retry, counted against the caps,
 audited; a double submit never makes two."""
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
 from tasks.models import AuditEntry, MonitorRun, Task
 from tasks.monitors.runs import run_now
+from tasks.spend.budgets import exact_usd
+from tasks.upstream.providers import charge_per_task
 from tests.monitors.factories import make_monitor
 
 pytestmark = pytest.mark.django_db
@@ -128,3 +132,65 @@ def test_a_retry_of_failed_tasks_on_a_disabled_credential_fails_with_the_reason(
     retry = MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY)
     assert retry.state == MonitorRun.State.FAILED and "disabled" in retry.reason
     assert Task.objects.count() == 6
+
+
+def failed_after_some_were_charged(monitor, user):
+    """A run of 6 tasks: 3 completed, 2 failed (one refused at post, free; one accepted and charged
+    $0.0102, then no result after 72 hours), and the run done."""
+    run = run_now(monitor=monitor, user=user)[0]
+    tasks = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
+    Task.objects.filter(pk__in=[t.pk for t in tasks[:3]]).update(status=Task.Status.COMPLETED)
+    Task.objects.filter(pk=tasks[3].pk).update(
+        status=Task.Status.FAILED, charged=0, spend=0, spend_is_final=True
+    )
+    Task.objects.filter(pk=tasks[4].pk).update(
+        status=Task.Status.FAILED, charged=Decimal("0.0102"), spend=Decimal("0.0102")
+    )
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=2)
+    return run, tasks[3:5]
+
+
+def test_the_retry_button_says_what_it_sends_what_it_costs_and_what_was_paid_already(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run, failed = failed_after_some_were_charged(monitor, member_user)
+    charge = sum(charge_per_task(mode=task.mode) for task in failed)
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+
+    note = (
+        f"Sends 2 tasks again, up to {exact_usd(charge)}. 1 of these was accepted and charged $0.0102 "
+        "before it failed; retrying pays again."
+    )
+    assert note in page
+    assert f'aria-describedby="retry-note-{run.pk}"' in page and f'id="retry-note-{run.pk}"' in page
+    question = f"Retry 2 failed tasks for up to {exact_usd(charge)}? 1 of these was accepted and charged"
+    assert f'data-confirm="{question}' in page
+
+    response = member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]), follow=True)
+    assert f"Retry started: 2 tasks planned, up to {exact_usd(charge)}" in response.content.decode()
+
+
+def test_a_retry_of_tasks_refused_at_post_says_its_cost_and_asks_nothing(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    _run, failed = failed_after_some_were_charged(monitor, member_user)
+    Task.objects.filter(pk=failed[1].pk).update(charged=None, spend=0, spend_is_final=True)
+    charge = sum(charge_per_task(mode=task.mode) for task in failed)
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+
+    assert f"Sends 2 tasks again, up to {exact_usd(charge)}.</div>" in page
+    assert "retrying pays again" not in page and 'data-confirm="Retry' not in page
+
+
+def test_the_retry_of_a_run_that_wrote_nothing_says_it_sends_every_task_of_the_monitor(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    failed_run(monitor, credential, member_user)
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    charge = 6 * charge_per_task(mode="task_post")
+    assert f"Sends every task of the monitor (6), up to {exact_usd(charge)}." in page
