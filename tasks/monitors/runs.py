@@ -155,7 +155,13 @@ def run_execute(*, run_id) -> MonitorRun:
         refusal = _cap_refusal(monitor, plan.charge)
         if refusal:
             return _run_close(run, MonitorRun.State.SKIPPED, refusal)
-        charges = [(monitor.tag, group.charge_per_task) for group in plan.groups for _ in group.bodies]
+        # Each task under the tag its body carries: a retry's are sent as they were, perhaps under a tag the
+        # monitor has since changed, and that tag's budget is the one they spend.
+        charges = [
+            (str(body.get("tag") or monitor.tag), group.charge_per_task)
+            for group in plan.groups
+            for body in group.bodies
+        ]
         try:
             with transaction.atomic():
                 budgets_reserve(user=monitor.owner, charges=charges)

@@ -4,9 +4,10 @@ audited; a double submit never makes two."""
 from decimal import Decimal
 
 import pytest
+from django.db.models import Sum
 from django.urls import reverse
 
-from tasks.models import AuditEntry, MonitorRun, Task
+from tasks.models import AuditEntry, Budget, Monitor, MonitorRun, Task
 from tasks.monitors.runs import run_now
 from tasks.spend.budgets import exact_usd
 from tasks.upstream.providers import charge_per_task
@@ -194,3 +195,44 @@ def test_the_retry_of_a_run_that_wrote_nothing_says_it_sends_every_task_of_the_m
     page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
     charge = 6 * charge_per_task(mode="task_post")
     assert f"Sends every task of the monitor (6), up to {exact_usd(charge)}." in page
+
+
+def test_a_retry_is_held_to_the_budgets_like_any_run(member_client, credential, catalog, member_user):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run, _failed = failed_after_some_were_charged(monitor, member_user)
+    Budget.objects.create(
+        scope=Budget.Scope.TAG, tag=monitor.tag, monthly_limit=limit_below_one_more_task(monitor)
+    )
+
+    response = member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]), follow=True)
+
+    retry = MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY)
+    assert retry.state == MonitorRun.State.SKIPPED and "would be exceeded" in retry.reason
+    assert "The retry did not run" in response.content.decode()
+    assert Task.objects.count() == 6
+
+
+def test_a_retry_after_the_tag_was_changed_is_held_to_the_budget_of_the_tag_its_tasks_carry(
+    member_client, credential, catalog, member_user
+):
+    """The retry resends the failed requests as they were sent, so under the tag they had: that tag's
+    budget is the one they spend, and the one checked, not the monitor's new tag's."""
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run, _failed = failed_after_some_were_charged(monitor, member_user)
+    old_tag = monitor.tag
+    Budget.objects.create(
+        scope=Budget.Scope.TAG, tag=old_tag, monthly_limit=limit_below_one_more_task(monitor)
+    )
+    Monitor.objects.filter(pk=monitor.pk).update(tag="hotels-renamed")
+
+    member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]))
+
+    retry = MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY)
+    assert retry.state == MonitorRun.State.SKIPPED and f"tag {old_tag} would be exceeded" in retry.reason
+    assert Task.objects.count() == 6
+
+
+def limit_below_one_more_task(monitor):
+    """A limit the monitor's tag has already used up but for less than one more task."""
+    spent = Task.objects.filter(tag=monitor.tag).aggregate(total=Sum("spend"))["total"]
+    return spent + charge_per_task(mode="task_post") / 2
