@@ -95,11 +95,25 @@ def run_plan(*, monitor: Monitor) -> RunPlan:
 def retry_plan(*, run: MonitorRun) -> RunPlan:
     """What a retry of `run` sends: only the tasks of it that failed, each request again as it was sent,
     to the same credential, provider and mode. Its completed tasks are not paid for twice, and its unknown
-    ones (perhaps charged) are left to reconciliation. Failed tasks the upstream had accepted and charged
+    ones (perhaps charged) are left to reconciliation (`run` is the `retry_source` of the run retried).
+    Failed tasks the upstream had accepted and charged
     (no result after 72 hours, not found, an upstream id another task has) are sent again too and paid
     again: `paid_count` and `paid` say so. A run that failed before it wrote any task has no batch: its
     retry is planned anew from the monitor (`run_plan`)."""
     return _failed_tasks_plan(list(_failed_tasks([run.batch_id])))
+
+
+def retry_source(run: MonitorRun) -> MonitorRun | None:
+    """The run whose failed tasks a retry of `run` sends: `run` itself when it wrote tasks, else the run
+    it retried, back along its retries, that wrote some (a retry that failed before writing any, e.g. on
+    a disabled credential, retried again still sends only those). None: the monitor's whole plan."""
+    seen = set()
+    while run is not None and run.pk not in seen:
+        if run.batch_id:
+            return run
+        seen.add(run.pk)
+        run = run.retry_of if run.retry_of_id else None
+    return None
 
 
 def retry_plans(*, runs: list[MonitorRun]) -> dict:

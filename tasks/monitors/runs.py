@@ -21,7 +21,7 @@ from django.utils import timezone
 from tasks.models import Alert, Batch, Monitor, MonitorRun, Task, TaskLabel
 from tasks.monitors.alerts import alert_raise
 from tasks.monitors.cadence import slot_label
-from tasks.monitors.plans import retry_plan, run_plan
+from tasks.monitors.plans import retry_plan, retry_source, run_plan
 from tasks.spend.budgets import BudgetExceeded, budgets_reserve, exact_usd, month_start
 from tasks.submission import sending
 from tasks.team.audit import audit_record
@@ -143,11 +143,8 @@ def run_execute(*, run_id) -> MonitorRun:
             .select_related("template_version__template")
             .get(pk=run.monitor_id)
         )
-        retried = run.retry_of if run.retry_of_id else None
-        if retried is not None and retried.batch_id:
-            plan = retry_plan(run=retried)
-        else:
-            plan = run_plan(monitor=monitor)
+        source = retry_source(run.retry_of) if run.retry_of_id else None
+        plan = retry_plan(run=source) if source is not None else run_plan(monitor=monitor)
         if plan.errors:
             return _run_close(run, MonitorRun.State.FAILED, "Not sent: " + " ".join(plan.errors[:5]))
         run.task_count = plan.task_count

@@ -22,7 +22,7 @@ from tasks.models import (
 )
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.charts import runs_charts
-from tasks.monitors.plans import RunPlan, retry_plans, run_plan
+from tasks.monitors.plans import RunPlan, retry_plans, retry_source, run_plan
 from tasks.monitors.runs import run_retryable
 from tasks.monitors.scheduler import CATCH_UP_AFTER
 from tasks.spend.budgets import budget_spent, exact_usd, month_start
@@ -186,15 +186,17 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
 def _retry_previews(runs: list[MonitorRun], *, monitor: Monitor) -> None:
     """What pressing Retry on each run would send and cost, said beside its button (`retry_note`), and the
     question it asks first when some of those tasks were charged already (`retry_confirm`)."""
-    plans = retry_plans(runs=runs)
-    whole = None  # a run that failed before writing any task is retried as the monitor's whole plan
+    sources = {run.pk: retry_source(run) for run in runs}
+    plans = retry_plans(runs=[source for source in sources.values() if source is not None])
+    whole = None  # no run along its retries wrote a task: retried as the monitor's whole plan
     for run in runs:
-        if run.pk in plans:
-            plan = plans[run.pk]
+        source = sources[run.pk]
+        if source is not None:
+            plan = plans[source.pk]
         else:
             whole = whole or run_plan(monitor=monitor)
             plan = whole
-        run.retry_note, run.retry_confirm = retry_note(plan, whole=run.pk not in plans)
+        run.retry_note, run.retry_confirm = retry_note(plan, whole=source is None)
 
 
 def retry_note(plan: RunPlan, *, whole: bool = False) -> tuple[str, str]:

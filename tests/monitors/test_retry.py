@@ -236,3 +236,32 @@ def limit_below_one_more_task(monitor):
     """A limit the monitor's tag has already used up but for less than one more task."""
     spent = Task.objects.filter(tag=monitor.tag).aggregate(total=Sum("spend"))["total"]
     return spent + charge_per_task(mode="task_post") / 2
+
+
+def test_retrying_a_retry_that_wrote_nothing_resends_only_the_first_runs_failed_tasks(
+    member_client, credential, catalog, member_user
+):
+    """A run with 2 failed tasks; its retry failed before writing any (the credential was disabled); the
+    retry of that retry sends those 2 tasks, not the monitor's 6 (4 of which completed and were paid)."""
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run, failed = failed_after_some_were_charged(monitor, member_user)
+    credential.is_active = False
+    credential.save(update_fields=["is_active"])
+    member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]))
+    first_retry = MonitorRun.objects.get(retry_of=run)
+    assert first_retry.state == MonitorRun.State.FAILED and not first_retry.batch_id
+    credential.is_active = True
+    credential.save(update_fields=["is_active"])
+    charge = sum(charge_per_task(mode=task.mode) for task in failed)
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    assert f"Sends 2 tasks again, up to {exact_usd(charge)}. 1 of these was accepted" in page
+    member_client.post(reverse("monitors:run_retry", args=[monitor.slug, first_retry.pk]))
+
+    second_retry = MonitorRun.objects.get(retry_of=first_retry)
+    assert second_retry.state == MonitorRun.State.SENT and second_retry.task_count == 2
+    resent = Task.objects.filter(batch=second_retry.batch)
+    assert sorted(resent.values_list("user_prompt", "model_name")) == sorted(
+        (task.user_prompt, task.model_name) for task in failed
+    )
+    assert Task.objects.count() == 8
