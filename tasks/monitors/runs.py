@@ -82,9 +82,12 @@ def _run_of_key(monitor: Monitor, request_key: str) -> MonitorRun | None:
 
 def run_retryable(run: MonitorRun) -> bool:
     """A run that failed: its plan could not run (e.g. a disabled credential), or tasks of it failed
-    (e.g. the upstream refused them)."""
-    return run.state == MonitorRun.State.FAILED or (
-        run.state == MonitorRun.State.DONE and run.failed_count > 0
+    (e.g. the upstream refused them); or a retry skipped by a cap or budget (nothing else would ever
+    resend the failed tasks it stands for)."""
+    return (
+        run.state == MonitorRun.State.FAILED
+        or (run.state == MonitorRun.State.DONE and run.failed_count > 0)
+        or (run.state == MonitorRun.State.SKIPPED and run.kind == MonitorRun.Kind.RETRY)
     )
 
 

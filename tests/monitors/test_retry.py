@@ -265,3 +265,27 @@ def test_retrying_a_retry_that_wrote_nothing_resends_only_the_first_runs_failed_
         (task.user_prompt, task.model_name) for task in failed
     )
     assert Task.objects.count() == 8
+
+
+def test_a_retry_skipped_for_a_budget_can_be_retried_once_the_budget_allows(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run, _failed = failed_after_some_were_charged(monitor, member_user)
+    budget = Budget.objects.create(
+        scope=Budget.Scope.TAG, tag=monitor.tag, monthly_limit=limit_below_one_more_task(monitor)
+    )
+    member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]))
+    skipped = MonitorRun.objects.get(retry_of=run)
+    assert skipped.state == MonitorRun.State.SKIPPED
+    Budget.objects.filter(pk=budget.pk).update(monthly_limit=Decimal("100"))
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    url = reverse("monitors:run_retry", args=[monitor.slug, skipped.pk])
+    assert f'action="{url}"' in page and "Sends 2 tasks again" in page
+    assert 'data-confirm="Retry 2 failed tasks for up to' in page  # one of them was paid already
+    member_client.post(url)
+
+    again = MonitorRun.objects.get(retry_of=skipped)
+    assert again.state == MonitorRun.State.SENT and again.task_count == 2
+    assert Task.objects.count() == 8
