@@ -95,12 +95,22 @@ def run_retry(*, run: MonitorRun, user) -> tuple[MonitorRun, bool]:
     """One new run of the monitor, marked as a retry of the failed `run`, counted against the caps and
     executed as any run (it only writes the plan): the failed tasks of `run` again, or the monitor's whole
     plan if `run` failed before writing any (`plans.retry_plan`). A second press (a double submit) finds
-    the first retry: returns (the retry, whether it was made now)."""
+    the first retry, and executes it if the first press was cut off before (as Run now does): returns
+    (the retry, whether it was made now)."""
+    retry = _retry_made(run, user)
+    if retry is not None:
+        return retry, True
+    existing = MonitorRun.objects.get(retry_of_id=run.pk)  # made by a first press of the page
+    return run_execute(run_id=existing.pk), False
+
+
+def _retry_made(run: MonitorRun, user) -> MonitorRun | None:
+    """`run_retry`'s new retry, executed; None when `run` has one already (its row is left unexecuted
+    here, so `run_execute` is never called inside this transaction)."""
     with transaction.atomic():
         failed = MonitorRun.objects.select_for_update().select_related("monitor").get(pk=run.pk)
-        existing = MonitorRun.objects.filter(retry_of=failed).first()
-        if existing is not None:
-            return existing, False
+        if MonitorRun.objects.filter(retry_of=failed).exists():
+            return None
         if not run_retryable(failed):
             raise RunRefused("Only a failed run can be retried.")
         if failed.monitor.state == Monitor.State.ARCHIVED:
@@ -115,19 +125,18 @@ def run_retry(*, run: MonitorRun, user) -> tuple[MonitorRun, bool]:
                     requested_by=user if user is not None and user.pk else None,
                 )
         except IntegrityError:  # the same press on another process (SQLite takes no row lock)
-            existing = MonitorRun.objects.filter(retry_of=failed).first()
-            if existing is None:
+            if not MonitorRun.objects.filter(retry_of=failed).exists():
                 raise RunRefused(
                     "Another run of this monitor started at the same moment; try again."
                 ) from None
-            return existing, False
+            return None
         audit_record(
             actor=user,
             action="monitor.run_retry",
             obj=failed.monitor,
             changes={"retry_of": str(failed.pk), "slot": failed.slot, "retry": str(retry.pk)},
         )
-    return run_execute(run_id=retry.pk), True
+    return run_execute(run_id=retry.pk)
 
 
 def run_execute(*, run_id) -> MonitorRun:

@@ -153,6 +153,52 @@ def test_a_retry_of_failed_tasks_killed_at_each_step_resends_only_them_once(stan
 @pytest.mark.parametrize(
     "at",
     [
+        "tasks.monitors.runs:run_execute",  # the retry committed as planned, nothing written for it
+        "tasks.monitors.runs:_label_batch",  # inside the retry's transaction: rows written, rolled back
+    ],
+)
+def test_a_retry_killed_then_pressed_again_sends_each_failed_task_once_more_at_once(stand_in, catalog, at):  # noqa: F811
+    """The web process handling Retry is killed after the retry's row was committed; the person presses
+    Retry again on the page still open, and again: the second press sends the retry at once (no waiting
+    for a scheduler's tick), and each failed task reaches the upstream exactly once more, whatever the
+    presses and the ticks after."""
+    from tasks.monitors.runs import run_now, run_retry
+
+    monitor = make_monitor(credential=stand_in, labels=["watched"])
+    Monitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now() + timedelta(days=365))
+    run = run_now(monitor=monitor, user=None)[0]
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+    first = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
+    failed = [task for task in first if task.provider == first[0].provider][:2]
+    Task.objects.filter(pk__in=[task.pk for task in failed]).update(status=Task.Status.FAILED)
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=2)
+    press = (
+        "from tasks.models import MonitorRun; from tasks.monitors.runs import run_retry; "
+        f"run_retry(run=MonitorRun.objects.get(pk={str(run.pk)!r}), user=None)"
+    )
+    run_killed_at(at, press)
+    assert task_posts() == 2
+
+    retry, made = run_retry(run=run, user=None)  # pressed again: no scheduler has ticked
+    assert not made and retry.state == MonitorRun.State.SENT and retry.task_count == 2
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+    assert run_retry(run=run, user=None) == (retry, False)  # and again
+    scheduler_tick()
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+
+    assert MonitorRun.objects.filter(kind=MonitorRun.Kind.RETRY).count() == 1
+    assert Task.objects.count() == 8 and task_posts() == 3  # one more chunk: the two failed tasks
+    reached = Counter(SandboxTask.objects.values_list("data__user_prompt", "data__model_name"))
+    for task in first:
+        assert reached[(task.user_prompt, task.model_name)] == (2 if task in failed else 1)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
         "tasks.monitors.runs:run_execute",  # the press's run committed as planned, nothing written for it
         "tasks.monitors.runs:_label_batch",  # inside the run's transaction: rows written, rolled back
         "tasks.monitors.runs:_run_of_key",  # the second press, before it looks for the first's run
