@@ -126,6 +126,7 @@ class MonitorPage:
     answers: list[dict]
     models: list[str]
     charts: dict | None = None
+    month_provisional: Decimal = ZERO  # the part of month_cost not final yet (docs/spend.md)
     cadence: str = ""  # the cadence in words (Cadence.summary)
     newer_version: PromptTemplateVersion | None = None  # of the template it runs, not run until edited
 
@@ -140,9 +141,15 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
     _retry_previews([run for run in runs if run.can_retry], monitor=monitor)
     counts = Counter(dict(monitor.runs.values_list("state").annotate(n=Count("pk")).order_by()))
     labels = dict(MonitorRun.State.choices)
+    _run_costs(runs)
     tasks = Task.objects.filter(batch__monitor_run__monitor=monitor)
-    month_cost = tasks.filter(created_at__gte=month_start()).aggregate(total=Sum("spend"))["total"] or ZERO
-    total_cost = tasks.aggregate(total=Sum("spend"))["total"] or ZERO
+    this_month = Q(created_at__gte=month_start())
+    sums = tasks.aggregate(
+        total=Sum("spend"),
+        month=Sum("spend", filter=this_month),
+        month_provisional=Sum("spend", filter=this_month & Q(spend_is_final=False)),
+    )
+    month_cost, total_cost = sums["month"] or ZERO, sums["total"] or ZERO
     upcoming = []
     now = timezone.now()
     overdue = overdue_since(monitor, now=now)
@@ -171,6 +178,7 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         run_total=sum(counts.values()),
         month_cost=month_cost,
         total_cost=total_cost,
+        month_provisional=sums["month_provisional"] or ZERO,
         upcoming=upcoming,
         overdue_since=overdue,
         history=history,
@@ -181,6 +189,24 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         cadence=Cadence.of(monitor).summary(),
         newer_version=_newer_version(monitor),
     )
+
+
+def _run_costs(runs: list[MonitorRun]) -> None:
+    """Each run's cost as its tasks count now (`run.cost` is what a tick last wrote: $0 until the first,
+    and never again once the run is done or a week old) and `run.provisional`, the part not final yet:
+    estimates, charges at post, a lost reply's estimate (docs/spend.md). One query."""
+    rows = (
+        Task.objects.filter(batch_id__in=[run.batch_id for run in runs if run.batch_id])
+        .values("batch_id")
+        .annotate(cost=Sum("spend"), provisional=Sum("spend", filter=Q(spend_is_final=False)))
+        .order_by()
+    )
+    sums = {row["batch_id"]: row for row in rows}
+    for run in runs:
+        row = sums.get(run.batch_id)
+        run.provisional = ZERO
+        if row is not None:
+            run.cost, run.provisional = row["cost"] or ZERO, row["provisional"] or ZERO
 
 
 def _retry_previews(runs: list[MonitorRun], *, monitor: Monitor) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from tasks.models import MonitorRun
+from tasks.models import MonitorRun, Task
 from tasks.monitors.charts import CHART_RUNS, run_points, status_chart
 from tasks.monitors.runs import run_now
 from tests.monitors.factories import make_monitor
@@ -23,6 +23,10 @@ def test_the_monitor_page_charts_each_runs_cost_and_its_tasks_by_status(
     MonitorRun.objects.filter(pk=sent.pk).update(
         completed_count=4, failed_count=1, unknown_count=0, cost=Decimal("0.0123")
     )
+    # The page reads a run's cost from its tasks (what they count now).
+    first, *others = Task.objects.filter(batch=sent.batch)
+    Task.objects.filter(pk=first.pk).update(spend=Decimal("0.0123"))
+    Task.objects.filter(pk__in=[task.pk for task in others]).update(spend=0)
     MonitorRun.objects.create(
         monitor=monitor,
         slot=datetime(2026, 1, 2, 9, tzinfo=UTC),

@@ -1,0 +1,68 @@
+"""What the monitor page says a run cost, and how much of it is still provisional (docs/spend.md): read
+from the run's tasks when the page is shown, not from counts a scheduler's tick last wrote."""
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from tasks.models import Task
+from tasks.monitors.runs import run_now
+from tasks.templatetags.spend_format import money
+from tests.monitors.factories import make_monitor
+
+pytestmark = pytest.mark.django_db
+
+
+def runs_section(client, monitor) -> str:
+    page = client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    return page[page.index('id="runs-h"') :]
+
+
+def test_a_run_just_sent_shows_what_its_tasks_count_now_all_of_it_provisional(
+    member_client, credential, catalog, member_user
+):
+    """Right after Run now no tick has refreshed the run: its cost read $0.0000 while its 6 tasks already
+    counted their estimates against the budgets."""
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run = run_now(monitor=monitor, user=member_user)[0]
+    counted = sum(task.spend for task in Task.objects.filter(batch=run.batch))
+    assert counted > 0
+
+    runs = runs_section(member_client, monitor)
+
+    assert f'{money(counted)}<div class="small muted">of which {money(counted)} provisional</div>' in runs
+
+
+def test_a_runs_cost_says_the_part_not_final_yet_and_the_summary_too(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run = run_now(monitor=monitor, user=member_user)[0]
+    tasks = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
+    Task.objects.filter(pk__in=[t.pk for t in tasks[:4]]).update(
+        status=Task.Status.COMPLETED, spend=Decimal("0.0031"), spend_is_final=True
+    )
+    Task.objects.filter(pk__in=[t.pk for t in tasks[4:]]).update(
+        status=Task.Status.SUBMITTED, spend=Decimal("0.0102"), spend_is_final=False
+    )
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    total, provisional = Decimal("0.0328"), Decimal("0.0204")
+
+    runs = page[page.index('id="runs-h"') :]
+    assert f'{money(total)}<div class="small muted">of which {money(provisional)} provisional</div>' in runs
+    summary = page[page.index('id="summary-h"') : page.index('id="runs-h"')]
+    assert f"<strong>{money(total)}</strong> (of which {money(provisional)} provisional" in summary
+
+
+def test_a_run_whose_tasks_are_all_final_says_nothing_is_provisional(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run = run_now(monitor=monitor, user=member_user)[0]
+    Task.objects.filter(batch=run.batch).update(
+        status=Task.Status.COMPLETED, spend=Decimal("0.0031"), spend_is_final=True
+    )
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    assert money(Decimal("0.0186")) in page[page.index('id="runs-h"') :]
+    assert "provisional" not in page
