@@ -3,6 +3,7 @@ created from a template, run at its time by the scheduler against the stand-in (
 code, collected from the stand-in), its runs and answer changes shown, paused, resumed, and an alert sent
 when its cap is reached."""
 
+import re
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -146,3 +147,49 @@ def test_monitor_this_request_from_the_builder_then_its_runs_chart(logged_in_pag
     body = Task.objects.get().request_body
     assert body["system_message"] == "Answer in one line." and body["temperature"] == 0.4
     assert body["tag"] == "paris-hotel"
+
+
+def test_retry_says_what_it_costs_and_asks_first_when_it_pays_again_by_keyboard(
+    logged_in_page, user, stand_in_credential
+):
+    """A run whose 2 failed tasks include one the upstream accepted and charged: the Retry button is
+    described by its cost line, asks before paying again, and Cancel sends nothing."""
+    from tasks.monitors.runs import run_now
+    from tests.monitors.factories import make_monitor
+
+    user.groups.add(member_group())
+    make_catalog()
+    monitor = make_monitor(credential=stand_in_credential, owner=user)
+    run = run_now(monitor=monitor, user=user)[0]
+    failed = list(Task.objects.filter(batch=run.batch).order_by("created_at"))[:2]
+    Task.objects.filter(pk=failed[0].pk).update(status=Task.Status.FAILED, charged=0, spend_is_final=True)
+    Task.objects.filter(pk=failed[1].pk).update(status=Task.Status.FAILED, charged=Decimal("0.0102"))
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=2)
+    page = logged_in_page
+    page.goto(f"/monitors/{monitor.slug}/")
+    retry = page.get_by_role("button", name="Retry 2 failed")
+    expect(retry).to_have_accessible_description(
+        re.compile(r"Sends 2 tasks again, up to \$0\.\d+\. 1 of these was accepted and charged \$0\.0102")
+    )
+    questions = []
+
+    def answer(accept):
+        def handler(dialog):
+            questions.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        return handler
+
+    page.once("dialog", answer(False))
+    retry.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    assert questions and "retrying pays again" in questions[0]
+    assert not MonitorRun.objects.filter(kind=MonitorRun.Kind.RETRY).exists()
+    expect(retry).to_be_enabled()
+
+    page.once("dialog", answer(True))
+    retry.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Retry started: 2 tasks planned")).to_be_visible()
+    assert MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY).task_count == 2
