@@ -66,3 +66,16 @@ def test_a_run_whose_tasks_are_all_final_says_nothing_is_provisional(
     page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
     assert money(Decimal("0.0186")) in page[page.index('id="runs-h"') :]
     assert "provisional" not in page
+
+
+def test_a_skipped_run_says_its_tasks_were_planned_not_sent(member_client, credential, catalog, member_user):
+    """A run skipped at its cap showed "6" under Tasks beside 0 completed, failed and unknown: as if 6
+    tasks had gone out and vanished."""
+    monitor = make_monitor(credential=credential, owner=member_user, cap_per_run=Decimal("0.0001"))
+    run = run_now(monitor=monitor, user=member_user)[0]
+    assert run.state == run.State.SKIPPED and run.task_count == 6
+
+    runs = runs_section(member_client, monitor)
+
+    assert '<td class="num">—<div class="small muted">6 planned, none sent</div></td>' in runs
+    assert '<td class="num">6</td>' not in runs
