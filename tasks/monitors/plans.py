@@ -47,6 +47,14 @@ class RunPlan:
         return sum((group.charge_per_task * len(group.bodies) for group in self.groups), Decimal("0"))
 
 
+def plan_charges(plan: RunPlan, *, tag: str) -> list[tuple[str, Decimal]]:
+    """(tag, estimated charge) of each task of `plan`, as the budgets count them: each under the tag its
+    body carries (a retry's are sent as they were, perhaps under a tag the monitor has since changed)."""
+    return [
+        (str(body.get("tag") or tag), group.charge_per_task) for group in plan.groups for body in group.bodies
+    ]
+
+
 def run_plan(*, monitor: Monitor) -> RunPlan:
     """Every task one run of `monitor` sends, or every reason it cannot run."""
     plan = RunPlan()

@@ -21,7 +21,7 @@ from django.utils import timezone
 from tasks.models import Alert, Batch, Monitor, MonitorRun, Task, TaskLabel
 from tasks.monitors.alerts import alert_raise
 from tasks.monitors.cadence import slot_label
-from tasks.monitors.plans import retry_plan, retry_source, run_plan
+from tasks.monitors.plans import plan_charges, retry_plan, retry_source, run_plan
 from tasks.spend.budgets import BudgetExceeded, budgets_reserve, exact_usd, month_start
 from tasks.submission import sending
 from tasks.team.audit import audit_record
@@ -161,16 +161,10 @@ def run_execute(*, run_id) -> MonitorRun:
             return _run_close(run, MonitorRun.State.FAILED, "Not sent: " + " ".join(plan.errors[:5]))
         run.task_count = plan.task_count
         run.estimated_charge = plan.charge
-        refusal = _cap_refusal(monitor, plan.charge)
+        refusal = cap_refusal(monitor, plan.charge)
         if refusal:
             return _run_close(run, MonitorRun.State.SKIPPED, refusal)
-        # Each task under the tag its body carries: a retry's are sent as they were, perhaps under a tag the
-        # monitor has since changed, and that tag's budget is the one they spend.
-        charges = [
-            (str(body.get("tag") or monitor.tag), group.charge_per_task)
-            for group in plan.groups
-            for body in group.bodies
-        ]
+        charges = plan_charges(plan, tag=monitor.tag)
         try:
             with transaction.atomic():
                 budgets_reserve(user=monitor.owner, charges=charges)
@@ -220,7 +214,8 @@ def run_execute(*, run_id) -> MonitorRun:
     return run
 
 
-def _cap_refusal(monitor: Monitor, charge: Decimal) -> str:
+def cap_refusal(monitor: Monitor, charge: Decimal) -> str:
+    """Why a run of `charge` is skipped by the monitor's caps ("Skipped: …"); empty when it fits."""
     if monitor.cap_per_run is not None and charge > monitor.cap_per_run:
         return (
             f"Skipped: this run would cost up to {exact_usd(charge)}, over the monitor's cap of "

@@ -22,10 +22,10 @@ from tasks.models import (
 )
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.charts import runs_charts
-from tasks.monitors.plans import RunPlan, retry_plans, retry_source, run_plan
-from tasks.monitors.runs import run_retryable
+from tasks.monitors.plans import RunPlan, plan_charges, retry_plans, retry_source, run_plan
+from tasks.monitors.runs import cap_refusal, run_retryable
 from tasks.monitors.scheduler import CATCH_UP_AFTER
-from tasks.spend.budgets import budget_spent, exact_usd, month_start
+from tasks.spend.budgets import budget_name, budget_spent, budgets_for_submission, exact_usd, month_start
 
 ZERO = Decimal("0")
 PAGE_RUNS = 60
@@ -222,17 +222,36 @@ def _retry_previews(runs: list[MonitorRun], *, monitor: Monitor) -> None:
         else:
             whole = whole or run_plan(monitor=monitor)
             plan = whole
-        run.retry_note, run.retry_confirm = retry_note(plan, whole=source is None)
+        skipped = _retry_refusals(plan, monitor=monitor) if not plan.errors else []
+        run.retry_note, run.retry_confirm = retry_note(plan, whole=source is None, skipped=skipped)
 
 
-def retry_note(plan: RunPlan, *, whole: bool = False) -> tuple[str, str]:
+def _retry_refusals(plan: RunPlan, *, monitor: Monitor) -> list[str]:
+    """Why a retry of `plan` would be skipped if pressed now: the caps and budgets `run_execute` checks
+    (read, not reserved: the press checks again)."""
+    refusals = []
+    if cap := cap_refusal(monitor, plan.charge):
+        refusals.append(cap.removeprefix("Skipped: ").rstrip("."))
+    for fit in budgets_for_submission(user=monitor.owner, charges=plan_charges(plan, tag=monitor.tag)):
+        if not fit.fits:
+            refusals.append(
+                f"{budget_name(fit.usage.budget)} has {exact_usd(fit.left)} left this month and this retry "
+                f"needs {exact_usd(fit.needs)}"
+            )
+    return refusals
+
+
+def retry_note(plan: RunPlan, *, whole: bool = False, skipped: list[str] = ()) -> tuple[str, str]:
     """The sentence beside a Retry button, and the question it asks first ("" when nothing was paid for
-    already): how many tasks, their estimated charge, and how many of them were charged before failing."""
+    already): how many tasks, their estimated charge, how many of them were charged before failing, and
+    why pressing it now would be skipped (`skipped`: a cap's or a budget's refusal)."""
     if plan.errors:
         return "Cannot be sent now: " + " ".join(plan.errors[:3]), ""
     count = plan.task_count
     sends = f"every task of the monitor ({count})" if whole else f"{count} task{pluralize(count)} again"
     note = f"Sends {sends}, up to {exact_usd(plan.charge)}."
+    if skipped:
+        note += " It would be skipped now: " + "; ".join(skipped) + "."
     if not plan.paid_count:
         return note, ""
     paid = plan.paid_count

@@ -289,3 +289,36 @@ def test_a_retry_skipped_for_a_budget_can_be_retried_once_the_budget_allows(
     again = MonitorRun.objects.get(retry_of=skipped)
     assert again.state == MonitorRun.State.SENT and again.task_count == 2
     assert Task.objects.count() == 8
+
+
+def test_the_retry_line_says_when_a_budget_would_skip_it_now(member_client, credential, catalog, member_user):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    _run, failed = failed_after_some_were_charged(monitor, member_user)
+    limit = limit_below_one_more_task(monitor)
+    Budget.objects.create(scope=Budget.Scope.TAG, tag=monitor.tag, monthly_limit=limit)
+    charge = sum(charge_per_task(mode=task.mode) for task in failed)
+    spent = Task.objects.filter(tag=monitor.tag).aggregate(total=Sum("spend"))["total"]
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+
+    assert (
+        f"Sends 2 tasks again, up to {exact_usd(charge)}. It would be skipped now: the budget of tag "
+        f"“{monitor.tag}” has {exact_usd(limit - spent)} left this month and this retry needs "
+        f"{exact_usd(charge)}. 1 of these was accepted"
+    ) in page
+
+
+def test_the_retry_line_says_when_the_monitors_cap_would_skip_it_now(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    _run, failed = failed_after_some_were_charged(monitor, member_user)
+    Monitor.objects.filter(pk=monitor.pk).update(cap_per_run=Decimal("0.01"))
+    charge = sum(charge_per_task(mode=task.mode) for task in failed)
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+
+    assert (
+        f"It would be skipped now: this run would cost up to {exact_usd(charge)}, over the monitor's cap "
+        "of $0.0100 per run. 1 of these"
+    ) in page.replace("&#x27;", "'")
