@@ -21,6 +21,7 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from tasks.builder.forms import TaskRequestForm, form_data_from_fields
+from tasks.history.selectors import being_sent_q
 from tasks.models import Batch, Credential, PromptTemplateVersion, ProviderModel, Task
 from tasks.prompt_templates.services import template_variables
 from tasks.spend.budgets import SUBMISSION_LIFETIME, budget_hold_create, budget_hold_release, budgets_reserve
@@ -445,10 +446,11 @@ def batch_progress(*, batch: Batch) -> BatchProgress:
         total=Count("pk"),
         cost=Sum("spend"),
         **{status: Count("pk", filter=Q(status=status)) for status in S.values},
+        in_flight=Count("pk", filter=being_sent_q()),  # queued, their chunk being sent: rows read "Sending"
     )
     unwritten = max(batch.task_count - counts["total"], 0)
     chunks = sending_progress(batch=batch)
-    in_flight = min(chunks.tasks_sending, counts[S.QUEUED])  # queued rows of chunks being sent
+    in_flight = counts["in_flight"]
     return BatchProgress(
         total=counts["total"],
         queued=counts[S.QUEUED] - in_flight,

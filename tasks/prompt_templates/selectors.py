@@ -4,10 +4,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 
+from tasks.history.rows import shown_status
 from tasks.history.selectors import variable_items
-from tasks.models import Batch, Task
+from tasks.models import Batch, SendChunk, Task
 
 BATCH_PAGE_SIZE = 50
 
@@ -41,7 +42,9 @@ class BatchRow:
 def batch_list(*, template_id: int | None = None, page: int = 1) -> tuple[list[BatchRow], bool]:
     """A page of batches, newest first (of one template when given), with each one's task counts by
     status and cost so far; and whether an older page exists. Two queries whatever the number of tasks:
-    the batches, and one aggregate of their tasks grouped by batch and status."""
+    the batches, and one aggregate of their tasks grouped by batch, status and send chunk state. A queued
+    task whose chunk a worker is sending counts as "sending", as its row shows and the task list's status
+    filter finds it (tasks.history.selectors.status_shown_q)."""
     batches = Batch.objects.select_related(
         "created_by", "template_version__template", "monitor_run__monitor"
     ).order_by("-created_at", "-id")
@@ -56,25 +59,30 @@ def batch_list(*, template_id: int | None = None, page: int = 1) -> tuple[list[B
     if rows:
         groups = (
             Task.objects.filter(batch_id__in=list(rows))
-            .values("batch_id", "status")
+            .values("batch_id", "status", "chunk__state")
             .annotate(n=Count("id"), total=Sum("spend"))
             .order_by()
         )
         for group in groups:
             row = rows[group["batch_id"]]
-            row.status_counts[group["status"]] = group["n"]
+            status = group["status"]
+            if status == Task.Status.QUEUED and group["chunk__state"] == SendChunk.State.SENDING:
+                status = Task.Status.SENDING
+            row.status_counts[status] = row.status_counts.get(status, 0) + group["n"]
             row.cost += group["total"] or Decimal("0")
     return list(rows.values()), more
 
 
 def batch_tasks(*, batch: Batch, limit: int) -> list[Task]:
     """The first `limit` tasks of a batch, in the order they were planned, each with its variables in
-    the template's order (`variable_items`)."""
+    the template's order (`variable_items`) and the status its row shows (`shown_status`: "sending" for a
+    queued task whose chunk a worker is sending), read with the rows."""
     version = batch.template_version
     fields = version.fields if version is not None else None
-    tasks = list(batch.tasks.order_by("created_at", "id")[:limit])
+    tasks = list(batch.tasks.annotate(chunk_state=F("chunk__state")).order_by("created_at", "id")[:limit])
     for task in tasks:
         task.variable_items = variable_items(task.variables, version_fields=fields)
+        task.shown_status = shown_status(task)
     return tasks
 
 

@@ -737,3 +737,64 @@ def test_the_batch_confirmation_says_before_submit_when_the_batch_will_not_fit(
     assert "This batch of 3 tasks needs $0.0306, the team budget has $0.0300 left this month." in html
     assert re.search(r'<button type="submit" class="primary" name="confirm" value="1" disabled', html)
     assert Task.objects.count() == 0
+
+
+def _batch_being_sent(member, name: str) -> tuple[Batch, Task, Task]:
+    """A batch with a queued task whose chunk a worker is sending (its row reads "Sending"), one still
+    waiting for a worker, and one completed."""
+    from django.utils import timezone
+
+    from tasks.models import SendChunk
+    from tests.factories import make_task
+
+    batch = Batch.objects.create(name=name, created_by=member, task_count=3)
+    being_sent = make_task(status="queued", batch=batch, user_prompt=f"{name}: being sent")
+    waiting = make_task(status="queued", batch=batch, user_prompt=f"{name}: waiting")
+    make_task(status="completed", batch=batch)
+    chunk = SendChunk.objects.create(
+        credential=being_sent.credential,
+        provider="chat_gpt",
+        batch=batch,
+        task_count=1,
+        state="sending",
+        not_before=timezone.now(),
+    )
+    Task.objects.filter(pk=being_sent.pk).update(chunk=chunk)
+    return batch, being_sent, waiting
+
+
+def _listed(client, query: str) -> list[str]:
+    return [str(task.pk) for task in client.get("/tasks/" + query).context["page"].tasks]
+
+
+def test_a_batchs_status_counts_match_its_rows_and_the_lists_they_link_to(member_client, member):
+    batch, being_sent, waiting = _batch_being_sent(member, "Nightly")
+
+    html = member_client.get(reverse("prompt_templates:batch_list")).content.decode()
+    row = re.search(r"<tr>\s*<th scope=\"row\"><a[^>]*>Nightly</a>.*?</tr>", html, re.S).group(0)
+    assert re.search(r"Sending</span></a> 1", row) and re.search(r"Queued</span></a> 1", row)
+    assert f"?batch={batch.pk}&amp;status=sending" in row
+    assert _listed(member_client, f"?batch={batch.pk}&status=sending") == [str(being_sent.pk)]
+    assert _listed(member_client, f"?batch={batch.pk}&status=queued") == [str(waiting.pk)]
+
+    page = member_client.get(reverse("prompt_templates:batch_detail", args=[batch.pk])).content.decode()
+    kpis = dict(re.findall(r'<div class="label">([\w ]+)</div><div class="value">(\d+)</div>', page))
+    assert kpis["Sending"] == "1" and kpis["Queued"] == "1"
+    rows = re.findall(r'<tr><td><span class="badge badge-(\w+)".*?>Nightly: ([\w ]+)</a>', page, re.S)
+    assert sorted(rows) == [("queued", "waiting"), ("sending", "being sent")]
+
+
+def test_the_batch_list_reads_what_is_being_sent_in_the_same_queries_for_1_batch_or_3(member_client, member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert member_client.get(reverse("prompt_templates:batch_list")).status_code == 200
+        return len(captured)
+
+    _batch_being_sent(member, "First")
+    one = count()
+    _batch_being_sent(member, "Second")
+    _batch_being_sent(member, "Third")
+    assert count() == one
