@@ -62,6 +62,21 @@ class SpendFilterForm(forms.Form):
         self.data = self.data.copy()
         self.data[self.add_prefix(name)] = value
 
+    def fallback_note(self) -> str:
+        """What the report says above itself when the input could not be read and it shows this month
+        instead (`chosen_period`): the dates it could not read, as typed, or that the period was wrong."""
+        if not self.is_bound or self.is_valid():
+            return ""
+        dates = [
+            f"“{self[name].value()}”"
+            for name in ("date_from", "date_to")
+            if name in self.errors and self[name].value()
+        ]
+        if not dates:
+            return "The period asked for could not be read; showing this month."
+        what = "The date" if len(dates) == 1 else "The dates"
+        return f"{what} {' and '.join(dates)} could not be read; showing this month."
+
     def chosen_period(self) -> periods.Period:
         """The chosen period; this month when the input is missing or wrong."""
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}

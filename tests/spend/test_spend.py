@@ -547,3 +547,43 @@ def test_each_provisional_reason_counts_the_tasks_its_link_lists(team_admin_clie
     assert panel.count == 3 and panel.amount == Decimal("0.0306")
     queued = team_admin_client.get(by_status["queued"].url).context["page"]
     assert [task.pk for task in queued.tasks] == [waiting.pk]
+
+
+@pytest.mark.parametrize("page", ["spend", "visibility"])
+@pytest.mark.parametrize(
+    "query, said",
+    [
+        ({"period": "custom", "date_from": "2026-02-30"}, "The date “2026-02-30” could not be read"),
+        (
+            {"period": "custom", "date_from": "not-a-date", "date_to": "31/12/2026"},
+            "The dates “not-a-date” and “31/12/2026” could not be read",
+        ),
+        ({"period": "custom"}, "The period asked for could not be read"),
+        ({"period": "last_month", "by": "fortnight"}, "The period asked for could not be read"),
+    ],
+)
+def test_a_report_whose_dates_cannot_be_read_says_it_shows_this_month_instead(
+    team_admin_client, page, query, said
+):
+    from tasks.models import BrandSet
+
+    url = reverse("spend:page")
+    if page == "visibility":
+        url = reverse("visibility:set_page", args=[BrandSet.objects.create(name="Coffee").pk])
+
+    html = team_admin_client.get(url, query).content.decode()
+
+    report = html[html.index('<div aria-live="polite">') :]
+    note = re.search(r'<p class="alert alert-warning" role="status">(.*?)</p>', report, re.S).group(1)
+    assert note == f"{said}; showing this month."
+    assert report.index(note) < report.index('<h2 class="period-title">')
+    assert f'<h2 class="period-title">{periods.period_preset("this_month").label} ' in report
+    for name in ("date_from", "date_to"):
+        if name in query:
+            assert f'name="{name}" value="{query[name]}"' in html  # the input is kept in its field
+
+
+def test_a_report_whose_input_was_read_says_nothing_of_this_month(team_admin_client):
+    html = team_admin_client.get(reverse("spend:page"), {"period": "custom", "date_from": "2026-02-01"})
+    assert "could not be read" not in html.content.decode()
+    assert "could not be read" not in team_admin_client.get(reverse("spend:page")).content.decode()
