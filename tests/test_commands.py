@@ -44,7 +44,7 @@ def test_resume_collection_rearms_every_waiting_task_each_when_due(credential):
     default_task_backend.clear()
     out = StringIO()
     call_command("resume_collection", stdout=out)
-    assert "Re-armed the collection of 2 waiting task(s), 1 due now." in out.getvalue()
+    assert "Re-armed the collection of 2 waiting tasks, 1 due now." in out.getvalue()
     jobs = {r.args[0][0]: r.task.run_after for r in default_task_backend.results}
     assert set(jobs) == {str(overdue.pk), str(waiting.pk)}
     assert jobs[str(overdue.pk)] <= timezone.now() < later <= jobs[str(waiting.pk)]
@@ -128,3 +128,39 @@ def test_refresh_models_can_leave_the_fetch_to_the_worker(credential):
     assert job.task.name == "refresh_model_catalog"
     assert job.args == [credential.pk]
     assert job.task.run_after > timezone.now()
+
+
+def test_resume_collection_counts_read_as_english_for_none_and_one(credential):
+    """Not "0 waiting task(s)": the counts bin/entrypoint run-local prints at every start."""
+    out = StringIO()
+    call_command("resume_collection", stdout=out)
+    assert out.getvalue().splitlines() == [
+        "Re-armed the collection of 0 waiting tasks, 0 due now.",
+        "Marked 0 interrupted submissions as unknown.",
+        "Requeued 0 chunks never sent; marked 0 in-flight chunks unknown.",
+        "Dropped 0 expired budget holds.",
+    ]
+
+    make_task(credential, status="pending", upstream_task_id="a", next_poll_at=timezone.now())
+    make_task(credential, status="queued", created_at=timezone.now())
+    Task.objects.filter(status="queued").update(created_at=timezone.now() - timedelta(days=1))
+    out = StringIO()
+    call_command("resume_collection", stdout=out)
+    assert "Re-armed the collection of 1 waiting task, 1 due now." in out.getvalue()
+    assert "Marked 1 interrupted submission as unknown." in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "command, said",
+    [
+        (["run_monitors"], "0 slots claimed, 0 runs executed, 0 finished, 0 alerts delivered."),
+        (["reconcile"], "tasks_ready: 0 calls, 0 tasks reconciled, 0 left as ambiguous."),
+        (["reconcile"], "Settled the provisional spend of 0 tasks."),
+        (["requeue_chunks", "--all"], "Requeued 0 chunks to be sent now."),
+    ],
+)
+def test_commands_say_their_counts_without_a_plural_in_brackets(command, said):
+    out = StringIO()
+    call_command(*command, stdout=out)
+    assert said in out.getvalue().splitlines()
+    assert "(s)" not in out.getvalue()

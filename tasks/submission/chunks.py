@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Min, Q
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from tasks.crypto import CredentialKeyError
@@ -383,7 +384,9 @@ def chunks_sweep(*, now: datetime | None = None) -> tuple[int, int]:
                 recording.tasks_mark_unknown(tasks=tasks, message=message)
                 unknown += 1
     if requeued or unknown:
-        logger.warning("Sweep: %d chunk(s) requeued, %d marked unknown.", requeued, unknown)
+        logger.warning(
+            "Sweep: %d chunk%s requeued, %d marked unknown.", requeued, pluralize(requeued), unknown
+        )
     return requeued, unknown
 
 

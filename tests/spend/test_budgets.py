@@ -161,7 +161,7 @@ def test_a_hold_counts_for_its_person_and_tag_until_it_expires_and_resume_collec
     assert budget_spent(team) == 0
     out = io.StringIO()
     call_command("resume_collection", stdout=out)
-    assert "Dropped 1 expired budget hold(s)." in out.getvalue()
+    assert "Dropped 1 expired budget hold." in out.getvalue()
     assert not BudgetHold.objects.exists()
 
 

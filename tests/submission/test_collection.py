@@ -345,7 +345,7 @@ def test_resume_rearms_every_waiting_task_and_no_other(credential):
     make_task(credential=credential, status=Task.Status.UNKNOWN)
     default_task_backend.clear()
 
-    assert "Re-armed the collection of 2 waiting task(s), 1 due now." in resume()
+    assert "Re-armed the collection of 2 waiting tasks, 1 due now." in resume()
 
     jobs = {job.args[0][0]: job.task.run_after for job in scheduled_collections()}
     assert set(jobs) == {str(soon.pk), str(overdue.pk)}

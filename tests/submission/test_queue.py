@@ -98,7 +98,7 @@ def test_requeue_puts_back_a_claimed_chunk_that_never_posted_and_its_worker_then
 
     out = run("requeue_chunks", str(stuck.chunk.pk))
 
-    assert "Requeued 1 chunk(s)" in out
+    assert "Requeued 1 chunk to be sent now" in out
     assert chunks.chunk_mark_post_started(stuck) is False  # the hung worker wakes: not its own any more
     send_planned()
     assert len(upstream.calls) == 1
@@ -116,7 +116,7 @@ def test_requeue_refuses_a_chunk_whose_post_may_have_reached_the_upstream(monkey
 
     with pytest.raises(CommandError, match="nothing was requeued"):
         run("requeue_chunks", str(claimed.chunk.pk))
-    assert "Requeued 0 chunk(s)" in run("requeue_chunks", "--all")  # --all never takes a started one
+    assert "Requeued 0 chunks to be sent now" in run("requeue_chunks", "--all")  # --all never takes a started one
 
     chunks.chunks_sweep(now=timezone.now() + chunks.sending_lease() * 2)
     err = StringIO()
@@ -132,7 +132,7 @@ def test_requeue_all_sends_a_delayed_chunk_now():
     plan(100)
     SendChunk.objects.update(not_before=timezone.now() + timedelta(minutes=5), last_error="Could not reach")
 
-    assert "Requeued 1 chunk(s)" in run("requeue_chunks", "--all")
+    assert "Requeued 1 chunk to be sent now" in run("requeue_chunks", "--all")
     assert SendChunk.objects.get().not_before <= timezone.now()
 
 

@@ -319,8 +319,8 @@ def test_the_reconcile_command_reports_what_it_did_and_enqueues_the_job(aisa, se
     lost_reply_task(aisa)
     out = StringIO()
     call_command("reconcile", stdout=out)
-    assert "tasks_ready: 0 call(s), 0 task(s) reconciled" in out.getvalue()
-    assert "1 AIsa credential(s) have tasks whose reply was lost" in out.getvalue()
+    assert "tasks_ready: 0 calls, 0 tasks reconciled" in out.getvalue()
+    assert "1 AIsa credential has tasks whose reply was lost" in out.getvalue()
     default_task_backend.clear()
     call_command("reconcile", "--enqueue", stdout=StringIO())
     assert [r.task.name for r in default_task_backend.results] == ["reconcile_lost_tasks"]

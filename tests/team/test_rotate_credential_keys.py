@@ -32,7 +32,7 @@ def test_old_key_credentials_are_re_encrypted_under_the_new_key_and_survive_drop
 
     call_command("rotate_credential_keys")
 
-    assert "Re-encrypted 2 credential(s) under the first key; 0 already were." in capsys.readouterr().out
+    assert "Re-encrypted 2 credentials under the first key; 0 already were." in capsys.readouterr().out
     assert _encrypted_under(NEW, first) and _encrypted_under(NEW, second)
     settings.CREDENTIAL_KEYS = [NEW]  # the old key dropped
     assert Credential.objects.get(pk=first.pk).get_secret() == "aisa-secret-one-1111"
@@ -55,7 +55,7 @@ def test_running_it_again_changes_nothing(settings, capsys):
 
     credential.refresh_from_db()
     assert credential.secret_encrypted == token
-    assert "Re-encrypted 0 credential(s) under the first key; 1 already were." in capsys.readouterr().out
+    assert "Re-encrypted 0 credentials under the first key; 1 already was." in capsys.readouterr().out
     assert AuditEntry.objects.filter(action="credential.rotate").count() == 1
 
 
@@ -68,7 +68,7 @@ def test_a_credential_no_key_decrypts_is_named_and_the_others_still_rotate(setti
     lost.refresh_from_db()
     before = lost.secret_encrypted
 
-    with pytest.raises(CommandError, match=r"1 credential\(s\) could not be decrypted .*: Lost\."):
+    with pytest.raises(CommandError, match=r"1 credential could not be decrypted .*: Lost\."):
         call_command("rotate_credential_keys")
 
     assert _encrypted_under(NEW, kept)

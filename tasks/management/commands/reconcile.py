@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.template.defaultfilters import pluralize
 
 from tasks.spend.provisional import provisional_settle
 from tasks.submission.reconcile import reconcile_lost_tasks, tasks_ready_reconcile
@@ -25,12 +26,15 @@ class Command(BaseCommand):
             return
         report = tasks_ready_reconcile()
         self.stdout.write(
-            f"tasks_ready: {report.calls} call(s), {len(report.completed)} task(s) reconciled, "
+            f"tasks_ready: {report.calls} call{pluralize(report.calls)}, "
+            f"{len(report.completed)} task{pluralize(report.completed)} reconciled, "
             f"{len(report.ambiguous)} left as ambiguous."
         )
         if report.skipped_credentials:
             self.stdout.write(
-                f"{len(report.skipped_credentials)} AIsa credential(s) have tasks whose reply was lost: "
+                f"{len(report.skipped_credentials)} AIsa credential{pluralize(report.skipped_credentials)} "
+                f"{pluralize(report.skipped_credentials, 'has,have')} tasks whose reply was lost: "
                 "AIsa's tasks_ready may list other keys' tasks, so those are left to callbacks and admins."
             )
-        self.stdout.write(f"Settled the provisional spend of {provisional_settle()} task(s).")
+        settled = provisional_settle()
+        self.stdout.write(f"Settled the provisional spend of {settled} task{pluralize(settled)}.")

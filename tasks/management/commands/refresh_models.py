@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from tasks.builder.catalog import catalog_failures, catalog_refresh_every_provider
@@ -31,7 +32,7 @@ class Command(BaseCommand):
         refreshed = catalog_refresh_every_provider(credential=found)
         for provider, got in refreshed.items():
             if not isinstance(got, Exception):
-                self.stdout.write(f"{provider}: {len(got)} models listed")
+                self.stdout.write(f"{provider}: {len(got)} model{pluralize(got)} listed")
         failures = catalog_failures(refreshed)
         if failures:  # after the others are refreshed and listed
             raise CommandError(f"Not refreshed: {failures}")

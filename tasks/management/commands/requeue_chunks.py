@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from tasks.submission.chunks import chunks_requeue
 from tasks.submission.live import send_live_soon
@@ -25,9 +26,9 @@ class Command(BaseCommand):
         requeued, refused = chunks_requeue(chunk_ids=None if all else chunk_ids)
         for chunk_id, reason in refused:
             self.stderr.write(f"Not requeued {chunk_id}: {reason}")
-        self.stdout.write(f"Requeued {len(requeued)} chunk(s) to be sent now.")
+        self.stdout.write(f"Requeued {len(requeued)} chunk{pluralize(requeued)} to be sent now.")
         if requeued:
             send_chunks_soon(chunks=len(requeued))
             send_live_soon()  # live chunks are sent by their own loop (tasks/submission/live.py)
         if refused and not requeued:
-            raise CommandError(f"Refused {len(refused)} chunk(s); nothing was requeued.")
+            raise CommandError(f"Refused {len(refused)} chunk{pluralize(refused)}; nothing was requeued.")

@@ -2,6 +2,7 @@ import math
 from collections import defaultdict
 
 from django.core.management.base import BaseCommand
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from tasks.models import Task
@@ -41,7 +42,9 @@ class Command(BaseCommand):
                 collection.schedule_collect(task_ids[start : start + COLLECT_GROUP], delay=delay)
         count = sum(len(task_ids) for task_ids in by_delay.values())
         due_now = len(by_delay.get(0, []))
-        self.stdout.write(f"Re-armed the collection of {count} waiting task(s), {due_now} due now.")
+        self.stdout.write(
+            f"Re-armed the collection of {count} waiting task{pluralize(count)}, {due_now} due now."
+        )
 
         # A row still `queued` long after it was created means the process stopped between committing
         # it and recording the upstream's answer: it may or may not have been sent. Say so; never resend.
@@ -54,12 +57,15 @@ class Command(BaseCommand):
         stale_tasks = list(stale)
         if stale_tasks:
             tasks_mark_interrupted(tasks=stale_tasks)
-        self.stdout.write(f"Marked {len(stale_tasks)} interrupted submission(s) as unknown.")
+        self.stdout.write(
+            f"Marked {len(stale_tasks)} interrupted submission{pluralize(stale_tasks)} as unknown."
+        )
         # Chunks whose worker was killed: back to planned if their POST never started, else unknown; then
         # a sending job for whatever waits.
         requeued, unknown = chunks_sweep()
         self.stdout.write(
-            f"Requeued {requeued} chunk(s) never sent; marked {unknown} in-flight chunk(s) unknown."
+            f"Requeued {requeued} chunk{pluralize(requeued)} never sent; "
+            f"marked {unknown} in-flight chunk{pluralize(unknown)} unknown."
         )
         next_at = chunks_next_ready_at()
         if next_at is not None:
@@ -68,4 +74,5 @@ class Command(BaseCommand):
         if live_next_at is not None:
             send_live_at(live_next_at)
         # The budget held for the chunks such a submission never wrote stopped counting; tidy it away.
-        self.stdout.write(f"Dropped {budget_holds_expire()} expired budget hold(s).")
+        dropped = budget_holds_expire()
+        self.stdout.write(f"Dropped {dropped} expired budget hold{pluralize(dropped)}.")

@@ -1,6 +1,7 @@
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from tasks.spend import jobs
 from tasks.spend.rollup import rollup_first_day, spend_rollup
@@ -36,7 +37,8 @@ class Command(BaseCommand):
         result = spend_rollup(through=through, since=since)
         if result.rolled:
             self.stdout.write(
-                f"Rolled up {len(result.rolled)} day(s): {result.rolled[0]} to {result.rolled[-1]}."
+                f"Rolled up {len(result.rolled)} day{pluralize(result.rolled)}: "
+                f"{result.rolled[0]} to {result.rolled[-1]}."
             )
         else:
             self.stdout.write("No day to roll up.")

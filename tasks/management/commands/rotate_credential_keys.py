@@ -8,6 +8,7 @@ secret must be entered again, or the missing old key added back); exits non-zero
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 
 from tasks import crypto
 from tasks.models import AlertDestination, Credential
@@ -43,7 +44,8 @@ class Command(BaseCommand):
                 )
                 rotated += 1
         self.stdout.write(
-            f"Re-encrypted {rotated} credential(s) under the first key; {current} already were."
+            f"Re-encrypted {rotated} credential{pluralize(rotated)} under the first key; "
+            f"{current} already {pluralize(current, 'was,were')}."
         )
         # Alert webhooks' URLs (they carry their tokens) are stored the same way (docs/monitors.md).
         hooks = 0
@@ -57,10 +59,11 @@ class Command(BaseCommand):
                 AlertDestination.objects.filter(pk=destination.pk).update(url_encrypted=token)
                 hooks += 1
         if hooks:
-            self.stdout.write(f"Re-encrypted {hooks} alert webhook URL(s).")
+            self.stdout.write(f"Re-encrypted {hooks} alert webhook URL{pluralize(hooks)}.")
         if failed:
             raise CommandError(
-                f"{len(failed)} credential(s) could not be decrypted with any of CREDENTIAL_KEYS: "
+                f"{len(failed)} credential{pluralize(failed)} could not be decrypted with any of "
+                f"CREDENTIAL_KEYS: "
                 f"{', '.join(failed)}. Add the key they were saved with (after the new one) and run this "
                 "again, or enter their secrets anew on the Credentials page."
             )

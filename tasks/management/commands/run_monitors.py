@@ -2,6 +2,7 @@ import contextlib
 import signal
 
 from django.core.management.base import BaseCommand
+from django.template.defaultfilters import pluralize
 
 from tasks.monitors.jobs import monitors_tick
 from tasks.monitors.scheduler import scheduler_loop, scheduler_tick
@@ -34,7 +35,8 @@ class Command(BaseCommand):
             return
         report = scheduler_tick()
         self.stdout.write(
-            f"{report.claimed} slot(s) claimed, {report.executed} run(s) executed, "
+            f"{report.claimed} slot{pluralize(report.claimed)} claimed, "
+            f"{report.executed} run{pluralize(report.executed)} executed, "
             f"{report.finished} finished, "
-            f"{report.alerts_delivered} alert(s) delivered."
+            f"{report.alerts_delivered} alert{pluralize(report.alerts_delivered)} delivered."
         )

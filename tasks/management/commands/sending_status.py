@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from tasks.submission.queue import queue_state
@@ -43,8 +44,9 @@ class Command(BaseCommand):
         for chunk in queue.chunks:
             started = f" POST started {chunk.post_started_at:%H:%M:%S}" if chunk.post_started_at else ""
             owner = f" by {chunk.claimed_by}" if chunk.claimed_by else ""
+            tasks = f"task{pluralize(chunk.task_count)}"
             error = f"  last error: {chunk.last_error[:120]}" if chunk.last_error else ""
             out(
-                f"  {chunk.pk}  {chunk.state:<8} {chunk.task_count:>3} tasks  not before "
+                f"  {chunk.pk}  {chunk.state:<8} {chunk.task_count:>3} {tasks:<5}  not before "
                 f"{chunk.not_before:%H:%M:%S}{owner}{started}{error}"
             )
