@@ -116,7 +116,7 @@ def test_requeue_refuses_a_chunk_whose_post_may_have_reached_the_upstream(monkey
 
     with pytest.raises(CommandError, match="nothing was requeued"):
         run("requeue_chunks", str(claimed.chunk.pk))
-    assert "Requeued 0 chunks to be sent now" in run("requeue_chunks", "--all")  # --all never takes a started one
+    assert "Requeued 0 chunks to" in run("requeue_chunks", "--all")  # --all never takes a started one
 
     chunks.chunks_sweep(now=timezone.now() + chunks.sending_lease() * 2)
     err = StringIO()
