@@ -51,7 +51,8 @@ def test_after_logging_in_with_a_one_time_password_only_the_change_page_and_logo
     assert htmx["HX-Redirect"] == reverse("password_change")
     page = client.get(reverse("password_change"))
     assert page.status_code == 200
-    assert "Choose your own password" in page.content.decode()
+    assert "<h1>Choose your own password</h1>" in page.content.decode()
+    assert "<title>Choose your own password · " in page.content.decode()  # the tab says it too
     assert client.post(reverse("logout")).status_code == 302
     assert not client.get(reverse("history:home")).wsgi_request.user.is_authenticated
 
