@@ -299,7 +299,8 @@ def answers(request, set_id: int):
         provider=data.get("provider") or "",
         model_name=data.get("model") or "",
     )
-    page = Paginator(rows, ANSWERS_PER_PAGE).get_page(data.get("page") or 1)
+    asked = data.get("page") or 1
+    page = Paginator(rows, ANSWERS_PER_PAGE).get_page(asked)
     ids = [task_id for task_id, _ in page.object_list]
     fields = ("id", "created_at", "user_prompt", "provider", "model_name", "tag", "answer_text", "spend")
     found = Task.objects.only(*fields).in_bulk(ids)
@@ -310,7 +311,12 @@ def answers(request, set_id: int):
         task.highlighted = highlight(task.answer_text, matcher.find(task.answer_text), ours=ours)
     query = request.GET.copy()
     query.pop("page", None)
+    first_page = query.copy()
+    first_page["page"] = 1
     context = {
+        # A page past the last (an old link, an edited URL) shows the last one, and says so.
+        "page_past_end": asked if asked > page.number else None,
+        "first_page_query": first_page.urlencode(),
         "form": form,
         "brand_set": brand_set,
         "brand": brand,

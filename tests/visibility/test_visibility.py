@@ -754,3 +754,32 @@ def test_dates_at_the_calendars_ends_give_a_page_not_a_server_error(client, memb
     assert answers.status_code == 200
     assert page.status_code == 200
     assert "Give a date between 2000 and 2999." in page.content.decode()
+
+
+@pytest.mark.parametrize("asked", ["5", "999", "100000"])
+def test_an_answers_page_past_the_last_says_it_shows_the_last(client, member_user, brand_set, four, asked):
+    from tasks.visibility import views
+
+    client.force_login(member_user)
+    url = reverse("visibility:answers", args=[brand_set.pk])
+    with mock.patch.object(views, "ANSWERS_PER_PAGE", 1):
+        count = client.get(url).context["page"].paginator.count
+        response = client.get(url, {"brand": "", "page": asked})  # the other filters stay in the link
+
+    html = response.content.decode()
+    assert response.status_code == 200 and count >= 2
+    notice = re.search(r'<p class="notice" role="status">(.*?)</p>', html, re.S).group(1)
+    assert notice == (
+        f"There is no page {asked}: the answers end on page {count}, shown here. "
+        '<a href="?brand=&amp;page=1">First page</a>'
+    )
+    assert f"Page {count} of {count}" in html
+
+
+def test_an_answers_page_that_exists_says_nothing_of_it(client, member_user, brand_set, four):
+    from tasks.visibility import views
+
+    client.force_login(member_user)
+    with mock.patch.object(views, "ANSWERS_PER_PAGE", 1):
+        html = client.get(reverse("visibility:answers", args=[brand_set.pk]), {"page": "2"}).content.decode()
+    assert "There is no page" not in html and "Page 2 of" in html
