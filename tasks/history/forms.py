@@ -72,6 +72,11 @@ class TaskFilterForm(forms.Form):
         label="Sent as", required=False, choices=[("", "Queued or live"), *Task.Mode.choices]
     )
     model = forms.CharField(label="Model", required=False, max_length=100)
+    model_requested = forms.BooleanField(
+        label="Model as asked for",
+        required=False,
+        help_text="Only the tasks that asked for this model name, not those the upstream answered with it.",
+    )
     status = forms.ChoiceField(
         label="Status", required=False, choices=[("", "Any status"), *Task.Status.choices]
     )
@@ -185,6 +190,8 @@ class TaskFilterForm(forms.Form):
             "cost_max",
         )
         filters = {key: data[key] for key in keys if key in data and data[key] not in (None, "")}
+        if data.get("model_requested") and filters.get("model"):
+            filters["model_requested"] = True
         if data.get("stale"):
             filters["stale"] = True
         if data.get("provisional"):

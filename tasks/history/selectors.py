@@ -146,6 +146,7 @@ def task_filter(
     provider: str = "",
     mode: str = "",
     model: str = "",
+    model_requested: bool = False,
     status: str = "",
     tag: str = "",
     label: str = "",
@@ -164,7 +165,8 @@ def task_filter(
 
     `status` is the status the rows show (`status_shown_q`): "sending" includes the queued tasks whose
     chunk a worker is sending, and "queued" leaves them out; `model` matches the requested or the
-    resolved model name; `q` searches prompt and answer
+    resolved model name, only the requested one with `model_requested` (as the spend and tag pages
+    count tasks by model); `q` searches prompt and answer
     (case-insensitive substring); cost filters apply to `spend`, the task's current cost (final cost,
     else charge at post, else estimate); `date_to` is inclusive, in the site's time zone; `stale` keeps
     the tasks still active (queued, submitted, pending) STALE_AFTER after they were created;
@@ -175,7 +177,9 @@ def task_filter(
         tasks = tasks.filter(provider=provider)
     if mode:
         tasks = tasks.filter(mode=mode)
-    if model:
+    if model and model_requested:
+        tasks = tasks.filter(model_name=model)
+    elif model:
         tasks = tasks.filter(Q(model_name=model) | Q(resolved_model_name=model))
     if status:
         tasks = tasks.filter(status_shown_q(status))

@@ -149,6 +149,8 @@ def _groups_breakdown(key: str, period: Period, groups: dict, names: dict) -> Br
             name = names.get(key, {}).get(group, group)
         has_value = group not in (None, "")
         filters = {**period.filters(), dim.filter_name: group} if has_value else {}
+        if has_value and key == "model":  # the tasks that asked for it, as grouped, not those answered by it
+            filters["model_requested"] = "1"
         rows.append(
             SpendRow(
                 label=str(name) if has_value and name not in (None, "") else dim.empty_label,

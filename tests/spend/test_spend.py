@@ -30,6 +30,7 @@ def _tasks_behind(url: str):
     start = datetime.combine(date.fromisoformat(params.pop("date_from")), datetime.min.time(), tzinfo=tz)
     end = datetime.combine(date.fromisoformat(params.pop("date_to")), datetime.min.time(), tzinfo=tz)
     tasks = Task.objects.filter(created_at__gte=start, created_at__lt=end + timedelta(days=1))
+    assert params.pop("model_requested", "1") == "1"  # `model` is the name asked for, as the lookup below
     lookups = {
         "person": "submitted_by_id",
         "provider": "provider",
@@ -587,3 +588,24 @@ def test_a_report_whose_input_was_read_says_nothing_of_this_month(team_admin_cli
     html = team_admin_client.get(reverse("spend:page"), {"period": "custom", "date_from": "2026-02-01"})
     assert "could not be read" not in html.content.decode()
     assert "could not be read" not in team_admin_client.get(reverse("spend:page")).content.decode()
+
+
+def test_a_models_figure_equals_the_list_its_link_opens_when_another_task_resolved_to_that_name(
+    team_admin_client,
+):
+    """The list's `model` also finds the tasks the upstream answered with that name (resolved): the
+    figure of the tasks that asked for "gpt-4.1-2025-04-14" must not open those that asked for "gpt-4.1"."""
+    make_task(model_name="gpt-4.1", resolved_model_name="gpt-4.1-2025-04-14", tag="dated")
+    make_task(model_name="gpt-4.1-2025-04-14", resolved_model_name="gpt-4.1-2025-04-14", tag="dated")
+
+    page = team_admin_client.get(reverse("spend:page"))
+    by_model = next(b for b in page.context["breakdowns"] if b.key == "model")
+    tag_page = team_admin_client.get(reverse("history:tag_detail", kwargs={"tag": "dated"}))
+    links = re.findall(r'href="(/tasks/\?tag=dated&amp;provider=[^"]+)"', tag_page.content.decode())
+
+    figures = [(row.url, row.tasks) for row in by_model.rows]
+    figures += [(url.replace("&amp;", "&"), 1) for url in links]
+    assert len(figures) == 4
+    for url, count in figures:
+        listed = team_admin_client.get(url).context["page"]
+        assert len(listed.tasks) == count, url
