@@ -99,7 +99,7 @@ def test_a_checkbox_filter_sits_beside_its_label(open_page, user, viewport):
     page.goto("/tasks/")
     page.evaluate("document.querySelector('.filters-panel').open = true")
 
-    for name in ("Waiting over 30 min", "Cost not final yet"):
+    for name in ("Model as asked for", "Waiting over 30 min", "Cost not final yet"):
         label = page.locator("label", has_text=name).bounding_box()
         box = page.get_by_label(name).bounding_box()
         assert box["x"] + box["width"] <= label["x"], f"{name}: the box is not before its label"
