@@ -17,8 +17,9 @@ urlpatterns = [
         name="favicon",
     ),
     path("admin/", admin.site.urls),
-    *account_views.urlpatterns,  # the product's login and password-change pages, before Django's own
-    path("accounts/", include("django.contrib.auth.urls")),
+    # The product's login, logout and password-change pages. Not Django's password reset by email: an Admin
+    # gives a forgotten password's owner a one-time password (People).
+    *account_views.urlpatterns,
     path("", include("tasks.urls")),
 ]
 

@@ -25,10 +25,6 @@ pytestmark = pytest.mark.django_db
 
 NO_LOGIN_NEEDED = {
     "login",
-    "password_reset",
-    "password_reset_done",
-    "password_reset_confirm",
-    "password_reset_complete",
     "submission:callback_pingback",
     "submission:callback_postback",
     "favicon",
@@ -79,7 +75,7 @@ def test_anonymous_is_sent_to_the_login_page(client, objects, route, method, hea
 
 
 @pytest.mark.parametrize("route", [r for r in ROUTES if r.name in NO_LOGIN_NEEDED], ids=str)
-def test_login_password_reset_and_callbacks_need_no_login(client, objects, route):
+def test_login_and_callbacks_need_no_login(client, objects, route):
     response = client.get(url_for(route, objects))
 
     assert not (response.status_code == 302 and response["Location"].startswith(reverse("login") + "?next="))

@@ -3,7 +3,7 @@ the product's layout, a clear message for a locked-out or expired login (tasks/a
 
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, LogoutView
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.cache import never_cache
@@ -39,6 +39,7 @@ def password_change_done(request):
 
 urlpatterns = [
     path("accounts/login/", LoginView.as_view(authentication_form=LoginForm), name="login"),
+    path("accounts/logout/", LogoutView.as_view(), name="logout"),
     path("accounts/password_change/", password_change, name="password_change"),
     path("accounts/password_change/done/", password_change_done, name="password_change_done"),
 ]

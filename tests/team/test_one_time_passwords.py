@@ -201,3 +201,14 @@ def test_every_page_links_the_password_change_page_from_the_persons_name(member_
     html = member_client.get(reverse("history:home")).content.decode()
 
     assert f'href="{reverse("password_change")}" title="Change your password">member</a>' in html
+
+
+def test_a_forgotten_password_is_reset_by_an_admin_and_there_is_no_email_reset_page(client):
+    """The product has no email reset: an Admin gives a one-time password (People). Django's reset pages
+    (its admin's look, reachable by no link, mailing whoever typed an address) are not served."""
+    login = client.get(reverse("login")).content.decode()
+
+    assert "Forgot your password?" in login and "one-time password" in login
+    for path in ("/accounts/password_reset/", "/accounts/password_reset/done/", "/accounts/reset/done/"):
+        assert client.get(path).status_code == 404, path
+    assert client.post("/accounts/password_reset/", {"email": "ann@example.com"}).status_code == 404
