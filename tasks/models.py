@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from uuid_utils.compat import uuid7
 
 from tasks import crypto
@@ -900,6 +901,8 @@ class MonitorRun(models.Model):
     cost = models.DecimalField(**MONEY, default=Decimal("0"))
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When a tick last wrote what its tasks count: a sent run past a week old is read again in turns by it.
+    refreshed_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-slot"]
@@ -907,7 +910,10 @@ class MonitorRun(models.Model):
             models.UniqueConstraint(fields=["monitor", "slot"], name="monitor_run_one_per_slot"),
             models.UniqueConstraint(fields=["request_key"], name="monitor_run_request_key_unique"),
         ]
-        indexes = [models.Index(fields=["state", "created_at"], name="monitor_run_state")]
+        indexes = [
+            models.Index(fields=["state", "created_at"], name="monitor_run_state"),
+            models.Index(fields=["state", "refreshed_at"], name="monitor_run_refreshed"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.monitor} at {self.slot:%Y-%m-%d %H:%M} UTC"

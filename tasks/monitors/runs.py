@@ -32,6 +32,8 @@ ZERO = Decimal("0")
 # A task still unknown this long after its run was planned is reported (its reply was lost).
 UNKNOWN_ALERT_AFTER = timedelta(minutes=30)
 REFRESH_WINDOW = timedelta(days=7)
+LATE_REFRESH_EVERY = timedelta(minutes=10)
+LATE_REFRESH_LIMIT = 200
 
 
 class RunRefused(Exception):
@@ -263,14 +265,26 @@ def _label_batch(batch: Batch, labels: list[str], owner) -> None:
 
 
 def runs_refresh(*, now: datetime | None = None) -> int:
-    """Bring sent runs' counts and cost up to date; a run whose tasks are all final is done, and one with
-    failed tasks, or tasks unknown for UNKNOWN_ALERT_AFTER, raises its alert once. Returns runs finished."""
+    """Bring sent runs' counts and cost up to date; a run whose tasks are all final is done (one whose batch
+    has no task too: nothing in it can change), and one with failed tasks, or tasks unknown for
+    UNKNOWN_ALERT_AFTER, raises its alert once. Returns runs finished.
+
+    Runs of the last REFRESH_WINDOW are read every tick. An older one still sent waits on a lost reply (or
+    a result) that a callback, tasks_ready, an admin or the 31-day settlement may still bring: at most
+    LATE_REFRESH_LIMIT of those a tick, each read again LATE_REFRESH_EVERY after the last time (the
+    `monitor_run_refreshed` index, oldest read first), so they never take a tick's turn from the recent ones.
+    """
     now = now or timezone.now()
-    runs = list(
-        MonitorRun.objects.filter(state=MonitorRun.State.SENT, created_at__gte=now - REFRESH_WINDOW)
-        .select_related("monitor")
-        .order_by("created_at")[:500]
+    sent = MonitorRun.objects.filter(state=MonitorRun.State.SENT).select_related("monitor")
+    runs = list(sent.filter(created_at__gte=now - REFRESH_WINDOW).order_by("created_at")[:500])
+    late = list(
+        sent.filter(created_at__lt=now - REFRESH_WINDOW, refreshed_at__lte=now - LATE_REFRESH_EVERY).order_by(
+            "refreshed_at"
+        )[:LATE_REFRESH_LIMIT]
     )
+    if late:  # read now, whatever they show: the next turn of each is LATE_REFRESH_EVERY away
+        MonitorRun.objects.filter(pk__in=[run.pk for run in late]).update(refreshed_at=now)
+    runs += late
     if not runs:
         return 0
     S = Task.Status
@@ -287,17 +301,16 @@ def runs_refresh(*, now: datetime | None = None) -> int:
         )
         .order_by()
     }
+    empty = {"total": 0, "cost": ZERO, "completed": 0, "failed": 0, "unknown": 0}
     finished = 0
     for run in runs:
-        row = counts.get(run.batch_id)
-        if row is None:
-            continue
+        row = counts.get(run.batch_id, empty)
         before = (run.completed_count, run.failed_count, run.unknown_count, run.cost)
         run.completed_count, run.failed_count = row["completed"], row["failed"]
         run.unknown_count, run.cost = row["unknown"], row["cost"] or ZERO
         fields = ["completed_count", "failed_count", "unknown_count", "cost"]
         changed = before != (run.completed_count, run.failed_count, run.unknown_count, run.cost)
-        if row["completed"] + row["failed"] >= row["total"] and row["total"]:
+        if row["completed"] + row["failed"] >= row["total"]:
             run.state, run.finished_at = MonitorRun.State.DONE, now
             fields += ["state", "finished_at"]
             finished += 1
@@ -328,6 +341,6 @@ def runs_refresh(*, now: datetime | None = None) -> int:
             )
         if changed or "state" in fields:  # most ticks change nothing: no write
             MonitorRun.objects.filter(pk=run.pk, state=MonitorRun.State.SENT).update(
-                **{name: getattr(run, name) for name in fields}
+                refreshed_at=now, **{name: getattr(run, name) for name in fields}
             )
     return finished

@@ -193,7 +193,7 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
 
 def _run_costs(runs: list[MonitorRun]) -> None:
     """Each run's cost as its tasks count now (`run.cost` is what a tick last wrote: $0 until the first,
-    and never again once the run is done or a week old) and `run.provisional`, the part not final yet:
+    and never again once the run is done) and `run.provisional`, the part not final yet:
     estimates, charges at post, a lost reply's estimate (docs/spend.md). One query."""
     rows = (
         Task.objects.filter(batch_id__in=[run.batch_id for run in runs if run.batch_id])
