@@ -48,7 +48,8 @@ def overdue_count(*, now: datetime) -> int:
 
 
 def monitor_rows(*, state: str = "") -> list[Monitor]:
-    """Every monitor with its last run's state and time and its cost this month (three queries)."""
+    """Every monitor with its last run's state and time, its cost this month and the part of it not final yet
+    (`month_provisional`, as the monitor page says it): two queries, however many monitors."""
     monitors = Monitor.objects.select_related("owner").order_by("name")
     monitors = monitors.filter(state=state) if state else monitors.exclude(state=Monitor.State.ARCHIVED)
     last = MonitorRun.objects.filter(monitor=OuterRef("pk")).order_by("-slot")
@@ -57,15 +58,20 @@ def monitor_rows(*, state: str = "") -> list[Monitor]:
             last_state=Subquery(last.values("state")[:1]), last_slot=Subquery(last.values("slot")[:1])
         )
     )
-    costs = dict(
-        Task.objects.filter(created_at__gte=month_start(), batch__monitor_run__monitor__in=monitors)
-        .values_list("batch__monitor_run__monitor")
-        .annotate(total=Sum("spend"))
+    costs = {
+        row["batch__monitor_run__monitor"]: row
+        for row in Task.objects.filter(
+            created_at__gte=month_start(), batch__monitor_run__monitor__in=monitors
+        )
+        .values("batch__monitor_run__monitor")
+        .annotate(total=Sum("spend"), provisional=Sum("spend", filter=Q(spend_is_final=False)))
         .order_by()
-    )
+    }
     now = timezone.now()
     for monitor in monitors:
-        monitor.month_cost = costs.get(monitor.pk) or ZERO
+        row = costs.get(monitor.pk, {})
+        monitor.month_cost = row.get("total") or ZERO
+        monitor.month_provisional = row.get("provisional") or ZERO
         monitor.overdue_since = overdue_since(monitor, now=now)
         monitor.last_state_label = dict(MonitorRun.State.choices).get(monitor.last_state, "")
     return monitors

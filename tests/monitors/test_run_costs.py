@@ -4,6 +4,8 @@ from the run's tasks when the page is shown, not from counts a scheduler's tick 
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tasks.models import Task
@@ -79,3 +81,55 @@ def test_a_skipped_run_says_its_tasks_were_planned_not_sent(member_client, crede
 
     assert '<td class="num">—<div class="small muted">6 planned, none sent</div></td>' in runs
     assert '<td class="num">6</td>' not in runs
+
+
+def monitors_list(client) -> str:
+    page = client.get(reverse("monitors:list")).content.decode()
+    return page[page.index('id="monitors"') :]
+
+
+def test_the_list_says_the_part_of_the_months_cost_not_final_yet_as_the_monitor_page_does(
+    member_client, credential, catalog, member_user
+):
+    """The list read $0.0328 for a monitor whose page says '(of which $0.0204 provisional …)'."""
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run = run_now(monitor=monitor, user=member_user)[0]
+    tasks = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
+    Task.objects.filter(pk__in=[t.pk for t in tasks[:4]]).update(
+        status=Task.Status.COMPLETED, spend=Decimal("0.0031"), spend_is_final=True
+    )
+    Task.objects.filter(pk__in=[t.pk for t in tasks[4:]]).update(
+        status=Task.Status.SUBMITTED, spend=Decimal("0.0102"), spend_is_final=False
+    )
+    final = make_monitor(credential=credential, owner=member_user, name="Final")
+    Task.objects.filter(batch=run_now(monitor=final, user=member_user)[0].batch).update(
+        status=Task.Status.COMPLETED, spend=Decimal("0.0031"), spend_is_final=True
+    )
+
+    listed = monitors_list(member_client)
+
+    final_row, hotels_row = (
+        listed[listed.index(">Final<") : listed.index(">Hotels<")],
+        listed[listed.index(">Hotels<") :],
+    )
+    assert (
+        f'<td class="num">{money(Decimal("0.0328"))}'
+        f'<div class="small muted">of which {money(Decimal("0.0204"))} provisional</div></td>'
+    ) in hotels_row
+    assert f'<td class="num">{money(Decimal("0.0186"))}</td>' in final_row  # all final: nothing said
+
+
+def test_the_list_reads_every_monitors_cost_in_the_same_queries_however_many(
+    member_client, credential, catalog, member_user
+):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert member_client.get(reverse("monitors:list")).status_code == 200
+        return len(captured)
+
+    run_now(monitor=make_monitor(credential=credential, owner=member_user), user=member_user)
+    one = queries()
+    for name in ["Coffee", "Flights", "Trains"]:
+        run_now(monitor=make_monitor(credential=credential, owner=member_user, name=name), user=member_user)
+
+    assert queries() == one
