@@ -198,13 +198,21 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
 
 
 def _run_costs(runs: list[MonitorRun]) -> None:
-    """Each run's cost as its tasks count now (`run.cost` is what a tick last wrote: $0 until the first,
-    and never again once the run is done) and `run.provisional`, the part not final yet:
-    estimates, charges at post, a lost reply's estimate (docs/spend.md). One query."""
+    """Each run's counts and cost as its tasks count now (`run.cost` and the counts are what a tick last
+    wrote: $0 and none until the first, a tick behind while it is sent), so each count is what its link
+    to the task list lists, and `run.provisional`, the part of the cost not final yet: estimates, charges
+    at post, a lost reply's estimate (docs/spend.md). One query."""
+    S = Task.Status
     rows = (
         Task.objects.filter(batch_id__in=[run.batch_id for run in runs if run.batch_id])
         .values("batch_id")
-        .annotate(cost=Sum("spend"), provisional=Sum("spend", filter=Q(spend_is_final=False)))
+        .annotate(
+            cost=Sum("spend"),
+            provisional=Sum("spend", filter=Q(spend_is_final=False)),
+            completed=Count("pk", filter=Q(status=S.COMPLETED)),
+            failed=Count("pk", filter=Q(status=S.FAILED)),
+            unknown=Count("pk", filter=Q(status=S.UNKNOWN)),
+        )
         .order_by()
     )
     sums = {row["batch_id"]: row for row in rows}
@@ -213,6 +221,8 @@ def _run_costs(runs: list[MonitorRun]) -> None:
         run.provisional = ZERO
         if row is not None:
             run.cost, run.provisional = row["cost"] or ZERO, row["provisional"] or ZERO
+            run.completed_count, run.failed_count = row["completed"], row["failed"]
+            run.unknown_count = row["unknown"]
 
 
 def _retry_previews(runs: list[MonitorRun], *, monitor: Monitor) -> None:

@@ -20,13 +20,11 @@ def test_the_monitor_page_charts_each_runs_cost_and_its_tasks_by_status(
 ):
     monitor = make_monitor(credential=credential, owner=member_user)
     sent = run_now(monitor=monitor, user=member_user)[0]
-    MonitorRun.objects.filter(pk=sent.pk).update(
-        completed_count=4, failed_count=1, unknown_count=0, cost=Decimal("0.0123")
-    )
-    # The page reads a run's cost from its tasks (what they count now).
+    # The page reads a run's counts and cost from its tasks (what they count now).
     first, *others = Task.objects.filter(batch=sent.batch)
-    Task.objects.filter(pk=first.pk).update(spend=Decimal("0.0123"))
-    Task.objects.filter(pk__in=[task.pk for task in others]).update(spend=0)
+    Task.objects.filter(pk=first.pk).update(spend=Decimal("0.0123"), status=Task.Status.FAILED)
+    Task.objects.filter(pk__in=[task.pk for task in others[:4]]).update(spend=0, status=Task.Status.COMPLETED)
+    Task.objects.filter(pk=others[4].pk).update(spend=0)
     MonitorRun.objects.create(
         monitor=monitor,
         slot=datetime(2026, 1, 2, 9, tzinfo=UTC),

@@ -133,3 +133,24 @@ def test_the_list_reads_every_monitors_cost_in_the_same_queries_however_many(
         run_now(monitor=make_monitor(credential=credential, owner=member_user, name=name), user=member_user)
 
     assert queries() == one
+
+
+def test_a_runs_counts_are_its_tasks_now_each_linking_to_the_tasks_it_counts(
+    member_client, credential, catalog, member_user
+):
+    """Between ticks the runs table said 0 completed, 0 failed, 0 unknown while the run's batch listed 3, 2
+    and 1: its counts were what a tick last wrote."""
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run = run_now(monitor=monitor, user=member_user)[0]
+    tasks = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
+    Task.objects.filter(pk__in=[t.pk for t in tasks[:3]]).update(status=Task.Status.COMPLETED)
+    Task.objects.filter(pk__in=[t.pk for t in tasks[3:5]]).update(status=Task.Status.FAILED)
+    Task.objects.filter(pk=tasks[5].pk).update(status=Task.Status.UNKNOWN)
+
+    runs = runs_section(member_client, monitor)
+
+    for status, count in [("completed", 3), ("failed", 2), ("unknown", 1)]:
+        url = f"{reverse('history:task_list')}?batch={run.batch_id}&amp;status={status}"
+        assert f'<td class="num"><a href="{url}">{count}</a></td>' in runs
+        listed = member_client.get(url.replace("&amp;", "&")).context["page"]
+        assert listed.count == count
