@@ -901,7 +901,7 @@ class MonitorRun(models.Model):
     cost = models.DecimalField(**MONEY, default=Decimal("0"))
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # When a tick last wrote what its tasks count: a sent run past a week old is read again in turns by it.
+    # When a tick last wrote what its tasks count: a sent run past the newest ones is read in turns by it.
     refreshed_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

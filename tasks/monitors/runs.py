@@ -32,6 +32,7 @@ ZERO = Decimal("0")
 # A task still unknown this long after its run was planned is reported (its reply was lost).
 UNKNOWN_ALERT_AFTER = timedelta(minutes=30)
 REFRESH_WINDOW = timedelta(days=7)
+RECENT_REFRESH_LIMIT = 500
 LATE_REFRESH_EVERY = timedelta(minutes=10)
 LATE_REFRESH_LIMIT = 200
 
@@ -269,16 +270,21 @@ def runs_refresh(*, now: datetime | None = None) -> int:
     has no task too: nothing in it can change), and one with failed tasks, or tasks unknown for
     UNKNOWN_ALERT_AFTER, raises its alert once. Returns runs finished.
 
-    Runs of the last REFRESH_WINDOW are read every tick. An older one still sent waits on a lost reply (or
-    a result) that a callback, tasks_ready, an admin or the 31-day settlement may still bring: at most
-    LATE_REFRESH_LIMIT of those a tick, each read again LATE_REFRESH_EVERY after the last time (the
-    `monitor_run_refreshed` index, oldest read first), so they never take a tick's turn from the recent ones.
+    The newest RECENT_REFRESH_LIMIT sent runs of the last REFRESH_WINDOW are read every tick. Any other
+    still sent waits on a lost reply (or a result) that a callback, tasks_ready, an admin or the 31-day
+    settlement may still bring, or on its turn: at most LATE_REFRESH_LIMIT of those a tick, each read again
+    LATE_REFRESH_EVERY after the last time (the `monitor_run_refreshed` index, the longest unread first),
+    so runs waiting for weeks never take a tick's share from the new ones, and none is left unread.
     """
     now = now or timezone.now()
     sent = MonitorRun.objects.filter(state=MonitorRun.State.SENT).select_related("monitor")
-    runs = list(sent.filter(created_at__gte=now - REFRESH_WINDOW).order_by("created_at")[:500])
+    runs = list(
+        sent.filter(created_at__gte=now - REFRESH_WINDOW).order_by("-created_at")[:RECENT_REFRESH_LIMIT]
+    )
+    # Older than the tick's share: the week's oldest past it too, when the share is full.
+    older = runs[-1].created_at if len(runs) == RECENT_REFRESH_LIMIT else now - REFRESH_WINDOW
     late = list(
-        sent.filter(created_at__lt=now - REFRESH_WINDOW, refreshed_at__lte=now - LATE_REFRESH_EVERY).order_by(
+        sent.filter(created_at__lt=older, refreshed_at__lte=now - LATE_REFRESH_EVERY).order_by(
             "refreshed_at"
         )[:LATE_REFRESH_LIMIT]
     )

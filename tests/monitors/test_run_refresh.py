@@ -101,3 +101,22 @@ def test_a_sent_run_whose_batch_has_no_task_is_done_with_nothing_counted(credent
     run.refresh_from_db()
     assert run.state == MonitorRun.State.DONE
     assert (run.completed_count, run.failed_count, run.unknown_count, run.cost) == (0, 0, 0, 0)
+
+
+def test_recent_runs_past_a_ticks_share_are_read_in_turns_too(credential, catalog, member_user, monkeypatch):
+    """A tick read the oldest 500 sent runs of the week: with that many waiting on lost replies, a newer run
+    stayed 'Sent' until they left the week."""
+    monkeypatch.setattr("tasks.monitors.runs.RECENT_REFRESH_LIMIT", 1)
+    waiting, _ = sent_run_with_one_unknown(credential, member_user)
+    newer = run_now(monitor=waiting.monitor, user=member_user)[0]
+    Task.objects.filter(batch=newer.batch).update(status=Task.Status.COMPLETED)
+    MonitorRun.objects.filter(pk=newer.pk).update(created_at=waiting.created_at + timedelta(seconds=1))
+    newest = run_now(monitor=waiting.monitor, user=member_user)[0]  # a tick's share: read every tick
+    tick = datetime.now(UTC) + LATE_REFRESH_EVERY + timedelta(seconds=1)
+
+    runs_refresh(now=tick)
+
+    newer.refresh_from_db()
+    assert newer.state == MonitorRun.State.DONE and newer.completed_count == 6
+    assert MonitorRun.objects.get(pk=waiting.pk).state == MonitorRun.State.SENT
+    assert MonitorRun.objects.get(pk=newest.pk).state == MonitorRun.State.SENT  # its tasks are queued
