@@ -37,6 +37,10 @@ class RunPlan:
     # Of a retry: its tasks the upstream accepted and charged before they failed, and what they were charged.
     paid_count: int = 0
     paid: Decimal = Decimal("0")
+    # ... and those whose reply was lost, settled after 30 days as charged at their estimate (no charge
+    # at post is known, but the spend counts them as paid).
+    settled_count: int = 0
+    settled: Decimal = Decimal("0")
 
     @property
     def task_count(self) -> int:
@@ -167,6 +171,9 @@ def _failed_tasks_plan(failed: list[Task]) -> RunPlan:
         if task.charged:  # accepted and charged at post, then failed: a retry pays again
             plan.paid_count += 1
             plan.paid += task.charged
+        elif task.charged is None and task.spend_is_final and task.spend:  # a lost reply, settled
+            plan.settled_count += 1
+            plan.settled += task.spend
         if task.model_name not in plan.models:
             plan.models.append(task.model_name)
     plan.groups = list(groups.values())

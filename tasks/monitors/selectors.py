@@ -268,14 +268,20 @@ def retry_note(plan: RunPlan, *, whole: bool = False, skipped: list[str] = ()) -
     note = f"Sends {sends}, up to {exact_usd(plan.charge)}."
     if skipped:
         note += " It would be skipped now: " + "; ".join(skipped) + "."
-    if not plan.paid_count:
+    paid = []
+    if plan.paid_count:
+        n = plan.paid_count
+        was, it = ("was", "it") if n == 1 else ("were", "they")
+        paid.append(f"{n} of these {was} accepted and charged {exact_usd(plan.paid)} before {it} failed")
+    if plan.settled_count:
+        n = plan.settled_count
+        was, its = ("was", "its reply was") if n == 1 else ("were", "their replies were")
+        paid.append(
+            f"{n} of these {was} counted as charged {exact_usd(plan.settled)} ({its} lost, then settled)"
+        )
+    if not paid:
         return note, ""
-    paid = plan.paid_count
-    was, it = ("was", "it") if paid == 1 else ("were", "they")
-    charged = (
-        f"{paid} of these {was} accepted and charged {exact_usd(plan.paid)} before {it} failed; "
-        "retrying pays again."
-    )
+    charged = "; ".join(paid) + "; retrying pays again."
     question = f"Retry {count} failed task{pluralize(count)} for up to {exact_usd(plan.charge)}? {charged}"
     return f"{note} {charged}", question
 

@@ -322,3 +322,24 @@ def test_the_retry_line_says_when_the_monitors_cap_would_skip_it_now(
         f"It would be skipped now: this run would cost up to {exact_usd(charge)}, over the monitor's cap "
         "of $0.0100 per run. 1 of these"
     ) in page.replace("&#x27;", "'")
+
+
+def test_a_lost_reply_settled_as_charged_is_named_as_paid_for_by_its_retry(
+    member_client, credential, catalog, member_user
+):
+    """A task whose reply was lost and never reconciled is settled after 30 days as charged at its
+    estimate, and failed: it has no charge at post, but the spend counts it as paid, so a retry of it
+    pays again and says so."""
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run = run_now(monitor=monitor, user=member_user)[0]
+    tasks = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
+    Task.objects.filter(pk__in=[t.pk for t in tasks[1:]]).update(status=Task.Status.COMPLETED)
+    Task.objects.filter(pk=tasks[0].pk).update(
+        status=Task.Status.FAILED, charged=None, spend=Decimal("0.0102"), spend_is_final=True
+    )
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=1)
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+
+    assert "1 of these was counted as charged $0.0102 (its reply was lost, then settled)" in page
+    assert 'data-confirm="Retry 1 failed task for up to' in page
