@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.text import normalize_newlines
 
 from tasks.form_fields import DayField
+from tasks.history.selectors import IN_PROGRESS
 from tasks.models import Batch, Credential, PromptTemplate, Provider, Task
 from tasks.prompt_templates.selectors import batch_choices
 
@@ -78,7 +79,9 @@ class TaskFilterForm(forms.Form):
         help_text="Only the tasks that asked for this model name, not those the upstream answered with it.",
     )
     status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any status"), *Task.Status.choices]
+        label="Status",
+        required=False,
+        choices=[("", "Any status"), (IN_PROGRESS, "In progress"), *Task.Status.choices],
     )
     # Not stripped: a tag stored with spaces around it (admin, shell) is found by the links to it.
     tag = forms.CharField(label="Tag", required=False, max_length=255, strip=False)

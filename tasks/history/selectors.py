@@ -219,9 +219,16 @@ def being_sent_q() -> Q:
     return Q(status=Task.Status.QUEUED, chunk_id__in=chunks_sending)
 
 
+# The status filter's choice for every status not final yet (home's "in progress" links to it).
+IN_PROGRESS = "in_progress"
+
+
 def status_shown_q(status: str) -> Q:
     """The tasks whose rows and pages show `status`: "sending" includes the queued tasks being sent
-    (`being_sent_q`) and "queued" leaves them out; the tasks are found by the status index either way."""
+    (`being_sent_q`) and "queued" leaves them out; IN_PROGRESS is every active status (queued, sending,
+    submitted, pending), whatever a queued row shows. The status index finds the tasks either way."""
+    if status == IN_PROGRESS:
+        return Q(status__in=Task.ACTIVE_STATUSES)
     if status == Task.Status.SENDING:
         return Q(status__in=(Task.Status.SENDING, Task.Status.QUEUED)) & (
             Q(status=Task.Status.SENDING) | being_sent_q()

@@ -144,6 +144,7 @@ def test_copy_writes_the_python_writers_bytes_for_hostile_values(hostile_tasks):
         "label=%40second",
         "status=sending",  # a subquery on the chunks being sent (selectors.status_shown_q)
         "status=queued",
+        "status=in_progress",  # every status not final (selectors.status_shown_q)
     ],
 )
 def test_copy_keeps_the_filters_and_order_of_the_list(hostile_tasks, query):

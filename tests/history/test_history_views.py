@@ -622,6 +622,30 @@ def test_the_status_filter_finds_a_task_by_the_status_its_row_shows(member_clien
     }
 
 
+def test_the_in_progress_status_lists_every_task_not_finished_in_the_list_and_exports(member_client):
+    active = {
+        str(task.pk)
+        for task in (
+            make_task_being_sent(),
+            make_task(status="queued"),
+            make_task(status="sending", mode="live", events=["created"]),
+            make_task(status="submitted"),
+            make_task(status="pending"),
+        )
+    }
+    for status in ("completed", "failed", "unknown"):
+        make_task(status=status)
+
+    response = member_client.get(LIST + "?status=in_progress")
+
+    assert set(_ids(response)) == active
+    assert response.context["page"].count_label == "5"
+    assert not response.context["form"].errors
+    assert '<option value="in_progress" selected>In progress</option>' in response.content.decode()
+    assert {row["id"] for row in _export(member_client, "csv", "?status=in_progress")} == active
+    assert {row["id"] for row in _export(member_client, "json", "?status=in_progress")} == active
+
+
 def test_the_status_filter_costs_no_query_more(member_client):
     make_task_being_sent()
     make_task(status="queued")
@@ -632,7 +656,12 @@ def test_the_status_filter_costs_no_query_more(member_client):
             assert member_client.get(LIST + query).status_code == 200
         return len(captured)
 
-    assert count("?status=sending") == count("?status=queued") == count("?status=completed")
+    assert (
+        count("?status=sending")
+        == count("?status=queued")
+        == count("?status=completed")
+        == count("?status=in_progress")
+    )
 
 
 def test_a_tags_status_counts_match_the_rows_and_the_list_they_link_to(member_client):
@@ -972,31 +1001,43 @@ def test_home_shows_pending_recent_and_this_months_spend(member_client, member_u
     assert "Still waiting" in page and "All done" in page
 
 
-def test_homes_waiting_count_leads_to_the_tasks_it_counts(member_client):
+def _in_progress_link(page: str) -> re.Match:
+    stat = r'<span class="stat-value">([^<]*)</span><span class="stat-label">'
+    return re.search(stat + r'<a href="([^"]*)">in progress</a>', page)
+
+
+def test_homes_in_progress_count_leads_to_the_list_of_the_tasks_it_counts(member_client):
     make_task(status="submitted", user_prompt="Sent, no answer yet")
     make_task(status="queued", user_prompt="Not sent yet")
+    make_task_being_sent(user_prompt="Being sent")
+    make_task(status="completed", user_prompt="Done")
 
     page = member_client.get(reverse("history:home")).content.decode()
 
-    link = re.search(r'<span class="stat-value">2</span><span class="stat-label"><a href="([^"]*)">', page)
-    assert link, "the count of the 2 tasks in progress, with its link"
-    # Neither task is "pending" (the upstream's 40602): the list filtered by status=pending would show none.
-    assert "status=pending" not in link.group(1)
-    target = link.group(1)
-    assert target.startswith("#") and f'id="{target[1:]}"' in page
-    section = page.split(f'id="{target[1:]}"', 1)[1].split("</section>", 1)[0]
-    assert "Sent, no answer yet" in section and "Not sent yet" in section
+    link = _in_progress_link(page)
+    assert link, "the count of the tasks in progress, with its link"
+    assert link.group(1) == "3"
+    listed = member_client.get(unescape(link.group(2)))
+    assert {t.user_prompt for t in listed.context["page"].tasks} == {
+        "Sent, no answer yet",
+        "Not sent yet",
+        "Being sent",
+    }
+    # The section's heading leads to the same list.
+    heading = re.search(r'<h2 id="pending-h"><a href="([^"]*)">In progress</a></h2>', page)
+    assert heading and heading.group(1) == link.group(2)
 
 
-@pytest.mark.parametrize(("active", "shown"), [(10, "10"), (11, "10+")])
-def test_homes_in_progress_count_says_plus_only_when_there_are_more(member_client, active, shown):
+@pytest.mark.parametrize("active", [10, 11, 12])
+def test_homes_in_progress_count_is_what_its_link_lists(member_client, active):
     credential = make_credential()
     for _ in range(active):
         make_task(status="submitted", credential=credential)
 
     page = member_client.get(reverse("history:home")).content.decode()
 
-    assert f'<span class="stat-value">{shown}</span><span class="stat-label"><a href="#pending-h">' in page
+    shown, href = _in_progress_link(page).groups()
+    assert shown == member_client.get(unescape(href)).context["page"].count_label == str(active)
     section = page.split('id="pending-h"', 1)[1].split("</section>", 1)[0]
     assert section.count("<tr data-task=") == 10
 
