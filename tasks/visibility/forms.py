@@ -218,3 +218,13 @@ class AnswersForm(forms.Form):
             today = periods.local_today()
             return periods.period_custom(start=start or end or today, end=end or start or today)
         return periods.period_preset("this_month")
+
+    def period_note(self) -> str:
+        """What the list of ignored filters adds when a date could not be read: the period shown instead
+        (`chosen_period`), this month or the one day the other date gives."""
+        if not any(name in self.errors for name in ("date_from", "date_to")):
+            return ""
+        period = self.chosen_period()
+        if period.key == "this_month":
+            return f"Showing this month ({period.label}) instead."
+        return f"Showing {period.label} instead."

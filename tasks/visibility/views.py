@@ -323,6 +323,7 @@ def answers(request, set_id: int):
         "figure": figure,
         "position": data.get("position"),
         "period": period,
+        "period_note": form.period_note(),
         "page": page,
         "tags": tags,
         "provider": Provider(data["provider"]).label if data.get("provider") else "",

@@ -424,6 +424,43 @@ def test_the_answers_page_lists_the_filters_it_ignored_and_applies_the_others(
     assert "Some filters were ignored:" not in client.get(url, {"brand": acme.pk}).content.decode()
 
 
+@pytest.mark.parametrize(
+    ("dates", "shown"),
+    [
+        ({"date_from": "2026-99-99"}, "this month"),
+        ({"date_from": "nope", "date_to": "2026-02-30"}, "this month"),
+        ({"date_from": "2026-99-99", "date_to": "2026-03-05"}, "5 Mar 2026"),
+    ],
+    ids=["one bad date", "two bad dates", "a bad date beside a good one"],
+)
+def test_a_bad_date_on_the_answers_page_says_which_period_is_shown_instead(
+    client, member_user, brand_set, dates, shown
+):
+    client.force_login(member_user)
+    url = reverse("visibility:answers", args=[brand_set.pk])
+
+    html = client.get(url, dates).content.decode()
+
+    alert = re.search(r'<div class="form-errors" role="alert">.*?</div>', html, re.S).group(0)
+    for typed in dates.values():
+        assert f"“{typed}”" in alert or typed == "2026-03-05"  # the bad input, as typed
+    if shown == "this month":
+        period = periods.period_preset("this_month")
+        assert f"Showing this month ({period.label}) instead." in alert
+    else:
+        assert f"Showing {shown} instead." in alert
+    assert f"{brand_set.name} · {shown if shown != 'this month' else period.label}" in html
+
+
+def test_a_good_period_on_the_answers_page_is_not_said_to_be_a_fallback(client, member_user, brand_set):
+    client.force_login(member_user)
+    url = reverse("visibility:answers", args=[brand_set.pk])
+
+    html = client.get(url, {"date_from": "2026-03-01", "figure": "nope"}).content.decode()
+
+    assert "Some filters were ignored:" in html and "instead." not in html
+
+
 def test_an_unknown_provider_is_listed_as_ignored_and_the_other_filters_still_apply(
     client, member_user, brand_set, four
 ):
