@@ -59,6 +59,7 @@ class HomeSummary:
     month_tasks: int
     my_month_spend: Decimal
     month_start: datetime
+    month_url: str | None  # the list of this month's tasks, as the spend page links its total
     attention: Attention | None = None
 
 
@@ -109,5 +110,6 @@ def home_summary(*, user, limit: int = 10) -> HomeSummary:
         month_tasks=month.tasks,
         my_month_spend=mine,
         month_start=month_start(),
+        month_url=month.url,
         attention=attention_summary(),
     )

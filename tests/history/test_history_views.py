@@ -1049,7 +1049,24 @@ def test_homes_count_of_this_months_tasks_is_grammatical(member_client, n, said)
 
     page = member_client.get(reverse("history:home")).content.decode()
 
-    assert f'<span class="stat-value">{n}</span><span class="stat-label">{said}</span>' in page
+    stat = rf'<span class="stat-value">{n}</span><span class="stat-label">'
+    assert re.search(stat + rf'<a href="[^"]+">{said}</a>', page)
+
+
+def test_homes_count_of_this_months_tasks_leads_to_the_list_of_those_tasks(member_client):
+    now = timezone.now()
+    this_month = [make_task(status=status) for status in ("completed", "failed", "queued", "unknown")]
+    make_task(created_at=now - timedelta(days=70))
+
+    page = member_client.get(reverse("history:home")).content.decode()
+
+    stat = r'<span class="stat-value">(\d+)</span><span class="stat-label">'
+    found = re.search(stat + r'<a href="([^"]*)">tasks this month</a>', page)
+    assert found, "the count of this month's tasks, with its link"
+    shown, href = found.groups()
+    listed = member_client.get(unescape(href))
+    assert shown == listed.context["page"].count_label == str(len(this_month))
+    assert set(_ids(listed)) == {str(task.pk) for task in this_month}
 
 
 def test_home_for_someone_without_a_role_explains_instead_of_failing(client):
