@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.http import RFC3986_SUBDELIMS
 
 from tasks.history.converters import TagConverter
+from tasks.history.selectors import IN_PROGRESS
 
 _PLACEHOLDER = "tag"
 _SAFE = RFC3986_SUBDELIMS + "/~:@"  # what reverse() leaves unquoted
@@ -36,11 +37,13 @@ def _when(value) -> dict:
 
 
 def with_links(rows: list[dict]) -> list[dict]:
-    """Each tags-index row with `url`, `tasks_url`, `first` and `last` ({"iso", "text"}) added."""
+    """Each tags-index row with `url`, `tasks_url`, `active_url` (its tasks in progress), `first` and
+    `last` ({"iso", "text"}) added."""
     page_url = tag_page_urls()
     task_list = reverse("history:task_list")
     for row in rows:
         row["url"] = page_url(row["tag"])
         row["tasks_url"] = f"{task_list}?tag={quote(row['tag'], safe='/')}"  # as |urlencode quotes it
+        row["active_url"] = f"{row['tasks_url']}&status={IN_PROGRESS}"
         row["first"], row["last"] = _when(row["first_run"]), _when(row["last_run"])
     return rows

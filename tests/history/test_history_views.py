@@ -983,6 +983,30 @@ def test_tags_index_has_count_spend_first_and_last_run(member_client):
     assert row["active"] == 1
 
 
+def test_tags_index_active_count_leads_to_the_tags_tasks_in_progress(member_client):
+    active = {str(make_task(tag="t", status=status).pk) for status in ("queued", "submitted", "pending")}
+    active.add(str(make_task_being_sent(tag="t").pk))
+    make_task(tag="t", status="completed")
+    make_task(tag="other", status="pending")
+    make_task(tag="done", status="completed")
+
+    html = member_client.get(reverse("history:tag_list")).content.decode()
+
+    cells = dict(
+        re.findall(
+            r'<a class="tag" href="[^"]*">([^<]*)</a></td>\s*<td class="num">.*?</td>\s*'
+            r'<td class="num">(.*?)</td>',
+            html,
+            re.S,
+        )
+    )
+    link = re.fullmatch(r'<a href="([^"]*)">4</a>', cells["t"])
+    assert link, cells["t"]
+    listed = member_client.get(unescape(link.group(1)))
+    assert set(_ids(listed)) == active and listed.context["page"].count_label == "4"
+    assert cells["done"] == "0"  # nothing to open
+
+
 # --- Home -------------------------------------------------------------------------------------------
 
 
