@@ -265,6 +265,26 @@ def _label_batch(batch: Batch, labels: list[str], owner) -> None:
     )
 
 
+def batch_task_counts(runs: list[MonitorRun]) -> dict:
+    """The runs' tasks as they are now, by batch id: how many (`total`), their `cost` and the part of it
+    not final yet (`provisional`), and how many are completed, failed and unknown. One query."""
+    S = Task.Status
+    rows = (
+        Task.objects.filter(batch_id__in=[run.batch_id for run in runs if run.batch_id])
+        .values("batch_id")
+        .annotate(
+            total=Count("pk"),
+            cost=Sum("spend"),
+            provisional=Sum("spend", filter=Q(spend_is_final=False)),
+            completed=Count("pk", filter=Q(status=S.COMPLETED)),
+            failed=Count("pk", filter=Q(status=S.FAILED)),
+            unknown=Count("pk", filter=Q(status=S.UNKNOWN)),
+        )
+        .order_by()
+    )
+    return {row["batch_id"]: row for row in rows}
+
+
 def runs_refresh(*, now: datetime | None = None) -> int:
     """Bring sent runs' counts and cost up to date; a run whose tasks are all final is done (one whose batch
     has no task too: nothing in it can change), and one with failed tasks, or tasks unknown for
@@ -293,20 +313,7 @@ def runs_refresh(*, now: datetime | None = None) -> int:
     runs += late
     if not runs:
         return 0
-    S = Task.Status
-    counts = {
-        row["batch_id"]: row
-        for row in Task.objects.filter(batch_id__in=[run.batch_id for run in runs if run.batch_id])
-        .values("batch_id")
-        .annotate(
-            total=Count("pk"),
-            cost=Sum("spend"),
-            completed=Count("pk", filter=Q(status=S.COMPLETED)),
-            failed=Count("pk", filter=Q(status=S.FAILED)),
-            unknown=Count("pk", filter=Q(status=S.UNKNOWN)),
-        )
-        .order_by()
-    }
+    counts = batch_task_counts(runs)
     empty = {"total": 0, "cost": ZERO, "completed": 0, "failed": 0, "unknown": 0}
     finished = 0
     for run in runs:

@@ -23,7 +23,7 @@ from tasks.models import (
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.charts import runs_charts
 from tasks.monitors.plans import RunPlan, plan_charges, retry_plans, retry_source, run_plan
-from tasks.monitors.runs import cap_refusal, run_retryable
+from tasks.monitors.runs import batch_task_counts, cap_refusal, run_retryable
 from tasks.monitors.scheduler import CATCH_UP_AFTER
 from tasks.spend.budgets import budget_name, budget_spent, budgets_for_submission, exact_usd, month_start
 
@@ -202,20 +202,7 @@ def _run_costs(runs: list[MonitorRun]) -> None:
     wrote: $0 and none until the first, a tick behind while it is sent), so each count is what its link
     to the task list lists, and `run.provisional`, the part of the cost not final yet: estimates, charges
     at post, a lost reply's estimate (docs/spend.md). One query."""
-    S = Task.Status
-    rows = (
-        Task.objects.filter(batch_id__in=[run.batch_id for run in runs if run.batch_id])
-        .values("batch_id")
-        .annotate(
-            cost=Sum("spend"),
-            provisional=Sum("spend", filter=Q(spend_is_final=False)),
-            completed=Count("pk", filter=Q(status=S.COMPLETED)),
-            failed=Count("pk", filter=Q(status=S.FAILED)),
-            unknown=Count("pk", filter=Q(status=S.UNKNOWN)),
-        )
-        .order_by()
-    )
-    sums = {row["batch_id"]: row for row in rows}
+    sums = batch_task_counts(runs)
     for run in runs:
         row = sums.get(run.batch_id)
         run.provisional = ZERO

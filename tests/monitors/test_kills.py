@@ -27,6 +27,32 @@ def task_posts() -> int:
     return SandboxRequest.objects.filter(method="POST", function="task_post").count()
 
 
+def sent_run_with_two_failed(credential):
+    """A monitor's run sent through a worker (2 chunks), then two of its tasks of one provider failed and
+    the run done: (the run, its tasks, the two failed)."""
+    from tasks.monitors.runs import run_now
+
+    monitor = make_monitor(credential=credential, labels=["watched"])
+    Monitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now() + timedelta(days=365))
+    run = run_now(monitor=monitor, user=None)[0]
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+    first = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
+    failed = [task for task in first if task.provider == first[0].provider][:2]
+    Task.objects.filter(pk__in=[task.pk for task in failed]).update(status=Task.Status.FAILED)
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=2)
+    return run, first, failed
+
+
+def retry_killed_at(at: str, run) -> None:
+    """Retry pressed on `run` in a process killed at `at`."""
+    run_killed_at(
+        at,
+        "from tasks.models import MonitorRun; from tasks.monitors.runs import run_retry; "
+        f"run_retry(run=MonitorRun.objects.get(pk={str(run.pk)!r}), user=None)",
+    )
+
+
 @pytest.mark.parametrize(
     "at",
     [
@@ -116,24 +142,10 @@ def test_a_retry_killed_at_each_step_sends_each_task_once(stand_in, catalog, at)
 def test_a_retry_of_failed_tasks_killed_at_each_step_resends_only_them_once(stand_in, catalog, at):  # noqa: F811
     """A run sent and answered, two of its tasks failed upstream: the retry, killed at each step and picked
     up by a scheduler, posts those two once more and nothing else."""
-    from tasks.monitors.runs import run_now
 
-    monitor = make_monitor(credential=stand_in, labels=["watched"])
-    Monitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now() + timedelta(days=365))
-    run = run_now(monitor=monitor, user=None)[0]
-    code, output = finish(worker("--wait", str(LEASE)))
-    assert code == 0, output
+    run, first, failed = sent_run_with_two_failed(stand_in)
     assert task_posts() == 2
-    first = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
-    failed = [task for task in first if task.provider == first[0].provider][:2]
-    Task.objects.filter(pk__in=[task.pk for task in failed]).update(status=Task.Status.FAILED)
-    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=2)
-
-    code = (
-        "from tasks.models import MonitorRun; from tasks.monitors.runs import run_retry; "
-        f"run_retry(run=MonitorRun.objects.get(pk={str(run.pk)!r}), user=None)"
-    )
-    run_killed_at(at, code)
+    retry_killed_at(at, run)
     assert task_posts() == 2
 
     scheduler_tick()  # a scheduler executes the planned retry
@@ -162,22 +174,10 @@ def test_a_retry_killed_then_pressed_again_sends_each_failed_task_once_more_at_o
     Retry again on the page still open, and again: the second press sends the retry at once (no waiting
     for a scheduler's tick), and each failed task reaches the upstream exactly once more, whatever the
     presses and the ticks after."""
-    from tasks.monitors.runs import run_now, run_retry
+    from tasks.monitors.runs import run_retry
 
-    monitor = make_monitor(credential=stand_in, labels=["watched"])
-    Monitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now() + timedelta(days=365))
-    run = run_now(monitor=monitor, user=None)[0]
-    code, output = finish(worker("--wait", str(LEASE)))
-    assert code == 0, output
-    first = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
-    failed = [task for task in first if task.provider == first[0].provider][:2]
-    Task.objects.filter(pk__in=[task.pk for task in failed]).update(status=Task.Status.FAILED)
-    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=2)
-    press = (
-        "from tasks.models import MonitorRun; from tasks.monitors.runs import run_retry; "
-        f"run_retry(run=MonitorRun.objects.get(pk={str(run.pk)!r}), user=None)"
-    )
-    run_killed_at(at, press)
+    run, first, failed = sent_run_with_two_failed(stand_in)
+    retry_killed_at(at, run)
     assert task_posts() == 2
 
     retry, made = run_retry(run=run, user=None)  # pressed again: no scheduler has ticked
