@@ -10,3 +10,14 @@ def log_in(page, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def dialog_answer(questions: list, *, accept: bool):
+    """A `page.once("dialog", …)` handler: notes the question asked (a data-confirm's), then accepts or
+    dismisses it."""
+
+    def handler(dialog):
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    return handler

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from tasks.models import Task
 from tasks.prompt_templates.services import template_create
 from tests.conftest import PASSWORD
-from tests.e2e.browsing import log_in
+from tests.e2e.browsing import dialog_answer, log_in
 from tests.e2e.test_builder import builder_page  # noqa: F401 - a fixture
 from tests.factories import make_task, member_group
 
@@ -270,14 +270,7 @@ def test_disabling_a_credential_asks_first_and_cancel_really_cancels(admin_page,
     page.goto("/credentials/")
     questions = []
 
-    def answer(accept):
-        def handler(dialog):
-            questions.append(dialog.message)
-            dialog.accept() if accept else dialog.dismiss()
-
-        return handler
-
-    page.once("dialog", answer(False))
+    page.once("dialog", dialog_answer(questions, accept=False))
     page.get_by_role("button", name="Disable").click()
     page.wait_for_timeout(500)
     assert questions and "Disable the credential" in questions[0]
@@ -285,7 +278,7 @@ def test_disabling_a_credential_asks_first_and_cancel_really_cancels(admin_page,
     assert credential.is_active
     expect(page.get_by_role("button", name="Disable")).to_be_enabled()
 
-    page.once("dialog", answer(True))
+    page.once("dialog", dialog_answer(questions, accept=True))
     page.get_by_role("button", name="Disable").focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("button", name="Enable")).to_be_visible()

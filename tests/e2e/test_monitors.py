@@ -17,6 +17,7 @@ from tasks.monitors.scheduler import scheduler_tick
 from tasks.prompt_templates.services import template_create
 from tasks.submission.collection import task_fetch
 from tests.conftest import sandbox_api_key
+from tests.e2e.browsing import dialog_answer
 from tests.factories import make_catalog, member_group
 from tests.submission.sending import send_planned
 
@@ -173,14 +174,7 @@ def test_retry_says_what_it_costs_and_asks_first_when_it_pays_again_by_keyboard(
     )
     questions = []
 
-    def answer(accept):
-        def handler(dialog):
-            questions.append(dialog.message)
-            dialog.accept() if accept else dialog.dismiss()
-
-        return handler
-
-    page.once("dialog", answer(False))
+    page.once("dialog", dialog_answer(questions, accept=False))
     retry.focus()
     page.keyboard.press("Enter")
     page.wait_for_timeout(500)
@@ -188,7 +182,7 @@ def test_retry_says_what_it_costs_and_asks_first_when_it_pays_again_by_keyboard(
     assert not MonitorRun.objects.filter(kind=MonitorRun.Kind.RETRY).exists()
     expect(retry).to_be_enabled()
 
-    page.once("dialog", answer(True))
+    page.once("dialog", dialog_answer(questions, accept=True))
     retry.focus()
     page.keyboard.press("Enter")
     expect(page.get_by_text("Retry started: 2 tasks planned")).to_be_visible()
