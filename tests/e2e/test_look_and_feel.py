@@ -12,6 +12,8 @@ import re
 from decimal import Decimal
 
 import pytest
+from axes.models import AccessAttempt
+from django.conf import settings
 from playwright.sync_api import expect
 
 from tasks.models import (
@@ -20,10 +22,12 @@ from tasks.models import (
     BrandSet,
     BrandSetTag,
     Budget,
+    MonitorRun,
     PromptTemplate,
     PromptTemplateVersion,
     Task,
 )
+from tasks.monitors.runs import run_now
 from tasks.team.audit import audit_record
 from tasks.visibility.mentions import mentions_recompute
 from tests.conftest import PASSWORD
@@ -303,6 +307,24 @@ def walk(team_admin, live_credential):
     monitor = make_monitor(
         credential=live_credential, owner=team_admin, name="Parks weekly", template_version=version
     )
+    # A run with failed tasks, one of them charged before it failed: its Retry line and question.
+    run = run_now(monitor=monitor, user=team_admin)[0]
+    run_tasks = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
+    Task.objects.filter(pk=run_tasks[0].pk).update(status=Task.Status.FAILED, charged=0, spend_is_final=True)
+    Task.objects.filter(pk=run_tasks[1].pk).update(status=Task.Status.FAILED, charged=Decimal("0.0102"))
+    Task.objects.filter(pk__in=[task.pk for task in run_tasks[2:]]).update(status=Task.Status.COMPLETED)
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=2)
+    # An address locked out after failed logins (not the browser's): People's Sign-in locks.
+    AccessAttempt.objects.create(
+        ip_address="203.0.113.7",
+        username="someone",
+        user_agent="",
+        http_accept="",
+        path_info="/accounts/login/",
+        get_data="",
+        post_data="",
+        failures_since_start=settings.AXES_FAILURE_LIMIT,
+    )
     return {
         "admin": team_admin,
         "pages": {
@@ -318,6 +340,7 @@ def walk(team_admin, live_credential):
             "batches": "/batches/",
             "batch": f"/batches/{batch.pk}/",
             "spend": "/spend/",
+            "spend, a date it cannot read": "/spend/?period=custom&date_from=2026-02-30&date_to=2026-03-02",
             "budgets": "/budgets/",
             "brand set visibility": f"/visibility/sets/{brand_set.pk}/",
             "monitors": "/monitors/",
