@@ -93,7 +93,7 @@ def pages(walk):  # noqa: F811 (the imported fixture)
     destination = AlertDestination.objects.create(kind="email", monitor=monitor, emails="ops@example.com")
     alert = Alert.objects.create(key="k1", kind="run_failed", monitor=monitor, message="The run failed.")
     AlertDelivery.objects.create(alert=alert, destination=destination, target="ops@example.com", state="sent")
-    batch = Batch.objects.get()
+    batch = Batch.objects.get(name="Parks, five countries")
     done = {"batch": batch, "task_count": 5, "completed_count": 5, "cost": batch.estimated_charge}
     for day, state, fields in [
         (1, MonitorRun.State.DONE, done),

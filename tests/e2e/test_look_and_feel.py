@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from tasks.models import (
@@ -27,7 +28,6 @@ from tasks.models import (
     PromptTemplateVersion,
     Task,
 )
-from tasks.monitors.runs import run_now
 from tasks.team.audit import audit_record
 from tasks.visibility.mentions import mentions_recompute
 from tests.conftest import PASSWORD
@@ -308,12 +308,21 @@ def walk(team_admin, live_credential):
         credential=live_credential, owner=team_admin, name="Parks weekly", template_version=version
     )
     # A run with failed tasks, one of them charged before it failed: its Retry line and question.
-    run = run_now(monitor=monitor, user=team_admin)[0]
-    run_tasks = list(Task.objects.filter(batch=run.batch).order_by("created_at"))
-    Task.objects.filter(pk=run_tasks[0].pk).update(status=Task.Status.FAILED, charged=0, spend_is_final=True)
-    Task.objects.filter(pk=run_tasks[1].pk).update(status=Task.Status.FAILED, charged=Decimal("0.0102"))
-    Task.objects.filter(pk__in=[task.pk for task in run_tasks[2:]]).update(status=Task.Status.COMPLETED)
-    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=2)
+    run_batch = Batch.objects.create(
+        name="Parks weekly, run", template_version=version, created_by=team_admin, task_count=3,
+        estimated_charge=Decimal("0.0306"),
+    )  # fmt: skip
+    for status, charged in [("failed", Decimal("0")), ("failed", Decimal("0.0102")), ("completed", None)]:
+        task = make_task(
+            credential=live_credential, submitted_by=team_admin, batch=run_batch, template_version=version,
+            status=status, user_prompt="Which amusement parks in France are most recommended?",
+        )  # fmt: skip
+        if charged is not None:
+            Task.objects.filter(pk=task.pk).update(charged=charged, spend=charged)
+    MonitorRun.objects.create(
+        monitor=monitor, slot=timezone.now(), state=MonitorRun.State.DONE, batch=run_batch, task_count=3,
+        failed_count=2, completed_count=1,
+    )  # fmt: skip
     # An address locked out after failed logins (not the browser's): People's Sign-in locks.
     AccessAttempt.objects.create(
         ip_address="203.0.113.7",
