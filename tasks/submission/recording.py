@@ -1,13 +1,14 @@
 """Recording what became of a chunk's tasks: the outcomes task_post (or live) answered, tasks never sent
 or whose reply was lost (the writes of tasks/submission/chunks.py; the caller owns the transaction)."""
 
+import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -22,6 +23,10 @@ from tasks.upstream.results import storable_text
 # nothing charged, is sent again in a new chunk; at most this many sends in all, then it fails.
 RESEND_ATTEMPTS = 3
 RESEND_KEY = "resend_attempt"  # in the data of the event that plans a resend: the number of the next send
+# Times a chunk's answers are written when another transaction keeps giving one of their ids to another task.
+ID_RACE_ATTEMPTS = 3
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +134,6 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> l
     of its events, whose shared values are prepared once.
     """
     now = timezone.now()
-    first_poll = now + timedelta(seconds=POLL_DELAYS[0])
     # A task a callback has already given its upstream id (its postback may even have completed it) while
     # this reply was on its way is left as the callback recorded it. The lock makes a callback arriving
     # now wait for this transaction, then find the id recorded.
@@ -138,7 +142,6 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> l
         .filter(pk__in=[task.pk for task in tasks], upstream_task_id__isnull=True)
         .values_list("pk", flat=True)
     )
-    groups: dict[tuple, list[tuple[uuid.UUID, str | None]]] = defaultdict(list)
     refused = _sends_refused(
         [task.pk for task, outcome in zip(tasks, outcomes, strict=True) if _refused_for_now(outcome)]
     )
@@ -159,6 +162,36 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> l
                 continue
             message = _tried(outcome, attempt)
         recorded.append((task.pk, outcome, message))
+    accepted = _tasks_record_answers(recorded, now=now)
+    if accepted:  # one chunk: one collection job, committed with the outcomes
+        schedule_collect(accepted, delay=POLL_DELAYS[0])
+    return resend
+
+
+def _tasks_record_answers(recorded: list[tuple[uuid.UUID, TaskOutcome, str]], *, now) -> list[str]:
+    """Write the recorded outcomes of a chunk's tasks; returns the ids of the accepted ones, to collect.
+
+    Who holds each id is read, then the ids are written: another transaction (a callback, tasks_ready, an
+    admin's resolve, another worker) may give one of them to another task in between (on PostgreSQL; on
+    SQLite this transaction holds the write lock from its start). The writes are then rolled back to a
+    savepoint and made again with the holders read again, so that task is recorded without the id, as for
+    an id taken before, instead of the whole chunk's outcome failing on the unique id."""
+    for _ in range(ID_RACE_ATTEMPTS - 1):
+        try:
+            with transaction.atomic():
+                return _tasks_write_answers(recorded, now=now)
+        except IntegrityError:
+            logger.warning(
+                "An upstream id of a task_post reply was given to another task meanwhile; recording again."
+            )
+    with transaction.atomic():
+        return _tasks_write_answers(recorded, now=now)
+
+
+def _tasks_write_answers(recorded: list[tuple[uuid.UUID, TaskOutcome, str]], *, now) -> list[str]:
+    """One try of `_tasks_record_answers`: the holders of the ids read, then every write."""
+    first_poll = now + timedelta(seconds=POLL_DELAYS[0])
+    groups: dict[tuple, list[tuple[uuid.UUID, str | None]]] = defaultdict(list)
     # Who has each id the reply gives (the ids are unique): another task already, or a task of this chunk
     # given it first, an accepted one before a refused one (only an accepted one is collected by it). A
     # task given an id someone has is recorded without it (`_tasks_record_taken_ids`).
@@ -198,9 +231,7 @@ def tasks_record_post_outcomes(*, tasks: list, outcomes: list[TaskOutcome]) -> l
         update_rows(Task, pairs, each="upstream_task_id", same=fields)
         insert_rows(TaskEvent, events, same=event)
     _tasks_record_taken_ids(taken, now=now)
-    if accepted:  # one chunk: one collection job, committed with the outcomes
-        schedule_collect(accepted, delay=POLL_DELAYS[0])
-    return resend
+    return accepted
 
 
 @dataclass(frozen=True, slots=True)

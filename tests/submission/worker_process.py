@@ -4,13 +4,16 @@ chosen chunk. No test hook lives in the product's code: the step is monkeypatche
 
     python -m tests.submission.worker_process [--kill-at STEP] [--kill-call N] [--wait SECONDS]
                                               [--start-file PATH] [--resend-delay SECONDS]
+                                              [--pingback-before-recording PATH]
 
 STEP, at the N-th time the worker reaches it: claimed (a claim is committed, its POST not started),
 post_started (post_started_at committed, nothing sent), posted (the POST answered, nothing recorded),
 recording (inside the outcome's transaction, its rows written, not committed), replanning (inside it too,
 after the tasks refused with a temporary code were planned again in a new chunk). The worker overlaps one
 chunk's POST with the previous chunk's recording, so the tests pick calls where nothing else is under
-way. The environment names the database (DATABASE_URL) and the keys.
+way. PATH: a pingback (our own callback URL) requested from a thread of its own, its own transaction,
+just before the first outcome's upstream ids are written (tests.concurrency.AnotherTransactionFirst).
+The environment names the database (DATABASE_URL) and the keys.
 """
 
 import argparse
@@ -34,6 +37,7 @@ def main() -> None:
     parser.add_argument("--live", action="store_true", help="Run the live loop (tasks/submission/live.py).")
     parser.add_argument("--threads", type=int, default=1, help="Live calls in flight at once (--live).")
     parser.add_argument("--resend-delay", type=float, help="Send a task refused for now again this soon.")
+    parser.add_argument("--pingback-before-recording", help="Request this callback URL mid-recording.")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
@@ -93,6 +97,14 @@ def main() -> None:
         recording.tasks_record_post_outcomes = kill_after(recording.tasks_record_post_outcomes)
     elif args.kill_at == "replanning":
         recording.tasks_plan_again = kill_after(recording.tasks_plan_again)
+
+    if args.pingback_before_recording:
+        from django.test import Client
+
+        from tests.concurrency import AnotherTransactionFirst
+
+        path = args.pingback_before_recording
+        recording.update_rows = AnotherTransactionFirst(recording.update_rows, lambda: Client().get(path))
 
     print("ready", flush=True)
     if args.start_file:
