@@ -288,18 +288,6 @@ def _poll_one(task_id, *, clients: dict) -> int | None:
     if task is None or task.is_final or not task.upstream_task_id:
         return None
     now = timezone.now()
-    if task.submitted_at and now - task.submitted_at > GIVE_UP_AFTER:
-        updated = Task.objects.filter(pk=task.pk, status__in=Task.ACTIVE_STATUSES).update(
-            status=Task.Status.FAILED,
-            status_message="No result after 72 hours; the upstream gives up on queued tasks then.",
-            completed_at=now,
-            next_poll_at=None,
-        )
-        if updated:
-            TaskEvent.objects.create(
-                task=task, kind=TaskEvent.Kind.FAILED, message="Gave up after 72 hours without a result."
-            )
-        return None
     if task.next_poll_at and task.next_poll_at > now + timedelta(seconds=1):
         return None  # not this chain's turn: another poll is scheduled later, or one is in flight
     delay = POLL_DELAYS[min(task.poll_count + 1, len(POLL_DELAYS) - 1)]
@@ -327,7 +315,28 @@ def _poll_one(task_id, *, clients: dict) -> int | None:
         Task.objects.filter(pk=task.pk, poll_count=claimed_count, status__in=Task.ACTIVE_STATUSES).update(
             next_poll_at=timezone.now() + timedelta(seconds=delay)
         )
-    return None if final else delay
+    if final or _task_give_up(task, now=now):
+        return None
+    return delay
+
+
+def _task_give_up(task: Task, *, now) -> bool:
+    """After a poll that found no result: fail a task sent more than 72 hours ago (the upstream gives up on
+    queued tasks then). Only after that poll: a result finished while nothing polled (workers down for
+    days) stays upstream for 30 days, paid for, and that poll collected it."""
+    if not task.submitted_at or now - task.submitted_at <= GIVE_UP_AFTER:
+        return False
+    updated = Task.objects.filter(pk=task.pk, status__in=Task.ACTIVE_STATUSES).update(
+        status=Task.Status.FAILED,
+        status_message="No result after 72 hours; the upstream gives up on queued tasks then.",
+        completed_at=timezone.now(),
+        next_poll_at=None,
+    )
+    if updated:
+        TaskEvent.objects.create(
+            task=task, kind=TaskEvent.Kind.FAILED, message="Gave up after 72 hours without a result."
+        )
+    return True
 
 
 # --- Jobs (django.tasks): they take ids and are safe to run twice -----------------------------------

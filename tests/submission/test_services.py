@@ -116,13 +116,36 @@ def test_a_resumed_group_of_tasks_at_different_polls_keeps_every_task_in_a_chain
     assert scheduled[(str(early.pk),)] < scheduled[(str(late.pk),)]
 
 
-def test_polling_gives_up_after_72_hours(stand_in, admin_user):
+def test_polling_gives_up_after_72_hours(stand_in, admin_user, settings):
+    settings.SANDBOX_TASK_DELAY = 60  # still running upstream when it is polled
     (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
-    Task.objects.filter(pk=task.pk).update(submitted_at=timezone.now() - timedelta(hours=73))
-    collection.tasks_poll(task_ids=[str(task.pk)])
+    Task.objects.filter(pk=task.pk).update(
+        submitted_at=timezone.now() - timedelta(hours=73), next_poll_at=timezone.now()
+    )
+    collection.tasks_poll(task_ids=[str(task.pk)])  # the stand-in has no result yet
     task.refresh_from_db()
     assert task.status == Task.Status.FAILED
     assert "72 hours" in task.status_message
+    assert task.events.filter(kind=TaskEvent.Kind.POLLED).exists()  # it asked a last time
+
+
+def test_a_task_whose_result_waited_upstream_while_polling_was_down_72_hours_is_collected_not_given_up(
+    stand_in, admin_user
+):
+    """The upstream keeps a finished result for 30 days: a poll that comes late (no worker polled for three
+    days) asks once more before giving up, and finds the paid answer."""
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
+    time.sleep(0.8)  # finished at the stand-in
+    Task.objects.filter(pk=task.pk).update(
+        submitted_at=timezone.now() - timedelta(hours=73), next_poll_at=timezone.now()
+    )
+
+    collection.tasks_poll(task_ids=[str(task.pk)])
+
+    task.refresh_from_db()
+    assert task.status == Task.Status.COMPLETED
+    assert task.answer_text and task.spend_is_final
+    assert "72 hours" not in task.status_message
 
 
 @pytest.mark.parametrize("mode", ["http500", "malformed", "reset", "hang"])
