@@ -326,6 +326,25 @@ def tasks_plan_again(*, resend: list[Resend], chunk_id, at) -> None:
         )
 
 
+def _task_record_live_charge(*, task_id, outcome: TaskOutcome):
+    """Give a live task its charge and the id its answer carries; returns the task that already holds that
+    id (the task then gets none), or None. The id is written first and the unique id says who holds it:
+    reading the holders first would let a callback, tasks_ready or an admin give it to another task in
+    between (PostgreSQL), and the write would then fail the whole recording."""
+    fields = {"submitted_at": timezone.now(), "charged": outcome.cost, "spend": outcome.cost}
+    if outcome.id:
+        try:
+            with transaction.atomic():
+                Task.objects.filter(pk=task_id).update(upstream_task_id=outcome.id, **fields)
+            return None
+        except IntegrityError:
+            pass
+    Task.objects.filter(pk=task_id).update(upstream_task_id=None, **fields)
+    if not outcome.id:
+        return None
+    return Task.objects.filter(upstream_task_id=outcome.id).values_list("pk", flat=True).first()
+
+
 def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
     """Record the answer of a live request: its charge, then the result as a poll's would be. A live call
     is answered once: any answer but a result (an invalid field, an account problem, an internal error)
@@ -333,14 +352,7 @@ def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
 
     An answer whose id another task already has is recorded all the same (it was paid for), without the
     id (the ids are unique), and an error event on the task names the other one."""
-    holders = Task.objects.filter(upstream_task_id=outcome.id).exclude(pk=task_id)
-    other = holders.values_list("pk", flat=True).first() if outcome.id else None
-    Task.objects.filter(pk=task_id).update(
-        upstream_task_id=outcome.id if outcome.id and other is None else None,
-        submitted_at=timezone.now(),
-        charged=outcome.cost,
-        spend=outcome.cost,
-    )
+    other = _task_record_live_charge(task_id=task_id, outcome=outcome)
     task = Task.objects.get(pk=task_id)
     TaskEvent.objects.create(
         task=task,

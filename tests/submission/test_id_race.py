@@ -15,17 +15,20 @@ from collections import Counter
 
 import pytest
 from django.db import connection
+from django.db.models import QuerySet
 from django.test import Client
 from django.urls import reverse
 
+from sandbox import envelope
 from sandbox.models import SandboxRequest
 from tasks.models import SendChunk, Task, TaskEvent
-from tasks.submission import callbacks, recording
+from tasks.submission import callbacks, live, recording
 from tests.concurrency import AnotherTransactionFirst
 from tests.submission.sending import send_planned
 from tests.submission.stand_in import aisa, lost_reply_task, stand_in
 from tests.submission.test_duplicate_ids import CHARGE_AT_POST, collect, submit, the_stand_in_gives
 from tests.submission.test_kills import LEASE, finish, statuses, times_each_task_reached_the_stand_in, worker
+from tests.submission.test_live import live_posts, submit_live
 
 __all__ = ["aisa", "stand_in"]  # the fixtures
 
@@ -118,3 +121,79 @@ def test_a_worker_killed_around_a_reply_whose_id_a_pingback_takes_never_sends_a_
     else:  # every task accounted for: none left queued, none sent again
         assert statuses(tasks) == Counter({Task.Status.UNKNOWN: 3})
     assert not SendChunk.objects.filter(state__in=(SendChunk.State.PLANNED, SendChunk.State.SENDING)).exists()
+
+
+def a_pingback_before_the_id_is_written(lost: Task, monkeypatch) -> AnotherTransactionFirst:
+    """The lost task's pingback naming RACED_ID, run just before the first write of an upstream id (a live
+    answer's is one UPDATE of its task)."""
+    pingback = AnotherTransactionFirst(lambda: None, lambda: Client().get(pingback_path(lost, RACED_ID)))
+    original = QuerySet.update
+
+    def update(queryset, **fields):
+        if queryset.model is Task and fields.get("upstream_task_id"):
+            pingback()
+        return original(queryset, **fields)
+
+    monkeypatch.setattr(QuerySet, "update", update)
+    return pingback
+
+
+def test_an_id_a_pingback_records_while_a_live_answer_carrying_it_is_recorded_keeps_the_answer(
+    stand_in, aisa, admin_user, monkeypatch
+):
+    lost = lost_reply_task(aisa)
+    (answered,) = submit_live(aisa, admin_user, 1)
+    original_id = envelope.new_task_id
+    monkeypatch.setattr(envelope, "new_task_id", lambda provider: RACED_ID)
+    pingback = a_pingback_before_the_id_is_written(lost, monkeypatch)
+
+    live.live_drain(worker="test")
+    monkeypatch.setattr(envelope, "new_task_id", original_id)
+
+    assert pingback.join().status_code == 200
+    assert live_posts() == 1
+    answered.refresh_from_db()
+    lost.refresh_from_db()
+    assert answered.status == Task.Status.COMPLETED and answered.answer_text  # the paid answer is kept
+    assert answered.charged > 0 and answered.spend_is_final
+    if connection.vendor == "postgresql":
+        assert lost.upstream_task_id == RACED_ID and answered.upstream_task_id is None
+        assert answered.events.filter(
+            message__contains=f"{RACED_ID}, which task {lost.pk} already has"
+        ).exists()
+    else:
+        assert answered.upstream_task_id == RACED_ID and lost.upstream_task_id is None
+        refused = lost.events.filter(kind=TaskEvent.Kind.ERROR).last()
+        assert f"The upstream id {RACED_ID} belongs to another task ({answered.pk})" in refused.message
+
+
+@pytest.mark.parametrize(
+    ("step", "completed"),
+    [
+        (None, 1),  # the answer recorded, the pingback slipped in before its id was written
+        ("posted", 0),  # killed before recording it: unknown, never sent again
+        ("recording", 0),  # killed inside the recording transaction, after the pingback: rolled back
+    ],
+)
+def test_a_live_worker_killed_around_an_answer_whose_id_a_pingback_takes_never_sends_it_again(
+    stand_in, aisa, admin_user, monkeypatch, step, completed
+):
+    lost = lost_reply_task(aisa)
+    tasks = submit_live(aisa, admin_user, 1)
+    monkeypatch.setattr(envelope, "new_task_id", lambda provider: RACED_ID)
+    pingback = ("--live", "--pingback-before-recording", pingback_path(lost, RACED_ID))
+
+    if step:
+        code, output = finish(worker(*pingback, "--kill-at", step, "--kill-call", "1"))
+        assert code == -9, output
+    code, output = finish(worker(*pingback, "--wait", str(LEASE * 3)))
+    assert code == 0, output
+
+    assert live_posts() == 1
+    assert times_each_task_reached_the_stand_in(tasks) == Counter({1: 1})
+    assert statuses(tasks) == Counter({Task.Status.COMPLETED: 1} if completed else {Task.Status.UNKNOWN: 1})
+    if completed:
+        answered, lost = Task.objects.get(pk=tasks[0].pk), Task.objects.get(pk=lost.pk)
+        holder = lost if connection.vendor == "postgresql" else answered
+        assert holder.upstream_task_id == RACED_ID
+        assert answered.answer_text and answered.charged > 0

@@ -12,8 +12,8 @@ recording (inside the outcome's transaction, its rows written, not committed), r
 after the tasks refused with a temporary code were planned again in a new chunk). The worker overlaps one
 chunk's POST with the previous chunk's recording, so the tests pick calls where nothing else is under
 way. PATH: a pingback (our own callback URL) requested from a thread of its own, its own transaction,
-just before the first outcome's upstream ids are written (tests.concurrency.AnotherTransactionFirst).
-The environment names the database (DATABASE_URL) and the keys.
+just before the first outcome's upstream ids are written (--live: the first UPDATE writing one; see
+tests.concurrency.AnotherTransactionFirst). The environment names the database (DATABASE_URL) and the keys.
 """
 
 import argparse
@@ -104,7 +104,20 @@ def main() -> None:
         from tests.concurrency import AnotherTransactionFirst
 
         path = args.pingback_before_recording
-        recording.update_rows = AnotherTransactionFirst(recording.update_rows, lambda: Client().get(path))
+        pingback = AnotherTransactionFirst(lambda: None, lambda: Client().get(path))
+        if args.live:  # a live answer's id is one UPDATE of its task
+            from django.db.models import QuerySet
+
+            update = QuerySet.update
+
+            def update_after_pingback(queryset, **fields):
+                if fields.get("upstream_task_id"):
+                    pingback()
+                return update(queryset, **fields)
+
+            QuerySet.update = update_after_pingback
+        else:
+            recording.update_rows = AnotherTransactionFirst(recording.update_rows, pingback.action)
 
     print("ready", flush=True)
     if args.start_file:
