@@ -23,6 +23,9 @@ from tasks.upstream.results import storable_text
 # nothing charged, is sent again in a new chunk; at most this many sends in all, then it fails.
 RESEND_ATTEMPTS = 3
 RESEND_KEY = "resend_attempt"  # in the data of the event that plans a resend: the number of the next send
+# What task_post may answer for a task it took (and may have charged): created (20100), or already handed
+# over, in queue (40601, 40602) or done (20000). Each is collected by its id, never failed at post.
+ACCEPTED_AT_POST = frozenset({StatusClass.CREATED, StatusClass.PENDING, StatusClass.DONE})
 # Times a chunk's answers are written when another transaction keeps giving one of their ids to another task.
 ID_RACE_ATTEMPTS = 3
 
@@ -202,12 +205,12 @@ def _tasks_write_answers(recorded: list[tuple[uuid.UUID, TaskOutcome, str]], *, 
     )
     taken: list[_TakenId] = []
     for pk, outcome, message in sorted(
-        recorded, key=lambda item: item[1].status_class != StatusClass.CREATED
+        recorded, key=lambda item: item[1].status_class not in ACCEPTED_AT_POST
     ):
         if outcome.id and holders.setdefault(outcome.id, pk) != pk:
             taken.append(_TakenId(pk, outcome, message, holders[outcome.id]))
             continue
-        created = outcome.status_class == StatusClass.CREATED and bool(outcome.id)
+        created = outcome.status_class in ACCEPTED_AT_POST and bool(outcome.id)
         groups[(created, outcome.status_code, message, outcome.cost)].append((pk, outcome.id or None))
     accepted = []
     for (created, code, message, cost), pairs in groups.items():
@@ -260,7 +263,7 @@ def _tasks_record_taken_ids(taken: list[_TakenId], *, now) -> None:
     transaction."""
     for item in taken:
         outcome, cost = item.outcome, item.outcome.cost
-        accepted = outcome.status_class == StatusClass.CREATED
+        accepted = outcome.status_class in ACCEPTED_AT_POST
         fields = {"status_code": outcome.status_code, "charged": cost, "spend": cost, "submitted_at": now}
         if accepted:
             message = (

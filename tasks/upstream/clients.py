@@ -365,7 +365,8 @@ class LLMResponsesClient(ReplyErrors):
                 problem = f"the reply lists {len(tasks)} tasks for {len(chunk)} sent"
             else:
                 outcomes = self._outcomes(tasks)
-                if not any(_created_without_id(outcome) for outcome in outcomes):
+                queued = call.function == "task_post"
+                if not any(_created_without_id(outcome, queued=queued) for outcome in outcomes):
                     return outcomes
                 problem = "the reply gives an accepted task no id that task_get could be asked about"
         except UpstreamError:

@@ -175,9 +175,10 @@ def _parse_task(raw: Any) -> TaskOutcome:
     )
 
 
-def _created_without_id(outcome: TaskOutcome) -> bool:
-    """An accepted task (20100) whose id could never be asked about: it may be charged and is lost."""
-    return outcome.status_class == StatusClass.CREATED and not (
+def _created_without_id(outcome: TaskOutcome, *, queued: bool = False) -> bool:
+    """An accepted task (20100; `queued`, for task_post: also one handed over, in queue or done) whose id
+    could never be asked about: it may be charged and is lost. (A live answer carries its result.)"""
+    return outcome.status_class in (_ACCEPTED if queued else {StatusClass.CREATED}) and not (
         outcome.id is not None and _TASK_ID_RE.fullmatch(outcome.id)
     )
 
