@@ -322,10 +322,13 @@ def _poll_one(task_id, *, clients: dict) -> int | None:
 
 def _task_give_up(task: Task, *, now) -> bool:
     """After a poll that found no result: fail a task sent more than 72 hours ago (the upstream gives up on
-    queued tasks then). Only after that poll: a result finished while nothing polled (workers down for
-    days) stays upstream for 30 days, paid for, and that poll collected it."""
+    queued tasks then). Only once the upstream answered that poll (`now`: when it started): a result
+    finished while nothing polled (workers down, the upstream unreachable) stays upstream for 30 days,
+    paid for, and that poll collected it, or a later one will."""
     if not task.submitted_at or now - task.submitted_at <= GIVE_UP_AFTER:
         return False
+    if not task.events.filter(kind=TaskEvent.Kind.POLLED, created_at__gte=now).exists():
+        return False  # the upstream was not reached: ask again
     updated = Task.objects.filter(pk=task.pk, status__in=Task.ACTIVE_STATUSES).update(
         status=Task.Status.FAILED,
         status_message="No result after 72 hours; the upstream gives up on queued tasks then.",

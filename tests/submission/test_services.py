@@ -148,6 +148,30 @@ def test_a_task_whose_result_waited_upstream_while_polling_was_down_72_hours_is_
     assert "72 hours" not in task.status_message
 
 
+def test_a_task_past_72_hours_whose_last_poll_did_not_reach_the_upstream_is_polled_again_not_given_up(
+    stand_in, admin_user, settings
+):
+    """The upstream unreachable at the poll after the 72 hours (an outage may be why nothing polled): the
+    task is not given up on an answer never had; the next poll that reaches it collects the result."""
+    settings.UPSTREAM_READ_TIMEOUT = 20
+    (task,) = submit_and_send(specs=[spec()], credential=stand_in, user=admin_user)
+    time.sleep(0.8)  # finished at the stand-in
+    Task.objects.filter(pk=task.pk).update(
+        submitted_at=timezone.now() - timedelta(hours=73), next_poll_at=timezone.now()
+    )
+    faults.inject("http500", function="task_get")
+
+    collection.tasks_poll(task_ids=[str(task.pk)])
+
+    task.refresh_from_db()
+    assert task.status == Task.Status.SUBMITTED and task.next_poll_at is not None
+    assert task.events.filter(kind=TaskEvent.Kind.ERROR, message__startswith="task_get failed").exists()
+    Task.objects.filter(pk=task.pk).update(next_poll_at=timezone.now())
+    collection.tasks_poll(task_ids=[str(task.pk)])
+    task.refresh_from_db()
+    assert task.status == Task.Status.COMPLETED and task.answer_text
+
+
 @pytest.mark.parametrize("mode", ["http500", "malformed", "reset", "hang"])
 def test_a_lost_reply_leaves_the_task_unknown_and_is_never_resent(stand_in, admin_user, mode):
     faults.inject(mode, function="task_post", seconds=4)
