@@ -31,6 +31,7 @@ from tasks.visibility.forms import (
     VisibilityFilterForm,
 )
 from tasks.visibility.mentions import brand_rules
+from tasks.visibility.rendering import highlight_answer
 from tasks.visibility.selectors import AnswerScope, answer_rows, visibility_report
 from tasks.visibility.services import (
     NameTaken,
@@ -308,7 +309,7 @@ def answers(request, set_id: int):
     rules = brand_rules(brand_set.pk)
     matcher, ours = Matcher(rules), {rule.id for rule in rules if rule.is_ours}
     for task in page.object_list:
-        task.highlighted = highlight(task.answer_text, matcher.find(task.answer_text), ours=ours)
+        task.highlighted = highlight_answer(task.answer_text, matcher.find(task.answer_text), ours=ours)
     query = request.GET.copy()
     query.pop("page", None)
     first_page = query.copy()

@@ -130,3 +130,38 @@ def test_our_visibility_falling_reads_red_and_rising_green(logged_in_page, befor
     change = page.locator(".kpi", has_text="Acme visibility").locator(".delta")
     expect(change).to_have_text(delta)
     expect(change).to_have_css("color", page.evaluate(f"({COLOUR_OF})('{colour}')"))
+
+
+MARKDOWN_ANSWER = (
+    "## The best parks\n\n**Acme** leads, then [Globex](https://globex.com/parks).\n\n"
+    "| Park | Visitors per year in the whole region |\n|---|---|\n"
+    "| Acme Parks | 15,000,000 |\n| Globex | 9,500,000 |\n\n"
+    "```\nacme --list-parks --region=île-de-france --sort=visitors --limit=100\n```"
+)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_an_answer_reads_as_formatted_text_on_a_phone(open_page, user, scheme):
+    brand_set = BrandSet.objects.create(name="Parks")
+    Brand.objects.create(brand_set=brand_set, name="Acme", is_ours=True)
+    Brand.objects.create(brand_set=brand_set, name="Globex")
+    BrandSetTag.objects.create(brand_set=brand_set, tag="parks")
+    make_task(tag="parks", answer_text=MARKDOWN_ANSWER, created_at=timezone.now() - timedelta(hours=1))
+    mentions_recompute(brand_set_id=brand_set.pk)
+    page = open_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
+    log_in(page, user.get_username())
+
+    page.goto(f"/visibility/sets/{brand_set.pk}/answers/")
+
+    answer = page.locator("article.answer .answer-body")
+    expect(answer.get_by_role("heading", name="The best parks")).to_be_visible()
+    expect(answer.locator("strong mark.mention-ours")).to_have_text("Acme")
+    expect(answer.get_by_role("link", name="Globex")).to_have_attribute("href", "https://globex.com/parks")
+    expect(answer.locator("table mark.mention-ours")).to_have_text("Acme")
+    expect(answer).not_to_contain_text("**")
+    width, scroll_width = page.evaluate("[innerWidth, document.documentElement.scrollWidth]")
+    assert scroll_width <= width, f"the page scrolls sideways: {scroll_width}px wide in a {width}px window"
+    # The mark keeps the text's own colour, readable on its background in both schemes.
+    expect(answer.locator("td mark.mention-other")).to_have_css(
+        "color", page.evaluate(f"({COLOUR_OF})('--text')")
+    )
