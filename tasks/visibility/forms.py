@@ -13,6 +13,14 @@ MAX_TAGS = 500
 MAX_TEST_TEXT = 100_000
 # The figures counted per brand (the others, "answers" and "ours", need none).
 BRAND_FIGURES = ("mentioned", "first_paragraph", "cited", "position")
+# The figures of the whole set, and the answers each shows (the answers page's heading says the same).
+SET_FIGURES = {
+    "answers": "every answer",
+    "ours": "the answers mentioning our brands",
+    "cited_ours": "the answers citing our domains",
+    "cited_competitors": "the answers citing competitors' domains",
+    "cited_others": "the answers citing domains of no brand",
+}
 PROVIDER_KEYS = ", ".join(Provider.values[:-1]) + f" or {Provider.values[-1]}"
 
 
@@ -201,9 +209,8 @@ class AnswersForm(forms.Form):
         figure = data.get("figure")
         if figure in BRAND_FIGURES and data.get("brand") is None and "brand" not in self.errors:
             self.add_error("figure", "Give a brand for this figure; showing every answer.")
-        if figure in ("answers", "ours") and data.get("brand") is not None:
-            shown = "every answer" if figure == "answers" else "the answers mentioning our brands"
-            self.add_error("brand", f"This figure is not about one brand; showing {shown}.")
+        if figure in SET_FIGURES and data.get("brand") is not None:
+            self.add_error("brand", f"This figure is not about one brand; showing {SET_FIGURES[figure]}.")
         return data
 
     def valid_filters(self) -> dict:

@@ -16,7 +16,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from urllib.parse import quote_plus, urlencode
 
-from django.db.models import Q, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from tasks.models import Brand, BrandMention, BrandSet, Task, VisibilityDay
@@ -25,7 +26,19 @@ from tasks.spend.periods import Period
 from tasks.spend.reports import _bucket_end, _bucket_label, _bucket_start
 from tasks.visibility.rollup import SUMS, mention_sums
 
-FIGURES = ("answers", "mentioned", "first_paragraph", "cited", "position", "ours")
+FIGURES = (
+    "answers",
+    "mentioned",
+    "first_paragraph",
+    "cited",
+    "position",
+    "ours",
+    "cited_ours",
+    "cited_competitors",
+    "cited_others",
+)
+# The citation share's groups: the figure of the answers citing each (no brand of its own).
+CITED_GROUPS = {"ours": "cited_ours", "competitors": "cited_competitors", "others": "cited_others"}
 
 
 @dataclass(frozen=True)
@@ -198,6 +211,7 @@ class CitationGroup:
     label: str
     citations: int
     share: Decimal | None
+    url: str | None = None  # the answers citing these domains
 
 
 @dataclass
@@ -337,9 +351,12 @@ def visibility_report(
     theirs = sum(line.sums["citations"] for line in report.lines if not line.brand.is_ours)
     others = max(report.citations - ours - theirs, 0)
     report.citation_groups = [
-        CitationGroup("ours", "Our domains", ours, _ratio(ours, report.citations)),
-        CitationGroup("competitors", "Competitors' domains", theirs, _ratio(theirs, report.citations)),
-        CitationGroup("others", "Other domains", others, _ratio(others, report.citations)),
+        CitationGroup(key, label, count, _ratio(count, report.citations), whole.of(CITED_GROUPS[key]))
+        for key, label, count in (
+            ("ours", "Our domains", ours),
+            ("competitors", "Competitors' domains", theirs),
+            ("others", "Other domains", others),
+        )
     ]
     start = _bucket_start(period.start, granularity)
     while start <= period.end:
@@ -385,6 +402,10 @@ def answer_rows(
         mentions = mentions.filter(model_name=model_name)
     if figure == "ours":
         mentions = mentions.filter(brand__is_ours=True, mention_count__gt=0)
+    elif figure in ("cited_ours", "cited_competitors"):
+        mentions = mentions.filter(brand__is_ours=figure == "cited_ours", citation_count__gt=0)
+    elif figure == "cited_others":
+        mentions = _citing_other_domains(mentions.filter(brand__isnull=True))
     elif figure == "answers" or brand_id is None:
         mentions = mentions.filter(brand__isnull=True)
     else:
@@ -398,7 +419,24 @@ def answer_rows(
         elif figure == "position":
             mentions = mentions.filter(position=position)
     rows = mentions.order_by("-created_at", "-task_id").values_list("task_id", "created_at")
-    return rows.distinct() if figure == "ours" else rows
+    return rows.distinct() if figure in ("ours", "cited_ours", "cited_competitors") else rows
+
+
+def _citing_other_domains(answer_rows):
+    """The answer rows with more citations than the set's brands' domains account for: those citing a
+    domain of no brand (the report's "Other domains", counted the same way)."""
+    branded = (
+        BrandMention.objects.filter(
+            brand_set_id=OuterRef("brand_set_id"), task_id=OuterRef("task_id"), brand__isnull=False
+        )
+        .order_by()
+        .values("task_id")
+        .annotate(total=Sum("citation_count"))
+        .values("total")
+    )
+    return answer_rows.annotate(branded=Coalesce(Subquery(branded), 0)).filter(
+        citation_count__gt=F("branded")
+    )
 
 
 def answers_behind(**criteria):
