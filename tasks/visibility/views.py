@@ -198,6 +198,8 @@ def _report_context(request, *, brand_set: BrandSet, scope: AnswerScope, for_pag
         "show_cost": request.user.has_perm("tasks.view_spend"),
     }
     if for_page:
+        # A set that cannot have figures yet says why, instead of a page of zeros.
+        context["reads_no_tag"] = scope.tags is None and not brand_set.tag_links.exists()
         context["chart"] = visibility_chart(report)
         context["tables"] = report_tables(report, show_cost=context["show_cost"])
     return context
