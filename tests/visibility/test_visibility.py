@@ -822,3 +822,14 @@ def test_an_answers_page_that_exists_says_nothing_of_it(client, member_user, bra
     with mock.patch.object(views, "ANSWERS_PER_PAGE", 1):
         html = client.get(reverse("visibility:answers", args=[brand_set.pk]), {"page": "2"}).content.decode()
     assert "There is no page" not in html and "Page 2 of" in html
+
+
+def test_a_page_asked_of_no_answers_does_not_say_the_answers_end_on_page_1(client, member_user, brand_set):
+    """It said “There is no page 5: the answers end on page 1, shown here.” over no answer at all."""
+    client.force_login(member_user)
+
+    html = client.get(reverse("visibility:answers", args=[brand_set.pk]), {"page": "5"}).content.decode()
+
+    notice = re.search(r'<p class="notice" role="status">(.*?)</p>', html, re.S)[1]
+    assert notice == "There is no page 5: no answer is behind this figure."
+    assert "<h1>0 answers</h1>" in html
