@@ -165,7 +165,13 @@ def set_test(request, set_id: int):
     template = "tasks/visibility/test.html" + ("#result" if fragment else "")
     # htmx redraws the result only: a refused text is said there, or "Find brands" would seem to do nothing.
     refusal = " ".join(form["text"].errors) if fragment and form.is_bound else ""
-    context = {"brand_set": brand_set, "form": form, "result": result, "refusal": refusal}
+    context = {
+        "brand_set": brand_set,
+        "form": form,
+        "result": result,
+        "refusal": refusal,
+        "has_brands": bool(result["brands"]) if result else brand_set.brands.exists(),
+    }
     return render(request, template, context)
 
 

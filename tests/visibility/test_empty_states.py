@@ -54,3 +54,18 @@ def test_a_set_with_tags_and_brands_says_nothing_of_it(client, member_user, bran
     page = client.get(reverse("visibility:set_page", args=[brand_set.pk])).content.decode()
 
     assert "data-empty-set" not in page
+
+
+def test_the_test_page_of_a_set_with_no_brand_says_so_instead_of_an_empty_table(client, member_user):
+    brand_set = BrandSet.objects.create(name="No brands")
+    client.force_login(member_user)
+    url = reverse("visibility:set_test", args=[brand_set.pk])
+
+    page = client.get(url).content.decode()
+    result = client.post(url, {"text": "Acme leads."}, headers={"HX-Request": "true"}).content.decode()
+
+    for html in (page, result):
+        assert _notice(html) == (
+            "This set has no brand yet, so it finds nothing: add our brands and competitors on its Edit page."
+        )
+    assert "<table" not in result
