@@ -226,6 +226,15 @@ class AnswersForm(forms.Form):
             return periods.period_custom(start=start or end or today, end=end or start or today)
         return periods.period_preset("this_month")
 
+    def period_cut_note(self) -> str:
+        """What the page says of dates more than three years apart (`chosen_period` keeps the last three), as
+        the spend page says it."""
+        data = self.valid_filters()
+        start, end = data.get("date_from"), data.get("date_to")
+        if not (start and end) or abs((end - start).days) < periods.MAX_PERIOD_DAYS:
+            return ""
+        return f"A period is at most three years: this one starts on {self.chosen_period().start:%-d %b %Y}."
+
     def period_note(self) -> str:
         """What the list of ignored filters adds when a date could not be read: the period shown instead
         (`chosen_period`), this month or the one day the other date gives."""

@@ -333,6 +333,7 @@ def answers(request, set_id: int):
         "position": data.get("position"),
         "period": period,
         "period_note": form.period_note(),
+        "period_cut_note": form.period_cut_note(),
         "page": page,
         "tags": tags,
         "provider": Provider(data["provider"]).label if data.get("provider") else "",

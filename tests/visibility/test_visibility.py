@@ -833,3 +833,19 @@ def test_a_page_asked_of_no_answers_does_not_say_the_answers_end_on_page_1(clien
     notice = re.search(r'<p class="notice" role="status">(.*?)</p>', html, re.S)[1]
     assert notice == "There is no page 5: no answer is behind this figure."
     assert "<h1>0 answers</h1>" in html
+
+
+@pytest.mark.parametrize("page", ["visibility:set_page", "visibility:answers"])
+def test_a_period_over_three_years_says_where_it_was_cut_as_the_spend_page_does(
+    client, member_user, brand_set, page
+):
+    client.force_login(member_user)
+    query = {"period": "custom", "date_from": "2020-01-01", "date_to": "2026-12-31"}
+
+    html = client.get(reverse(page, args=[brand_set.pk]), query).content.decode()
+
+    start = periods.period_custom(
+        start=timezone.datetime(2020, 1, 1).date(), end=timezone.datetime(2026, 12, 31).date()
+    ).start
+    assert f"A period is at most three years: this one starts on {start:%-d %b %Y}." in html
+    assert "at most three years" not in client.get(reverse(page, args=[brand_set.pk])).content.decode()
