@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from tasks.models import Brand, BrandSet, BrandSetTag
+from tasks.visibility.mentions import mentions_recompute
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +70,21 @@ def test_the_test_page_of_a_set_with_no_brand_says_so_instead_of_an_empty_table(
             "This set has no brand yet, so it finds nothing: add our brands and competitors on its Edit page."
         )
     assert "<table" not in result
+
+
+def test_a_set_whose_answers_are_still_being_read_says_so_until_they_are(client, member_user, answers):
+    brand_set = BrandSet.objects.create(name="Fresh")
+    Brand.objects.create(brand_set=brand_set, name="Acme", is_ours=True)
+    BrandSetTag.objects.create(brand_set=brand_set, tag="parks")  # its first reading still queued
+    client.force_login(member_user)
+    url = reverse("visibility:set_page", args=[brand_set.pk])
+
+    before = client.get(url).content.decode()
+    mentions_recompute(brand_set_id=brand_set.pk)  # what the worker does
+    after = client.get(url).content.decode()
+
+    assert _notice(before) == (
+        "This set's answers are being read in the background: "
+        "its figures appear once they are (reload in a moment)."
+    )
+    assert "data-empty-set" not in after and "<h1>" in after
