@@ -46,16 +46,18 @@ def _rendered(text: str, matches: list[Match], pairs: list[tuple[str, str]]) -> 
 
 
 def _whole_pairs(html: str, pairs: list[tuple[str, str]]) -> list[int]:
-    """The indexes of the pairs whose markers both made it into the page's text, once each and in order."""
-    in_tags = "".join(_IN_A_TAG.findall(html))
-    return [
-        index
-        for index, (start, end) in enumerate(pairs)
-        if html.count(start) == html.count(end) == 1
-        and html.index(start) < html.index(end)
-        and start not in in_tags
-        and end not in in_tags
-    ]
+    """The indexes of the pairs whose markers both made it into the page's text, once each and in order
+    (one pass over the page: an answer may name brands hundreds of times)."""
+    places: dict[str, list[int]] = {}
+    for found in _MARKER.finditer(html):
+        places.setdefault(found.group(), []).append(found.start())
+    in_tags = set(_MARKER.findall("".join(_IN_A_TAG.findall(html))))
+    whole = []
+    for index, (start, end) in enumerate(pairs):
+        starts, ends = places.get(start, []), places.get(end, [])
+        if len(starts) == len(ends) == 1 and starts[0] < ends[0] and not {start, end} & in_tags:
+            whole.append(index)
+    return whole
 
 
 def highlight_answer(text: str, matches: list[Match], *, ours: set[int] = frozenset()) -> SafeString:
