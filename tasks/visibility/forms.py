@@ -198,7 +198,7 @@ class AnswersForm(forms.Form):
             return None
         brand = self.brand_set.brands.filter(pk=brand_id).first()
         if brand is None:
-            raise forms.ValidationError("Not a brand of this set.")
+            raise forms.ValidationError("No brand of this set has this id (it may have been deleted).")
         return brand
 
     def clean(self):

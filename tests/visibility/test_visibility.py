@@ -422,7 +422,10 @@ def test_the_answers_page_lists_the_filters_it_ignored_and_applies_the_others(
     assert "From “2026-99-99”: Enter a valid date." in html
     assert "<h1>2 answers mentioning Acme</h1>" in html  # the valid brand and provider still apply
     assert unknown.status_code == 200
-    assert "Brand “999999”: Not a brand of this set." in unknown.content.decode()
+    assert (
+        "Brand “999999”: No brand of this set has this id (it may have been deleted)."
+        in unknown.content.decode()
+    )
     assert "Some filters were ignored:" not in client.get(url, {"brand": acme.pk}).content.decode()
 
 
@@ -849,3 +852,17 @@ def test_a_period_over_three_years_says_where_it_was_cut_as_the_spend_page_does(
     ).start
     assert f"A period is at most three years: this one starts on {start:%-d %b %Y}." in html
     assert "at most three years" not in client.get(reverse(page, args=[brand_set.pk])).content.decode()
+
+
+def test_a_link_to_a_deleted_brands_answers_says_the_brand_may_have_been_deleted(
+    client, member_user, brand_set, four
+):
+    client.force_login(member_user)
+    globex = brand_set.brands.get(name="Globex")
+    link = _report(brand_set).lines[1].url  # the report was open when Globex was deleted
+    client.post(reverse("visibility:brand_delete", args=[brand_set.pk, globex.pk]))
+
+    html = client.get(link).content.decode()
+
+    assert f"Brand “{globex.pk}”: No brand of this set has this id (it may have been deleted)." in html
+    assert "<h1>4 answers</h1>" in html
