@@ -165,3 +165,29 @@ def test_an_answer_reads_as_formatted_text_on_a_phone(open_page, user, scheme):
     expect(answer.locator("td mark.mention-other")).to_have_css(
         "color", page.evaluate(f"({COLOUR_OF})('--text')")
     )
+
+
+LONG_TAG = "research:noise-cancelling-headphones/over-ear-models-" + "x" * 150
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_long_tags_names_and_aliases_fit_a_phone(open_page, user, scheme):
+    brand_set = BrandSet.objects.create(name="Headphones-" + "y" * 100)
+    Brand.objects.create(
+        brand_set=brand_set, name="Sennheiser", is_ours=True, aliases="re:sennheiser[-_ ]?(hd|momentum)" * 6
+    )
+    BrandSetTag.objects.create(brand_set=brand_set, tag=LONG_TAG)
+    make_task(tag=LONG_TAG, answer_text="Sennheiser leads.", created_at=timezone.now() - timedelta(hours=1))
+    mentions_recompute(brand_set_id=brand_set.pk)
+    page = open_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
+    log_in(page, user.get_username())
+
+    for path in [
+        f"/visibility/tags/{LONG_TAG}/",
+        f"/visibility/sets/{brand_set.pk}/",
+        f"/visibility/sets/{brand_set.pk}/answers/?tag={LONG_TAG}",
+        f"/visibility/sets/{brand_set.pk}/edit/",
+    ]:
+        page.goto(path)
+        width, scroll_width = page.evaluate("[innerWidth, document.documentElement.scrollWidth]")
+        assert scroll_width <= width, f"{path} scrolls sideways: {scroll_width}px wide in a {width}px window"
