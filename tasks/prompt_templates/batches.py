@@ -45,6 +45,7 @@ class BatchPlan:
     # Per body: task_post where the model can be queued, live otherwise (Perplexity, live-only models).
     body_modes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    renamed_columns: list[tuple[str, str]] = field(default_factory=list)  # RowsRead.renamed
     charge_per_task: Decimal = Decimal("0")  # a queued task's
     price_multiplier: Decimal = Decimal("1")
     credential_id: int | None = None
@@ -131,36 +132,53 @@ def rows_delimiter(text: str) -> str:
     return ";" if semicolons >= tabs else "\t"
 
 
+@dataclass
+class RowsRead:
+    rows: list[dict[str, str]]
+    errors: list[str]
+    # (header as written, variable) for each column that names its variable other than exactly.
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+
+
 def parse_rows(
     text: str, variables: list[str], *, max_rows: int = MAX_BATCH_TASKS
 ) -> tuple[list[dict[str, str]], list[str]]:
+    """`rows_read`'s rows and errors."""
+    read = rows_read(text, variables, max_rows=max_rows)
+    return read.rows, read.errors
+
+
+def rows_read(text: str, variables: list[str], *, max_rows: int = MAX_BATCH_TASKS) -> RowsRead:
     """CSV rows as {variable: value}, separated by commas, semicolons or tabs (`rows_delimiter`); errors name
-    the line they are on (the header is line 1, or the first line not blank).
+    the line they are on (the header is line 1, or the first line not blank). A column fills the variable
+    its header names, case and surrounding spaces aside (`header_columns`).
 
     Without variables, no CSV is needed: one row with no values. Reading stops past `max_rows` rows
     (the batch could not run anyway), so a huge paste or upload costs no more than the limit.
     """
     if not text.strip():
         if variables:
-            return [], [f"Paste or upload rows with a header line naming: {', '.join(variables)}."]
-        return [{}], []
+            return RowsRead([], [f"Paste or upload rows with a header line naming: {', '.join(variables)}."])
+        return RowsRead([{}], [])
     text = text.lstrip("\ufeff")
     # skipinitialspace: "pho, Hanoi" as people type it is "Hanoi", and a quoted value after ", " is quoted.
     delimiter = rows_delimiter(text)
     reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)
     try:
-        header = []
+        cells = []
         # Blank lines before the header are skipped, and Excel's "sep=;" line (rows_delimiter read it).
-        while not any(name.strip() for name in header) or SEP_LINE.fullmatch(delimiter.join(header)):
-            header = [name.strip() for name in next(reader)]
+        while not any(cell.strip() for cell in cells) or SEP_LINE.fullmatch(delimiter.join(cells).strip()):
+            cells = next(reader)
     except (StopIteration, csv.Error) as exc:
-        return [], [f"Line {reader.line_num or 1}: cannot read the header ({exc})."]
+        return RowsRead([], [f"Line {reader.line_num or 1}: cannot read the header ({exc})."])
     at = f"Line {reader.line_num}"
-    twice = [name for name in variables if header.count(name) > 1]
-    if twice:  # which of its columns fills the variable would be a guess
-        return [], [f"{at}: the header names {name} twice; keep one column for it." for name in twice]
-    errors = []
-    missing = [name for name in variables if name not in header]
+    header = [_column_name(cell) for cell in cells]
+    columns, errors = header_columns(header, variables)
+    if errors:  # which of its columns fills a variable would be a guess
+        return RowsRead([], [f"{at}: {error}" for error in errors])
+    written = {name: cells[i].replace("\ufeff", "") for name, i in columns.items()}
+    renamed = [(column, name) for name, column in written.items() if column != name]
+    missing = [name for name in variables if name not in columns]
     if missing:
         errors.append(
             f"{at}: the header lacks {', '.join(missing)} (it has: {', '.join(header)})."
@@ -186,7 +204,7 @@ def parse_rows(
                     f"column{pluralize(len(header))}."
                 )
                 continue
-            values = dict(zip(header, row, strict=True))
+            values = {name: row[i] for name, i in columns.items()}
             empty = [name for name in variables if not values.get(name, "").strip()]
             if empty:
                 errors.append(f"Line {line}: no value for {', '.join(empty)}.")
@@ -196,7 +214,35 @@ def parse_rows(
         errors.append(f"Line {reader.line_num}: {exc}.")
     if not rows and not errors:
         errors.append("No rows below the header.")
-    return rows, errors
+    return RowsRead(rows, errors, renamed)
+
+
+def _column_name(cell: str) -> str:
+    """A header cell as the variable it names: without surrounding spaces or a byte-order mark."""
+    return cell.strip().lstrip("\ufeff").strip()
+
+
+def header_columns(header: list[str], variables: list[str]) -> tuple[dict[str, int], list[str]]:
+    """The column of each variable its header names, and an error for each variable that two columns
+    name. Case does not count, as spreadsheets write "Country" for {{country}}, unless the template has
+    two variables that differ only in case: those are named exactly."""
+    folded = [name.casefold() for name in variables]
+    columns, errors = {}, []
+    for name in variables:
+        exact = folded.count(name.casefold()) > 1
+        key = name if exact else name.casefold()
+        found = [i for i, column in enumerate(header) if (column if exact else column.casefold()) == key]
+        if len(found) == 1:
+            columns[name] = found[0]
+        elif found and len({header[i] for i in found}) == 1:
+            errors.append(f"the header names {name} twice; keep one column for it.")
+        elif found:
+            names = [f"“{header[i]}”" for i in found]
+            errors.append(
+                f"the columns {', '.join(names[:-1])} and {names[-1]} both name {name} (case aside); "
+                "keep one of them."
+            )
+    return columns, errors
 
 
 def batch_plan(
@@ -215,7 +261,8 @@ def batch_plan(
         plan.price_multiplier = credential.price_multiplier
         plan.credential_id = credential.pk
     variables = template_variables(version.fields)
-    plan.rows, plan.errors = parse_rows(rows_text, variables, max_rows=MAX_BATCH_TASKS // max(len(models), 1))
+    read = rows_read(rows_text, variables, max_rows=MAX_BATCH_TASKS // max(len(models), 1))
+    plan.rows, plan.errors, plan.renamed_columns = read.rows, read.errors, read.renamed
     if not models:
         plan.errors.append("Choose at least one model.")
     if plan.task_count > MAX_BATCH_TASKS:

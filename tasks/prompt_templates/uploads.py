@@ -108,8 +108,8 @@ def _decoded(data: bytes) -> str:
             return data.decode(_utf_16_without_bom(data) or "latin-1")  # else refused for its NUL bytes
         try:
             return data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return data.decode("cp1252")
+        except UnicodeDecodeError:  # a UTF-8 mark before Windows-1252 text is the mark, not "ï»¿"
+            return data.removeprefix(codecs.BOM_UTF8).decode("cp1252")
     except UnicodeDecodeError:
         raise ValidationError(
             "The file is not text in UTF-8, UTF-16 or Windows-1252. Save it from your spreadsheet as "

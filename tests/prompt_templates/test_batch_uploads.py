@@ -462,3 +462,15 @@ def test_an_excel_sep_line_names_the_delimiter_and_is_not_the_header():
     rows, errors = batches.parse_rows("sep=;\ndish;city\npho, bun;Hanoi\n", ["dish", "city"])
     assert errors == []
     assert [(r["_line"], r["dish"], r["city"]) for r in rows] == [("3", "pho, bun", "Hanoi")]
+
+
+def test_a_bom_before_the_first_header_of_a_file_read_as_windows_1252_still_names_it(
+    member_client, template, credential
+):
+    # UTF-8's byte-order mark, then Windows-1252 text (a file saved by one program and edited in another):
+    # the mark was read as "ï»¿", and "ï»¿dish" named no variable.
+    data = codecs.BOM_UTF8 + "dish;city\r\ncrème brûlée;Besançon\r\n".encode("cp1252")
+    html = _post_file(member_client, template, credential, data)
+    assert "1 task" in html and "the header lacks" not in html
+    rows = html.split('name="rows_text"')[1].split("</textarea>")[0]
+    assert "crème brûlée;Besançon" in rows and "ï»¿" not in rows

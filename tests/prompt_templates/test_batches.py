@@ -83,6 +83,38 @@ def test_a_header_naming_a_variable_twice_is_reported_not_read_from_its_last_col
     assert rows == []
 
 
+def test_header_names_match_variables_ignoring_case_and_surrounding_spaces():
+    # A spreadsheet's "Country" column, or "Dish " with the space a cell kept, fills {{dish}}.
+    rows, errors = batches.parse_rows("Dish ,  CITY\npho,Hanoi\n", ["dish", "city"])
+
+    assert errors == []
+    assert [(r["dish"], r["city"]) for r in rows] == [("pho", "Hanoi")]
+
+
+def test_two_headers_naming_one_variable_but_for_case_are_an_error_naming_both():
+    rows, errors = batches.parse_rows("dish,city,City\npho,Hanoi,Saigon\n", ["dish", "city"])
+
+    assert rows == []
+    assert errors == ["Line 1: the columns “city” and “City” both name city (case aside); keep one of them."]
+
+
+def test_variables_that_differ_only_in_case_are_matched_exactly():
+    rows, errors = batches.parse_rows("City,city\nHanoi,Saigon\n", ["city", "City"])
+
+    assert errors == []
+    assert [(r["city"], r["City"]) for r in rows] == [("Saigon", "Hanoi")]
+
+
+def test_the_check_says_which_columns_were_read_as_which_variables(member_client, template, credential):
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    data = {"credential": credential.pk, "models": ["gpt-4.1"], "idempotency_key": "k"}
+
+    html = member_client.post(url, {**data, "rows_text": "Dish,City \npho,Hanoi\n"}).content.decode()
+
+    assert "1 task" in html
+    assert "Columns read as variables: “Dish” as dish, “City ” as city." in html
+
+
 def test_the_plan_checks_every_task_with_the_builder_form(template, credential):
     version = template.versions.get()
     text = "dish,city\npho,Hanoi\n" + "x" * 490 + ",Paris\n"
