@@ -251,7 +251,16 @@ def batch_new(request: HttpRequest, template_id: int) -> HttpResponse:
                 else:
                     url = reverse("prompt_templates:batch_detail", kwargs={"batch_id": batch.pk})
                     return HttpResponseClientRedirect(url) if wants_fragment(request) else redirect(url)
-    context = {"form": form, "template": template, "version": version, "plan": plan, "repeat_of": repeat_of}
+    upload = form.cleaned_data.get("rows_file") if plan is not None else None
+    context = {
+        "form": form,
+        "template": template,
+        "version": version,
+        "plan": plan,
+        "repeat_of": repeat_of,
+        "live": wants_fragment(request),  # the plan checked again as the form changed
+        "rows_file_name": upload.name if upload else "",
+    }
     if plan is not None and plan.ok:
         context.update(
             _budget_context(request.user, plan.charges(), f"this batch of {plan.task_count} tasks")

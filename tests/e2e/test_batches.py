@@ -177,3 +177,59 @@ def test_back_after_submitting_a_batch_then_the_same_batch_from_a_new_page_asks_
     warning.get_by_role("button", name="Send it again").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Noodles again")
     assert page.url != first and Batch.objects.count() == 2 and Task.objects.count() == 4
+
+
+def test_the_charge_shown_follows_a_csv_file_chosen_after_a_check(logged_in_page, user, stand_in_credential):
+    """Checked with two pasted rows, then a file of three chosen: the page went on saying “2 tasks” and
+    “Submit 2 tasks” for a file it had not read. Choosing the file checks it: its tasks and charge are
+    shown, and Submit sends what they say."""
+    user.groups.add(member_group())
+    make_catalog()
+    template = template_create(
+        name="Food",
+        provider="chat_gpt",
+        fields={"user_prompt": "Best {{dish}} in {{city}}?", "model_name": "gpt-4.1"},
+        user=user,
+    )
+    page = logged_in_page
+    page.goto(f"/templates/{template.pk}/batch/")
+    page.get_by_label("Rows (CSV)").fill("dish,city\npho,Hanoi\nramen,Tokyo\n")
+    page.get_by_role("button", name="Check rows and cost").click()
+    expect(page.locator("#plan")).to_contain_text("2 tasks (2 rows × 1 model), charged $0.0204")
+
+    rows = b"Dish;City\r\npho;Hanoi\r\nramen;Tokyo\r\npizza;Napoli\r\n"
+    page.get_by_label("…or upload a CSV file").set_input_files(
+        {"name": "rows.csv", "mimeType": "text/csv", "buffer": rows}
+    )
+
+    expect(page.locator("#plan")).to_contain_text("3 tasks (3 rows × 1 model), charged $0.0306")
+    expect(page.locator("#plan")).to_contain_text("rows.csv")
+    page.get_by_role("button", name="Submit 3 tasks").click()
+    expect(page.locator("tbody tr")).to_have_count(3)
+    assert Task.objects.count() == 3
+
+
+def test_a_csv_file_that_cannot_be_read_takes_the_charge_away_and_says_why(
+    logged_in_page, user, stand_in_credential
+):
+    user.groups.add(member_group())
+    make_catalog()
+    template = template_create(
+        name="Food",
+        provider="chat_gpt",
+        fields={"user_prompt": "Best {{dish}}?", "model_name": "gpt-4.1"},
+        user=user,
+    )
+    page = logged_in_page
+    page.goto(f"/templates/{template.pk}/batch/")
+    page.get_by_label("Rows (CSV)").fill("dish\npho\n")
+    page.get_by_role("button", name="Check rows and cost").click()
+    expect(page.get_by_role("button", name="Submit 1 task")).to_be_visible()
+
+    page.get_by_label("…or upload a CSV file").set_input_files(
+        {"name": "rows.xlsx", "mimeType": "text/csv", "buffer": b"PK\x03\x04\x00\x00binary"}
+    )
+
+    expect(page.locator("#plan")).to_contain_text("NUL bytes")
+    expect(page.get_by_role("button", name="Submit 1 task")).to_have_count(0)
+    assert not Task.objects.exists()

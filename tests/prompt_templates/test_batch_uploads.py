@@ -474,3 +474,31 @@ def test_a_bom_before_the_first_header_of_a_file_read_as_windows_1252_still_name
     assert "1 task" in html and "the header lacks" not in html
     rows = html.split('name="rows_text"')[1].split("</textarea>")[0]
     assert "crème brûlée;Besançon" in rows and "ï»¿" not in rows
+
+
+def test_a_file_chosen_is_checked_at_once_and_nothing_is_sent(member_client, template, credential):
+    """The page checks the form again as it changes (htmx, the plan's fragment): a file chosen after a
+    check gives its own tasks and charge, named by the file, and a check never sends."""
+    upload = SimpleUploadedFile("rows.csv", b"Dish,City\npho,Hanoi\nramen,Tokyo\npizza,Napoli\n")
+    response = member_client.post(
+        reverse("prompt_templates:batch_new", args=[template.pk]),
+        {**_form_fields(credential), "rows_file": upload},
+        headers={"HX-Request": "true"},
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200 and html.lstrip().startswith('<div id="plan"')
+    assert "3 tasks" in html and "$0.0306" in html and "Submit 3 tasks" in html
+    assert "Rows read from the file “rows.csv”, not from the box above, while it is chosen." in html
+    assert not Task.objects.exists()
+
+
+def test_a_file_that_cannot_be_read_says_why_where_the_charge_was(member_client, template, credential):
+    upload = SimpleUploadedFile("rows.csv", b"dish,city\npho\x00,Hanoi\n")
+    html = member_client.post(
+        reverse("prompt_templates:batch_new", args=[template.pk]),
+        {**_form_fields(credential), "rows_file": upload},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+
+    assert "Not checked:" in html and "NUL bytes" in html and "Submit" not in html
