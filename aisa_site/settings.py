@@ -284,6 +284,9 @@ if not DEBUG:
 # Uploads: a batch's CSV file larger than this is refused at the field without being read
 # (tasks/prompt_templates/uploads.py).
 BATCH_UPLOAD_MAX_BYTES = int(float(os.environ.get("BATCH_UPLOAD_MAX_MB", "5")) * 1024 * 1024)
+# A checked upload's rows come back in the page's rows field, and Submit posts them as text: as UTF-8 with
+# CRLF line ends, up to twice the file's bytes, with the form's other fields. Django reads at most this.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * BATCH_UPLOAD_MAX_BYTES + 64 * 1024
 FILE_UPLOAD_HANDLERS = [
     "tasks.prompt_templates.uploads.CappedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

@@ -73,12 +73,24 @@ def upload_rows(form, upload, *, rows_field: str = "rows_text", file_field: str 
     used."""
     try:
         text = normalize_newlines(upload_text(upload))  # a spreadsheet's CRLF or CR line ends
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE - FORM_FIELDS_ROOM
+        if (size := _sent_back_size(text)) > limit:
+            raise ValidationError(
+                f"Read as text, this file is {size / 1024 / 1024:.3g} MB: more than the page can send with "
+                f"Submit ({limit / 1024 / 1024:.3g} MB). Split it into smaller files.",
+                code="too_long",
+            )
     except ValidationError as exc:
         form.add_error(file_field, exc)
         return None
     form.data = form.data.copy()
     form.data[rows_field] = text
     return text
+
+
+def _sent_back_size(text: str) -> int:
+    """The bytes the rows field posts `text` as: UTF-8, lines ending CRLF (as browsers send a textarea)."""
+    return len(text.encode()) + text.count("\n")
 
 
 def upload_text(upload) -> str:

@@ -502,3 +502,44 @@ def test_a_file_that_cannot_be_read_says_why_where_the_charge_was(member_client,
     ).content.decode()
 
     assert "Not checked:" in html and "NUL bytes" in html and "Submit" not in html
+
+
+def _sent_back(html: str) -> str:
+    """The rows field as the page holds it, as a browser posts it again: lines ending CRLF."""
+    import html as html_module
+
+    rows = html.split('name="rows_text"')[1].split(">", 1)[1].split("</textarea>")[0]
+    return html_module.unescape(rows).replace("\n", "\r\n")
+
+
+def test_the_rows_of_a_file_just_under_the_cap_come_back_with_submit(member_client, template, credential):
+    """A 4.9 MB file was checked, then Submit posted its rows back in the rows field: more text than Django
+    reads (2.5 MB), so the page answered “The form was too large to read” and the batch was lost."""
+    notes = "n" * 4_880
+    data = ("dish,city,notes\n" + "".join(f"dish{i},city{i},{notes}\n" for i in range(1_000))).encode()
+    assert 4.5 * MB < len(data) < 5 * MB
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    checked = member_client.post(
+        url, {**_form_fields(credential), "rows_file": SimpleUploadedFile("r.csv", data)}
+    )
+    assert "1000 tasks" in checked.content.decode()
+
+    again = member_client.post(
+        url, {**_form_fields(credential), "rows_text": _sent_back(checked.content.decode())}
+    )
+
+    assert again.status_code == 200 and "1000 tasks" in again.content.decode()
+
+
+def test_a_file_whose_rows_could_not_come_back_is_refused_at_the_field(
+    member_client, template, credential, settings
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 80_000
+    data = b"dish;city\r\n" + "crème brûlée;Besançon\r\n".encode("cp1252") * 4_000  # 2 bytes as UTF-8
+    assert len(data) < settings.BATCH_UPLOAD_MAX_BYTES
+
+    html = _post_file(member_client, template, credential, data)
+
+    assert "more than the page can send with Submit" in html and "Split it" in html
+    assert 'value="Nightly run"' in html
+    assert "tasks (" not in html
