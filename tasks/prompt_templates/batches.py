@@ -186,9 +186,11 @@ def rows_read(text: str, variables: list[str], *, max_rows: int = MAX_BATCH_TASK
         )
     rows = []
     seen = 0
+    end = reader.line_num
     try:
         for row in reader:
-            line = reader.line_num
+            # A row is named by the line it starts on: a quoted value may hold line breaks.
+            line, end = end + 1, reader.line_num
             if not any(cell.strip() for cell in row):
                 continue  # blank lines are not rows
             seen += 1
@@ -199,10 +201,16 @@ def rows_read(text: str, variables: list[str], *, max_rows: int = MAX_BATCH_TASK
                 )
                 break
             if len(row) != len(header):
-                errors.append(
-                    f"Line {line}: {len(row)} value{pluralize(len(row))} for {len(header)} "
-                    f"column{pluralize(len(header))}."
+                counts = (
+                    f"{len(row)} value{pluralize(len(row))} for {len(header)} column{pluralize(len(header))}"
                 )
+                if end > line and any("\n" in cell for cell in row):  # most likely a quote left open
+                    errors.append(
+                        f'Line {line}: a quote (") opens a value that runs to line {end}, so lines {line} to '
+                        f'{end} read as {counts}. Close the quote, or double it ("") to keep it in the value.'
+                    )
+                else:
+                    errors.append(f"Line {line}: {counts}.")
                 continue
             values = {name: row[i] for name, i in columns.items()}
             empty = [name for name in variables if not values.get(name, "").strip()]

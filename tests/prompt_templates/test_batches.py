@@ -69,6 +69,19 @@ def test_bad_rows_are_reported_by_line_number():
     assert errors == ["Line 4: 1 value for 2 columns.", "Line 5: no value for dish."]
 
 
+def test_a_quote_left_open_is_reported_on_the_line_it_opens():
+    # The rest of the file read as one value: the error named the last line, and its rows were gone.
+    text = 'dish,city\npho,Hanoi\n"ramen,Tokyo\npizza,Napoli\nbanh mi,Saigon\n'
+
+    rows, errors = batches.parse_rows(text, ["dish", "city"])
+
+    assert [r["dish"] for r in rows] == ["pho"]
+    assert errors == [
+        'Line 3: a quote (") opens a value that runs to line 5, so lines 3 to 5 read as 1 value for 2 '
+        'columns. Close the quote, or double it ("") to keep it in the value.'
+    ]
+
+
 def test_a_header_without_a_variable_is_reported():
     _, errors = batches.parse_rows("dish\npho\n", ["dish", "city"])
 
