@@ -213,11 +213,12 @@ def rows_read(text: str, variables: list[str], *, max_rows: int = MAX_BATCH_TASK
                     errors.append(f"Line {line}: {counts}.")
                 continue
             values = {name: row[i] for name, i in columns.items()}
-            empty = [name for name in variables if not values.get(name, "").strip()]
+            empty = [name for name in values if not values[name].strip()]  # a missing column is said once
             if empty:
                 errors.append(f"Line {line}: no value for {', '.join(empty)}.")
                 continue
-            rows.append({"_line": str(line), **{name: values[name] for name in variables if name in values}})
+            if not missing:
+                rows.append({"_line": str(line), **values})
     except csv.Error as exc:
         errors.append(f"Line {reader.line_num}: {exc}.")
     if not rows and not errors:

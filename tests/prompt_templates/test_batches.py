@@ -88,6 +88,20 @@ def test_a_header_without_a_variable_is_reported():
     assert errors[0].startswith("Line 1: the header lacks city")
 
 
+def test_a_variable_missing_from_the_header_is_one_error_not_one_per_row(template, credential):
+    # A file of 300 rows without a city column: 301 errors, the page listing 50 "no value for city".
+    text = "dish,town\n" + "pho,Hanoi\n" * 300 + "ramen\n"
+
+    plan = batches.batch_plan(
+        version=template.versions.get(), rows_text=text, models=["gpt-4.1"], credential=credential
+    )
+
+    assert plan.errors == [
+        "Line 1: the header lacks city (it has: dish, town).",
+        "Line 302: 1 value for 2 columns.",
+    ]
+
+
 def test_a_header_naming_a_variable_twice_is_reported_not_read_from_its_last_column():
     # An export with two "city" columns: which one fills {{city}} was a silent guess (the last).
     rows, errors = batches.parse_rows("dish,city,notes,city\npho,Hanoi,x,Saigon\n", ["dish", "city"])
