@@ -46,6 +46,7 @@ class BatchPlan:
     body_modes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     renamed_columns: list[tuple[str, str]] = field(default_factory=list)  # RowsRead.renamed
+    repeated_rows: list[tuple[str, str]] = field(default_factory=list)  # RowsRead.repeated
     charge_per_task: Decimal = Decimal("0")  # a queued task's
     price_multiplier: Decimal = Decimal("1")
     credential_id: int | None = None
@@ -138,6 +139,8 @@ class RowsRead:
     errors: list[str]
     # (header as written, variable) for each column that names its variable other than exactly.
     renamed: list[tuple[str, str]] = field(default_factory=list)
+    # (line, earlier line) for each row whose values repeat an earlier row's: sent and charged again.
+    repeated: list[tuple[str, str]] = field(default_factory=list)
 
 
 def parse_rows(
@@ -223,7 +226,19 @@ def rows_read(text: str, variables: list[str], *, max_rows: int = MAX_BATCH_TASK
         errors.append(f"Line {reader.line_num}: {exc}.")
     if not rows and not errors:
         errors.append("No rows below the header.")
-    return RowsRead(rows, errors, renamed)
+    return RowsRead(rows, errors, renamed, _repeated_rows(rows, variables))
+
+
+def _repeated_rows(rows: list[dict[str, str]], variables: list[str]) -> list[tuple[str, str]]:
+    first: dict[tuple[str, ...], str] = {}
+    repeated = []
+    for row in rows:
+        values = tuple(row[name] for name in variables)
+        if values in first:
+            repeated.append((row["_line"], first[values]))
+        else:
+            first[values] = row["_line"]
+    return repeated
 
 
 def _column_name(cell: str) -> str:
@@ -272,6 +287,7 @@ def batch_plan(
     variables = template_variables(version.fields)
     read = rows_read(rows_text, variables, max_rows=MAX_BATCH_TASKS // max(len(models), 1))
     plan.rows, plan.errors, plan.renamed_columns = read.rows, read.errors, read.renamed
+    plan.repeated_rows = read.repeated
     if not models:
         plan.errors.append("Choose at least one model.")
     if plan.task_count > MAX_BATCH_TASKS:

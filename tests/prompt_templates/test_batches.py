@@ -142,6 +142,18 @@ def test_the_check_says_which_columns_were_read_as_which_variables(member_client
     assert "Columns read as variables: “Dish” as dish, “City ” as city." in html
 
 
+def test_the_check_says_which_rows_repeat_an_earlier_one(member_client, template, credential):
+    # Each is sent and charged again: a pasted block copied twice cost double without a word.
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    rows = "dish,city\npho,Hanoi\nramen,Tokyo\npho, Hanoi\nramen,Tokyo\nbun,Hue\n"
+    data = {"credential": credential.pk, "models": ["gpt-4.1"], "idempotency_key": "k", "rows_text": rows}
+
+    html = member_client.post(url, data).content.decode()
+
+    assert "5 tasks" in html and "Submit 5 tasks" in html
+    assert "2 rows repeat an earlier one (line 4 repeats line 2, line 5 repeats line 3)" in html
+
+
 def test_the_plan_checks_every_task_with_the_builder_form(template, credential):
     version = template.versions.get()
     text = "dish,city\npho,Hanoi\n" + "x" * 490 + ",Paris\n"
