@@ -26,6 +26,8 @@ from django_htmx.http import HttpResponseClientRedirect
 # same request as the file.
 FORM_FIELDS_ROOM = 64 * 1024
 FORM_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+# How a workbook file starts: a zip (.xlsx, .ods) or an OLE compound file (Excel 97-2003's .xls).
+WORKBOOK_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 
 
 def upload_limit_label() -> str:
@@ -103,7 +105,14 @@ def upload_text(upload) -> str:
             f"read. Split it into smaller files (a batch runs at most {MAX_BATCH_TASKS:,} tasks).",
             code="too_large",
         )
-    text = _decoded(upload.read())
+    data = upload.read()
+    if data.startswith(WORKBOOK_SIGNATURES):
+        raise ValidationError(
+            "This is a spreadsheet workbook, not a CSV file. Save it from your spreadsheet as “CSV UTF-8” "
+            "(File › Save As), then upload that file.",
+            code="workbook",
+        )
+    text = _decoded(data)
     if "\x00" in text:
         raise ValidationError("The file holds NUL bytes: it is not a CSV text file.", code="binary")
     return text

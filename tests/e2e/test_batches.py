@@ -230,6 +230,6 @@ def test_a_csv_file_that_cannot_be_read_takes_the_charge_away_and_says_why(
         {"name": "rows.xlsx", "mimeType": "text/csv", "buffer": b"PK\x03\x04\x00\x00binary"}
     )
 
-    expect(page.locator("#plan")).to_contain_text("NUL bytes")
+    expect(page.locator("#plan")).to_contain_text("This is a spreadsheet workbook, not a CSV file.")
     expect(page.get_by_role("button", name="Submit 1 task")).to_have_count(0)
     assert not Task.objects.exists()

@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import tracemalloc
+import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -543,3 +544,22 @@ def test_a_file_whose_rows_could_not_come_back_is_refused_at_the_field(
     assert "more than the page can send with Submit" in html and "Split it" in html
     assert 'value="Nightly run"' in html
     assert "tasks (" not in html
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "xls"])
+def test_a_spreadsheet_workbook_is_refused_with_how_to_save_it_as_csv(
+    member_client, template, credential, kind
+):
+    # People upload the workbook itself; it was refused as "NUL bytes: not a CSV text file", or its zip
+    # bytes read as Windows-1252 text.
+    if kind == "xlsx":
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as workbook:
+            workbook.writestr("xl/worksheets/sheet1.xml", "<worksheet>dish,city pho,Hanoi</worksheet>")
+        data = out.getvalue()
+    else:
+        data = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"dish city pho Hanoi" * 20
+    html = _post_file(member_client, template, credential, data)
+    assert "a spreadsheet workbook, not a CSV file" in html
+    assert "“CSV UTF-8”" in html
+    assert 'value="Nightly run"' in html
