@@ -5,6 +5,8 @@ counted at the stand-in (over real HTTP, live_server): the batch reaches it once
 Then the same, except that the person submits the same rows from a new page (Back, a reload: a new key):
 the page names the batch already written and sends nothing.
 
+The same with the CSV file itself posted by Submit (the page checked it at once, the file still chosen).
+
 Steps: before anything is written (the budgets' reservation); after the batch's commit, as the worker is
 woken; after the commit, as the view answers with the redirect the person never sees.
 """
@@ -12,6 +14,7 @@ woken; after the commit, as the view answers with the redirect the person never 
 import re
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from sandbox.models import SandboxRequest
@@ -105,4 +108,49 @@ def test_a_batch_confirmation_killed_at_each_step_then_sent_from_a_new_page_reac
         assert again.status_code == 422 and "You sent this same batch" in again.content.decode()
     else:
         assert again.status_code == 302
+    _reached_the_upstream_once()
+
+
+ROWS_FILE = b"Dish\r\npho\r\nramen\r\nsoup\r\n"
+
+
+@pytest.mark.parametrize(("at", "written"), STEPS)
+def test_a_confirmation_with_its_csv_file_killed_at_each_step_then_pressed_again_reaches_the_upstream_once(
+    stand_in,  # noqa: F811
+    member_user,
+    client,
+    at,
+    written,
+):
+    """The page checks a chosen file at once (htmx), and its Submit then posts the file itself, the rows
+    field holding only the header: killed at each step, then pressed again with the file still chosen."""
+    make_catalog()
+    template = template_create(
+        name="Food", provider="chat_gpt", fields={"user_prompt": "Best {{dish}}?"}, user=member_user
+    )
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    data = {
+        "credential": str(stand_in.pk),
+        "models": "gpt-4.1",
+        "rows_text": "dish\n",
+        "idempotency_key": "page",
+    }
+    client.force_login(member_user)
+    checked = client.post(
+        url, {**data, "rows_file": SimpleUploadedFile("rows.csv", ROWS_FILE)}, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "Submit 3 tasks" in checked
+    data |= {"planned": re.search(r'name="planned" value="([^"]*)"', checked).group(1), "confirm": "1"}
+    code = (
+        "from django.core.files.uploadedfile import SimpleUploadedFile; from django.test import Client; "
+        "from django.contrib.auth import get_user_model; client = Client(); "
+        f"client.force_login(get_user_model().objects.get(pk={member_user.pk})); "
+        f"client.post({url!r}, {{**{data!r}, 'rows_file': SimpleUploadedFile('rows.csv', {ROWS_FILE!r})}})"
+    )
+    run_killed_at(at, code)
+    assert Task.objects.count() == (3 if written else 0) and task_posts() == 0
+
+    again = client.post(url, {**data, "rows_file": SimpleUploadedFile("rows.csv", ROWS_FILE)})
+
+    assert again.status_code == 302
     _reached_the_upstream_once()
