@@ -11,6 +11,7 @@ other input (the browser sends those before the file). `upload_text` turns an ac
 
 import codecs
 import io
+import re
 
 from django.conf import settings
 from django.contrib import messages
@@ -121,16 +122,25 @@ def upload_text(upload) -> str:
 def _decoded(data: bytes) -> str:
     """The file's text: UTF-16 with its byte-order mark (Excel's "Unicode text") or without it, UTF-8 (with or
     without a BOM), else Windows-1252 (Excel's "CSV" on Windows in Western locales); a ValidationError
-    otherwise."""
+    otherwise, and for UTF-8 text with a line of other bytes (no reading of it is right)."""
     try:
         if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return data.decode("utf-16")
         if b"\x00" in data:
             return data.decode(_utf_16_without_bom(data) or "latin-1")  # else refused for its NUL bytes
+        data = data.removeprefix(codecs.BOM_UTF8)  # before Windows-1252 text too, the mark, not "ï»¿"
         try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError:  # a UTF-8 mark before Windows-1252 text is the mark, not "ï»¿"
-            return data.removeprefix(codecs.BOM_UTF8).decode("cp1252")
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if not data[: exc.start].isascii():  # UTF-8 letters before it: read as Windows-1252, garbled
+                line = len(re.split(rb"\r\n|\r|\n", data[: exc.start]))
+                raise ValidationError(
+                    f"Line {line} holds bytes that are not UTF-8, though the lines before it are UTF-8 text: "
+                    "the file mixes two encodings, and its letters would be sent garbled. Save it from your "
+                    "spreadsheet as “CSV UTF-8”, or paste its rows.",
+                    code="mixed_encodings",
+                ) from None
+            return data.decode("cp1252")
     except UnicodeDecodeError:
         raise ValidationError(
             "The file is not text in UTF-8, UTF-16 or Windows-1252. Save it from your spreadsheet as "

@@ -563,3 +563,15 @@ def test_a_spreadsheet_workbook_is_refused_with_how_to_save_it_as_csv(
     assert "a spreadsheet workbook, not a CSV file" in html
     assert "“CSV UTF-8”" in html
     assert 'value="Nightly run"' in html
+
+
+def test_a_utf_8_file_with_a_stray_byte_is_refused_naming_its_line_not_read_garbled(
+    member_client, template, credential
+):
+    # One line saved by another program: the whole file was read as Windows-1252, and "crème" was sent,
+    # and paid for, as "crÃ¨me".
+    data = "dish,city\ncrème,Besançon\npho,Hà Nội\n".encode() + b"ramen,T\xf6ky\xf6\n"
+    html = _post_file(member_client, template, credential, data)
+    assert "Line 4 holds bytes that are not UTF-8" in html
+    assert "crÃ¨me" not in html and "tasks (" not in html
+    assert 'value="Nightly run"' in html
