@@ -211,7 +211,7 @@ def batch_new(request: HttpRequest, template_id: int) -> HttpResponse:
     # "Send it again", under the warning about the same batch sent a moment ago, confirms as Submit does.
     send_again = request.POST.get("send_again") == "1"
     confirm = request.POST.get("confirm") == "1" or send_again
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and not _nothing_to_check_yet(request, form):
         plan = batches.batch_plan(
             version=version,
             # Pasted or uploaded, lines may end in CRLF or CR; values are counted and sent with LF.
@@ -267,6 +267,14 @@ def batch_new(request: HttpRequest, template_id: int) -> HttpResponse:
         )
     template_name = f"{page}#plan" if wants_fragment(request) else page
     return render(request, template_name, context, status=422 if repeat_of is not None else 200)
+
+
+def _nothing_to_check_yet(request: HttpRequest, form: BatchForm) -> bool:
+    """Checked as the form changes (htmx), no file chosen and no row typed below the header: nothing to say
+    yet, rather than "No rows below the header." before the person has begun. The button says it."""
+    if not wants_fragment(request) or not form.variables or form.cleaned_data["rows_file"]:
+        return False
+    return len(form.cleaned_data["rows_text"].strip().splitlines()) < 2
 
 
 @require_GET

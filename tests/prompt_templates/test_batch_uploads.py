@@ -575,3 +575,28 @@ def test_a_utf_8_file_with_a_stray_byte_is_refused_naming_its_line_not_read_garb
     assert "Line 4 holds bytes that are not UTF-8" in html
     assert "crÃ¨me" not in html and "tasks (" not in html
     assert 'value="Nightly run"' in html
+
+
+def test_the_check_as_the_form_changes_says_nothing_before_any_row_is_given(
+    member_client, template, credential
+):
+    # A model ticked on the page as it opened (the rows field holding only the header): "Nothing was sent.
+    # Fix these rows first: No rows below the header." before the person had begun.
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+    fields = {**_form_fields(credential), "models": ["gpt-4.1", "o3-mini"]}
+
+    for rows in ("dish,city\n", "", "\n  \n"):
+        html = member_client.post(
+            url, {**fields, "rows_text": rows}, headers={"HX-Request": "true"}
+        ).content.decode()
+        assert "alert" not in html and "Submit" not in html, rows
+
+    html = member_client.post(
+        url, {**fields, "rows_text": "dish,city\n"}
+    ).content.decode()  # pressed: says why
+    assert "No rows below the header." in html
+    header_only = SimpleUploadedFile("rows.csv", b"dish,city\n")  # a file chosen: says why at once
+    html = member_client.post(
+        url, {**fields, "rows_file": header_only}, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "No rows below the header." in html
