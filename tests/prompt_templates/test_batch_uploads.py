@@ -600,3 +600,19 @@ def test_the_check_as_the_form_changes_says_nothing_before_any_row_is_given(
         url, {**fields, "rows_file": header_only}, headers={"HX-Request": "true"}
     ).content.decode()
     assert "No rows below the header." in html
+
+
+def test_the_check_as_the_form_changes_does_not_say_nothing_was_sent(member_client, template, credential):
+    # Nothing had been pressed: "Nothing was sent" read as if a Submit had failed.
+    upload = SimpleUploadedFile("rows.csv", b"dish,city\npho\n")
+    url = reverse("prompt_templates:batch_new", args=[template.pk])
+
+    live = member_client.post(
+        url, {**_form_fields(credential), "rows_file": upload}, headers={"HX-Request": "true"}
+    ).content.decode()
+    pressed = member_client.post(
+        url, {**_form_fields(credential), "rows_text": "dish,city\npho\n"}
+    ).content.decode()
+
+    assert "Fix these rows first:" in live and "Nothing was sent" not in live
+    assert "Nothing was sent. Fix these rows first:" in pressed
