@@ -233,3 +233,25 @@ def test_a_csv_file_that_cannot_be_read_takes_the_charge_away_and_says_why(
     expect(page.locator("#plan")).to_contain_text("This is a spreadsheet workbook, not a CSV file.")
     expect(page.get_by_role("button", name="Submit 1 task")).to_have_count(0)
     assert not Task.objects.exists()
+
+
+def test_a_change_made_while_the_file_is_checked_is_checked_next(logged_in_page, user, stand_in_credential):
+    user.groups.add(member_group())
+    make_catalog()
+    template = template_create(
+        name="Food",
+        provider="chat_gpt",
+        fields={"user_prompt": "Best {{dish}}?", "model_name": "gpt-4.1"},
+        user=user,
+    )
+    page = logged_in_page
+    page.goto(f"/templates/{template.pk}/batch/")
+
+    page.get_by_label("…or upload a CSV file").set_input_files(
+        {"name": "rows.csv", "mimeType": "text/csv", "buffer": b"dish\npho\nramen\nsoup\n"}
+    )
+    page.wait_for_timeout(350)  # the file's check is on its way
+    page.get_by_role("checkbox", name="gpt-4.1-mini (web search)", exact=True).check()
+
+    expect(page.locator("#plan")).to_contain_text("6 tasks (3 rows × 2 models)")
+    expect(page.get_by_role("button", name="Submit 6 tasks")).to_be_visible()
