@@ -81,7 +81,10 @@ class MonitorForm(forms.Form):
         "mix providers and credentials freely.",
     )
     tag = forms.CharField(
-        max_length=255, required=False, help_text="Every run's tasks carry it (default: the slug)."
+        max_length=255,
+        required=False,
+        help_text="Every run's tasks carry it (default: the slug). A new tag applies to the runs after "
+        "saving; a Retry of an earlier run resends under that run's tag, counted against its budget.",
     )
     labels = forms.CharField(
         max_length=300, required=False, help_text="Comma-separated, added to every task."

@@ -225,17 +225,59 @@ def _retry_previews(runs: list[MonitorRun], *, monitor: Monitor) -> None:
         else:
             whole = whole or run_plan(monitor=monitor)
             plan = whole
-        skipped = _retry_refusals(plan, monitor=monitor) if not plan.errors else []
+        skipped, tags = [], ""
+        if not plan.errors:
+            charges = plan_charges(plan, tag=monitor.tag)
+            fits = budgets_for_submission(user=monitor.owner, charges=charges)
+            skipped = _retry_refusals(plan, monitor=monitor, fits=fits)
+            tags = _retry_tags_line(charges, monitor=monitor, fits=fits)
         run.retry_note, run.retry_confirm = retry_note(plan, whole=source is None, skipped=skipped)
+        if tags:
+            run.retry_note += " " + tags
 
 
-def _retry_refusals(plan: RunPlan, *, monitor: Monitor) -> list[str]:
+def _retry_tags_line(charges, *, monitor: Monitor, fits) -> str:
+    """When the monitor's tag was changed since the run retried: its tasks go again under the tag they
+    were sent with (the retry belongs to that run), so that tag's budget pays, not the new tag's."""
+    tags = sorted({tag for tag, _charge in charges} - {monitor.tag})
+    if not tags:
+        return ""
+    names = " and ".join(f"“{tag}”" for tag in tags)
+    line = f"Sent under its run's tag {names}, not the monitor's tag now, “{monitor.tag}”: "
+    paying = [fit for fit in fits if fit.usage.budget.scope == Budget.Scope.TAG]
+    if paying:
+        line += " and ".join(
+            f"{budget_name(fit.usage.budget)} pays for it ({exact_usd(fit.left)} left this month)"
+            for fit in paying
+        )
+    else:
+        line += f"tag {names} has no budget"
+    current = Budget.objects.filter(scope=Budget.Scope.TAG, tag=monitor.tag, is_active=True).exists()
+    if current:
+        line += (
+            f", not that of tag “{monitor.tag}”"
+            if paying
+            else f", and the budget of tag “{monitor.tag}” does not count it"
+        )
+    return line + "."
+
+
+def run_other_tags(*, run: MonitorRun) -> list[str]:
+    """The tags `run`'s tasks carry other than its monitor's now: a retry of a run sent before the
+    monitor's tag was changed resends under the old one."""
+    tags = (
+        Task.objects.filter(batch_id=run.batch_id).exclude(tag=run.monitor.tag).values_list("tag", flat=True)
+    )
+    return sorted(set(tags)) if run.batch_id else []
+
+
+def _retry_refusals(plan: RunPlan, *, monitor: Monitor, fits) -> list[str]:
     """Why a retry of `plan` would be skipped if pressed now: the caps and budgets `run_execute` checks
-    (read, not reserved: the press checks again)."""
+    (`fits`, read and not reserved: the press checks again)."""
     refusals = []
     if cap := cap_refusal(monitor, plan.charge):
         refusals.append(cap.removeprefix("Skipped: ").rstrip("."))
-    for fit in budgets_for_submission(user=monitor.owner, charges=plan_charges(plan, tag=monitor.tag)):
+    for fit in fits:
         if not fit.fits:
             refusals.append(
                 f"{budget_name(fit.usage.budget)} has {exact_usd(fit.left)} left this month and this retry "

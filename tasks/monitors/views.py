@@ -232,10 +232,12 @@ def monitor_run_retry(request, slug: str, run_id):
         elif retry.reason:
             messages.error(request, f"The retry did not run: {retry.reason}")
         else:
+            tags = " and ".join(f"“{tag}”" for tag in selectors.run_other_tags(run=retry))
+            under = f" under its run's tag {tags} (not “{retry.monitor.tag}”)" if tags else ""
             messages.success(
                 request,
                 f"Retry started: {retry.task_count} task{pluralize(retry.task_count)} planned, up to "
-                f"{exact_usd(retry.estimated_charge)}; workers send them.",
+                f"{exact_usd(retry.estimated_charge)}{under}; workers send them.",
             )
     return redirect("monitors:detail", slug=slug)
 

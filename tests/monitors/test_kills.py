@@ -289,3 +289,41 @@ def test_an_every_n_days_monitors_first_run_killed_at_each_step_sends_each_task_
     scheduler_tick(now=due + timedelta(days=n) - timedelta(hours=1))  # nothing due before the nth day
     assert Task.objects.count() == 6 and MonitorRun.objects.count() == 1
     assert Monitor.objects.get().next_run_at == at_time + timedelta(days=n)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "tasks.monitors.runs:run_execute",  # the retry committed as planned, nothing written for it
+        "tasks.monitors.runs:_label_batch",  # inside the retry's transaction: rows written, rolled back
+    ],
+)
+def test_a_retry_after_the_tag_was_changed_killed_at_each_step_resends_under_the_old_tag_once(
+    stand_in,  # noqa: F811
+    catalog,
+    at,
+):
+    """The monitor's tag is changed after a run with two failed tasks; the retry (killed at each step, then
+    picked up by a scheduler, and pressed again) posts those two once more under the run's old tag, while
+    a new run posts under the new one."""
+    from tasks.monitors.runs import run_now, run_retry
+
+    run, _first, _failed = sent_run_with_two_failed(stand_in)
+    old_tag = run.monitor.tag
+    Monitor.objects.filter(pk=run.monitor_id).update(tag="hotels-renamed")
+    retry_killed_at(at, run)
+    assert task_posts() == 2
+
+    scheduler_tick()
+    assert run_retry(run=run, user=None)[1] is False  # pressed again: the same retry
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+
+    assert task_posts() == 3  # one more chunk: the two failed tasks
+    assert Counter(SandboxTask.objects.values_list("data__tag", flat=True)) == Counter({old_tag: 8})
+    retry = MonitorRun.objects.get(kind=MonitorRun.Kind.RETRY)
+    assert set(Task.objects.filter(batch=retry.batch).values_list("tag", flat=True)) == {old_tag}
+    run_now(monitor=Monitor.objects.get(), user=None)
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+    assert task_posts() == 5 and SandboxTask.objects.filter(data__tag="hotels-renamed").count() == 6

@@ -343,3 +343,79 @@ def test_a_lost_reply_settled_as_charged_is_named_as_paid_for_by_its_retry(
 
     assert "1 of these was counted as charged $0.0102 (its reply was lost, then settled)" in page
     assert 'data-confirm="Retry 1 failed task for up to' in page
+
+
+def test_after_the_tag_was_changed_the_retry_line_says_the_old_tag_and_its_budget_pay_for_it(
+    member_client, credential, catalog, member_user
+):
+    """A retry belongs to the run it retries: its tasks go again under the tag they were sent with. The
+    page says so beside the button, and which tag's budget pays, before anyone presses it."""
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run, _failed = failed_after_some_were_charged(monitor, member_user)
+    old_tag = monitor.tag
+    Budget.objects.create(scope=Budget.Scope.TAG, tag=old_tag, monthly_limit=Decimal("1"))
+    Budget.objects.create(scope=Budget.Scope.TAG, tag="hotels-renamed", monthly_limit=Decimal("1"))
+    Monitor.objects.filter(pk=monitor.pk).update(tag="hotels-renamed")
+    spent = Task.objects.filter(tag=old_tag).aggregate(total=Sum("spend"))["total"]
+
+    page = (
+        member_client.get(reverse("monitors:detail", args=[monitor.slug]))
+        .content.decode()
+        .replace("&#x27;", "'")
+    )
+
+    assert (
+        f"Sent under its run's tag “{old_tag}”, not the monitor's tag now, “hotels-renamed”: the budget of "
+        f"tag “{old_tag}” pays for it ({exact_usd(Decimal('1') - spent)} left this month), not that of "
+        "tag “hotels-renamed”."
+    ) in page
+    response = member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]), follow=True)
+    assert f"under its run's tag “{old_tag}” (not “hotels-renamed”)" in response.content.decode().replace(
+        "&#x27;", "'"
+    )
+    resent = Task.objects.filter(batch=MonitorRun.objects.get(retry_of=run).batch)
+    assert set(resent.values_list("tag", flat=True)) == {old_tag}
+
+
+def test_after_the_tag_was_changed_the_retry_line_says_when_the_old_tag_has_no_budget(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    failed_after_some_were_charged(monitor, member_user)
+    old_tag = monitor.tag
+    Budget.objects.create(scope=Budget.Scope.TAG, tag="hotels-renamed", monthly_limit=Decimal("1"))
+    Monitor.objects.filter(pk=monitor.pk).update(tag="hotels-renamed")
+
+    page = (
+        member_client.get(reverse("monitors:detail", args=[monitor.slug]))
+        .content.decode()
+        .replace("&#x27;", "'")
+    )
+
+    assert (
+        f"Sent under its run's tag “{old_tag}”, not the monitor's tag now, “hotels-renamed”: tag "
+        f"“{old_tag}” has no budget, and the budget of tag “hotels-renamed” does not count it."
+    ) in page
+
+
+def test_a_retry_under_the_monitors_own_tag_says_nothing_of_tags(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run, _failed = failed_after_some_were_charged(monitor, member_user)
+    page = (
+        member_client.get(reverse("monitors:detail", args=[monitor.slug]))
+        .content.decode()
+        .replace("&#x27;", "'")
+    )
+    assert "Sends 2 tasks again" in page and "Sent under its run's tag" not in page
+    response = member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]), follow=True)
+    assert "under its run's tag" not in response.content.decode().replace("&#x27;", "'")
+
+
+def test_the_edit_page_says_a_new_tag_leaves_the_retries_of_earlier_runs_under_theirs(
+    member_client, credential, catalog, member_user
+):
+    monitor = make_monitor(credential=credential, owner=member_user)
+    page = member_client.get(reverse("monitors:edit", args=[monitor.slug])).content.decode()
+    assert "a Retry of an earlier run resends under that run's tag, counted against its budget" in page
