@@ -114,6 +114,9 @@ def _retry_made(run: MonitorRun, user) -> MonitorRun | None:
         failed = MonitorRun.objects.select_for_update().select_related("monitor").get(pk=run.pk)
         if MonitorRun.objects.filter(retry_of=failed).exists():
             return None
+        if failed.state == MonitorRun.State.SENT:  # its last tasks may have failed since the last tick
+            counts = batch_task_counts([failed]).get(failed.batch_id, NO_TASKS)
+            _run_refresh(failed, counts, now=timezone.now())
         if not run_retryable(failed):
             raise RunRefused("Only a failed run can be retried.")
         if failed.monitor.state == Monitor.State.ARCHIVED:
@@ -285,6 +288,16 @@ def batch_task_counts(runs: list[MonitorRun]) -> dict:
     return {row["batch_id"]: row for row in rows}
 
 
+# `batch_task_counts` of a run whose batch has no task (or no batch left).
+NO_TASKS = {"total": 0, "cost": ZERO, "provisional": ZERO, "completed": 0, "failed": 0, "unknown": 0}
+
+
+def tasks_final(row: dict) -> bool:
+    """A sent run's tasks (`batch_task_counts`) are all completed or failed, or it has none: nothing in it
+    can change, so it is done, whether or not a tick has written it yet."""
+    return row["completed"] + row["failed"] >= row["total"]
+
+
 def runs_refresh(*, now: datetime | None = None) -> int:
     """Bring sent runs' counts and cost up to date; a run whose tasks are all final is done (one whose batch
     has no task too: nothing in it can change), and one with failed tasks, or tasks unknown for
@@ -314,46 +327,47 @@ def runs_refresh(*, now: datetime | None = None) -> int:
     if not runs:
         return 0
     counts = batch_task_counts(runs)
-    empty = {"total": 0, "cost": ZERO, "completed": 0, "failed": 0, "unknown": 0}
-    finished = 0
-    for run in runs:
-        row = counts.get(run.batch_id, empty)
-        before = (run.completed_count, run.failed_count, run.unknown_count, run.cost)
-        run.completed_count, run.failed_count = row["completed"], row["failed"]
-        run.unknown_count, run.cost = row["unknown"], row["cost"] or ZERO
-        fields = ["completed_count", "failed_count", "unknown_count", "cost"]
-        changed = before != (run.completed_count, run.failed_count, run.unknown_count, run.cost)
-        if row["completed"] + row["failed"] >= row["total"]:
-            run.state, run.finished_at = MonitorRun.State.DONE, now
-            fields += ["state", "finished_at"]
-            finished += 1
-            if row["failed"]:
-                alert_raise(
-                    key=f"run:{run.pk}:failed-tasks",
-                    kind=Alert.Kind.RUN_FAILED,
-                    message=f"{run.monitor.name}: {row['failed']} of {row['total']} "
-                    f"task{pluralize(row['total'])} of the run of "
-                    f"{slot_label(run.slot, run.monitor.time_zone)} failed.",
-                    monitor=run.monitor,
-                    run=run,
-                )
-        if row["unknown"] and now - run.created_at >= UNKNOWN_ALERT_AFTER:
+    return sum(_run_refresh(run, counts.get(run.batch_id, NO_TASKS), now=now) for run in runs)
+
+
+def _run_refresh(run: MonitorRun, row: dict, *, now: datetime) -> bool:
+    """Write what a sent run's tasks count (`row`, from `batch_task_counts`), done once they are all final
+    (with its alerts), into `run` and its row unless another process finished it first: whether it is
+    done now."""
+    before = (run.completed_count, run.failed_count, run.unknown_count, run.cost)
+    run.completed_count, run.failed_count = row["completed"], row["failed"]
+    run.unknown_count, run.cost = row["unknown"], row["cost"] or ZERO
+    fields = ["completed_count", "failed_count", "unknown_count", "cost"]
+    changed = before != (run.completed_count, run.failed_count, run.unknown_count, run.cost)
+    if tasks_final(row):
+        run.state, run.finished_at = MonitorRun.State.DONE, now
+        fields += ["state", "finished_at"]
+        if row["failed"]:
             alert_raise(
-                key=f"run:{run.pk}:unknown",
-                kind=Alert.Kind.TASKS_UNKNOWN,
-                message=f"{run.monitor.name}: {row['unknown']} task{pluralize(row['unknown'])} of the run of "
-                f"{slot_label(run.slot, run.monitor.time_zone)} "
-                + (
-                    "is unknown (its reply was lost; it may have been charged and is never resent)."
-                    if row["unknown"] == 1
-                    else "are unknown (their reply was lost; they may have been charged and are never "
-                    "resent)."
-                ),
+                key=f"run:{run.pk}:failed-tasks",
+                kind=Alert.Kind.RUN_FAILED,
+                message=f"{run.monitor.name}: {row['failed']} of {row['total']} "
+                f"task{pluralize(row['total'])} of the run of "
+                f"{slot_label(run.slot, run.monitor.time_zone)} failed.",
                 monitor=run.monitor,
                 run=run,
             )
-        if changed or "state" in fields:  # most ticks change nothing: no write
-            MonitorRun.objects.filter(pk=run.pk, state=MonitorRun.State.SENT).update(
-                refreshed_at=now, **{name: getattr(run, name) for name in fields}
-            )
-    return finished
+    if row["unknown"] and now - run.created_at >= UNKNOWN_ALERT_AFTER:
+        alert_raise(
+            key=f"run:{run.pk}:unknown",
+            kind=Alert.Kind.TASKS_UNKNOWN,
+            message=f"{run.monitor.name}: {row['unknown']} task{pluralize(row['unknown'])} of the run of "
+            f"{slot_label(run.slot, run.monitor.time_zone)} "
+            + (
+                "is unknown (its reply was lost; it may have been charged and is never resent)."
+                if row["unknown"] == 1
+                else "are unknown (their reply was lost; they may have been charged and are never resent)."
+            ),
+            monitor=run.monitor,
+            run=run,
+        )
+    if changed or "state" in fields:  # most ticks change nothing: no write
+        MonitorRun.objects.filter(pk=run.pk, state=MonitorRun.State.SENT).update(
+            refreshed_at=now, **{name: getattr(run, name) for name in fields}
+        )
+    return "state" in fields

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum, UUIDField
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
@@ -23,7 +23,7 @@ from tasks.models import (
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.charts import runs_charts
 from tasks.monitors.plans import RunPlan, plan_charges, retry_plans, retry_source, run_plan
-from tasks.monitors.runs import batch_task_counts, cap_refusal, run_retryable
+from tasks.monitors.runs import NO_TASKS, batch_task_counts, cap_refusal, run_retryable, tasks_final
 from tasks.monitors.scheduler import CATCH_UP_AFTER
 from tasks.spend.budgets import budget_name, budget_spent, budgets_for_submission, exact_usd, month_start
 
@@ -49,15 +49,18 @@ def overdue_count(*, now: datetime) -> int:
 
 def monitor_rows(*, state: str = "") -> list[Monitor]:
     """Every monitor with its last run's state and time, its cost this month and the part of it not final yet
-    (`month_provisional`, as the monitor page says it): two queries, however many monitors."""
+    (`month_provisional`, as the monitor page says it): three queries at most, however many monitors."""
     monitors = Monitor.objects.select_related("owner").order_by("name")
     monitors = monitors.filter(state=state) if state else monitors.exclude(state=Monitor.State.ARCHIVED)
     last = MonitorRun.objects.filter(monitor=OuterRef("pk")).order_by("-slot")
     monitors = list(
         monitors.annotate(
-            last_state=Subquery(last.values("state")[:1]), last_slot=Subquery(last.values("slot")[:1])
+            last_state=Subquery(last.values("state")[:1]),
+            last_slot=Subquery(last.values("slot")[:1]),
+            last_batch=Subquery(last.values("batch_id")[:1], output_field=UUIDField()),
         )
     )
+    _last_runs_done(monitors)
     costs = {
         row["batch__monitor_run__monitor"]: row
         for row in Task.objects.filter(
@@ -75,6 +78,24 @@ def monitor_rows(*, state: str = "") -> list[Monitor]:
         monitor.overdue_since = overdue_since(monitor, now=now)
         monitor.last_state_label = dict(MonitorRun.State.choices).get(monitor.last_state, "")
     return monitors
+
+
+def _last_runs_done(monitors: list[Monitor]) -> None:
+    """A last run still stored Sent whose tasks have all finished is Done, as the monitor page reads it
+    (the next tick writes it): one query, none when no last run is sent."""
+    sent = [m for m in monitors if m.last_state == MonitorRun.State.SENT]
+    if not sent:
+        return
+    waiting = set(
+        Task.objects.filter(batch_id__in=[m.last_batch for m in sent if m.last_batch])
+        .exclude(status__in=Task.FINAL_STATUSES)
+        .values_list("batch_id", flat=True)
+        .order_by()
+        .distinct()
+    )
+    for monitor in sent:
+        if monitor.last_batch not in waiting:
+            monitor.last_state = MonitorRun.State.DONE
 
 
 @dataclass
@@ -141,13 +162,18 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
     runs = list(
         monitor.runs.select_related("batch", "requested_by", "retry_of").order_by("-slot")[:PAGE_RUNS]
     )
+    counts = Counter(dict(monitor.runs.values_list("state").annotate(n=Count("pk")).order_by()))
+    sent = sum(run.state == MonitorRun.State.SENT for run in runs)
+    _run_costs(runs)
+    finished = sent - sum(run.state == MonitorRun.State.SENT for run in runs)  # done since the last tick
+    counts[MonitorRun.State.SENT] -= finished
+    counts[MonitorRun.State.DONE] += finished
+    counts = +counts  # no "Sent 0"
     retried = set(MonitorRun.objects.filter(retry_of__in=runs).values_list("retry_of_id", flat=True))
     for run in runs:
         run.can_retry = run_retryable(run) and run.pk not in retried
     _retry_previews([run for run in runs if run.can_retry], monitor=monitor)
-    counts = Counter(dict(monitor.runs.values_list("state").annotate(n=Count("pk")).order_by()))
     labels = dict(MonitorRun.State.choices)
-    _run_costs(runs)
     tasks = Task.objects.filter(batch__monitor_run__monitor=monitor)
     this_month = Q(created_at__gte=month_start())
     sums = tasks.aggregate(
@@ -198,10 +224,11 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
 
 
 def _run_costs(runs: list[MonitorRun]) -> None:
-    """Each run's counts and cost as its tasks count now (`run.cost` and the counts are what a tick last
-    wrote: $0 and none until the first, a tick behind while it is sent), so each count is what its link
-    to the task list lists, and `run.provisional`, the part of the cost not final yet: estimates, charges
-    at post, a lost reply's estimate (docs/spend.md). One query."""
+    """Each run's counts, cost and state as its tasks count now (`run.cost`, the counts and a sent run's
+    state are what a tick last wrote: $0 and none until the first, a tick behind while it is sent), so
+    each count is what its link to the task list lists, a run whose tasks have all finished reads Done,
+    and `run.provisional`, the part of the cost not final yet: estimates, charges at post, a lost reply's
+    estimate (docs/spend.md). One query."""
     sums = batch_task_counts(runs)
     for run in runs:
         row = sums.get(run.batch_id)
@@ -210,6 +237,8 @@ def _run_costs(runs: list[MonitorRun]) -> None:
             run.cost, run.provisional = row["cost"] or ZERO, row["provisional"] or ZERO
             run.completed_count, run.failed_count = row["completed"], row["failed"]
             run.unknown_count = row["unknown"]
+        if run.state == MonitorRun.State.SENT and tasks_final(row or NO_TASKS):
+            run.state = MonitorRun.State.DONE  # what the next tick writes (`runs_refresh`)
 
 
 def _retry_previews(runs: list[MonitorRun], *, monitor: Monitor) -> None:

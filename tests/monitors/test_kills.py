@@ -327,3 +327,44 @@ def test_a_retry_after_the_tag_was_changed_killed_at_each_step_resends_under_the
     code, output = finish(worker("--wait", str(LEASE)))
     assert code == 0, output
     assert task_posts() == 5 and SandboxTask.objects.filter(data__tag="hotels-renamed").count() == 6
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "tasks.monitors.runs:_run_refresh",  # inside the press's transaction, the run not yet read done
+        "tasks.monitors.runs:run_execute",  # the run written done and its retry committed as planned
+        "tasks.monitors.runs:_label_batch",  # inside the retry's transaction: rows written, rolled back
+    ],
+)
+def test_a_retry_of_a_run_no_tick_has_read_done_killed_at_each_step_resends_its_failed_tasks_once(
+    stand_in,  # noqa: F811
+    catalog,
+    at,
+):
+    """The run's last tasks failed and no tick has written it done yet; the page reads it done and offers
+    Retry. The press, killed at each step, then pressed again: the two failed tasks reach the upstream
+    once more, whatever the ticks after."""
+    from tasks.monitors.runs import run_retry
+
+    run, first, failed = sent_run_with_two_failed(stand_in)
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.SENT, failed_count=0)
+    Task.objects.filter(batch=run.batch).exclude(pk__in=[task.pk for task in failed]).update(
+        status=Task.Status.COMPLETED
+    )
+    retry_killed_at(at, run)
+    assert task_posts() == 2
+
+    retry, _made = run_retry(run=run, user=None)  # pressed again
+    assert retry.state == MonitorRun.State.SENT and retry.task_count == 2
+    scheduler_tick()
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+    assert run_retry(run=run, user=None) == (retry, False)
+    scheduler_tick()
+
+    assert MonitorRun.objects.get(pk=run.pk).state == MonitorRun.State.DONE
+    assert Task.objects.count() == 8 and task_posts() == 3  # one more chunk: the two failed tasks
+    reached = Counter(SandboxTask.objects.values_list("data__user_prompt", "data__model_name"))
+    for task in first:
+        assert reached[(task.user_prompt, task.model_name)] == (2 if task in failed else 1)
