@@ -98,6 +98,16 @@ class Cadence:
         self.zone  # noqa: B018 - raises for an unknown zone
         expression = self.expression()
         if expression is not None:
+            fields = len(expression.split())
+            if fields == 6:  # cronsim reads a sixth field as seconds: due at every scheduler tick
+                raise CadenceError(
+                    f"The cron expression “{expression}” has 6 fields: give 5 (minute, hour, day of month, "
+                    "month, day of week); a monitor runs at most once a minute."
+                )
+            if not fields:
+                raise CadenceError(
+                    "Give a cron expression: 5 fields (minute, hour, day of month, month, day of week)."
+                )
             try:
                 CronSim(expression, datetime(2000, 1, 1, tzinfo=UTC))
             except CronSimError as exc:
