@@ -142,6 +142,28 @@ class Cadence:
             slot = self.next_after(slot)
         return slots
 
+    def slot_count(self, after: datetime, until: datetime, *, exact_up_to: int = 800) -> tuple[int, bool]:
+        """How many slots (after, until] holds, and whether exactly: counted one by one up to `exact_up_to`;
+        past that (a cron expression firing more than once a day, e.g. every 30 minutes) reckoned per
+        local day, its hours × minutes on each day it fires (noon inside the range), as counting them
+        all would take seconds. A daylight-saving day may differ by an hour's slots."""
+        slots = self.slots_between(after, until, limit=exact_up_to + 1)
+        if len(slots) <= exact_up_to or self.expression() is None:
+            return len(slots), True
+        sim = CronSim(self.expression(), datetime(2000, 1, 1, tzinfo=UTC))
+        per_day = len(sim.hours) * len(sim.minutes)
+        zone, count = self.zone, 0
+        day = after.astimezone(zone).date()
+        while (noon := datetime.combine(day, time(12), tzinfo=zone)) <= until:
+            fires = day.month in sim.months and sim.match_day(day)
+            within = (self.start_date is None or day >= self.start_date) and (
+                self.end_date is None or day <= self.end_date
+            )
+            if noon > after and fires and within:
+                count += per_day
+            day += timedelta(days=1)
+        return count, False
+
     def latest_at_or_before(self, moment: datetime, *, since: datetime) -> tuple[datetime | None, int]:
         """The latest slot in [since, moment] and how many slots that range holds."""
         slots = self.slots_between(since - timedelta(microseconds=1), moment)

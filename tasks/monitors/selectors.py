@@ -102,6 +102,7 @@ def _last_runs_done(monitors: list[Monitor]) -> None:
 class Estimate:
     per_run: Decimal = ZERO
     runs_per_month: int = 0
+    runs_exact: bool = True  # False: reckoned per day (`Cadence.slot_count`), said "about"
     per_month: Decimal = ZERO
     task_count: int = 0
     budgets: list[dict] = field(default_factory=list)
@@ -117,7 +118,7 @@ def monitor_estimate(*, monitor: Monitor, plan: RunPlan, now: datetime | None = 
     estimate.time_zone = monitor.time_zone
     try:
         cadence = Cadence.of(monitor)
-        estimate.runs_per_month = len(cadence.slots_between(now, now + timedelta(days=30), limit=800))
+        estimate.runs_per_month, estimate.runs_exact = cadence.slot_count(now, now + timedelta(days=30))
         estimate.next_run = cadence.next_after(now)
     except CadenceError:
         estimate.runs_per_month = 0
