@@ -75,11 +75,8 @@ def run_plan(*, monitor: Monitor) -> RunPlan:
         model = target.get("model_name", "")
         credential = credentials.get(target.get("credential_id"))
         plan.models.append(model)
-        if credential is None:
-            plan.errors.append(f"{model}: its credential was deleted.")
-            continue
-        if not credential.is_active:
-            plan.errors.append(f"{model}: the credential “{credential.name}” is disabled.")
+        if problem := _credential_problem(model, credential):
+            plan.errors.append(problem)
             continue
         bodies, providers, variables, modes, rows = _target_bodies(
             monitor, model, credential, catalog, plan.errors
@@ -102,6 +99,25 @@ def run_plan(*, monitor: Monitor) -> RunPlan:
     if not plan.errors and not plan.task_count:
         plan.errors.append("The monitor has nothing to send.")
     return plan
+
+
+def credential_problems(*, monitor: Monitor) -> list[str]:
+    """Why the monitor's runs cannot be sent for its credentials (one deleted or disabled fails every run,
+    as `run_plan` says): one query, without planning the run."""
+    targets = monitor.targets or []
+    credentials = Credential.objects.in_bulk([t.get("credential_id") for t in targets])
+    problems = (
+        _credential_problem(t.get("model_name", ""), credentials.get(t.get("credential_id"))) for t in targets
+    )
+    return [problem for problem in problems if problem]
+
+
+def _credential_problem(model: str, credential: Credential | None) -> str:
+    if credential is None:
+        return f"{model}: its credential was deleted."
+    if not credential.is_active:
+        return f"{model}: the credential “{credential.name}” is disabled."
+    return ""
 
 
 def retry_plan(*, run: MonitorRun) -> RunPlan:

@@ -22,7 +22,14 @@ from tasks.models import (
 )
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.charts import runs_charts
-from tasks.monitors.plans import RunPlan, plan_charges, retry_plans, retry_source, run_plan
+from tasks.monitors.plans import (
+    RunPlan,
+    credential_problems,
+    plan_charges,
+    retry_plans,
+    retry_source,
+    run_plan,
+)
 from tasks.monitors.runs import NO_TASKS, batch_task_counts, cap_refusal, run_retryable, tasks_final
 from tasks.monitors.scheduler import CATCH_UP_AFTER
 from tasks.spend.budgets import budget_name, budget_spent, budgets_for_submission, exact_usd, month_start
@@ -157,6 +164,7 @@ class MonitorPage:
     month_provisional: Decimal = ZERO  # the part of month_cost not final yet (docs/spend.md)
     cadence: str = ""  # the cadence in words (Cadence.summary)
     newer_version: PromptTemplateVersion | None = None  # of the template it runs, not run until edited
+    unsendable: list[str] = field(default_factory=list)  # why its runs will fail (a disabled credential)
 
 
 def monitor_page(*, monitor: Monitor) -> MonitorPage:
@@ -221,6 +229,7 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         charts=runs_charts(runs, time_zone=monitor.time_zone),
         cadence=Cadence.of(monitor).summary(),
         newer_version=_newer_version(monitor),
+        unsendable=credential_problems(monitor=monitor) if monitor.state != Monitor.State.ARCHIVED else [],
     )
 
 
