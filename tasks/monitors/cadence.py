@@ -228,5 +228,9 @@ def zone_of(name: str) -> ZoneInfo:
         raise CadenceError(f"Unknown time zone “{name}”.") from None
 
 
+# In the system's zone list but not IANA zones: "localtime" is the server's own zone (/etc/localtime).
+NOT_ZONES = {"localtime", "posixrules"}
+
+
 def time_zone_choices() -> list[tuple[str, str]]:
-    return [(name, name) for name in sorted(available_timezones())]
+    return [(name, name) for name in sorted(available_timezones() - NOT_ZONES)]

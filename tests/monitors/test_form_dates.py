@@ -75,3 +75,10 @@ def test_every_n_days_without_n_is_said_at_every_n_days(member_client, credentia
 def test_chosen_weekdays_without_a_day_is_said_at_the_weekdays(member_client, credential, catalog):
     errors = _errors(member_client, cadence="weekdays")
     assert errors["weekdays"] == ["Choose at least one weekday."] and "cadence" not in errors
+
+
+def test_the_hosts_localtime_is_not_offered_as_a_time_zone(member_client, credential, catalog):
+    """The system's zone list holds "localtime", the server's own zone: a monitor in it would run at
+    another hour once the server moves; it is not an IANA zone."""
+    page = member_client.get(reverse("monitors:create")).content.decode()
+    assert '<option value="localtime"' not in page and '<option value="Europe/Paris"' in page
