@@ -23,7 +23,13 @@ from tasks.models import (
     ProviderModel,
 )
 from tasks.monitors.alerts import BUDGET_KINDS, MONITOR_KINDS
-from tasks.monitors.cadence import Cadence, CadenceError, every_n_days_start, time_zone_choices
+from tasks.monitors.cadence import (
+    NOT_ZONES,
+    Cadence,
+    CadenceError,
+    every_n_days_start,
+    time_zone_choices,
+)
 from tasks.monitors.destinations import emails_parse, webhook_url_check
 from tasks.monitors.plans import run_plan
 from tasks.monitors.requests import request_json_parse, request_summary
@@ -129,7 +135,10 @@ class MonitorForm(forms.Form):
         self.fields["template_version"].label_from_instance = lambda v: (
             f"{v.template.name} · v{v.number}" + (" (archived)" if v.template.archived_at else "")
         )
-        self.fields["time_zone"].choices = time_zone_choices()
+        zones = time_zone_choices()
+        if monitor is not None and monitor.time_zone in NOT_ZONES:  # saved before it was withdrawn
+            zones.append((monitor.time_zone, f"{monitor.time_zone} (the server's own zone: choose yours)"))
+        self.fields["time_zone"].choices = zones
         self.plan = None
         self.cadence = None
 

@@ -82,3 +82,15 @@ def test_the_hosts_localtime_is_not_offered_as_a_time_zone(member_client, creden
     another hour once the server moves; it is not an IANA zone."""
     page = member_client.get(reverse("monitors:create")).content.decode()
     assert '<option value="localtime"' not in page and '<option value="Europe/Paris"' in page
+
+
+def test_a_monitor_saved_in_localtime_keeps_it_on_its_edit_page_marked(
+    member_client, credential, catalog, member_user
+):
+    """Saved before it was withdrawn: its edit page must not show (and save) the list's first zone."""
+    from tests.monitors.factories import make_monitor
+
+    monitor = make_monitor(credential=credential, owner=member_user, time_zone="localtime")
+    page = member_client.get(reverse("monitors:edit", args=[monitor.slug])).content.decode()
+    marked = "localtime (the server&#x27;s own zone: choose yours)"
+    assert f'<option value="localtime" selected>{marked}</option>' in page
