@@ -1,6 +1,6 @@
 """Reads of the monitor pages: the list, a monitor's page, the cost estimate."""
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -178,6 +178,7 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
     counts[MonitorRun.State.SENT] -= finished
     counts[MonitorRun.State.DONE] += finished
     counts = +counts  # no "Sent 0"
+    _run_tags(runs, monitor=monitor)
     retried = set(MonitorRun.objects.filter(retry_of__in=runs).values_list("retry_of_id", flat=True))
     for run in runs:
         run.can_retry = run_retryable(run) and run.pk not in retried
@@ -249,6 +250,23 @@ def _run_costs(runs: list[MonitorRun]) -> None:
             run.unknown_count = row["unknown"]
         if run.state == MonitorRun.State.SENT and tasks_final(row or NO_TASKS):
             run.state = MonitorRun.State.DONE  # what the next tick writes (`runs_refresh`)
+
+
+def _run_tags(runs: list[MonitorRun], *, monitor: Monitor) -> None:
+    """`run.other_tags`: the tags a run's tasks carry other than the monitor's now (sent before its tag was
+    changed, or a retry of such a run): their tasks are on those tags' pages, not its own. One query."""
+    pairs = (
+        Task.objects.filter(batch_id__in=[run.batch_id for run in runs if run.batch_id])
+        .exclude(tag=monitor.tag)
+        .values_list("batch_id", "tag")
+        .order_by()
+        .distinct()
+    )
+    tags = defaultdict(list)
+    for batch_id, tag in pairs:
+        tags[batch_id].append(tag)
+    for run in runs:
+        run.other_tags = sorted(tags.get(run.batch_id, []))
 
 
 def _retry_previews(runs: list[MonitorRun], *, monitor: Monitor) -> None:

@@ -419,3 +419,22 @@ def test_the_edit_page_says_a_new_tag_leaves_the_retries_of_earlier_runs_under_t
     monitor = make_monitor(credential=credential, owner=member_user)
     page = member_client.get(reverse("monitors:edit", args=[monitor.slug])).content.decode()
     assert "a Retry of an earlier run resends under that run's tag, counted against its budget" in page
+
+
+def test_after_the_tag_was_changed_the_runs_sent_under_the_old_tag_say_so_and_link_to_it(
+    member_client, credential, catalog, member_user
+):
+    """Their tasks are listed under the old tag, not on the page of the monitor's tag now: the retry sent
+    after the change as well as the run it retried."""
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run, _failed = failed_after_some_were_charged(monitor, member_user)
+    old_tag = monitor.tag
+    Monitor.objects.filter(pk=monitor.pk).update(tag="hotels-renamed")
+    member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]))
+    run_now(monitor=Monitor.objects.get(pk=monitor.pk), user=member_user)
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+
+    runs = page[page.index('id="runs-h"') : page.index('id="grid-h"')]
+    link = f'under tag <a href="{reverse("history:tag_detail", kwargs={"tag": old_tag})}">{old_tag}</a>'
+    assert runs.count(link) == 2  # the retry and its run; not the run sent since under the new tag
