@@ -114,9 +114,12 @@ def _retry_made(run: MonitorRun, user) -> MonitorRun | None:
         failed = MonitorRun.objects.select_for_update().select_related("monitor").get(pk=run.pk)
         if MonitorRun.objects.filter(retry_of=failed).exists():
             return None
-        if failed.state == MonitorRun.State.SENT:  # its last tasks may have failed since the last tick
+        # Retryable as its page reads it, from its tasks: the last ones may have failed since the last tick.
+        if failed.state in (MonitorRun.State.SENT, MonitorRun.State.DONE):
             counts = batch_task_counts([failed]).get(failed.batch_id, NO_TASKS)
-            _run_refresh(failed, counts, now=timezone.now())
+            if failed.state == MonitorRun.State.SENT:
+                _run_refresh(failed, counts, now=timezone.now())
+            failed.failed_count = counts["failed"]
         if not run_retryable(failed):
             raise RunRefused("Only a failed run can be retried.")
         if failed.monitor.state == Monitor.State.ARCHIVED:

@@ -330,25 +330,32 @@ def test_a_retry_after_the_tag_was_changed_killed_at_each_step_resends_under_the
 
 
 @pytest.mark.parametrize(
-    "at",
+    ("stored", "at"),
     [
-        "tasks.monitors.runs:_run_refresh",  # inside the press's transaction, the run not yet read done
-        "tasks.monitors.runs:run_execute",  # the run written done and its retry committed as planned
-        "tasks.monitors.runs:_label_batch",  # inside the retry's transaction: rows written, rolled back
+        # inside the press's transaction, the run not yet read done
+        (MonitorRun.State.SENT, "tasks.monitors.runs:_run_refresh"),
+        # the run written done and its retry committed as planned
+        (MonitorRun.State.SENT, "tasks.monitors.runs:run_execute"),
+        # inside the retry's transaction: rows written, rolled back
+        (MonitorRun.State.SENT, "tasks.monitors.runs:_label_batch"),
+        # done, its tasks failed after the tick wrote it (0 failed): the page offers Retry 2 failed
+        (MonitorRun.State.DONE, "tasks.monitors.runs:run_execute"),
+        (MonitorRun.State.DONE, "tasks.monitors.runs:_label_batch"),
     ],
 )
 def test_a_retry_of_a_run_no_tick_has_read_done_killed_at_each_step_resends_its_failed_tasks_once(
     stand_in,  # noqa: F811
     catalog,
+    stored,
     at,
 ):
-    """The run's last tasks failed and no tick has written it done yet; the page reads it done and offers
-    Retry. The press, killed at each step, then pressed again: the two failed tasks reach the upstream
-    once more, whatever the ticks after."""
+    """The run's last tasks failed and no tick has written it so yet; the page reads it from its tasks
+    and offers Retry. The press, killed at each step, then pressed again: the two failed tasks reach the
+    upstream once more, whatever the ticks after."""
     from tasks.monitors.runs import run_retry
 
     run, first, failed = sent_run_with_two_failed(stand_in)
-    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.SENT, failed_count=0)
+    MonitorRun.objects.filter(pk=run.pk).update(state=stored, failed_count=0)
     Task.objects.filter(batch=run.batch).exclude(pk__in=[task.pk for task in failed]).update(
         status=Task.Status.COMPLETED
     )

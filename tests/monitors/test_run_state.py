@@ -69,3 +69,21 @@ def test_a_run_whose_last_tasks_failed_before_a_tick_offers_retry_and_retries_th
     run.refresh_from_db()
     assert run.state == MonitorRun.State.DONE and run.failed_count == 2
     assert Alert.objects.filter(run=run, kind=Alert.Kind.RUN_FAILED).count() == 1  # as a tick raises it
+
+
+def test_a_done_run_whose_tasks_failed_after_its_tick_is_retried_as_its_page_offers(
+    member_client, credential, catalog, member_user
+):
+    """The page reads a run's failed count from its tasks; Retry read the count the tick last wrote (0)
+    and answered 'Only a failed run can be retried.' beside a 'Retry 2 failed' button."""
+    monitor = make_monitor(credential=credential, owner=member_user)
+    run = run_now(monitor=monitor, user=member_user)[0]
+    finished_before_a_tick(run, failed=2)
+    MonitorRun.objects.filter(pk=run.pk).update(state=MonitorRun.State.DONE, failed_count=0)
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug])).content.decode()
+    assert "Retry 2 failed" in page
+    response = member_client.post(reverse("monitors:run_retry", args=[monitor.slug, run.pk]), follow=True)
+
+    assert "Retry started: 2 tasks planned" in response.content.decode()
+    assert MonitorRun.objects.get(retry_of=run).task_count == 2
