@@ -98,13 +98,9 @@ class Cadence:
         self.zone  # noqa: B018 - raises for an unknown zone
         expression = self.expression()
         if expression is not None:
-            fields = len(expression.split())
-            if fields == 6:  # cronsim reads a sixth field as seconds: due at every scheduler tick
-                raise CadenceError(
-                    f"The cron expression “{expression}” has 6 fields: give 5 (minute, hour, day of month, "
-                    "month, day of week); a monitor runs at most once a minute."
-                )
-            if not fields:
+            if seconds := _seconds_field(expression):
+                raise CadenceError(seconds)
+            if not expression.split():
                 raise CadenceError(
                     "Give a cron expression: 5 fields (minute, hour, day of month, month, day of week)."
                 )
@@ -172,6 +168,8 @@ class Cadence:
     def _next_raw(self, local: datetime) -> datetime | None:
         expression = self.expression()
         if expression is not None:
+            if _seconds_field(expression):  # saved before the form refused one: it never runs
+                return None
             try:
                 it = CronSim(expression, local)
                 return next(it)
@@ -192,6 +190,17 @@ class Cadence:
                 return slot
             day += timedelta(days=n)
         return None
+
+
+def _seconds_field(expression: str) -> str:
+    """Why a 6-field expression cannot run, or "": cronsim reads the sixth field as seconds, which would make
+    the monitor due at every scheduler tick (a paid run every 30 s)."""
+    if len(expression.split()) != 6:
+        return ""
+    return (
+        f"The cron expression “{expression}” has 6 fields: give 5 (minute, hour, day of month, month, day of "
+        "week); a monitor runs at most once a minute."
+    )
 
 
 def every_n_days_start(*, time_of_day: time | None, time_zone: str, now: datetime) -> date:

@@ -165,6 +165,7 @@ class MonitorPage:
     cadence: str = ""  # the cadence in words (Cadence.summary)
     newer_version: PromptTemplateVersion | None = None  # of the template it runs, not run until edited
     unsendable: list[str] = field(default_factory=list)  # why its runs will fail (a disabled credential)
+    cadence_problem: str = ""  # why it never runs (a cadence saved before the form refused it)
 
 
 def monitor_page(*, monitor: Monitor) -> MonitorPage:
@@ -231,7 +232,16 @@ def monitor_page(*, monitor: Monitor) -> MonitorPage:
         cadence=Cadence.of(monitor).summary(),
         newer_version=_newer_version(monitor),
         unsendable=credential_problems(monitor=monitor) if monitor.state != Monitor.State.ARCHIVED else [],
+        cadence_problem=_cadence_problem(monitor) if monitor.state != Monitor.State.ARCHIVED else "",
     )
+
+
+def _cadence_problem(monitor: Monitor) -> str:
+    try:
+        Cadence.of(monitor).check()
+    except CadenceError as exc:
+        return str(exc)
+    return ""
 
 
 def _run_costs(runs: list[MonitorRun]) -> None:
