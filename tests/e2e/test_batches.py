@@ -13,6 +13,17 @@ from tests.factories import make_catalog, make_task, member_group
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def food_batch_page(page, user, prompt: str = "Best {{dish}}?"):
+    """The batch page of a one-model ChatGPT template "Food", opened by `user` made a Member."""
+    user.groups.add(member_group())
+    make_catalog()
+    template = template_create(
+        name="Food", provider="chat_gpt", fields={"user_prompt": prompt, "model_name": "gpt-4.1"}, user=user
+    )
+    page.goto(f"/templates/{template.pk}/batch/")
+    return page
+
+
 def test_the_batch_page_follows_its_tasks_until_they_are_done(logged_in_page, user):
     user.groups.add(member_group())
     batch = Batch.objects.create(name="Nightly bakeries", created_by=user, task_count=3)
@@ -102,16 +113,7 @@ def test_the_batch_list_is_in_the_navigation(logged_in_page, user):
 def test_enter_in_the_name_after_a_check_checks_again_and_sends_nothing(logged_in_page, user, credential):
     """Checked, then the batch named, then Enter: the form's first submit button was “Submit 1 task”, so
     Enter sent the paid batch. Enter checks the rows again; only the Submit button sends."""
-    user.groups.add(member_group())
-    make_catalog()
-    template = template_create(
-        name="Food",
-        provider="chat_gpt",
-        fields={"user_prompt": "Best {{dish}}?", "model_name": "gpt-4.1"},
-        user=user,
-    )
-    page = logged_in_page
-    page.goto(f"/templates/{template.pk}/batch/")
+    page = food_batch_page(logged_in_page, user)
     page.get_by_label("Rows (CSV)").fill("dish\npho\n")
     page.get_by_role("button", name="Check rows and cost").click()
     expect(page.get_by_role("button", name="Submit 1 task")).to_be_visible()
@@ -183,16 +185,7 @@ def test_the_charge_shown_follows_a_csv_file_chosen_after_a_check(logged_in_page
     """Checked with two pasted rows, then a file of three chosen: the page went on saying “2 tasks” and
     “Submit 2 tasks” for a file it had not read. Choosing the file checks it: its tasks and charge are
     shown, and Submit sends what they say."""
-    user.groups.add(member_group())
-    make_catalog()
-    template = template_create(
-        name="Food",
-        provider="chat_gpt",
-        fields={"user_prompt": "Best {{dish}} in {{city}}?", "model_name": "gpt-4.1"},
-        user=user,
-    )
-    page = logged_in_page
-    page.goto(f"/templates/{template.pk}/batch/")
+    page = food_batch_page(logged_in_page, user, prompt="Best {{dish}} in {{city}}?")
     page.get_by_label("Rows (CSV)").fill("dish,city\npho,Hanoi\nramen,Tokyo\n")
     page.get_by_role("button", name="Check rows and cost").click()
     expect(page.locator("#plan")).to_contain_text("2 tasks (2 rows × 1 model), charged $0.0204")
@@ -212,16 +205,7 @@ def test_the_charge_shown_follows_a_csv_file_chosen_after_a_check(logged_in_page
 def test_a_csv_file_that_cannot_be_read_takes_the_charge_away_and_says_why(
     logged_in_page, user, stand_in_credential
 ):
-    user.groups.add(member_group())
-    make_catalog()
-    template = template_create(
-        name="Food",
-        provider="chat_gpt",
-        fields={"user_prompt": "Best {{dish}}?", "model_name": "gpt-4.1"},
-        user=user,
-    )
-    page = logged_in_page
-    page.goto(f"/templates/{template.pk}/batch/")
+    page = food_batch_page(logged_in_page, user)
     page.get_by_label("Rows (CSV)").fill("dish\npho\n")
     page.get_by_role("button", name="Check rows and cost").click()
     expect(page.get_by_role("button", name="Submit 1 task")).to_be_visible()
@@ -236,16 +220,7 @@ def test_a_csv_file_that_cannot_be_read_takes_the_charge_away_and_says_why(
 
 
 def test_a_change_made_while_the_file_is_checked_is_checked_next(logged_in_page, user, stand_in_credential):
-    user.groups.add(member_group())
-    make_catalog()
-    template = template_create(
-        name="Food",
-        provider="chat_gpt",
-        fields={"user_prompt": "Best {{dish}}?", "model_name": "gpt-4.1"},
-        user=user,
-    )
-    page = logged_in_page
-    page.goto(f"/templates/{template.pk}/batch/")
+    page = food_batch_page(logged_in_page, user)
 
     page.get_by_label("…or upload a CSV file").set_input_files(
         {"name": "rows.csv", "mimeType": "text/csv", "buffer": b"dish\npho\nramen\nsoup\n"}
