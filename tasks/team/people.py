@@ -11,6 +11,7 @@ from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
@@ -88,6 +89,26 @@ def username_taken(username: str, *, exclude_pk: int | None = None) -> bool:
     return others.exists()
 
 
+def refuse_username_taken(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
+    """pre_save receiver on the user model: the rule of username_taken for every way a person is saved
+    (createsuperuser, the shell, any command), not only the forms that check it first. Only a new person or
+    a changed name is checked, so an older account whose twin differs only in case still saves; a fixture
+    being loaded (raw) is a copy of a database as it was."""
+    if raw or (update_fields is not None and "username" not in update_fields):
+        return
+    username = instance.get_username()
+    if not instance._state.adding:
+        stored = sender._default_manager.filter(pk=instance.pk).values_list("username", flat=True).first()
+        if stored == username:
+            return
+    other = sender._default_manager.filter(username__iexact=username).exclude(pk=instance.pk).first()
+    if other is not None:
+        raise ValidationError(
+            f"Someone called “{other.get_username()}” already exists: a username is one person in any case.",
+            code="unique",
+        )
+
+
 def person_create(*, actor, username: str, email: str = "", role: str = MEMBERS) -> tuple[object, str]:
     """Create a person with a generated one-time password; return (user, password). Show it once.
 
@@ -108,7 +129,7 @@ def person_create(*, actor, username: str, email: str = "", role: str = MEMBERS)
         try:
             with transaction.atomic():  # a savepoint, so the transaction survives a refused username
                 user = user_model.objects.create_user(username=username, email=email, password=password)
-        except IntegrityError:
+        except (IntegrityError, ValidationError):  # ValidationError: refuse_username_taken
             if username_taken(username):
                 raise UsernameTaken(username) from None
             raise

@@ -1,9 +1,12 @@
 """A username is one person in any case: “Bob” logs in as “bob”, failures in any case count against the one
 account, and People, the Django admin and bootstrap refuse a second “BOB”."""
 
+import io
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
@@ -39,9 +42,18 @@ def test_a_person_logs_in_with_their_username_in_any_case():
     assert _logged_in_as(_login("bob", "wrong-password")) is None
 
 
+def _older_case_twin(username: str, twin: str):
+    """Two accounts differing only in case, as a database from before the rule may hold (every way of
+    creating one now refuses the second)."""
+    _person(username)
+    user_model = get_user_model()
+    user_model.objects.filter(pk=_person("twin-of-" + username).pk).update(username=twin)
+    return user_model.objects.get(username=username), user_model.objects.get(username=twin)
+
+
 def test_two_older_accounts_differing_only_in_case_each_log_in_by_their_exact_name():
-    _person("Bob")
-    _person("bob")
+    """Never the wrong account: the exact name is that account, another spelling is neither."""
+    _older_case_twin("Bob", "bob")
 
     assert _logged_in_as(_login("Bob")) == "Bob"
     assert _logged_in_as(_login("bob")) == "bob"
@@ -92,8 +104,7 @@ def test_the_admin_refuses_to_rename_someone_to_another_persons_name_in_another_
 
 def test_the_admin_still_edits_one_of_two_older_accounts_differing_only_in_case(admin_client):
     """Refusing their unchanged name would leave them impossible to deactivate or rename in the admin."""
-    _person("bob")
-    older = _person("Bob")
+    _, older = _older_case_twin("bob", "Bob")
     form = {
         "username": "Bob",
         "email": "",
@@ -129,3 +140,54 @@ def test_bootstrap_refuses_an_admin_name_someone_has_in_another_case():
         call_command("bootstrap", "--username", "admin")
 
     assert not get_user_model().objects.filter(is_superuser=True).exists()
+
+
+def test_createsuperuser_refuses_a_name_someone_has_in_another_case():
+    """It checked only the exact name, so “BOB” beside “bob” made sign-in as either ambiguous."""
+    _person("bob")
+
+    with pytest.raises(CommandError, match="“bob” already exists"):
+        call_command("createsuperuser", "--noinput", "--username", "BOB", "--email", "")
+
+    assert get_user_model().objects.filter(username__iexact="bob").count() == 1
+
+
+def test_createsuperuser_asking_refuses_a_name_someone_has_in_another_case(monkeypatch):
+    """Typed at its prompts: refused with the same words, and nobody is created."""
+    from django.contrib.auth.management.commands import createsuperuser
+
+    _person("bob")
+    answers = iter(["BOB", ""])  # username, email
+    monkeypatch.setattr(createsuperuser, "input", lambda prompt="": next(answers), raising=False)
+    monkeypatch.setattr(createsuperuser.getpass, "getpass", lambda prompt="": "A-long-new-password-1")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    with pytest.raises(CommandError, match="“bob” already exists"):
+        call_command("createsuperuser", stdin=Terminal(), stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert get_user_model().objects.filter(username__iexact="bob").count() == 1
+
+
+def test_no_way_of_saving_a_person_makes_a_second_name_in_another_case():
+    """The shell, a script or a command other than People's: creating or renaming is refused, while an
+    unchanged name of an older twin still saves (their last login, a new password)."""
+    user_model = get_user_model()
+    _person("bob")
+    alice = _person("alice")
+
+    with pytest.raises(ValidationError, match="“bob” already exists"):
+        user_model.objects.create_user(username="Bob", password=PASSWORD)
+    alice.username = "BOB"
+    with pytest.raises(ValidationError, match="“bob” already exists"):
+        alice.save()
+
+    assert sorted(user_model.objects.values_list("username", flat=True)) == ["alice", "bob"]
+    alice.username = "Alice"
+    alice.save()  # one's own name in another case
+    _, twin = _older_case_twin("carol", "Carol")
+    twin.set_password("Another-long-password-2")
+    twin.save()
+    assert _logged_in_as(_login("Carol", "Another-long-password-2")) == "Carol"
