@@ -1,9 +1,10 @@
 """Logging in: usernames in any case, throttling (django-axes), one-time passwords that must be replaced,
 the login form.
 
-- Usernames: `username_canonical` turns what was typed into the stored name it means ("bob" → "Bob"
-  when only "Bob" exists); `CaseInsensitiveModelBackend` logs in with it, and axes counts failures under
-  it, so "BOB", "bob" and "Bob" are one account's failures, one lock and one Unlock button.
+- Usernames: `login_account` finds the account what was typed means ("bob" → "Bob" when only "Bob"
+  exists), once per login request; `CaseInsensitiveModelBackend` checks its password, and axes counts
+  failures under its name (`username_canonical`), so "BOB", "bob" and "Bob" are one account's failures,
+  one lock and one Unlock button.
 
 - Throttling: `LoginThrottleBackend` (axes' backend, first in AUTHENTICATION_BACKENDS) refuses a locked-out
   login before any password is hashed; `lockout_response` answers it with the login page and a message;
@@ -27,10 +28,11 @@ from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import ValidationError
-from django.db.models import Max, Sum
+from django.db.models import Case, Max, Sum, When
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from django_htmx.http import HttpResponseClientRedirect
 
 from tasks.models import OneTimePassword
@@ -43,28 +45,54 @@ OPEN_WHILE_CHANGE_REQUIRED = ("password_change", "password_change_done", "logout
 # --- Usernames ------------------------------------------------------------------------------------
 
 
-def username_canonical(username: str) -> str:
-    """The stored username that `username` means: itself when someone has exactly it, else the one person
-    who has it in another case, else as typed (no one has it, or two older accounts differ only in case
-    and each logs in by its exact name)."""
-    names = list(
-        get_user_model().objects.filter(username__iexact=username).values_list("username", flat=True)[:2]
-    )
-    if username in names or len(names) != 1:
-        return username
-    return names[0]
+LOGIN_ACCOUNTS = "_login_accounts"  # request attribute: the accounts this login request looked up
+
+
+def login_account(request, username: str):
+    """The account `username` means: the one with exactly that name, else the one person who has it in
+    another case, else None (no one has it, or two older accounts differ only in case and it is neither's
+    exact name: never one of them at random). One read of the people table per login request: axes'
+    lock check, the password check and axes' failure count all ask, so the answer is kept on the request."""
+    accounts = getattr(request, LOGIN_ACCOUNTS, None)
+    if accounts is None:
+        accounts = {}
+        if request is not None:
+            setattr(request, LOGIN_ACCOUNTS, accounts)
+    if username not in accounts:
+        user_model = get_user_model()
+        field = user_model.USERNAME_FIELD
+        exact_first = Case(When(**{field: username}, then=0), default=1)
+        found = list(
+            user_model._default_manager.filter(**{f"{field}__iexact": username}).order_by(exact_first)[:2]
+        )
+        exact = bool(found) and found[0].get_username() == username
+        accounts[username] = found[0] if exact or len(found) == 1 else None
+    return accounts[username]
+
+
+def username_canonical(username: str, request=None) -> str:
+    """The stored username that `username` means (login_account's), else as typed."""
+    account = login_account(request, username)
+    return username if account is None else account.get_username()
 
 
 class CaseInsensitiveModelBackend(ModelBackend):
-    """Django's password check for the username in any case (People refuses a second "BOB", but
-    createsuperuser and older accounts may be "Bob" while the person types "bob")."""
+    """Django's password check for the username in any case (createsuperuser and People refuse a second
+    "BOB", but an account may be "Bob" while the person types "bob"), on the account login_account read."""
 
+    @sensitive_variables("password")
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None:
-            username = kwargs.pop(get_user_model().USERNAME_FIELD, None)
-        if username is not None:
-            username = username_canonical(str(username))
-        return super().authenticate(request, username=username, password=password, **kwargs)
+            username = kwargs.get(get_user_model().USERNAME_FIELD)
+        if username is None or password is None:
+            return None
+        user = login_account(request, str(username))
+        if user is None:
+            get_user_model()().set_password(password)  # as long as a wrong password: no name is told apart
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None
 
 
 # --- Throttling -----------------------------------------------------------------------------------
@@ -100,7 +128,7 @@ def login_username(request, credentials: dict | None = None) -> str | None:
     per account, not one per spelling), cut to what its table holds: a 5,000-character name typed at the
     login page is a failed login like any other, not a database error."""
     username = (credentials or getattr(request, "POST", {})).get("username")
-    return None if username is None else username_canonical(str(username)[:USERNAME_LIMIT])
+    return None if username is None else username_canonical(str(username)[:USERNAME_LIMIT], request)
 
 
 def lockout_message(*, account: bool) -> str:

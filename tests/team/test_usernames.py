@@ -8,7 +8,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.factories import PASSWORD
@@ -191,3 +193,25 @@ def test_no_way_of_saving_a_person_makes_a_second_name_in_another_case():
     twin.set_password("Another-long-password-2")
     twin.save()
     assert _logged_in_as(_login("Carol", "Another-long-password-2")) == "Carol"
+
+
+@pytest.mark.parametrize(
+    ("typed", "password"),
+    [("Bob", PASSWORD), ("bob", PASSWORD), ("bob", "wrong-password"), ("nobody", "wrong-password")],
+    ids=["exact", "other-case", "wrong-password", "nobody"],
+)
+def test_a_login_looks_the_account_up_once(typed, password):
+    """The lock check, the password check, the failure count and the lock check after it each looked the
+    name up again (three to five reads of the people table per attempt)."""
+    _person("Bob")
+    client = Client()
+
+    with CaptureQueriesContext(connection) as queries:
+        client.post(LOGIN, {"username": typed, "password": password}, REMOTE_ADDR="10.0.0.1")
+
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("SELECT") and "auth_user" in q["sql"]
+    ]
+    assert len(reads) == 1, reads
