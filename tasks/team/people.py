@@ -189,12 +189,24 @@ def active_monitors_by_owner() -> dict[int, list[str]]:
     return names
 
 
+def may_reset_password(*, actor, person) -> bool:
+    """Whether `actor` may give `person` a one-time password: the password is shown to the actor, so a
+    superuser's only to a superuser (or the command line, actor None): an Admin's Django admin follows
+    their permissions, a superuser's account has them all."""
+    return actor is None or actor.is_superuser or not person.is_superuser
+
+
 def person_reset_password(*, actor, person) -> str:
     """Give a person a new one-time password; return it. Show it once. They must replace it at their
     next login, before it expires (ONE_TIME_PASSWORD_HOURS). Not one's own: it would end one's session
     before the password is shown (a lock-out)."""
     if actor is not None and person.pk == actor.pk:
         raise PersonError("Change your own password on the password page, not with a one-time password.")
+    if not may_reset_password(actor=actor, person=person):
+        raise PersonError(
+            "Only a superuser can give a superuser a one-time password (on the server: "
+            "manage.py changepassword NAME)."
+        )
     password = _one_time_password()
     with transaction.atomic():
         person.set_password(password)

@@ -263,6 +263,7 @@ def people_page(request):
         one_time = getattr(person, "one_time_password", None)
         person.one_time_until = one_time.expires_at if one_time else None
         person.one_time_expired = bool(one_time) and one_time.expires_at <= now
+        person.may_reset_password = people.may_reset_password(actor=request.user, person=person)
     context = {
         "persons": persons,
         # Shown once: popped from the session as it is displayed.

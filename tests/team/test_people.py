@@ -124,6 +124,27 @@ def test_an_admin_cannot_give_themselves_a_one_time_password(team_admin_client, 
     assert not AuditEntry.objects.filter(action="person.reset_password").exists()
 
 
+def test_an_admin_cannot_take_over_a_superuser_with_a_one_time_password(
+    team_admin_client, admin_client, admin_user
+):
+    """The password is shown to the Admin who asks: for a superuser it handed an Admin, whose Django admin
+    follows their permissions, the superuser's every power (and locked the owner out of their password)."""
+    url = reverse("team:person_password", args=[admin_user.pk])
+
+    page = team_admin_client.get(reverse("team:people")).content.decode()
+    response = team_admin_client.post(url, follow=True)
+
+    assert url not in page
+    assert "Only a superuser can give a superuser a one-time password" in response.content.decode()
+    assert response.context["new_password"] is None
+    admin_user.refresh_from_db()
+    assert admin_user.check_password("password")  # pytest-django's admin_user password
+    assert not AuditEntry.objects.filter(action="person.reset_password").exists()
+    other = get_user_model().objects.create_superuser("other-owner", password=PASSWORD)
+    admin_client.post(reverse("team:person_password", args=[other.pk]))  # a superuser still can
+    assert admin_client.get(reverse("team:people")).context["new_password"]["username"] == "other-owner"
+
+
 def test_a_deactivated_person_can_no_longer_log_in(team_admin_client, member_user):
     team_admin_client.post(reverse("team:person_active", args=[member_user.pk]), {"active": "0"})
 
