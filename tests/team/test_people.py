@@ -1,5 +1,6 @@
 """People: create with a one-time password shown once, change roles, deactivate; the command does the same."""
 
+import re
 import threading
 
 import pytest
@@ -177,5 +178,24 @@ def test_the_create_person_command_prints_a_one_time_password(capsys):
     password = output.rsplit(": ", 1)[1].strip()
     assert person_role(dave) == ADMINS and dave.is_staff
     assert dave.check_password(password)
-    with pytest.raises(CommandError, match="already exists"):
+    with pytest.raises(CommandError, match="Someone with this username exists"):
         call_command("create_person", "Dave")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["", "--role", "member"], "This field is required."),
+        (["carol smith"], "Letters, digits and @ . + - _ only."),
+        (["c" * 151], "at most 150 characters"),
+        (["carol", "--email", "carol-at-example"], "Enter a valid email address."),
+    ],
+    ids=["empty", "space", "too-long", "email"],
+)
+def test_the_create_person_command_refuses_what_the_people_page_refuses(arguments, message):
+    """It saved a name with a space, 151 characters (a database error on PostgreSQL) or an unreadable email
+    address, and an empty name was a traceback; it now says what is wrong, as the page does."""
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("create_person", *arguments)
+
+    assert not get_user_model().objects.exists()

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tasks.roles import ADMINS, MEMBERS
 from tasks.team import people
+from tasks.team.forms import PersonForm
 
 
 class Command(BaseCommand):
@@ -15,10 +16,16 @@ class Command(BaseCommand):
         parser.add_argument("--role", choices=["member", "admin"], default="member")
 
     def handle(self, *args, username: str, email: str, role: str, **options):
-        try:
-            user, password = people.person_create(
-                actor=None, username=username, email=email, role=ADMINS if role == "admin" else MEMBERS
+        # The People page's rules: a name of letters, digits and @.+-_ of at most 150, a readable address.
+        form = PersonForm(
+            {"username": username, "email": email, "role": ADMINS if role == "admin" else MEMBERS}
+        )
+        if not form.is_valid():
+            raise CommandError(
+                " ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
             )
+        try:
+            user, password = people.person_create(actor=None, **form.cleaned_data)
         except people.PersonError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
