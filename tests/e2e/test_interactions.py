@@ -286,6 +286,28 @@ def test_disabling_a_credential_asks_first_and_cancel_really_cancels(admin_page,
     assert not credential.is_active
 
 
+def test_a_new_one_time_password_asks_first_and_cancel_really_cancels(admin_page, django_user_model):
+    """It ended the person's own password at one press; Cancel now keeps it and shows no password."""
+    page = admin_page
+    carol = django_user_model.objects.create_user(username="carol", password=PASSWORD)
+    page.goto("/people/")
+    questions = []
+
+    page.once("dialog", dialog_answer(questions, accept=False))
+    page.get_by_role("button", name="New one-time password").click()
+    page.wait_for_timeout(500)
+    assert questions and "Give carol a new one-time password?" in questions[0]
+    carol.refresh_from_db()
+    assert carol.check_password(PASSWORD)
+    expect(page.locator(".one-time-password")).to_have_count(0)
+
+    page.once("dialog", dialog_answer(questions, accept=True))
+    page.get_by_role("button", name="New one-time password").click()
+    expect(page.locator(".one-time-password")).to_contain_text("carol can log in with the one-time password")
+    carol.refresh_from_db()
+    assert not carol.check_password(PASSWORD)
+
+
 def test_archiving_a_template_asks_first_and_cancel_really_cancels(member_page, user):
     page = member_page
     template = template_create(name="Parks", provider="chat_gpt", fields={"user_prompt": "Parks?"}, user=user)

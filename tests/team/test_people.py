@@ -161,6 +161,21 @@ def test_a_new_one_time_password_replaces_the_old_one(team_admin_client, member_
     assert not Client().login(username="member", password=PASSWORD)
 
 
+def test_a_new_one_time_password_asks_first_naming_what_the_person_loses(team_admin_client, member_user):
+    """One press ended the person's own password at once, with no question, unlike Deactivate."""
+    page = team_admin_client.get(reverse("team:people")).content.decode()
+
+    button = re.search(
+        r'action="{}".*?</form>'.format(re.escape(reverse("team:person_password", args=[member_user.pk]))),
+        page,
+        re.S,
+    ).group(0)
+    assert (
+        'data-confirm="Give member a new one-time password? The password they use now stops working at once.'
+        in button
+    )
+
+
 def test_a_bad_role_is_refused_without_500(team_admin_client, member_user):
     response = team_admin_client.post(
         reverse("team:person_role", args=[member_user.pk]), {"role": "Owners"}, follow=True
