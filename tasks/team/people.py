@@ -265,6 +265,15 @@ def address_unlock(*, actor, ip_address: str) -> int:
     return cleared
 
 
+def case_twins(persons) -> list[list[str]]:
+    """Usernames among `persons` that differ only in case (“Bob”, “bob”), each group sorted: accounts
+    from before the rule, which sign in only by their exact name (tasks.team.accounts.login_account)."""
+    groups: dict[str, list[str]] = {}
+    for person in persons:
+        groups.setdefault(person.get_username().lower(), []).append(person.get_username())
+    return [sorted(names) for names in groups.values() if len(names) > 1]
+
+
 def people_list() -> QuerySet:
     """Everyone, with their role groups and this month's task count and spend (one query + groups)."""
     since = month_start()

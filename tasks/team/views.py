@@ -266,6 +266,7 @@ def people_page(request):
         person.may_reset_password = people.may_reset_password(actor=request.user, person=person)
     context = {
         "persons": persons,
+        "case_twins": people.case_twins(persons),
         # Shown once: popped from the session as it is displayed.
         "new_password": request.session.pop(SESSION_NEW_PASSWORD, None),
         "one_time_hours": people.one_time_password_hours(),

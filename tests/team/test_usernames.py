@@ -215,3 +215,15 @@ def test_a_login_looks_the_account_up_once(typed, password):
         if q["sql"].startswith("SELECT") and "auth_user" in q["sql"]
     ]
     assert len(reads) == 1, reads
+
+
+def test_people_names_older_accounts_differing_only_in_case_and_how_they_sign_in(team_admin_client):
+    """Nothing told an Admin why “BOB” could not sign in as either “Bob” or “bob”."""
+    _older_case_twin("Bob", "bob")
+    _person("carol")
+
+    page = team_admin_client.get(reverse("team:people")).content.decode()
+
+    assert "Bob and bob differ only in case" in page
+    assert "each signs in only by their exact name" in page
+    assert page.count("differ only in case") == 1  # carol has no twin
