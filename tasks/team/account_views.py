@@ -21,14 +21,15 @@ from tasks.team.accounts import SESSION_CHANGE_BY, LoginForm, OwnPasswordChangeF
 @require_http_methods(["GET", "POST"])
 def password_change(request):
     """Set one's own password: after logging in with a one-time password, or whenever one likes."""
-    form = OwnPasswordChangeForm(request.user, request.POST or None)
+    required = SESSION_CHANGE_BY in request.session
+    form = OwnPasswordChangeForm(request.user, request.POST or None, one_time=required)
     if request.method == "POST" and form.is_valid():
         people.person_change_own_password(person=request.user, password=form.cleaned_data["new_password1"])
         update_session_auth_hash(request, request.user)  # stay logged in with the new password
         request.session.pop(SESSION_CHANGE_BY, None)
         messages.success(request, "Your password is changed.")
         return redirect("password_change_done")
-    context = {"form": form, "required": SESSION_CHANGE_BY in request.session}
+    context = {"form": form, "required": required}
     return render(request, "registration/password_change_form.html", context)
 
 

@@ -215,7 +215,18 @@ class LoginForm(AuthenticationForm):
 
 class OwnPasswordChangeForm(PasswordChangeForm):
     """Django's password change; the new password must differ from the current one, so a one-time
-    password an Admin handed out cannot be kept as one's own."""
+    password an Admin handed out cannot be kept as one's own. After logging in with one, the current
+    password is asked for by that name (the person never had an "old" one)."""
+
+    def __init__(self, user, *args, one_time: bool = False, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        if one_time:
+            self.fields["old_password"].label = "One-time password"
+            self.error_messages = {
+                **self.error_messages,
+                "password_incorrect": "The one-time password you were given was entered incorrectly. "
+                "Please enter it again.",
+            }
 
     def clean(self):
         data = super().clean()

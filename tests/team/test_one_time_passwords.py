@@ -57,6 +57,23 @@ def test_after_logging_in_with_a_one_time_password_only_the_change_page_and_logo
     assert not client.get(reverse("history:home")).wsgi_request.user.is_authenticated
 
 
+def test_the_change_page_asks_for_the_one_time_password_by_that_name(invited, member_client):
+    """It asked for an “Old password” from someone who has only ever had the one-time password."""
+    _, password = invited
+    client = _log_in("carol", password)
+
+    page = client.get(reverse("password_change")).content.decode()
+    wrong = client.post(
+        reverse("password_change"),
+        {"old_password": "not-it", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    ).content.decode()
+
+    assert '<label for="id_old_password">One-time password' in page
+    assert "The one-time password you were given was entered incorrectly" in wrong
+    own = member_client.get(reverse("password_change")).content.decode()
+    assert '<label for="id_old_password">Old password' in own  # a change when one likes is unchanged
+
+
 def test_choosing_ones_own_password_opens_the_product_and_ends_the_one_time_password(invited):
     user, password = invited
     client = _log_in("carol", password)
