@@ -19,7 +19,7 @@ from django.utils import timezone
 from tasks.models import Monitor, OneTimePassword
 from tasks.roles import ADMINS, MEMBERS
 from tasks.spend.budgets import month_start
-from tasks.team.accounts import locked_out_addresses
+from tasks.team.accounts import locked_out_addresses, locked_out_usernames
 from tasks.team.audit import audit_record
 
 ROLE_NONE = "none"
@@ -232,9 +232,12 @@ def person_change_own_password(*, person, password: str) -> None:
 
 def person_unlock(*, actor, person) -> int:
     """Lift a login lock-out on a person's username (failures from any address); returns how many
-    failed logins were cleared (axes keeps one record per address, each with its count). Audited."""
+    failed logins were cleared (axes keeps one record per address, each with its count), 0 when the
+    person is not locked (lifted or expired meanwhile: nothing is changed or audited). Audited."""
     username = person.get_username()
     with transaction.atomic():
+        if username not in locked_out_usernames():
+            return 0
         attempts = AccessAttempt.objects.filter(username=username)
         cleared = attempts.aggregate(total=Sum("failures_since_start"))["total"] or 0
         axes_reset(username=username)

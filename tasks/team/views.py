@@ -359,8 +359,10 @@ def person_password(request, pk: int):
 @require_POST
 def person_unlock(request, pk: int):
     person = get_object_or_404(get_user_model(), pk=pk)
-    people.person_unlock(actor=request.user, person=person)
-    messages.success(request, f"{person.username} can log in again (failed attempts cleared).")
+    if people.person_unlock(actor=request.user, person=person):
+        messages.success(request, f"{person.username} can log in again (failed attempts cleared).")
+    else:
+        messages.info(request, f"{person.username} is not locked (any more): nothing changed.")
     return _back_to_people(request)
 
 

@@ -124,6 +124,22 @@ def test_an_admin_unlocks_a_person_on_the_people_page(member_user, team_admin_cl
     assert AuditEntry.objects.filter(action="person.unlock", object_id=str(member_user.pk)).exists()
 
 
+def test_unlocking_a_person_no_longer_locked_says_so_and_records_nothing(member_user, team_admin_client):
+    """Pressed twice (or by two Admins, or after the cool-off), the second press said “member can log in
+    again (failed attempts cleared)” and added an audit entry for clearing nothing, unlike an address."""
+    for _ in range(5):
+        _login("member", "wrong-password")
+    url = reverse("team:person_unlock", args=[member_user.pk])
+    first = team_admin_client.post(url, follow=True).content.decode()
+
+    again = team_admin_client.post(url, follow=True).content.decode()
+
+    assert "member can log in again" in first
+    assert "member is not locked (any more): nothing changed." in again
+    assert "can log in again" not in again
+    assert AuditEntry.objects.filter(action="person.unlock").count() == 1
+
+
 def test_the_unlock_is_audited_with_the_number_of_failed_logins_it_cleared(member_user, team_admin_client):
     """Not the number of axes' records (one per address): five failed logins read "5", not "1"."""
     for _ in range(5):
