@@ -8,7 +8,7 @@ import re
 import uuid
 
 from django import forms
-from django.core.validators import RegexValidator
+from django.core.validators import RegexValidator, URLValidator
 from django.http import QueryDict
 from django.utils.text import normalize_newlines
 
@@ -36,6 +36,16 @@ class TextField(forms.CharField):
     def to_python(self, value):
         value = super().to_python(value)
         return normalize_newlines(value) if isinstance(value, str) else value
+
+
+class CallbackURLField(forms.URLField):
+    """A URL the upstream calls when the task is done: http or https only (Django's URLField also takes
+    ftp:// and ftps://, which the upstream refuses with 40501)."""
+
+    default_validators = [URLValidator(schemes=["http", "https"])]
+    default_error_messages = {
+        "invalid": "Enter an http:// or https:// address: the upstream calls it when the task is done."
+    }
 
 
 class ModelSelect(forms.Select):
@@ -271,7 +281,7 @@ class TaskRequestForm(forms.Form):
                 **common,
             )
         if rule.kind == Kind.URL:
-            return forms.URLField(
+            return CallbackURLField(
                 assume_scheme="https", widget=forms.URLInput(attrs={"placeholder": "https://…"}), **common
             )
         raise ValueError(f"No form field for {rule.kind}")

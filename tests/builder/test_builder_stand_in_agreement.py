@@ -45,6 +45,8 @@ VIOLATIONS = [
     ),
     ("chat_gpt", {"web_search": True, "web_search_country_iso_code": "FRA"}, "web_search_country_iso_code"),
     ("chat_gpt", {"pingback_url": "not a url"}, "pingback_url"),
+    ("chat_gpt", {"pingback_url": "ftp://example.com/ping"}, "pingback_url"),
+    ("claude", {"postback_url": "ftps://example.com/results"}, "postback_url"),
     ("claude", {"temperature": 1.5}, "temperature"),
     ("claude", {"max_output_tokens": 0}, "max_output_tokens"),
     ("claude", {"model_name": "claude-opus-4-1"}, "model_name"),

@@ -845,3 +845,14 @@ def test_another_providers_form_is_not_saved_as_a_version_of_the_template(
 
     assert response.status_code == 422
     assert chat_gpt_version.template.versions.count() == 1
+
+
+@pytest.mark.parametrize("field", ["pingback_url", "postback_url"])
+def test_a_callback_url_that_is_not_http_is_refused_at_its_field(member_client, credential, field):
+    """ftp:// passed Django's URL check, and the upstream refused the paid task (40501) after it was sent."""
+    html = validate(
+        member_client, form_data("chat_gpt", credential, **{field: "ftp://example.com/done"}), field
+    ).content.decode()
+
+    assert "Enter an http:// or https:// address" in errors_in(html, field)
+    assert re.search(r'<button type="submit" id="submit-button"[^>]*disabled', html)
