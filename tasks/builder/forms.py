@@ -469,6 +469,9 @@ def initial_from_query(rules: ProviderRules, query) -> dict:
         elif rule.kind == Kind.BOOLEAN:
             if query.get(rule.name) in ("on", "true", "1"):
                 initial[rule.name] = True
+        elif rule.kind == Kind.COUNTRY and query.get(rule.name):
+            # Another provider's box takes "fr" (sent as FR); a provider's list of countries holds FR.
+            initial[rule.name] = query.get(rule.name).strip().upper()
         elif query.get(rule.name):
             initial[rule.name] = query.get(rule.name)
     for key in query:

@@ -856,3 +856,15 @@ def test_a_callback_url_that_is_not_http_is_refused_at_its_field(member_client, 
 
     assert "Enter an http:// or https:// address" in errors_in(html, field)
     assert re.search(r'<button type="submit" id="submit-button"[^>]*disabled', html)
+
+
+def test_a_country_typed_in_lower_case_stays_chosen_when_switching_to_claude(member_client, credential):
+    """ChatGPT's country box takes "fr" (sent as FR); Claude's list read it as no country of its own, showed
+    "Any country" and held the submit back with "Not one of the countries this provider supports."."""
+    query = "?switch=claude&user_prompt=Hi&web_search=on&web_search_country_iso_code=fr&web_search_city=Lyon"
+
+    html = member_client.get(reverse("builder:new") + query, **HTMX).content.decode()
+
+    assert '<option value="FR" selected>FR</option>' in html
+    assert "Not one of the countries" not in html
+    assert "&quot;web_search_country_iso_code&quot;: &quot;FR&quot;" in html  # the preview
