@@ -8,8 +8,9 @@
     if (!input) return;
     const limit = Number(counter.dataset.limit);
     // As the server counts: a line break once (the value has LF; the form posts CRLF, the server
-    // normalises it) and a character outside the BMP (an emoji) once, not as two UTF-16 units.
-    const length = Array.from(input.value).length;
+    // normalises it), a character outside the BMP (an emoji) once, not as two UTF-16 units, and not the
+    // spaces and line breaks around the text, which are not sent.
+    const length = Array.from(input.value.trim()).length;
     counter.textContent = length + " / " + limit;
     counter.classList.toggle("over-limit", length > limit);
   }

@@ -107,9 +107,16 @@ def _rows(form: TaskRequestForm, shown: dict) -> dict[str, list[Row]]:
     for rule in form.rules.fields:
         bf = form[rule.name]
         value = bf.value()
-        length = len(normalize_newlines(value)) if isinstance(value, str) else 0  # as the form counts
+        # As the form counts: line breaks as LF, without the spaces and line breaks around the text.
+        length = len(normalize_newlines(value).strip()) if isinstance(value, str) else 0
         sections[rule.section].append(Row(bf, rule, shown.get(rule.name, []), length))
     return sections
+
+
+def _chain_rows(form: TaskRequestForm) -> list[dict]:
+    """The chain's turns as drawn, each with its length as the form counts it (no surrounding spaces)."""
+    turns = [turn for turn in form.chain_turns() if isinstance(turn, dict)]
+    return [{**turn, "length": len(str(turn.get("message") or "").strip())} for turn in turns]
 
 
 def _blocking(form: TaskRequestForm) -> list[str]:
@@ -180,7 +187,7 @@ def _context(form, *, shown, oob=False, submit_error="", user=None, **extra) -> 
         "providers": providers.PROVIDERS.values(),
         "sections": [(key, title, rows_by_section[key]) for key, title in SECTIONS],
         "credential_row": Row(form["credential"], None, shown.get("credential", [])),
-        "chain_turns": form.chain_turns(),
+        "chain_turns": _chain_rows(form),
         "chain_max": providers.MAX_CHAIN_TURNS,
         "chain_errors": shown.get("message_chain", []),
         "variable_rows": [

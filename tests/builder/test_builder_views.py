@@ -868,3 +868,19 @@ def test_a_country_typed_in_lower_case_stays_chosen_when_switching_to_claude(mem
     assert '<option value="FR" selected>FR</option>' in html
     assert "Not one of the countries" not in html
     assert "&quot;web_search_country_iso_code&quot;: &quot;FR&quot;" in html  # the preview
+
+
+def test_the_counters_leave_out_the_spaces_and_line_breaks_around_the_text_as_the_submit_does(
+    member_client, credential
+):
+    """A pasted 500-character prompt ending in a line break read '501 / 500' in red, while the submit (which
+    strips it) took it; a chain turn's counter the same."""
+    query = {
+        "provider": "chat_gpt", "user_prompt": "x" * 500 + "\n\n",
+        "chain-0-role": "user", "chain-0-message": "  " + "y" * 20 + "\n",
+    }  # fmt: skip
+
+    html = member_client.get(reverse("builder:new"), query).content.decode()
+
+    assert re.search(r'data-counter-for="id_user_prompt"[^>]*>500 / 500<', html)
+    assert re.search(r'data-counter-for="id_chain-0-message"[^>]*>20 / 500<', html)

@@ -255,3 +255,17 @@ def test_without_javascript_the_browsers_crlf_form_post_is_sent_with_lf(browser,
     page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"))
     assert Task.objects.get().request_body["user_prompt"] == MULTI_LINE_PROMPT
     context.close()
+
+
+def test_the_counter_leaves_out_a_line_break_after_the_prompt_as_the_server_does(builder_page):
+    """The submit strips the line break a paste often ends with: 500 characters and one are 500, not 501."""
+    page = builder_page
+    page.get_by_label("Model").select_option("gpt-4.1")
+
+    page.get_by_label("User prompt").fill("x" * 500 + "\n")
+
+    counter = page.locator('[data-counter-for="id_user_prompt"]')
+    expect(counter).to_have_text("500 / 500")
+    expect(counter).not_to_have_class(re.compile("over-limit"))
+    expect(page.locator("#errors-user_prompt")).to_be_empty()
+    expect(page.locator("#submit-button")).to_be_enabled()
