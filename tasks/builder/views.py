@@ -437,10 +437,13 @@ def builder_validate(request: HttpRequest) -> HttpResponse:
 def builder_models_refresh(request: HttpRequest) -> HttpResponse:
     """Fetch the provider's catalog (free) and redraw the model picker with what the person had chosen."""
     rules = providers.provider_rules(request.POST.get("provider"))
-    credential = Credential.objects.filter(is_active=True, pk=_int(request.POST.get("credential"))).first()
+    credential = Credential.objects.filter(pk=_int(request.POST.get("credential"))).first()
     error = fetched = ""
     if credential is None:
         error = "Choose a credential first."
+    elif not credential.is_active:
+        # Disabled after the page was drawn: its picker still shows it.
+        error = f"{credential.name} is disabled: choose an active credential (reload the page for the list)."
     else:
         try:
             models = catalog.catalog_refresh(credential=credential, provider=rules.slug)

@@ -884,3 +884,16 @@ def test_the_counters_leave_out_the_spaces_and_line_breaks_around_the_text_as_th
 
     assert re.search(r'data-counter-for="id_user_prompt"[^>]*>500 / 500<', html)
     assert re.search(r'data-counter-for="id_chain-0-message"[^>]*>20 / 500<', html)
+
+
+def test_refresh_models_on_a_credential_disabled_meanwhile_says_so(member_client, credential):
+    """The picker still showed the credential, and the answer was 'Choose a credential first.'."""
+    credential.is_active = False
+    credential.save()
+
+    html = member_client.post(
+        reverse("builder:models_refresh"), form_data("chat_gpt", credential), **HTMX
+    ).content.decode()
+
+    assert f"{credential.name} is disabled: choose an active credential" in html
+    assert "Choose a credential first." not in html
