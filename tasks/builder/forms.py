@@ -452,7 +452,7 @@ def initial_from_body(rules: ProviderRules, body: dict) -> dict:
     for name, value in without_own_callbacks(body or {}).items():
         if name not in rules.field_names:
             continue
-        if name == "tag" and isinstance(value, str) and value.startswith("aisa-dashboard:"):
+        if name == "tag" and isinstance(value, str) and value.startswith(providers.OWN_TAG_PREFIX):
             continue  # the product's own tag, not the person's
         initial[name] = value
     return initial

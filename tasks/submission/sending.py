@@ -27,7 +27,7 @@ from tasks.submission.own_callbacks import without_own_callbacks
 from tasks.submission.recording import _Created
 from tasks.submission.workers import send_chunks_soon
 from tasks.upstream.clients import TASK_POST_CHUNK
-from tasks.upstream.providers import charge_per_task
+from tasks.upstream.providers import OWN_TAG_PREFIX, charge_per_task
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def _create_tasks(submission: _Submission, start: int, end: int, *, chunk_of=Non
         if not tag:
             # api-reference §7: the tag is the person's; only when empty may it carry our id, so a
             # task whose reply was lost can be found upstream.
-            body["tag"] = f"aisa-dashboard:{pk}"
+            body["tag"] = f"{OWN_TAG_PREFIX}{pk}"
         rows.append(
             {
                 "id": pk,

@@ -234,12 +234,21 @@ def provider_rules(slug: str | None) -> ProviderRules:
     return PROVIDERS.get(slug or "", PROVIDERS[DEFAULT_PROVIDER])
 
 
+# The tag the product gives an untagged task (its id after it), to find it upstream if its reply is lost.
+OWN_TAG_PREFIX = "aisa-dashboard:"
+
+
 def tag_problem(tag: str) -> str:
     """Why `tag` cannot be a task's tag, or "". The upstream takes any string of up to 255 characters;
     the product takes any of them that is one line: no control characters (line breaks, tabs, NUL…) and
     no Unicode line or paragraph separators. Pages and URLs still work with any stored tag."""
     if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in tag):
         return "A tag is one line: no line breaks, tabs or other control characters."
+    if tag.startswith(OWN_TAG_PREFIX):
+        return (
+            f"A tag starting with “{OWN_TAG_PREFIX}” is the product's own: it tags an untagged task so, to "
+            "find it upstream if its reply is lost. Choose another tag, or leave it empty."
+        )
     return ""
 
 

@@ -689,6 +689,26 @@ def test_any_one_line_tag_is_accepted(member_client, credential, accepted_post, 
     assert Task.objects.get().tag == tag
 
 
+OWN_TAG = "A tag starting with “aisa-dashboard:” is the product's own"
+
+
+@pytest.mark.parametrize("tag", ["aisa-dashboard:0193f5a2-7c3e-7b1a-9d2e-4f5a6b7c8d9e", "aisa-dashboard:"])
+def test_a_tag_of_the_products_own_form_is_refused_at_the_field(
+    member_client, credential, accepted_post, tag
+):
+    """The product tags an untagged task "aisa-dashboard:<its id>" to find it upstream if its reply is lost;
+    a person's task tagged so would be a second task under that name (or pose as another's)."""
+    data = form_data("chat_gpt", credential, tag=tag, user_prompt="Keep me")
+
+    live = validate(member_client, data, "tag").content.decode()
+    submitted = member_client.post(reverse("builder:new"), data)
+
+    assert OWN_TAG in errors_in(live, "tag").replace("&#x27;", "'")
+    assert submitted.status_code == 422
+    assert "Keep me</textarea>" in submitted.content.decode()
+    assert not Task.objects.exists() and accepted_post.call_count == 0
+
+
 def test_a_template_with_a_multi_line_tag_is_not_saved(member_client, credential):
     from tasks.models import PromptTemplate
 
