@@ -14,7 +14,7 @@ services replace `Task.spend` with the charge at post and then the final cost (z
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Func, Q, Subquery, Sum, Value
@@ -156,6 +156,17 @@ class BudgetUsage:
         return int(min(self.ratio, Decimal("9.99")) * 100)
 
     @property
+    def percent_text(self) -> str:
+        """Use to the threshold's one decimal, rounded down ("82.6%"): a whole percent read 82% beside
+        a warning at 82.5% that it had crossed, and never reads a threshold as crossed before it is."""
+        return _percent_text(min(self.ratio, Decimal("9.99")), rounding=ROUND_FLOOR)
+
+    @property
+    def warn_text(self) -> str:
+        """The threshold as set, to its one decimal ("82.5%", "80%")."""
+        return _percent_text(self.budget.warn_ratio)
+
+    @property
     def left(self) -> Decimal:
         return max(self.budget.monthly_limit - self.spent, ZERO)
 
@@ -170,6 +181,12 @@ class BudgetUsage:
     @property
     def level(self) -> str:
         return "over" if self.is_over else "warning" if self.is_warning else "ok"
+
+
+def _percent_text(ratio: Decimal, rounding: str = ROUND_HALF_UP) -> str:
+    """A ratio as a percent to one decimal, without a trailing ".0": Decimal("0.825") → "82.5%"."""
+    text = f"{(ratio * 100).quantize(Decimal('0.1'), rounding=rounding)}"
+    return f"{text.removesuffix('.0')}%"
 
 
 def budgets_usage(*, active_only: bool = False) -> list[BudgetUsage]:
@@ -273,8 +290,8 @@ def budget_warnings() -> list[str]:
             )
         else:
             warnings.append(
-                f"{usage.budget} is at {usage.percent}%: {exact_usd(usage.spent)} of {exact_usd(limit)} this "
-                f"month, {exact_usd(usage.left)} left."
+                f"{usage.budget} is at {usage.percent_text}: {exact_usd(usage.spent)} of {exact_usd(limit)} "
+                f"this month, {exact_usd(usage.left)} left."
             )
     return warnings
 

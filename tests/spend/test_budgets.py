@@ -412,6 +412,20 @@ def test_the_budget_list_shows_use_against_each_limit(team_admin_client):
 
 
 @pytest.mark.django_db
+def test_a_threshold_with_a_decimal_reads_as_set_beside_the_use_that_crossed_it(team_admin_client):
+    """A warning at 82.5% (the form takes one decimal) read "Warn at 82%" (rounded half to even) and
+    82.6% used read "82%", so the list said Warning beside a use under the threshold shown."""
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1.00"), warn_ratio=Decimal("0.825"))
+    make_task(spend=Decimal("0.826"))
+
+    html = team_admin_client.get(reverse("spend:budget_list")).content.decode()
+
+    assert '<td class="num">82.5%</td>' in html
+    assert '<span class="small">82.6%</span>' in html and "Warning" in html
+    assert budget_warnings()[0].startswith("Team budget is at 82.6%")
+
+
+@pytest.mark.django_db
 def test_a_budget_is_named_in_a_sentence_on_its_pages_and_messages(team_admin_client):
     """Not "Delete Budget for tag coffee?" nor "Budget for tag coffee saved.": the tag quoted, the name
     in lower case mid-sentence."""
