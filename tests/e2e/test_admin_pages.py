@@ -208,3 +208,28 @@ def test_the_no_worker_warnings_are_drawn_as_warnings_on_home_the_task_page_and_
         assert style[0] not in ("rgba(0, 0, 0, 0)", "transparent") and style[1] == "solid", (path, style)
         width, scroll_width = page.evaluate("[innerWidth, document.documentElement.scrollWidth]")
         assert scroll_width <= width, path
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_on_a_phone_the_spend_over_time_chart_opens_on_its_latest_days(open_page, team_admin, scheme):
+    """At 390 px the chart scrolls sideways in its frame; it opened on its first days, so "Last 30 days"
+    with today's spend showed an empty chart unless one thought to scroll it."""
+    from django.utils import timezone
+
+    credential = make_credential()
+    make_task(credential=credential, status="completed", spend=Decimal("0.25"), created_at=timezone.now())
+    page = open_page(color_scheme=scheme, viewport={"width": 390, "height": 844})
+    log_in(page, team_admin.get_username())
+
+    page.goto("/spend/?period=last_30")
+
+    shown = page.evaluate(
+        """() => {
+          const wrap = document.querySelector(".chart-wrap");
+          const frame = wrap.getBoundingClientRect();
+          const bars = [...wrap.querySelectorAll(".chart-bar")].map((bar) => bar.getBoundingClientRect());
+          const inside = (bar) => bar.left >= frame.left && bar.right <= frame.right;
+          return bars.filter((bar) => bar.height > 1 && inside(bar)).length;
+        }"""
+    )
+    assert shown == 1
