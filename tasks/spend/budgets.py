@@ -158,8 +158,10 @@ class BudgetUsage:
     @property
     def percent_text(self) -> str:
         """Use to the threshold's one decimal, rounded down ("82.6%"): a whole percent read 82% beside
-        a warning at 82.5% that it had crossed, and never reads a threshold as crossed before it is."""
-        return _percent_text(min(self.ratio, Decimal("9.99")), rounding=ROUND_FLOOR)
+        a warning at 82.5% that it had crossed, and never reads a threshold as crossed before it is.
+        Some use under 0.1% reads "<0.1%", not "0%" beside the amount spent."""
+        text = _percent_text(min(self.ratio, Decimal("9.99")), rounding=ROUND_FLOOR)
+        return "<0.1%" if text == "0%" and self.spent > 0 else text
 
     @property
     def warn_text(self) -> str:

@@ -426,6 +426,17 @@ def test_a_threshold_with_a_decimal_reads_as_set_beside_the_use_that_crossed_it(
 
 
 @pytest.mark.django_db
+def test_a_little_spent_of_a_large_limit_does_not_read_as_nothing_used(team_admin_client):
+    """$1.23 of a $100,000 limit read "0%" used beside "$1.2346" spent; it reads "<0.1%"."""
+    Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("100000"))
+    make_task(spend=Decimal("1.234567"))
+
+    html = team_admin_client.get(reverse("spend:budget_list")).content.decode()
+
+    assert '<span class="small">&lt;0.1%</span>' in html
+
+
+@pytest.mark.django_db
 def test_a_budget_is_named_in_a_sentence_on_its_pages_and_messages(team_admin_client):
     """Not "Delete Budget for tag coffee?" nor "Budget for tag coffee saved.": the tag quoted, the name
     in lower case mid-sentence."""
