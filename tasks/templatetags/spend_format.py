@@ -95,11 +95,15 @@ def signed_percent(ratio) -> str:
 
 @register.filter
 def percent_of(value, total) -> str:
-    """Share of a total as a whole percent, for bar widths and captions."""
+    """Share of a total as a whole percent, for bar widths and captions; a share too small for a whole
+    percent reads "<1%", not "0%" beside the amount it is (as money reads "<$0.0001")."""
     try:
         if not total:
             return "0%"
-        return f"{Decimal(value) / Decimal(total) * 100:.0f}%"
+        share = Decimal(value) / Decimal(total) * 100
+        if share and abs(share) < Decimal("0.5"):
+            return "<1%"
+        return f"{share:.0f}%"
     except (InvalidOperation, TypeError, ValueError):
         return "—"
 

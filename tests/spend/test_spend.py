@@ -609,3 +609,16 @@ def test_a_models_figure_equals_the_list_its_link_opens_when_another_task_resolv
     for url, count in figures:
         listed = team_admin_client.get(url).context["page"]
         assert len(listed.tasks) == count, url
+
+
+def test_a_group_with_some_spend_never_reads_as_a_zero_share(team_admin_client):
+    """A tag with $0.00004 of $1.23 read "0%" in Share beside its "<$0.0001"; it reads "<1%"."""
+    make_task(spend=Decimal("1.234567"), tag="big")
+    make_task(spend=Decimal("0.00004"), tag="tiny")
+
+    html = team_admin_client.get(reverse("spend:page")).content.decode()
+
+    table = html[html.index('id="by-tag"') :]
+    table = table[table.index("<table") :]
+    tiny = table[table.index(">tiny<") :]
+    assert re.search(r'<td class="num muted">([^<]*)</td>', tiny).group(1) == "&lt;1%"
