@@ -196,7 +196,8 @@ class Batch(models.Model):
         verbose_name_plural = "batches"
 
     def __str__(self) -> str:
-        return self.name or f"Batch {str(self.id)[:8]}"
+        # The id's end: its start is the time it was made (UUIDv7), alike for batches of one minute.
+        return self.name or f"Batch {str(self.id)[-8:]}"
 
 
 class Task(models.Model):
@@ -599,7 +600,7 @@ class SendChunk(models.Model):
         indexes = [models.Index(fields=["state", "not_before"], name="sendchunk_state_not_before")]
 
     def __str__(self) -> str:
-        return f"Chunk {str(self.id)[:8]} ({self.task_count} tasks, {self.state})"
+        return f"Chunk {str(self.id)[-8:]} ({self.task_count} tasks, {self.state})"
 
 
 class SendingLimit(models.Model):

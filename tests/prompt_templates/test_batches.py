@@ -869,3 +869,12 @@ def test_the_batch_list_reads_what_is_being_sent_in_the_same_queries_for_1_batch
     _batch_being_sent(member, "Second")
     _batch_being_sent(member, "Third")
     assert count() == one
+
+
+def test_batches_left_unnamed_and_sent_within_a_minute_read_apart(db):
+    """A batch's ids are time-ordered (UUIDv7): their first characters are the minute they were made in,
+    so unnamed batches sent together read "Batch 01a2511e" alike in the batch list and pickers."""
+    first, second = Batch.objects.create(), Batch.objects.create()
+
+    assert str(first) != str(second)
+    assert str(first).removeprefix("Batch ") in str(first.pk)
