@@ -2,7 +2,8 @@
 
 Answers are Markdown, rendered by markdown-it-py with raw HTML disabled, then sanitized by nh3 (ammonia)
 with a small allow-list: no script, no event handlers, no style, no images (the CSP would block remote
-ones), links only to http(s)/mailto with rel="noopener noreferrer nofollow".
+ones: an image reads as a link to it, named by its alt text), links only to http(s)/mailto with
+rel="noopener noreferrer nofollow".
 
 Cited spans (annotation start/end indexes) are highlighted by putting two private-use characters around
 each span in the raw text before rendering, and replacing them by <mark> after sanitizing. The markers
@@ -43,7 +44,20 @@ _BLOCK_PREFIX = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|>[ \t]*|[-*+][ \t]+|\d{1,9}[.
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _markdown.enable(["table", "strikethrough"])
-_markdown.disable("image")
+
+IMAGE_NAME = "image"  # the link text of an image the model gave no alt text
+
+
+def _image_as_link(renderer, tokens, idx, options, env) -> str:
+    """An image as a link to it, named by its alt text: with images disabled the parser read `![alt](src)`
+    as a '!' before a link, and nh3 drops <img>, so the answer read '!alt' or lost the image."""
+    token = tokens[idx]
+    alt = renderer.renderInlineAsText(token.children or [], options, env) or IMAGE_NAME
+    src = html.escape(token.attrGet("src") or "", quote=True)
+    return f'<a href="{src}">{html.escape(alt)}</a>'
+
+
+_markdown.add_render_rule("image", _image_as_link)
 
 
 def sanitize(html_text: str) -> str:
@@ -187,6 +201,8 @@ def _plain_runs(text: str) -> list[Token]:
                     href = ""
                 elif child.type in ("text", "code_inline"):
                     runs.append((child.content, href))
+                elif child.type == "image":  # rendered as a link named by its alt text
+                    runs.append((child.content or IMAGE_NAME, _link(child.attrGet("src"))))
                 elif child.type in ("softbreak", "hardbreak"):
                     runs.append(("\n", ""))
         elif token.type in ("fence", "code_block"):

@@ -85,6 +85,25 @@ def test_links_get_safe_rel_and_relative_links_are_dropped():
     assert "/admin/" not in html
 
 
+def test_an_image_the_model_wrote_reads_as_a_link_to_it_without_a_stray_bang():
+    """Images are not shown (the CSP blocks remote ones); the answer read '!chart' before a link."""
+    html = render_markdown(
+        "Visitors: ![Visitors per park](https://example.com/chart.png) and ![](https://example.com/x.png)."
+    )
+
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "!" not in text
+    assert ">Visitors per park</a>" in html
+    assert 'href="https://example.com/chart.png"' in html
+    assert ">image</a>" in html  # an image without alt text is still named
+    assert "<img" not in html
+    diff, _ = word_diff(
+        "See ![Chart A](https://a.example/a.png).", "See ![Chart B](https://a.example/b.png)."
+    )
+    assert "!" not in re.sub(r"<[^>]+>", "", diff)
+    assert '<ins><a href="https://a.example/b.png"' in diff
+
+
 def test_cited_span_is_highlighted_and_numbered():
     text = "Parks are big ([grandview.com](https://grandview.com/x)). Next sentence."
     start, end = text.index("(["), text.index(")).") + 2
