@@ -381,9 +381,23 @@ def task_get(*, task_id) -> Task:
     version = task.template_version
     task.variable_items = variable_items(task.variables, version_fields=version.fields if version else None)
     task.citation_items = citation_items(task.citations)
+    task.prompt_head = prompt_head(task.user_prompt)
     fan_out = task.fan_out_queries if isinstance(task.fan_out_queries, list) else []
     task.fan_out_items = [query for query in fan_out if isinstance(query, str) and query.strip()]
     return task
+
+
+PROMPT_HEAD_CHARS = 200
+PROMPT_HEAD_LINES = 5
+
+
+def prompt_head(prompt: str) -> str:
+    """The prompt as the task page's heading: whole when short, else its first lines and characters
+    with '…' (the page opens the whole prompt below it), so a long prompt does not push the status and
+    answer screens down."""
+    lines = prompt.splitlines()
+    head = "\n".join(lines[:PROMPT_HEAD_LINES])[:PROMPT_HEAD_CHARS]
+    return prompt if head == prompt else head.rstrip() + "…"
 
 
 def citation_items(citations) -> list[tuple[int, dict]]:
