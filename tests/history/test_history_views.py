@@ -513,6 +513,20 @@ def test_a_long_prompt_heads_its_page_in_a_few_lines_and_opens_whole_below(membe
     assert "prompt-whole" not in page
 
 
+def test_tasks_sent_together_are_told_apart_by_their_page_crumb(member_client):
+    """Ids are UUIDv7 (their first 8 digits are the time to about a minute): every task of a batch read
+    'Tasks / 01a2511e' at the top of its page; the crumb now gives the whole id."""
+    first, second = make_task(), make_task()
+
+    crumbs = []
+    for task in (first, second):
+        page = member_client.get(reverse("history:task_detail", args=[task.pk])).content.decode()
+        crumb = re.search(r'<nav class="crumbs" aria-label="Breadcrumb">(.*?)</nav>', page, re.S).group(1)
+        crumbs.append(re.sub(r"<[^>]+>", "", crumb))
+
+    assert crumbs == [f"Tasks / {first.pk}", f"Tasks / {second.pk}"]
+
+
 def test_task_page_of_a_pending_task_polls_until_final(member_client):
     task = make_task(status="pending")
     detail = reverse("history:task_detail", args=[task.pk])
