@@ -19,7 +19,13 @@ def answer_runs(runs) -> SafeString:
     out = []
     for index, run in enumerate(runs):
         task = run.task
-        if index == 0:
+        if run.no_text:
+            state = '<span class="muted">no answer text</span>'
+            body = (
+                '\n      <p class="muted">The upstream\'s result holds no answer text (a reasoning model may '
+                "have spent every output token); the task's page shows what came back.</p>\n      "
+            )
+        elif index == 0:
             state = '<span class="muted">first run shown</span>'
             body = f'\n      <div class="markdown">{_answer(task, urls)}</div>\n      '
         elif run.first_of_model:

@@ -87,6 +87,7 @@ class AnswerRun:
     changed: bool = False
     similarity: float = 1.0
     first_of_model: bool = False  # not the timeline's first run, but the first shown of its model
+    no_text: bool = False  # completed, but its result held no answer text: not a change, nor a base for one
 
     @property
     def similarity_label(self) -> str:
@@ -260,9 +261,15 @@ def tag_answers(*, tag: str, prompt: str | None = None) -> TagAnswers:
     # Each run against the previous run of its own model, as the monitor's table counts changes: a tag
     # run on several models alternates them, and one model's answer against another's is no change.
     previous: dict[tuple[str, str], Task] = {}
+    # A run without answer text (a reasoning model spent every output token) is no new answer: the next
+    # run is diffed against the last answer there was.
     for index, task in enumerate(runs):
         run = AnswerRun(task=task)
         before = previous.get((task.provider, task.model_name))
+        if not task.answer_text.strip():
+            run.no_text = True
+            answers.runs.append(run)
+            continue
         if before is None:
             run.first_of_model = index > 0
         elif before.answer_text != task.answer_text:

@@ -918,6 +918,29 @@ def test_tag_page_shows_answers_over_time_with_a_diff(member_client):
     assert "<b>leads" not in page
 
 
+def test_a_run_without_answer_text_is_said_so_on_the_tag_page_and_the_next_is_diffed_past_it(member_client):
+    """A completed run whose result held no answer text (a reasoning model spent every output token) read
+    'changed (0% similar)' with the whole answer struck out, and the next run '0% similar' against
+    nothing, though it changed one word from the answer before."""
+    now = timezone.now()
+    prompt = "Which parks are most visited?"
+    make_task(
+        tag="t", user_prompt=prompt, answer_text="Disneyland leads.", created_at=now - timedelta(hours=3)
+    )
+    empty = make_task(tag="t", user_prompt=prompt, answer_text="", created_at=now - timedelta(hours=2))
+    make_task(
+        tag="t", user_prompt=prompt, answer_text="Europa-Park leads.", created_at=now - timedelta(hours=1)
+    )
+
+    page = member_client.get(reverse("history:tag_detail", kwargs={"tag": "t"})).content.decode()
+
+    runs = re.findall(r'<li class="run">(.*?)</li>', page, re.S)
+    assert str(empty.pk) in runs[1]
+    assert "no answer text" in runs[1] and "<del>" not in runs[1] and "similar" not in runs[1]
+    assert "<del>Disneyland </del><ins>Europa-Park </ins>leads." in runs[2]
+    assert "(60% similar)" in runs[2]
+
+
 def test_a_linked_prompt_beyond_the_pickers_list_is_the_one_it_shows_selected(member_client, monkeypatch):
     """A monitor's page links each of its prompts to the tag page (?prompt=…). A prompt older than the
     picker's newest few was shown as the first prompt of the picker beside the other prompt's timeline,
