@@ -59,6 +59,22 @@ def _image_as_link(renderer, tokens, idx, options, env) -> str:
 
 _markdown.add_render_rule("image", _image_as_link)
 
+ANSWER_HEADING_SHIFT = 2  # an answer sits under its page's h1 and its section's h2: its "#" is an h3
+
+
+def _shifted_heading(renderer, tokens, idx, options, env) -> str:
+    """A heading `env["heading_shift"]` levels down (at most h6), so an answer's '#' is no second h1 of
+    its page, larger than the section heading above it."""
+    token = tokens[idx]
+    shift = (env or {}).get("heading_shift", 0)
+    if shift:
+        token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
+    return renderer.renderToken(tokens, idx, options, env)
+
+
+_markdown.add_render_rule("heading_open", _shifted_heading)
+_markdown.add_render_rule("heading_close", _shifted_heading)
+
 
 def sanitize(html_text: str) -> str:
     """nh3 with the answer allow-list; use for any HTML that came, even in part, from the upstream."""
@@ -73,10 +89,11 @@ def sanitize(html_text: str) -> str:
     )
 
 
-def render_markdown(text: str) -> SafeString:
-    """Markdown → sanitized HTML, safe to put in a template."""
+def render_markdown(text: str, *, heading_shift: int = 0) -> SafeString:
+    """Markdown → sanitized HTML, safe to put in a template; headings `heading_shift` levels down."""
     text = (text or "").replace(SPAN_START, "").replace(SPAN_END, "")
-    return mark_safe(sanitize(_markdown.render(text)))  # noqa: S308 - sanitized just above
+    rendered = _markdown.render(text, {"heading_shift": heading_shift})
+    return mark_safe(sanitize(rendered))  # noqa: S308 - sanitized just above
 
 
 def _valid_spans(text: str, citations: list[dict]) -> list[tuple[int, int, list[int]]]:
@@ -124,12 +141,14 @@ def render_answer(
     text = (text or "").replace(SPAN_START, "").replace(SPAN_END, "")
     spans = _valid_spans(text, citations or [])
     if not spans:
-        return render_markdown(text)
-    cleaned = sanitize(_markdown.render(_insert_markers(text, spans)))
+        return render_markdown(text, heading_shift=ANSWER_HEADING_SHIFT)
+    cleaned = sanitize(
+        _markdown.render(_insert_markers(text, spans), {"heading_shift": ANSWER_HEADING_SHIFT})
+    )
     starts, ends = cleaned.count(SPAN_START), cleaned.count(SPAN_END)
     inside_a_tag = re.search(f"<[^>]*[{SPAN_START}{SPAN_END}]", cleaned)
     if starts != len(spans) or ends != len(spans) or inside_a_tag:
-        return render_markdown(text)
+        return render_markdown(text, heading_shift=ANSWER_HEADING_SHIFT)
     out, index = [], 0
     for part in re.split(f"([{SPAN_START}{SPAN_END}])", cleaned):
         if part == SPAN_START:

@@ -527,6 +527,18 @@ def test_tasks_sent_together_are_told_apart_by_their_page_crumb(member_client):
     assert crumbs == [f"Tasks / {first.pk}", f"Tasks / {second.pk}"]
 
 
+def test_an_answers_headings_sit_under_its_section_heading_so_the_page_keeps_one_h1(member_client):
+    """An answer's '# Parks' was an <h1> beside the prompt's, larger than the 'Answer' heading above it,
+    and read out by screen readers as a new top of the page; its headings now start two levels down."""
+    task = make_task(answer_text="# Parks\n\n## Paris\n\nDisneyland.\n\n###### Small print", tag="t")
+
+    for url in (reverse("history:task_detail", args=[task.pk]), reverse("history:tag_detail", args=["t"])):
+        page = member_client.get(url).content.decode()
+
+        assert len(re.findall(r"<h1[ >]", page)) == 1, url
+        assert "<h3>Parks</h3>" in page and "<h4>Paris</h4>" in page and "<h6>Small print</h6>" in page
+
+
 def test_task_page_of_a_pending_task_polls_until_final(member_client):
     task = make_task(status="pending")
     detail = reverse("history:task_detail", args=[task.pk])
