@@ -106,6 +106,12 @@ class TagAnswers:
     prompt: str = ""
     runs: list[AnswerRun] = field(default_factory=list)
 
+    @property
+    def prompt_listed(self) -> bool:
+        """Whether the prompt shown is one of the picker's: a link may name one no task of the tag asked
+        (a monitor's prompt edited since its last run), and the picker must not show another as chosen."""
+        return any(row["user_prompt"] == self.prompt for row in self.prompts)
+
 
 @dataclass
 class TagSummary:

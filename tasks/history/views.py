@@ -249,7 +249,7 @@ def tag_list(request):
 @require_GET
 @permission_required("tasks.view_task", raise_exception=True)
 def tag_detail(request, tag: str):
-    prompt = request.GET.get("prompt")
+    prompt = request.GET.get("prompt") or None  # empty: no task asks "", so the most recent prompt
     if wants_fragment(request):  # the prompt picker swaps the timeline: only the timeline is read
         answers = tag_selectors.tag_answers(tag=tag, prompt=prompt)
         if not answers.prompts:

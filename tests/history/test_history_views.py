@@ -953,6 +953,23 @@ def test_a_run_without_answer_text_is_said_so_on_the_tag_page_and_the_next_is_di
     assert "(60% similar)" in runs[2]
 
 
+def test_a_linked_prompt_the_tag_never_ran_is_said_so_and_the_picker_does_not_pretend(member_client):
+    """A monitor's page links its prompt to the tag page; after its prompt was edited, and before a run,
+    the tag page showed the picker's first prompt as chosen beside 'No completed answer for this prompt
+    yet.', and picking that prompt did nothing. An empty ?prompt= showed no timeline at all."""
+    make_task(tag="t", user_prompt="Which parks lead?", answer_text="Disneyland.")
+    url = reverse("history:tag_detail", kwargs={"tag": "t"})
+
+    page = member_client.get(url, {"prompt": "Which parks lead in 2027?"}).content.decode()
+
+    assert "No task with this tag has asked “Which parks lead in 2027?” yet." in page
+    selected = re.findall(r"<option ([^>]*)selected[^>]*>([^<]*)</option>", page)
+    assert selected == [('value="" ', "Pick a prompt")]
+    page = member_client.get(url, {"prompt": ""}).content.decode()
+    assert "Disneyland." in page
+    assert '<option value="Which parks lead?" selected>' in page
+
+
 def test_a_linked_prompt_beyond_the_pickers_list_is_the_one_it_shows_selected(member_client, monkeypatch):
     """A monitor's page links each of its prompts to the tag page (?prompt=…). A prompt older than the
     picker's newest few was shown as the first prompt of the picker beside the other prompt's timeline,
