@@ -5,7 +5,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from tasks.builder.forms import ChainField, TaskRequestForm, catalog_for
+from tasks.builder.fields import ChainField
+from tasks.builder.forms import TaskRequestForm, catalog_for
 from tasks.history.forms import TaskEditForm
 from tasks.models import PromptTemplate, Task, TaskEvent
 from tasks.prompt_templates.services import template_create

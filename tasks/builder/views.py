@@ -24,9 +24,9 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from tasks.builder import catalog
+from tasks.builder.fields import ChainWidget
 from tasks.builder.forms import (
     VARIABLE_PREFIX,
-    ChainWidget,
     TaskRequestForm,
     catalog_for,
     form_data_from_fields,

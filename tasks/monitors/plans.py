@@ -11,7 +11,8 @@ from decimal import Decimal
 
 from tasks.builder.forms import TaskRequestForm, form_data_from_fields
 from tasks.models import Credential, Monitor, MonitorRun, ProviderModel, Task
-from tasks.prompt_templates.batches import batch_mode, batch_plan, parse_rows
+from tasks.prompt_templates.batches import batch_mode, batch_plan
+from tasks.prompt_templates.rows import parse_rows
 from tasks.prompt_templates.services import template_variables
 from tasks.upstream.providers import TASK_POST, charge_per_task, provider_rules
 

@@ -4,7 +4,8 @@ import uuid
 
 from django import forms
 
-from tasks.builder.forms import TextField, catalog_for, model_label
+from tasks.builder.fields import TextField
+from tasks.builder.forms import catalog_for, model_label
 from tasks.models import Credential, PromptTemplate, ProviderModel
 from tasks.prompt_templates.services import NAME_MAX_LENGTH, template_variables
 from tasks.prompt_templates.uploads import upload_rows

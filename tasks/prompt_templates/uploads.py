@@ -23,6 +23,8 @@ from django.urls import Resolver404, resolve
 from django.utils.text import normalize_newlines
 from django_htmx.http import HttpResponseClientRedirect
 
+from tasks.prompt_templates.rows import MAX_BATCH_TASKS
+
 # The form's other fields (CSRF token, name, credential, models, the pasted rows' header) travel in the
 # same request as the file.
 FORM_FIELDS_ROOM = 64 * 1024
@@ -99,8 +101,6 @@ def _sent_back_size(text: str) -> int:
 def upload_text(upload) -> str:
     """The text of an uploaded CSV file, or a ValidationError that says why it cannot be used."""
     if isinstance(upload, RefusedUpload) or upload.size > settings.BATCH_UPLOAD_MAX_BYTES:
-        from tasks.prompt_templates.batches import MAX_BATCH_TASKS  # batches imports the models
-
         raise ValidationError(
             f"This file is larger than {upload_limit_label()}, the most a batch upload takes; it was not "
             f"read. Split it into smaller files (a batch runs at most {MAX_BATCH_TASKS:,} tasks).",

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from tasks.models import Task
 from tasks.prompt_templates import batches
+from tasks.prompt_templates import rows as rows_module
 from tasks.prompt_templates.forms import BatchForm
 from tasks.prompt_templates.services import template_create
 from tasks.submission import callbacks
@@ -150,20 +151,21 @@ def test_a_file_with_nul_bytes_is_refused_at_the_field(member_client, template, 
 
 def test_parsing_stops_at_the_row_limit(template, credential):
     version = template.versions.get()
-    text = "dish,city\n" + "pho,Hanoi\n" * (batches.MAX_BATCH_TASKS * 3)
+    limit = rows_module.MAX_BATCH_TASKS
+    text = "dish,city\n" + "pho,Hanoi\n" * (limit * 3)
 
     plan = batches.batch_plan(version=version, rows_text=text, models=["gpt-4.1"], credential=credential)
 
-    assert len(plan.rows) == batches.MAX_BATCH_TASKS
+    assert len(plan.rows) == limit
     assert plan.errors == [
-        f"Line {batches.MAX_BATCH_TASKS + 2}: more than {batches.MAX_BATCH_TASKS} rows; reading stopped "
-        f"here (a batch runs at most {batches.MAX_BATCH_TASKS} tasks)."
+        f"Line {limit + 2}: more than {limit} rows; reading stopped here "
+        f"(a batch runs at most {limit} tasks)."
     ]
 
 
 def test_the_row_limit_counts_every_model(template, credential):
     version = template.versions.get()
-    half = batches.MAX_BATCH_TASKS // 2
+    half = rows_module.MAX_BATCH_TASKS // 2
     text = "dish,city\n" + "pho,Hanoi\n" * (half + 500)
 
     plan = batches.batch_plan(
@@ -357,7 +359,7 @@ def test_the_too_large_message_names_the_batch_limit(member_client, template, cr
         {**_form_fields(credential), "rows_file": upload},
     ).content.decode()
 
-    assert f"a batch runs at most {batches.MAX_BATCH_TASKS:,} tasks" in html
+    assert f"a batch runs at most {rows_module.MAX_BATCH_TASKS:,} tasks" in html
 
 
 # --- The CSV files people really have ---------------------------------------------------------------
@@ -409,7 +411,7 @@ def test_windows_1252_bytes_are_read_as_excel_wrote_them(member_client, template
 
 def test_quoted_values_keep_their_delimiters_and_newlines():
     text = 'dish;city\n"pho; with herbs";"Hanoi\nOld Quarter"\n"fish, chips";London\n'
-    rows, errors = batches.parse_rows(text, ["dish", "city"])
+    rows, errors = rows_module.parse_rows(text, ["dish", "city"])
     assert errors == []
     assert [(r["dish"], r["city"]) for r in rows] == [
         ("pho; with herbs", "Hanoi\nOld Quarter"),
@@ -418,7 +420,7 @@ def test_quoted_values_keep_their_delimiters_and_newlines():
 
 
 def test_a_comma_header_stays_comma_separated_even_with_semicolons_in_values():
-    rows, errors = batches.parse_rows("dish,city\npho;bun,Hanoi\n", ["dish", "city"])
+    rows, errors = rows_module.parse_rows("dish,city\npho;bun,Hanoi\n", ["dish", "city"])
     assert errors == [] and rows[0]["dish"] == "pho;bun"
 
 
@@ -447,7 +449,7 @@ def test_bytes_in_no_encoding_it_reads_are_refused_at_the_field(member_client, t
 
 
 def test_blank_lines_before_the_header_are_skipped_and_lines_keep_their_numbers():
-    rows, errors = batches.parse_rows("\n\r\ndish;city\npho;Hanoi\nramen\n", ["dish", "city"])
+    rows, errors = rows_module.parse_rows("\n\r\ndish;city\npho;Hanoi\nramen\n", ["dish", "city"])
     assert [(r["_line"], r["dish"], r["city"]) for r in rows] == [("4", "pho", "Hanoi")]
     assert errors == ["Line 5: 1 value for 2 columns."]
 
@@ -460,7 +462,7 @@ def test_utf_16_without_its_byte_order_mark_is_read(member_client, template, cre
 
 
 def test_an_excel_sep_line_names_the_delimiter_and_is_not_the_header():
-    rows, errors = batches.parse_rows("sep=;\ndish;city\npho, bun;Hanoi\n", ["dish", "city"])
+    rows, errors = rows_module.parse_rows("sep=;\ndish;city\npho, bun;Hanoi\n", ["dish", "city"])
     assert errors == []
     assert [(r["_line"], r["dish"], r["city"]) for r in rows] == [("3", "pho, bun", "Hanoi")]
 

@@ -9,6 +9,7 @@ from django.urls import reverse
 from sandbox import stats
 from tasks.models import Batch, Budget, BudgetHold, Task
 from tasks.prompt_templates import batches
+from tasks.prompt_templates import rows as rows_module
 from tasks.prompt_templates import views as prompt_templates_views
 from tasks.prompt_templates.services import template_create
 from tasks.spend.budgets import BudgetExceeded, budget_spent
@@ -37,7 +38,7 @@ def csv_rows(n: int) -> str:
 
 
 def test_rows_parse_with_the_header_as_variable_names():
-    rows, errors = batches.parse_rows('dish,city\npho,Hanoi\n"ramen, spicy",Tokyo\n', ["dish", "city"])
+    rows, errors = rows_module.parse_rows('dish,city\npho,Hanoi\n"ramen, spicy",Tokyo\n', ["dish", "city"])
 
     assert errors == []
     assert [(r["dish"], r["city"], r["_line"]) for r in rows] == [
@@ -49,7 +50,7 @@ def test_rows_parse_with_the_header_as_variable_names():
 def test_rows_typed_with_a_space_after_each_comma_read_as_their_values():
     # As people type a list by hand: the values were " Hanoi" (a double space in the prompt), and a
     # quoted value after ", " was not read as quoted ("3 values for 2 columns").
-    rows, errors = batches.parse_rows(
+    rows, errors = rows_module.parse_rows(
         'dish, city\npho, Hanoi\n"pizza, margherita", Napoli\nramen, "Tokyo, Shibuya"\n', ["dish", "city"]
     )
 
@@ -64,7 +65,7 @@ def test_rows_typed_with_a_space_after_each_comma_read_as_their_values():
 def test_bad_rows_are_reported_by_line_number():
     text = "dish,city\npho,Hanoi\n\nramen\n,Paris\n"
 
-    _, errors = batches.parse_rows(text, ["dish", "city"])
+    _, errors = rows_module.parse_rows(text, ["dish", "city"])
 
     assert errors == ["Line 4: 1 value for 2 columns.", "Line 5: no value for dish."]
 
@@ -73,7 +74,7 @@ def test_a_quote_left_open_is_reported_on_the_line_it_opens():
     # The rest of the file read as one value: the error named the last line, and its rows were gone.
     text = 'dish,city\npho,Hanoi\n"ramen,Tokyo\npizza,Napoli\nbanh mi,Saigon\n'
 
-    rows, errors = batches.parse_rows(text, ["dish", "city"])
+    rows, errors = rows_module.parse_rows(text, ["dish", "city"])
 
     assert [r["dish"] for r in rows] == ["pho"]
     assert errors == [
@@ -83,7 +84,7 @@ def test_a_quote_left_open_is_reported_on_the_line_it_opens():
 
 
 def test_a_header_without_a_variable_is_reported():
-    _, errors = batches.parse_rows("dish\npho\n", ["dish", "city"])
+    _, errors = rows_module.parse_rows("dish\npho\n", ["dish", "city"])
 
     assert errors[0].startswith("Line 1: the header lacks city")
 
@@ -104,7 +105,7 @@ def test_a_variable_missing_from_the_header_is_one_error_not_one_per_row(templat
 
 def test_a_header_naming_a_variable_twice_is_reported_not_read_from_its_last_column():
     # An export with two "city" columns: which one fills {{city}} was a silent guess (the last).
-    rows, errors = batches.parse_rows("dish,city,notes,city\npho,Hanoi,x,Saigon\n", ["dish", "city"])
+    rows, errors = rows_module.parse_rows("dish,city,notes,city\npho,Hanoi,x,Saigon\n", ["dish", "city"])
 
     assert errors == ["Line 1: the header names city twice; keep one column for it."]
     assert rows == []
@@ -112,21 +113,21 @@ def test_a_header_naming_a_variable_twice_is_reported_not_read_from_its_last_col
 
 def test_header_names_match_variables_ignoring_case_and_surrounding_spaces():
     # A spreadsheet's "Country" column, or "Dish " with the space a cell kept, fills {{dish}}.
-    rows, errors = batches.parse_rows("Dish ,  CITY\npho,Hanoi\n", ["dish", "city"])
+    rows, errors = rows_module.parse_rows("Dish ,  CITY\npho,Hanoi\n", ["dish", "city"])
 
     assert errors == []
     assert [(r["dish"], r["city"]) for r in rows] == [("pho", "Hanoi")]
 
 
 def test_two_headers_naming_one_variable_but_for_case_are_an_error_naming_both():
-    rows, errors = batches.parse_rows("dish,city,City\npho,Hanoi,Saigon\n", ["dish", "city"])
+    rows, errors = rows_module.parse_rows("dish,city,City\npho,Hanoi,Saigon\n", ["dish", "city"])
 
     assert rows == []
     assert errors == ["Line 1: the columns “city” and “City” both name city (case aside); keep one of them."]
 
 
 def test_variables_that_differ_only_in_case_are_matched_exactly():
-    rows, errors = batches.parse_rows("City,city\nHanoi,Saigon\n", ["city", "City"])
+    rows, errors = rows_module.parse_rows("City,city\nHanoi,Saigon\n", ["city", "City"])
 
     assert errors == []
     assert [(r["city"], r["City"]) for r in rows] == [("Saigon", "Hanoi")]
