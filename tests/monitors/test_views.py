@@ -313,6 +313,21 @@ def test_a_huge_prompt_in_the_query_is_cut_to_a_prompts_length_as_on_the_tag_pag
     assert "x" * 1000 not in page
 
 
+def test_an_empty_prompt_in_the_query_shows_the_latest_prompts_answers_as_on_the_tag_page(
+    member_client, credential, catalog
+):
+    """?prompt= (a link or a form sent with nothing picked) showed no answers over time at all."""
+    from tests.factories import make_task
+
+    monitor = make_monitor(credential=credential)
+    make_task(tag=monitor.tag, user_prompt="Rome?", answer_text="Hassler first.")
+
+    page = member_client.get(reverse("monitors:detail", args=[monitor.slug]), {"prompt": ""}).content.decode()
+
+    assert "Hassler first." in page
+    assert '<option value="Rome?" selected>' in page
+
+
 def test_a_monitor_no_scheduler_has_run_says_it_is_overdue_and_lists_only_runs_still_to_come(
     member_client, credential
 ):
