@@ -156,7 +156,8 @@ def monitor_detail(request, slug: str):
     page = selectors.monitor_page(monitor=monitor)
     if wants_fragment(request):  # the runs table alone: nothing else is read
         return render(request, "tasks/monitors/detail.html#runs", {"page": page, "monitor": monitor})
-    context = _detail_context(page, DestinationForm(), prompt=request.GET.get("prompt") or None)  # empty: the latest prompt
+    prompt = request.GET.get("prompt") or None  # empty: the latest prompt, as on the tag page
+    context = _detail_context(page, DestinationForm(), prompt=prompt)
     if request.user.has_perm("tasks.view_brandset"):
         visibility_url = reverse("monitors:visibility", args=[monitor.slug])
         context["tag_changes"] = tag_changes(tag=monitor.tag, page_url=visibility_url)
