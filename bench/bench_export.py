@@ -149,6 +149,7 @@ def main() -> None:
                     **vars(task),
                     "submitted_by__username": task.submitted_by and task.submitted_by.username,
                     "credential__name": task.credential.name,
+                    "status_shown": task.status,  # the stored status, as that reading wrote it
                 },
                 [label.name for label in task.label_list],
             )

@@ -9,6 +9,9 @@ On PostgreSQL the CSV is written by the server: `COPY (the filtered list's SELEC
 csv)`, each cell formatted in SQL exactly as the Python writer (`export_csv_rows`, used on SQLite) formats
 it (tests/history/test_export_copy.py compares the two byte for byte). Both end each row with `\r\n` (RFC
 4180, Python's csv module); COPY ends its rows with `\n`, which `export_csv_copy` replaces row by row.
+
+The status written is the one the task's row and page show (`selectors.status_shown`): a queued task whose
+chunk a worker is sending is `sending` there, in both writers and the JSON export (docs/history.md).
 """
 
 import json
@@ -39,16 +42,18 @@ from tasks.csv_export import (
     money,
     optional_money,
 )
+from tasks.history.selectors import status_shown
 from tasks.models import Task, TaskLabel
 
 EXPORT_CHUNK = 2000
 
-# The columns the records below read: never the request body or the raw result.
+# The columns the records below read: never the request body or the raw result. The status is the one
+# the rows and pages show (`_shown`: a queued task being sent reads "sending"), not the stored one.
 EXPORT_FIELDS = [
     "id", "created_at", "submitted_by__username", "provider", "mode", "model_name", "resolved_model_name",
-    "credential__name", "tag", "status", "status_code", "status_message", "charged", "cost", "money_spent",
-    "spend", "spend_is_final", "input_tokens", "output_tokens", "reasoning_tokens", "upstream_task_id",
-    "batch_id", "user_prompt", "answer_text",
+    "credential__name", "tag", "status_shown", "status_code", "status_message", "charged", "cost",
+    "money_spent", "spend", "spend_is_final", "input_tokens", "output_tokens", "reasoning_tokens",
+    "upstream_task_id", "batch_id", "user_prompt", "answer_text",
 ]  # fmt: skip
 
 
@@ -58,6 +63,12 @@ EXPORT_COLUMNS = [
     "spend_is_final", "input_tokens", "output_tokens", "reasoning_tokens", "upstream_task_id", "batch_id",
     "user_prompt", "answer_text",
 ]  # fmt: skip
+
+
+def _shown(tasks: QuerySet[Task]) -> QuerySet[Task]:
+    """`tasks` without its labels' prefetch (each chunk of rows reads its own), with the status its rows
+    and pages show as `status_shown`."""
+    return tasks.prefetch_related(None).annotate(status_shown=status_shown())
 
 
 def _export_record(row: dict, labels: list[str]) -> dict:
@@ -72,7 +83,7 @@ def _export_record(row: dict, labels: list[str]) -> dict:
         "credential": row["credential__name"],
         "tag": row["tag"],
         "labels": labels,
-        "status": row["status"],
+        "status": row["status_shown"],
         "status_code": row["status_code"],
         "status_message": row["status_message"],
         "charged": optional_money(row["charged"]),
@@ -93,7 +104,7 @@ def _export_record(row: dict, labels: list[str]) -> dict:
 def export_records(tasks: QuerySet[Task]) -> Iterator[dict]:
     """Each task of `tasks` as an export record: plain rows of only the exported columns, read in one
     transaction, with the labels of each chunk of rows in one more query."""
-    rows = tasks.prefetch_related(None).values(*EXPORT_FIELDS)
+    rows = _shown(tasks).values(*EXPORT_FIELDS)
     with transaction.atomic():
         chunk = []
         for row in rows.iterator(chunk_size=EXPORT_CHUNK):
@@ -137,7 +148,7 @@ def export_csv_rows(tasks: QuerySet[Task]) -> Iterator[list[str]]:
     """The CSV rows of `tasks`: exactly `[cell(v) for v in row] for row in csv_rows(export_records(tasks))`
     (tests/history/test_export_fast.py compares them on hostile values), built from plain tuples without
     the record dicts and with the cell rules inlined: a 1 M-row export formats 25 M cells."""
-    rows = tasks.prefetch_related(None).values_list(*EXPORT_FIELDS)
+    rows = _shown(tasks).values_list(*EXPORT_FIELDS)
     with transaction.atomic():
         chunk = []
         for row in rows.iterator(chunk_size=EXPORT_CHUNK):
@@ -267,7 +278,8 @@ def _copy_cells(tasks: QuerySet[Task]) -> QuerySet:
         "c_credential": _Text(F("credential__name")),
         "c_tag": _Text(F("tag")),
         "c_labels": Subquery(labels, output_field=TextField()),
-        "c_status": _Text(F("status")),
+        # The guard around the stored status alone ("sending" needs none): the subquery is written once.
+        "c_status": status_shown(_Text(F("status"))),
         "c_status_code": _plain("status_code"),
         "c_status_message": _Text(F("status_message")),
         "c_charged": _money("charged"),

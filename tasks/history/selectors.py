@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Case, CharField, Expression, F, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -217,6 +217,17 @@ def being_sent_q() -> Q:
     (rows.shown_status). The chunks being sent are a handful, found by their state's index."""
     chunks_sending = SendChunk.objects.filter(state=SendChunk.State.SENDING).values("pk")
     return Q(status=Task.Status.QUEUED, chunk_id__in=chunks_sending)
+
+
+def status_shown(stored: Expression | None = None) -> Case:
+    """The status each row and page shows (`rows.shown_status`), in SQL, as the exports write it:
+    "sending" for the queued tasks being sent (`being_sent_q`), else `stored` (the stored status, or an
+    expression over it: the COPY export formats it as a CSV cell)."""
+    return Case(
+        When(being_sent_q(), then=Value(Task.Status.SENDING)),
+        default=F("status") if stored is None else stored,
+        output_field=CharField(),
+    )
 
 
 # The status filter's choice for every status not final yet (home's "in progress" links to it).

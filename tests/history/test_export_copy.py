@@ -2,6 +2,8 @@
 formatted in SQL): a download must be byte for byte what the Python writer (`export_csv_rows`, SQLite's
 path) gives for the same filtered, ordered set, hostile values included."""
 
+import csv
+import io
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import cycle
@@ -15,7 +17,7 @@ from tasks.csv_export import csv_lines
 from tasks.history import selectors
 from tasks.history.export import EXPORT_COLUMNS, export_csv, export_csv_copy, export_csv_rows
 from tasks.history.forms import TaskFilterForm
-from tasks.models import Provider, Task
+from tasks.models import Provider, SendChunk, Task
 from tests.factories import make_batch, make_credential, make_task, make_user
 
 pytestmark = [
@@ -110,6 +112,23 @@ def hostile_tasks():
             reasoning_tokens=2**31 - 1 if i == 3 else None,
             status_code=-i if i % 4 == 0 else (None if i % 4 == 1 else 20000 + i),
         )
+    # Queued tasks as their rows and pages show them: being sent (a worker has claimed their chunk, which
+    # they read "Sending"), waiting in a planned chunk, or in no chunk at all (both read "Queued").
+    queued = Task.objects.filter(status=Task.Status.QUEUED).order_by("created_at", "pk")
+    for task, state in zip(queued, cycle([SendChunk.State.SENDING, SendChunk.State.PLANNED, None])):
+        if state:
+            chunk = SendChunk.objects.create(
+                credential=task.credential,
+                provider=task.provider,
+                task_count=1,
+                state=state,
+                not_before=datetime(2026, 3, 1, tzinfo=UTC),
+            )
+            Task.objects.filter(pk=task.pk).update(chunk=chunk)
+
+
+def _statuses(body: bytes) -> dict[str, str]:
+    return {row["id"]: row["status"] for row in csv.DictReader(io.StringIO(body.decode(), newline=""))}
 
 
 def test_copy_writes_the_python_writers_bytes_for_hostile_values(hostile_tasks):
@@ -130,6 +149,21 @@ def test_copy_writes_the_python_writers_bytes_for_hostile_values(hostile_tasks):
         assert expected in python, expected
     assert python.count(b"\r\n") > len(HOSTILE) * 2
     assert b"\\." in python and "日本語".encode() in python
+
+
+def test_both_writers_say_sending_for_a_queued_task_being_sent_as_its_row_does(hostile_tasks):
+    being_sent = {
+        str(pk)
+        for pk in Task.objects.filter(chunk__state=SendChunk.State.SENDING).values_list("pk", flat=True)
+    }
+    waiting = {str(pk) for pk in Task.objects.filter(status=Task.Status.QUEUED).values_list("pk", flat=True)}
+    waiting -= being_sent
+    tasks = _queryset()
+
+    for body in (_copy(tasks), _python(tasks)):
+        statuses = _statuses(body)
+        assert being_sent and {statuses[pk] for pk in being_sent} == {"sending"}
+        assert waiting and {statuses[pk] for pk in waiting} == {"queued"}
 
 
 @pytest.mark.parametrize(

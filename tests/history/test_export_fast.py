@@ -11,7 +11,7 @@ from django.urls import reverse
 from tasks.csv_export import csv_lines
 from tasks.history.export import EXPORT_COLUMNS, csv_rows, export_csv_rows, export_records
 from tasks.models import Task
-from tests.factories import make_credential, make_task, make_user
+from tests.factories import make_credential, make_task, make_task_being_sent, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -50,11 +50,13 @@ def test_the_fast_csv_rows_equal_the_record_writer_on_hostile_values():
     Task.objects.filter(pk=Task.objects.order_by("pk").first().pk).update(
         spend=Decimal("-0.5"), cost=None, charged=Decimal("1.1")
     )
+    make_task_being_sent(tag="=sent", created_at=datetime(2026, 3, 2, tzinfo=UTC))  # its row reads "Sending"
 
     reference = _reference()
 
     assert _fast() == reference
     assert "'=1+1" in reference and "'-0.500000" in reference and "'@second" in reference
+    assert ",'=sent,,sending," in reference
 
 
 def test_the_export_view_writes_the_fast_rows(member_client):

@@ -692,6 +692,37 @@ def test_the_in_progress_status_lists_every_task_not_finished_in_the_list_and_ex
     assert {row["id"] for row in _export(member_client, "json", "?status=in_progress")} == active
 
 
+def test_the_exports_say_the_status_each_row_and_page_shows(member_client):
+    """A queued task whose chunk a worker is sending reads "Sending" in the list and on its page: the
+    exports say `sending` too, whatever the database (on PostgreSQL the CSV is written by COPY)."""
+    being_sent = make_task_being_sent(user_prompt="Being sent")
+    waiting = make_task(status="queued", user_prompt="Still waiting")
+    planned = make_task(status="queued", user_prompt="Chunk planned")  # its chunk waits for a worker
+    chunk = SendChunk.objects.create(
+        credential=planned.credential, provider="chat_gpt", task_count=1, not_before=timezone.now()
+    )
+    Task.objects.filter(pk=planned.pk).update(chunk=chunk)
+    live_sending = make_task(status="sending", mode="live", user_prompt="Live, in flight", events=["created"])
+    lost = make_task(status="unknown", user_prompt="Reply lost")
+    done = make_task(status="completed", user_prompt="Done")
+    tasks = (being_sent, waiting, planned, live_sending, lost, done)
+
+    listed = member_client.get(LIST).content.decode()
+    shown = {str(task.pk): _badge(listed, task)[0] for task in tasks}
+    page = member_client.get(reverse("history:task_detail", args=[being_sent.pk])).content.decode()
+
+    assert shown[str(being_sent.pk)] == "sending" and 'badge badge-sending" title="Sending">Sending<' in page
+    assert shown[str(waiting.pk)] == shown[str(planned.pk)] == "queued"
+    assert shown[str(lost.pk)] == "unknown"
+    for fmt in ("csv", "json"):
+        exported = {row["id"]: row["status"] for row in _export(member_client, fmt)}
+        assert exported == shown, fmt
+        # Filtered by the status shown, the exported rows say that status.
+        for status in ("sending", "queued"):
+            rows = _export(member_client, fmt, f"?status={status}")
+            assert rows and {row["status"] for row in rows} == {status}, (fmt, status)
+
+
 def test_the_status_filter_costs_no_query_more(member_client):
     make_task_being_sent()
     make_task(status="queued")
