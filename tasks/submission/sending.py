@@ -18,7 +18,7 @@ from django.utils import timezone
 from uuid_utils.compat import uuid7
 
 from tasks.models import Batch, Credential, Task
-from tasks.spend.budgets import budget_hold_release, budgets_reserve
+from tasks.spend.budgets import BudgetExceeded, budget_hold_release, budgets_reserve
 from tasks.submission.bulk import insert_rows
 from tasks.submission.callbacks import callback_urls
 from tasks.submission.chunks import chunks_plan_rows
@@ -132,10 +132,12 @@ def submit_task_ids(
                 transaction.on_commit(send_live_soon)
             else:
                 transaction.on_commit(partial(send_chunks_soon, chunks=chunk_count))
-    except IntegrityError:
+    except (IntegrityError, BudgetExceeded):
         if new_batch:
             batch._state.adding = True  # its save was rolled back with the rows
-        # A concurrent submit with the same idempotency key won the race: show its tasks.
+        # A concurrent submit with the same idempotency key won the race: show its tasks. Refused by the
+        # budgets, too: the keys were looked up before the budgets' lock, which waited for that submit to
+        # commit, so the charge over the limit may be its own (a double click): it was sent, not refused.
         existing = _existing_for_keys(keys)
         if existing:
             return existing
