@@ -22,7 +22,13 @@ from tasks.history.selectors import being_sent_q
 from tasks.models import Batch, Credential, PromptTemplateVersion, ProviderModel, Task
 from tasks.prompt_templates.rows import MAX_BATCH_TASKS, rows_read
 from tasks.prompt_templates.services import template_variables
-from tasks.spend.budgets import SUBMISSION_LIFETIME, budget_hold_create, budget_hold_release, budgets_reserve
+from tasks.spend.budgets import (
+    SUBMISSION_LIFETIME,
+    BudgetExceeded,
+    budget_hold_create,
+    budget_hold_release,
+    budgets_reserve,
+)
 from tasks.submission import sending
 from tasks.submission.queue import SendingProgress, sending_progress
 from tasks.upstream.providers import LIVE, TASK_POST, charge_per_task, provider_rules, queued_charge_per_task
@@ -237,17 +243,17 @@ def batch_submit(
 
     Task i carries the idempotency key f"{key}:{i}", so a resent confirmation finds the batch it
     already made and posts nothing again. Budgets are checked for the whole batch first, all its
-    providers together, and its whole charge held in that same transaction: a batch that would cross a
-    limit is refused before any task is created or sent, and one that fits is not refused halfway
-    through by a submission that started while its first provider's tasks were being sent.
+    providers together, in the transaction that writes the batch and its first provider's tasks and
+    holds the other providers' share: a batch that would cross a limit is refused before any task is
+    created or sent, one that fits is not refused halfway through by a submission that started while its
+    first provider's tasks were being sent, and a second press of the same form (a double click) finds
+    the batch, never its charge alone: it is shown the batch, not refused as over the budget.
     """
     if not plan.ok:
         raise sending.SubmissionError("The batch has errors; nothing was sent.")
     first = _first_task_of(idempotency_key)
     if first is not None:  # a resent confirmation: nothing is sent again
-        if first.batch is None:
-            raise sending.SubmissionError("This batch was submitted already, and its record was deleted.")
-        return first.batch
+        return _batch_of(first)
     if not credential.is_active:
         raise sending.SubmissionError(f"The credential “{credential.name}” is disabled.")
     # Saved with the first chunk's rows, so a batch refused before anything is sent leaves nothing.
@@ -283,23 +289,43 @@ def batch_submit(
         ]
         for group, specs in groups.items()
     }
-    with transaction.atomic():
-        budgets_reserve(user=user, charges=[charge for group in charges.values() for charge in group])
-        holds = {group: budget_hold_create(user=user, charges=charges[group]) for group in groups}
+
+    def submit(group: tuple[str, str], held: dict[str, int]) -> list:
+        # The first key was looked up above: the submission need not look up all of them again.
+        return sending.submit_task_ids(
+            specs=groups[group],
+            credential=credential,
+            user=user,
+            batch=batch,
+            mode=group[1],
+            keys_checked=True,
+            held=held,
+        )
+
+    first_group, *later_groups = groups
+    holds: dict[tuple[str, str], dict[str, int]] = {}
     try:
-        for (provider, mode), specs in groups.items():
-            # The first key was looked up above: the submission need not look up all of them again.
-            pks = sending.submit_task_ids(
-                specs=specs,
-                credential=credential,
-                user=user,
-                batch=batch,
-                mode=mode,
-                keys_checked=True,
-                held=holds[provider, mode],
-            )
-            if batch._state.adding:  # another confirmation of the form won the race since the look-up
-                return Task.objects.select_related("batch").get(pk=pks[0]).batch
+        try:
+            # The first group's rows (and the batch, and task 0's key) are written in the transaction that
+            # reserves the budgets: a second press of the same form never finds the batch's charge
+            # reserved without its key, and refuses nothing it is told was sent (a double click).
+            with transaction.atomic():
+                budgets_reserve(user=user, charges=[charge for group in charges.values() for charge in group])
+                holds = {
+                    group: budget_hold_create(user=user, charges=charges[group]) for group in later_groups
+                }
+                pks = submit(first_group, held={})  # checked above, in this same transaction
+        except BudgetExceeded:
+            # Refused once the budgets' lock was held: a first press of this form that was writing the
+            # batch when the key was looked up has committed by now, and its charge is what crossed.
+            made = _first_task_of(idempotency_key)
+            if made is None:
+                raise
+            return _batch_of(made)
+        if batch._state.adding:  # another confirmation of the form won the race since the look-up
+            return Task.objects.select_related("batch").get(pk=pks[0]).batch
+        for group in later_groups:
+            submit(group, held=holds[group])
     finally:
         # What the submissions did not take: a provider's share when its submission stopped before
         # writing its rows, or every provider's after a lost race. (Ids are never reused: deleting the
@@ -307,6 +333,12 @@ def batch_submit(
         every_hold = [pk for held in holds.values() for pk in held.values()]
         budget_hold_release(holds=dict(enumerate(every_hold)))
     return batch
+
+
+def _batch_of(first: Task) -> Batch:
+    if first.batch is None:
+        raise sending.SubmissionError("This batch was submitted already, and its record was deleted.")
+    return first.batch
 
 
 def _first_task_of(idempotency_key: str) -> Task | None:

@@ -7,8 +7,12 @@ the page names the batch already written and sends nothing.
 
 The same with the CSV file itself posted by Submit (the page checked it at once, the file still chosen).
 
-Steps: before anything is written (the budgets' reservation); after the batch's commit, as the worker is
-woken; after the commit, as the view answers with the redirect the person never sees.
+Then the same with a team budget that has room for the batch once: pressed again, the batch is sent or
+shown, never refused as over the budget by the charge of its own first press.
+
+Steps: before anything is written (the budgets' reservation); after the budgets' reservation, as its tasks
+are about to be written; after the batch's commit, as the worker is woken; after the commit, as the view
+answers with the redirect the person never sees.
 """
 
 import re
@@ -18,8 +22,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from sandbox.models import SandboxRequest
-from tasks.models import Batch, Task
+from tasks.models import Batch, Budget, Task
 from tasks.prompt_templates.services import template_create
+from tasks.upstream.providers import queued_charge_per_task
 from tests.factories import make_catalog
 from tests.submission.killing import run_killed_at
 from tests.submission.test_kills import LEASE, finish, stand_in, worker  # noqa: F401 - stand_in is a fixture
@@ -108,6 +113,31 @@ def test_a_batch_confirmation_killed_at_each_step_then_sent_from_a_new_page_reac
         assert again.status_code == 422 and "You sent this same batch" in again.content.decode()
     else:
         assert again.status_code == 302
+    _reached_the_upstream_once()
+
+
+@pytest.mark.parametrize(
+    ("at", "written"),
+    [*STEPS, ("tasks.submission.sending:submit_task_ids", False)],  # reserved, its tasks not written yet
+)
+def test_a_batch_killed_at_each_step_with_room_for_it_once_then_pressed_again_reaches_the_upstream_once(
+    stand_in,  # noqa: F811
+    member_user,
+    client,
+    at,
+    written,
+):
+    Budget.objects.create(
+        scope=Budget.Scope.TEAM, monthly_limit=3 * queued_charge_per_task()
+    )  # the batch, once
+    url, data = _confirmation_killed_at(at, client=client, credential=stand_in, user=member_user)
+    assert Task.objects.count() == (3 if written else 0) and task_posts() == 0
+
+    again = client.post(url, data)  # the same page's Submit, pressed again
+
+    assert "exceeded" not in again.content.decode()
+    assert again.status_code == 302
+    assert again.url == reverse("prompt_templates:batch_detail", args=[Batch.objects.get().pk])
     _reached_the_upstream_once()
 
 
