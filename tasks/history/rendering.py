@@ -5,12 +5,15 @@ with a small allow-list: no script, no event handlers, no style, no images (the 
 ones: an image reads as a link to it, named by its alt text), links only to http(s)/mailto with
 rel="noopener noreferrer nofollow".
 
-Cited spans (annotation start/end indexes) are highlighted by putting two private-use characters around
-each span in the raw text before rendering, and replacing them by <mark> after sanitizing. The markers
-are plain characters to markdown-it and nh3, so nothing the model wrote is ever trusted; the result goes
-through nh3 once more so that a span crossing Markdown structure still yields well-formed HTML. When a
-marker lands somewhere it cannot become an element (inside a link URL), highlighting is dropped for that
-answer and the citations list still quotes each span.
+Spans of an answer are highlighted by `render_marked` (cited spans here, brand mentions in
+tasks/visibility/rendering.py): two private-use characters around each span in the raw text before rendering,
+replaced by elements (<mark>) after sanitizing. The markers are plain characters to markdown-it and nh3, so
+nothing the model wrote is ever trusted; the result goes through nh3 once more so that a span crossing
+Markdown structure still yields well-formed HTML. Each span has its own pair (none the answer itself
+contains), so a span whose markers land where they cannot become an element (a link's URL or title, a code
+fence's language) loses its highlight alone; the citations list still quotes each span. If the markers
+changed how the answer reads at all (an entity or an autolink split by one), the answer is shown
+unhighlighted, exactly as `render_markdown` shows it.
 """
 
 import difflib
@@ -23,6 +26,8 @@ import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
+# Private-use characters dropped from every answer before rendering (the span markers were these once);
+# render_marked's markers are others, chosen among those the answer does not contain.
 SPAN_START = "\ue000"
 SPAN_END = "\ue001"
 
@@ -119,17 +124,97 @@ def _valid_spans(text: str, citations: list[dict]) -> list[tuple[int, int, list[
     return merged
 
 
-def _insert_markers(text: str, spans) -> str:
-    pieces, position = [], 0
-    for start, end, _numbers in spans:
+Span = tuple[int, int, str, str]  # (start, end, the HTML it opens with, the HTML it closes with)
+
+_MARKERS = range(0xF0000, 0xFFFFE)  # Supplementary Private Use Area-A; the answer's own are skipped
+_MARKER = re.compile("[\U000f0000-\U000ffffd]")
+_IN_A_TAG = re.compile(r"<[^>]*>")
+
+
+def _marker_pairs(text: str, count: int) -> list[tuple[str, str]]:
+    """Up to `count` pairs of marker characters that do not occur in `text`."""
+    taken = set(_MARKER.findall(text))
+    free = (chr(code) for code in _MARKERS if chr(code) not in taken)
+    pairs = []
+    for _ in range(count):
+        start, end = next(free, None), next(free, None)
+        if end is None:
+            break
+        pairs.append((start, end))
+    return pairs
+
+
+def _with_markers(text: str, spans: list[Span], pairs: list[tuple[str, str]], heading_shift: int) -> str:
+    """The sanitized rendering of `text` with each pair around its span; a span starting on block syntax
+    (a heading's #, a list's -) starts after it, so a heading stays a heading. A span overlapping the one
+    before gets no markers."""
+    pieces, at = [], 0
+    for (start, end, _open, _close), (opening, closing) in zip(spans, pairs, strict=False):
         line_start = text.rfind("\n", 0, start) + 1
         prefix = _BLOCK_PREFIX.match(text, line_start)
-        if prefix and line_start <= start < prefix.end():
+        if line_start <= start < prefix.end():
             start = min(prefix.end(), end)
-        pieces += [text[position:start], SPAN_START, text[start:end], SPAN_END]
-        position = end
-    pieces.append(text[position:])
-    return "".join(pieces)
+        if start < at:
+            continue
+        pieces += [text[at:start], opening, text[start:end], closing]
+        at = end
+    pieces.append(text[at:])
+    return str(render_markdown("".join(pieces), heading_shift=heading_shift))
+
+
+def _whole_pairs(html_text: str, pairs: list[tuple[str, str]]) -> list[int]:
+    """The indexes of the pairs whose markers both made it into the page's text, once each and in order
+    (one pass over the page: an answer may name brands hundreds of times)."""
+    places: dict[str, list[int]] = {}
+    for found in _MARKER.finditer(html_text):
+        places.setdefault(found.group(), []).append(found.start())
+    in_tags = set(_MARKER.findall("".join(_IN_A_TAG.findall(html_text))))
+    whole = []
+    for index, (start, end) in enumerate(pairs):
+        starts, ends = places.get(start, []), places.get(end, [])
+        if len(starts) == len(ends) == 1 and starts[0] < ends[0] and not {start, end} & in_tags:
+            whole.append(index)
+    return whole
+
+
+def render_marked(
+    text: str, spans: list[Span], *, classes: dict[str, set[str]], heading_shift: int = 0
+) -> SafeString:
+    """`text` as `render_markdown` renders it, each span's text (spans in text order, not overlapping)
+    between its opening and closing HTML; `classes` are the classes that HTML may carry. A span that cannot
+    become an element is left out; if the markers changed how the answer reads, no span is marked."""
+    plain = render_markdown(text, heading_shift=heading_shift)
+    pairs = _marker_pairs(text, len(spans))
+    if not pairs:
+        return plain
+    ours = {marker for pair in pairs for marker in pair}
+    html_text = _with_markers(text, spans, pairs, heading_shift)
+    kept = _whole_pairs(html_text, pairs)
+    if _MARKER.sub(lambda m: "" if m.group() in ours else m.group(), html_text) != plain:
+        if not kept or len(kept) == len(pairs):
+            return plain  # the markers that could become elements are what changed it
+        # a marker that cannot be marked (one in a link's URL) may be what changed it: the others alone
+        spans, pairs = [spans[i] for i in kept], [pairs[i] for i in kept]
+        html_text = _with_markers(text, spans, pairs, heading_shift)
+        ours = {marker for pair in pairs for marker in pair}
+        kept = _whole_pairs(html_text, pairs)
+        stripped = _MARKER.sub(lambda m: "" if m.group() in ours else m.group(), html_text)
+        if len(kept) < len(pairs) or stripped != plain:
+            return plain
+    elements = dict.fromkeys(ours, "")  # the markers of spans left out read as nothing
+    for index in kept:
+        (_start, _end, opening, closing), (start_marker, end_marker) = spans[index], pairs[index]
+        elements[start_marker], elements[end_marker] = opening, closing
+    final = nh3.clean(  # a span across Markdown structure (**) still gives well-formed HTML
+        _MARKER.sub(lambda m: elements.get(m.group(), m.group()), html_text),
+        tags=ALLOWED_TAGS | {"mark"},
+        attributes=ALLOWED_ATTRIBUTES,
+        allowed_classes=classes,
+        url_schemes=URL_SCHEMES,
+        link_rel=LINK_REL,
+        url_relative="pass_through",  # render_markdown denied every relative URL the model wrote
+    )
+    return mark_safe(final)  # noqa: S308 - every part sanitized by nh3
 
 
 def render_answer(
@@ -139,39 +224,13 @@ def render_answer(
     number a link to its citation: on this page, or on `citations_page` (the task's page, for an answer
     shown elsewhere)."""
     text = (text or "").replace(SPAN_START, "").replace(SPAN_END, "")
-    spans = _valid_spans(text, citations or [])
-    if not spans:
-        return render_markdown(text, heading_shift=ANSWER_HEADING_SHIFT)
-    cleaned = sanitize(
-        _markdown.render(_insert_markers(text, spans), {"heading_shift": ANSWER_HEADING_SHIFT})
-    )
-    starts, ends = cleaned.count(SPAN_START), cleaned.count(SPAN_END)
-    inside_a_tag = re.search(f"<[^>]*[{SPAN_START}{SPAN_END}]", cleaned)
-    if starts != len(spans) or ends != len(spans) or inside_a_tag:
-        return render_markdown(text, heading_shift=ANSWER_HEADING_SHIFT)
-    out, index = [], 0
-    for part in re.split(f"([{SPAN_START}{SPAN_END}])", cleaned):
-        if part == SPAN_START:
-            out.append('<mark class="cited">')
-        elif part == SPAN_END:
-            refs = "".join(
-                f'<a href="{html.escape(citations_page)}#{anchor_prefix}-{n}">{n}</a>'
-                for n in spans[index][2]
-            )
-            out.append(f'</mark><sup class="cite-ref">{refs}</sup>')
-            index += 1
-        else:
-            out.append(part)
-    final = nh3.clean(
-        "".join(out),
-        tags=ALLOWED_TAGS | {"mark"},
-        attributes=ALLOWED_ATTRIBUTES,
-        allowed_classes={"mark": {"cited"}, "sup": {"cite-ref"}},
-        url_schemes=URL_SCHEMES,
-        link_rel=LINK_REL,
-        url_relative="pass_through",  # the first pass denied every relative URL the model wrote
-    )
-    return mark_safe(final)  # noqa: S308 - every part sanitized by nh3
+    page = html.escape(citations_page)
+    spans = []
+    for start, end, numbers in _valid_spans(text, citations or []):
+        refs = "".join(f'<a href="{page}#{anchor_prefix}-{n}">{n}</a>' for n in numbers)
+        spans.append((start, end, '<mark class="cited">', f'</mark><sup class="cite-ref">{refs}</sup>'))
+    classes = {"mark": {"cited"}, "sup": {"cite-ref"}}
+    return render_marked(text, spans, classes=classes, heading_shift=ANSWER_HEADING_SHIFT)
 
 
 def cited_text(text: str, citation: dict) -> str:

@@ -150,6 +150,35 @@ def test_a_span_inside_a_link_url_falls_back_to_plain_rendering():
     assert 'href="https://example.com/long/path"' in html
 
 
+def test_a_span_inside_a_link_url_loses_only_its_own_highlight():
+    """The other cited spans of that answer keep their highlight and their numbers."""
+    text = "See [site](https://example.com/long/path). Parks are big. Lakes are deep."
+    inside, parks, lakes = text.index("long"), text.index("Parks"), text.index("Lakes")
+    citations = [
+        {"start_index": parks, "end_index": parks + 13},
+        {"start_index": inside, "end_index": inside + 4},
+        {"start_index": lakes, "end_index": lakes + 15},
+    ]
+
+    html = render_answer(text, citations)
+
+    assert 'href="https://example.com/long/path"' in html
+    assert re.findall(r'<mark class="cited">(.*?)</mark>', html) == ["Parks are big", "Lakes are deep."]
+    assert re.findall(r'href="#cite-(\d+)"', html) == ["1", "3"]
+
+
+def test_a_span_that_would_change_how_the_answer_reads_is_not_highlighted():
+    """A marker inside '&amp;' would show the entity as text: the answer reads as it does unhighlighted."""
+    text = "AT&amp;T leads the market. Parks are big."
+    start = text.index("amp;")
+
+    html = render_answer(text, [{"start_index": start, "end_index": start + 14}])
+
+    assert "<mark" not in html
+    assert "AT&amp;T leads" in html and "amp;amp;" not in html
+    assert html == render_markdown(text)
+
+
 def test_model_written_markers_are_ignored():
     html = render_answer("a\ue000b\ue001c", [{"start_index": 0, "end_index": 1}])
 
