@@ -17,8 +17,8 @@ each its own commit, so a worker killed between any two leaves a state that says
 5. `chunk_record_outcome`: ONE transaction records what came back: accepted tasks `submitted` with their
    upstream ids, refused ones `failed` with the upstream's message (a task refused with a temporary code,
    50000 or 40202, charged nothing: planned again in a new chunk, after a delay, up to 3 sends), a lost
-   reply `unknown` ("may have been charged"); a 429 / 40202 or a connection that certainly sent nothing
-   puts the chunk back, planned, with a delay, and fails nothing.
+   reply `unknown` ("may have been charged"); a 429 / 40202, a connection that certainly sent nothing or
+   a POST refused as a whole for now (top-level 40101) puts the chunk back, planned, with a delay.
 
 `chunks_sweep` finds chunks whose lease ran out (their worker was killed or hung): one whose POST never
 started goes back to planned (sent later by any worker, never labelled "may have been charged"); one
@@ -47,9 +47,11 @@ from tasks.submission.bulk import insert_rows
 from tasks.submission.rate_limits import sending_limited
 from tasks.upstream.clients import LIVE_READ_TIMEOUT, LLMResponsesClient
 from tasks.upstream.outcomes import (
+    StatusClass,
     TaskOutcome,
     UpstreamError,
     UpstreamRateLimited,
+    UpstreamRejected,
     UpstreamReplyLost,
     UpstreamUnavailable,
 )
@@ -57,8 +59,9 @@ from tasks.upstream.session import BACKOFF_FACTOR, CONNECT_RETRIES
 
 logger = logging.getLogger(__name__)
 
-# A connection that certainly sent nothing is tried again after these delays (seconds), then the chunk's
-# tasks fail as not sent.
+# A connection that certainly sent nothing, or a POST refused as a whole with a temporary code (a top-level
+# 40101, nothing accepted), is tried again after these delays (seconds), then the chunk's tasks fail as not
+# sent.
 UNREACHABLE_DELAYS = (5, 15, 60, 300)
 # A task task_post refused with a temporary code (50000, 50001, 503xx, 40101) is sent again after these
 # delays (seconds: after its 1st, its 2nd send), up to recording.RESEND_ATTEMPTS sends; a 40202 waits for
@@ -251,7 +254,7 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
     }
     if isinstance(reply, UpstreamRateLimited):
         chunk_fields = {**planned_again, "last_error": str(reply)[:500]}  # not_before: the limit's end
-    elif isinstance(reply, UpstreamUnavailable) and chunk.attempts < len(UNREACHABLE_DELAYS):
+    elif _not_taken_for_now(reply) and chunk.attempts < len(UNREACHABLE_DELAYS):
         delay = timedelta(seconds=UNREACHABLE_DELAYS[chunk.attempts])
         chunk_fields = {
             **planned_again,
@@ -262,8 +265,8 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
     elif isinstance(reply, UpstreamReplyLost):
         chunk_fields = {"state": SendChunk.State.UNKNOWN, "last_error": str(reply)[:500], **done}
     elif isinstance(reply, BaseException):
-        # Refused as a whole (bad credentials, a 4xx, the upstream unreachable after every retry), or a
-        # credential that cannot make a client: nothing was accepted.
+        # Refused as a whole (bad credentials, a 4xx; unreachable or refused for now after every retry),
+        # or a credential that cannot make a client: nothing was accepted.
         chunk_fields = {"state": SendChunk.State.REJECTED, "last_error": str(reply)[:500], **done}
     else:
         chunk_fields = {"state": SendChunk.State.SENT, "last_error": "", **done}
@@ -283,6 +286,11 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
             )
             SendChunk.objects.filter(pk=chunk.pk).update(not_before=until)
             _tasks_back_to_queued(chunk)
+        elif isinstance(reply, UpstreamRejected) and chunk_fields["state"] == SendChunk.State.PLANNED:
+            at, sends = chunk_fields["not_before"], len(UNREACHABLE_DELAYS) + 1
+            recording.tasks_refused_whole_for_now(
+                chunk_id=chunk.pk, reply=reply, at=at, send=chunk.attempts + 1, sends=sends
+            )
         elif chunk_fields["state"] == SendChunk.State.PLANNED:
             _tasks_back_to_queued(chunk)
         elif isinstance(reply, UpstreamReplyLost):
@@ -293,6 +301,9 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
                 "upstream may have accepted and charged this task, so it was not sent again"
                 + ("." if live else "; it can be found upstream by its tag."),
             )
+        elif isinstance(reply, UpstreamRejected) and _not_taken_for_now(reply):  # on its last attempt
+            message = recording.whole_refusal_message(reply, send=chunk.attempts + 1)
+            recording.tasks_fail_unsent(tasks=tasks, message=message)
         elif isinstance(reply, BaseException):
             recording.tasks_fail_unsent(tasks=tasks, message=f"Not sent: {reply}")
         elif chunk.mode == Task.Mode.LIVE:
@@ -301,6 +312,14 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
             resend = recording.tasks_record_post_outcomes(tasks=tasks, outcomes=reply)
             if resend:
                 _tasks_send_again(chunk, resend, now=now)
+
+
+def _not_taken_for_now(reply) -> bool:
+    """Certainly not taken, and worth sending again later: nothing was sent, or the whole POST was refused
+    with a temporary code (api-reference §4: 40101, 5xxxx; not 40202, a rate limit) and nothing accepted."""
+    if isinstance(reply, UpstreamRejected) and not isinstance(reply, UpstreamRateLimited):
+        return reply.status_class == StatusClass.TRANSIENT
+    return isinstance(reply, UpstreamUnavailable)
 
 
 def _tasks_send_again(chunk: SendChunk, resend: list[recording.Resend], *, now: datetime) -> None:

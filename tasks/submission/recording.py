@@ -90,6 +90,50 @@ def tasks_mark_unknown(*, tasks: list, message: str) -> None:
         _add_events(marked_tasks, kind=TaskEvent.Kind.UNKNOWN, message=message)
 
 
+def whole_refusal_message(reply: Exception, *, send: int, at=None, sends: int = 0) -> str:
+    """What a task's timeline says when its whole task_post (or live call) was refused with a temporary
+    code, nothing accepted: when it is sent again (`at`: the send after `send`, of `sends`), or, `at`
+    None, that it fails as not sent after `send` attempts."""
+    said = str(reply).strip()
+    if at is None:
+        return (
+            f"Not sent: {said} The upstream refused the whole request with a temporary error; after {send} "
+            "attempts it is not sent again."
+        )
+    when = timezone.localtime(at).strftime("%H:%M")
+    return (
+        f"{said} Nothing was accepted or charged; it will be sent again at {when} "
+        f"(attempt {send + 1} of {sends})."
+    )
+
+
+def tasks_refused_whole_for_now(*, chunk_id, reply, at, send: int, sends: int) -> None:
+    """The tasks of a chunk whose `send`-th POST (of at most `sends`) was refused as a whole with a
+    temporary code (`reply`, an UpstreamRejected; nothing accepted), the chunk planned again from `at`:
+    queued (a live one was `sending`; unknown if the sweep took the chunk while the reply was on its way:
+    the reply wins), the refusal and the next send their status and an error event. The caller owns the
+    transaction."""
+    message = whole_refusal_message(reply, send=send, at=at, sends=sends)
+    status_code = reply.status_code
+    waiting = Task.objects.filter(
+        chunk_id=chunk_id, status__in=(Task.Status.QUEUED, Task.Status.SENDING, Task.Status.UNKNOWN)
+    )
+    pks = list(waiting.values_list("pk", flat=True))
+    Task.objects.filter(pk__in=pks).update(
+        status=Task.Status.QUEUED, status_code=status_code, status_message=message
+    )
+    insert_rows(
+        TaskEvent,
+        [{"task_id": pk} for pk in pks],
+        same={
+            "kind": TaskEvent.Kind.ERROR,
+            "status_code": status_code,
+            "message": message,
+            "data": {"not_before": at.isoformat()},
+        },
+    )
+
+
 def tasks_mark_interrupted(*, tasks: list[Task]) -> None:
     """Tasks left `queued` outside any chunk by a process that stopped while sending them (before
     chunks existed): they may have been accepted."""

@@ -4,11 +4,13 @@ chosen chunk. No test hook lives in the product's code: the step is monkeypatche
 
     python -m tests.submission.worker_process [--kill-at STEP] [--kill-call N] [--wait SECONDS]
                                               [--start-file PATH] [--resend-delay SECONDS]
+                                              [--unreachable-delay SECONDS]
                                               [--pingback-before-recording PATH]
 
 STEP, at the N-th time the worker reaches it: claimed (a claim is committed, its POST not started),
 post_started (post_started_at committed, nothing sent), posted (the POST answered, nothing recorded),
-recording (inside the outcome's transaction, its rows written, not committed), replanning (inside it too,
+recording (inside the outcome's transaction, its rows written, not committed: the accepted and refused
+tasks of a reply, or the tasks of a POST refused as a whole for now, queued again), replanning (inside it too,
 after the tasks refused with a temporary code were planned again in a new chunk). The worker overlaps one
 chunk's POST with the previous chunk's recording, so the tests pick calls where nothing else is under
 way. PATH: a pingback (our own callback URL) requested from a thread of its own, its own transaction,
@@ -37,6 +39,9 @@ def main() -> None:
     parser.add_argument("--live", action="store_true", help="Run the live loop (tasks/submission/live.py).")
     parser.add_argument("--threads", type=int, default=1, help="Live calls in flight at once (--live).")
     parser.add_argument("--resend-delay", type=float, help="Send a task refused for now again this soon.")
+    parser.add_argument(
+        "--unreachable-delay", type=float, help="Send a chunk refused as a whole for now again this soon."
+    )
     parser.add_argument("--pingback-before-recording", help="Request this callback URL mid-recording.")
     args = parser.parse_args()
 
@@ -48,6 +53,8 @@ def main() -> None:
 
     if args.resend_delay is not None:
         chunks.RESEND_DELAYS = (args.resend_delay, args.resend_delay)
+    if args.unreachable_delay is not None:
+        chunks.UNREACHABLE_DELAYS = (args.unreachable_delay,) * len(chunks.UNREACHABLE_DELAYS)
 
     calls = {"count": 0}
     lock = threading.Lock()
@@ -95,6 +102,7 @@ def main() -> None:
         workers.chunk_record_outcome = kill_before(workers.chunk_record_outcome)
     elif args.kill_at == "recording":
         recording.tasks_record_post_outcomes = kill_after(recording.tasks_record_post_outcomes)
+        recording.tasks_refused_whole_for_now = kill_after(recording.tasks_refused_whole_for_now)
     elif args.kill_at == "replanning":
         recording.tasks_plan_again = kill_after(recording.tasks_plan_again)
 
