@@ -119,18 +119,19 @@ def tasks_refused_whole_for_now(*, chunk_id, reply, at, send: int, sends: int) -
         chunk_id=chunk_id, status__in=(Task.Status.QUEUED, Task.Status.SENDING, Task.Status.UNKNOWN)
     )
     pks = list(waiting.values_list("pk", flat=True))
+    _queued_again(pks, status_code=status_code, message=message, data={"not_before": at.isoformat()})
+
+
+def _queued_again(pks: list, *, status_code: int | None, message: str, data: dict, **fields) -> None:
+    """Tasks `pks` queued again (with `fields`), the refusal and the next send their status and an error
+    event."""
     Task.objects.filter(pk__in=pks).update(
-        status=Task.Status.QUEUED, status_code=status_code, status_message=message
+        status=Task.Status.QUEUED, status_code=status_code, status_message=message, **fields
     )
     insert_rows(
         TaskEvent,
         [{"task_id": pk} for pk in pks],
-        same={
-            "kind": TaskEvent.Kind.ERROR,
-            "status_code": status_code,
-            "message": message,
-            "data": {"not_before": at.isoformat()},
-        },
+        same={"kind": TaskEvent.Kind.ERROR, "status_code": status_code, "message": message, "data": data},
     )
 
 
@@ -358,19 +359,8 @@ def tasks_plan_again(*, resend: list[Resend], chunk_id, at) -> None:
         )
         groups[(item.outcome.status_code, message, item.attempt + 1)].append(item.pk)
     for (code, message, attempt), pks in groups.items():
-        Task.objects.filter(pk__in=pks).update(
-            chunk_id=chunk_id, status=Task.Status.QUEUED, status_code=code, status_message=message
-        )
-        insert_rows(
-            TaskEvent,
-            [{"task_id": pk} for pk in pks],
-            same={
-                "kind": TaskEvent.Kind.ERROR,
-                "status_code": code,
-                "message": message,
-                "data": {RESEND_KEY: attempt, "not_before": at.isoformat()},
-            },
-        )
+        data = {RESEND_KEY: attempt, "not_before": at.isoformat()}
+        _queued_again(pks, status_code=code, message=message, data=data, chunk_id=chunk_id)
 
 
 def _task_record_live_charge(*, task_id, outcome: TaskOutcome):
