@@ -306,10 +306,8 @@ def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcom
             recording.tasks_fail_unsent(tasks=tasks, message=message)
         elif isinstance(reply, BaseException):
             recording.tasks_fail_unsent(tasks=tasks, message=f"Not sent: {reply}")
-        elif chunk.mode == Task.Mode.LIVE:
-            recording.task_record_live(task_id=tasks[0].pk, outcome=reply)
         else:
-            resend = recording.tasks_record_post_outcomes(tasks=tasks, outcomes=reply)
+            resend = recording.tasks_record_outcomes(mode=chunk.mode, tasks=tasks, outcomes=reply)
             if resend:
                 _tasks_send_again(chunk, resend, now=now)
 
@@ -323,9 +321,9 @@ def _not_taken_for_now(reply) -> bool:
 
 
 def _tasks_send_again(chunk: SendChunk, resend: list[recording.Resend], *, now: datetime) -> None:
-    """Tasks task_post refused with a temporary code (nothing charged): planned again in a chunk of their
-    own, claimable after RESEND_DELAYS (a 40202: when the credential's rate limit, set here as a 429's
-    would be, ends). The accepted tasks of `chunk` are never in it. The caller owns the transaction."""
+    """Tasks task_post (or live) refused with a temporary code (nothing charged): planned again in a chunk
+    of their own, claimable after RESEND_DELAYS (a 40202: when the credential's rate limit, set here as a
+    429's would be, ends). The accepted tasks of `chunk` are never in it. The caller owns the transaction."""
     limited_until = None
     waves: dict[datetime, list[recording.Resend]] = {}
     for item in resend:
@@ -349,7 +347,7 @@ def _tasks_send_again(chunk: SendChunk, resend: list[recording.Resend], *, now: 
             task_count=len(items),
             state=SendChunk.State.PLANNED,
             not_before=at,
-            last_error=f"Sent again: task_post refused these tasks with a temporary code (chunk {chunk.pk}).",
+            last_error=f"Sent again: {chunk.mode} refused these tasks for now (chunk {chunk.pk}).",
         )
         recording.tasks_plan_again(resend=items, chunk_id=again.pk, at=at)
 

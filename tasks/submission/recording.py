@@ -26,6 +26,8 @@ RESEND_KEY = "resend_attempt"  # in the data of the event that plans a resend: t
 # What task_post may answer for a task it took (and may have charged): created (20100), or already handed
 # over, in queue (40601, 40602) or done (20000). Each is collected by its id, never failed at post.
 ACCEPTED_AT_POST = frozenset({StatusClass.CREATED, StatusClass.PENDING, StatusClass.DONE})
+# A live task answered 40202 (the rate limit) is failed, not sent again: only the other temporary codes are.
+LIVE_RATE_LIMIT_CODE = 40202
 # Times a chunk's answers are written when another transaction keeps giving one of their ids to another task.
 ID_RACE_ATTEMPTS = 3
 
@@ -363,6 +365,15 @@ def tasks_plan_again(*, resend: list[Resend], chunk_id, at) -> None:
         _queued_again(pks, status_code=code, message=message, data=data, chunk_id=chunk_id)
 
 
+def tasks_record_outcomes(*, mode: str, tasks: list, outcomes) -> list[Resend]:
+    """Record what a chunk's POST answered: task_post's outcomes (one per task), or a live call's one
+    outcome (for its one task). Returns the tasks refused for now to send again, left for the caller to
+    plan (tasks/submission/chunks.py, `_tasks_send_again`); the caller owns the transaction."""
+    if mode == Task.Mode.LIVE:
+        return task_record_live(task_id=tasks[0].pk, outcome=outcomes)
+    return tasks_record_post_outcomes(tasks=tasks, outcomes=outcomes)
+
+
 def _task_record_live_charge(*, task_id, outcome: TaskOutcome):
     """Give a live task its charge and the id its answer carries; returns the task that already holds that
     id (the task then gets none), or None. The id is written first and the unique id says who holds it:
@@ -382,13 +393,30 @@ def _task_record_live_charge(*, task_id, outcome: TaskOutcome):
     return Task.objects.filter(upstream_task_id=outcome.id).values_list("pk", flat=True).first()
 
 
-def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
+def task_record_live(*, task_id, outcome: TaskOutcome) -> list[Resend]:
     """Record the answer of a live request: its charge, then the result as a poll's would be. A live call
     is answered once: any answer but a result (an invalid field, an account problem, an internal error)
     fails the task with the upstream's message, its charge final.
 
+    Save a temporary refusal that charged nothing (50000, 50001, 503xx, 40101; not 40202, the rate limit):
+    nothing was run, so, as for task_post, it is returned as a `Resend` for the caller to plan again
+    (`tasks_plan_again`), and fails only when refused so on its RESEND_ATTEMPTS-th send, its message saying
+    so. Otherwise returns [].
+
     An answer whose id another task already has is recorded all the same (it was paid for), without the
     id (the ids are unique), and an error event on the task names the other one."""
+    message = storable_text(outcome.status_message) or f"The live request failed ({outcome.status_code})."
+    if _refused_for_now(outcome) and outcome.status_code != LIVE_RATE_LIMIT_CODE:
+        attempt = _sends_refused([task_id]).get(task_id, 0) + 1
+        if attempt < RESEND_ATTEMPTS:
+            return [Resend(task_id, outcome, attempt)]
+        message = storable_text(_tried(outcome, attempt))
+    _task_record_live_failed_or_done(task_id=task_id, outcome=outcome, message=message)
+    return []
+
+
+def _task_record_live_failed_or_done(*, task_id, outcome: TaskOutcome, message: str) -> None:
+    """A live answer recorded as it is: completed with its result, or failed with `message`."""
     other = _task_record_live_charge(task_id=task_id, outcome=outcome)
     task = Task.objects.get(pk=task_id)
     TaskEvent.objects.create(
@@ -408,7 +436,6 @@ def task_record_live(*, task_id, outcome: TaskOutcome) -> None:
     if outcome.status_class == StatusClass.DONE:
         task_apply_outcome(task=task, outcome=outcome, source=TaskEvent.Kind.POLLED)
         return
-    message = storable_text(outcome.status_message) or f"The live request failed ({outcome.status_code})."
     failed = Task.objects.filter(pk=task_id, status__in=Task.ACTIVE_STATUSES).update(
         status=Task.Status.FAILED,
         status_code=outcome.status_code,

@@ -250,21 +250,30 @@ def test_no_client_session_is_used_by_two_threads_at_once(stand_in, admin_user, 
     assert shared == []
 
 
-def test_a_live_call_answered_with_an_internal_error_fails_the_task_instead_of_leaving_it_running(
+def test_a_live_call_answered_with_an_internal_error_plans_the_task_again_instead_of_leaving_it_running(
     stand_in, admin_user
 ):
+    """A 50000 at cost 0: nothing was run or charged, so it is sent again in 2 minutes (RESEND_DELAYS),
+    never failed on a momentary engine error; tests/submission/test_live_resend.py follows it further."""
     from sandbox import faults
+    from tasks.submission import chunks
 
     faults.inject("internal_error", function="live", times=1)
     (task,) = submit_live(stand_in, admin_user, 1)
+    before = timezone.now()
 
     live.live_drain(worker="test")
 
     task.refresh_from_db()
-    assert task.status == Task.Status.FAILED
-    assert "Internal Error." in task.status_message
-    assert task.spend == 0 and task.spend_is_final
+    assert task.status == Task.Status.QUEUED
+    assert "The upstream answered 50000 Internal Error for this task; it will be sent again at" in (
+        task.status_message
+    )
+    assert task.spend > 0 and not task.spend_is_final  # the estimate, still counted by the budgets
     assert live_posts() == 1
+    again = SendChunk.objects.get(state=SendChunk.State.PLANNED)
+    assert again.mode == Task.Mode.LIVE and again.pk == task.chunk_id
+    assert again.not_before >= before + timedelta(seconds=chunks.RESEND_DELAYS[0])
 
 
 TAKEN_ID = "12070615-1535-0600-0000-0000000000aa"

@@ -10,12 +10,13 @@ chosen chunk. No test hook lives in the product's code: the step is monkeypatche
 STEP, at the N-th time the worker reaches it: claimed (a claim is committed, its POST not started),
 post_started (post_started_at committed, nothing sent), posted (the POST answered, nothing recorded),
 recording (inside the outcome's transaction, its rows written, not committed: the accepted and refused
-tasks of a reply, or the tasks of a POST refused as a whole for now, queued again), replanning (inside it too,
-after the tasks refused with a temporary code were planned again in a new chunk). The worker overlaps one
-chunk's POST with the previous chunk's recording, so the tests pick calls where nothing else is under
-way. PATH: a pingback (our own callback URL) requested from a thread of its own, its own transaction,
-just before the first outcome's upstream ids are written (--live: the first UPDATE writing one; see
-tests.concurrency.AnotherTransactionFirst). The environment names the database (DATABASE_URL) and the keys.
+tasks of a reply, or the tasks of a POST refused as a whole for now, queued again), replanning (inside it
+too, after the tasks refused with a temporary code were planned again in a new chunk; a live task too).
+The worker overlaps one chunk's POST with the previous chunk's recording, so the tests pick calls where
+nothing else is under way. PATH: a pingback (our own callback URL) requested from a thread of its own,
+its own transaction, just before the first outcome's upstream ids are written (--live: the first UPDATE
+writing one; see tests.concurrency.AnotherTransactionFirst). The environment names the database
+(DATABASE_URL) and the keys.
 """
 
 import argparse
@@ -94,6 +95,8 @@ def main() -> None:
             live.chunk_record_outcome = kill_before(live.chunk_record_outcome)
         elif args.kill_at == "recording":
             recording.task_record_live = kill_after(recording.task_record_live)
+        elif args.kill_at == "replanning":
+            recording.tasks_plan_again = kill_after(recording.tasks_plan_again)
     elif args.kill_at == "claimed":
         workers.chunk_mark_post_started = kill_before(workers.chunk_mark_post_started)
     elif args.kill_at == "post_started":
