@@ -320,6 +320,9 @@ def _not_taken_for_now(reply) -> bool:
     return isinstance(reply, UpstreamUnavailable)
 
 
+_CALLS = {Task.Mode.QUEUED: "task_post", Task.Mode.LIVE: "the live call"}
+
+
 def _tasks_send_again(chunk: SendChunk, resend: list[recording.Resend], *, now: datetime) -> None:
     """Tasks task_post (or live) refused with a temporary code (nothing charged): planned again in a chunk
     of their own, claimable after RESEND_DELAYS (a 40202: when the credential's rate limit, set here as a
@@ -347,7 +350,7 @@ def _tasks_send_again(chunk: SendChunk, resend: list[recording.Resend], *, now: 
             task_count=len(items),
             state=SendChunk.State.PLANNED,
             not_before=at,
-            last_error=f"Sent again: {chunk.mode} refused these tasks for now (chunk {chunk.pk}).",
+            last_error=f"Sent again: {_CALLS[chunk.mode]} refused these tasks for now (chunk {chunk.pk}).",
         )
         recording.tasks_plan_again(resend=items, chunk_id=again.pk, at=at)
 

@@ -398,7 +398,7 @@ def task_record_live(*, task_id, outcome: TaskOutcome) -> list[Resend]:
     is answered once: any answer but a result (an invalid field, an account problem, an internal error)
     fails the task with the upstream's message, its charge final.
 
-    Save a temporary refusal that charged nothing (50000, 50001, 503xx, 40101; not 40202, the rate limit):
+    But a temporary refusal that charged nothing (50000, 50001, 503xx, 40101; not 40202, the rate limit):
     nothing was run, so, as for task_post, it is returned as a `Resend` for the caller to plan again
     (`tasks_plan_again`), and fails only when refused so on its RESEND_ATTEMPTS-th send, its message saying
     so. Otherwise returns [].
