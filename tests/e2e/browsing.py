@@ -21,3 +21,14 @@ def dialog_answer(questions: list, *, accept: bool):
         dialog.accept() if accept else dialog.dismiss()
 
     return handler
+
+
+# The page as a person sees it once htmx has fetched what the page asks for (a builder's checks, the spend
+# page's balance) and swapped it in. "networkidle" would also do, but it waits half a second on every page.
+SETTLED = "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+
+
+def settle(page) -> None:
+    """Wait until the page has loaded and no htmx request or swap is under way."""
+    page.wait_for_load_state()
+    page.wait_for_function(SETTLED)

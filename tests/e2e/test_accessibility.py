@@ -33,7 +33,7 @@ from tasks.models import (
     PromptTemplate,
     Task,
 )
-from tests.e2e.browsing import log_in
+from tests.e2e.browsing import log_in, settle
 from tests.e2e.test_look_and_feel import walk  # noqa: F401 (the look-and-feel walk's data, as a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -47,15 +47,6 @@ AXE_OPTIONS = {
     "resultTypes": ["violations"],
 }
 SHOWN = 3  # elements shown per violation
-# The page as a person sees it once htmx has fetched what the page asks for at load (the builder's checks,
-# the spend page's balance, a monitor form's estimate) and swapped it in. "networkidle" would also do, but
-# it waits half a second on every page.
-SETTLED = "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
-
-
-def _settle(page) -> None:
-    page.wait_for_load_state()
-    page.wait_for_function(SETTLED)
 
 
 def _violations(page, where: str) -> list[str]:
@@ -190,20 +181,20 @@ def test_every_page_passes_axes_wcag_a_and_aa_and_best_practice_rules(open_page,
             path = page.locator("#tag-results a.tag").first.get_attribute("href")
         response = page.goto(path)
         assert response.status == 200, f"{name} ({path}) answered {response.status}"
-        _settle(page)
+        settle(page)
         problems += _audit(page, name)
     for name, (path, submit) in FORMS.items():
         page.goto(urls.get(path, path))
-        _settle(page)
+        settle(page)
         with page.expect_navigation():
             submit(page)
-        _settle(page)
+        settle(page)
         problems += _audit(page, name)
     assert page.goto("/no-such-page/").status == 404
     problems += _audit(page, "not found")
     page.set_viewport_size(PHONE)  # the nav folds behind a menu button
     page.goto("/")
-    _settle(page)
+    settle(page)
     page.locator(".navmenu > summary").click()
     problems += _audit(page, "home on a phone, the menu open")
 
