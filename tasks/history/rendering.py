@@ -177,6 +177,17 @@ def _whole_pairs(html_text: str, pairs: list[tuple[str, str]]) -> list[int]:
     return whole
 
 
+def _marked_pass(
+    text: str, spans: list[Span], pairs: list[tuple[str, str]], heading_shift: int, plain: str
+) -> tuple[str, list[int], bool]:
+    """One rendering with markers: the HTML, the indexes of the pairs that can become elements, and whether
+    the page reads as `plain` once these markers are taken out."""
+    html_text = _with_markers(text, spans, pairs, heading_shift)
+    ours = {marker for pair in pairs for marker in pair}
+    stripped = _MARKER.sub(lambda m: "" if m.group() in ours else m.group(), html_text)
+    return html_text, _whole_pairs(html_text, pairs), stripped == plain
+
+
 def render_marked(
     text: str, spans: list[Span], *, classes: dict[str, set[str]], heading_shift: int = 0
 ) -> SafeString:
@@ -187,20 +198,16 @@ def render_marked(
     pairs = _marker_pairs(text, len(spans))
     if not pairs:
         return plain
-    ours = {marker for pair in pairs for marker in pair}
-    html_text = _with_markers(text, spans, pairs, heading_shift)
-    kept = _whole_pairs(html_text, pairs)
-    if _MARKER.sub(lambda m: "" if m.group() in ours else m.group(), html_text) != plain:
+    html_text, kept, reads_the_same = _marked_pass(text, spans, pairs, heading_shift, plain)
+    if not reads_the_same:
         if not kept or len(kept) == len(pairs):
             return plain  # the markers that could become elements are what changed it
         # a marker that cannot be marked (one in a link's URL) may be what changed it: the others alone
         spans, pairs = [spans[i] for i in kept], [pairs[i] for i in kept]
-        html_text = _with_markers(text, spans, pairs, heading_shift)
-        ours = {marker for pair in pairs for marker in pair}
-        kept = _whole_pairs(html_text, pairs)
-        stripped = _MARKER.sub(lambda m: "" if m.group() in ours else m.group(), html_text)
-        if len(kept) < len(pairs) or stripped != plain:
+        html_text, kept, reads_the_same = _marked_pass(text, spans, pairs, heading_shift, plain)
+        if len(kept) < len(pairs) or not reads_the_same:
             return plain
+    ours = {marker for pair in pairs for marker in pair}
     elements = dict.fromkeys(ours, "")  # the markers of spans left out read as nothing
     for index in kept:
         (_start, _end, opening, closing), (start_marker, end_marker) = spans[index], pairs[index]
