@@ -188,6 +188,32 @@ def _marked_pass(
     return html_text, _whole_pairs(html_text, pairs), stripped == plain
 
 
+_LINK = re.compile(r"<a\b[^>]*>.*?</a>", re.DOTALL)
+
+
+def _links_kept_whole(
+    html_text: str, spans: list[Span], pairs: list[tuple[str, str]], kept: list[int]
+) -> tuple[str, list[int]]:
+    """A span whose closing HTML is a link (a citation's number) cannot close inside the answer's own
+    link: a link in a link splits the outer one. Such a span closes after that link, and opens before it
+    if it opened inside it; a span it then encloses is left out."""
+    for index in list(kept):
+        if index not in kept or "<a" not in spans[index][3]:
+            continue
+        start_marker, end_marker = pairs[index]
+        end_at = html_text.index(end_marker)
+        link = next((m for m in _LINK.finditer(html_text) if m.start() < end_at < m.end()), None)
+        if link is None:
+            continue
+        start_at = html_text.index(start_marker)
+        opens_at = link.start() if start_at > link.start() else start_at
+        inner = html_text[opens_at : link.end()].replace(start_marker, "").replace(end_marker, "")
+        enclosed = set(_MARKER.findall(inner))
+        kept = [i for i in kept if i == index or not enclosed & set(pairs[i])]
+        html_text = html_text[:opens_at] + start_marker + inner + end_marker + html_text[link.end() :]
+    return html_text, kept
+
+
 def render_marked(
     text: str, spans: list[Span], *, classes: dict[str, set[str]], heading_shift: int = 0
 ) -> SafeString:
@@ -207,6 +233,7 @@ def render_marked(
         html_text, kept, reads_the_same = _marked_pass(text, spans, pairs, heading_shift, plain)
         if len(kept) < len(pairs) or not reads_the_same:
             return plain
+    html_text, kept = _links_kept_whole(html_text, spans, pairs, kept)
     ours = {marker for pair in pairs for marker in pair}
     elements = dict.fromkeys(ours, "")  # the markers of spans left out read as nothing
     for index in kept:

@@ -167,6 +167,22 @@ def test_a_span_inside_a_link_url_loses_only_its_own_highlight():
     assert re.findall(r'href="#cite-(\d+)"', html) == ["1", "3"]
 
 
+@pytest.mark.parametrize("starts_at", ["See", "the Eiffel"])
+def test_a_span_ending_inside_a_links_text_keeps_the_link_whole(starts_at):
+    """The citation's number is a link: inside the answer's link it split that link in two (its end lost
+    its link, the number left an empty <sup>). The highlight now runs to the link's end, the number
+    after it."""
+    text = "See [the Eiffel tower page](https://example.com/eiffel) for more."
+    start, end = text.index(starts_at), text.index("tower")
+
+    html = render_answer(text, [{"start_index": start, "end_index": end}])
+
+    links = re.findall(r'<a href="https://example.com/eiffel"[^>]*>(.*?)</a>', html)
+    assert [re.sub(r"<[^>]+>", "", link) for link in links] == ["the Eiffel tower page"]
+    assert re.search(r'</a></mark><sup class="cite-ref"><a href="#cite-1"[^>]*>1</a></sup> for more', html)
+    assert "<mark" in html and '<sup class="cite-ref"></sup>' not in html
+
+
 def test_a_span_that_would_change_how_the_answer_reads_is_not_highlighted():
     """A marker inside '&amp;' would show the entity as text: the answer reads as it does unhighlighted."""
     text = "AT&amp;T leads the market. Parks are big."
