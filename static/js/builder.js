@@ -1,5 +1,6 @@
 // The request builder: only what htmx cannot do. Counters update as the person types (the server's
-// live validation still reports the limits). The copy button of the curl command is app.js's.
+// live validation still reports the limits); the checks' answers update the submit button in place. The
+// copy button of the curl command is app.js's.
 (function () {
   "use strict";
 
@@ -38,4 +39,20 @@
     if (revalidate && window.htmx) window.htmx.trigger(revalidate, "revalidate");
   });
   document.addEventListener("htmx:afterSettle", function (event) { updateAllCounters(event.target); });
+
+  // A check's answer carries the submit button as the server draws it now. The button on the page takes its
+  // state (disabled or not, what describes it, its label with the charge) and stays: a replaced button
+  // loses a press under way (mousedown on the old one, mouseup after the answer), and nothing is submitted.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    const button = event.detail.target;
+    if (button.id !== "submit-button") return;
+    const drawn = event.detail.fragment.querySelector("#submit-button");
+    if (!drawn) return;
+    event.detail.shouldSwap = false;
+    button.disabled = drawn.disabled;
+    const description = drawn.getAttribute("aria-describedby");
+    if (description) button.setAttribute("aria-describedby", description);
+    else button.removeAttribute("aria-describedby");
+    if (button.textContent !== drawn.textContent) button.textContent = drawn.textContent;
+  });
 })();

@@ -416,7 +416,8 @@ def _chain_action(request: HttpRequest) -> HttpResponse:
 @permission_required("tasks.add_task", raise_exception=True)
 def builder_validate(request: HttpRequest) -> HttpResponse:
     """Live validation: bind the submit's form, save nothing, answer with out-of-band swaps of the error
-    containers, the variables, the preview and the submit button; never of an input being typed in.
+    containers, the variables, the preview and the submit reasons, and the submit button's state (builder.js
+    updates the button in place); never of an input being typed in.
     """
     rules = providers.provider_rules(request.POST.get("provider"))
     form = _bind(rules, request.POST)

@@ -188,6 +188,39 @@ def test_validation_swaps_only_error_containers_preview_and_button_never_inputs(
                if 'id="errors-' in tag or 'id="preview"' in tag or 'id="submit-area"' in tag)  # fmt: skip
 
 
+def test_a_check_answers_with_the_submit_buttons_state_never_the_submit_area(member_client, credential):
+    """The button is drawn as it should be now, for builder.js to update the one on the page in place: a
+    replaced button loses a press under way. The rest of the submit area ("Monitor this request") is left."""
+    invalid = validate(
+        member_client, form_data("chat_gpt", credential, temperature="2.5"), "temperature"
+    ).content.decode()
+    valid = validate(member_client, form_data("chat_gpt", credential), "user_prompt").content.decode()
+
+    for html in (invalid, valid):
+        assert 'id="submit-area"' not in html and "Monitor this request" not in html
+        assert html.count('id="submit-button"') == 1
+    button = '<button type="submit" id="submit-button" class="primary" data-sending-label="Sending…"'
+    assert '<div id="submit-reason" class="submit-reason" role="status" hx-swap-oob="true">' in invalid
+    assert "Temperature: Must be between 0 and 2." in invalid
+    assert f'{button} disabled aria-describedby="submit-reason" hx-swap-oob="true">Submit task · ' in invalid
+    assert '<div id="submit-reason" class="submit-reason" role="status" hidden hx-swap-oob="true">' in valid
+    enabled = re.escape(f'{button} hx-swap-oob="true">Submit task · ') + r"<span[^>]*>\$0\.0102<"
+    assert re.search(enabled, valid)
+
+
+def test_the_page_draws_the_whole_submit_area_with_the_reasons_hidden_when_none(member_client, credential):
+    page = member_client.get(reverse("builder:new")).content.decode()  # no prompt yet
+    task = make_task(credential=credential)
+    filled = member_client.get(reverse("builder:new") + f"?from_task={task.pk}").content.decode()
+
+    for html in (page, filled):
+        area = re.search(r'<div id="submit-area".*?</button>\s*</div>', html, re.S).group(0)
+        assert "hx-swap-oob" not in area and "Monitor this request" in area
+        assert "disabled" not in re.search(r'<button type="submit" id="submit-button"[^>]*>', area).group(0)
+    assert "To fix before submitting:" in page and "User prompt: Enter a user prompt." in page
+    assert '<div id="submit-reason" class="submit-reason" role="status" hidden>' in filled
+
+
 def test_the_validation_endpoint_saves_nothing(member_client, credential):
     validate(member_client, form_data("chat_gpt", credential), "user_prompt")
 
@@ -442,7 +475,7 @@ def test_a_task_that_will_not_fit_is_said_so_and_submit_disabled_before_submitti
 
     reason = "This task needs $0.0102, the team budget has $0.0100 left this month."
     assert "Not enough left in the team budget for this task." in _budget_panel(html)
-    submit = re.search(r'<div id="submit-area".*?</button>', html, re.S).group(0)
+    submit = re.search(r'<div id="submit-reason".*?</button>', html, re.S).group(0)
     assert f"Budget: {reason}" in submit
     assert re.search(r'<button type="submit" id="submit-button" class="primary"[^>]* disabled', submit)
     full_page = member_client.get(reverse("builder:new")).content.decode()
@@ -536,6 +569,9 @@ def test_chain_actions_with_htmx_redraw_only_the_chain_preview_and_button(member
 
     assert html.lstrip().startswith('<div id="chain"')
     assert 'id="preview" class="preview" aria-labelledby="preview-title" hx-swap-oob="true"' in html
+    assert 'id="submit-area"' not in html
+    assert 'id="submit-reason" class="submit-reason" role="status" hidden hx-swap-oob="true"' in html
+    assert re.search(r'<button type="submit" id="submit-button"[^>]* hx-swap-oob="true">', html)
 
 
 # --- refresh models ----------------------------------------------------------------------------------------

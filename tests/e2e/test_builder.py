@@ -8,7 +8,9 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import expect
 
+from sandbox import stats
 from tasks.models import Budget, Credential, Task
+from tests.e2e.browsing import settle
 from tests.factories import make_catalog, member_group
 from tests.submission.sending import send_planned
 
@@ -167,6 +169,57 @@ def test_submitting_to_the_stand_in_lands_on_the_task_page(builder_page):
     send_planned()  # what the worker does
     expect(live.locator(".badge")).to_have_text(re.compile("Submitted|Pending"), timeout=10_000)
     assert Task.objects.get().status in (Task.Status.SUBMITTED, Task.Status.PENDING)
+
+
+def test_a_press_on_submit_that_a_check_answers_during_submits_the_task_once(builder_page):
+    """A tag typed, then Submit pressed at once: the press leaves the tag field, whose check is answered
+    before the button is released. The press still submits, once; when the answer replaced the button, the
+    released press clicked nothing and the person had to press again."""
+    page = builder_page
+    page.get_by_label("User prompt").fill("What is the capital of France?")
+    page.get_by_label("Model").select_option("gpt-4.1-mini")
+    expect(page.locator("#submit-button")).to_be_enabled()
+    settle(page)
+    stats.clear()
+    page.get_by_label("Tag").fill("pressed")
+    box = page.locator("#submit-button").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+    with page.expect_response(re.compile(r"/new/validate/$")):
+        page.mouse.down()  # the tag field loses the focus: its change is checked now
+    settle(page)
+    page.mouse.up()
+
+    page.wait_for_url(re.compile(r"/tasks/[0-9a-f-]{36}/$"))
+    assert Task.objects.get().request_body["tag"] == "pressed"
+    send_planned()
+    assert stats.post_count() == 1
+
+
+def test_a_check_updates_the_submit_button_in_place(builder_page):
+    """The answers of the live checks disable the button with the reasons beside it, enable it again and
+    change its charge, on the button the page was drawn with."""
+    page = builder_page
+    page.get_by_label("User prompt").fill("Hello")
+    page.get_by_label("Model").select_option("gpt-4.1")
+    button = page.locator("#submit-button")
+    expect(button).to_be_enabled()
+    drawn = button.element_handle()
+
+    page.get_by_label("Temperature").fill("0.5")
+    page.get_by_label("Top p").fill("0.5")
+    expect(button).to_be_disabled()
+    expect(page.locator("#submit-reason")).to_contain_text("Submit is disabled until this is fixed")
+    expect(button).to_have_attribute("aria-describedby", "submit-reason")
+    page.get_by_label("Top p").fill("")
+    expect(button).to_be_enabled()
+    expect(page.locator("#submit-reason")).to_be_hidden()
+    expect(button).not_to_have_attribute("aria-describedby", "submit-reason")
+    page.get_by_role("radio", name="Live", exact=True).check()
+    expect(button).to_have_text(re.compile(r"^Submit task · \$0\.0106$"))
+    settle(page)
+
+    assert drawn.evaluate("element => element.isConnected")
 
 
 def test_a_task_over_a_tags_budget_is_said_so_as_the_tag_is_typed(builder_page):

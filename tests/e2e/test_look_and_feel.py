@@ -169,7 +169,7 @@ SUBMIT_IN_VIEW = """
     problems.push(`the submit button shows no charge: "${button.textContent}"`);
   }
   const reason = document.getElementById("submit-reason");
-  if (reason) {
+  if (reason && !reason.hidden) {
     const reasonProblem = visible(reason);
     if (reasonProblem) problems.push(`the reasons the submit is disabled ${reasonProblem}`);
   }
