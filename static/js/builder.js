@@ -49,10 +49,18 @@
     const drawn = event.detail.fragment.querySelector("#submit-button");
     if (!drawn) return;
     event.detail.shouldSwap = false;
-    button.disabled = drawn.disabled;
     const description = drawn.getAttribute("aria-describedby");
     if (description) button.setAttribute("aria-describedby", description);
     else button.removeAttribute("aria-describedby");
+    if (button.classList.contains("is-sending")) {
+      // Pressed and being sent (app.js): it stays disabled and says "Sending…"; the state drawn now is what
+      // it gets back if the page stays (an error shown beside the form).
+      if (drawn.disabled) delete button.dataset.enabledBeforeSending;
+      else button.dataset.enabledBeforeSending = "1";
+      button.dataset.labelBeforeSending = drawn.textContent;
+      return;
+    }
+    button.disabled = drawn.disabled;
     if (button.textContent !== drawn.textContent) button.textContent = drawn.textContent;
   });
 })();

@@ -222,6 +222,29 @@ def test_a_check_updates_the_submit_button_in_place(builder_page):
     assert drawn.evaluate("element => element.isConnected")
 
 
+def test_a_check_answered_while_the_task_is_being_sent_leaves_the_button_sending(builder_page):
+    """Submit pressed, the page waiting for the answer: a check answered meanwhile neither enables the
+    button again nor takes its "Sending…" away; the state it draws is what the button gets back if the page
+    stays. (The press is app.js's: the button is put in its sending state as app.js does, so that the
+    check's answer can be waited for while the page is not navigating away.)"""
+    page = builder_page
+    page.get_by_label("User prompt").fill("What is the capital of France?")
+    page.get_by_label("Model").select_option("gpt-4.1-mini")
+    button = page.locator("#submit-button")
+    expect(button).to_be_enabled()
+    settle(page)
+    button.evaluate("""b => {
+        b.dataset.enabledBeforeSending = "1"; b.disabled = true; b.classList.add("is-sending");
+        b.dataset.labelBeforeSending = b.textContent; b.textContent = b.dataset.sendingLabel;
+    }""")
+
+    page.get_by_role("radio", name="Live", exact=True).check()  # a check answers with a new charge
+    expect(button).to_have_attribute("data-label-before-sending", re.compile(r"\$0\.0106$"))
+
+    expect(button).to_be_disabled()
+    expect(button).to_have_text("Sending…")
+
+
 def test_a_task_over_a_tags_budget_is_said_so_as_the_tag_is_typed(builder_page):
     """The team budget has room; the tag's has $0.0100 left and the task needs $0.0102: typing the tag
     shows that budget, says the task will not fit and disables submit, before anything is sent."""
