@@ -199,7 +199,8 @@ def steps(chunks: int, submit) -> None:
     wall time, and this process's CPU time in it (what the worker takes from a machine's CPUs)."""
     from django.db import connection
 
-    from tasks.submission.chunks import chunk_claim, chunk_mark_post_started, chunk_record_outcome
+    from tasks.submission.chunks import chunk_claim, chunk_mark_post_started
+    from tasks.submission.replies import chunk_record_outcome
     from tasks.submission.workers import _post_reply, chunk_prepare
 
     submit(CHUNK, "warm-up")

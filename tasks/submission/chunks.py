@@ -1,5 +1,6 @@
 """The steps of sending a planned chunk: claim, lease, POST, record; and the sweep after a worker that
-stopped. The worker loop that runs them is tasks/submission/workers.py.
+stopped. The worker loop that runs them is tasks/submission/workers.py; the recording of a reply (step 5)
+is tasks/submission/replies.py.
 
 A chunk (tasks.models.SendChunk, up to 100 tasks of one submission, one POST) goes through these steps,
 each its own commit, so a worker killed between any two leaves a state that says what happened:
@@ -14,11 +15,12 @@ each its own commit, so a worker killed between any two leaves a state that says
 3. `chunk_mark_post_started`: `post_started_at` is committed just before the POST. From here on the
    chunk is never sent again.
 4. `chunk_post`: the POST (tasks.upstream.clients; never resent by the client once its bytes may have left).
-5. `chunk_record_outcome`: ONE transaction records what came back: accepted tasks `submitted` with their
-   upstream ids, refused ones `failed` with the upstream's message (a task refused with a temporary code,
-   50000 or 40202, charged nothing: planned again in a new chunk, after a delay, up to 3 sends), a lost
-   reply `unknown` ("may have been charged"); a 429 / 40202, a connection that certainly sent nothing or
-   a POST refused as a whole for now (top-level 40101) puts the chunk back, planned, with a delay.
+5. `chunk_record_outcome` (tasks/submission/replies.py): ONE transaction records what came back:
+   accepted tasks `submitted` with their upstream ids, refused ones `failed` with the upstream's message
+   (a task refused with a temporary code, 50000 or 40202, charged nothing: planned again in a new chunk,
+   after a delay, up to 3 sends), a lost reply `unknown` ("may have been charged"); a 429 / 40202, a
+   connection that certainly sent nothing or a POST refused as a whole for now (top-level 40101) puts
+   the chunk back, planned, with a delay.
 
 `chunks_sweep` finds chunks whose lease ran out (their worker was killed or hung): one whose POST never
 started goes back to planned (sent later by any worker, never labelled "may have been charged"); one
@@ -40,21 +42,11 @@ from django.db.models import Min, Q
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
-from tasks.crypto import CredentialKeyError
 from tasks.models import SendChunk, SendingLimit, Task
 from tasks.submission import recording
 from tasks.submission.bulk import insert_rows
-from tasks.submission.rate_limits import sending_limited
 from tasks.upstream.clients import LIVE_READ_TIMEOUT, LLMResponsesClient
-from tasks.upstream.outcomes import (
-    StatusClass,
-    TaskOutcome,
-    UpstreamError,
-    UpstreamRateLimited,
-    UpstreamRejected,
-    UpstreamReplyLost,
-    UpstreamUnavailable,
-)
+from tasks.upstream.outcomes import TaskOutcome
 from tasks.upstream.session import BACKOFF_FACTOR, CONNECT_RETRIES
 
 logger = logging.getLogger(__name__)
@@ -67,7 +59,6 @@ UNREACHABLE_DELAYS = (5, 15, 60, 300)
 # delays (seconds: after its 1st, its 2nd send), up to recording.RESEND_ATTEMPTS sends; a 40202 waits for
 # the credential's rate limit instead.
 RESEND_DELAYS = (120, 300)
-RATE_LIMIT_CODE = 40202
 MAX_SLOT_WAIT = 5.0  # seconds a claimed chunk waits for its rate-limit slot; longer: put back
 
 
@@ -113,7 +104,7 @@ def _ready(now: datetime):
     )
 
 
-def _commit_without_waiting_for_the_disk() -> None:
+def commit_without_waiting_for_the_disk() -> None:
     """Inside a transaction, on PostgreSQL: its commit returns before the WAL reaches the disk
     (`synchronous_commit` off for this transaction only; a crash of the database server, not of a
     worker, can lose it). Only for the commits whose loss is safe: the claim (lost: the chunk was never
@@ -160,7 +151,7 @@ def chunk_claim(*, worker: str, now: datetime | None = None) -> Claimed | None:
     for _ in range(20):  # another worker may win each candidate; try the next
         now = now or timezone.now()
         with transaction.atomic():
-            _commit_without_waiting_for_the_disk()
+            commit_without_waiting_for_the_disk()
             ready = _ready(now).select_related("credential")
             if connection.features.has_select_for_update_skip_locked:
                 ready = ready.select_for_update(skip_locked=True, of=("self",))
@@ -226,142 +217,6 @@ def chunk_post(client: LLMResponsesClient, claimed: Claimed) -> list[TaskOutcome
     if chunk.mode == Task.Mode.LIVE:
         return client.live(chunk.provider, claimed.tasks[0].body)
     return client.task_post(chunk.provider, [task.body for task in claimed.tasks])
-
-
-# --- 5. the outcome ----------------------------------------------------------------------------------
-
-
-def chunk_record_outcome(claimed: Claimed, reply: list[TaskOutcome] | TaskOutcome | BaseException) -> None:
-    """Record what the POST came back with, in one transaction (see the module's docstring).
-
-    The chunk's own conditional UPDATE comes first: it locks the chunk, and its row count says whether
-    the chunk is still this worker's (sending, or taken by the sweep as unknown while we waited: the
-    reply wins); if not, nothing is written. Then the tasks: one UPDATE per group of equal outcomes (one
-    for a whole accepted chunk) and one INSERT of their events."""
-    chunk = claimed.chunk
-    tasks = claimed.tasks
-    now = timezone.now()
-    if isinstance(reply, BaseException) and not isinstance(
-        reply, (UpstreamError, CredentialKeyError, ValueError)
-    ):
-        raise reply  # not the upstream's doing: the chunk stays in flight, the sweep makes it unknown
-    done = {"finished_at": now, "lease_until": None}
-    planned_again = {
-        "state": SendChunk.State.PLANNED,
-        "claimed_by": "",
-        "lease_until": None,
-        "post_started_at": None,
-    }
-    if isinstance(reply, UpstreamRateLimited):
-        chunk_fields = {**planned_again, "last_error": str(reply)[:500]}  # not_before: the limit's end
-    elif _not_taken_for_now(reply) and chunk.attempts < len(UNREACHABLE_DELAYS):
-        delay = timedelta(seconds=UNREACHABLE_DELAYS[chunk.attempts])
-        chunk_fields = {
-            **planned_again,
-            "not_before": now + delay,
-            "last_error": str(reply)[:500],
-            "attempts": chunk.attempts + 1,
-        }
-    elif isinstance(reply, UpstreamReplyLost):
-        chunk_fields = {"state": SendChunk.State.UNKNOWN, "last_error": str(reply)[:500], **done}
-    elif isinstance(reply, BaseException):
-        # Refused as a whole (bad credentials, a 4xx; unreachable or refused for now after every retry),
-        # or a credential that cannot make a client: nothing was accepted.
-        chunk_fields = {"state": SendChunk.State.REJECTED, "last_error": str(reply)[:500], **done}
-    else:
-        chunk_fields = {"state": SendChunk.State.SENT, "last_error": "", **done}
-    with transaction.atomic():
-        _commit_without_waiting_for_the_disk()
-        mine = SendChunk.objects.filter(
-            pk=chunk.pk,
-            claimed_by=chunk.claimed_by,
-            state__in=(SendChunk.State.SENDING, SendChunk.State.UNKNOWN),
-        )
-        if not mine.update(**chunk_fields):
-            logger.warning("Chunk %s is no longer this worker's; its outcome is not recorded.", chunk.pk)
-            return
-        if isinstance(reply, UpstreamRateLimited):
-            until = sending_limited(
-                credential_id=chunk.credential_id, retry_after=reply.retry_after, message=str(reply)
-            )
-            SendChunk.objects.filter(pk=chunk.pk).update(not_before=until)
-            _tasks_back_to_queued(chunk)
-        elif isinstance(reply, UpstreamRejected) and chunk_fields["state"] == SendChunk.State.PLANNED:
-            at, sends = chunk_fields["not_before"], len(UNREACHABLE_DELAYS) + 1
-            recording.tasks_refused_whole_for_now(
-                chunk_id=chunk.pk, reply=reply, at=at, send=chunk.attempts + 1, sends=sends
-            )
-        elif chunk_fields["state"] == SendChunk.State.PLANNED:
-            _tasks_back_to_queued(chunk)
-        elif isinstance(reply, UpstreamReplyLost):
-            live = chunk.mode == Task.Mode.LIVE
-            recording.tasks_mark_unknown(
-                tasks=tasks,
-                message=f"The reply to {'the live request' if live else 'task_post'} was lost ({reply}). The "
-                "upstream may have accepted and charged this task, so it was not sent again"
-                + ("." if live else "; it can be found upstream by its tag."),
-            )
-        elif isinstance(reply, UpstreamRejected) and _not_taken_for_now(reply):  # on its last attempt
-            message = recording.whole_refusal_message(reply, send=chunk.attempts + 1)
-            recording.tasks_fail_unsent(tasks=tasks, message=message)
-        elif isinstance(reply, BaseException):
-            recording.tasks_fail_unsent(tasks=tasks, message=f"Not sent: {reply}")
-        else:
-            resend = recording.tasks_record_outcomes(mode=chunk.mode, tasks=tasks, outcomes=reply)
-            if resend:
-                _tasks_send_again(chunk, resend, now=now)
-
-
-def _not_taken_for_now(reply) -> bool:
-    """Certainly not taken, and worth sending again later: nothing was sent, or the whole POST was refused
-    with a temporary code (api-reference §4: 40101, 5xxxx; not 40202, a rate limit) and nothing accepted."""
-    if isinstance(reply, UpstreamRejected) and not isinstance(reply, UpstreamRateLimited):
-        return reply.status_class == StatusClass.TRANSIENT
-    return isinstance(reply, UpstreamUnavailable)
-
-
-_CALLS = {Task.Mode.QUEUED: "task_post", Task.Mode.LIVE: "the live call"}
-
-
-def _tasks_send_again(chunk: SendChunk, resend: list[recording.Resend], *, now: datetime) -> None:
-    """Tasks task_post (or live) refused with a temporary code (nothing charged): planned again in a chunk
-    of their own, claimable after RESEND_DELAYS (a 40202: when the credential's rate limit, set here as a
-    429's would be, ends). The accepted tasks of `chunk` are never in it. The caller owns the transaction."""
-    limited_until = None
-    waves: dict[datetime, list[recording.Resend]] = {}
-    for item in resend:
-        if item.outcome.status_code == RATE_LIMIT_CODE:
-            if limited_until is None:
-                limited_until = sending_limited(
-                    credential_id=chunk.credential_id,
-                    retry_after=None,
-                    message=f"task_post answered {RATE_LIMIT_CODE} for a task: {item.outcome.status_message}",
-                )
-            at = limited_until
-        else:
-            at = now + timedelta(seconds=RESEND_DELAYS[min(item.attempt, len(RESEND_DELAYS)) - 1])
-        waves.setdefault(at, []).append(item)
-    for at, items in waves.items():
-        again = SendChunk.objects.create(
-            credential_id=chunk.credential_id,
-            provider=chunk.provider,
-            mode=chunk.mode,
-            batch_id=chunk.batch_id,
-            task_count=len(items),
-            state=SendChunk.State.PLANNED,
-            not_before=at,
-            last_error=f"Sent again: {_CALLS[chunk.mode]} refused these tasks for now (chunk {chunk.pk}).",
-        )
-        recording.tasks_plan_again(resend=items, chunk_id=again.pk, at=at)
-
-
-def _tasks_back_to_queued(chunk: SendChunk) -> None:
-    """The tasks of a chunk that certainly was not accepted and goes back to planned: queued again (a
-    live task was `sending`; unknown if the sweep took the chunk while we waited). The caller owns the
-    transaction."""
-    Task.objects.filter(chunk_id=chunk.pk, status__in=(Task.Status.SENDING, Task.Status.UNKNOWN)).update(
-        status=Task.Status.QUEUED, status_message=""
-    )
 
 
 # --- the sweep ---------------------------------------------------------------------------------------

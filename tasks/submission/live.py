@@ -39,11 +39,11 @@ from tasks.models import SendChunk, SendingLimit, Task
 from tasks.submission.chunks import (
     Claimed,
     chunk_mark_post_started,
-    chunk_record_outcome,
     chunk_take,
     chunks_sweep,
     worker_name,
 )
+from tasks.submission.replies import chunk_record_outcome
 from tasks.submission.workers import (
     HEARTBEAT_EVERY,
     SEND_PRIORITY,

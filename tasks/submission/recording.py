@@ -1,5 +1,6 @@
 """Recording what became of a chunk's tasks: the outcomes task_post (or live) answered, tasks never sent
-or whose reply was lost (the writes of tasks/submission/chunks.py; the caller owns the transaction)."""
+or whose reply was lost (the task writes of tasks/submission/replies.py and of the sweep in chunks.py; the
+caller owns the transaction)."""
 
 import logging
 import uuid
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Resend:
-    """A task task_post refused with a temporary code: to be sent again (tasks/submission/chunks.py)."""
+    """A task task_post refused with a temporary code: to be sent again (tasks/submission/replies.py)."""
 
     pk: uuid.UUID
     outcome: TaskOutcome
@@ -368,7 +369,7 @@ def tasks_plan_again(*, resend: list[Resend], chunk_id, at) -> None:
 def tasks_record_outcomes(*, mode: str, tasks: list, outcomes) -> list[Resend]:
     """Record what a chunk's POST answered: task_post's outcomes (one per task), or a live call's one
     outcome (for its one task). Returns the tasks refused for now to send again, left for the caller to
-    plan (tasks/submission/chunks.py, `_tasks_send_again`); the caller owns the transaction."""
+    plan (tasks/submission/replies.py, `_tasks_send_again`); the caller owns the transaction."""
     if mode == Task.Mode.LIVE:
         return task_record_live(task_id=tasks[0].pk, outcome=outcomes)
     return tasks_record_post_outcomes(tasks=tasks, outcomes=outcomes)

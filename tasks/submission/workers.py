@@ -1,6 +1,6 @@
-"""The sending worker: a loop that claims, prepares, posts and records chunks (tasks/submission/chunks.py),
-with one sending thread so that one chunk's POST overlaps the database work of the chunks around it; and
-the django-tasks-db job that runs it (docs/task-lifecycle.md, "Sending")."""
+"""The sending worker: a loop that claims, prepares, posts and records chunks (tasks/submission/chunks.py,
+replies.py), with one sending thread so that one chunk's POST overlaps the database work of the chunks
+around it; and the django-tasks-db job that runs it (docs/task-lifecycle.md, "Sending")."""
 
 from __future__ import annotations
 
@@ -23,13 +23,13 @@ from tasks.submission.chunks import (
     chunk_claim,
     chunk_mark_post_started,
     chunk_post,
-    chunk_record_outcome,
     chunk_release,
     chunks_next_ready_at,
     chunks_sweep,
     worker_name,
 )
 from tasks.submission.rate_limits import sending_next_slot_at, sending_slot_take
+from tasks.submission.replies import chunk_record_outcome
 from tasks.upstream.clients import LLMResponsesClient, client_for
 from tasks.upstream.outcomes import TaskOutcome, UpstreamError, UpstreamRateLimited
 

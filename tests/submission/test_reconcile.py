@@ -339,7 +339,7 @@ def test_a_postback_for_a_task_still_marked_sending_completes_it(client, aisa):
 
 
 def test_a_postback_that_comes_before_the_task_post_reply_is_recorded_is_not_undone_by_it(client, aisa):
-    from tasks.submission import chunks, sending
+    from tasks.submission import chunks, replies, sending
     from tasks.upstream.clients import client_for
 
     spec = sending.TaskSpec(
@@ -357,7 +357,7 @@ def test_a_postback_that_comes_before_the_task_post_reply_is_recorded_is_not_und
         == 200
     )
 
-    chunks.chunk_record_outcome(claimed, reply)
+    replies.chunk_record_outcome(claimed, reply)
 
     assert_completed_as_upstream(task, row)
     assert task.charged == QUEUED_CHARGE  # the charge at post, from the reply

@@ -1,6 +1,6 @@
 """A task that task_post refuses with a temporary code (50000, 40202, ...: api-reference §4) while the
 rest of its chunk is accepted: it is not failed but sent again, alone, after a wait, up to three sends
-(tasks/submission/chunks.py, `_tasks_send_again`). Killed workers around it: test_resend_kills.py.
+(tasks/submission/replies.py, `_tasks_send_again`). Killed workers around it: test_resend_kills.py.
 """
 
 from datetime import timedelta
@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tasks.models import Budget, SendChunk, SendingLimit, Task, TaskEvent
 from tasks.spend.budgets import budget_spent
-from tasks.submission import chunks, recording, sending
+from tasks.submission import chunks, recording, replies, sending
 from tasks.upstream import clients
 from tasks.upstream.outcomes import StatusClass, TaskOutcome, classify_status
 from tests.factories import make_credential, make_user
@@ -186,7 +186,7 @@ def test_a_refusal_that_reports_a_charge_is_never_sent_again(monkeypatch, creden
     assert chunks.chunk_mark_post_started(claimed)
     charged = TaskOutcome(None, 50000, "Internal Error.", StatusClass.TRANSIENT, CHARGE, {}, None, {})
     refused = RefusingUpstream._refused(50000)
-    chunks.chunk_record_outcome(claimed, [charged, refused])
+    replies.chunk_record_outcome(claimed, [charged, refused])
 
     first, second = (Task.objects.get(pk=task.pk) for task in tasks)
     assert first.status == Task.Status.FAILED and first.spend == CHARGE
