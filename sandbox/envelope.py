@@ -23,6 +23,7 @@ STATUS_MESSAGES = {
     40000: "Bad Request.",
     40006: "You can set only 100 tasks at a time.",
     40100: "You are not authorized to access this resource.",
+    40202: "Rate limit per minute exceeded.",
     40401: "Task Not Found.",
     40405: "Method Not Allowed.",
     40400: "Not Found.",

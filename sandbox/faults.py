@@ -19,13 +19,15 @@ reply lost in transit; GETs never change state when their reply goes wrong):
   reset           the connection is closed without any reply; POSTs accepted first
   rate_limit      HTTP 429 with Retry-After and X-RateLimit-* headers; nothing is processed
   internal_error  HTTP 200 envelope, every task status 50000 "Internal Error.", cost 0; nothing is processed
-  task_refused    task_post only: the tasks of the call that match (`prompt_contains` in their user_prompt,
-                  and/or at `position`, from 0) get task status `status_code` (default 50000), cost 0, and
-                  are not processed; the others are accepted as usual. A firing is one call with a match:
-                  times=1 refuses a task once, and the product's resend of it is accepted.
+  task_refused    task_post (the default) or live: the tasks of the call that match (`prompt_contains` in
+                  their user_prompt, and/or at `position`, from 0) get task status `status_code` (default
+                  50000), cost 0, and are not processed; the others are accepted as usual. A firing is one
+                  call with a match: times=1 refuses a task once, and the product's resend of it is
+                  accepted.
 
     faults.inject("task_refused", prompt_contains="[refuse]")           # that task of the next call: 50000
     faults.inject("task_refused", position=0, status_code=50301, times=3)  # the first task of 3 calls
+    faults.inject("task_refused", function="live", status_code=40202)  # the next live call's task: 40202
 """
 
 from django.db import transaction
@@ -39,6 +41,7 @@ FUNCTIONS = ("models", "task_post", "tasks_ready", "task_get", "live", "user_dat
 ACCEPTED_FIRST = frozenset({"hang", "http500", "malformed", "reset"})
 # Refuses some tasks of a call rather than the call: taken by `take_task_refusals`, never by `take`.
 TASK_REFUSED = SandboxFault.Mode.TASK_REFUSED
+REFUSING_FUNCTIONS = ("task_post", "live")  # the calls a `task_refused` fault can refuse tasks of
 
 
 def inject(
@@ -54,7 +57,7 @@ def inject(
     position: int | None = None,
 ) -> SandboxFault:
     """Make the next `times` requests to `function` (None: any) of `provider` (None: any) fail as `mode`;
-    `task_refused`: the matching tasks of the next `times` task_post calls that have one."""
+    `task_refused`: the matching tasks of the next `times` task_post (or live) calls that have one."""
     if mode not in MODES:
         raise ValueError(f"Unknown fault mode {mode!r}; choose one of {', '.join(MODES)}.")
     if function is not None and function not in FUNCTIONS:
@@ -62,15 +65,17 @@ def inject(
     if times < 1 or seconds < 0 or retry_after < 0:
         raise ValueError("times must be at least 1; seconds and retry_after not negative.")
     if mode == TASK_REFUSED:
-        if function not in (None, "task_post"):
-            raise ValueError("task_refused refuses tasks of a task_post; give no other function.")
+        if function not in (None, *REFUSING_FUNCTIONS):
+            raise ValueError(
+                "task_refused refuses tasks of a task_post or a live call; give no other function."
+            )
         if not isinstance(status_code, int) or not 40000 <= status_code < 60000:
             raise ValueError("status_code must be a task error code, 40000 to 59999 (50000: internal error).")
         if not isinstance(prompt_contains, str) or len(prompt_contains) > 200:
             raise ValueError("prompt_contains must be text of at most 200 characters.")
         if position is not None and (not isinstance(position, int) or not 0 <= position < 100):
             raise ValueError("position must be the index of a task in the call, 0 to 99.")
-        function = "task_post"
+        function = function or "task_post"
     elif prompt_contains or position is not None or status_code != 50000:
         raise ValueError("status_code, prompt_contains and position are for the task_refused mode.")
     return SandboxFault.objects.create(
@@ -108,11 +113,14 @@ def take(*, function: str, provider: str = "") -> SandboxFault | None:
     return None
 
 
-def take_task_refusals(*, provider: str, tasks: list) -> dict[int, int]:
-    """The tasks of this task_post that `task_refused` faults refuse: {index: task status code}. Each
-    fault with a matching task in the call uses up one firing (the oldest fault first, if two match)."""
+def take_task_refusals(*, function: str, provider: str, tasks: list) -> dict[int, int]:
+    """The tasks of this task_post (or live call) that `task_refused` faults refuse: {index: task status
+    code}. Each fault with a matching task in the call uses up one firing (the oldest fault first, if two
+    match)."""
     refused: dict[int, int] = {}
-    candidates = SandboxFault.objects.filter(mode=TASK_REFUSED, provider__in=["", provider])
+    candidates = SandboxFault.objects.filter(
+        mode=TASK_REFUSED, function=function, provider__in=["", provider]
+    )
     for fault in candidates.order_by("created_at", "id"):
         hits = [i for i, fields in enumerate(tasks) if i not in refused and _refuses(fault, i, fields)]
         if hits and _fire(fault):

@@ -40,6 +40,14 @@ def _rejected(
     )
 
 
+def _refused(provider: str, function: str, fields: object, *, status_code: int, started: float):
+    """A task the `task_refused` fault refuses: its code, cost 0, not processed."""
+    message = envelope.STATUS_MESSAGES.get(status_code) or (
+        "Internal Error." if status_code >= 50000 else f"Task refused ({status_code})."
+    )
+    return _rejected(provider, function, fields, status_code=status_code, message=message, started=started)
+
+
 def _finish(provider: str, fields: dict, finished_at) -> tuple[dict, Decimal]:
     """result[0] for a valid task, and its money_spent."""
     sent = {k: v for k, v in fields.items() if v is not None}
@@ -59,12 +67,8 @@ def tasks_post(
     refused = refused or {}
     for index, fields in enumerate(tasks):
         if index in refused:
-            code = refused[index]
-            message = envelope.STATUS_MESSAGES.get(code) or (
-                "Internal Error." if code >= 50000 else f"Task refused ({code})."
-            )
             answered.append(
-                _rejected(provider, "task_post", fields, status_code=code, message=message, started=started)
+                _refused(provider, "task_post", fields, status_code=refused[index], started=started)
             )
             continue
         if index >= MAX_TASKS_PER_POST:
@@ -113,8 +117,11 @@ def tasks_post(
     return envelope.envelope(answered, started=started)
 
 
-def live(*, provider: str, account: str, tasks: list, started: float) -> dict:
-    """live: answer exactly one task at once; more than one is a 40000 for the whole request."""
+def live(
+    *, provider: str, account: str, tasks: list, started: float, refused: dict[int, int] | None = None
+) -> dict:
+    """live: answer exactly one task at once; more than one is a 40000 for the whole request. `refused`
+    ({0: code}, the `task_refused` fault): the task gets that code, cost 0, and is not run."""
     if len(tasks) > 1:
         message = "You can set only one task at a time."
         answered = [
@@ -123,6 +130,10 @@ def live(*, provider: str, account: str, tasks: list, started: float) -> dict:
         ]
         return envelope.envelope(answered, started=started, status_code=40000, message=message)
     fields = tasks[0]
+    if refused and 0 in refused:
+        return envelope.envelope(
+            [_refused(provider, "live", fields, status_code=refused[0], started=started)], started=started
+        )
     violation = rules.check_task(provider, "live", fields)
     if violation:
         rejected = _rejected(

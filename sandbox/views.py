@@ -157,11 +157,11 @@ def _answer(
     else:
         fault = faults.take(function=function, provider=provider)
         if (
-            function == "task_post"
+            function in faults.REFUSING_FUNCTIONS
             and tasks
             and not (fault and fault.mode in ("rate_limit", "internal_error"))
         ):
-            refused = faults.take_task_refusals(provider=provider, tasks=tasks)
+            refused = faults.take_task_refusals(function=function, provider=provider, tasks=tasks)
         response = _dispatch(
             route, provider, function, task_id, account, tasks, problem, fault, started, refused=refused
         )
@@ -177,7 +177,7 @@ def _dispatch(
     route, provider, function, task_id, account, tasks, problem, fault, started, *, refused: dict
 ) -> JsonResponse:
     """The answer to an authenticated request, with the faults that replace processing applied
-    (`refused`: the tasks of a task_post that a `task_refused` fault refuses, by index)."""
+    (`refused`: the tasks of a task_post or live call that a `task_refused` fault refuses, by index)."""
     if fault and fault.mode == "rate_limit":
         return _rate_limited(route, fault.retry_after, started)
     if fault and fault.mode == "internal_error":
@@ -196,6 +196,10 @@ def _dispatch(
         )
         if settings.SANDBOX_POST_DELAY > 0:  # accepted; the reply takes a real upstream's round trip
             time.sleep(settings.SANDBOX_POST_DELAY)
+    elif function == "live" and refused:  # refused before it runs: no live slot, no model's delay
+        body = services.live(
+            provider=provider, account=account, tasks=tasks, started=started, refused=refused
+        )
     elif function == "live":
         with live_slot(account=account, provider=provider) as running:
             if not running:

@@ -921,6 +921,8 @@ def test_task_refused_fault_is_checked_when_injected():
     with pytest.raises(ValueError):
         faults.inject("task_refused", function="task_get")
     with pytest.raises(ValueError):
+        faults.inject("task_refused", function="tasks_ready")
+    with pytest.raises(ValueError):
         faults.inject("task_refused", status_code=20100)
     with pytest.raises(ValueError):
         faults.inject("task_refused", position=100)
@@ -943,6 +945,30 @@ def test_task_refused_fault_over_http(client):
     assert bad.status_code == 400
     task = only_task(post(client, "chat_gpt", "task_post", [make_task(user_prompt="[refuse] me")]))
     assert (task["status_code"], task["cost"]) == (50001, 0)
+
+
+def test_task_refused_fault_on_live_refuses_that_call_once_without_running_it(client):
+    faults.inject("task_refused", function="live", status_code=40202)
+    queued = only_task(post(client, "chat_gpt", "task_post", [make_task()]))  # a live fault: not task_post
+
+    refused = only_task(post(client, "chat_gpt", "live", [make_task()]))
+    again = only_task(post(client, "chat_gpt", "live", [make_task()]))
+
+    assert queued["status_code"] == 20100
+    assert (refused["status_code"], refused["status_message"], refused["cost"]) == (
+        40202,
+        "Rate limit per minute exceeded.",
+        0,
+    )
+    assert refused["result"] is None
+    assert again["status_code"] == 20000 and again["cost"] > 0  # one firing: the resend is run
+    assert SandboxTask.objects.filter(mode=SandboxTask.Mode.LIVE).count() == 1
+    assert list(SandboxRequest.objects.order_by("id").values_list("fault", flat=True)) == [
+        "",
+        "task_refused",
+        "",
+    ]
+    assert faults.inject("task_refused", function="live").function == "live"
 
 
 @pytest.mark.django_db(transaction=True)
