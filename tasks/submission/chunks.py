@@ -55,9 +55,9 @@ logger = logging.getLogger(__name__)
 # 40101, nothing accepted), is tried again after these delays (seconds), then the chunk's tasks fail as not
 # sent.
 UNREACHABLE_DELAYS = (5, 15, 60, 300)
-# A task task_post refused with a temporary code (50000, 50001, 503xx, 40101) is sent again after these
-# delays (seconds: after its 1st, its 2nd send), up to recording.RESEND_ATTEMPTS sends; a 40202 waits for
-# the credential's rate limit instead.
+# A task task_post (or live) refused with a temporary code (50000, 50001, 503xx, 40101) is sent again after
+# these delays (seconds: after its 1st, its 2nd send), up to recording.RESEND_ATTEMPTS sends; a 40202 waits
+# for the credential's rate limit instead.
 RESEND_DELAYS = (120, 300)
 MAX_SLOT_WAIT = 5.0  # seconds a claimed chunk waits for its rate-limit slot; longer: put back
 

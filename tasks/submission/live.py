@@ -15,8 +15,9 @@ Every step is the queued chunks' own (tasks/submission/chunks.py), so the guaran
 3. `chunk_mark_post_started`: committed before the POST; from then on the task is never sent again.
 4. The POST, in a pool thread (which touches no database).
 5. `chunk_record_outcome`: the answer completes the task (answer, citations, cost); a temporary refusal
-   at no charge (50000, ...) plans it again after RESEND_DELAYS, as for task_post; a lost reply makes
-   it `unknown`, never resent; a 429 puts it back, planned.
+   at no charge (50000, ...) plans it again after RESEND_DELAYS, as for task_post, and a 40202 (the
+   per-minute rate limit) after the credential's rate limit; a lost reply makes it `unknown`, never
+   resent; a 429, or a 40202 for the whole call, puts it back, planned.
 
 A worker killed during the POST leaves its chunk `sending` with `post_started_at`: the sweep
 (`chunks_sweep`, run by every loop) makes it unknown when the lease (longer than the 150 s read timeout,

@@ -20,15 +20,13 @@ from tasks.templatetags.spend_format import money_exact
 from tasks.upstream.outcomes import StatusClass, TaskOutcome
 from tasks.upstream.results import storable_text
 
-# A task task_post refused with a temporary code (api-reference §4: 50000, 50001, 503xx, 40101, 40202),
-# nothing charged, is sent again in a new chunk; at most this many sends in all, then it fails.
+# A task task_post (or live) refused with a temporary code (api-reference §4: 50000, 50001, 503xx, 40101,
+# 40202), nothing charged, is sent again in a new chunk; at most this many sends in all, then it fails.
 RESEND_ATTEMPTS = 3
 RESEND_KEY = "resend_attempt"  # in the data of the event that plans a resend: the number of the next send
 # What task_post may answer for a task it took (and may have charged): created (20100), or already handed
 # over, in queue (40601, 40602) or done (20000). Each is collected by its id, never failed at post.
 ACCEPTED_AT_POST = frozenset({StatusClass.CREATED, StatusClass.PENDING, StatusClass.DONE})
-# A live task answered 40202 (the rate limit) is failed, not sent again: only the other temporary codes are.
-LIVE_RATE_LIMIT_CODE = 40202
 # Times a chunk's answers are written when another transaction keeps giving one of their ids to another task.
 ID_RACE_ATTEMPTS = 3
 
@@ -399,15 +397,15 @@ def task_record_live(*, task_id, outcome: TaskOutcome) -> list[Resend]:
     is answered once: any answer but a result (an invalid field, an account problem, an internal error)
     fails the task with the upstream's message, its charge final.
 
-    But a temporary refusal that charged nothing (50000, 50001, 503xx, 40101; not 40202, the rate limit):
-    nothing was run, so, as for task_post, it is returned as a `Resend` for the caller to plan again
-    (`tasks_plan_again`), and fails only when refused so on its RESEND_ATTEMPTS-th send, its message saying
-    so. Otherwise returns [].
+    But a temporary refusal that charged nothing (50000, 50001, 503xx, 40101, and 40202, the per-minute
+    rate limit): nothing was run, so, as for task_post, it is returned as a `Resend` for the caller to plan
+    again (`tasks_plan_again`; a 40202 after the credential's rate limit), and fails only when refused so
+    on its RESEND_ATTEMPTS-th send, its message saying so. Otherwise returns [].
 
     An answer whose id another task already has is recorded all the same (it was paid for), without the
     id (the ids are unique), and an error event on the task names the other one."""
     message = storable_text(outcome.status_message) or f"The live request failed ({outcome.status_code})."
-    if _refused_for_now(outcome) and outcome.status_code != LIVE_RATE_LIMIT_CODE:
+    if _refused_for_now(outcome):
         attempt = _sends_refused([task_id]).get(task_id, 0) + 1
         if attempt < RESEND_ATTEMPTS:
             return [Resend(task_id, outcome, attempt)]

@@ -136,7 +136,8 @@ def _tasks_send_again(chunk: SendChunk, resend: list[recording.Resend], *, now: 
                 limited_until = sending_limited(
                     credential_id=chunk.credential_id,
                     retry_after=None,
-                    message=f"task_post answered {RATE_LIMIT_CODE} for a task: {item.outcome.status_message}",
+                    message=f"{_CALLS[chunk.mode]} answered {RATE_LIMIT_CODE} for a task: "
+                    + item.outcome.status_message,
                 )
             at = limited_until
         else:

@@ -4,7 +4,7 @@ chosen chunk. No test hook lives in the product's code: the step is monkeypatche
 
     python -m tests.submission.worker_process [--kill-at STEP] [--kill-call N] [--wait SECONDS]
                                               [--start-file PATH] [--resend-delay SECONDS]
-                                              [--unreachable-delay SECONDS]
+                                              [--unreachable-delay SECONDS] [--rate-limit-wait SECONDS]
                                               [--pingback-before-recording PATH]
 
 STEP, at the N-th time the worker reaches it: claimed (a claim is committed, its POST not started),
@@ -43,6 +43,9 @@ def main() -> None:
     parser.add_argument(
         "--unreachable-delay", type=float, help="Send a chunk refused as a whole for now again this soon."
     )
+    parser.add_argument(
+        "--rate-limit-wait", type=float, help="A 40202 (no Retry-After) stops the credential this long."
+    )
     parser.add_argument("--pingback-before-recording", help="Request this callback URL mid-recording.")
     args = parser.parse_args()
 
@@ -50,10 +53,12 @@ def main() -> None:
     import django
 
     django.setup()
-    from tasks.submission import chunks, live, recording, workers
+    from tasks.submission import chunks, live, rate_limits, recording, workers
 
     if args.resend_delay is not None:
         chunks.RESEND_DELAYS = (args.resend_delay, args.resend_delay)
+    if args.rate_limit_wait is not None:
+        rate_limits.DEFAULT_RETRY_AFTER = args.rate_limit_wait
     if args.unreachable_delay is not None:
         chunks.UNREACHABLE_DELAYS = (args.unreachable_delay,) * len(chunks.UNREACHABLE_DELAYS)
 
