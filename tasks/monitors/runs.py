@@ -204,14 +204,13 @@ def run_execute(*, run_id) -> MonitorRun:
                             )
                         )
                         index += 1
-                    # Checked above for the whole run, in this same transaction: no hold to take over.
                     sending.submit_task_ids(
                         specs=specs,
                         credential=group.credential,
                         user=monitor.owner,
                         batch=batch,
                         mode=group.mode,
-                        held={},
+                        budgets_checked=True,  # above, for the whole run, in this same transaction
                     )
         except sending.SubmissionError as exc:
             return _run_close(run, MonitorRun.State.FAILED, f"Not sent: {exc}")

@@ -2,9 +2,10 @@
 
 `batch_plan` turns pasted or uploaded CSV (header row = variable names) into the task bodies, checking
 every one with the builder's own form, and reports bad rows by their line number before anything is
-sent. `batch_submit` posts the planned tasks through `services.submit_tasks` as one submission (so the
-budget check covers the whole batch before anything is sent); the client sends at most 100 tasks per
-upstream call (api-reference §1). Each task is an ordinary task that also records its batch.
+sent. `batch_submit` plans the tasks through `sending.submit_task_ids`, one submission per provider and
+mode, all in the one transaction that checks the budgets for the whole batch: a batch is written whole or
+not at all, and workers send its chunks of ≤ 100 tasks per upstream call (api-reference §1) once it has
+committed. Each task is an ordinary task that also records its batch.
 """
 
 import hashlib
@@ -22,13 +23,7 @@ from tasks.history.selectors import being_sent_q
 from tasks.models import Batch, Credential, PromptTemplateVersion, ProviderModel, Task
 from tasks.prompt_templates.rows import MAX_BATCH_TASKS, rows_read
 from tasks.prompt_templates.services import template_variables
-from tasks.spend.budgets import (
-    SUBMISSION_LIFETIME,
-    BudgetExceeded,
-    budget_hold_create,
-    budget_hold_release,
-    budgets_reserve,
-)
+from tasks.spend.budgets import SUBMISSION_LIFETIME, BudgetExceeded, budgets_reserve
 from tasks.submission import sending
 from tasks.submission.queue import SendingProgress, sending_progress
 from tasks.upstream.providers import LIVE, TASK_POST, charge_per_task, provider_rules, queued_charge_per_task
@@ -239,15 +234,18 @@ def _line_of(error: str) -> int:
 def batch_submit(
     *, plan: BatchPlan, credential: Credential, user, name: str = "", idempotency_key: str
 ) -> Batch:
-    """Create the batch and post its tasks: one submission per provider (≤ 100 tasks per upstream call).
+    """Create the batch and plan every one of its tasks: one submission per provider and mode (chunks of
+    ≤ 100 tasks per upstream call, one task per chunk when live), all in one transaction. Nothing is posted
+    here: workers send the chunks once it has committed.
 
-    Task i carries the idempotency key f"{key}:{i}", so a resent confirmation finds the batch it
-    already made and posts nothing again. Budgets are checked for the whole batch first, all its
-    providers together, in the transaction that writes the batch and its first provider's tasks and
-    holds the other providers' share: a batch that would cross a limit is refused before any task is
-    created or sent, one that fits is not refused halfway through by a submission that started while its
-    first provider's tasks were being sent, and a second press of the same form (a double click) finds
-    the batch, never its charge alone: it is shown the batch, not refused as over the budget.
+    That transaction checks the budgets for the whole batch, all its providers together, and writes the
+    batch, every task row and every chunk: a batch that would cross a limit is refused before any task is
+    created or sent, and a process killed (or a database error) at any step leaves either no batch at all
+    (nothing reserved, nothing to send: pressing again creates it) or the whole batch planned, never a
+    batch with some of its providers' tasks only. Task i carries the idempotency key f"{key}:{i}", so a
+    resent confirmation finds the batch it already made and plans nothing again; a second press of the
+    same form (a double click) finds the batch, never its charge alone: it is shown the batch, not
+    refused as over the budget.
     """
     if not plan.ok:
         raise sending.SubmissionError("The batch has errors; nothing was sent.")
@@ -256,7 +254,7 @@ def batch_submit(
         return _batch_of(first)
     if not credential.is_active:
         raise sending.SubmissionError(f"The credential “{credential.name}” is disabled.")
-    # Saved with the first chunk's rows, so a batch refused before anything is sent leaves nothing.
+    # Saved with the first group's rows, so a batch refused before anything is written leaves nothing.
     batch = Batch(
         name=name[:200],
         template_version=plan.version,
@@ -279,59 +277,36 @@ def batch_submit(
                 variables=variables or None,
             )
         )
-    charges = {
-        group: [
-            (
-                task_tag(spec.body),
-                charge_per_task(mode=group[1], price_multiplier=credential.price_multiplier),
-            )
-            for spec in specs
-        ]
-        for group, specs in groups.items()
-    }
-
-    def submit(group: tuple[str, str], held: dict[str, int]) -> list:
-        # The first key was looked up above: the submission need not look up all of them again.
-        return sending.submit_task_ids(
-            specs=groups[group],
-            credential=credential,
-            user=user,
-            batch=batch,
-            mode=group[1],
-            keys_checked=True,
-            held=held,
-        )
-
-    first_group, *later_groups = groups
-    holds: dict[tuple[str, str], dict[str, int]] = {}
+    charges = [
+        (task_tag(spec.body), charge_per_task(mode=mode, price_multiplier=credential.price_multiplier))
+        for (_provider, mode), specs in groups.items()
+        for spec in specs
+    ]
     try:
-        try:
-            # The first group's rows (and the batch, and task 0's key) are written in the transaction that
-            # reserves the budgets: a second press of the same form never finds the batch's charge
-            # reserved without its key, and refuses nothing it is told was sent (a double click).
-            with transaction.atomic():
-                budgets_reserve(user=user, charges=[charge for group in charges.values() for charge in group])
-                holds = {
-                    group: budget_hold_create(user=user, charges=charges[group]) for group in later_groups
-                }
-                pks = submit(first_group, held={})  # checked above, in this same transaction
-        except BudgetExceeded:
-            # Refused once the budgets' lock was held: a first press of this form that was writing the
-            # batch when the key was looked up has committed by now, and its charge is what crossed.
-            made = _first_task_of(idempotency_key)
-            if made is None:
-                raise
-            return _batch_of(made)
-        if batch._state.adding:  # another confirmation of the form won the race since the look-up
-            return Task.objects.select_related("batch").get(pk=pks[0]).batch
-        for group in later_groups:
-            submit(group, held=holds[group])
-    finally:
-        # What the submissions did not take: a provider's share when its submission stopped before
-        # writing its rows, or every provider's after a lost race. (Ids are never reused: deleting the
-        # holds a submission has already dropped deletes nothing.)
-        every_hold = [pk for held in holds.values() for pk in held.values()]
-        budget_hold_release(holds=dict(enumerate(every_hold)))
+        with transaction.atomic():
+            budgets_reserve(user=user, charges=charges)
+            for (_provider, mode), specs in groups.items():
+                # The first key was looked up above: the submission need not look up all of them again.
+                pks = sending.submit_task_ids(
+                    specs=specs,
+                    credential=credential,
+                    user=user,
+                    batch=batch,
+                    mode=mode,
+                    keys_checked=True,
+                    budgets_checked=True,  # above, in this same transaction
+                )
+                if batch._state.adding:  # another confirmation of the form won the race: write nothing
+                    break
+    except BudgetExceeded:
+        # Refused once the budgets' lock was held: a first press of this form that was writing the
+        # batch when the key was looked up has committed by now, and its charge is what crossed.
+        made = _first_task_of(idempotency_key)
+        if made is None:
+            raise
+        return _batch_of(made)
+    if batch._state.adding:  # the batch that confirmation made, with every task of it
+        return Task.objects.select_related("batch").get(pk=pks[0]).batch
     return batch
 
 
@@ -384,8 +359,8 @@ class BatchProgress:
 
 def batch_progress(*, batch: Batch) -> BatchProgress:
     """Counts by status and the cost so far (Task.spend: charge at post, then the final cost), and how
-    many planned tasks have no row: a submission writes each chunk's rows just before sending it, and
-    one that stopped (a database error) never writes the rest."""
+    many planned tasks have no row (a batch is written whole, in one transaction, but a batch written
+    before that was so may miss the rows its submission never wrote)."""
     S = Task.Status
     counts = batch.tasks.aggregate(
         total=Count("pk"),

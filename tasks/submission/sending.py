@@ -18,7 +18,7 @@ from django.utils import timezone
 from uuid_utils.compat import uuid7
 
 from tasks.models import Batch, Credential, Task
-from tasks.spend.budgets import BudgetExceeded, budget_hold_release, budgets_reserve
+from tasks.spend.budgets import BudgetExceeded, budgets_reserve
 from tasks.submission.bulk import insert_rows
 from tasks.submission.callbacks import callback_urls
 from tasks.submission.chunks import chunks_plan_rows
@@ -77,7 +77,7 @@ def submit_task_ids(
     batch: Batch | None = None,
     mode: str = Task.Mode.QUEUED,
     keys_checked: bool = False,
-    held: dict[str, int] | None = None,
+    budgets_checked: bool = False,
 ) -> list[uuid.UUID]:
     """`submit_tasks`, returning the tasks' ids instead of loading them (a batch never needs its rows
     back).
@@ -90,9 +90,9 @@ def submit_task_ids(
     `keys_checked`: the caller has made sure that no task has the specs' idempotency keys yet (a batch
     looks up its first key). A concurrent submit with the same keys is still caught by the unique key.
 
-    `held`: the caller has checked the budgets already and holds these specs' charges (the holds of
-    `budget_hold_create`), as a batch of several providers does for all its submissions at once: the
-    rows take their place, in the transaction that writes them. The caller releases them if this raises.
+    `budgets_checked`: the caller has called `budgets_reserve` for these specs' charges in the transaction
+    this runs in, as a batch or a monitor's run of several providers does for all its submissions at once,
+    every one written before that transaction commits.
     """
     if not specs:
         return []
@@ -121,10 +121,8 @@ def submit_task_ids(
     new_batch = batch is not None and batch._state.adding
     try:
         with transaction.atomic():
-            if held is None:
+            if not budgets_checked:
                 budgets_reserve(user=user, charges=submission.charges)
-            else:
-                budget_hold_release(holds=held)  # the rows written below take its place
             if new_batch:
                 batch.save(force_insert=True)
             chunk_count = _plan(submission)

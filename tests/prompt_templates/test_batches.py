@@ -15,6 +15,7 @@ from tasks.prompt_templates.services import template_create
 from tasks.spend.budgets import BudgetExceeded, budget_spent
 from tasks.submission import sending
 from tasks.upstream import clients
+from tests.concurrency import AnotherTransactionFirst
 from tests.factories import make_catalog, make_member
 from tests.submission.fake_upstream import CHARGE, FakeUpstream
 from tests.submission.sending import send_planned
@@ -603,36 +604,39 @@ def test_a_mixed_batch_over_budget_is_refused_whole_before_anything_is_written(
     assert not Batch.objects.exists() and not Task.objects.exists() and not BudgetHold.objects.exists()
 
 
-def test_the_second_providers_share_is_held_while_the_first_is_sent(
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_made_while_a_batch_is_written_cannot_take_what_the_rest_of_the_batch_needs(
     template, credential, member, monkeypatch
 ):
-    """While the ChatGPT tasks are sent, the Claude tasks' charge already counts against the budget, so
-    a submission made meanwhile cannot take what the rest of the batch needs."""
-    upstream = FakeUpstream()
-    monkeypatch.setattr(clients, "LLMResponsesClient", upstream)
-    team = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("1"))
+    """Between a two-provider batch's ChatGPT rows and its Claude rows, another submission asks for the
+    budget's last share: the batch's one transaction holds the budgets' lock until every row is written, so
+    the other waits and is refused, and the batch is written whole."""
+    monkeypatch.setattr(clients, "LLMResponsesClient", FakeUpstream())
+    team = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=CHARGE * 4)
     plan = batches.batch_plan(
         version=template.versions.get(),
         rows_text=csv_rows(2),
         models=["gpt-4.1", "claude-3-5-haiku"],
         credential=credential,
     )
-    counted_before = []
+    other = sending.TaskSpec(provider="chat_gpt", body={"user_prompt": "Other?", "model_name": "gpt-4.1"})
     real_submit = sending.submit_task_ids
+    meanwhile = AnotherTransactionFirst(
+        real_submit, lambda: sending.submit_tasks(specs=[other], credential=credential, user=member)
+    )
 
     def submit_task_ids(*, specs, **kwargs):
-        counted_before.append((specs[0].provider, budget_spent(team)))
-        return real_submit(specs=specs, **kwargs)
+        step = meanwhile if specs[0].provider == "claude" else real_submit
+        return step(specs=specs, **kwargs)
 
     monkeypatch.setattr(sending, "submit_task_ids", submit_task_ids)
 
-    batches.batch_submit(plan=plan, credential=credential, user=member, idempotency_key="mix-held")
+    batch = batches.batch_submit(plan=plan, credential=credential, user=member, idempotency_key="mix-held")
+    refused = meanwhile.join()
 
-    # The ChatGPT tasks are written in the very transaction that reserved the batch (no other submission
-    # comes between), with the Claude share held; that hold counts until the Claude tasks take its place.
-    assert counted_before == [("chat_gpt", CHARGE * 2), ("claude", CHARGE * 4)]
+    assert isinstance(refused, BudgetExceeded), refused
+    assert batch.tasks.count() == Task.objects.count() == 4
     assert budget_spent(team) == CHARGE * 4
-    assert not BudgetHold.objects.exists()
 
 
 def test_each_task_of_a_batch_keeps_the_row_that_made_it(template, credential, member, monkeypatch):
