@@ -17,6 +17,7 @@ from sandbox.models import SandboxRequest, SandboxTask
 from tasks.models import Monitor, MonitorRun, Task
 from tasks.monitors.scheduler import scheduler_tick
 from tests.monitors.factories import make_monitor
+from tests.prompt_templates.test_batch_groups_kills import NOTHING_CALLS, killed_at_plan
 from tests.submission.killing import run_killed_at
 from tests.submission.test_kills import LEASE, finish, stand_in, worker  # noqa: F401 - stand_in is a fixture
 
@@ -87,6 +88,34 @@ def test_a_scheduler_killed_at_each_step_of_a_run_sends_each_task_once(stand_in,
     # Ticking on sends nothing more for that slot.
     scheduler_tick(now=due + timedelta(minutes=5))
     assert Task.objects.count() == 6 and Monitor.objects.get().runs.count() == 1
+
+
+@pytest.mark.parametrize(("call", "after"), [(1, True), (2, False), (2, True)])
+def test_a_scheduler_killed_between_a_runs_two_providers_leaves_nothing_then_sends_each_task_once(
+    stand_in,  # noqa: F811
+    catalog,
+    call,
+    after,
+):
+    """A run's ChatGPT and Claude tasks are written in the one transaction of `run_execute`: killed after
+    the first provider's rows, before or after the second's, nothing of the run's plan is committed (never
+    a run with one provider's tasks); the next tick writes the whole run."""
+    monitor = make_monitor(credential=stand_in)
+    due = monitor.next_run_at + timedelta(minutes=1)
+    code = killed_at_plan(call, after=after) + (
+        "from datetime import datetime; from tasks.monitors.scheduler import scheduler_tick; "
+        f"scheduler_tick(now=datetime.fromisoformat({due.isoformat()!r}))"
+    )
+    run_killed_at(NOTHING_CALLS, code)
+    assert not Task.objects.exists() and MonitorRun.objects.get().state == MonitorRun.State.PLANNED
+
+    scheduler_tick(now=due + timedelta(minutes=1))
+    code, output = finish(worker("--wait", str(LEASE)))
+    assert code == 0, output
+
+    assert MonitorRun.objects.get().state == MonitorRun.State.SENT
+    assert Task.objects.count() == 6 and task_posts() == 2
+    assert Counter(SandboxTask.objects.values_list("data__tag", flat=True)) == Counter({monitor.tag: 6})
 
 
 @pytest.mark.parametrize(
