@@ -436,28 +436,6 @@ class Budget(models.Model):
         return "Team budget"
 
 
-class BudgetHold(models.Model):
-    """Budget set aside for the tasks of a submission that are not written yet.
-
-    A batch across providers is checked against the budgets at once but written one (provider, mode)
-    group after another (tasks.prompt_templates.batches), so what it reserves for the groups not written
-    yet cannot be their rows: it is held here, per person and tag, from the transaction that checks the
-    budgets until the group's submission writes its rows and drops the hold in the same transaction.
-    Budget sums add the holds younger than tasks.spend.budgets.SUBMISSION_LIFETIME; an older one was left
-    by a process that stopped mid-submission.
-    """
-
-    submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    tag = models.CharField(max_length=255, blank=True)
-    amount = models.DecimalField(**MONEY)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    def __str__(self) -> str:
-        return f"${self.amount} held for {self.submitted_by or 'nobody'} {self.tag}".rstrip()
-
-
 class AuditEntry(models.Model):
     """Who changed which credential, budget, role or person; never a secret value."""
 

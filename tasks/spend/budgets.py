@@ -1,14 +1,12 @@
 """Monthly budgets: the check that reserves spend before anything is sent, and what each budget has used.
 
 A submission's tasks are created (with their estimated charge in `Task.spend`) in the same transaction
-that checks the budgets, so the reservation *is* the new rows. A batch across providers submits one
-(provider, mode) group after another: the whole batch is checked at once, and the groups not written yet
-are reserved by a BudgetHold each, which a group's submission drops in the transaction that writes its rows
-(`budget_hold_release`). The budget rows are locked first (SELECT … FOR UPDATE on
-PostgreSQL; on SQLite every write transaction starts with BEGIN IMMEDIATE and holds the database's
-write lock), so concurrent submissions queue behind each other and each one sees the spend the
-previous ones reserved. Reservations settle by themselves:
-services replace `Task.spend` with the charge at post and then the final cost (zero when refused).
+that checks the budgets, so the reservation *is* the new rows; a batch across providers is checked at once
+and writes every (provider, mode) group's rows in that same transaction. The budget rows are locked first
+(SELECT … FOR UPDATE on PostgreSQL; on SQLite every write transaction starts with BEGIN IMMEDIATE and holds
+the database's write lock), so concurrent submissions queue behind each other and each one sees the spend
+the previous ones reserved. Reservations settle by themselves: services replace `Task.spend` with the
+charge at post and then the final cost (zero when refused).
 """
 
 from collections import defaultdict
@@ -17,16 +15,16 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Func, Q, Subquery, Sum, Value
+from django.db.models import Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from tasks.models import Budget, BudgetHold, Task
+from tasks.models import Budget, Task
 
 ZERO = Decimal("0")
 MONEY_QUANTUM = Decimal("0.000001")  # money is stored to 6 decimal places (tasks.models.MONEY)
 # A submission still unfinished this long after it started was interrupted (the web server's own
-# timeout is 2 minutes): its hold stops counting, and resume_collection marks its unanswered rows unknown.
+# timeout is 2 minutes): resume_collection marks its unanswered rows unknown.
 SUBMISSION_LIFETIME = timedelta(minutes=10)
 
 
@@ -41,7 +39,7 @@ def month_start(now: datetime | None = None) -> datetime:
 
 
 def _budget_scope_q(budget: Budget) -> Q:
-    """The tasks (any month), or the holds, that count against `budget`: both name the person and tag."""
+    """The tasks (any month) that count against `budget`."""
     if budget.scope == Budget.Scope.PERSON:
         return Q(submitted_by_id=budget.user_id)
     if budget.scope == Budget.Scope.TAG:
@@ -55,21 +53,13 @@ def budget_spent(budget: Budget) -> Decimal:
 
 
 def _spent(budgets: list[Budget]) -> dict[int, Decimal]:
-    """What counts against each budget this month, holds included, in one statement.
-
-    One statement reads one snapshot, so a chunk that moves its share from a hold onto its new rows
-    while this runs is counted once: two sums, holds then tasks, could count it twice.
-    """
-    holds = BudgetHold.objects.filter(created_at__gte=timezone.now() - SUBMISSION_LIFETIME)
+    """What counts against each budget this month, in one statement."""
     sums = {}
     for budget in budgets:
-        scope = _budget_scope_q(budget)
-        # SUM as a plain function, not an aggregate: one row for the subquery, no GROUP BY.
-        held = holds.filter(scope).annotate(total=Func("amount", function="SUM")).values("total")
-        spent = Sum("spend", filter=scope or Q(pk__isnull=False))
-        sums[f"b{budget.pk}"] = Coalesce(spent, Value(ZERO)) + Coalesce(Subquery(held), Value(ZERO))
+        spent = Sum("spend", filter=_budget_scope_q(budget) or Q(pk__isnull=False))
+        sums[f"b{budget.pk}"] = Coalesce(spent, Value(ZERO))
     totals = Task.objects.filter(created_at__gte=month_start()).aggregate(**sums)
-    # To the money's 6 places: SQLite adds decimals as floats, and the sum of two sums has no places.
+    # To the money's 6 places: SQLite adds decimals as floats.
     return {budget.pk: totals[f"b{budget.pk}"].quantize(MONEY_QUANTUM) for budget in budgets}
 
 
@@ -77,8 +67,8 @@ def budgets_reserve(*, user, charges: list[tuple[str, Decimal]]) -> None:
     """Refuse a submission whose charges would cross a limit; call inside the transaction that creates
     the tasks, before creating them.
 
-    `charges` is one (tag, estimated charge) pair per task of the submission; those the transaction
-    does not create are to be held with `budget_hold_create` in it.
+    `charges` is one (tag, estimated charge) pair per task of the submission, every one of which the
+    transaction creates.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("budgets_reserve must run inside the transaction that creates the tasks")
@@ -113,28 +103,6 @@ def _by_tag(charges: list[tuple[str, Decimal]]) -> dict[str, Decimal]:
     for tag, amount in charges:
         by_tag[tag] += amount
     return by_tag
-
-
-def budget_hold_create(*, user, charges: list[tuple[str, Decimal]]) -> dict[str, int]:
-    """Hold `charges` (tag, amount) for tasks to be created later; call in the transaction that ran
-    `budgets_reserve`. Returns the holds' ids by tag, for `budget_hold_release`.
-    """
-    person = user.pk if user is not None and user.pk else None
-    return {
-        tag: BudgetHold.objects.create(submitted_by_id=person, tag=tag, amount=amount).pk
-        for tag, amount in _by_tag(charges).items()
-    }
-
-
-def budget_hold_release(*, holds: dict[str, int]) -> None:
-    """Drop what is left of a submission's holds: it has created every task it will create."""
-    BudgetHold.objects.filter(pk__in=holds.values()).delete()
-
-
-def budget_holds_expire() -> int:
-    """Delete the holds of submissions that were interrupted (they no longer count); return how many."""
-    expired = BudgetHold.objects.filter(created_at__lt=timezone.now() - SUBMISSION_LIFETIME)
-    return expired.delete()[0]
 
 
 # --- Reading ----------------------------------------------------------------------------------------
@@ -254,7 +222,7 @@ _SCOPE_ORDER = {Budget.Scope.TEAM: 0, Budget.Scope.PERSON: 1, Budget.Scope.TAG: 
 
 def budgets_for_submission(*, user, charges: list[tuple[str, Decimal]]) -> list[BudgetFit]:
     """Every active budget a submission of `charges` (tag, estimated charge) by `user` would count
-    against, with what it has left (live holds included, as `budgets_reserve` counts them) and whether
+    against, with what it has left (as `budgets_reserve` counts it) and whether
     the submission fits: what the builder and the batch confirmation show before submitting. Nothing is
     locked or reserved; the submit checks again. Two queries, one when no budget applies.
     """

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from sandbox import stats
-from tasks.models import Batch, Budget, BudgetHold, Task
+from tasks.models import Batch, Budget, Task
 from tasks.prompt_templates import batches
 from tasks.prompt_templates import rows as rows_module
 from tasks.prompt_templates import views as prompt_templates_views
@@ -580,7 +580,6 @@ def test_a_mixed_batch_is_sent_as_one_submission_per_provider(template, live_cre
         ("claude", Task.Status.SUBMITTED),
     ]
     assert (batch.row_count, batch.model_names, batch.task_count) == (3, ["gpt-4.1", "claude-3-5-haiku"], 6)
-    assert not BudgetHold.objects.exists()
 
 
 def test_a_mixed_batch_over_budget_is_refused_whole_before_anything_is_written(
@@ -601,7 +600,7 @@ def test_a_mixed_batch_over_budget_is_refused_whole_before_anything_is_written(
         batches.batch_submit(plan=plan, credential=credential, user=member, idempotency_key="mix-over")
 
     assert upstream.calls == []
-    assert not Batch.objects.exists() and not Task.objects.exists() and not BudgetHold.objects.exists()
+    assert not Batch.objects.exists() and not Task.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)

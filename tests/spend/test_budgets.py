@@ -1,27 +1,22 @@
 """Budgets: refusal before anything is sent, atomic reservation under concurrency, settling, pages."""
 
-import io
 import re
 import threading
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 
-from tasks.models import AuditEntry, Budget, BudgetHold, Task
+from tasks.models import AuditEntry, Budget, Task
 from tasks.spend import views
 from tasks.spend.budgets import (
-    SUBMISSION_LIFETIME,
     BudgetExceeded,
     budget_spent,
     budget_warnings,
     budgets_reserve,
-    budgets_usage,
     month_start,
 )
 from tasks.submission import collection, sending
@@ -141,28 +136,6 @@ def test_reservations_settle_to_the_final_cost(fake_upstream, member_user):
     collection.task_apply_outcome(task=task, outcome=outcome, source="polled")
 
     assert budget_spent(budget) == Decimal("0.0032")
-
-
-@pytest.mark.django_db
-def test_a_hold_counts_for_its_person_and_tag_until_it_expires_and_resume_collection_drops_it(member_user):
-    other = make_user("other")
-    team = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=Decimal("10"))
-    mine = Budget.objects.create(scope=Budget.Scope.PERSON, user=member_user, monthly_limit=Decimal("10"))
-    theirs = Budget.objects.create(scope=Budget.Scope.PERSON, user=other, monthly_limit=Decimal("10"))
-    tag = Budget.objects.create(scope=Budget.Scope.TAG, tag="nightly", monthly_limit=Decimal("10"))
-    hold = BudgetHold.objects.create(submitted_by=member_user, tag="nightly", amount=Decimal("1.5"))
-
-    spent = {usage.budget: usage.spent for usage in budgets_usage()}
-    assert spent == {team: Decimal("1.5"), mine: Decimal("1.5"), theirs: 0, tag: Decimal("1.5")}
-    assert budget_spent(team) == Decimal("1.5")
-
-    # A hold this old belongs to a submission whose process stopped: it no longer counts.
-    BudgetHold.objects.filter(pk=hold.pk).update(created_at=timezone.now() - SUBMISSION_LIFETIME)
-    assert budget_spent(team) == 0
-    out = io.StringIO()
-    call_command("resume_collection", stdout=out)
-    assert "Dropped 1 expired budget hold." in out.getvalue()
-    assert not BudgetHold.objects.exists()
 
 
 def test_the_reservation_must_run_inside_the_creating_transaction(transactional_db, member_user):

@@ -6,7 +6,7 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from tasks.models import Task
-from tasks.spend.budgets import SUBMISSION_LIFETIME, budget_holds_expire
+from tasks.spend.budgets import SUBMISSION_LIFETIME
 from tasks.submission import collection
 from tasks.submission.chunks import chunks_next_ready_at, chunks_sweep
 from tasks.submission.collection import COLLECT_GROUP
@@ -73,6 +73,3 @@ class Command(BaseCommand):
         live_next_at = live_next_ready_at()
         if live_next_at is not None:
             send_live_at(live_next_at)
-        # The budget held for the chunks such a submission never wrote stopped counting; tidy it away.
-        dropped = budget_holds_expire()
-        self.stdout.write(f"Dropped {dropped} expired budget hold{pluralize(dropped)}.")
