@@ -10,6 +10,7 @@ tasks were never written or sent.
 
 import re
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -18,7 +19,7 @@ from sandbox.models import SandboxRequest, SandboxTask
 from tasks.models import Batch, Budget, Task
 from tasks.prompt_templates.services import template_create
 from tasks.spend.budgets import budget_spent
-from tasks.upstream.providers import queued_charge_per_task
+from tasks.upstream.providers import LIVE, charge_per_task, queued_charge_per_task
 from tests.factories import make_catalog
 from tests.submission.killing import run_killed_at
 from tests.submission.test_kills import LEASE, finish, stand_in, worker  # noqa: F401 - stand_in is a fixture
@@ -63,7 +64,7 @@ STEPS = [
 ]
 
 
-def _confirmation_killed_at(at, plan_call, *, client, credential, user) -> tuple[str, dict]:
+def _confirmation_killed_at(at, plan_call, *, models, client, credential, user) -> tuple[str, dict]:
     make_catalog()
     template = template_create(
         name="Food", provider="chat_gpt", fields={"user_prompt": "Best {{dish}}?"}, user=user
@@ -71,7 +72,7 @@ def _confirmation_killed_at(at, plan_call, *, client, credential, user) -> tuple
     url = reverse("prompt_templates:batch_new", args=[template.pk])
     data = {
         "credential": str(credential.pk),
-        "models": ["gpt-4.1", "claude-3-5-haiku"],
+        "models": models,
         "rows_text": "dish\npho\nramen\nsoup\n",
         "idempotency_key": "first-page",
     }
@@ -101,17 +102,17 @@ def test_a_two_provider_batch_killed_at_each_step_then_pressed_again_sends_every
 ):
     estimate = TASKS * queued_charge_per_task()
     team = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=estimate)  # room for the batch once
-    url, data = _confirmation_killed_at(at, plan_call, client=client, credential=stand_in, user=member_user)
-    assert Task.objects.count() == written and Batch.objects.count() == (1 if written else 0)
-
-    again = client.post(url, data)  # the same page's Submit, pressed again
-
-    assert "exceeded" not in again.content.decode()
-    batch = Batch.objects.get()
-    assert again.status_code == 302
-    assert again.url == reverse("prompt_templates:batch_detail", args=[batch.pk])
-    assert batch.tasks.count() == TASKS == batch.task_count
-    assert budget_spent(team) == batch.estimated_charge == estimate  # reserved once, nothing held besides
+    url, data = _confirmation_killed_at(
+        at,
+        plan_call,
+        models=["gpt-4.1", "claude-3-5-haiku"],
+        client=client,
+        credential=stand_in,
+        user=member_user,
+    )
+    _pressed_again_the_whole_batch_is_planned(
+        client, url, data, written=written, team=team, estimate=estimate
+    )
 
     code, output = finish(worker("--wait", str(LEASE)))
     assert code == 0, output
@@ -121,3 +122,53 @@ def test_a_two_provider_batch_killed_at_each_step_then_pressed_again_sends_every
     reached = Counter(SandboxTask.objects.values_list("data__tag", flat=True))
     assert reached == Counter(Task.objects.values_list("request_body__tag", flat=True))  # each once
     assert len(reached) == TASKS
+
+
+def _pressed_again_the_whole_batch_is_planned(client, url, data, *, written, team, estimate) -> None:
+    assert Task.objects.count() == written and Batch.objects.count() == (1 if written else 0)
+
+    again = client.post(url, data)  # the same page's Submit, pressed again
+
+    assert "exceeded" not in again.content.decode()
+    batch = Batch.objects.get()
+    assert again.status_code == 302
+    assert again.url == reverse("prompt_templates:batch_detail", args=[batch.pk])
+    assert batch.tasks.count() == TASKS == batch.task_count
+    assert budget_spent(team) == batch.estimated_charge == estimate  # reserved once
+
+
+@pytest.mark.parametrize(
+    ("at", "plan_call", "written"),
+    [
+        *STEPS[:-2],
+        ("tasks.submission.sending:send_chunks_soon", None, TASKS),  # committed, no worker woken
+        ("tasks.submission.sending:send_live_soon", None, TASKS),  # the same, the queued worker woken
+        STEPS[-1],
+    ],
+)
+def test_a_queued_and_live_batch_killed_at_each_step_then_pressed_again_sends_every_task_once(
+    stand_in,  # noqa: F811
+    member_user,
+    client,
+    at,
+    plan_call,
+    written,
+):
+    """gpt-4.1 queued (one chunk), o1-pro live (one chunk per task): the two modes' submissions, the
+    same way."""
+    estimate = 3 * queued_charge_per_task() + 3 * charge_per_task(mode=LIVE, price_multiplier=Decimal(1))
+    team = Budget.objects.create(scope=Budget.Scope.TEAM, monthly_limit=estimate)
+    url, data = _confirmation_killed_at(
+        at, plan_call, models=["gpt-4.1", "o1-pro"], client=client, credential=stand_in, user=member_user
+    )
+    _pressed_again_the_whole_batch_is_planned(
+        client, url, data, written=written, team=team, estimate=estimate
+    )
+
+    for args in (("--wait", str(LEASE)), ("--live", "--wait", str(LEASE))):
+        code, output = finish(worker(*args))
+        assert code == 0, output
+    posts = SandboxRequest.objects.filter(method="POST")
+    assert Counter(posts.values_list("function", flat=True)) == {"task_post": 1, "live": 3}
+    modes = Counter(Task.objects.values_list("mode", "status"))
+    assert modes == {(Task.Mode.QUEUED, Task.Status.SUBMITTED): 3, (Task.Mode.LIVE, Task.Status.COMPLETED): 3}
