@@ -8,7 +8,6 @@ was left with its first provider's tasks only, and pressing again showed that ba
 tasks were never written or sent.
 """
 
-import re
 from collections import Counter
 from decimal import Decimal
 
@@ -17,11 +16,9 @@ from django.urls import reverse
 
 from sandbox.models import SandboxRequest, SandboxTask
 from tasks.models import Batch, Budget, Task
-from tasks.prompt_templates.services import template_create
 from tasks.spend.budgets import budget_spent
 from tasks.upstream.providers import LIVE, charge_per_task, queued_charge_per_task
-from tests.factories import make_catalog
-from tests.submission.killing import run_killed_at
+from tests.prompt_templates.test_batch_kills import confirmation_killed_at
 from tests.submission.test_kills import LEASE, finish, stand_in, worker  # noqa: F401 - stand_in is a fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,30 +62,10 @@ STEPS = [
 
 
 def _confirmation_killed_at(at, plan_call, *, models, client, credential, user) -> tuple[str, dict]:
-    make_catalog()
-    template = template_create(
-        name="Food", provider="chat_gpt", fields={"user_prompt": "Best {{dish}}?"}, user=user
+    prelude = killed_at_plan(plan_call[0], after=plan_call[1]) if plan_call else ""
+    return confirmation_killed_at(
+        at, client=client, credential=credential, user=user, models=models, tasks=TASKS, prelude=prelude
     )
-    url = reverse("prompt_templates:batch_new", args=[template.pk])
-    data = {
-        "credential": str(credential.pk),
-        "models": models,
-        "rows_text": "dish\npho\nramen\nsoup\n",
-        "idempotency_key": "first-page",
-    }
-    client.force_login(user)
-    checked = client.post(url, {**data, "confirm": "0"}).content.decode()
-    assert f"Submit {TASKS} tasks" in checked
-    data |= {"planned": re.search(r'name="planned" value="([^"]*)"', checked).group(1), "confirm": "1"}
-    code = killed_at_plan(plan_call[0], after=plan_call[1]) if plan_call else ""
-    code += (
-        "from django.test import Client; from django.contrib.auth import get_user_model; "
-        "client = Client(); "
-        f"client.force_login(get_user_model().objects.get(pk={user.pk})); "
-        f"client.post({url!r}, {data!r})"
-    )
-    run_killed_at(at, code)
-    return url, data
 
 
 @pytest.mark.parametrize(("at", "plan_call", "written"), STEPS)

@@ -43,9 +43,12 @@ STEPS = [
 ]
 
 
-def _confirmation_killed_at(at, *, client, credential, user) -> tuple[str, dict]:
-    """A checked batch of 3 tasks whose confirmation (in a real process) is killed at `at`: its URL and the
-    confirmation's data (the first page's key and checked plan)."""
+def confirmation_killed_at(
+    at, *, client, credential, user, models="gpt-4.1", tasks=3, prelude=""
+) -> tuple[str, dict]:
+    """A checked batch of `tasks` tasks (3 rows × `models`) whose confirmation (in a real process, `prelude`
+    run first) is killed at `at`: its URL and the confirmation's data (the first page's key and checked
+    plan)."""
     make_catalog()
     template = template_create(
         name="Food", provider="chat_gpt", fields={"user_prompt": "Best {{dish}}?"}, user=user
@@ -53,15 +56,15 @@ def _confirmation_killed_at(at, *, client, credential, user) -> tuple[str, dict]
     url = reverse("prompt_templates:batch_new", args=[template.pk])
     data = {
         "credential": str(credential.pk),
-        "models": "gpt-4.1",
+        "models": models,
         "rows_text": "dish\npho\nramen\nsoup\n",
         "idempotency_key": "first-page",
     }
     client.force_login(user)
     checked = client.post(url, {**data, "confirm": "0"}).content.decode()
-    assert "Submit 3 tasks" in checked
+    assert f"Submit {tasks} tasks" in checked
     data |= {"planned": re.search(r'name="planned" value="([^"]*)"', checked).group(1), "confirm": "1"}
-    code = (
+    code = prelude + (
         "from django.test import Client; from django.contrib.auth import get_user_model; "
         "client = Client(); "
         f"client.force_login(get_user_model().objects.get(pk={user.pk})); "
@@ -87,7 +90,7 @@ def test_a_batch_confirmation_killed_at_each_step_then_pressed_again_reaches_the
     at,
     written,
 ):
-    url, data = _confirmation_killed_at(at, client=client, credential=stand_in, user=member_user)
+    url, data = confirmation_killed_at(at, client=client, credential=stand_in, user=member_user)
     assert Task.objects.count() == (3 if written else 0) and task_posts() == 0
 
     again = client.post(url, data)  # the same page's Submit, pressed again
@@ -104,7 +107,7 @@ def test_a_batch_confirmation_killed_at_each_step_then_sent_from_a_new_page_reac
     at,
     written,
 ):
-    url, data = _confirmation_killed_at(at, client=client, credential=stand_in, user=member_user)
+    url, data = confirmation_killed_at(at, client=client, credential=stand_in, user=member_user)
     assert Task.objects.count() == (3 if written else 0) and task_posts() == 0
 
     again = client.post(url, {**data, "idempotency_key": "new-page"})  # Back or a reload, the rows again
@@ -130,7 +133,7 @@ def test_a_batch_killed_at_each_step_with_room_for_it_once_then_pressed_again_re
     Budget.objects.create(
         scope=Budget.Scope.TEAM, monthly_limit=3 * queued_charge_per_task()
     )  # the batch, once
-    url, data = _confirmation_killed_at(at, client=client, credential=stand_in, user=member_user)
+    url, data = confirmation_killed_at(at, client=client, credential=stand_in, user=member_user)
     assert Task.objects.count() == (3 if written else 0) and task_posts() == 0
 
     again = client.post(url, data)  # the same page's Submit, pressed again
