@@ -70,10 +70,17 @@ def test_a_live_task_answered_50000_at_no_charge_once_is_sent_again_and_complete
     assert set(SendChunk.objects.values_list("state", flat=True)) == {SendChunk.State.SENT}
 
 
-def test_a_live_task_answered_50000_every_time_fails_after_its_last_send_with_the_message(
-    stand_in, admin_user
+@pytest.mark.parametrize(
+    ("fault", "options", "code", "said"),
+    [
+        ("internal_error", {}, 50000, "Internal Error."),
+        ("task_refused", {"status_code": 40202}, 40202, RATE_LIMITED),  # the rate limit waited for each time
+    ],
+)
+def test_a_live_task_refused_for_now_every_time_fails_after_its_last_send_with_the_message(
+    stand_in, admin_user, fault, options, code, said
 ):
-    faults.inject("internal_error", function="live", times=100)
+    faults.inject(fault, function="live", times=100, **options)
     (task,) = submit_live(stand_in, admin_user, 1)
 
     live.live_drain(worker="test", wait_for_delayed=3)
@@ -82,12 +89,12 @@ def test_a_live_task_answered_50000_every_time_fails_after_its_last_send_with_th
     task.refresh_from_db()
     assert live_posts() == SENDS  # never one more
     assert task.status == Task.Status.FAILED
-    assert task.status_message.startswith("Internal Error.")
-    assert f"Sent {SENDS} times, each time refused by the upstream with a temporary error (50000)" in (
+    assert task.status_message.startswith(said)
+    assert f"Sent {SENDS} times, each time refused by the upstream with a temporary error ({code})" in (
         task.status_message
     )
     assert task.spend == 0 and task.spend_is_final
-    assert len(resend_events(task)) == SENDS - 1  # one per refusal followed by another send
+    assert [event.status_code for event in resend_events(task)] == [code] * (SENDS - 1)  # one per refusal
     assert not SendChunk.objects.filter(state__in=(SendChunk.State.PLANNED, SendChunk.State.SENDING)).exists()
 
 
@@ -151,27 +158,6 @@ def test_a_live_task_answered_40202_at_no_charge_once_waits_for_the_rate_limit_a
     assert task.answer_text and task.charged > 0 and task.spend_is_final
     assert SandboxTask.objects.count() == 1  # run (and charged) once
     assert set(SendChunk.objects.values_list("state", flat=True)) == {SendChunk.State.SENT}
-
-
-def test_a_live_task_answered_40202_every_time_fails_after_its_last_send_with_the_message(
-    stand_in, admin_user
-):
-    faults.inject("task_refused", function="live", status_code=40202, times=100)
-    (task,) = submit_live(stand_in, admin_user, 1)
-
-    live.live_drain(worker="test", wait_for_delayed=3)
-    live.live_drain(worker="test", wait_for_delayed=3)
-
-    task.refresh_from_db()
-    assert live_posts() == SENDS  # never one more
-    assert task.status == Task.Status.FAILED
-    assert task.status_message.startswith(RATE_LIMITED)
-    assert f"Sent {SENDS} times, each time refused by the upstream with a temporary error (40202)" in (
-        task.status_message
-    )
-    assert task.spend == 0 and task.spend_is_final
-    assert [event.status_code for event in resend_events(task)] == [40202] * (SENDS - 1)
-    assert not SendChunk.objects.filter(state__in=(SendChunk.State.PLANNED, SendChunk.State.SENDING)).exists()
 
 
 def test_a_live_call_refused_40202_as_a_whole_waits_for_the_rate_limit_and_is_sent_again(
