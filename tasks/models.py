@@ -15,6 +15,7 @@ from django.utils import timezone
 from uuid_utils.compat import uuid7
 
 from tasks import crypto
+from tasks.templatetags.spend_format import ratio_percent
 
 MONEY = {"max_digits": 12, "decimal_places": 6}
 
@@ -972,7 +973,7 @@ class Alert(models.Model):
         """The kind as a heading (an email's subject); a budget warning names its budget's own threshold,
         not the 80 % most budgets keep."""
         if self.kind == self.Kind.BUDGET_WARNING and self.budget_id is not None:
-            return f"Budget {self.budget.warn_ratio * 100:.0f}% used"
+            return f"Budget {ratio_percent(self.budget.warn_ratio)} used"
         return self.get_kind_display()
 
 

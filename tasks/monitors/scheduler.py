@@ -13,6 +13,7 @@ import logging
 import time as time_module
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,6 +23,7 @@ from tasks.monitors.alerts import alert_raise, deliveries_due
 from tasks.monitors.cadence import Cadence, CadenceError
 from tasks.monitors.runs import run_execute, runs_refresh
 from tasks.spend.budgets import budget_spent, exact_usd
+from tasks.templatetags.spend_format import ratio_percent
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ def budgets_alert_check(*, now: datetime | None = None) -> None:
         spent = budget_spent(budget)
         ratio = spent / budget.monthly_limit
         for threshold, kind, words in (
-            (budget.warn_ratio, Alert.Kind.BUDGET_WARNING, f"has used {ratio:.0%}"),
+            (budget.warn_ratio, Alert.Kind.BUDGET_WARNING, f"has used {ratio_percent(ratio, ROUND_FLOOR)}"),
             (1, Alert.Kind.BUDGET_REACHED, "is used up"),
         ):
             if ratio >= threshold:

@@ -12,7 +12,7 @@ charge at post and then the final cost (zero when refused).
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum, Value
@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tasks.models import Budget, Task
+from tasks.templatetags.spend_format import ratio_percent
 
 ZERO = Decimal("0")
 MONEY_QUANTUM = Decimal("0.000001")  # money is stored to 6 decimal places (tasks.models.MONEY)
@@ -128,13 +129,13 @@ class BudgetUsage:
         """Use to the threshold's one decimal, rounded down ("82.6%"): a whole percent read 82% beside
         a warning at 82.5% that it had crossed, and never reads a threshold as crossed before it is.
         Some use under 0.1% reads "<0.1%", not "0%" beside the amount spent."""
-        text = _percent_text(min(self.ratio, Decimal("9.99")), rounding=ROUND_FLOOR)
+        text = ratio_percent(min(self.ratio, Decimal("9.99")), rounding=ROUND_FLOOR)
         return "<0.1%" if text == "0%" and self.spent > 0 else text
 
     @property
     def warn_text(self) -> str:
         """The threshold as set, to its one decimal ("82.5%", "80%")."""
-        return _percent_text(self.budget.warn_ratio)
+        return ratio_percent(self.budget.warn_ratio)
 
     @property
     def left(self) -> Decimal:
@@ -151,12 +152,6 @@ class BudgetUsage:
     @property
     def level(self) -> str:
         return "over" if self.is_over else "warning" if self.is_warning else "ok"
-
-
-def _percent_text(ratio: Decimal, rounding: str = ROUND_HALF_UP) -> str:
-    """A ratio as a percent to one decimal, without a trailing ".0": Decimal("0.825") → "82.5%"."""
-    text = f"{(ratio * 100).quantize(Decimal('0.1'), rounding=rounding)}"
-    return f"{text.removesuffix('.0')}%"
 
 
 def budgets_usage(*, active_only: bool = False) -> list[BudgetUsage]:

@@ -10,7 +10,7 @@
 Both give "—" for no amount. Exports are files, not pages: they keep full precision in their own format.
 """
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
 from django.utils.html import format_html
@@ -91,6 +91,13 @@ def signed_percent(ratio) -> str:
         return "—"
     percent = Decimal(ratio) * 100
     return f"{'+' if percent > 0 else ''}{percent:.1f}%"
+
+
+def ratio_percent(ratio: Decimal, rounding: str = ROUND_HALF_UP) -> str:
+    """A ratio as a percent to one decimal, without a trailing ".0": Decimal("0.825") → "82.5%" (a
+    budget's threshold, its use: the budgets page and the budget alerts read the same)."""
+    text = f"{(Decimal(ratio) * 100).quantize(Decimal('0.1'), rounding=rounding)}"
+    return f"{text.removesuffix('.0')}%"
 
 
 @register.filter

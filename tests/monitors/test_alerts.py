@@ -137,6 +137,22 @@ def test_a_budget_warning_is_titled_with_the_budgets_own_threshold(credential, c
     assert str(Alert.objects.get()).startswith("Budget 50% used: ")
 
 
+def test_a_budget_warning_reads_its_threshold_and_use_as_the_budgets_page_does(credential, catalog):
+    """Warned at 82.5 %, 99.96 % used: the email said “Budget 83% used” (a threshold never set) and “has
+    used 100%” (a budget not used up, no “used up” alert beside it). Both read now to the one decimal the
+    budgets page shows, the use rounded down."""
+    budget = Budget.objects.create(
+        scope=Budget.Scope.TAG, tag="seo", monthly_limit=Decimal("1"), warn_ratio=Decimal("0.825")
+    )
+    destination(budget=budget, kind="email", emails="finance@example.com")
+    make_task(credential=credential, tag="seo", spend=Decimal("0.9996"))
+    budgets_alert_check()
+    deliveries_due()
+
+    assert [m.subject for m in mail.outbox] == ["[LLM Responses] Budget 82.5% used"]
+    assert "has used 99.9%" in mail.outbox[0].body
+
+
 def test_tasks_stuck_unknown_and_failed_tasks_raise_their_alerts(credential, catalog):
     monitor = make_monitor(credential=credential)
     scheduler_tick(now=monitor.next_run_at + timedelta(minutes=1))
