@@ -92,6 +92,16 @@ def bar_chart(
     )
 
 
+def column_chart_reading(amount_text: str, count) -> str:
+    """A column's tooltip after its label: the amount and its tasks; a column of no task reads "no tasks",
+    not an amount ("0.0%" visible on a day nothing was asked)."""
+    if count is None:
+        return amount_text
+    if count == 0:
+        return "no tasks"
+    return f"{amount_text} ({count} task{pluralize(count)})"
+
+
 def column_chart(
     rows: Sequence,
     *,
@@ -143,10 +153,9 @@ def column_chart(
         x = left + index * step + (step - column) / 2
         count = getattr(row, "tasks", None)
         rect = format_html(
-            '<title>{}: {}{}</title><rect class="chart-bar" x="{}" y="{}" width="{}" height="{}"></rect>',
+            '<title>{}: {}</title><rect class="chart-bar" x="{}" y="{}" width="{}" height="{}"></rect>',
             row.label,
-            fmt(amount),
-            "" if count is None else f" ({count} task{pluralize(count)})",
+            column_chart_reading(fmt(amount), count),
             _n(x),
             _n(top_pad + plot_h - h),
             _n(column),

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from html import escape
 
-from django.template.defaultfilters import pluralize
 from django.utils.safestring import SafeString, mark_safe
 
 from tasks.spend import charts
@@ -79,8 +78,8 @@ def over_time_chart(columns: list[_Bar], *, title: str) -> SafeString:
             h = max(h, 1.0)
         x = left + index * step + (step - bar) / 2
         rect = (
-            f"<title>{escape(str(column.label))}: {percent_text(amount)} "
-            f"({escape(str(column.tasks))} task{pluralize(column.tasks)})"
+            f"<title>{escape(str(column.label))}: "
+            f"{escape(charts.column_chart_reading(percent_text(amount), column.tasks))}"
             f'</title><rect class="chart-bar" x="{_n(x)}" y="{_n(base - h)}" width="{_n(bar)}" '
             f'height="{_n(h)}"></rect>'
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tasks.spend.charts import bar_chart, column_chart
+from tasks.visibility.charts import _Bar, over_time_chart
 
 
 @dataclass
@@ -35,6 +36,23 @@ def test_a_columns_tooltip_counts_one_task_in_the_singular():
 
     assert "<title>Mon 7 Dec 2026: $0.0100 (1 task)</title>" in chart
     assert "<title>Tue 8 Dec 2026: $0.0200 (2 tasks)</title>" in chart
+
+
+def test_a_column_of_no_task_reads_no_tasks_not_an_amount():
+    """A visibility day nothing was asked on read “0.0% (0 tasks)”: a share measured as nothing, though
+    nothing was measured. The spend chart's empty days read the same way."""
+    visibility = over_time_chart(
+        [
+            _Bar("Mon 7 Dec 2026", Decimal(0), None, "", 0),
+            _Bar("Tue 8 Dec 2026", Decimal("0.5"), None, "", 2),
+        ],
+        title="Visibility",
+    )
+    spend = column_chart([Row("Mon 7 Dec 2026", Decimal(0), tasks=0)], title="Spend")
+
+    assert "<title>Mon 7 Dec 2026: no tasks</title>" in visibility
+    assert "<title>Tue 8 Dec 2026: 50.0% (2 tasks)</title>" in visibility
+    assert "<title>Mon 7 Dec 2026: no tasks</title>" in spend
 
 
 def test_the_axis_of_a_columns_chart_shows_money_the_products_one_way_at_both_ends():
