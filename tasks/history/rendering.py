@@ -1,6 +1,7 @@
 """Turning what a model wrote into HTML that cannot run script or break the page.
 
-Answers are Markdown, rendered by markdown-it-py with raw HTML disabled, then sanitized by nh3 (ammonia)
+Answers are Markdown, rendered by markdown-it-py with raw HTML disabled (bare http(s) URLs made links by
+linkify-it-py), then sanitized by nh3 (ammonia)
 with a small allow-list: no script, no event handlers, no style, no images (the CSP would block remote
 ones: an image reads as a link to it, named by its alt text), links only to http(s)/mailto with
 rel="noopener noreferrer nofollow".
@@ -47,8 +48,11 @@ LINK_REL = "noopener noreferrer nofollow"
 # Markdown block syntax a span may start on; the start marker moves past it so a heading stays a heading.
 _BLOCK_PREFIX = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|>[ \t]*|[-*+][ \t]+|\d{1,9}[.)][ \t]+)*")
 
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-_markdown.enable(["table", "strikethrough"])
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
+_markdown.enable(["table", "strikethrough", "linkify"])
+# Bare URLs become links only with their scheme: "setup.py" or "README.md" would be links to .py and .md
+# domains, and "www." links would guess a scheme.
+_markdown.linkify.set({"fuzzy_link": False, "fuzzy_email": False})
 
 IMAGE_NAME = "image"  # the link text of an image the model gave no alt text
 

@@ -85,6 +85,19 @@ def test_links_get_safe_rel_and_relative_links_are_dropped():
     assert "/admin/" not in html
 
 
+def test_a_bare_url_the_model_wrote_is_a_link_and_a_file_name_is_not():
+    """Answers often give their sources as bare URLs: they read as text one could not click. Only URLs
+    with their scheme become links (“setup.py”, “README.md” and “www.…” stay text), sanitized as any."""
+    text = "Sources: https://example.com/a_b?x=1. See setup.py, README.md, javascript:alert(1)."
+
+    html = render_answer(text)
+
+    assert re.findall(r"<a [^>]*>", html) == [
+        '<a href="https://example.com/a_b?x=1" rel="noopener noreferrer nofollow">'
+    ]
+    assert ">https://example.com/a_b?x=1</a>. See setup.py, README.md, javascript:alert(1).</p>" in html
+
+
 def test_an_image_the_model_wrote_reads_as_a_link_to_it_without_a_stray_bang():
     """Images are not shown (the CSP blocks remote ones); the answer read '!chart' before a link."""
     html = render_markdown(
