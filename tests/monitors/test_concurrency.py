@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 
 from tasks.models import Monitor, MonitorRun, Task
+from tests import preloaded
 from tests.monitors.factories import make_monitor
 from tests.submission.killing import _database_url
 
@@ -29,7 +30,7 @@ def scheduler(start_file: Path, *, days: float = 10, step: float = 60) -> subpro
         "SECRET_KEY": settings.SECRET_KEY,
         "CONN_MAX_AGE": "0",
     }
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    return preloaded.popen(
         [
             sys.executable, "-m", "tests.monitors.scheduler_process", "--start", START.isoformat(),
             "--days", str(days), "--step-minutes", str(step), "--start-file", str(start_file),

@@ -4,11 +4,12 @@ committed, nothing after it has. No hook in the product's code: the step is patc
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 from django.db import connection
+
+from tests import preloaded
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,13 +38,12 @@ def run_killed_at(at: str, code: str, *, timeout: float = 60) -> None:
     """Run `code` (with Django set up) in a subprocess that is killed when it calls `at` ("module:name");
     asserts that it was killed there."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": _database_url()}
-    process = subprocess.run(  # noqa: S603 - our own interpreter and code
+    process = preloaded.run(
         [sys.executable, "-c", _PRELUDE, at, code],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
-        check=False,
     )
     assert process.returncode == -signal.SIGKILL, process.stderr[-3000:]

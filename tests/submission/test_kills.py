@@ -21,6 +21,7 @@ from django.urls import reverse
 from sandbox.models import SandboxRequest, SandboxTask
 from tasks.models import Credential, SendChunk, Task, TaskEvent
 from tasks.submission import sending
+from tests import preloaded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,7 +65,7 @@ def worker(*args: str, lease: float = LEASE) -> subprocess.Popen:
         "UPSTREAM_READ_TIMEOUT": "20",
         "CONN_MAX_AGE": "0",
     }
-    return subprocess.Popen(  # noqa: S603
+    return preloaded.popen(
         [sys.executable, "-m", "tests.submission.worker_process", *args],
         cwd=ROOT,
         env=env,
