@@ -20,7 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tasks.models import Budget, Task
-from tasks.templatetags.spend_format import ratio_percent
+from tasks.templatetags.spend_format import budget_name, ratio_percent
 
 ZERO = Decimal("0")
 MONEY_QUANTUM = Decimal("0.000001")  # money is stored to 6 decimal places (tasks.models.MONEY)
@@ -171,15 +171,6 @@ def exact_usd(amount: Decimal) -> str:
     text = f"{abs(amount.quantize(MONEY_QUANTUM)):,.6f}"
     whole, _, fraction = text.partition(".")
     return f"{'-' if amount < 0 else ''}${whole}.{fraction.rstrip('0').ljust(4, '0')}"
-
-
-def budget_name(budget: Budget) -> str:
-    """A budget in a sentence: "the team budget", "the budget of alice", "the budget of tag “x”"."""
-    if budget.scope == Budget.Scope.PERSON:
-        return f"the budget of {budget.user}"
-    if budget.scope == Budget.Scope.TAG:
-        return f"the budget of tag “{budget.tag}”"
-    return "the team budget"
 
 
 @dataclass(frozen=True)

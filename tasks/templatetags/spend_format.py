@@ -115,9 +115,11 @@ def percent_of(value, total) -> str:
         return "—"
 
 
-@register.filter("budget_name")
-def budget_name_filter(budget) -> str:
-    """`budget_name`: "the budget of tag “x”", for the middle of a sentence."""
-    from tasks.spend.budgets import budget_name
-
-    return budget_name(budget)
+@register.filter
+def budget_name(budget) -> str:
+    """A budget in a sentence: "the team budget", "the budget of alice", "the budget of tag “x”"."""
+    if budget.scope == budget.Scope.PERSON:
+        return f"the budget of {budget.user}"
+    if budget.scope == budget.Scope.TAG:
+        return f"the budget of tag “{budget.tag}”"
+    return "the team budget"
