@@ -834,6 +834,20 @@ class Monitor(models.Model):
         return self.name
 
 
+class MonitorSlugAlias(models.Model):
+    """A slug a monitor had before a rename: its old addresses lead to it (tasks/monitors/slugs.py).
+
+    One monitor per old slug (the last that had it); a monitor taking the slug as its own removes the alias.
+    """
+
+    slug = models.SlugField(max_length=150, unique=True)
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="slug_aliases")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
 class MonitorRun(models.Model):
     """One run of a monitor: a batch through the durable sending, or the reason it was skipped.
 

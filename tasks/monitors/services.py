@@ -10,6 +10,7 @@ from django.utils.text import slugify
 from tasks.models import AlertDelivery, AlertDestination, Budget, Monitor
 from tasks.monitors.cadence import CadenceError, every_n_days_start
 from tasks.monitors.scheduler import monitor_schedule
+from tasks.monitors.slugs import slug_taken
 from tasks.team.audit import audit_changes, audit_record
 
 # The fields whose change is recorded in the monitor's history (the audit log).
@@ -48,16 +49,19 @@ def monitor_save(
             monitor.slug = slugify(unsaved.name)[:150]
             monitor.description = description
             monitor.save()
+            slug_taken(monitor=monitor, before=None)
             audit_record(actor=actor, action="monitor.create", obj=monitor, changes=_snapshot(monitor))
         else:
             monitor = Monitor.objects.select_for_update().get(pk=monitor.pk)
-            before = _snapshot(monitor)
+            before, slug_before = _snapshot(monitor), monitor.slug
             for name in AUDITED:
                 if name != "state":
                     setattr(monitor, name, getattr(unsaved, name))
             monitor.description = description
             monitor.slug = slugify(unsaved.name)[:150]
             monitor.save()
+            if monitor.slug != slug_before:  # its old address keeps leading to it
+                slug_taken(monitor=monitor, before=slug_before)
             changes = audit_changes(before, _snapshot(monitor))
             if changes:
                 audit_record(actor=actor, action="monitor.edit", obj=monitor, changes=changes)

@@ -7,6 +7,7 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
@@ -26,6 +27,7 @@ from tasks.monitors.cadence import zone_of
 from tasks.monitors.forms import AlertKindsForm, BrandSetForm, DestinationForm, MonitorForm, StateForm
 from tasks.monitors.requests import start_from_builder, start_from_task
 from tasks.monitors.runs import RunRefused, run_now, run_retry
+from tasks.monitors.slugs import follows_renames, monitor_or_404
 from tasks.spend.budgets import exact_usd
 from tasks.upstream.providers import provider_rules
 from tasks.visibility.changes import tag_changes
@@ -46,8 +48,9 @@ def monitor_list(request):
 
 @permission_required("tasks.add_monitor", raise_exception=True)
 @require_http_methods(["GET", "POST"])
+@follows_renames
 def monitor_edit(request, slug: str | None = None):
-    monitor = get_object_or_404(Monitor, slug=slug) if slug else None
+    monitor = monitor_or_404(slug) if slug else None
     if monitor is not None and not request.user.has_perm("tasks.change_monitor"):
         raise PermissionDenied
     estimate = None
@@ -129,7 +132,8 @@ def monitor_estimate_view(request):
 
 def _state_of(slug: str | None) -> str:
     """The state of the monitor an edit page's estimate is for ("" for a new one)."""
-    state = Monitor.objects.filter(slug=slug).values_list("state", flat=True).first() if slug else None
+    monitors = Monitor.objects.filter(Q(slug=slug) | Q(slug_aliases__slug=slug))  # an edit page left open
+    state = monitors.values_list("state", flat=True).first() if slug else None
     return state or ""
 
 
@@ -149,10 +153,9 @@ def _detail_context(page, destination_form, *, prompt: str | None = None) -> dic
 
 @permission_required("tasks.view_monitor", raise_exception=True)
 @require_GET
+@follows_renames
 def monitor_detail(request, slug: str):
-    monitor = get_object_or_404(
-        Monitor.objects.select_related("owner", "template_version__template"), slug=slug
-    )
+    monitor = monitor_or_404(slug, Monitor.objects.select_related("owner", "template_version__template"))
     page = selectors.monitor_page(monitor=monitor)
     if wants_fragment(request):  # the runs table alone: nothing else is read
         return render(request, "tasks/monitors/detail.html#runs", {"page": page, "monitor": monitor})
@@ -167,8 +170,9 @@ def monitor_detail(request, slug: str):
 
 @permission_required("tasks.change_monitor", raise_exception=True)
 @require_POST
+@follows_renames
 def monitor_state(request, slug: str):
-    monitor = get_object_or_404(Monitor, slug=slug)
+    monitor = monitor_or_404(slug)
     form = StateForm(request.POST)
     if form.is_valid():
         monitor = services.monitor_state_set(
@@ -193,9 +197,10 @@ def monitor_state(request, slug: str):
 
 @permission_required("tasks.change_monitor", raise_exception=True)
 @require_POST
+@follows_renames
 def monitor_run_now(request, slug: str):
     """Run now: one run per press of a page (its one-time key); a second press of the same page finds it."""
-    monitor = get_object_or_404(Monitor, slug=slug)
+    monitor = monitor_or_404(slug)
     key = request.POST.get("request_key", "")
     try:
         run, made = run_now(
@@ -220,9 +225,10 @@ def monitor_run_now(request, slug: str):
 
 @permission_required("tasks.change_monitor", raise_exception=True)
 @require_POST
+@follows_renames
 def monitor_run_retry(request, slug: str, run_id):
     """Retry a failed run: one new run marked as its retry (a double submit finds the same one)."""
-    run = get_object_or_404(MonitorRun, pk=run_id, monitor__slug=slug)
+    run = get_object_or_404(MonitorRun, pk=run_id, monitor=monitor_or_404(slug))
     try:
         retry, made = run_retry(run=run, user=request.user)
     except RunRefused as exc:
@@ -245,8 +251,9 @@ def monitor_run_retry(request, slug: str, run_id):
 
 @permission_required("tasks.change_monitor", raise_exception=True)
 @require_POST
+@follows_renames
 def monitor_destination_add(request, slug: str):
-    monitor = get_object_or_404(Monitor, slug=slug)
+    monitor = monitor_or_404(slug)
     form = DestinationForm(request.POST)
     if form.is_valid():
         _refuse_a_second_copy(form, monitor=monitor)
@@ -381,9 +388,10 @@ def destination_remove(request, destination_id: int):
 
 @permission_required(["tasks.view_monitor", "tasks.view_brandset"], raise_exception=True)
 @require_GET
+@follows_renames
 def monitor_visibility(request, slug: str):
     """The visibility of the monitor's answers: its tag's visibility page, titled and linked back to it."""
-    monitor = get_object_or_404(Monitor, slug=slug)
+    monitor = monitor_or_404(slug)
     back = reverse("monitors:detail", args=[monitor.slug])
     return tag_visibility(
         request,
@@ -396,8 +404,9 @@ def monitor_visibility(request, slug: str):
 
 @permission_required(["tasks.change_monitor", "tasks.change_brandset"], raise_exception=True)
 @require_POST
+@follows_renames
 def monitor_brand_set_attach(request, slug: str):
-    monitor = get_object_or_404(Monitor, slug=slug)
+    monitor = monitor_or_404(slug)
     form = BrandSetForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a brand set.")
