@@ -2,10 +2,14 @@
 alert sent before the rename, a page left open. A GET on an old slug is sent to the same page under the
 current slug (301); a POST acts on the monitor the old slug names now, as on its current slug."""
 
+import re
+
 import pytest
+from django.core import mail
 from django.urls import reverse
 
-from tasks.models import AuditEntry, Monitor, MonitorRun, Task
+from tasks.models import Alert, AlertDestination, AuditEntry, Monitor, MonitorRun, Task
+from tasks.monitors.alerts import alert_raise, deliveries_due
 from tests.factories import PASSWORD
 from tests.monitors.factories import make_monitor
 from tests.monitors.test_views import form_data
@@ -196,3 +200,20 @@ def test_an_edit_page_opened_before_a_rename_still_estimates_for_its_paused_moni
     ).content.decode()
 
     assert "once resumed (it is paused)." in page
+
+
+def test_the_link_in_an_alert_emailed_before_a_rename_leads_to_the_renamed_monitor(
+    member_client, credential, catalog, member_user, settings
+):
+    settings.PUBLIC_BASE_URL = "https://dash.example.com"
+    monitor = make_monitor(credential=credential, owner=member_user, name="Hotels")
+    AlertDestination.objects.create(kind="email", monitor=monitor, emails="ops@example.com")
+    alert_raise(key="renamed-test", kind=Alert.Kind.RUN_SKIPPED, message="Skipped: cap.", monitor=monitor)
+    deliveries_due()  # as the scheduler's tick delivers it
+    (link,) = re.findall(r"https://dash\.example\.com(\S+)", mail.outbox[0].body)
+    rename(member_client, monitor, "Hotels Europe")
+
+    response = member_client.get(link)
+
+    assert response.status_code == 301
+    assert response["Location"] == reverse("monitors:detail", args=["hotels-europe"])
