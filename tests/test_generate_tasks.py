@@ -11,16 +11,19 @@ from tasks.models import Task, TaskEvent
 pytestmark = pytest.mark.django_db
 
 
+COUNT = 1000  # enough for every spread asserted below; each test generates its own (~6 ms a task on SQLite)
+
+
 @pytest.fixture
 def generated(django_db_blocker):
-    call_command("generate_tasks", count=3000, batch_size=1000, tags=30, users=5, sample=0.05, stdout=None)
+    call_command("generate_tasks", count=COUNT, batch_size=500, tags=30, users=5, sample=0.05, stdout=None)
     return Task.objects.all()
 
 
 def test_generates_the_requested_number_with_consistent_money(generated):
-    assert generated.count() == 3000
+    assert generated.count() == COUNT
     completed = generated.filter(status="completed")
-    assert completed.count() > 2000
+    assert completed.count() > COUNT * 2 / 3
     assert not completed.filter(Q(cost__isnull=True) | Q(spend_is_final=False)).exists()
     assert not generated.filter(status="failed").exclude(spend=0).exists()
     assert not generated.filter(status__in=Task.ACTIVE_STATUSES, spend_is_final=True).exists()
