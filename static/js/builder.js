@@ -43,6 +43,18 @@
   // A check's answer carries the submit button as the server draws it now. The button on the page takes its
   // state (disabled or not, what describes it, its label with the charge) and stays: a replaced button
   // loses a press under way (mousedown on the old one, mouseup after the answer), and nothing is submitted.
+  // The reasons beside it (role="status") stay too: a live region replaced at each check is a new region, and
+  // what a screen reader announces of it depends on the reader; kept, it announces the reasons when they change.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    const reasons = event.detail.target;
+    if (reasons.id !== "submit-reason") return;
+    const drawn = event.detail.fragment.querySelector("#submit-reason");
+    if (!drawn) return;
+    event.detail.shouldSwap = false;
+    reasons.hidden = drawn.hidden;
+    if (reasons.innerHTML !== drawn.innerHTML) reasons.innerHTML = drawn.innerHTML;
+  });
+
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     const button = event.detail.target;
     if (button.id !== "submit-button") return;

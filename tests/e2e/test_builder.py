@@ -204,7 +204,7 @@ def test_a_check_updates_the_submit_button_in_place(builder_page):
     page.get_by_label("Model").select_option("gpt-4.1")
     button = page.locator("#submit-button")
     expect(button).to_be_enabled()
-    drawn = button.element_handle()
+    drawn, reasons = button.element_handle(), page.locator("#submit-reason").element_handle()
 
     page.get_by_label("Temperature").fill("0.5")
     page.get_by_label("Top p").fill("0.5")
@@ -220,6 +220,7 @@ def test_a_check_updates_the_submit_button_in_place(builder_page):
     settle(page)
 
     assert drawn.evaluate("element => element.isConnected")
+    assert reasons.evaluate("element => element.isConnected")  # the live region too: kept, it announces
 
 
 def test_a_check_answered_while_the_task_is_being_sent_leaves_the_button_sending(builder_page):
