@@ -436,6 +436,15 @@ class Budget(models.Model):
             return f"Budget for tag {self.tag}"
         return "Team budget"
 
+    @property
+    def sentence_name(self) -> str:
+        """The budget in a sentence: "the team budget", "the budget of alice", "the budget of tag “x”"."""
+        if self.scope == self.Scope.PERSON:
+            return f"the budget of {self.user}"
+        if self.scope == self.Scope.TAG:
+            return f"the budget of tag “{self.tag}”"
+        return "the team budget"
+
 
 class AuditEntry(models.Model):
     """Who changed which credential, budget, role or person; never a secret value."""

@@ -117,9 +117,5 @@ def percent_of(value, total) -> str:
 
 @register.filter
 def budget_name(budget) -> str:
-    """A budget in a sentence: "the team budget", "the budget of alice", "the budget of tag “x”"."""
-    if budget.scope == budget.Scope.PERSON:
-        return f"the budget of {budget.user}"
-    if budget.scope == budget.Scope.TAG:
-        return f"the budget of tag “{budget.tag}”"
-    return "the team budget"
+    """`Budget.sentence_name`, for the middle of a sentence."""
+    return budget.sentence_name
