@@ -6,6 +6,13 @@ from django.conf import settings
 from tasks.models import Credential
 from tests.factories import PASSWORD
 
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `long` first (a stable sort keeps the rest in their order): pytest-xdist hands tests out
+    in this order, so a minute-long test started near the end would leave one worker running it alone."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 SANDBOX_PATH = "/sandbox/apis/v1/dataforseo"
 
 

@@ -151,18 +151,21 @@ def make_task(
     if created_at is not None:
         Task.objects.filter(pk=task.pk).update(created_at=created_at)
         task.created_at = created_at
-    start = task.created_at
-    for offset, kind in enumerate(events if events is not None else _default_events(status)):
-        event = TaskEvent.objects.create(
+    # Two queries for all the events (created_at is auto_now_add: written, then set a second apart).
+    written = TaskEvent.objects.bulk_create(
+        TaskEvent(
             task=task,
             kind=kind,
             status_code={"posted": 20100, "polled": 40602, "completed": 20000, "failed": 40501}.get(kind),
             message={"posted": "Task Created.", "polled": "Task In Queue.", "completed": "Ok."}.get(kind, ""),
             cost_change=CHARGE_AT_POST if kind == "posted" else None,
         )
-        TaskEvent.objects.filter(pk=event.pk).update(created_at=start + timedelta(seconds=offset))
-    for name in labels:
-        TaskLabel.objects.create(task=task, name=name)
+        for kind in (events if events is not None else _default_events(status))
+    )
+    for offset, event in enumerate(written):
+        event.created_at = task.created_at + timedelta(seconds=offset)
+    TaskEvent.objects.bulk_update(written, ["created_at"])
+    TaskLabel.objects.bulk_create(TaskLabel(task=task, name=name) for name in labels)
     return task
 
 

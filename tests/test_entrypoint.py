@@ -173,6 +173,7 @@ def test_check_config_refuses_the_sandbox_in_production(tmp_path):
     assert "Configuration error: SANDBOX_ENABLED must be off when DEBUG is off" in result.stderr
 
 
+@pytest.mark.long
 def test_web_outside_docker_collects_the_static_files_itself(tmp_path):
     """A checkout started with `bin/entrypoint web` and DEBUG off: no collectstatic was run by hand."""
     port = free_port()
@@ -231,6 +232,7 @@ def test_an_unknown_command_is_refused_with_the_usage(tmp_path):
     assert "bin/entrypoint web" in result.stderr
 
 
+@pytest.mark.long
 def test_web_serves_the_login_page_and_static_files_as_in_the_image(tmp_path):
     port = free_port()
     env = production_env(tmp_path, port)
@@ -264,6 +266,7 @@ def test_web_serves_the_login_page_and_static_files_as_in_the_image(tmp_path):
     assert '"GET /accounts/login/ HTTP/1.1" 200' in output
 
 
+@pytest.mark.long
 def test_run_local_serves_with_a_worker_and_stops_both_on_ctrl_c(tmp_path):
     port = free_port()
     env = clean_env(tmp_path, PORT=str(port), WEB_CONCURRENCY="1", GUNICORN_THREADS="2")
@@ -304,6 +307,7 @@ def _environ_in_group(pgid: int, marker: str) -> dict[str, str]:
     return {}
 
 
+@pytest.mark.long
 def test_run_local_lets_every_process_use_local_alert_webhooks(tmp_path):
     """README: `make run` allows alert webhooks on loopback addresses. The monitor page's form (the web
     server) checks the URL when a destination is added and its Test button sends from there, so the web
@@ -360,6 +364,7 @@ print("STATE", task.status, task.cost, len(task.answer_text), kinds)
 """
 
 
+@pytest.mark.long
 def test_make_run_collects_a_submitted_task_with_its_real_worker(tmp_path):
     """The issue's end-to-end promise: a task submitted (planned) is sent to the stand-in and completes in
     the background, its answer, cost and events stored, by the worker `make run` starts (callbacks off:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from tests import preloaded
 from tests.environment import environment_without_app_variables
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -36,7 +37,15 @@ def run(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
 
 
 def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return run(env, "-c", textwrap.dedent(code))
+    """`python -c CODE` forked from the tests' preloaded Python: the settings are read in the child only."""
+    return preloaded.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "CREDENTIAL_KEYS"])

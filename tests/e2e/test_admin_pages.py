@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from tasks.spend import periods
-from tests.e2e.browsing import log_in
+from tests.e2e.browsing import log_in, settle
 from tests.factories import make_credential, make_task
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,13 +25,14 @@ def some_spend(team_admin):
 def test_an_admin_sees_who_spent_what_and_every_admin_page_loads_cleanly(page, login, team_admin, some_spend):
     login(team_admin.get_username())
     page.get_by_role("link", name="Spend", exact=True).click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_url(lambda url: url.endswith("/spend/"))
+    settle(page)
     assert page.get_by_role("heading", name="By person").is_visible()
     assert page.get_by_role("heading", name="By model").is_visible()
     assert page.locator("svg").count() > 0  # the charts are drawn
     for path in ADMIN_PAGES[1:]:
         page.goto(path)
-        page.wait_for_load_state("networkidle")
+        settle(page)
         assert page.locator("h1").first.is_visible()
 
 

@@ -39,6 +39,7 @@ def scheduler(start_file: Path, *, days: float = 10, step: float = 60) -> subpro
     )  # fmt: skip
 
 
+@pytest.mark.long
 def test_four_concurrent_schedulers_over_ten_days_make_exactly_one_run_per_slot(
     credential, catalog, tmp_path
 ):

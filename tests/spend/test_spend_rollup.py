@@ -95,16 +95,16 @@ def test_the_rollup_covers_every_settled_day_and_stops_there(history):
     assert max(SpendDay.objects.values_list("day", flat=True)) == last_settled_day()
 
 
-@pytest.mark.parametrize("key", PERIODS)
-@pytest.mark.parametrize("granularity", ["day", "week", "month"])
-def test_the_page_gives_the_same_figures_with_and_without_the_rollup(history, monkeypatch, key, granularity):
-    period = PERIODS[key]()
+def test_the_page_gives_the_same_figures_with_and_without_the_rollup(history, monkeypatch):
+    """Every period, at every granularity, on one history (each case alone built the same ten weeks again)."""
     spend_rollup()
-    with_rollup = _figures(period, granularity)
+    cases = [(key, granularity) for key in PERIODS for granularity in ("day", "week", "month")]
+    with_rollup = {case: _figures(PERIODS[case[0]](), case[1]) for case in cases}
 
     _without_rollup(monkeypatch)
 
-    assert with_rollup == _figures(period, granularity)
+    differ = [case for case in cases if with_rollup[case] != _figures(PERIODS[case[0]](), case[1])]
+    assert not differ, f"the rollup changes the figures of {differ}"
 
 
 @pytest.mark.parametrize("key", PERIODS)

@@ -29,6 +29,7 @@ def product_database():
     postgres_database(suite, name, drop=True)
 
 
+@pytest.mark.long
 def test_a_batch_sent_while_the_web_server_and_every_worker_are_killed_twice(tmp_path, product_database):
     run = DurableRun(tmp_path, database_url=product_database, calls_per_minute=60)
     try:

@@ -4,12 +4,18 @@ task is ever sent twice. Also: two workers at once on one submission, each chunk
 
 The workers are tests/submission/worker_process.py, the product's own loop with one step replaced by a
 SIGKILL. They run against this test's database, on SQLite or PostgreSQL, whichever the suite uses.
+
+A killed worker's chunks stay `sending` until their lease runs out; before the next worker starts, the leases
+of workers that are gone are made to run out now (`leases_of_gone_workers_run_out`), so it sweeps them at once
+instead of sleeping out the rest: what the sweep does with them is the point here; that a lease holds until
+it runs out is test_chunks', and tests/submission/test_durable_sending.py waits out real ones.
 """
 
 import os
 import subprocess
 import sys
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,6 +23,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from sandbox.models import SandboxRequest, SandboxTask
 from tasks.models import Credential, SendChunk, Task, TaskEvent
@@ -54,7 +61,26 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def leases_of_gone_workers_run_out() -> int:
+    """Chunks still held by a worker process that no longer exists (killed and reaped): their leases end now.
+    Only the default `worker-<pid>` names are read; a pid taken again by another process is left alone."""
+    gone = []
+    held = SendChunk.objects.filter(state=SendChunk.State.SENDING, claimed_by__startswith="worker-")
+    for pk, claimed_by in held.values_list("pk", "claimed_by"):
+        pid = claimed_by.removeprefix("worker-")
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            gone.append(pk)
+        except PermissionError:
+            pass  # another user's process: alive
+    return SendChunk.objects.filter(pk__in=gone).update(lease_until=timezone.now() - timedelta(seconds=1))
+
+
 def worker(*args: str, lease: float = LEASE) -> subprocess.Popen:
+    leases_of_gone_workers_run_out()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -142,7 +168,7 @@ def test_a_worker_killed_at_each_step_never_sends_a_task_twice(
     page = client.get(reverse("history:task_detail", args=[held.tasks.first().pk])).content.decode()
     assert 'badge-sending"' in page and "a worker is posting it to the upstream now" in page
 
-    # A worker started again: it waits for the killed worker's lease, sweeps, and sends what is left.
+    # A worker started again: the killed worker's lease over, it sweeps and sends what is left.
     code, output = finish(worker("--wait", str(LEASE * 3)))
     assert code == 0, output
 

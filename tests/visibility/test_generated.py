@@ -11,6 +11,7 @@ from tasks.visibility.selectors import AnswerScope, visibility_report
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.long
 def test_generated_answers_mention_and_cite_the_demo_brands(member_client):
     call_command("generate_tasks", count=2000, batch_size=1000, tags=20, users=3, sample=0.01, stdout=None)
 
