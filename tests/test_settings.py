@@ -11,6 +11,9 @@ from cryptography.fernet import Fernet
 from tests import preloaded
 from tests.environment import environment_without_app_variables
 
+# Each child reads the production settings with DATA_DIR in the test's tmp_path: a SQLite file of its own.
+pytestmark = pytest.mark.own_database
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 PRODUCTION_SECRET_KEY = "a-production-secret-key-for-this-test-only-7Qm2xV9pLr4TzW8k"
 
