@@ -45,34 +45,33 @@
   // loses a press under way (mousedown on the old one, mouseup after the answer), and nothing is submitted.
   // The reasons beside it (role="status") stay too: a live region replaced at each check is a new region, and
   // what a screen reader announces of it depends on the reader; kept, it announces the reasons when they change.
+  const keptInPlace = {
+    "submit-reason": function (reasons, drawn) {
+      reasons.hidden = drawn.hidden;
+      if (reasons.innerHTML !== drawn.innerHTML) reasons.innerHTML = drawn.innerHTML;
+    },
+    "submit-button": function (button, drawn) {
+      const description = drawn.getAttribute("aria-describedby");
+      if (description) button.setAttribute("aria-describedby", description);
+      else button.removeAttribute("aria-describedby");
+      if (button.classList.contains("is-sending")) {
+        // Pressed and being sent (app.js): it stays disabled and says "Sending…"; the state drawn now is what
+        // it gets back if the page stays (an error shown beside the form).
+        if (drawn.disabled) delete button.dataset.enabledBeforeSending;
+        else button.dataset.enabledBeforeSending = "1";
+        button.dataset.labelBeforeSending = drawn.textContent;
+        return;
+      }
+      button.disabled = drawn.disabled;
+      if (button.textContent !== drawn.textContent) button.textContent = drawn.textContent;
+    },
+  };
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
-    const reasons = event.detail.target;
-    if (reasons.id !== "submit-reason") return;
-    const drawn = event.detail.fragment.querySelector("#submit-reason");
+    const element = event.detail.target;
+    const update = Object.hasOwn(keptInPlace, element.id) ? keptInPlace[element.id] : null;
+    const drawn = update && event.detail.fragment.querySelector("#" + element.id);
     if (!drawn) return;
     event.detail.shouldSwap = false;
-    reasons.hidden = drawn.hidden;
-    if (reasons.innerHTML !== drawn.innerHTML) reasons.innerHTML = drawn.innerHTML;
-  });
-
-  document.addEventListener("htmx:oobBeforeSwap", function (event) {
-    const button = event.detail.target;
-    if (button.id !== "submit-button") return;
-    const drawn = event.detail.fragment.querySelector("#submit-button");
-    if (!drawn) return;
-    event.detail.shouldSwap = false;
-    const description = drawn.getAttribute("aria-describedby");
-    if (description) button.setAttribute("aria-describedby", description);
-    else button.removeAttribute("aria-describedby");
-    if (button.classList.contains("is-sending")) {
-      // Pressed and being sent (app.js): it stays disabled and says "Sending…"; the state drawn now is what
-      // it gets back if the page stays (an error shown beside the form).
-      if (drawn.disabled) delete button.dataset.enabledBeforeSending;
-      else button.dataset.enabledBeforeSending = "1";
-      button.dataset.labelBeforeSending = drawn.textContent;
-      return;
-    }
-    button.disabled = drawn.disabled;
-    if (button.textContent !== drawn.textContent) button.textContent = drawn.textContent;
+    update(element, drawn);
   });
 })();

@@ -99,11 +99,11 @@ def test_the_page_gives_the_same_figures_with_and_without_the_rollup(history, mo
     """Every period, at every granularity, on one history (each case alone built the same ten weeks again)."""
     spend_rollup()
     cases = [(key, granularity) for key in PERIODS for granularity in ("day", "week", "month")]
-    with_rollup = {case: _figures(PERIODS[case[0]](), case[1]) for case in cases}
+    with_rollup = {(key, granularity): _figures(PERIODS[key](), granularity) for key, granularity in cases}
 
     _without_rollup(monkeypatch)
 
-    differ = [case for case in cases if with_rollup[case] != _figures(PERIODS[case[0]](), case[1])]
+    differ = [(key, g) for key, g in cases if with_rollup[key, g] != _figures(PERIODS[key](), g)]
     assert not differ, f"the rollup changes the figures of {differ}"
 
 

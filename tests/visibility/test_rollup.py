@@ -1,6 +1,7 @@
 """The visibility rollup gives the figures of the mentions themselves, and follows changes."""
 
 from datetime import timedelta
+from itertools import product
 
 import pytest
 from django.utils import timezone
@@ -49,21 +50,17 @@ def test_rolled_up_figures_equal_the_mentions(brand_set, answers):
     brand_set.refresh_from_db()
 
     differ, empty = [], []
-    for scope_name, scope in SCOPES.items():
-        for granularity in ("day", "week", "month"):
-            for period_key in ("this_month", "last_month", "last_30"):
-                period = periods.period_preset(period_key)
-                case = (scope_name, granularity, period_key)
-                rolled = visibility_report(
-                    brand_set=brand_set, scope=scope, period=period, granularity=granularity
-                )
-                live = visibility_report(
-                    brand_set=brand_set, scope=scope, period=period, granularity=granularity, use_rollup=False
-                )
-                if _figures(rolled) != _figures(live):
-                    differ.append((case, _figures(rolled), _figures(live)))
-                if not rolled.answers and period_key != "this_month":
-                    empty.append(case)
+    for case in product(SCOPES, ("day", "week", "month"), ("this_month", "last_month", "last_30")):
+        scope, granularity, period_key = SCOPES[case[0]], case[1], case[2]
+        period = periods.period_preset(period_key)
+        rolled = visibility_report(brand_set=brand_set, scope=scope, period=period, granularity=granularity)
+        live = visibility_report(
+            brand_set=brand_set, scope=scope, period=period, granularity=granularity, use_rollup=False
+        )
+        if (figures := _figures(rolled)) != (live_figures := _figures(live)):
+            differ.append((case, figures, live_figures))
+        if not rolled.answers and period_key != "this_month":
+            empty.append(case)
 
     assert not differ, "rolled up and live figures differ:\n" + "\n".join(map(str, differ))
     assert not empty, f"no answers in {empty}"
